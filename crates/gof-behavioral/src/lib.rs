@@ -1,0 +1,8 @@
+//! GoF behavioral patterns.
+#![forbid(unsafe_code)]
+
+pub mod clock;
+mod error;
+pub mod observer;
+
+pub use error::Error;
