@@ -1,0 +1,119 @@
+//! What a dispatcher offers: the [`Context`] given to upcalls, the cross-thread [`Remote`],
+//! and the [`Dispatcher`] trait behind which reactor and thread pools are interchangeable.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::{Act, DispatchError, EventHandler, Interest, Message, TimerId, Token};
+
+/// How a registration is removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Removal {
+    /// Upcall `handle_close` with [`CloseReason::Removed`](crate::CloseReason::Removed), then drop the handler.
+    Close,
+    /// Drop the handler without upcalling `handle_close`.
+    Quiet,
+}
+
+/// A closure posted to a dispatcher's loop; it runs there, on a dispatcher thread, with the
+/// loop's context.
+pub type Job = Box<dyn FnOnce(&mut dyn Context) + Send>;
+
+/// The dispatcher as an upcall sees it: every operation the contract lets a handler perform
+/// re-entrantly (see [`EventHandler`]).
+pub trait Context {
+    /// The registration whose upcall is running, or `None` inside a posted [`Job`].
+    fn current(&self) -> Option<Token>;
+
+    /// The dispatcher's clock.
+    fn now(&self) -> Instant;
+
+    /// Registers `handler` for `interest`; it may be upcalled as soon as this upcall returns.
+    fn register(
+        &mut self,
+        handler: Box<dyn EventHandler>,
+        interest: Interest,
+    ) -> Result<Token, DispatchError>;
+
+    /// Ends a registration. For the current registration it takes effect when the upcall
+    /// returns.
+    fn remove(&mut self, token: Token, how: Removal) -> Result<(), DispatchError>;
+
+    /// Replaces the registration's interest, effective from the next wait.
+    fn set_interest(&mut self, token: Token, interest: Interest) -> Result<(), DispatchError>;
+
+    /// Stops I/O upcalls to the registration until [`resume`](Self::resume); readiness arriving
+    /// meanwhile is remembered and delivered on resume. Timers and notifications still run.
+    fn suspend(&mut self, token: Token) -> Result<(), DispatchError>;
+
+    /// Ends a [`suspend`](Self::suspend).
+    fn resume(&mut self, token: Token) -> Result<(), DispatchError>;
+
+    /// Schedules a timeout upcall for `token` after `delay`, then every `interval` if given.
+    fn schedule_timer(
+        &mut self,
+        token: Token,
+        delay: Duration,
+        interval: Option<Duration>,
+        act: Act,
+    ) -> Result<TimerId, DispatchError>;
+
+    /// Cancels a pending timer and gives its ACT back; `None` when it is not pending.
+    fn cancel_timer(&mut self, timer: TimerId) -> Option<Act>;
+
+    /// Changes a pending timer's interval (`None` makes it one-shot after its next expiry).
+    fn reset_timer_interval(
+        &mut self,
+        timer: TimerId,
+        interval: Option<Duration>,
+    ) -> Result<(), DispatchError>;
+
+    /// Upcalls `token`'s [`handle_notify`](EventHandler::handle_notify) with `message` from the
+    /// dispatcher's notification queue.
+    fn notify(&mut self, token: Token, message: Message) -> Result<(), DispatchError>;
+
+    /// Delivers `signal` to `token`'s [`handle_signal`](EventHandler::handle_signal) until the
+    /// registration ends. The dispatcher blocks the signal and reads it from a signal fd.
+    fn watch_signal(&mut self, token: Token, signal: i32) -> Result<(), DispatchError>;
+
+    /// Asks the dispatcher's loop to end after the current iteration.
+    fn end(&mut self);
+
+    /// A cross-thread handle on this dispatcher.
+    fn remote(&self) -> Arc<dyn Remote>;
+}
+
+/// A `Send + Sync` handle that any thread uses to reach a dispatcher.
+pub trait Remote: Send + Sync + fmt::Debug {
+    /// Runs `job` on the dispatcher's loop.
+    fn post(&self, job: Job) -> Result<(), DispatchError>;
+
+    /// Posts `message` to `token`'s [`handle_notify`](EventHandler::handle_notify).
+    /// A stale token is reported when the dispatcher dequeues it, by dropping the message;
+    /// this call only fails when the dispatcher has shut down.
+    fn notify(&self, token: Token, message: Message) -> Result<(), DispatchError>;
+
+    /// Asks the loop to end; threads blocked in it wake up.
+    fn end(&self);
+}
+
+/// A dispatcher: reactor, leader/followers or half-sync/half-async, chosen at run time
+/// behind `Box<dyn Dispatcher>`.
+pub trait Dispatcher: Send {
+    /// Registers a handler from outside any upcall.
+    fn register(
+        &mut self,
+        handler: Box<dyn EventHandler>,
+        interest: Interest,
+    ) -> Result<Token, DispatchError>;
+
+    /// A cross-thread handle.
+    fn remote(&self) -> Arc<dyn Remote>;
+
+    /// Runs the loop until [`Remote::end`] or [`Context::end`]; then closes every live
+    /// registration with [`CloseReason::Shutdown`](crate::CloseReason::Shutdown) and returns.
+    fn run(&mut self) -> io::Result<()>;
+}
