@@ -58,9 +58,15 @@ macro_rules! impl_fd_traits {
 }
 pub(crate) use impl_fd_traits;
 
+pub mod addr;
 pub mod error;
 pub mod notify;
 pub mod signal;
+pub mod sock;
 mod sys;
 
+pub use addr::InetAddr;
 pub use error::{Error, TransferError};
+pub use sock::{
+    AcceptorOptions, ConnectProgress, SockAcceptor, SockConnector, SockDgram, SockStream,
+};

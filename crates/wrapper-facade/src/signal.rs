@@ -152,9 +152,7 @@ impl SignalSet {
 
     /// The signals in ascending order.
     pub fn iter(&self) -> impl Iterator<Item = Signal> + '_ {
-        (1..=MAX_SIGNAL)
-            .map(Signal)
-            .filter(|s| self.contains(*s))
+        (1..=MAX_SIGNAL).map(Signal).filter(|s| self.contains(*s))
     }
 
     /// Blocks these signals in the calling thread; returns the mask that was in force before.
@@ -300,7 +298,8 @@ impl SignalFd {
         set.block_current_thread()?;
         let mask = set.to_sigset();
         // SAFETY: `mask` is an initialised sigset_t; -1 asks for a new descriptor.
-        let raw = cvt(unsafe { libc::signalfd(-1, &mask, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) })?;
+        let raw =
+            cvt(unsafe { libc::signalfd(-1, &mask, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) })?;
         Ok(SignalFd {
             // SAFETY: signalfd returned a new descriptor that we alone own.
             fd: unsafe { owned(raw) },
@@ -328,7 +327,10 @@ impl SignalFd {
                 // SAFETY: the kernel wrote a whole signalfd_siginfo (and it was zeroed before).
                 let info = unsafe { info.assume_init() };
                 let signal = Signal::from_raw(info.ssi_signo as i32).ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidData, "signalfd returned an invalid signal number")
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "signalfd returned an invalid signal number",
+                    )
                 })?;
                 Ok(Some(SigInfo {
                     signal,
@@ -366,7 +368,12 @@ impl ThreadTarget {
     /// The calling thread.
     pub fn current() -> ThreadTarget {
         // SAFETY: getpid and gettid cannot fail and touch no memory.
-        let (pid, tid) = unsafe { (libc::getpid(), libc::syscall(libc::SYS_gettid) as libc::pid_t) };
+        let (pid, tid) = unsafe {
+            (
+                libc::getpid(),
+                libc::syscall(libc::SYS_gettid) as libc::pid_t,
+            )
+        };
         ThreadTarget { pid, tid }
     }
 
@@ -481,9 +488,17 @@ mod tests {
         std::thread::spawn(|| {
             let set = SignalSet::default().with(Signal::WINCH);
             set.block_current_thread().unwrap();
-            assert!(SignalSet::blocked_in_current_thread().unwrap().contains(Signal::WINCH));
+            assert!(
+                SignalSet::blocked_in_current_thread()
+                    .unwrap()
+                    .contains(Signal::WINCH)
+            );
             set.unblock_current_thread().unwrap();
-            assert!(!SignalSet::blocked_in_current_thread().unwrap().contains(Signal::WINCH));
+            assert!(
+                !SignalSet::blocked_in_current_thread()
+                    .unwrap()
+                    .contains(Signal::WINCH)
+            );
         })
         .join()
         .unwrap();

@@ -185,7 +185,10 @@ mod tests {
         assert_eq!(millis_rounded_up(Duration::from_nanos(1)), 1);
         assert_eq!(millis_rounded_up(Duration::from_millis(5)), 5);
         assert_eq!(millis_rounded_up(Duration::from_micros(5001)), 6);
-        assert_eq!(millis_rounded_up(Duration::from_secs(u64::MAX)), libc::c_int::MAX);
+        assert_eq!(
+            millis_rounded_up(Duration::from_secs(u64::MAX)),
+            libc::c_int::MAX
+        );
     }
 
     #[test]
