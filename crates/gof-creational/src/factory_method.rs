@@ -38,7 +38,8 @@ pub enum Severity {
 
 impl fmt::Display for Severity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        // `pad` honours width and alignment, so reports can line severities up.
+        f.pad(match self {
             Severity::Debug => "DEBUG",
             Severity::Info => "INFO",
             Severity::Warn => "WARN",

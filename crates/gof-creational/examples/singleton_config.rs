@@ -1,0 +1,76 @@
+//! Singleton: the application's configuration, installed once, shared by every thread, injected where it is used.
+
+use std::sync::Barrier;
+use std::thread;
+
+use gof_creational::Error;
+use gof_creational::singleton::{Config, Sampler, build_info};
+
+const SITE_CONFIG: &str = "\
+device_name = boiler-room
+sample_period_ms = 500
+samples_per_report = 3
+";
+
+fn main() -> Result<(), Error> {
+    println!("{} demo: Singleton", build_info().name);
+
+    // The composition root installs the instance before anything else can create it.
+    let installed = Config::parse(SITE_CONFIG)?
+        .install()
+        .map_err(|_| Error::Malformed {
+            reason: "a configuration was already installed".into(),
+        })?;
+    println!(
+        "main: installed configuration for `{}`",
+        installed.device_name()
+    );
+    println!(
+        "main: default configuration created {} time(s)",
+        Config::global_creations()
+    );
+
+    // Eight threads reach for the global at the same moment: all get the same instance.
+    let barrier = Barrier::new(8);
+    let same = thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    std::ptr::eq(Config::global(), installed)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(false))
+            .filter(|same| *same)
+            .count()
+    });
+    println!("threads: {same} of 8 saw the installed instance");
+
+    // A second install is refused and the value handed back: the singleton cannot be replaced.
+    let late =
+        Config::parse("device_name = intruder\nsample_period_ms = 1\nsamples_per_report = 1")?;
+    match late.install() {
+        Ok(_) => println!("late install: accepted (unexpected)"),
+        Err(refused) => println!(
+            "late install: refused, `{}` handed back",
+            refused.device_name()
+        ),
+    }
+
+    // Production code gets the global through one wiring point ...
+    let readings = [20.0, 21.0, 22.0, 30.0, 31.0, 32.0];
+    for line in Sampler::from_global().reports(&readings) {
+        println!("production sampler: {line}");
+    }
+    // ... and a test injects its own instance instead, without touching the global.
+    let test_config =
+        Config::parse("device_name = test-rig\nsample_period_ms = 1\nsamples_per_report = 2")?;
+    for line in Sampler::new(&test_config).reports(&readings) {
+        println!("injected sampler:   {line}");
+    }
+    println!("global still `{}`", Config::global().device_name());
+    Ok(())
+}
