@@ -60,10 +60,15 @@ pub(crate) use impl_fd_traits;
 
 pub mod addr;
 pub mod error;
+pub mod file;
+pub mod mmap;
 pub mod notify;
+pub mod process;
 pub mod signal;
 pub mod sock;
+pub mod sync;
 mod sys;
+pub mod thread;
 
 pub use addr::InetAddr;
 pub use error::{Error, TransferError};
