@@ -6,3 +6,5 @@ mod error;
 pub mod observer;
 
 pub use error::Error;
+pub mod strategy;
+pub mod memento;
