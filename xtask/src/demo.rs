@@ -66,7 +66,7 @@ impl Verdict {
             Self::Skipped(reason) => format!("skipped ({reason})"),
             Self::Mismatch => "MISMATCH".to_owned(),
             Self::Failed(how) => format!("FAILED ({how})"),
-            Self::TimedOut(limit) => format!("TIMED OUT (after {})", seconds(*limit)),
+            Self::TimedOut(limit) => format!("TIMED OUT (limit {}s)", limit.as_secs_f64()),
             Self::Nondeterministic => "NONDETERMINISTIC".to_owned(),
         }
     }
@@ -138,7 +138,42 @@ pub(crate) fn run(args: &DemoArgs) -> Result<bool, String> {
     }
 
     print!("{}", summary(&rows));
+    if args.example.is_none() {
+        for orphan in orphans(&plan) {
+            println!(
+                "warning: {} matches no example; rename or delete it",
+                relative(&orphan, &workspace)
+            );
+        }
+    }
     Ok(rows.iter().all(|row| !row.verdict.is_failure()))
+}
+
+/// Expected-output files of the planned packages that belong to no example, such as those
+/// left behind by a renamed example: their check would silently never run.
+fn orphans(plan: &[Planned<'_>]) -> Vec<PathBuf> {
+    let mut packages: Vec<&Package> = plan.iter().map(|p| p.package).collect();
+    packages.dedup_by(|a, b| a.name == b.name);
+    let mut found = Vec::new();
+    for package in packages {
+        let dir = package.dir.join("examples").join("expected");
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
+            let is_expected = path.extension().is_some_and(|e| e == "stdout");
+            if is_expected && !package.examples.iter().any(|e| e.name == stem) {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 /// Chooses the examples to run: all, those of one package, or a single one; marks those that a
