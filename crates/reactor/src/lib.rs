@@ -1,0 +1,77 @@
+//! The Reactor pattern: one thread waits for events on many handles at once, then
+//! demultiplexes each event and dispatches it to the handler registered for it.
+//!
+//! A server written this way needs no thread per client and no locks in its handlers: the
+//! reactor owns the handlers and calls them one at a time, and each handler holds only the
+//! state of its own connection. This crate builds the pattern on [mio] (epoll) with the
+//! [`pattern_core`] event-handler contract, so the same handlers also run under the thread
+//! pools of the `leader-followers` crate.
+//!
+//! | Participant (POSA2)        | Here                                                        |
+//! |----------------------------|-------------------------------------------------------------|
+//! | Handle                     | a descriptor lent by [`EventHandler::handle`]               |
+//! | Synchronous event demultiplexer | `mio::Poll` (epoll), edge-triggered, hidden            |
+//! | Reactor                    | [`Reactor`] (and [`Context`] inside upcalls)               |
+//! | Event handler              | [`EventHandler`]                                            |
+//! | Concrete event handlers    | yours; [`Acceptor`] and [`Connector`] for connection setup |
+//! | Timer queue                | an indexed binary heap inside [`Reactor`]                   |
+//! | Notification mechanism     | [`ReactorRemote`]: a user-space queue behind one eventfd    |
+//!
+//! What the reactor promises is the [`EventHandler`] contract; in short: close exactly once,
+//! no overlapping upcalls, re-entrant registration and removal, level-like readiness on an
+//! edge-triggered demultiplexer (answer [`Disposition::Again`] to be upcalled again without a
+//! new edge), stale tokens refused, panics contained, and per iteration timers first, then
+//! notifications, then I/O.
+//!
+//! # Example
+//!
+//! A handler that reads a socket until end of stream, fed by another thread:
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::os::fd::{AsFd, BorrowedFd};
+//! use std::os::unix::net::UnixStream;
+//! use reactor::{Context, Disposition, EventHandler, Interest, Reactor};
+//!
+//! struct Reader { stream: UnixStream, got: Vec<u8> }
+//!
+//! impl EventHandler for Reader {
+//!     fn handle(&self) -> Option<BorrowedFd<'_>> { Some(self.stream.as_fd()) }
+//!     fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
+//!         let mut buf = [0u8; 1024];
+//!         loop {
+//!             match self.stream.read(&mut buf) {
+//!                 Ok(0) => {
+//!                     println!("read {:?}", String::from_utf8_lossy(&self.got));
+//!                     ctx.end();
+//!                     return Disposition::Close;
+//!                 }
+//!                 Ok(n) => self.got.extend_from_slice(&buf[..n]),
+//!                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Disposition::Continue,
+//!                 Err(_) => return Disposition::Close,
+//!             }
+//!         }
+//!     }
+//! }
+//!
+//! let (ours, mut theirs) = UnixStream::pair()?;
+//! ours.set_nonblocking(true)?;
+//! let mut reactor = Reactor::new()?;
+//! reactor.register(Box::new(Reader { stream: ours, got: Vec::new() }), Interest::READ)?;
+//! std::thread::spawn(move || theirs.write_all(b"hello, reactor"));
+//! reactor.run()?;
+//! assert_eq!(reactor.handlers(), 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod notify;
+mod reactor;
+mod timer;
+
+pub use notify::ReactorRemote;
+pub use pattern_core::{
+    Act, Clock, CloseReason, Context, DispatchError, Dispatcher, Disposition, EventHandler,
+    Interest, ManualClock, Message, MonotonicClock, Remote, Removal, TimerId, Token,
+};
+pub use reactor::{Reactor, ReactorBuilder};

@@ -1,0 +1,151 @@
+//! The notification queue: an unbounded user-space queue behind one wakeup.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+use pattern_core::{DispatchError, Job, Message, Remote, Token};
+
+/// One posted item.
+pub(crate) enum Notice {
+    /// A message for a handler's `handle_notify`.
+    Message(Token, Message),
+    /// A closure to run on the loop.
+    Job(Job),
+}
+
+/// State shared between the loop and every [`ReactorRemote`].
+pub(crate) struct Shared {
+    queue: Mutex<VecDeque<Notice>>,
+    waker: mio::Waker,
+    /// Set when a wakeup is in flight, so that a burst of posts costs one `write` to the eventfd.
+    woken: AtomicBool,
+    ended: AtomicBool,
+    closed: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn new(waker: mio::Waker) -> Self {
+        Shared {
+            queue: Mutex::new(VecDeque::new()),
+            waker,
+            woken: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn push(&self, notice: Notice) -> Result<(), DispatchError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(DispatchError::ShutDown);
+        }
+        self.queue.lock().push_back(notice);
+        self.wake();
+        Ok(())
+    }
+
+    /// Pushes from the loop thread itself: the loop checks the queue before it waits, so no
+    /// wakeup is needed.
+    pub(crate) fn push_local(&self, notice: Notice) {
+        self.queue.lock().push_back(notice);
+    }
+
+    pub(crate) fn wake(&self) {
+        if !self.woken.swap(true, Ordering::AcqRel) {
+            // A failed wake can only mean the eventfd counter is saturated: the loop is awake.
+            let _ = self.waker.wake();
+        }
+    }
+
+    /// Called by the loop before it drains: posts from now on wake it again.
+    pub(crate) fn rearm(&self) {
+        self.woken.store(false, Ordering::Release);
+    }
+
+    /// Takes up to `max` notices, in posting order.
+    pub(crate) fn take(&self, max: usize, out: &mut VecDeque<Notice>) {
+        let mut q = self.queue.lock();
+        let n = max.min(q.len());
+        out.extend(q.drain(..n));
+    }
+
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.queue.lock().is_empty()
+    }
+
+    /// Drops the messages pending for `token`; returns how many.
+    pub(crate) fn purge(&self, token: Token) -> usize {
+        let mut q = self.queue.lock();
+        let before = q.len();
+        q.retain(|n| !matches!(n, Notice::Message(t, _) if *t == token));
+        before - q.len()
+    }
+
+    pub(crate) fn end(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    pub(crate) fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn reset(&self) {
+        self.ended.store(false, Ordering::Release);
+    }
+
+    /// The reactor is gone: refuse new posts, drop what is queued.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let drained: Vec<Notice> = self.queue.lock().drain(..).collect();
+        drop(drained);
+    }
+}
+
+/// A `Send + Sync + Clone` handle on a [`Reactor`](crate::Reactor): any thread posts
+/// messages to handlers or closures to the loop, and ends it.
+///
+/// Posting never blocks on the loop and has no capacity limit (the queue is in user space,
+/// behind a single eventfd wakeup), so a burst from many threads cannot deadlock against a
+/// full pipe, which is a known hazard of ACE's pipe-based notification.
+#[derive(Clone)]
+pub struct ReactorRemote {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for ReactorRemote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReactorRemote")
+            .field("ended", &self.shared.is_ended())
+            .field("pending", &self.shared.queue.lock().len())
+            .finish()
+    }
+}
+
+impl ReactorRemote {
+    /// Drops the messages still queued for `token` (they will not be upcalled); returns how many.
+    pub fn purge(&self, token: Token) -> usize {
+        self.shared.purge(token)
+    }
+
+    /// Whether the loop was asked to end.
+    pub fn is_done(&self) -> bool {
+        self.shared.is_ended()
+    }
+}
+
+impl Remote for ReactorRemote {
+    fn post(&self, job: Job) -> Result<(), DispatchError> {
+        self.shared.push(Notice::Job(job))
+    }
+
+    fn notify(&self, token: Token, message: Message) -> Result<(), DispatchError> {
+        self.shared.push(Notice::Message(token, message))
+    }
+
+    fn end(&self) {
+        self.shared.end();
+    }
+}

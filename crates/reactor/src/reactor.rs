@@ -1,0 +1,841 @@
+//! The Reactor itself: registrations, the loop, and the [`Context`] upcalls act through.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use pattern_core::{
+    Act, Clock, CloseReason, Context, DispatchError, Dispatcher, Disposition, EventHandler,
+    Interest, Message, MonotonicClock, Remote, Removal, Slab, TimerId, Token,
+};
+use wrapper_facade::signal::{Signal, SignalFd};
+
+use crate::notify::{Notice, ReactorRemote, Shared};
+use crate::timer::{Expired, TimerQueue};
+
+const WAKER: mio::Token = mio::Token(usize::MAX);
+const SIGNALS: mio::Token = mio::Token(usize::MAX - 1);
+
+/// Readiness remembered per registration (level-like semantics over edge-triggered epoll).
+const READ: u8 = 1;
+const WRITE: u8 = 2;
+const EXCEPT: u8 = 4;
+
+fn mask_of(interest: Interest) -> u8 {
+    let mut m = 0;
+    if interest.wants_read() {
+        m |= READ;
+    }
+    if interest.wants_write() {
+        m |= WRITE;
+    }
+    if interest.wants_priority() {
+        m |= EXCEPT;
+    }
+    m
+}
+
+fn mio_interest(interest: Interest) -> Option<mio::Interest> {
+    let mut out: Option<mio::Interest> = None;
+    let mut add = |i: mio::Interest| out = Some(out.map_or(i, |o| o.add(i)));
+    if interest.wants_read() {
+        add(mio::Interest::READABLE);
+    }
+    if interest.wants_write() {
+        add(mio::Interest::WRITABLE);
+    }
+    if interest.wants_priority() {
+        add(mio::Interest::PRIORITY);
+    }
+    out
+}
+
+fn bits_of(event: &mio::event::Event) -> u8 {
+    let mut b = 0;
+    if event.is_readable() || event.is_read_closed() {
+        b |= READ;
+    }
+    if event.is_writable() || event.is_write_closed() {
+        b |= WRITE;
+    }
+    if event.is_priority() {
+        b |= EXCEPT;
+    }
+    if event.is_error() {
+        // The error surfaces from the next read or write, whichever the handler does.
+        b |= READ | WRITE | EXCEPT;
+    }
+    b
+}
+
+/// One registration.
+struct Slot {
+    /// `None` while one of its upcalls runs (further up the stack).
+    handler: Option<Box<dyn EventHandler>>,
+    fd: Option<RawFd>,
+    in_poll: bool,
+    interest: Interest,
+    suspended: bool,
+    /// Readiness seen and not yet consumed by an upcall answering `Continue`.
+    pending: u8,
+    queued: bool,
+    timers: Vec<TimerId>,
+    /// A removal asked for while the handler's upcall was running.
+    doomed: Option<Removal>,
+}
+
+/// Configures a [`Reactor`].
+#[derive(Debug)]
+pub struct ReactorBuilder {
+    clock: Arc<dyn Clock>,
+    notify_cap: usize,
+    max_handlers: usize,
+    max_timers: usize,
+    events: usize,
+}
+
+impl Default for ReactorBuilder {
+    fn default() -> Self {
+        ReactorBuilder {
+            clock: Arc::new(MonotonicClock),
+            notify_cap: 1024,
+            max_handlers: 1 << 20,
+            max_timers: 1 << 22,
+            events: 1024,
+        }
+    }
+}
+
+impl ReactorBuilder {
+    /// The clock timers run on (a [`ManualClock`](pattern_core::ManualClock) in tests).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// At most this many notifications are dispatched per iteration, so that a flood of
+    /// posts cannot starve I/O (ACE's `max_notify_iterations`). At least 1.
+    pub fn notify_cap(mut self, cap: usize) -> Self {
+        self.notify_cap = cap.max(1);
+        self
+    }
+
+    /// At most this many live registrations.
+    pub fn max_handlers(mut self, max: usize) -> Self {
+        self.max_handlers = max;
+        self
+    }
+
+    /// At most this many pending timers.
+    pub fn max_timers(mut self, max: usize) -> Self {
+        self.max_timers = max;
+        self
+    }
+
+    /// Readiness events taken from the kernel per wait.
+    pub fn events_per_wait(mut self, n: usize) -> Self {
+        self.events = n.max(1);
+        self
+    }
+
+    /// Builds the reactor: an epoll instance (through mio) and an eventfd wakeup.
+    pub fn build(self) -> io::Result<Reactor> {
+        let poll = mio::Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        let registry = poll.registry().try_clone()?;
+        Ok(Reactor {
+            poll,
+            events: mio::Events::with_capacity(self.events),
+            inner: Inner {
+                registry,
+                slots: Slab::with_limit(self.max_handlers),
+                timers: TimerQueue::with_limit(self.max_timers),
+                shared: Arc::new(Shared::new(waker)),
+                clock: self.clock,
+                ready: VecDeque::new(),
+                current: None,
+                notify_cap: self.notify_cap,
+                signal_fd: None,
+                watchers: Vec::new(),
+                signals_ready: false,
+                expired: Vec::new(),
+                notices: VecDeque::new(),
+            },
+        })
+    }
+}
+
+/// The Reactor: waits for events on many handles at once, then demultiplexes and dispatches
+/// each to the handler registered for it, on one thread.
+///
+/// See the [crate docs](crate) for the contract and an example. Besides its own loop methods
+/// ([`handle_events`](Self::handle_events), [`run`](Self::run), [`end`](Self::end),
+/// [`is_done`](Self::is_done), [`reset`](Self::reset)), it implements [`Context`], so code
+/// outside any upcall registers, schedules and notifies with the same calls as a handler.
+pub struct Reactor {
+    poll: mio::Poll,
+    events: mio::Events,
+    inner: Inner,
+}
+
+impl std::fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reactor")
+            .field("handlers", &self.inner.slots.len())
+            .field("timers", &self.inner.timers.len())
+            .field("done", &self.is_done())
+            .finish()
+    }
+}
+
+struct Inner {
+    registry: mio::Registry,
+    slots: Slab<Slot>,
+    timers: TimerQueue,
+    shared: Arc<Shared>,
+    clock: Arc<dyn Clock>,
+    /// Registrations with readiness to dispatch, in arrival order.
+    ready: VecDeque<Token>,
+    current: Option<Token>,
+    notify_cap: usize,
+    signal_fd: Option<SignalFd>,
+    watchers: Vec<(i32, Token)>,
+    signals_ready: bool,
+    expired: Vec<Expired>,
+    notices: VecDeque<Notice>,
+}
+
+impl Reactor {
+    /// A reactor with the default configuration.
+    pub fn new() -> io::Result<Reactor> {
+        ReactorBuilder::default().build()
+    }
+
+    /// Configures a reactor.
+    pub fn builder() -> ReactorBuilder {
+        ReactorBuilder::default()
+    }
+
+    /// A cross-thread handle: post messages or closures, end the loop.
+    pub fn remote(&self) -> ReactorRemote {
+        ReactorRemote {
+            shared: self.inner.shared.clone(),
+        }
+    }
+
+    /// Waits at most `timeout` (forever with `None`) for events, then dispatches one iteration:
+    /// expired timers, then up to the cap of notifications, then signals and I/O.
+    /// Returns how many upcalls ran.
+    ///
+    /// The wait is cut short by the earliest timer, by pending notifications and by handlers
+    /// that asked to be dispatched again; an interrupted wait (`EINTR`) counts as an empty one.
+    pub fn handle_events(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        let inner = &mut self.inner;
+        let mut wait = timeout;
+        if !inner.ready.is_empty() || inner.shared.has_pending() || inner.shared.is_ended() {
+            wait = Some(Duration::ZERO);
+        }
+        if let Some(deadline) = inner.timers.next_deadline() {
+            let until = deadline.saturating_duration_since(inner.clock.now());
+            wait = Some(wait.map_or(until, |w| w.min(until)));
+        }
+        match self.poll.poll(&mut self.events, wait) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => self.events.clear(),
+            Err(e) => return Err(e),
+        }
+        for event in self.events.iter() {
+            match event.token() {
+                WAKER => {}
+                SIGNALS => inner.signals_ready = true,
+                t => inner.readiness(Token::from_u64(t.0 as u64), bits_of(event)),
+            }
+        }
+        let mut upcalls = inner.dispatch_timers();
+        upcalls += inner.dispatch_notifications();
+        upcalls += inner.dispatch_signals();
+        upcalls += inner.dispatch_io();
+        Ok(upcalls)
+    }
+
+    /// Runs [`handle_events`](Self::handle_events) until [`end`](Self::end) is called
+    /// (from an upcall, another thread or a signal handler). Live handlers stay registered:
+    /// call [`reset`](Self::reset) and run again, or drop the reactor to close them.
+    pub fn run(&mut self) -> io::Result<()> {
+        while !self.is_done() {
+            self.handle_events(None)?;
+        }
+        Ok(())
+    }
+
+    /// Asks the loop to end after the current iteration.
+    pub fn end(&self) {
+        self.inner.shared.end();
+    }
+
+    /// Whether the loop was asked to end.
+    pub fn is_done(&self) -> bool {
+        self.inner.shared.is_ended()
+    }
+
+    /// Lets an ended loop run again.
+    pub fn reset(&mut self) {
+        self.inner.shared.reset();
+    }
+
+    /// Number of live registrations.
+    pub fn handlers(&self) -> usize {
+        self.inner.slots.len()
+    }
+
+    /// Number of scheduled timers.
+    pub fn timers(&self) -> usize {
+        self.inner.timers.len()
+    }
+
+    /// Drops the notifications still queued for `token`; returns how many.
+    pub fn purge_notifications(&mut self, token: Token) -> usize {
+        self.inner.shared.purge(token)
+    }
+
+    /// Closes every live registration with [`CloseReason::Shutdown`], once each.
+    pub fn close_all(&mut self) {
+        self.inner.close_all();
+    }
+}
+
+impl Drop for Reactor {
+    fn drop(&mut self) {
+        self.inner.close_all();
+        self.inner.shared.close();
+    }
+}
+
+impl Inner {
+    fn readiness(&mut self, token: Token, bits: u8) {
+        let Some(slot) = self.slots.get_mut(token) else {
+            return;
+        };
+        slot.pending |= bits;
+        if !slot.suspended && !slot.queued && slot.pending & mask_of(slot.interest) != 0 {
+            slot.queued = true;
+            self.ready.push_back(token);
+        }
+    }
+
+    /// Runs one upcall with the panic and removal rules of the contract. `None` when the
+    /// registration is gone or its handler is already in an upcall further up the stack.
+    fn upcall(
+        &mut self,
+        token: Token,
+        f: impl FnOnce(&mut dyn EventHandler, &mut dyn Context) -> Disposition,
+    ) -> Option<Disposition> {
+        let mut handler = self.slots.get_mut(token)?.handler.take()?;
+        let outer = self.current.replace(token);
+        let result = catch_unwind(AssertUnwindSafe(|| f(handler.as_mut(), self)));
+        self.current = outer;
+        let slot = self
+            .slots
+            .get_mut(token)
+            .expect("a registration in an upcall stays live");
+        slot.handler = Some(handler);
+        let doomed = slot.doomed.take();
+        match (result, doomed) {
+            (Err(_), _) => {
+                tracing::warn!(?token, "upcall panicked; closing its handler");
+                self.close(token, CloseReason::Panicked, false);
+                Some(Disposition::Close)
+            }
+            (Ok(_), Some(how)) => {
+                self.close(token, CloseReason::Removed, how == Removal::Quiet);
+                Some(Disposition::Close)
+            }
+            (Ok(Disposition::Close), None) => {
+                self.close(token, CloseReason::Requested, false);
+                Some(Disposition::Close)
+            }
+            (Ok(d), None) => Some(d),
+        }
+    }
+
+    /// Ends a registration whose handler is not in an upcall.
+    fn close(&mut self, token: Token, reason: CloseReason, quiet: bool) {
+        let Some(slot) = self.slots.remove(token) else {
+            return;
+        };
+        if let (true, Some(fd)) = (slot.in_poll, slot.fd) {
+            // The handler, still alive, keeps the descriptor open until after this.
+            let _ = self.registry.deregister(&mut SourceFd(&fd));
+        }
+        for id in slot.timers {
+            self.timers.cancel(id);
+        }
+        self.watchers.retain(|(_, t)| *t != token);
+        let mut handler = slot
+            .handler
+            .expect("close runs on a handler not in an upcall");
+        if !quiet {
+            let outer = self.current.replace(token);
+            if catch_unwind(AssertUnwindSafe(|| handler.handle_close(self, reason))).is_err() {
+                tracing::warn!(?token, "handle_close panicked");
+            }
+            self.current = outer;
+        }
+        drop(handler);
+    }
+
+    fn close_all(&mut self) {
+        // Handlers may register others from handle_close; those are closed too, within reason.
+        for _ in 0..16 {
+            let tokens = self.slots.tokens();
+            if tokens.is_empty() {
+                break;
+            }
+            for t in tokens {
+                if self.slots.get(t).is_some_and(|s| s.handler.is_some()) {
+                    self.close(t, CloseReason::Shutdown, false);
+                }
+            }
+        }
+        for t in self.slots.tokens() {
+            self.close(t, CloseReason::Shutdown, true);
+        }
+        self.timers.clear();
+        self.ready.clear();
+    }
+
+    fn dispatch_timers(&mut self) -> usize {
+        let now = self.clock.now();
+        let mut expired = std::mem::take(&mut self.expired);
+        self.timers.expire(now, &mut expired);
+        let mut upcalls = 0;
+        for Expired { id, owner } in expired.drain(..) {
+            // An earlier timeout of this iteration may have cancelled it.
+            let Some(mut act) = self.timers.take_act(id) else {
+                continue;
+            };
+            let d = self.upcall(owner, |h, ctx| h.handle_timeout(ctx, id, act.as_mut()));
+            if d.is_some() {
+                upcalls += 1;
+            }
+            if !self.timers.finish(id, act, now) {
+                if let Some(slot) = self.slots.get_mut(owner) {
+                    slot.timers.retain(|t| *t != id);
+                }
+            }
+        }
+        self.expired = expired;
+        upcalls
+    }
+
+    fn dispatch_notifications(&mut self) -> usize {
+        self.shared.rearm();
+        let mut notices = std::mem::take(&mut self.notices);
+        self.shared.take(self.notify_cap, &mut notices);
+        let mut upcalls = 0;
+        while let Some(notice) = notices.pop_front() {
+            match notice {
+                Notice::Message(token, message) => {
+                    if self
+                        .upcall(token, |h, ctx| h.handle_notify(ctx, message))
+                        .is_some()
+                    {
+                        upcalls += 1;
+                    }
+                }
+                Notice::Job(job) => {
+                    let outer = self.current.take();
+                    if catch_unwind(AssertUnwindSafe(|| job(self))).is_err() {
+                        tracing::warn!("posted job panicked");
+                    }
+                    self.current = outer;
+                    upcalls += 1;
+                }
+            }
+        }
+        self.notices = notices;
+        upcalls
+    }
+
+    fn dispatch_signals(&mut self) -> usize {
+        if !std::mem::take(&mut self.signals_ready) {
+            return 0;
+        }
+        let mut upcalls = 0;
+        loop {
+            let info = match self.signal_fd.as_ref().map(|fd| fd.read()) {
+                Some(Ok(Some(info))) => info,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "reading the signal fd failed");
+                    break;
+                }
+                _ => break,
+            };
+            let signo = info.signal().as_raw();
+            let targets: Vec<Token> = self
+                .watchers
+                .iter()
+                .filter(|(s, _)| *s == signo)
+                .map(|(_, t)| *t)
+                .collect();
+            for t in targets {
+                if self
+                    .upcall(t, |h, ctx| h.handle_signal(ctx, signo))
+                    .is_some()
+                {
+                    upcalls += 1;
+                }
+            }
+        }
+        upcalls
+    }
+
+    fn dispatch_io(&mut self) -> usize {
+        let mut upcalls = 0;
+        // Registrations asking to be dispatched again go to the back and wait for the next
+        // iteration, after everyone else had a turn.
+        for _ in 0..self.ready.len() {
+            let Some(token) = self.ready.pop_front() else {
+                break;
+            };
+            upcalls += self.dispatch_one(token);
+        }
+        upcalls
+    }
+
+    fn dispatch_one(&mut self, token: Token) -> usize {
+        let mut upcalls = 0;
+        match self.slots.get_mut(token) {
+            Some(slot) => slot.queued = false,
+            None => return 0,
+        }
+        for bit in [READ, WRITE, EXCEPT] {
+            let Some(slot) = self.slots.get_mut(token) else {
+                return upcalls;
+            };
+            if slot.suspended || slot.pending & bit & mask_of(slot.interest) == 0 {
+                continue;
+            }
+            slot.pending &= !bit;
+            let d = self.upcall(token, |h, ctx| match bit {
+                READ => h.handle_input(ctx),
+                WRITE => h.handle_output(ctx),
+                _ => h.handle_exception(ctx),
+            });
+            upcalls += 1;
+            match d {
+                Some(Disposition::Again) => {
+                    if let Some(slot) = self.slots.get_mut(token) {
+                        slot.pending |= bit;
+                    }
+                }
+                Some(Disposition::Close) | None => return upcalls,
+                Some(_) => {}
+            }
+        }
+        if let Some(slot) = self.slots.get_mut(token)
+            && !slot.suspended
+            && !slot.queued
+            && slot.pending & mask_of(slot.interest) != 0
+        {
+            slot.queued = true;
+            self.ready.push_back(token);
+        }
+        upcalls
+    }
+
+    fn slot(&mut self, token: Token) -> Result<&mut Slot, DispatchError> {
+        self.slots
+            .get_mut(token)
+            .ok_or(DispatchError::UnknownToken(token))
+    }
+
+    fn requeue_if_ready(&mut self, token: Token) {
+        if let Some(slot) = self.slots.get_mut(token)
+            && !slot.suspended
+            && !slot.queued
+            && slot.pending & mask_of(slot.interest) != 0
+        {
+            slot.queued = true;
+            self.ready.push_back(token);
+        }
+    }
+}
+
+impl Context for Inner {
+    fn current(&self) -> Option<Token> {
+        self.current
+    }
+
+    fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    fn register(
+        &mut self,
+        handler: Box<dyn EventHandler>,
+        interest: Interest,
+    ) -> Result<Token, DispatchError> {
+        let fd = handler.handle().map(|fd| fd.as_raw_fd());
+        let wanted = mio_interest(interest);
+        if wanted.is_some() && fd.is_none() {
+            return Err(DispatchError::NoHandle(interest));
+        }
+        let slot = Slot {
+            handler: Some(handler),
+            fd,
+            in_poll: false,
+            interest,
+            suspended: false,
+            pending: 0,
+            queued: false,
+            timers: Vec::new(),
+            doomed: None,
+        };
+        let capacity = self.slots.limit();
+        let token = self.slots.insert(slot).map_err(|_| DispatchError::Full {
+            what: "handler table",
+            capacity,
+        })?;
+        if let (Some(wanted), Some(fd)) = (wanted, fd) {
+            let mio_token = mio::Token(token.to_u64() as usize);
+            if let Err(e) = self
+                .registry
+                .register(&mut SourceFd(&fd), mio_token, wanted)
+            {
+                self.slots.remove(token);
+                return Err(e.into());
+            }
+            self.slots.get_mut(token).expect("just inserted").in_poll = true;
+        }
+        Ok(token)
+    }
+
+    fn remove(&mut self, token: Token, how: Removal) -> Result<(), DispatchError> {
+        let slot = self.slot(token)?;
+        if slot.handler.is_none() {
+            slot.doomed = Some(how);
+        } else {
+            self.close(token, CloseReason::Removed, how == Removal::Quiet);
+        }
+        Ok(())
+    }
+
+    fn set_interest(&mut self, token: Token, interest: Interest) -> Result<(), DispatchError> {
+        let registry = &self.registry;
+        let slot = self
+            .slots
+            .get_mut(token)
+            .ok_or(DispatchError::UnknownToken(token))?;
+        let wanted = mio_interest(interest);
+        match (wanted, slot.fd) {
+            (Some(_), None) => return Err(DispatchError::NoHandle(interest)),
+            (Some(wanted), Some(fd)) => {
+                let mio_token = mio::Token(token.to_u64() as usize);
+                if slot.in_poll {
+                    registry.reregister(&mut SourceFd(&fd), mio_token, wanted)?;
+                } else {
+                    registry.register(&mut SourceFd(&fd), mio_token, wanted)?;
+                    slot.in_poll = true;
+                }
+            }
+            (None, Some(fd)) if slot.in_poll => {
+                registry.deregister(&mut SourceFd(&fd))?;
+                slot.in_poll = false;
+            }
+            (None, _) => {}
+        }
+        slot.interest = interest;
+        self.requeue_if_ready(token);
+        Ok(())
+    }
+
+    fn suspend(&mut self, token: Token) -> Result<(), DispatchError> {
+        self.slot(token)?.suspended = true;
+        Ok(())
+    }
+
+    fn resume(&mut self, token: Token) -> Result<(), DispatchError> {
+        self.slot(token)?.suspended = false;
+        self.requeue_if_ready(token);
+        Ok(())
+    }
+
+    fn schedule_timer(
+        &mut self,
+        token: Token,
+        delay: Duration,
+        interval: Option<Duration>,
+        act: Act,
+    ) -> Result<TimerId, DispatchError> {
+        if !self.slots.contains(token) {
+            return Err(DispatchError::UnknownToken(token));
+        }
+        let deadline = self.clock.now() + delay;
+        let capacity = self.timers.limit();
+        let id = self
+            .timers
+            .schedule(token, deadline, interval, act)
+            .map_err(|_| DispatchError::Full {
+                what: "timer queue",
+                capacity,
+            })?;
+        self.slot(token)?.timers.push(id);
+        Ok(id)
+    }
+
+    fn cancel_timer(&mut self, timer: TimerId) -> Option<Act> {
+        let owner = self.timers.owner(timer)?;
+        let act = self.timers.cancel(timer)?;
+        if let Some(slot) = self.slots.get_mut(owner) {
+            slot.timers.retain(|t| *t != timer);
+        }
+        act
+    }
+
+    fn reset_timer_interval(
+        &mut self,
+        timer: TimerId,
+        interval: Option<Duration>,
+    ) -> Result<(), DispatchError> {
+        if self.timers.set_interval(timer, interval) {
+            Ok(())
+        } else {
+            Err(DispatchError::UnknownTimer(timer))
+        }
+    }
+
+    fn notify(&mut self, token: Token, message: Message) -> Result<(), DispatchError> {
+        if !self.slots.contains(token) {
+            return Err(DispatchError::UnknownToken(token));
+        }
+        self.shared.push_local(Notice::Message(token, message));
+        Ok(())
+    }
+
+    fn watch_signal(&mut self, token: Token, signal: i32) -> Result<(), DispatchError> {
+        if !self.slots.contains(token) {
+            return Err(DispatchError::UnknownToken(token));
+        }
+        let sig = Signal::from_raw(signal).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{signal} is not a signal"),
+            )
+        })?;
+        let mut set = self
+            .signal_fd
+            .as_ref()
+            .map(|fd| *fd.signals())
+            .unwrap_or_default();
+        if !set.contains(sig) {
+            set.insert(sig);
+            // signalfd's set is fixed at creation: open one for the wider set, then retire the old.
+            let mut fd = SignalFd::new(&set)?;
+            self.registry
+                .register(&mut fd, SIGNALS, mio::Interest::READABLE)?;
+            if let Some(mut old) = self.signal_fd.replace(fd) {
+                let _ = self.registry.deregister(&mut old);
+            }
+            // Signals pending before the switch are readable from the new descriptor.
+            self.signals_ready = true;
+        }
+        if !self.watchers.contains(&(signal, token)) {
+            self.watchers.push((signal, token));
+        }
+        Ok(())
+    }
+
+    fn end(&mut self) {
+        self.shared.end();
+    }
+
+    fn remote(&self) -> Arc<dyn Remote> {
+        Arc::new(ReactorRemote {
+            shared: self.shared.clone(),
+        })
+    }
+}
+
+impl Context for Reactor {
+    fn current(&self) -> Option<Token> {
+        self.inner.current
+    }
+    fn now(&self) -> Instant {
+        self.inner.now()
+    }
+    fn register(
+        &mut self,
+        handler: Box<dyn EventHandler>,
+        interest: Interest,
+    ) -> Result<Token, DispatchError> {
+        self.inner.register(handler, interest)
+    }
+    fn remove(&mut self, token: Token, how: Removal) -> Result<(), DispatchError> {
+        self.inner.remove(token, how)
+    }
+    fn set_interest(&mut self, token: Token, interest: Interest) -> Result<(), DispatchError> {
+        self.inner.set_interest(token, interest)
+    }
+    fn suspend(&mut self, token: Token) -> Result<(), DispatchError> {
+        self.inner.suspend(token)
+    }
+    fn resume(&mut self, token: Token) -> Result<(), DispatchError> {
+        self.inner.resume(token)
+    }
+    fn schedule_timer(
+        &mut self,
+        token: Token,
+        delay: Duration,
+        interval: Option<Duration>,
+        act: Act,
+    ) -> Result<TimerId, DispatchError> {
+        self.inner.schedule_timer(token, delay, interval, act)
+    }
+    fn cancel_timer(&mut self, timer: TimerId) -> Option<Act> {
+        self.inner.cancel_timer(timer)
+    }
+    fn reset_timer_interval(
+        &mut self,
+        timer: TimerId,
+        interval: Option<Duration>,
+    ) -> Result<(), DispatchError> {
+        self.inner.reset_timer_interval(timer, interval)
+    }
+    fn notify(&mut self, token: Token, message: Message) -> Result<(), DispatchError> {
+        self.inner.notify(token, message)
+    }
+    fn watch_signal(&mut self, token: Token, signal: i32) -> Result<(), DispatchError> {
+        self.inner.watch_signal(token, signal)
+    }
+    fn end(&mut self) {
+        self.inner.end();
+    }
+    fn remote(&self) -> Arc<dyn Remote> {
+        self.inner.remote()
+    }
+}
+
+impl Dispatcher for Reactor {
+    fn register(
+        &mut self,
+        handler: Box<dyn EventHandler>,
+        interest: Interest,
+    ) -> Result<Token, DispatchError> {
+        self.inner.register(handler, interest)
+    }
+
+    fn remote(&self) -> Arc<dyn Remote> {
+        self.inner.remote()
+    }
+
+    fn run(&mut self) -> io::Result<()> {
+        let result = Reactor::run(self);
+        self.inner.close_all();
+        result
+    }
+}

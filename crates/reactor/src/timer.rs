@@ -1,0 +1,242 @@
+//! The timer queue: an indexed binary heap, O(log n) schedule, cancel and expiry.
+
+use std::time::{Duration, Instant};
+
+use pattern_core::{Act, Slab, TimerId, Token};
+
+#[derive(Debug)]
+struct Entry {
+    deadline: Instant,
+    /// Tie-breaker: timers with equal deadlines expire in scheduling order.
+    seq: u64,
+    interval: Option<Duration>,
+    owner: Token,
+    /// `None` while the ACT is lent to a running timeout upcall.
+    act: Option<Act>,
+    /// Position in `heap`, or `NOT_QUEUED` while the timer is firing.
+    pos: usize,
+}
+
+const NOT_QUEUED: usize = usize::MAX;
+
+/// A timer that expired: who owns it and the ACT to lend to the upcall.
+#[derive(Debug)]
+pub(crate) struct Expired {
+    pub(crate) id: TimerId,
+    pub(crate) owner: Token,
+}
+
+/// Pending timers in a binary min-heap of slab indices; each entry knows its heap position,
+/// so cancelling removes it at once instead of leaving a tombstone: the queue never holds
+/// more than the pending timers.
+#[derive(Debug)]
+pub(crate) struct TimerQueue {
+    entries: Slab<Entry>,
+    heap: Vec<TimerId>,
+    seq: u64,
+}
+
+fn slab_token(id: TimerId) -> Token {
+    Token::new(id.index(), id.generation())
+}
+
+impl TimerQueue {
+    pub(crate) fn with_limit(limit: usize) -> Self {
+        TimerQueue {
+            entries: Slab::with_limit(limit),
+            heap: Vec::new(),
+            seq: 0,
+        }
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.entries.limit()
+    }
+
+    /// Number of timers scheduled (pending or firing).
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn schedule(
+        &mut self,
+        owner: Token,
+        deadline: Instant,
+        interval: Option<Duration>,
+        act: Act,
+    ) -> Result<TimerId, Act> {
+        self.seq += 1;
+        let entry = Entry {
+            deadline,
+            seq: self.seq,
+            interval,
+            owner,
+            act: Some(act),
+            pos: 0,
+        };
+        let t = self
+            .entries
+            .insert(entry)
+            .map_err(|e| e.act.expect("act just stored"))?;
+        let id = TimerId::new(t.index(), t.generation());
+        self.push(id);
+        Ok(id)
+    }
+
+    /// Removes a timer. Gives its ACT back, unless the ACT is lent to the timer's running
+    /// upcall (then the timer is still removed and will not repeat).
+    pub(crate) fn cancel(&mut self, id: TimerId) -> Option<Option<Act>> {
+        let entry = self.entries.remove(slab_token(id))?;
+        if entry.pos != NOT_QUEUED {
+            self.remove_at(entry.pos);
+        }
+        Some(entry.act)
+    }
+
+    pub(crate) fn owner(&self, id: TimerId) -> Option<Token> {
+        self.entries.get(slab_token(id)).map(|e| e.owner)
+    }
+
+    pub(crate) fn set_interval(&mut self, id: TimerId, interval: Option<Duration>) -> bool {
+        match self.entries.get_mut(slab_token(id)) {
+            Some(e) => {
+                e.interval = interval;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The earliest pending deadline.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.heap.first().map(|&id| self.entry(id).deadline)
+    }
+
+    /// Takes every timer due at `now` out of the heap, earliest first. Their entries stay in
+    /// the table (so ids stay valid) until [`finish`](Self::finish).
+    pub(crate) fn expire(&mut self, now: Instant, out: &mut Vec<Expired>) {
+        while let Some(&id) = self.heap.first() {
+            let e = self.entry(id);
+            if e.deadline > now {
+                break;
+            }
+            let owner = e.owner;
+            self.remove_at(0);
+            out.push(Expired { id, owner });
+        }
+    }
+
+    /// Lends the ACT of a firing timer to its upcall.
+    pub(crate) fn take_act(&mut self, id: TimerId) -> Option<Act> {
+        self.entries
+            .get_mut(slab_token(id))
+            .and_then(|e| e.act.take())
+    }
+
+    /// After the upcall: a periodic timer that was not cancelled is queued again with its ACT
+    /// (at its previous deadline plus the interval, or `now` plus the interval when it fell
+    /// behind, so that a late loop does not fire a burst); a one-shot one is removed.
+    /// Returns whether the timer is still scheduled.
+    pub(crate) fn finish(&mut self, id: TimerId, act: Act, now: Instant) -> bool {
+        let t = slab_token(id);
+        let Some(e) = self.entries.get_mut(t) else {
+            return false;
+        };
+        match e.interval {
+            Some(interval) => {
+                let next = e.deadline + interval;
+                e.deadline = if next < now { now + interval } else { next };
+                e.act = Some(act);
+                self.push(id);
+                true
+            }
+            None => {
+                self.entries.remove(t);
+                false
+            }
+        }
+    }
+
+    /// Removes every timer; their ACTs are dropped.
+    pub(crate) fn clear(&mut self) {
+        for t in self.entries.tokens() {
+            self.entries.remove(t);
+        }
+        self.heap.clear();
+    }
+
+    fn entry(&self, id: TimerId) -> &Entry {
+        self.entries
+            .get(slab_token(id))
+            .expect("the heap holds live timers")
+    }
+
+    fn entry_mut(&mut self, id: TimerId) -> &mut Entry {
+        self.entries
+            .get_mut(slab_token(id))
+            .expect("the heap holds live timers")
+    }
+
+    fn less(&self, a: TimerId, b: TimerId) -> bool {
+        let (a, b) = (self.entry(a), self.entry(b));
+        (a.deadline, a.seq) < (b.deadline, b.seq)
+    }
+
+    fn push(&mut self, id: TimerId) {
+        self.heap.push(id);
+        let pos = self.heap.len() - 1;
+        self.entry_mut(id).pos = pos;
+        self.sift_up(pos);
+    }
+
+    fn remove_at(&mut self, pos: usize) {
+        let removed = self.heap.swap_remove(pos);
+        if let Some(e) = self.entries.get_mut(slab_token(removed)) {
+            e.pos = NOT_QUEUED;
+        }
+        if pos < self.heap.len() {
+            let moved = self.heap[pos];
+            self.entry_mut(moved).pos = pos;
+            self.sift_down(pos);
+            self.sift_up(pos);
+        }
+    }
+
+    fn sift_up(&mut self, mut pos: usize) {
+        while pos > 0 {
+            let parent = (pos - 1) / 2;
+            if !self.less(self.heap[pos], self.heap[parent]) {
+                break;
+            }
+            self.swap(pos, parent);
+            pos = parent;
+        }
+    }
+
+    fn sift_down(&mut self, mut pos: usize) {
+        loop {
+            let left = 2 * pos + 1;
+            if left >= self.heap.len() {
+                break;
+            }
+            let right = left + 1;
+            let child = if right < self.heap.len() && self.less(self.heap[right], self.heap[left]) {
+                right
+            } else {
+                left
+            };
+            if !self.less(self.heap[child], self.heap[pos]) {
+                break;
+            }
+            self.swap(pos, child);
+            pos = child;
+        }
+    }
+
+    fn swap(&mut self, a: usize, b: usize) {
+        self.heap.swap(a, b);
+        let (ia, ib) = (self.heap[a], self.heap[b]);
+        self.entry_mut(ia).pos = a;
+        self.entry_mut(ib).pos = b;
+    }
+}
