@@ -63,6 +63,36 @@ pub trait SensorDriverApi {
     fn sd_part_number(&self, buf: &mut [u8]) -> i32;
 }
 
+impl<D: SensorDriverApi + ?Sized> SensorDriverApi for &mut D {
+    fn sd_open(&mut self) -> i32 {
+        (**self).sd_open()
+    }
+    fn sd_read(&mut self, out_centi: &mut i32) -> i32 {
+        (**self).sd_read(out_centi)
+    }
+    fn sd_close(&mut self) -> i32 {
+        (**self).sd_close()
+    }
+    fn sd_part_number(&self, buf: &mut [u8]) -> i32 {
+        (**self).sd_part_number(buf)
+    }
+}
+
+impl<D: SensorDriverApi + ?Sized> SensorDriverApi for Box<D> {
+    fn sd_open(&mut self) -> i32 {
+        (**self).sd_open()
+    }
+    fn sd_read(&mut self, out_centi: &mut i32) -> i32 {
+        (**self).sd_read(out_centi)
+    }
+    fn sd_close(&mut self) -> i32 {
+        (**self).sd_close()
+    }
+    fn sd_part_number(&self, buf: &mut [u8]) -> i32 {
+        (**self).sd_part_number(buf)
+    }
+}
+
 /// Counters the simulation keeps so tests and examples can see what the driver was asked to do.
 /// They are not part of the vendor API.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
