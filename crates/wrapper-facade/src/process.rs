@@ -40,6 +40,7 @@ pub enum Redirect {
 pub struct ProcessOptions {
     program: String,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     stdin: Redirect,
     stdout: Redirect,
     stderr: Redirect,
@@ -51,6 +52,7 @@ impl ProcessOptions {
         ProcessOptions {
             program: program.into(),
             args: Vec::new(),
+            env: Vec::new(),
             stdin: Redirect::Inherit,
             stdout: Redirect::Inherit,
             stderr: Redirect::Inherit,
@@ -72,6 +74,13 @@ impl ProcessOptions {
         S: Into<String>,
     {
         self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets an environment variable for the child (the rest of the parent's environment is inherited).
+    #[must_use]
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
         self
     }
 
@@ -152,10 +161,6 @@ pub struct Process {
     status: Option<ExitStatus>,
 }
 
-unsafe extern "C" {
-    static environ: *const *mut libc::c_char;
-}
-
 impl Process {
     /// Starts the program described by `opts`.
     ///
@@ -180,6 +185,25 @@ impl Process {
             argv_owned.iter().map(|s| s.as_ptr().cast_mut()).collect();
         argv.push(std::ptr::null_mut());
 
+        // The environment is read through std (which locks it against concurrent `set_var`)
+        // rather than through the raw `environ` pointer.
+        let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()
+            .filter(|(k, _)| !opts.env.iter().any(|(ek, _)| k.as_os_str() == ek.as_str()))
+            .collect();
+        env.extend(opts.env.iter().map(|(k, v)| (k.into(), v.into())));
+        let mut envp_owned = Vec::with_capacity(env.len());
+        for (k, v) in env {
+            let mut kv = k.into_encoded_bytes();
+            kv.push(b'=');
+            kv.extend(v.into_encoded_bytes());
+            envp_owned.push(CString::new(kv).map_err(|_| {
+                io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in environment")
+            })?);
+        }
+        let mut envp: Vec<*mut libc::c_char> =
+            envp_owned.iter().map(|s| s.as_ptr().cast_mut()).collect();
+        envp.push(std::ptr::null_mut());
+
         let actions = FileActions::new()?;
         let dev_null = c"/dev/null";
         for (redirect, target) in [
@@ -197,9 +221,8 @@ impl Process {
         attr.reset_signals()?;
 
         let mut pid: libc::pid_t = 0;
-        // SAFETY: every pointer is valid for the call: the program and argv strings live in
-        // `argv_owned`, argv is NULL-terminated, the actions and attributes are initialised, and
-        // `environ` is the process environment (not modified concurrently by this crate).
+        // SAFETY: every pointer is valid for the call: the strings live in `argv_owned` and
+        // `envp_owned`, argv and envp are NULL-terminated, the actions and attributes are initialised.
         let rc = unsafe {
             libc::posix_spawnp(
                 &mut pid,
@@ -207,7 +230,7 @@ impl Process {
                 &actions.0,
                 &attr.0,
                 argv.as_ptr(),
-                environ,
+                envp.as_ptr(),
             )
         };
         drop(opts); // closes the parent's copies of handed-over descriptors
@@ -423,7 +446,8 @@ mod tests {
         let (mut reader, writer) = Pipe::new().unwrap().into_parts();
         let mut child = Process::spawn(
             ProcessOptions::new("sh")
-                .args(["-c", "echo hi; exit 7"])
+                .args(["-c", "echo $WF_GREETING; exit 7"])
+                .env("WF_GREETING", "hi")
                 .stdout(Redirect::Fd(writer.into())),
         )
         .unwrap();
