@@ -1,0 +1,159 @@
+//! Observer on a plant floor: sensors (subjects) notify an alarm panel, a logger and a pager (observers);
+//! a dashboard sees a coalesced stream and a siren a debounced one; a topic broker routes by name.
+//!
+//! Run with `cargo run -p gof-behavioral --example observer_sensor_alarms`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use gof_behavioral::clock::ManualClock;
+use gof_behavioral::observer::{
+    Broker, CoalesceByKey, Compressor, Debounce, Observer, Subject, Subscription,
+};
+
+/// One reading from one sensor.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    sensor: &'static str,
+    value: i32,
+    limit: i32,
+}
+
+/// A concrete observer watching several subjects: it counts alarms per sensor.
+#[derive(Debug, Default)]
+struct AlarmPanel {
+    alarms: RefCell<Vec<String>>,
+}
+
+impl Observer<Reading> for AlarmPanel {
+    fn notify(&self, r: &Reading) {
+        if r.value > r.limit {
+            println!("  [panel]  ALARM {} = {} (limit {})", r.sensor, r.value, r.limit);
+            self.alarms.borrow_mut().push(r.sensor.to_owned());
+        }
+    }
+}
+
+fn reading(sensor: &'static str, value: i32, limit: i32) -> Reading {
+    Reading {
+        sensor,
+        value,
+        limit,
+    }
+}
+
+fn main() {
+    println!("== Subjects and observers ==");
+    let boiler: Subject<Reading> = Subject::default();
+    let pump: Subject<Reading> = Subject::default();
+
+    // A trait-object observer on two subjects (the course: one observer monitoring several subjects).
+    let panel = Rc::new(AlarmPanel::default());
+    let _panel_on_boiler = boiler.attach(panel.clone());
+    let _panel_on_pump = pump.attach(panel.clone());
+
+    // A channel observer: the logger drains it later, as a logging task would.
+    let (_log_sub, log_rx) = boiler.subscribe_channel();
+
+    // A closure observer that pages maintenance once, then unsubscribes itself from inside its notification.
+    let pager: Rc<RefCell<Option<Subscription>>> = Rc::default();
+    let slot = Rc::clone(&pager);
+    *pager.borrow_mut() = Some(boiler.subscribe(move |r: &Reading| {
+        if r.value > r.limit {
+            println!("  [pager]  paging maintenance about {}; unsubscribing", r.sensor);
+            slot.borrow_mut().take();
+        }
+    }));
+
+    for (b, p) in [(78, 3), (86, 3), (91, 7), (80, 2)] {
+        println!("boiler -> {b} C, pump -> {p} bar");
+        boiler.publish(reading("boiler", b, 85));
+        pump.publish(reading("pump", p, 6));
+    }
+    println!(
+        "panel raised {} alarm(s): {:?}",
+        panel.alarms.borrow().len(),
+        panel.alarms.borrow()
+    );
+    println!("pager still subscribed: {}", pager.borrow().is_some());
+    let logged: Vec<i32> = log_rx.try_iter().map(|r| r.value).collect();
+    println!("logger drained {} boiler readings: {logged:?}", logged.len());
+
+    println!();
+    println!("== Event compression: coalesce by key for the dashboard ==");
+    let clock = ManualClock::default();
+    let dashboard = Compressor::new(CoalesceByKey::new(|r: &Reading| r.sensor), clock.clone());
+    let _screen = dashboard.subscribe(|r: &Reading| println!("  [dash]   {} = {}", r.sensor, r.value));
+    for r in [
+        reading("boiler", 80, 85),
+        reading("pump", 3, 6),
+        reading("boiler", 81, 85),
+        reading("boiler", 83, 85),
+        reading("pump", 4, 6),
+    ] {
+        dashboard.publish(r);
+    }
+    println!("5 readings published; refreshing the screen:");
+    dashboard.flush();
+    let s = dashboard.stats();
+    println!(
+        "offered {}, delivered {}, superseded {}",
+        s.offered, s.delivered, s.superseded
+    );
+
+    println!();
+    println!("== Event compression: debounce for the siren (window 3 s, max wait 10 s) ==");
+    let siren = Compressor::new(
+        Debounce::new(Duration::from_secs(3)).max_wait(Duration::from_secs(10)),
+        clock.clone(),
+    );
+    let c = clock.clone();
+    let _horn = siren.subscribe(move |r: &Reading| {
+        println!("  [siren]  t={}s sound for {} = {}", c.elapsed().as_secs(), r.sensor, r.value);
+    });
+    // A level switch that chatters around its limit for a while, then settles.
+    let chatter = [(0, 86), (1, 84), (2, 87), (4, 88), (5, 84), (6, 86)];
+    for (t, v) in chatter {
+        clock.set_elapsed(Duration::from_secs(t));
+        siren.publish(reading("boiler", v, 85));
+        println!("t={t}s boiler chatters: {v} C");
+        siren.flush();
+    }
+    while let Some(due) = siren.next_deadline() {
+        clock.set_elapsed(due - clock.origin());
+        siren.flush();
+    }
+    println!(
+        "{} readings, {} siren sound(s)",
+        siren.stats().offered,
+        siren.stats().delivered
+    );
+
+    println!();
+    println!("== Publish-subscribe by topic ==");
+    let broker: Broker<i32> = Broker::default();
+    let _temps = broker
+        .subscribe("plant/+/temperature", |topic: &str, v: &i32| {
+            println!("  [temps]  {topic} = {v}");
+        })
+        .expect("valid filter");
+    let _line1 = broker
+        .subscribe("plant/line1/#", |topic: &str, v: &i32| {
+            println!("  [line1]  {topic} = {v}");
+        })
+        .expect("valid filter");
+    for (topic, v) in [
+        ("plant/line1/temperature", 72),
+        ("plant/line2/temperature", 65),
+        ("plant/line1/pressure", 4),
+        ("office/temperature", 21),
+    ] {
+        println!("publish {topic} = {v}");
+        broker.publish(topic, v).expect("valid topic");
+    }
+    match broker.publish("plant/+/temperature", 0) {
+        Err(e) => println!("refused: {e}"),
+        Ok(()) => println!("unexpectedly accepted a wildcard topic"),
+    }
+}
