@@ -58,6 +58,11 @@ fn a_signal_interrupting_a_blocking_recv_is_retried_by_the_facade() {
 
     // Control: the raw C call really does fail with EINTR in this setup.
     let (client, server) = tcp_pair();
+    // A safety net so that a broken setup fails instead of hanging; per signal(7) a socket
+    // timeout does not change the outcome (an interrupted recv with a timeout reports EINTR).
+    server
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
     let (tx, rx) = mpsc::channel();
     let raw_receiver = std::thread::spawn(move || {
         tx.send(ThreadTarget::current()).unwrap();
