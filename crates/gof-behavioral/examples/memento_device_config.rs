@@ -5,8 +5,8 @@
 //! Run with `cargo run -p gof-behavioral --example memento_device_config`.
 
 use gof_behavioral::memento::{
-    Caretaker, ChannelConfig, ConfigCommand, ConfigMemento, DeviceConfig, Originator,
-    Snapshotting, UndoStack,
+    Caretaker, ChannelConfig, ConfigCommand, ConfigMemento, DeviceConfig, Originator, Snapshotting,
+    UndoStack,
 };
 
 fn show(config: &DeviceConfig) -> String {
@@ -34,7 +34,10 @@ fn show(config: &DeviceConfig) -> String {
 fn gateway(channels: usize) -> Result<DeviceConfig, gof_behavioral::Error> {
     let mut config = DeviceConfig::new("gw-north")?;
     for i in 0..channels {
-        config.add_channel(ChannelConfig::new(format!("probe-{i:02}"), 50_000 + 1_000 * i as i32)?)?;
+        config.add_channel(ChannelConfig::new(
+            format!("probe-{i:02}"),
+            50_000 + 1_000 * i as i32,
+        )?)?;
     }
     Ok(config)
 }
@@ -65,7 +68,12 @@ fn main() -> Result<(), gof_behavioral::Error> {
             Err(e) => println!("apply {cmd}: refused ({e}), nothing recorded"),
         }
     }
-    println!("saved? {}  undo {} / redo {}", edits.is_saved(), edits.undo_len(), edits.redo_len());
+    println!(
+        "saved? {}  undo {} / redo {}",
+        edits.is_saved(),
+        edits.undo_len(),
+        edits.redo_len()
+    );
     while let Some(cmd) = edits.undo(&mut config) {
         println!("undo  {cmd}: {}", show(&config));
         if edits.undo_len() == 1 {
@@ -90,13 +98,20 @@ fn main() -> Result<(), gof_behavioral::Error> {
             },
         )?;
     }
-    println!("after 4 more edits with a limit of {}: undo {}", edits.limit(), edits.undo_len());
+    println!(
+        "after 4 more edits with a limit of {}: undo {}",
+        edits.limit(),
+        edits.undo_len()
+    );
     let mut undone = 0;
     while edits.undo(&mut config).is_some() {
         undone += 1;
     }
     println!("undid {undone}: {}", show(&config));
-    println!("back at the saved state? {} (it fell off the history)", edits.is_saved());
+    println!(
+        "back at the saved state? {} (it fell off the history)",
+        edits.is_saved()
+    );
 
     println!();
     println!("== Snapshot caretaker with rollback ==");
@@ -109,7 +124,11 @@ fn main() -> Result<(), gof_behavioral::Error> {
     });
     println!("two-step edit: {:?}", refused.map(drop));
     println!("after rollback: {}", show(&config));
-    println!("caretaker holds {} memento(s): {:?}", history.undo_len(), history);
+    println!(
+        "caretaker holds {} memento(s): {:?}",
+        history.undo_len(),
+        history
+    );
 
     println!();
     println!("== Memory cost: full vs delta mementos over 100 threshold edits ==");
@@ -138,7 +157,11 @@ fn main() -> Result<(), gof_behavioral::Error> {
     let config = gateway(2)?;
     let memento = config.save();
     let bytes = memento.to_bytes();
-    println!("memento {memento:?} -> {} bytes, version byte {}", bytes.len(), bytes[4]);
+    println!(
+        "memento {memento:?} -> {} bytes, version byte {}",
+        bytes.len(),
+        bytes[4]
+    );
     let mut replacement = DeviceConfig::new("blank")?;
     replacement.restore(ConfigMemento::from_bytes(&bytes)?);
     println!("restored on the new instance: {}", show(&replacement));

@@ -29,7 +29,10 @@ struct AlarmPanel {
 impl Observer<Reading> for AlarmPanel {
     fn notify(&self, r: &Reading) {
         if r.value > r.limit {
-            println!("  [panel]  ALARM {} = {} (limit {})", r.sensor, r.value, r.limit);
+            println!(
+                "  [panel]  ALARM {} = {} (limit {})",
+                r.sensor, r.value, r.limit
+            );
             self.alarms.borrow_mut().push(r.sensor.to_owned());
         }
     }
@@ -61,7 +64,10 @@ fn main() {
     let slot = Rc::clone(&pager);
     *pager.borrow_mut() = Some(boiler.subscribe(move |r: &Reading| {
         if r.value > r.limit {
-            println!("  [pager]  paging maintenance about {}; unsubscribing", r.sensor);
+            println!(
+                "  [pager]  paging maintenance about {}; unsubscribing",
+                r.sensor
+            );
             slot.borrow_mut().take();
         }
     }));
@@ -78,13 +84,17 @@ fn main() {
     );
     println!("pager still subscribed: {}", pager.borrow().is_some());
     let logged: Vec<i32> = log_rx.try_iter().map(|r| r.value).collect();
-    println!("logger drained {} boiler readings: {logged:?}", logged.len());
+    println!(
+        "logger drained {} boiler readings: {logged:?}",
+        logged.len()
+    );
 
     println!();
     println!("== Event compression: coalesce by key for the dashboard ==");
     let clock = ManualClock::default();
     let dashboard = Compressor::new(CoalesceByKey::new(|r: &Reading| r.sensor), clock.clone());
-    let _screen = dashboard.subscribe(|r: &Reading| println!("  [dash]   {} = {}", r.sensor, r.value));
+    let _screen =
+        dashboard.subscribe(|r: &Reading| println!("  [dash]   {} = {}", r.sensor, r.value));
     for r in [
         reading("boiler", 80, 85),
         reading("pump", 3, 6),
@@ -110,7 +120,12 @@ fn main() {
     );
     let c = clock.clone();
     let _horn = siren.subscribe(move |r: &Reading| {
-        println!("  [siren]  t={}s sound for {} = {}", c.elapsed().as_secs(), r.sensor, r.value);
+        println!(
+            "  [siren]  t={}s sound for {} = {}",
+            c.elapsed().as_secs(),
+            r.sensor,
+            r.value
+        );
     });
     // A level switch that chatters around its limit for a while, then settles.
     let chatter = [(0, 86), (1, 84), (2, 87), (4, 88), (5, 84), (6, 86)];

@@ -16,7 +16,11 @@ fn trace() -> Vec<Sample> {
             noise = noise.wrapping_mul(1_103_515_245).wrapping_add(12_345);
             let jitter = (noise >> 16) as i32 % 41 - 20; // -20..=20
             let phase = (t % 300) as i32;
-            let wave = if phase < 150 { phase * 10 } else { (300 - phase) * 10 };
+            let wave = if phase < 150 {
+                phase * 10
+            } else {
+                (300 - phase) * 10
+            };
             let heater = if t >= 420 { 3_000 } else { 0 };
             Sample::new(t * 1_000, 21_000 + wave + heater + jitter)
         })
@@ -69,7 +73,10 @@ fn main() {
         let battery = 100 - minute as u32 * 9;
         if battery < 60 && uplink.strategy().name() == "send-all" {
             let old = uplink.set_strategy(Box::new(Deadband::new(250)));
-            println!("minute {minute}: battery {battery}%, switching {} -> deadband", old.name());
+            println!(
+                "minute {minute}: battery {battery}%, switching {} -> deadband",
+                old.name()
+            );
         }
         let frame = uplink.send_batch(batch);
         println!(
@@ -85,7 +92,9 @@ fn main() {
     println!("== A closure as a strategy: only readings above 25 C ==");
     let mut hot = Uplink::new(FnStrategy::new(
         "over-25C",
-        |batch: &[Sample], out: &mut Vec<Sample>| out.extend(batch.iter().filter(|s| s.value > 25_000)),
+        |batch: &[Sample], out: &mut Vec<Sample>| {
+            out.extend(batch.iter().filter(|s| s.value > 25_000))
+        },
     ));
     ship(&mut hot, &trace);
     report(&hot, all_bytes);

@@ -202,7 +202,9 @@ impl<F: FnMut(&[Sample], &mut Vec<Sample>)> FnStrategy<F> {
 
 impl<F> fmt::Debug for FnStrategy<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FnStrategy").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("FnStrategy")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -241,7 +243,8 @@ impl Frame {
     /// The frame's bytes: a `u32` count, then each sample's time and value, all little-endian.
     pub fn encode(&self) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(self.encoded_len());
-        let count = u32::try_from(self.samples.len()).expect("a frame holds at most u32::MAX samples");
+        let count =
+            u32::try_from(self.samples.len()).expect("a frame holds at most u32::MAX samples");
         bytes.extend_from_slice(&count.to_le_bytes());
         for s in &self.samples {
             bytes.extend_from_slice(&s.at_ms.to_le_bytes());
@@ -335,7 +338,9 @@ mod tests {
     use super::*;
 
     fn ramp(n: u32) -> Vec<Sample> {
-        (0..n).map(|i| Sample::new(i * 10, i as i32 * 100)).collect()
+        (0..n)
+            .map(|i| Sample::new(i * 10, i as i32 * 100))
+            .collect()
     }
 
     fn run<S: SamplingStrategy>(mut s: S, batch: &[Sample]) -> Vec<Sample> {
@@ -352,7 +357,11 @@ mod tests {
         d.reduce(&ramp(4), &mut out); // phase continues: keeps index 2
         assert_eq!(
             out,
-            [Sample::new(0, 0), Sample::new(30, 300), Sample::new(20, 200)]
+            [
+                Sample::new(0, 0),
+                Sample::new(30, 300),
+                Sample::new(20, 200)
+            ]
         );
     }
 
@@ -361,7 +370,10 @@ mod tests {
         // Creeping drift of 40 per sample: each step is inside the band, the sum is not.
         let batch: Vec<_> = (0..8).map(|i| Sample::new(i, i as i32 * 40)).collect();
         let out = run(Deadband::new(100), &batch);
-        assert_eq!(out.iter().map(|s| s.value).collect::<Vec<_>>(), [0, 120, 240]);
+        assert_eq!(
+            out.iter().map(|s| s.value).collect::<Vec<_>>(),
+            [0, 120, 240]
+        );
     }
 
     #[test]
@@ -373,14 +385,20 @@ mod tests {
     #[test]
     fn window_average_does_not_overflow() {
         let batch = [Sample::new(0, i32::MAX), Sample::new(1, i32::MAX)];
-        assert_eq!(run(WindowAverage::new(2), &batch), [Sample::new(1, i32::MAX)]);
+        assert_eq!(
+            run(WindowAverage::new(2), &batch),
+            [Sample::new(1, i32::MAX)]
+        );
     }
 
     #[test]
     fn frames_encode_little_endian() {
         let mut uplink = Uplink::new(SendAll);
         let frame = uplink.send_batch(&[Sample::new(0x0102_0304, -2)]);
-        assert_eq!(frame.encode(), [1, 0, 0, 0, 4, 3, 2, 1, 0xfe, 0xff, 0xff, 0xff]);
+        assert_eq!(
+            frame.encode(),
+            [1, 0, 0, 0, 4, 3, 2, 1, 0xfe, 0xff, 0xff, 0xff]
+        );
         assert_eq!(frame.encoded_len(), 12);
         assert_eq!(uplink.stats().bytes_out, 12);
     }

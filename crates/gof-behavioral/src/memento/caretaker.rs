@@ -176,7 +176,14 @@ where
 {
     /// Bytes held by the kept mementos.
     pub fn footprint(&self) -> usize {
-        self.timeline.undo_entries().map(Footprint::footprint).sum::<usize>()
-            + self.timeline.redo_entries().map(Footprint::footprint).sum::<usize>()
+        self.timeline
+            .undo_entries()
+            .map(Footprint::footprint)
+            .sum::<usize>()
+            + self
+                .timeline
+                .redo_entries()
+                .map(Footprint::footprint)
+                .sum::<usize>()
     }
 }

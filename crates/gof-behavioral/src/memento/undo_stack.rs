@@ -42,7 +42,14 @@ impl<T, C: Command<T>> Default for UndoStack<T, C> {
 impl<T, C: Command<T> + fmt::Debug> fmt::Debug for UndoStack<T, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UndoStack")
-            .field("undo", &self.timeline.undo_entries().map(|(c, _)| c).collect::<Vec<_>>())
+            .field(
+                "undo",
+                &self
+                    .timeline
+                    .undo_entries()
+                    .map(|(c, _)| c)
+                    .collect::<Vec<_>>(),
+            )
             .field("redo", &self.timeline.redo_entries().collect::<Vec<_>>())
             .field("limit", &self.timeline.limit())
             .field("saved", &self.timeline.is_saved())
@@ -165,7 +172,11 @@ where
             .undo_entries()
             .map(|(c, m)| c.footprint() + m.footprint())
             .sum::<usize>()
-            + self.timeline.redo_entries().map(Footprint::footprint).sum::<usize>()
+            + self
+                .timeline
+                .redo_entries()
+                .map(Footprint::footprint)
+                .sum::<usize>()
     }
 }
 

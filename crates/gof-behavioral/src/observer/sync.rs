@@ -194,8 +194,15 @@ impl<E: Clone + Send + 'static> SyncSubject<E> {
         self.registry.lanes.lock().len()
     }
 
-    fn add_lane(&self, capacity: usize, policy: OverflowPolicy) -> (SyncSubscription, Receiver<E>, Arc<LaneStats>) {
-        assert!(capacity > 0, "a subscriber queue needs room for at least one event");
+    fn add_lane(
+        &self,
+        capacity: usize,
+        policy: OverflowPolicy,
+    ) -> (SyncSubscription, Receiver<E>, Arc<LaneStats>) {
+        assert!(
+            capacity > 0,
+            "a subscriber queue needs room for at least one event"
+        );
         let (tx, rx) = crossbeam_channel::bounded(capacity);
         let id = SubscriptionId(self.registry.next_id.fetch_add(1, Ordering::Relaxed));
         let stats = Arc::new(LaneStats::default());
@@ -249,7 +256,12 @@ impl<E: Clone + Send + 'static> SyncSubject<E> {
     /// # Panics
     ///
     /// If `capacity` is zero, or the thread cannot be spawned.
-    pub fn subscribe_worker<F>(&self, capacity: usize, policy: OverflowPolicy, mut observer: F) -> Worker
+    pub fn subscribe_worker<F>(
+        &self,
+        capacity: usize,
+        policy: OverflowPolicy,
+        mut observer: F,
+    ) -> Worker
     where
         F: FnMut(E) + Send + 'static,
     {
@@ -314,7 +326,9 @@ impl Drop for SyncSubscription {
 
 impl fmt::Debug for SyncSubscription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SyncSubscription").field("id", &self.id).finish()
+        f.debug_struct("SyncSubscription")
+            .field("id", &self.id)
+            .finish()
     }
 }
 
@@ -401,7 +415,9 @@ impl Worker {
 
     /// Whether the subscription is still live.
     pub fn is_active(&self) -> bool {
-        self.subscription.as_ref().is_some_and(SyncSubscription::is_active)
+        self.subscription
+            .as_ref()
+            .is_some_and(SyncSubscription::is_active)
     }
 
     /// Ends the subscription, then waits until the worker has handled every queued event and exited.
@@ -413,7 +429,10 @@ impl Worker {
     /// [`Error::ObserverPanicked`] if the callback panicked.
     pub fn unsubscribe(mut self) -> Result<(), Error> {
         drop(self.subscription.take());
-        let handle = self.handle.take().expect("handle present until unsubscribe or drop");
+        let handle = self
+            .handle
+            .take()
+            .expect("handle present until unsubscribe or drop");
         if thread::current().id() == self.thread {
             return Ok(());
         }

@@ -179,7 +179,9 @@ impl<E> Clone for Broker<E> {
 
 impl<E> fmt::Debug for Broker<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Broker").field("subject", &self.subject).finish()
+        f.debug_struct("Broker")
+            .field("subject", &self.subject)
+            .finish()
     }
 }
 
@@ -206,7 +208,10 @@ impl<E: 'static> Broker<E> {
     /// # Errors
     ///
     /// [`Error::InvalidFilter`] if `filter` does not parse.
-    pub fn subscribe_channel(&self, filter: &str) -> Result<(Subscription, Receiver<Message<E>>), Error>
+    pub fn subscribe_channel(
+        &self,
+        filter: &str,
+    ) -> Result<(Subscription, Receiver<Message<E>>), Error>
     where
         E: Clone,
     {
@@ -278,7 +283,10 @@ mod tests {
         }
         assert!(TopicFilter::parse(&"a/".repeat(200)).is_err());
         for bad in ["", "a//b", "a/+", "a/#", "x/"] {
-            assert!(matches!(validate_topic(bad), Err(Error::InvalidTopic { .. })), "{bad:?}");
+            assert!(
+                matches!(validate_topic(bad), Err(Error::InvalidTopic { .. })),
+                "{bad:?}"
+            );
         }
         assert!(validate_topic("plant/line1/temp").is_ok());
     }

@@ -164,7 +164,10 @@ fn flush_all_delivers_what_is_not_yet_due() {
 
 #[test]
 fn an_observer_may_publish_into_the_compressor_during_a_flush() {
-    let c = Rc::new(Compressor::new(LatestWins::default(), ManualClock::default()));
+    let c = Rc::new(Compressor::new(
+        LatestWins::default(),
+        ManualClock::default(),
+    ));
     let seen = Rc::new(RefCell::new(Vec::new()));
     let (log, weak) = (Rc::clone(&seen), Rc::downgrade(&c));
     let _sub = c.subscribe(move |e: &u32| {
@@ -175,7 +178,11 @@ fn an_observer_may_publish_into_the_compressor_during_a_flush() {
     });
     c.publish(1);
     assert_eq!(c.flush(), 1);
-    assert_eq!(c.pending(), 1, "published during the flush, due at the next");
+    assert_eq!(
+        c.pending(),
+        1,
+        "published during the flush, due at the next"
+    );
     assert_eq!(c.flush(), 1);
     assert_eq!(c.flush(), 1);
     assert_eq!(c.flush(), 0);
@@ -199,7 +206,10 @@ fn stats_balance_at_every_step() {
 
 #[test]
 fn compressed_streams_feed_channel_observers() {
-    let c = Compressor::new(CoalesceByKey::new(|e: &(u8, u8)| e.0), ManualClock::default());
+    let c = Compressor::new(
+        CoalesceByKey::new(|e: &(u8, u8)| e.0),
+        ManualClock::default(),
+    );
     let (_sub, rx) = c.subject().subscribe_channel();
     c.publish((1, 1));
     c.publish((1, 2));

@@ -70,10 +70,18 @@ fn the_limit_forgets_the_oldest_steps_and_a_saved_state_among_them() {
     }
     assert_eq!(history.undo_len(), 3);
     while history.undo(&mut d) {}
-    assert_eq!(d.channels()[0].threshold(), 2, "steps 1 and 2 were forgotten");
+    assert_eq!(
+        d.channels()[0].threshold(),
+        2,
+        "steps 1 and 2 were forgotten"
+    );
     assert!(!history.is_saved(), "the saved state fell off the history");
     history.set_limit(1);
-    assert_eq!(history.redo_len(), 3, "lowering the limit trims only the undo side");
+    assert_eq!(
+        history.redo_len(),
+        3,
+        "lowering the limit trims only the undo side"
+    );
 }
 
 #[test]
@@ -101,11 +109,17 @@ fn a_failed_command_is_not_recorded_and_a_failed_redo_stays_redoable() {
     let before = d.clone();
     assert!(stack.redo(&mut d).is_err());
     assert_eq!(d, before);
-    assert_eq!(stack.redo_commands().collect::<Vec<_>>(), [&threshold(1, 42)]);
+    assert_eq!(
+        stack.redo_commands().collect::<Vec<_>>(),
+        [&threshold(1, 42)]
+    );
     d = device(2);
     assert_eq!(stack.redo(&mut d).unwrap(), Some(&threshold(1, 42)));
     assert_eq!(d.channels()[1].threshold(), 42);
-    assert_eq!(stack.undo_commands().collect::<Vec<_>>(), [&add, &threshold(1, 42)]);
+    assert_eq!(
+        stack.undo_commands().collect::<Vec<_>>(),
+        [&add, &threshold(1, 42)]
+    );
 }
 
 #[test]
@@ -127,7 +141,10 @@ fn undo_stacks_with_full_and_delta_mementos_agree_and_deltas_cost_less() {
         "{EDITS} edits of a 16-channel config: delta mementos {delta_bytes} B, \
          full mementos {full_bytes} B in memory ({encoded} B encoded)"
     );
-    assert!(delta_bytes * 10 < full_bytes, "delta {delta_bytes} B, full {full_bytes} B");
+    assert!(
+        delta_bytes * 10 < full_bytes,
+        "delta {delta_bytes} B, full {full_bytes} B"
+    );
     while delta.undo(&mut delta_target).is_some() {}
     while full.undo(&mut full_target).is_some() {}
     assert_eq!(delta_target, device(16));

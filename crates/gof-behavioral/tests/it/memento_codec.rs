@@ -1,7 +1,9 @@
 //! The memento's byte form under arbitrary, truncated and corrupted input.
 
 use gof_behavioral::Error;
-use gof_behavioral::memento::{ChannelConfig, ConfigMemento, DeviceConfig, MAX_ENCODED_LEN, Originator};
+use gof_behavioral::memento::{
+    ChannelConfig, ConfigMemento, DeviceConfig, MAX_ENCODED_LEN, Originator,
+};
 use proptest::prelude::*;
 
 fn config() -> impl Strategy<Value = DeviceConfig> {
@@ -16,7 +18,8 @@ fn config() -> impl Strategy<Value = DeviceConfig> {
             d.set_sample_rate(rate).unwrap();
             d.set_report_interval(interval);
             for (i, (label, threshold, enabled)) in channels.into_iter().enumerate() {
-                d.add_channel(ChannelConfig::new(label, threshold).unwrap()).unwrap();
+                d.add_channel(ChannelConfig::new(label, threshold).unwrap())
+                    .unwrap();
                 d.set_enabled(i, enabled).unwrap();
             }
             d

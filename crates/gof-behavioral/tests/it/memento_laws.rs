@@ -7,8 +7,10 @@ use proptest::prelude::*;
 
 fn start() -> DeviceConfig {
     let mut d = DeviceConfig::new("rtu-3").unwrap();
-    d.add_channel(ChannelConfig::new("flow", 100).unwrap()).unwrap();
-    d.add_channel(ChannelConfig::new("level", 200).unwrap()).unwrap();
+    d.add_channel(ChannelConfig::new("flow", 100).unwrap())
+        .unwrap();
+    d.add_channel(ChannelConfig::new("level", 200).unwrap())
+        .unwrap();
     d
 }
 

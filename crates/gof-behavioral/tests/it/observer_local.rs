@@ -158,7 +158,12 @@ fn nested_publishes_never_recurse() {
     let depth = Rc::new(Cell::new(0u32));
     let max_depth = Rc::new(Cell::new(0u32));
     let count = Rc::new(Cell::new(0u32));
-    let (s, d, m, c) = (subject.clone(), depth.clone(), max_depth.clone(), count.clone());
+    let (s, d, m, c) = (
+        subject.clone(),
+        depth.clone(),
+        max_depth.clone(),
+        count.clone(),
+    );
     let _chain = subject.subscribe(move |e: &u32| {
         d.set(d.get() + 1);
         m.set(m.get().max(d.get()));
@@ -213,13 +218,16 @@ fn one_observer_watches_several_subjects() {
     );
 }
 
+/// A callback shared by the subscriptions of two subjects.
+type Forward = Rc<dyn Fn(&str, u32)>;
+
 #[test]
 fn an_observer_reentered_through_another_subject_is_safe() {
     let a: Subject<u32> = Subject::default();
     let b: Subject<u32> = Subject::default();
     let log = Log::default();
     // One closure, shared by both subjects; on `a` it forwards to `b`, which calls it again while its first call is running.
-    let shared: Rc<dyn Fn(&str, u32)> = {
+    let shared: Forward = {
         let (b, log) = (b.clone(), log.clone());
         Rc::new(move |from: &str, e: u32| {
             log.push(format!("{from}:{e}"));

@@ -3,18 +3,25 @@
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 
-use crossbeam_channel::{bounded, unbounded};
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use gof_behavioral::Error;
 use gof_behavioral::observer::{OverflowPolicy, PublishReport, SyncSubject, Worker};
 
-/// Subscribes a worker that blocks inside its callback for event 0 until released, and records what it handles.
+/// A worker that blocks inside its callback for event 0 until released, recording what it handles.
+struct BlockedWorker {
+    worker: Worker,
+    started: Receiver<()>,
+    release: Sender<()>,
+    seen: Arc<Mutex<Vec<u32>>>,
+}
+
 fn blocked_worker(
     subject: &SyncSubject<u32>,
     capacity: usize,
     policy: OverflowPolicy,
-) -> (Worker, crossbeam_channel::Receiver<()>, crossbeam_channel::Sender<()>, Arc<Mutex<Vec<u32>>>) {
-    let (started_tx, started_rx) = bounded(0);
-    let (release_tx, release_rx) = bounded::<()>(0);
+) -> BlockedWorker {
+    let (started_tx, started) = bounded(0);
+    let (release, release_rx) = bounded::<()>(0);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);
     let worker = subject.subscribe_worker(capacity, policy, move |e| {
@@ -24,12 +31,22 @@ fn blocked_worker(
         }
         log.lock().unwrap().push(e);
     });
-    (worker, started_rx, release_tx, seen)
+    BlockedWorker {
+        worker,
+        started,
+        release,
+        seen,
+    }
 }
 
 fn slow_subscriber_scenario(policy: OverflowPolicy) -> (Vec<u32>, (u64, u64), Vec<u32>) {
     let subject = SyncSubject::default();
-    let (slow, started, release, seen) = blocked_worker(&subject, 2, policy);
+    let BlockedWorker {
+        worker: slow,
+        started,
+        release,
+        seen,
+    } = blocked_worker(&subject, 2, policy);
     let fast = subject.subscribe_mailbox(16, policy);
 
     subject.publish(0);
@@ -47,7 +64,11 @@ fn slow_subscriber_scenario(policy: OverflowPolicy) -> (Vec<u32>, (u64, u64), Ve
     let counts = (slow.enqueued(), slow.dropped());
     slow.unsubscribe().unwrap();
     let seen = seen.lock().unwrap().clone();
-    (seen, counts, reports.iter().map(|r| r.enqueued as u32).collect())
+    (
+        seen,
+        counts,
+        reports.iter().map(|r| r.enqueued as u32).collect(),
+    )
 }
 
 #[test]
@@ -73,8 +94,20 @@ fn publish_reports_count_exactly() {
     let subject = SyncSubject::default();
     let a = subject.subscribe_mailbox(1, OverflowPolicy::DropNewest);
     let b = subject.subscribe_mailbox(1, OverflowPolicy::DropOldest);
-    assert_eq!(subject.publish('x'), PublishReport { enqueued: 2, dropped: 0 });
-    assert_eq!(subject.publish('y'), PublishReport { enqueued: 1, dropped: 2 });
+    assert_eq!(
+        subject.publish('x'),
+        PublishReport {
+            enqueued: 2,
+            dropped: 0
+        }
+    );
+    assert_eq!(
+        subject.publish('y'),
+        PublishReport {
+            enqueued: 1,
+            dropped: 2
+        }
+    );
     assert_eq!(a.try_recv(), Some('x'));
     assert_eq!(b.try_recv(), Some('y'));
     assert_eq!((a.dropped(), b.dropped()), (1, 1));
@@ -105,7 +138,11 @@ fn concurrent_publishers_keep_per_thread_order() {
     let got: Vec<(u32, u32)> = mailbox.try_iter().collect();
     assert_eq!(got.len(), (THREADS * EACH) as usize);
     for t in 0..THREADS {
-        let mine: Vec<u32> = got.iter().filter(|(from, _)| *from == t).map(|(_, i)| *i).collect();
+        let mine: Vec<u32> = got
+            .iter()
+            .filter(|(from, _)| *from == t)
+            .map(|(_, i)| *i)
+            .collect();
         assert_eq!(mine, (0..EACH).collect::<Vec<_>>());
     }
     assert_eq!(mailbox.dropped(), 0);
@@ -127,7 +164,9 @@ fn a_worker_may_publish_subscribe_and_unsubscribe_itself_from_its_callback() {
                 s.publish(e + 1);
             }
             3 => {
-                late_tx.send(s.subscribe_mailbox(8, OverflowPolicy::DropNewest)).unwrap();
+                late_tx
+                    .send(s.subscribe_mailbox(8, OverflowPolicy::DropNewest))
+                    .unwrap();
                 // Unsubscribe itself from its own thread: must not wait for itself.
                 let me = slot.lock().unwrap().take().unwrap();
                 done_tx.send(me.unsubscribe()).unwrap();
@@ -172,7 +211,8 @@ fn a_mailbox_ends_when_the_subject_is_gone() {
 fn a_panicking_worker_is_reported_and_others_go_on() {
     let subject: SyncSubject<u8> = SyncSubject::default();
     let others = subject.subscribe_mailbox(4, OverflowPolicy::DropNewest);
-    let worker = subject.subscribe_worker(4, OverflowPolicy::DropNewest, |_| panic!("observer bug"));
+    let worker =
+        subject.subscribe_worker(4, OverflowPolicy::DropNewest, |_| panic!("observer bug"));
     subject.publish(1);
     subject.publish(2);
     assert_eq!(worker.unsubscribe(), Err(Error::ObserverPanicked));

@@ -53,14 +53,17 @@ fn compile_time_run_time_and_closure_strategies_agree() {
     let mut dynamic: DynUplink = Uplink::new(Box::new(Deadband::new(500)));
     let dyn_out = run_shift(&mut dynamic, &batches);
     let mut last: Option<i32> = None;
-    let closure = FnStrategy::new("closure-deadband", move |batch: &[Sample], out: &mut Vec<Sample>| {
-        for s in batch {
-            if last.is_none_or(|l| s.value.abs_diff(l) >= 500) {
-                last = Some(s.value);
-                out.push(*s);
+    let closure = FnStrategy::new(
+        "closure-deadband",
+        move |batch: &[Sample], out: &mut Vec<Sample>| {
+            for s in batch {
+                if last.is_none_or(|l| s.value.abs_diff(l) >= 500) {
+                    last = Some(s.value);
+                    out.push(*s);
+                }
             }
-        }
-    });
+        },
+    );
     let closure_out = run_shift(&mut Uplink::new(closure), &batches);
     assert_eq!(generic, dyn_out);
     assert_eq!(generic, closure_out);

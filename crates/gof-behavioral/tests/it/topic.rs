@@ -8,7 +8,11 @@ use gof_behavioral::observer::{Broker, Message};
 
 type Seen = Rc<RefCell<Vec<String>>>;
 
-fn subscriber(broker: &Broker<i32>, filter: &str, seen: &Seen) -> gof_behavioral::observer::Subscription {
+fn subscriber(
+    broker: &Broker<i32>,
+    filter: &str,
+    seen: &Seen,
+) -> gof_behavioral::observer::Subscription {
     let (log, name) = (Rc::clone(seen), filter.to_owned());
     broker
         .subscribe(filter, move |topic: &str, v: &i32| {
@@ -63,7 +67,11 @@ fn a_subscriber_may_publish_and_unsubscribe_from_inside_a_delivery() {
     broker.publish("boiler/temp", 90).unwrap();
     assert_eq!(
         *seen.borrow(),
-        ["# <- boiler/temp=85", "# <- boiler/alarm=85", "# <- boiler/temp=90"]
+        [
+            "# <- boiler/temp=85",
+            "# <- boiler/alarm=85",
+            "# <- boiler/temp=90"
+        ]
     );
     assert_eq!(broker.subscriber_count(), 1);
 }
@@ -77,7 +85,10 @@ fn invalid_topics_and_filters_are_errors_and_deliver_nothing() {
         broker.publish("a/+/b", 1),
         Err(Error::InvalidTopic { .. })
     ));
-    assert!(matches!(broker.publish("", 1), Err(Error::InvalidTopic { .. })));
+    assert!(matches!(
+        broker.publish("", 1),
+        Err(Error::InvalidTopic { .. })
+    ));
     assert!(matches!(
         broker.subscribe("a/#/b", |_: &str, _: &i32| {}),
         Err(Error::InvalidFilter { .. })

@@ -171,7 +171,8 @@ mod tests {
 
     fn sample() -> DeviceConfig {
         let mut d = DeviceConfig::new("pump-7").unwrap();
-        d.add_channel(ChannelConfig::new("inlet", -1_500).unwrap()).unwrap();
+        d.add_channel(ChannelConfig::new("inlet", -1_500).unwrap())
+            .unwrap();
         d.set_enabled(0, false).unwrap();
         d
     }

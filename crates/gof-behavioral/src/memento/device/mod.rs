@@ -197,7 +197,11 @@ impl Footprint for DeviceConfig {
     fn footprint(&self) -> usize {
         size_of::<Self>()
             + self.name.capacity()
-            + self.channels.iter().map(Footprint::footprint).sum::<usize>()
+            + self
+                .channels
+                .iter()
+                .map(Footprint::footprint)
+                .sum::<usize>()
             + (self.channels.capacity() - self.channels.len()) * size_of::<ChannelConfig>()
     }
 }
@@ -310,7 +314,11 @@ impl fmt::Display for ConfigCommand {
                 write!(f, "channel {channel} threshold {threshold}")
             }
             Self::SetEnabled { channel, enabled } => {
-                write!(f, "channel {channel} {}", if *enabled { "on" } else { "off" })
+                write!(
+                    f,
+                    "channel {channel} {}",
+                    if *enabled { "on" } else { "off" }
+                )
             }
             Self::AddChannel(ch) => write!(f, "add channel {:?}", ch.label),
         }
@@ -416,7 +424,8 @@ mod tests {
 
     fn device() -> DeviceConfig {
         let mut d = DeviceConfig::new("node-1").unwrap();
-        d.add_channel(ChannelConfig::new("temp", 30_000).unwrap()).unwrap();
+        d.add_channel(ChannelConfig::new("temp", 30_000).unwrap())
+            .unwrap();
         d
     }
 
@@ -483,7 +492,8 @@ mod tests {
     fn delta_mementos_are_smaller_than_full_ones() {
         let mut d = device();
         for i in 1..8 {
-            d.add_channel(ChannelConfig::new(format!("ch{i}"), i).unwrap()).unwrap();
+            d.add_channel(ChannelConfig::new(format!("ch{i}"), i).unwrap())
+                .unwrap();
         }
         let full = d.save().footprint();
         let delta = ConfigCommand::SetThreshold {
