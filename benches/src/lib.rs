@@ -1,1 +1,83 @@
-//! The benchmark lab (being written).
+//! The benchmark lab: a loopback load generator and peer echo servers, so that our
+//! [`reactor`] is measured side by side with what people would otherwise use.
+//!
+//! Every server is its own binary taking `--addr HOST:PORT` and printing `LISTENING <addr>`
+//! once bound, so anyone can point their own client at it; `loadgen` is the client the lab
+//! uses. `cargo xtask bench` builds them in release, runs the matrix and writes
+//! `docs/benchmarks.md`.
+//!
+//! | binary         | what it is                                                           |
+//! |----------------|----------------------------------------------------------------------|
+//! | `loadgen`      | N connections on one epoll thread, closed loop, p50/p99 in an HDR histogram, one JSON line out |
+//! | `echo-raw-mio` | a hand-written mio loop: the ceiling ([`servers::raw_mio`])           |
+//! | `echo-reactor` | ours, on [`reactor::Reactor`] ([`servers::reactor`])                  |
+//! | `echo-tokio`   | tokio `current_thread`, or `multi_thread` with `--workers N` ([`servers::tokio`]) |
+//! | `echo-threads` | a std thread per connection ([`servers::threads`])                   |
+//!
+//! # Example
+//!
+//! One server and a short load, in process:
+//!
+//! ```
+//! use std::time::Duration;
+//! use benches::{cli::LoadArgs, loadgen, servers};
+//!
+//! let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! std::thread::spawn(move || servers::raw_mio::serve(listener));
+//!
+//! let report = loadgen::run(&LoadArgs {
+//!     addr,
+//!     connections: 4,
+//!     size: 64,
+//!     warmup: Duration::ZERO,
+//!     duration: Duration::from_millis(100),
+//! })?;
+//! assert_eq!(report.connections, 4);
+//! assert_eq!(report.mismatches, 0);
+//! assert!(report.p50_us <= report.p99_us);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod loadgen;
+pub mod report;
+pub mod servers;
+
+use std::net::TcpListener;
+use std::process::ExitCode;
+
+use cli::{Parsed, SERVER_USAGE, ServerArgs};
+
+/// The `main` of every echo server binary: parses `--addr` (and `--workers`), binds, prints
+/// `LISTENING <addr>`, then hands the listener to `serve`.
+pub fn server_main(
+    name: &str,
+    serve: impl FnOnce(TcpListener, &ServerArgs) -> std::io::Result<()>,
+) -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = SERVER_USAGE.replace("{name}", name);
+    let args = match ServerArgs::parse(&args) {
+        Ok(Parsed::Run(args)) => args,
+        Ok(_) => {
+            print!("{usage}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprint!("{name}: {message}\n\n{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = TcpListener::bind(args.addr).and_then(|listener| {
+        servers::announce(listener.local_addr()?)?;
+        serve(listener, &args)
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! `echo-raw-mio`: see [`benches::servers::raw_mio`].
+
+fn main() -> std::process::ExitCode {
+    benches::server_main("echo-raw-mio", |listener, _| {
+        benches::servers::raw_mio::serve(listener)
+    })
+}

@@ -1,0 +1,7 @@
+//! `echo-threads`: see [`benches::servers::threads`].
+
+fn main() -> std::process::ExitCode {
+    benches::server_main("echo-threads", |listener, _| {
+        benches::servers::threads::serve(listener)
+    })
+}

@@ -1,0 +1,92 @@
+//! The ceiling: a hand-written mio loop with no abstraction between epoll and the echo.
+//!
+//! Connections live in a vector indexed by token (freed slots reused); each is registered
+//! once for read and write readiness, edge-triggered, and [`pump`](super::pump)ed on any event.
+
+use std::io::{self, ErrorKind};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+
+use super::{Pumped, READ_CHUNK, pump};
+
+const LISTENER: Token = Token(usize::MAX);
+
+#[derive(Debug)]
+struct Connection {
+    stream: TcpStream,
+    out: Vec<u8>,
+}
+
+/// Serves echo on `listener` forever (returns only on a polling error).
+pub fn serve(listener: std::net::TcpListener) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let mut listener = TcpListener::from_std(listener);
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(1024);
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let mut connections: Vec<Option<Connection>> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    let mut scratch = vec![0u8; READ_CHUNK];
+    loop {
+        match poll.poll(&mut events, None) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        for event in events.iter() {
+            if event.token() == LISTENER {
+                accept_all(&listener, &poll, &mut connections, &mut free);
+                continue;
+            }
+            let index = event.token().0;
+            let Some(connection) = connections.get_mut(index).and_then(Option::as_mut) else {
+                continue;
+            };
+            if pump(&mut connection.stream, &mut connection.out, &mut scratch) == Pumped::Closed {
+                let _ = poll.registry().deregister(&mut connection.stream);
+                connections[index] = None;
+                free.push(index);
+            }
+        }
+    }
+}
+
+fn accept_all(
+    listener: &TcpListener,
+    poll: &Poll,
+    connections: &mut Vec<Option<Connection>>,
+    free: &mut Vec<usize>,
+) {
+    loop {
+        let mut stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // Out of descriptors, most likely: keep serving those we have.
+                eprintln!("echo-raw-mio: accept: {e}");
+                return;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let index = free.pop().unwrap_or_else(|| {
+            connections.push(None);
+            connections.len() - 1
+        });
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if poll
+            .registry()
+            .register(&mut stream, Token(index), interest)
+            .is_err()
+        {
+            free.push(index);
+            continue;
+        }
+        connections[index] = Some(Connection {
+            stream,
+            out: Vec::new(),
+        });
+    }
+}
