@@ -1,0 +1,2 @@
+//! Placeholder for the Server_Concurrency port.
+fn main() {}

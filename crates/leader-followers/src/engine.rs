@@ -1,0 +1,1183 @@
+//! The engine both thread pools share: the registration table, per-handle serialisation, the
+//! promotion protocol, and the [`Context`] and [`Remote`] that upcalls and other threads use.
+//!
+//! One mutex guards the table; no thread holds it while calling user code.
+//! A registration is *idle* (its handler is in its slot), *queued* (idle, with work, its token in
+//! the ready set), or *busy* (a thread took its handler out to upcall it).
+//! Work arriving for a busy registration (readiness bits, due timers, notifications, signals) is
+//! recorded in the slot; the busy thread finds it when its upcall returns, so it is never lost
+//! and never given to a second thread: this is step 2 of the pattern, deactivating a handle
+//! while it is processed, done in user space because mio has no one-shot mode.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use pattern_core::{
+    Act, Clock, CloseReason, Context, DispatchError, Disposition, EventHandler, Interest, Job,
+    Message, Remote, Removal, Slab, TimerId, Token,
+};
+use wrapper_facade::signal::{Signal, SignalFd, SignalSet};
+
+use crate::timer::TimerQueue;
+
+const WAKER: mio::Token = mio::Token(usize::MAX);
+const SIGNALS: mio::Token = mio::Token(usize::MAX - 1);
+
+const READ: u8 = 1;
+const WRITE: u8 = 2;
+const EXCEPT: u8 = 4;
+
+fn mask_of(interest: Interest) -> u8 {
+    let mut m = 0;
+    if interest.wants_read() {
+        m |= READ;
+    }
+    if interest.wants_write() {
+        m |= WRITE;
+    }
+    if interest.wants_priority() {
+        m |= EXCEPT;
+    }
+    m
+}
+
+fn mio_interest(interest: Interest) -> Option<mio::Interest> {
+    let mut out: Option<mio::Interest> = None;
+    let mut add = |i: mio::Interest| out = Some(out.map_or(i, |o| o.add(i)));
+    if interest.wants_read() {
+        add(mio::Interest::READABLE);
+    }
+    if interest.wants_write() {
+        add(mio::Interest::WRITABLE);
+    }
+    if interest.wants_priority() {
+        add(mio::Interest::PRIORITY);
+    }
+    out
+}
+
+fn bits_of(event: &mio::event::Event) -> u8 {
+    let mut b = 0;
+    if event.is_readable() || event.is_read_closed() {
+        b |= READ;
+    }
+    if event.is_writable() || event.is_write_closed() {
+        b |= WRITE;
+    }
+    if event.is_priority() {
+        b |= EXCEPT;
+    }
+    if event.is_error() {
+        b |= READ | WRITE | EXCEPT;
+    }
+    b
+}
+
+/// Which pool the engine runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Mode {
+    /// Every thread takes turns as leader; `max` bounds growth (equal to the start size when
+    /// growth is off).
+    LeaderFollowers { max: usize },
+    /// One reactor thread demultiplexes; at most `queue` ready registrations wait for workers.
+    HalfSync { queue: usize },
+}
+
+/// Configuration shared by both pools.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) max_handlers: usize,
+    pub(crate) max_timers: usize,
+    pub(crate) events: usize,
+    /// Upcalls one thread makes for one registration before it serves the others.
+    pub(crate) batch: usize,
+}
+
+/// One registration.
+struct Slot {
+    /// `None` while busy: a thread holds the handler for an upcall.
+    handler: Option<Box<dyn EventHandler>>,
+    fd: Option<RawFd>,
+    in_poll: bool,
+    interest: Interest,
+    suspended: bool,
+    /// Readiness seen and not yet consumed.
+    pending: u8,
+    queued: bool,
+    due: VecDeque<TimerId>,
+    notices: VecDeque<Message>,
+    signals: VecDeque<i32>,
+    timers: Vec<TimerId>,
+    doomed: Option<Removal>,
+}
+
+impl Slot {
+    fn has_work(&self) -> bool {
+        !self.due.is_empty()
+            || !self.notices.is_empty()
+            || !self.signals.is_empty()
+            || (!self.suspended && self.pending & mask_of(self.interest) != 0)
+    }
+}
+
+/// What one thread takes from the shared state to run without the lock.
+enum Work {
+    Job(Job),
+    Turn(Token),
+}
+
+/// One upcall a turn makes.
+enum Item {
+    Timer(TimerId, Act),
+    Notice(Message),
+    Signal(i32),
+    Io(u8),
+}
+
+/// Everything behind the engine's mutex.
+pub(crate) struct State {
+    slots: Slab<Slot>,
+    timers: TimerQueue,
+    /// Registrations with work, in arrival order: the events demultiplexed and not yet dispatched.
+    ready: VecDeque<Token>,
+    jobs: VecDeque<Job>,
+    expired: Vec<(TimerId, Token)>,
+    /// A thread is blocked in `poll` (the leader, or the reactor thread).
+    polling: bool,
+    poll_deadline: Option<Instant>,
+    woken: bool,
+    /// Threads waiting on `followers_cv` (followers, or idle workers).
+    followers: usize,
+    /// Pool threads alive (the reactor thread excluded).
+    threads: usize,
+    /// Pool threads inside a turn or a job.
+    busy: usize,
+    reactor_waiting: bool,
+    closed: bool,
+    signal_fd: Option<SignalFd>,
+    watchers: Vec<(i32, Token)>,
+}
+
+/// Counters a running pool keeps; read them through [`PoolMonitor`](crate::PoolMonitor).
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) upcalls: AtomicU64,
+    pub(crate) promotions: AtomicU64,
+    pub(crate) handoffs: AtomicU64,
+    pub(crate) polls: AtomicU64,
+    pub(crate) threads_started: AtomicUsize,
+    pub(crate) peak_busy: AtomicUsize,
+}
+
+struct Poller {
+    poll: mio::Poll,
+    events: mio::Events,
+}
+
+/// The state shared by a pool's threads, its [`Remote`]s and the dispatcher value itself.
+pub(crate) struct Core {
+    state: Mutex<State>,
+    followers_cv: Condvar,
+    reactor_cv: Condvar,
+    /// Held only by the thread in the leader (or reactor) role while it waits for events.
+    poller: Mutex<Poller>,
+    registry: mio::Registry,
+    waker: mio::Waker,
+    clock: Arc<dyn Clock>,
+    mode: Mode,
+    batch: usize,
+    ended: AtomicBool,
+    handles: Mutex<Vec<JoinHandle<()>>>,
+    error: Mutex<Option<io::Error>>,
+    /// Bumped when the set of watched signals grows, so each pool thread blocks it too.
+    sig_epoch: AtomicU64,
+    pub(crate) stats: Stats,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("mode", &self.mode)
+            .field("ended", &self.ended.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+type Guard<'a> = MutexGuard<'a, State>;
+
+impl Core {
+    pub(crate) fn new(config: Config, mode: Mode) -> io::Result<Arc<Core>> {
+        let poll = mio::Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        let registry = poll.registry().try_clone()?;
+        Ok(Arc::new(Core {
+            state: Mutex::new(State {
+                slots: Slab::with_limit(config.max_handlers),
+                timers: TimerQueue::with_limit(config.max_timers),
+                ready: VecDeque::new(),
+                jobs: VecDeque::new(),
+                expired: Vec::new(),
+                polling: false,
+                poll_deadline: None,
+                woken: false,
+                followers: 0,
+                threads: 0,
+                busy: 0,
+                reactor_waiting: false,
+                closed: false,
+                signal_fd: None,
+                watchers: Vec::new(),
+            }),
+            followers_cv: Condvar::new(),
+            reactor_cv: Condvar::new(),
+            poller: Mutex::new(Poller {
+                poll,
+                events: mio::Events::with_capacity(config.events.max(1)),
+            }),
+            registry,
+            waker,
+            clock: config.clock,
+            mode,
+            batch: config.batch.max(1),
+            ended: AtomicBool::new(false),
+            handles: Mutex::new(Vec::new()),
+            error: Mutex::new(None),
+            sig_epoch: AtomicU64::new(0),
+            stats: Stats::default(),
+        }))
+    }
+
+    fn ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn end(&self) {
+        self.ended.store(true, Ordering::Release);
+        let _st = self.state.lock();
+        self.followers_cv.notify_all();
+        self.reactor_cv.notify_all();
+        let _ = self.waker.wake();
+    }
+
+    pub(crate) fn remote(self: &Arc<Self>) -> Arc<dyn Remote> {
+        Arc::new(PoolRemote { core: self.clone() })
+    }
+
+    /// Live registrations.
+    pub(crate) fn handlers(&self) -> usize {
+        self.state.lock().slots.len()
+    }
+
+    // ----- waking threads -------------------------------------------------------------
+
+    /// Work was added from outside the pool loop: wake someone to take it.
+    fn kick(self: &Arc<Self>, st: &mut State) {
+        if st.followers > 0 {
+            // An idle thread takes demultiplexed work directly.
+            self.followers_cv.notify_one();
+        } else if st.polling {
+            if matches!(self.mode, Mode::LeaderFollowers { .. }) {
+                self.wake_poller(st);
+            }
+        } else {
+            self.grow_if_stalled(st);
+        }
+    }
+
+    fn wake_poller(&self, st: &mut State) {
+        if st.polling && !st.woken {
+            st.woken = true;
+            let _ = self.waker.wake();
+        }
+    }
+
+    /// The leader took an event and is about to process it: promote a follower to leader, or,
+    /// when every thread is busy in an upcall and growth is on, generate a new leader.
+    fn promote(self: &Arc<Self>, st: &mut State) {
+        if st.polling {
+            return;
+        }
+        if st.followers > 0 {
+            self.stats.promotions.fetch_add(1, Ordering::Relaxed);
+            self.followers_cv.notify_one();
+        } else {
+            self.grow_if_stalled(st);
+        }
+    }
+
+    fn grow_if_stalled(self: &Arc<Self>, st: &mut State) {
+        let Mode::LeaderFollowers { max } = self.mode else {
+            return;
+        };
+        if self.ended() || st.threads == 0 || st.threads >= max || st.busy < st.threads {
+            return;
+        }
+        self.spawn_thread(st);
+    }
+
+    pub(crate) fn spawn_thread(self: &Arc<Self>, st: &mut State) {
+        st.threads += 1;
+        let n = self.stats.threads_started.fetch_add(1, Ordering::Relaxed);
+        let core = self.clone();
+        let name = match self.mode {
+            Mode::LeaderFollowers { .. } => format!("lf-{n}"),
+            Mode::HalfSync { .. } => format!("hsha-worker-{n}"),
+        };
+        let spawned = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || match core.mode {
+                Mode::LeaderFollowers { .. } => core.lf_thread(),
+                Mode::HalfSync { .. } => core.worker_thread(),
+            });
+        match spawned {
+            Ok(h) => self.handles.lock().push(h),
+            Err(e) => {
+                st.threads -= 1;
+                tracing::warn!(error = %e, "could not start a pool thread");
+            }
+        }
+    }
+
+    pub(crate) fn lock(&self) -> Guard<'_> {
+        self.state.lock()
+    }
+
+    // ----- the pool threads -----------------------------------------------------------
+
+    fn block_signals(&self, epoch: &mut u64, st: &State) {
+        let now = self.sig_epoch.load(Ordering::Acquire);
+        if now != *epoch {
+            *epoch = now;
+            if let Some(fd) = &st.signal_fd {
+                let _ = fd.signals().block_current_thread();
+            }
+        }
+    }
+
+    /// A leader/followers pool thread: follower, leader, processing, and back.
+    pub(crate) fn lf_thread(self: &Arc<Self>) {
+        let mut st = self.state.lock();
+        let mut epoch = 0;
+        loop {
+            if self.ended() {
+                break;
+            }
+            self.block_signals(&mut epoch, &st);
+            if let Some(work) = self.next_work(&mut st, true) {
+                // Step 5: promote a follower before processing.
+                st.busy += 1;
+                self.promote(&mut st);
+                st = self.perform(st, work);
+                st.busy -= 1;
+                continue;
+            }
+            if st.polling {
+                // Someone leads: wait as a follower.
+                st.followers += 1;
+                self.followers_cv.wait(&mut st);
+                st.followers -= 1;
+                continue;
+            }
+            // Lead: wait for events on the shared handle set.
+            st = self.poll_once(st, true);
+        }
+        st.threads -= 1;
+        // A thread that leaves may have been the one a promotion woke.
+        self.followers_cv.notify_all();
+    }
+
+    /// A half-sync/half-async worker: takes queued work, never polls.
+    pub(crate) fn worker_thread(self: &Arc<Self>) {
+        let mut st = self.state.lock();
+        loop {
+            if self.ended() {
+                break;
+            }
+            if let Some(work) = self.next_work(&mut st, false) {
+                self.stats.handoffs.fetch_add(1, Ordering::Relaxed);
+                if st.reactor_waiting {
+                    self.reactor_cv.notify_one();
+                }
+                st.busy += 1;
+                st = self.perform(st, work);
+                st.busy -= 1;
+                continue;
+            }
+            st.followers += 1;
+            self.followers_cv.wait(&mut st);
+            st.followers -= 1;
+        }
+        st.threads -= 1;
+    }
+
+    /// The half-sync/half-async reactor thread: demultiplexes and queues, never upcalls.
+    pub(crate) fn reactor_thread(self: &Arc<Self>) {
+        let Mode::HalfSync { queue } = self.mode else {
+            return;
+        };
+        let mut st = self.state.lock();
+        let mut epoch = 0;
+        loop {
+            if self.ended() {
+                break;
+            }
+            self.block_signals(&mut epoch, &st);
+            if st.ready.len() >= queue {
+                // The queue is full: stop reading the kernel until the workers catch up.
+                st.reactor_waiting = true;
+                self.reactor_cv.wait(&mut st);
+                st.reactor_waiting = false;
+                continue;
+            }
+            self.expire_timers(&mut st);
+            st = self.poll_once(st, false);
+        }
+    }
+
+    /// One wait on the handle set, then the readiness is recorded in the slots.
+    fn poll_once<'a>(self: &'a Arc<Self>, mut st: Guard<'a>, take_own: bool) -> Guard<'a> {
+        let _ = take_own;
+        st.polling = true;
+        st.woken = false;
+        let now = self.clock.now();
+        let deadline = st.timers.next_deadline();
+        st.poll_deadline = deadline;
+        let timeout = deadline.map(|d| d.saturating_duration_since(now));
+        drop(st);
+        self.stats.polls.fetch_add(1, Ordering::Relaxed);
+        let mut poller = self.poller.lock();
+        let Poller { poll, events } = &mut *poller;
+        let result = if self.ended() {
+            Ok(())
+        } else {
+            poll.poll(events, timeout)
+        };
+        let mut st = self.state.lock();
+        st.polling = false;
+        st.poll_deadline = None;
+        match result {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => events.clear(),
+            Err(e) => {
+                tracing::error!(error = %e, "poll failed; ending the pool");
+                events.clear();
+                *self.error.lock() = Some(e);
+                self.ended.store(true, Ordering::Release);
+                self.followers_cv.notify_all();
+            }
+        }
+        let mut signals = false;
+        for event in events.iter() {
+            match event.token() {
+                WAKER => {}
+                SIGNALS => signals = true,
+                t => {
+                    let token = Token::from_u64(t.0 as u64);
+                    if let Some(slot) = st.slots.get_mut(token) {
+                        slot.pending |= bits_of(event);
+                        self.make_runnable(&mut st, token);
+                    }
+                }
+            }
+        }
+        drop(poller);
+        if signals {
+            self.read_signals(&mut st);
+        }
+        st
+    }
+
+    fn read_signals(self: &Arc<Self>, st: &mut State) {
+        loop {
+            let info = match st.signal_fd.as_ref().map(|fd| fd.read()) {
+                Some(Ok(Some(info))) => info,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "reading the signal fd failed");
+                    return;
+                }
+                _ => return,
+            };
+            let signo = info.signal().as_raw();
+            let targets: Vec<Token> = st
+                .watchers
+                .iter()
+                .filter(|(s, _)| *s == signo)
+                .map(|(_, t)| *t)
+                .collect();
+            for t in targets {
+                if let Some(slot) = st.slots.get_mut(t) {
+                    slot.signals.push_back(signo);
+                    self.make_runnable(st, t);
+                }
+            }
+        }
+    }
+
+    fn expire_timers(self: &Arc<Self>, st: &mut State) {
+        let now = self.clock.now();
+        let mut expired = std::mem::take(&mut st.expired);
+        st.timers.expire(now, &mut expired);
+        for (id, owner) in expired.drain(..) {
+            if let Some(slot) = st.slots.get_mut(owner) {
+                slot.due.push_back(id);
+                self.make_runnable(st, owner);
+            }
+        }
+        st.expired = expired;
+    }
+
+    /// The next piece of work for a pool thread: posted jobs first, then ready registrations.
+    fn next_work(self: &Arc<Self>, st: &mut State, expire: bool) -> Option<Work> {
+        if expire {
+            self.expire_timers(st);
+        }
+        if let Some(job) = st.jobs.pop_front() {
+            return Some(Work::Job(job));
+        }
+        st.ready.pop_front().map(Work::Turn)
+    }
+
+    /// Queues `token` when it is idle and has work; returns whether it was queued. Wakes a
+    /// thread for it.
+    fn make_runnable(self: &Arc<Self>, st: &mut State, token: Token) -> bool {
+        let Some(slot) = st.slots.get_mut(token) else {
+            return false;
+        };
+        if slot.queued || slot.handler.is_none() || !slot.has_work() {
+            return false;
+        }
+        slot.queued = true;
+        st.ready.push_back(token);
+        self.kick(st);
+        true
+    }
+
+    fn perform<'a>(self: &'a Arc<Self>, st: Guard<'a>, work: Work) -> Guard<'a> {
+        let busy = st.busy;
+        self.stats.peak_busy.fetch_max(busy, Ordering::Relaxed);
+        match work {
+            Work::Job(job) => {
+                drop(st);
+                let mut ctx = PoolContext {
+                    core: self,
+                    current: None,
+                };
+                if catch_unwind(AssertUnwindSafe(|| job(&mut ctx))).is_err() {
+                    tracing::warn!("posted job panicked");
+                }
+                self.state.lock()
+            }
+            Work::Turn(token) => self.turn(st, token),
+        }
+    }
+
+    /// The next upcall for a busy registration: due timers, then notifications, then signals,
+    /// then I/O.
+    fn pick(st: &mut State, token: Token) -> Option<Item> {
+        let State { slots, timers, .. } = st;
+        let slot = slots.get_mut(token)?;
+        while let Some(id) = slot.due.pop_front() {
+            if let Some(act) = timers.take_act(id) {
+                return Some(Item::Timer(id, act));
+            }
+        }
+        if let Some(m) = slot.notices.pop_front() {
+            return Some(Item::Notice(m));
+        }
+        if let Some(s) = slot.signals.pop_front() {
+            return Some(Item::Signal(s));
+        }
+        if slot.suspended {
+            return None;
+        }
+        let mask = mask_of(slot.interest);
+        for bit in [READ, WRITE, EXCEPT] {
+            if slot.pending & bit & mask != 0 {
+                slot.pending &= !bit;
+                return Some(Item::Io(bit));
+            }
+        }
+        None
+    }
+
+    /// Processes one registration: takes its handler out (busy), upcalls it for the work found
+    /// in its slot, at most `batch` times, then puts it back (idle) and requeues it if work
+    /// arrived meanwhile.
+    fn turn<'a>(self: &'a Arc<Self>, mut st: Guard<'a>, token: Token) -> Guard<'a> {
+        let Some(slot) = st.slots.get_mut(token) else {
+            return st;
+        };
+        slot.queued = false;
+        let Some(mut handler) = slot.handler.take() else {
+            return st;
+        };
+        let mut budget = self.batch;
+        loop {
+            if budget == 0 || self.ended() {
+                break;
+            }
+            let Some(item) = Self::pick(&mut st, token) else {
+                break;
+            };
+            budget -= 1;
+            drop(st);
+            self.stats.upcalls.fetch_add(1, Ordering::Relaxed);
+            let mut ctx = PoolContext {
+                core: self,
+                current: Some(token),
+            };
+            let h = handler.as_mut();
+            let mut io_bit = None;
+            let mut lent = None;
+            let result = match item {
+                Item::Timer(id, mut act) => {
+                    let r = catch_unwind(AssertUnwindSafe(|| {
+                        h.handle_timeout(&mut ctx, id, act.as_mut())
+                    }));
+                    lent = Some((id, act));
+                    r
+                }
+                Item::Notice(m) => catch_unwind(AssertUnwindSafe(|| h.handle_notify(&mut ctx, m))),
+                Item::Signal(s) => catch_unwind(AssertUnwindSafe(|| h.handle_signal(&mut ctx, s))),
+                Item::Io(bit) => {
+                    io_bit = Some(bit);
+                    catch_unwind(AssertUnwindSafe(|| match bit {
+                        READ => h.handle_input(&mut ctx),
+                        WRITE => h.handle_output(&mut ctx),
+                        _ => h.handle_exception(&mut ctx),
+                    }))
+                }
+            };
+            st = self.state.lock();
+            if let Some((id, act)) = lent {
+                let now = self.clock.now();
+                if !st.timers.finish(id, act, now) {
+                    if let Some(slot) = st.slots.get_mut(token) {
+                        slot.timers.retain(|t| *t != id);
+                    }
+                } else if st.polling
+                    && st
+                        .timers
+                        .next_deadline()
+                        .is_some_and(|d| st.poll_deadline.is_none_or(|p| d < p))
+                {
+                    self.wake_poller(&mut st);
+                }
+            }
+            let slot = st
+                .slots
+                .get_mut(token)
+                .expect("a busy registration stays live");
+            let doomed = slot.doomed.take();
+            match (result, doomed) {
+                (Err(_), _) => {
+                    tracing::warn!(?token, "upcall panicked; closing its handler");
+                    return self.close_taken(st, token, handler, CloseReason::Panicked, false);
+                }
+                (Ok(_), Some(how)) => {
+                    return self.close_taken(
+                        st,
+                        token,
+                        handler,
+                        CloseReason::Removed,
+                        how == Removal::Quiet,
+                    );
+                }
+                (Ok(Disposition::Close), None) => {
+                    return self.close_taken(st, token, handler, CloseReason::Requested, false);
+                }
+                (Ok(Disposition::Again), None) => {
+                    if let Some(bit) = io_bit {
+                        // Serve the others first, then come back without a new edge.
+                        slot.pending |= bit;
+                        break;
+                    }
+                }
+                (Ok(_), None) => {}
+            }
+        }
+        let slot = st
+            .slots
+            .get_mut(token)
+            .expect("a busy registration stays live");
+        slot.handler = Some(handler);
+        self.make_runnable(&mut st, token);
+        st
+    }
+
+    /// Ends a registration whose handler this thread holds: deregisters, cancels timers,
+    /// then upcalls close without the lock.
+    fn close_taken<'a>(
+        self: &'a Arc<Self>,
+        mut st: Guard<'a>,
+        token: Token,
+        mut handler: Box<dyn EventHandler>,
+        reason: CloseReason,
+        quiet: bool,
+    ) -> Guard<'a> {
+        let Some(slot) = st.slots.remove(token) else {
+            return st;
+        };
+        if let (true, Some(fd)) = (slot.in_poll, slot.fd) {
+            // The handler, still alive, keeps the descriptor open until after this.
+            let _ = self.registry.deregister(&mut SourceFd(&fd));
+        }
+        for id in &slot.timers {
+            st.timers.cancel(*id);
+        }
+        st.watchers.retain(|(_, t)| *t != token);
+        drop(st);
+        // Pending notifications are user values: drop them without the lock.
+        drop(slot);
+        if !quiet {
+            let mut ctx = PoolContext {
+                core: self,
+                current: Some(token),
+            };
+            if catch_unwind(AssertUnwindSafe(|| handler.handle_close(&mut ctx, reason))).is_err() {
+                tracing::warn!(?token, "handle_close panicked");
+            }
+        }
+        drop(handler);
+        self.state.lock()
+    }
+
+    /// After every pool thread has left: closes each live registration with `Shutdown`, once.
+    pub(crate) fn close_all(self: &Arc<Self>) {
+        let mut st = self.state.lock();
+        // Handlers may register others from handle_close; those are closed too, within reason.
+        for _ in 0..16 {
+            let tokens = st.slots.tokens();
+            if tokens.is_empty() {
+                break;
+            }
+            for t in tokens {
+                let taken = st.slots.get_mut(t).and_then(|s| s.handler.take());
+                if let Some(h) = taken {
+                    st = self.close_taken(st, t, h, CloseReason::Shutdown, false);
+                }
+            }
+        }
+        for t in st.slots.tokens() {
+            if let Some(slot) = st.slots.remove(t) {
+                if let (true, Some(fd)) = (slot.in_poll, slot.fd) {
+                    let _ = self.registry.deregister(&mut SourceFd(&fd));
+                }
+            }
+        }
+        st.timers.clear();
+        st.ready.clear();
+        let jobs = std::mem::take(&mut st.jobs);
+        st.closed = true;
+        drop(st);
+        drop(jobs);
+    }
+
+    /// Closes every registration unless that was done already (a pool dropped unrun).
+    pub(crate) fn close_if_open(self: &Arc<Self>) {
+        if !self.state.lock().closed {
+            self.close_all();
+        }
+    }
+
+    /// Runs the pool on the calling thread until the end, joins every thread it started,
+    /// then closes every registration.
+    pub(crate) fn run(self: &Arc<Self>, threads: usize) -> io::Result<()> {
+        let threads = threads.max(1);
+        match self.mode {
+            Mode::LeaderFollowers { .. } => {
+                let mut st = self.state.lock();
+                // The calling thread is one of the pool.
+                st.threads += 1;
+                self.stats.threads_started.fetch_add(1, Ordering::Relaxed);
+                for _ in 1..threads {
+                    self.spawn_thread(&mut st);
+                }
+                drop(st);
+                self.lf_thread();
+            }
+            Mode::HalfSync { .. } => {
+                let mut st = self.state.lock();
+                for _ in 0..threads {
+                    self.spawn_thread(&mut st);
+                }
+                drop(st);
+                self.reactor_thread();
+            }
+        }
+        loop {
+            let next = self.handles.lock().pop();
+            match next {
+                Some(h) => {
+                    if h.join().is_err() {
+                        tracing::error!("a pool thread panicked");
+                    }
+                }
+                None => break,
+            }
+        }
+        self.close_all();
+        match self.error.lock().take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    // ----- operations shared by Context, Remote and Dispatcher -------------------------
+
+    pub(crate) fn register(
+        self: &Arc<Self>,
+        handler: Box<dyn EventHandler>,
+        interest: Interest,
+    ) -> Result<Token, DispatchError> {
+        let fd = handler.handle().map(|fd| fd.as_raw_fd());
+        let wanted = mio_interest(interest);
+        if wanted.is_some() && fd.is_none() {
+            return Err(DispatchError::NoHandle(interest));
+        }
+        let slot = Slot {
+            handler: Some(handler),
+            fd,
+            in_poll: false,
+            interest,
+            suspended: false,
+            pending: 0,
+            queued: false,
+            due: VecDeque::new(),
+            notices: VecDeque::new(),
+            signals: VecDeque::new(),
+            timers: Vec::new(),
+            doomed: None,
+        };
+        let mut st = self.state.lock();
+        let capacity = st.slots.limit();
+        let token = match st.slots.insert(slot) {
+            Ok(t) => t,
+            Err(slot) => {
+                drop(st);
+                drop(slot);
+                return Err(DispatchError::Full {
+                    what: "handler table",
+                    capacity,
+                });
+            }
+        };
+        if let (Some(wanted), Some(fd)) = (wanted, fd) {
+            let mio_token = mio::Token(token.to_u64() as usize);
+            // epoll_ctl is safe while another thread waits in epoll_wait: registration from
+            // any thread needs no wakeup of the leader.
+            if let Err(e) = self
+                .registry
+                .register(&mut SourceFd(&fd), mio_token, wanted)
+            {
+                let slot = st.slots.remove(token);
+                drop(st);
+                drop(slot);
+                return Err(e.into());
+            }
+            st.slots.get_mut(token).expect("just inserted").in_poll = true;
+        }
+        Ok(token)
+    }
+
+    fn remove(self: &Arc<Self>, token: Token, how: Removal) -> Result<(), DispatchError> {
+        let mut st = self.state.lock();
+        let slot = st
+            .slots
+            .get_mut(token)
+            .ok_or(DispatchError::UnknownToken(token))?;
+        match slot.handler.take() {
+            // Busy (in this upcall or on another thread): its thread closes it on return.
+            None => slot.doomed = Some(how),
+            Some(h) => {
+                let _st =
+                    self.close_taken(st, token, h, CloseReason::Removed, how == Removal::Quiet);
+            }
+        }
+        Ok(())
+    }
+
+    fn set_interest(
+        self: &Arc<Self>,
+        token: Token,
+        interest: Interest,
+    ) -> Result<(), DispatchError> {
+        let mut st = self.state.lock();
+        let slot = st
+            .slots
+            .get_mut(token)
+            .ok_or(DispatchError::UnknownToken(token))?;
+        let wanted = mio_interest(interest);
+        let mio_token = mio::Token(token.to_u64() as usize);
+        match (wanted, slot.fd) {
+            (Some(_), None) => return Err(DispatchError::NoHandle(interest)),
+            (Some(wanted), Some(fd)) => {
+                if slot.in_poll {
+                    self.registry
+                        .reregister(&mut SourceFd(&fd), mio_token, wanted)?;
+                } else {
+                    self.registry
+                        .register(&mut SourceFd(&fd), mio_token, wanted)?;
+                    slot.in_poll = true;
+                }
+            }
+            (None, Some(fd)) if slot.in_poll => {
+                self.registry.deregister(&mut SourceFd(&fd))?;
+                slot.in_poll = false;
+            }
+            (None, _) => {}
+        }
+        slot.interest = interest;
+        self.make_runnable(&mut st, token);
+        Ok(())
+    }
+
+    fn set_suspended(self: &Arc<Self>, token: Token, suspended: bool) -> Result<(), DispatchError> {
+        let mut st = self.state.lock();
+        st.slots
+            .get_mut(token)
+            .ok_or(DispatchError::UnknownToken(token))?
+            .suspended = suspended;
+        if !suspended {
+            self.make_runnable(&mut st, token);
+        }
+        Ok(())
+    }
+
+    fn schedule_timer(
+        self: &Arc<Self>,
+        token: Token,
+        delay: Duration,
+        interval: Option<Duration>,
+        act: Act,
+    ) -> Result<TimerId, DispatchError> {
+        let mut st = self.state.lock();
+        if !st.slots.contains(token) {
+            return Err(DispatchError::UnknownToken(token));
+        }
+        let deadline = self.clock.now() + delay;
+        let capacity = st.timers.limit();
+        let id = match st.timers.schedule(token, deadline, interval, act) {
+            Ok(id) => id,
+            Err(act) => {
+                drop(st);
+                drop(act);
+                return Err(DispatchError::Full {
+                    what: "timer queue",
+                    capacity,
+                });
+            }
+        };
+        st.slots.get_mut(token).expect("checked").timers.push(id);
+        // The waiting thread computed its timeout from the earlier deadlines.
+        if st.polling && st.poll_deadline.is_none_or(|p| deadline < p) {
+            self.wake_poller(&mut st);
+        } else if !st.polling && st.followers > 0 && delay.is_zero() {
+            self.followers_cv.notify_one();
+        }
+        Ok(id)
+    }
+
+    fn cancel_timer(&self, timer: TimerId) -> Option<Act> {
+        let mut st = self.state.lock();
+        let owner = st.timers.owner(timer)?;
+        let act = st.timers.cancel(timer)?;
+        if let Some(slot) = st.slots.get_mut(owner) {
+            slot.timers.retain(|t| *t != timer);
+        }
+        drop(st);
+        act
+    }
+
+    fn reset_timer_interval(
+        &self,
+        timer: TimerId,
+        interval: Option<Duration>,
+    ) -> Result<(), DispatchError> {
+        if self.state.lock().timers.set_interval(timer, interval) {
+            Ok(())
+        } else {
+            Err(DispatchError::UnknownTimer(timer))
+        }
+    }
+
+    fn notify(self: &Arc<Self>, token: Token, message: Message) -> Result<(), DispatchError> {
+        let mut st = self.state.lock();
+        let Some(slot) = st.slots.get_mut(token) else {
+            drop(st);
+            drop(message);
+            return Err(DispatchError::UnknownToken(token));
+        };
+        slot.notices.push_back(message);
+        self.make_runnable(&mut st, token);
+        Ok(())
+    }
+
+    fn post(self: &Arc<Self>, job: Job) -> Result<(), DispatchError> {
+        let mut st = self.state.lock();
+        if st.closed {
+            drop(st);
+            drop(job);
+            return Err(DispatchError::ShutDown);
+        }
+        st.jobs.push_back(job);
+        self.kick(&mut st);
+        Ok(())
+    }
+
+    fn watch_signal(self: &Arc<Self>, token: Token, signal: i32) -> Result<(), DispatchError> {
+        let mut st = self.state.lock();
+        if !st.slots.contains(token) {
+            return Err(DispatchError::UnknownToken(token));
+        }
+        let sig = Signal::from_raw(signal).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{signal} is not a signal"),
+            )
+        })?;
+        let mut set: SignalSet = st
+            .signal_fd
+            .as_ref()
+            .map(|fd| *fd.signals())
+            .unwrap_or_default();
+        if !set.contains(sig) {
+            set.insert(sig);
+            // signalfd's set is fixed at creation: open one for the wider set, retire the old.
+            let mut fd = SignalFd::new(&set)?;
+            self.registry
+                .register(&mut fd, SIGNALS, mio::Interest::READABLE)?;
+            if let Some(mut old) = st.signal_fd.replace(fd) {
+                let _ = self.registry.deregister(&mut old);
+            }
+            // Every pool thread blocks the wider set at its next turn round the loop.
+            self.sig_epoch.fetch_add(1, Ordering::AcqRel);
+            self.read_signals(&mut st);
+        }
+        if !st.watchers.contains(&(signal, token)) {
+            st.watchers.push((signal, token));
+        }
+        Ok(())
+    }
+}
+
+/// The [`Context`] an upcall or a posted job gets from a pool.
+struct PoolContext<'a> {
+    core: &'a Arc<Core>,
+    current: Option<Token>,
+}
+
+impl Context for PoolContext<'_> {
+    fn current(&self) -> Option<Token> {
+        self.current
+    }
+
+    fn now(&self) -> Instant {
+        self.core.clock.now()
+    }
+
+    fn register(
+        &mut self,
+        handler: Box<dyn EventHandler>,
+        interest: Interest,
+    ) -> Result<Token, DispatchError> {
+        self.core.register(handler, interest)
+    }
+
+    fn remove(&mut self, token: Token, how: Removal) -> Result<(), DispatchError> {
+        self.core.remove(token, how)
+    }
+
+    fn set_interest(&mut self, token: Token, interest: Interest) -> Result<(), DispatchError> {
+        self.core.set_interest(token, interest)
+    }
+
+    fn suspend(&mut self, token: Token) -> Result<(), DispatchError> {
+        self.core.set_suspended(token, true)
+    }
+
+    fn resume(&mut self, token: Token) -> Result<(), DispatchError> {
+        self.core.set_suspended(token, false)
+    }
+
+    fn schedule_timer(
+        &mut self,
+        token: Token,
+        delay: Duration,
+        interval: Option<Duration>,
+        act: Act,
+    ) -> Result<TimerId, DispatchError> {
+        self.core.schedule_timer(token, delay, interval, act)
+    }
+
+    fn cancel_timer(&mut self, timer: TimerId) -> Option<Act> {
+        self.core.cancel_timer(timer)
+    }
+
+    fn reset_timer_interval(
+        &mut self,
+        timer: TimerId,
+        interval: Option<Duration>,
+    ) -> Result<(), DispatchError> {
+        self.core.reset_timer_interval(timer, interval)
+    }
+
+    fn notify(&mut self, token: Token, message: Message) -> Result<(), DispatchError> {
+        self.core.notify(token, message)
+    }
+
+    fn watch_signal(&mut self, token: Token, signal: i32) -> Result<(), DispatchError> {
+        self.core.watch_signal(token, signal)
+    }
+
+    fn end(&mut self) {
+        self.core.end();
+    }
+
+    fn remote(&self) -> Arc<dyn Remote> {
+        self.core.remote()
+    }
+}
+
+/// The cross-thread handle on a pool.
+struct PoolRemote {
+    core: Arc<Core>,
+}
+
+impl std::fmt::Debug for PoolRemote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolRemote")
+            .field("core", &self.core)
+            .finish()
+    }
+}
+
+impl Remote for PoolRemote {
+    fn post(&self, job: Job) -> Result<(), DispatchError> {
+        self.core.post(job)
+    }
+
+    fn notify(&self, token: Token, message: Message) -> Result<(), DispatchError> {
+        if self.core.lock().closed {
+            return Err(DispatchError::ShutDown);
+        }
+        match self.core.notify(token, message) {
+            // A stale token loses its message, as the contract allows.
+            Err(DispatchError::UnknownToken(_)) => Ok(()),
+            other => other,
+        }
+    }
+
+    fn end(&self) {
+        self.core.end();
+    }
+}

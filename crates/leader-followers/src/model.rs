@@ -1,0 +1,1 @@
+//! Placeholder: the per-registration state machine, as a pure model.

@@ -1,0 +1,12 @@
+//! Integration tests of the leader-followers crate: the conformance kit for both pools,
+//! stress over TCP, timer and I/O serialisation, shutdown under load, growth, configuration.
+
+mod conformance_lf {
+    //! The pattern-core conformance kit against a four-thread Leader/Followers pool.
+    pattern_core::conformance_tests!(|| leader_followers::LeaderFollowers::new(4).unwrap());
+}
+
+mod conformance_hsha {
+    //! The pattern-core conformance kit against Half-Sync/Half-Async with four workers.
+    pattern_core::conformance_tests!(|| leader_followers::HalfSyncHalfAsync::new(4, 64).unwrap());
+}
