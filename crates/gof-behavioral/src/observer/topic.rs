@@ -2,9 +2,12 @@
 
 use std::fmt;
 
-use crossbeam_channel::Receiver;
+use std::cell::Cell;
+use std::rc::Rc;
 
-use super::subject::{Subject, Subscription};
+use crossbeam_channel::{Receiver, Sender};
+
+use super::subject::{Observer, Subject, Subscription};
 use crate::Error;
 
 /// An event with the topic it was published on.
@@ -133,6 +136,25 @@ fn validate_topic(topic: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// A channel subscriber that forwards only the messages its filter matches.
+struct FilteredChannel<E> {
+    filter: TopicFilter,
+    tx: Sender<Message<E>>,
+    closed: Cell<bool>,
+}
+
+impl<E: Clone> Observer<Message<E>> for FilteredChannel<E> {
+    fn notify(&self, message: &Message<E>) {
+        if self.filter.matches(&message.topic) && self.tx.send(message.clone()).is_err() {
+            self.closed.set(true);
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+}
+
 /// A topic-based publish-subscribe broker (the course's *Publish-Subscribe* variant of Observer).
 ///
 /// Publishers and subscribers know only topics, never each other.
@@ -205,6 +227,8 @@ impl<E: 'static> Broker<E> {
 
     /// Subscribes a channel to every topic matching `filter`.
     ///
+    /// The subscription also ends by itself once the receiver is dropped (at the next matching message).
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidFilter`] if `filter` does not parse.
@@ -215,14 +239,13 @@ impl<E: 'static> Broker<E> {
     where
         E: Clone,
     {
+        let filter = TopicFilter::parse(filter)?;
         let (tx, rx) = crossbeam_channel::unbounded();
-        // Once the receiver is gone, sending fails and the subscriber stops forwarding.
-        let sub = self.subscribe(filter, move |topic, payload: &E| {
-            let _ = tx.send(Message {
-                topic: topic.to_owned(),
-                payload: payload.clone(),
-            });
-        })?;
+        let sub = self.subject.attach(Rc::new(FilteredChannel {
+            filter,
+            tx,
+            closed: Cell::new(false),
+        }));
         Ok((sub, rx))
     }
 

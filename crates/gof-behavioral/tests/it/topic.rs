@@ -113,3 +113,18 @@ fn channel_subscribers_get_messages_with_their_topic() {
         }]
     );
 }
+
+#[test]
+fn a_channel_subscription_ends_when_its_receiver_is_dropped() {
+    let broker = Broker::default();
+    let (guard, rx) = broker.subscribe_channel("pump/#").unwrap();
+    drop(rx);
+    broker.publish("valve/state", 1).unwrap();
+    assert!(
+        guard.is_active(),
+        "a message it does not match does not probe the channel"
+    );
+    broker.publish("pump/pressure", 2).unwrap();
+    assert!(!guard.is_active());
+    assert_eq!(broker.subscriber_count(), 0);
+}
