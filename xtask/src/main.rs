@@ -7,6 +7,7 @@
 //! |---------|--------------|
 //! | `demo [crate] [example] [--bless] [--timeout SECS]` | builds every example once, runs each with a time limit, compares its stdout with `crates/<crate>/examples/expected/<example>.stdout` where that file exists |
 //! | `ci` | the steps of `.ci/run` (fmt, clippy, test, demo), for local use |
+//! | `bench [--quick] ...` | builds `benches/` in release, runs the echo-server matrix against `loadgen`, writes `docs/benchmarks.md` and `docs/benchmarks.svg` |
 //!
 //! Example conventions that `demo` relies on:
 //!
@@ -19,6 +20,7 @@
 //! New subcommands (such as `bench`) get a module and one arm in [`main`]'s `match`.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod ci;
 mod cli;
 mod demo;
@@ -39,6 +41,9 @@ commands:
         crates/<crate>/examples/expected/<example>.stdout where that file exists;
         --bless writes those files from the actual output instead
   ci    run the CI steps of .ci/run locally: fmt, clippy, test, demo
+  bench [--quick] [--duration SECS] [--rounds N] ...
+        build benches/ in release, load each echo server with loadgen
+        (1, 64, 512 connections) and write docs/benchmarks.md and .svg
   help  print this message
 ";
 
@@ -72,6 +77,14 @@ fn main() -> ExitCode {
                 Ok(true)
             }
             _ => return usage_error("`ci` takes no arguments", ci::USAGE),
+        },
+        "bench" => match bench::BenchArgs::parse(rest) {
+            Ok(bench::Parsed::Help) => {
+                print!("{}", bench::USAGE);
+                Ok(true)
+            }
+            Ok(bench::Parsed::Run(bench_args)) => bench::run(&bench_args),
+            Err(message) => return usage_error(&message, bench::USAGE),
         },
         "help" | "-h" | "--help" => {
             print!("{USAGE}");

@@ -1,0 +1,626 @@
+//! `cargo xtask bench`: build the lab of `benches/` in release, load every echo server with
+//! `loadgen` over loopback, and write `docs/benchmarks.md` with `docs/benchmarks.svg`.
+//!
+//! Servers are interleaved: within a round each connection count visits every server once,
+//! the starting server rotating from round to round, so that a slow spell of a shared
+//! machine spreads over all of them instead of landing on one. Each figure reported is the
+//! median over the rounds.
+
+mod render;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::demo::cargo_program;
+use crate::metadata;
+use crate::process;
+
+pub(crate) use render::{Machine, Report, Row};
+
+/// Help text for `cargo xtask bench`.
+pub(crate) const USAGE: &str = "\
+usage: cargo xtask bench [--quick] [--duration SECS] [--warmup SECS] [--rounds N]
+                         [--connections N,N,...] [--servers NAME,NAME,...]
+
+Builds benches/ in release, runs every echo server against loadgen for each
+connection count (64-byte messages, closed loop), servers interleaved round-robin,
+and writes docs/benchmarks.md and docs/benchmarks.svg with the medians.
+
+  --quick              1 round of 1 s after 0.5 s of warmup (a smoke run)
+  --duration SECS      measured time per run (default 5)
+  --warmup SECS        unmeasured time before each run (default 1)
+  --rounds N           rounds; the medians are over these (default 3)
+  --connections LIST   connection counts (default 1,64,512)
+  --servers LIST       servers, from: raw-mio, reactor, tokio, threads, tokio-mt
+                       (default raw-mio,reactor,tokio,threads)
+
+512 connections need about 520 descriptors in loadgen and in the server, well under
+the usual limit of 1024; for more, raise it first (`ulimit -n 4096`).
+";
+
+/// Bytes per request.
+pub(crate) const MESSAGE_BYTES: usize = 64;
+
+/// How long a server may take to print its `LISTENING` line.
+const STARTUP: Duration = Duration::from_secs(10);
+
+/// One peer server of the lab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Server {
+    /// The name `--servers` takes.
+    pub(crate) key: &'static str,
+    /// The binary in `benches/src/bin/`.
+    pub(crate) binary: &'static str,
+    /// Extra arguments after `--addr`.
+    pub(crate) args: &'static [&'static str],
+    /// How the report names it.
+    pub(crate) label: &'static str,
+}
+
+/// Every server the lab knows, the ceiling first.
+pub(crate) const SERVERS: &[Server] = &[
+    Server {
+        key: "raw-mio",
+        binary: "echo-raw-mio",
+        args: &[],
+        label: "raw mio (ceiling)",
+    },
+    Server {
+        key: "reactor",
+        binary: "echo-reactor",
+        args: &[],
+        label: "reactor (ours)",
+    },
+    Server {
+        key: "tokio",
+        binary: "echo-tokio",
+        args: &[],
+        label: "tokio current_thread",
+    },
+    Server {
+        key: "threads",
+        binary: "echo-threads",
+        args: &[],
+        label: "thread per connection",
+    },
+    Server {
+        key: "tokio-mt",
+        binary: "echo-tokio",
+        args: &["--workers", "2"],
+        label: "tokio multi_thread, 2 workers",
+    },
+];
+
+/// The servers run when `--servers` is not given.
+const DEFAULT_SERVERS: &[&str] = &["raw-mio", "reactor", "tokio", "threads"];
+
+/// What `cargo xtask bench` was asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct BenchArgs {
+    /// Measured time per run.
+    pub(crate) duration: Duration,
+    /// Unmeasured time before each run.
+    pub(crate) warmup: Duration,
+    /// Number of rounds.
+    pub(crate) rounds: usize,
+    /// Connection counts, in the order given.
+    pub(crate) connections: Vec<usize>,
+    /// Servers, in the order given.
+    pub(crate) servers: Vec<Server>,
+}
+
+/// The result of parsing a command line.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Parsed {
+    /// `-h` or `--help` was given.
+    Help,
+    /// Run with these arguments.
+    Run(BenchArgs),
+}
+
+impl BenchArgs {
+    /// Parses the arguments that follow `bench`.
+    pub(crate) fn parse(args: &[String]) -> Result<Parsed, String> {
+        let mut quick = false;
+        let mut duration = None;
+        let mut warmup = None;
+        let mut rounds = None;
+        let mut connections = vec![1, 64, 512];
+        let mut servers: Vec<Server> = DEFAULT_SERVERS.iter().map(|k| server(k).unwrap()).collect();
+        let mut iter = args.iter();
+        while let Some(arg) = iter.next() {
+            if arg == "-h" || arg == "--help" {
+                return Ok(Parsed::Help);
+            }
+            if arg == "--quick" {
+                quick = true;
+                continue;
+            }
+            let Some(option) = arg.strip_prefix("--") else {
+                return Err(format!("unexpected argument `{arg}`"));
+            };
+            let (name, value) = match option.split_once('=') {
+                Some((name, value)) => (name, value.to_owned()),
+                None => {
+                    let known = ["duration", "warmup", "rounds", "connections", "servers"];
+                    if !known.contains(&option) {
+                        return Err(format!("unknown option `{arg}`"));
+                    }
+                    let value = iter
+                        .next()
+                        .ok_or_else(|| format!("`{arg}` needs a value"))?;
+                    (option, value.clone())
+                }
+            };
+            match name {
+                "duration" => duration = Some(seconds(name, &value, false)?),
+                "warmup" => warmup = Some(seconds(name, &value, true)?),
+                "rounds" => rounds = Some(count(name, &value)?),
+                "connections" => {
+                    connections = list(&value)
+                        .map(|v| count(name, v))
+                        .collect::<Result<_, _>>()?;
+                }
+                "servers" => {
+                    servers = list(&value)
+                        .map(|key| {
+                            server(key).ok_or_else(|| {
+                                let known: Vec<&str> = SERVERS.iter().map(|s| s.key).collect();
+                                format!("unknown server `{key}` (known: {})", known.join(", "))
+                            })
+                        })
+                        .collect::<Result<_, _>>()?;
+                }
+                _ => return Err(format!("unknown option `--{name}`")),
+            }
+        }
+        if connections.is_empty() || servers.is_empty() {
+            return Err("`--connections` and `--servers` need at least one entry".to_owned());
+        }
+        let (default_duration, default_warmup, default_rounds) = if quick {
+            (Duration::from_secs(1), Duration::from_millis(500), 1)
+        } else {
+            (Duration::from_secs(5), Duration::from_secs(1), 3)
+        };
+        Ok(Parsed::Run(BenchArgs {
+            duration: duration.unwrap_or(default_duration),
+            warmup: warmup.unwrap_or(default_warmup),
+            rounds: rounds.unwrap_or(default_rounds),
+            connections,
+            servers,
+        }))
+    }
+}
+
+fn server(key: &str) -> Option<Server> {
+    SERVERS.iter().copied().find(|s| s.key == key)
+}
+
+fn list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn count(name: &str, value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err(format!("`--{name}` takes numbers of at least 1")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`--{name}` expects whole numbers, got `{value}`")),
+    }
+}
+
+fn seconds(name: &str, value: &str, zero_ok: bool) -> Result<Duration, String> {
+    let secs: f64 = value
+        .parse()
+        .map_err(|_| format!("`--{name}` expects a number of seconds, got `{value}`"))?;
+    if secs.is_nan() || secs < 0.0 || (!zero_ok && secs == 0.0) {
+        return Err(format!("`--{name}` must be positive, got `{value}`"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("`--{name} {value}`: {e}"))
+}
+
+/// What one load-generator run reported (the fields of its JSON line that the report uses).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Sample {
+    /// Requests per second.
+    pub(crate) rps: f64,
+    /// Median latency, microseconds.
+    pub(crate) p50_us: f64,
+    /// 99th-percentile latency, microseconds.
+    pub(crate) p99_us: f64,
+    /// Echoes that differed from the request.
+    pub(crate) mismatches: u64,
+}
+
+/// Reads the last line of `loadgen`'s stdout that is a JSON object.
+pub(crate) fn parse_sample(stdout: &str) -> Result<Sample, String> {
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .ok_or("loadgen printed no JSON line")?;
+    let value: Value =
+        serde_json::from_str(line).map_err(|e| format!("loadgen's JSON line: {e}"))?;
+    let number = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_f64)
+            .ok_or_else(|| format!("loadgen's JSON lacks a number `{key}`"))
+    };
+    Ok(Sample {
+        rps: number("requests_per_sec")?,
+        p50_us: number("p50_us")?,
+        p99_us: number("p99_us")?,
+        mismatches: value
+            .get("mismatches")
+            .and_then(Value::as_u64)
+            .ok_or("loadgen's JSON lacks a count `mismatches`")?,
+    })
+}
+
+/// The median of `values` (the mean of the middle two for an even count); `None` when empty.
+pub(crate) fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    Some(if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    })
+}
+
+/// The order in which round `round` visits `servers`: rotated by one per round.
+pub(crate) fn rotation<T: Copy>(servers: &[T], round: usize) -> Vec<T> {
+    let mut order = servers.to_vec();
+    if !order.is_empty() {
+        let by = round % order.len();
+        order.rotate_left(by);
+    }
+    order
+}
+
+/// Reads `LISTENING <addr>` (the first line the server prints).
+pub(crate) fn parse_listening(line: &str) -> Result<SocketAddr, String> {
+    let rest = line
+        .trim()
+        .strip_prefix("LISTENING ")
+        .ok_or_else(|| format!("expected `LISTENING <addr>`, got `{}`", line.trim()))?;
+    rest.trim()
+        .parse()
+        .map_err(|_| format!("`{}` is not an address", rest.trim()))
+}
+
+/// Turns the samples of every round into one row per (connections, server), medians inside,
+/// in the order of `connections` then `servers`.
+pub(crate) fn summarise(
+    samples: &BTreeMap<(usize, &'static str), Vec<Sample>>,
+    connections: &[usize],
+    servers: &[Server],
+) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for &conns in connections {
+        for server in servers {
+            let Some(runs) = samples.get(&(conns, server.key)) else {
+                continue;
+            };
+            let pick = |f: fn(&Sample) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
+            let (Some(rps), Some(p50_us), Some(p99_us)) =
+                (pick(|s| s.rps), pick(|s| s.p50_us), pick(|s| s.p99_us))
+            else {
+                continue;
+            };
+            rows.push(Row {
+                connections: conns,
+                key: server.key,
+                label: server.label,
+                rps,
+                p50_us,
+                p99_us,
+                runs: runs.len(),
+                mismatches: runs.iter().map(|s| s.mismatches).sum(),
+            });
+        }
+    }
+    rows
+}
+
+/// A running server, killed (by its PID, through [`Child::kill`]) and reaped when dropped.
+#[derive(Debug)]
+struct Running {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(binary: &Path, server: &Server) -> Result<Running, String> {
+    let mut child = Command::new(binary)
+        .args(["--addr", "127.0.0.1:0"])
+        .args(server.args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout pipe")?;
+    let (tx, rx) = mpsc::channel();
+    // The reader keeps draining (and discarding) later output so the server never blocks on
+    // a full pipe; it ends when the server dies.
+    thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(line) = lines.next() {
+            let _ = tx.send(line.unwrap_or_default());
+        }
+        for _ in lines {}
+    });
+    let mut running = Running {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
+    let line = rx
+        .recv_timeout(STARTUP)
+        .map_err(|_| format!("{} printed no LISTENING line", server.binary))?;
+    running.addr = parse_listening(&line)?;
+    Ok(running)
+}
+
+fn measure(
+    bin_dir: &Path,
+    server: &Server,
+    connections: usize,
+    args: &BenchArgs,
+) -> Result<Sample, String> {
+    let running = start(&bin_dir.join(server.binary), server)?;
+    let mut loadgen = Command::new(bin_dir.join("loadgen"));
+    loadgen.args([
+        "--addr".to_owned(),
+        running.addr.to_string(),
+        "--connections".to_owned(),
+        connections.to_string(),
+        "--size".to_owned(),
+        MESSAGE_BYTES.to_string(),
+        "--warmup".to_owned(),
+        args.warmup.as_secs_f64().to_string(),
+        "--duration".to_owned(),
+        args.duration.as_secs_f64().to_string(),
+    ]);
+    let limit = args.warmup + args.duration + Duration::from_secs(60);
+    let run = process::run(&mut loadgen, limit).map_err(|e| format!("loadgen: {e}"))?;
+    drop(running);
+    if !run.succeeded() {
+        return Err(format!(
+            "loadgen against {} with {connections} connections failed ({:?}): {}",
+            server.key,
+            run.status,
+            String::from_utf8_lossy(&run.stderr).trim()
+        ));
+    }
+    parse_sample(&String::from_utf8_lossy(&run.stdout))
+}
+
+/// Runs the benchmark; `Ok(false)` if some echo came back wrong (reported, docs written).
+pub(crate) fn run(args: &BenchArgs) -> Result<bool, String> {
+    let cargo = cargo_program();
+    let workspace = metadata::load(&cargo)?;
+    let build = ["build", "--release", "--package", "benches", "--bins"];
+    eprintln!("bench: cargo {}", build.join(" "));
+    let status = Command::new(&cargo)
+        .args(build)
+        .current_dir(&workspace.root)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("building benches failed ({status})"));
+    }
+    let bin_dir = workspace.target_dir.join("release");
+
+    let machine = Machine::probe();
+    if let Some(limit) = machine.open_files {
+        let needed = args.connections.iter().max().copied().unwrap_or(0) as u64 + 32;
+        if needed > limit {
+            eprintln!(
+                "bench: warning: {needed} descriptors needed but the open-file limit is \
+                 {limit}; raise it (`ulimit -n {}`) or connects and accepts will fail",
+                needed.next_power_of_two()
+            );
+        }
+    }
+
+    let total = args.rounds * args.connections.len() * args.servers.len();
+    let mut done = 0;
+    let mut samples: BTreeMap<(usize, &'static str), Vec<Sample>> = BTreeMap::new();
+    for round in 0..args.rounds {
+        for &conns in &args.connections {
+            for server in rotation(&args.servers, round) {
+                done += 1;
+                let sample = measure(&bin_dir, &server, conns, args)?;
+                eprintln!(
+                    "bench: [{done}/{total}] round {} {:>4} conns {:<9} {:>10.0} req/s  p50 {:>8.1} us  p99 {:>8.1} us",
+                    round + 1,
+                    conns,
+                    server.key,
+                    sample.rps,
+                    sample.p50_us,
+                    sample.p99_us
+                );
+                samples.entry((conns, server.key)).or_default().push(sample);
+            }
+        }
+    }
+
+    let rows = summarise(&samples, &args.connections, &args.servers);
+    let docs = workspace.root.join("docs");
+    let md_path = docs.join("benchmarks.md");
+    let svg_path = docs.join("benchmarks.svg");
+    let notes = fs::read_to_string(&md_path)
+        .ok()
+        .and_then(|old| render::kept_notes(&old).map(str::to_owned));
+    let report = Report {
+        machine,
+        duration: args.duration,
+        warmup: args.warmup,
+        rounds: args.rounds,
+        message_bytes: MESSAGE_BYTES,
+        rows,
+        notes,
+    };
+    fs::create_dir_all(&docs).map_err(|e| format!("{}: {e}", docs.display()))?;
+    write(&md_path, &render::markdown(&report))?;
+    write(&svg_path, &render::svg(&report.rows))?;
+    print!("{}", render::table(&report.rows));
+    eprintln!(
+        "bench: wrote {} and {}",
+        md_path.display(),
+        svg_path.display()
+    );
+
+    let mismatches: u64 = report.rows.iter().map(|r| r.mismatches).sum();
+    if mismatches > 0 {
+        eprintln!("bench: {mismatches} echoes differed from their requests");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+fn write(path: &PathBuf, text: &str) -> Result<(), String> {
+    fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Parsed, String> {
+        let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        BenchArgs::parse(&args)
+    }
+
+    fn run_args(args: &[&str]) -> BenchArgs {
+        match parse(args) {
+            Ok(Parsed::Run(a)) => a,
+            other => panic!("expected Run for {args:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_full_matrix_and_quick_shortens_it() {
+        let full = run_args(&[]);
+        assert_eq!(full.connections, [1, 64, 512]);
+        let keys: Vec<&str> = full.servers.iter().map(|s| s.key).collect();
+        assert_eq!(keys, ["raw-mio", "reactor", "tokio", "threads"]);
+        assert_eq!((full.duration, full.rounds), (Duration::from_secs(5), 3));
+        let quick = run_args(&["--quick"]);
+        assert_eq!((quick.duration, quick.rounds), (Duration::from_secs(1), 1));
+        let mixed = run_args(&["--quick", "--rounds=2", "--duration", "3"]);
+        assert_eq!((mixed.duration, mixed.rounds), (Duration::from_secs(3), 2));
+        assert_eq!(mixed.warmup, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn lists_choose_connections_and_servers_in_order() {
+        let a = run_args(&["--connections", "8, 2", "--servers=tokio-mt,raw-mio"]);
+        assert_eq!(a.connections, [8, 2]);
+        assert_eq!(a.servers[0].args, ["--workers", "2"]);
+        assert_eq!(a.servers[1].binary, "echo-raw-mio");
+    }
+
+    #[test]
+    fn bad_command_lines_are_rejected_with_a_reason() {
+        assert_eq!(parse(&["--help", "--bogus"]), Ok(Parsed::Help));
+        for (args, needle) in [
+            (&["--bogus"][..], "unknown option"),
+            (&["--rounds"][..], "needs a value"),
+            (&["--rounds", "0"][..], "at least 1"),
+            (&["--connections", "1,x"][..], "whole numbers"),
+            (&["--servers", "nginx"][..], "unknown server `nginx`"),
+            (&["--servers", ","][..], "at least one entry"),
+            (&["--duration", "0"][..], "must be positive"),
+            (&["quick"][..], "unexpected argument"),
+        ] {
+            let err = parse(args).expect_err("should be rejected");
+            assert!(err.contains(needle), "{args:?}: `{err}` lacks `{needle}`");
+        }
+    }
+
+    #[test]
+    fn medians_of_odd_and_even_counts() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&[f64::NAN, 7.0]), Some(7.0), "NaN is ignored");
+    }
+
+    #[test]
+    fn rounds_rotate_the_server_order() {
+        assert_eq!(rotation(&[1, 2, 3], 0), [1, 2, 3]);
+        assert_eq!(rotation(&[1, 2, 3], 1), [2, 3, 1]);
+        assert_eq!(rotation(&[1, 2, 3], 5), [3, 1, 2]);
+        assert!(rotation::<u8>(&[], 3).is_empty());
+    }
+
+    #[test]
+    fn loadgen_json_is_read_from_its_last_json_line() {
+        let out = "note\n{\"connections\":64,\"requests_per_sec\":1234.5,\"p50_us\":10.0,\
+                   \"p99_us\":99.5,\"mismatches\":0}\n";
+        assert_eq!(
+            parse_sample(out),
+            Ok(Sample {
+                rps: 1234.5,
+                p50_us: 10.0,
+                p99_us: 99.5,
+                mismatches: 0
+            })
+        );
+        assert!(parse_sample("").unwrap_err().contains("no JSON line"));
+        let err = parse_sample("{\"requests_per_sec\":1}").unwrap_err();
+        assert!(err.contains("p50_us"), "{err}");
+    }
+
+    #[test]
+    fn the_listening_line_gives_the_address() {
+        assert_eq!(
+            parse_listening("LISTENING 127.0.0.1:4242\n"),
+            Ok("127.0.0.1:4242".parse().unwrap())
+        );
+        assert!(parse_listening("listening on 4242").is_err());
+        assert!(parse_listening("LISTENING soon").is_err());
+    }
+
+    #[test]
+    fn summaries_take_medians_per_cell_in_the_requested_order() {
+        let s = |rps, p99| Sample {
+            rps,
+            p50_us: 1.0,
+            p99_us: p99,
+            mismatches: 0,
+        };
+        let mut samples = BTreeMap::new();
+        samples.insert(
+            (64, "reactor"),
+            vec![s(10.0, 5.0), s(30.0, 1.0), s(20.0, 3.0)],
+        );
+        samples.insert((64, "raw-mio"), vec![s(40.0, 2.0)]);
+        let servers = [server("raw-mio").unwrap(), server("reactor").unwrap()];
+        let rows = summarise(&samples, &[1, 64], &servers);
+        assert_eq!(rows.len(), 2, "cells without samples are left out");
+        assert_eq!((rows[0].key, rows[0].rps), ("raw-mio", 40.0));
+        assert_eq!((rows[1].rps, rows[1].p99_us, rows[1].runs), (20.0, 3.0, 3));
+    }
+}

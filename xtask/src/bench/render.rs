@@ -1,0 +1,604 @@
+//! The report: the machine it ran on, `docs/benchmarks.md` and its hand-written SVG chart.
+//!
+//! Everything here is pure text in, text out, except [`Machine::probe`].
+
+use std::fmt::Write as _;
+use std::fs;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The line in `docs/benchmarks.md` after which text is written by hand and kept on rewrites.
+pub(crate) const NOTES_MARKER: &str =
+    "<!-- Below this line: written by hand, kept by `cargo xtask bench`. -->";
+
+/// Targets from the issue, checked at these connection counts.
+const TARGET_CONNECTIONS: &[usize] = &[64, 512];
+/// Our reactor's requests/s at least this fraction of raw mio's.
+const TARGET_VS_RAW: f64 = 0.95;
+/// Our reactor's requests/s at least this fraction of tokio current_thread's.
+const TARGET_VS_TOKIO: f64 = 1.0;
+/// Our reactor's p99 at most this multiple of raw mio's.
+const TARGET_P99: f64 = 1.1;
+
+/// Bar colours, by server key.
+const COLOURS: &[(&str, &str)] = &[
+    ("raw-mio", "#7f7f7f"),
+    ("reactor", "#d62728"),
+    ("tokio", "#1f77b4"),
+    ("threads", "#2ca02c"),
+    ("tokio-mt", "#9467bd"),
+];
+
+/// What the report says about the machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Machine {
+    /// Logical CPUs available.
+    pub(crate) cpus: usize,
+    /// The CPU model, if known.
+    pub(crate) cpu_model: Option<String>,
+    /// The kernel release.
+    pub(crate) kernel: Option<String>,
+    /// The soft limit on open files, if known.
+    pub(crate) open_files: Option<u64>,
+    /// The date of the run, `YYYY-MM-DD` (UTC).
+    pub(crate) date: String,
+}
+
+impl Machine {
+    /// Reads what it can from `/proc` and the clock.
+    pub(crate) fn probe() -> Machine {
+        let read = |path: &str| fs::read_to_string(path).ok();
+        let days = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+            / 86_400;
+        Machine {
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu_model: read("/proc/cpuinfo").and_then(|t| cpu_model(&t)),
+            kernel: read("/proc/sys/kernel/osrelease").map(|t| t.trim().to_owned()),
+            open_files: read("/proc/self/limits").and_then(|t| open_files_limit(&t)),
+            date: civil_date(days),
+        }
+    }
+}
+
+/// The first `model name` of `/proc/cpuinfo`.
+pub(crate) fn cpu_model(cpuinfo: &str) -> Option<String> {
+    cpuinfo.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        (key.trim() == "model name").then(|| value.trim().to_owned())
+    })
+}
+
+/// The soft limit of `Max open files` in `/proc/self/limits`.
+pub(crate) fn open_files_limit(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// `YYYY-MM-DD` of the day `days` after 1970-01-01 (proleptic Gregorian calendar).
+pub(crate) fn civil_date(days: u64) -> String {
+    // Howard Hinnant's days-to-civil algorithm, with eras of 400 years.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// One cell of the matrix: a server at a connection count, medians over the rounds.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Row {
+    /// Concurrent connections.
+    pub(crate) connections: usize,
+    /// The server's key.
+    pub(crate) key: &'static str,
+    /// The server's display name.
+    pub(crate) label: &'static str,
+    /// Median requests per second.
+    pub(crate) rps: f64,
+    /// Median p50 latency, microseconds.
+    pub(crate) p50_us: f64,
+    /// Median p99 latency, microseconds.
+    pub(crate) p99_us: f64,
+    /// Rounds measured.
+    pub(crate) runs: usize,
+    /// Echoes that differed, over all rounds.
+    pub(crate) mismatches: u64,
+}
+
+/// Everything `docs/benchmarks.md` shows.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Report {
+    /// Where it ran.
+    pub(crate) machine: Machine,
+    /// Measured time per run.
+    pub(crate) duration: Duration,
+    /// Warmup per run.
+    pub(crate) warmup: Duration,
+    /// Rounds.
+    pub(crate) rounds: usize,
+    /// Bytes per request.
+    pub(crate) message_bytes: usize,
+    /// The cells, grouped by connection count.
+    pub(crate) rows: Vec<Row>,
+    /// Hand-written text kept from the previous file (after [`NOTES_MARKER`]).
+    pub(crate) notes: Option<String>,
+}
+
+/// The hand-written part of an existing `docs/benchmarks.md`, if it has one.
+pub(crate) fn kept_notes(old: &str) -> Option<&str> {
+    let (_, notes) = old.split_once(NOTES_MARKER)?;
+    let notes = notes.trim_matches('\n');
+    (!notes.trim().is_empty()).then_some(notes)
+}
+
+/// The connection counts of `rows`, in order of first appearance.
+fn groups(rows: &[Row]) -> Vec<usize> {
+    let mut seen = Vec::new();
+    for row in rows {
+        if !seen.contains(&row.connections) {
+            seen.push(row.connections);
+        }
+    }
+    seen
+}
+
+fn find<'a>(rows: &'a [Row], connections: usize, key: &str) -> Option<&'a Row> {
+    rows.iter()
+        .find(|r| r.connections == connections && r.key == key)
+}
+
+fn ratio(value: f64, base: Option<f64>) -> String {
+    match base {
+        Some(base) if base > 0.0 => format!("{:.2}×", value / base),
+        _ => "–".to_owned(),
+    }
+}
+
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The results table in Markdown: one block per connection count, ratios to raw mio.
+pub(crate) fn table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "| connections | server | requests/s | × raw mio | p50 µs | p99 µs | p99 × raw mio |\n",
+    );
+    out.push_str("|---:|---|---:|---:|---:|---:|---:|\n");
+    for conns in groups(rows) {
+        let raw = find(rows, conns, "raw-mio");
+        for row in rows.iter().filter(|r| r.connections == conns) {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {:.1} | {:.1} | {} |",
+                conns,
+                row.label,
+                thousands(row.rps),
+                ratio(row.rps, raw.map(|r| r.rps)),
+                row.p50_us,
+                row.p99_us,
+                ratio(row.p99_us, raw.map(|r| r.p99_us)),
+            );
+        }
+    }
+    out
+}
+
+/// The issue's targets for our reactor, one line each, with what was measured.
+pub(crate) fn targets(rows: &[Row]) -> String {
+    let mut out = String::new();
+    for &conns in TARGET_CONNECTIONS {
+        let Some(ours) = find(rows, conns, "reactor") else {
+            continue;
+        };
+        let mut check = |what: &str, base_key: &str, measured: Option<f64>, ok: fn(f64) -> bool| {
+            if find(rows, conns, base_key).is_none() {
+                return;
+            }
+            if let Some(m) = measured {
+                let verdict = if ok(m) { "met" } else { "**missed**" };
+                let _ = writeln!(out, "- {conns} connections, {what}: {m:.2}× — {verdict}");
+            }
+        };
+        let base = |key: &str, f: fn(&Row) -> f64| find(rows, conns, key).map(f);
+        let vs =
+            |key: &str, f: fn(&Row) -> f64| base(key, f).filter(|b| *b > 0.0).map(|b| f(ours) / b);
+        check(
+            "requests/s vs raw mio (target ≥ 0.95×)",
+            "raw-mio",
+            vs("raw-mio", |r| r.rps),
+            |m| m >= TARGET_VS_RAW,
+        );
+        check(
+            "requests/s vs tokio current_thread (target ≥ 1.00×)",
+            "tokio",
+            vs("tokio", |r| r.rps),
+            |m| m >= TARGET_VS_TOKIO,
+        );
+        check(
+            "p99 vs raw mio (target ≤ 1.10×)",
+            "raw-mio",
+            vs("raw-mio", |r| r.p99_us),
+            |m| m <= TARGET_P99,
+        );
+    }
+    out
+}
+
+fn seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s} s")
+    }
+}
+
+/// The whole of `docs/benchmarks.md`.
+pub(crate) fn markdown(report: &Report) -> String {
+    let m = &report.machine;
+    let unknown = || "unknown".to_owned();
+    let mut out = String::new();
+    out.push_str("# Benchmarks: echo servers over loopback\n\n");
+    out.push_str(
+        "Written by `cargo xtask bench`; the numbers below are from one run on one machine.\n",
+    );
+    out.push_str("Compare servers within a table, not with other machines.\n\n");
+
+    out.push_str("## Machine\n\n");
+    let _ = writeln!(out, "- date: {}", m.date);
+    let _ = writeln!(out, "- logical CPUs (nproc): {}", m.cpus);
+    let _ = writeln!(
+        out,
+        "- CPU: {}",
+        m.cpu_model.clone().unwrap_or_else(unknown)
+    );
+    let _ = writeln!(
+        out,
+        "- kernel: {}",
+        m.kernel.clone().unwrap_or_else(unknown)
+    );
+    let _ = writeln!(
+        out,
+        "- open-file limit (soft): {}",
+        m.open_files.map_or_else(unknown, |n| n.to_string())
+    );
+    out.push_str(
+        "- the machine is shared: other work may have run at the same time, which is why servers are interleaved and medians reported.\n\n",
+    );
+
+    out.push_str("## Method\n\n");
+    out.push_str("- Each server is a binary of the `benches` package, built in release, started as a child process with `--addr 127.0.0.1:0`; the harness reads its `LISTENING <addr>` line, runs `loadgen` against it, then kills it by PID.\n");
+    let _ = writeln!(
+        out,
+        "- `loadgen` opens N connections on one thread's epoll (through mio), with `TCP_NODELAY`, and runs a closed loop on each: send a {}-byte message, wait for the whole echo, check it byte for byte, send the next.",
+        report.message_bytes
+    );
+    let _ = writeln!(
+        out,
+        "- Each run: {} of warmup, then {} measured; requests/s is completed round trips over the measured time, latency is per round trip in an HDR histogram (3 significant digits).",
+        seconds(report.warmup),
+        seconds(report.duration)
+    );
+    let _ = writeln!(
+        out,
+        "- {} round(s); in each round every connection count visits every server once, the first server rotating from round to round; each figure is the median over the rounds.",
+        report.rounds
+    );
+    out.push_str("- Client and server share the machine: with few cores the load generator takes one of them, so absolute numbers understate what a server does alone; ratios measured in the same run are what to read.\n");
+    out.push_str("- 512 connections need about 520 descriptors in each process, under the usual limit of 1024; for more connections raise it first (`ulimit -n 4096`).\n");
+    out.push_str("- Reproduce with `cargo xtask bench` (`--quick` for a smoke run, `--help` for the options); load any server by hand with `cargo run --release -p benches --bin echo-reactor -- --addr 127.0.0.1:7000` and `cargo run --release -p benches --bin loadgen -- --addr 127.0.0.1:7000 --connections 64`.\n\n");
+
+    out.push_str("## Results\n\n");
+    out.push_str("![Requests per second by server and connection count](benchmarks.svg)\n\n");
+    out.push_str(&table(&report.rows));
+    let mismatches: u64 = report.rows.iter().map(|r| r.mismatches).sum();
+    let _ = writeln!(
+        out,
+        "\nEchoes that differed from their request, over all runs: {mismatches}."
+    );
+
+    let targets = targets(&report.rows);
+    if !targets.is_empty() {
+        out.push_str("\n## Targets for the reactor\n\n");
+        out.push_str(&targets);
+    }
+
+    out.push('\n');
+    out.push_str(NOTES_MARKER);
+    out.push_str("\n\n");
+    if let Some(notes) = &report.notes {
+        out.push_str(notes);
+        out.push('\n');
+    }
+    out
+}
+
+/// Escapes text for SVG.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn colour(key: &str) -> &'static str {
+    COLOURS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or("#8c564b", |(_, c)| c)
+}
+
+fn short(value: f64) -> String {
+    if value >= 1_000_000.0 {
+        format!("{:.2}M", value / 1_000_000.0)
+    } else if value >= 1_000.0 {
+        format!("{:.0}k", value / 1_000.0)
+    } else {
+        format!("{value:.0}")
+    }
+}
+
+/// A bar chart of requests/s: one panel per connection count, each on its own scale, one bar
+/// per server, the value over each bar.
+pub(crate) fn svg(rows: &[Row]) -> String {
+    const PANEL_W: f64 = 260.0;
+    const PLOT_H: f64 = 220.0;
+    const TOP: f64 = 60.0;
+    const LEFT: f64 = 20.0;
+    const GAP: f64 = 20.0;
+    let conns = groups(rows);
+    let mut servers: Vec<(&str, &str)> = Vec::new();
+    for row in rows {
+        if !servers.iter().any(|(k, _)| *k == row.key) {
+            servers.push((row.key, row.label));
+        }
+    }
+    let width = LEFT * 2.0 + conns.len().max(1) as f64 * (PANEL_W + GAP) - GAP;
+    let legend_y = TOP + PLOT_H + 50.0;
+    let height = legend_y + 20.0 * servers.len() as f64 + 10.0;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        out,
+        r#"<text x="{:.0}" y="24" font-size="16" text-anchor="middle">Echo requests per second (higher is better), {}-byte messages</text>"#,
+        width / 2.0,
+        super::MESSAGE_BYTES
+    );
+    for (p, &c) in conns.iter().enumerate() {
+        let x0 = LEFT + p as f64 * (PANEL_W + GAP);
+        let cells: Vec<&Row> = rows.iter().filter(|r| r.connections == c).collect();
+        let max = cells.iter().map(|r| r.rps).fold(0.0_f64, f64::max);
+        let _ = writeln!(
+            out,
+            r#"<text x="{:.1}" y="{:.0}" font-size="14" text-anchor="middle">{c} connection{}</text>"#,
+            x0 + PANEL_W / 2.0,
+            TOP - 16.0,
+            if c == 1 { "" } else { "s" }
+        );
+        let base_y = TOP + PLOT_H;
+        let _ = writeln!(
+            out,
+            r##"<line x1="{x0:.1}" y1="{base_y:.1}" x2="{:.1}" y2="{base_y:.1}" stroke="#333"/>"##,
+            x0 + PANEL_W
+        );
+        let slot = PANEL_W / cells.len().max(1) as f64;
+        for (i, row) in cells.iter().enumerate() {
+            let h = if max > 0.0 {
+                row.rps / max * (PLOT_H - 10.0)
+            } else {
+                0.0
+            };
+            let x = x0 + i as f64 * slot + slot * 0.15;
+            let w = slot * 0.7;
+            let y = base_y - h;
+            let _ = writeln!(
+                out,
+                r#"<rect class="bar" x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" fill="{}"><title>{}, {c} connections: {} requests/s, p99 {:.1} µs</title></rect>"#,
+                colour(row.key),
+                escape(row.label),
+                thousands(row.rps),
+                row.p99_us
+            );
+            let _ = writeln!(
+                out,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                x + w / 2.0,
+                y - 4.0,
+                short(row.rps)
+            );
+        }
+    }
+    for (i, (key, label)) in servers.iter().enumerate() {
+        let y = legend_y + 20.0 * i as f64;
+        let _ = writeln!(
+            out,
+            r#"<rect x="{LEFT:.0}" y="{:.0}" width="12" height="12" fill="{}"/><text x="{:.0}" y="{:.0}">{}</text>"#,
+            y - 10.0,
+            colour(key),
+            LEFT + 18.0,
+            y,
+            escape(label)
+        );
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(connections: usize, key: &'static str, rps: f64, p99_us: f64) -> Row {
+        Row {
+            connections,
+            key,
+            label: match key {
+                "raw-mio" => "raw mio (ceiling)",
+                "reactor" => "reactor (ours)",
+                "tokio" => "tokio current_thread",
+                _ => "threads & co",
+            },
+            rps,
+            p50_us: 10.0,
+            p99_us,
+            runs: 3,
+            mismatches: 0,
+        }
+    }
+
+    fn rows() -> Vec<Row> {
+        vec![
+            row(1, "raw-mio", 50_000.0, 20.0),
+            row(1, "reactor", 45_000.0, 22.0),
+            row(64, "raw-mio", 200_000.0, 1_000.0),
+            row(64, "reactor", 196_000.0, 1_050.0),
+            row(64, "tokio", 180_000.0, 1_200.0),
+            row(64, "threads", 150_000.0, 3_000.0),
+        ]
+    }
+
+    fn report(notes: Option<&str>) -> Report {
+        Report {
+            machine: Machine {
+                cpus: 2,
+                cpu_model: Some("Test CPU".to_owned()),
+                kernel: Some("6.1.0".to_owned()),
+                open_files: Some(1024),
+                date: "2026-11-26".to_owned(),
+            },
+            duration: Duration::from_secs(3),
+            warmup: Duration::from_millis(500),
+            rounds: 3,
+            message_bytes: 64,
+            rows: rows(),
+            notes: notes.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_table_gives_ratios_to_raw_mio_per_connection_count() {
+        let t = table(&rows());
+        assert!(
+            t.contains("| 64 | reactor (ours) | 196,000 | 0.98× | 10.0 | 1050.0 | 1.05× |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| 1 | raw mio (ceiling) | 50,000 | 1.00× |"),
+            "{t}"
+        );
+        let without_raw = table(&[row(8, "tokio", 1.0, 1.0)]);
+        assert!(without_raw.contains("| 1 | – |"), "{without_raw}");
+    }
+
+    #[test]
+    fn targets_are_judged_only_where_both_sides_were_measured() {
+        let t = targets(&rows());
+        assert!(
+            t.contains("64 connections, requests/s vs raw mio (target ≥ 0.95×): 0.98× — met"),
+            "{t}"
+        );
+        assert!(
+            t.contains("vs tokio current_thread (target ≥ 1.00×): 1.09× — met"),
+            "{t}"
+        );
+        assert!(
+            t.contains("p99 vs raw mio (target ≤ 1.10×): 1.05× — met"),
+            "{t}"
+        );
+        assert!(
+            !t.contains("512"),
+            "no 512-connection rows, no verdicts: {t}"
+        );
+        let mut slow = rows();
+        slow[3].rps = 150_000.0;
+        assert!(targets(&slow).contains("0.75× — **missed**"));
+    }
+
+    #[test]
+    fn markdown_has_machine_method_chart_table_and_keeps_notes() {
+        let md = markdown(&report(Some("## Why\n\nBecause.")));
+        for needle in [
+            "logical CPUs (nproc): 2",
+            "kernel: 6.1.0",
+            "0.5 s of warmup, then 3 s measured",
+            "3 round(s)",
+            "![Requests per second by server and connection count](benchmarks.svg)",
+            "| 64 | tokio current_thread | 180,000 | 0.90× |",
+            "## Targets for the reactor",
+        ] {
+            assert!(md.contains(needle), "markdown lacks `{needle}`:\n{md}");
+        }
+        assert_eq!(kept_notes(&md), Some("## Why\n\nBecause."));
+        assert_eq!(
+            markdown(&report(kept_notes(&md))),
+            md,
+            "rewriting is stable"
+        );
+        assert_eq!(kept_notes(&markdown(&report(None))), None);
+        assert_eq!(kept_notes("no marker at all"), None);
+    }
+
+    #[test]
+    fn the_svg_has_a_panel_per_connection_count_and_a_bar_per_cell() {
+        let svg = svg(&rows());
+        assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+        assert!(svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches("class=\"bar\"").count(), rows().len());
+        assert!(svg.contains(">1 connection</text>") && svg.contains(">64 connections</text>"));
+        assert!(svg.contains("threads &amp; co"), "labels are escaped");
+        assert!(!svg.contains("threads & co"));
+        assert!(svg.contains(">196k</text>"));
+        // The tallest bar of a panel fills the plot; the others are in proportion.
+        assert!(
+            svg.contains(r##"y="70.0" width="45.5" height="210.0" fill="#7f7f7f""##),
+            "{svg}"
+        );
+    }
+
+    #[test]
+    fn proc_files_and_dates_are_read() {
+        let cpuinfo = "processor\t: 0\nvendor_id\t: X\nmodel name\t: Fast CPU @ 3GHz\n\nmodel name\t: other\n";
+        assert_eq!(cpu_model(cpuinfo).as_deref(), Some("Fast CPU @ 3GHz"));
+        assert_eq!(cpu_model("nothing"), None);
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max open files            1024                 524288               files     \n";
+        assert_eq!(open_files_limit(limits), Some(1024));
+        assert_eq!(open_files_limit("Max open files unlimited"), None);
+        assert_eq!(civil_date(0), "1970-01-01");
+        assert_eq!(civil_date(11_016), "2000-02-29");
+        assert_eq!(civil_date(20_418), "2025-11-26");
+    }
+
+    #[test]
+    fn big_numbers_get_separators_and_short_forms() {
+        assert_eq!(thousands(1_234_567.4), "1,234,567");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(short(1_500_000.0), "1.50M");
+        assert_eq!(short(12_345.0), "12k");
+        assert_eq!(short(12.0), "12");
+    }
+}
