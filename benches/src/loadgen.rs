@@ -141,7 +141,7 @@ pub fn run(args: &LoadArgs) -> io::Result<LoadReport> {
         connection.send_next(start)?;
     }
     let measure_from = start + args.warmup;
-    let end = measure_from + args.duration;
+    let mut end = measure_from + args.duration;
     let mut measuring = args.warmup.is_zero();
     let mut measured_since = start;
 
@@ -152,6 +152,7 @@ pub fn run(args: &LoadArgs) -> io::Result<LoadReport> {
             // in a run without warmup.
             measuring = true;
             measured_since = now;
+            end = now + args.duration;
             histogram.reset();
             tally = Tally::default();
         }
