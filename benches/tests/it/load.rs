@@ -22,7 +22,10 @@ fn a_short_run_reports_verified_round_trips() {
         assert_eq!((report.connections, report.message_bytes), (8, 100));
         assert_eq!(report.mismatches, 0, "{kind:?}");
         assert!(report.requests > 0, "{kind:?} completed nothing");
-        assert!(report.seconds >= 0.2, "measured at least the duration asked");
+        assert!(
+            report.seconds >= 0.2,
+            "measured at least the duration asked"
+        );
         let rate = report.requests as f64 / report.seconds;
         assert!((report.requests_per_sec - rate).abs() < 1e-6 * rate);
         assert!(report.p50_us > 0.0 && report.p50_us <= report.p99_us);
