@@ -128,6 +128,11 @@ pub fn encode_reply(id: u32, reply: &Reply) -> Vec<u8> {
                     out.push(ERR_MALFORMED);
                     put_str(&mut out, why);
                 }
+                // A relayed remote error keeps its message as is, not wrapped once per hop.
+                Error::Remote(message) => {
+                    out.push(ERR_OTHER);
+                    put_str(&mut out, message);
+                }
                 other => {
                     out.push(ERR_OTHER);
                     put_str(&mut out, &other.to_string());
