@@ -112,12 +112,19 @@ impl<S: Sensor + ?Sized> Sensor for Box<S> {
 /// assert_eq!(readings[0].1.as_ref().unwrap().millidegrees(), 1000);
 /// ```
 pub fn read_all<S: Sensor>(sensors: &mut [S]) -> Vec<(String, Result<Reading, Error>)> {
-    sensors.iter_mut().map(|s| (s.name().to_owned(), s.read())).collect()
+    sensors
+        .iter_mut()
+        .map(|s| (s.name().to_owned(), s.read()))
+        .collect()
 }
 
 /// Turns an SDK status code into a `Result`.
 fn check(status: i32) -> Result<(), Error> {
-    if status == SD_OK { Ok(()) } else { Err(Error::Driver { code: status }) }
+    if status == SD_OK {
+        Ok(())
+    } else {
+        Err(Error::Driver { code: status })
+    }
 }
 
 /// The object adapter: owns any driver of the SDK family and presents it as a [`Sensor`].
@@ -233,7 +240,9 @@ impl<D: SensorDriverApi> Sensor for DriverAdapter<D> {
             }
         }
         self.readings += 1;
-        Ok(Reading::from_millidegrees(centi * 10 + self.offset_millidegrees))
+        Ok(Reading::from_millidegrees(
+            centi * 10 + self.offset_millidegrees,
+        ))
     }
 }
 
@@ -306,7 +315,10 @@ pub struct DigitalThermometer {
 impl DigitalThermometer {
     /// A sensor called `name` that will deliver these millidegree readings, in order.
     pub fn new(name: impl Into<String>, millidegrees: impl IntoIterator<Item = i32>) -> Self {
-        DigitalThermometer { name: name.into(), readings: millidegrees.into_iter().collect() }
+        DigitalThermometer {
+            name: name.into(),
+            readings: millidegrees.into_iter().collect(),
+        }
     }
 }
 
@@ -319,7 +331,9 @@ impl Sensor for DigitalThermometer {
         self.readings
             .pop_front()
             .map(Reading::from_millidegrees)
-            .ok_or_else(|| Error::NoReading { sensor: self.name.clone() })
+            .ok_or_else(|| Error::NoReading {
+                sensor: self.name.clone(),
+            })
     }
 }
 
@@ -353,7 +367,11 @@ pub struct TwoWayAdapter<S: Sensor> {
 impl<S: Sensor> TwoWayAdapter<S> {
     /// Offers `sensor` through both interfaces.
     pub fn new(sensor: S) -> Self {
-        TwoWayAdapter { sensor, open: false, last_error: None }
+        TwoWayAdapter {
+            sensor,
+            open: false,
+            last_error: None,
+        }
     }
 
     /// The error behind the last non-`SD_OK` status the legacy face returned, if any.
@@ -458,7 +476,10 @@ mod tests {
         let mut adapter =
             DriverAdapter::new(LegacyThermoDriverEx::new([256]).with_conversion_polls(4))
                 .with_max_busy(3);
-        assert!(matches!(adapter.read(), Err(Error::Driver { code: SD_E_BUSY })));
+        assert!(matches!(
+            adapter.read(),
+            Err(Error::Driver { code: SD_E_BUSY })
+        ));
         // The chip finished converting meanwhile; the next reading succeeds.
         assert_eq!(adapter.read().unwrap().millidegrees(), 1000);
     }
@@ -473,7 +494,10 @@ mod tests {
     #[test]
     fn reading_display_handles_signs_and_padding() {
         assert_eq!(Reading::from_millidegrees(5).to_string(), "0.005 °C");
-        assert_eq!(Reading::from_millidegrees(-25_063).to_string(), "-25.063 °C");
+        assert_eq!(
+            Reading::from_millidegrees(-25_063).to_string(),
+            "-25.063 °C"
+        );
     }
 
     #[test]
@@ -483,7 +507,10 @@ mod tests {
         assert_eq!(two_way.sd_read(&mut centi), SD_E_NOT_OPEN);
         assert_eq!(two_way.sd_open(), SD_OK);
         assert_eq!(two_way.sd_read(&mut centi), SD_E_NO_DATA);
-        assert!(matches!(two_way.last_error(), Some(Error::NoReading { .. })));
+        assert!(matches!(
+            two_way.last_error(),
+            Some(Error::NoReading { .. })
+        ));
         assert_eq!(legacy::part_number(&two_way).unwrap(), "dt");
     }
 }

@@ -125,7 +125,12 @@ mod tests {
 
     #[test]
     fn driver_errors_name_the_status() {
-        let err = Error::Driver { code: crate::adapter::legacy::SD_E_BUSY };
-        assert_eq!(err.to_string(), "sensor driver failed with status -2 (conversion in progress)");
+        let err = Error::Driver {
+            code: crate::adapter::legacy::SD_E_BUSY,
+        };
+        assert_eq!(
+            err.to_string(),
+            "sensor driver failed with status -2 (conversion in progress)"
+        );
     }
 }

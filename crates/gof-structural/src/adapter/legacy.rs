@@ -202,7 +202,9 @@ impl LegacyThermoDriver {
 
     /// A driver whose chip will deliver these raw samples (1/16 °C each), in order.
     pub fn new(raw_samples: impl IntoIterator<Item = i32>) -> Self {
-        LegacyThermoDriver { chip: Chip::new(raw_samples) }
+        LegacyThermoDriver {
+            chip: Chip::new(raw_samples),
+        }
     }
 
     /// Makes every conversion take `polls` busy answers before the value is ready.
@@ -283,7 +285,9 @@ impl LegacyThermoDriverEx {
 
     /// A driver whose chip will deliver these raw samples (1/256 °C each), in order.
     pub fn new(raw_samples: impl IntoIterator<Item = i32>) -> Self {
-        LegacyThermoDriverEx { chip: Chip::new(raw_samples) }
+        LegacyThermoDriverEx {
+            chip: Chip::new(raw_samples),
+        }
     }
 
     /// Makes every conversion take `polls` busy answers before the value is ready.
@@ -396,7 +400,15 @@ mod tests {
         assert_eq!(drv.sd_open(), SD_OK);
         assert_eq!(drv.sd_open(), SD_E_ALREADY_OPEN);
         assert_eq!(drv.sd_close(), SD_OK);
-        assert_eq!(drv.stats(), DriverStats { opens: 1, closes: 1, reads: 0, busy: 0 });
+        assert_eq!(
+            drv.stats(),
+            DriverStats {
+                opens: 1,
+                closes: 1,
+                reads: 0,
+                busy: 0
+            }
+        );
     }
 
     #[test]

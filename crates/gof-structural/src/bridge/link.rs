@@ -139,8 +139,16 @@ pub struct SerialLine {
 impl SerialLine {
     /// A line that buffers at most `capacity` bytes (the receiver's FIFO); returns both ends.
     pub fn with_capacity(capacity: usize) -> (SerialLink, SerialReceiver) {
-        let line = Arc::new(SerialLine { bytes: Mutex::new(VecDeque::new()), capacity });
-        (SerialLink { line: Arc::clone(&line) }, SerialReceiver { line })
+        let line = Arc::new(SerialLine {
+            bytes: Mutex::new(VecDeque::new()),
+            capacity,
+        });
+        (
+            SerialLink {
+                line: Arc::clone(&line),
+            },
+            SerialReceiver { line },
+        )
     }
 }
 
@@ -169,7 +177,10 @@ impl Link for SerialLink {
         let free = self.line.capacity - bytes.len();
         if encoded.len() > free {
             // A frame is all or nothing: half a frame on the wire would corrupt the next one.
-            return Err(Error::LinkFull { needed: encoded.len(), capacity: self.line.capacity });
+            return Err(Error::LinkFull {
+                needed: encoded.len(),
+                capacity: self.line.capacity,
+            });
         }
         bytes.extend(encoded);
         Ok(())
@@ -278,7 +289,11 @@ impl FileLink {
 
 impl Link for FileLink {
     fn describe(&self) -> String {
-        let name = self.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
         format!("file {name}")
     }
 
@@ -320,7 +335,9 @@ pub struct SwappableLink {
 impl SwappableLink {
     /// A slot holding `link`.
     pub fn new(link: Arc<dyn Link + Send + Sync>) -> Self {
-        SwappableLink { slot: Arc::new(Mutex::new(link)) }
+        SwappableLink {
+            slot: Arc::new(Mutex::new(link)),
+        }
     }
 
     /// Puts `link` in the slot and returns the one it replaces.
@@ -337,7 +354,9 @@ impl SwappableLink {
 
 impl fmt::Debug for SwappableLink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SwappableLink").field("current", &self.current().describe()).finish()
+        f.debug_struct("SwappableLink")
+            .field("current", &self.current().describe())
+            .finish()
     }
 }
 
@@ -372,7 +391,13 @@ mod tests {
         let (tx, rx) = SerialLine::with_capacity(8);
         tx.send(b"abcd").unwrap();
         let err = tx.send(b"efgh").unwrap_err();
-        assert!(matches!(err, Error::LinkFull { needed: 5, capacity: 8 }));
+        assert!(matches!(
+            err,
+            Error::LinkFull {
+                needed: 5,
+                capacity: 8
+            }
+        ));
         assert_eq!(rx.drain_frames().unwrap(), vec![b"abcd".to_vec()]);
         tx.send(b"efgh").unwrap();
     }

@@ -37,14 +37,24 @@ impl TelemetryFrame {
         let bad = |why: &str| Error::MalformedFrame(format!("telemetry frame: {why}"));
         let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8"))?;
         let mut parts = text.rsplitn(3, ' ');
-        let value = parts.next().and_then(|v| v.parse().ok()).ok_or_else(|| bad("no value"))?;
+        let value = parts
+            .next()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| bad("no value"))?;
         let seq = parts
             .next()
             .and_then(|s| s.strip_prefix('#'))
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| bad("no sequence number"))?;
-        let topic = parts.next().filter(|t| !t.is_empty()).ok_or_else(|| bad("no topic"))?;
-        Ok(TelemetryFrame { topic: topic.to_owned(), seq, value })
+        let topic = parts
+            .next()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| bad("no topic"))?;
+        Ok(TelemetryFrame {
+            topic: topic.to_owned(),
+            seq,
+            value,
+        })
     }
 }
 
@@ -89,7 +99,11 @@ struct Channel<L> {
 
 impl<L: Link> Channel<L> {
     fn publish(&mut self, value: i64) -> Result<u64, Error> {
-        let frame = TelemetryFrame { topic: self.topic.clone(), seq: self.seq, value };
+        let frame = TelemetryFrame {
+            topic: self.topic.clone(),
+            seq: self.seq,
+            value,
+        };
         self.link.send(&frame.encode())?;
         // A frame the link refused keeps its number, so receivers see no gap for it.
         self.seq += 1;
@@ -129,7 +143,11 @@ impl<L: Link> PeriodicPublisher<L> {
     /// Publishes `topic` every `period` over `link`.
     pub fn new(topic: impl Into<String>, period: Duration, link: L) -> Self {
         PeriodicPublisher {
-            channel: Channel { topic: topic.into(), seq: 0, link },
+            channel: Channel {
+                topic: topic.into(),
+                seq: 0,
+                link,
+            },
             period,
             latest: None,
             next_due: None,
@@ -149,7 +167,9 @@ impl<L: Link> TelemetryPublisher for PeriodicPublisher<L> {
     }
 
     fn tick(&mut self, now: Instant) -> Result<Option<u64>, Error> {
-        let Some(value) = self.latest else { return Ok(None) };
+        let Some(value) = self.latest else {
+            return Ok(None);
+        };
         if self.next_due.is_some_and(|due| now < due) {
             return Ok(None);
         }
@@ -199,7 +219,11 @@ impl<L: Link> OnChangePublisher<L> {
     /// Publishes `topic` over `link` when a sample moves more than `dead_band` from the last one sent.
     pub fn new(topic: impl Into<String>, dead_band: u64, link: L) -> Self {
         OnChangePublisher {
-            channel: Channel { topic: topic.into(), seq: 0, link },
+            channel: Channel {
+                topic: topic.into(),
+                seq: 0,
+                link,
+            },
             dead_band,
             heartbeat: None,
             last: None,
@@ -323,7 +347,11 @@ mod tests {
 
     #[test]
     fn frames_with_spaces_in_the_topic_round_trip() {
-        let frame = TelemetryFrame { topic: "left wing/temp".into(), seq: 3, value: 9 };
+        let frame = TelemetryFrame {
+            topic: "left wing/temp".into(),
+            seq: 3,
+            value: 9,
+        };
         assert_eq!(TelemetryFrame::decode(&frame.encode()).unwrap(), frame);
         assert!(TelemetryFrame::decode(b"#1 2").is_err());
         assert!(TelemetryFrame::decode(b"t 1 2").is_err());

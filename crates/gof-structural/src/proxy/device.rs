@@ -138,7 +138,12 @@ impl FieldDevice {
         .into_iter()
         .map(|(r, value, writable)| (r, Slot { value, writable }))
         .collect();
-        FieldDevice { model: model.into(), serial, registers: Mutex::new(map), served: AtomicU64::new(0) }
+        FieldDevice {
+            model: model.into(),
+            serial,
+            registers: Mutex::new(map),
+            served: AtomicU64::new(0),
+        }
     }
 
     /// How many operations reached this device, failed ones included.
@@ -148,8 +153,16 @@ impl FieldDevice {
 
     /// Sets a read-only register, as the device's own sensors do.
     pub fn set_measurement(&self, register: u16, value: u32) {
-        let mut map = self.registers.lock().unwrap_or_else(PoisonError::into_inner);
-        map.entry(register).or_insert(Slot { value, writable: false }).value = value;
+        let mut map = self
+            .registers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.entry(register)
+            .or_insert(Slot {
+                value,
+                writable: false,
+            })
+            .value = value;
     }
 }
 
@@ -161,13 +174,21 @@ impl DeviceService for FieldDevice {
 
     fn read_register(&self, register: u16) -> Result<u32, Error> {
         self.served.fetch_add(1, Ordering::Relaxed);
-        let map = self.registers.lock().unwrap_or_else(PoisonError::into_inner);
-        map.get(&register).map(|slot| slot.value).ok_or(Error::NoSuchRegister(register))
+        let map = self
+            .registers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.get(&register)
+            .map(|slot| slot.value)
+            .ok_or(Error::NoSuchRegister(register))
     }
 
     fn write_register(&self, register: u16, value: u32) -> Result<(), Error> {
         self.served.fetch_add(1, Ordering::Relaxed);
-        let mut map = self.registers.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .registers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         match map.get_mut(&register) {
             None => Err(Error::NoSuchRegister(register)),
             Some(slot) if !slot.writable => Err(Error::ReadOnlyRegister(register)),
@@ -186,8 +207,14 @@ mod tests {
     #[test]
     fn unknown_registers_are_errors() {
         let dev = FieldDevice::new("TC", 1);
-        assert!(matches!(dev.read_register(0x7777), Err(Error::NoSuchRegister(0x7777))));
-        assert!(matches!(dev.write_register(0x7777, 0), Err(Error::NoSuchRegister(0x7777))));
+        assert!(matches!(
+            dev.read_register(0x7777),
+            Err(Error::NoSuchRegister(0x7777))
+        ));
+        assert!(matches!(
+            dev.write_register(0x7777, 0),
+            Err(Error::NoSuchRegister(0x7777))
+        ));
         dev.set_measurement(registers::TEMPERATURE, 22_000);
         assert_eq!(dev.read_register(registers::TEMPERATURE).unwrap(), 22_000);
     }
@@ -195,6 +222,9 @@ mod tests {
     #[test]
     fn operations_display_for_error_messages() {
         assert_eq!(DeviceOperation::Read(0x10).to_string(), "read 0x0010");
-        assert_eq!(DeviceOperation::Write(0x11, 2).to_string(), "write 2 to 0x0011");
+        assert_eq!(
+            DeviceOperation::Write(0x11, 2).to_string(),
+            "write 2 to 0x0011"
+        );
     }
 }

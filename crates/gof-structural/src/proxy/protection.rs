@@ -68,7 +68,12 @@ pub struct ProtectionProxy<S, P: AccessPolicy> {
 impl<S, P: AccessPolicy> ProtectionProxy<S, P> {
     /// Guards `subject` with `policy` on behalf of `caller`.
     pub fn new(subject: S, policy: P, caller: P::Caller) -> Self {
-        ProtectionProxy { subject, policy, caller, refused: AtomicU64::new(0) }
+        ProtectionProxy {
+            subject,
+            policy,
+            caller,
+            refused: AtomicU64::new(0),
+        }
     }
 
     /// The caller this proxy acts for.
@@ -127,10 +132,12 @@ where
         self.guard(&DeviceOperation::Identify)?.identify()
     }
     fn read_register(&self, register: u16) -> Result<u32, Error> {
-        self.guard(&DeviceOperation::Read(register))?.read_register(register)
+        self.guard(&DeviceOperation::Read(register))?
+            .read_register(register)
     }
     fn write_register(&self, register: u16, value: u32) -> Result<(), Error> {
-        self.guard(&DeviceOperation::Write(register, value))?.write_register(register, value)
+        self.guard(&DeviceOperation::Write(register, value))?
+            .write_register(register, value)
     }
 }
 
@@ -175,7 +182,9 @@ pub struct RolePolicy {
 impl RolePolicy {
     /// A policy letting operators write exactly `registers`.
     pub fn with_operator_registers(registers: impl IntoIterator<Item = u16>) -> Self {
-        RolePolicy { operator_writable: registers.into_iter().collect() }
+        RolePolicy {
+            operator_writable: registers.into_iter().collect(),
+        }
     }
 }
 

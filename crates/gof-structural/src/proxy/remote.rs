@@ -62,7 +62,10 @@ pub struct RemoteDevice<T> {
 impl<T: Transport> RemoteDevice<T> {
     /// A stub talking through `transport`.
     pub fn new(transport: T) -> Self {
-        RemoteDevice { transport, next_id: AtomicU32::new(1) }
+        RemoteDevice {
+            transport,
+            next_id: AtomicU32::new(1),
+        }
     }
 
     /// The transport underneath.
@@ -72,7 +75,9 @@ impl<T: Transport> RemoteDevice<T> {
 
     fn call(&self, operation: DeviceOperation) -> Result<Reply, Error> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let reply = self.transport.round_trip(&wire::encode_request(id, &operation))?;
+        let reply = self
+            .transport
+            .round_trip(&wire::encode_request(id, &operation))?;
         let (reply_id, reply) = wire::decode_reply(&reply)?;
         if reply_id != id {
             return Err(Error::MalformedFrame(format!(
@@ -216,13 +221,19 @@ mod tests {
     #[test]
     fn a_reply_for_another_request_is_refused() {
         let remote = RemoteDevice::new(Canned(wire::encode_reply(99, &Reply::Done)));
-        assert!(matches!(remote.write_register(1, 1), Err(Error::MalformedFrame(_))));
+        assert!(matches!(
+            remote.write_register(1, 1),
+            Err(Error::MalformedFrame(_))
+        ));
     }
 
     #[test]
     fn a_reply_of_the_wrong_kind_is_refused() {
         let remote = RemoteDevice::new(Canned(wire::encode_reply(1, &Reply::Done)));
-        assert!(matches!(remote.read_register(1), Err(Error::MalformedFrame(_))));
+        assert!(matches!(
+            remote.read_register(1),
+            Err(Error::MalformedFrame(_))
+        ));
     }
 
     #[test]

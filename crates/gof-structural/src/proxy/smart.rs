@@ -21,7 +21,11 @@ impl<T> Drop for Shared<T> {
     fn drop(&mut self) {
         // Runs once, when the last `SmartProxy` is dropped, on whichever thread drops it.
         // No lock is held here: `get_mut` needs none, since nobody else can see `self`.
-        let hook = self.on_release.get_mut().unwrap_or_else(PoisonError::into_inner).take();
+        let hook = self
+            .on_release
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let (Some(subject), Some(hook)) = (self.subject.take(), hook) {
             hook(subject);
         }
@@ -98,14 +102,19 @@ impl<T> SmartProxy<T> {
 
     fn subject(&self) -> &T {
         self.shared.accesses.fetch_add(1, Ordering::Relaxed);
-        self.shared.subject.as_ref().expect("the subject lives as long as any user")
+        self.shared
+            .subject
+            .as_ref()
+            .expect("the subject lives as long as any user")
     }
 }
 
 impl<T> Clone for SmartProxy<T> {
     /// One more user of the same subject.
     fn clone(&self) -> Self {
-        SmartProxy { shared: Arc::clone(&self.shared) }
+        SmartProxy {
+            shared: Arc::clone(&self.shared),
+        }
     }
 }
 

@@ -89,7 +89,12 @@ pub struct TcpTransport {
 impl TcpTransport {
     /// A transport to `peer`; nothing is connected until the first call.
     pub fn new(peer: SocketAddr, config: TcpConfig) -> Self {
-        TcpTransport { peer, config, stream: Mutex::new(None), connects: AtomicU64::new(0) }
+        TcpTransport {
+            peer,
+            config,
+            stream: Mutex::new(None),
+            connects: AtomicU64::new(0),
+        }
     }
 
     /// The server this transport talks to.
@@ -114,7 +119,10 @@ impl TcpTransport {
     fn exchange(&self, stream: &TcpStream, request: &[u8]) -> Result<Vec<u8>, Error> {
         wire::write_frame(&mut &*stream, request, self.config.max_frame)?;
         let deadline = Instant::now() + self.config.reply_timeout;
-        wire::read_frame(&mut DeadlineReader { stream, deadline }, self.config.max_frame)
+        wire::read_frame(
+            &mut DeadlineReader { stream, deadline },
+            self.config.max_frame,
+        )
     }
 }
 
@@ -122,7 +130,10 @@ impl Transport for TcpTransport {
     fn round_trip(&self, request: &[u8]) -> Result<Vec<u8>, Error> {
         if request.len() > self.config.max_frame {
             // Refused before touching the connection, which stays usable.
-            return Err(Error::FrameTooLarge { len: request.len(), max: self.config.max_frame });
+            return Err(Error::FrameTooLarge {
+                len: request.len(),
+                max: self.config.max_frame,
+            });
         }
         // The lock serialises request/reply pairs on the connection; no user code runs under it.
         let mut slot = lock(&self.stream);
@@ -172,11 +183,18 @@ impl TcpDeviceServer {
         let acceptor = {
             let stopping = Arc::clone(&stopping);
             let connections = Arc::clone(&connections);
-            thread::Builder::new().name("device-server-accept".into()).spawn(move || {
-                accept_loop(&listener, &skeleton, max_frame, &stopping, &connections);
-            })?
+            thread::Builder::new()
+                .name("device-server-accept".into())
+                .spawn(move || {
+                    accept_loop(&listener, &skeleton, max_frame, &stopping, &connections);
+                })?
         };
-        Ok(TcpDeviceServer { local_addr, stopping, connections, acceptor: Some(acceptor) })
+        Ok(TcpDeviceServer {
+            local_addr,
+            stopping,
+            connections,
+            acceptor: Some(acceptor),
+        })
     }
 
     /// The address clients connect to.
@@ -195,7 +213,9 @@ impl TcpDeviceServer {
     }
 
     fn stop(&mut self) {
-        let Some(acceptor) = self.acceptor.take() else { return };
+        let Some(acceptor) = self.acceptor.take() else {
+            return;
+        };
         self.stopping.store(true, Ordering::SeqCst);
         // Wake the acceptor blocked in `accept` with a connection of our own.
         let _ = TcpStream::connect(self.local_addr);
@@ -232,7 +252,9 @@ fn accept_loop<S: DeviceService + Send + Sync + 'static>(
         }
         // A failed accept (e.g. the peer reset before we got to it) concerns that peer only.
         let Ok(stream) = stream else { continue };
-        let Ok(watch) = stream.try_clone() else { continue };
+        let Ok(watch) = stream.try_clone() else {
+            continue;
+        };
         let mut conns = lock(connections);
         conns.workers.retain(|w| !w.is_finished());
         let id = conns.next_id;
@@ -240,15 +262,15 @@ fn accept_loop<S: DeviceService + Send + Sync + 'static>(
         conns.open.push((id, watch));
         let skeleton = Arc::clone(skeleton);
         let registry = Arc::clone(connections);
-        let worker = thread::Builder::new().name(format!("device-server-conn-{id}")).spawn(
-            move || {
+        let worker = thread::Builder::new()
+            .name(format!("device-server-conn-{id}"))
+            .spawn(move || {
                 let _ = stream.set_nodelay(true);
                 // Whatever ends the connection (clean close, bad frame, reset) ends only this one.
                 let _ = skeleton.serve(&stream, max_frame);
                 let _ = stream.shutdown(Shutdown::Both);
                 lock(&registry).open.retain(|(open_id, _)| *open_id != id);
-            },
-        );
+            });
         match worker {
             Ok(worker) => conns.workers.push(worker),
             Err(_) => conns.open.retain(|(open_id, _)| *open_id != id),

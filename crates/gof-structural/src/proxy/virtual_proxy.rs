@@ -33,14 +33,21 @@ pub struct VirtualProxy<T, F = fn() -> T> {
 impl<T, F: FnOnce() -> T> VirtualProxy<T, F> {
     /// A proxy that will build its subject with `create` on first use.
     pub const fn new(create: F) -> Self {
-        VirtualProxy { subject: OnceLock::new(), create: Mutex::new(Some(create)) }
+        VirtualProxy {
+            subject: OnceLock::new(),
+            create: Mutex::new(Some(create)),
+        }
     }
 
     /// The subject, created now if this is the first use.
     pub fn get(&self) -> &T {
         self.subject.get_or_init(|| {
             // The guard is a temporary of this statement: the lock is gone before `create` runs.
-            let create = self.create.lock().unwrap_or_else(PoisonError::into_inner).take();
+            let create = self
+                .create
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
             let create = create.expect("the virtual proxy's creator panicked on an earlier use");
             create()
         })
@@ -65,7 +72,9 @@ impl<T, F: FnOnce() -> T> VirtualProxy<T, F> {
     /// The subject, created now if needed.
     pub fn into_inner(self) -> T {
         self.get();
-        self.subject.into_inner().expect("created by the line above")
+        self.subject
+            .into_inner()
+            .expect("created by the line above")
     }
 }
 

@@ -160,7 +160,8 @@ pub fn decode_reply(payload: &[u8]) -> Result<(u32, Reply), Error> {
     let id = r.u32()?;
     let reply = match r.u8()? {
         REP_IDENTITY => {
-            let text = std::str::from_utf8(r.rest()).map_err(|_| malformed("identity is not UTF-8"))?;
+            let text =
+                std::str::from_utf8(r.rest()).map_err(|_| malformed("identity is not UTF-8"))?;
             Reply::Identity(text.to_owned())
         }
         REP_VALUE => Reply::Value(r.u32()?),
@@ -168,7 +169,10 @@ pub fn decode_reply(payload: &[u8]) -> Result<(u32, Reply), Error> {
         REP_ERROR => Reply::Failed(match r.u8()? {
             ERR_NO_SUCH_REGISTER => Error::NoSuchRegister(r.u16()?),
             ERR_READ_ONLY => Error::ReadOnlyRegister(r.u16()?),
-            ERR_ACCESS_DENIED => Error::AccessDenied { caller: r.str()?, operation: r.str()? },
+            ERR_ACCESS_DENIED => Error::AccessDenied {
+                caller: r.str()?,
+                operation: r.str()?,
+            },
             ERR_MALFORMED => Error::MalformedFrame(r.str()?),
             ERR_OTHER => Error::Remote(r.str()?),
             kind => return Err(malformed(format!("unknown error kind {kind:#04x}"))),
@@ -193,7 +197,10 @@ pub fn decode_reply(payload: &[u8]) -> Result<(u32, Reply), Error> {
 /// ```
 pub fn write_frame(out: &mut impl Write, payload: &[u8], max_frame: usize) -> Result<(), Error> {
     if payload.len() > max_frame || u32::try_from(payload.len()).is_err() {
-        return Err(Error::FrameTooLarge { len: payload.len(), max: max_frame });
+        return Err(Error::FrameTooLarge {
+            len: payload.len(),
+            max: max_frame,
+        });
     }
     let mut frame = Vec::with_capacity(4 + payload.len());
     frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
@@ -209,7 +216,10 @@ pub fn read_frame(input: &mut impl Read, max_frame: usize) -> Result<Vec<u8>, Er
     input.read_exact(&mut header).map_err(Error::from_io)?;
     let len = u32::from_be_bytes(header) as usize;
     if len > max_frame {
-        return Err(Error::FrameTooLarge { len, max: max_frame });
+        return Err(Error::FrameTooLarge {
+            len,
+            max: max_frame,
+        });
     }
     let mut payload = vec![0u8; len];
     input.read_exact(&mut payload).map_err(Error::from_io)?;
@@ -300,7 +310,9 @@ mod tests {
     fn unknown_errors_travel_as_text() {
         let bytes = encode_reply(1, &Reply::Failed(Error::Timeout));
         match decode_reply(&bytes).unwrap().1 {
-            Reply::Failed(Error::Remote(text)) => assert_eq!(text, "timed out waiting for the peer"),
+            Reply::Failed(Error::Remote(text)) => {
+                assert_eq!(text, "timed out waiting for the peer")
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -318,8 +330,14 @@ mod tests {
     #[test]
     fn a_truncated_frame_is_a_disconnect() {
         let bytes = [0u8, 0, 0, 5, 1, 2];
-        assert!(matches!(read_frame(&mut &bytes[..], 16), Err(Error::Disconnected)));
-        assert!(matches!(read_frame(&mut &[][..], 16), Err(Error::Disconnected)));
+        assert!(matches!(
+            read_frame(&mut &bytes[..], 16),
+            Err(Error::Disconnected)
+        ));
+        assert!(matches!(
+            read_frame(&mut &[][..], 16),
+            Err(Error::Disconnected)
+        ));
     }
 
     #[test]

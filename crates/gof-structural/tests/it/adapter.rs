@@ -24,8 +24,10 @@ fn object_adapter_lets_one_adapter_work_with_many_adaptees() {
         Box::new(DriverAdapter::new(boxed)),
     ];
     let readings = read_all(&mut sensors);
-    let summary: Vec<(String, i32)> =
-        readings.into_iter().map(|(name, r)| (name, milli(r))).collect();
+    let summary: Vec<(String, i32)> = readings
+        .into_iter()
+        .map(|(name, r)| (name, milli(r)))
+        .collect();
     assert_eq!(
         summary,
         [
@@ -74,7 +76,10 @@ fn class_adapter_commits_to_the_concrete_adaptee() {
     // (see the `compile_fail` doctest on `LegacyThermoDriverEx`), so a generic client takes it
     // only through an object adapter.
     fn takes_sensors<S: Sensor>(sensors: &mut [S]) -> usize {
-        read_all(sensors).into_iter().filter(|(_, r)| r.is_ok()).count()
+        read_all(sensors)
+            .into_iter()
+            .filter(|(_, r)| r.is_ok())
+            .count()
     }
     let mut classes = [LegacyThermoDriver::new([16]), LegacyThermoDriver::new([32])];
     assert_eq!(takes_sensors(&mut classes), 2);
@@ -89,7 +94,10 @@ fn class_adapter_introduces_only_one_object_and_no_indirection() {
     let mut driver = LegacyThermoDriver::new([16]);
     let as_sensor: &mut dyn Sensor = &mut driver;
     assert_eq!(milli(as_sensor.read()), 1_000);
-    assert!(driver.is_open(), "the reading went straight to this very object");
+    assert!(
+        driver.is_open(),
+        "the reading went straight to this very object"
+    );
     // The object adapter is another object around the driver, with state of its own.
     assert!(size_of::<DriverAdapter<LegacyThermoDriver>>() > size_of::<LegacyThermoDriver>());
 }
@@ -108,9 +116,15 @@ fn class_adapter_keeps_the_adaptee_usable_through_its_old_interface() {
 #[test]
 fn adapters_report_driver_failures_as_errors() {
     let mut object = DriverAdapter::new(LegacyThermoDriver::new([]));
-    assert!(matches!(object.read(), Err(Error::Driver { code: SD_E_NO_DATA })));
+    assert!(matches!(
+        object.read(),
+        Err(Error::Driver { code: SD_E_NO_DATA })
+    ));
     let mut class = LegacyThermoDriver::new([16]).with_conversion_polls(100);
-    assert!(matches!(class.read(), Err(Error::Driver { code: SD_E_BUSY })));
+    assert!(matches!(
+        class.read(),
+        Err(Error::Driver { code: SD_E_BUSY })
+    ));
 }
 
 #[test]
@@ -140,5 +154,8 @@ fn two_way_adapter_can_carry_a_legacy_driver_back_to_legacy_code() {
     let mut out = [0; 3];
     assert_eq!(sd_poll(&mut back, 0, &mut out), SD_E_NO_DATA);
     assert_eq!(&out[..2], &[1000, 1100]);
-    assert!(matches!(back.last_error(), Some(Error::Driver { code: SD_E_NO_DATA })));
+    assert!(matches!(
+        back.last_error(),
+        Some(Error::Driver { code: SD_E_NO_DATA })
+    ));
 }

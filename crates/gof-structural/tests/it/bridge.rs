@@ -16,7 +16,10 @@ use gof_structural::bridge::{
 fn temp_path(tag: &str) -> PathBuf {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!("gof-structural-it-{}-{tag}-{n}.log", std::process::id()))
+    std::env::temp_dir().join(format!(
+        "gof-structural-it-{}-{tag}-{n}.log",
+        std::process::id()
+    ))
 }
 
 /// One receiving end per kind of link, yielding decoded frames.
@@ -63,7 +66,9 @@ impl Drop for Receiver {
 fn all_links() -> Vec<(DynLink, Receiver)> {
     let collector = UdpSocket::bind("127.0.0.1:0").unwrap();
     // A safety net so a lost datagram fails the test instead of hanging it.
-    collector.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    collector
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let udp = UdpLink::connect(collector.local_addr().unwrap()).unwrap();
     let (serial, serial_rx) = SerialLine::with_capacity(4096);
     let path = temp_path("matrix");
@@ -90,8 +95,14 @@ fn run_scenario(publisher: &mut dyn TelemetryPublisher) -> u64 {
 fn every_publisher_works_over_every_link() {
     type MakePublisher = fn(DynLink) -> Box<dyn TelemetryPublisher>;
     let publishers: [(MakePublisher, Vec<i64>); 2] = [
-        (|l| Box::new(PeriodicPublisher::new("t", Duration::from_secs(2), l)), vec![0, 20, 40]),
-        (|l| Box::new(OnChangePublisher::new("t", 5, l)), vec![0, 20, 40]),
+        (
+            |l| Box::new(PeriodicPublisher::new("t", Duration::from_secs(2), l)),
+            vec![0, 20, 40],
+        ),
+        (
+            |l| Box::new(OnChangePublisher::new("t", 5, l)),
+            vec![0, 20, 40],
+        ),
     ];
     let mut combinations = 0;
     for (make, expected) in &publishers {
@@ -131,7 +142,10 @@ fn a_new_implementation_needs_no_change_to_the_abstractions() {
     let mut on_change = OnChangePublisher::new("c", 0, recorder.clone());
     run_scenario(&mut periodic);
     run_scenario(&mut on_change);
-    assert_eq!(recorder.0.lock().unwrap().len() as u64, periodic.published() + 5);
+    assert_eq!(
+        recorder.0.lock().unwrap().len() as u64,
+        periodic.published() + 5
+    );
 }
 
 /// A publisher written after the links, knowing nothing of them: publishes only above a limit.
@@ -146,7 +160,11 @@ impl<L: Link> TelemetryPublisher for AlarmPublisher<L> {
         if value <= self.limit {
             return Ok(None);
         }
-        let frame = TelemetryFrame { topic: "alarm".into(), seq: self.sent, value };
+        let frame = TelemetryFrame {
+            topic: "alarm".into(),
+            seq: self.sent,
+            value,
+        };
         self.link.send(&frame.encode())?;
         self.sent += 1;
         Ok(Some(frame.seq))
@@ -165,7 +183,11 @@ impl<L: Link> TelemetryPublisher for AlarmPublisher<L> {
 #[test]
 fn a_new_abstraction_needs_no_change_to_the_implementations() {
     for (link, receiver) in all_links() {
-        let mut alarm = AlarmPublisher { link, limit: 15, sent: 0 };
+        let mut alarm = AlarmPublisher {
+            link,
+            limit: 15,
+            sent: 0,
+        };
         assert_eq!(run_scenario(&mut alarm), 3);
         let values: Vec<i64> = receiver.frames(3).into_iter().map(|f| f.value).collect();
         assert_eq!(values, [20, 21, 40]);
@@ -179,11 +201,17 @@ fn static_and_dynamic_bridges_behave_alike() {
     // Static: the link type is part of the publisher's type, resolved at compile time.
     let mut fixed: OnChangePublisher<_> = OnChangePublisher::new("t", 5, serial_static);
     // Dynamic: both sides behind trait objects, chosen at run time.
-    let mut chosen: Box<dyn TelemetryPublisher> =
-        Box::new(OnChangePublisher::<DynLink>::new("t", 5, Box::new(serial_dynamic)));
+    let mut chosen: Box<dyn TelemetryPublisher> = Box::new(OnChangePublisher::<DynLink>::new(
+        "t",
+        5,
+        Box::new(serial_dynamic),
+    ));
     run_scenario(&mut fixed);
     run_scenario(chosen.as_mut());
-    assert_eq!(rx_static.drain_frames().unwrap(), rx_dynamic.drain_frames().unwrap());
+    assert_eq!(
+        rx_static.drain_frames().unwrap(),
+        rx_dynamic.drain_frames().unwrap()
+    );
 }
 
 #[test]
@@ -254,8 +282,10 @@ fn the_link_can_be_swapped_from_another_thread_while_the_publisher_runs() {
     let on_file = std::fs::read_to_string(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
     assert_eq!(on_serial.len(), 10);
-    let file_seqs: Vec<u64> =
-        on_file.lines().map(|l| TelemetryFrame::decode(l.as_bytes()).unwrap().seq).collect();
+    let file_seqs: Vec<u64> = on_file
+        .lines()
+        .map(|l| TelemetryFrame::decode(l.as_bytes()).unwrap().seq)
+        .collect();
     assert_eq!(file_seqs, (10..15).collect::<Vec<_>>());
 }
 
@@ -299,7 +329,10 @@ fn a_failing_link_is_an_error_and_the_publisher_goes_on() {
     let mut publisher = OnChangePublisher::new("t", 0, serial);
     let now = Instant::now();
     assert_eq!(publisher.record(1, now).unwrap(), Some(0));
-    assert!(matches!(publisher.record(2, now), Err(Error::LinkFull { .. })));
+    assert!(matches!(
+        publisher.record(2, now),
+        Err(Error::LinkFull { .. })
+    ));
     rx.drain_frames().unwrap();
     assert_eq!(publisher.record(2, now).unwrap(), Some(1));
 }

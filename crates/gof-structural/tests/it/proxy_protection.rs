@@ -33,20 +33,37 @@ fn each_caller_gets_what_its_role_allows() {
     let device = Arc::new(FieldDevice::new("TC-100", 1));
     let policy = Arc::new(RolePolicy::default());
     let proxy = |role| ProtectionProxy::new(Arc::clone(&device), Arc::clone(&policy), role);
-    let (observer, operator, maintainer) =
-        (proxy(Role::Observer), proxy(Role::Operator), proxy(Role::Maintainer));
+    let (observer, operator, maintainer) = (
+        proxy(Role::Observer),
+        proxy(Role::Operator),
+        proxy(Role::Maintainer),
+    );
 
     for p in [&observer, &operator, &maintainer] {
         assert_eq!(p.identify().unwrap(), "TC-100 #1");
         assert_eq!(p.read_register(registers::CALIBRATION).unwrap(), 1_000_000);
     }
     assert!(observer.write_register(registers::SETPOINT, 1).is_err());
-    operator.write_register(registers::SETPOINT, 21_000).unwrap();
-    assert!(operator.write_register(registers::CALIBRATION, 999_000).is_err());
-    maintainer.write_register(registers::CALIBRATION, 999_000).unwrap();
+    operator
+        .write_register(registers::SETPOINT, 21_000)
+        .unwrap();
+    assert!(
+        operator
+            .write_register(registers::CALIBRATION, 999_000)
+            .is_err()
+    );
+    maintainer
+        .write_register(registers::CALIBRATION, 999_000)
+        .unwrap();
     assert_eq!(device.read_register(registers::SETPOINT).unwrap(), 21_000);
-    assert_eq!(device.read_register(registers::CALIBRATION).unwrap(), 999_000);
-    assert_eq!((observer.refused(), operator.refused(), maintainer.refused()), (1, 1, 0));
+    assert_eq!(
+        device.read_register(registers::CALIBRATION).unwrap(),
+        999_000
+    );
+    assert_eq!(
+        (observer.refused(), operator.refused(), maintainer.refused()),
+        (1, 1, 0)
+    );
 }
 
 #[test]
@@ -63,8 +80,11 @@ fn refused_operations_never_reach_the_subject() {
 
 #[test]
 fn a_refusal_names_the_caller_and_the_operation() {
-    let observer =
-        ProtectionProxy::new(FieldDevice::new("TC", 1), RolePolicy::default(), Role::Observer);
+    let observer = ProtectionProxy::new(
+        FieldDevice::new("TC", 1),
+        RolePolicy::default(),
+        Role::Observer,
+    );
     let err = observer.write_register(registers::MODE, 0).unwrap_err();
     match &err {
         Error::AccessDenied { caller, operation } => {
@@ -78,8 +98,11 @@ fn a_refusal_names_the_caller_and_the_operation() {
 
 #[test]
 fn the_subjects_own_errors_pass_through_unchanged() {
-    let maintainer =
-        ProtectionProxy::new(FieldDevice::new("TC", 1), RolePolicy::default(), Role::Maintainer);
+    let maintainer = ProtectionProxy::new(
+        FieldDevice::new("TC", 1),
+        RolePolicy::default(),
+        Role::Maintainer,
+    );
     assert!(matches!(
         maintainer.write_register(registers::TEMPERATURE, 1),
         Err(Error::ReadOnlyRegister(registers::TEMPERATURE))
@@ -101,7 +124,9 @@ fn any_policy_can_be_plugged_in() {
     let odd = ProtectionProxy::new(&subject, Badges, 7);
     let even = ProtectionProxy::new(&subject, Badges, 8);
     assert!(odd.identify().is_ok());
-    assert!(matches!(odd.read_register(1), Err(Error::AccessDenied { caller, .. }) if caller == "7"));
+    assert!(
+        matches!(odd.read_register(1), Err(Error::AccessDenied { caller, .. }) if caller == "7")
+    );
     assert!(even.write_register(1, 1).is_ok());
     assert_eq!(subject.0.load(Ordering::SeqCst), 2);
 }
@@ -109,8 +134,11 @@ fn any_policy_can_be_plugged_in() {
 #[test]
 fn a_refusal_on_the_server_crosses_the_wire_as_the_same_error() {
     // Stacked proxies: a remote stub in front of a protection proxy in front of the device.
-    let guarded =
-        ProtectionProxy::new(FieldDevice::new("TC", 1), RolePolicy::default(), Role::Observer);
+    let guarded = ProtectionProxy::new(
+        FieldDevice::new("TC", 1),
+        RolePolicy::default(),
+        Role::Observer,
+    );
     let remote = RemoteDevice::new(InProcessTransport::new(DeviceSkeleton::new(guarded)));
     assert!(remote.read_register(registers::SETPOINT).is_ok());
     assert!(matches!(

@@ -64,7 +64,11 @@ fn the_stub_answers_exactly_like_the_local_device() {
     let server = serve(FieldDevice::new("TC-100", 9));
     let over_tcp = RemoteDevice::new(TcpTransport::new(server.local_addr(), config()));
     assert_eq!(script(&over_tcp), local);
-    assert_eq!(over_tcp.transport().connects(), 1, "one connection carried every call");
+    assert_eq!(
+        over_tcp.transport().connects(),
+        1,
+        "one connection carried every call"
+    );
 }
 
 #[test]
@@ -80,7 +84,11 @@ fn many_clients_share_one_server() {
                 let remote = RemoteDevice::new(TcpTransport::new(addr, config()));
                 start.wait();
                 for _ in 0..25 {
-                    assert_eq!(remote.read_register(registers::DEVICE_ID).unwrap(), 1, "client {i}");
+                    assert_eq!(
+                        remote.read_register(registers::DEVICE_ID).unwrap(),
+                        1,
+                        "client {i}"
+                    );
                 }
             })
         })
@@ -150,7 +158,9 @@ fn an_oversized_reply_is_refused_without_reading_it() {
         stream.write_all(&u32::MAX.to_be_bytes()).unwrap(); // "4 GiB follow"
     });
     let remote = RemoteDevice::new(TcpTransport::new(addr, config()));
-    assert!(matches!(remote.identify(), Err(Error::FrameTooLarge { len, max: 1024 }) if len == u32::MAX as usize));
+    assert!(
+        matches!(remote.identify(), Err(Error::FrameTooLarge { len, max: 1024 }) if len == u32::MAX as usize)
+    );
     peer.join().unwrap();
 }
 
@@ -169,7 +179,10 @@ fn a_garbled_reply_is_malformed() {
 fn an_oversized_request_is_refused_before_it_is_sent() {
     let server = serve(FieldDevice::new("TC", 1));
     let transport = TcpTransport::new(server.local_addr(), config());
-    assert!(matches!(transport.round_trip(&[0; 2048]), Err(Error::FrameTooLarge { .. })));
+    assert!(matches!(
+        transport.round_trip(&[0; 2048]),
+        Err(Error::FrameTooLarge { .. })
+    ));
     assert_eq!(transport.connects(), 0);
     let remote = RemoteDevice::new(transport);
     assert_eq!(remote.identify().unwrap(), "TC #1");
@@ -182,11 +195,21 @@ fn the_server_survives_bad_clients() {
     let mut sloppy = TcpStream::connect(server.local_addr()).unwrap();
     wire::write_frame(&mut sloppy, b"nonsense", 1024).unwrap();
     let reply = wire::read_frame(&mut sloppy, 1024).unwrap();
-    assert!(matches!(wire::decode_reply(&reply).unwrap(), (0, wire::Reply::Failed(Error::MalformedFrame(_)))));
-    wire::write_frame(&mut sloppy, &wire::encode_request(5, &DeviceOperation::Identify), 1024)
-        .unwrap();
+    assert!(matches!(
+        wire::decode_reply(&reply).unwrap(),
+        (0, wire::Reply::Failed(Error::MalformedFrame(_)))
+    ));
+    wire::write_frame(
+        &mut sloppy,
+        &wire::encode_request(5, &DeviceOperation::Identify),
+        1024,
+    )
+    .unwrap();
     let reply = wire::read_frame(&mut sloppy, 1024).unwrap();
-    assert!(matches!(wire::decode_reply(&reply).unwrap(), (5, wire::Reply::Identity(_))));
+    assert!(matches!(
+        wire::decode_reply(&reply).unwrap(),
+        (5, wire::Reply::Identity(_))
+    ));
     // A client announcing an oversized frame is cut off: the stream cannot be resynchronised.
     let mut hostile = TcpStream::connect(server.local_addr()).unwrap();
     hostile.write_all(&u32::MAX.to_be_bytes()).unwrap();

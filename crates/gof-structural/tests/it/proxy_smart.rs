@@ -57,7 +57,9 @@ fn the_subject_is_released_once_when_the_last_user_is_gone() {
 fn the_last_user_may_be_on_another_thread() {
     let (released_tx, released) = mpsc::channel();
     let proxy = SmartProxy::with_release(String::from("sensor bus"), move |bus| {
-        released_tx.send((bus, thread::current().name().map(str::to_owned))).unwrap();
+        released_tx
+            .send((bus, thread::current().name().map(str::to_owned)))
+            .unwrap();
     });
     let user = proxy.clone();
     drop(proxy);

@@ -49,7 +49,10 @@ fn concurrent_first_uses_create_the_subject_once() {
     // Spawn them all before joining any: each waits at the barrier for the others.
     let addresses: Vec<usize> = workers.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(created.load(Ordering::SeqCst), 1);
-    assert!(addresses.iter().all(|&a| a == addresses[0]), "everyone got the same subject");
+    assert!(
+        addresses.iter().all(|&a| a == addresses[0]),
+        "everyone got the same subject"
+    );
     assert_eq!(proxy.get().served(), THREADS as u64);
 }
 

@@ -20,9 +20,10 @@ fn reply() -> impl Strategy<Value = Reply> {
         Just(()).prop_map(|()| Reply::Done),
         any::<u16>().prop_map(|r| Reply::Failed(Error::NoSuchRegister(r))),
         any::<u16>().prop_map(|r| Reply::Failed(Error::ReadOnlyRegister(r))),
-        (".{0,40}", ".{0,40}").prop_map(|(caller, operation)| Reply::Failed(
-            Error::AccessDenied { caller, operation }
-        )),
+        (".{0,40}", ".{0,40}").prop_map(|(caller, operation)| Reply::Failed(Error::AccessDenied {
+            caller,
+            operation
+        })),
         ".{0,40}".prop_map(|m| Reply::Failed(Error::MalformedFrame(m))),
         ".{0,40}".prop_map(|m| Reply::Failed(Error::Remote(m))),
     ]
