@@ -5,6 +5,7 @@
 //! refused.
 
 #[path = "support/proactor.rs"]
+#[allow(dead_code)] // shared with the tests, which use more of it
 mod proactor;
 
 use std::collections::HashMap;

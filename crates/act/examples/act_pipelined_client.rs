@@ -5,6 +5,7 @@
 //! where the ACT is implicit: the only request in flight.
 
 #[path = "support/pipeline.rs"]
+#[allow(dead_code)] // shared with the tests and benches, which use more of it
 mod pipeline;
 
 use std::error::Error;

@@ -335,6 +335,9 @@ impl<C> TokenTable<C> {
             self.deadlines.retain(|Reverse((at, raw))| {
                 is_live_deadline(slots, CompletionToken::from_raw(*raw), *at)
             });
+            if self.deadlines.capacity() > 4 * self.deadlines.len() + 64 {
+                self.deadlines.shrink_to(2 * self.deadlines.len() + 64);
+            }
         }
     }
 

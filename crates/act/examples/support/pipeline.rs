@@ -135,6 +135,13 @@ impl PipelinedClient {
         })
     }
 
+    /// Whether the client ends the reactor's loop when it has nothing left to do (the default);
+    /// otherwise only a closed connection or someone else ends it.
+    pub(crate) fn end_when_idle(mut self, yes: bool) -> Self {
+        self.end_when_idle = yes;
+        self
+    }
+
     /// Counters of completed and rejected responses.
     pub(crate) fn stats(&self) -> Arc<ClientStats> {
         self.stats.clone()
@@ -279,9 +286,8 @@ impl EventHandler for PipelinedClient {
         for (_, handler) in self.callbacks_drain() {
             handler(Completion::Abandoned);
         }
-        if self.end_when_idle {
-            ctx.end();
-        }
+        // The client is the whole application in our uses: its end is the loop's end.
+        ctx.end();
     }
 }
 
