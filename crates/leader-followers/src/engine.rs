@@ -162,6 +162,10 @@ pub(crate) struct State {
     /// Pool threads inside a turn or a job.
     busy: usize,
     reactor_waiting: bool,
+    /// Ready entries left from the last look at the kernel (leader/followers).
+    round: usize,
+    /// Entries workers took from the queue (half-sync/half-async).
+    dequeues: u64,
     closed: bool,
     signal_fd: Option<SignalFd>,
     watchers: Vec<(i32, Token)>,
@@ -233,6 +237,8 @@ impl Core {
                 threads: 0,
                 busy: 0,
                 reactor_waiting: false,
+                round: 0,
+                dequeues: 0,
                 closed: false,
                 signal_fd: None,
                 watchers: Vec::new(),
@@ -372,7 +378,14 @@ impl Core {
                 break;
             }
             self.block_signals(&mut epoch, &st);
-            if let Some(work) = self.next_work(&mut st, true) {
+            self.expire_timers(&mut st);
+            // Work demultiplexed earlier is taken first, but once a whole round of the ready
+            // set has been served, the kernel is asked again (without blocking) before more:
+            // handlers answering `Again` must not starve the others' new events.
+            let idle = st.ready.is_empty() && st.jobs.is_empty();
+            if (st.round > 0 || st.polling || idle)
+                && let Some(work) = self.next_work(&mut st)
+            {
                 // Step 5: promote a follower before processing.
                 st.busy += 1;
                 self.promote(&mut st);
@@ -388,7 +401,7 @@ impl Core {
                 continue;
             }
             // Lead: wait for events on the shared handle set.
-            st = self.poll_once(st, true);
+            st = self.poll_once(st, !idle);
         }
         st.threads -= 1;
         // A thread that leaves may have been the one a promotion woke.
@@ -402,8 +415,9 @@ impl Core {
             if self.ended() {
                 break;
             }
-            if let Some(work) = self.next_work(&mut st, false) {
+            if let Some(work) = self.next_work(&mut st) {
                 self.stats.handoffs.fetch_add(1, Ordering::Relaxed);
+                st.dequeues += 1;
                 if st.reactor_waiting {
                     self.reactor_cv.notify_one();
                 }
@@ -432,11 +446,13 @@ impl Core {
             }
             self.block_signals(&mut epoch, &st);
             if st.ready.len() >= queue {
-                // The queue is full: stop reading the kernel until the workers catch up.
-                st.reactor_waiting = true;
-                self.reactor_cv.wait(&mut st);
-                st.reactor_waiting = false;
-                continue;
+                // The queue is full: stop reading the kernel until a worker takes an entry.
+                let seen = st.dequeues;
+                while st.dequeues == seen && !self.ended() {
+                    st.reactor_waiting = true;
+                    self.reactor_cv.wait(&mut st);
+                    st.reactor_waiting = false;
+                }
             }
             self.expire_timers(&mut st);
             st = self.poll_once(st, false);
@@ -444,14 +460,17 @@ impl Core {
     }
 
     /// One wait on the handle set, then the readiness is recorded in the slots.
-    fn poll_once<'a>(self: &'a Arc<Self>, mut st: Guard<'a>, take_own: bool) -> Guard<'a> {
-        let _ = take_own;
+    fn poll_once<'a>(self: &'a Arc<Self>, mut st: Guard<'a>, nonblocking: bool) -> Guard<'a> {
         st.polling = true;
         st.woken = false;
         let now = self.clock.now();
         let deadline = st.timers.next_deadline();
-        st.poll_deadline = deadline;
-        let timeout = deadline.map(|d| d.saturating_duration_since(now));
+        st.poll_deadline = if nonblocking { Some(now) } else { deadline };
+        let timeout = if nonblocking {
+            Some(Duration::ZERO)
+        } else {
+            deadline.map(|d| d.saturating_duration_since(now))
+        };
         drop(st);
         self.stats.polls.fetch_add(1, Ordering::Relaxed);
         let mut poller = self.poller.lock();
@@ -493,6 +512,7 @@ impl Core {
         if signals {
             self.read_signals(&mut st);
         }
+        st.round = st.ready.len();
         st
     }
 
@@ -536,14 +556,13 @@ impl Core {
     }
 
     /// The next piece of work for a pool thread: posted jobs first, then ready registrations.
-    fn next_work(self: &Arc<Self>, st: &mut State, expire: bool) -> Option<Work> {
-        if expire {
-            self.expire_timers(st);
-        }
+    fn next_work(self: &Arc<Self>, st: &mut State) -> Option<Work> {
         if let Some(job) = st.jobs.pop_front() {
             return Some(Work::Job(job));
         }
-        st.ready.pop_front().map(Work::Turn)
+        let token = st.ready.pop_front()?;
+        st.round = st.round.saturating_sub(1);
+        Some(Work::Turn(token))
     }
 
     /// Queues `token` when it is idle and has work; returns whether it was queued. Wakes a

@@ -1,5 +1,8 @@
 //! Integration tests of the leader-followers crate: the conformance kit for both pools,
-//! stress over TCP, timer and I/O serialisation, shutdown under load, growth, configuration.
+//! stress over TCP, timer and I/O serialisation, shutdown under load, growth, configuration,
+//! and (with `--cfg loom`) a model check of the promotion protocol.
+
+mod support;
 
 mod conformance_lf {
     //! The pattern-core conformance kit against a four-thread Leader/Followers pool.
@@ -10,3 +13,8 @@ mod conformance_hsha {
     //! The pattern-core conformance kit against Half-Sync/Half-Async with four workers.
     pattern_core::conformance_tests!(|| leader_followers::HalfSyncHalfAsync::new(4, 64).unwrap());
 }
+
+mod pool;
+mod serialisation;
+mod shutdown;
+mod stress;
