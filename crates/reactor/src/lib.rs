@@ -65,10 +65,14 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod acceptor;
+mod buffer;
 mod notify;
 mod reactor;
 mod timer;
 
+pub use acceptor::{Acceptor, AcceptorStats, ConnectResult, Connector, ServiceFactory};
+pub use buffer::OutBuffer;
 pub use notify::ReactorRemote;
 pub use pattern_core::{
     Act, Clock, CloseReason, Context, DispatchError, Dispatcher, Disposition, EventHandler,

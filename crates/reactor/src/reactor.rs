@@ -15,7 +15,7 @@ use pattern_core::{
 use wrapper_facade::signal::{Signal, SignalFd};
 
 use crate::notify::{Notice, ReactorRemote, Shared};
-use crate::timer::{Expired, TimerQueue};
+use crate::timer::{Cancelled, Expired, Head, TimerQueue};
 
 const WAKER: mio::Token = mio::Token(usize::MAX);
 const SIGNALS: mio::Token = mio::Token(usize::MAX - 1);
@@ -83,7 +83,8 @@ struct Slot {
     /// Readiness seen and not yet consumed by an upcall answering `Continue`.
     pending: u8,
     queued: bool,
-    timers: Vec<TimerId>,
+    /// Head of the list of this registration's timers (linked through the timer queue).
+    timers: Option<TimerId>,
     /// A removal asked for while the handler's upcall was running.
     doomed: Option<Removal>,
 }
@@ -371,9 +372,7 @@ impl Inner {
             // The handler, still alive, keeps the descriptor open until after this.
             let _ = self.registry.deregister(&mut SourceFd(&fd));
         }
-        for id in slot.timers {
-            self.timers.cancel(id);
-        }
+        self.timers.cancel_list(slot.timers);
         self.watchers.retain(|(_, t)| *t != token);
         let mut handler = slot
             .handler
@@ -422,10 +421,8 @@ impl Inner {
             if d.is_some() {
                 upcalls += 1;
             }
-            if !self.timers.finish(id, act, now) {
-                if let Some(slot) = self.slots.get_mut(owner) {
-                    slot.timers.retain(|t| *t != id);
-                }
+            if let Some(gone) = self.timers.finish(id, act, now) {
+                self.timer_gone(&gone);
             }
         }
         self.expired = expired;
@@ -548,6 +545,15 @@ impl Inner {
         upcalls
     }
 
+    /// Keeps the owner's timer list head right when one of its timers leaves the queue.
+    fn timer_gone(&mut self, gone: &Cancelled) {
+        if let Head::Becomes(head) = gone.head
+            && let Some(slot) = self.slots.get_mut(gone.owner)
+        {
+            slot.timers = head;
+        }
+    }
+
     fn slot(&mut self, token: Token) -> Result<&mut Slot, DispatchError> {
         self.slots
             .get_mut(token)
@@ -593,7 +599,7 @@ impl Context for Inner {
             suspended: false,
             pending: 0,
             queued: false,
-            timers: Vec::new(),
+            timers: None,
             doomed: None,
         };
         let capacity = self.slots.limit();
@@ -672,29 +678,24 @@ impl Context for Inner {
         interval: Option<Duration>,
         act: Act,
     ) -> Result<TimerId, DispatchError> {
-        if !self.slots.contains(token) {
-            return Err(DispatchError::UnknownToken(token));
-        }
         let deadline = self.clock.now() + delay;
+        let head = self.slot(token)?.timers;
         let capacity = self.timers.limit();
         let id = self
             .timers
-            .schedule(token, deadline, interval, act)
+            .schedule(token, head, deadline, interval, act)
             .map_err(|_| DispatchError::Full {
                 what: "timer queue",
                 capacity,
             })?;
-        self.slot(token)?.timers.push(id);
+        self.slot(token)?.timers = Some(id);
         Ok(id)
     }
 
     fn cancel_timer(&mut self, timer: TimerId) -> Option<Act> {
-        let owner = self.timers.owner(timer)?;
-        let act = self.timers.cancel(timer)?;
-        if let Some(slot) = self.slots.get_mut(owner) {
-            slot.timers.retain(|t| *t != timer);
-        }
-        act
+        let gone = self.timers.cancel(timer)?;
+        self.timer_gone(&gone);
+        gone.act
     }
 
     fn reset_timer_interval(

@@ -15,6 +15,28 @@ struct Entry {
     act: Option<Act>,
     /// Position in `heap`, or `NOT_QUEUED` while the timer is firing.
     pos: usize,
+    /// The owner's other timers, as a doubly linked list whose head the owner keeps: closing
+    /// a handler cancels its timers without a scan, and cancelling one unlinks it in O(1).
+    prev: Option<TimerId>,
+    next: Option<TimerId>,
+}
+
+/// How the owner's list head changes when a timer leaves the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Head {
+    /// The timer was not the head: the owner's head stays.
+    Unchanged,
+    /// The timer was the head: the owner's head becomes this.
+    Becomes(Option<TimerId>),
+}
+
+/// A timer taken out of the queue by a cancel.
+#[derive(Debug)]
+pub(crate) struct Cancelled {
+    /// Its ACT, unless lent to its running upcall.
+    pub(crate) act: Option<Act>,
+    pub(crate) owner: Token,
+    pub(crate) head: Head,
 }
 
 const NOT_QUEUED: usize = usize::MAX;
@@ -58,9 +80,12 @@ impl TimerQueue {
         self.entries.len()
     }
 
+    /// Schedules a timer for `owner`, whose list of timers starts at `head`; the new timer
+    /// becomes the head of that list.
     pub(crate) fn schedule(
         &mut self,
         owner: Token,
+        head: Option<TimerId>,
         deadline: Instant,
         interval: Option<Duration>,
         act: Act,
@@ -73,28 +98,60 @@ impl TimerQueue {
             owner,
             act: Some(act),
             pos: 0,
+            prev: None,
+            next: head,
         };
         let t = self
             .entries
             .insert(entry)
             .map_err(|e| e.act.expect("act just stored"))?;
         let id = TimerId::new(t.index(), t.generation());
+        if let Some(h) = head {
+            self.entry_mut(h).prev = Some(id);
+        }
         self.push(id);
         Ok(id)
     }
 
     /// Removes a timer. Gives its ACT back, unless the ACT is lent to the timer's running
     /// upcall (then the timer is still removed and will not repeat).
-    pub(crate) fn cancel(&mut self, id: TimerId) -> Option<Option<Act>> {
+    pub(crate) fn cancel(&mut self, id: TimerId) -> Option<Cancelled> {
         let entry = self.entries.remove(slab_token(id))?;
         if entry.pos != NOT_QUEUED {
             self.remove_at(entry.pos);
         }
-        Some(entry.act)
+        let head = self.unlink(entry.prev, entry.next);
+        Some(Cancelled {
+            act: entry.act,
+            owner: entry.owner,
+            head,
+        })
     }
 
-    pub(crate) fn owner(&self, id: TimerId) -> Option<Token> {
-        self.entries.get(slab_token(id)).map(|e| e.owner)
+    /// Cancels every timer of the list starting at `head` (its owner is closing).
+    pub(crate) fn cancel_list(&mut self, mut head: Option<TimerId>) {
+        while let Some(id) = head {
+            let Some(entry) = self.entries.remove(slab_token(id)) else {
+                break;
+            };
+            if entry.pos != NOT_QUEUED {
+                self.remove_at(entry.pos);
+            }
+            head = entry.next;
+        }
+    }
+
+    fn unlink(&mut self, prev: Option<TimerId>, next: Option<TimerId>) -> Head {
+        if let Some(n) = next {
+            self.entry_mut(n).prev = prev;
+        }
+        match prev {
+            Some(p) => {
+                self.entry_mut(p).next = next;
+                Head::Unchanged
+            }
+            None => Head::Becomes(next),
+        }
     }
 
     pub(crate) fn set_interval(&mut self, id: TimerId, interval: Option<Duration>) -> bool {
@@ -135,25 +192,19 @@ impl TimerQueue {
 
     /// After the upcall: a periodic timer that was not cancelled is queued again with its ACT
     /// (at its previous deadline plus the interval, or `now` plus the interval when it fell
-    /// behind, so that a late loop does not fire a burst); a one-shot one is removed.
-    /// Returns whether the timer is still scheduled.
-    pub(crate) fn finish(&mut self, id: TimerId, act: Act, now: Instant) -> bool {
-        let t = slab_token(id);
-        let Some(e) = self.entries.get_mut(t) else {
-            return false;
-        };
+    /// behind, so that a late loop does not fire a burst); a one-shot one leaves the queue,
+    /// and what that changes in its owner's list is returned.
+    pub(crate) fn finish(&mut self, id: TimerId, act: Act, now: Instant) -> Option<Cancelled> {
+        let e = self.entries.get_mut(slab_token(id))?;
         match e.interval {
             Some(interval) => {
                 let next = e.deadline + interval;
                 e.deadline = if next < now { now + interval } else { next };
                 e.act = Some(act);
                 self.push(id);
-                true
+                None
             }
-            None => {
-                self.entries.remove(t);
-                false
-            }
+            None => self.cancel(id),
         }
     }
 

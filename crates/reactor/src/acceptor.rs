@@ -1,0 +1,299 @@
+//! Acceptor-Connector: passive and active connection setup, separated from the services.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Duration;
+
+use mio::net::{TcpListener, TcpStream};
+use pattern_core::{Context, Disposition, EventHandler, Interest, TimerId};
+
+/// Creates the service handler for an accepted connection (the Acceptor's factory).
+///
+/// Answering `None` refuses the connection (it is closed at once); answering a handler and
+/// its interest registers it with the dispatcher that runs the acceptor.
+pub trait ServiceFactory: Send + 'static {
+    /// Makes the handler for `stream`, connected from `peer`.
+    fn make_service(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> Option<(Box<dyn EventHandler>, Interest)>;
+}
+
+impl<F> ServiceFactory for F
+where
+    F: FnMut(TcpStream, SocketAddr) -> Option<(Box<dyn EventHandler>, Interest)> + Send + 'static,
+{
+    fn make_service(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> Option<(Box<dyn EventHandler>, Interest)> {
+        self(stream, peer)
+    }
+}
+
+/// Counters an [`Acceptor`] keeps; read them through a handle shared with the caller.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct AcceptorStats {
+    /// Connections accepted and handed to the factory.
+    pub accepted: u64,
+    /// Times accepting stopped for lack of descriptors (`EMFILE`, `ENFILE`) or memory.
+    pub backoffs: u64,
+    /// Handlers the dispatcher refused to register (its table was full).
+    pub refused: u64,
+}
+
+/// The Acceptor: a handler on a listening socket that accepts every pending connection
+/// (until `WouldBlock`) and registers a service handler for each, made by a [`ServiceFactory`].
+///
+/// When the process runs out of descriptors (`EMFILE`/`ENFILE`) the pending connection
+/// cannot be accepted and the listening socket stays readable; an edge-triggered loop would
+/// lose it and a level-triggered one would spin. This acceptor instead stops waiting on the
+/// listener, keeps serving the open connections, and tries again after a back-off timer.
+pub struct Acceptor<F> {
+    listener: TcpListener,
+    factory: F,
+    backoff: Duration,
+    paused: Option<TimerId>,
+    stats: std::sync::Arc<parking_lot::Mutex<AcceptorStats>>,
+}
+
+impl<F> std::fmt::Debug for Acceptor<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acceptor")
+            .field("listener", &self.listener)
+            .field("backoff", &self.backoff)
+            .field("paused", &self.paused.is_some())
+            .finish()
+    }
+}
+
+impl<F: ServiceFactory> Acceptor<F> {
+    /// Binds a nonblocking listener on `addr` (with `SO_REUSEADDR`, as mio does).
+    pub fn bind(addr: SocketAddr, factory: F) -> io::Result<Self> {
+        Ok(Self::from_listener(TcpListener::bind(addr)?, factory))
+    }
+
+    /// Wraps a bound, nonblocking listener.
+    pub fn from_listener(listener: TcpListener, factory: F) -> Self {
+        Acceptor {
+            listener,
+            factory,
+            backoff: Duration::from_millis(100),
+            paused: None,
+            stats: Default::default(),
+        }
+    }
+
+    /// How long to stop accepting after running out of descriptors (default 100 ms).
+    pub fn backoff(mut self, backoff: Duration) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// A shared view of the counters, readable after the acceptor is registered.
+    pub fn stats(&self) -> std::sync::Arc<parking_lot::Mutex<AcceptorStats>> {
+        self.stats.clone()
+    }
+
+    /// Registers the acceptor with `ctx` for [`Interest::ACCEPT`].
+    pub fn open(
+        self,
+        ctx: &mut dyn Context,
+    ) -> Result<pattern_core::Token, pattern_core::DispatchError> {
+        ctx.register(Box::new(self), Interest::ACCEPT)
+    }
+}
+
+fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+impl<F: ServiceFactory> EventHandler for Acceptor<F> {
+    fn handle(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.listener.as_fd())
+    }
+
+    fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => {
+                    self.stats.lock().accepted += 1;
+                    if let Some((handler, interest)) = self.factory.make_service(stream, peer)
+                        && let Err(e) = ctx.register(handler, interest)
+                    {
+                        tracing::warn!(%peer, error = %e, "service handler refused");
+                        self.stats.lock().refused += 1;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Disposition::Continue,
+                Err(e) if out_of_descriptors(&e) => {
+                    tracing::warn!(error = %e, backoff = ?self.backoff, "accept paused");
+                    self.stats.lock().backoffs += 1;
+                    let me = ctx.current().expect("upcalls know their token");
+                    // Stop waiting on the listener; the connection stays in the backlog.
+                    if ctx.set_interest(me, Interest::NONE).is_err() {
+                        return Disposition::Close;
+                    }
+                    match ctx.schedule_timer(me, self.backoff, None, Box::new(())) {
+                        Ok(id) => self.paused = Some(id),
+                        Err(_) => return Disposition::Close,
+                    }
+                    return Disposition::Continue;
+                }
+                // The peer gave up before we accepted, or a signal interrupted: try the next.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "accept failed");
+                    return Disposition::Continue;
+                }
+            }
+        }
+    }
+
+    fn handle_timeout(
+        &mut self,
+        ctx: &mut dyn Context,
+        timer: TimerId,
+        _act: &mut (dyn std::any::Any + Send),
+    ) -> Disposition {
+        if self.paused == Some(timer) {
+            self.paused = None;
+            let me = ctx.current().expect("upcalls know their token");
+            // Registering again makes epoll report the backlog that is already waiting.
+            if ctx.set_interest(me, Interest::ACCEPT).is_err() {
+                return Disposition::Close;
+            }
+        }
+        Disposition::Continue
+    }
+}
+
+/// What a [`Connector`] hands its completion callback: the connected stream, or why not.
+pub type ConnectResult = io::Result<TcpStream>;
+
+type Completion = Box<dyn FnOnce(&mut dyn Context, ConnectResult) + Send>;
+
+/// The Connector: starts a nonblocking connect, waits for it on the dispatcher, and upcalls
+/// a completion callback once, with the stream or the error (refused, unreachable, or
+/// [`io::ErrorKind::TimedOut`] when the deadline passes first).
+///
+/// The callback typically registers the service handler for the new stream.
+pub struct Connector {
+    stream: Option<TcpStream>,
+    timeout: Duration,
+    complete: Option<Completion>,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector")
+            .field("stream", &self.stream)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Connector {
+    /// Starts connecting to `addr` and registers the connector with `ctx`.
+    ///
+    /// `complete` runs exactly once, on the dispatcher, unless the connector is removed or the
+    /// dispatcher shuts down first (then it is dropped without running).
+    pub fn connect(
+        ctx: &mut dyn Context,
+        addr: SocketAddr,
+        timeout: Duration,
+        complete: impl FnOnce(&mut dyn Context, ConnectResult) + Send + 'static,
+    ) -> Result<pattern_core::Token, pattern_core::DispatchError> {
+        let stream = TcpStream::connect(addr)?;
+        let connector = Connector {
+            stream: Some(stream),
+            timeout,
+            complete: Some(Box::new(complete)),
+        };
+        let token = ctx.register(Box::new(connector), Interest::CONNECT)?;
+        // Closing the connector cancels this timer, so it need not remember its id.
+        if let Err(e) = ctx.schedule_timer(token, timeout, None, Box::new(())) {
+            let _ = ctx.remove(token, pattern_core::Removal::Quiet);
+            return Err(e);
+        }
+        Ok(token)
+    }
+
+    fn finish(&mut self, ctx: &mut dyn Context, result: ConnectResult) -> Disposition {
+        let me = ctx.current().expect("upcalls know their token");
+        // Stop waiting on the descriptor before handing it over, so the callback can
+        // register it again under a new handler.
+        let _ = ctx.set_interest(me, Interest::NONE);
+        if let Some(complete) = self.complete.take() {
+            complete(ctx, result);
+        }
+        Disposition::Close
+    }
+}
+
+impl EventHandler for Connector {
+    fn handle(&self) -> Option<BorrowedFd<'_>> {
+        self.stream.as_ref().map(|s| s.as_fd())
+    }
+
+    fn handle_output(&mut self, ctx: &mut dyn Context) -> Disposition {
+        let Some(stream) = self.stream.as_ref() else {
+            return Disposition::Close;
+        };
+        match stream.take_error() {
+            Ok(Some(e)) | Err(e) => {
+                self.stream = None;
+                return self.finish(ctx, Err(e));
+            }
+            Ok(None) => {}
+        }
+        match stream.peer_addr() {
+            Ok(_) => {
+                let stream = self.stream.take().expect("checked above");
+                self.finish(ctx, Ok(stream))
+            }
+            // Writable before the handshake finished: wait for the next edge.
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Disposition::Continue,
+            Err(e) => {
+                self.stream = None;
+                self.finish(ctx, Err(e))
+            }
+        }
+    }
+
+    fn handle_exception(&mut self, ctx: &mut dyn Context) -> Disposition {
+        self.handle_output(ctx)
+    }
+
+    fn handle_timeout(
+        &mut self,
+        ctx: &mut dyn Context,
+        _timer: TimerId,
+        _act: &mut (dyn std::any::Any + Send),
+    ) -> Disposition {
+        self.stream = None;
+        let timeout = self.timeout;
+        self.finish(
+            ctx,
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connect timed out after {timeout:?}"),
+            )),
+        )
+    }
+}
