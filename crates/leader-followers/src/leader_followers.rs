@@ -14,7 +14,8 @@ use crate::engine::{Config, Core, Mode};
 #[derive(Debug, Clone)]
 pub struct LeaderFollowersBuilder {
     threads: usize,
-    max_threads: usize,
+    /// `None`: a fixed pool.
+    max_threads: Option<usize>,
     config: Config,
 }
 
@@ -22,7 +23,7 @@ impl Default for LeaderFollowersBuilder {
     fn default() -> Self {
         LeaderFollowersBuilder {
             threads: 4,
-            max_threads: 4,
+            max_threads: None,
             config: Config {
                 clock: Arc::new(MonotonicClock),
                 max_handlers: 1 << 20,
@@ -36,10 +37,9 @@ impl Default for LeaderFollowersBuilder {
 
 impl LeaderFollowersBuilder {
     /// Threads in the pool at start, the thread calling [`Dispatcher::run`] included
-    /// (at least 1). Also raises the growth limit to at least this.
+    /// (at least 1).
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = n.max(1);
-        self.max_threads = self.max_threads.max(self.threads);
         self
     }
 
@@ -48,7 +48,7 @@ impl LeaderFollowersBuilder {
     /// a blocking upcall cannot stall the event loop. Threads started this way stay until the
     /// pool ends. `max` no larger than the start size means a fixed pool (the default).
     pub fn grow_up_to(mut self, max: usize) -> Self {
-        self.max_threads = max.max(self.threads);
+        self.max_threads = Some(max);
         self
     }
 
@@ -89,7 +89,7 @@ impl LeaderFollowersBuilder {
             core: Core::new(
                 self.config,
                 Mode::LeaderFollowers {
-                    max: self.max_threads,
+                    max: self.max_threads.unwrap_or(self.threads).max(self.threads),
                 },
             )?,
             threads: self.threads,

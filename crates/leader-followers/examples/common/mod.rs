@@ -1,0 +1,191 @@
+//! Pieces the examples share: a line echo server written once against the pattern-core
+//! contract, blocking clients, and context-switch counts read from /proc.
+
+#![allow(dead_code)]
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::mpsc::Sender;
+
+use pattern_core::{CloseReason, Context, Disposition, EventHandler, Interest};
+
+/// What the echo server's handlers report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Event {
+    Accepted,
+    Closed(CloseReason),
+}
+
+/// Accepts connections and registers an [`EchoConn`] for each.
+pub(crate) struct EchoAcceptor {
+    listener: TcpListener,
+    events: Sender<Event>,
+}
+
+impl EchoAcceptor {
+    pub(crate) fn bind(events: Sender<Event>) -> io::Result<(EchoAcceptor, SocketAddr)> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        Ok((EchoAcceptor { listener, events }, addr))
+    }
+}
+
+impl EventHandler for EchoAcceptor {
+    fn handle(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.listener.as_fd())
+    }
+
+    fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nonblocking(true);
+                    let _ = stream.set_nodelay(true);
+                    let conn = EchoConn {
+                        stream,
+                        out: Vec::new(),
+                        writing: false,
+                        events: self.events.clone(),
+                    };
+                    if ctx.register(Box::new(conn), Interest::READ).is_ok() {
+                        let _ = self.events.send(Event::Accepted);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Disposition::Continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Disposition::Continue,
+            }
+        }
+    }
+
+    fn handle_close(&mut self, _ctx: &mut dyn Context, reason: CloseReason) {
+        let _ = self.events.send(Event::Closed(reason));
+    }
+}
+
+/// Echoes every byte back; buffers what the socket does not take and waits for output.
+pub(crate) struct EchoConn {
+    stream: TcpStream,
+    out: Vec<u8>,
+    writing: bool,
+    events: Sender<Event>,
+}
+
+impl EchoConn {
+    fn flush(&mut self, ctx: &mut dyn Context) -> io::Result<()> {
+        while !self.out.is_empty() {
+            match self.stream.write(&self.out) {
+                Ok(n) => {
+                    self.out.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let want = !self.out.is_empty();
+        if want != self.writing {
+            self.writing = want;
+            let me = ctx.current().expect("inside an upcall");
+            let interest = if want {
+                Interest::READ | Interest::WRITE
+            } else {
+                Interest::READ
+            };
+            ctx.set_interest(me, interest)
+                .map_err(|e| io::Error::other(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+impl EventHandler for EchoConn {
+    fn handle(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.stream.as_fd())
+    }
+
+    fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
+        let mut buf = [0u8; 4096];
+        for _ in 0..16 {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Disposition::Close,
+                Ok(n) => {
+                    self.out.extend_from_slice(&buf[..n]);
+                    if self.flush(ctx).is_err() {
+                        return Disposition::Close;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Disposition::Continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Disposition::Close,
+            }
+        }
+        // A bounded batch per upcall: let the other connections have their turn.
+        Disposition::Again
+    }
+
+    fn handle_output(&mut self, ctx: &mut dyn Context) -> Disposition {
+        match self.flush(ctx) {
+            Ok(()) => Disposition::Continue,
+            Err(_) => Disposition::Close,
+        }
+    }
+
+    fn handle_close(&mut self, _ctx: &mut dyn Context, reason: CloseReason) {
+        let _ = self.events.send(Event::Closed(reason));
+    }
+}
+
+/// A blocking client: sends `lines` lines one at a time, each answered before the next
+/// (request/response); returns how many echoes matched, in order.
+pub(crate) fn ping_pong(addr: SocketAddr, client: usize, lines: usize) -> io::Result<usize> {
+    let stream = TcpStream::connect(addr)?;
+    stream.set_nodelay(true)?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    let mut good = 0;
+    let mut line = String::new();
+    for n in 0..lines {
+        let sent = format!("client {client} line {n}\n");
+        writer.write_all(sent.as_bytes())?;
+        line.clear();
+        reader.read_line(&mut line)?;
+        if line == sent {
+            good += 1;
+        }
+    }
+    Ok(good)
+}
+
+/// Voluntary and involuntary context switches of this process's threads whose names start
+/// with one of `prefixes`, from /proc/self/task/*/status (no unsafe, no libc).
+pub(crate) fn context_switches(prefixes: &[&str]) -> (u64, u64) {
+    let mut total = (0, 0);
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return total;
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if !prefixes.iter().any(|p| name.trim_end().starts_with(p)) {
+            continue;
+        }
+        let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
+        for line in status.lines() {
+            let value = |l: &str| {
+                l.split(':')
+                    .nth(1)
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            if line.starts_with("voluntary_ctxt_switches") {
+                total.0 += value(line);
+            } else if line.starts_with("nonvoluntary_ctxt_switches") {
+                total.1 += value(line);
+            }
+        }
+    }
+    total
+}
