@@ -22,6 +22,21 @@
 //! | Demultiplexing: callbacks   | [`Callbacks`]                                                     |
 //! | Demultiplexing: queued events | [`CompletionQueue`]                                             |
 //!
+//! # Representations and strategies
+//!
+//! - **Index ACT**: [`CompletionToken`], a checked index into a [`TokenTable`]; a plain `u64`
+//!   that crosses threads and the network, and the table can list what is outstanding.
+//! - **Object-reference ACT**: [`ObjectAct`], the token owns its handler; nothing to look up or
+//!   forge, in-process only. (Pointer ACTs are not offered: dereferencing a pointer handed back
+//!   by a service would need `unsafe`, and a forged one would be undefined behaviour.)
+//! - **Explicit ACT**: the token travels with the request, e.g. in a frame ([`frame`]).
+//!   **Implicit ACT**: no token travels; something both sides know already (the only request
+//!   in flight on a connection, the handler a notification is addressed to) names the
+//!   operation. The `act_pipelined_client` example shows both.
+//! - **Callbacks** ([`Callbacks`]): completing runs the handler on the completing thread.
+//!   **Queued completion events** ([`CompletionQueue`]): completing queues an event that the
+//!   initiator drains on its own thread.
+//!
 //! # What a token guarantees
 //!
 //! A table never accepts a token of an operation that has ended: every slot carries a

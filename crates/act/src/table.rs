@@ -479,7 +479,10 @@ mod tests {
         }
         for i in 0..100_000 {
             let foreign = theirs.issue(i).unwrap();
-            assert_eq!(ours.check(foreign), Err(ActError::Forged { token: foreign }));
+            assert_eq!(
+                ours.check(foreign),
+                Err(ActError::Forged { token: foreign })
+            );
         }
     }
 

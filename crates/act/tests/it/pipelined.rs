@@ -130,6 +130,10 @@ fn rogue_server(tail: Vec<u8>) -> (std::net::SocketAddr, std::thread::JoinHandle
         encode(frame.act, b"AGAIN", &mut out).unwrap();
         out.extend_from_slice(&tail);
         stream.write_all(&out).unwrap();
+        // Half-close, then wait for the client to close: closing with unread input would
+        // send a reset, which may discard what the client has not read yet.
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let _ = std::io::copy(&mut stream, &mut std::io::sink());
     });
     (addr, handle)
 }
