@@ -1,7 +1,10 @@
 //! The ceiling: a hand-written mio loop with no abstraction between epoll and the echo.
 //!
-//! Connections live in a vector indexed by token (freed slots reused); each is registered
-//! once for read and write readiness, edge-triggered, and [`pump`](super::pump)ed on any event.
+//! Connections live in a vector indexed by token (freed slots reused); each waits for read
+//! readiness (edge-triggered) and is [`pump`](super::pump)ed on every event. Only while a reply
+//! is stuck does it wait for write readiness instead: registering for both all the time costs
+//! a writable edge, and so a wasted wakeup and `read`, whenever the peer's ACK frees buffer
+//! space.
 
 use std::io::{self, ErrorKind};
 
@@ -16,6 +19,8 @@ const LISTENER: Token = Token(usize::MAX);
 struct Connection {
     stream: TcpStream,
     out: Vec<u8>,
+    /// Registered for write readiness (a reply is stuck) rather than read readiness.
+    writing: bool,
 }
 
 /// Serves echo on `listener` forever (returns only on a polling error).
@@ -44,10 +49,33 @@ pub fn serve(listener: std::net::TcpListener) -> io::Result<()> {
             let Some(connection) = connections.get_mut(index).and_then(Option::as_mut) else {
                 continue;
             };
-            if pump(&mut connection.stream, &mut connection.out, &mut scratch) == Pumped::Closed {
-                let _ = poll.registry().deregister(&mut connection.stream);
-                connections[index] = None;
-                free.push(index);
+            let writing = match pump(&mut connection.stream, &mut connection.out, &mut scratch) {
+                Pumped::Drained => false,
+                Pumped::Blocked => true,
+                Pumped::Closed => {
+                    let _ = poll.registry().deregister(&mut connection.stream);
+                    connections[index] = None;
+                    free.push(index);
+                    continue;
+                }
+            };
+            if writing != connection.writing {
+                let interest = if writing {
+                    Interest::WRITABLE
+                } else {
+                    Interest::READABLE
+                };
+                let registry = poll.registry();
+                if registry
+                    .reregister(&mut connection.stream, event.token(), interest)
+                    .is_err()
+                {
+                    let _ = registry.deregister(&mut connection.stream);
+                    connections[index] = None;
+                    free.push(index);
+                    continue;
+                }
+                connection.writing = writing;
             }
         }
     }
@@ -75,10 +103,9 @@ fn accept_all(
             connections.push(None);
             connections.len() - 1
         });
-        let interest = Interest::READABLE | Interest::WRITABLE;
         if poll
             .registry()
-            .register(&mut stream, Token(index), interest)
+            .register(&mut stream, Token(index), Interest::READABLE)
             .is_err()
         {
             free.push(index);
@@ -87,6 +114,7 @@ fn accept_all(
         connections[index] = Some(Connection {
             stream,
             out: Vec::new(),
+            writing: false,
         });
     }
 }
