@@ -14,6 +14,8 @@ mod conformance_hsha {
     pattern_core::conformance_tests!(|| leader_followers::HalfSyncHalfAsync::new(4, 64).unwrap());
 }
 
+#[cfg(loom)]
+mod loom_model;
 mod pool;
 mod serialisation;
 mod shutdown;

@@ -1,0 +1,1 @@
+//! Component Configurator (work in progress).
