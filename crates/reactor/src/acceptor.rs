@@ -19,6 +19,10 @@ pub trait ServiceFactory: Send + 'static {
         stream: TcpStream,
         peer: SocketAddr,
     ) -> Option<(Box<dyn EventHandler>, Interest)>;
+
+    /// Called once the service handler is registered, with its token: the place to activate
+    /// it (ACE's `open` hook), e.g. to schedule its idle timer. Does nothing by default.
+    fn opened(&mut self, _ctx: &mut dyn Context, _token: pattern_core::Token) {}
 }
 
 impl<F> ServiceFactory for F
@@ -129,11 +133,14 @@ impl<F: ServiceFactory> EventHandler for Acceptor<F> {
             match self.listener.accept() {
                 Ok((stream, peer)) => {
                     self.stats.lock().accepted += 1;
-                    if let Some((handler, interest)) = self.factory.make_service(stream, peer)
-                        && let Err(e) = ctx.register(handler, interest)
-                    {
-                        tracing::warn!(%peer, error = %e, "service handler refused");
-                        self.stats.lock().refused += 1;
+                    if let Some((handler, interest)) = self.factory.make_service(stream, peer) {
+                        match ctx.register(handler, interest) {
+                            Ok(token) => self.factory.opened(ctx, token),
+                            Err(e) => {
+                                tracing::warn!(%peer, error = %e, "service handler refused");
+                                self.stats.lock().refused += 1;
+                            }
+                        }
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Disposition::Continue,

@@ -1,0 +1,167 @@
+//! `logd`: the logging server.
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use logging_service::Error;
+use logging_service::server::{Logd, LogdConfig, parse_durability};
+use logging_service::store::StoreConfig;
+use pattern_core::{CloseReason, Context, Disposition, EventHandler};
+use wrapper_facade::signal::{Signal, SignalSet};
+
+const USAGE: &str = "usage: logd [--ace-port P] [--syslog-port P] [--bind ADDR] [--data-dir D]
+            [--concurrency reactor|leader-followers|half-sync-half-async] [--threads N]
+            [--forward HOST:PORT] [--fsync none|batch|<N>ms] [--rotate-bytes N] [--keep N]
+            [--idle-timeout SECS] [--max-frame BYTES]
+A port of 0 picks a free one; `--ace-port off` or `--syslog-port off` disables a listener.
+SIGTERM or SIGINT: stop, writing everything read. SIGHUP: reopen the log files.";
+
+fn parse_args(args: &[String]) -> Result<LogdConfig, Error> {
+    let mut cfg = LogdConfig {
+        store: StoreConfig::new("logd-data"),
+        ..LogdConfig::default()
+    };
+    let mut model = String::from("reactor");
+    let mut threads: Option<String> = None;
+    let mut it = args.iter();
+    let bad = |flag: &str, v: &str| Error::Config(format!("{flag}: bad value `{v}`"));
+    while let Some(flag) = it.next() {
+        if flag == "-h" || flag == "--help" {
+            return Err(Error::Config(USAGE.into()));
+        }
+        let value = it
+            .next()
+            .ok_or_else(|| Error::Config(format!("{flag} needs a value\n{USAGE}")))?;
+        let port = |v: &str| -> Result<Option<u16>, Error> {
+            if v == "off" {
+                Ok(None)
+            } else {
+                v.parse().map(Some).map_err(|_| bad(flag, v))
+            }
+        };
+        match flag.as_str() {
+            "--ace-port" => cfg.ace_port = port(value)?,
+            "--syslog-port" => cfg.syslog_port = port(value)?,
+            "--bind" => cfg.bind = value.parse::<IpAddr>().map_err(|_| bad(flag, value))?,
+            "--data-dir" => cfg.store.dir = value.into(),
+            "--concurrency" => model = value.clone(),
+            "--threads" => threads = Some(value.clone()),
+            "--forward" => {
+                let addr = std::net::ToSocketAddrs::to_socket_addrs(value.as_str())
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .ok_or_else(|| bad(flag, value))?;
+                cfg.forward = Some(addr);
+            }
+            "--fsync" => cfg.store.durability = parse_durability(value)?,
+            "--rotate-bytes" => {
+                cfg.store.rotate_bytes = value.parse().map_err(|_| bad(flag, value))?
+            }
+            "--keep" => cfg.store.keep = value.parse().map_err(|_| bad(flag, value))?,
+            "--idle-timeout" => {
+                cfg.idle = Duration::from_secs(value.parse().map_err(|_| bad(flag, value))?)
+            }
+            "--max-frame" => cfg.max_frame = value.parse().map_err(|_| bad(flag, value))?,
+            other => return Err(Error::Config(format!("unknown option {other}\n{USAGE}"))),
+        }
+    }
+    let spec = match threads {
+        Some(n) if model != "reactor" => format!("{model}:{n}"),
+        _ => model,
+    };
+    cfg.concurrency = spec
+        .parse()
+        .map_err(|e| Error::Config(format!("--concurrency: {e}")))?;
+    Ok(cfg)
+}
+
+/// Turns SIGTERM and SIGINT into a graceful stop and SIGHUP into reopening the files,
+/// dispatched on the server's own loop through a signal fd.
+struct SignalWatcher {
+    output: std::sync::Arc<logging_service::store::Output>,
+}
+
+impl EventHandler for SignalWatcher {
+    fn handle_signal(&mut self, ctx: &mut dyn Context, signal: i32) -> Disposition {
+        if signal == Signal::HUP.as_raw() {
+            tracing::info!("SIGHUP: reopening log files");
+            if let Err(e) = self.output.reopen() {
+                tracing::error!(error = %e, "reopening failed");
+            }
+            eprintln!("logd: reopened log files");
+        } else {
+            eprintln!("logd: stopping on signal {signal}");
+            ctx.end();
+        }
+        Disposition::Continue
+    }
+
+    fn handle_close(&mut self, _ctx: &mut dyn Context, _reason: CloseReason) {}
+}
+
+fn serve(cfg: LogdConfig) -> Result<(), Error> {
+    // Block the signals before any thread exists, so every thread inherits the mask and the
+    // signals wait for the signal fd instead of killing the process.
+    let signals = SignalSet::default()
+        .with(Signal::TERM)
+        .with(Signal::INT)
+        .with(Signal::HUP);
+    signals.block_current_thread()?;
+    let mut logd = Logd::start(cfg.clone())?;
+    let watcher = logd.register(Box::new(SignalWatcher {
+        output: logd.output(),
+    }))?;
+    logd.remote().post(Box::new(move |ctx| {
+        for s in [Signal::TERM, Signal::INT, Signal::HUP] {
+            if let Err(e) = ctx.watch_signal(watcher, s.as_raw()) {
+                eprintln!("logd: cannot watch {s}: {e}");
+            }
+        }
+    }))?;
+    let l = logd.listening();
+    let show = |name: &str, a: Option<SocketAddr>| {
+        if let Some(a) = a {
+            println!("logd: {name} listening on {a}");
+        }
+    };
+    show("ACE logging (tcp)", l.ace);
+    show("syslog (tcp)", l.syslog_tcp);
+    show("syslog (udp)", l.syslog_udp);
+    println!(
+        "logd: storing under {} ({:?})",
+        logd.data_dir().display(),
+        cfg.concurrency
+    );
+    let stats = logd.run()?;
+    println!(
+        "logd: stopped; {} records stored ({} ACE, {} syslog), {} rejected, {} connections, {} closed idle",
+        stats.records,
+        stats.ace,
+        stats.syslog,
+        stats.rejected,
+        stats.connections,
+        stats.idle_closed
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = parse_args(&args).and_then(serve);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Error::Config(msg)) => {
+            eprintln!("logd: {msg}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("logd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! POSA2's networked logging service, built from the workspace's pattern crates.
+//!
+//! `logd` accepts log records from many clients at once, in ACE's logging wire format and
+//! as syslog (RFC 5424 and RFC 3164, over TCP with RFC 6587 framing and over UDP), and
+//! appends them to one file per client host, optionally forwarding them upstream.
+//! It is the running example of the POSA2 chapters, made real:
+//!
+//! | Pattern            | Where                                                              |
+//! |--------------------|--------------------------------------------------------------------|
+//! | Wrapper Facade     | `wrapper_facade::file::AppendFile` for storage, signal fds          |
+//! | Reactor            | `reactor::Reactor` (or another dispatcher) demultiplexes every socket |
+//! | Acceptor-Connector | `reactor::Acceptor` with a [`server::ConnectionFactory`] per format |
+//! | Leader/Followers, Half-Sync/Half-Async | chosen with `--concurrency`, same handlers |
+//! | Strategy           | [`server::Framing`] (ACE, syslog) and [`store::RecordSink`] (files, forwarding) |
+//!
+//! # Example
+//!
+//! ```
+//! use logging_service::ace::{AceRecord, ByteOrder, SecondsLayout, encode};
+//! use logging_service::server::{Logd, LogdConfig};
+//! use logging_service::store::{StoreConfig, read_all};
+//! use std::io::Write;
+//!
+//! let dir = std::env::temp_dir().join(format!("logd-doc-{}", std::process::id()));
+//! let cfg = LogdConfig { ace_port: Some(0), syslog_port: None, store: StoreConfig::new(&dir), ..Default::default() };
+//! let logd = Logd::start(cfg)?;
+//! let addr = logd.listening().ace.unwrap();
+//! let remote = logd.remote();
+//! let server = std::thread::spawn(move || logd.run());
+//!
+//! let rec = AceRecord { priority: 8, pid: 7, seconds: 1_700_000_000, micros: 0, message: "hello".into() };
+//! let mut client = std::net::TcpStream::connect(addr)?;
+//! client.write_all(&encode(&rec, ByteOrder::Little, SecondsLayout::Wide))?;
+//! drop(client);
+//! # // Wait until the record is stored, then stop.
+//! # while read_all(&dir)?.iter().map(|(_, l)| l.len()).sum::<usize>() < 1 { std::thread::yield_now(); }
+//! remote.end();
+//! let stats = server.join().unwrap()?;
+//! assert_eq!(stats.ace, 1);
+//! let stored = read_all(&dir)?;
+//! assert!(stored[0].1[0].ends_with("ace[7] <1.6> hello"));
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod ace;
+mod error;
+pub mod record;
+pub mod server;
+pub mod store;
+pub mod syslog;
+
+pub use error::{Error, FrameError};

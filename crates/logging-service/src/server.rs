@@ -1,0 +1,488 @@
+//! The service handlers: an Acceptor per TCP format, a connection handler per client, a UDP
+//! handler, and [`Logd`], which wires them to a dispatcher of the configured concurrency model.
+
+use std::any::Any;
+use std::io::{self, Read};
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use leader_followers::Concurrency;
+use mio::net::{TcpStream, UdpSocket};
+use pattern_core::{
+    Context, Dispatcher, Disposition, EventHandler, Interest, Remote, TimerId, Token,
+};
+use reactor::{Acceptor, ServiceFactory};
+
+use crate::ace::AceDecoder;
+use crate::error::{Error, FrameError};
+use crate::record::LogRecord;
+use crate::store::{Durability, FileStore, Forwarder, Output, RecordSink, Stats, StoreConfig};
+use crate::syslog::{self, SyslogFramer};
+
+/// How bytes on a connection become records (the framing strategy).
+pub trait Framing: Send + 'static {
+    /// Feeds bytes read from the connection; decoded records are appended to `out`.
+    /// Malformed frames that the stream can skip are counted in `rejected`; an error means
+    /// the stream cannot be resynchronised and the connection must close.
+    fn feed(
+        &mut self,
+        bytes: &[u8],
+        peer: &str,
+        out: &mut Vec<LogRecord>,
+        rejected: &mut u64,
+    ) -> Result<(), FrameError>;
+
+    /// At end of stream: a last record that needs no terminator.
+    fn finish(&mut self, _peer: &str, _out: &mut Vec<LogRecord>, _rejected: &mut u64) {}
+
+    /// Counts a record of this framing's format.
+    fn count(stats: &mut Stats, n: u64);
+}
+
+/// ACE's logging protocol.
+#[derive(Debug)]
+pub struct AceFraming(AceDecoder);
+
+impl AceFraming {
+    /// Frames of at most `max_payload` bytes.
+    pub fn new(max_payload: usize) -> Self {
+        AceFraming(AceDecoder::new(max_payload))
+    }
+}
+
+impl Framing for AceFraming {
+    fn feed(
+        &mut self,
+        bytes: &[u8],
+        peer: &str,
+        out: &mut Vec<LogRecord>,
+        rejected: &mut u64,
+    ) -> Result<(), FrameError> {
+        self.0.extend(bytes);
+        loop {
+            match self.0.next_record() {
+                Ok(Some(r)) => out.push(LogRecord::from_ace(r, peer)),
+                Ok(None) => return Ok(()),
+                // A bad payload was consumed: go on with the next frame.
+                Err(e @ (FrameError::Malformed(_) | FrameError::Truncated { .. })) => {
+                    tracing::warn!(%peer, error = %e, "ACE record refused");
+                    *rejected += 1;
+                }
+                // A bad header: no way to find the next frame.
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn count(stats: &mut Stats, n: u64) {
+        stats.ace += n;
+    }
+}
+
+/// Syslog over TCP, RFC 6587 octet counting or newline framing.
+#[derive(Debug)]
+pub struct SyslogFraming(SyslogFramer);
+
+impl SyslogFraming {
+    /// Messages of at most `max_len` bytes.
+    pub fn new(max_len: usize) -> Self {
+        SyslogFraming(SyslogFramer::new(max_len))
+    }
+}
+
+fn push_syslog(raw: &[u8], peer: &str, out: &mut Vec<LogRecord>, rejected: &mut u64) {
+    match syslog::parse(raw) {
+        Ok(m) => out.push(LogRecord::from_syslog(m, peer)),
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "syslog message refused");
+            *rejected += 1;
+        }
+    }
+}
+
+impl Framing for SyslogFraming {
+    fn feed(
+        &mut self,
+        bytes: &[u8],
+        peer: &str,
+        out: &mut Vec<LogRecord>,
+        rejected: &mut u64,
+    ) -> Result<(), FrameError> {
+        self.0.extend(bytes);
+        loop {
+            match self.0.next_message() {
+                Ok(Some(raw)) => push_syslog(&raw, peer, out, rejected),
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "syslog frame refused");
+                    *rejected += 1;
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, peer: &str, out: &mut Vec<LogRecord>, rejected: &mut u64) {
+        if let Some(raw) = self.0.finish() {
+            push_syslog(&raw, peer, out, rejected);
+        }
+    }
+
+    fn count(stats: &mut Stats, n: u64) {
+        stats.syslog += n;
+    }
+}
+
+/// Bytes read per upcall before yielding to other connections.
+const READ_BUDGET: usize = 256 * 1024;
+
+/// One client connection: reads, decodes with its framing, writes each batch to the output
+/// before the upcall returns (so a graceful stop loses nothing that was read), and closes
+/// itself when idle past the timeout.
+pub struct Connection<F> {
+    stream: TcpStream,
+    peer: String,
+    framing: F,
+    output: Arc<Output>,
+    idle: Duration,
+    last_activity: Option<Instant>,
+    batch: Vec<LogRecord>,
+}
+
+impl<F> std::fmt::Debug for Connection<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("peer", &self.peer)
+            .finish()
+    }
+}
+
+impl<F: Framing> Connection<F> {
+    fn flush_batch(&mut self, rejected: u64) {
+        let n = self.batch.len() as u64;
+        if let Err(e) = self.output.write(&self.batch) {
+            tracing::error!(error = %e, "storing records failed");
+        }
+        self.batch.clear();
+        self.output.count(|s| {
+            F::count(s, n);
+            s.rejected += rejected;
+        });
+    }
+}
+
+impl<F: Framing> EventHandler for Connection<F> {
+    fn handle(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.stream.as_fd())
+    }
+
+    fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
+        self.last_activity = Some(ctx.now());
+        let mut buf = [0u8; 64 * 1024];
+        let mut budget = READ_BUDGET;
+        let mut rejected = 0;
+        let disposition = loop {
+            if budget == 0 {
+                break Disposition::Again;
+            }
+            match self.stream.read(&mut buf) {
+                Ok(0) => {
+                    self.framing
+                        .finish(&self.peer, &mut self.batch, &mut rejected);
+                    break Disposition::Close;
+                }
+                Ok(n) => {
+                    budget = budget.saturating_sub(n);
+                    if let Err(e) =
+                        self.framing
+                            .feed(&buf[..n], &self.peer, &mut self.batch, &mut rejected)
+                    {
+                        tracing::warn!(peer = %self.peer, error = %e, "closing: the stream cannot be resynchronised");
+                        rejected += 1;
+                        break Disposition::Close;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Disposition::Continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::debug!(peer = %self.peer, error = %e, "read failed");
+                    break Disposition::Close;
+                }
+            }
+        };
+        self.flush_batch(rejected);
+        disposition
+    }
+
+    fn handle_timeout(
+        &mut self,
+        ctx: &mut dyn Context,
+        _timer: TimerId,
+        _act: &mut (dyn Any + Send),
+    ) -> Disposition {
+        let now = ctx.now();
+        let last = *self.last_activity.get_or_insert(now);
+        if now.saturating_duration_since(last) >= self.idle {
+            tracing::info!(peer = %self.peer, "closing idle connection");
+            self.output.count(|s| s.idle_closed += 1);
+            return Disposition::Close;
+        }
+        Disposition::Continue
+    }
+}
+
+/// Makes a [`Connection`] per accepted client and starts its idle timer.
+pub struct ConnectionFactory<F> {
+    make: fn(usize) -> F,
+    max_frame: usize,
+    output: Arc<Output>,
+    idle: Duration,
+}
+
+impl<F> std::fmt::Debug for ConnectionFactory<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionFactory")
+            .field("idle", &self.idle)
+            .finish()
+    }
+}
+
+impl<F: Framing> ServiceFactory for ConnectionFactory<F> {
+    fn make_service(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> Option<(Box<dyn EventHandler>, Interest)> {
+        let _ = stream.set_nodelay(true);
+        self.output.count(|s| s.connections += 1);
+        let conn = Connection {
+            stream,
+            peer: peer.ip().to_string(),
+            framing: (self.make)(self.max_frame),
+            output: self.output.clone(),
+            idle: self.idle,
+            last_activity: None,
+            batch: Vec::new(),
+        };
+        Some((Box::new(conn), Interest::READ))
+    }
+
+    fn opened(&mut self, ctx: &mut dyn Context, token: Token) {
+        if !self.idle.is_zero() {
+            // Checked every interval; a connection is closed within two intervals of going quiet.
+            let _ = ctx.schedule_timer(token, self.idle, Some(self.idle), Box::new(()));
+        }
+    }
+}
+
+/// Syslog over UDP: one datagram, one message.
+pub struct SyslogUdp {
+    socket: UdpSocket,
+    output: Arc<Output>,
+    batch: Vec<LogRecord>,
+}
+
+impl std::fmt::Debug for SyslogUdp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyslogUdp")
+            .field("socket", &self.socket)
+            .finish()
+    }
+}
+
+impl EventHandler for SyslogUdp {
+    fn handle(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.socket.as_fd())
+    }
+
+    fn handle_input(&mut self, _ctx: &mut dyn Context) -> Disposition {
+        let mut buf = vec![0u8; 65_536];
+        let mut rejected = 0;
+        let mut disposition = Disposition::Again;
+        for _ in 0..1024 {
+            match self.socket.recv_from(&mut buf) {
+                Ok((n, peer)) => push_syslog(
+                    &buf[..n],
+                    &peer.ip().to_string(),
+                    &mut self.batch,
+                    &mut rejected,
+                ),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    disposition = Disposition::Continue;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "UDP receive failed");
+                    disposition = Disposition::Continue;
+                    break;
+                }
+            }
+        }
+        let n = self.batch.len() as u64;
+        if let Err(e) = self.output.write(&self.batch) {
+            tracing::error!(error = %e, "storing records failed");
+        }
+        self.batch.clear();
+        self.output.count(|s| {
+            s.syslog += n;
+            s.rejected += rejected;
+        });
+        disposition
+    }
+}
+
+/// What `logd` runs: listeners, storage, concurrency model.
+#[derive(Debug, Clone)]
+pub struct LogdConfig {
+    /// Address to listen on.
+    pub bind: IpAddr,
+    /// ACE logging port (`None`: no ACE listener). Port 0 picks a free one.
+    pub ace_port: Option<u16>,
+    /// Syslog port, TCP and UDP (`None`: no syslog listeners).
+    pub syslog_port: Option<u16>,
+    /// Storage.
+    pub store: StoreConfig,
+    /// The dispatcher.
+    pub concurrency: Concurrency,
+    /// Upstream to forward every record to.
+    pub forward: Option<SocketAddr>,
+    /// Close connections idle this long (zero: never).
+    pub idle: Duration,
+    /// Largest frame or message accepted.
+    pub max_frame: usize,
+}
+
+impl Default for LogdConfig {
+    fn default() -> Self {
+        LogdConfig {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            ace_port: Some(20009),
+            syslog_port: Some(20514),
+            store: StoreConfig::new("logd-data"),
+            concurrency: Concurrency::Reactor,
+            forward: None,
+            idle: Duration::from_secs(300),
+            max_frame: 64 * 1024,
+        }
+    }
+}
+
+/// The addresses `logd` listens on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Listening {
+    /// ACE over TCP.
+    pub ace: Option<SocketAddr>,
+    /// Syslog over TCP.
+    pub syslog_tcp: Option<SocketAddr>,
+    /// Syslog over UDP.
+    pub syslog_udp: Option<SocketAddr>,
+}
+
+/// The logging server: listeners registered with a dispatcher, records going to an [`Output`].
+pub struct Logd {
+    dispatcher: Box<dyn Dispatcher>,
+    output: Arc<Output>,
+    listening: Listening,
+    data_dir: PathBuf,
+}
+
+impl std::fmt::Debug for Logd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logd")
+            .field("listening", &self.listening)
+            .finish()
+    }
+}
+
+impl Logd {
+    /// Binds the listeners and registers them; nothing is served until [`run`](Self::run).
+    pub fn start(cfg: LogdConfig) -> Result<Logd, Error> {
+        let mut sinks: Vec<Box<dyn RecordSink>> =
+            vec![Box::new(FileStore::open(cfg.store.clone())?)];
+        if let Some(up) = cfg.forward {
+            sinks.push(Box::new(Forwarder::start(up, 100_000)));
+        }
+        let output = Output::new(sinks);
+        let mut dispatcher = cfg.concurrency.build()?;
+        let mut listening = Listening::default();
+        if let Some(port) = cfg.ace_port {
+            let factory = ConnectionFactory {
+                make: AceFraming::new,
+                max_frame: cfg.max_frame,
+                output: output.clone(),
+                idle: cfg.idle,
+            };
+            let acceptor = Acceptor::bind(SocketAddr::new(cfg.bind, port), factory)?;
+            listening.ace = Some(acceptor.local_addr()?);
+            dispatcher.register(Box::new(acceptor), Interest::ACCEPT)?;
+        }
+        if let Some(port) = cfg.syslog_port {
+            let factory = ConnectionFactory {
+                make: SyslogFraming::new,
+                max_frame: cfg.max_frame,
+                output: output.clone(),
+                idle: cfg.idle,
+            };
+            let acceptor = Acceptor::bind(SocketAddr::new(cfg.bind, port), factory)?;
+            let tcp = acceptor.local_addr()?;
+            listening.syslog_tcp = Some(tcp);
+            dispatcher.register(Box::new(acceptor), Interest::ACCEPT)?;
+            // UDP on the same port number as the TCP listener got.
+            let socket = UdpSocket::bind(SocketAddr::new(cfg.bind, tcp.port()))?;
+            listening.syslog_udp = Some(socket.local_addr()?);
+            let udp = SyslogUdp {
+                socket,
+                output: output.clone(),
+                batch: Vec::new(),
+            };
+            dispatcher.register(Box::new(udp), Interest::READ)?;
+        }
+        Ok(Logd {
+            dispatcher,
+            output,
+            listening,
+            data_dir: cfg.store.dir,
+        })
+    }
+
+    /// Where it listens.
+    pub fn listening(&self) -> Listening {
+        self.listening
+    }
+
+    /// The storage directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    /// A handle to end the server or post work to it from any thread.
+    pub fn remote(&self) -> Arc<dyn Remote> {
+        self.dispatcher.remote()
+    }
+
+    /// The shared output (counters, reopen).
+    pub fn output(&self) -> Arc<Output> {
+        self.output.clone()
+    }
+
+    /// Registers another handler (signal watchers, statistics).
+    pub fn register(&mut self, handler: Box<dyn EventHandler>) -> Result<Token, Error> {
+        Ok(self.dispatcher.register(handler, Interest::NONE)?)
+    }
+
+    /// Serves until ended; then every connection is closed, every record read has been
+    /// written, files are synced and the forwarder drained. Returns the counters.
+    pub fn run(mut self) -> Result<Stats, Error> {
+        self.dispatcher.run()?;
+        self.output.flush()?;
+        Ok(self.output.stats())
+    }
+}
+
+/// Parses a `--fsync` value.
+pub fn parse_durability(s: &str) -> Result<Durability, Error> {
+    s.parse().map_err(Error::Config)
+}

@@ -1,0 +1,455 @@
+//! Syslog: RFC 5424 and RFC 3164 messages, and RFC 6587 framing over TCP.
+
+use crate::error::FrameError;
+
+/// Which syslog dialect a message was parsed as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// RFC 5424 (`<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG`).
+    Rfc5424,
+    /// RFC 3164, the BSD format (`<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG`), parsed leniently.
+    Rfc3164,
+}
+
+/// A parsed syslog message. Absent fields (RFC 5424's `-`) are `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyslogMessage {
+    /// The dialect.
+    pub dialect: Dialect,
+    /// Facility (0..=23).
+    pub facility: u8,
+    /// Severity (0 emergency ..= 7 debug).
+    pub severity: u8,
+    /// The sender's timestamp, as sent (RFC 3339 for RFC 5424).
+    pub timestamp: Option<String>,
+    /// The sender's host name.
+    pub hostname: Option<String>,
+    /// Application name (RFC 5424 APP-NAME, RFC 3164 TAG).
+    pub app: Option<String>,
+    /// Process id (RFC 5424 PROCID, RFC 3164 `[pid]`).
+    pub procid: Option<String>,
+    /// RFC 5424 MSGID.
+    pub msgid: Option<String>,
+    /// RFC 5424 STRUCTURED-DATA, verbatim.
+    pub structured_data: Option<String>,
+    /// The free-form message.
+    pub message: String,
+}
+
+fn nil(field: &str) -> Option<String> {
+    (field != "-").then(|| field.to_string())
+}
+
+/// Parses `<PRI>`; returns facility, severity and the rest.
+fn priority(input: &str) -> Result<(u8, u8, &str), FrameError> {
+    let rest = input.strip_prefix('<').ok_or(FrameError::Malformed(
+        "syslog message must start with <PRI>",
+    ))?;
+    let end = rest
+        .find('>')
+        .filter(|&e| (1..=3).contains(&e))
+        .ok_or(FrameError::Malformed("bad PRI"))?;
+    let digits = &rest[..end];
+    if !digits.bytes().all(|b| b.is_ascii_digit()) || (digits.len() > 1 && digits.starts_with('0'))
+    {
+        return Err(FrameError::Malformed("bad PRI"));
+    }
+    let pri: u16 = digits
+        .parse()
+        .map_err(|_| FrameError::Malformed("bad PRI"))?;
+    if pri > 191 {
+        return Err(FrameError::Malformed("PRI out of range"));
+    }
+    Ok(((pri / 8) as u8, (pri % 8) as u8, &rest[end + 1..]))
+}
+
+/// Splits off one space-terminated field.
+fn field(input: &str) -> Result<(&str, &str), FrameError> {
+    match input.find(' ') {
+        Some(0) | None => Err(FrameError::Malformed("missing RFC 5424 header field")),
+        Some(i) => Ok((&input[..i], &input[i + 1..])),
+    }
+}
+
+/// Splits off RFC 5424 STRUCTURED-DATA: `-` or `[...]...` with `\]`, `\"`, `\\` escapes.
+fn structured_data(input: &str) -> Result<(&str, &str), FrameError> {
+    if let Some(rest) = input.strip_prefix('-') {
+        return Ok(("-", rest));
+    }
+    let bytes = input.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() && bytes[i] == b'[' {
+        let mut in_quotes = false;
+        i += 1;
+        loop {
+            match bytes.get(i) {
+                None => return Err(FrameError::Malformed("unterminated structured data")),
+                Some(b'\\') if in_quotes => i += 2,
+                Some(b'"') => {
+                    in_quotes = !in_quotes;
+                    i += 1;
+                }
+                Some(b']') if !in_quotes => {
+                    i += 1;
+                    break;
+                }
+                Some(_) => i += 1,
+            }
+        }
+    }
+    if i == 0 {
+        return Err(FrameError::Malformed("bad structured data"));
+    }
+    Ok((&input[..i], &input[i..]))
+}
+
+/// Parses one syslog message (without framing), in whichever dialect it is.
+pub fn parse(raw: &[u8]) -> Result<SyslogMessage, FrameError> {
+    let text = String::from_utf8_lossy(raw);
+    let text = text.trim_end_matches(['\n', '\r', '\0']);
+    let (facility, severity, rest) = priority(text)?;
+    if let Some(after) = rest.strip_prefix("1 ") {
+        let (timestamp, r) = field(after)?;
+        let (hostname, r) = field(r)?;
+        let (app, r) = field(r)?;
+        let (procid, r) = field(r)?;
+        let (msgid, r) = field(r)?;
+        let (sd, r) = structured_data(r)?;
+        let message = match r.strip_prefix(' ') {
+            Some(m) => m.strip_prefix('\u{feff}').unwrap_or(m),
+            None if r.is_empty() => "",
+            None => return Err(FrameError::Malformed("no space after structured data")),
+        };
+        return Ok(SyslogMessage {
+            dialect: Dialect::Rfc5424,
+            facility,
+            severity,
+            timestamp: nil(timestamp),
+            hostname: nil(hostname),
+            app: nil(app),
+            procid: nil(procid),
+            msgid: nil(msgid),
+            structured_data: nil(sd),
+            message: message.to_string(),
+        });
+    }
+    Ok(parse_3164(facility, severity, rest))
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// RFC 3164 is a description of practice, not a grammar: take what is recognisable and keep
+/// the rest as the message, so that nothing a sender meant to log is lost.
+fn parse_3164(facility: u8, severity: u8, rest: &str) -> SyslogMessage {
+    let mut msg = SyslogMessage {
+        dialect: Dialect::Rfc3164,
+        facility,
+        severity,
+        timestamp: None,
+        hostname: None,
+        app: None,
+        procid: None,
+        msgid: None,
+        structured_data: None,
+        message: rest.to_string(),
+    };
+    // "Mmm dd hh:mm:ss " is 16 bytes.
+    let stamp_ok = rest.len() > 16
+        && rest.is_char_boundary(16)
+        && MONTHS.contains(&&rest[..3])
+        && rest.as_bytes()[3] == b' '
+        && rest.as_bytes()[15] == b' '
+        && rest.as_bytes()[9] == b':'
+        && rest.as_bytes()[12] == b':';
+    if !stamp_ok {
+        return msg;
+    }
+    msg.timestamp = Some(rest[..15].to_string());
+    let mut r = &rest[16..];
+    // HOSTNAME then TAG: a tag ends with ':' or '['; a word ending that way right after the
+    // timestamp is a tag with no host.
+    if let Some(sp) = r.find(' ') {
+        let word = &r[..sp];
+        if !word.ends_with(':') && !word.contains('[') {
+            msg.hostname = Some(word.to_string());
+            r = &r[sp + 1..];
+        }
+    }
+    let tag_end = r
+        .find(|c: char| c == ':' || c == '[' || c == ' ')
+        .unwrap_or(0);
+    if tag_end > 0 && tag_end <= 48 {
+        let tag = &r[..tag_end];
+        let mut after = &r[tag_end..];
+        if let Some(p) = after.strip_prefix('[')
+            && let Some(close) = p.find(']')
+        {
+            msg.procid = Some(p[..close].to_string());
+            after = &p[close + 1..];
+        }
+        if let Some(m) = after.strip_prefix(':') {
+            msg.app = Some(tag.to_string());
+            msg.message = m.strip_prefix(' ').unwrap_or(m).to_string();
+            return msg;
+        }
+    }
+    msg.message = r.to_string();
+    msg
+}
+
+/// RFC 6587 framing on a TCP stream, detected per message: octet counting
+/// (`LEN SP MSG`, a message starting with a digit) or non-transparent framing
+/// (`MSG LF`, a message starting with `<`).
+///
+/// A message over `max_len` is an error; with newline framing the decoder skips to the next
+/// newline and goes on, with octet counting it skips the counted bytes, so one oversized
+/// message costs only itself.
+#[derive(Debug)]
+pub struct SyslogFramer {
+    buf: Vec<u8>,
+    max_len: usize,
+    /// Bytes still to drop from an oversized message.
+    skipping: Skip,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Skip {
+    No,
+    Bytes(usize),
+    ToNewline,
+}
+
+impl SyslogFramer {
+    /// A framer accepting messages of at most `max_len` bytes.
+    pub fn new(max_len: usize) -> Self {
+        SyslogFramer {
+            buf: Vec::new(),
+            max_len,
+            skipping: Skip::No,
+        }
+    }
+
+    /// Appends bytes read from the connection.
+    pub fn extend(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes held that do not yet form a whole message.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next whole message, `Ok(None)` when more bytes are needed.
+    pub fn next_message(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
+        loop {
+            match self.skipping {
+                Skip::Bytes(n) => {
+                    let k = n.min(self.buf.len());
+                    self.buf.drain(..k);
+                    self.skipping = if k == n { Skip::No } else { Skip::Bytes(n - k) };
+                    if self.skipping != Skip::No {
+                        return Ok(None);
+                    }
+                }
+                Skip::ToNewline => match self.buf.iter().position(|&b| b == b'\n') {
+                    Some(nl) => {
+                        self.buf.drain(..=nl);
+                        self.skipping = Skip::No;
+                    }
+                    None => {
+                        self.buf.clear();
+                        return Ok(None);
+                    }
+                },
+                Skip::No => break,
+            }
+        }
+        // Tolerate stray line ends between messages.
+        let start = self
+            .buf
+            .iter()
+            .position(|&b| !matches!(b, b'\n' | b'\r' | b'\0'))
+            .unwrap_or(self.buf.len());
+        self.buf.drain(..start);
+        let Some(&first) = self.buf.first() else {
+            return Ok(None);
+        };
+        if first.is_ascii_digit() {
+            let Some(sp) = self.buf.iter().take(11).position(|&b| b == b' ') else {
+                if self.buf.len() >= 11 || !self.buf.iter().all(u8::is_ascii_digit) {
+                    self.buf.clear();
+                    return Err(FrameError::Malformed(
+                        "octet count is not a number followed by a space",
+                    ));
+                }
+                return Ok(None);
+            };
+            let digits = &self.buf[..sp];
+            if !digits.iter().all(u8::is_ascii_digit) || (digits.len() > 1 && digits[0] == b'0') {
+                self.buf.clear();
+                return Err(FrameError::Malformed(
+                    "octet count is not a number followed by a space",
+                ));
+            }
+            let len: usize = std::str::from_utf8(digits)
+                .expect("ascii")
+                .parse()
+                .expect("at most 10 digits");
+            if len > self.max_len {
+                self.buf.drain(..=sp);
+                self.skipping = Skip::Bytes(len);
+                return Err(FrameError::TooLarge {
+                    len,
+                    max: self.max_len,
+                });
+            }
+            if self.buf.len() < sp + 1 + len {
+                return Ok(None);
+            }
+            let msg = self.buf[sp + 1..sp + 1 + len].to_vec();
+            self.buf.drain(..sp + 1 + len);
+            return Ok(Some(msg));
+        }
+        match self.buf.iter().position(|&b| b == b'\n') {
+            Some(nl) if nl <= self.max_len => {
+                let msg = self.buf[..nl].to_vec();
+                self.buf.drain(..=nl);
+                Ok(Some(msg))
+            }
+            Some(nl) => {
+                self.buf.drain(..=nl);
+                Err(FrameError::TooLarge {
+                    len: nl,
+                    max: self.max_len,
+                })
+            }
+            None if self.buf.len() > self.max_len => {
+                let len = self.buf.len();
+                self.buf.clear();
+                self.skipping = Skip::ToNewline;
+                Err(FrameError::TooLarge {
+                    len,
+                    max: self.max_len,
+                })
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// At end of stream, a newline-framed message without its final newline.
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        let rest = std::mem::take(&mut self.buf);
+        (self.skipping == Skip::No && !rest.is_empty() && rest[0] == b'<').then_some(rest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc5424_with_structured_data_and_bom() {
+        let m = parse(b"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"App\\]lication\"] \xef\xbb\xbfAn application event").unwrap();
+        assert_eq!((m.facility, m.severity), (20, 5));
+        assert_eq!(m.hostname.as_deref(), Some("mymachine.example.com"));
+        assert_eq!(m.app.as_deref(), Some("evntslog"));
+        assert_eq!(m.procid, None);
+        assert_eq!(m.msgid.as_deref(), Some("ID47"));
+        assert!(
+            m.structured_data
+                .as_deref()
+                .unwrap()
+                .ends_with("lication\"]")
+        );
+        assert_eq!(m.message, "An application event");
+    }
+
+    #[test]
+    fn rfc5424_nil_everything() {
+        let m = parse(b"<13>1 - - - - - -").unwrap();
+        assert_eq!(m.dialect, Dialect::Rfc5424);
+        assert_eq!(
+            (m.timestamp, m.hostname, m.message),
+            (None, None, String::new())
+        );
+    }
+
+    #[test]
+    fn rfc3164_with_and_without_host_and_pid() {
+        let m = parse(b"<34>Oct 11 22:14:15 mymachine su[123]: 'su root' failed").unwrap();
+        assert_eq!(m.dialect, Dialect::Rfc3164);
+        assert_eq!(m.hostname.as_deref(), Some("mymachine"));
+        assert_eq!(m.app.as_deref(), Some("su"));
+        assert_eq!(m.procid.as_deref(), Some("123"));
+        assert_eq!(m.message, "'su root' failed");
+        let m = parse(b"<13>Nov  6 05:50:00 cron: job done").unwrap();
+        assert_eq!(
+            (m.hostname, m.app.as_deref(), m.message.as_str()),
+            (None, Some("cron"), "job done")
+        );
+        let m = parse(b"<13>no timestamp at all").unwrap();
+        assert_eq!(m.message, "no timestamp at all");
+    }
+
+    #[test]
+    fn bad_priorities_are_errors() {
+        for bad in [
+            &b"no pri"[..],
+            b"<>x",
+            b"<192>x",
+            b"<01>x",
+            b"<1a>x",
+            b"<1234>x",
+            b"",
+            b"<",
+        ] {
+            assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert!(parse(b"<13>1 2003-10-11T22:14:15Z host").is_err());
+        assert!(parse(b"<13>1 - - - - - [unterminated").is_err());
+    }
+
+    #[test]
+    fn framing_mixes_octet_counting_and_newlines() {
+        let mut f = SyslogFramer::new(100);
+        f.extend(b"11 <13>1 - - -<13>plain one\n5 <1>xy");
+        assert_eq!(f.next_message().unwrap().unwrap(), b"<13>1 - - -");
+        assert_eq!(f.next_message().unwrap().unwrap(), b"<13>plain one");
+        assert_eq!(f.next_message().unwrap().unwrap(), b"<1>xy");
+        assert_eq!(f.next_message().unwrap(), None);
+        f.extend(b"<13>tail without newline");
+        assert_eq!(f.next_message().unwrap(), None);
+        assert_eq!(f.finish().unwrap(), b"<13>tail without newline");
+    }
+
+    #[test]
+    fn oversized_messages_cost_only_themselves() {
+        let mut f = SyslogFramer::new(8);
+        f.extend(b"22 <13>twenty by");
+        assert!(matches!(
+            f.next_message(),
+            Err(FrameError::TooLarge { len: 22, .. })
+        ));
+        assert_eq!(
+            f.next_message().unwrap(),
+            None,
+            "still skipping the counted bytes"
+        );
+        f.extend(b"tes long!<1>ok\n");
+        assert_eq!(
+            f.next_message().unwrap().unwrap(),
+            b"<1>ok",
+            "resynchronised after the count"
+        );
+        let mut f = SyslogFramer::new(8);
+        f.extend(b"<13>this line is far too long");
+        assert!(matches!(f.next_message(), Err(FrameError::TooLarge { .. })));
+        f.extend(b" still the same line\n<1>ok\n");
+        assert_eq!(f.next_message().unwrap().unwrap(), b"<1>ok");
+        let mut f = SyslogFramer::new(8);
+        f.extend(b"12x <13>");
+        assert!(f.next_message().is_err());
+    }
+}
