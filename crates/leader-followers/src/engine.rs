@@ -503,7 +503,7 @@ impl Core {
                     let token = Token::from_u64(t.0 as u64);
                     if let Some(slot) = st.slots.get_mut(token) {
                         slot.pending |= bits_of(event);
-                        self.make_runnable(&mut st, token);
+                        self.demultiplexed(&mut st, token);
                     }
                 }
             }
@@ -536,7 +536,7 @@ impl Core {
             for t in targets {
                 if let Some(slot) = st.slots.get_mut(t) {
                     slot.signals.push_back(signo);
-                    self.make_runnable(st, t);
+                    self.demultiplexed(st, t);
                 }
             }
         }
@@ -549,7 +549,7 @@ impl Core {
         for (id, owner) in expired.drain(..) {
             if let Some(slot) = st.slots.get_mut(owner) {
                 slot.due.push_back(id);
-                self.make_runnable(st, owner);
+                self.demultiplexed(st, owner);
             }
         }
         st.expired = expired;
@@ -568,6 +568,17 @@ impl Core {
     /// Queues `token` when it is idle and has work; returns whether it was queued. Wakes a
     /// thread for it.
     fn make_runnable(self: &Arc<Self>, st: &mut State, token: Token) -> bool {
+        let queued = Self::queue(st, token);
+        if queued {
+            self.kick(st);
+        }
+        queued
+    }
+
+    /// Queues `token` when it is idle and has work, waking nobody: for the thread that is
+    /// about to look for work itself (a leader after its wait, a thread after its turn), which
+    /// promotes a follower when it takes an event, one at a time.
+    fn queue(st: &mut State, token: Token) -> bool {
         let Some(slot) = st.slots.get_mut(token) else {
             return false;
         };
@@ -576,8 +587,21 @@ impl Core {
         }
         slot.queued = true;
         st.ready.push_back(token);
-        self.kick(st);
         true
+    }
+
+    /// Queues work found by the thread that waits on the demultiplexer: a leader keeps it for
+    /// itself and the followers it promotes; the half-sync/half-async reactor thread hands it
+    /// to a worker.
+    fn demultiplexed(self: &Arc<Self>, st: &mut State, token: Token) {
+        match self.mode {
+            Mode::LeaderFollowers { .. } => {
+                Self::queue(st, token);
+            }
+            Mode::HalfSync { .. } => {
+                self.make_runnable(st, token);
+            }
+        }
     }
 
     fn perform<'a>(self: &'a Arc<Self>, st: Guard<'a>, work: Work) -> Guard<'a> {
@@ -729,7 +753,8 @@ impl Core {
             .get_mut(token)
             .expect("a busy registration stays live");
         slot.handler = Some(handler);
-        self.make_runnable(&mut st, token);
+        // This thread looks for work next and finds it.
+        Self::queue(&mut st, token);
         st
     }
 
@@ -1081,6 +1106,9 @@ impl Core {
             // Every pool thread blocks the wider set at its next turn round the loop.
             self.sig_epoch.fetch_add(1, Ordering::AcqRel);
             self.read_signals(&mut st);
+            if !st.ready.is_empty() {
+                self.kick(&mut st);
+            }
         }
         if !st.watchers.contains(&(signal, token)) {
             st.watchers.push((signal, token));

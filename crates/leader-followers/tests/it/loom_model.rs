@@ -43,10 +43,15 @@ struct Pool {
     kernel: Mutex<Kernel>,
     kernel_cv: Condvar,
     in_upcall: [AtomicBool; HANDLES],
+    /// With `blocking`, handle 0's upcall waits until handle 1's upcall opens the gate: a
+    /// blocking upcall that only another pool thread can release.
+    blocking: bool,
+    gate: Mutex<bool>,
+    gate_cv: Condvar,
 }
 
 impl Pool {
-    fn new(total: usize) -> Arc<Pool> {
+    fn new(total: usize, blocking: bool) -> Arc<Pool> {
         Arc::new(Pool {
             state: Mutex::new(State {
                 polling: false,
@@ -68,6 +73,9 @@ impl Pool {
             }),
             kernel_cv: Condvar::new(),
             in_upcall: [AtomicBool::new(false), AtomicBool::new(false)],
+            blocking,
+            gate: Mutex::new(false),
+            gate_cv: Condvar::new(),
         })
     }
 
@@ -82,11 +90,15 @@ impl Pool {
         }
     }
 
-    fn make_runnable(&self, st: &mut State, h: usize) {
+    /// Queues `h` when it is idle and has work; wakes someone only when asked (work from
+    /// outside the pool), as a leader keeps what it demultiplexed and promotes one at a time.
+    fn make_runnable(&self, st: &mut State, h: usize, wake: bool) {
         if !st.busy[h] && !st.queued[h] && st.pending[h] > 0 {
             st.queued[h] = true;
             st.ready.push_back(h);
-            self.kick(st);
+            if wake {
+                self.kick(st);
+            }
         }
     }
 
@@ -124,11 +136,12 @@ impl Pool {
                         !self.in_upcall[h].swap(true, Ordering::SeqCst),
                         "two upcalls of one handle overlap"
                     );
+                    self.upcall(h);
                     self.in_upcall[h].store(false, Ordering::SeqCst);
                     st = self.state.lock().unwrap();
                     st.busy[h] = false;
                     st.processed += 1;
-                    self.make_runnable(&mut st, h);
+                    self.make_runnable(&mut st, h, false);
                     if st.processed == st.total {
                         self.end(&mut st);
                     }
@@ -157,9 +170,24 @@ impl Pool {
             st.polling = false;
             for h in events {
                 st.pending[h] += 1;
-                self.make_runnable(&mut st, h);
+                self.make_runnable(&mut st, h, false);
             }
             st.round = st.ready.len();
+        }
+    }
+
+    fn upcall(&self, h: usize) {
+        if !self.blocking {
+            return;
+        }
+        let mut open = self.gate.lock().unwrap();
+        if h == 0 {
+            while !*open {
+                open = self.gate_cv.wait(open).unwrap();
+            }
+        } else {
+            *open = true;
+            self.gate_cv.notify_all();
         }
     }
 
@@ -174,15 +202,20 @@ impl Pool {
     fn notify(&self, h: usize) {
         let mut st = self.state.lock().unwrap();
         st.pending[h] += 1;
-        self.make_runnable(&mut st, h);
+        self.make_runnable(&mut st, h, true);
     }
 }
 
-fn model(kernel_events: &'static [usize], notifications: &'static [usize], threads: usize) {
+fn model(
+    kernel_events: &'static [usize],
+    notifications: &'static [usize],
+    threads: usize,
+    blocking: bool,
+) {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(2);
     builder.check(move || {
-        let pool = Pool::new(kernel_events.len() + notifications.len());
+        let pool = Pool::new(kernel_events.len() + notifications.len(), blocking);
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let pool = pool.clone();
@@ -211,15 +244,28 @@ fn model(kernel_events: &'static [usize], notifications: &'static [usize], threa
 
 #[test]
 fn loom_two_threads_one_handle_readiness_and_notification() {
-    model(&[0], &[0], 2);
+    model(&[0], &[0], 2, false);
 }
 
 #[test]
 fn loom_two_threads_two_handles_readiness() {
-    model(&[0, 1], &[], 2);
+    model(&[0, 1], &[], 2, false);
 }
 
 #[test]
 fn loom_two_threads_busy_handle_gets_more_work() {
-    model(&[0, 0], &[1], 2);
+    model(&[0, 0], &[1], 2, false);
+}
+
+/// Handle 0's upcall blocks until handle 1 is processed: only a promoted follower can do it,
+/// so a missing promotion (or a lost wakeup) deadlocks, and loom reports it.
+#[test]
+fn loom_blocked_leader_is_relieved_by_a_promoted_follower() {
+    model(&[0, 1], &[], 2, true);
+}
+
+/// The same with the second event posted as a notification from another thread.
+#[test]
+fn loom_blocked_leader_and_a_notification() {
+    model(&[0], &[1], 2, true);
 }
