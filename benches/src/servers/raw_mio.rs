@@ -1,7 +1,8 @@
 //! The ceiling: a hand-written mio loop with no abstraction between epoll and the echo.
 //!
 //! Connections live in a vector indexed by token (freed slots reused); each waits for read
-//! readiness (edge-triggered) and is [`pump`](super::pump)ed on every event. Only while a reply
+//! readiness (edge-triggered) and is [`pump`](super::pump)ed on every event, stopping at a
+//! short read unless the event reported the peer's close (the `read` tokio also saves). Only while a reply
 //! is stuck does it wait for write readiness instead: registering for both all the time costs
 //! a writable edge, and so a wasted wakeup and `read`, whenever the peer's ACK frees buffer
 //! space.
@@ -49,7 +50,15 @@ pub fn serve(listener: std::net::TcpListener) -> io::Result<()> {
             let Some(connection) = connections.get_mut(index).and_then(Option::as_mut) else {
                 continue;
             };
-            let writing = match pump(&mut connection.stream, &mut connection.out, &mut scratch) {
+            // A short read proves the queue empty unless this event also reported the close.
+            let stop_short = !(event.is_read_closed() || event.is_error());
+            let pumped = pump(
+                &mut connection.stream,
+                &mut connection.out,
+                &mut scratch,
+                stop_short,
+            );
+            let writing = match pumped {
                 Pumped::Drained => false,
                 Pumped::Blocked => true,
                 Pumped::Closed => {
