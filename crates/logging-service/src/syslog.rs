@@ -177,9 +177,7 @@ fn parse_3164(facility: u8, severity: u8, rest: &str) -> SyslogMessage {
             r = &r[sp + 1..];
         }
     }
-    let tag_end = r
-        .find(|c: char| c == ':' || c == '[' || c == ' ')
-        .unwrap_or(0);
+    let tag_end = r.find([':', '[', ' ']).unwrap_or(0);
     if tag_end > 0 && tag_end <= 48 {
         let tag = &r[..tag_end];
         let mut after = &r[tag_end..];

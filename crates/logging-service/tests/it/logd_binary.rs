@@ -1,0 +1,122 @@
+//! The `logd` binary: command line, the LISTENING lines, SIGHUP and a graceful SIGTERM.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+
+use logging_service::ace::{AceRecord, ByteOrder, SecondsLayout, encode};
+
+use crate::support::TempDir;
+
+#[test]
+fn bad_options_are_refused_with_usage() {
+    for args in [
+        &["--concurrency", "threads-galore"][..],
+        &["--ace-port", "99999"],
+        &["--bogus", "1"],
+        &["--bind"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_logd"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty());
+    }
+}
+
+#[test]
+fn sighup_reopens_and_sigterm_stops_after_writing_everything() {
+    let dir = TempDir::new("binary");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logd"))
+        .args([
+            "--ace-port",
+            "0",
+            "--syslog-port",
+            "off",
+            "--concurrency",
+            "leader-followers",
+            "--threads",
+            "2",
+        ])
+        .arg("--data-dir")
+        .arg(&dir.0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr: SocketAddr = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .expect(&line);
+    assert!(
+        line.starts_with("logd: ACE logging (tcp) listening on 127.0.0.1:"),
+        "{line}"
+    );
+    let send = |n: usize, tag: &str| {
+        let mut s = TcpStream::connect(addr).unwrap();
+        for i in 0..n {
+            let r = AceRecord {
+                priority: 8,
+                pid: 3,
+                seconds: 0,
+                micros: 0,
+                message: format!("{tag} {i}"),
+            };
+            s.write_all(&encode(&r, ByteOrder::Little, SecondsLayout::Wide))
+                .unwrap();
+        }
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut sink = Vec::new();
+        std::io::Read::read_to_end(&mut s, &mut sink).unwrap();
+    };
+    send(100, "first");
+    // An external rotation: move the file away, then SIGHUP makes logd open a new one.
+    let current = dir.0.join("127.0.0.1.log");
+    std::fs::rename(&current, dir.0.join("moved.log.old")).unwrap();
+    let signal = |name: &str| {
+        let st = Command::new("kill")
+            .args([&format!("-{name}"), &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    signal("HUP");
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut eline = String::new();
+    while !eline.contains("reopened") {
+        eline.clear();
+        assert!(
+            err.read_line(&mut eline).unwrap() > 0,
+            "logd exited before reopening"
+        );
+    }
+    send(50, "second");
+    signal("TERM");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(
+        rest.contains("150 records stored (150 ACE, 0 syslog)"),
+        "{rest}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.0.join("moved.log.old"))
+            .unwrap()
+            .lines()
+            .count(),
+        100
+    );
+    assert_eq!(
+        std::fs::read_to_string(&current).unwrap().lines().count(),
+        50
+    );
+}

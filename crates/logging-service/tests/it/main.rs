@@ -1,0 +1,8 @@
+//! Integration tests of the logging service, one module per topic.
+
+mod ace_interop;
+mod hostile;
+mod logd_binary;
+mod serve;
+mod support;
+mod syslog_clients;

@@ -1,0 +1,209 @@
+//! Many clients under each concurrency model, rotation, forwarding, graceful stop.
+
+use std::thread;
+
+use leader_followers::Concurrency;
+use logging_service::ace::{AceRecord, ByteOrder, SecondsLayout, encode};
+use logging_service::store::Durability;
+
+use crate::support::{Server, count_lines, send_and_wait};
+
+fn ace(i: usize, msg: String) -> Vec<u8> {
+    let r = AceRecord {
+        priority: 8,
+        pid: i as i32,
+        seconds: 1_700_000_000,
+        micros: 0,
+        message: msg,
+    };
+    let order = if i % 2 == 0 {
+        ByteOrder::Little
+    } else {
+        ByteOrder::Big
+    };
+    let layout = if i % 3 == 0 {
+        SecondsLayout::Narrow
+    } else {
+        SecondsLayout::Wide
+    };
+    encode(&r, order, layout)
+}
+
+fn clients_under(model: &str) {
+    const M: usize = 16;
+    const N: usize = 500;
+    let concurrency: Concurrency = model.parse().unwrap();
+    let server = Server::start(model, |c| c.concurrency = concurrency);
+    let (ace_addr, syslog_addr) = (server.at.ace.unwrap(), server.at.syslog_tcp.unwrap());
+    let clients: Vec<_> = (0..M)
+        .map(|c| {
+            thread::spawn(move || {
+                let mut bytes = Vec::new();
+                for r in 0..N {
+                    let msg = format!("client {c} record {r} {}", "x".repeat(r % 50));
+                    if c % 2 == 0 {
+                        bytes.extend(ace(c, msg));
+                    } else if c % 4 == 1 {
+                        let m = format!("<14>1 2026-11-26T00:00:00Z host{c} app {c} - - {msg}");
+                        bytes.extend(format!("{} {m}", m.len()).into_bytes());
+                    } else {
+                        bytes.extend(
+                            format!("<14>Nov 26 00:00:00 host{c} app[{c}]: {msg}\n").into_bytes(),
+                        );
+                    }
+                }
+                // Write in odd-sized pieces so frames straddle reads.
+                let addr = if c % 2 == 0 { ace_addr } else { syslog_addr };
+                send_and_wait(addr, &bytes);
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let (stats, stored) = server.stop();
+    assert_eq!(stats.records, (M * N) as u64, "{model}: {stats:?}");
+    assert_eq!(stats.rejected, 0);
+    // Every record exactly once, intact, one per line, each client's in order.
+    let mut seen = vec![vec![]; M];
+    for (_, lines) in &stored {
+        for line in lines {
+            let at = line.find("client ").expect("a record per line");
+            let mut words = line[at..].split(' ');
+            let c: usize = words.nth(1).unwrap().parse().unwrap();
+            let r: usize = words.nth(1).unwrap().parse().unwrap();
+            assert!(
+                line.ends_with(&format!("record {r} {}", "x".repeat(r % 50))),
+                "garbled: {line}"
+            );
+            seen[c].push(r);
+        }
+    }
+    for (c, rs) in seen.iter().enumerate() {
+        assert_eq!(*rs, (0..N).collect::<Vec<_>>(), "{model}: client {c}");
+    }
+}
+
+#[test]
+fn sixteen_clients_reactor() {
+    clients_under("reactor");
+}
+
+#[test]
+fn sixteen_clients_leader_followers() {
+    clients_under("leader-followers:2");
+}
+
+#[test]
+fn sixteen_clients_half_sync_half_async() {
+    clients_under("half-sync-half-async:2");
+}
+
+#[test]
+fn rotation_keeps_the_configured_number_of_files() {
+    let server = Server::start("rotate", |c| {
+        c.store.rotate_bytes = 4096;
+        c.store.keep = 2;
+        c.store.durability = Durability::EveryBatch;
+    });
+    let addr = server.at.ace.unwrap();
+    for batch in 0..20 {
+        let bytes: Vec<u8> = (0..10)
+            .flat_map(|i| ace(0, format!("batch {batch} record {i} padding padding")))
+            .collect();
+        send_and_wait(addr, &bytes);
+    }
+    let (stats, stored, files) = server.stop_with_files();
+    assert_eq!(stats.records, 200);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["127.0.0.1.log", "127.0.0.1.log.1", "127.0.0.1.log.2"]
+    );
+    assert!(files.iter().all(|(_, len)| *len <= 4096), "{files:?}");
+    // The newest records are in the current file.
+    let current = &stored.iter().find(|(h, _)| h == "127.0.0.1").unwrap().1;
+    assert!(
+        current
+            .last()
+            .unwrap()
+            .ends_with("batch 19 record 9 padding padding")
+    );
+}
+
+#[test]
+fn forwarding_to_a_second_logd() {
+    let upstream = Server::start("upstream", |c| c.ace_port = None);
+    let up_addr = upstream.at.syslog_tcp.unwrap();
+    let edge = Server::start("edge", |c| c.forward = Some(up_addr));
+    let bytes: Vec<u8> = (0..100)
+        .flat_map(|i| ace(1, format!("forwarded {i}")))
+        .collect();
+    send_and_wait(edge.at.ace.unwrap(), &bytes);
+    // Stopping the edge drains its forwarder.
+    let (edge_stats, _) = edge.stop();
+    assert_eq!(edge_stats.records, 100);
+    upstream.wait_for_records(100);
+    let stored = upstream.stored();
+    assert_eq!(stored.len(), 1);
+    let (host, lines) = &stored[0];
+    assert_eq!(
+        host, "127.0.0.1",
+        "the original client host travels in the HOSTNAME field"
+    );
+    assert_eq!(lines.len(), 100);
+    assert!(
+        lines[99].ends_with("ace[1] <1.6> forwarded 99"),
+        "{}",
+        lines[99]
+    );
+}
+
+#[test]
+fn graceful_stop_writes_everything_read() {
+    let server = Server::start("graceful", |_| {});
+    let addr = server.at.ace.unwrap();
+    // Clients still connected and sending when the stop comes.
+    let writers: Vec<_> = (0..4)
+        .map(|c| {
+            thread::spawn(move || {
+                use std::io::Write;
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                for i in 0..2000 {
+                    if s.write_all(&ace(c, format!("c{c} r{i}"))).is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    server.wait_for_records(100);
+    let (stats, stored) = server.stop();
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert!(stats.records >= 100);
+    assert_eq!(
+        count_lines(&stored) as u64,
+        stats.records,
+        "every record counted as read is in the files"
+    );
+}
+
+#[test]
+fn idle_clients_are_closed() {
+    let server = Server::start("idle", |c| c.idle = std::time::Duration::from_secs(1));
+    let mut quiet = std::net::TcpStream::connect(server.at.syslog_tcp.unwrap()).unwrap();
+    quiet
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut buf = [0u8; 1];
+    use std::io::Read;
+    assert_eq!(
+        quiet.read(&mut buf).unwrap(),
+        0,
+        "the server closed the idle connection"
+    );
+    let (stats, _) = server.stop();
+    assert_eq!(stats.idle_closed, 1);
+}

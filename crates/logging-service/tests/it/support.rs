@@ -1,0 +1,143 @@
+//! Starting a server in-process, temporary data directories, stored-line counting.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::PathBuf;
+
+/// Every stored line, per host file.
+pub(crate) type Stored = Vec<(String, Vec<String>)>;
+
+/// Lines stored in every file.
+pub(crate) fn count_lines(stored: &[(String, Vec<String>)]) -> usize {
+    stored.iter().map(|(_, l)| l.len()).sum()
+}
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use logging_service::server::{Listening, Logd, LogdConfig};
+use logging_service::store::{Output, Stats, StoreConfig, read_all};
+use pattern_core::Remote;
+
+/// A data directory removed when dropped.
+pub(crate) struct TempDir(pub(crate) PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(tag: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "logd-it-{}-{tag}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A server running on a thread.
+pub(crate) struct Server {
+    pub(crate) at: Listening,
+    pub(crate) remote: Arc<dyn Remote>,
+    pub(crate) output: Arc<Output>,
+    pub(crate) dir: TempDir,
+    thread: Option<JoinHandle<Stats>>,
+}
+
+impl Server {
+    pub(crate) fn start(tag: &str, edit: impl FnOnce(&mut LogdConfig)) -> Self {
+        let dir = TempDir::new(tag);
+        let mut cfg = LogdConfig {
+            ace_port: Some(0),
+            syslog_port: Some(0),
+            store: StoreConfig::new(&dir.0),
+            ..LogdConfig::default()
+        };
+        edit(&mut cfg);
+        let logd = Logd::start(cfg).expect("start logd");
+        let at = logd.listening();
+        let remote = logd.remote();
+        let output = logd.output();
+        let thread = std::thread::spawn(move || logd.run().expect("logd run"));
+        Server {
+            at,
+            remote,
+            output,
+            dir,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops gracefully; returns the counters and, read after the stop, every stored line.
+    pub(crate) fn stop(self) -> (Stats, Stored) {
+        let (stats, stored, _) = self.stop_with_files();
+        (stats, stored)
+    }
+
+    /// Like [`stop`](Self::stop), also listing every file (rotated ones included) with its size.
+    pub(crate) fn stop_with_files(mut self) -> (Stats, Stored, Vec<(String, u64)>) {
+        self.remote.end();
+        let stats = self.thread.take().unwrap().join().expect("logd thread");
+        let mut files: Vec<(String, u64)> = std::fs::read_dir(&self.dir.0)
+            .map(|d| {
+                d.map(|e| {
+                    let e = e.unwrap();
+                    (
+                        e.file_name().to_string_lossy().into_owned(),
+                        e.metadata().unwrap().len(),
+                    )
+                })
+                .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        (stats, self.stored(), files)
+    }
+
+    /// Every stored line, per host file.
+    pub(crate) fn stored(&self) -> Vec<(String, Vec<String>)> {
+        read_all(&self.dir.0).unwrap_or_default()
+    }
+
+    /// Waits until the server has stored `n` records (for senders that cannot be told when
+    /// their records are in: UDP, `logger`). Fails after 30 s.
+    pub(crate) fn wait_for_records(&self, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.output.stats().records < n {
+            assert!(
+                Instant::now() < deadline,
+                "only {:?} stored, expected {n}",
+                self.output.stats()
+            );
+            std::thread::park_timeout(Duration::from_millis(2));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.remote.end();
+            let _ = t.join();
+        }
+    }
+}
+
+/// Sends `bytes`, half-closes, and waits for the server to close: by then every record the
+/// server read from this connection is stored (it writes each batch before its upcall returns).
+pub(crate) fn send_and_wait(addr: SocketAddr, bytes: &[u8]) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.write_all(bytes).expect("send");
+    s.shutdown(Shutdown::Write).expect("half-close");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest)
+        .expect("server closes after end of stream");
+}
