@@ -72,7 +72,6 @@ mod engine;
 mod error;
 mod half_sync;
 mod leader_followers;
-pub mod model;
 mod monitor;
 mod timer;
 

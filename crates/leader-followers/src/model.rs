@@ -1,1 +1,0 @@
-//! Placeholder: the per-registration state machine, as a pure model.
