@@ -1,0 +1,101 @@
+//! The component configuration and control interface (implementation step 1).
+
+use std::fmt;
+
+/// What a component reports when an operation fails; `panicked` tells a caught panic apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentError {
+    /// What went wrong, in the component's words.
+    pub message: String,
+    /// True when the component panicked and the panic was caught.
+    pub panicked: bool,
+}
+
+impl ComponentError {
+    /// An ordinary failure with `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        ComponentError {
+            message: message.into(),
+            panicked: false,
+        }
+    }
+
+    /// A caught panic whose payload said `message`.
+    pub fn panic(message: impl Into<String>) -> Self {
+        ComponentError {
+            message: message.into(),
+            panicked: true,
+        }
+    }
+}
+
+impl fmt::Display for ComponentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.panicked {
+            write!(f, "panicked: {}", self.message)
+        } else {
+            f.write_str(&self.message)
+        }
+    }
+}
+
+impl std::error::Error for ComponentError {}
+
+/// The uniform interface every component offers its configurator.
+///
+/// The lifecycle is `init` → (`suspend` ⇄ `resume`)* → `fini`; a component may be initialised
+/// again after `fini` (a reconfiguration with new arguments does exactly that).
+/// Components run their own services (threads, event loops); these calls only control them.
+///
+/// ```
+/// use component_configurator::{Component, ComponentError};
+///
+/// #[derive(Debug, Default)]
+/// struct Greeter { greeting: String, serving: bool }
+///
+/// impl Component for Greeter {
+///     fn init(&mut self, args: &[String]) -> Result<(), ComponentError> {
+///         self.greeting = args.first().cloned().unwrap_or_else(|| "hello".into());
+///         self.serving = true;
+///         Ok(())
+///     }
+///     fn fini(&mut self) -> Result<(), ComponentError> { self.serving = false; Ok(()) }
+///     fn info(&self) -> String { format!("greeter saying {:?}", self.greeting) }
+/// }
+///
+/// let mut g = Greeter::default();
+/// g.init(&["hi".to_owned()])?;
+/// assert_eq!(g.info(), "greeter saying \"hi\"");
+/// # Ok::<(), ComponentError>(())
+/// ```
+pub trait Component: Send {
+    /// Starts the component with its argv (from the directive's quoted arguments).
+    fn init(&mut self, args: &[String]) -> Result<(), ComponentError>;
+
+    /// Stops the component and releases what `init` acquired (ports, threads).
+    fn fini(&mut self) -> Result<(), ComponentError>;
+
+    /// Stops serving for a while, keeping the resources needed to resume.
+    fn suspend(&mut self) -> Result<(), ComponentError> {
+        Ok(())
+    }
+
+    /// Serves again after [`suspend`](Self::suspend).
+    fn resume(&mut self) -> Result<(), ComponentError> {
+        Ok(())
+    }
+
+    /// A one-line description (ACE's `info`): what it is and where it serves.
+    fn info(&self) -> String;
+
+    /// A snapshot of the state worth keeping across a hot upgrade (a memento), if any.
+    fn export_state(&self) -> Result<Option<Vec<u8>>, ComponentError> {
+        Ok(None)
+    }
+
+    /// Takes over the state a previous instance exported; called before `init`.
+    fn import_state(&mut self, state: &[u8]) -> Result<(), ComponentError> {
+        let _ = state;
+        Err(ComponentError::new("this component does not import state"))
+    }
+}

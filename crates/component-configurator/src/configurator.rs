@@ -1,0 +1,617 @@
+//! The (re)configuration mechanism (implementation step 3): sources of directives, the
+//! desired state they describe, and applying only the difference to the repository.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+
+use crate::component::Component;
+use crate::dynamic::{self, LoadedLibrary, Unloaded};
+use crate::error::{Error, Result};
+use crate::repository::{ComponentState, Origin, Record, Removal, ServiceRepository, retire};
+use crate::svc_conf::{self, Activation, Directive, ParseError, Position};
+
+/// Makes a fresh, uninitialised static component.
+pub type StaticFactory = Box<dyn Fn() -> Box<dyn Component> + Send>;
+
+/// Looks up a variable for `$VAR` expansion.
+pub type Environment = Box<dyn Fn(&str) -> Option<String> + Send>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Source {
+    File(PathBuf),
+    Text { name: String, text: String },
+}
+
+/// One component as the configuration wants it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Desired {
+    name: String,
+    origin: Origin,
+    activation: Activation,
+    args: Vec<String>,
+    source: String,
+    position: Position,
+}
+
+/// One change a (re)configuration made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Change {
+    /// Created, initialised (and suspended if inactive) and inserted.
+    Added {
+        /// The component.
+        name: String,
+    },
+    /// Finalised and removed; for the last user of a library, whether it was unmapped.
+    Removed {
+        /// The component.
+        name: String,
+        /// The library unload, if this was its last user.
+        unloaded: Option<Unloaded>,
+    },
+    /// Suspended.
+    Suspended {
+        /// The component.
+        name: String,
+    },
+    /// Resumed.
+    Resumed {
+        /// The component.
+        name: String,
+    },
+    /// Arguments changed: `fini`, then `init` with the new arguments.
+    Reinitialised {
+        /// The component.
+        name: String,
+    },
+    /// Replaced by a component from another library or factory, with its state handed over.
+    Upgraded {
+        /// The component.
+        name: String,
+        /// Size of the state snapshot passed across, if the old instance exported one.
+        state_bytes: Option<usize>,
+        /// The old library's unload, if it had no other user.
+        unloaded: Option<Unloaded>,
+    },
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::Added { name } => write!(f, "added {name}"),
+            Change::Removed { name, unloaded } => match unloaded {
+                Some(u) => write!(
+                    f,
+                    "removed {name} (library {})",
+                    if u.unmapped { "unmapped" } else { "still mapped" }
+                ),
+                None => write!(f, "removed {name}"),
+            },
+            Change::Suspended { name } => write!(f, "suspended {name}"),
+            Change::Resumed { name } => write!(f, "resumed {name}"),
+            Change::Reinitialised { name } => write!(f, "re-initialised {name} with new arguments"),
+            Change::Upgraded {
+                name, state_bytes, ..
+            } => match state_bytes {
+                Some(n) => write!(f, "upgraded {name} carrying {n} bytes of state"),
+                None => write!(f, "upgraded {name} without state"),
+            },
+        }
+    }
+}
+
+/// A directive that was valid but could not be carried out (the others went on).
+#[derive(Debug)]
+pub struct DirectiveError {
+    /// The source (file) of the directive.
+    pub source: String,
+    /// Where the directive starts.
+    pub position: Position,
+    /// The component it was about.
+    pub name: String,
+    /// What went wrong.
+    pub error: Error,
+}
+
+impl fmt::Display for DirectiveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}: {}", self.source, self.position, self.name, self.error)
+    }
+}
+
+/// What a (re)configuration did: its changes and the directives that failed.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Changes made, in order.
+    pub changes: Vec<Change>,
+    /// Directives that could not be carried out.
+    pub errors: Vec<DirectiveError>,
+}
+
+impl Report {
+    /// Whether every directive was carried out.
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// The Component Configurator: reads directives, keeps the repository in line with them.
+///
+/// Sources (files and directives passed through the API) are kept; every operation re-reads
+/// them all, validates the whole configuration (a single error applies nothing), then
+/// applies only the difference from what runs: components no longer wanted are removed
+/// (newest first), new ones added, changed arguments re-initialise, a changed library or
+/// factory upgrades with a state hand-off, and activation changes suspend or resume.
+/// Components not involved are not touched.
+///
+/// ```
+/// use component_configurator::{Change, Component, ComponentError, Configurator};
+///
+/// #[derive(Debug, Default)]
+/// struct Counter { step: u64 }
+/// impl Component for Counter {
+///     fn init(&mut self, args: &[String]) -> Result<(), ComponentError> {
+///         self.step = args.first().and_then(|a| a.parse().ok()).unwrap_or(1);
+///         Ok(())
+///     }
+///     fn fini(&mut self) -> Result<(), ComponentError> { Ok(()) }
+///     fn info(&self) -> String { format!("counter stepping by {}", self.step) }
+/// }
+///
+/// let mut cfg = Configurator::default();
+/// cfg.register_static("Counter", || Box::new(Counter::default()));
+/// let report = cfg.process_directive("static Counter \"5\"")?;
+/// assert_eq!(report.changes, vec![Change::Added { name: "Counter".into() }]);
+/// assert_eq!(cfg.repository().find("Counter")?.component().info(), "counter stepping by 5");
+/// # Ok::<(), component_configurator::Error>(())
+/// ```
+pub struct Configurator {
+    repository: ServiceRepository,
+    statics: HashMap<String, StaticFactory>,
+    sources: Vec<Source>,
+    search: Vec<PathBuf>,
+    env: Environment,
+    libraries: HashMap<PathBuf, Weak<LoadedLibrary>>,
+    texts: usize,
+}
+
+impl fmt::Debug for Configurator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Configurator")
+            .field("repository", &self.repository)
+            .field("statics", &self.statics.keys().collect::<Vec<_>>())
+            .field("sources", &self.sources)
+            .field("search", &self.search)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Configurator {
+    fn default() -> Self {
+        Configurator {
+            repository: ServiceRepository::default(),
+            statics: HashMap::new(),
+            sources: Vec::new(),
+            search: Vec::new(),
+            env: Box::new(|name| std::env::var(name).ok()),
+            libraries: HashMap::new(),
+            texts: 0,
+        }
+    }
+}
+
+impl Configurator {
+    /// Registers a static component factory under `name` (for `static NAME` directives).
+    pub fn register_static(
+        &mut self,
+        name: impl Into<String>,
+        factory: impl Fn() -> Box<dyn Component> + Send + 'static,
+    ) {
+        self.statics.insert(name.into(), Box::new(factory));
+    }
+
+    /// Adds a directory where bare library names are looked for.
+    pub fn add_search_dir(&mut self, dir: impl Into<PathBuf>) {
+        self.search.push(dir.into());
+    }
+
+    /// Replaces the process environment as the source of `$VAR` values.
+    pub fn set_env(&mut self, env: impl Fn(&str) -> Option<String> + Send + 'static) {
+        self.env = Box::new(env);
+    }
+
+    /// The repository.
+    pub fn repository(&self) -> &ServiceRepository {
+        &self.repository
+    }
+
+    /// The repository, mutably (to suspend, resume or remove outside the files).
+    pub fn repository_mut(&mut self) -> &mut ServiceRepository {
+        &mut self.repository
+    }
+
+    /// Adds a svc.conf file and applies the resulting configuration.
+    ///
+    /// On a read or parse error nothing is applied and the file is not kept.
+    pub fn process_file(&mut self, path: impl AsRef<Path>) -> Result<Report> {
+        let source = Source::File(path.as_ref().to_owned());
+        self.add_source(source)
+    }
+
+    /// Adds directives given as text (ACE's `-S`) and applies the resulting configuration.
+    ///
+    /// A `remove`, `suspend` or `resume` given this way names a component configured
+    /// elsewhere; once that component is gone from the files it is ignored.
+    pub fn process_directive(&mut self, text: &str) -> Result<Report> {
+        self.texts += 1;
+        let source = Source::Text {
+            name: format!("<directive {}>", self.texts),
+            text: text.to_owned(),
+        };
+        self.add_source(source)
+    }
+
+    fn add_source(&mut self, source: Source) -> Result<Report> {
+        let mut sources = self.sources.clone();
+        if !sources.contains(&source) {
+            sources.push(source);
+        }
+        let desired = self.desired(&sources)?;
+        self.sources = sources;
+        Ok(self.apply(desired))
+    }
+
+    /// Re-reads every source and applies only what changed.
+    ///
+    /// On a read or parse error nothing is applied and the running components stay as
+    /// they are.
+    pub fn reconfigure(&mut self) -> Result<Report> {
+        let sources = self.sources.clone();
+        let desired = self.desired(&sources)?;
+        Ok(self.apply(desired))
+    }
+
+    /// Finalises every component, newest first, and unloads their libraries.
+    pub fn close(&mut self) -> Vec<Removal> {
+        self.sources.clear();
+        self.repository.close()
+    }
+
+    fn desired(&self, sources: &[Source]) -> Result<Vec<Desired>> {
+        let mut out: Vec<Desired> = Vec::new();
+        for source in sources {
+            let (name, text, strict) = match source {
+                Source::File(path) => {
+                    let bytes = std::fs::read(path).map_err(|e| Error::Read {
+                        path: path.clone(),
+                        source: e,
+                    })?;
+                    (path.display().to_string(), bytes, true)
+                }
+                Source::Text { name, text } => (name.clone(), text.clone().into_bytes(), false),
+            };
+            let env = &self.env;
+            let parsed = svc_conf::parse_bytes(&name, &text, &|v| env(v))?;
+            let fail = |position: Position, message: String| {
+                Error::Parse(ParseError {
+                    source: name.clone(),
+                    position,
+                    message,
+                })
+            };
+            for located in parsed {
+                let position = located.position;
+                let existing = out
+                    .iter()
+                    .position(|d| d.name == located.directive.name());
+                match located.directive {
+                    Directive::Dynamic {
+                        name: component,
+                        library,
+                        factory,
+                        activation,
+                        args,
+                    } => {
+                        if let Some(i) = existing {
+                            return Err(fail(position, already(&component, &out[i])));
+                        }
+                        out.push(Desired {
+                            name: component,
+                            origin: Origin::Dynamic {
+                                spec: library,
+                                factory,
+                            },
+                            activation,
+                            args,
+                            source: name.clone(),
+                            position,
+                        });
+                    }
+                    Directive::Static {
+                        name: component,
+                        activation,
+                        args,
+                    } => {
+                        if let Some(i) = existing {
+                            return Err(fail(position, already(&component, &out[i])));
+                        }
+                        if !self.statics.contains_key(&component) {
+                            return Err(fail(
+                                position,
+                                format!("no static component is registered as {component:?}"),
+                            ));
+                        }
+                        out.push(Desired {
+                            name: component,
+                            origin: Origin::Static,
+                            activation,
+                            args,
+                            source: name.clone(),
+                            position,
+                        });
+                    }
+                    ref other @ (Directive::Remove { .. }
+                    | Directive::Suspend { .. }
+                    | Directive::Resume { .. }) => {
+                        let Some(i) = existing else {
+                            if strict {
+                                return Err(fail(
+                                    position,
+                                    format!(
+                                        "no component named {:?} is configured before this directive",
+                                        other.name()
+                                    ),
+                                ));
+                            }
+                            continue;
+                        };
+                        match other {
+                            Directive::Remove { .. } => {
+                                out.remove(i);
+                            }
+                            Directive::Suspend { .. } => out[i].activation = Activation::Inactive,
+                            _ => out[i].activation = Activation::Active,
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn apply(&mut self, desired: Vec<Desired>) -> Report {
+        let mut report = Report::default();
+        // Removals first, newest first, so ports and names are free for what follows.
+        for name in self.repository.names().into_iter().rev() {
+            if !desired.iter().any(|d| d.name == name)
+                && let Ok(removal) = self.repository.remove(&name)
+            {
+                if let Err(e) = &removal.fini {
+                    tracing::warn!(component = %name, error = %e, "fini failed on removal");
+                }
+                report.changes.push(Change::Removed {
+                    name,
+                    unloaded: removal.unloaded,
+                });
+            }
+        }
+        for d in desired {
+            let outcome = match self.repository.get(&d.name) {
+                None => self.add(&d).map(|()| {
+                    report.changes.push(Change::Added {
+                        name: d.name.clone(),
+                    })
+                }),
+                Some(r) if r.origin() != &d.origin => self.upgrade(&d).map(|c| report.changes.push(c)),
+                Some(r) if r.args() != d.args.as_slice() => self.reinit(&d).map(|()| {
+                    report.changes.push(Change::Reinitialised {
+                        name: d.name.clone(),
+                    })
+                }),
+                Some(_) => Ok(()),
+            }
+            .and_then(|()| self.activation(&d, &mut report.changes));
+            if let Err(error) = outcome {
+                tracing::warn!(component = %d.name, %error, "directive failed");
+                report.errors.push(DirectiveError {
+                    source: d.source.clone(),
+                    position: d.position,
+                    name: d.name.clone(),
+                    error,
+                });
+            }
+        }
+        report
+    }
+
+    fn activation(&mut self, d: &Desired, changes: &mut Vec<Change>) -> Result<()> {
+        let Some(r) = self.repository.get(&d.name) else {
+            return Ok(());
+        };
+        let name = d.name.clone();
+        match (r.state(), d.activation) {
+            (ComponentState::Active, Activation::Inactive) => {
+                self.repository.suspend(&name)?;
+                changes.push(Change::Suspended { name });
+            }
+            (ComponentState::Suspended, Activation::Active) => {
+                self.repository.resume(&name)?;
+                changes.push(Change::Resumed { name });
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn library(&mut self, spec: &str) -> Result<Arc<LoadedLibrary>> {
+        let path = dynamic::resolve(spec, &self.search)?;
+        let canonical = path.canonicalize().unwrap_or(path.clone());
+        if let Some(lib) = self.libraries.get(&canonical).and_then(Weak::upgrade) {
+            return Ok(lib);
+        }
+        self.libraries.retain(|_, w| w.strong_count() > 0);
+        let lib = LoadedLibrary::open(&path)?;
+        self.libraries.insert(canonical, Arc::downgrade(&lib));
+        Ok(lib)
+    }
+
+    /// Creates an uninitialised component for `d`, with its library if dynamic.
+    fn create(&mut self, d: &Desired) -> Result<(Box<dyn Component>, Option<Arc<LoadedLibrary>>)> {
+        match &d.origin {
+            Origin::Static => {
+                let make = self
+                    .statics
+                    .get(&d.name)
+                    .ok_or_else(|| Error::UnknownStatic(d.name.clone()))?;
+                Ok((make(), None))
+            }
+            Origin::Dynamic { spec, factory } => {
+                let lib = self.library(spec)?;
+                let component = lib.create(factory)?;
+                Ok((Box::new(component), Some(lib)))
+            }
+        }
+    }
+
+    fn record(&self, d: &Desired, component: Box<dyn Component>, lib: Option<Arc<LoadedLibrary>>) -> Record {
+        let record = Record::new(d.name.clone(), component, d.origin.clone(), d.args.clone());
+        match lib {
+            Some(lib) => record.with_library(lib),
+            None => record,
+        }
+    }
+
+    fn add(&mut self, d: &Desired) -> Result<()> {
+        let (mut component, lib) = self.create(d)?;
+        if let Err(error) = component.init(&d.args) {
+            drop(component);
+            if let Some(lib) = lib {
+                let _ = LoadedLibrary::unload(lib);
+            }
+            return Err(Error::Component {
+                name: d.name.clone(),
+                operation: "init",
+                error,
+            });
+        }
+        self.repository.insert(self.record(d, component, lib))
+    }
+
+    fn reinit(&mut self, d: &Desired) -> Result<()> {
+        let record = self
+            .repository
+            .get_mut(&d.name)
+            .ok_or_else(|| Error::NotFound(d.name.clone()))?;
+        let was = record.state();
+        let fail = |operation, error| Error::Component {
+            name: d.name.clone(),
+            operation,
+            error,
+        };
+        if was == ComponentState::Active {
+            record.component_mut().suspend().map_err(|e| fail("suspend", e))?;
+        }
+        record.component_mut().fini().map_err(|e| fail("fini", e))?;
+        match record.component_mut().init(&d.args) {
+            Ok(()) => {
+                record.set_args(d.args.clone());
+                record.set_state(ComponentState::Active);
+                Ok(())
+            }
+            Err(e) => {
+                // It is finalised and will not start with these arguments: take it out so
+                // the repository only holds initialised components.
+                drop(self.repository.take(&d.name));
+                Err(fail("init", e))
+            }
+        }
+    }
+
+    fn upgrade(&mut self, d: &Desired) -> Result<Change> {
+        let index = self.repository.index_of(&d.name).unwrap_or(usize::MAX);
+        let mut old = self
+            .repository
+            .take(&d.name)
+            .ok_or_else(|| Error::NotFound(d.name.clone()))?;
+        let fail = |operation, error| Error::Component {
+            name: d.name.clone(),
+            operation,
+            error,
+        };
+        // Create the new instance before touching the old one: a missing or refused library
+        // then leaves the old one serving.
+        let (mut new, lib) = match self.create(d) {
+            Ok(made) => made,
+            Err(e) => {
+                self.repository.put_at(index, old);
+                return Err(e);
+            }
+        };
+        if old.state() == ComponentState::Active
+            && let Err(e) = old.component_mut().suspend()
+        {
+            self.repository.put_at(index, old);
+            return Err(fail("suspend", e));
+        }
+        let state = match old.component().export_state() {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = old.component_mut().resume();
+                self.repository.put_at(index, old);
+                return Err(fail("export_state", e));
+            }
+        };
+        if let Err(e) = old.component_mut().fini() {
+            tracing::warn!(component = %d.name, error = %e, "old instance's fini failed during upgrade");
+        }
+        let started = match &state {
+            Some(bytes) => new
+                .import_state(bytes)
+                .map_err(|e| fail("import_state", e)),
+            None => Ok(()),
+        }
+        .and_then(|()| new.init(&d.args).map_err(|e| fail("init", e)));
+        if let Err(e) = started {
+            // Roll back: the old instance starts again with its own arguments and state.
+            drop(new);
+            if let Some(lib) = lib {
+                let _ = LoadedLibrary::unload(lib);
+            }
+            let args = old.args().to_vec();
+            let restarted = old.component_mut().init(&args);
+            if restarted.is_ok() {
+                old.set_state(ComponentState::Active);
+                self.repository.put_at(index, old);
+            } else {
+                let _ = retire(old);
+            }
+            return Err(e);
+        }
+        let record = self.record(d, new, lib);
+        // The old instance is finalised: drop its object, then its library.
+        old.set_state(ComponentState::Suspended);
+        let removal = retire_finalised(old);
+        self.repository.put_at(index, record);
+        Ok(Change::Upgraded {
+            name: d.name.clone(),
+            state_bytes: state.map(|s| s.len()),
+            unloaded: removal,
+        })
+    }
+}
+
+/// Drops an already finalised record's object, then its library.
+fn retire_finalised(record: Record) -> Option<Unloaded> {
+    let library = record.library_arc();
+    drop(record);
+    library.and_then(|l| LoadedLibrary::unload(l).ok())
+}
+
+fn already(name: &str, d: &Desired) -> String {
+    format!(
+        "{name:?} is already configured at {}:{}",
+        d.source, d.position
+    )
+}

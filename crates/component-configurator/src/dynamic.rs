@@ -1,0 +1,399 @@
+//! Dynamic components: checked loading of plugin libraries, and the host-side component
+//! that calls a plugin through its vtable while keeping its library mapped.
+
+use std::ffi::c_void;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::abi::{
+    self, ByteSink, Created, DESCRIPTOR_SIZE, DESCRIPTOR_SYMBOL, Descriptor, Factory, HostApi,
+    STATUS_NO_STATE, STATUS_OK, STATUS_PANIC, Str, VTable,
+};
+use crate::component::{Component, ComponentError};
+use crate::elf;
+use crate::error::{Error, Result};
+
+unsafe extern "C" fn host_log(level: u32, target: Str, message: Str) {
+    // SAFETY: the plugin passes slices valid for this call.
+    let (target, message) = unsafe { (target.bytes(), message.bytes()) };
+    let target = String::from_utf8_lossy(target);
+    let message = String::from_utf8_lossy(message);
+    match level {
+        abi::level::ERROR => tracing::error!(target: "plugin", plugin_target = %target, "{message}"),
+        abi::level::WARN => tracing::warn!(target: "plugin", plugin_target = %target, "{message}"),
+        abi::level::INFO => tracing::info!(target: "plugin", plugin_target = %target, "{message}"),
+        abi::level::DEBUG => tracing::debug!(target: "plugin", plugin_target = %target, "{message}"),
+        _ => tracing::trace!(target: "plugin", plugin_target = %target, "{message}"),
+    }
+}
+
+/// The host's side of the ABI, passed to every factory.
+static HOST_API: HostApi = HostApi {
+    size: std::mem::size_of::<HostApi>() as u32,
+    max_level: abi::level::TRACE,
+    log: host_log,
+};
+
+/// Whether `path` appears in this process's memory map (`/proc/self/maps`).
+pub fn is_mapped(path: &Path) -> bool {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return false;
+    };
+    let needle = path.to_string_lossy();
+    maps.lines().any(|l| l.ends_with(needle.as_ref()))
+}
+
+/// A plugin library, mapped after its descriptor was checked.
+///
+/// Components hold it through an `Arc`, so it stays mapped while any object from it lives.
+#[derive(Debug)]
+pub struct LoadedLibrary {
+    path: PathBuf,
+    descriptor: Descriptor,
+    library: Option<libloading::os::unix::Library>,
+}
+
+/// What happened when a library's last user let go of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unloaded {
+    /// The library.
+    pub path: PathBuf,
+    /// Whether it was gone from the process's memory map after `dlclose`.
+    /// `false` means something still pins it (see the docs: thread-local destructors).
+    pub unmapped: bool,
+}
+
+impl LoadedLibrary {
+    /// Checks the descriptor in the file, maps the library, and checks it again in memory.
+    ///
+    /// A file without our descriptor, or with a mismatching one, is refused before `dlopen`,
+    /// so none of its code (not even its constructors) runs.
+    pub fn open(path: &Path) -> Result<Arc<LoadedLibrary>> {
+        let path = path.canonicalize().map_err(|_| Error::LibraryNotFound {
+            spec: path.display().to_string(),
+            looked: vec![path.to_owned()],
+        })?;
+        let file = std::fs::File::open(&path).map_err(|e| Error::Load {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let bytes = elf::read_symbol(&file, DESCRIPTOR_SYMBOL, DESCRIPTOR_SIZE).map_err(|e| {
+            Error::NotAComponentLibrary {
+                path: path.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        let descriptor = Descriptor::from_bytes(&bytes).ok_or_else(|| Error::NotAComponentLibrary {
+            path: path.clone(),
+            reason: "short descriptor".to_owned(),
+        })?;
+        check(&path, &descriptor)?;
+        let flags = libc_flags();
+        // SAFETY: the file carries our descriptor with matching versions, so it is a plugin
+        // built against this ABI; loading it runs only Rust's own runtime constructors.
+        let library = unsafe { libloading::os::unix::Library::open(Some(&path), flags) }
+            .map_err(|e| Error::Load {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        // SAFETY: the symbol is a `Descriptor` static (checked in the file above); we copy it.
+        let in_memory = unsafe {
+            library
+                .get::<*const Descriptor>(DESCRIPTOR_SYMBOL.as_bytes())
+                .map(|s| *(*s))
+        }
+        .map_err(|e| Error::NotAComponentLibrary {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        if in_memory != descriptor {
+            return Err(Error::NotAComponentLibrary {
+                path,
+                reason: "the descriptor in memory differs from the file's".to_owned(),
+            });
+        }
+        Ok(Arc::new(LoadedLibrary {
+            path,
+            descriptor,
+            library: Some(library),
+        }))
+    }
+
+    /// The canonical path of the library.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The plugin's name from its descriptor.
+    pub fn plugin_name(&self) -> String {
+        abi::unpadded(&self.descriptor.plugin_name)
+    }
+
+    /// Creates a component with the exported `factory`.
+    pub fn create(self: &Arc<Self>, factory: &str) -> Result<DynamicComponent> {
+        let missing = || Error::MissingSymbol {
+            path: self.path.clone(),
+            factory: factory.to_owned(),
+        };
+        let library = self.library.as_ref().ok_or_else(missing)?;
+        // SAFETY: a symbol exported by a checked plugin under a factory's name has the
+        // `Factory` signature (that is what the descriptor's versions promise).
+        let make: Factory = unsafe { library.get::<Factory>(factory.as_bytes()).map(|s| *s) }
+            .map_err(|_| missing())?;
+        let mut created = Created {
+            vtable: std::ptr::null(),
+            object: std::ptr::null_mut(),
+        };
+        let mut err = Vec::new();
+        // SAFETY: `HOST_API` is static; `created` and `err` live across the call.
+        let status = unsafe { make(&HOST_API, &mut created, ByteSink::to_vec(&mut err)) };
+        if status != STATUS_OK || created.vtable.is_null() || created.object.is_null() {
+            return Err(Error::Component {
+                name: factory.to_owned(),
+                operation: "create",
+                error: to_error(status, err),
+            });
+        }
+        // SAFETY: the factory returned a pointer to its 'static vtable.
+        let size = unsafe { (*created.vtable).size } as usize;
+        if size != std::mem::size_of::<VTable>() {
+            return Err(Error::AbiMismatch {
+                path: self.path.clone(),
+                field: "the vtable size",
+                expected: std::mem::size_of::<VTable>().to_string(),
+                found: size.to_string(),
+            });
+        }
+        Ok(DynamicComponent {
+            object: created.object,
+            vtable: created.vtable,
+            library: Arc::clone(self),
+        })
+    }
+
+    /// Unmaps the library now if `this` is its last holder, reporting whether it is gone
+    /// from the memory map; gives the `Arc` back when others still hold it.
+    pub fn unload(this: Arc<Self>) -> std::result::Result<Unloaded, Arc<Self>> {
+        let mut lib = Arc::try_unwrap(this)?;
+        let path = lib.path.clone();
+        if let Some(l) = lib.library.take() {
+            // A failing dlclose leaves the library mapped, which the check below reports.
+            let _ = l.close();
+        }
+        let unmapped = !is_mapped(&path);
+        Ok(Unloaded { path, unmapped })
+    }
+}
+
+fn libc_flags() -> std::ffi::c_int {
+    libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL
+}
+
+fn check(path: &Path, d: &Descriptor) -> Result<()> {
+    match d.mismatch() {
+        None => Ok(()),
+        Some((field, expected, found)) if field == "magic" => {
+            let _ = (expected, found);
+            Err(Error::NotAComponentLibrary {
+                path: path.to_owned(),
+                reason: "the descriptor has the wrong magic".to_owned(),
+            })
+        }
+        Some((field, expected, found)) => Err(Error::AbiMismatch {
+            path: path.to_owned(),
+            field,
+            expected,
+            found,
+        }),
+    }
+}
+
+fn to_error(status: u32, message: Vec<u8>) -> ComponentError {
+    let message = String::from_utf8_lossy(&message).into_owned();
+    if status == STATUS_PANIC {
+        ComponentError::panic(message)
+    } else {
+        ComponentError::new(message)
+    }
+}
+
+/// A component living in a plugin library, called through its vtable.
+///
+/// Dropping it destroys the object first and only then lets go of the library.
+#[derive(Debug)]
+pub struct DynamicComponent {
+    object: *mut c_void,
+    vtable: *const VTable,
+    library: Arc<LoadedLibrary>,
+}
+
+// SAFETY: plugin objects are `Component`s, which are `Send`; the vtable is immutable static
+// data and the library handle is shared through an `Arc`.
+unsafe impl Send for DynamicComponent {}
+
+impl DynamicComponent {
+    /// The library the component came from.
+    pub fn library(&self) -> &Arc<LoadedLibrary> {
+        &self.library
+    }
+
+    fn vt(&self) -> &VTable {
+        // SAFETY: the vtable is a static in the library, which `self.library` keeps mapped.
+        unsafe { &*self.vtable }
+    }
+
+    fn call(
+        &mut self,
+        f: unsafe extern "C" fn(*mut c_void, ByteSink) -> u32,
+    ) -> Result<(), ComponentError> {
+        let mut err = Vec::new();
+        // SAFETY: `object` is live (destroyed only in Drop) and `err` outlives the call.
+        let status = unsafe { f(self.object, ByteSink::to_vec(&mut err)) };
+        if status == STATUS_OK {
+            Ok(())
+        } else {
+            Err(to_error(status, err))
+        }
+    }
+}
+
+impl Component for DynamicComponent {
+    fn init(&mut self, args: &[String]) -> Result<(), ComponentError> {
+        let argv: Vec<Str> = args.iter().map(|a| Str::of(a.as_bytes())).collect();
+        let mut err = Vec::new();
+        let init = self.vt().init;
+        // SAFETY: `argv` and the strings it borrows outlive the call; `object` is live.
+        let status = unsafe {
+            init(
+                self.object,
+                argv.as_ptr(),
+                argv.len(),
+                ByteSink::to_vec(&mut err),
+            )
+        };
+        if status == STATUS_OK {
+            Ok(())
+        } else {
+            Err(to_error(status, err))
+        }
+    }
+
+    fn fini(&mut self) -> Result<(), ComponentError> {
+        let f = self.vt().fini;
+        self.call(f)
+    }
+
+    fn suspend(&mut self) -> Result<(), ComponentError> {
+        let f = self.vt().suspend;
+        self.call(f)
+    }
+
+    fn resume(&mut self) -> Result<(), ComponentError> {
+        let f = self.vt().resume;
+        self.call(f)
+    }
+
+    fn info(&self) -> String {
+        let mut out = Vec::new();
+        let f = self.vt().info;
+        // SAFETY: `object` is live; `out` outlives the call.
+        let status = unsafe { f(self.object, ByteSink::to_vec(&mut out)) };
+        let text = String::from_utf8_lossy(&out).into_owned();
+        if status == STATUS_OK {
+            text
+        } else {
+            format!("<info failed: {text}>")
+        }
+    }
+
+    fn export_state(&self) -> Result<Option<Vec<u8>>, ComponentError> {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let f = self.vt().export_state;
+        // SAFETY: `object` is live; both buffers outlive the call.
+        let status = unsafe {
+            f(
+                self.object,
+                ByteSink::to_vec(&mut out),
+                ByteSink::to_vec(&mut err),
+            )
+        };
+        match status {
+            STATUS_OK => Ok(Some(out)),
+            STATUS_NO_STATE => Ok(None),
+            s => Err(to_error(s, err)),
+        }
+    }
+
+    fn import_state(&mut self, state: &[u8]) -> Result<(), ComponentError> {
+        let mut err = Vec::new();
+        let f = self.vt().import_state;
+        // SAFETY: `object` is live; `state` and `err` outlive the call.
+        let status = unsafe { f(self.object, Str::of(state), ByteSink::to_vec(&mut err)) };
+        if status == STATUS_OK {
+            Ok(())
+        } else {
+            Err(to_error(status, err))
+        }
+    }
+}
+
+impl Drop for DynamicComponent {
+    fn drop(&mut self) {
+        let destroy = self.vt().destroy;
+        // SAFETY: destroy runs once, here, with the object the factory made; the library
+        // (`self.library`) is dropped only after this, when the fields drop.
+        let status = unsafe { destroy(self.object) };
+        if status != STATUS_OK {
+            tracing::warn!(library = %self.library.path.display(), "a plugin panicked while dropping its component");
+        }
+    }
+}
+
+/// Where a library named in a directive is looked for, in order: a spec with a `/` is a
+/// path (tried as is, then with `.so`); a bare name is tried in each search directory as
+/// `lib<name>.so`, `<name>.so`, `<name>`, then a versioned `lib<name>-*.so`.
+pub fn resolve(spec: &str, search: &[PathBuf]) -> Result<PathBuf> {
+    let mut looked = Vec::new();
+    let try_path = |p: PathBuf, looked: &mut Vec<PathBuf>| {
+        let ok = p.is_file();
+        looked.push(p.clone());
+        ok.then_some(p)
+    };
+    if spec.contains('/') {
+        let p = PathBuf::from(spec);
+        if let Some(p) = try_path(p.clone(), &mut looked) {
+            return Ok(p);
+        }
+        if let Some(p) = try_path(PathBuf::from(format!("{spec}.so")), &mut looked) {
+            return Ok(p);
+        }
+    } else {
+        for dir in search {
+            for candidate in [format!("lib{spec}.so"), format!("{spec}.so"), spec.to_owned()] {
+                if let Some(p) = try_path(dir.join(candidate), &mut looked) {
+                    return Ok(p);
+                }
+            }
+            let prefix = format!("lib{spec}-");
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                let mut versioned: Vec<PathBuf> = entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                            n.starts_with(&prefix) && n.ends_with(".so")
+                        })
+                    })
+                    .collect();
+                versioned.sort();
+                if let Some(p) = versioned.pop() {
+                    return Ok(p);
+                }
+            }
+        }
+    }
+    Err(Error::LibraryNotFound {
+        spec: spec.to_owned(),
+        looked,
+    })
+}
