@@ -1103,8 +1103,12 @@ impl Core {
             if let Some(mut old) = st.signal_fd.replace(fd) {
                 let _ = self.registry.deregister(&mut old);
             }
-            // Every pool thread blocks the wider set at its next turn round the loop.
+            // Every pool thread blocks the wider set at its next turn round the loop: wake the
+            // idle ones now. (A thread busy in an upcall blocks it when the upcall returns;
+            // to close that window, block the signals before `run`, as threads inherit masks.)
             self.sig_epoch.fetch_add(1, Ordering::AcqRel);
+            self.followers_cv.notify_all();
+            self.wake_poller(&mut st);
             self.read_signals(&mut st);
             if !st.ready.is_empty() {
                 self.kick(&mut st);
