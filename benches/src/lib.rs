@@ -35,6 +35,7 @@
 //! })?;
 //! assert_eq!(report.connections, 4);
 //! assert_eq!(report.mismatches, 0);
+//! assert!(report.total_requests >= report.requests);
 //! assert!(report.p50_us <= report.p99_us);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

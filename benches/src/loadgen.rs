@@ -144,6 +144,7 @@ pub fn run(args: &LoadArgs) -> io::Result<LoadReport> {
     let mut end = measure_from + args.duration;
     let mut measuring = args.warmup.is_zero();
     let mut measured_since = start;
+    let mut warmup_requests = 0;
 
     loop {
         let now = Instant::now();
@@ -154,6 +155,7 @@ pub fn run(args: &LoadArgs) -> io::Result<LoadReport> {
             measured_since = now;
             end = now + args.duration;
             histogram.reset();
+            warmup_requests = tally.completed;
             tally = Tally::default();
         }
         if now >= end {
@@ -185,6 +187,7 @@ pub fn run(args: &LoadArgs) -> io::Result<LoadReport> {
         message_bytes: args.size,
         seconds,
         requests: tally.completed,
+        total_requests: warmup_requests + tally.completed,
         requests_per_sec: tally.completed as f64 / seconds,
         p50_us: micros(histogram.value_at_quantile(0.50)),
         p99_us: micros(histogram.value_at_quantile(0.99)),

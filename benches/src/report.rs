@@ -13,6 +13,9 @@ pub struct LoadReport {
     pub seconds: f64,
     /// Requests that completed (full echo received) while measuring.
     pub requests: u64,
+    /// Requests that completed in the whole run, warmup included (what the server did while
+    /// its CPU time was counted).
+    pub total_requests: u64,
     /// `requests / seconds`.
     pub requests_per_sec: f64,
     /// Median round-trip latency, microseconds.
@@ -33,6 +36,7 @@ impl LoadReport {
             "message_bytes": self.message_bytes,
             "seconds": self.seconds,
             "requests": self.requests,
+            "total_requests": self.total_requests,
             "requests_per_sec": self.requests_per_sec,
             "p50_us": self.p50_us,
             "p99_us": self.p99_us,
@@ -63,6 +67,7 @@ impl LoadReport {
             message_bytes: whole("message_bytes")? as usize,
             seconds: float("seconds")?,
             requests: whole("requests")?,
+            total_requests: whole("total_requests")?,
             requests_per_sec: float("requests_per_sec")?,
             p50_us: float("p50_us")?,
             p99_us: float("p99_us")?,
@@ -82,6 +87,7 @@ mod tests {
             message_bytes: 64,
             seconds: 3.0,
             requests: 300_000,
+            total_requests: 400_000,
             requests_per_sec: 100_000.0,
             p50_us: 610.5,
             p99_us: 1_020.0,

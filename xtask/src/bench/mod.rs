@@ -238,6 +238,11 @@ pub(crate) struct Sample {
     pub(crate) p99_us: f64,
     /// Echoes that differed from the request.
     pub(crate) mismatches: u64,
+    /// Round trips in the whole run, warmup included.
+    pub(crate) total_requests: u64,
+    /// The server's CPU time (user and system) per round trip over the whole run,
+    /// microseconds; `None` where `/proc` could not tell.
+    pub(crate) cpu_us_per_req: Option<f64>,
 }
 
 /// Reads the last line of `loadgen`'s stdout that is a JSON object.
@@ -259,11 +264,37 @@ pub(crate) fn parse_sample(stdout: &str) -> Result<Sample, String> {
         rps: number("requests_per_sec")?,
         p50_us: number("p50_us")?,
         p99_us: number("p99_us")?,
-        mismatches: value
-            .get("mismatches")
-            .and_then(Value::as_u64)
-            .ok_or("loadgen's JSON lacks a count `mismatches`")?,
+        mismatches: count_field(&value, "mismatches")?,
+        total_requests: count_field(&value, "total_requests")?,
+        cpu_us_per_req: None,
     })
+}
+
+fn count_field(value: &Value, key: &str) -> Result<u64, String> {
+    value
+        .get(key)
+        .and_then(Value::as_u64)
+        .ok_or_else(|| format!("loadgen's JSON lacks a count `{key}`"))
+}
+
+/// Clock ticks per second in `/proc/<pid>/stat` (`USER_HZ`, fixed at 100 by the Linux ABI).
+const USER_HZ: f64 = 100.0;
+
+/// User plus system CPU time, in clock ticks, from the text of `/proc/<pid>/stat`.
+///
+/// The command name (field 2) is in parentheses and may hold spaces and parentheses itself, so
+/// fields are counted from the last `)`.
+pub(crate) fn cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    // After the name come state (field 3) ... utime (14) and stime (15).
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+fn read_cpu_ticks(pid: u32) -> Option<u64> {
+    cpu_ticks(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
 /// The median of `values` (the mean of the middle two for an even count); `None` when empty.
@@ -316,6 +347,7 @@ pub(crate) fn summarise(
                 continue;
             };
             let pick = |f: fn(&Sample) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
+            let cpu: Vec<f64> = runs.iter().filter_map(|s| s.cpu_us_per_req).collect();
             let (Some(rps), Some(p50_us), Some(p99_us)) =
                 (pick(|s| s.rps), pick(|s| s.p50_us), pick(|s| s.p99_us))
             else {
@@ -328,6 +360,7 @@ pub(crate) fn summarise(
                 rps,
                 p50_us,
                 p99_us,
+                cpu_us: median(&cpu),
                 runs: runs.len(),
                 mismatches: runs.iter().map(|s| s.mismatches).sum(),
             });
@@ -402,7 +435,9 @@ fn measure(
         args.duration.as_secs_f64().to_string(),
     ]);
     let limit = args.warmup + args.duration + Duration::from_secs(60);
+    let before = read_cpu_ticks(running.child.id());
     let run = process::run(&mut loadgen, limit).map_err(|e| format!("loadgen: {e}"))?;
+    let after = read_cpu_ticks(running.child.id());
     drop(running);
     if !run.succeeded() {
         return Err(format!(
@@ -412,7 +447,14 @@ fn measure(
             String::from_utf8_lossy(&run.stderr).trim()
         ));
     }
-    parse_sample(&String::from_utf8_lossy(&run.stdout))
+    let mut sample = parse_sample(&String::from_utf8_lossy(&run.stdout))?;
+    if let (Some(before), Some(after)) = (before, after)
+        && sample.total_requests > 0
+    {
+        let seconds = after.saturating_sub(before) as f64 / USER_HZ;
+        sample.cpu_us_per_req = Some(seconds * 1e6 / sample.total_requests as f64);
+    }
+    Ok(sample)
 }
 
 /// Runs the benchmark; `Ok(false)` if some echo came back wrong (reported, docs written).
@@ -452,13 +494,14 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool, String> {
                 done += 1;
                 let sample = measure(&bin_dir, &server, conns, args)?;
                 eprintln!(
-                    "bench: [{done}/{total}] round {} {:>4} conns {:<9} {:>10.0} req/s  p50 {:>8.1} us  p99 {:>8.1} us",
+                    "bench: [{done}/{total}] round {} {:>4} conns {:<9} {:>10.0} req/s  p50 {:>8.1} us  p99 {:>8.1} us  cpu {:>5.2} us/req",
                     round + 1,
                     conns,
                     server.key,
                     sample.rps,
                     sample.p50_us,
-                    sample.p99_us
+                    sample.p99_us,
+                    sample.cpu_us_per_req.unwrap_or(f64::NAN)
                 );
                 samples.entry((conns, server.key)).or_default().push(sample);
             }
@@ -578,14 +621,16 @@ mod tests {
     #[test]
     fn loadgen_json_is_read_from_its_last_json_line() {
         let out = "note\n{\"connections\":64,\"requests_per_sec\":1234.5,\"p50_us\":10.0,\
-                   \"p99_us\":99.5,\"mismatches\":0}\n";
+                   \"p99_us\":99.5,\"mismatches\":0,\"total_requests\":7}\n";
         assert_eq!(
             parse_sample(out),
             Ok(Sample {
                 rps: 1234.5,
                 p50_us: 10.0,
                 p99_us: 99.5,
-                mismatches: 0
+                mismatches: 0,
+                total_requests: 7,
+                cpu_us_per_req: None,
             })
         );
         assert!(parse_sample("").unwrap_err().contains("no JSON line"));
@@ -610,6 +655,8 @@ mod tests {
             p50_us: 1.0,
             p99_us: p99,
             mismatches: 0,
+            total_requests: 1,
+            cpu_us_per_req: Some(p99),
         };
         let mut samples = BTreeMap::new();
         samples.insert(
@@ -622,5 +669,14 @@ mod tests {
         assert_eq!(rows.len(), 2, "cells without samples are left out");
         assert_eq!((rows[0].key, rows[0].rps), ("raw-mio", 40.0));
         assert_eq!((rows[1].rps, rows[1].p99_us, rows[1].runs), (20.0, 3.0, 3));
+        assert_eq!(rows[1].cpu_us, Some(3.0));
+    }
+
+    #[test]
+    fn cpu_time_is_read_from_proc_stat_even_with_odd_command_names() {
+        let stat = "4242 (echo (x) y) S 1 4242 4242 0 -1 4194304 100 0 0 0 250 37 0 0 20 0 1 0";
+        assert_eq!(cpu_ticks(stat), Some(287));
+        assert_eq!(cpu_ticks("4242 (short) S 1"), None);
+        assert_eq!(cpu_ticks("no parenthesis"), None);
     }
 }

@@ -110,6 +110,8 @@ pub(crate) struct Row {
     pub(crate) p50_us: f64,
     /// Median p99 latency, microseconds.
     pub(crate) p99_us: f64,
+    /// Median server CPU time per round trip, microseconds, where measured.
+    pub(crate) cpu_us: Option<f64>,
     /// Rounds measured.
     pub(crate) runs: usize,
     /// Echoes that differed, over all rounds.
@@ -181,15 +183,15 @@ fn thousands(value: f64) -> String {
 pub(crate) fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     out.push_str(
-        "| connections | server | requests/s | × raw mio | p50 µs | p99 µs | p99 × raw mio |\n",
+        "| connections | server | requests/s | × raw mio | p50 µs | p99 µs | p99 × raw mio | server CPU µs/req |\n",
     );
-    out.push_str("|---:|---|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---:|---|---:|---:|---:|---:|---:|---:|\n");
     for conns in groups(rows) {
         let raw = find(rows, conns, "raw-mio");
         for row in rows.iter().filter(|r| r.connections == conns) {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {:.1} | {:.1} | {} |",
+                "| {} | {} | {} | {} | {:.1} | {:.1} | {} | {} |",
                 conns,
                 row.label,
                 thousands(row.rps),
@@ -197,6 +199,8 @@ pub(crate) fn table(rows: &[Row]) -> String {
                 row.p50_us,
                 row.p99_us,
                 ratio(row.p99_us, raw.map(|r| r.p99_us)),
+                row.cpu_us
+                    .map_or_else(|| "–".to_owned(), |c| format!("{c:.2}")),
             );
         }
     }
@@ -465,6 +469,7 @@ mod tests {
             rps,
             p50_us: 10.0,
             p99_us,
+            cpu_us: Some(2.5),
             runs: 3,
             mismatches: 0,
         }
@@ -503,7 +508,7 @@ mod tests {
     fn the_table_gives_ratios_to_raw_mio_per_connection_count() {
         let t = table(&rows());
         assert!(
-            t.contains("| 64 | reactor (ours) | 196,000 | 0.98× | 10.0 | 1050.0 | 1.05× |"),
+            t.contains("| 64 | reactor (ours) | 196,000 | 0.98× | 10.0 | 1050.0 | 1.05× | 2.50 |"),
             "{t}"
         );
         assert!(
