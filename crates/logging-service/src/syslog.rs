@@ -158,7 +158,9 @@ fn parse_3164(facility: u8, severity: u8, rest: &str) -> SyslogMessage {
     // "Mmm dd hh:mm:ss " is 16 bytes.
     let stamp_ok = rest.len() > 16
         && rest.is_char_boundary(16)
-        && MONTHS.contains(&&rest[..3])
+        && MONTHS
+            .iter()
+            .any(|m| rest.as_bytes().starts_with(m.as_bytes()))
         && rest.as_bytes()[3] == b' '
         && rest.as_bytes()[15] == b' '
         && rest.as_bytes()[9] == b':'
@@ -389,6 +391,9 @@ mod tests {
         );
         let m = parse(b"<13>no timestamp at all").unwrap();
         assert_eq!(m.message, "no timestamp at all");
+        // Found by the fuzzer: a multi-byte character where the month would be.
+        let m = parse(b"<4>4\x8a\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff<}").unwrap();
+        assert_eq!(m.dialect, Dialect::Rfc3164);
     }
 
     #[test]
