@@ -534,14 +534,25 @@ pub unsafe fn install_log_forwarder(host: *const HostApi) {
 
 /// Exports components from a plugin library: the descriptor and one factory per component.
 ///
-/// ```ignore
-/// component_configurator::export_components! {
-///     plugin: "echo",
-///     _make_echo => EchoService::default,
-/// }
 /// ```
-/// Each factory is `#[unsafe(no_mangle)] extern "C"`; name it in svc.conf as
-/// `libcc_echo.so:_make_echo()`.
+/// use component_configurator::{Component, ComponentError};
+///
+/// #[derive(Debug, Default)]
+/// struct Nop;
+/// impl Component for Nop {
+///     fn init(&mut self, _: &[String]) -> Result<(), ComponentError> { Ok(()) }
+///     fn fini(&mut self) -> Result<(), ComponentError> { Ok(()) }
+///     fn info(&self) -> String { "nop".into() }
+/// }
+///
+/// component_configurator::export_components! {
+///     plugin: "nop",
+///     _make_nop => Nop::default,
+/// }
+/// assert_eq!(POSA_COMPONENT_DESCRIPTOR.mismatch(), None);
+/// ```
+/// Each factory is `#[unsafe(no_mangle)] extern "C"`; in a plugin crate built as a `cdylib`
+/// named `cc_nop`, svc.conf names it as `cc_nop:_make_nop()`.
 #[macro_export]
 macro_rules! export_components {
     (plugin: $plugin:expr, $($factory:ident => $make:expr),+ $(,)?) => {

@@ -40,50 +40,34 @@ impl LineService {
     pub fn start(name: &str, addr: SocketAddr, handler: LineHandler) -> io::Result<LineService> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
-        let (tx, rx) = std::sync::mpsc::channel();
+        // Build the loop here and only run it on the new thread: no channel or other
+        // thread-local machinery of this library is touched on the caller's thread.
+        let mut reactor = Reactor::new()?;
+        let acceptor = Acceptor::from_listener(listener, move |stream, _peer| {
+            let handler: Box<dyn EventHandler> = Box::new(Connection {
+                stream,
+                handler: Arc::clone(&handler),
+                input: Vec::new(),
+                output: OutBuffer::with_limit(1 << 20),
+            });
+            Some((handler, Interest::READ))
+        });
+        reactor
+            .register(Box::new(acceptor), Interest::ACCEPT)
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let remote: Arc<dyn Remote> = Arc::new(reactor.remote());
         let thread = std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || {
-                let mut reactor = match Reactor::new() {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                };
-                let acceptor = Acceptor::from_listener(listener, move |stream, _peer| {
-                    let handler: Box<dyn EventHandler> = Box::new(Connection {
-                        stream,
-                        handler: Arc::clone(&handler),
-                        input: Vec::new(),
-                        output: OutBuffer::with_limit(1 << 20),
-                    });
-                    Some((handler, Interest::READ))
-                });
-                if let Err(e) = reactor.register(Box::new(acceptor), Interest::ACCEPT) {
-                    let _ = tx.send(Err(io::Error::other(e.to_string())));
-                    return;
-                }
-                let _ = tx.send(Ok(reactor.remote()));
                 if let Err(e) = reactor.run() {
                     tracing::error!(error = %e, "service loop failed");
                 }
             })?;
-        match rx.recv() {
-            Ok(Ok(remote)) => Ok(LineService {
-                addr,
-                remote: Arc::new(remote),
-                thread: Some(thread),
-            }),
-            Ok(Err(e)) => {
-                let _ = thread.join();
-                Err(e)
-            }
-            Err(_) => {
-                let _ = thread.join();
-                Err(io::Error::other("the service thread ended before starting"))
-            }
-        }
+        Ok(LineService {
+            addr,
+            remote,
+            thread: Some(thread),
+        })
     }
 
     /// The address it serves on.
@@ -193,4 +177,99 @@ pub fn port_from_args(args: &[String]) -> Result<u16, String> {
         }
     }
     port.ok_or_else(|| "missing -p PORT".to_owned())
+}
+
+/// The control half shared by the example TCP components: `-p PORT` parsing, start on
+/// `init`, stop on `suspend` and `fini`, restart on the same port on `resume`.
+pub struct TcpComponent {
+    kind: &'static str,
+    handler: LineHandler,
+    running: Option<LineService>,
+    addr: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for TcpComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpComponent")
+            .field("kind", &self.kind)
+            .field("addr", &self.addr)
+            .field("serving", &self.running.is_some())
+            .finish()
+    }
+}
+
+impl TcpComponent {
+    /// A stopped component of `kind` answering lines with `handler`.
+    pub fn new(kind: &'static str, handler: LineHandler) -> Self {
+        TcpComponent {
+            kind,
+            handler,
+            running: None,
+            addr: None,
+        }
+    }
+
+    /// Parses `-p PORT` and starts serving on 127.0.0.1.
+    pub fn init(&mut self, args: &[String]) -> Result<(), crate::ComponentError> {
+        let port = port_from_args(args).map_err(crate::ComponentError::new)?;
+        self.stop();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        self.start(addr)
+    }
+
+    fn start(&mut self, addr: SocketAddr) -> Result<(), crate::ComponentError> {
+        let service = LineService::start(self.kind, addr, Arc::clone(&self.handler))
+            .map_err(|e| crate::ComponentError::new(format!("cannot serve on {addr}: {e}")))?;
+        let addr = service.local_addr();
+        tracing::info!("{} service listening on {addr}", self.kind);
+        self.addr = Some(addr);
+        self.running = Some(service);
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        if let Some(s) = self.running.take() {
+            s.stop();
+            tracing::info!("{} service stopped", self.kind);
+        }
+    }
+
+    /// Stops serving and forgets the port.
+    pub fn fini(&mut self) -> Result<(), crate::ComponentError> {
+        self.stop();
+        self.addr = None;
+        Ok(())
+    }
+
+    /// Stops serving and closes the port, remembering it for `resume`.
+    pub fn suspend(&mut self) -> Result<(), crate::ComponentError> {
+        self.stop();
+        Ok(())
+    }
+
+    /// Serves again on the remembered port.
+    pub fn resume(&mut self) -> Result<(), crate::ComponentError> {
+        match (self.running.is_some(), self.addr) {
+            (true, _) => Ok(()),
+            (false, Some(addr)) => self.start(addr),
+            (false, None) => Err(crate::ComponentError::new("not initialised")),
+        }
+    }
+
+    /// Where it serves (also while suspended), once initialised.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.addr
+    }
+
+    /// `"<kind> service on <addr> (serving|suspended)"`.
+    pub fn info(&self) -> String {
+        match self.addr {
+            Some(a) => format!(
+                "{} service on {a} ({})",
+                self.kind,
+                if self.running.is_some() { "serving" } else { "suspended" }
+            ),
+            None => format!("{} service (not initialised)", self.kind),
+        }
+    }
 }

@@ -13,7 +13,7 @@
 //! `$VAR` and `${VAR}` are expanded from the environment in names, library specs and
 //! arguments (`$$` is a literal `$`); an undefined variable is an error.
 //! The quoted argument string is split into an argv the way a shell would split it
-//! (white space separates, `'…'` groups, `\` escapes) *before* expansion, so a variable's
+//! (white space separates, `'…'` groups literally, `\` escapes) *before* expansion, so a variable's
 //! value never adds arguments or directives.
 
 use std::fmt;
@@ -572,14 +572,27 @@ fn split_argv(t: &Token) -> Result<Vec<(String, Vec<Position>)>, Failure> {
     while i < chars.len() {
         let (c, p) = chars[i];
         i += 1;
-        if let Some(start) = in_single {
-            if c == '\'' {
-                in_single = None;
-                let _ = start;
-            } else {
-                let w = word.get_or_insert_with(Default::default);
-                w.0.push(c);
-                w.1.push(p);
+        if in_single.is_some() {
+            // Inside single quotes everything is literal, `$` included; only the escapes
+            // the surrounding double-quoted string needs (`\"`, `\\`) are undone.
+            let w = word.get_or_insert_with(Default::default);
+            match c {
+                '\'' => in_single = None,
+                '\\' if matches!(chars.get(i), Some(('"' | '\\', _))) => {
+                    let (next, q) = chars[i];
+                    i += 1;
+                    w.0.push(next);
+                    w.1.push(q);
+                }
+                '$' => {
+                    w.0.push_str("$$");
+                    w.1.push(p);
+                    w.1.push(p);
+                }
+                c => {
+                    w.0.push(c);
+                    w.1.push(p);
+                }
             }
             continue;
         }
@@ -754,11 +767,11 @@ mod tests {
 
     #[test]
     fn argv_splitting_quotes_and_escapes() {
-        let d = one(r#"static S "a  'b c' d\"e f\\g \$HOME ''""#);
+        let d = one(r#"static S "a  'b c' d\"e f\\g \$HOME '' '$X \"q\"'""#);
         let Directive::Static { args, .. } = d else {
             panic!("not static")
         };
-        assert_eq!(args, vec!["a", "b c", "d\"e", "f\\g", "$HOME", ""]);
+        assert_eq!(args, vec!["a", "b c", "d\"e", "f\\g", "$HOME", "", "$X \"q\""]);
     }
 
     #[test]

@@ -1,0 +1,258 @@
+//! Dynamic components: loading, serving, suspend/resume, removal and unloading, refusals.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use component_configurator::{
+    Change, Component, ComponentState, Configurator, Error, LoadedLibrary, is_mapped,
+};
+use parking_lot::Mutex;
+
+use crate::support::{addr_of, plugin, plugin_dir, request};
+
+fn configurator() -> Configurator {
+    let mut cfg = Configurator::default();
+    cfg.add_search_dir(plugin_dir());
+    cfg
+}
+
+#[test]
+fn load_init_serve_suspend_resume_remove() {
+    let mut cfg = configurator();
+    let report = cfg
+        .process_directive("dynamic Echo Service_Object * cc_echo:_make_echo() \"-p 0\"")
+        .unwrap();
+    assert!(report.is_ok(), "{:?}", report.errors);
+    assert_eq!(report.changes, vec![Change::Added { name: "Echo".into() }]);
+    let record = cfg.repository().find("Echo").unwrap();
+    let info = record.component().info();
+    assert!(info.ends_with("(serving)"), "{info}");
+    assert_eq!(record.args(), ["-p", "0"]);
+    let addr = addr_of(&info);
+    assert_eq!(request(addr, "hello plugin").unwrap(), "hello plugin");
+
+    cfg.repository_mut().suspend("Echo").unwrap();
+    assert!(matches!(cfg.repository().find("Echo"), Err(Error::Suspended(_))));
+    assert!(
+        request(addr, "anyone?").is_err(),
+        "a suspended service must not answer"
+    );
+
+    cfg.repository_mut().resume("Echo").unwrap();
+    assert_eq!(request(addr, "back").unwrap(), "back");
+
+    let library = plugin("cc-echo").canonicalize().unwrap();
+    assert!(is_mapped(&library));
+    let removal = cfg.repository_mut().remove("Echo").unwrap();
+    assert!(removal.fini.is_ok());
+    let unloaded = removal.unloaded.expect("the last user unloads the library");
+    assert_eq!(unloaded.path, library);
+    assert_eq!(unloaded.unmapped, !is_mapped(&library));
+    // The port is free again: we can bind it ourselves.
+    TcpListener::bind(addr).expect("the removed service freed its port");
+    assert!(matches!(cfg.repository().find("Echo"), Err(Error::NotFound(_))));
+}
+
+#[test]
+fn fini_runs_once_on_removal() {
+    // A static wrapper around the dynamic component counts calls reaching it.
+    #[derive(Debug)]
+    struct Counting(Box<dyn Component>, Arc<Mutex<Vec<&'static str>>>);
+    impl Component for Counting {
+        fn init(&mut self, a: &[String]) -> Result<(), component_configurator::ComponentError> {
+            self.1.lock().push("init");
+            self.0.init(a)
+        }
+        fn fini(&mut self) -> Result<(), component_configurator::ComponentError> {
+            self.1.lock().push("fini");
+            self.0.fini()
+        }
+        fn suspend(&mut self) -> Result<(), component_configurator::ComponentError> {
+            self.1.lock().push("suspend");
+            self.0.suspend()
+        }
+        fn info(&self) -> String {
+            self.0.info()
+        }
+    }
+    let lib = LoadedLibrary::open(&plugin("cc-time")).unwrap();
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let mut cfg = configurator();
+    let (lib2, calls2) = (Arc::clone(&lib), Arc::clone(&calls));
+    cfg.register_static("Time", move || {
+        Box::new(Counting(
+            Box::new(lib2.create("_make_time").unwrap()),
+            Arc::clone(&calls2),
+        ))
+    });
+    cfg.process_directive("static Time \"-p 0\"").unwrap();
+    let addr = addr_of(&cfg.repository().find("Time").unwrap().component().info());
+    assert!(request(addr, "now?").unwrap().starts_with("time "));
+    cfg.repository_mut().remove("Time").unwrap();
+    assert_eq!(*calls.lock(), vec!["init", "suspend", "fini"]);
+    TcpListener::bind(addr).expect("port freed");
+}
+
+#[test]
+fn the_library_stays_loaded_while_an_object_lives() {
+    let path = plugin("cc-stats").canonicalize().unwrap();
+    let lib = LoadedLibrary::open(&path).unwrap();
+    let mut component = lib.create("_make_stats").unwrap();
+    // Our handle goes; the component's keeps the library mapped and callable.
+    let lib = LoadedLibrary::unload(lib).expect_err("the component still holds the library");
+    drop(lib);
+    assert!(is_mapped(&path));
+    component.init(&["-p".into(), "0".into()]).unwrap();
+    let addr = addr_of(&component.info());
+    assert_eq!(request(addr, "count").unwrap(), "requests 1");
+    component.fini().unwrap();
+    assert_eq!(component.export_state().unwrap(), Some(1u64.to_le_bytes().to_vec()));
+    drop(component);
+}
+
+#[test]
+fn a_wrong_abi_version_is_refused_before_any_code_runs() {
+    // The plugin's constructor and factory abort the process if they ever run.
+    let mut cfg = configurator();
+    let report = cfg
+        .process_directive("dynamic Bad Service_Object * cc_wrong_abi:_make_wrong() \"\"")
+        .unwrap();
+    assert_eq!(report.errors.len(), 1);
+    let message = report.errors[0].to_string();
+    assert!(
+        matches!(
+            &report.errors[0].error,
+            Error::AbiMismatch { field: "the ABI version", found, .. } if found == "42"
+        ),
+        "{message}"
+    );
+    assert!(message.starts_with("<directive 1>:1:1: Bad: "), "{message}");
+    assert!(message.contains("none of its code was run"), "{message}");
+    assert!(!is_mapped(&plugin("cc-wrong-abi").canonicalize().unwrap()));
+    assert!(cfg.repository().is_empty());
+}
+
+#[test]
+fn a_missing_factory_symbol_is_an_error() {
+    let mut cfg = configurator();
+    let report = cfg
+        .process_directive("dynamic Echo Service_Object * cc_echo:_make_nothing() \"-p 0\"")
+        .unwrap();
+    assert!(
+        matches!(&report.errors[0].error, Error::MissingSymbol { factory, .. } if factory == "_make_nothing"),
+        "{}",
+        report.errors[0]
+    );
+    assert!(cfg.repository().is_empty());
+}
+
+#[test]
+fn a_missing_library_is_an_error_and_others_still_load() {
+    let mut cfg = configurator();
+    let report = cfg
+        .process_directive(
+            "dynamic Ghost Service_Object * no_such_plugin:_make() \"\"\n\
+             dynamic Echo Service_Object * cc_echo:_make_echo() \"-p 0\"",
+        )
+        .unwrap();
+    assert_eq!(report.errors.len(), 1);
+    assert!(matches!(&report.errors[0].error, Error::LibraryNotFound { spec, .. } if spec == "no_such_plugin"));
+    assert_eq!(report.errors[0].position.line, 1);
+    assert_eq!(report.changes, vec![Change::Added { name: "Echo".into() }]);
+    assert_eq!(cfg.repository().names(), ["Echo"]);
+}
+
+#[test]
+fn a_library_without_our_descriptor_is_refused_unloaded() {
+    // A C library certainly present on the system, which has no descriptor.
+    let libc = ["/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6", "/lib64/libm.so.6"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("libm on this system");
+    let err = LoadedLibrary::open(std::path::Path::new(libc)).unwrap_err();
+    assert!(matches!(err, Error::NotAComponentLibrary { .. }), "{err}");
+    assert!(err.to_string().contains("no exported descriptor symbol"), "{err}");
+    // Not an ELF file at all.
+    let dir = crate::support::temp_dir("notelf");
+    let fake = dir.join("libfake.so");
+    std::fs::File::create(&fake).unwrap().write_all(b"#!/bin/sh\necho hi\n").unwrap();
+    let err = LoadedLibrary::open(&fake).unwrap_err();
+    assert!(err.to_string().contains("not a loadable ELF library"), "{err}");
+}
+
+#[test]
+fn a_panicking_init_is_an_error_and_the_host_goes_on() {
+    let mut cfg = configurator();
+    let report = cfg
+        .process_directive(
+            "dynamic Boom Service_Object * cc_panicky:_make_panicky() \"\"\n\
+             dynamic Bang Service_Object * cc_panicky:_make_panicky_factory() \"\"\n\
+             dynamic Echo Service_Object * cc_echo:_make_echo() \"-p 0\"",
+        )
+        .unwrap();
+    assert_eq!(report.errors.len(), 2);
+    match &report.errors[0].error {
+        Error::Component { operation: "init", error, .. } => {
+            assert!(error.panicked);
+            assert_eq!(error.message, "init refused to start");
+        }
+        other => panic!("unexpected {other}"),
+    }
+    match &report.errors[1].error {
+        Error::Component { operation: "create", error, .. } => {
+            assert!(error.panicked);
+            assert_eq!(error.message, "the factory gave up");
+        }
+        other => panic!("unexpected {other}"),
+    }
+    let addr = addr_of(&cfg.repository().find("Echo").unwrap().component().info());
+    assert_eq!(request(addr, "still here").unwrap(), "still here");
+}
+
+#[test]
+fn plugin_tracing_reaches_the_host_subscriber() {
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let sink = Sink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let mut cfg = configurator();
+    tracing::subscriber::with_default(subscriber, || {
+        let report = cfg
+            .process_directive("dynamic Stats Service_Object * cc_stats:_make_stats() \"-p 0\"")
+            .unwrap();
+        assert!(report.is_ok());
+    });
+    let logged = String::from_utf8(sink.0.lock().clone()).unwrap();
+    assert!(
+        logged.contains("statistics service listening on 127.0.0.1:"),
+        "{logged}"
+    );
+    assert!(logged.contains("plugin_target=component_configurator::service"), "{logged}");
+}
+
+#[test]
+fn inactive_components_start_suspended() {
+    let mut cfg = configurator();
+    cfg.process_directive("dynamic Echo Service_Object * cc_echo:_make_echo() inactive \"-p 0\"")
+        .unwrap();
+    let record = cfg.repository().get("Echo").unwrap();
+    assert_eq!(record.state(), ComponentState::Suspended);
+    assert!(record.component().info().ends_with("(suspended)"));
+    let listing = cfg.repository().list();
+    assert_eq!(listing.len(), 1);
+    assert_eq!(listing[0].state, ComponentState::Suspended);
+}

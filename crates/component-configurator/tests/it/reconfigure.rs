@@ -1,0 +1,210 @@
+//! Live reconfiguration: only the difference is applied; hot upgrade keeps state.
+
+use std::sync::Arc;
+
+use component_configurator::{Change, ComponentState, Configurator, Error};
+use parking_lot::Mutex;
+
+use crate::support::{Logged, addr_of, plugin, plugin_dir, request, temp_dir};
+
+#[test]
+fn only_the_difference_is_applied() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut cfg = Configurator::default();
+    for n in ["A", "B", "C", "D", "E"] {
+        let log = Arc::clone(&log);
+        cfg.register_static(n, move || {
+            Box::new(Logged {
+                name: n.to_owned(),
+                log: Arc::clone(&log),
+            })
+        });
+    }
+    let dir = temp_dir("diff");
+    let conf = dir.join("svc.conf");
+    std::fs::write(&conf, "static A \"1\"\nstatic B \"1\"\nstatic C\nstatic D\n").unwrap();
+    cfg.process_file(&conf).unwrap();
+    log.lock().clear();
+
+    // A unchanged, B new args, C removed, D suspended, E added.
+    std::fs::write(
+        &conf,
+        "static A \"1\"\nstatic B \"2\"\nstatic D inactive\nstatic E\n",
+    )
+    .unwrap();
+    let report = cfg.reconfigure().unwrap();
+    assert!(report.is_ok());
+    assert_eq!(
+        report.changes,
+        vec![
+            Change::Removed { name: "C".into(), unloaded: None },
+            Change::Reinitialised { name: "B".into() },
+            Change::Suspended { name: "D".into() },
+            Change::Added { name: "E".into() },
+        ]
+    );
+    assert_eq!(
+        *log.lock(),
+        vec![
+            "suspend C",
+            "fini C",
+            "suspend B",
+            "fini B",
+            "init[\"2\"] B",
+            "suspend D",
+            "init[] E"
+        ]
+    );
+    assert!(!log.lock().iter().any(|l| l.ends_with(" A")), "A was touched");
+    assert_eq!(cfg.repository().names(), ["A", "B", "D", "E"]);
+
+    // Nothing changed: nothing happens.
+    log.lock().clear();
+    let report = cfg.reconfigure().unwrap();
+    assert!(report.changes.is_empty());
+    assert!(log.lock().is_empty());
+
+    // Resume D through the file.
+    std::fs::write(&conf, "static A \"1\"\nstatic B \"2\"\nstatic D\nstatic E\n").unwrap();
+    let report = cfg.reconfigure().unwrap();
+    assert_eq!(report.changes, vec![Change::Resumed { name: "D".into() }]);
+    assert_eq!(cfg.repository().get("D").unwrap().state(), ComponentState::Active);
+}
+
+#[test]
+fn a_broken_file_applies_nothing_and_keeps_what_runs() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut cfg = Configurator::default();
+    for n in ["A", "B"] {
+        let log = Arc::clone(&log);
+        cfg.register_static(n, move || {
+            Box::new(Logged {
+                name: n.to_owned(),
+                log: Arc::clone(&log),
+            })
+        });
+    }
+    let dir = temp_dir("broken");
+    let conf = dir.join("svc.conf");
+    // The error is in the last directive: the first must not have been applied either.
+    std::fs::write(&conf, "static A\nstatic B\nsuspend Nobody\n").unwrap();
+    let err = cfg.process_file(&conf).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:3:1: no component named \"Nobody\" is configured before this directive",
+            conf.display()
+        )
+    );
+    assert!(cfg.repository().is_empty());
+    assert!(log.lock().is_empty());
+
+    std::fs::write(&conf, "static A\n").unwrap();
+    cfg.process_file(&conf).unwrap();
+    std::fs::write(&conf, "static A\nstatic B \"unterminated\n").unwrap();
+    let err = cfg.reconfigure().unwrap_err();
+    assert!(matches!(&err, Error::Parse(p) if p.position.line == 2 && p.position.column == 10), "{err}");
+    assert_eq!(cfg.repository().names(), ["A"]);
+    std::fs::remove_file(&conf).unwrap();
+    assert!(matches!(cfg.reconfigure(), Err(Error::Read { .. })));
+    assert_eq!(cfg.repository().names(), ["A"]);
+}
+
+#[test]
+fn changed_arguments_restart_a_plugin_on_its_new_port() {
+    let mut cfg = Configurator::default();
+    cfg.add_search_dir(plugin_dir());
+    let dir = temp_dir("args");
+    let conf = dir.join("svc.conf");
+    std::fs::write(
+        &conf,
+        "dynamic Echo Service_Object * cc_echo:_make_echo() \"-p 0\"\n\
+         dynamic Time Service_Object * cc_time:_make_time() \"-p 0\"\n",
+    )
+    .unwrap();
+    cfg.process_file(&conf).unwrap();
+    let echo_before = addr_of(&cfg.repository().find("Echo").unwrap().component().info());
+    let time_addr = addr_of(&cfg.repository().find("Time").unwrap().component().info());
+    // Pick a free port for the new arguments.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        &conf,
+        format!(
+            "dynamic Echo Service_Object * cc_echo:_make_echo() \"-p {port}\"\n\
+             dynamic Time Service_Object * cc_time:_make_time() \"-p 0\"\n"
+        ),
+    )
+    .unwrap();
+    let report = cfg.reconfigure().unwrap();
+    assert_eq!(report.changes, vec![Change::Reinitialised { name: "Echo".into() }]);
+    let echo_after = addr_of(&cfg.repository().find("Echo").unwrap().component().info());
+    assert_eq!(echo_after.port(), port);
+    assert_eq!(request(echo_after, "moved").unwrap(), "moved");
+    assert!(request(echo_before, "old port").is_err());
+    // Time was not involved and still serves on its port.
+    assert!(request(time_addr, "t").unwrap().starts_with("time "));
+}
+
+#[test]
+fn hot_upgrade_keeps_the_state() {
+    let dir = temp_dir("upgrade");
+    // "Builds" of the statistics plugin: copies at their own paths load as distinct libraries.
+    let v1 = dir.join("libstats_v1.so");
+    let v2 = dir.join("libstats_v2.so");
+    std::fs::copy(plugin("cc-stats"), &v1).unwrap();
+    std::fs::copy(plugin("cc-stats"), &v2).unwrap();
+    let conf = dir.join("svc.conf");
+    let mut cfg = Configurator::default();
+    cfg.set_env({
+        let dir = dir.clone();
+        move |v| (v == "PLUGINS").then(|| dir.display().to_string())
+    });
+    std::fs::write(
+        &conf,
+        "dynamic Stats Service_Object * ${PLUGINS}/libstats_v1.so:_make_stats() \"-p 0\"\n",
+    )
+    .unwrap();
+    cfg.process_file(&conf).unwrap();
+    let addr = addr_of(&cfg.repository().find("Stats").unwrap().component().info());
+    for n in 1..=3 {
+        assert_eq!(request(addr, "hit").unwrap(), format!("requests {n}"));
+    }
+    std::fs::write(
+        &conf,
+        "dynamic Stats Service_Object * ${PLUGINS}/libstats_v2.so:_make_stats() \"-p 0\"\n",
+    )
+    .unwrap();
+    let report = cfg.reconfigure().unwrap();
+    assert!(report.is_ok(), "{:?}", report.errors);
+    let [Change::Upgraded { name, state_bytes, unloaded }] = report.changes.as_slice() else {
+        panic!("expected one upgrade, got {:?}", report.changes);
+    };
+    assert_eq!(name, "Stats");
+    assert_eq!(*state_bytes, Some(8));
+    let old = unloaded.as_ref().expect("v1 had no other user");
+    assert_eq!(old.path, v1.canonicalize().unwrap());
+    let record = cfg.repository().find("Stats").unwrap();
+    assert_eq!(record.library_path(), Some(v2.canonicalize().unwrap()));
+    let addr = addr_of(&record.component().info());
+    assert_eq!(request(addr, "hit").unwrap(), "requests 4");
+}
+
+#[test]
+fn a_refused_upgrade_leaves_the_old_instance_serving() {
+    let mut cfg = Configurator::default();
+    cfg.add_search_dir(plugin_dir());
+    let dir = temp_dir("refused-upgrade");
+    let conf = dir.join("svc.conf");
+    std::fs::write(&conf, "dynamic S Service_Object * cc_stats:_make_stats() \"-p 0\"\n").unwrap();
+    cfg.process_file(&conf).unwrap();
+    let addr = addr_of(&cfg.repository().find("S").unwrap().component().info());
+    assert_eq!(request(addr, "x").unwrap(), "requests 1");
+    std::fs::write(&conf, "dynamic S Service_Object * cc_wrong_abi:_make_wrong() \"-p 0\"\n").unwrap();
+    let report = cfg.reconfigure().unwrap();
+    assert!(matches!(report.errors[0].error, Error::AbiMismatch { .. }));
+    assert_eq!(request(addr, "x").unwrap(), "requests 2");
+}

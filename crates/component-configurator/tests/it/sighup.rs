@@ -1,0 +1,82 @@
+//! SIGHUP reconfiguration of a separate host process (`svc-host`).
+
+use std::io::{BufRead, BufReader, Lines};
+use std::process::{ChildStdout, Command, Stdio};
+
+use crate::support::{addr_of, plugin_dir, request, temp_dir};
+
+/// Reads the host's lines up to the next `ready`.
+fn until_ready(lines: &mut Lines<BufReader<ChildStdout>>) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("host output");
+        if line == "ready" {
+            return out;
+        }
+        out.push(line);
+    }
+    panic!("the host ended before ready; it said {out:?}");
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) with a child's pid and a valid signal number has no memory effects.
+    let rc = unsafe { libc::kill(pid as i32, sig) };
+    assert_eq!(rc, 0, "kill failed");
+}
+
+#[test]
+fn sighup_reconfigures_a_running_host() {
+    let dir = temp_dir("sighup");
+    let conf = dir.join("svc.conf");
+    std::fs::write(
+        &conf,
+        "dynamic Echo Service_Object * cc_echo:_make_echo() \"-p 0\"\n\
+         dynamic Stats Service_Object * cc_stats:_make_stats() \"-p 0\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_svc-host"))
+        .arg("-L")
+        .arg(plugin_dir())
+        .arg("-f")
+        .arg(&conf)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = until_ready(&mut lines);
+    assert_eq!(first[0], "configured: added Echo; added Stats");
+    let echo = addr_of(&first[1]);
+    let stats = addr_of(&first[2]);
+    assert_eq!(request(echo, "ping").unwrap(), "ping");
+    assert_eq!(request(stats, "ping").unwrap(), "requests 1");
+
+    // Suspend Echo, add Time; Stats is untouched and keeps counting.
+    std::fs::write(
+        &conf,
+        "dynamic Echo Service_Object * cc_echo:_make_echo() inactive \"-p 0\"\n\
+         dynamic Stats Service_Object * cc_stats:_make_stats() \"-p 0\"\n\
+         dynamic Time Service_Object * cc_time:_make_time() \"-p 0\"\n",
+    )
+    .unwrap();
+    signal(child.id(), libc::SIGHUP);
+    let second = until_ready(&mut lines);
+    assert_eq!(second[0], "configured: suspended Echo; added Time");
+    assert!(second[1].starts_with("  Echo Suspended echo service"), "{second:?}");
+    assert!(request(echo, "ping").is_err());
+    assert_eq!(request(stats, "ping").unwrap(), "requests 2");
+    assert!(request(addr_of(&second[3]), "t").unwrap().starts_with("time "));
+
+    // A broken file is refused and nothing changes.
+    std::fs::write(&conf, "dynamic Echo Service_Object\n").unwrap();
+    signal(child.id(), libc::SIGHUP);
+    let third = until_ready(&mut lines);
+    assert!(third[0].starts_with("refused: "), "{third:?}");
+    assert!(third[0].ends_with(":2:1: unexpected end of input: expected *"), "{third:?}");
+    assert_eq!(request(stats, "ping").unwrap(), "requests 3");
+
+    signal(child.id(), libc::SIGTERM);
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert_eq!(rest, ["stopped"]);
+    assert!(child.wait().unwrap().success());
+}

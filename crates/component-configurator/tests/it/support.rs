@@ -1,0 +1,118 @@
+//! Shared helpers: building and locating the plugin libraries, temp dirs, a line client.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use component_configurator::{Component, ComponentError};
+
+/// The plugins the tests load.
+pub(crate) const PLUGINS: &[&str] = &["cc-echo", "cc-time", "cc-stats", "cc-panicky", "cc-wrong-abi"];
+
+/// `target/<profile>`, where cargo puts the plugin libraries; built on first use.
+pub(crate) fn plugin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // The test executable lives in target/<profile>/deps/.
+        let exe = std::env::current_exe().expect("current exe");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>/deps")
+            .to_owned();
+        let target = profile_dir.parent().expect("target dir").to_owned();
+        let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.arg("build").arg("--quiet");
+        match profile {
+            "debug" => {}
+            "release" => {
+                cmd.arg("--release");
+            }
+            other => {
+                cmd.args(["--profile", other]);
+            }
+        }
+        for p in PLUGINS {
+            cmd.args(["-p", p]);
+        }
+        cmd.env("CARGO_TARGET_DIR", &target)
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        let status = cmd.status().expect("run cargo build for the plugins");
+        assert!(status.success(), "building the plugins failed");
+        profile_dir
+    })
+}
+
+/// The path of a plugin's library, e.g. `plugin("cc-echo")`.
+pub(crate) fn plugin(name: &str) -> PathBuf {
+    plugin_dir().join(format!("lib{}.so", name.replace('-', "_")))
+}
+
+/// A fresh, empty directory for one test.
+pub(crate) fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "cc-it-{}-{}-{tag}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Sends one line and reads one line back.
+pub(crate) fn request(addr: SocketAddr, line: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.write_all(format!("{line}\n").as_bytes())?;
+    let mut reply = String::new();
+    BufReader::new(stream).read_line(&mut reply)?;
+    Ok(reply.trim_end().to_owned())
+}
+
+/// The address in an info line such as `echo service on 127.0.0.1:4242 (serving)`.
+pub(crate) fn addr_of(info: &str) -> SocketAddr {
+    let start = info.find("127.0.0.1:").expect("an address in the info");
+    let rest = &info[start..];
+    let end = rest.find([' ', ',', ')']).unwrap_or(rest.len());
+    rest[..end].parse().expect("a socket address")
+}
+
+/// A static component that records every call in a shared log.
+#[derive(Debug)]
+pub(crate) struct Logged {
+    pub(crate) name: String,
+    pub(crate) log: std::sync::Arc<parking_lot::Mutex<Vec<String>>>,
+}
+
+impl Logged {
+    fn note(&self, what: &str) {
+        self.log.lock().push(format!("{what} {}", self.name));
+    }
+}
+
+impl Component for Logged {
+    fn init(&mut self, args: &[String]) -> Result<(), ComponentError> {
+        self.note(&format!("init{args:?}"));
+        Ok(())
+    }
+    fn fini(&mut self) -> Result<(), ComponentError> {
+        self.note("fini");
+        Ok(())
+    }
+    fn suspend(&mut self) -> Result<(), ComponentError> {
+        self.note("suspend");
+        Ok(())
+    }
+    fn resume(&mut self) -> Result<(), ComponentError> {
+        self.note("resume");
+        Ok(())
+    }
+    fn info(&self) -> String {
+        format!("logged {}", self.name)
+    }
+}
