@@ -529,7 +529,14 @@ pub unsafe fn install_log_forwarder(host: *const HostApi) {
     };
     // The global default (not a thread-local one) keeps the library free of thread-local
     // destructors on host threads, which would pin it in memory.
-    let _ = tracing::subscriber::set_global_default(forwarder);
+    if tracing::subscriber::set_global_default(forwarder).is_ok() {
+        // This library's copy of std has its own panic hook. Its default one names the
+        // current thread, which registers a thread-local destructor on the host's thread and
+        // so pins the library; this one reports through the host's log instead.
+        std::panic::set_hook(Box::new(|info| {
+            tracing::error!(target: "plugin_panic", "plugin panicked: {info}");
+        }));
+    }
 }
 
 /// Exports components from a plugin library: the descriptor and one factory per component.

@@ -10,7 +10,8 @@ use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::ffi::c_void;
+use std::panic::AssertUnwindSafe;
 
 use mio::net::{TcpListener, TcpStream};
 use reactor::{Acceptor, Context, Disposition, EventHandler, Interest, OutBuffer, Reactor, Remote};
@@ -26,7 +27,55 @@ pub const MAX_LINE: usize = 64 * 1024;
 pub struct LineService {
     addr: SocketAddr,
     remote: Arc<dyn Remote>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<RawThread>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A thread started with `pthread_create` rather than `std::thread::spawn`.
+///
+/// `std::thread::spawn` touches thread-locals with destructors on the *calling* thread
+/// (the spawn-hook list), and a thread-local destructor registered by a library pins it
+/// in memory until that thread exits. The caller here is a host thread that may live for
+/// the whole process, so a plugin spawning with std could never be unmapped. A thread made
+/// with `pthread_create` runs its own thread-local destructors when it ends, before `join`
+/// returns, and leaves the caller's thread-locals alone.
+struct RawThread(libc::pthread_t);
+
+extern "C" fn trampoline(arg: *mut c_void) -> *mut c_void {
+    // SAFETY: `arg` is the `Box<Job>` leaked by `RawThread::spawn`, handed to exactly one
+    // thread, which takes it back exactly once here.
+    let job = unsafe { Box::from_raw(arg as *mut Job) };
+    // A panic must not unwind out of an `extern "C"` function.
+    let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
+    std::ptr::null_mut()
+}
+
+impl RawThread {
+    fn spawn(job: Job) -> io::Result<RawThread> {
+        let arg = Box::into_raw(Box::new(job)) as *mut c_void;
+        let mut tid = std::mem::MaybeUninit::<libc::pthread_t>::uninit();
+        // SAFETY: `tid` is writable, default attributes are requested with null, and
+        // `trampoline` takes ownership of `arg`.
+        let rc = unsafe {
+            libc::pthread_create(tid.as_mut_ptr(), std::ptr::null(), trampoline, arg)
+        };
+        if rc != 0 {
+            // SAFETY: no thread was created, so `arg` is still ours to free.
+            drop(unsafe { Box::from_raw(arg as *mut Job) });
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        // SAFETY: pthread_create returned 0, so it wrote the thread id.
+        Ok(RawThread(unsafe { tid.assume_init() }))
+    }
+
+    fn join(self) {
+        // SAFETY: the thread was created joinable and is joined once (`self` is consumed).
+        let rc = unsafe { libc::pthread_join(self.0, std::ptr::null_mut()) };
+        if rc != 0 {
+            tracing::error!(rc, "pthread_join failed");
+        }
+    }
 }
 
 impl std::fmt::Debug for LineService {
@@ -56,13 +105,12 @@ impl LineService {
             .register(Box::new(acceptor), Interest::ACCEPT)
             .map_err(|e| io::Error::other(e.to_string()))?;
         let remote: Arc<dyn Remote> = Arc::new(reactor.remote());
-        let thread = std::thread::Builder::new()
-            .name(name.to_owned())
-            .spawn(move || {
-                if let Err(e) = reactor.run() {
-                    tracing::error!(error = %e, "service loop failed");
-                }
-            })?;
+        let thread = RawThread::spawn(Box::new(move || {
+            if let Err(e) = reactor.run() {
+                tracing::error!(error = %e, "service loop failed");
+            }
+        }))?;
+        let _ = name;
         Ok(LineService {
             addr,
             remote,
@@ -83,7 +131,7 @@ impl LineService {
     fn shutdown(&mut self) {
         if let Some(thread) = self.thread.take() {
             self.remote.end();
-            let _ = thread.join();
+            thread.join();
         }
     }
 }

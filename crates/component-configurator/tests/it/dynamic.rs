@@ -17,11 +17,23 @@ fn configurator() -> Configurator {
     cfg
 }
 
+/// A private copy of a plugin, so that no other test shares (and keeps mapped) the library.
+fn private_copy(name: &str, tag: &str) -> std::path::PathBuf {
+    let dir = crate::support::temp_dir(tag);
+    let path = dir.join(format!("lib{tag}.so"));
+    std::fs::copy(plugin(name), &path).unwrap();
+    path.canonicalize().unwrap()
+}
+
 #[test]
 fn load_init_serve_suspend_resume_remove() {
+    let library = private_copy("cc-echo", "echo_unload");
     let mut cfg = configurator();
     let report = cfg
-        .process_directive("dynamic Echo Service_Object * cc_echo:_make_echo() \"-p 0\"")
+        .process_directive(&format!(
+            "dynamic Echo Service_Object * {}:_make_echo() \"-p 0\"",
+            library.display()
+        ))
         .unwrap();
     assert!(report.is_ok(), "{:?}", report.errors);
     assert_eq!(report.changes, vec![Change::Added { name: "Echo".into() }]);
@@ -42,13 +54,15 @@ fn load_init_serve_suspend_resume_remove() {
     cfg.repository_mut().resume("Echo").unwrap();
     assert_eq!(request(addr, "back").unwrap(), "back");
 
-    let library = plugin("cc-echo").canonicalize().unwrap();
     assert!(is_mapped(&library));
     let removal = cfg.repository_mut().remove("Echo").unwrap();
     assert!(removal.fini.is_ok());
     let unloaded = removal.unloaded.expect("the last user unloads the library");
     assert_eq!(unloaded.path, library);
-    assert_eq!(unloaded.unmapped, !is_mapped(&library));
+    // The service thread was joined in fini and ran its own thread-local destructors, so
+    // nothing pins the library: it is really gone.
+    assert!(unloaded.unmapped);
+    assert!(!is_mapped(&library));
     // The port is free again: we can bind it ourselves.
     TcpListener::bind(addr).expect("the removed service freed its port");
     assert!(matches!(cfg.repository().find("Echo"), Err(Error::NotFound(_))));
@@ -255,4 +269,32 @@ fn inactive_components_start_suspended() {
     let listing = cfg.repository().list();
     assert_eq!(listing.len(), 1);
     assert_eq!(listing[0].state, ComponentState::Suspended);
+}
+
+#[test]
+fn a_panicking_plugin_can_still_be_unmapped() {
+    let library = private_copy("cc-panicky", "panicky_unload");
+    let lib = LoadedLibrary::open(&library).unwrap();
+    let mut component = lib.create("_make_panicky").unwrap();
+    assert!(component.init(&[]).unwrap_err().panicked);
+    drop(component);
+    let unloaded = LoadedLibrary::unload(lib).unwrap();
+    assert!(unloaded.unmapped, "the plugin's panic hook must not pin it");
+}
+
+#[test]
+fn unloading_reports_a_library_pinned_by_a_thread_local_destructor() {
+    let library = private_copy("cc-panicky", "pinning");
+    let mut cfg = configurator();
+    cfg.process_directive(&format!(
+        "dynamic Pin Service_Object * {}:_make_pinning() \"\"",
+        library.display()
+    ))
+    .unwrap();
+    let removal = cfg.repository_mut().remove("Pin").unwrap();
+    let unloaded = removal.unloaded.expect("last user");
+    // std::thread::spawn registered a destructor of the plugin's std on this test thread:
+    // dlclose cannot unmap the library until this thread exits, and the report says so.
+    assert!(!unloaded.unmapped);
+    assert!(is_mapped(&library));
 }

@@ -1,5 +1,7 @@
-//! Test plugin: a component whose `init` panics (and one whose factory panics), to show that
-//! a plugin's panic reaches the host as an error value and the host goes on.
+//! Test plugin with misbehaving components: one whose `init` panics and one whose factory
+//! panics (a plugin's panic reaches the host as an error value and the host goes on), and
+//! one that pins its own library in memory by spawning a thread with `std::thread::spawn`
+//! from the host's thread (see the docs on what unloading can promise).
 
 use component_configurator::{Component, ComponentError};
 
@@ -19,6 +21,25 @@ impl Component for PanicInInit {
     }
 }
 
+/// Spawns (and joins) a thread with std in `init`, which registers a thread-local destructor
+/// of this library on the caller's thread: the library then stays mapped after `dlclose`.
+#[derive(Debug, Default)]
+pub struct PinsItself;
+
+impl Component for PinsItself {
+    fn init(&mut self, _args: &[String]) -> Result<(), ComponentError> {
+        std::thread::spawn(|| ())
+            .join()
+            .map_err(|_| ComponentError::new("the helper thread panicked"))
+    }
+    fn fini(&mut self) -> Result<(), ComponentError> {
+        Ok(())
+    }
+    fn info(&self) -> String {
+        "pins its library".to_owned()
+    }
+}
+
 fn panic_in_factory() -> PanicInInit {
     panic!("the factory gave up")
 }
@@ -27,4 +48,5 @@ component_configurator::export_components! {
     plugin: "panicky",
     _make_panicky => PanicInInit::default,
     _make_panicky_factory => panic_in_factory,
+    _make_pinning => PinsItself::default,
 }
