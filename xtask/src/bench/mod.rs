@@ -353,8 +353,12 @@ pub(crate) fn summarise(
             else {
                 continue;
             };
+            let rates: Vec<f64> = runs.iter().map(|s| s.rps).collect();
+            let lowest = rates.iter().copied().fold(f64::INFINITY, f64::min);
+            let highest = rates.iter().copied().fold(0.0, f64::max);
             rows.push(Row {
                 connections: conns,
+                rps_range: (lowest, highest),
                 key: server.key,
                 label: server.label,
                 rps,
@@ -670,6 +674,7 @@ mod tests {
         assert_eq!((rows[0].key, rows[0].rps), ("raw-mio", 40.0));
         assert_eq!((rows[1].rps, rows[1].p99_us, rows[1].runs), (20.0, 3.0, 3));
         assert_eq!(rows[1].cpu_us, Some(3.0));
+        assert_eq!(rows[1].rps_range, (10.0, 30.0));
     }
 
     #[test]

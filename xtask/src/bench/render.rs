@@ -106,6 +106,8 @@ pub(crate) struct Row {
     pub(crate) label: &'static str,
     /// Median requests per second.
     pub(crate) rps: f64,
+    /// Lowest and highest requests per second over the rounds.
+    pub(crate) rps_range: (f64, f64),
     /// Median p50 latency, microseconds.
     pub(crate) p50_us: f64,
     /// Median p99 latency, microseconds.
@@ -167,6 +169,15 @@ fn ratio(value: f64, base: Option<f64>) -> String {
     }
 }
 
+/// Half the range of the rounds' requests/s, relative to the median: `±7%`.
+fn spread(row: &Row) -> String {
+    let (lowest, highest) = row.rps_range;
+    if row.runs < 2 || row.rps <= 0.0 {
+        return "–".to_owned();
+    }
+    format!("±{:.0}%", (highest - lowest) / 2.0 / row.rps * 100.0)
+}
+
 fn thousands(value: f64) -> String {
     let digits = format!("{:.0}", value.max(0.0));
     let mut out = String::new();
@@ -183,18 +194,19 @@ fn thousands(value: f64) -> String {
 pub(crate) fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     out.push_str(
-        "| connections | server | requests/s | × raw mio | p50 µs | p99 µs | p99 × raw mio | server CPU µs/req |\n",
+        "| connections | server | requests/s | rounds' spread | × raw mio | p50 µs | p99 µs | p99 × raw mio | server CPU µs/req |\n",
     );
-    out.push_str("|---:|---|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for conns in groups(rows) {
         let raw = find(rows, conns, "raw-mio");
         for row in rows.iter().filter(|r| r.connections == conns) {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {:.1} | {:.1} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {:.1} | {:.1} | {} | {} |",
                 conns,
                 row.label,
                 thousands(row.rps),
+                spread(row),
                 ratio(row.rps, raw.map(|r| r.rps)),
                 row.p50_us,
                 row.p99_us,
@@ -305,9 +317,10 @@ pub(crate) fn markdown(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "- {} round(s); in each round every connection count visits every server once, the first server rotating from round to round; each figure is the median over the rounds.",
+        "- {} round(s); in each round every connection count visits every server once, the first server rotating from round to round; each figure is the median over the rounds, taken column by column, and the spread is half the range of the rounds' requests/s.",
         report.rounds
     );
+    out.push_str("- Server CPU µs/req is the server process's user plus system time (from `/proc/<pid>/stat`) over the whole run, warmup included, divided by the round trips of the whole run: it shows what a server spends per request even when the load generator, not the server, sets the pace.\n");
     out.push_str("- Client and server share the machine: with few cores the load generator takes one of them, so absolute numbers understate what a server does alone; ratios measured in the same run are what to read.\n");
     out.push_str("- 512 connections need about 520 descriptors in each process, under the usual limit of 1024; for more connections raise it first (`ulimit -n 4096`).\n");
     out.push_str("- Reproduce with `cargo xtask bench` (`--quick` for a smoke run, `--help` for the options); load any server by hand with `cargo run --release -p benches --bin echo-reactor -- --addr 127.0.0.1:7000` and `cargo run --release -p benches --bin loadgen -- --addr 127.0.0.1:7000 --connections 64`.\n\n");
@@ -467,6 +480,7 @@ mod tests {
                 _ => "threads & co",
             },
             rps,
+            rps_range: (rps * 0.9, rps * 1.1),
             p50_us: 10.0,
             p99_us,
             cpu_us: Some(2.5),
@@ -508,15 +522,19 @@ mod tests {
     fn the_table_gives_ratios_to_raw_mio_per_connection_count() {
         let t = table(&rows());
         assert!(
-            t.contains("| 64 | reactor (ours) | 196,000 | 0.98× | 10.0 | 1050.0 | 1.05× | 2.50 |"),
+            t.contains(
+                "| 64 | reactor (ours) | 196,000 | ±10% | 0.98× | 10.0 | 1050.0 | 1.05× | 2.50 |"
+            ),
             "{t}"
         );
         assert!(
-            t.contains("| 1 | raw mio (ceiling) | 50,000 | 1.00× |"),
+            t.contains("| 1 | raw mio (ceiling) | 50,000 | ±10% | 1.00× |"),
             "{t}"
         );
-        let without_raw = table(&[row(8, "tokio", 1.0, 1.0)]);
-        assert!(without_raw.contains("| 1 | – |"), "{without_raw}");
+        let mut lonely = row(8, "tokio", 1.0, 1.0);
+        lonely.runs = 1;
+        let without_raw = table(&[lonely]);
+        assert!(without_raw.contains("| 1 | – | – |"), "{without_raw}");
     }
 
     #[test]
@@ -552,7 +570,7 @@ mod tests {
             "0.5 s of warmup, then 3 s measured",
             "3 round(s)",
             "![Requests per second by server and connection count](benchmarks.svg)",
-            "| 64 | tokio current_thread | 180,000 | 0.90× |",
+            "| 64 | tokio current_thread | 180,000 | ±10% | 0.90× |",
             "## Targets for the reactor",
         ] {
             assert!(md.contains(needle), "markdown lacks `{needle}`:\n{md}");
