@@ -41,6 +41,13 @@ pub(crate) struct Cancelled {
 
 const NOT_QUEUED: usize = usize::MAX;
 
+#[derive(Debug, Clone, Copy)]
+struct HeapItem {
+    /// Deadline, then scheduling order.
+    key: (Instant, u64),
+    id: TimerId,
+}
+
 /// A timer that expired: who owns it and the ACT to lend to the upcall.
 #[derive(Debug)]
 pub(crate) struct Expired {
@@ -54,7 +61,9 @@ pub(crate) struct Expired {
 #[derive(Debug)]
 pub(crate) struct TimerQueue {
     entries: Slab<Entry>,
-    heap: Vec<TimerId>,
+    /// The heap keeps each timer's key beside its id, so that comparisons while sifting read
+    /// only this array and not the (much larger, scattered) entries.
+    heap: Vec<HeapItem>,
     seq: u64,
 }
 
@@ -166,18 +175,21 @@ impl TimerQueue {
 
     /// The earliest pending deadline.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.heap.first().map(|&id| self.entry(id).deadline)
+        self.heap.first().map(|item| item.key.0)
     }
 
     /// Takes every timer due at `now` out of the heap, earliest first. Their entries stay in
     /// the table (so ids stay valid) until [`finish`](Self::finish).
     pub(crate) fn expire(&mut self, now: Instant, out: &mut Vec<Expired>) {
-        while let Some(&id) = self.heap.first() {
-            let e = self.entry(id);
-            if e.deadline > now {
+        while let Some(&HeapItem {
+            key: (deadline, _),
+            id,
+        }) = self.heap.first()
+        {
+            if deadline > now {
                 break;
             }
-            let owner = e.owner;
+            let owner = self.entry(id).owner;
             self.remove_at(0);
             out.push(Expired { id, owner });
         }
@@ -228,25 +240,26 @@ impl TimerQueue {
             .expect("the heap holds live timers")
     }
 
-    fn less(&self, a: TimerId, b: TimerId) -> bool {
-        let (a, b) = (self.entry(a), self.entry(b));
-        (a.deadline, a.seq) < (b.deadline, b.seq)
+    fn less(&self, a: usize, b: usize) -> bool {
+        self.heap[a].key < self.heap[b].key
     }
 
     fn push(&mut self, id: TimerId) {
-        self.heap.push(id);
-        let pos = self.heap.len() - 1;
-        self.entry_mut(id).pos = pos;
+        let pos = self.heap.len();
+        let e = self.entry_mut(id);
+        e.pos = pos;
+        let key = (e.deadline, e.seq);
+        self.heap.push(HeapItem { key, id });
         self.sift_up(pos);
     }
 
     fn remove_at(&mut self, pos: usize) {
-        let removed = self.heap.swap_remove(pos);
+        let removed = self.heap.swap_remove(pos).id;
         if let Some(e) = self.entries.get_mut(slab_token(removed)) {
             e.pos = NOT_QUEUED;
         }
         if pos < self.heap.len() {
-            let moved = self.heap[pos];
+            let moved = self.heap[pos].id;
             self.entry_mut(moved).pos = pos;
             self.sift_down(pos);
             self.sift_up(pos);
@@ -256,7 +269,7 @@ impl TimerQueue {
     fn sift_up(&mut self, mut pos: usize) {
         while pos > 0 {
             let parent = (pos - 1) / 2;
-            if !self.less(self.heap[pos], self.heap[parent]) {
+            if !self.less(pos, parent) {
                 break;
             }
             self.swap(pos, parent);
@@ -271,12 +284,12 @@ impl TimerQueue {
                 break;
             }
             let right = left + 1;
-            let child = if right < self.heap.len() && self.less(self.heap[right], self.heap[left]) {
+            let child = if right < self.heap.len() && self.less(right, left) {
                 right
             } else {
                 left
             };
-            if !self.less(self.heap[child], self.heap[pos]) {
+            if !self.less(child, pos) {
                 break;
             }
             self.swap(pos, child);
@@ -286,7 +299,7 @@ impl TimerQueue {
 
     fn swap(&mut self, a: usize, b: usize) {
         self.heap.swap(a, b);
-        let (ia, ib) = (self.heap[a], self.heap[b]);
+        let (ia, ib) = (self.heap[a].id, self.heap[b].id);
         self.entry_mut(ia).pos = a;
         self.entry_mut(ib).pos = b;
     }
