@@ -207,3 +207,74 @@ fn idle_clients_are_closed() {
     let (stats, _) = server.stop();
     assert_eq!(stats.idle_closed, 1);
 }
+
+/// rsyslog (Debian's `rsyslog`, installed by `.ci/run`) as the upstream: it accepts what the
+/// forwarder sends (RFC 5424, octet counting) and keeps host, app and message apart.
+#[test]
+fn forwarding_to_rsyslog() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let work = crate::support::TempDir::new("rsyslog");
+    std::fs::create_dir_all(&work.0).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = work.0.join("out.log");
+    let conf = work.0.join("rsyslog.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "global(workDirectory=\"{dir}\")\n\
+             module(load=\"imtcp\")\n\
+             input(type=\"imtcp\" port=\"{port}\" address=\"127.0.0.1\")\n\
+             template(name=\"plain\" type=\"string\" string=\"%HOSTNAME% %APP-NAME% %PROCID% %msg%\\n\")\n\
+             action(type=\"omfile\" file=\"{out}\" template=\"plain\")\n",
+            dir = work.0.display(),
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    let mut rsyslogd = Command::new("rsyslogd")
+        .args(["-n", "-f"])
+        .arg(&conf)
+        .arg("-i")
+        .arg(work.0.join("rsyslogd.pid"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rsyslogd must be installed (.ci/run installs it)");
+    let upstream: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(upstream).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "rsyslogd did not start listening"
+        );
+        assert!(rsyslogd.try_wait().unwrap().is_none(), "rsyslogd exited");
+        std::thread::park_timeout(Duration::from_millis(10));
+    }
+    let edge = Server::start("to-rsyslog", |c| c.forward = Some(upstream));
+    let bytes: Vec<u8> = (0..100)
+        .flat_map(|i| ace(5, format!("to rsyslog {i}")))
+        .collect();
+    send_and_wait(edge.at.ace.unwrap(), &bytes);
+    let (stats, _) = edge.stop();
+    assert_eq!(stats.records, 100);
+    // rsyslog writes asynchronously: wait (bounded) for all 100 lines.
+    let lines = loop {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        if lines.len() >= 100 || Instant::now() > deadline {
+            break lines;
+        }
+        std::thread::park_timeout(Duration::from_millis(10));
+    };
+    let _ = rsyslogd.kill();
+    let _ = rsyslogd.wait();
+    assert_eq!(lines.len(), 100, "{lines:?}");
+    assert_eq!(lines[0], "127.0.0.1 ace 5 to rsyslog 0");
+    assert_eq!(lines[99], "127.0.0.1 ace 5 to rsyslog 99");
+}
