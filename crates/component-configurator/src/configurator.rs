@@ -175,6 +175,20 @@ pub struct Configurator {
     env: Environment,
     libraries: HashMap<PathBuf, Weak<LoadedLibrary>>,
     texts: usize,
+    /// Bumped whenever a static factory is registered (validation depends on them).
+    statics_generation: u64,
+    /// The last validated configuration, reused while its inputs are unchanged.
+    last: std::cell::RefCell<Option<Validated>>,
+}
+
+/// A validated configuration and everything it was computed from: the sources' names and
+/// bytes, the variables looked up (with their values) and the static registry's generation.
+#[derive(Debug)]
+struct Validated {
+    inputs: Vec<(String, Vec<u8>)>,
+    variables: Vec<(String, Option<String>)>,
+    statics_generation: u64,
+    desired: Arc<Vec<Desired>>,
 }
 
 impl fmt::Debug for Configurator {
@@ -198,6 +212,8 @@ impl Default for Configurator {
             env: Box::new(|name| std::env::var(name).ok()),
             libraries: HashMap::new(),
             texts: 0,
+            statics_generation: 0,
+            last: Default::default(),
         }
     }
 }
@@ -210,6 +226,7 @@ impl Configurator {
         factory: impl Fn() -> Box<dyn Component> + Send + 'static,
     ) {
         self.statics.insert(name.into(), Box::new(factory));
+        self.statics_generation += 1;
     }
 
     /// Adds a directory where bare library names are looked for.
@@ -260,7 +277,7 @@ impl Configurator {
         }
         let desired = self.desired(&sources)?;
         self.sources = sources;
-        Ok(self.apply(desired))
+        Ok(self.apply(&desired))
     }
 
     /// Re-reads every source and applies only what changed.
@@ -270,7 +287,7 @@ impl Configurator {
     pub fn reconfigure(&mut self) -> Result<Report> {
         let sources = self.sources.clone();
         let desired = self.desired(&sources)?;
-        Ok(self.apply(desired))
+        Ok(self.apply(&desired))
     }
 
     /// Finalises every component, newest first, and unloads their libraries.
@@ -279,21 +296,46 @@ impl Configurator {
         self.repository.close()
     }
 
-    fn desired(&self, sources: &[Source]) -> Result<Vec<Desired>> {
-        let mut out: Vec<Desired> = Vec::new();
+    fn desired(&self, sources: &[Source]) -> Result<Arc<Vec<Desired>>> {
+        let mut inputs = Vec::with_capacity(sources.len());
         for source in sources {
-            let (name, text, strict) = match source {
+            inputs.push(match source {
                 Source::File(path) => {
                     let bytes = std::fs::read(path).map_err(|e| Error::Read {
                         path: path.clone(),
                         source: e,
                     })?;
-                    (path.display().to_string(), bytes, true)
+                    (path.display().to_string(), bytes)
                 }
-                Source::Text { name, text } => (name.clone(), text.clone().into_bytes(), false),
-            };
-            let env = &self.env;
-            let parsed = svc_conf::parse_bytes(&name, &text, &|v| env(v))?;
+                Source::Text { name, text } => (name.clone(), text.clone().into_bytes()),
+            });
+        }
+        // A reconfiguration mostly re-reads unchanged files: reuse the last validation when
+        // nothing it depended on changed. The cache is taken out of its cell first, so no
+        // borrow is held while the environment (user code) is consulted.
+        let cached = self.last.borrow_mut().take();
+        if let Some(c) = cached
+            && c.statics_generation == self.statics_generation
+            && c.inputs == inputs
+            && c.variables.iter().all(|(k, v)| (self.env)(k) == *v)
+        {
+            let desired = Arc::clone(&c.desired);
+            *self.last.borrow_mut() = Some(c);
+            return Ok(desired);
+        }
+        let used = std::cell::RefCell::new(Vec::new());
+        let lookup = |v: &str| {
+            let value = (self.env)(v);
+            used.borrow_mut().push((v.to_owned(), value.clone()));
+            value
+        };
+        let mut out: Vec<Desired> = Vec::new();
+        // Name to position in `out`, kept in step with it.
+        let mut at: HashMap<String, usize> = HashMap::new();
+        for (source, (name, text)) in sources.iter().zip(&inputs) {
+            let strict = matches!(source, Source::File(_));
+            let name = name.clone();
+            let parsed = svc_conf::parse_bytes(&name, text, &lookup)?;
             let fail = |position: Position, message: String| {
                 Error::Parse(ParseError {
                     source: name.clone(),
@@ -303,9 +345,7 @@ impl Configurator {
             };
             for located in parsed {
                 let position = located.position;
-                let existing = out
-                    .iter()
-                    .position(|d| d.name == located.directive.name());
+                let existing = at.get(located.directive.name()).copied();
                 match located.directive {
                     Directive::Dynamic {
                         name: component,
@@ -317,6 +357,7 @@ impl Configurator {
                         if let Some(i) = existing {
                             return Err(fail(position, already(&component, &out[i])));
                         }
+                        at.insert(component.clone(), out.len());
                         out.push(Desired {
                             name: component,
                             origin: Origin::Dynamic {
@@ -343,6 +384,7 @@ impl Configurator {
                                 format!("no static component is registered as {component:?}"),
                             ));
                         }
+                        at.insert(component.clone(), out.len());
                         out.push(Desired {
                             name: component,
                             origin: Origin::Static,
@@ -370,6 +412,8 @@ impl Configurator {
                         match other {
                             Directive::Remove { .. } => {
                                 out.remove(i);
+                                at.clear();
+                                at.extend(out.iter().enumerate().map(|(i, d)| (d.name.clone(), i)));
                             }
                             Directive::Suspend { .. } => out[i].activation = Activation::Inactive,
                             _ => out[i].activation = Activation::Active,
@@ -378,14 +422,23 @@ impl Configurator {
                 }
             }
         }
-        Ok(out)
+        let desired = Arc::new(out);
+        *self.last.borrow_mut() = Some(Validated {
+            inputs,
+            variables: used.into_inner(),
+            statics_generation: self.statics_generation,
+            desired: Arc::clone(&desired),
+        });
+        Ok(desired)
     }
 
-    fn apply(&mut self, desired: Vec<Desired>) -> Report {
+    fn apply(&mut self, desired: &[Desired]) -> Report {
         let mut report = Report::default();
         // Removals first, newest first, so ports and names are free for what follows.
+        let wanted: std::collections::HashSet<&str> =
+            desired.iter().map(|d| d.name.as_str()).collect();
         for name in self.repository.names().into_iter().rev() {
-            if !desired.iter().any(|d| d.name == name)
+            if !wanted.contains(name.as_str())
                 && let Ok(removal) = self.repository.remove(&name)
             {
                 if let Err(e) = &removal.fini {

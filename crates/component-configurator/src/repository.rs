@@ -1,6 +1,7 @@
 //! The component repository (implementation step 2): initialised components by name, in
 //! insertion order, with their state and origin.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -176,6 +177,8 @@ pub struct Removal {
 #[derive(Debug, Default)]
 pub struct ServiceRepository {
     records: Vec<Record>,
+    /// Name to position in `records`, rebuilt when positions shift.
+    index: HashMap<String, usize>,
 }
 
 impl ServiceRepository {
@@ -184,6 +187,7 @@ impl ServiceRepository {
         if self.get(&record.name).is_some() {
             return Err(Error::Duplicate(record.name));
         }
+        self.index.insert(record.name.clone(), self.records.len());
         self.records.push(record);
         Ok(())
     }
@@ -201,12 +205,19 @@ impl ServiceRepository {
 
     /// The component called `name`, whatever its state.
     pub fn get(&self, name: &str) -> Option<&Record> {
-        self.records.iter().find(|r| r.name == name)
+        self.index.get(name).map(|&i| &self.records[i])
     }
 
     /// The component called `name`, mutably.
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Record> {
-        self.records.iter_mut().find(|r| r.name == name)
+        self.index.get(name).map(|&i| &mut self.records[i])
+    }
+
+    fn reindex(&mut self) {
+        self.index.clear();
+        for (i, r) in self.records.iter().enumerate() {
+            self.index.insert(r.name.clone(), i);
+        }
     }
 
     /// Names in insertion order.
@@ -260,19 +271,22 @@ impl ServiceRepository {
 
     /// Takes a component out without finalising it (for replacement).
     pub fn take(&mut self, name: &str) -> Option<Record> {
-        let at = self.records.iter().position(|r| r.name == name)?;
-        Some(self.records.remove(at))
+        let at = self.index_of(name)?;
+        let record = self.records.remove(at);
+        self.reindex();
+        Some(record)
     }
 
     /// Puts a record back at `index` in insertion order (clamped).
     pub(crate) fn put_at(&mut self, index: usize, record: Record) {
         let index = index.min(self.records.len());
         self.records.insert(index, record);
+        self.reindex();
     }
 
     /// Where `name` sits in insertion order.
     pub(crate) fn index_of(&self, name: &str) -> Option<usize> {
-        self.records.iter().position(|r| r.name == name)
+        self.index.get(name).copied()
     }
 
     /// Removes a component in order: quiesce (suspend), `fini`, drop the object, then let go
@@ -300,6 +314,7 @@ impl ServiceRepository {
     pub fn close(&mut self) -> Vec<Removal> {
         let mut out = Vec::new();
         while let Some(record) = self.records.pop() {
+            self.index.remove(&record.name);
             out.push(retire(record));
         }
         out

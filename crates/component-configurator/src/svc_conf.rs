@@ -228,13 +228,14 @@ fn end_position(text: &str) -> Position {
     p
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 enum Kind {
+    #[default]
     Word,
     Quoted,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Token {
     kind: Kind,
     text: String,
@@ -369,9 +370,11 @@ impl Parser<'_> {
                 t.position,
                 format!("expected {expected}, found a quoted string"),
             )),
-            Some(t) => {
+            Some(_) => {
+                // Each token is consumed once: move it out rather than clone it.
+                let t = std::mem::take(&mut self.tokens[self.at]);
                 self.at += 1;
-                Ok(t.clone())
+                Ok(t)
             }
         }
     }
@@ -518,7 +521,7 @@ impl Parser<'_> {
         if let Some(t) = self.peek()
             && t.kind == Kind::Quoted
         {
-            let t = t.clone();
+            let t = std::mem::take(&mut self.tokens[self.at]);
             self.at += 1;
             for (word, positions) in split_argv(&t)? {
                 if args.len() == MAX_ARGS {

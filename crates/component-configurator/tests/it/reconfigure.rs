@@ -208,3 +208,32 @@ fn a_refused_upgrade_leaves_the_old_instance_serving() {
     assert!(matches!(report.errors[0].error, Error::AbiMismatch { .. }));
     assert_eq!(request(addr, "x").unwrap(), "requests 2");
 }
+
+#[test]
+fn a_changed_variable_is_seen_although_the_file_is_unchanged() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let level = Arc::new(Mutex::new("1".to_owned()));
+    let mut cfg = Configurator::default();
+    {
+        let log = Arc::clone(&log);
+        cfg.register_static("A", move || {
+            Box::new(Logged {
+                name: "A".to_owned(),
+                log: Arc::clone(&log),
+            })
+        });
+    }
+    {
+        let level = Arc::clone(&level);
+        cfg.set_env(move |v| (v == "LEVEL").then(|| level.lock().clone()));
+    }
+    let dir = temp_dir("var");
+    let conf = dir.join("svc.conf");
+    std::fs::write(&conf, "static A \"-v ${LEVEL}\"\n").unwrap();
+    cfg.process_file(&conf).unwrap();
+    assert!(cfg.reconfigure().unwrap().changes.is_empty());
+    *level.lock() = "2".to_owned();
+    let report = cfg.reconfigure().unwrap();
+    assert_eq!(report.changes, vec![Change::Reinitialised { name: "A".into() }]);
+    assert_eq!(cfg.repository().get("A").unwrap().args(), ["-v", "2"]);
+}
