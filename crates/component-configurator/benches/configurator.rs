@@ -40,8 +40,14 @@ fn plugin_dir() -> PathBuf {
         }
         None => {}
     }
-    cmd.env("CARGO_TARGET_DIR", profile_dir.parent().expect("target dir"));
-    assert!(cmd.status().expect("cargo").success(), "building plugins failed");
+    cmd.env(
+        "CARGO_TARGET_DIR",
+        profile_dir.parent().expect("target dir"),
+    );
+    assert!(
+        cmd.status().expect("cargo").success(),
+        "building plugins failed"
+    );
     profile_dir
 }
 
@@ -81,7 +87,9 @@ impl Component for DirectStats {
         String::new()
     }
     fn export_state(&self) -> Result<Option<Vec<u8>>, ComponentError> {
-        Ok(Some(self.requests.load(Ordering::SeqCst).to_le_bytes().to_vec()))
+        Ok(Some(
+            self.requests.load(Ordering::SeqCst).to_le_bytes().to_vec(),
+        ))
     }
 }
 
@@ -150,7 +158,9 @@ fn main() {
     let _ = std::fs::remove_dir_all(dir);
 
     // What a changed file costs on top: parsing and checking 100 directives from scratch.
-    let text: String = (0..100).map(|i| format!("static S{i} \"-n {i} -v\"\n")).collect();
+    let text: String = (0..100)
+        .map(|i| format!("static S{i} \"-n {i} -v\"\n"))
+        .collect();
     c.bench_function("parse_100", |b| {
         b.iter(|| black_box(parse("svc.conf", &text, &|_| None).expect("parse")))
     });
@@ -178,6 +188,9 @@ fn main() {
     let d = best_ns(7, 200_000, || {
         black_box(black_box(&direct).export_state().expect("state"));
     });
-    println!("ratio export_state: plugin_table {t:.1} ns / direct {d:.1} ns = {:.2}", t / d);
+    println!(
+        "ratio export_state: plugin_table {t:.1} ns / direct {d:.1} ns = {:.2}",
+        t / d
+    );
     drop(through_table);
 }

@@ -14,7 +14,11 @@ use component_configurator::{Configurator, Report};
 fn plugin_dir() -> PathBuf {
     // This example runs from target/<profile>/examples/.
     let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>").to_owned();
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_owned();
     let plugins = ["cc-echo", "cc-time", "cc-stats"];
     if plugins
         .iter()
@@ -45,7 +49,12 @@ fn request(addr: SocketAddr, line: &str) -> std::io::Result<String> {
 }
 
 fn addr(cfg: &Configurator, name: &str) -> SocketAddr {
-    let info = cfg.repository().get(name).expect("configured").component().info();
+    let info = cfg
+        .repository()
+        .get(name)
+        .expect("configured")
+        .component()
+        .info();
     let at = info.find("127.0.0.1:").expect("an address");
     let rest = &info[at..];
     let end = rest.find([' ', ',', ')']).unwrap_or(rest.len());
@@ -57,7 +66,9 @@ fn portless(info: &str) -> String {
     match info.find("127.0.0.1:") {
         Some(at) => {
             let rest = &info[at + 10..];
-            let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let end = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
             format!("{}127.0.0.1:<port>{}", &info[..at], &rest[end..])
         }
         None => info.to_owned(),
@@ -86,7 +97,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("configurator-services-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     // A second "build" of the statistics plugin for the hot upgrade.
-    std::fs::copy(plugins.join("libcc_stats.so"), dir.join("libcc_stats_v2.so"))?;
+    std::fs::copy(
+        plugins.join("libcc_stats.so"),
+        dir.join("libcc_stats_v2.so"),
+    )?;
     let conf = dir.join("svc.conf");
     std::fs::write(
         &conf,
@@ -106,7 +120,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     list(&cfg);
 
     let echo = addr(&cfg, "Echo");
-    println!("client -> Echo : {:?}", request(echo, "hello, configurator")?);
+    println!(
+        "client -> Echo : {:?}",
+        request(echo, "hello, configurator")?
+    );
     let time = request(addr(&cfg, "Time"), "now?")?;
     let is_timestamp = time
         .strip_prefix("time ")
@@ -119,7 +136,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("client -> Stats: {:?}", request(stats, "count me")?);
 
     println!("reconfigure: suspend Echo, new arguments for Time, upgrade Stats to a new build");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     std::fs::write(
         &conf,
         format!(

@@ -116,7 +116,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(_) => println!("  unexpectedly accepted"),
         Err(e) => println!("  refused: {e}"),
     }
-    println!("  Slow is still {:?}", cfg.repository().get("Slow").map(|r| r.state()));
+    println!(
+        "  Slow is still {:?}",
+        cfg.repository().get("Slow").map(|r| r.state())
+    );
 
     println!("configure: resume Slow, remove Fast");
     show(&cfg.process_directive("resume Slow\nremove Fast")?);

@@ -100,7 +100,8 @@ impl Descriptor {
         if bytes.len() < DESCRIPTOR_SIZE {
             return None;
         }
-        let u32_at = |i: usize| u32::from_ne_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let u32_at =
+            |i: usize| u32::from_ne_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
         let mut d = Descriptor {
             magic: [0; 8],
             abi_version: u32_at(8),
@@ -311,7 +312,11 @@ fn guarded(err: ByteSink, f: impl FnOnce() -> Result<(), ComponentError>) -> u32
         Ok(Err(e)) => {
             // SAFETY: the host passed a sink valid for this call.
             unsafe { err.put(e.message.as_bytes()) };
-            if e.panicked { STATUS_PANIC } else { STATUS_ERROR }
+            if e.panicked {
+                STATUS_PANIC
+            } else {
+                STATUS_ERROR
+            }
         }
         Err(payload) => {
             let message = panic_message(&*payload);
@@ -372,7 +377,12 @@ impl<T: Component + 'static> Shims<T> {
         status
     }
 
-    unsafe extern "C" fn init(obj: *mut c_void, argv: *const Str, argc: usize, err: ByteSink) -> u32 {
+    unsafe extern "C" fn init(
+        obj: *mut c_void,
+        argv: *const Str,
+        argc: usize,
+        err: ByteSink,
+    ) -> u32 {
         guarded(err, || {
             // SAFETY: the host passes `argc` valid `Str`s that live for the call.
             let raw = if argc == 0 {
@@ -433,7 +443,9 @@ impl<T: Component + 'static> Shims<T> {
 
     unsafe extern "C" fn import_state(obj: *mut c_void, state: Str, err: ByteSink) -> u32 {
         // SAFETY: as in `fini`; `state` is valid for the call.
-        guarded(err, || unsafe { Self::obj(obj).import_state(state.bytes()) })
+        guarded(err, || unsafe {
+            Self::obj(obj).import_state(state.bytes())
+        })
     }
 
     unsafe extern "C" fn destroy(obj: *mut c_void) -> u32 {

@@ -24,6 +24,9 @@ enum Source {
     Text { name: String, text: String },
 }
 
+/// A new, uninitialised component and, for a dynamic one, its library.
+type Made = (Box<dyn Component>, Option<Arc<LoadedLibrary>>);
+
 /// One component as the configuration wants it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Desired {
@@ -85,7 +88,11 @@ impl fmt::Display for Change {
                 Some(u) => write!(
                     f,
                     "removed {name} (library {})",
-                    if u.unmapped { "unmapped" } else { "still mapped" }
+                    if u.unmapped {
+                        "unmapped"
+                    } else {
+                        "still mapped"
+                    }
                 ),
                 None => write!(f, "removed {name}"),
             },
@@ -117,7 +124,11 @@ pub struct DirectiveError {
 
 impl fmt::Display for DirectiveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}: {}", self.source, self.position, self.name, self.error)
+        write!(
+            f,
+            "{}:{}: {}: {}",
+            self.source, self.position, self.name, self.error
+        )
     }
 }
 
@@ -452,20 +463,22 @@ impl Configurator {
         }
         for d in desired {
             let outcome = match self.repository.get(&d.name) {
-                None => self.add(&d).map(|()| {
+                None => self.add(d).map(|()| {
                     report.changes.push(Change::Added {
                         name: d.name.clone(),
                     })
                 }),
-                Some(r) if r.origin() != &d.origin => self.upgrade(&d).map(|c| report.changes.push(c)),
-                Some(r) if r.args() != d.args.as_slice() => self.reinit(&d).map(|()| {
+                Some(r) if r.origin() != &d.origin => {
+                    self.upgrade(d).map(|c| report.changes.push(c))
+                }
+                Some(r) if r.args() != d.args.as_slice() => self.reinit(d).map(|()| {
                     report.changes.push(Change::Reinitialised {
                         name: d.name.clone(),
                     })
                 }),
                 Some(_) => Ok(()),
             }
-            .and_then(|()| self.activation(&d, &mut report.changes));
+            .and_then(|()| self.activation(d, &mut report.changes));
             if let Err(error) = outcome {
                 tracing::warn!(component = %d.name, %error, "directive failed");
                 report.errors.push(DirectiveError {
@@ -511,7 +524,7 @@ impl Configurator {
     }
 
     /// Creates an uninitialised component for `d`, with its library if dynamic.
-    fn create(&mut self, d: &Desired) -> Result<(Box<dyn Component>, Option<Arc<LoadedLibrary>>)> {
+    fn create(&mut self, d: &Desired) -> Result<Made> {
         match &d.origin {
             Origin::Static => {
                 let make = self
@@ -528,7 +541,12 @@ impl Configurator {
         }
     }
 
-    fn record(&self, d: &Desired, component: Box<dyn Component>, lib: Option<Arc<LoadedLibrary>>) -> Record {
+    fn record(
+        &self,
+        d: &Desired,
+        component: Box<dyn Component>,
+        lib: Option<Arc<LoadedLibrary>>,
+    ) -> Record {
         let record = Record::new(d.name.clone(), component, d.origin.clone(), d.args.clone());
         match lib {
             Some(lib) => record.with_library(lib),
@@ -564,7 +582,10 @@ impl Configurator {
             error,
         };
         if was == ComponentState::Active {
-            record.component_mut().suspend().map_err(|e| fail("suspend", e))?;
+            record
+                .component_mut()
+                .suspend()
+                .map_err(|e| fail("suspend", e))?;
         }
         record.component_mut().fini().map_err(|e| fail("fini", e))?;
         match record.component_mut().init(&d.args) {
@@ -620,9 +641,7 @@ impl Configurator {
             tracing::warn!(component = %d.name, error = %e, "old instance's fini failed during upgrade");
         }
         let started = match &state {
-            Some(bytes) => new
-                .import_state(bytes)
-                .map_err(|e| fail("import_state", e)),
+            Some(bytes) => new.import_state(bytes).map_err(|e| fail("import_state", e)),
             None => Ok(()),
         }
         .and_then(|()| new.init(&d.args).map_err(|e| fail("init", e)));

@@ -19,10 +19,14 @@ unsafe extern "C" fn host_log(level: u32, target: Str, message: Str) {
     let target = String::from_utf8_lossy(target);
     let message = String::from_utf8_lossy(message);
     match level {
-        abi::level::ERROR => tracing::error!(target: "plugin", plugin_target = %target, "{message}"),
+        abi::level::ERROR => {
+            tracing::error!(target: "plugin", plugin_target = %target, "{message}")
+        }
         abi::level::WARN => tracing::warn!(target: "plugin", plugin_target = %target, "{message}"),
         abi::level::INFO => tracing::info!(target: "plugin", plugin_target = %target, "{message}"),
-        abi::level::DEBUG => tracing::debug!(target: "plugin", plugin_target = %target, "{message}"),
+        abi::level::DEBUG => {
+            tracing::debug!(target: "plugin", plugin_target = %target, "{message}")
+        }
         _ => tracing::trace!(target: "plugin", plugin_target = %target, "{message}"),
     }
 }
@@ -83,18 +87,21 @@ impl LoadedLibrary {
                 reason: e.to_string(),
             }
         })?;
-        let descriptor = Descriptor::from_bytes(&bytes).ok_or_else(|| Error::NotAComponentLibrary {
-            path: path.clone(),
-            reason: "short descriptor".to_owned(),
-        })?;
+        let descriptor =
+            Descriptor::from_bytes(&bytes).ok_or_else(|| Error::NotAComponentLibrary {
+                path: path.clone(),
+                reason: "short descriptor".to_owned(),
+            })?;
         check(&path, &descriptor)?;
         let flags = libc_flags();
         // SAFETY: the file carries our descriptor with matching versions, so it is a plugin
         // built against this ABI; loading it runs only Rust's own runtime constructors.
-        let library = unsafe { libloading::os::unix::Library::open(Some(&path), flags) }
-            .map_err(|e| Error::Load {
-                path: path.clone(),
-                message: e.to_string(),
+        let library =
+            unsafe { libloading::os::unix::Library::open(Some(&path), flags) }.map_err(|e| {
+                Error::Load {
+                    path: path.clone(),
+                    message: e.to_string(),
+                }
             })?;
         // SAFETY: the symbol is a `Descriptor` static (checked in the file above); we copy it.
         let in_memory = unsafe {
@@ -192,13 +199,10 @@ fn libc_flags() -> std::ffi::c_int {
 fn check(path: &Path, d: &Descriptor) -> Result<()> {
     match d.mismatch() {
         None => Ok(()),
-        Some((field, expected, found)) if field == "magic" => {
-            let _ = (expected, found);
-            Err(Error::NotAComponentLibrary {
-                path: path.to_owned(),
-                reason: "the descriptor has the wrong magic".to_owned(),
-            })
-        }
+        Some(("magic", _, _)) => Err(Error::NotAComponentLibrary {
+            path: path.to_owned(),
+            reason: "the descriptor has the wrong magic".to_owned(),
+        }),
         Some((field, expected, found)) => Err(Error::AbiMismatch {
             path: path.to_owned(),
             field,
@@ -369,7 +373,11 @@ pub fn resolve(spec: &str, search: &[PathBuf]) -> Result<PathBuf> {
         }
     } else {
         for dir in search {
-            for candidate in [format!("lib{spec}.so"), format!("{spec}.so"), spec.to_owned()] {
+            for candidate in [
+                format!("lib{spec}.so"),
+                format!("{spec}.so"),
+                spec.to_owned(),
+            ] {
                 if let Some(p) = try_path(dir.join(candidate), &mut looked) {
                     return Ok(p);
                 }
@@ -380,9 +388,9 @@ pub fn resolve(spec: &str, search: &[PathBuf]) -> Result<PathBuf> {
                     .filter_map(|e| e.ok())
                     .map(|e| e.path())
                     .filter(|p| {
-                        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                            n.starts_with(&prefix) && n.ends_with(".so")
-                        })
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".so"))
                     })
                     .collect();
                 versioned.sort();

@@ -80,9 +80,15 @@ struct Section {
 }
 
 /// Reads `len` bytes of the defined dynamic symbol `name` from the ELF image `src`.
-pub fn read_symbol(src: &(impl ReadAt + ?Sized), name: &str, len: usize) -> Result<Vec<u8>, ElfError> {
+pub fn read_symbol(
+    src: &(impl ReadAt + ?Sized),
+    name: &str,
+    len: usize,
+) -> Result<Vec<u8>, ElfError> {
     let not_elf = |why: &str| ElfError::NotElf(why.to_owned());
-    let header = src.read_at_exact(0, 64).ok_or_else(|| not_elf("too short"))?;
+    let header = src
+        .read_at_exact(0, 64)
+        .ok_or_else(|| not_elf("too short"))?;
     if &header[0..4] != b"\x7fELF" {
         return Err(not_elf("no ELF magic"));
     }
@@ -175,7 +181,9 @@ pub fn read_symbol(src: &(impl ReadAt + ?Sized), name: &str, len: usize) -> Resu
         let delta = value
             .checked_sub(section.addr)
             .filter(|d| d.checked_add(len as u64).is_some_and(|e| e <= section.size))
-            .ok_or_else(|| ElfError::Unreadable("the symbol lies outside its section".to_owned()))?;
+            .ok_or_else(|| {
+                ElfError::Unreadable("the symbol lies outside its section".to_owned())
+            })?;
         if section.kind == SHT_NOBITS {
             return Ok(vec![0; len]);
         }
@@ -183,9 +191,9 @@ pub fn read_symbol(src: &(impl ReadAt + ?Sized), name: &str, len: usize) -> Resu
             .offset
             .checked_add(delta)
             .ok_or_else(|| ElfError::Unreadable("offset overflow".to_owned()))?;
-        return src
-            .read_at_exact(offset, len)
-            .ok_or_else(|| ElfError::Unreadable("the symbol's bytes are outside the file".to_owned()));
+        return src.read_at_exact(offset, len).ok_or_else(|| {
+            ElfError::Unreadable("the symbol's bytes are outside the file".to_owned())
+        });
     }
     Err(ElfError::NoSymbol)
 }
@@ -196,8 +204,11 @@ mod tests {
 
     #[test]
     fn garbage_is_not_elf() {
-        assert!(matches!(read_symbol(&b"hello"[..], "x", 4), Err(ElfError::NotElf(_))));
-        let mut fake = vec![0u8; 64];
+        assert!(matches!(
+            read_symbol(&b"hello"[..], "x", 4),
+            Err(ElfError::NotElf(_))
+        ));
+        let mut fake = [0u8; 64];
         fake[..4].copy_from_slice(b"\x7fELF");
         fake[4] = 2;
         fake[5] = 1;
@@ -205,7 +216,10 @@ mod tests {
         fake[18] = 62;
         fake[58] = 64;
         fake[60] = 200; // 200 sections at offset 0 would run past the end
-        assert!(matches!(read_symbol(&fake[..], "x", 4), Err(ElfError::NotElf(_))));
+        assert!(matches!(
+            read_symbol(&fake[..], "x", 4),
+            Err(ElfError::NotElf(_))
+        ));
     }
 
     #[test]

@@ -49,7 +49,9 @@ pub enum Error {
         reason: String,
     },
     /// The library's descriptor does not match this host; none of its code was run.
-    #[error("{path} was built for another ABI: {field} is {found}, this host needs {expected} (none of its code was run)")]
+    #[error(
+        "{path} was built for another ABI: {field} is {found}, this host needs {expected} (none of its code was run)"
+    )]
     AbiMismatch {
         /// The library.
         path: PathBuf,

@@ -6,12 +6,12 @@
 //! with an [`Acceptor`] on its port; `init` starts it, `suspend` and `fini` stop it (closing
 //! the port), `resume` starts it again on the same port.
 
+use std::ffi::c_void;
 use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::Arc;
-use std::ffi::c_void;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 use mio::net::{TcpListener, TcpStream};
 use reactor::{Acceptor, Context, Disposition, EventHandler, Interest, OutBuffer, Reactor, Remote};
@@ -57,9 +57,8 @@ impl RawThread {
         let mut tid = std::mem::MaybeUninit::<libc::pthread_t>::uninit();
         // SAFETY: `tid` is writable, default attributes are requested with null, and
         // `trampoline` takes ownership of `arg`.
-        let rc = unsafe {
-            libc::pthread_create(tid.as_mut_ptr(), std::ptr::null(), trampoline, arg)
-        };
+        let rc =
+            unsafe { libc::pthread_create(tid.as_mut_ptr(), std::ptr::null(), trampoline, arg) };
         if rc != 0 {
             // SAFETY: no thread was created, so `arg` is still ours to free.
             drop(unsafe { Box::from_raw(arg as *mut Job) });
@@ -80,7 +79,9 @@ impl RawThread {
 
 impl std::fmt::Debug for LineService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LineService").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("LineService")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -315,7 +316,11 @@ impl TcpComponent {
             Some(a) => format!(
                 "{} service on {a} ({})",
                 self.kind,
-                if self.running.is_some() { "serving" } else { "suspended" }
+                if self.running.is_some() {
+                    "serving"
+                } else {
+                    "suspended"
+                }
             ),
             None => format!("{} service (not initialised)", self.kind),
         }

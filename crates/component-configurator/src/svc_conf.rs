@@ -168,7 +168,10 @@ pub fn parse(
     if text.len() > MAX_INPUT {
         return Err(fail(
             Position { line: 1, column: 1 },
-            format!("input is {} bytes, more than the limit of {MAX_INPUT}", text.len()),
+            format!(
+                "input is {} bytes, more than the limit of {MAX_INPUT}",
+                text.len()
+            ),
         ));
     }
     let tokens = tokenize(text).map_err(|(p, m)| fail(p, m))?;
@@ -309,7 +312,10 @@ fn tokenize(text: &str) -> Result<Vec<Token>, Failure> {
                     }
                 }
                 if s.len() > MAX_TOKEN {
-                    return Err((start, format!("quoted string longer than {MAX_TOKEN} bytes")));
+                    return Err((
+                        start,
+                        format!("quoted string longer than {MAX_TOKEN} bytes"),
+                    ));
                 }
             }
             tokens.push(Token {
@@ -548,9 +554,7 @@ fn check_name(name: &str) -> Result<(), String> {
         return Err("the component name is longer than 256 bytes".to_owned());
     }
     if let Some(c) = name.chars().find(|c| c.is_control() || c.is_whitespace()) {
-        return Err(format!(
-            "the component name contains the character {c:?}"
-        ));
+        return Err(format!("the component name contains the character {c:?}"));
     }
     if matches!(
         name,
@@ -568,7 +572,12 @@ fn split_argv(t: &Token) -> Result<Vec<(String, Vec<Position>)>, Failure> {
     let chars: Vec<(char, Position)> = t
         .text
         .chars()
-        .zip(t.positions.iter().copied().chain(std::iter::repeat(t.position)))
+        .zip(
+            t.positions
+                .iter()
+                .copied()
+                .chain(std::iter::repeat(t.position)),
+        )
         .collect();
     let mut i = 0;
     let mut in_single: Option<Position> = None;
@@ -633,7 +642,10 @@ fn split_argv(t: &Token) -> Result<Vec<(String, Vec<Position>)>, Failure> {
         }
     }
     if let Some(start) = in_single {
-        return Err((start, "unterminated single quote in the arguments".to_owned()));
+        return Err((
+            start,
+            "unterminated single quote in the arguments".to_owned(),
+        ));
     }
     if let Some(w) = word.take() {
         words.push(w);
@@ -672,7 +684,10 @@ fn expand(
             }
             Some('{') => {
                 let Some(close) = chars[i..].iter().position(|&c| c == '}') else {
-                    return Err((at(start), "unterminated ${ in variable reference".to_owned()));
+                    return Err((
+                        at(start),
+                        "unterminated ${ in variable reference".to_owned(),
+                    ));
                 };
                 let name: String = chars[i + 1..i + close].iter().collect();
                 i += close + 1;
@@ -774,7 +789,10 @@ mod tests {
         let Directive::Static { args, .. } = d else {
             panic!("not static")
         };
-        assert_eq!(args, vec!["a", "b c", "d\"e", "f\\g", "$HOME", "", "$X \"q\""]);
+        assert_eq!(
+            args,
+            vec!["a", "b c", "d\"e", "f\\g", "$HOME", "", "$X \"q\""]
+        );
     }
 
     #[test]
@@ -893,10 +911,15 @@ mod tests {
     #[test]
     fn hostile_input_is_refused_with_a_position() {
         assert_eq!(err("static S\0"), "t.conf:1:9: NUL character in input");
-        assert_eq!(err("static S \"a\0\""), "t.conf:1:12: NUL character in input");
+        assert_eq!(
+            err("static S \"a\0\""),
+            "t.conf:1:12: NUL character in input"
+        );
         let bytes = b"static S\n\xff";
         assert_eq!(
-            parse_bytes("t.conf", bytes, &no_env).unwrap_err().to_string(),
+            parse_bytes("t.conf", bytes, &no_env)
+                .unwrap_err()
+                .to_string(),
             "t.conf:2:1: the input is not valid UTF-8"
         );
         // Control characters cannot hide in names.
@@ -929,14 +952,21 @@ mod tests {
         let many = "remove A\n".repeat(MAX_DIRECTIVES + 1);
         assert_eq!(
             err(&many),
-            format!("t.conf:{}:1: more than {MAX_DIRECTIVES} directives", MAX_DIRECTIVES + 1)
+            format!(
+                "t.conf:{}:1: more than {MAX_DIRECTIVES} directives",
+                MAX_DIRECTIVES + 1
+            )
         );
     }
 
     #[test]
     fn empty_and_comment_only_inputs_have_no_directives() {
         assert!(parse("t", "", &no_env).unwrap().is_empty());
-        assert!(parse("t", "  # only\n#comments\n\n", &no_env).unwrap().is_empty());
+        assert!(
+            parse("t", "  # only\n#comments\n\n", &no_env)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -36,7 +36,12 @@ fn load_init_serve_suspend_resume_remove() {
         ))
         .unwrap();
     assert!(report.is_ok(), "{:?}", report.errors);
-    assert_eq!(report.changes, vec![Change::Added { name: "Echo".into() }]);
+    assert_eq!(
+        report.changes,
+        vec![Change::Added {
+            name: "Echo".into()
+        }]
+    );
     let record = cfg.repository().find("Echo").unwrap();
     let info = record.component().info();
     assert!(info.ends_with("(serving)"), "{info}");
@@ -45,7 +50,10 @@ fn load_init_serve_suspend_resume_remove() {
     assert_eq!(request(addr, "hello plugin").unwrap(), "hello plugin");
 
     cfg.repository_mut().suspend("Echo").unwrap();
-    assert!(matches!(cfg.repository().find("Echo"), Err(Error::Suspended(_))));
+    assert!(matches!(
+        cfg.repository().find("Echo"),
+        Err(Error::Suspended(_))
+    ));
     assert!(
         request(addr, "anyone?").is_err(),
         "a suspended service must not answer"
@@ -65,7 +73,10 @@ fn load_init_serve_suspend_resume_remove() {
     assert!(!is_mapped(&library));
     // The port is free again: we can bind it ourselves.
     TcpListener::bind(addr).expect("the removed service freed its port");
-    assert!(matches!(cfg.repository().find("Echo"), Err(Error::NotFound(_))));
+    assert!(matches!(
+        cfg.repository().find("Echo"),
+        Err(Error::NotFound(_))
+    ));
 }
 
 #[test]
@@ -121,7 +132,10 @@ fn the_library_stays_loaded_while_an_object_lives() {
     let addr = addr_of(&component.info());
     assert_eq!(request(addr, "count").unwrap(), "requests 1");
     component.fini().unwrap();
-    assert_eq!(component.export_state().unwrap(), Some(1u64.to_le_bytes().to_vec()));
+    assert_eq!(
+        component.export_state().unwrap(),
+        Some(1u64.to_le_bytes().to_vec())
+    );
     drop(component);
 }
 
@@ -171,28 +185,48 @@ fn a_missing_library_is_an_error_and_others_still_load() {
         )
         .unwrap();
     assert_eq!(report.errors.len(), 1);
-    assert!(matches!(&report.errors[0].error, Error::LibraryNotFound { spec, .. } if spec == "no_such_plugin"));
+    assert!(
+        matches!(&report.errors[0].error, Error::LibraryNotFound { spec, .. } if spec == "no_such_plugin")
+    );
     assert_eq!(report.errors[0].position.line, 1);
-    assert_eq!(report.changes, vec![Change::Added { name: "Echo".into() }]);
+    assert_eq!(
+        report.changes,
+        vec![Change::Added {
+            name: "Echo".into()
+        }]
+    );
     assert_eq!(cfg.repository().names(), ["Echo"]);
 }
 
 #[test]
 fn a_library_without_our_descriptor_is_refused_unloaded() {
     // A C library certainly present on the system, which has no descriptor.
-    let libc = ["/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6", "/lib64/libm.so.6"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("libm on this system");
+    let libc = [
+        "/lib/x86_64-linux-gnu/libm.so.6",
+        "/usr/lib/x86_64-linux-gnu/libm.so.6",
+        "/lib64/libm.so.6",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .expect("libm on this system");
     let err = LoadedLibrary::open(std::path::Path::new(libc)).unwrap_err();
     assert!(matches!(err, Error::NotAComponentLibrary { .. }), "{err}");
-    assert!(err.to_string().contains("no exported descriptor symbol"), "{err}");
+    assert!(
+        err.to_string().contains("no exported descriptor symbol"),
+        "{err}"
+    );
     // Not an ELF file at all.
     let dir = crate::support::temp_dir("notelf");
     let fake = dir.join("libfake.so");
-    std::fs::File::create(&fake).unwrap().write_all(b"#!/bin/sh\necho hi\n").unwrap();
+    std::fs::File::create(&fake)
+        .unwrap()
+        .write_all(b"#!/bin/sh\necho hi\n")
+        .unwrap();
     let err = LoadedLibrary::open(&fake).unwrap_err();
-    assert!(err.to_string().contains("not a loadable ELF library"), "{err}");
+    assert!(
+        err.to_string().contains("not a loadable ELF library"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -207,14 +241,22 @@ fn a_panicking_init_is_an_error_and_the_host_goes_on() {
         .unwrap();
     assert_eq!(report.errors.len(), 2);
     match &report.errors[0].error {
-        Error::Component { operation: "init", error, .. } => {
+        Error::Component {
+            operation: "init",
+            error,
+            ..
+        } => {
             assert!(error.panicked);
             assert_eq!(error.message, "init refused to start");
         }
         other => panic!("unexpected {other}"),
     }
     match &report.errors[1].error {
-        Error::Component { operation: "create", error, .. } => {
+        Error::Component {
+            operation: "create",
+            error,
+            ..
+        } => {
             assert!(error.panicked);
             assert_eq!(error.message, "the factory gave up");
         }
@@ -255,7 +297,10 @@ fn plugin_tracing_reaches_the_host_subscriber() {
         logged.contains("statistics service listening on 127.0.0.1:"),
         "{logged}"
     );
-    assert!(logged.contains("plugin_target=component_configurator::service"), "{logged}");
+    assert!(
+        logged.contains("plugin_target=component_configurator::service"),
+        "{logged}"
+    );
 }
 
 #[test]

@@ -28,7 +28,13 @@ fn aces_netsvcs_file_parses() {
             library: "ACE".into(),
             factory: "_make_ACE_Logging_Strategy".into(),
             activation: Activation::Active,
-            args: vec!["-w".into(), "-s".into(), "foobar".into(), "-f".into(), "STDERR|OSTREAM|VERBOSE".into()],
+            args: vec![
+                "-w".into(),
+                "-s".into(),
+                "foobar".into(),
+                "-f".into(),
+                "STDERR|OSTREAM|VERBOSE".into()
+            ],
         }
     );
     assert_eq!(
@@ -50,7 +56,11 @@ fn aces_libraries_are_refused_per_directive_before_any_code_runs() {
     let conf = dir.join("svc.conf");
     std::fs::write(&conf, ACE_NETSVCS).unwrap();
     let mut cfg = Configurator::default();
-    for d in ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib"] {
+    for d in [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib",
+    ] {
         cfg.add_search_dir(d);
     }
     let report = cfg.process_file(&conf).unwrap();

@@ -26,17 +26,29 @@ fn activation() -> impl Strategy<Value = Activation> {
 
 fn directive() -> impl Strategy<Value = Directive> {
     prop_oneof![
-        (name(), "[a-z/._]{1,10}", name(), activation(), prop::collection::vec(arg(), 0..4)).prop_map(
-            |(name, library, factory, activation, args)| Directive::Dynamic {
+        (
+            name(),
+            "[a-z/._]{1,10}",
+            name(),
+            activation(),
+            prop::collection::vec(arg(), 0..4)
+        )
+            .prop_map(
+                |(name, library, factory, activation, args)| Directive::Dynamic {
+                    name,
+                    library,
+                    factory,
+                    activation,
+                    args
+                }
+            ),
+        (name(), activation(), prop::collection::vec(arg(), 0..4)).prop_map(
+            |(name, activation, args)| Directive::Static {
                 name,
-                library,
-                factory,
                 activation,
                 args
             }
         ),
-        (name(), activation(), prop::collection::vec(arg(), 0..4))
-            .prop_map(|(name, activation, args)| Directive::Static { name, activation, args }),
         name().prop_map(|name| Directive::Remove { name }),
         name().prop_map(|name| Directive::Suspend { name }),
         name().prop_map(|name| Directive::Resume { name }),
@@ -71,12 +83,22 @@ fn render(d: &Directive, sep: &str) -> String {
         )
     };
     match d {
-        Directive::Dynamic { name, library, factory, activation, args: a } => format!(
+        Directive::Dynamic {
+            name,
+            library,
+            factory,
+            activation,
+            args: a,
+        } => format!(
             "dynamic{sep}{name}{sep}Service_Object{sep}*{sep}{library}:{factory}(){sep}{}{sep}{}",
             act(activation),
             args(a)
         ),
-        Directive::Static { name, activation, args: a } => {
+        Directive::Static {
+            name,
+            activation,
+            args: a,
+        } => {
             format!("static{sep}{name}{sep}{}{sep}{}", act(activation), args(a))
         }
         Directive::Remove { name } => format!("remove{sep}{name}"),

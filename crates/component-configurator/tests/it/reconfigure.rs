@@ -22,7 +22,11 @@ fn only_the_difference_is_applied() {
     }
     let dir = temp_dir("diff");
     let conf = dir.join("svc.conf");
-    std::fs::write(&conf, "static A \"1\"\nstatic B \"1\"\nstatic C\nstatic D\n").unwrap();
+    std::fs::write(
+        &conf,
+        "static A \"1\"\nstatic B \"1\"\nstatic C\nstatic D\n",
+    )
+    .unwrap();
     cfg.process_file(&conf).unwrap();
     log.lock().clear();
 
@@ -37,7 +41,10 @@ fn only_the_difference_is_applied() {
     assert_eq!(
         report.changes,
         vec![
-            Change::Removed { name: "C".into(), unloaded: None },
+            Change::Removed {
+                name: "C".into(),
+                unloaded: None
+            },
             Change::Reinitialised { name: "B".into() },
             Change::Suspended { name: "D".into() },
             Change::Added { name: "E".into() },
@@ -55,7 +62,10 @@ fn only_the_difference_is_applied() {
             "init[] E"
         ]
     );
-    assert!(!log.lock().iter().any(|l| l.ends_with(" A")), "A was touched");
+    assert!(
+        !log.lock().iter().any(|l| l.ends_with(" A")),
+        "A was touched"
+    );
     assert_eq!(cfg.repository().names(), ["A", "B", "D", "E"]);
 
     // Nothing changed: nothing happens.
@@ -65,10 +75,17 @@ fn only_the_difference_is_applied() {
     assert!(log.lock().is_empty());
 
     // Resume D through the file.
-    std::fs::write(&conf, "static A \"1\"\nstatic B \"2\"\nstatic D\nstatic E\n").unwrap();
+    std::fs::write(
+        &conf,
+        "static A \"1\"\nstatic B \"2\"\nstatic D\nstatic E\n",
+    )
+    .unwrap();
     let report = cfg.reconfigure().unwrap();
     assert_eq!(report.changes, vec![Change::Resumed { name: "D".into() }]);
-    assert_eq!(cfg.repository().get("D").unwrap().state(), ComponentState::Active);
+    assert_eq!(
+        cfg.repository().get("D").unwrap().state(),
+        ComponentState::Active
+    );
 }
 
 #[test]
@@ -103,7 +120,10 @@ fn a_broken_file_applies_nothing_and_keeps_what_runs() {
     cfg.process_file(&conf).unwrap();
     std::fs::write(&conf, "static A\nstatic B \"unterminated\n").unwrap();
     let err = cfg.reconfigure().unwrap_err();
-    assert!(matches!(&err, Error::Parse(p) if p.position.line == 2 && p.position.column == 10), "{err}");
+    assert!(
+        matches!(&err, Error::Parse(p) if p.position.line == 2 && p.position.column == 10),
+        "{err}"
+    );
     assert_eq!(cfg.repository().names(), ["A"]);
     std::fs::remove_file(&conf).unwrap();
     assert!(matches!(cfg.reconfigure(), Err(Error::Read { .. })));
@@ -140,7 +160,12 @@ fn changed_arguments_restart_a_plugin_on_its_new_port() {
     )
     .unwrap();
     let report = cfg.reconfigure().unwrap();
-    assert_eq!(report.changes, vec![Change::Reinitialised { name: "Echo".into() }]);
+    assert_eq!(
+        report.changes,
+        vec![Change::Reinitialised {
+            name: "Echo".into()
+        }]
+    );
     let echo_after = addr_of(&cfg.repository().find("Echo").unwrap().component().info());
     assert_eq!(echo_after.port(), port);
     assert_eq!(request(echo_after, "moved").unwrap(), "moved");
@@ -180,7 +205,14 @@ fn hot_upgrade_keeps_the_state() {
     .unwrap();
     let report = cfg.reconfigure().unwrap();
     assert!(report.is_ok(), "{:?}", report.errors);
-    let [Change::Upgraded { name, state_bytes, unloaded }] = report.changes.as_slice() else {
+    let [
+        Change::Upgraded {
+            name,
+            state_bytes,
+            unloaded,
+        },
+    ] = report.changes.as_slice()
+    else {
         panic!("expected one upgrade, got {:?}", report.changes);
     };
     assert_eq!(name, "Stats");
@@ -199,11 +231,19 @@ fn a_refused_upgrade_leaves_the_old_instance_serving() {
     cfg.add_search_dir(plugin_dir());
     let dir = temp_dir("refused-upgrade");
     let conf = dir.join("svc.conf");
-    std::fs::write(&conf, "dynamic S Service_Object * cc_stats:_make_stats() \"-p 0\"\n").unwrap();
+    std::fs::write(
+        &conf,
+        "dynamic S Service_Object * cc_stats:_make_stats() \"-p 0\"\n",
+    )
+    .unwrap();
     cfg.process_file(&conf).unwrap();
     let addr = addr_of(&cfg.repository().find("S").unwrap().component().info());
     assert_eq!(request(addr, "x").unwrap(), "requests 1");
-    std::fs::write(&conf, "dynamic S Service_Object * cc_wrong_abi:_make_wrong() \"-p 0\"\n").unwrap();
+    std::fs::write(
+        &conf,
+        "dynamic S Service_Object * cc_wrong_abi:_make_wrong() \"-p 0\"\n",
+    )
+    .unwrap();
     let report = cfg.reconfigure().unwrap();
     assert!(matches!(report.errors[0].error, Error::AbiMismatch { .. }));
     assert_eq!(request(addr, "x").unwrap(), "requests 2");
@@ -234,6 +274,9 @@ fn a_changed_variable_is_seen_although_the_file_is_unchanged() {
     assert!(cfg.reconfigure().unwrap().changes.is_empty());
     *level.lock() = "2".to_owned();
     let report = cfg.reconfigure().unwrap();
-    assert_eq!(report.changes, vec![Change::Reinitialised { name: "A".into() }]);
+    assert_eq!(
+        report.changes,
+        vec![Change::Reinitialised { name: "A".into() }]
+    );
     assert_eq!(cfg.repository().get("A").unwrap().args(), ["-v", "2"]);
 }

@@ -90,7 +90,13 @@ fn fini_runs_in_reverse_insertion_order_after_removal_from_the_middle() {
     assert_eq!(
         *log.lock(),
         vec![
-            "suspend e", "fini e", "suspend d", "fini d", "fini c", "suspend a", "fini a"
+            "suspend e",
+            "fini e",
+            "suspend d",
+            "fini d",
+            "fini c",
+            "suspend a",
+            "fini a"
         ]
     );
 }
@@ -104,18 +110,29 @@ fn static_components_are_configured_by_name_with_the_same_directives() {
         cfg.register_static(n, move || logged(n, &log));
     }
     let report = cfg
-        .process_directive("static Alpha \"-v 1\"\nstatic Beta inactive\nsuspend Alpha\nresume Alpha")
+        .process_directive(
+            "static Alpha \"-v 1\"\nstatic Beta inactive\nsuspend Alpha\nresume Alpha",
+        )
         .unwrap();
     assert!(report.is_ok());
     assert_eq!(
         report.changes,
         vec![
-            Change::Added { name: "Alpha".into() },
-            Change::Added { name: "Beta".into() },
-            Change::Suspended { name: "Beta".into() },
+            Change::Added {
+                name: "Alpha".into()
+            },
+            Change::Added {
+                name: "Beta".into()
+            },
+            Change::Suspended {
+                name: "Beta".into()
+            },
         ]
     );
-    assert_eq!(*log.lock(), vec!["init[\"-v\", \"1\"] Alpha", "init[] Beta", "suspend Beta"]);
+    assert_eq!(
+        *log.lock(),
+        vec!["init[\"-v\", \"1\"] Alpha", "init[] Beta", "suspend Beta"]
+    );
     let err = cfg.process_directive("static Gamma").unwrap_err();
     assert_eq!(
         err.to_string(),

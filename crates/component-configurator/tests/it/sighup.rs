@@ -62,17 +62,27 @@ fn sighup_reconfigures_a_running_host() {
     signal(child.id(), libc::SIGHUP);
     let second = until_ready(&mut lines);
     assert_eq!(second[0], "configured: suspended Echo; added Time");
-    assert!(second[1].starts_with("  Echo Suspended echo service"), "{second:?}");
+    assert!(
+        second[1].starts_with("  Echo Suspended echo service"),
+        "{second:?}"
+    );
     assert!(request(echo, "ping").is_err());
     assert_eq!(request(stats, "ping").unwrap(), "requests 2");
-    assert!(request(addr_of(&second[3]), "t").unwrap().starts_with("time "));
+    assert!(
+        request(addr_of(&second[3]), "t")
+            .unwrap()
+            .starts_with("time ")
+    );
 
     // A broken file is refused and nothing changes.
     std::fs::write(&conf, "dynamic Echo Service_Object\n").unwrap();
     signal(child.id(), libc::SIGHUP);
     let third = until_ready(&mut lines);
     assert!(third[0].starts_with("refused: "), "{third:?}");
-    assert!(third[0].ends_with(":2:1: unexpected end of input: expected *"), "{third:?}");
+    assert!(
+        third[0].ends_with(":2:1: unexpected end of input: expected *"),
+        "{third:?}"
+    );
     assert_eq!(request(stats, "ping").unwrap(), "requests 3");
 
     signal(child.id(), libc::SIGTERM);

@@ -10,7 +10,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use component_configurator::{Component, ComponentError};
 
 /// The plugins the tests load.
-pub(crate) const PLUGINS: &[&str] = &["cc-echo", "cc-time", "cc-stats", "cc-panicky", "cc-wrong-abi"];
+pub(crate) const PLUGINS: &[&str] = &[
+    "cc-echo",
+    "cc-time",
+    "cc-stats",
+    "cc-panicky",
+    "cc-wrong-abi",
+];
 
 /// `target/<profile>`, where cargo puts the plugin libraries; built on first use.
 pub(crate) fn plugin_dir() -> &'static Path {
@@ -24,7 +30,10 @@ pub(crate) fn plugin_dir() -> &'static Path {
             .expect("target/<profile>/deps")
             .to_owned();
         let target = profile_dir.parent().expect("target dir").to_owned();
-        let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+        let profile = profile_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("debug");
         let mut cmd = Command::new(env!("CARGO"));
         cmd.arg("build").arg("--quiet");
         match profile {

@@ -53,13 +53,16 @@ impl Component for StatsService {
         )
     }
     fn export_state(&self) -> Result<Option<Vec<u8>>, ComponentError> {
-        Ok(Some(self.requests.load(Ordering::SeqCst).to_le_bytes().to_vec()))
+        Ok(Some(
+            self.requests.load(Ordering::SeqCst).to_le_bytes().to_vec(),
+        ))
     }
     fn import_state(&mut self, state: &[u8]) -> Result<(), ComponentError> {
-        let bytes: [u8; 8] = state
-            .try_into()
-            .map_err(|_| ComponentError::new(format!("expected 8 bytes of state, got {}", state.len())))?;
-        self.requests.store(u64::from_le_bytes(bytes), Ordering::SeqCst);
+        let bytes: [u8; 8] = state.try_into().map_err(|_| {
+            ComponentError::new(format!("expected 8 bytes of state, got {}", state.len()))
+        })?;
+        self.requests
+            .store(u64::from_le_bytes(bytes), Ordering::SeqCst);
         tracing::info!("statistics state imported");
         Ok(())
     }

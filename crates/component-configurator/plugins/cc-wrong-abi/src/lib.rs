@@ -17,7 +17,11 @@ pub static POSA_COMPONENT_DESCRIPTOR: Descriptor = Descriptor {
 /// # Safety
 /// Never safe to call: it aborts.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn _make_wrong(_host: *const HostApi, _out: *mut Created, _err: ByteSink) -> u32 {
+pub unsafe extern "C" fn _make_wrong(
+    _host: *const HostApi,
+    _out: *mut Created,
+    _err: ByteSink,
+) -> u32 {
     std::process::abort()
 }
 
