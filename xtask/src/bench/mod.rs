@@ -359,6 +359,8 @@ pub(crate) fn summarise(
             rows.push(Row {
                 connections: conns,
                 rps_range: (lowest, highest),
+                round_rps: rates,
+                round_p99: runs.iter().map(|s| s.p99_us).collect(),
                 key: server.key,
                 label: server.label,
                 rps,
@@ -675,6 +677,11 @@ mod tests {
         assert_eq!((rows[1].rps, rows[1].p99_us, rows[1].runs), (20.0, 3.0, 3));
         assert_eq!(rows[1].cpu_us, Some(3.0));
         assert_eq!(rows[1].rps_range, (10.0, 30.0));
+        assert_eq!(
+            rows[1].round_rps,
+            [10.0, 30.0, 20.0],
+            "rounds keep their order"
+        );
     }
 
     #[test]

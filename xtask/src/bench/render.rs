@@ -108,6 +108,10 @@ pub(crate) struct Row {
     pub(crate) rps: f64,
     /// Lowest and highest requests per second over the rounds.
     pub(crate) rps_range: (f64, f64),
+    /// Requests per second of each round, in round order.
+    pub(crate) round_rps: Vec<f64>,
+    /// p99 latency of each round, in round order.
+    pub(crate) round_p99: Vec<f64>,
     /// Median p50 latency, microseconds.
     pub(crate) p50_us: f64,
     /// Median p99 latency, microseconds.
@@ -162,11 +166,29 @@ fn find<'a>(rows: &'a [Row], connections: usize, key: &str) -> Option<&'a Row> {
         .find(|r| r.connections == connections && r.key == key)
 }
 
-fn ratio(value: f64, base: Option<f64>) -> String {
-    match base {
-        Some(base) if base > 0.0 => format!("{:.2}×", value / base),
-        _ => "–".to_owned(),
-    }
+/// The median over the rounds of `ours / base`, each round's figures paired: neighbours in
+/// time share the machine's mood of the moment, so their ratio is steadier than the ratio of
+/// two medians taken from different rounds.
+pub(crate) fn paired(ours: &Row, base: &Row, figures: fn(&Row) -> &[f64]) -> Option<f64> {
+    let ratios: Vec<f64> = figures(ours)
+        .iter()
+        .zip(figures(base))
+        .filter(|(_, b)| **b > 0.0)
+        .map(|(o, b)| o / b)
+        .collect();
+    super::median(&ratios)
+}
+
+fn rps_of(row: &Row) -> &[f64] {
+    &row.round_rps
+}
+
+fn p99_of(row: &Row) -> &[f64] {
+    &row.round_p99
+}
+
+fn ratio(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×"))
 }
 
 /// Half the range of the rounds' requests/s, relative to the median: `±7%`.
@@ -207,10 +229,10 @@ pub(crate) fn table(rows: &[Row]) -> String {
                 row.label,
                 thousands(row.rps),
                 spread(row),
-                ratio(row.rps, raw.map(|r| r.rps)),
+                ratio(raw.and_then(|raw| paired(row, raw, rps_of))),
                 row.p50_us,
                 row.p99_us,
-                ratio(row.p99_us, raw.map(|r| r.p99_us)),
+                ratio(raw.and_then(|raw| paired(row, raw, p99_of))),
                 row.cpu_us
                     .map_or_else(|| "–".to_owned(), |c| format!("{c:.2}")),
             );
@@ -235,25 +257,25 @@ pub(crate) fn targets(rows: &[Row]) -> String {
                 let _ = writeln!(out, "- {conns} connections, {what}: {m:.2}× — {verdict}");
             }
         };
-        let base = |key: &str, f: fn(&Row) -> f64| find(rows, conns, key).map(f);
-        let vs =
-            |key: &str, f: fn(&Row) -> f64| base(key, f).filter(|b| *b > 0.0).map(|b| f(ours) / b);
+        let vs = |key: &str, f: fn(&Row) -> &[f64]| {
+            find(rows, conns, key).and_then(|base| paired(ours, base, f))
+        };
         check(
             "requests/s vs raw mio (target ≥ 0.95×)",
             "raw-mio",
-            vs("raw-mio", |r| r.rps),
+            vs("raw-mio", rps_of),
             |m| m >= TARGET_VS_RAW,
         );
         check(
             "requests/s vs tokio current_thread (target ≥ 1.00×)",
             "tokio",
-            vs("tokio", |r| r.rps),
+            vs("tokio", rps_of),
             |m| m >= TARGET_VS_TOKIO,
         );
         check(
             "p99 vs raw mio (target ≤ 1.10×)",
             "raw-mio",
-            vs("raw-mio", |r| r.p99_us),
+            vs("raw-mio", p99_of),
             |m| m <= TARGET_P99,
         );
     }
@@ -317,7 +339,7 @@ pub(crate) fn markdown(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "- {} round(s); in each round every connection count visits every server once, the first server rotating from round to round; each figure is the median over the rounds, taken column by column, and the spread is half the range of the rounds' requests/s.",
+        "- {} round(s); in each round every connection count visits every server once, the first server rotating from round to round; each figure is the median over the rounds, taken column by column, and the spread is half the range of the rounds' requests/s. Ratios (× raw mio, and the targets) are medians of per-round ratios: each round's figure divided by the same round's figure of the other server, run minutes apart at most, which cancels much of the drift of a shared machine.",
         report.rounds
     );
     out.push_str("- Server CPU µs/req is the server process's user plus system time (from `/proc/<pid>/stat`) over the whole run, warmup included, divided by the round trips of the whole run: it shows what a server spends per request even when the load generator, not the server, sets the pace.\n");
@@ -481,6 +503,8 @@ mod tests {
             },
             rps,
             rps_range: (rps * 0.9, rps * 1.1),
+            round_rps: vec![rps * 0.9, rps, rps * 1.1],
+            round_p99: vec![p99_us; 3],
             p50_us: 10.0,
             p99_us,
             cpu_us: Some(2.5),
@@ -538,6 +562,25 @@ mod tests {
     }
 
     #[test]
+    fn ratios_pair_rounds_before_taking_the_median() {
+        let mut raw = row(64, "raw-mio", 100.0, 1.0);
+        let mut ours = row(64, "reactor", 95.0, 1.0);
+        raw.round_rps = vec![100.0, 50.0, 100.0];
+        ours.round_rps = vec![95.0, 48.0, 96.0];
+        let r = paired(&ours, &raw, rps_of).unwrap();
+        assert!(
+            (r - 0.96).abs() < 1e-9,
+            "median of 0.95, 0.96, 0.96 is 0.96, got {r}"
+        );
+        raw.round_rps = vec![0.0];
+        assert_eq!(
+            paired(&ours, &raw, rps_of),
+            None,
+            "zero baselines are skipped"
+        );
+    }
+
+    #[test]
     fn targets_are_judged_only_where_both_sides_were_measured() {
         let t = targets(&rows());
         assert!(
@@ -557,7 +600,7 @@ mod tests {
             "no 512-connection rows, no verdicts: {t}"
         );
         let mut slow = rows();
-        slow[3].rps = 150_000.0;
+        slow[3].round_rps = vec![150_000.0; 3];
         assert!(targets(&slow).contains("0.75× — **missed**"));
     }
 
