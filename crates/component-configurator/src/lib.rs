@@ -6,7 +6,8 @@
 //! fini, suspend, resume, info). A [`ServiceRepository`] keeps the configured ones by name.
 //! A [`Configurator`] reads directives in ACE's svc.conf syntax ([`svc_conf`]), validates all
 //! of them before applying any, and then applies only the difference from what is running,
-//! so it also does live reconfiguration (on SIGHUP, through [`ReconfigureOnHangup`]).
+//! so it also does live reconfiguration (on SIGHUP through [`ReconfigureOnHangup`], or on a
+//! command to an [`AdminSocket`]).
 //! Components are linked in (static, registered by name) or loaded from `cdylib` plugins
 //! through a checked C ABI ([`abi`]): a library that is not ours, or built for another ABI,
 //! is refused before any of its code runs, and a panicking plugin is an error, not a crash.
@@ -16,7 +17,7 @@
 //! | Component                     | [`Component`]                                             |
 //! | Concrete components           | static ones you register; plugins such as `cc-echo`, `cc-time`, `cc-stats` ([`export_components!`]) |
 //! | Component repository          | [`ServiceRepository`] (with [`Record`], [`ComponentState`]) |
-//! | Component configurator        | [`Configurator`], [`ReconfigureOnHangup`]                 |
+//! | Component configurator        | [`Configurator`], [`ReconfigureOnHangup`], [`AdminSocket`] |
 //! | Configuration script          | svc.conf, parsed by [`svc_conf::parse`]                   |
 //! | Dynamically linked unit       | [`LoadedLibrary`], [`DynamicComponent`]                   |
 //!
@@ -75,4 +76,4 @@ pub use configurator::{Change, Configurator, DirectiveError, Environment, Report
 pub use dynamic::{DynamicComponent, LoadedLibrary, Unloaded, is_mapped, resolve};
 pub use error::{Error, Result};
 pub use repository::{ComponentState, Listing, Origin, Record, Removal, ServiceRepository};
-pub use signal::{ReconfigureObserver, ReconfigureOnHangup};
+pub use signal::{AdminSocket, ReconfigureObserver, ReconfigureOnHangup};

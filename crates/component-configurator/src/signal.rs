@@ -1,4 +1,5 @@
-//! Reconfiguration on SIGHUP, dispatched by the reactor (no work in a signal handler).
+//! Reconfiguration triggers on the reactor: SIGHUP (read from a signal fd, so no work runs in
+//! a signal handler) and commands on a local admin socket.
 
 use pattern_core::Token;
 use reactor::{Context, DispatchError, Disposition, EventHandler, Interest, Reactor};
@@ -63,7 +64,282 @@ impl EventHandler for ReconfigureOnHangup {
         Disposition::Continue
     }
 
+    fn handle_notify(
+        &mut self,
+        ctx: &mut dyn Context,
+        message: pattern_core::Message,
+    ) -> Disposition {
+        if let Ok(request) = message.downcast::<AdminRequest>() {
+            let reply = self.admin(&request.command);
+            // A connection that went away meanwhile is not an error for the configurator.
+            let _ = ctx.notify(request.reply_to, Box::new(AdminReply(reply)));
+        }
+        Disposition::Continue
+    }
+
     fn handle_close(&mut self, _ctx: &mut dyn Context, _reason: reactor::CloseReason) {
         self.configurator.close();
+    }
+}
+
+/// A command for the configurator, sent by an [`AdminSocket`] connection.
+#[derive(Debug)]
+struct AdminRequest {
+    command: String,
+    reply_to: Token,
+}
+
+/// The configurator's answer to an [`AdminRequest`]: lines ending with `ok` or `error`.
+#[derive(Debug)]
+struct AdminReply(String);
+
+impl ReconfigureOnHangup {
+    fn admin(&mut self, command: &str) -> String {
+        let mut out = String::new();
+        let report = match command.trim() {
+            "list" => Ok(Report::default()),
+            "reconfigure" => self.configurator.reconfigure(),
+            directive => self.configurator.process_directive(directive),
+        };
+        let ok = match &report {
+            Ok(report) => {
+                for c in &report.changes {
+                    out.push_str(&format!("{c}\n"));
+                }
+                for e in &report.errors {
+                    out.push_str(&format!("error: {e}\n"));
+                }
+                report.errors.is_empty()
+            }
+            Err(e) => {
+                out.push_str(&format!("refused: {e}\n"));
+                false
+            }
+        };
+        if command.trim() == "list" {
+            for l in self.configurator.repository().list() {
+                out.push_str(&format!("{} {:?} {}\n", l.name, l.state, l.info));
+            }
+        }
+        out.push_str(if ok { "ok\n" } else { "error\n" });
+        if command.trim() == "reconfigure" {
+            let outcome = report;
+            (self.observer)(&self.configurator, &outcome);
+        }
+        out
+    }
+}
+
+/// A local admin socket (a Unix stream socket) through which an operator reconfigures the
+/// process: each request line is `reconfigure`, `list`, or a directive (`suspend Echo`);
+/// each answer is the changes, one per line, then `ok` or `error`.
+///
+/// Connections forward commands to the [`ReconfigureOnHangup`] handler as reactor
+/// notifications, so commands run on the loop, one at a time, like SIGHUP.
+#[derive(Debug)]
+pub struct AdminSocket {
+    listener: mio::net::UnixListener,
+    configurator: Option<Token>,
+    path: std::path::PathBuf,
+}
+
+impl AdminSocket {
+    /// Binds `path` (removing a stale socket file first); connections queue until
+    /// [`open`](Self::open).
+    pub fn bind(path: impl Into<std::path::PathBuf>) -> std::io::Result<Self> {
+        let path = path.into();
+        if std::fs::symlink_metadata(&path)
+            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
+        {
+            std::fs::remove_file(&path)?;
+        }
+        let listener = mio::net::UnixListener::bind(&path)?;
+        Ok(AdminSocket {
+            listener,
+            configurator: None,
+            path,
+        })
+    }
+
+    /// Registers the socket with `reactor`, forwarding commands to the handler at
+    /// `configurator` (the token [`ReconfigureOnHangup::watch`] returned).
+    pub fn open(
+        mut self,
+        reactor: &mut Reactor,
+        configurator: Token,
+    ) -> std::result::Result<Token, DispatchError> {
+        self.configurator = Some(configurator);
+        reactor.register(Box::new(self), Interest::ACCEPT)
+    }
+}
+
+impl Drop for AdminSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl EventHandler for AdminSocket {
+    fn handle(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        Some(std::os::fd::AsFd::as_fd(&self.listener))
+    }
+
+    fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
+        let Some(configurator) = self.configurator else {
+            return Disposition::Close;
+        };
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    let connection = AdminConnection {
+                        stream,
+                        configurator,
+                        input: Vec::new(),
+                        output: Vec::new(),
+                        waiting: false,
+                        eof: false,
+                    };
+                    if let Err(e) = ctx.register(Box::new(connection), Interest::READ) {
+                        tracing::warn!(error = %e, "admin connection refused");
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    return Disposition::Continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "admin accept failed");
+                    return Disposition::Continue;
+                }
+            }
+        }
+    }
+}
+
+/// Longest admin command accepted.
+const MAX_COMMAND: usize = 64 * 1024;
+
+struct AdminConnection {
+    stream: mio::net::UnixStream,
+    configurator: Token,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    waiting: bool,
+    eof: bool,
+}
+
+impl AdminConnection {
+    /// Sends the next complete command, if none is in flight.
+    fn next_command(&mut self, ctx: &mut dyn Context) -> Disposition {
+        if self.waiting {
+            return Disposition::Continue;
+        }
+        let Some(end) = self.input.iter().position(|&b| b == b'\n') else {
+            if self.input.len() > MAX_COMMAND {
+                return Disposition::Close;
+            }
+            return self.finish_if_done();
+        };
+        let line: Vec<u8> = self.input.drain(..=end).collect();
+        let command = String::from_utf8_lossy(&line[..end]).into_owned();
+        let Some(me) = ctx.current() else {
+            return Disposition::Close;
+        };
+        let request = AdminRequest {
+            command,
+            reply_to: me,
+        };
+        match ctx.notify(self.configurator, Box::new(request)) {
+            Ok(()) => {
+                self.waiting = true;
+                Disposition::Continue
+            }
+            Err(_) => Disposition::Close,
+        }
+    }
+
+    fn flush(&mut self, ctx: &mut dyn Context) -> Disposition {
+        use std::io::Write;
+        while !self.output.is_empty() {
+            match self.stream.write(&self.output) {
+                Ok(n) => {
+                    self.output.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if let Some(t) = ctx.current() {
+                        let _ = ctx.set_interest(t, Interest::READ.add(Interest::WRITE));
+                    }
+                    return Disposition::Continue;
+                }
+                Err(_) => return Disposition::Close,
+            }
+        }
+        if let Some(t) = ctx.current() {
+            let _ = ctx.set_interest(t, Interest::READ);
+        }
+        Disposition::Continue
+    }
+
+    fn finish_if_done(&self) -> Disposition {
+        if self.eof && !self.waiting && self.output.is_empty() {
+            Disposition::Close
+        } else {
+            Disposition::Continue
+        }
+    }
+}
+
+impl EventHandler for AdminConnection {
+    fn handle(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        Some(std::os::fd::AsFd::as_fd(&self.stream))
+    }
+
+    fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => self.input.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return Disposition::Close,
+            }
+        }
+        if self.eof
+            && let Some(t) = ctx.current()
+        {
+            // Stop read upcalls at end of stream; replies still go out.
+            let _ = ctx.set_interest(t, Interest::NONE);
+        }
+        self.next_command(ctx)
+    }
+
+    fn handle_output(&mut self, ctx: &mut dyn Context) -> Disposition {
+        match self.flush(ctx) {
+            Disposition::Continue => self.finish_if_done(),
+            other => other,
+        }
+    }
+
+    fn handle_notify(
+        &mut self,
+        ctx: &mut dyn Context,
+        message: pattern_core::Message,
+    ) -> Disposition {
+        let Ok(reply) = message.downcast::<AdminReply>() else {
+            return Disposition::Continue;
+        };
+        self.waiting = false;
+        self.output.extend_from_slice(reply.0.as_bytes());
+        if self.flush(ctx) == Disposition::Close {
+            return Disposition::Close;
+        }
+        match self.next_command(ctx) {
+            Disposition::Continue => self.finish_if_done(),
+            other => other,
+        }
     }
 }

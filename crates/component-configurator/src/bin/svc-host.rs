@@ -1,9 +1,10 @@
 //! `svc-host`: a process that hosts components from svc.conf files and reconfigures them
 //! on SIGHUP (like ACE's `ace_netsvcs`), ending on SIGTERM or SIGINT.
 //!
-//! Usage: `svc-host [-L LIBDIR]... [-f FILE]... [-S DIRECTIVE]...`.
-//! After start-up and after each reconfiguration it prints the changes, one line per
-//! component (`NAME STATE INFO`), then `ready`.
+//! Usage: `svc-host [-L LIBDIR]... [-f FILE]... [-S DIRECTIVE]... [-a ADMIN_SOCKET]`.
+//! After start-up and after each SIGHUP (or `reconfigure` on the admin socket) it prints the
+//! changes, one line per component (`NAME STATE INFO`), then `ready`.
+//! The admin socket takes one command per line: `reconfigure`, `list`, or a directive.
 
 use component_configurator::{Configurator, Report};
 use reactor::{Context, Disposition, EventHandler, Interest, Reactor};
@@ -47,6 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut cfg = Configurator::default();
     let mut args = std::env::args().skip(1);
     let mut outcome = Ok(Report::default());
+    let mut admin = None;
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let step = match flag.as_str() {
@@ -56,6 +58,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             "-f" => cfg.process_file(&value),
             "-S" => cfg.process_directive(&value),
+            "-a" => {
+                admin = Some(value);
+                continue;
+            }
             other => return Err(format!("unknown flag {other}").into()),
         };
         outcome = match (outcome, step) {
@@ -67,11 +73,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             (Err(e), _) | (_, Err(e)) => Err(e),
         };
     }
+    // Bound before "ready" is printed, so a client may connect as soon as it reads it.
+    let admin = admin
+        .map(component_configurator::AdminSocket::bind)
+        .transpose()?;
     print(&cfg, &outcome);
     let mut reactor = Reactor::new()?;
-    component_configurator::ReconfigureOnHangup::new(cfg, print)
+    let configurator = component_configurator::ReconfigureOnHangup::new(cfg, print)
         .watch(&mut reactor)
         .map_err(|e| e.to_string())?;
+    if let Some(admin) = admin {
+        admin
+            .open(&mut reactor, configurator)
+            .map_err(|e| e.to_string())?;
+    }
     let token = reactor
         .register(Box::new(Terminate), Interest::NONE)
         .map_err(|e| e.to_string())?;

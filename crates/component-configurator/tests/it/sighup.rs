@@ -1,4 +1,4 @@
-//! SIGHUP reconfiguration of a separate host process (`svc-host`).
+//! SIGHUP and admin-socket reconfiguration of a separate host process (`svc-host`).
 
 use std::io::{BufRead, BufReader, Lines};
 use std::process::{ChildStdout, Command, Stdio};
@@ -89,4 +89,85 @@ fn sighup_reconfigures_a_running_host() {
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     assert_eq!(rest, ["stopped"]);
     assert!(child.wait().unwrap().success());
+}
+
+/// Sends one admin command and reads the answer up to its `ok` or `error` line.
+fn admin(stream: &mut std::os::unix::net::UnixStream, command: &str) -> Vec<String> {
+    use std::io::Write;
+    stream.write_all(format!("{command}\n").as_bytes()).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut out = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "admin socket closed: {out:?}"
+        );
+        let line = line.trim_end().to_owned();
+        let done = line == "ok" || line == "error";
+        out.push(line);
+        if done {
+            return out;
+        }
+    }
+}
+
+#[test]
+fn the_admin_socket_takes_directives_and_reconfigure() {
+    let dir = temp_dir("admin");
+    let conf = dir.join("svc.conf");
+    let socket = dir.join("admin.sock");
+    std::fs::write(
+        &conf,
+        "dynamic Echo Service_Object * cc_echo:_make_echo() \"-p 0\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_svc-host"))
+        .arg("-L")
+        .arg(plugin_dir())
+        .arg("-f")
+        .arg(&conf)
+        .arg("-a")
+        .arg(&socket)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = until_ready(&mut lines);
+    let echo = addr_of(&first[1]);
+    // The host binds the socket before it prints "ready".
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).expect("admin socket");
+
+    assert_eq!(admin(&mut stream, "suspend Echo"), ["suspended Echo", "ok"]);
+    assert!(request(echo, "ping").is_err());
+    let listed = admin(&mut stream, "list");
+    assert!(
+        listed[0].starts_with("Echo Suspended echo service"),
+        "{listed:?}"
+    );
+    assert_eq!(admin(&mut stream, "resume Echo"), ["resumed Echo", "ok"]);
+    assert_eq!(request(echo, "ping").unwrap(), "ping");
+    let refused = admin(&mut stream, "suspend Nobody\"");
+    assert_eq!(refused.last().unwrap(), "error");
+    assert!(
+        refused[0].starts_with("refused: <directive "),
+        "{refused:?}"
+    );
+
+    std::fs::write(
+        &conf,
+        "dynamic Echo Service_Object * cc_echo:_make_echo() \"-p 0\"\n\
+         dynamic Time Service_Object * cc_time:_make_time() \"-p 0\"\n",
+    )
+    .unwrap();
+    assert_eq!(admin(&mut stream, "reconfigure"), ["added Time", "ok"]);
+    let observed = until_ready(&mut lines);
+    assert_eq!(observed[0], "configured: added Time");
+
+    signal(child.id(), libc::SIGTERM);
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert_eq!(rest, ["stopped"]);
+    assert!(child.wait().unwrap().success());
+    assert!(!socket.exists(), "the socket file is removed at shutdown");
 }
