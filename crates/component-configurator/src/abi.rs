@@ -610,3 +610,97 @@ macro_rules! export_components {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes_of(d: &Descriptor) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&d.magic);
+        for x in [d.abi_version, d.size, d.interface_version, d.flags] {
+            v.extend_from_slice(&x.to_ne_bytes());
+        }
+        v.extend_from_slice(&d.rustc_version);
+        v.extend_from_slice(&d.plugin_name);
+        v
+    }
+
+    #[test]
+    fn the_current_descriptor_matches_and_round_trips_through_bytes() {
+        let d = Descriptor::current("echo");
+        assert_eq!(d.mismatch(), None);
+        assert_eq!(unpadded(&d.plugin_name), "echo");
+        assert_eq!(unpadded(&d.rustc_version), RUSTC_VERSION);
+        let bytes = bytes_of(&d);
+        assert_eq!(bytes.len(), DESCRIPTOR_SIZE);
+        assert_eq!(Descriptor::from_bytes(&bytes), Some(d));
+        assert_eq!(Descriptor::from_bytes(&bytes[..DESCRIPTOR_SIZE - 1]), None);
+    }
+
+    #[test]
+    fn each_field_is_checked() {
+        let base = Descriptor::current("x");
+        let field = |d: Descriptor| d.mismatch().map(|(f, _, _)| f);
+        assert_eq!(
+            field(Descriptor {
+                magic: *b"ELSEWHAT",
+                ..base
+            }),
+            Some("magic")
+        );
+        assert_eq!(
+            field(Descriptor {
+                abi_version: ABI_VERSION + 1,
+                ..base
+            }),
+            Some("the ABI version")
+        );
+        assert_eq!(
+            field(Descriptor { size: 64, ..base }),
+            Some("the descriptor size")
+        );
+        assert_eq!(
+            field(Descriptor {
+                interface_version: 0,
+                ..base
+            }),
+            Some("the interface version")
+        );
+        // The compiler version matters only when Rust types cross.
+        let other_rustc = Descriptor {
+            rustc_version: padded("rustc 0.0.1 (from another world)"),
+            ..base
+        };
+        assert_eq!(field(other_rustc), None);
+        let (f, expected, found) = Descriptor {
+            flags: FLAG_RUST_TYPES,
+            ..other_rustc
+        }
+        .mismatch()
+        .unwrap();
+        assert_eq!(f, "the compiler version");
+        assert_eq!(expected, RUSTC_VERSION);
+        assert_eq!(found, "rustc 0.0.1 (from another world)");
+    }
+
+    #[test]
+    fn padding_truncates_and_stops_at_nul() {
+        let p: [u8; 4] = padded("abcdef");
+        assert_eq!(&p, b"abcd");
+        assert_eq!(unpadded(b"ab\0cd"), "ab");
+    }
+
+    #[test]
+    fn panics_and_errors_become_statuses() {
+        let mut err = Vec::new();
+        assert_eq!(guarded(ByteSink::to_vec(&mut err), || Ok(())), STATUS_OK);
+        let status = guarded(ByteSink::to_vec(&mut err), || {
+            Err(ComponentError::new("no port"))
+        });
+        assert_eq!((status, err.as_slice()), (STATUS_ERROR, &b"no port"[..]));
+        let mut err = Vec::new();
+        let status = guarded(ByteSink::to_vec(&mut err), || panic!("boom {}", 7));
+        assert_eq!((status, err.as_slice()), (STATUS_PANIC, &b"boom 7"[..]));
+    }
+}

@@ -687,3 +687,76 @@ fn already(name: &str, d: &Desired) -> String {
         d.source, d.position
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ComponentError;
+
+    #[derive(Debug)]
+    struct Nop;
+    impl Component for Nop {
+        fn init(&mut self, _: &[String]) -> Result<(), ComponentError> {
+            Ok(())
+        }
+        fn fini(&mut self) -> Result<(), ComponentError> {
+            Ok(())
+        }
+        fn info(&self) -> String {
+            "nop".into()
+        }
+    }
+
+    fn cfg() -> Configurator {
+        let mut c = Configurator::default();
+        for n in ["A", "B"] {
+            c.register_static(n, || Box::new(Nop));
+        }
+        c
+    }
+
+    #[test]
+    fn duplicates_are_refused_with_both_positions() {
+        let err = cfg()
+            .process_directive("static A\n  static A")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "<directive 1>:2:3: \"A\" is already configured at <directive 1>:1:1"
+        );
+    }
+
+    #[test]
+    fn remove_then_add_again_in_one_source_is_allowed() {
+        let mut c = cfg();
+        let report = c
+            .process_directive("static A \"1\"\nremove A\nstatic A \"2\"\nstatic B")
+            .unwrap();
+        assert_eq!(c.repository().names(), ["A", "B"]);
+        assert_eq!(c.repository().get("A").unwrap().args(), ["2"]);
+        assert_eq!(report.changes.len(), 2);
+    }
+
+    #[test]
+    fn api_directives_about_vanished_components_are_ignored() {
+        let mut c = cfg();
+        c.process_directive("static A").unwrap();
+        c.process_directive("suspend A").unwrap();
+        c.process_directive("remove A").unwrap();
+        // "suspend A" now names nothing; it is not an error for an API directive.
+        let report = c.reconfigure().unwrap();
+        assert!(report.changes.is_empty());
+        assert!(c.repository().is_empty());
+        // In a file the same would be a validation error (tested in tests/it/reconfigure.rs).
+    }
+
+    #[test]
+    fn registering_a_static_invalidates_the_cached_validation() {
+        let mut c = Configurator::default();
+        assert!(c.process_directive("static Late").is_err());
+        c.register_static("Late", || Box::new(Nop));
+        assert!(c.process_directive("static Late").is_ok());
+        assert_eq!(c.repository().names(), ["Late"]);
+    }
+}

@@ -405,3 +405,40 @@ pub fn resolve(spec: &str, search: &[PathBuf]) -> Result<PathBuf> {
         looked,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_searches_names_in_order_and_takes_paths_as_given() {
+        let dir = std::env::temp_dir().join(format!("cc-resolve-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let touch = |n: &str| std::fs::write(dir.join(n), b"").unwrap();
+        touch("libalpha.so");
+        touch("alpha.so");
+        touch("beta.so");
+        touch("libgamma-7.0.8.so");
+        touch("libgamma-6.0.0.so");
+        let search = vec![PathBuf::from("/nonexistent-dir"), dir.clone()];
+        assert_eq!(resolve("alpha", &search).unwrap(), dir.join("libalpha.so"));
+        assert_eq!(resolve("beta", &search).unwrap(), dir.join("beta.so"));
+        assert_eq!(
+            resolve("gamma", &search).unwrap(),
+            dir.join("libgamma-7.0.8.so")
+        );
+        let explicit = dir.join("alpha");
+        assert_eq!(
+            resolve(&explicit.display().to_string(), &search).unwrap(),
+            dir.join("alpha.so")
+        );
+        match resolve("delta", &search) {
+            Err(Error::LibraryNotFound { spec, looked }) => {
+                assert_eq!(spec, "delta");
+                assert!(looked.contains(&dir.join("libdelta.so")));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
