@@ -246,6 +246,9 @@ pub mod level {
 
 /// What the host offers plugins: a callback for log records, so a plugin's `tracing` events
 /// reach the host's subscriber (the plugin has its own copy of `tracing`'s globals).
+///
+/// It is valid for the duration of the factory call; the plugin copies the level and the
+/// callback, which is a `'static` function of the host.
 #[repr(C)]
 #[derive(Debug)]
 pub struct HostApi {

@@ -31,8 +31,21 @@ unsafe extern "C" fn host_log(level: u32, target: Str, message: Str) {
     }
 }
 
-/// The host's side of the ABI, passed to every factory.
-static HOST_API: HostApi = HostApi {
+/// The most verbose level any of the host's subscribers wants, numbered for the ABI.
+fn max_level() -> u32 {
+    use tracing::level_filters::LevelFilter;
+    match LevelFilter::current() {
+        LevelFilter::OFF => 0,
+        LevelFilter::ERROR => abi::level::ERROR,
+        LevelFilter::WARN => abi::level::WARN,
+        LevelFilter::INFO => abi::level::INFO,
+        LevelFilter::DEBUG => abi::level::DEBUG,
+        _ => abi::level::TRACE,
+    }
+}
+
+/// The host's side of the ABI, passed to every factory (with the current level).
+const HOST_API: HostApi = HostApi {
     size: std::mem::size_of::<HostApi>() as u32,
     max_level: abi::level::TRACE,
     log: host_log,
@@ -94,10 +107,15 @@ impl LoadedLibrary {
             })?;
         check(&path, &descriptor)?;
         let flags = libc_flags();
+        // The path is opened again by the loader. Mapping `/proc/self/fd/N` instead would
+        // close the window for a file swapped in meanwhile, but glibc matches loaded objects
+        // by name first, and descriptor numbers are reused: a later library would get the
+        // earlier one's handle. The in-memory check below catches a swap after the fact.
+        let target = path.as_path();
         // SAFETY: the file carries our descriptor with matching versions, so it is a plugin
         // built against this ABI; loading it runs only Rust's own runtime constructors.
         let library =
-            unsafe { libloading::os::unix::Library::open(Some(&path), flags) }.map_err(|e| {
+            unsafe { libloading::os::unix::Library::open(Some(target), flags) }.map_err(|e| {
                 Error::Load {
                     path: path.clone(),
                     message: e.to_string(),
@@ -113,6 +131,7 @@ impl LoadedLibrary {
             path: path.clone(),
             reason: e.to_string(),
         })?;
+        drop(file);
         if in_memory != descriptor {
             return Err(Error::NotAComponentLibrary {
                 path,
@@ -152,8 +171,13 @@ impl LoadedLibrary {
             object: std::ptr::null_mut(),
         };
         let mut err = Vec::new();
-        // SAFETY: `HOST_API` is static; `created` and `err` live across the call.
-        let status = unsafe { make(&HOST_API, &mut created, ByteSink::to_vec(&mut err)) };
+        let host = HostApi {
+            max_level: max_level(),
+            ..HOST_API
+        };
+        // SAFETY: `host`, `created` and `err` live across the call (the plugin copies what
+        // it keeps of `host`: the level and the `'static` callback).
+        let status = unsafe { make(&host, &mut created, ByteSink::to_vec(&mut err)) };
         if status != STATUS_OK || created.vtable.is_null() || created.object.is_null() {
             return Err(Error::Component {
                 name: factory.to_owned(),
