@@ -25,6 +25,11 @@ impl ReadAt for [u8] {
 
 impl ReadAt for File {
     fn read_at_exact(&self, offset: u64, len: usize) -> Option<Vec<u8>> {
+        // Sizes come from the file itself: never allocate for bytes the file does not have.
+        let size = self.metadata().ok()?.len();
+        if offset.checked_add(len as u64)? > size {
+            return None;
+        }
         let mut buf = vec![0u8; len];
         self.read_exact_at(&mut buf, offset).ok()?;
         Some(buf)
@@ -111,7 +116,7 @@ pub fn read_symbol(
     let shoff = u64_at(&header, 40);
     let shentsize = usize::from(u16_at(&header, 58));
     let shnum = usize::from(u16_at(&header, 60));
-    if shentsize < 64 || shnum == 0 || shnum > MAX_SECTIONS {
+    if !(64..=1024).contains(&shentsize) || shnum == 0 || shnum > MAX_SECTIONS {
         return Err(not_elf("bad section header table"));
     }
     let table = src
@@ -140,7 +145,7 @@ pub fn read_symbol(
         .get(dynsym.link as usize)
         .ok_or_else(|| not_elf("bad string table link"))?;
     let entsize = usize::try_from(dynsym.entsize).unwrap_or(0);
-    if entsize < 24 {
+    if !(24..=1024).contains(&entsize) {
         return Err(not_elf("bad symbol size"));
     }
     let count = usize::try_from(dynsym.size).unwrap_or(usize::MAX) / entsize;
@@ -220,6 +225,30 @@ mod tests {
             read_symbol(&fake[..], "x", 4),
             Err(ElfError::NotElf(_))
         ));
+    }
+
+    #[test]
+    fn sizes_claimed_by_a_file_are_not_trusted() {
+        use std::io::Write;
+        // A header claiming a section table far beyond the end of a small file.
+        let mut fake = [0u8; 64];
+        fake[..4].copy_from_slice(b"\x7fELF");
+        fake[4] = 2;
+        fake[5] = 1;
+        fake[16] = 3;
+        fake[18] = 62;
+        fake[40..48].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        fake[58] = 64;
+        fake[60] = 1;
+        let path = std::env::temp_dir().join(format!("cc-elf-{}.so", std::process::id()));
+        File::create(&path).unwrap().write_all(&fake).unwrap();
+        let file = File::open(&path).unwrap();
+        assert!(matches!(
+            read_symbol(&file, "x", 4),
+            Err(ElfError::NotElf(_))
+        ));
+        assert_eq!(file.read_at_exact(u64::MAX, 2), None);
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

@@ -343,3 +343,59 @@ fn unloading_reports_a_library_pinned_by_a_thread_local_destructor() {
     assert!(!unloaded.unmapped);
     assert!(is_mapped(&library));
 }
+
+mod elf_mutations {
+    use component_configurator::abi::{DESCRIPTOR_SIZE, DESCRIPTOR_SYMBOL, Descriptor};
+    use component_configurator::elf::read_symbol;
+    use proptest::prelude::*;
+
+    use crate::support::plugin;
+
+    fn section_table(bytes: &[u8]) -> (usize, usize) {
+        let shoff = u64::from_le_bytes(bytes[40..48].try_into().unwrap()) as usize;
+        let len = usize::from(u16::from_le_bytes([bytes[58], bytes[59]]))
+            * usize::from(u16::from_le_bytes([bytes[60], bytes[61]]));
+        (shoff, len)
+    }
+
+    #[test]
+    fn the_reader_finds_the_plugins_descriptor() {
+        let bytes = std::fs::read(plugin("cc-echo")).unwrap();
+        let d = read_symbol(&bytes[..], DESCRIPTOR_SYMBOL, DESCRIPTOR_SIZE).unwrap();
+        assert_eq!(
+            Descriptor::from_bytes(&d),
+            Some(Descriptor::current("echo"))
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn corrupted_headers_and_section_tables_never_panic(
+            edits in prop::collection::vec((any::<bool>(), any::<usize>(), any::<u8>()), 1..8)
+        ) {
+            static BYTES: std::sync::OnceLock<std::sync::Mutex<Vec<u8>>> = std::sync::OnceLock::new();
+            let mut bytes = BYTES
+                .get_or_init(|| std::sync::Mutex::new(std::fs::read(plugin("cc-echo")).unwrap()))
+                .lock()
+                .unwrap();
+            let (shoff, shlen) = section_table(&bytes);
+            // Edit in place (the ELF header or the section table), then restore.
+            let mut undo = Vec::new();
+            for (header, at, value) in edits {
+                let i = if header || shlen == 0 { at % 64 } else { shoff + at % shlen };
+                if i < bytes.len() {
+                    undo.push((i, bytes[i]));
+                    bytes[i] = value;
+                }
+            }
+            let result = read_symbol(&bytes[..], DESCRIPTOR_SYMBOL, DESCRIPTOR_SIZE);
+            for (i, old) in undo.into_iter().rev() {
+                bytes[i] = old;
+            }
+            if let Ok(d) = result {
+                prop_assert_eq!(d.len(), DESCRIPTOR_SIZE);
+            }
+        }
+    }
+}
