@@ -254,7 +254,7 @@ pub(crate) fn targets(rows: &[Row]) -> String {
             }
             if let Some(m) = measured {
                 let verdict = if ok(m) { "met" } else { "**missed**" };
-                let _ = writeln!(out, "- {conns} connections, {what}: {m:.2}× — {verdict}");
+                let _ = writeln!(out, "- {conns} connections, {what}: {m:.3}× — {verdict}");
             }
         };
         let vs = |key: &str, f: fn(&Row) -> &[f64]| {
@@ -584,15 +584,15 @@ mod tests {
     fn targets_are_judged_only_where_both_sides_were_measured() {
         let t = targets(&rows());
         assert!(
-            t.contains("64 connections, requests/s vs raw mio (target ≥ 0.95×): 0.98× — met"),
+            t.contains("64 connections, requests/s vs raw mio (target ≥ 0.95×): 0.980× — met"),
             "{t}"
         );
         assert!(
-            t.contains("vs tokio current_thread (target ≥ 1.00×): 1.09× — met"),
+            t.contains("vs tokio current_thread (target ≥ 1.00×): 1.089× — met"),
             "{t}"
         );
         assert!(
-            t.contains("p99 vs raw mio (target ≤ 1.10×): 1.05× — met"),
+            t.contains("p99 vs raw mio (target ≤ 1.10×): 1.050× — met"),
             "{t}"
         );
         assert!(
@@ -601,7 +601,7 @@ mod tests {
         );
         let mut slow = rows();
         slow[3].round_rps = vec![150_000.0; 3];
-        assert!(targets(&slow).contains("0.75× — **missed**"));
+        assert!(targets(&slow).contains("0.750× — **missed**"));
     }
 
     #[test]
