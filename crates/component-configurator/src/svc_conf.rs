@@ -160,37 +160,41 @@ pub fn parse(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<Located>, ParseError> {
-    let fail = |position: Position, message: String| ParseError {
+    let fail = |offset: usize, message: String| ParseError {
         source: source.to_owned(),
-        position,
+        position: position_of(text, offset),
         message,
     };
     if text.len() > MAX_INPUT {
         return Err(fail(
-            Position { line: 1, column: 1 },
+            0,
             format!(
                 "input is {} bytes, more than the limit of {MAX_INPUT}",
                 text.len()
             ),
         ));
     }
-    let tokens = tokenize(text).map_err(|(p, m)| fail(p, m))?;
+    let tokens = tokenize(text).map_err(|(o, m)| fail(o, m))?;
     let mut parser = Parser {
         tokens,
         at: 0,
-        end: end_position(text),
+        end: text.len(),
         env,
     };
+    let mut lines = Lines::new(text);
     let mut out = Vec::new();
     while let Some(token) = parser.peek() {
         if out.len() == MAX_DIRECTIVES {
             return Err(fail(
-                token.position,
+                token.start(),
                 format!("more than {MAX_DIRECTIVES} directives"),
             ));
         }
-        let located = parser.directive().map_err(|(p, m)| fail(p, m))?;
-        out.push(located);
+        let (directive, offset) = parser.directive().map_err(|(o, m)| fail(o, m))?;
+        out.push(Located {
+            directive,
+            position: lines.at(offset),
+        });
     }
     Ok(out)
 }
@@ -205,10 +209,11 @@ pub fn parse_bytes(
         Ok(text) => parse(source, text, env),
         Err(e) => {
             let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
-            let mut position = end_position(valid);
-            if valid.len() > MAX_INPUT {
-                position = Position { line: 1, column: 1 };
-            }
+            let position = if valid.len() > MAX_INPUT {
+                Position { line: 1, column: 1 }
+            } else {
+                position_of(valid, valid.len())
+            };
             Err(ParseError {
                 source: source.to_owned(),
                 position,
@@ -218,167 +223,166 @@ pub fn parse_bytes(
     }
 }
 
-fn end_position(text: &str) -> Position {
-    let mut p = Position { line: 1, column: 1 };
-    for c in text.chars() {
-        if c == '\n' {
-            p.line = p.line.saturating_add(1);
-            p.column = 1;
-        } else {
-            p.column = p.column.saturating_add(1);
-        }
-    }
-    p
+/// The line and column of byte `offset` (a char boundary) in `text`.
+fn position_of(text: &str, offset: usize) -> Position {
+    Lines::new(text).at(offset)
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Turns increasing byte offsets into positions with one forward scan.
+struct Lines<'a> {
+    text: &'a str,
+    offset: usize,
+    position: Position,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Self {
+        Lines {
+            text,
+            offset: 0,
+            position: Position { line: 1, column: 1 },
+        }
+    }
+
+    fn at(&mut self, offset: usize) -> Position {
+        if offset < self.offset {
+            *self = Lines::new(self.text);
+        }
+        let end = offset.min(self.text.len());
+        for c in self.text[self.offset..end].chars() {
+            if c == '\n' {
+                self.position.line = self.position.line.saturating_add(1);
+                self.position.column = 1;
+            } else {
+                self.position.column = self.position.column.saturating_add(1);
+            }
+        }
+        self.offset = end;
+        self.position
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    #[default]
     Word,
     Quoted,
 }
 
-#[derive(Debug, Clone, Default)]
-struct Token {
+/// A token: a slice of the input, exactly as written. A quoted string's text excludes its
+/// quotes but keeps its backslash escapes, for the argv splitter to interpret; so every
+/// character of a token sits at a known byte offset of the input, and positions are only
+/// computed when an error needs one.
+#[derive(Debug, Clone, Copy)]
+struct Token<'a> {
     kind: Kind,
-    text: String,
-    position: Position,
-    /// Position of each character of `text` (for errors inside quoted strings and words).
-    positions: Vec<Position>,
+    text: &'a str,
+    /// Byte offset of `text` in the input.
+    offset: usize,
 }
 
-type Failure = (Position, String);
-
-fn tokenize(text: &str) -> Result<Vec<Token>, Failure> {
-    let mut tokens = Vec::new();
-    let mut chars = text.chars().peekable();
-    let mut pos = Position { line: 1, column: 1 };
-    let advance = |pos: &mut Position, c: char| {
-        if c == '\n' {
-            pos.line = pos.line.saturating_add(1);
-            pos.column = 1;
-        } else {
-            pos.column = pos.column.saturating_add(1);
+impl Token<'_> {
+    /// Where the token starts (its opening quote, for a quoted string).
+    fn start(&self) -> usize {
+        match self.kind {
+            Kind::Word => self.offset,
+            Kind::Quoted => self.offset - 1,
         }
-    };
-    while let Some(&c) = chars.peek() {
+    }
+}
+
+/// An error at a byte offset of the input.
+type Failure = (usize, String);
+
+fn nul(offset: usize) -> Failure {
+    (offset, "NUL character in input".to_owned())
+}
+
+fn tokenize(text: &str) -> Result<Vec<Token<'_>>, Failure> {
+    let mut tokens = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some(&(i, c)) = chars.peek() {
         if c == '\0' {
-            return Err((pos, "NUL character in input".to_owned()));
+            return Err(nul(i));
         }
         if c.is_whitespace() {
             chars.next();
-            advance(&mut pos, c);
         } else if c == '#' {
-            while let Some(&c) = chars.peek() {
-                if c == '\n' {
-                    break;
-                }
-                chars.next();
-                advance(&mut pos, c);
-            }
+            while chars.next_if(|&(_, c)| c != '\n').is_some() {}
         } else if c == '"' {
-            let start = pos;
             chars.next();
-            advance(&mut pos, c);
-            let mut s = String::new();
-            let mut positions = Vec::new();
-            loop {
-                let Some(c) = chars.next() else {
-                    return Err((start, "unterminated quoted string".to_owned()));
+            let start = i + 1;
+            let unterminated = || (i, "unterminated quoted string".to_owned());
+            let end = loop {
+                let Some((j, c)) = chars.next() else {
+                    return Err(unterminated());
                 };
-                let here = pos;
-                advance(&mut pos, c);
                 match c {
-                    '"' => break,
-                    '\0' => return Err((here, "NUL character in input".to_owned())),
-                    '\\' => {
-                        // Keep the escape for the argv splitter, which gives it meaning.
-                        let Some(next) = chars.next() else {
-                            return Err((start, "unterminated quoted string".to_owned()));
-                        };
-                        let there = pos;
-                        advance(&mut pos, next);
-                        if next == '\0' {
-                            return Err((there, "NUL character in input".to_owned()));
-                        }
-                        s.push('\\');
-                        positions.push(here);
-                        s.push(next);
-                        positions.push(there);
-                    }
-                    _ => {
-                        s.push(c);
-                        positions.push(here);
-                    }
+                    '"' => break j,
+                    '\0' => return Err(nul(j)),
+                    '\\' => match chars.next() {
+                        None => return Err(unterminated()),
+                        Some((k, '\0')) => return Err(nul(k)),
+                        Some(_) => {}
+                    },
+                    _ => {}
                 }
-                if s.len() > MAX_TOKEN {
-                    return Err((
-                        start,
-                        format!("quoted string longer than {MAX_TOKEN} bytes"),
-                    ));
+                if j + c.len_utf8() - start > MAX_TOKEN {
+                    return Err((i, format!("quoted string longer than {MAX_TOKEN} bytes")));
                 }
-            }
+            };
             tokens.push(Token {
                 kind: Kind::Quoted,
-                text: s,
-                position: start,
-                positions,
+                text: &text[start..end],
+                offset: start,
             });
         } else {
-            let start = pos;
-            let mut s = String::new();
-            let mut positions = Vec::new();
-            while let Some(&c) = chars.peek() {
+            let mut end = i;
+            while let Some(&(j, c)) = chars.peek() {
                 if c.is_whitespace() || c == '"' || c == '#' {
                     break;
                 }
                 if c == '\0' {
-                    return Err((pos, "NUL character in input".to_owned()));
+                    return Err(nul(j));
                 }
-                s.push(c);
-                positions.push(pos);
                 chars.next();
-                advance(&mut pos, c);
-                if s.len() > MAX_TOKEN {
-                    return Err((start, format!("word longer than {MAX_TOKEN} bytes")));
+                end = j + c.len_utf8();
+                if end - i > MAX_TOKEN {
+                    return Err((i, format!("word longer than {MAX_TOKEN} bytes")));
                 }
             }
             tokens.push(Token {
                 kind: Kind::Word,
-                text: s,
-                position: start,
-                positions,
+                text: &text[i..end],
+                offset: i,
             });
         }
     }
     Ok(tokens)
 }
 
-struct Parser<'a> {
-    tokens: Vec<Token>,
+struct Parser<'a, 'e> {
+    tokens: Vec<Token<'a>>,
     at: usize,
-    end: Position,
-    env: &'a dyn Fn(&str) -> Option<String>,
+    end: usize,
+    env: &'e dyn Fn(&str) -> Option<String>,
 }
 
-impl Parser<'_> {
-    fn peek(&self) -> Option<&Token> {
-        self.tokens.get(self.at)
+impl<'a> Parser<'a, '_> {
+    fn peek(&self) -> Option<Token<'a>> {
+        self.tokens.get(self.at).copied()
     }
 
-    fn next_word(&mut self, expected: &str) -> Result<Token, Failure> {
-        match self.tokens.get(self.at) {
+    fn next_word(&mut self, expected: &str) -> Result<Token<'a>, Failure> {
+        match self.peek() {
             None => Err((
                 self.end,
                 format!("unexpected end of input: expected {expected}"),
             )),
             Some(t) if t.kind == Kind::Quoted => Err((
-                t.position,
+                t.start(),
                 format!("expected {expected}, found a quoted string"),
             )),
-            Some(_) => {
-                // Each token is consumed once: move it out rather than clone it.
-                let t = std::mem::take(&mut self.tokens[self.at]);
+            Some(t) => {
                 self.at += 1;
                 Ok(t)
             }
@@ -387,30 +391,31 @@ impl Parser<'_> {
 
     fn name(&mut self) -> Result<String, Failure> {
         let t = self.next_word("a component name")?;
-        let name = expand(&t.text, &t.positions, t.position, self.env)?;
-        check_name(&name).map_err(|m| (t.position, m))?;
+        let name = expand(t.text, t.offset, self.env)?;
+        check_name(&name).map_err(|m| (t.offset, m))?;
         Ok(name)
     }
 
-    fn directive(&mut self) -> Result<Located, Failure> {
+    /// The next directive and the offset of its keyword.
+    fn directive(&mut self) -> Result<(Directive, usize), Failure> {
         let keyword = self.next_word("a directive")?;
-        let position = keyword.position;
-        let directive = match keyword.text.as_str() {
+        let offset = keyword.offset;
+        let directive = match keyword.text {
             "dynamic" => {
                 let name = self.name()?;
                 let kind = self.next_word("Service_Object")?;
-                let star_attached = match kind.text.as_str() {
+                let star_attached = match kind.text {
                     "Service_Object" => false,
                     "Service_Object*" => true,
                     "Module" | "Stream" => {
                         return Err((
-                            kind.position,
+                            kind.offset,
                             format!("{} components are not supported", kind.text),
                         ));
                     }
                     other => {
                         return Err((
-                            kind.position,
+                            kind.offset,
                             format!("expected Service_Object, found {other:?}"),
                         ));
                     }
@@ -418,11 +423,11 @@ impl Parser<'_> {
                 if !star_attached {
                     let star = self.next_word("*")?;
                     if star.text != "*" {
-                        return Err((star.position, format!("expected *, found {:?}", star.text)));
+                        return Err((star.offset, format!("expected *, found {:?}", star.text)));
                     }
                 }
                 let spec = self.next_word("LIBRARY:FACTORY()")?;
-                let (library, factory) = self.library_spec(&spec)?;
+                let (library, factory) = self.library_spec(spec)?;
                 let (activation, args) = self.tail()?;
                 Directive::Dynamic {
                     name,
@@ -445,62 +450,47 @@ impl Parser<'_> {
             "suspend" => Directive::Suspend { name: self.name()? },
             "resume" => Directive::Resume { name: self.name()? },
             "stream" => {
-                return Err((position, "stream directives are not supported".to_owned()));
+                return Err((offset, "stream directives are not supported".to_owned()));
             }
             other => {
                 return Err((
-                    position,
+                    offset,
                     format!(
                         "expected a directive (dynamic, static, remove, suspend, resume), found {other:?}"
                     ),
                 ));
             }
         };
-        Ok(Located {
-            directive,
-            position,
-        })
+        Ok((directive, offset))
     }
 
-    fn library_spec(&self, spec: &Token) -> Result<(String, String), Failure> {
-        let text = &spec.text;
+    fn library_spec(&self, spec: Token<'a>) -> Result<(String, String), Failure> {
+        let text = spec.text;
         let Some(open) = text.strip_suffix("()") else {
             return Err((
-                spec.position,
+                spec.offset,
                 format!("expected LIBRARY:FACTORY(), found {text:?}"),
             ));
         };
         let Some(colon) = open.rfind(':') else {
             return Err((
-                spec.position,
+                spec.offset,
                 format!("expected LIBRARY:FACTORY(), found {text:?} (no ':')"),
             ));
         };
-        let library_raw = &open[..colon];
         let factory = &open[colon + 1..];
-        let factory_at = spec
-            .positions
-            .get(open[..=colon].chars().count())
-            .copied()
-            .unwrap_or(spec.position);
         if !is_identifier(factory) {
             return Err((
-                factory_at,
+                spec.offset + colon + 1,
                 format!("the factory {factory:?} is not a C identifier"),
             ));
         }
-        let lib_chars = library_raw.chars().count();
-        let library = expand(
-            library_raw,
-            &spec.positions[..lib_chars.min(spec.positions.len())],
-            spec.position,
-            self.env,
-        )?;
+        let library = expand(&open[..colon], spec.offset, self.env)?;
         if library.is_empty() {
-            return Err((spec.position, "the library name is empty".to_owned()));
+            return Err((spec.offset, "the library name is empty".to_owned()));
         }
         if library.contains('\0') {
-            return Err((spec.position, "the library name contains NUL".to_owned()));
+            return Err((spec.offset, "the library name contains NUL".to_owned()));
         }
         Ok((library, factory.to_owned()))
     }
@@ -511,7 +501,7 @@ impl Parser<'_> {
         if let Some(t) = self.peek()
             && t.kind == Kind::Word
         {
-            match t.text.as_str() {
+            match t.text {
                 "active" => {
                     activation = Activation::Active;
                     self.at += 1;
@@ -527,14 +517,8 @@ impl Parser<'_> {
         if let Some(t) = self.peek()
             && t.kind == Kind::Quoted
         {
-            let t = std::mem::take(&mut self.tokens[self.at]);
             self.at += 1;
-            for (word, positions) in split_argv(&t)? {
-                if args.len() == MAX_ARGS {
-                    return Err((t.position, format!("more than {MAX_ARGS} arguments")));
-                }
-                args.push(expand(&word, &positions, t.position, self.env)?);
-            }
+            args = split_argv(t, self.env)?;
         }
         Ok((activation, args))
     }
@@ -565,165 +549,142 @@ fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Splits a quoted argument string into words, keeping each character's position.
-fn split_argv(t: &Token) -> Result<Vec<(String, Vec<Position>)>, Failure> {
-    let mut words = Vec::new();
-    let mut word: Option<(String, Vec<Position>)> = None;
-    let chars: Vec<(char, Position)> = t
-        .text
-        .chars()
-        .zip(
-            t.positions
-                .iter()
-                .copied()
-                .chain(std::iter::repeat(t.position)),
-        )
-        .collect();
+/// What a `$` at byte `i` of `s` means.
+enum Dollar<'s> {
+    /// A literal `$` (`$$`, or a `$` not starting a variable name).
+    Literal,
+    /// A variable reference.
+    Variable(&'s str),
+}
+
+/// Reads the `$` at byte `i` of `s` (at input offset `base`); answers what it means and the
+/// byte index just after it.
+fn dollar(s: &str, i: usize, base: usize) -> Result<(Dollar<'_>, usize), Failure> {
+    let rest = &s[i + 1..];
+    match rest.chars().next() {
+        Some('$') => Ok((Dollar::Literal, i + 2)),
+        Some('{') => {
+            let Some(close) = rest.find('}') else {
+                return Err((base + i, "unterminated ${ in variable reference".to_owned()));
+            };
+            let name = &rest[1..close];
+            if !is_identifier(name) {
+                return Err((base + i, format!("{name:?} is not a variable name")));
+            }
+            Ok((Dollar::Variable(name), i + 1 + close + 1))
+        }
+        Some(c) if c == '_' || c.is_ascii_alphabetic() => {
+            let len = rest
+                .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
+                .unwrap_or(rest.len());
+            Ok((Dollar::Variable(&rest[..len]), i + 1 + len))
+        }
+        _ => Ok((Dollar::Literal, i + 1)),
+    }
+}
+
+/// Appends the value of the `$` at byte `i` of `s` to `out`; answers the index after it.
+fn expand_at(
+    s: &str,
+    i: usize,
+    base: usize,
+    out: &mut String,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<usize, Failure> {
+    let (what, next) = dollar(s, i, base)?;
+    match what {
+        Dollar::Literal => out.push('$'),
+        Dollar::Variable(name) => match env(name) {
+            Some(value) => out.push_str(&value),
+            None => return Err((base + i, format!("the variable {name} is not defined"))),
+        },
+    }
+    if out.len() > MAX_EXPANDED {
+        return Err((
+            base + i,
+            format!("expansion longer than {MAX_EXPANDED} bytes"),
+        ));
+    }
+    Ok(next)
+}
+
+/// Expands `$VAR`, `${VAR}` and `$$` in a word found at input offset `base`.
+fn expand(s: &str, base: usize, env: &dyn Fn(&str) -> Option<String>) -> Result<String, Failure> {
+    let mut out = String::with_capacity(s.len());
     let mut i = 0;
-    let mut in_single: Option<Position> = None;
-    while i < chars.len() {
-        let (c, p) = chars[i];
-        i += 1;
-        if in_single.is_some() {
+    while let Some(at) = s[i..].find('$') {
+        out.push_str(&s[i..i + at]);
+        i = expand_at(s, i + at, base, &mut out, env)?;
+    }
+    out.push_str(&s[i..]);
+    Ok(out)
+}
+
+/// Splits a quoted argument string (found at input offset `base`) into an argv, expanding
+/// variables in the same pass, so that a value never splits into more arguments.
+fn split_argv(t: Token<'_>, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, Failure> {
+    let (s, base) = (t.text, t.offset);
+    let mut words: Vec<String> = Vec::new();
+    let mut word: Option<String> = None;
+    let mut single: Option<usize> = None;
+    let mut i = 0;
+    while let Some(c) = s[i..].chars().next() {
+        let here = i;
+        i += c.len_utf8();
+        if single.is_some() {
             // Inside single quotes everything is literal, `$` included; only the escapes
             // the surrounding double-quoted string needs (`\"`, `\\`) are undone.
-            let w = word.get_or_insert_with(Default::default);
+            let w = word.get_or_insert_with(String::new);
             match c {
-                '\'' => in_single = None,
-                '\\' if matches!(chars.get(i), Some(('"' | '\\', _))) => {
-                    let (next, q) = chars[i];
+                '\'' => single = None,
+                '\\' if matches!(s[i..].chars().next(), Some('"' | '\\')) => {
+                    w.push(char::from(s.as_bytes()[i]));
                     i += 1;
-                    w.0.push(next);
-                    w.1.push(q);
                 }
-                '$' => {
-                    w.0.push_str("$$");
-                    w.1.push(p);
-                    w.1.push(p);
-                }
-                c => {
-                    w.0.push(c);
-                    w.1.push(p);
-                }
+                c => w.push(c),
             }
             continue;
         }
         match c {
             '\'' => {
-                in_single = Some(p);
-                word.get_or_insert_with(Default::default);
+                single = Some(here);
+                word.get_or_insert_with(String::new);
             }
             '\\' => {
-                let Some(&(next, q)) = chars.get(i) else {
-                    return Err((p, "a backslash ends the arguments".to_owned()));
+                let Some(next) = s[i..].chars().next() else {
+                    return Err((base + here, "a backslash ends the arguments".to_owned()));
                 };
-                i += 1;
-                let w = word.get_or_insert_with(Default::default);
-                if next == '$' {
-                    // An escaped dollar stays literal through expansion.
-                    w.0.push_str("$$");
-                    w.1.push(q);
-                    w.1.push(q);
-                } else {
-                    w.0.push(next);
-                    w.1.push(q);
-                }
+                i += next.len_utf8();
+                word.get_or_insert_with(String::new).push(next);
+            }
+            '$' => {
+                let w = word.get_or_insert_with(String::new);
+                i = expand_at(s, here, base, w, env)?;
             }
             c if c.is_whitespace() => {
                 if let Some(w) = word.take() {
+                    if words.len() == MAX_ARGS {
+                        return Err((t.start(), format!("more than {MAX_ARGS} arguments")));
+                    }
                     words.push(w);
                 }
             }
-            c => {
-                let w = word.get_or_insert_with(Default::default);
-                w.0.push(c);
-                w.1.push(p);
-            }
+            c => word.get_or_insert_with(String::new).push(c),
         }
     }
-    if let Some(start) = in_single {
+    if let Some(start) = single {
         return Err((
-            start,
+            base + start,
             "unterminated single quote in the arguments".to_owned(),
         ));
     }
     if let Some(w) = word.take() {
+        if words.len() == MAX_ARGS {
+            return Err((t.start(), format!("more than {MAX_ARGS} arguments")));
+        }
         words.push(w);
     }
     Ok(words)
-}
-
-/// Expands `$VAR`, `${VAR}` and `$$` in `text`; `positions[i]` is the position of char `i`.
-fn expand(
-    text: &str,
-    positions: &[Position],
-    fallback: Position,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, Failure> {
-    if !text.contains('$') {
-        return Ok(text.to_owned());
-    }
-    let chars: Vec<char> = text.chars().collect();
-    let at = |i: usize| positions.get(i).copied().unwrap_or(fallback);
-    let mut out = String::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c != '$' {
-            out.push(c);
-            i += 1;
-            continue;
-        }
-        let start = i;
-        i += 1;
-        let name: String = match chars.get(i) {
-            Some('$') => {
-                out.push('$');
-                i += 1;
-                continue;
-            }
-            Some('{') => {
-                let Some(close) = chars[i..].iter().position(|&c| c == '}') else {
-                    return Err((
-                        at(start),
-                        "unterminated ${ in variable reference".to_owned(),
-                    ));
-                };
-                let name: String = chars[i + 1..i + close].iter().collect();
-                i += close + 1;
-                if !is_identifier(&name) {
-                    return Err((at(start), format!("{name:?} is not a variable name")));
-                }
-                name
-            }
-            Some(&c) if c == '_' || c.is_ascii_alphabetic() => {
-                let len = chars[i..]
-                    .iter()
-                    .take_while(|c| **c == '_' || c.is_ascii_alphanumeric())
-                    .count();
-                let name: String = chars[i..i + len].iter().collect();
-                i += len;
-                name
-            }
-            _ => {
-                out.push('$');
-                continue;
-            }
-        };
-        match env(&name) {
-            Some(value) => out.push_str(&value),
-            None => {
-                return Err((at(start), format!("the variable {name} is not defined")));
-            }
-        }
-        if out.len() > MAX_EXPANDED {
-            return Err((
-                at(start),
-                format!("expansion longer than {MAX_EXPANDED} bytes"),
-            ));
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
