@@ -46,9 +46,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let logd = Logd::start(cfg)?;
     let at = logd.listening();
-    let (remote, output) = (logd.remote(), logd.output());
+    let output = logd.output();
     println!("logd: started on the reactor; ACE over TCP, syslog over TCP and UDP, on 127.0.0.1");
-    let server = std::thread::spawn(move || logd.run());
 
     let ace_addr = at.ace.expect("ACE listener");
     let syslog_addr = at.syslog_tcp.expect("syslog listener");
@@ -127,8 +126,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::thread::park_timeout(Duration::from_millis(2));
     }
 
-    remote.end();
-    let stats = server.join().expect("logd thread")?;
+    let stats = logd.stop()?;
     println!(
         "logd: stopped gracefully; {} records stored ({} ACE, {} syslog), {} rejected, {} connections",
         stats.records, stats.ace, stats.syslog, stats.rejected, stats.connections

@@ -12,6 +12,7 @@
 //! | Acceptor-Connector | `reactor::Acceptor` with a [`server::ConnectionFactory`] per format |
 //! | Leader/Followers, Half-Sync/Half-Async | chosen with `--concurrency`, same handlers |
 //! | Strategy           | [`server::Framing`] (ACE, syslog) and [`store::RecordSink`] (files, forwarding) |
+//! | Component Configurator | [`services`]: the listeners and statistics as components of a svc.conf, reconfigured on SIGHUP |
 //!
 //! # Example
 //!
@@ -23,10 +24,8 @@
 //!
 //! let dir = std::env::temp_dir().join(format!("logd-doc-{}", std::process::id()));
 //! let cfg = LogdConfig { ace_port: Some(0), syslog_port: None, store: StoreConfig::new(&dir), ..Default::default() };
-//! let logd = Logd::start(cfg)?;
+//! let logd = Logd::start(cfg)?; // the dispatcher now runs on a thread of its own
 //! let addr = logd.listening().ace.unwrap();
-//! let remote = logd.remote();
-//! let server = std::thread::spawn(move || logd.run());
 //!
 //! let rec = AceRecord { priority: 8, pid: 7, seconds: 1_700_000_000, micros: 0, message: "hello".into() };
 //! let mut client = std::net::TcpStream::connect(addr)?;
@@ -34,8 +33,8 @@
 //! drop(client);
 //! # // Wait until the record is stored, then stop.
 //! # while read_all(&dir)?.iter().map(|(_, l)| l.len()).sum::<usize>() < 1 { std::thread::yield_now(); }
-//! remote.end();
-//! let stats = server.join().unwrap()?;
+//! let stats = logd.stop()?; // graceful: everything read is written
+
 //! assert_eq!(stats.ace, 1);
 //! let stored = read_all(&dir)?;
 //! assert!(stored[0].1[0].ends_with("ace[7] <1.6> hello"));
@@ -48,6 +47,7 @@ pub mod ace;
 mod error;
 pub mod record;
 pub mod server;
+pub mod services;
 pub mod store;
 pub mod syslog;
 

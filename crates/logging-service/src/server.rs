@@ -7,18 +7,20 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use component_configurator::{Configurator, Report};
 use leader_followers::Concurrency;
 use mio::net::{TcpStream, UdpSocket};
-use pattern_core::{
-    Context, Dispatcher, Disposition, EventHandler, Interest, Remote, TimerId, Token,
-};
-use reactor::{Acceptor, ServiceFactory};
+use pattern_core::{Context, Disposition, EventHandler, Interest, Remote, TimerId, Token};
+use reactor::ServiceFactory;
 
 use crate::ace::AceDecoder;
 use crate::error::{Error, FrameError};
 use crate::record::LogRecord;
+use crate::services::{self, ServiceEnv};
 use crate::store::{Durability, FileStore, Forwarder, Output, RecordSink, Stats, StoreConfig};
 use crate::syslog::{self, SyslogFramer};
 
@@ -249,6 +251,23 @@ impl<F> std::fmt::Debug for ConnectionFactory<F> {
     }
 }
 
+impl<F: Framing> ConnectionFactory<F> {
+    /// Connections framed by `make(max_frame)`, writing to `output`, closed after `idle`.
+    pub fn new(
+        make: fn(usize) -> F,
+        max_frame: usize,
+        output: Arc<Output>,
+        idle: Duration,
+    ) -> Self {
+        ConnectionFactory {
+            make,
+            max_frame,
+            output,
+            idle,
+        }
+    }
+}
+
 impl<F: Framing> ServiceFactory for ConnectionFactory<F> {
     fn make_service(
         &mut self,
@@ -289,6 +308,17 @@ impl std::fmt::Debug for SyslogUdp {
         f.debug_struct("SyslogUdp")
             .field("socket", &self.socket)
             .finish()
+    }
+}
+
+impl SyslogUdp {
+    /// Receives on `socket`, writing to `output`.
+    pub fn new(socket: UdpSocket, output: Arc<Output>) -> Self {
+        SyslogUdp {
+            socket,
+            output,
+            batch: Vec::new(),
+        }
     }
 }
 
@@ -340,9 +370,12 @@ pub struct LogdConfig {
     /// Address to listen on.
     pub bind: IpAddr,
     /// ACE logging port (`None`: no ACE listener). Port 0 picks a free one.
+    /// Ignored when `svc_conf` is given.
     pub ace_port: Option<u16>,
-    /// Syslog port, TCP and UDP (`None`: no syslog listeners).
+    /// Syslog port, TCP and UDP (`None`: no syslog listeners). Ignored when `svc_conf` is given.
     pub syslog_port: Option<u16>,
+    /// A svc.conf configuring the services (see [`services`](crate::services)).
+    pub svc_conf: Option<PathBuf>,
     /// Storage.
     pub store: StoreConfig,
     /// The dispatcher.
@@ -361,12 +394,27 @@ impl Default for LogdConfig {
             bind: IpAddr::from([127, 0, 0, 1]),
             ace_port: Some(20009),
             syslog_port: Some(20514),
+            svc_conf: None,
             store: StoreConfig::new("logd-data"),
             concurrency: Concurrency::Reactor,
             forward: None,
             idle: Duration::from_secs(300),
             max_frame: 64 * 1024,
         }
+    }
+}
+
+impl LogdConfig {
+    /// The svc.conf equivalent of the port options: what runs without `-f`.
+    pub fn default_directives(&self) -> String {
+        let mut d = String::new();
+        if let Some(p) = self.ace_port {
+            d.push_str(&format!("static {} \"-p {p}\"\n", services::ACE_LOGGING));
+        }
+        if let Some(p) = self.syslog_port {
+            d.push_str(&format!("static {} \"-p {p}\"\n", services::SYSLOG_LOGGING));
+        }
+        d
     }
 }
 
@@ -381,24 +429,37 @@ pub struct Listening {
     pub syslog_udp: Option<SocketAddr>,
 }
 
-/// The logging server: listeners registered with a dispatcher, records going to an [`Output`].
+/// The logging server: a dispatcher running on a thread of its own, services configured
+/// on it by a [`Configurator`], records going to an [`Output`].
 pub struct Logd {
-    dispatcher: Box<dyn Dispatcher>,
-    output: Arc<Output>,
-    listening: Listening,
+    env: ServiceEnv,
+    configurator: Configurator,
+    thread: Option<JoinHandle<io::Result<()>>>,
     data_dir: PathBuf,
 }
 
 impl std::fmt::Debug for Logd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Logd")
-            .field("listening", &self.listening)
+            .field("listening", &self.listening())
             .finish()
     }
 }
 
+fn report_errors(report: &Report) -> Option<String> {
+    (!report.is_ok()).then(|| {
+        report
+            .errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
 impl Logd {
-    /// Binds the listeners and registers them; nothing is served until [`run`](Self::run).
+    /// Starts the dispatcher and configures the services (from `svc_conf`, or the port
+    /// options). On a configuration error nothing keeps running.
     pub fn start(cfg: LogdConfig) -> Result<Logd, Error> {
         let mut sinks: Vec<Box<dyn RecordSink>> =
             vec![Box::new(FileStore::open(cfg.store.clone())?)];
@@ -407,50 +468,68 @@ impl Logd {
         }
         let output = Output::new(sinks);
         let mut dispatcher = cfg.concurrency.build()?;
-        let mut listening = Listening::default();
-        if let Some(port) = cfg.ace_port {
-            let factory = ConnectionFactory {
-                make: AceFraming::new,
-                max_frame: cfg.max_frame,
-                output: output.clone(),
-                idle: cfg.idle,
-            };
-            let acceptor = Acceptor::bind(SocketAddr::new(cfg.bind, port), factory)?;
-            listening.ace = Some(acceptor.local_addr()?);
-            dispatcher.register(Box::new(acceptor), Interest::ACCEPT)?;
-        }
-        if let Some(port) = cfg.syslog_port {
-            let factory = ConnectionFactory {
-                make: SyslogFraming::new,
-                max_frame: cfg.max_frame,
-                output: output.clone(),
-                idle: cfg.idle,
-            };
-            let acceptor = Acceptor::bind(SocketAddr::new(cfg.bind, port), factory)?;
-            let tcp = acceptor.local_addr()?;
-            listening.syslog_tcp = Some(tcp);
-            dispatcher.register(Box::new(acceptor), Interest::ACCEPT)?;
-            // UDP on the same port number as the TCP listener got.
-            let socket = UdpSocket::bind(SocketAddr::new(cfg.bind, tcp.port()))?;
-            listening.syslog_udp = Some(socket.local_addr()?);
-            let udp = SyslogUdp {
-                socket,
-                output: output.clone(),
-                batch: Vec::new(),
-            };
-            dispatcher.register(Box::new(udp), Interest::READ)?;
-        }
-        Ok(Logd {
-            dispatcher,
+        let stopped = Arc::new(AtomicBool::new(false));
+        let env = ServiceEnv {
+            remote: dispatcher.remote(),
             output,
-            listening,
-            data_dir: cfg.store.dir,
-        })
+            bind: cfg.bind,
+            idle: cfg.idle,
+            max_frame: cfg.max_frame,
+            listening: Default::default(),
+            stopped: stopped.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("logd-dispatcher".into())
+            .spawn(move || {
+                let result = dispatcher.run();
+                stopped.store(true, Ordering::Release);
+                result
+            })?;
+        let mut logd = Logd {
+            configurator: services::configurator(&env),
+            env,
+            thread: Some(thread),
+            data_dir: cfg.store.dir.clone(),
+        };
+        let report = match &cfg.svc_conf {
+            Some(path) => logd.configurator.process_file(path),
+            None => logd
+                .configurator
+                .process_directive(&cfg.default_directives()),
+        };
+        let failure = match report {
+            Ok(r) => report_errors(&r),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(msg) = failure {
+            let _ = logd.stop();
+            return Err(Error::Config(msg));
+        }
+        Ok(logd)
     }
 
-    /// Where it listens.
+    /// Re-reads the svc.conf and applies what changed (SIGHUP), and reopens the files.
+    /// On a parse error nothing changes.
+    pub fn reconfigure(&mut self) -> Result<Report, Error> {
+        self.env.output.reopen()?;
+        self.configurator
+            .reconfigure()
+            .map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// One line per configured service (ACE's `info`).
+    pub fn services(&self) -> Vec<String> {
+        self.configurator
+            .repository()
+            .list()
+            .iter()
+            .map(|l| format!("{}: {}", l.name, l.info))
+            .collect()
+    }
+
+    /// Where it listens now.
     pub fn listening(&self) -> Listening {
-        self.listening
+        *self.env.listening.lock()
     }
 
     /// The storage directory.
@@ -460,25 +539,48 @@ impl Logd {
 
     /// A handle to end the server or post work to it from any thread.
     pub fn remote(&self) -> Arc<dyn Remote> {
-        self.dispatcher.remote()
+        self.env.remote.clone()
     }
 
     /// The shared output (counters, reopen).
     pub fn output(&self) -> Arc<Output> {
-        self.output.clone()
+        self.env.output.clone()
     }
 
-    /// Registers another handler (signal watchers, statistics).
-    pub fn register(&mut self, handler: Box<dyn EventHandler>) -> Result<Token, Error> {
-        Ok(self.dispatcher.register(handler, Interest::NONE)?)
+    /// Registers another handler (signal watchers) and waits until it is registered.
+    pub fn register(&self, handler: Box<dyn EventHandler>) -> Result<Token, Error> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.env.remote.post(Box::new(move |ctx| {
+            let _ = tx.send(ctx.register(handler, Interest::NONE));
+        }))?;
+        let r = rx
+            .recv_timeout(Duration::from_secs(30))
+            .map_err(|_| Error::Config("the dispatcher is not running".into()))?;
+        Ok(r?)
     }
 
-    /// Serves until ended; then every connection is closed, every record read has been
-    /// written, files are synced and the forwarder drained. Returns the counters.
-    pub fn run(mut self) -> Result<Stats, Error> {
-        self.dispatcher.run()?;
-        self.output.flush()?;
-        Ok(self.output.stats())
+    /// Ends the dispatcher, then [`wait`](Self::wait)s.
+    pub fn stop(self) -> Result<Stats, Error> {
+        self.env.remote.end();
+        self.wait()
+    }
+
+    /// Waits until the dispatcher ends (from [`stop`](Self::stop), a signal watcher or a
+    /// remote); then every connection is closed, every record read has been written, the
+    /// services are finalised, files are synced and the forwarder drained. Returns the counters.
+    pub fn wait(mut self) -> Result<Stats, Error> {
+        let run = self.thread.take().expect("waited once").join();
+        self.configurator.close();
+        self.env.output.flush()?;
+        match run {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(Error::Io(io::Error::other(
+                    "the dispatcher thread panicked",
+                )));
+            }
+        }
+        Ok(self.env.output.stats())
     }
 }
 

@@ -7,15 +7,18 @@ use std::time::Duration;
 use logging_service::Error;
 use logging_service::server::{Logd, LogdConfig, parse_durability};
 use logging_service::store::StoreConfig;
-use pattern_core::{CloseReason, Context, Disposition, EventHandler};
+use pattern_core::{Context, Disposition, EventHandler};
 use wrapper_facade::signal::{Signal, SignalSet};
 
-const USAGE: &str = "usage: logd [--ace-port P] [--syslog-port P] [--bind ADDR] [--data-dir D]
+const USAGE: &str =
+    "usage: logd [--ace-port P] [--syslog-port P] [--bind ADDR] [--data-dir D] [-f svc.conf]
             [--concurrency reactor|leader-followers|half-sync-half-async] [--threads N]
             [--forward HOST:PORT] [--fsync none|batch|<N>ms] [--rotate-bytes N] [--keep N]
             [--idle-timeout SECS] [--max-frame BYTES]
 A port of 0 picks a free one; `--ace-port off` or `--syslog-port off` disables a listener.
-SIGTERM or SIGINT: stop, writing everything read. SIGHUP: reopen the log files.";
+With -f, the services come from the svc.conf (static ACE_Logging \"-p P\", static Syslog_Logging
+\"-p P\", static Statistics \"-i SECS\", and dynamic plugins) and the port options are ignored.
+SIGTERM or SIGINT: stop, writing everything read. SIGHUP: re-read the svc.conf, reopen the files.";
 
 fn parse_args(args: &[String]) -> Result<LogdConfig, Error> {
     let mut cfg = LogdConfig {
@@ -45,6 +48,7 @@ fn parse_args(args: &[String]) -> Result<LogdConfig, Error> {
             "--syslog-port" => cfg.syslog_port = port(value)?,
             "--bind" => cfg.bind = value.parse::<IpAddr>().map_err(|_| bad(flag, value))?,
             "--data-dir" => cfg.store.dir = value.into(),
+            "-f" => cfg.svc_conf = Some(value.into()),
             "--concurrency" => model = value.clone(),
             "--threads" => threads = Some(value.clone()),
             "--forward" => {
@@ -76,49 +80,33 @@ fn parse_args(args: &[String]) -> Result<LogdConfig, Error> {
     Ok(cfg)
 }
 
-/// Turns SIGTERM and SIGINT into a graceful stop and SIGHUP into reopening the files,
-/// dispatched on the server's own loop through a signal fd.
+/// What the signal watcher tells the main thread.
+#[derive(Debug)]
+enum Event {
+    Hangup,
+    Stop(i32),
+}
+
+/// Receives SIGTERM, SIGINT and SIGHUP through the dispatcher's signal fd, on its loop, and
+/// hands them to the main thread, which reconfigures or stops (both wait on the loop, so
+/// they cannot run inside an upcall).
 struct SignalWatcher {
-    output: std::sync::Arc<logging_service::store::Output>,
+    tx: crossbeam_channel::Sender<Event>,
 }
 
 impl EventHandler for SignalWatcher {
-    fn handle_signal(&mut self, ctx: &mut dyn Context, signal: i32) -> Disposition {
-        if signal == Signal::HUP.as_raw() {
-            tracing::info!("SIGHUP: reopening log files");
-            if let Err(e) = self.output.reopen() {
-                tracing::error!(error = %e, "reopening failed");
-            }
-            eprintln!("logd: reopened log files");
+    fn handle_signal(&mut self, _ctx: &mut dyn Context, signal: i32) -> Disposition {
+        let event = if signal == Signal::HUP.as_raw() {
+            Event::Hangup
         } else {
-            eprintln!("logd: stopping on signal {signal}");
-            ctx.end();
-        }
+            Event::Stop(signal)
+        };
+        let _ = self.tx.send(event);
         Disposition::Continue
     }
-
-    fn handle_close(&mut self, _ctx: &mut dyn Context, _reason: CloseReason) {}
 }
 
-fn serve(cfg: LogdConfig) -> Result<(), Error> {
-    // Block the signals before any thread exists, so every thread inherits the mask and the
-    // signals wait for the signal fd instead of killing the process.
-    let signals = SignalSet::default()
-        .with(Signal::TERM)
-        .with(Signal::INT)
-        .with(Signal::HUP);
-    signals.block_current_thread()?;
-    let mut logd = Logd::start(cfg.clone())?;
-    let watcher = logd.register(Box::new(SignalWatcher {
-        output: logd.output(),
-    }))?;
-    logd.remote().post(Box::new(move |ctx| {
-        for s in [Signal::TERM, Signal::INT, Signal::HUP] {
-            if let Err(e) = ctx.watch_signal(watcher, s.as_raw()) {
-                eprintln!("logd: cannot watch {s}: {e}");
-            }
-        }
-    }))?;
+fn print_listening(logd: &Logd) {
     let l = logd.listening();
     let show = |name: &str, a: Option<SocketAddr>| {
         if let Some(a) = a {
@@ -128,12 +116,59 @@ fn serve(cfg: LogdConfig) -> Result<(), Error> {
     show("ACE logging (tcp)", l.ace);
     show("syslog (tcp)", l.syslog_tcp);
     show("syslog (udp)", l.syslog_udp);
+}
+
+fn serve(cfg: LogdConfig) -> Result<(), Error> {
+    // Block the signals before any thread exists, so every thread inherits the mask and the
+    // signals wait for the signal fd instead of killing the process.
+    let signals = [Signal::TERM, Signal::INT, Signal::HUP];
+    signals
+        .iter()
+        .copied()
+        .collect::<SignalSet>()
+        .block_current_thread()?;
+    let mut logd = Logd::start(cfg.clone())?;
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let watcher = logd.register(Box::new(SignalWatcher { tx }))?;
+    logd.remote().post(Box::new(move |ctx| {
+        for s in signals {
+            if let Err(e) = ctx.watch_signal(watcher, s.as_raw()) {
+                eprintln!("logd: cannot watch {s}: {e}");
+            }
+        }
+    }))?;
+    print_listening(&logd);
     println!(
         "logd: storing under {} ({:?})",
         logd.data_dir().display(),
         cfg.concurrency
     );
-    let stats = logd.run()?;
+    for line in logd.services() {
+        eprintln!("logd: service {line}");
+    }
+    loop {
+        match rx.recv() {
+            Ok(Event::Hangup) => match logd.reconfigure() {
+                Ok(report) => {
+                    for c in &report.changes {
+                        eprintln!("logd: reconfigure: {c:?}");
+                    }
+                    for e in &report.errors {
+                        eprintln!("logd: reconfigure: {e}");
+                    }
+                    eprintln!("logd: reconfigured; files reopened");
+                    print_listening(&logd);
+                }
+                Err(e) => eprintln!("logd: reconfiguration refused, nothing changed: {e}"),
+            },
+            Ok(Event::Stop(signal)) => {
+                eprintln!("logd: stopping on signal {signal}");
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    let stats = logd.stop()?;
     println!(
         "logd: stopped; {} records stored ({} ACE, {} syslog), {} rejected, {} connections, {} closed idle",
         stats.records,

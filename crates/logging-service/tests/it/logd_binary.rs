@@ -91,7 +91,7 @@ fn sighup_reopens_and_sigterm_stops_after_writing_everything() {
     signal("HUP");
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut eline = String::new();
-    while !eline.contains("reopened") {
+    while !eline.contains("files reopened") {
         eline.clear();
         assert!(
             err.read_line(&mut eline).unwrap() > 0,
@@ -118,5 +118,81 @@ fn sighup_reopens_and_sigterm_stops_after_writing_everything() {
     assert_eq!(
         std::fs::read_to_string(&current).unwrap().lines().count(),
         50
+    );
+}
+
+#[test]
+fn with_a_svc_conf_sighup_reconfigures_live() {
+    let dir = TempDir::new("binary-svc");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let conf = dir.0.join("svc.conf");
+    std::fs::write(&conf, "static ACE_Logging \"-p 0\"\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logd"))
+        .arg("-f")
+        .arg(&conf)
+        .arg("--data-dir")
+        .arg(dir.0.join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut next_line = || {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "logd exited");
+        line
+    };
+    let first = next_line();
+    assert!(
+        first.starts_with("logd: ACE logging (tcp) listening on"),
+        "{first}"
+    );
+    assert!(
+        !next_line().contains("syslog"),
+        "only what the svc.conf names runs"
+    );
+    std::fs::write(
+        &conf,
+        "static ACE_Logging \"-p 0\"\nstatic Syslog_Logging \"-p 0\"\n",
+    )
+    .unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let syslog: SocketAddr = loop {
+        let line = next_line();
+        if let Some(addr) = line.strip_prefix("logd: syslog (tcp) listening on ") {
+            break addr.trim().parse().unwrap();
+        }
+    };
+    let mut s = TcpStream::connect(syslog).unwrap();
+    s.write_all(b"<13>1 - edge-7 app - - - after reconfiguration\n")
+        .unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut sink = Vec::new();
+    std::io::Read::read_to_end(&mut s, &mut sink).unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(
+        rest.contains("1 records stored (0 ACE, 1 syslog)"),
+        "{rest}"
+    );
+    let stored = std::fs::read_to_string(dir.0.join("data/edge-7.log")).unwrap();
+    assert!(
+        stored.ends_with("edge-7 app[-] <1.5> after reconfiguration\n"),
+        "{stored}"
     );
 }

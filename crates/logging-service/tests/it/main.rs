@@ -4,5 +4,6 @@ mod ace_interop;
 mod hostile;
 mod logd_binary;
 mod serve;
+mod services;
 mod support;
 mod syslog_clients;

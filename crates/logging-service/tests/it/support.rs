@@ -13,12 +13,10 @@ pub(crate) fn count_lines(stored: &[(String, Vec<String>)]) -> usize {
 }
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use logging_service::server::{Listening, Logd, LogdConfig};
 use logging_service::store::{Output, Stats, StoreConfig, read_all};
-use pattern_core::Remote;
 
 /// A data directory removed when dropped.
 pub(crate) struct TempDir(pub(crate) PathBuf);
@@ -45,10 +43,9 @@ impl Drop for TempDir {
 /// A server running on a thread.
 pub(crate) struct Server {
     pub(crate) at: Listening,
-    pub(crate) remote: Arc<dyn Remote>,
     pub(crate) output: Arc<Output>,
     pub(crate) dir: TempDir,
-    thread: Option<JoinHandle<Stats>>,
+    logd: Option<Logd>,
 }
 
 impl Server {
@@ -63,15 +60,12 @@ impl Server {
         edit(&mut cfg);
         let logd = Logd::start(cfg).expect("start logd");
         let at = logd.listening();
-        let remote = logd.remote();
         let output = logd.output();
-        let thread = std::thread::spawn(move || logd.run().expect("logd run"));
         Server {
             at,
-            remote,
             output,
             dir,
-            thread: Some(thread),
+            logd: Some(logd),
         }
     }
 
@@ -83,8 +77,12 @@ impl Server {
 
     /// Like [`stop`](Self::stop), also listing every file (rotated ones included) with its size.
     pub(crate) fn stop_with_files(mut self) -> (Stats, Stored, Vec<(String, u64)>) {
-        self.remote.end();
-        let stats = self.thread.take().unwrap().join().expect("logd thread");
+        let stats = self
+            .logd
+            .take()
+            .unwrap()
+            .stop()
+            .expect("logd stops cleanly");
         let mut files: Vec<(String, u64)> = std::fs::read_dir(&self.dir.0)
             .map(|d| {
                 d.map(|e| {
@@ -123,9 +121,8 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(t) = self.thread.take() {
-            self.remote.end();
-            let _ = t.join();
+        if let Some(logd) = self.logd.take() {
+            let _ = logd.stop();
         }
     }
 }
