@@ -69,6 +69,7 @@ mod acceptor;
 mod buffer;
 mod notify;
 mod reactor;
+pub mod readiness;
 mod timer;
 
 pub use acceptor::{Acceptor, AcceptorStats, ConnectResult, Connector, ServiceFactory};

@@ -15,62 +15,11 @@ use pattern_core::{
 use wrapper_facade::signal::{Signal, SignalFd};
 
 use crate::notify::{Notice, ReactorRemote, Shared};
+use crate::readiness::{EXCEPT, READ, WRITE, bits_of, mask_of, mio_interest};
 use crate::timer::{Cancelled, Expired, Head, TimerQueue};
 
 const WAKER: mio::Token = mio::Token(usize::MAX);
 const SIGNALS: mio::Token = mio::Token(usize::MAX - 1);
-
-/// Readiness remembered per registration (level-like semantics over edge-triggered epoll).
-const READ: u8 = 1;
-const WRITE: u8 = 2;
-const EXCEPT: u8 = 4;
-
-fn mask_of(interest: Interest) -> u8 {
-    let mut m = 0;
-    if interest.wants_read() {
-        m |= READ;
-    }
-    if interest.wants_write() {
-        m |= WRITE;
-    }
-    if interest.wants_priority() {
-        m |= EXCEPT;
-    }
-    m
-}
-
-fn mio_interest(interest: Interest) -> Option<mio::Interest> {
-    let mut out: Option<mio::Interest> = None;
-    let mut add = |i: mio::Interest| out = Some(out.map_or(i, |o| o.add(i)));
-    if interest.wants_read() {
-        add(mio::Interest::READABLE);
-    }
-    if interest.wants_write() {
-        add(mio::Interest::WRITABLE);
-    }
-    if interest.wants_priority() {
-        add(mio::Interest::PRIORITY);
-    }
-    out
-}
-
-fn bits_of(event: &mio::event::Event) -> u8 {
-    let mut b = 0;
-    if event.is_readable() || event.is_read_closed() {
-        b |= READ;
-    }
-    if event.is_writable() || event.is_write_closed() {
-        b |= WRITE;
-    }
-    if event.is_priority() {
-        b |= EXCEPT;
-    }
-    if event.is_error() {
-        // The error surfaces from the next read or write, whichever the handler does.
-        b |= READ | WRITE | EXCEPT;
-    }
-    b
-}
 
 /// One registration.
 struct Slot {
