@@ -8,18 +8,7 @@ use logging_service::ace::{AceDecoder, AceRecord, ByteOrder, SecondsLayout, enco
 use logging_service::syslog::{self, SyslogFramer};
 use proptest::prelude::*;
 
-use crate::support::{Server, send_and_wait};
-
-fn good(msg: &str) -> Vec<u8> {
-    let r = AceRecord {
-        priority: 8,
-        pid: 1,
-        seconds: 0,
-        micros: 0,
-        message: msg.into(),
-    };
-    encode(&r, ByteOrder::Little, SecondsLayout::Wide)
-}
+use crate::support::{Server, ace_frame as good, send_and_wait};
 
 #[test]
 fn a_bad_ace_header_closes_only_that_connection() {

@@ -4,9 +4,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 
-use logging_service::ace::{AceRecord, ByteOrder, SecondsLayout, encode};
-
-use crate::support::TempDir;
+use crate::support::{TempDir, ace_frame};
 
 #[test]
 fn bad_options_are_refused_with_usage() {
@@ -63,15 +61,7 @@ fn sighup_reopens_and_sigterm_stops_after_writing_everything() {
     let send = |n: usize, tag: &str| {
         let mut s = TcpStream::connect(addr).unwrap();
         for i in 0..n {
-            let r = AceRecord {
-                priority: 8,
-                pid: 3,
-                seconds: 0,
-                micros: 0,
-                message: format!("{tag} {i}"),
-            };
-            s.write_all(&encode(&r, ByteOrder::Little, SecondsLayout::Wide))
-                .unwrap();
+            s.write_all(&ace_frame(&format!("{tag} {i}"))).unwrap();
         }
         s.shutdown(std::net::Shutdown::Write).unwrap();
         let mut sink = Vec::new();

@@ -4,22 +4,11 @@ use std::net::TcpStream;
 
 use component_configurator::Change;
 use logging_service::Error;
-use logging_service::ace::{AceRecord, ByteOrder, SecondsLayout, encode};
+
 use logging_service::server::{Logd, LogdConfig};
 use logging_service::store::StoreConfig;
 
-use crate::support::{TempDir, send_and_wait};
-
-fn ace(msg: &str) -> Vec<u8> {
-    let r = AceRecord {
-        priority: 8,
-        pid: 1,
-        seconds: 0,
-        micros: 0,
-        message: msg.into(),
-    };
-    encode(&r, ByteOrder::Little, SecondsLayout::Wide)
-}
+use crate::support::{TempDir, ace_frame as ace, send_and_wait};
 
 fn start(dir: &TempDir, conf: &str) -> Result<Logd, Error> {
     std::fs::create_dir_all(&dir.0).unwrap();

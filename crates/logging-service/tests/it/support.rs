@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use logging_service::ace::{AceRecord, ByteOrder, SecondsLayout, encode};
 use logging_service::server::{Listening, Logd, LogdConfig};
 use logging_service::store::{Output, Stats, StoreConfig, read_all};
 
@@ -125,6 +126,18 @@ impl Drop for Server {
             let _ = logd.stop();
         }
     }
+}
+
+/// One little-endian ACE frame (pid 1, time 0, `LM_INFO`) carrying `msg`.
+pub(crate) fn ace_frame(msg: &str) -> Vec<u8> {
+    let r = AceRecord {
+        priority: 8,
+        pid: 1,
+        seconds: 0,
+        micros: 0,
+        message: msg.into(),
+    };
+    encode(&r, ByteOrder::Little, SecondsLayout::Wide)
 }
 
 /// Sends `bytes`, half-closes, and waits for the server to close: by then every record the
