@@ -70,8 +70,8 @@ impl Connection {
         Ok(())
     }
 
-    /// Makes all the progress the socket allows: finishes writing, reads the echo, and for
-    /// every complete echo records its latency and sends the next request.
+    /// Makes the progress the socket allows: finishes writing, reads the echo, and once it is
+    /// complete records its latency and sends the next request.
     fn drive(
         &mut self,
         histogram: Option<&mut Histogram<u64>>,
@@ -98,7 +98,10 @@ impl Connection {
                     h.saturating_record(ns as u64);
                 }
                 tally.completed += 1;
-                self.send_next(now)?;
+                // The receive queue is empty now (only one message is ever in flight) and the
+                // reply to the next one will raise a new edge, so there is no point in a read
+                // that could only fail with `WouldBlock`.
+                return self.send_next(now);
             }
         }
     }
