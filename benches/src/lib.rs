@@ -42,6 +42,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod ingest;
 pub mod loadgen;
 pub mod report;
 pub mod servers;

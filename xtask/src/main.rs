@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_logging;
 mod ci;
 mod cli;
 mod demo;
@@ -85,6 +86,14 @@ fn main() -> ExitCode {
             }
             Ok(bench::Parsed::Run(bench_args)) => bench::run(&bench_args),
             Err(message) => return usage_error(&message, bench::USAGE),
+        },
+        "bench-logging" => match bench_logging::BenchLoggingArgs::parse(rest) {
+            Ok(bench_logging::Parsed::Help) => {
+                print!("{}", bench_logging::USAGE);
+                Ok(true)
+            }
+            Ok(bench_logging::Parsed::Run(a)) => bench_logging::run(&a),
+            Err(message) => return usage_error(&message, bench_logging::USAGE),
         },
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
