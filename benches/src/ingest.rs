@@ -598,6 +598,65 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A toy server: decodes octet-counted frames and appends one line per record.
+    fn toy_syslog_server(listener: std::net::TcpListener, dir: PathBuf, conns: usize) {
+        let file = Arc::new(std::sync::Mutex::new(
+            fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("toy.log"))
+                .unwrap(),
+        ));
+        for _ in 0..conns {
+            let (stream, _) = listener.accept().unwrap();
+            let file = Arc::clone(&file);
+            thread::spawn(move || {
+                let mut reader = io::BufReader::new(stream);
+                loop {
+                    let mut len = Vec::new();
+                    if reader.read_until(b' ', &mut len).unwrap() == 0 {
+                        return;
+                    }
+                    let n: usize = std::str::from_utf8(&len).unwrap().trim().parse().unwrap();
+                    let mut body = vec![0; n];
+                    reader.read_exact(&mut body).unwrap();
+                    body.push(b'\n');
+                    file.lock().unwrap().write_all(&body).unwrap();
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn run_counts_every_record_a_server_stores() {
+        let dir = std::env::temp_dir().join(format!("ingest-run-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server_dir = dir.clone();
+        thread::spawn(move || toy_syslog_server(listener, server_dir, 3));
+        let report = run(&IngestArgs {
+            addr,
+            format: Format::Syslog,
+            count_dir: dir.clone(),
+            connections: 3,
+            records: 200,
+            message_bytes: 40,
+            marker: "toymark".to_owned(),
+            connect_gap: Duration::ZERO,
+            timeout: Duration::from_secs(60),
+            hold: false,
+        })
+        .unwrap();
+        assert_eq!(report.sent, 600);
+        assert_eq!(report.stored, 600);
+        let text = fs::read_to_string(dir.join("toy.log")).unwrap();
+        assert_eq!(text.lines().count(), 600);
+        assert!(text.lines().all(|l| l.contains("toymark")));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn report_rate_is_stored_over_time() {
         let r = IngestReport {
