@@ -26,7 +26,7 @@ use pattern_core::{
 };
 use wrapper_facade::signal::{Signal, SignalFd, SignalSet};
 
-use reactor::readiness::{EXCEPT, READ, WRITE, bits_of, mask_of, mio_interest};
+use reactor::readiness::{EXCEPT, READ, WRITE, bits_of, closed, mask_of, mio_interest};
 
 use crate::timer::TimerQueue;
 
@@ -64,6 +64,8 @@ struct Slot {
     suspended: bool,
     /// Readiness seen and not yet consumed.
     pending: u8,
+    /// The peer's close (or an error) was reported and no input upcall answered since.
+    hup: bool,
     queued: bool,
     due: VecDeque<TimerId>,
     notices: VecDeque<Message>,
@@ -455,6 +457,7 @@ impl Core {
                     let token = Token::from_u64(t.0 as u64);
                     if let Some(slot) = st.slots.get_mut(token) {
                         slot.pending |= bits_of(event);
+                        slot.hup |= closed(event);
                         self.demultiplexed(&mut st, token);
                     }
                 }
@@ -697,7 +700,13 @@ impl Core {
                         break;
                     }
                 }
-                (Ok(_), None) => {}
+                (Ok(_), None) => {
+                    // A handler may stop at a short read; if the peer's close came with the
+                    // data, no new edge will come: upcall input once more.
+                    if io_bit == Some(READ) && std::mem::take(&mut slot.hup) {
+                        slot.pending |= READ;
+                    }
+                }
             }
         }
         let slot = st
@@ -847,6 +856,7 @@ impl Core {
             interest,
             suspended: false,
             pending: 0,
+            hup: false,
             queued: false,
             due: VecDeque::new(),
             notices: VecDeque::new(),

@@ -39,7 +39,8 @@ macro_rules! conformance_tests {
             close_when_panicked, close_on_shutdown, notifications_keep_order,
             timer_act_and_cancel, periodic_timer_closed_from_timeout,
             register_and_remove_self_inside_upcall, stale_token_is_refused,
-            input_until_end_of_stream, again_is_upcalled_without_new_edge,
+            input_until_end_of_stream, short_read_then_end_of_stream,
+            again_is_upcalled_without_new_edge,
             suspend_keeps_readiness_for_resume, set_interest_takes_effect,
             no_concurrent_upcalls, end_from_inside_an_upcall);
     };
@@ -520,6 +521,58 @@ pub fn input_until_end_of_stream<D: Dispatcher + 'static>(make: &dyn Fn() -> D) 
     assert_eq!(collect_input(&rx, data.len()), data);
     writer.join().expect("writer");
     assert_eq!(next(&rx, "eof"), Ev::Eof);
+    assert_eq!(next(&rx, "close"), Ev::Close(CloseReason::Requested));
+    r.stop();
+    assert_eq!(rest(rx), vec![]);
+}
+
+/// A handler may stop at a short read; when the peer's close came with the data, the
+/// dispatcher upcalls input once more, and the handler sees end of stream.
+pub fn short_read_then_end_of_stream<D: Dispatcher + 'static>(make: &dyn Fn() -> D) {
+    struct ShortReader {
+        stream: UnixStream,
+        tx: Sender<Ev>,
+    }
+    impl EventHandler for ShortReader {
+        fn handle(&self) -> Option<BorrowedFd<'_>> {
+            Some(self.stream.as_fd())
+        }
+        fn handle_input(&mut self, _ctx: &mut dyn Context) -> Disposition {
+            let mut buf = [0u8; 4096];
+            loop {
+                match self.stream.read(&mut buf) {
+                    Ok(0) => {
+                        let _ = self.tx.send(Ev::Eof);
+                        return Disposition::Close;
+                    }
+                    Ok(n) => {
+                        let _ = self.tx.send(Ev::Input(buf[..n].to_vec()));
+                        if n < buf.len() {
+                            // Drained for now: no read to WouldBlock (nor to end of stream).
+                            return Disposition::Continue;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        return Disposition::Continue;
+                    }
+                    Err(e) => panic!("read: {e}"),
+                }
+            }
+        }
+        fn handle_close(&mut self, _ctx: &mut dyn Context, reason: CloseReason) {
+            let _ = self.tx.send(Ev::Close(reason));
+        }
+    }
+    let r = Running::start(make());
+    let (ours, mut theirs) = UnixStream::pair().expect("socketpair");
+    ours.set_nonblocking(true).expect("nonblocking");
+    // Data and close arrive together, before registration: one readiness report covers both.
+    theirs.write_all(b"last words").expect("write");
+    drop(theirs);
+    let (tx, rx) = mpsc::channel();
+    r.register(ShortReader { stream: ours, tx }, Interest::READ);
+    assert_eq!(next(&rx, "input"), Ev::Input(b"last words".to_vec()));
+    assert_eq!(next(&rx, "end of stream after a short read"), Ev::Eof);
     assert_eq!(next(&rx, "close"), Ev::Close(CloseReason::Requested));
     r.stop();
     assert_eq!(rest(rx), vec![]);

@@ -17,8 +17,11 @@ pub type Message = Box<dyn Any + Send>;
 #[non_exhaustive]
 pub enum Disposition {
     /// Keep the registration.
-    /// For an I/O upcall this also says "I drained the handle to `WouldBlock`":
-    /// the dispatcher waits for the next readiness edge before upcalling again.
+    /// For an I/O upcall this also says "I drained the handle": it returned `WouldBlock`, or,
+    /// on a stream socket or pipe, a read returned less than asked (a short read); the
+    /// dispatcher waits for the next readiness edge before upcalling again, except that it
+    /// upcalls input once more when the peer's close was reported with the data, so end of
+    /// stream is never missed. Datagram sockets must be read until `WouldBlock`.
     Continue,
     /// Keep the registration and upcall me again for the same event without waiting for new
     /// readiness: the handler stopped after a bounded batch, for fairness, with work pending.
@@ -64,9 +67,11 @@ pub enum CloseReason {
 ///   [`handle_signal`](Self::handle_signal); a posted message [`handle_notify`](Self::handle_notify).
 ///   Each answers a [`Disposition`].
 /// - **Level-like semantics.** The demultiplexer may be edge-triggered; the dispatcher hides it.
-///   An I/O upcall answering [`Disposition::Continue`] promises the handle was drained to
-///   `WouldBlock`; [`Disposition::Again`] asks for another upcall without a new edge. Readiness
-///   is never lost: not while the handler is suspended, nor while it is busy in another upcall.
+///   An I/O upcall answering [`Disposition::Continue`] promises the handle was drained (to
+///   `WouldBlock`, or to a short read on a stream); [`Disposition::Again`] asks for another
+///   upcall without a new edge. Readiness is never lost: not while the handler is suspended,
+///   nor while it is busy in another upcall, nor when the peer's close arrives with the last
+///   data (the dispatcher then upcalls input once more after a `Continue`).
 /// - **Exactly-once close.** [`handle_close`](Self::handle_close) runs exactly once per
 ///   registration, with its [`CloseReason`], unless the registration was removed quietly
 ///   ([`Removal::Quiet`](crate::Removal::Quiet)), in which case it never runs. After it returns

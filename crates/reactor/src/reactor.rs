@@ -15,7 +15,7 @@ use pattern_core::{
 use wrapper_facade::signal::{Signal, SignalFd};
 
 use crate::notify::{Notice, ReactorRemote, Shared};
-use crate::readiness::{EXCEPT, READ, WRITE, bits_of, mask_of, mio_interest};
+use crate::readiness::{EXCEPT, READ, WRITE, bits_of, closed, mask_of, mio_interest};
 use crate::timer::{Cancelled, Expired, Head, TimerQueue};
 
 const WAKER: mio::Token = mio::Token(usize::MAX);
@@ -31,6 +31,8 @@ struct Slot {
     suspended: bool,
     /// Readiness seen and not yet consumed by an upcall answering `Continue`.
     pending: u8,
+    /// The peer's close (or an error) was reported and no input upcall answered since.
+    hup: bool,
     queued: bool,
     /// Head of the list of this registration's timers (linked through the timer queue).
     timers: Option<TimerId>,
@@ -202,7 +204,7 @@ impl Reactor {
             match event.token() {
                 WAKER => {}
                 SIGNALS => inner.signals_ready = true,
-                t => inner.readiness(Token::from_u64(t.0 as u64), bits_of(event)),
+                t => inner.readiness(Token::from_u64(t.0 as u64), bits_of(event), closed(event)),
             }
         }
         let mut upcalls = inner.dispatch_timers();
@@ -266,11 +268,12 @@ impl Drop for Reactor {
 }
 
 impl Inner {
-    fn readiness(&mut self, token: Token, bits: u8) {
+    fn readiness(&mut self, token: Token, bits: u8, closed: bool) {
         let Some(slot) = self.slots.get_mut(token) else {
             return;
         };
         slot.pending |= bits;
+        slot.hup |= closed;
         if !slot.suspended && !slot.queued && slot.pending & mask_of(slot.interest) != 0 {
             slot.queued = true;
             self.ready.push_back(token);
@@ -480,7 +483,16 @@ impl Inner {
                     }
                 }
                 Some(Disposition::Close) | None => return upcalls,
-                Some(_) => {}
+                Some(_) => {
+                    // A handler may stop at a short read; if the peer's close came with the
+                    // data, no new edge will come: upcall input once more.
+                    if let Some(slot) = self.slots.get_mut(token)
+                        && bit == READ
+                        && std::mem::take(&mut slot.hup)
+                    {
+                        slot.pending |= READ;
+                    }
+                }
             }
         }
         if let Some(slot) = self.slots.get_mut(token)
@@ -547,6 +559,7 @@ impl Context for Inner {
             interest,
             suspended: false,
             pending: 0,
+            hup: false,
             queued: false,
             timers: None,
             doomed: None,

@@ -45,6 +45,13 @@ pub fn mio_interest(interest: Interest) -> Option<mio::Interest> {
     out
 }
 
+/// Whether a mio event reports the peer's close or an error: the dispatcher then owes the
+/// handler one more input upcall after an input upcall answering `Continue`, so a handler
+/// that stopped at a short read still sees the end of stream.
+pub fn closed(event: &mio::event::Event) -> bool {
+    event.is_read_closed() || event.is_error()
+}
+
 /// The readiness bits a mio event reports.
 pub fn bits_of(event: &mio::event::Event) -> u8 {
     let mut b = 0;
