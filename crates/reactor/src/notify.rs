@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use pattern_core::{DispatchError, Job, Message, Remote, Token};
@@ -24,6 +24,9 @@ pub(crate) struct Shared {
     woken: AtomicBool,
     ended: AtomicBool,
     closed: AtomicBool,
+    /// The queue's length, kept beside it so that the loop learns "nothing posted" without
+    /// taking the lock (it asks twice per iteration). Changed only under the lock.
+    queued: AtomicUsize,
 }
 
 impl Shared {
@@ -34,6 +37,7 @@ impl Shared {
             woken: AtomicBool::new(false),
             ended: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            queued: AtomicUsize::new(0),
         }
     }
 
@@ -41,7 +45,7 @@ impl Shared {
         if self.closed.load(Ordering::Acquire) {
             return Err(DispatchError::ShutDown);
         }
-        self.queue.lock().push_back(notice);
+        self.push_local(notice);
         self.wake();
         Ok(())
     }
@@ -49,11 +53,13 @@ impl Shared {
     /// Pushes from the loop thread itself: the loop checks the queue before it waits, so no
     /// wakeup is needed.
     pub(crate) fn push_local(&self, notice: Notice) {
-        self.queue.lock().push_back(notice);
+        let mut q = self.queue.lock();
+        q.push_back(notice);
+        self.queued.store(q.len(), Ordering::SeqCst);
     }
 
     pub(crate) fn wake(&self) {
-        if !self.woken.swap(true, Ordering::AcqRel) {
+        if !self.woken.swap(true, Ordering::SeqCst) {
             // A failed wake can only mean the eventfd counter is saturated: the loop is awake.
             let _ = self.waker.wake();
         }
@@ -61,18 +67,26 @@ impl Shared {
 
     /// Called by the loop before it drains: posts from now on wake it again.
     pub(crate) fn rearm(&self) {
-        self.woken.store(false, Ordering::Release);
+        self.woken.store(false, Ordering::SeqCst);
     }
 
     /// Takes up to `max` notices, in posting order.
     pub(crate) fn take(&self, max: usize, out: &mut VecDeque<Notice>) {
+        if !self.has_pending() {
+            return;
+        }
         let mut q = self.queue.lock();
         let n = max.min(q.len());
         out.extend(q.drain(..n));
+        self.queued.store(q.len(), Ordering::SeqCst);
     }
 
+    /// Whether anything is queued. A post racing with this call is either seen here or wakes
+    /// the loop: the loop re-arms the wakeup, then reads this count; a poster stores the count,
+    /// then takes the wakeup. Both orders are sequentially consistent (a Dekker pair), so one
+    /// side always sees the other's store.
     pub(crate) fn has_pending(&self) -> bool {
-        !self.queue.lock().is_empty()
+        self.queued.load(Ordering::SeqCst) > 0
     }
 
     /// Drops the messages pending for `token`; returns how many.
@@ -80,6 +94,7 @@ impl Shared {
         let mut q = self.queue.lock();
         let before = q.len();
         q.retain(|n| !matches!(n, Notice::Message(t, _) if *t == token));
+        self.queued.store(q.len(), Ordering::SeqCst);
         before - q.len()
     }
 
@@ -99,7 +114,11 @@ impl Shared {
     /// The reactor is gone: refuse new posts, drop what is queued.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        let drained: Vec<Notice> = self.queue.lock().drain(..).collect();
+        let drained: Vec<Notice> = {
+            let mut q = self.queue.lock();
+            self.queued.store(0, Ordering::SeqCst);
+            q.drain(..).collect()
+        };
         drop(drained);
     }
 }

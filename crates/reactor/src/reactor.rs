@@ -360,6 +360,9 @@ impl Inner {
     }
 
     fn dispatch_timers(&mut self) -> usize {
+        if self.timers.len() == 0 {
+            return 0;
+        }
         let now = self.clock.now();
         let mut expired = std::mem::take(&mut self.expired);
         self.timers.expire(now, &mut expired);
