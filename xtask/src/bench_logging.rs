@@ -335,7 +335,9 @@ fn find_tools(servers: &[Server], work: &Path, cache: &Path) -> Tools {
             Some(bin) => {
                 tools.versions.push(format!(
                     "rsyslog: {}",
-                    first_line(Command::new(&bin).arg("-v")).unwrap_or_else(|| "?".into())
+                    first_line(Command::new(&bin).arg("-v"))
+                        .map(|l| l.trim_end_matches("compiled with:").trim().to_owned())
+                        .unwrap_or_else(|| "?".into())
                 ));
                 tools.rsyslog = Some(bin);
             }

@@ -482,6 +482,12 @@ pub(crate) fn markdown(report: &Report, svg_name: &str) -> String {
     }
     let _ = writeln!(w);
 
+    let _ = writeln!(w, "### Verdicts\n");
+    for line in verdicts(report) {
+        let _ = writeln!(w, "- {line}");
+    }
+    let _ = writeln!(w);
+
     let _ = writeln!(w, "## Memory with idle connections\n");
     if report.memory.is_empty() {
         let _ = writeln!(w, "Not measured in this run.\n");
@@ -532,6 +538,78 @@ pub(crate) fn markdown(report: &Report, svg_name: &str) -> String {
         let _ = writeln!(w, "{notes}");
     }
     md
+}
+
+/// One sentence per target and connection count: which logd models met it, which missed.
+pub(crate) fn verdicts(report: &Report) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut groups: Vec<(Wire, usize)> = Vec::new();
+    for r in &report.ratios {
+        if !groups.contains(&(r.wire, r.connections)) {
+            groups.push((r.wire, r.connections));
+        }
+    }
+    let list = |items: &[&Ratio]| {
+        items
+            .iter()
+            .map(|r| {
+                let v = r.value.map_or("–".to_owned(), |v| format!("{v:.2}×"));
+                format!("{} ({v})", r.ours)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (wire, conns) in groups {
+        let here: Vec<&Ratio> = report
+            .ratios
+            .iter()
+            .filter(|r| r.wire == wire && r.connections == conns)
+            .collect();
+        let Some(first) = here.first() else { continue };
+        let (met, missed): (Vec<&Ratio>, Vec<&Ratio>) = here
+            .iter()
+            .partition(|r| r.value.is_some_and(|v| v >= r.target));
+        let mut line = format!(
+            "{} with {conns} connection{}, ≥ {:.2}× {}: ",
+            wire.arg(),
+            if conns == 1 { "" } else { "s" },
+            first.target,
+            first.against
+        );
+        if missed.is_empty() {
+            line.push_str(&format!("**met** by every model: {}.", list(&met)));
+        } else if met.is_empty() {
+            line.push_str(&format!("**missed** by every model: {}.", list(&missed)));
+        } else {
+            line.push_str(&format!(
+                "met by {}; **missed** by {}.",
+                list(&met),
+                list(&missed)
+            ));
+        }
+        lines.push(line);
+    }
+    let ours: Vec<&Memory> = report.memory.iter().filter(|m| m.ours).collect();
+    if !ours.is_empty() {
+        let within = |m: &&Memory| {
+            m.error.is_none()
+                && m.held >= m.asked
+                && m.peak_kib.is_some_and(|k| mib(k) <= TARGET_MEMORY_MIB)
+        };
+        let worst = ours.iter().filter_map(|m| m.peak_kib).max().map(mib);
+        let asked = ours.iter().map(|m| m.asked).max().unwrap_or(0);
+        lines.push(format!(
+            "peak memory with {} idle connections ≤ {TARGET_MEMORY_MIB:.0} MiB: {} (highest peak {}).",
+            thousands(asked as f64),
+            if ours.iter().all(within) {
+                "**met** by every model"
+            } else {
+                "**missed** by at least one model"
+            },
+            worst.map_or("–".to_owned(), |w| format!("{w:.1} MiB"))
+        ));
+    }
+    lines
 }
 
 /// Bar colours, by server key.
@@ -771,6 +849,30 @@ mod tests {
         assert!(md.contains("- syslog-ng: not found"));
         assert_eq!(kept_notes(&md), Some("kept text"));
         assert!(md.contains("![records per second](x.svg)"));
+    }
+
+    #[test]
+    fn verdicts_name_who_met_and_who_missed() {
+        let mut r = report();
+        r.ratios.push(Ratio {
+            ours: "logd, leader/followers",
+            value: Some(1.5),
+            ..r.ratios[0].clone()
+        });
+        let v = verdicts(&r);
+        assert_eq!(
+            v[0],
+            "ace with 1 connection, ≥ 2.00× ace_netsvcs: met by logd, reactor (3.00×); **missed** by logd, leader/followers (1.50×)."
+        );
+        assert!(
+            v[1].contains("**missed** by at least one model (highest peak 70.0 MiB)"),
+            "{v:?}"
+        );
+        r.ratios.truncate(1);
+        r.memory[0].peak_kib = Some(10 * 1024);
+        let v = verdicts(&r);
+        assert!(v[0].contains("**met** by every model: logd, reactor (3.00×)."));
+        assert!(v[1].contains("**met** by every model (highest peak 10.0 MiB)"));
     }
 
     #[test]
