@@ -10,6 +10,8 @@ pub struct ServerArgs {
     pub addr: SocketAddr,
     /// Worker threads, for servers that have a multi-threaded mode (`--workers N`).
     pub workers: Option<usize>,
+    /// Pool threads, for the servers on our thread pools (`--threads N`).
+    pub threads: Option<usize>,
 }
 
 /// What the load generator was asked to do.
@@ -39,10 +41,12 @@ pub enum Parsed<T> {
 
 /// Help text shared by the echo servers (`{name}` is replaced by the binary's name).
 pub const SERVER_USAGE: &str = "\
-usage: {name} --addr HOST:PORT [--workers N]
+usage: {name} --addr HOST:PORT [--workers N] [--threads N]
 
   --addr HOST:PORT  where to listen (port 0: any free port)
   --workers N       worker threads, where the server has a multi-threaded mode
+  --threads N       pool threads (echo-lf: the pool; echo-hsha: the synchronous
+                    workers besides the demultiplexing thread; default 2)
 
 Prints `LISTENING <addr>` on stdout once bound, then echoes every byte it reads
 until it is killed.
@@ -119,10 +123,12 @@ impl ServerArgs {
     pub fn parse(args: &[String]) -> Result<Parsed<ServerArgs>, String> {
         let mut addr = None;
         let mut workers = None;
+        let mut threads = None;
         let help = walk(args, |name, value| {
             match name {
                 "addr" => addr = Some(parse_addr(value)?),
                 "workers" => workers = Some(parse_count(name, value)?),
+                "threads" => threads = Some(parse_count(name, value)?),
                 _ => return Err(format!("unknown option `--{name}`")),
             }
             Ok(())
@@ -131,7 +137,11 @@ impl ServerArgs {
             return Ok(Parsed::Help);
         }
         let addr = addr.ok_or("`--addr HOST:PORT` is required")?;
-        Ok(Parsed::Run(ServerArgs { addr, workers }))
+        Ok(Parsed::Run(ServerArgs {
+            addr,
+            workers,
+            threads,
+        }))
     }
 }
 
@@ -183,9 +193,18 @@ mod tests {
             parsed,
             Ok(Parsed::Run(ServerArgs {
                 addr: "127.0.0.1:0".parse().unwrap(),
-                workers: Some(2)
+                workers: Some(2),
+                threads: None,
             }))
         );
+        let Ok(Parsed::Run(pool)) =
+            ServerArgs::parse(&strings(&["--threads", "3", "--addr=127.0.0.1:0"]))
+        else {
+            panic!("should parse");
+        };
+        assert_eq!((pool.threads, pool.workers), (Some(3), None));
+        let err = ServerArgs::parse(&strings(&["--addr=127.0.0.1:0", "--threads=0"])).unwrap_err();
+        assert!(err.contains("at least 1"), "{err}");
         let err = ServerArgs::parse(&[]).unwrap_err();
         assert!(err.contains("required"), "{err}");
     }

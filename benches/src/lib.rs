@@ -11,6 +11,8 @@
 //! | `loadgen`      | N connections on one epoll thread, closed loop, p50/p99 in an HDR histogram, one JSON line out |
 //! | `echo-raw-mio` | a hand-written mio loop: the ceiling ([`servers::raw_mio`])           |
 //! | `echo-reactor` | ours, on [`reactor::Reactor`] ([`servers::reactor`])                  |
+//! | `echo-lf`      | ours, on a [`leader_followers::LeaderFollowers`] pool, `--threads N` (default 2) ([`servers::leader_followers`]) |
+//! | `echo-hsha`    | ours, on [`leader_followers::HalfSyncHalfAsync`], `--threads N` workers (default 2) ([`servers::half_sync`]) |
 //! | `echo-tokio`   | tokio `current_thread`, or `multi_thread` with `--workers N` ([`servers::tokio`]) |
 //! | `echo-threads` | a std thread per connection ([`servers::threads`])                   |
 //!
@@ -52,7 +54,7 @@ use std::process::ExitCode;
 
 use cli::{Parsed, SERVER_USAGE, ServerArgs};
 
-/// The `main` of every echo server binary: parses `--addr` (and `--workers`), binds, prints
+/// The `main` of every echo server binary: parses `--addr` (and `--workers`, `--threads`), binds, prints
 /// `LISTENING <addr>`, then hands the listener to `serve`.
 pub fn server_main(
     name: &str,

@@ -4,6 +4,9 @@
 //! Each takes an already bound [`std::net::TcpListener`], so that the binaries (and the tests)
 //! choose the address and announce it before serving.
 
+pub mod half_sync;
+pub mod handlers;
+pub mod leader_followers;
 pub mod raw_mio;
 pub mod reactor;
 pub mod threads;

@@ -1,125 +1,16 @@
-//! Ours: the echo server on the `reactor` crate, an accept handler registering one echo
-//! handler per connection.
-//!
-//! The echo handler waits for input only; it asks for output readiness just while a reply is
-//! stuck in its buffer, and goes back to input only once that drains, which is how a reactor
-//! application avoids an upcall per writable edge.
+//! Ours: the echo server on the `reactor` crate, the shared accept handler registering one
+//! shared echo handler per connection (both in [`super::handlers`]).
 
-use std::io::{self, ErrorKind};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::io;
 
-use mio::net::{TcpListener, TcpStream};
-use reactor::{Context, Disposition, EventHandler, Interest, Reactor};
+use reactor::{Context, Interest, Reactor};
 
-use super::{Pumped, READ_CHUNK, pump};
-
-/// Accepts connections until `WouldBlock`, registering an [`Echo`] for each.
-#[derive(Debug)]
-pub struct Accept {
-    listener: TcpListener,
-}
-
-impl Accept {
-    /// An accept handler for `listener` (made nonblocking here).
-    pub fn new(listener: std::net::TcpListener) -> io::Result<Accept> {
-        listener.set_nonblocking(true)?;
-        Ok(Accept {
-            listener: TcpListener::from_std(listener),
-        })
-    }
-}
-
-impl EventHandler for Accept {
-    fn handle(&self) -> Option<BorrowedFd<'_>> {
-        Some(self.listener.as_fd())
-    }
-
-    fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
-        loop {
-            match self.listener.accept() {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    if let Err(e) = ctx.register(Box::new(Echo::new(stream)), Interest::READ) {
-                        eprintln!("echo-reactor: register: {e}");
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Disposition::Continue,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    // Out of descriptors, most likely: keep serving the open connections.
-                    eprintln!("echo-reactor: accept: {e}");
-                    return Disposition::Continue;
-                }
-            }
-        }
-    }
-}
-
-/// Echoes one connection.
-#[derive(Debug)]
-pub struct Echo {
-    stream: TcpStream,
-    out: Vec<u8>,
-    scratch: Box<[u8]>,
-    writing: bool,
-}
-
-impl Echo {
-    /// An echo handler for an accepted, nonblocking `stream`.
-    pub fn new(stream: TcpStream) -> Echo {
-        Echo {
-            stream,
-            out: Vec::new(),
-            scratch: vec![0; READ_CHUNK].into_boxed_slice(),
-            writing: false,
-        }
-    }
-
-    fn step(&mut self, ctx: &mut dyn Context) -> Disposition {
-        // The upcall does not say whether the peer's close came with this edge, so a short
-        // read proves nothing and every step reads on to `WouldBlock` (or end of stream).
-        let outcome = pump(&mut self.stream, &mut self.out, &mut self.scratch, false);
-        let want_output = match outcome {
-            Pumped::Closed => return Disposition::Close,
-            Pumped::Blocked => true,
-            Pumped::Drained => false,
-        };
-        if want_output != self.writing {
-            let interest = if want_output {
-                Interest::WRITE
-            } else {
-                Interest::READ
-            };
-            let Some(token) = ctx.current() else {
-                return Disposition::Close;
-            };
-            if ctx.set_interest(token, interest).is_err() {
-                return Disposition::Close;
-            }
-            self.writing = want_output;
-        }
-        Disposition::Continue
-    }
-}
-
-impl EventHandler for Echo {
-    fn handle(&self) -> Option<BorrowedFd<'_>> {
-        Some(self.stream.as_fd())
-    }
-
-    fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
-        self.step(ctx)
-    }
-
-    fn handle_output(&mut self, ctx: &mut dyn Context) -> Disposition {
-        self.step(ctx)
-    }
-}
+pub use super::handlers::{Accept, Echo};
 
 /// Serves echo on `listener` forever (returns only on a polling error).
 pub fn serve(listener: std::net::TcpListener) -> io::Result<()> {
     let mut reactor = Reactor::new()?;
-    let accept = Box::new(Accept::new(listener)?);
+    let accept = Box::new(Accept::new(listener, "echo-reactor")?);
     Context::register(&mut reactor, accept, Interest::READ).map_err(io::Error::other)?;
     reactor.run()
 }

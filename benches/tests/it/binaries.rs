@@ -22,6 +22,10 @@ fn every_server_binary_announces_its_address_and_echoes() {
         (env!("CARGO_BIN_EXE_echo-tokio"), &[][..]),
         (env!("CARGO_BIN_EXE_echo-tokio"), &["--workers", "2"][..]),
         (env!("CARGO_BIN_EXE_echo-threads"), &[][..]),
+        (env!("CARGO_BIN_EXE_echo-lf"), &[][..]),
+        (env!("CARGO_BIN_EXE_echo-lf"), &["--threads", "1"][..]),
+        (env!("CARGO_BIN_EXE_echo-hsha"), &[][..]),
+        (env!("CARGO_BIN_EXE_echo-hsha"), &["--threads=3"][..]),
     ] {
         let mut child = Reaped(
             Command::new(binary)
@@ -47,6 +51,28 @@ fn every_server_binary_announces_its_address_and_echoes() {
         let mut back = [0u8; 4];
         s.read_exact(&mut back).unwrap();
         assert_eq!(&back, b"ping", "{binary}");
+    }
+}
+
+#[test]
+fn the_pool_servers_take_threads_and_reject_a_pool_of_none() {
+    for binary in [
+        env!("CARGO_BIN_EXE_echo-lf"),
+        env!("CARGO_BIN_EXE_echo-hsha"),
+    ] {
+        let help = Command::new(binary).arg("--help").output().unwrap();
+        assert!(help.status.success());
+        assert!(String::from_utf8_lossy(&help.stdout).contains("--threads N"));
+        let bad = Command::new(binary)
+            .args(["--addr", "127.0.0.1:0", "--threads", "0"])
+            .output()
+            .unwrap();
+        assert_eq!(bad.status.code(), Some(2), "{binary}");
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("at least 1"));
+        assert!(
+            bad.stdout.is_empty(),
+            "{binary} must not announce before refusing"
+        );
     }
 }
 

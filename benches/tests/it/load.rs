@@ -10,7 +10,12 @@ use crate::{Kind, spawn};
 
 #[test]
 fn a_short_run_reports_verified_round_trips() {
-    for kind in [Kind::RawMio, Kind::Reactor] {
+    for kind in [
+        Kind::RawMio,
+        Kind::Reactor,
+        Kind::LeaderFollowers(2),
+        Kind::HalfSync(2),
+    ] {
         let args = LoadArgs {
             addr: spawn(kind),
             connections: 8,

@@ -16,14 +16,21 @@ pub(crate) enum Kind {
     TokioCurrent,
     TokioMulti,
     Threads,
+    /// Leader/followers with this many threads.
+    LeaderFollowers(usize),
+    /// Half-sync/half-async with this many workers.
+    HalfSync(usize),
 }
 
-pub(crate) const ALL: [Kind; 5] = [
+pub(crate) const ALL: [Kind; 8] = [
     Kind::RawMio,
     Kind::Reactor,
     Kind::TokioCurrent,
     Kind::TokioMulti,
     Kind::Threads,
+    Kind::LeaderFollowers(1),
+    Kind::LeaderFollowers(2),
+    Kind::HalfSync(2),
 ];
 
 /// Starts a server of `kind` on a thread (it serves until the test process exits).
@@ -37,6 +44,8 @@ pub(crate) fn spawn(kind: Kind) -> SocketAddr {
         Kind::TokioCurrent => servers::tokio::serve(listener, None),
         Kind::TokioMulti => servers::tokio::serve(listener, Some(2)),
         Kind::Threads => servers::threads::serve(listener),
+        Kind::LeaderFollowers(threads) => servers::leader_followers::serve(listener, threads),
+        Kind::HalfSync(workers) => servers::half_sync::serve(listener, workers),
     });
     addr
 }

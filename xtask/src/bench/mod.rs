@@ -5,6 +5,12 @@
 //! the starting server rotating from round to round, so that a slow spell of a shared
 //! machine spreads over all of them instead of landing on one. Each figure reported is the
 //! median over the rounds.
+//!
+//! Two matrices share the machinery: the echo matrix (`--matrix echo`, the default: raw mio,
+//! the reactor, tokio, thread per connection), which writes the whole of
+//! `docs/benchmarks.md`, and the leader/followers matrix (`--matrix lf`: our thread pools
+//! against tokio `multi_thread` and the rest), which rewrites only its own section of that
+//! file and `docs/benchmarks-lf.svg`.
 
 mod render;
 
@@ -28,20 +34,27 @@ pub(crate) use render::{Machine, Report, Row};
 
 /// Help text for `cargo xtask bench`.
 pub(crate) const USAGE: &str = "\
-usage: cargo xtask bench [--quick] [--duration SECS] [--warmup SECS] [--rounds N]
-                         [--connections N,N,...] [--servers NAME,NAME,...]
+usage: cargo xtask bench [--matrix echo|lf] [--quick] [--duration SECS] [--warmup SECS]
+                         [--rounds N] [--connections N,N,...] [--servers NAME,NAME,...]
 
 Builds benches/ in release, runs every echo server against loadgen for each
 connection count (64-byte messages, closed loop), servers interleaved round-robin,
 and writes docs/benchmarks.md and docs/benchmarks.svg with the medians.
+
+  --matrix echo        the echo matrix (the default): writes docs/benchmarks.md
+                       (keeping its leader/followers section and hand-written notes)
+                       and docs/benchmarks.svg
+  --matrix lf          the leader/followers matrix: default servers
+                       lf-1,lf-2,hsha,reactor,tokio-mt,threads; rewrites only its own
+                       section of docs/benchmarks.md, and docs/benchmarks-lf.svg
 
   --quick              1 round of 1 s after 0.5 s of warmup (a smoke run)
   --duration SECS      measured time per run (default 5)
   --warmup SECS        unmeasured time before each run (default 1)
   --rounds N           rounds; the medians are over these (default 3)
   --connections LIST   connection counts (default 1,64,512)
-  --servers LIST       servers, from: raw-mio, reactor, tokio, threads, tokio-mt
-                       (default raw-mio,reactor,tokio,threads)
+  --servers LIST       servers, from: raw-mio, reactor, tokio, threads, tokio-mt,
+                       lf-1, lf-2, hsha (default raw-mio,reactor,tokio,threads)
 
 512 connections need about 520 descriptors in loadgen and in the server, well under
 the usual limit of 1024; for more, raise it first (`ulimit -n 4096`).
@@ -64,6 +77,10 @@ pub(crate) struct Server {
     pub(crate) args: &'static [&'static str],
     /// How the report names it.
     pub(crate) label: &'static str,
+    /// Whether its threads live as long as the server, so that summing the context switches
+    /// of the threads alive after a run covers the run (not so for thread per connection,
+    /// whose threads take their counts with them when their connection closes).
+    pub(crate) lasting_threads: bool,
 }
 
 /// Every server the lab knows, the ceiling first.
@@ -73,39 +90,80 @@ pub(crate) const SERVERS: &[Server] = &[
         binary: "echo-raw-mio",
         args: &[],
         label: "raw mio (ceiling)",
+        lasting_threads: true,
     },
     Server {
         key: "reactor",
         binary: "echo-reactor",
         args: &[],
         label: "reactor (ours)",
+        lasting_threads: true,
     },
     Server {
         key: "tokio",
         binary: "echo-tokio",
         args: &[],
         label: "tokio current_thread",
+        lasting_threads: true,
     },
     Server {
         key: "threads",
         binary: "echo-threads",
         args: &[],
         label: "thread per connection",
+        lasting_threads: false,
     },
     Server {
         key: "tokio-mt",
         binary: "echo-tokio",
         args: &["--workers", "2"],
         label: "tokio multi_thread, 2 workers",
+        lasting_threads: true,
+    },
+    Server {
+        key: "lf-1",
+        binary: "echo-lf",
+        args: &["--threads", "1"],
+        label: "leader/followers, 1 thread (ours)",
+        lasting_threads: true,
+    },
+    Server {
+        key: "lf-2",
+        binary: "echo-lf",
+        args: &["--threads", "2"],
+        label: "leader/followers, 2 threads (ours)",
+        lasting_threads: true,
+    },
+    Server {
+        key: "hsha",
+        binary: "echo-hsha",
+        args: &["--threads", "2"],
+        label: "half-sync/half-async, 2 workers (ours)",
+        lasting_threads: true,
     },
 ];
 
 /// The servers run when `--servers` is not given.
 const DEFAULT_SERVERS: &[&str] = &["raw-mio", "reactor", "tokio", "threads"];
 
+/// The servers of the leader/followers matrix when `--servers` is not given.
+const LF_SERVERS: &[&str] = &["lf-1", "lf-2", "hsha", "reactor", "tokio-mt", "threads"];
+
+/// Which matrix a run measures, and so which part of the docs it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Matrix {
+    /// The echo matrix: the whole of `docs/benchmarks.md` and `docs/benchmarks.svg`.
+    Echo,
+    /// The leader/followers matrix: its section of `docs/benchmarks.md` and
+    /// `docs/benchmarks-lf.svg`.
+    LeaderFollowers,
+}
+
 /// What `cargo xtask bench` was asked to do.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct BenchArgs {
+    /// The matrix measured.
+    pub(crate) matrix: Matrix,
     /// Measured time per run.
     pub(crate) duration: Duration,
     /// Unmeasured time before each run.
@@ -135,7 +193,8 @@ impl BenchArgs {
         let mut warmup = None;
         let mut rounds = None;
         let mut connections = vec![1, 64, 512];
-        let mut servers: Vec<Server> = DEFAULT_SERVERS.iter().map(|k| server(k).unwrap()).collect();
+        let mut matrix = Matrix::Echo;
+        let mut servers: Option<Vec<Server>> = None;
         let mut iter = args.iter();
         while let Some(arg) = iter.next() {
             if arg == "-h" || arg == "--help" {
@@ -151,7 +210,14 @@ impl BenchArgs {
             let (name, value) = match option.split_once('=') {
                 Some((name, value)) => (name, value.to_owned()),
                 None => {
-                    let known = ["duration", "warmup", "rounds", "connections", "servers"];
+                    let known = [
+                        "duration",
+                        "warmup",
+                        "rounds",
+                        "connections",
+                        "servers",
+                        "matrix",
+                    ];
                     if !known.contains(&option) {
                         return Err(format!("unknown option `{arg}`"));
                     }
@@ -170,19 +236,37 @@ impl BenchArgs {
                         .map(|v| count(name, v))
                         .collect::<Result<_, _>>()?;
                 }
+                "matrix" => {
+                    matrix = match value.as_str() {
+                        "echo" => Matrix::Echo,
+                        "lf" => Matrix::LeaderFollowers,
+                        other => {
+                            return Err(format!("unknown matrix `{other}` (known: echo, lf)"));
+                        }
+                    };
+                }
                 "servers" => {
-                    servers = list(&value)
-                        .map(|key| {
-                            server(key).ok_or_else(|| {
-                                let known: Vec<&str> = SERVERS.iter().map(|s| s.key).collect();
-                                format!("unknown server `{key}` (known: {})", known.join(", "))
+                    servers = Some(
+                        list(&value)
+                            .map(|key| {
+                                server(key).ok_or_else(|| {
+                                    let known: Vec<&str> = SERVERS.iter().map(|s| s.key).collect();
+                                    format!("unknown server `{key}` (known: {})", known.join(", "))
+                                })
                             })
-                        })
-                        .collect::<Result<_, _>>()?;
+                            .collect::<Result<_, _>>()?,
+                    );
                 }
                 _ => return Err(format!("unknown option `--{name}`")),
             }
         }
+        let servers = servers.unwrap_or_else(|| {
+            let keys = match matrix {
+                Matrix::Echo => DEFAULT_SERVERS,
+                Matrix::LeaderFollowers => LF_SERVERS,
+            };
+            keys.iter().map(|k| server(k).unwrap()).collect()
+        });
         if connections.is_empty() || servers.is_empty() {
             return Err("`--connections` and `--servers` need at least one entry".to_owned());
         }
@@ -192,6 +276,7 @@ impl BenchArgs {
             (Duration::from_secs(5), Duration::from_secs(1), 3)
         };
         Ok(Parsed::Run(BenchArgs {
+            matrix,
             duration: duration.unwrap_or(default_duration),
             warmup: warmup.unwrap_or(default_warmup),
             rounds: rounds.unwrap_or(default_rounds),
@@ -243,6 +328,10 @@ pub(crate) struct Sample {
     /// The server's CPU time (user and system) per round trip over the whole run,
     /// microseconds; `None` where `/proc` could not tell.
     pub(crate) cpu_us_per_req: Option<f64>,
+    /// The server's context switches per round trip over the whole run, voluntary and
+    /// involuntary, summed over its threads; `None` where `/proc` could not tell or the
+    /// server's threads do not outlive the run.
+    pub(crate) switches_per_req: Option<(f64, f64)>,
 }
 
 /// Reads the last line of `loadgen`'s stdout that is a JSON object.
@@ -267,6 +356,7 @@ pub(crate) fn parse_sample(stdout: &str) -> Result<Sample, String> {
         mismatches: count_field(&value, "mismatches")?,
         total_requests: count_field(&value, "total_requests")?,
         cpu_us_per_req: None,
+        switches_per_req: None,
     })
 }
 
@@ -295,6 +385,53 @@ pub(crate) fn cpu_ticks(stat: &str) -> Option<u64> {
 
 fn read_cpu_ticks(pid: u32) -> Option<u64> {
     cpu_ticks(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// The voluntary and involuntary context switches of one thread, from the text of
+/// `/proc/<pid>/task/<tid>/status` (the process's own `status` file counts only its main
+/// thread).
+pub(crate) fn switches(status: &str) -> Option<(u64, u64)> {
+    let field = |name: &str| {
+        status.lines().find_map(|line| {
+            let value = line.strip_prefix(name)?.strip_prefix(':')?;
+            value.trim().parse::<u64>().ok()
+        })
+    };
+    Some((
+        field("voluntary_ctxt_switches")?,
+        field("nonvoluntary_ctxt_switches")?,
+    ))
+}
+
+/// Context switches per live thread of `pid`, by thread id.
+fn read_switches(pid: u32) -> Option<BTreeMap<u32, (u64, u64)>> {
+    let mut threads = BTreeMap::new();
+    for entry in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let entry = entry.ok()?;
+        let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
+        // A thread may exit between the listing and the read: skip it.
+        if let Some(counts) = fs::read_to_string(entry.path().join("status"))
+            .ok()
+            .and_then(|t| switches(&t))
+        {
+            threads.insert(tid, counts);
+        }
+    }
+    Some(threads)
+}
+
+/// The switches made between two readings by the threads alive at the second; a thread born
+/// in between counts from zero.
+pub(crate) fn switches_between(
+    before: &BTreeMap<u32, (u64, u64)>,
+    after: &BTreeMap<u32, (u64, u64)>,
+) -> (u64, u64) {
+    after.iter().fold((0, 0), |(v, i), (tid, &(av, ai))| {
+        let (bv, bi) = before.get(tid).copied().unwrap_or((0, 0));
+        (v + av.saturating_sub(bv), i + ai.saturating_sub(bi))
+    })
 }
 
 /// The median of `values` (the mean of the middle two for an even count); `None` when empty.
@@ -348,6 +485,14 @@ pub(crate) fn summarise(
             };
             let pick = |f: fn(&Sample) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
             let cpu: Vec<f64> = runs.iter().filter_map(|s| s.cpu_us_per_req).collect();
+            let voluntary: Vec<f64> = runs
+                .iter()
+                .filter_map(|s| s.switches_per_req.map(|c| c.0))
+                .collect();
+            let involuntary: Vec<f64> = runs
+                .iter()
+                .filter_map(|s| s.switches_per_req.map(|c| c.1))
+                .collect();
             let (Some(rps), Some(p50_us), Some(p99_us)) =
                 (pick(|s| s.rps), pick(|s| s.p50_us), pick(|s| s.p99_us))
             else {
@@ -367,6 +512,7 @@ pub(crate) fn summarise(
                 p50_us,
                 p99_us,
                 cpu_us: median(&cpu),
+                switches: median(&voluntary).zip(median(&involuntary)),
                 runs: runs.len(),
                 mismatches: runs.iter().map(|s| s.mismatches).sum(),
             });
@@ -441,9 +587,12 @@ fn measure(
         args.duration.as_secs_f64().to_string(),
     ]);
     let limit = args.warmup + args.duration + Duration::from_secs(60);
-    let before = read_cpu_ticks(running.child.id());
+    let pid = running.child.id();
+    let before = read_cpu_ticks(pid);
+    let switches_before = read_switches(pid);
     let run = process::run(&mut loadgen, limit).map_err(|e| format!("loadgen: {e}"))?;
-    let after = read_cpu_ticks(running.child.id());
+    let after = read_cpu_ticks(pid);
+    let switches_after = read_switches(pid);
     drop(running);
     if !run.succeeded() {
         return Err(format!(
@@ -459,6 +608,14 @@ fn measure(
     {
         let seconds = after.saturating_sub(before) as f64 / USER_HZ;
         sample.cpu_us_per_req = Some(seconds * 1e6 / sample.total_requests as f64);
+    }
+    if let (Some(before), Some(after)) = (switches_before, switches_after)
+        && sample.total_requests > 0
+        && server.lasting_threads
+    {
+        let (voluntary, involuntary) = switches_between(&before, &after);
+        let per = |n: u64| n as f64 / sample.total_requests as f64;
+        sample.switches_per_req = Some((per(voluntary), per(involuntary)));
     }
     Ok(sample)
 }
@@ -499,15 +656,19 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool, String> {
             for server in rotation(&args.servers, round) {
                 done += 1;
                 let sample = measure(&bin_dir, &server, conns, args)?;
+                let (voluntary, involuntary) =
+                    sample.switches_per_req.unwrap_or((f64::NAN, f64::NAN));
                 eprintln!(
-                    "bench: [{done}/{total}] round {} {:>4} conns {:<9} {:>10.0} req/s  p50 {:>8.1} us  p99 {:>8.1} us  cpu {:>5.2} us/req",
+                    "bench: [{done}/{total}] round {} {:>4} conns {:<9} {:>10.0} req/s  p50 {:>8.1} us  p99 {:>8.1} us  cpu {:>5.2} us/req  cs {:.2}+{:.2}/req",
                     round + 1,
                     conns,
                     server.key,
                     sample.rps,
                     sample.p50_us,
                     sample.p99_us,
-                    sample.cpu_us_per_req.unwrap_or(f64::NAN)
+                    sample.cpu_us_per_req.unwrap_or(f64::NAN),
+                    voluntary,
+                    involuntary
                 );
                 samples.entry((conns, server.key)).or_default().push(sample);
             }
@@ -517,10 +678,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool, String> {
     let rows = summarise(&samples, &args.connections, &args.servers);
     let docs = workspace.root.join("docs");
     let md_path = docs.join("benchmarks.md");
-    let svg_path = docs.join("benchmarks.svg");
-    let notes = fs::read_to_string(&md_path)
-        .ok()
-        .and_then(|old| render::kept_notes(&old).map(str::to_owned));
+    let old = fs::read_to_string(&md_path).ok();
     let report = Report {
         machine,
         duration: args.duration,
@@ -528,12 +686,34 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool, String> {
         rounds: args.rounds,
         message_bytes: MESSAGE_BYTES,
         rows,
-        notes,
+        notes: old
+            .as_deref()
+            .and_then(render::kept_notes)
+            .map(str::to_owned),
+        lf_section: old
+            .as_deref()
+            .and_then(render::kept_lf_section)
+            .map(str::to_owned),
     };
     fs::create_dir_all(&docs).map_err(|e| format!("{}: {e}", docs.display()))?;
-    write(&md_path, &render::markdown(&report))?;
+    let (markdown, svg_path, table) = match args.matrix {
+        Matrix::Echo => (
+            render::markdown(&report),
+            docs.join("benchmarks.svg"),
+            render::table(&report.rows),
+        ),
+        Matrix::LeaderFollowers => (
+            render::splice_lf_section(old.as_deref(), &render::lf_section(&report)),
+            docs.join(render::LF_SVG),
+            render::lf_table(&report.rows),
+        ),
+    };
+    write(&md_path, &markdown)?;
     write(&svg_path, &render::svg(&report.rows))?;
-    print!("{}", render::table(&report.rows));
+    print!("{table}");
+    if args.matrix == Matrix::LeaderFollowers {
+        print!("\n{}", render::lf_targets(&report.rows));
+    }
     eprintln!(
         "bench: wrote {} and {}",
         md_path.display(),
@@ -574,6 +754,7 @@ mod tests {
         assert_eq!(full.connections, [1, 64, 512]);
         let keys: Vec<&str> = full.servers.iter().map(|s| s.key).collect();
         assert_eq!(keys, ["raw-mio", "reactor", "tokio", "threads"]);
+        assert_eq!(full.matrix, Matrix::Echo);
         assert_eq!((full.duration, full.rounds), (Duration::from_secs(5), 3));
         let quick = run_args(&["--quick"]);
         assert_eq!((quick.duration, quick.rounds), (Duration::from_secs(1), 1));
@@ -588,6 +769,42 @@ mod tests {
         assert_eq!(a.connections, [8, 2]);
         assert_eq!(a.servers[0].args, ["--workers", "2"]);
         assert_eq!(a.servers[1].binary, "echo-raw-mio");
+    }
+
+    #[test]
+    fn the_lf_matrix_has_its_own_servers_unless_told_otherwise() {
+        let lf = run_args(&["--matrix", "lf"]);
+        assert_eq!(lf.matrix, Matrix::LeaderFollowers);
+        let keys: Vec<&str> = lf.servers.iter().map(|s| s.key).collect();
+        assert_eq!(
+            keys,
+            ["lf-1", "lf-2", "hsha", "reactor", "tokio-mt", "threads"]
+        );
+        let two = server("lf-2").unwrap();
+        assert_eq!((two.binary, two.args), ("echo-lf", &["--threads", "2"][..]));
+        assert_eq!(server("hsha").unwrap().binary, "echo-hsha");
+        let chosen = run_args(&["--servers=lf-2,tokio-mt", "--matrix=lf"]);
+        assert_eq!(chosen.servers.len(), 2, "--servers wins whatever the order");
+        assert_eq!(run_args(&["--matrix", "echo"]).matrix, Matrix::Echo);
+        let err = parse(&["--matrix", "proactor"]).unwrap_err();
+        assert!(err.contains("unknown matrix `proactor`"), "{err}");
+    }
+
+    #[test]
+    fn context_switches_are_summed_over_threads_from_their_status_files() {
+        let status =
+            "Name:\techo-lf\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t7\n";
+        assert_eq!(switches(status), Some((120, 7)));
+        assert_eq!(switches("Name:\tx\nvoluntary_ctxt_switches:\t1\n"), None);
+        let before = BTreeMap::from([(1, (10, 1)), (2, (5, 5)), (3, (9, 9))]);
+        let after = BTreeMap::from([(1, (15, 2)), (2, (5, 6)), (4, (3, 0))]);
+        assert_eq!(
+            switches_between(&before, &after),
+            (5 + 3, 1 + 1),
+            "thread 3 exited (lost), thread 4 is new (counted from zero)"
+        );
+        assert!(!server("threads").unwrap().lasting_threads);
+        assert!(server("lf-2").unwrap().lasting_threads);
     }
 
     #[test]
@@ -637,6 +854,7 @@ mod tests {
                 mismatches: 0,
                 total_requests: 7,
                 cpu_us_per_req: None,
+                switches_per_req: None,
             })
         );
         assert!(parse_sample("").unwrap_err().contains("no JSON line"));
@@ -663,6 +881,7 @@ mod tests {
             mismatches: 0,
             total_requests: 1,
             cpu_us_per_req: Some(p99),
+            switches_per_req: Some((rps / 10.0, 0.5)),
         };
         let mut samples = BTreeMap::new();
         samples.insert(
@@ -676,6 +895,7 @@ mod tests {
         assert_eq!((rows[0].key, rows[0].rps), ("raw-mio", 40.0));
         assert_eq!((rows[1].rps, rows[1].p99_us, rows[1].runs), (20.0, 3.0, 3));
         assert_eq!(rows[1].cpu_us, Some(3.0));
+        assert_eq!(rows[1].switches, Some((2.0, 0.5)));
         assert_eq!(rows[1].rps_range, (10.0, 30.0));
         assert_eq!(
             rows[1].round_rps,

@@ -10,6 +10,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub(crate) const NOTES_MARKER: &str =
     "<!-- Below this line: written by hand, kept by `cargo xtask bench`. -->";
 
+/// The first line of the leader/followers matrix's section of `docs/benchmarks.md`.
+pub(crate) const LF_BEGIN: &str = "<!-- Leader/followers matrix: written by `cargo xtask bench --matrix lf`, kept by the echo matrix. -->";
+/// The last line of that section.
+pub(crate) const LF_END: &str = "<!-- End of the leader/followers matrix. -->";
+/// The chart of the leader/followers matrix, in `docs/`.
+pub(crate) const LF_SVG: &str = "benchmarks-lf.svg";
+
+/// Leader/followers' requests/s at least this multiple of tokio multi_thread's (issue 4).
+const LF_VS_TOKIO_MT: f64 = 1.0;
+/// Leader/followers' requests/s at least this multiple of half-sync/half-async's (issue 4).
+const LF_VS_HSHA: f64 = 1.2;
+
 /// Targets from the issue, checked at these connection counts.
 const TARGET_CONNECTIONS: &[usize] = &[64, 512];
 /// Our reactor's requests/s at least this fraction of raw mio's.
@@ -26,6 +38,9 @@ const COLOURS: &[(&str, &str)] = &[
     ("tokio", "#1f77b4"),
     ("threads", "#2ca02c"),
     ("tokio-mt", "#9467bd"),
+    ("lf-1", "#ff7f0e"),
+    ("lf-2", "#e377c2"),
+    ("hsha", "#17becf"),
 ];
 
 /// What the report says about the machine.
@@ -118,6 +133,9 @@ pub(crate) struct Row {
     pub(crate) p99_us: f64,
     /// Median server CPU time per round trip, microseconds, where measured.
     pub(crate) cpu_us: Option<f64>,
+    /// Median server context switches per round trip, voluntary and involuntary, where
+    /// measured.
+    pub(crate) switches: Option<(f64, f64)>,
     /// Rounds measured.
     pub(crate) runs: usize,
     /// Echoes that differed, over all rounds.
@@ -141,6 +159,9 @@ pub(crate) struct Report {
     pub(crate) rows: Vec<Row>,
     /// Hand-written text kept from the previous file (after [`NOTES_MARKER`]).
     pub(crate) notes: Option<String>,
+    /// The leader/followers matrix's section kept from the previous file ([`LF_BEGIN`] to
+    /// [`LF_END`], both included).
+    pub(crate) lf_section: Option<String>,
 }
 
 /// The hand-written part of an existing `docs/benchmarks.md`, if it has one.
@@ -148,6 +169,32 @@ pub(crate) fn kept_notes(old: &str) -> Option<&str> {
     let (_, notes) = old.split_once(NOTES_MARKER)?;
     let notes = notes.trim_matches('\n');
     (!notes.trim().is_empty()).then_some(notes)
+}
+
+/// The leader/followers section of an existing `docs/benchmarks.md`, markers included.
+pub(crate) fn kept_lf_section(old: &str) -> Option<&str> {
+    let start = old.find(LF_BEGIN)?;
+    let end = start + old[start..].find(LF_END)? + LF_END.len();
+    Some(&old[start..end])
+}
+
+/// `old` (the current `docs/benchmarks.md`, if any) with its leader/followers section
+/// replaced by `section`, or `section` added just before the hand-written notes; the rest of
+/// the file is kept byte for byte.
+pub(crate) fn splice_lf_section(old: Option<&str>, section: &str) -> String {
+    let Some(old) = old else {
+        return format!(
+            "# Benchmarks: echo servers over loopback\n\n{section}\n\n{NOTES_MARKER}\n"
+        );
+    };
+    if let Some(kept) = kept_lf_section(old) {
+        let start = old.find(kept).unwrap_or(0);
+        return format!("{}{section}{}", &old[..start], &old[start + kept.len()..]);
+    }
+    match old.find(NOTES_MARKER) {
+        Some(at) => format!("{}{section}\n\n{}", &old[..at], &old[at..]),
+        None => format!("{}\n\n{section}\n", old.trim_end()),
+    }
 }
 
 /// The connection counts of `rows`, in order of first appearance.
@@ -363,12 +410,137 @@ pub(crate) fn markdown(report: &Report) -> String {
     }
 
     out.push('\n');
+    if let Some(section) = &report.lf_section {
+        out.push_str(section);
+        out.push_str("\n\n");
+    }
     out.push_str(NOTES_MARKER);
     out.push_str("\n\n");
     if let Some(notes) = &report.notes {
         out.push_str(notes);
         out.push('\n');
     }
+    out
+}
+
+fn switches_cell(row: &Row) -> String {
+    row.switches
+        .map_or_else(|| "–".to_owned(), |(v, i)| format!("{v:.2} + {i:.2}"))
+}
+
+/// The leader/followers matrix's table: ratios to tokio multi_thread and to
+/// half-sync/half-async, paired by round, with CPU time and context switches per request.
+pub(crate) fn lf_table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "| connections | server | requests/s | rounds' spread | × tokio mt | × hsha | p50 µs | p99 µs | p99 × tokio mt | p99 × hsha | server CPU µs/req | context switches/req (voluntary + involuntary) |\n",
+    );
+    out.push_str("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for conns in groups(rows) {
+        let tokio = find(rows, conns, "tokio-mt");
+        let hsha = find(rows, conns, "hsha");
+        let vs = |row: &Row, base: Option<&Row>, f: fn(&Row) -> &[f64]| {
+            ratio(base.and_then(|b| paired(row, b, f)))
+        };
+        for row in rows.iter().filter(|r| r.connections == conns) {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {} | {} | {} | {} |",
+                conns,
+                row.label,
+                thousands(row.rps),
+                spread(row),
+                vs(row, tokio, rps_of),
+                vs(row, hsha, rps_of),
+                row.p50_us,
+                row.p99_us,
+                vs(row, tokio, p99_of),
+                vs(row, hsha, p99_of),
+                row.cpu_us
+                    .map_or_else(|| "–".to_owned(), |c| format!("{c:.2}")),
+                switches_cell(row),
+            );
+        }
+    }
+    out
+}
+
+/// Issue 4's targets for leader/followers (each pool size measured) at 64 and 512
+/// connections, one line each, with what was measured.
+pub(crate) fn lf_targets(rows: &[Row]) -> String {
+    let mut out = String::new();
+    for &conns in TARGET_CONNECTIONS {
+        for key in ["lf-1", "lf-2"] {
+            let Some(ours) = find(rows, conns, key) else {
+                continue;
+            };
+            for (base_key, base_name, least) in [
+                ("tokio-mt", "tokio multi_thread", LF_VS_TOKIO_MT),
+                ("hsha", "half-sync/half-async", LF_VS_HSHA),
+            ] {
+                let Some(base) = find(rows, conns, base_key) else {
+                    continue;
+                };
+                let verdict = |ok: bool| if ok { "met" } else { "**missed**" };
+                if let Some(m) = paired(ours, base, rps_of) {
+                    let _ = writeln!(
+                        out,
+                        "- {conns} connections, {}: requests/s vs {base_name} (target ≥ {least:.2}×): {m:.3}× — {}",
+                        ours.label,
+                        verdict(m >= least)
+                    );
+                }
+                if let Some(m) = paired(ours, base, p99_of) {
+                    let _ = writeln!(
+                        out,
+                        "- {conns} connections, {}: p99 vs {base_name} (target < 1.00×): {m:.3}× — {}",
+                        ours.label,
+                        verdict(m < 1.0)
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The leader/followers matrix's section of `docs/benchmarks.md`, from [`LF_BEGIN`] to
+/// [`LF_END`].
+pub(crate) fn lf_section(report: &Report) -> String {
+    let m = &report.machine;
+    let mut out = String::new();
+    out.push_str(LF_BEGIN);
+    out.push_str("\n\n## Leader/followers matrix\n\n");
+    let _ = writeln!(
+        out,
+        "Written by `cargo xtask bench --matrix lf` on {} ({} logical CPUs, {}): {} round(s), each run {} of warmup then {} measured, servers interleaved, medians and per-round paired ratios as in the echo matrix's method.",
+        m.date,
+        m.cpus,
+        m.cpu_model.as_deref().unwrap_or("CPU unknown"),
+        report.rounds,
+        seconds(report.warmup),
+        seconds(report.duration)
+    );
+    out.push_str("Leader/followers (`echo-lf --threads N`), half-sync/half-async (`echo-hsha --threads 2`: two synchronous workers besides the demultiplexing thread) and the reactor (`echo-reactor`) run the very same accept and echo handlers (`benches/src/servers/handlers.rs`), so these rows compare dispatchers and nothing else.\n");
+    out.push_str("Context switches per request are the server's voluntary and involuntary switches (from `/proc/<pid>/task/*/status`, summed over its threads) over the whole run, warmup included, divided by the run's round trips; they are not measured for thread per connection, whose threads exit with their connections and take their counts with them.\n\n");
+    let _ = writeln!(
+        out,
+        "![Requests per second of the leader/followers matrix]({LF_SVG})\n"
+    );
+    out.push_str(&lf_table(&report.rows));
+    let mismatches: u64 = report.rows.iter().map(|r| r.mismatches).sum();
+    let _ = writeln!(
+        out,
+        "\nEchoes that differed from their request, over all runs: {mismatches}."
+    );
+    let targets = lf_targets(&report.rows);
+    if !targets.is_empty() {
+        out.push_str("\n### Targets for leader/followers\n\n");
+        out.push_str("Issue 4 asks, at 64 and 512 connections, for leader/followers at least 1.0× tokio multi_thread's requests/s with a lower p99, and at least 1.2× half-sync/half-async's with a lower p99; both pool sizes are judged.\n\n");
+        out.push_str(&targets);
+    }
+    out.push('\n');
+    out.push_str(LF_END);
     out
 }
 
@@ -508,6 +680,7 @@ mod tests {
             p50_us: 10.0,
             p99_us,
             cpu_us: Some(2.5),
+            switches: Some((1.25, 0.5)),
             runs: 3,
             mismatches: 0,
         }
@@ -539,7 +712,18 @@ mod tests {
             message_bytes: 64,
             rows: rows(),
             notes: notes.map(str::to_owned),
+            lf_section: None,
         }
+    }
+
+    fn lf_rows() -> Vec<Row> {
+        let mut rows = Vec::new();
+        for conns in [1, 64, 512] {
+            rows.push(row(conns, "lf-2", 300_000.0, 500.0));
+            rows.push(row(conns, "hsha", 200_000.0, 1_500.0));
+            rows.push(row(conns, "tokio-mt", 310_000.0, 400.0));
+        }
+        rows
     }
 
     #[test]
@@ -626,6 +810,78 @@ mod tests {
         );
         assert_eq!(kept_notes(&markdown(&report(None))), None);
         assert_eq!(kept_notes("no marker at all"), None);
+    }
+
+    #[test]
+    fn the_lf_table_pairs_rounds_against_tokio_mt_and_hsha() {
+        let t = lf_table(&lf_rows());
+        assert!(
+            t.contains(
+                "| 64 | threads & co | 300,000 | ±10% | 0.97× | 1.50× | 10.0 | 500.0 | 1.25× | 0.33× | 2.50 | 1.25 + 0.50 |"
+            ),
+            "{t}"
+        );
+        let mut lonely = row(8, "lf-2", 1.0, 1.0);
+        lonely.switches = None;
+        assert!(lf_table(&[lonely]).contains("| – | – | 10.0 | 1.0 | – | – | 2.50 | – |"));
+    }
+
+    #[test]
+    fn lf_targets_judge_requests_and_p99_against_both_baselines() {
+        let t = lf_targets(&lf_rows());
+        for needle in [
+            "- 64 connections, threads & co: requests/s vs tokio multi_thread (target ≥ 1.00×): 0.968× — **missed**",
+            "- 64 connections, threads & co: p99 vs tokio multi_thread (target < 1.00×): 1.250× — **missed**",
+            "- 512 connections, threads & co: requests/s vs half-sync/half-async (target ≥ 1.20×): 1.500× — met",
+            "- 512 connections, threads & co: p99 vs half-sync/half-async (target < 1.00×): 0.333× — met",
+        ] {
+            assert!(t.contains(needle), "lacks `{needle}`:\n{t}");
+        }
+        assert!(!t.contains("- 1 connections"), "1 connection is not judged");
+    }
+
+    #[test]
+    fn the_lf_section_is_spliced_in_and_kept_by_the_echo_matrix() {
+        let lf = Report {
+            rows: lf_rows(),
+            ..report(None)
+        };
+        let section = lf_section(&lf);
+        assert!(section.starts_with(LF_BEGIN) && section.ends_with(LF_END));
+        assert!(section.contains("## Leader/followers matrix"));
+        assert!(section.contains("](benchmarks-lf.svg)"));
+        assert!(section.contains("### Targets for leader/followers"));
+
+        // Into a file written by the echo matrix: before the notes, the rest untouched.
+        let echo = markdown(&report(Some("## Why\n\nBecause.")));
+        let spliced = splice_lf_section(Some(&echo), &section);
+        let at = echo.find(NOTES_MARKER).unwrap();
+        assert!(spliced.starts_with(&echo[..at]));
+        assert!(spliced.ends_with(&echo[at..]));
+        assert_eq!(kept_lf_section(&spliced), Some(section.as_str()));
+        assert_eq!(kept_notes(&spliced), Some("## Why\n\nBecause."));
+
+        // A rerun of the echo matrix keeps it, and so does a rerun of the lf matrix.
+        let rerun = Report {
+            lf_section: kept_lf_section(&spliced).map(str::to_owned),
+            ..report(kept_notes(&spliced))
+        };
+        assert_eq!(
+            markdown(&rerun),
+            spliced,
+            "the echo matrix keeps the section"
+        );
+        let newer = section.replace("300,000", "333,333");
+        let again = splice_lf_section(Some(&spliced), &newer);
+        assert_eq!(again, spliced.replace("300,000", "333,333"));
+        assert_eq!(again.matches(LF_BEGIN).count(), 1);
+
+        // No file yet, or one without the notes marker.
+        let fresh = splice_lf_section(None, &section);
+        assert_eq!(kept_lf_section(&fresh), Some(section.as_str()));
+        assert!(fresh.contains(NOTES_MARKER));
+        let bare = splice_lf_section(Some("# Old\n"), &section);
+        assert!(bare.starts_with("# Old\n\n") && bare.ends_with(&format!("{LF_END}\n")));
     }
 
     #[test]
