@@ -2,8 +2,8 @@
 //! leader/followers and half-sync/half-async run these very handlers, so that the matrix
 //! compares dispatchers and nothing else.
 //!
-//! They are [`pattern_core`](reactor::EventHandler) event handlers: the echo handler waits for
-//! input only; it asks for output readiness just while a reply is stuck in its buffer, and goes
+//! They are `pattern_core` event handlers ([`reactor::EventHandler`], re-exported by the
+//! reactor): the echo handler waits for input only; it asks for output readiness just while a reply is stuck in its buffer, and goes
 //! back to input only once that drains, which is how an application of these dispatchers avoids
 //! an upcall per writable edge.
 

@@ -28,7 +28,7 @@ pub enum Pumped {
     Closed,
 }
 
-/// The nonblocking echo step shared by the raw mio loop and the reactor's handler: flush what
+/// The nonblocking echo step shared by the raw mio loop and [`handlers::Echo`]: flush what
 /// waits in `out`, then read and write back until one side would block.
 ///
 /// While output is blocked nothing more is read, so a client that does not read cannot make
