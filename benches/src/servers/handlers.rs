@@ -81,9 +81,10 @@ impl Echo {
     }
 
     fn step(&mut self, ctx: &mut dyn Context) -> Disposition {
-        // The upcall does not say whether the peer's close came with this edge, so a short
-        // read proves nothing and every step reads on to `WouldBlock` (or end of stream).
-        let outcome = pump(&mut self.stream, &mut self.out, &mut self.scratch, false);
+        // A short read counts as drained (the pattern-core contract): when the peer's close
+        // came with the data, the dispatcher upcalls input once more, so stopping there never
+        // misses the end of stream and saves the `recvfrom` that would only say `WouldBlock`.
+        let outcome = pump(&mut self.stream, &mut self.out, &mut self.scratch, true);
         let want_output = match outcome {
             Pumped::Closed => return Disposition::Close,
             Pumped::Blocked => true,
