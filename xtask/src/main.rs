@@ -7,7 +7,8 @@
 //! |---------|--------------|
 //! | `demo [crate] [example] [--bless] [--timeout SECS]` | builds every example once, runs each with a time limit, compares its stdout with `crates/<crate>/examples/expected/<example>.stdout` where that file exists |
 //! | `ci` | the steps of `.ci/run` (fmt, clippy, test, demo), for local use |
-//! | `bench [--quick] ...` | builds `benches/` in release, runs the echo-server matrix against `loadgen`, writes `docs/benchmarks.md` and `docs/benchmarks.svg` |
+//! | `bench [--matrix echo\|lf] [--quick] ...` | builds `benches/` in release, runs an echo-server matrix against `loadgen`, writes `docs/benchmarks.md` and its SVG |
+//! | `bench-logging ...` | end-to-end ingest of `logd` against `ace_netsvcs`, rsyslog and syslog-ng, and memory with 10,000 idle clients; writes `docs/benchmarks-logging.md` |
 //!
 //! Example conventions that `demo` relies on:
 //!
@@ -42,9 +43,12 @@ commands:
         crates/<crate>/examples/expected/<example>.stdout where that file exists;
         --bless writes those files from the actual output instead
   ci    run the CI steps of .ci/run locally: fmt, clippy, test, demo
-  bench [--quick] [--duration SECS] [--rounds N] ...
+  bench [--matrix echo|lf] [--quick] [--duration SECS] [--rounds N] ...
         build benches/ in release, load each echo server with loadgen
         (1, 64, 512 connections) and write docs/benchmarks.md and .svg
+  bench-logging [--records N] ...
+        ingest records into logd (three concurrency models), ace_netsvcs,
+        rsyslog and syslog-ng; write docs/benchmarks-logging.md and .svg
   help  print this message
 ";
 
