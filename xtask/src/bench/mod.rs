@@ -12,7 +12,7 @@
 //! against tokio `multi_thread` and the rest), which rewrites only its own section of that
 //! file and `docs/benchmarks-lf.svg`.
 
-mod render;
+pub(crate) mod render;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -450,7 +450,7 @@ pub(crate) fn median(values: &[f64]) -> Option<f64> {
 }
 
 /// The order in which round `round` visits `servers`: rotated by one per round.
-pub(crate) fn rotation<T: Copy>(servers: &[T], round: usize) -> Vec<T> {
+pub(crate) fn rotation<T: Clone>(servers: &[T], round: usize) -> Vec<T> {
     let mut order = servers.to_vec();
     if !order.is_empty() {
         let by = round % order.len();

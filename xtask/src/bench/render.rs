@@ -247,7 +247,7 @@ fn spread(row: &Row) -> String {
     format!("±{:.0}%", (highest - lowest) / 2.0 / row.rps * 100.0)
 }
 
-fn thousands(value: f64) -> String {
+pub(crate) fn thousands(value: f64) -> String {
     let digits = format!("{:.0}", value.max(0.0));
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

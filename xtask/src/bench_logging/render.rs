@@ -3,6 +3,9 @@
 //!
 //! Everything here is pure text in, text out.
 
+// Shared with the echo matrix: one definition each.
+pub(crate) use crate::bench::render::thousands;
+pub(crate) use crate::bench::{cpu_ticks, median, rotation};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -92,41 +95,6 @@ pub(crate) fn status_kib(status: &str, field: &str) -> Option<u64> {
         let value = parts.next()?.parse().ok()?;
         (parts.next() == Some("kB")).then_some(value)
     })
-}
-
-/// User plus system CPU ticks from the text of `/proc/PID/stat` (fields counted after the
-/// last `)`, since the command name may hold anything).
-pub(crate) fn cpu_ticks(stat: &str) -> Option<u64> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let utime: u64 = fields.nth(11)?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
-}
-
-/// The median (mean of the middle two for an even count); `None` when empty.
-pub(crate) fn median(values: &[f64]) -> Option<f64> {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-    if sorted.is_empty() {
-        return None;
-    }
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    Some(if sorted.len() % 2 == 1 {
-        sorted[mid]
-    } else {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
-    })
-}
-
-/// The order in which round `round` visits `items`: rotated by one per round.
-pub(crate) fn rotation<T: Clone>(items: &[T], round: usize) -> Vec<T> {
-    let mut order = items.to_vec();
-    if !order.is_empty() {
-        let by = round % order.len();
-        order.rotate_left(by);
-    }
-    order
 }
 
 /// Every sample, by (wire, connections, server key), one per round in round order; a round
@@ -297,19 +265,6 @@ pub(crate) fn kept_notes(old: &str) -> Option<&str> {
     let (_, notes) = old.split_once(NOTES_MARKER)?;
     let notes = notes.trim_matches('\n');
     (!notes.trim().is_empty()).then_some(notes)
-}
-
-/// `1234567.8` as `1,234,568`.
-pub(crate) fn thousands(value: f64) -> String {
-    let digits = format!("{:.0}", value.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn mib(kib: u64) -> f64 {
