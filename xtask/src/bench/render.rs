@@ -247,6 +247,7 @@ fn spread(row: &Row) -> String {
     format!("±{:.0}%", (highest - lowest) / 2.0 / row.rps * 100.0)
 }
 
+/// `1234567.8` as `1,234,568`.
 pub(crate) fn thousands(value: f64) -> String {
     let digits = format!("{:.0}", value.max(0.0));
     let mut out = String::new();
