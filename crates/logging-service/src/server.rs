@@ -197,6 +197,7 @@ impl<F: Framing> EventHandler for Connection<F> {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
+                    let short = n < buf.len();
                     if let Err(e) =
                         self.framing
                             .feed(&buf[..n], &self.peer, &mut self.batch, &mut rejected)
@@ -204,6 +205,11 @@ impl<F: Framing> EventHandler for Connection<F> {
                         tracing::warn!(peer = %self.peer, error = %e, "closing: the stream cannot be resynchronised");
                         rejected += 1;
                         break Disposition::Close;
+                    }
+                    if short {
+                        // Drained for now (the contract's short read); if the client closed
+                        // too, the dispatcher upcalls input once more to read end of stream.
+                        break Disposition::Continue;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Disposition::Continue,
