@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use reactor::OutBuffer;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -45,7 +46,7 @@ impl EventHandler for EchoAcceptor {
                     let _ = stream.set_nodelay(true);
                     let conn = EchoConn {
                         stream,
-                        out: Vec::new(),
+                        out: OutBuffer::with_limit(usize::MAX),
                         writing: false,
                         events: self.events.clone(),
                     };
@@ -68,23 +69,14 @@ impl EventHandler for EchoAcceptor {
 /// Echoes every byte back; buffers what the socket does not take and waits for output.
 pub(crate) struct EchoConn {
     stream: TcpStream,
-    out: Vec<u8>,
+    out: OutBuffer,
     writing: bool,
     events: Sender<Event>,
 }
 
 impl EchoConn {
     fn flush(&mut self, ctx: &mut dyn Context) -> io::Result<()> {
-        while !self.out.is_empty() {
-            match self.stream.write(&self.out) {
-                Ok(n) => {
-                    self.out.drain(..n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        self.out.flush(&mut self.stream)?;
         let want = !self.out.is_empty();
         if want != self.writing {
             self.writing = want;
@@ -112,7 +104,7 @@ impl EventHandler for EchoConn {
             match self.stream.read(&mut buf) {
                 Ok(0) => return Disposition::Close,
                 Ok(n) => {
-                    self.out.extend_from_slice(&buf[..n]);
+                    self.out.push(&buf[..n]);
                     if self.flush(ctx).is_err() {
                         return Disposition::Close;
                     }

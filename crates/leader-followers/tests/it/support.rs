@@ -1,7 +1,8 @@
 //! Handlers and helpers the integration tests share: a TCP echo server that checks message order
 //! and watches for overlapping upcalls.
 
-use std::io::{self, Read, Write};
+use reactor::OutBuffer;
+use std::io::{self, Read};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -113,7 +114,7 @@ impl EventHandler for Acceptor {
                     let conn = Conn {
                         stream,
                         inbuf: Vec::new(),
-                        out: Vec::new(),
+                        out: OutBuffer::with_limit(usize::MAX),
                         expected: 0,
                         in_order: true,
                         eof: false,
@@ -145,7 +146,7 @@ impl EventHandler for Acceptor {
 pub(crate) struct Conn {
     stream: TcpStream,
     inbuf: Vec<u8>,
-    out: Vec<u8>,
+    out: OutBuffer,
     expected: u64,
     in_order: bool,
     eof: bool,
@@ -160,16 +161,7 @@ pub(crate) struct Conn {
 impl Conn {
     /// Writes what it can; asks for output readiness while something is left.
     fn flush(&mut self, ctx: &mut dyn Context) -> io::Result<()> {
-        while !self.out.is_empty() {
-            match self.stream.write(&self.out) {
-                Ok(n) => {
-                    self.out.drain(..n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        self.out.flush(&mut self.stream)?;
         let want = !self.out.is_empty();
         if want != self.writing {
             self.writing = want;
@@ -222,7 +214,7 @@ impl Conn {
                     }
                     self.tally.count(whole / 8);
                     if self.echo {
-                        self.out.extend_from_slice(&self.inbuf[..whole]);
+                        self.out.push(&self.inbuf[..whole]);
                     }
                     self.inbuf.drain(..whole);
                 }
