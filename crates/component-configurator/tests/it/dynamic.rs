@@ -267,43 +267,6 @@ fn a_panicking_init_is_an_error_and_the_host_goes_on() {
 }
 
 #[test]
-fn plugin_tracing_reaches_the_host_subscriber() {
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl Write for Sink {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let sink = Sink::default();
-    let writer = sink.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let mut cfg = configurator();
-    tracing::subscriber::with_default(subscriber, || {
-        let report = cfg
-            .process_directive("dynamic Stats Service_Object * cc_stats:_make_stats() \"-p 0\"")
-            .unwrap();
-        assert!(report.is_ok());
-    });
-    let logged = String::from_utf8(sink.0.lock().clone()).unwrap();
-    assert!(
-        logged.contains("statistics service listening on 127.0.0.1:"),
-        "{logged}"
-    );
-    assert!(
-        logged.contains("plugin_target=component_configurator::service"),
-        "{logged}"
-    );
-}
-
-#[test]
 fn inactive_components_start_suspended() {
     let mut cfg = configurator();
     cfg.process_directive("dynamic Echo Service_Object * cc_echo:_make_echo() inactive \"-p 0\"")
