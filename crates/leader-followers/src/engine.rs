@@ -64,7 +64,7 @@ struct Slot {
     suspended: bool,
     /// Readiness seen and not yet consumed.
     pending: u8,
-    /// The peer's close (or an error) was reported and no input upcall answered since.
+    /// The peer's close (or an error) was reported and no input upcall has started since.
     hup: bool,
     queued: bool,
     due: VecDeque<TimerId>,
@@ -94,7 +94,9 @@ enum Item {
     Timer(TimerId, Act),
     Notice(Message),
     Signal(i32),
-    Io(u8),
+    /// An I/O upcall for one readiness bit; for input, whether the peer's close was known
+    /// when it started.
+    Io(u8, bool),
 }
 
 /// Everything behind the engine's mutex.
@@ -601,7 +603,10 @@ impl Core {
         for bit in [READ, WRITE, EXCEPT] {
             if slot.pending & bit & mask != 0 {
                 slot.pending &= !bit;
-                return Some(Item::Io(bit));
+                // Taken when the upcall starts, not when it ends: a close reported while it
+                // runs may come after data it has not read, and needs an upcall of its own.
+                let hup = bit == READ && std::mem::take(&mut slot.hup);
+                return Some(Item::Io(bit, hup));
             }
         }
         None
@@ -635,6 +640,7 @@ impl Core {
             };
             let h = handler.as_mut();
             let mut io_bit = None;
+            let mut closed_before = false;
             let mut lent = None;
             let result = match item {
                 Item::Timer(id, mut act) => {
@@ -646,8 +652,9 @@ impl Core {
                 }
                 Item::Notice(m) => catch_unwind(AssertUnwindSafe(|| h.handle_notify(&mut ctx, m))),
                 Item::Signal(s) => catch_unwind(AssertUnwindSafe(|| h.handle_signal(&mut ctx, s))),
-                Item::Io(bit) => {
+                Item::Io(bit, hup) => {
                     io_bit = Some(bit);
+                    closed_before = hup;
                     catch_unwind(AssertUnwindSafe(|| match bit {
                         READ => h.handle_input(&mut ctx),
                         WRITE => h.handle_output(&mut ctx),
@@ -697,13 +704,14 @@ impl Core {
                     if let Some(bit) = io_bit {
                         // Serve the others first, then come back without a new edge.
                         slot.pending |= bit;
+                        slot.hup |= closed_before;
                         break;
                     }
                 }
                 (Ok(_), None) => {
-                    // A handler may stop at a short read; if the peer's close came with the
-                    // data, no new edge will come: upcall input once more.
-                    if io_bit == Some(READ) && std::mem::take(&mut slot.hup) {
+                    // A handler may stop at a short read; if the peer had closed before this
+                    // upcall started, no new edge will come: upcall input once more.
+                    if closed_before {
                         slot.pending |= READ;
                     }
                 }

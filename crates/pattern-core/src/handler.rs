@@ -20,8 +20,9 @@ pub enum Disposition {
     /// For an I/O upcall this also says "I drained the handle": it returned `WouldBlock`, or,
     /// on a stream socket or pipe, a read returned less than asked (a short read); the
     /// dispatcher waits for the next readiness edge before upcalling again, except that it
-    /// upcalls input once more when the peer's close was reported with the data, so end of
-    /// stream is never missed. Datagram sockets must be read until `WouldBlock`.
+    /// upcalls input once more when the peer's close had been reported before the upcall
+    /// started, so end of stream is never missed (a close reported while the upcall runs gets
+    /// an input upcall of its own). Datagram sockets must be read until `WouldBlock`.
     Continue,
     /// Keep the registration and upcall me again for the same event without waiting for new
     /// readiness: the handler stopped after a bounded batch, for fairness, with work pending.
@@ -71,7 +72,8 @@ pub enum CloseReason {
 ///   `WouldBlock`, or to a short read on a stream); [`Disposition::Again`] asks for another
 ///   upcall without a new edge. Readiness is never lost: not while the handler is suspended,
 ///   nor while it is busy in another upcall, nor when the peer's close arrives with the last
-///   data (the dispatcher then upcalls input once more after a `Continue`).
+///   data (the dispatcher then upcalls input once more after a `Continue` from an input
+///   upcall that started after the close was reported).
 /// - **Exactly-once close.** [`handle_close`](Self::handle_close) runs exactly once per
 ///   registration, with its [`CloseReason`], unless the registration was removed quietly
 ///   ([`Removal::Quiet`](crate::Removal::Quiet)), in which case it never runs. After it returns

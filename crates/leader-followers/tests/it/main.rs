@@ -14,6 +14,7 @@ mod conformance_hsha {
     pattern_core::conformance_tests!(|| leader_followers::HalfSyncHalfAsync::new(4, 64).unwrap());
 }
 
+mod end_of_stream;
 #[cfg(loom)]
 mod loom_model;
 mod pool;

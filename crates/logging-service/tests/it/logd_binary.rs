@@ -3,8 +3,25 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use crate::support::{TempDir, ace_frame};
+
+/// How long a test waits for logd to answer before it fails instead of hanging.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A `logd` child process, killed when the test ends before it exited (a failing test must
+/// not leave a server behind).
+struct Logd(std::process::Child);
+
+impl Drop for Logd {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
 
 #[test]
 fn bad_options_are_refused_with_usage() {
@@ -26,25 +43,27 @@ fn bad_options_are_refused_with_usage() {
 #[test]
 fn sighup_reopens_and_sigterm_stops_after_writing_everything() {
     let dir = TempDir::new("binary");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logd"))
-        .args([
-            "--ace-port",
-            "0",
-            "--syslog-port",
-            "off",
-            "--concurrency",
-            "leader-followers",
-            "--threads",
-            "2",
-        ])
-        .arg("--data-dir")
-        .arg(&dir.0)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut child = Logd(
+        Command::new(env!("CARGO_BIN_EXE_logd"))
+            .args([
+                "--ace-port",
+                "0",
+                "--syslog-port",
+                "off",
+                "--concurrency",
+                "leader-followers",
+                "--threads",
+                "2",
+            ])
+            .arg("--data-dir")
+            .arg(&dir.0)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id();
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     let addr: SocketAddr = line
@@ -60,6 +79,7 @@ fn sighup_reopens_and_sigterm_stops_after_writing_everything() {
     );
     let send = |n: usize, tag: &str| {
         let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
         for i in 0..n {
             s.write_all(&ace_frame(&format!("{tag} {i}"))).unwrap();
         }
@@ -79,7 +99,7 @@ fn sighup_reopens_and_sigterm_stops_after_writing_everything() {
         assert!(st.success());
     };
     signal("HUP");
-    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut err = BufReader::new(child.0.stderr.take().unwrap());
     let mut eline = String::new();
     while !eline.contains("files reopened") {
         eline.clear();
@@ -90,7 +110,7 @@ fn sighup_reopens_and_sigterm_stops_after_writing_everything() {
     }
     send(50, "second");
     signal("TERM");
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
@@ -117,17 +137,19 @@ fn with_a_svc_conf_sighup_reconfigures_live() {
     std::fs::create_dir_all(&dir.0).unwrap();
     let conf = dir.0.join("svc.conf");
     std::fs::write(&conf, "static ACE_Logging \"-p 0\"\n").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logd"))
-        .arg("-f")
-        .arg(&conf)
-        .arg("--data-dir")
-        .arg(dir.0.join("data"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id().to_string();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut child = Logd(
+        Command::new(env!("CARGO_BIN_EXE_logd"))
+            .arg("-f")
+            .arg(&conf)
+            .arg("--data-dir")
+            .arg(dir.0.join("data"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id().to_string();
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
     let mut next_line = || {
         let mut line = String::new();
         assert!(out.read_line(&mut line).unwrap() > 0, "logd exited");
@@ -161,6 +183,7 @@ fn with_a_svc_conf_sighup_reconfigures_live() {
         }
     };
     let mut s = TcpStream::connect(syslog).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
     s.write_all(b"<13>1 - edge-7 app - - - after reconfiguration\n")
         .unwrap();
     s.shutdown(std::net::Shutdown::Write).unwrap();
@@ -173,7 +196,7 @@ fn with_a_svc_conf_sighup_reconfigures_live() {
             .unwrap()
             .success()
     );
-    assert!(child.wait().unwrap().success());
+    assert!(child.0.wait().unwrap().success());
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
     assert!(
