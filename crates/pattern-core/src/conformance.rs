@@ -64,6 +64,7 @@ enum Ev {
     Timeout(String),
     Close(CloseReason),
     Started(Token),
+    Signal(i32),
 }
 
 /// A running dispatcher: its loop on a thread, reachable through its [`Remote`].
@@ -833,4 +834,83 @@ pub fn end_from_inside_an_upcall<D: Dispatcher + 'static>(make: &dyn Fn() -> D) 
     );
     loop_thread.join().expect("loop thread").expect("run");
     assert_eq!(rest(rx), vec![]);
+}
+
+/// A handler that reports signals and close, and answers `Close` to the signal `close_on`.
+struct SignalReporter {
+    tx: Sender<Ev>,
+    close_on: Option<i32>,
+}
+
+impl EventHandler for SignalReporter {
+    fn handle_signal(&mut self, _ctx: &mut dyn Context, signal: i32) -> Disposition {
+        let _ = self.tx.send(Ev::Signal(signal));
+        if self.close_on == Some(signal) {
+            Disposition::Close
+        } else {
+            Disposition::Continue
+        }
+    }
+
+    fn handle_close(&mut self, _ctx: &mut dyn Context, reason: CloseReason) {
+        let _ = self.tx.send(Ev::Close(reason));
+    }
+}
+
+/// A signal sent to the process reaches every handler watching it, once each, and no other;
+/// a handler answering `Close` to a signal is closed once and watches nothing after.
+///
+/// Not part of [`conformance_tests!`]: signals belong to the whole process. Call it from a test
+/// binary with `harness = false` whose `main` blocks both signals before any thread exists
+/// (threads inherit the mask), so that no thread takes their default action and the
+/// dispatcher's signal fd reads them. `raise` sends a signal to the process (`kill(2)` on its
+/// own pid), and the two signals must differ (SIGUSR1 and SIGUSR2 suit).
+pub fn signals_reach_their_watchers<D: Dispatcher + 'static>(
+    make: &dyn Fn() -> D,
+    (first, second): (i32, i32),
+    raise: &dyn Fn(i32),
+) {
+    assert_ne!(first, second, "two different signals");
+    let r = Running::start(make());
+    let (tx_a, rx_a) = mpsc::channel();
+    let (tx_b, rx_b) = mpsc::channel();
+    let a = r.register(
+        SignalReporter {
+            tx: tx_a,
+            close_on: None,
+        },
+        Interest::NONE,
+    );
+    let b = r.register(
+        SignalReporter {
+            tx: tx_b,
+            close_on: Some(second),
+        },
+        Interest::NONE,
+    );
+    r.call(move |ctx| {
+        ctx.watch_signal(a, first)?;
+        ctx.watch_signal(b, first)?;
+        ctx.watch_signal(b, second)
+    })
+    .expect("watch signals of live registrations");
+    raise(first);
+    assert_eq!(next(&rx_a, "the first signal at a"), Ev::Signal(first));
+    assert_eq!(next(&rx_b, "the first signal at b"), Ev::Signal(first));
+    raise(second);
+    assert_eq!(next(&rx_b, "the second signal at b"), Ev::Signal(second));
+    assert_eq!(
+        next(&rx_b, "b closed by its answer"),
+        Ev::Close(CloseReason::Requested)
+    );
+    // a does not watch the second signal: its next upcall is the first signal again (a
+    // dispatcher queues a signal's upcalls in the order it reads the signals).
+    raise(first);
+    assert_eq!(
+        next(&rx_a, "the first signal again at a"),
+        Ev::Signal(first)
+    );
+    r.stop();
+    assert_eq!(rest(rx_a), vec![Ev::Close(CloseReason::Shutdown)]);
+    assert_eq!(rest(rx_b), vec![], "upcalls after close");
 }

@@ -397,6 +397,30 @@ impl ThreadTarget {
     }
 }
 
+/// Sends `signal` to this whole process (`kill(getpid(), signal)`), as `kill -SIG PID` from a
+/// shell would: the kernel delivers it to one thread that does not block it, or, when every
+/// thread blocks it, leaves it pending for the process, where a [`SignalFd`] reads it.
+///
+/// Every thread must block the signal for it to reach a signalfd, so block it before the
+/// process starts threads (they inherit the mask). Not run as a doctest: the test harness's own
+/// threads do not block it.
+///
+/// ```no_run
+/// use wrapper_facade::signal::{self, Signal, SignalFd, SignalSet};
+///
+/// // First thing in `main`, before any thread exists.
+/// let fd = SignalFd::new(&SignalSet::default().with(Signal::USR2))?;
+/// signal::send_to_own_process(Signal::USR2)?;
+/// let info = fd.read()?.expect("pending for the process");
+/// assert_eq!(info.signal(), Signal::USR2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn send_to_own_process(signal: Signal) -> io::Result<()> {
+    // SAFETY: getpid cannot fail; kill takes plain integers and touches no memory.
+    cvt(unsafe { libc::kill(libc::getpid(), signal.0) })?;
+    Ok(())
+}
+
 /// Whether a handler installed by [`install_counting_handler`] lets interrupted system calls restart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
