@@ -116,7 +116,8 @@ pub(crate) struct State {
     /// Pool threads inside a turn or a job.
     busy: usize,
     reactor_waiting: bool,
-    /// Ready entries left from the last look at the kernel (leader/followers).
+    /// Ready entries and posted jobs left from the last look at the kernel (leader/followers).
+    /// Jobs count too: a lone thread with jobs and nothing ready must take them, not poll again.
     round: usize,
     /// Entries workers took from the queue (half-sync/half-async).
     dequeues: u64,
@@ -334,8 +335,9 @@ impl Core {
             self.block_signals(&mut epoch, &st);
             self.expire_timers(&mut st);
             // Work demultiplexed earlier is taken first, but once a whole round of the ready
-            // set has been served, the kernel is asked again (without blocking) before more:
-            // handlers answering `Again` must not starve the others' new events.
+            // set (and of the jobs) has been served, the kernel is asked again (without
+            // blocking) before more: handlers answering `Again`, or jobs posting jobs, must not
+            // starve the others' new events.
             let idle = st.ready.is_empty() && st.jobs.is_empty();
             if (st.round > 0 || st.polling || idle)
                 && let Some(work) = self.next_work(&mut st)
@@ -467,7 +469,7 @@ impl Core {
         if signals {
             self.read_signals(&mut st);
         }
-        st.round = st.ready.len();
+        st.round = st.ready.len() + st.jobs.len();
         st
     }
 
@@ -512,12 +514,12 @@ impl Core {
 
     /// The next piece of work for a pool thread: posted jobs first, then ready registrations.
     fn next_work(self: &Arc<Self>, st: &mut State) -> Option<Work> {
-        if let Some(job) = st.jobs.pop_front() {
-            return Some(Work::Job(job));
-        }
-        let token = st.ready.pop_front()?;
+        let work = match st.jobs.pop_front() {
+            Some(job) => Work::Job(job),
+            None => Work::Turn(st.ready.pop_front()?),
+        };
         st.round = st.round.saturating_sub(1);
-        Some(Work::Turn(token))
+        Some(work)
     }
 
     /// Queues `token` when it is idle and has work; returns whether it was queued. Wakes a
