@@ -27,8 +27,7 @@ use pattern_core::{
 use wrapper_facade::signal::{Signal, SignalFd, SignalSet};
 
 use reactor::readiness::{EXCEPT, READ, WRITE, bits_of, closed, mask_of, mio_interest};
-
-use crate::timer::TimerQueue;
+use reactor::timer::{Expired, Finished, Head, TimerQueue};
 
 const WAKER: mio::Token = mio::Token(usize::MAX);
 const SIGNALS: mio::Token = mio::Token(usize::MAX - 1);
@@ -67,10 +66,13 @@ struct Slot {
     /// The peer's close (or an error) was reported and no input upcall has started since.
     hup: bool,
     queued: bool,
+    /// Timers that expired and wait for the handler to be free (their ACTs stay in the timer
+    /// queue, so a cancel meanwhile gives the ACT back and the id is skipped here).
     due: VecDeque<TimerId>,
     notices: VecDeque<Message>,
     signals: VecDeque<i32>,
-    timers: Vec<TimerId>,
+    /// Head of the list of this registration's timers (linked through the timer queue).
+    timers: Option<TimerId>,
     doomed: Option<Removal>,
 }
 
@@ -106,7 +108,7 @@ pub(crate) struct State {
     /// Registrations with work, in arrival order: the events demultiplexed and not yet dispatched.
     ready: VecDeque<Token>,
     jobs: VecDeque<Job>,
-    expired: Vec<(TimerId, Token)>,
+    expired: Vec<Expired>,
     /// A thread is blocked in `poll` (the leader, or the reactor thread).
     polling: bool,
     poll_deadline: Option<Instant>,
@@ -118,7 +120,8 @@ pub(crate) struct State {
     /// Pool threads inside a turn or a job.
     busy: usize,
     reactor_waiting: bool,
-    /// Ready entries left from the last look at the kernel (leader/followers).
+    /// Ready entries and posted jobs left from the last look at the kernel (leader/followers).
+    /// Jobs count too: a lone thread with jobs and nothing ready must take them, not poll again.
     round: usize,
     /// Entries workers took from the queue (half-sync/half-async).
     dequeues: u64,
@@ -239,6 +242,11 @@ impl Core {
         self.state.lock().slots.len()
     }
 
+    /// Scheduled timers: waiting, due or firing.
+    pub(crate) fn timers(&self) -> usize {
+        self.state.lock().timers.len()
+    }
+
     // ----- waking threads -------------------------------------------------------------
 
     /// Work was added from outside the pool loop: wake someone to take it.
@@ -336,8 +344,9 @@ impl Core {
             self.block_signals(&mut epoch, &st);
             self.expire_timers(&mut st);
             // Work demultiplexed earlier is taken first, but once a whole round of the ready
-            // set has been served, the kernel is asked again (without blocking) before more:
-            // handlers answering `Again` must not starve the others' new events.
+            // set (and of the jobs) has been served, the kernel is asked again (without
+            // blocking) before more: handlers answering `Again`, or jobs posting jobs, must not
+            // starve the others' new events.
             let idle = st.ready.is_empty() && st.jobs.is_empty();
             if (st.round > 0 || st.polling || idle)
                 && let Some(work) = self.next_work(&mut st)
@@ -469,7 +478,7 @@ impl Core {
         if signals {
             self.read_signals(&mut st);
         }
-        st.round = st.ready.len();
+        st.round = st.ready.len() + st.jobs.len();
         st
     }
 
@@ -503,7 +512,7 @@ impl Core {
         let now = self.clock.now();
         let mut expired = std::mem::take(&mut st.expired);
         st.timers.expire(now, &mut expired);
-        for (id, owner) in expired.drain(..) {
+        for Expired { id, owner } in expired.drain(..) {
             if let Some(slot) = st.slots.get_mut(owner) {
                 slot.due.push_back(id);
                 self.demultiplexed(st, owner);
@@ -514,12 +523,12 @@ impl Core {
 
     /// The next piece of work for a pool thread: posted jobs first, then ready registrations.
     fn next_work(self: &Arc<Self>, st: &mut State) -> Option<Work> {
-        if let Some(job) = st.jobs.pop_front() {
-            return Some(Work::Job(job));
-        }
-        let token = st.ready.pop_front()?;
+        let work = match st.jobs.pop_front() {
+            Some(job) => Work::Job(job),
+            None => Work::Turn(st.ready.pop_front()?),
+        };
         st.round = st.round.saturating_sub(1);
-        Some(Work::Turn(token))
+        Some(work)
     }
 
     /// Queues `token` when it is idle and has work; returns whether it was queued. Wakes a
@@ -665,17 +674,34 @@ impl Core {
             st = self.state.lock();
             if let Some((id, act)) = lent {
                 let now = self.clock.now();
-                if !st.timers.finish(id, act, now) {
-                    if let Some(slot) = st.slots.get_mut(token) {
-                        slot.timers.retain(|t| *t != id);
+                let spent = match st.timers.finish(id, act, now) {
+                    Finished::Rearmed => {
+                        if st.polling
+                            && st
+                                .timers
+                                .next_deadline()
+                                .is_some_and(|d| st.poll_deadline.is_none_or(|p| d < p))
+                        {
+                            self.wake_poller(&mut st);
+                        }
+                        None
                     }
-                } else if st.polling
-                    && st
-                        .timers
-                        .next_deadline()
-                        .is_some_and(|d| st.poll_deadline.is_none_or(|p| d < p))
-                {
-                    self.wake_poller(&mut st);
+                    Finished::Fired { act, head } => {
+                        if let Head::Becomes(head) = head {
+                            st.slots
+                                .get_mut(token)
+                                .expect("a busy registration stays live")
+                                .timers = head;
+                        }
+                        Some(act)
+                    }
+                    // Cancelled during the upcall: not re-armed.
+                    Finished::Gone(act) => Some(act),
+                };
+                if let Some(act) = spent {
+                    // Dropping the ACT runs user code: not under the lock. The registration
+                    // stays busy meanwhile, so nothing else touches its handler.
+                    MutexGuard::unlocked(&mut st, || drop(act));
                 }
             }
             let slot = st
@@ -744,13 +770,14 @@ impl Core {
             // The handler, still alive, keeps the descriptor open until after this.
             let _ = self.registry.deregister(&mut SourceFd(&fd));
         }
-        for id in &slot.timers {
-            st.timers.cancel(*id);
-        }
+        let mut acts = Vec::new();
+        st.timers.cancel_list(slot.timers, |act| acts.push(act));
         st.watchers.retain(|(_, t)| *t != token);
         drop(st);
-        // Pending notifications are user values: drop them without the lock.
+        // Pending notifications and the timers' ACTs are user values: drop them without the
+        // lock.
         drop(slot);
+        drop(acts);
         if !quiet {
             let mut ctx = PoolContext {
                 core: self,
@@ -780,18 +807,28 @@ impl Core {
                 }
             }
         }
+        // Registrations still left (registered by the last round of closes) go without a close
+        // upcall.
+        let mut left = Vec::new();
+        let mut acts = Vec::new();
         for t in st.slots.tokens() {
             if let Some(slot) = st.slots.remove(t) {
                 if let (true, Some(fd)) = (slot.in_poll, slot.fd) {
                     let _ = self.registry.deregister(&mut SourceFd(&fd));
                 }
+                st.timers.cancel_list(slot.timers, |act| acts.push(act));
+                left.push(slot);
             }
         }
+        debug_assert!(st.timers.is_empty(), "every timer has an owner");
         st.timers.clear();
         st.ready.clear();
         let jobs = std::mem::take(&mut st.jobs);
         st.closed = true;
         drop(st);
+        // User values (handlers, notifications, ACTs, jobs): dropped without the lock.
+        drop(left);
+        drop(acts);
         drop(jobs);
     }
 
@@ -869,7 +906,7 @@ impl Core {
             due: VecDeque::new(),
             notices: VecDeque::new(),
             signals: VecDeque::new(),
-            timers: Vec::new(),
+            timers: None,
             doomed: None,
         };
         let mut st = self.state.lock();
@@ -978,9 +1015,10 @@ impl Core {
         if !st.slots.contains(token) {
             return Err(DispatchError::UnknownToken(token));
         }
+        let head = st.slots.get(token).expect("checked").timers;
         let deadline = self.clock.now() + delay;
         let capacity = st.timers.limit();
-        let id = match st.timers.schedule(token, deadline, interval, act) {
+        let id = match st.timers.schedule(token, head, deadline, interval, act) {
             Ok(id) => id,
             Err(act) => {
                 drop(st);
@@ -991,7 +1029,7 @@ impl Core {
                 });
             }
         };
-        st.slots.get_mut(token).expect("checked").timers.push(id);
+        st.slots.get_mut(token).expect("checked").timers = Some(id);
         // The waiting thread computed its timeout from the earlier deadlines.
         if st.polling && st.poll_deadline.is_none_or(|p| deadline < p) {
             self.wake_poller(&mut st);
@@ -1003,13 +1041,14 @@ impl Core {
 
     fn cancel_timer(&self, timer: TimerId) -> Option<Act> {
         let mut st = self.state.lock();
-        let owner = st.timers.owner(timer)?;
-        let act = st.timers.cancel(timer)?;
-        if let Some(slot) = st.slots.get_mut(owner) {
-            slot.timers.retain(|t| *t != timer);
+        let gone = st.timers.cancel(timer)?;
+        if let Head::Becomes(head) = gone.head
+            && let Some(slot) = st.slots.get_mut(gone.owner)
+        {
+            slot.timers = head;
         }
         drop(st);
-        act
+        gone.act
     }
 
     fn reset_timer_interval(
@@ -1200,5 +1239,320 @@ impl Remote for PoolRemote {
 
     fn end(&self) {
         self.core.end();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The engine's use of the timer queue, driven by hand on one thread under a manual clock:
+    //! the states of a timer (waiting, due on its busy registration, firing), and ACTs dropped
+    //! without the lock.
+
+    use std::any::Any;
+    use std::sync::Weak;
+
+    use pattern_core::ManualClock;
+
+    use super::*;
+
+    /// An ACT that counts its drops, and the drops that happened under the engine's lock.
+    struct Probe {
+        core: Weak<Core>,
+        drops: Arc<AtomicUsize>,
+        locked: Arc<AtomicUsize>,
+    }
+
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            self.drops.fetch_add(1, Ordering::SeqCst);
+            // One thread drives the engine here: a lock we cannot take is one we hold.
+            if let Some(core) = self.core.upgrade()
+                && core.state.try_lock().is_none()
+            {
+                self.locked.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    type OnTimeout = Box<dyn FnMut(&mut dyn Context, TimerId) + Send>;
+
+    /// A handler that runs a closure on each timeout.
+    struct Timed(OnTimeout);
+
+    impl EventHandler for Timed {
+        fn handle_timeout(
+            &mut self,
+            ctx: &mut dyn Context,
+            timer: TimerId,
+            _act: &mut (dyn Any + Send),
+        ) -> Disposition {
+            (self.0)(ctx, timer);
+            Disposition::Continue
+        }
+    }
+
+    struct Bench {
+        core: Arc<Core>,
+        clock: ManualClock,
+        drops: Arc<AtomicUsize>,
+        locked: Arc<AtomicUsize>,
+    }
+
+    impl Bench {
+        fn new(max_timers: usize) -> Bench {
+            let clock = ManualClock::default();
+            let config = Config {
+                clock: Arc::new(clock.clone()),
+                max_handlers: 16,
+                max_timers,
+                events: 16,
+                batch: 32,
+            };
+            Bench {
+                core: Core::new(config, Mode::LeaderFollowers { max: 1 }).expect("core"),
+                clock,
+                drops: Arc::default(),
+                locked: Arc::default(),
+            }
+        }
+
+        fn probe(&self) -> Act {
+            Box::new(Probe {
+                core: Arc::downgrade(&self.core),
+                drops: self.drops.clone(),
+                locked: self.locked.clone(),
+            })
+        }
+
+        fn register(&self, on_timeout: OnTimeout) -> Token {
+            self.core
+                .register(Box::new(Timed(on_timeout)), Interest::NONE)
+                .expect("register")
+        }
+
+        /// What a pool thread does between waits: expire timers, then take turns until no
+        /// registration has work.
+        fn turns(&self) {
+            let mut st = self.core.lock();
+            self.core.expire_timers(&mut st);
+            while let Some(work) = self.core.next_work(&mut st) {
+                st = self.core.perform(st, work);
+            }
+        }
+
+        fn drops(&self) -> (usize, usize) {
+            (
+                self.drops.load(Ordering::SeqCst),
+                self.locked.load(Ordering::SeqCst),
+            )
+        }
+    }
+
+    fn far() -> Duration {
+        Duration::from_secs(3600)
+    }
+
+    #[test]
+    fn schedule_and_cancel_churn_leaves_only_the_pending_timers() {
+        let b = Bench::new(1 << 20);
+        let token = b.register(Box::new(|_, _| {}));
+        for _ in 0..10 {
+            b.core
+                .schedule_timer(token, far(), None, b.probe())
+                .unwrap();
+        }
+        for i in 0..100_000u64 {
+            let delay = far() + Duration::from_millis(i % 1000);
+            let id = b
+                .core
+                .schedule_timer(token, delay, None, b.probe())
+                .unwrap();
+            assert!(
+                b.core.cancel_timer(id).is_some(),
+                "a waiting timer's ACT comes back"
+            );
+        }
+        assert_eq!(b.drops(), (100_000, 0));
+        let st = b.core.lock();
+        assert_eq!((st.timers.len(), st.timers.waiting()), (10, 10));
+        drop(st);
+        assert_eq!(b.core.timers(), 10);
+    }
+
+    #[test]
+    fn closing_a_registration_cancels_its_timers_and_drops_the_acts_unlocked() {
+        let b = Bench::new(1 << 20);
+        let token = b.register(Box::new(|_, _| {}));
+        let other = b.register(Box::new(|_, _| {}));
+        for i in 0..10_000u64 {
+            let delay = far() + Duration::from_millis(i % 1000);
+            b.core
+                .schedule_timer(token, delay, None, b.probe())
+                .unwrap();
+        }
+        let kept = b
+            .core
+            .schedule_timer(other, far(), None, b.probe())
+            .unwrap();
+        b.core.remove(token, Removal::Close).unwrap();
+        assert_eq!(b.drops(), (10_000, 0));
+        assert_eq!(b.core.timers(), 1, "the other registration's timer stays");
+        assert!(b.core.cancel_timer(kept).is_some());
+    }
+
+    #[test]
+    fn a_one_shot_fires_once_and_its_act_is_dropped_unlocked() {
+        let b = Bench::new(16);
+        let fired = Arc::new(AtomicUsize::new(0));
+        let seen = fired.clone();
+        let token = b.register(Box::new(move |_, _| {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }));
+        let id = b
+            .core
+            .schedule_timer(token, Duration::from_millis(5), None, b.probe())
+            .unwrap();
+        b.turns();
+        assert_eq!(fired.load(Ordering::SeqCst), 0, "not yet due");
+        b.clock.advance(Duration::from_millis(5));
+        b.turns();
+        b.turns();
+        assert_eq!(fired.load(Ordering::SeqCst), 1);
+        assert_eq!(b.drops(), (1, 0));
+        assert!(
+            b.core.cancel_timer(id).is_none(),
+            "a fired one-shot is gone"
+        );
+        let st = b.core.lock();
+        assert!(st.timers.is_empty());
+        assert_eq!(st.slots.get(token).unwrap().timers, None, "list head kept");
+    }
+
+    #[test]
+    fn a_periodic_timer_is_not_due_again_while_it_fires() {
+        let b = Bench::new(16);
+        let core = Arc::downgrade(&b.core);
+        let clock = b.clock.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let token = b.register(Box::new(move |_, timer| {
+            // Time passes during the upcall, and another thread expires timers meanwhile.
+            clock.advance(Duration::from_millis(35));
+            let core = core.upgrade().unwrap();
+            let mut st = core.lock();
+            core.expire_timers(&mut st);
+            let token = st.slots.tokens()[0];
+            let due = st.slots.get(token).unwrap().due.len();
+            tx.send((timer, due)).unwrap();
+        }));
+        let id = b
+            .core
+            .schedule_timer(
+                token,
+                Duration::from_millis(10),
+                Some(Duration::from_millis(10)),
+                b.probe(),
+            )
+            .unwrap();
+        b.clock.advance(Duration::from_millis(10));
+        b.turns();
+        assert_eq!(rx.try_recv().unwrap(), (id, 0), "not due a second time");
+        assert!(rx.try_recv().is_err(), "one upcall");
+        // Re-armed an interval after the late upcall, not in a burst of catch-ups.
+        let st = b.core.lock();
+        assert_eq!(st.timers.waiting(), 1);
+        assert_eq!(
+            st.timers.next_deadline(),
+            Some(b.clock.now() + Duration::from_millis(10))
+        );
+    }
+
+    #[test]
+    fn a_due_timer_cancelled_meanwhile_is_skipped() {
+        let b = Bench::new(16);
+        let victim = Arc::new(Mutex::new(None::<TimerId>));
+        let fired = Arc::new(Mutex::new(Vec::new()));
+        let (v, f) = (victim.clone(), fired.clone());
+        let token = b.register(Box::new(move |ctx, timer| {
+            f.lock().push(timer);
+            if let Some(other) = v.lock().take() {
+                let act = ctx.cancel_timer(other);
+                assert!(act.is_some(), "a due timer's ACT comes back");
+            }
+        }));
+        let ms = Duration::from_millis;
+        let first = b
+            .core
+            .schedule_timer(token, ms(1), None, b.probe())
+            .unwrap();
+        let second = b
+            .core
+            .schedule_timer(token, ms(1), None, b.probe())
+            .unwrap();
+        *victim.lock() = Some(second);
+        b.clock.advance(ms(1));
+        {
+            // Both are due: queued on the registration, their ACTs still in the queue.
+            let mut st = b.core.lock();
+            b.core.expire_timers(&mut st);
+            let due: Vec<TimerId> = st.slots.get(token).unwrap().due.iter().copied().collect();
+            assert_eq!(due, vec![first, second]);
+        }
+        b.turns();
+        assert_eq!(*fired.lock(), vec![first]);
+        assert_eq!(b.drops(), (2, 0));
+        assert!(b.core.lock().timers.is_empty());
+    }
+
+    #[test]
+    fn cancelling_a_firing_timer_gives_no_act_and_stops_it() {
+        let b = Bench::new(16);
+        let answers = Arc::new(Mutex::new(Vec::new()));
+        let a = answers.clone();
+        let token = b.register(Box::new(move |ctx, timer| {
+            a.lock().push(ctx.cancel_timer(timer).is_some());
+        }));
+        let ms = Duration::from_millis;
+        b.core
+            .schedule_timer(token, ms(1), Some(ms(1)), b.probe())
+            .unwrap();
+        b.clock.advance(ms(1));
+        b.turns();
+        assert_eq!(
+            *answers.lock(),
+            vec![false],
+            "the ACT is lent to the upcall"
+        );
+        assert_eq!(b.drops(), (1, 0), "dropped after the upcall, unlocked");
+        b.clock.advance(ms(10));
+        b.turns();
+        assert_eq!(answers.lock().len(), 1, "not re-armed");
+        let st = b.core.lock();
+        assert!(st.timers.is_empty());
+        assert_eq!(st.slots.get(token).unwrap().timers, None);
+    }
+
+    #[test]
+    fn a_full_queue_refuses_and_drops_the_act_unlocked() {
+        let b = Bench::new(2);
+        let token = b.register(Box::new(|_, _| {}));
+        b.core
+            .schedule_timer(token, far(), None, b.probe())
+            .unwrap();
+        b.core
+            .schedule_timer(token, far(), None, b.probe())
+            .unwrap();
+        let err = b
+            .core
+            .schedule_timer(token, far(), None, b.probe())
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            DispatchError::Full {
+                what: "timer queue",
+                capacity: 2
+            }
+        ));
+        assert_eq!(b.drops(), (1, 0));
+        assert_eq!(b.core.timers(), 2);
     }
 }

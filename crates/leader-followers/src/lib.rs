@@ -73,7 +73,6 @@ mod error;
 mod half_sync;
 mod leader_followers;
 mod monitor;
-mod timer;
 
 pub use concurrency::Concurrency;
 pub use error::ConcurrencyError;

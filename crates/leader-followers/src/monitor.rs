@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 use crate::engine::Core;
 
 /// Counters of a running pool: upcalls made, leader promotions, hand-offs to workers, waits on
-/// the demultiplexer and threads started. Take one with `monitor()` before moving the pool
-/// into its thread.
+/// the demultiplexer and threads started; and the live registrations and scheduled timers.
+/// Take one with `monitor()` before moving the pool into its thread.
 #[derive(Debug, Clone)]
 pub struct PoolMonitor {
     pub(crate) core: Arc<Core>,
@@ -43,5 +43,12 @@ impl PoolMonitor {
     /// Live registrations.
     pub fn handlers(&self) -> usize {
         self.core.handlers()
+    }
+
+    /// Scheduled timers: waiting for their deadline, due (waiting for their handler to be
+    /// free) or firing. Cancelled timers leave at once, so this is also what the timer queue
+    /// holds.
+    pub fn timers(&self) -> usize {
+        self.core.timers()
     }
 }

@@ -14,7 +14,7 @@
 //! | Reactor                    | [`Reactor`] (and [`Context`] inside upcalls)               |
 //! | Event handler              | [`EventHandler`]                                            |
 //! | Concrete event handlers    | yours; [`Acceptor`] and [`Connector`] for connection setup |
-//! | Timer queue                | an indexed binary heap inside [`Reactor`]                   |
+//! | Timer queue                | [`timer::TimerQueue`], an indexed binary heap               |
 //! | Notification mechanism     | [`ReactorRemote`]: a user-space queue behind one eventfd    |
 //!
 //! What the reactor promises is the [`EventHandler`] contract; in short: close exactly once,
@@ -22,6 +22,11 @@
 //! edge-triggered demultiplexer (answer [`Disposition::Again`] to be upcalled again without a
 //! new edge), stale tokens refused, panics contained, and per iteration timers first, then
 //! notifications, then I/O.
+//!
+//! Two building blocks are public so that the `leader-followers` pools share them rather than
+//! keep copies: the timer queue ([`timer::TimerQueue`]: O(log n) schedule, cancel and expiry, no
+//! tombstones, each registration's timers on a list of their own) and the readiness bits
+//! ([`readiness`]).
 //!
 //! # Example
 //!
@@ -70,7 +75,7 @@ mod buffer;
 mod notify;
 mod reactor;
 pub mod readiness;
-mod timer;
+pub mod timer;
 
 pub use acceptor::{Acceptor, AcceptorStats, ConnectResult, Connector, ServiceFactory};
 pub use buffer::OutBuffer;

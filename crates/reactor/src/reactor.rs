@@ -16,7 +16,7 @@ use wrapper_facade::signal::{Signal, SignalFd};
 
 use crate::notify::{Notice, ReactorRemote, Shared};
 use crate::readiness::{EXCEPT, READ, WRITE, bits_of, closed, mask_of, mio_interest};
-use crate::timer::{Cancelled, Expired, Head, TimerQueue};
+use crate::timer::{Cancelled, Expired, Finished, Head, TimerQueue};
 
 const WAKER: mio::Token = mio::Token(usize::MAX);
 const SIGNALS: mio::Token = mio::Token(usize::MAX - 1);
@@ -324,7 +324,7 @@ impl Inner {
             // The handler, still alive, keeps the descriptor open until after this.
             let _ = self.registry.deregister(&mut SourceFd(&fd));
         }
-        self.timers.cancel_list(slot.timers);
+        self.timers.cancel_list(slot.timers, drop);
         self.watchers.retain(|(_, t)| *t != token);
         let mut handler = slot
             .handler
@@ -360,7 +360,7 @@ impl Inner {
     }
 
     fn dispatch_timers(&mut self) -> usize {
-        if self.timers.len() == 0 {
+        if self.timers.is_empty() {
             return 0;
         }
         let now = self.clock.now();
@@ -376,8 +376,13 @@ impl Inner {
             if d.is_some() {
                 upcalls += 1;
             }
-            if let Some(gone) = self.timers.finish(id, act, now) {
-                self.timer_gone(&gone);
+            if let Finished::Fired {
+                head: Head::Becomes(head),
+                ..
+            } = self.timers.finish(id, act, now)
+                && let Some(slot) = self.slots.get_mut(owner)
+            {
+                slot.timers = head;
             }
         }
         self.expired = expired;

@@ -1,6 +1,7 @@
 //! Integration tests of the leader-followers crate: the conformance kit for both pools,
-//! stress over TCP, timer and I/O serialisation, shutdown under load, growth, configuration,
-//! and (with `--cfg loom`) a model check of the promotion protocol.
+//! stress over TCP, timer and I/O serialisation, timers leaving the queue on cancel and close,
+//! shutdown under load, growth, configuration, and (with `--cfg loom`) a model check of the
+//! promotion protocol.
 
 mod support;
 
@@ -21,3 +22,4 @@ mod pool;
 mod serialisation;
 mod shutdown;
 mod stress;
+mod timers;

@@ -135,3 +135,25 @@ fn every_model_registers_from_another_thread_while_the_leader_waits() {
         running.join().expect("loop").expect("run");
     }
 }
+
+#[test]
+fn a_lone_thread_runs_jobs_with_nothing_ready() {
+    // One thread, no registration ready: the jobs are the only work, and the thread must take
+    // them rather than keep asking the kernel for events.
+    let mut pool = LeaderFollowers::builder().threads(1).build().expect("pool");
+    let remote = pool.remote();
+    let (tx, rx) = mpsc::channel();
+    remote
+        .post(Box::new(move |ctx| {
+            let tx = tx.clone();
+            ctx.remote()
+                .post(Box::new(move |_ctx| tx.send("second").unwrap()))
+                .unwrap();
+        }))
+        .expect("post");
+    let running = thread::spawn(move || pool.run());
+    let got = rx.recv_timeout(PATIENCE);
+    remote.end();
+    running.join().expect("pool thread").expect("run");
+    assert_eq!(got, Ok("second"), "both jobs ran");
+}
