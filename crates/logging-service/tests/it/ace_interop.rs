@@ -53,7 +53,8 @@ fn ace7_bytes_decode_and_our_encoder_matches_them() {
 #[test]
 fn a_real_ace_client_talks_to_logd() {
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let exe = out_dir.join("ace_client");
+    // Per process: two test runs at once must not exec a file the other is still writing.
+    let exe = out_dir.join(format!("ace_client-{}", std::process::id()));
     let build = Command::new("g++")
         .args(["-O1", "-o"])
         .arg(&exe)
@@ -72,6 +73,7 @@ fn a_real_ace_client_talks_to_logd() {
         .args(["127.0.0.1", &addr.port().to_string(), "500"])
         .output()
         .expect("run the ACE client");
+    let _ = std::fs::remove_file(&exe);
     assert!(
         run.status.success(),
         "{}",
