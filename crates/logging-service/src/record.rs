@@ -116,7 +116,11 @@ fn host_byte_ok(b: u8) -> bool {
 /// Appends `host` as [`sanitize_host`] makes it, without allocating when it is already clean.
 fn push_sanitized_host(out: &mut String, host: &str) {
     let b = host.as_bytes();
-    if !b.is_empty() && b.len() <= 253 && b.iter().all(|&c| host_byte_ok(c)) && b.iter().any(|&c| c != b'.') {
+    if !b.is_empty()
+        && b.len() <= 253
+        && b.iter().all(|&c| host_byte_ok(c))
+        && b.iter().any(|&c| c != b'.')
+    {
         out.push_str(host);
         return;
     }
@@ -155,10 +159,7 @@ fn push_spaceless(out: &mut String, s: &str) {
 /// Appends `s` with backslashes, newlines and carriage returns escaped.
 fn push_escaped(out: &mut String, s: &str) {
     let mut rest = s;
-    while let Some(i) = rest
-        .bytes()
-        .position(|b| matches!(b, b'\\' | b'\n' | b'\r'))
-    {
+    while let Some(i) = crate::scan::find_escape(rest.as_bytes()) {
         out.push_str(&rest[..i]);
         out.push_str(match rest.as_bytes()[i] {
             b'\\' => "\\\\",
@@ -303,7 +304,10 @@ impl RecordBatch {
     pub fn push(&mut self, r: &LogRecord<'_>) {
         let start = self.end();
         let mut ends = [0; 5];
-        for (end, field) in ends.iter_mut().zip([r.time, r.host, r.app, r.pid, r.message]) {
+        for (end, field) in ends
+            .iter_mut()
+            .zip([r.time, r.host, r.app, r.pid, r.message])
+        {
             self.text.push_str(field);
             *end = self.text.len();
         }
