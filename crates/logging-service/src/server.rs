@@ -197,7 +197,6 @@ impl<F: Framing> EventHandler for Connection<F> {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
-                    let short = n < buf.len();
                     if let Err(e) =
                         self.framing
                             .feed(&buf[..n], &self.peer, &mut self.batch, &mut rejected)
@@ -206,11 +205,12 @@ impl<F: Framing> EventHandler for Connection<F> {
                         rejected += 1;
                         break Disposition::Close;
                     }
-                    if short {
-                        // Drained for now (the contract's short read); if the client closed
-                        // too, the dispatcher upcalls input once more to read end of stream.
-                        break Disposition::Continue;
-                    }
+                    // A short read does not end the upcall: reading on to `WouldBlock` (or
+                    // end of stream) costs one read per upcall and never depends on the
+                    // dispatcher noticing a close that came with the last data. (Stopping at
+                    // short reads left connections open until the idle timeout under
+                    // leader/followers: the close was noticed during one upcall, and the
+                    // upcall it caused stopped at the short read of the last data.)
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Disposition::Continue,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -163,12 +163,17 @@ fn forwarding_to_a_second_logd() {
 fn graceful_stop_writes_everything_read() {
     let server = Server::start("graceful", |_| {});
     let addr = server.at.ace.unwrap();
-    // Clients still connected and sending when the stop comes.
-    let writers: Vec<_> = (0..4)
-        .map(|c| {
+    // Clients still connected and sending when the stop comes. Every client connects before
+    // any sends: a client connecting after the stop would be refused.
+    let streams: Vec<_> = (0..4)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    let writers: Vec<_> = streams
+        .into_iter()
+        .zip(0..)
+        .map(|(mut s, c)| {
             thread::spawn(move || {
                 use std::io::Write;
-                let mut s = std::net::TcpStream::connect(addr).unwrap();
                 for i in 0..2000 {
                     if s.write_all(&ace(c, format!("c{c} r{i}"))).is_err() {
                         break;
