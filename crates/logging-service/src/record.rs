@@ -191,6 +191,17 @@ fn push_int(out: &mut String, n: i64) {
     out.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
 }
 
+/// Appends a decimal `u8`.
+fn push_u8(out: &mut String, n: u8) {
+    if n >= 100 {
+        out.push(char::from(b'0' + n / 100));
+    }
+    if n >= 10 {
+        out.push(char::from(b'0' + n / 10 % 10));
+    }
+    out.push(char::from(b'0' + n % 10));
+}
+
 impl LogRecord<'_> {
     /// The stored line: `TIME HOST APP[PID] <FACILITY.SEVERITY> MESSAGE\n`, with the message's
     /// backslashes, newlines and carriage returns escaped (`\\`, `\n`, `\r`) so that one record
@@ -212,9 +223,9 @@ impl LogRecord<'_> {
         out.push('[');
         push_spaceless(out, self.pid);
         out.push_str("] <");
-        push_int(out, i64::from(self.facility));
+        push_u8(out, self.facility);
         out.push('.');
-        push_int(out, i64::from(self.severity));
+        push_u8(out, self.severity);
         out.push_str("> ");
         push_escaped(out, self.message);
         out.push('\n');
@@ -249,6 +260,8 @@ pub struct RecordBatch {
     text: String,
     slots: Vec<Slot>,
     stamps: StampCache,
+    /// The last ACE pid and its digits: a connection's records nearly always share it.
+    pid: Option<(i32, String)>,
 }
 
 impl RecordBatch {
@@ -330,7 +343,15 @@ impl RecordBatch {
         let h = self.end();
         self.text.push_str("ace");
         let a = self.end();
-        push_int(&mut self.text, i64::from(r.pid));
+        match &self.pid {
+            Some((pid, digits)) if *pid == r.pid => self.text.push_str(digits),
+            _ => {
+                let mut digits = String::new();
+                push_int(&mut digits, i64::from(r.pid));
+                self.text.push_str(&digits);
+                self.pid = Some((r.pid, digits));
+            }
+        }
         let p = self.end();
         match std::str::from_utf8(r.message) {
             Ok(m) => self.text.push_str(m),
@@ -394,6 +415,41 @@ mod tests {
         assert_eq!(sanitize_host(""), "_");
         assert_eq!(sanitize_host("host/with space"), "host_with_space");
         assert_eq!(sanitize_host("127.0.0.1"), "127.0.0.1");
+    }
+
+    #[test]
+    fn ace_records_through_a_batch() {
+        let mut batch = RecordBatch::new();
+        for (pid, micros, priority) in [(-7, 5, 0x080), (-7, 6, 0x008), (123, 999_999, 0x400)] {
+            let view = AceView {
+                priority,
+                pid,
+                seconds: 1_700_000_000,
+                micros,
+                message: b"caf\xc3\xa9 \xff",
+            };
+            batch.push_ace(&view, "10.0.0.1");
+        }
+        let mut lines = String::new();
+        batch.iter().for_each(|r| r.write_line(&mut lines));
+        assert_eq!(
+            lines,
+            "2023-11-14T22:13:20.000005Z 10.0.0.1 ace[-7] <1.3> caf\u{e9} \u{fffd}\n\
+             2023-11-14T22:13:20.000006Z 10.0.0.1 ace[-7] <1.6> caf\u{e9} \u{fffd}\n\
+             2023-11-14T22:13:20.999999Z 10.0.0.1 ace[123] <1.0> caf\u{e9} \u{fffd}\n"
+        );
+        let big = LogRecord {
+            time: "t",
+            host: "h",
+            app: "a",
+            pid: "p",
+            facility: 255,
+            severity: 10,
+            message: "",
+        };
+        let mut s = String::new();
+        big.write_line(&mut s);
+        assert_eq!(s, "t h a[p] <255.10> \n");
     }
 
     #[test]
