@@ -45,6 +45,35 @@ pub struct AceRecord {
     pub message: String,
 }
 
+/// A decoded `ACE_Log_Record` borrowing its message from the frame: what the server stores
+/// from, without copying the message first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AceView<'a> {
+    /// ACE's `ACE_Log_Priority` bit.
+    pub priority: u32,
+    /// Process id of the sender.
+    pub pid: i32,
+    /// Seconds since the epoch.
+    pub seconds: i64,
+    /// Microseconds within the second (checked: `0..1_000_000`).
+    pub micros: i32,
+    /// The message bytes, without the terminating NUL; not checked to be UTF-8.
+    pub message: &'a [u8],
+}
+
+impl AceView<'_> {
+    /// The record, owning its message (bytes that are not UTF-8 become U+FFFD).
+    pub fn to_record(&self) -> AceRecord {
+        AceRecord {
+            priority: self.priority,
+            pid: self.pid,
+            seconds: self.seconds,
+            micros: self.micros,
+            message: String::from_utf8_lossy(self.message).into_owned(),
+        }
+    }
+}
+
 /// The header's size.
 pub const HEADER_LEN: usize = 8;
 
@@ -98,6 +127,11 @@ pub fn decode_header(
 
 /// Decodes a payload of the given byte order, in whichever seconds layout makes it add up.
 pub fn decode_payload(payload: &[u8], order: ByteOrder) -> Result<AceRecord, FrameError> {
+    decode_view(payload, order).map(|v| v.to_record())
+}
+
+/// [`decode_payload`] without copying the message.
+pub fn decode_view(payload: &[u8], order: ByteOrder) -> Result<AceView<'_>, FrameError> {
     let r = Reader {
         buf: payload,
         order,
@@ -123,16 +157,16 @@ pub fn decode_payload(payload: &[u8], order: ByteOrder) -> Result<AceRecord, Fra
         return Err(FrameError::Malformed("microseconds out of range"));
     }
     let raw = &payload[fixed..];
-    let text = match raw.iter().position(|&b| b == 0) {
+    let text = match crate::scan::find_nul(raw) {
         Some(nul) => &raw[..nul],
         None => raw,
     };
-    Ok(AceRecord {
+    Ok(AceView {
         priority: r.u32_at(0),
         pid: r.u32_at(4) as i32,
         seconds,
         micros,
-        message: String::from_utf8_lossy(text).into_owned(),
+        message: text,
     })
 }
 
@@ -173,9 +207,14 @@ pub fn encode(record: &AceRecord, order: ByteOrder, layout: SecondsLayout) -> Ve
 /// a bad header is an error from which the stream cannot resynchronise (ACE frames carry
 /// no marker): the connection should be closed. A bad payload is an error for that record
 /// only; decoding goes on with the next frame.
+///
+/// Frames are taken by advancing an offset into the buffer, which is compacted once per
+/// [`extend`](Self::extend), not once per frame.
 #[derive(Debug)]
 pub struct AceDecoder {
     buf: Vec<u8>,
+    /// Bytes of `buf` already taken: the stream goes on at `buf[pos..]`.
+    pos: usize,
     max_payload: usize,
 }
 
@@ -184,33 +223,45 @@ impl AceDecoder {
     pub fn new(max_payload: usize) -> Self {
         AceDecoder {
             buf: Vec::new(),
+            pos: 0,
             max_payload,
         }
     }
 
     /// Bytes held that do not yet form a whole frame.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.pos
     }
 
     /// Appends bytes read from the connection.
     pub fn extend(&mut self, bytes: &[u8]) {
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+        } else if self.pos > 0 {
+            self.buf.drain(..self.pos);
+        }
+        self.pos = 0;
         self.buf.extend_from_slice(bytes);
     }
 
     /// The next complete record, `Ok(None)` when more bytes are needed.
     pub fn next_record(&mut self) -> Result<Option<AceRecord>, FrameError> {
-        if self.buf.len() < HEADER_LEN {
+        self.next_view().map(|v| v.map(|v| v.to_record()))
+    }
+
+    /// [`next_record`](Self::next_record), borrowing the message from the decoder's buffer.
+    pub fn next_view(&mut self) -> Result<Option<AceView<'_>>, FrameError> {
+        let avail = &self.buf[self.pos..];
+        let Some(header) = avail.first_chunk::<HEADER_LEN>() else {
+            return Ok(None);
+        };
+        let (order, len) = decode_header(header, self.max_payload)?;
+        if avail.len() < HEADER_LEN + len {
             return Ok(None);
         }
-        let header: [u8; HEADER_LEN] = self.buf[..HEADER_LEN].try_into().expect("length checked");
-        let (order, len) = decode_header(&header, self.max_payload)?;
-        if self.buf.len() < HEADER_LEN + len {
-            return Ok(None);
-        }
-        let result = decode_payload(&self.buf[HEADER_LEN..HEADER_LEN + len], order);
-        self.buf.drain(..HEADER_LEN + len);
-        result.map(Some)
+        let start = self.pos + HEADER_LEN;
+        self.pos = start + len;
+        decode_view(&self.buf[start..start + len], order).map(Some)
     }
 }
 

@@ -46,6 +46,7 @@
 pub mod ace;
 mod error;
 pub mod record;
+mod scan;
 pub mod server;
 pub mod services;
 pub mod store;

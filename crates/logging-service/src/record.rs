@@ -1,33 +1,36 @@
-//! The stored record and its one-line format.
+//! The stored record and its one-line format, and the batch that carries records from a
+//! connection's decoder to the sinks.
 
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::ace::{AceRecord, severity_of};
-use crate::syslog::SyslogMessage;
+use crate::ace::{AceView, severity_of};
+use crate::syslog::{Dialect, SyslogMessage};
 
-/// One log record, whatever format it arrived in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogRecord {
+/// One log record, whatever format it arrived in: a view into a [`RecordBatch`] (or into
+/// any text its fields borrow from).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogRecord<'a> {
     /// The sender's time when the format carries a full one (ACE; RFC 5424), else the time
     /// of receipt; RFC 3339 text.
-    pub time: String,
-    /// The client host: the host name in the message when it has one, else the peer address.
-    pub host: String,
+    pub time: &'a str,
+    /// The client host: the host name in the message when it has one, else the peer address
+    /// (sanitised as [`sanitize_host`] does, when it comes from a [`RecordBatch`]).
+    pub host: &'a str,
     /// The application (syslog APP-NAME or TAG), or `ace` for ACE records.
-    pub app: String,
+    pub app: &'a str,
     /// Process id as text, or `-`.
-    pub pid: String,
+    pub pid: &'a str,
     /// Syslog facility (ACE records: 1, user).
     pub facility: u8,
     /// Syslog severity.
     pub severity: u8,
     /// The message.
-    pub message: String,
+    pub message: &'a str,
 }
 
-/// Formats seconds and microseconds since the epoch as RFC 3339 UTC.
-pub fn rfc3339(seconds: i64, micros: u32) -> String {
+/// Appends `YYYY-MM-DDTHH:MM:SS.` for `seconds` since the epoch (UTC).
+fn push_date_time(out: &mut String, seconds: i64) {
     // Days to civil date (Howard Hinnant's algorithm), valid over the whole i64 day range we need.
     let days = seconds.div_euclid(86_400);
     let secs = seconds.rem_euclid(86_400);
@@ -40,95 +43,353 @@ pub fn rfc3339(seconds: i64, micros: u32) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.",
         secs / 3600,
         secs / 60 % 60,
         secs % 60
-    )
+    );
+}
+
+/// Appends `micros` as at least six digits and the closing `Z`.
+fn push_micros_z(out: &mut String, micros: u32) {
+    if micros >= 1_000_000 {
+        let _ = write!(out, "{micros}Z");
+        return;
+    }
+    let mut digits = [b'0'; 7];
+    let mut n = micros;
+    for d in digits[..6].iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    digits[6] = b'Z';
+    out.push_str(std::str::from_utf8(&digits).expect("ASCII digits"));
+}
+
+/// Formats seconds and microseconds since the epoch as RFC 3339 UTC.
+pub fn rfc3339(seconds: i64, micros: u32) -> String {
+    let mut s = String::with_capacity(27);
+    push_date_time(&mut s, seconds);
+    push_micros_z(&mut s, micros);
+    s
+}
+
+fn now() -> (i64, u32) {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    (d.as_secs() as i64, d.subsec_micros())
 }
 
 /// Now, as RFC 3339 UTC.
 pub fn now_rfc3339() -> String {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    rfc3339(d.as_secs() as i64, d.subsec_micros())
+    let (secs, micros) = now();
+    rfc3339(secs, micros)
+}
+
+/// The formatted date and time of the last second seen: consecutive records nearly always
+/// share their second, so only the microseconds are formatted per record.
+#[derive(Debug, Clone, Default)]
+struct StampCache {
+    seconds: Option<i64>,
+    prefix: String,
+}
+
+impl StampCache {
+    fn push(&mut self, out: &mut String, seconds: i64, micros: u32) {
+        if self.seconds != Some(seconds) {
+            self.prefix.clear();
+            push_date_time(&mut self.prefix, seconds);
+            self.seconds = Some(seconds);
+        }
+        out.push_str(&self.prefix);
+        push_micros_z(out, micros);
+    }
+}
+
+fn host_byte_ok(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')
+}
+
+/// Appends `host` as [`sanitize_host`] makes it, without allocating when it is already clean.
+fn push_sanitized_host(out: &mut String, host: &str) {
+    let b = host.as_bytes();
+    if !b.is_empty()
+        && b.len() <= 253
+        && b.iter().all(|&c| host_byte_ok(c))
+        && b.iter().any(|&c| c != b'.')
+    {
+        out.push_str(host);
+        return;
+    }
+    let start = out.len();
+    let mut all_dots = true;
+    for c in host.chars().take(253) {
+        let c = if c.is_ascii() && host_byte_ok(c as u8) {
+            c
+        } else {
+            '_'
+        };
+        all_dots &= c == '.';
+        out.push(c);
+    }
+    if all_dots {
+        out.insert(start, '_');
+    }
 }
 
 /// Host names become file names: keep `[A-Za-z0-9._-]`, replace the rest, never `.` or `..`.
 pub fn sanitize_host(host: &str) -> String {
-    let mut s: String = host
-        .chars()
-        .take(253)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() || s.chars().all(|c| c == '.') {
-        s = format!("_{s}");
-    }
+    let mut s = String::with_capacity(host.len().min(254));
+    push_sanitized_host(&mut s, host);
     s
 }
 
-impl LogRecord {
-    /// A record from an ACE client at `peer`.
-    pub fn from_ace(r: AceRecord, peer: &str) -> Self {
-        LogRecord {
-            time: rfc3339(r.seconds, r.micros.clamp(0, 999_999) as u32),
-            host: sanitize_host(peer),
-            app: "ace".into(),
-            pid: r.pid.to_string(),
-            facility: 1,
-            severity: severity_of(r.priority),
-            message: r.message,
+/// Appends `s` with spaces made underscores.
+fn push_spaceless(out: &mut String, s: &str) {
+    if s.as_bytes().contains(&b' ') {
+        out.extend(s.chars().map(|c| if c == ' ' { '_' } else { c }));
+    } else {
+        out.push_str(s);
+    }
+}
+
+/// Appends `s` with backslashes, newlines and carriage returns escaped.
+fn push_escaped(out: &mut String, s: &str) {
+    let mut rest = s;
+    while let Some(i) = crate::scan::find_escape(rest.as_bytes()) {
+        out.push_str(&rest[..i]);
+        out.push_str(match rest.as_bytes()[i] {
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            _ => "\\r",
+        });
+        // The byte at `i` is ASCII: `i + 1` is a character boundary.
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
+}
+
+/// Appends a decimal number.
+fn push_int(out: &mut String, n: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut m = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
         }
     }
-
-    /// A record from a syslog sender at `peer`.
-    pub fn from_syslog(m: SyslogMessage, peer: &str) -> Self {
-        let time = match (m.dialect, m.timestamp) {
-            (crate::syslog::Dialect::Rfc5424, Some(t)) => t,
-            _ => now_rfc3339(),
-        };
-        LogRecord {
-            time,
-            host: sanitize_host(m.hostname.as_deref().unwrap_or(peer)),
-            app: m.app.unwrap_or_else(|| "-".into()),
-            pid: m.procid.unwrap_or_else(|| "-".into()),
-            facility: m.facility,
-            severity: m.severity,
-            message: m.message,
-        }
+    if n < 0 {
+        out.push('-');
     }
+    out.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
+}
 
+/// Appends a decimal `u8`.
+fn push_u8(out: &mut String, n: u8) {
+    if n >= 100 {
+        out.push(char::from(b'0' + n / 100));
+    }
+    if n >= 10 {
+        out.push(char::from(b'0' + n / 10 % 10));
+    }
+    out.push(char::from(b'0' + n % 10));
+}
+
+impl LogRecord<'_> {
     /// The stored line: `TIME HOST APP[PID] <FACILITY.SEVERITY> MESSAGE\n`, with the message's
     /// backslashes, newlines and carriage returns escaped (`\\`, `\n`, `\r`) so that one record
-    /// is always one line.
+    /// is always one line; spaces in APP and PID become `_`.
     pub fn write_line(&self, out: &mut String) {
-        let _ = write!(
-            out,
-            "{} {} {}[{}] <{}.{}> ",
-            self.time,
-            self.host,
-            self.app.replace(' ', "_"),
-            self.pid.replace(' ', "_"),
-            self.facility,
-            self.severity
+        out.reserve(
+            self.time.len()
+                + self.host.len()
+                + self.app.len()
+                + self.pid.len()
+                + self.message.len()
+                + 16,
         );
-        for c in self.message.chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                c => out.push(c),
+        out.push_str(self.time);
+        out.push(' ');
+        out.push_str(self.host);
+        out.push(' ');
+        push_spaceless(out, self.app);
+        out.push('[');
+        push_spaceless(out, self.pid);
+        out.push_str("] <");
+        push_u8(out, self.facility);
+        out.push('.');
+        push_u8(out, self.severity);
+        out.push_str("> ");
+        push_escaped(out, self.message);
+        out.push('\n');
+    }
+}
+
+/// Where a record's fields end in a [`RecordBatch`]'s text.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    start: usize,
+    /// Ends of time, host, app, pid, message.
+    ends: [usize; 5],
+    facility: u8,
+    severity: u8,
+}
+
+/// A batch of records decoded from one read (or one upcall): every field of every record in
+/// one string, so that decoding a batch allocates nothing once the batch has grown to its
+/// working size. Cleared and reused by its connection.
+///
+/// ```
+/// use logging_service::record::{LogRecord, RecordBatch};
+///
+/// let mut batch = RecordBatch::new();
+/// batch.push(&LogRecord { time: "t", host: "h", app: "a", pid: "1", facility: 1, severity: 6, message: "hi" });
+/// let mut line = String::new();
+/// batch.iter().for_each(|r| r.write_line(&mut line));
+/// assert_eq!(line, "t h a[1] <1.6> hi\n");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct RecordBatch {
+    text: String,
+    slots: Vec<Slot>,
+    stamps: StampCache,
+    /// The last ACE pid and its digits: a connection's records nearly always share it.
+    pid: Option<(i32, String)>,
+}
+
+impl RecordBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records held.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether it holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Forgets every record, keeping the memory for the next batch.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.slots.clear();
+    }
+
+    /// The `i`th record.
+    pub fn get(&self, i: usize) -> Option<LogRecord<'_>> {
+        self.slots.get(i).map(|s| self.view(s))
+    }
+
+    /// The records, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = LogRecord<'_>> + '_ {
+        self.slots.iter().map(|s| self.view(s))
+    }
+
+    fn view(&self, s: &Slot) -> LogRecord<'_> {
+        let [t, h, a, p, m] = s.ends;
+        LogRecord {
+            time: &self.text[s.start..t],
+            host: &self.text[t..h],
+            app: &self.text[h..a],
+            pid: &self.text[a..p],
+            facility: s.facility,
+            severity: s.severity,
+            message: &self.text[p..m],
+        }
+    }
+
+    fn end(&self) -> usize {
+        self.text.len()
+    }
+
+    /// Appends a copy of `r`, fields as they are.
+    pub fn push(&mut self, r: &LogRecord<'_>) {
+        let start = self.end();
+        let mut ends = [0; 5];
+        for (end, field) in ends
+            .iter_mut()
+            .zip([r.time, r.host, r.app, r.pid, r.message])
+        {
+            self.text.push_str(field);
+            *end = self.text.len();
+        }
+        self.slots.push(Slot {
+            start,
+            ends,
+            facility: r.facility,
+            severity: r.severity,
+        });
+    }
+
+    /// Appends a record from an ACE client at `peer`: the sender's time, the peer as host,
+    /// app `ace`, facility 1 (user), the severity of ACE's priority.
+    pub fn push_ace(&mut self, r: &AceView<'_>, peer: &str) {
+        let start = self.end();
+        self.stamps
+            .push(&mut self.text, r.seconds, r.micros.clamp(0, 999_999) as u32);
+        let t = self.end();
+        push_sanitized_host(&mut self.text, peer);
+        let h = self.end();
+        self.text.push_str("ace");
+        let a = self.end();
+        match &self.pid {
+            Some((pid, digits)) if *pid == r.pid => self.text.push_str(digits),
+            _ => {
+                let mut digits = String::new();
+                push_int(&mut digits, i64::from(r.pid));
+                self.text.push_str(&digits);
+                self.pid = Some((r.pid, digits));
             }
         }
-        out.push('\n');
+        let p = self.end();
+        match std::str::from_utf8(r.message) {
+            Ok(m) => self.text.push_str(m),
+            Err(_) => self.text.push_str(&String::from_utf8_lossy(r.message)),
+        }
+        self.slots.push(Slot {
+            start,
+            ends: [t, h, a, p, self.end()],
+            facility: 1,
+            severity: severity_of(r.priority),
+        });
+    }
+
+    /// Appends a record from a syslog sender at `peer`: an RFC 5424 timestamp as sent, else
+    /// the time of receipt; the message's host name, else the peer; `-` for absent app and pid.
+    pub fn push_syslog(&mut self, m: &SyslogMessage<'_>, peer: &str) {
+        let start = self.end();
+        match (m.dialect, m.timestamp.as_deref()) {
+            (Dialect::Rfc5424, Some(t)) => self.text.push_str(t),
+            _ => {
+                let (secs, micros) = now();
+                self.stamps.push(&mut self.text, secs, micros);
+            }
+        }
+        let t = self.end();
+        push_sanitized_host(&mut self.text, m.hostname.as_deref().unwrap_or(peer));
+        let h = self.end();
+        self.text.push_str(m.app.as_deref().unwrap_or("-"));
+        let a = self.end();
+        self.text.push_str(m.procid.as_deref().unwrap_or("-"));
+        let p = self.end();
+        self.text.push_str(&m.message);
+        self.slots.push(Slot {
+            start,
+            ends: [t, h, a, p, self.end()],
+            facility: m.facility,
+            severity: m.severity,
+        });
     }
 }
 
@@ -157,15 +418,50 @@ mod tests {
     }
 
     #[test]
+    fn ace_records_through_a_batch() {
+        let mut batch = RecordBatch::new();
+        for (pid, micros, priority) in [(-7, 5, 0x080), (-7, 6, 0x008), (123, 999_999, 0x400)] {
+            let view = AceView {
+                priority,
+                pid,
+                seconds: 1_700_000_000,
+                micros,
+                message: b"caf\xc3\xa9 \xff",
+            };
+            batch.push_ace(&view, "10.0.0.1");
+        }
+        let mut lines = String::new();
+        batch.iter().for_each(|r| r.write_line(&mut lines));
+        assert_eq!(
+            lines,
+            "2023-11-14T22:13:20.000005Z 10.0.0.1 ace[-7] <1.3> caf\u{e9} \u{fffd}\n\
+             2023-11-14T22:13:20.000006Z 10.0.0.1 ace[-7] <1.6> caf\u{e9} \u{fffd}\n\
+             2023-11-14T22:13:20.999999Z 10.0.0.1 ace[123] <1.0> caf\u{e9} \u{fffd}\n"
+        );
+        let big = LogRecord {
+            time: "t",
+            host: "h",
+            app: "a",
+            pid: "p",
+            facility: 255,
+            severity: 10,
+            message: "",
+        };
+        let mut s = String::new();
+        big.write_line(&mut s);
+        assert_eq!(s, "t h a[p] <255.10> \n");
+    }
+
+    #[test]
     fn one_record_one_line() {
         let r = LogRecord {
-            time: "t".into(),
-            host: "h".into(),
-            app: "my app".into(),
-            pid: "1".into(),
+            time: "t",
+            host: "h",
+            app: "my app",
+            pid: "1",
             facility: 1,
             severity: 6,
-            message: "two\nlines \\ and\r".into(),
+            message: "two\nlines \\ and\r",
         };
         let mut s = String::new();
         r.write_line(&mut s);

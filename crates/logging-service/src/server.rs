@@ -19,7 +19,7 @@ use reactor::ServiceFactory;
 
 use crate::ace::AceDecoder;
 use crate::error::{Error, FrameError};
-use crate::record::LogRecord;
+use crate::record::RecordBatch;
 use crate::services::{self, ServiceEnv};
 use crate::store::{Durability, FileStore, Forwarder, Output, RecordSink, Stats, StoreConfig};
 use crate::syslog::{self, SyslogFramer};
@@ -33,12 +33,12 @@ pub trait Framing: Send + 'static {
         &mut self,
         bytes: &[u8],
         peer: &str,
-        out: &mut Vec<LogRecord>,
+        out: &mut RecordBatch,
         rejected: &mut u64,
     ) -> Result<(), FrameError>;
 
     /// At end of stream: a last record that needs no terminator.
-    fn finish(&mut self, _peer: &str, _out: &mut Vec<LogRecord>, _rejected: &mut u64) {}
+    fn finish(&mut self, _peer: &str, _out: &mut RecordBatch, _rejected: &mut u64) {}
 
     /// Counts a record of this framing's format.
     fn count(stats: &mut Stats, n: u64);
@@ -60,13 +60,13 @@ impl Framing for AceFraming {
         &mut self,
         bytes: &[u8],
         peer: &str,
-        out: &mut Vec<LogRecord>,
+        out: &mut RecordBatch,
         rejected: &mut u64,
     ) -> Result<(), FrameError> {
         self.0.extend(bytes);
         loop {
-            match self.0.next_record() {
-                Ok(Some(r)) => out.push(LogRecord::from_ace(r, peer)),
+            match self.0.next_view() {
+                Ok(Some(r)) => out.push_ace(&r, peer),
                 Ok(None) => return Ok(()),
                 // A bad payload was consumed: go on with the next frame.
                 Err(e @ (FrameError::Malformed(_) | FrameError::Truncated { .. })) => {
@@ -95,9 +95,9 @@ impl SyslogFraming {
     }
 }
 
-fn push_syslog(raw: &[u8], peer: &str, out: &mut Vec<LogRecord>, rejected: &mut u64) {
+fn push_syslog(raw: &[u8], peer: &str, out: &mut RecordBatch, rejected: &mut u64) {
     match syslog::parse(raw) {
-        Ok(m) => out.push(LogRecord::from_syslog(m, peer)),
+        Ok(m) => out.push_syslog(&m, peer),
         Err(e) => {
             tracing::warn!(%peer, error = %e, "syslog message refused");
             *rejected += 1;
@@ -110,13 +110,13 @@ impl Framing for SyslogFraming {
         &mut self,
         bytes: &[u8],
         peer: &str,
-        out: &mut Vec<LogRecord>,
+        out: &mut RecordBatch,
         rejected: &mut u64,
     ) -> Result<(), FrameError> {
         self.0.extend(bytes);
         loop {
             match self.0.next_message() {
-                Ok(Some(raw)) => push_syslog(&raw, peer, out, rejected),
+                Ok(Some(raw)) => push_syslog(raw, peer, out, rejected),
                 Ok(None) => return Ok(()),
                 Err(e) => {
                     tracing::warn!(%peer, error = %e, "syslog frame refused");
@@ -126,7 +126,7 @@ impl Framing for SyslogFraming {
         }
     }
 
-    fn finish(&mut self, peer: &str, out: &mut Vec<LogRecord>, rejected: &mut u64) {
+    fn finish(&mut self, peer: &str, out: &mut RecordBatch, rejected: &mut u64) {
         if let Some(raw) = self.0.finish() {
             push_syslog(&raw, peer, out, rejected);
         }
@@ -150,7 +150,7 @@ pub struct Connection<F> {
     output: Arc<Output>,
     idle: Duration,
     last_activity: Option<Instant>,
-    batch: Vec<LogRecord>,
+    batch: RecordBatch,
 }
 
 impl<F> std::fmt::Debug for Connection<F> {
@@ -289,7 +289,7 @@ impl<F: Framing> ServiceFactory for ConnectionFactory<F> {
             output: self.output.clone(),
             idle: self.idle,
             last_activity: None,
-            batch: Vec::new(),
+            batch: RecordBatch::new(),
         };
         Some((Box::new(conn), Interest::READ))
     }
@@ -306,7 +306,7 @@ impl<F: Framing> ServiceFactory for ConnectionFactory<F> {
 pub struct SyslogUdp {
     socket: UdpSocket,
     output: Arc<Output>,
-    batch: Vec<LogRecord>,
+    batch: RecordBatch,
 }
 
 impl std::fmt::Debug for SyslogUdp {
@@ -323,7 +323,7 @@ impl SyslogUdp {
         SyslogUdp {
             socket,
             output,
-            batch: Vec::new(),
+            batch: RecordBatch::new(),
         }
     }
 }

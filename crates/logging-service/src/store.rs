@@ -12,12 +12,12 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
 use wrapper_facade::file::{AppendFile, FsyncPolicy};
 
-use crate::record::LogRecord;
+use crate::record::{LogRecord, RecordBatch};
 
 /// A destination for batches of records (the storage strategy).
 pub trait RecordSink: Send + std::fmt::Debug {
     /// Takes a batch; every record of it is written (or queued for writing) before this returns.
-    fn write_batch(&mut self, records: &[LogRecord]) -> io::Result<()>;
+    fn write_batch(&mut self, batch: &RecordBatch) -> io::Result<()>;
     /// Forces what was written to its final place (disk, upstream).
     fn flush(&mut self) -> io::Result<()>;
     /// Reopens files (after an external rotation), on SIGHUP.
@@ -160,27 +160,25 @@ impl FileStore {
 }
 
 impl RecordSink for FileStore {
-    fn write_batch(&mut self, records: &[LogRecord]) -> io::Result<()> {
+    fn write_batch(&mut self, batch: &RecordBatch) -> io::Result<()> {
         // One append per host per batch: whole lines, never interleaved with other writers.
-        let mut start = 0;
-        while start < records.len() {
-            let host = records[start].host.clone();
+        let mut records = batch.iter().peekable();
+        while let Some(first) = records.next() {
+            let host = first.host;
             let mut line = std::mem::take(&mut self.line);
             line.clear();
-            let mut end = start;
-            while end < records.len() && records[end].host == host {
-                records[end].write_line(&mut line);
-                end += 1;
+            first.write_line(&mut line);
+            while let Some(r) = records.next_if(|r| r.host == host) {
+                r.write_line(&mut line);
             }
             let durability = self.cfg.durability;
-            let f = self.file(&host, line.len() as u64)?;
+            let f = self.file(host, line.len() as u64)?;
             f.file.append(line.as_bytes())?;
             f.size += line.len() as u64;
             if durability == Durability::EveryBatch {
                 f.file.sync()?;
             }
             self.line = line;
-            start = end;
         }
         Ok(())
     }
@@ -229,7 +227,7 @@ impl std::fmt::Debug for Forwarder {
 }
 
 /// RFC 5424 with octet counting, as a forwarder sends it.
-pub fn encode_rfc5424(r: &LogRecord) -> Vec<u8> {
+pub fn encode_rfc5424(r: &LogRecord<'_>) -> Vec<u8> {
     let pri = u16::from(r.facility) * 8 + u16::from(r.severity);
     let nil = |s: &str| {
         if s.is_empty() {
@@ -240,10 +238,10 @@ pub fn encode_rfc5424(r: &LogRecord) -> Vec<u8> {
     };
     let msg = format!(
         "<{pri}>1 {} {} {} {} - - {}",
-        nil(&r.time),
-        nil(&r.host),
-        nil(&r.app),
-        nil(&r.pid),
+        nil(r.time),
+        nil(r.host),
+        nil(r.app),
+        nil(r.pid),
         r.message
     );
     let mut out = format!("{} ", msg.len()).into_bytes();
@@ -326,10 +324,10 @@ fn forward_loop(upstream: SocketAddr, rx: Receiver<Vec<u8>>, stats: Arc<Mutex<Fo
 }
 
 impl RecordSink for Forwarder {
-    fn write_batch(&mut self, records: &[LogRecord]) -> io::Result<()> {
+    fn write_batch(&mut self, batch: &RecordBatch) -> io::Result<()> {
         let Some(tx) = &self.tx else { return Ok(()) };
-        for r in records {
-            match tx.try_send(encode_rfc5424(r)) {
+        for r in batch.iter() {
+            match tx.try_send(encode_rfc5424(&r)) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => self.stats.lock().dropped += 1,
                 Err(TrySendError::Disconnected(_)) => {
@@ -385,17 +383,17 @@ impl Output {
     }
 
     /// Writes a batch to every sink; the first error is returned after all were tried.
-    pub fn write(&self, records: &[LogRecord]) -> io::Result<()> {
-        if records.is_empty() {
+    pub fn write(&self, batch: &RecordBatch) -> io::Result<()> {
+        if batch.is_empty() {
             return Ok(());
         }
         let mut first_err = None;
         for s in self.sinks.lock().iter_mut() {
-            if let Err(e) = s.write_batch(records) {
+            if let Err(e) = s.write_batch(batch) {
                 first_err.get_or_insert(e);
             }
         }
-        self.stats.lock().records += records.len() as u64;
+        self.stats.lock().records += batch.len() as u64;
         first_err.map_or(Ok(()), Err)
     }
 

@@ -1,5 +1,7 @@
 //! Syslog: RFC 5424 and RFC 3164 messages, and RFC 6587 framing over TCP.
 
+use std::borrow::Cow;
+
 use crate::error::FrameError;
 
 /// Which syslog dialect a message was parsed as.
@@ -12,8 +14,11 @@ pub enum Dialect {
 }
 
 /// A parsed syslog message. Absent fields (RFC 5424's `-`) are `None`.
+///
+/// The fields borrow from the raw message when it is valid UTF-8 (the usual case, which
+/// then costs no allocation); otherwise they own the lossily decoded text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyslogMessage {
+pub struct SyslogMessage<'a> {
     /// The dialect.
     pub dialect: Dialect,
     /// Facility (0..=23).
@@ -21,23 +26,42 @@ pub struct SyslogMessage {
     /// Severity (0 emergency ..= 7 debug).
     pub severity: u8,
     /// The sender's timestamp, as sent (RFC 3339 for RFC 5424).
-    pub timestamp: Option<String>,
+    pub timestamp: Option<Cow<'a, str>>,
     /// The sender's host name.
-    pub hostname: Option<String>,
+    pub hostname: Option<Cow<'a, str>>,
     /// Application name (RFC 5424 APP-NAME, RFC 3164 TAG).
-    pub app: Option<String>,
+    pub app: Option<Cow<'a, str>>,
     /// Process id (RFC 5424 PROCID, RFC 3164 `[pid]`).
-    pub procid: Option<String>,
+    pub procid: Option<Cow<'a, str>>,
     /// RFC 5424 MSGID.
-    pub msgid: Option<String>,
+    pub msgid: Option<Cow<'a, str>>,
     /// RFC 5424 STRUCTURED-DATA, verbatim.
-    pub structured_data: Option<String>,
+    pub structured_data: Option<Cow<'a, str>>,
     /// The free-form message.
-    pub message: String,
+    pub message: Cow<'a, str>,
 }
 
-fn nil(field: &str) -> Option<String> {
-    (field != "-").then(|| field.to_string())
+impl SyslogMessage<'_> {
+    /// The same message, owning its text.
+    pub fn into_owned(self) -> SyslogMessage<'static> {
+        let own = |f: Option<Cow<'_, str>>| f.map(|c| Cow::Owned(c.into_owned()));
+        SyslogMessage {
+            dialect: self.dialect,
+            facility: self.facility,
+            severity: self.severity,
+            timestamp: own(self.timestamp),
+            hostname: own(self.hostname),
+            app: own(self.app),
+            procid: own(self.procid),
+            msgid: own(self.msgid),
+            structured_data: own(self.structured_data),
+            message: Cow::Owned(self.message.into_owned()),
+        }
+    }
+}
+
+fn nil(field: &str) -> Option<Cow<'_, str>> {
+    (field != "-").then_some(Cow::Borrowed(field))
 }
 
 /// Parses `<PRI>`; returns facility, severity and the rest.
@@ -104,8 +128,17 @@ fn structured_data(input: &str) -> Result<(&str, &str), FrameError> {
 }
 
 /// Parses one syslog message (without framing), in whichever dialect it is.
-pub fn parse(raw: &[u8]) -> Result<SyslogMessage, FrameError> {
-    let text = String::from_utf8_lossy(raw);
+///
+/// Bytes that are not UTF-8 become U+FFFD, as `String::from_utf8_lossy` makes them.
+pub fn parse(raw: &[u8]) -> Result<SyslogMessage<'_>, FrameError> {
+    match std::str::from_utf8(raw) {
+        Ok(text) => parse_str(text),
+        Err(_) => parse_str(&String::from_utf8_lossy(raw)).map(SyslogMessage::into_owned),
+    }
+}
+
+/// [`parse`] for text already known to be UTF-8.
+pub fn parse_str(text: &str) -> Result<SyslogMessage<'_>, FrameError> {
     let text = text.trim_end_matches(['\n', '\r', '\0']);
     let (facility, severity, rest) = priority(text)?;
     if let Some(after) = rest.strip_prefix("1 ") {
@@ -130,7 +163,7 @@ pub fn parse(raw: &[u8]) -> Result<SyslogMessage, FrameError> {
             procid: nil(procid),
             msgid: nil(msgid),
             structured_data: nil(sd),
-            message: message.to_string(),
+            message: Cow::Borrowed(message),
         });
     }
     Ok(parse_3164(facility, severity, rest))
@@ -142,7 +175,7 @@ const MONTHS: [&str; 12] = [
 
 /// RFC 3164 is a description of practice, not a grammar: take what is recognisable and keep
 /// the rest as the message, so that nothing a sender meant to log is lost.
-fn parse_3164(facility: u8, severity: u8, rest: &str) -> SyslogMessage {
+fn parse_3164(facility: u8, severity: u8, rest: &str) -> SyslogMessage<'_> {
     let mut msg = SyslogMessage {
         dialect: Dialect::Rfc3164,
         facility,
@@ -153,7 +186,7 @@ fn parse_3164(facility: u8, severity: u8, rest: &str) -> SyslogMessage {
         procid: None,
         msgid: None,
         structured_data: None,
-        message: rest.to_string(),
+        message: Cow::Borrowed(rest),
     };
     // "Mmm dd hh:mm:ss " is 16 bytes.
     let stamp_ok = rest.len() > 16
@@ -168,14 +201,14 @@ fn parse_3164(facility: u8, severity: u8, rest: &str) -> SyslogMessage {
     if !stamp_ok {
         return msg;
     }
-    msg.timestamp = Some(rest[..15].to_string());
+    msg.timestamp = Some(Cow::Borrowed(&rest[..15]));
     let mut r = &rest[16..];
     // HOSTNAME then TAG: a tag ends with ':' or '['; a word ending that way right after the
     // timestamp is a tag with no host.
     if let Some(sp) = r.find(' ') {
         let word = &r[..sp];
         if !word.ends_with(':') && !word.contains('[') {
-            msg.hostname = Some(word.to_string());
+            msg.hostname = Some(Cow::Borrowed(word));
             r = &r[sp + 1..];
         }
     }
@@ -186,16 +219,16 @@ fn parse_3164(facility: u8, severity: u8, rest: &str) -> SyslogMessage {
         if let Some(p) = after.strip_prefix('[')
             && let Some(close) = p.find(']')
         {
-            msg.procid = Some(p[..close].to_string());
+            msg.procid = Some(Cow::Borrowed(&p[..close]));
             after = &p[close + 1..];
         }
         if let Some(m) = after.strip_prefix(':') {
-            msg.app = Some(tag.to_string());
-            msg.message = m.strip_prefix(' ').unwrap_or(m).to_string();
+            msg.app = Some(Cow::Borrowed(tag));
+            msg.message = Cow::Borrowed(m.strip_prefix(' ').unwrap_or(m));
             return msg;
         }
     }
-    msg.message = r.to_string();
+    msg.message = Cow::Borrowed(r);
     msg
 }
 
@@ -206,9 +239,14 @@ fn parse_3164(facility: u8, severity: u8, rest: &str) -> SyslogMessage {
 /// A message over `max_len` is an error; with newline framing the decoder skips to the next
 /// newline and goes on, with octet counting it skips the counted bytes, so one oversized
 /// message costs only itself.
+///
+/// Messages are taken by advancing an offset into the buffer, which is compacted once per
+/// [`extend`](Self::extend), not once per message.
 #[derive(Debug)]
 pub struct SyslogFramer {
     buf: Vec<u8>,
+    /// Bytes of `buf` already taken: the stream goes on at `buf[pos..]`.
+    pos: usize,
     max_len: usize,
     /// Bytes still to drop from an oversized message.
     skipping: Skip,
@@ -226,6 +264,7 @@ impl SyslogFramer {
     pub fn new(max_len: usize) -> Self {
         SyslogFramer {
             buf: Vec::new(),
+            pos: 0,
             max_len,
             skipping: Skip::No,
         }
@@ -233,33 +272,44 @@ impl SyslogFramer {
 
     /// Appends bytes read from the connection.
     pub fn extend(&mut self, bytes: &[u8]) {
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+        } else if self.pos > 0 {
+            self.buf.drain(..self.pos);
+        }
+        self.pos = 0;
         self.buf.extend_from_slice(bytes);
     }
 
     /// Bytes held that do not yet form a whole message.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.pos
+    }
+
+    /// Drops every byte held.
+    fn discard(&mut self) {
+        self.pos = self.buf.len();
     }
 
     /// The next whole message, `Ok(None)` when more bytes are needed.
-    pub fn next_message(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
+    pub fn next_message(&mut self) -> Result<Option<&[u8]>, FrameError> {
         loop {
             match self.skipping {
                 Skip::Bytes(n) => {
-                    let k = n.min(self.buf.len());
-                    self.buf.drain(..k);
+                    let k = n.min(self.buffered());
+                    self.pos += k;
                     self.skipping = if k == n { Skip::No } else { Skip::Bytes(n - k) };
                     if self.skipping != Skip::No {
                         return Ok(None);
                     }
                 }
-                Skip::ToNewline => match self.buf.iter().position(|&b| b == b'\n') {
+                Skip::ToNewline => match self.buf[self.pos..].iter().position(|&b| b == b'\n') {
                     Some(nl) => {
-                        self.buf.drain(..=nl);
+                        self.pos += nl + 1;
                         self.skipping = Skip::No;
                     }
                     None => {
-                        self.buf.clear();
+                        self.discard();
                         return Ok(None);
                     }
                 },
@@ -267,67 +317,67 @@ impl SyslogFramer {
             }
         }
         // Tolerate stray line ends between messages.
-        let start = self
-            .buf
+        let start = self.buf[self.pos..]
             .iter()
             .position(|&b| !matches!(b, b'\n' | b'\r' | b'\0'))
-            .unwrap_or(self.buf.len());
-        self.buf.drain(..start);
-        let Some(&first) = self.buf.first() else {
+            .unwrap_or(self.buffered());
+        self.pos += start;
+        let at = self.pos;
+        let avail = &self.buf[at..];
+        let Some(&first) = avail.first() else {
             return Ok(None);
         };
         if first.is_ascii_digit() {
-            let Some(sp) = self.buf.iter().take(11).position(|&b| b == b' ') else {
-                if self.buf.len() >= 11 || !self.buf.iter().all(u8::is_ascii_digit) {
-                    self.buf.clear();
+            let Some(sp) = avail.iter().take(11).position(|&b| b == b' ') else {
+                if avail.len() >= 11 || !avail.iter().all(u8::is_ascii_digit) {
+                    self.discard();
                     return Err(FrameError::Malformed(
                         "octet count is not a number followed by a space",
                     ));
                 }
                 return Ok(None);
             };
-            let digits = &self.buf[..sp];
+            let digits = &avail[..sp];
             if !digits.iter().all(u8::is_ascii_digit) || (digits.len() > 1 && digits[0] == b'0') {
-                self.buf.clear();
+                self.discard();
                 return Err(FrameError::Malformed(
                     "octet count is not a number followed by a space",
                 ));
             }
-            let len: usize = std::str::from_utf8(digits)
-                .expect("ascii")
-                .parse()
-                .expect("at most 10 digits");
+            // At most 10 digits: fits a u64.
+            let len = digits
+                .iter()
+                .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+            let len = usize::try_from(len).unwrap_or(usize::MAX);
             if len > self.max_len {
-                self.buf.drain(..=sp);
+                self.pos += sp + 1;
                 self.skipping = Skip::Bytes(len);
                 return Err(FrameError::TooLarge {
                     len,
                     max: self.max_len,
                 });
             }
-            if self.buf.len() < sp + 1 + len {
+            if avail.len() < sp + 1 + len {
                 return Ok(None);
             }
-            let msg = self.buf[sp + 1..sp + 1 + len].to_vec();
-            self.buf.drain(..sp + 1 + len);
-            return Ok(Some(msg));
+            self.pos = at + sp + 1 + len;
+            return Ok(Some(&self.buf[at + sp + 1..at + sp + 1 + len]));
         }
-        match self.buf.iter().position(|&b| b == b'\n') {
+        match avail.iter().position(|&b| b == b'\n') {
             Some(nl) if nl <= self.max_len => {
-                let msg = self.buf[..nl].to_vec();
-                self.buf.drain(..=nl);
-                Ok(Some(msg))
+                self.pos = at + nl + 1;
+                Ok(Some(&self.buf[at..at + nl]))
             }
             Some(nl) => {
-                self.buf.drain(..=nl);
+                self.pos = at + nl + 1;
                 Err(FrameError::TooLarge {
                     len: nl,
                     max: self.max_len,
                 })
             }
-            None if self.buf.len() > self.max_len => {
-                let len = self.buf.len();
-                self.buf.clear();
+            None if avail.len() > self.max_len => {
+                let len = avail.len();
+                self.discard();
                 self.skipping = Skip::ToNewline;
                 Err(FrameError::TooLarge {
                     len,
@@ -340,7 +390,8 @@ impl SyslogFramer {
 
     /// At end of stream, a newline-framed message without its final newline.
     pub fn finish(&mut self) -> Option<Vec<u8>> {
-        let rest = std::mem::take(&mut self.buf);
+        let mut rest = std::mem::take(&mut self.buf);
+        rest.drain(..std::mem::take(&mut self.pos));
         (self.skipping == Skip::No && !rest.is_empty() && rest[0] == b'<').then_some(rest)
     }
 }
@@ -371,8 +422,8 @@ mod tests {
         let m = parse(b"<13>1 - - - - - -").unwrap();
         assert_eq!(m.dialect, Dialect::Rfc5424);
         assert_eq!(
-            (m.timestamp, m.hostname, m.message),
-            (None, None, String::new())
+            (m.timestamp, m.hostname, m.message.as_ref()),
+            (None, None, "")
         );
     }
 
@@ -386,7 +437,7 @@ mod tests {
         assert_eq!(m.message, "'su root' failed");
         let m = parse(b"<13>Nov  6 05:50:00 cron: job done").unwrap();
         assert_eq!(
-            (m.hostname, m.app.as_deref(), m.message.as_str()),
+            (m.hostname, m.app.as_deref(), m.message.as_ref()),
             (None, Some("cron"), "job done")
         );
         let m = parse(b"<13>no timestamp at all").unwrap();

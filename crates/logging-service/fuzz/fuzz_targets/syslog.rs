@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
             match framer.next_message() {
                 Ok(Some(m)) => {
                     assert!(m.len() <= max);
-                    let _ = parse(&m);
+                    let _ = parse(m);
                 }
                 Ok(None) => break,
                 Err(_) => {}

@@ -103,7 +103,7 @@ proptest! {
         f.extend(&bytes);
         for _ in 0..bytes.len() + 1 {
             match f.next_message() {
-                Ok(Some(m)) => { let _ = syslog::parse(&m); }
+                Ok(Some(m)) => { let _ = syslog::parse(m); }
                 Ok(None) => break,
                 Err(_) => {}
             }
