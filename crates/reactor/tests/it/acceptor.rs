@@ -259,8 +259,10 @@ fn connector_reports_success_refusal_and_timeout() {
     let (tx, rx) = mpsc::channel::<(String, io::Result<SocketAddr>)>();
     let listener = StdListener::bind(loopback()).unwrap();
     let open = listener.local_addr().unwrap();
+    // A port nobody listens on: bound, then freed, on a loopback address of its own, where the
+    // other tests' binds to 127.0.0.1 port 0 cannot take it meanwhile.
     let closed = {
-        let l = StdListener::bind(loopback()).unwrap();
+        let l = StdListener::bind("127.0.0.77:0").unwrap();
         l.local_addr().unwrap()
     };
     for (name, addr) in [("open", open), ("closed", closed)] {

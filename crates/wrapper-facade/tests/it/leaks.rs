@@ -36,12 +36,18 @@ fn check<T: std::fmt::Debug>(what: &str, op: impl FnOnce() -> io::Result<T>) -> 
     err
 }
 
-fn closed_port() -> u16 {
-    SockAcceptor::bind(&InetAddr::loopback_v4(0))
+/// A loopback address of its own, where the other tests' binds to 127.0.0.1 port 0 cannot
+/// take a port freed there.
+const QUIET_LOOPBACK: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 77);
+
+/// An address nobody listens on: bound, then freed.
+fn closed_addr() -> InetAddr {
+    let port = SockAcceptor::bind(&InetAddr::new_v4(QUIET_LOOPBACK, 0))
         .unwrap()
         .local_addr()
         .unwrap()
-        .port()
+        .port();
+    InetAddr::new_v4(QUIET_LOOPBACK, port)
 }
 
 fn run_checks() {
@@ -53,7 +59,7 @@ fn run_checks() {
     assert_eq!(e.raw_os_error(), Some(libc::EADDRINUSE));
 
     let e = check("connect to a closed port", || {
-        SockConnector::default().connect(&InetAddr::loopback_v4(closed_port()))
+        SockConnector::default().connect(&closed_addr())
     });
     assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
 

@@ -132,13 +132,16 @@ fn reuse_port_lets_two_acceptors_share_a_port() {
 
 #[test]
 fn connect_to_a_closed_port_is_refused() {
-    let port = SockAcceptor::bind(&InetAddr::loopback_v4(0))
+    // On a loopback address of its own, where the other tests' binds to 127.0.0.1 port 0
+    // cannot take the freed port meanwhile.
+    let quiet = std::net::Ipv4Addr::new(127, 0, 0, 77);
+    let port = SockAcceptor::bind(&InetAddr::new_v4(quiet, 0))
         .unwrap()
         .local_addr()
         .unwrap()
         .port(); // dropped: nobody listens there now
     let err = SockConnector::default()
-        .connect(&InetAddr::loopback_v4(port))
+        .connect(&InetAddr::new_v4(quiet, port))
         .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
     assert_eq!(err.raw_os_error(), Some(libc::ECONNREFUSED));
