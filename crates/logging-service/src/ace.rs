@@ -157,7 +157,7 @@ pub fn decode_view(payload: &[u8], order: ByteOrder) -> Result<AceView<'_>, Fram
         return Err(FrameError::Malformed("microseconds out of range"));
     }
     let raw = &payload[fixed..];
-    let text = match crate::scan::find_nul(raw) {
+    let text = match memchr::memchr(0, raw) {
         Some(nul) => &raw[..nul],
         None => raw,
     };

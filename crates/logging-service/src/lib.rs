@@ -46,7 +46,6 @@
 pub mod ace;
 mod error;
 pub mod record;
-mod scan;
 pub mod server;
 pub mod services;
 pub mod store;

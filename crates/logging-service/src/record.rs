@@ -159,7 +159,7 @@ fn push_spaceless(out: &mut String, s: &str) {
 /// Appends `s` with backslashes, newlines and carriage returns escaped.
 fn push_escaped(out: &mut String, s: &str) {
     let mut rest = s;
-    while let Some(i) = crate::scan::find_escape(rest.as_bytes()) {
+    while let Some(i) = memchr::memchr3(b'\\', b'\n', b'\r', rest.as_bytes()) {
         out.push_str(&rest[..i]);
         out.push_str(match rest.as_bytes()[i] {
             b'\\' => "\\\\",
