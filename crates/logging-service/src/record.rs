@@ -147,10 +147,18 @@ pub fn sanitize_host(host: &str) -> String {
     s
 }
 
-/// Appends `s` with spaces made underscores.
-fn push_spaceless(out: &mut String, s: &str) {
-    if s.as_bytes().contains(&b' ') {
-        out.extend(s.chars().map(|c| if c == ' ' { '_' } else { c }));
+/// Appends a header field (TIME, APP, PID) as one token: whitespace and control characters
+/// (spaces, tabs, newlines, carriage returns, NUL, escape, ...) become `_`, so that a hostile
+/// sender's field can neither split a record's line nor shift its fields.
+fn push_token(out: &mut String, s: &str) {
+    if s.bytes().any(|b| b <= b' ' || b == 0x7f) || !s.is_ascii() {
+        out.extend(s.chars().map(|c| {
+            if c.is_whitespace() || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        }));
     } else {
         out.push_str(s);
     }
@@ -204,8 +212,9 @@ fn push_u8(out: &mut String, n: u8) {
 
 impl LogRecord<'_> {
     /// The stored line: `TIME HOST APP[PID] <FACILITY.SEVERITY> MESSAGE\n`, with the message's
-    /// backslashes, newlines and carriage returns escaped (`\\`, `\n`, `\r`) so that one record
-    /// is always one line; spaces in APP and PID become `_`.
+    /// backslashes, newlines and carriage returns escaped (`\\`, `\n`, `\r`) and whitespace and
+    /// control characters in TIME, HOST, APP and PID made `_`, so that one record is always one
+    /// line of five space-separated fields, whatever a sender put in them.
     pub fn write_line(&self, out: &mut String) {
         out.reserve(
             self.time.len()
@@ -215,13 +224,13 @@ impl LogRecord<'_> {
                 + self.message.len()
                 + 16,
         );
-        out.push_str(self.time);
+        push_token(out, self.time);
         out.push(' ');
-        out.push_str(self.host);
+        push_token(out, self.host);
         out.push(' ');
-        push_spaceless(out, self.app);
+        push_token(out, self.app);
         out.push('[');
-        push_spaceless(out, self.pid);
+        push_token(out, self.pid);
         out.push_str("] <");
         push_u8(out, self.facility);
         out.push('.');
@@ -415,6 +424,38 @@ mod tests {
         assert_eq!(sanitize_host(""), "_");
         assert_eq!(sanitize_host("host/with space"), "host_with_space");
         assert_eq!(sanitize_host("127.0.0.1"), "127.0.0.1");
+    }
+
+    /// Found by the syslog fuzz target: header fields are split on spaces only, so a hostile
+    /// sender could put a newline in one and make a record two lines.
+    #[test]
+    fn hostile_header_fields_cannot_split_a_line() {
+        let messages = [
+            // RFC 5424: newline in TIMESTAMP, CR in HOSTNAME, tab and NUL in APP-NAME, escape
+            // and DEL in PROCID.
+            "<13>1 2023-11-14T22:13:20Z\nforged h\rost ap\tp\0 p\u{1b}[2J\u{7f} - - hello",
+            // RFC 3164: newline in the host word, in the tag and in the PID.
+            "<13>Nov 14 22:13:20 ho\nst ta\u{85}g[1\n2]: hello",
+            // Unicode line and paragraph separators.
+            "<13>1 - h\u{2028}x a\u{2029}y - - - hello",
+        ];
+        for text in messages {
+            let m = crate::syslog::parse_str(text).unwrap();
+            let mut batch = RecordBatch::new();
+            batch.push_syslog(&m, "127.0.0.1");
+            let mut line = String::new();
+            batch.get(0).unwrap().write_line(&mut line);
+            let body = line.strip_suffix('\n').expect("ends the line");
+            assert!(
+                !body.contains(|c: char| c.is_control() || (c.is_whitespace() && c != ' ')),
+                "{line:?}"
+            );
+            // TIME HOST APP[PID] <FACILITY.SEVERITY> MESSAGE
+            let fields: Vec<&str> = body.splitn(5, ' ').collect();
+            assert_eq!(fields.len(), 5, "{line:?}");
+            assert_eq!(fields[3], "<1.5>", "{line:?}");
+            assert_eq!(fields[4], "hello", "{line:?}");
+        }
     }
 
     #[test]

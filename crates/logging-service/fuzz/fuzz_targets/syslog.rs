@@ -1,12 +1,17 @@
-//! Arbitrary bytes, in fuzzer-chosen chunks, through RFC 6587 framing and the syslog parser:
-//! no panic, no message over the limit, the buffer bounded.
+//! Arbitrary bytes, in fuzzer-chosen chunks, through RFC 6587 framing and the syslog parser
+//! and into a record batch, as logd's connections do: no panic, no message over the limit,
+//! the buffer bounded, and every record stored as exactly one line.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use logging_service::record::RecordBatch;
 use logging_service::syslog::{SyslogFramer, parse};
 
 fuzz_target!(|data: &[u8]| {
-    let _ = parse(data);
+    let mut batch = RecordBatch::new();
+    if let Ok(m) = parse(data) {
+        batch.push_syslog(&m, "127.0.0.1");
+    }
     let Some((&max_byte, rest)) = data.split_first() else { return };
     let max = usize::from(max_byte) + 1;
     let mut framer = SyslogFramer::new(max);
@@ -19,7 +24,9 @@ fuzz_target!(|data: &[u8]| {
             match framer.next_message() {
                 Ok(Some(m)) => {
                     assert!(m.len() <= max);
-                    let _ = parse(m);
+                    if let Ok(m) = parse(m) {
+                        batch.push_syslog(&m, "127.0.0.1");
+                    }
                 }
                 Ok(None) => break,
                 Err(_) => {}
@@ -28,6 +35,13 @@ fuzz_target!(|data: &[u8]| {
         assert!(framer.buffered() <= max + 12 + chunk.len());
     }
     if let Some(m) = framer.finish() {
-        let _ = parse(&m);
+        if let Ok(m) = parse(&m) {
+            batch.push_syslog(&m, "127.0.0.1");
+        }
     }
+    let mut lines = String::new();
+    for r in batch.iter() {
+        r.write_line(&mut lines);
+    }
+    assert_eq!(lines.matches('\n').count(), batch.len(), "one line per record");
 });
