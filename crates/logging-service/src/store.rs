@@ -227,23 +227,41 @@ impl std::fmt::Debug for Forwarder {
 }
 
 /// RFC 5424 with octet counting, as a forwarder sends it.
+///
+/// The header fields are made what RFC 5424 allows, whatever the original sender put in
+/// them: printable US-ASCII only (anything else becomes `_`), at most the RFC's length for
+/// each (TIMESTAMP 32, HOSTNAME 255, APP-NAME 48, PROCID 128), `-` when empty. The message
+/// goes as it is: octet counting frames it.
+///
+/// ```
+/// use logging_service::record::LogRecord;
+/// use logging_service::store::encode_rfc5424;
+///
+/// let r = LogRecord { time: "2023-11-14T22:13:20Z", host: "gw 1", app: "app\nx", pid: "",
+///                     facility: 1, severity: 6, message: "hello" };
+/// assert_eq!(encode_rfc5424(&r), b"49 <14>1 2023-11-14T22:13:20Z gw_1 app_x - - - hello");
+/// ```
 pub fn encode_rfc5424(r: &LogRecord<'_>) -> Vec<u8> {
-    let pri = u16::from(r.facility) * 8 + u16::from(r.severity);
-    let nil = |s: &str| {
+    fn header_field(out: &mut String, s: &str, max: usize) {
         if s.is_empty() {
-            "-".to_string()
+            out.push('-');
         } else {
-            s.replace(' ', "_")
+            out.extend(
+                s.chars()
+                    .take(max)
+                    .map(|c| if c.is_ascii_graphic() { c } else { '_' }),
+            );
         }
-    };
-    let msg = format!(
-        "<{pri}>1 {} {} {} {} - - {}",
-        nil(r.time),
-        nil(r.host),
-        nil(r.app),
-        nil(r.pid),
-        r.message
-    );
+        out.push(' ');
+    }
+    let pri = u16::from(r.facility) * 8 + u16::from(r.severity);
+    let mut msg = format!("<{pri}>1 ");
+    header_field(&mut msg, r.time, 32);
+    header_field(&mut msg, r.host, 255);
+    header_field(&mut msg, r.app, 48);
+    header_field(&mut msg, r.pid, 128);
+    msg.push_str("- - ");
+    msg.push_str(r.message);
     let mut out = format!("{} ", msg.len()).into_bytes();
     out.extend(msg.into_bytes());
     out
@@ -444,4 +462,38 @@ pub fn read_all(dir: &Path) -> io::Result<Vec<(String, Vec<String>)>> {
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syslog::{Dialect, parse};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the original sender put in a record, what the forwarder sends is one RFC
+        /// 5424 message whose header fields are printable US-ASCII within the RFC's lengths.
+        #[test]
+        fn forwarded_headers_are_what_rfc_5424_allows(
+            time in any::<String>(),
+            host in any::<String>(),
+            app in any::<String>(),
+            pid in any::<String>(),
+            message in "[^\r\n\0]*",
+        ) {
+            let r = LogRecord { time: &time, host: &host, app: &app, pid: &pid, facility: 1, severity: 6, message: &message };
+            let framed = encode_rfc5424(&r);
+            let text = std::str::from_utf8(&framed).unwrap();
+            let (count, body) = text.split_once(' ').unwrap();
+            prop_assert_eq!(count.parse::<usize>().unwrap(), body.len());
+            let m = parse(body.as_bytes()).unwrap();
+            prop_assert_eq!(m.dialect, Dialect::Rfc5424);
+            for (field, max) in [(&m.timestamp, 32), (&m.hostname, 255), (&m.app, 48), (&m.procid, 128)] {
+                if let Some(f) = field {
+                    prop_assert!(f.len() <= max && f.chars().all(|c| c.is_ascii_graphic()), "{f:?}");
+                }
+            }
+            prop_assert_eq!(m.message.as_ref(), message.strip_prefix('\u{feff}').unwrap_or(&message));
+        }
+    }
 }
