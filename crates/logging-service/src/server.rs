@@ -307,6 +307,11 @@ pub struct SyslogUdp {
     socket: UdpSocket,
     output: Arc<Output>,
     batch: RecordBatch,
+    /// The receive buffer, kept across upcalls (a datagram is at most 64 KiB).
+    buf: Vec<u8>,
+    /// The last sender and its address as text, so that a run of datagrams from one sender
+    /// formats the address once.
+    last_peer: Option<(IpAddr, String)>,
 }
 
 impl std::fmt::Debug for SyslogUdp {
@@ -324,6 +329,8 @@ impl SyslogUdp {
             socket,
             output,
             batch: RecordBatch::new(),
+            buf: vec![0u8; 65_536],
+            last_peer: None,
         }
     }
 }
@@ -334,17 +341,18 @@ impl EventHandler for SyslogUdp {
     }
 
     fn handle_input(&mut self, _ctx: &mut dyn Context) -> Disposition {
-        let mut buf = vec![0u8; 65_536];
         let mut rejected = 0;
         let mut disposition = Disposition::Again;
         for _ in 0..1024 {
-            match self.socket.recv_from(&mut buf) {
-                Ok((n, peer)) => push_syslog(
-                    &buf[..n],
-                    &peer.ip().to_string(),
-                    &mut self.batch,
-                    &mut rejected,
-                ),
+            match self.socket.recv_from(&mut self.buf) {
+                Ok((n, peer)) => {
+                    let ip = peer.ip();
+                    if self.last_peer.as_ref().is_none_or(|(last, _)| *last != ip) {
+                        self.last_peer = Some((ip, ip.to_string()));
+                    }
+                    let (_, text) = self.last_peer.as_ref().expect("just set");
+                    push_syslog(&self.buf[..n], text, &mut self.batch, &mut rejected);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     disposition = Disposition::Continue;
                     break;

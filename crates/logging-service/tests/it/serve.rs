@@ -283,3 +283,38 @@ fn forwarding_to_rsyslog() {
     assert_eq!(lines[0], "127.0.0.1 ace 5 to rsyslog 0");
     assert_eq!(lines[99], "127.0.0.1 ace 5 to rsyslog 99");
 }
+
+#[test]
+fn udp_senders_are_told_apart_by_address() {
+    let server = Server::start("udp-peers", |_| {});
+    let addr = server.at.syslog_udp.unwrap();
+    // RFC 3164 without a host name: the record's host is the sender's address. Alternate
+    // senders (loopback is a /8) so that each datagram's address differs from the last one's.
+    let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+    for i in 0..3 {
+        a.send_to(format!("<13>from a {i}").as_bytes(), addr)
+            .unwrap();
+        b.send_to(format!("<13>from b {i}").as_bytes(), addr)
+            .unwrap();
+    }
+    server.wait_for_records(6);
+    let (_, stored) = server.stop();
+    let hosts: Vec<(&str, Vec<&str>)> = stored
+        .iter()
+        .map(|(host, lines)| {
+            let messages = lines
+                .iter()
+                .map(|l| l.rsplit("> ").next().unwrap())
+                .collect();
+            (host.as_str(), messages)
+        })
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            ("127.0.0.1", vec!["from a 0", "from a 1", "from a 2"]),
+            ("127.0.0.2", vec!["from b 0", "from b 1", "from b 2"]),
+        ]
+    );
+}
