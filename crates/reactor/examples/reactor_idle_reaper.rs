@@ -2,13 +2,17 @@
 //! that it resets whenever a record arrives; a handler whose client stays silent past the
 //! limit is closed by its own timeout upcall, and the client sees the connection end.
 //!
+//! The acceptor's factory opens each handler through the `opened` hook (ACE's `open`): once the
+//! handler is registered, the hook starts its first idle timer and tells the handler, by a
+//! notification, which timer is its own.
+//!
 //! Time is a manual clock advanced by the main thread in 5-second steps, so clients go idle at
 //! the same virtual instants on every run. The clients are plain blocking sockets on the main
 //! thread too: after each action the main thread turns the loop until the server has seen it.
 
 use std::any::Any;
 use std::io::{self, Read, Write};
-use std::net::TcpStream as StdStream;
+use std::net::{SocketAddr, TcpStream as StdStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use reactor::{
-    Acceptor, CloseReason, Context, Disposition, EventHandler, Interest, ManualClock, Reactor,
-    TimerId,
+    Acceptor, CloseReason, Context, Disposition, EventHandler, Interest, ManualClock, Message,
+    Reactor, Removal, ServiceFactory, TimerId, Token,
 };
 
 const IDLE: Duration = Duration::from_secs(30);
@@ -30,6 +34,11 @@ struct Progress {
     records: AtomicUsize,
     /// Connection numbers whose handler has closed, in closing order.
     closed: Mutex<Vec<usize>>,
+}
+
+/// What the factory's `opened` hook posts to a fresh handler: the idle timer it started.
+struct Opened {
+    idle_timer: TimerId,
 }
 
 /// The logging handler: receives newline-terminated records and closes itself when idle.
@@ -68,16 +77,14 @@ impl EventHandler for LoggingHandler {
         Some(self.stream.as_fd())
     }
 
-    /// The first upcall: a fresh connection is writable at once. This is where the handler
-    /// "opens": it starts its idle timer and from then on waits only for input.
-    fn handle_output(&mut self, ctx: &mut dyn Context) -> Disposition {
-        if self.idle_timer.is_some() {
+    /// The first upcall: the factory's `opened` hook has started the idle timer and says
+    /// which one it is. The message is queued while the acceptor's upcall runs, and the next
+    /// loop iteration dispatches notifications before I/O, so it comes before any record.
+    fn handle_notify(&mut self, ctx: &mut dyn Context, message: Message) -> Disposition {
+        let Ok(opened) = message.downcast::<Opened>() else {
             return Disposition::Continue;
-        }
-        let me = ctx.current().expect("an upcall knows its token");
-        if !self.restart_idle_timer(ctx) || ctx.set_interest(me, Interest::READ).is_err() {
-            return Disposition::Close;
-        }
+        };
+        self.idle_timer = Some(opened.idle_timer);
         println!(
             "{}   handler #{}: opened; idle timer set for {}s",
             self.at(ctx),
@@ -151,6 +158,48 @@ impl EventHandler for LoggingHandler {
     }
 }
 
+/// The acceptor's factory: makes a logging handler for each connection and opens it once it is
+/// registered.
+struct LoggingFactory {
+    t0: Instant,
+    /// Connections accepted so far; the last one is the one being opened.
+    accepted: usize,
+    progress: Arc<Progress>,
+}
+
+impl ServiceFactory for LoggingFactory {
+    fn make_service(
+        &mut self,
+        stream: TcpStream,
+        _peer: SocketAddr,
+    ) -> Option<(Box<dyn EventHandler>, Interest)> {
+        self.accepted += 1;
+        println!("        acceptor: accepted connection #{}", self.accepted);
+        let handler = LoggingHandler {
+            id: self.accepted,
+            stream,
+            t0: self.t0,
+            idle_timer: None,
+            partial: Vec::new(),
+            progress: self.progress.clone(),
+        };
+        Some((Box::new(handler), Interest::READ))
+    }
+
+    /// ACE's `open` hook, run right after the handler made last is registered as `token`:
+    /// starts its idle timer (the ACT names the connection) and posts the timer's id to it.
+    /// A handler that cannot be opened is closed.
+    fn opened(&mut self, ctx: &mut dyn Context, token: Token) {
+        let opened = ctx
+            .schedule_timer(token, IDLE, None, Box::new(self.accepted))
+            .and_then(|idle_timer| ctx.notify(token, Box::new(Opened { idle_timer })));
+        if opened.is_err() {
+            // Closing the registration cancels its timer too.
+            let _ = ctx.remove(token, Removal::Close);
+        }
+    }
+}
+
 /// A sensor client: a blocking socket with a name.
 struct Client {
     name: &'static str,
@@ -183,25 +232,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t0 = reactor::Clock::now(&clock);
     let mut reactor = Reactor::builder().clock(Arc::new(clock.clone())).build()?;
     let progress = Arc::new(Progress::default());
-    let served = progress.clone();
-    let mut next_id = 0;
-    let acceptor = Acceptor::bind("127.0.0.1:0".parse()?, move |stream, _peer| {
-        next_id += 1;
-        println!("        acceptor: accepted connection #{next_id}");
-        let handler = LoggingHandler {
-            id: next_id,
-            stream,
-            t0,
-            idle_timer: None,
-            partial: Vec::new(),
-            progress: served.clone(),
-        };
-        // Writable at once: the first upcall opens the handler (see handle_output).
-        Some((
-            Box::new(handler) as Box<dyn EventHandler>,
-            Interest::READ | Interest::WRITE,
-        ))
-    })?;
+    let factory = LoggingFactory {
+        t0,
+        accepted: 0,
+        progress: progress.clone(),
+    };
+    let acceptor = Acceptor::bind("127.0.0.1:0".parse()?, factory)?;
     let addr = acceptor.local_addr()?;
     acceptor.open(&mut reactor)?;
     println!(
