@@ -51,8 +51,11 @@ impl<U, R> Timeline<U, R> {
     }
 
     /// Puts back an entry taken by `pop_undo` or moved over from the redo side; never trims or clears.
+    /// Puts an entry back on the undo side (a redo, or an undo that failed), keeping the limit:
+    /// after the limit was lowered, redoing drops the oldest undo steps.
     pub(crate) fn push_undo(&mut self, entry: U) {
         self.undo.push_back(entry);
+        self.trim();
     }
 
     pub(crate) fn pop_redo(&mut self) -> Option<R> {
@@ -240,7 +243,7 @@ mod tests {
     }
 
     #[test]
-    fn lowering_the_limit_trims_the_undo_side_only_and_shifts_the_marker() {
+    fn lowering_the_limit_trims_the_undo_side_and_redo_keeps_it() {
         let mut t = Timeline::new(5);
         for entry in ["a", "b", "c"] {
             t.record(entry);
@@ -256,8 +259,8 @@ mod tests {
             t.is_saved(),
             "the marker on the redo side shifted with the trim"
         );
-        // Redo does not trim, so the undo side can exceed a limit lowered while redo entries were kept.
-        assert_eq!(t.undo_len(), 2);
+        // Redo keeps the lowered limit: at most `limit` undo steps, ever.
+        assert_eq!(t.undo_len(), 0);
     }
 
     #[test]

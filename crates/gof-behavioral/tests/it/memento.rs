@@ -82,6 +82,9 @@ fn the_limit_forgets_the_oldest_steps_and_a_saved_state_among_them() {
         3,
         "lowering the limit trims only the undo side"
     );
+    while history.redo(&mut d) {}
+    assert_eq!(d.channels()[0].threshold(), 5, "every step redone");
+    assert_eq!(history.undo_len(), 1, "redo keeps the lowered limit");
 }
 
 #[test]
