@@ -151,7 +151,9 @@ pub fn sanitize_host(host: &str) -> String {
 /// (spaces, tabs, newlines, carriage returns, NUL, escape, ...) become `_`, so that a hostile
 /// sender's field can neither split a record's line nor shift its fields.
 fn push_token(out: &mut String, s: &str) {
-    if s.bytes().any(|b| b <= b' ' || b == 0x7f) || !s.is_ascii() {
+    if s.bytes().all(|b| b.is_ascii_graphic()) {
+        out.push_str(s);
+    } else {
         out.extend(s.chars().map(|c| {
             if c.is_whitespace() || c.is_control() {
                 '_'
@@ -159,8 +161,6 @@ fn push_token(out: &mut String, s: &str) {
                 c
             }
         }));
-    } else {
-        out.push_str(s);
     }
 }
 
