@@ -1,7 +1,6 @@
 //! Dynamic components: loading, serving, suspend/resume, removal and unloading, refusals.
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::sync::Arc;
 
 use component_configurator::{
@@ -71,8 +70,10 @@ fn load_init_serve_suspend_resume_remove() {
     // nothing pins the library: it is really gone.
     assert!(unloaded.unmapped);
     assert!(!is_mapped(&library));
-    // The port is free again: we can bind it ourselves.
-    TcpListener::bind(addr).expect("the removed service freed its port");
+    // The service's listener is closed. (Binding the port to show it free would race with
+    // other tests' sockets, which may take the freed port as their own.)
+    let refused = std::net::TcpStream::connect(addr).expect_err("nobody listens any more");
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
     assert!(matches!(
         cfg.repository().find("Echo"),
         Err(Error::NotFound(_))
@@ -116,7 +117,10 @@ fn fini_runs_once_on_removal() {
     assert!(request(addr, "now?").unwrap().starts_with("time "));
     cfg.repository_mut().remove("Time").unwrap();
     assert_eq!(*calls.lock(), vec!["init", "suspend", "fini"]);
-    TcpListener::bind(addr).expect("port freed");
+    // The service's listener is closed. (Binding the port to show it free would race with
+    // other tests' sockets, which may take the freed port as their own.)
+    let refused = std::net::TcpStream::connect(addr).expect_err("nobody listens any more");
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
 }
 
 #[test]

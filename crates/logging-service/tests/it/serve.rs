@@ -222,7 +222,9 @@ fn forwarding_to_rsyslog() {
 
     let work = crate::support::TempDir::new("rsyslog");
     std::fs::create_dir_all(&work.0).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+    // A port picked, freed and handed to rsyslogd, on a loopback address of its own, where
+    // the other tests' sockets on 127.0.0.1 cannot take it meanwhile.
+    let port = std::net::TcpListener::bind("127.0.0.77:0")
         .unwrap()
         .local_addr()
         .unwrap()
@@ -234,7 +236,7 @@ fn forwarding_to_rsyslog() {
         format!(
             "global(workDirectory=\"{dir}\")\n\
              module(load=\"imtcp\")\n\
-             input(type=\"imtcp\" port=\"{port}\" address=\"127.0.0.1\")\n\
+             input(type=\"imtcp\" port=\"{port}\" address=\"127.0.0.77\")\n\
              template(name=\"plain\" type=\"string\" string=\"%HOSTNAME% %APP-NAME% %PROCID% %msg%\\n\")\n\
              action(type=\"omfile\" file=\"{out}\" template=\"plain\")\n",
             dir = work.0.display(),
@@ -251,7 +253,7 @@ fn forwarding_to_rsyslog() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("rsyslogd must be installed (.ci/run installs it)");
-    let upstream: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let upstream: std::net::SocketAddr = format!("127.0.0.77:{port}").parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(upstream).is_err() {
         assert!(

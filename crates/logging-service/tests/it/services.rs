@@ -98,15 +98,16 @@ fn changed_arguments_move_a_listener() {
     let dir = TempDir::new("svc-args");
     let mut logd = start(&dir, "static ACE_Logging \"-p 0\"\n").unwrap();
     let first = logd.listening().ace.unwrap();
-    // Free a port to move to.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+    // Free a port to move to, on a loopback address of its own, where the other tests'
+    // sockets on 127.0.0.1 cannot take it meanwhile.
+    let port = std::net::TcpListener::bind("127.0.0.77:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     rewrite(
         &dir,
-        &format!("static ACE_Logging \"-p {port} -b 127.0.0.1\"\n"),
+        &format!("static ACE_Logging \"-p {port} -b 127.0.0.77\"\n"),
     );
     let report = logd.reconfigure().unwrap();
     assert!(!report.changes.is_empty() && report.is_ok(), "{report:?}");

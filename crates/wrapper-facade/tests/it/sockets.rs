@@ -265,12 +265,15 @@ fn nonblocking_connect_completes_through_mio() {
 
 #[test]
 fn nonblocking_connect_to_a_closed_port_reports_refused() {
-    let port = SockAcceptor::bind(&InetAddr::loopback_v4(0))
+    // On a loopback address of its own, where the other tests' binds to 127.0.0.1 port 0
+    // cannot take the freed port meanwhile.
+    let quiet = std::net::Ipv4Addr::new(127, 0, 0, 77);
+    let port = SockAcceptor::bind(&InetAddr::new_v4(quiet, 0))
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let addr = InetAddr::loopback_v4(port);
+    let addr = InetAddr::new_v4(quiet, port);
     match SockConnector::default().connect_nonblocking(&addr) {
         Err(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused),
         Ok(ConnectProgress::Connected(_)) => panic!("nobody listens there"),
