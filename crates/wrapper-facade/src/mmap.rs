@@ -6,6 +6,10 @@
 //! prevent. To exclude *cooperating* processes, each mapping holds an advisory lock on the file for
 //! its whole life (shared for [`MappedFile`], exclusive for [`MappedFileMut`]); opening fails with
 //! `WouldBlock` while a conflicting mapping exists. Processes that ignore `flock` are out of reach.
+//! A `flock` lock belongs to the open file description, so a child process that another thread
+//! spawns holds a copy of it from its fork until its exec (the descriptor is close-on-exec): a
+//! mapping dropped in that window still excludes a conflicting one for that long (see
+//! [`crate::process::without_spawns`]).
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};

@@ -161,6 +161,43 @@ pub struct Process {
     status: Option<ExitStatus>,
 }
 
+/// Spawns hold it shared, checks that descriptors are gone hold it exclusively.
+static FORK_WINDOW: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Shared: held while this thread spawns a process (see [`without_spawns`]). Spawns on
+/// several threads proceed together.
+pub fn spawning() -> std::sync::RwLockReadGuard<'static, ()> {
+    FORK_WINDOW
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Exclusive: while held, no thread of this process is between the fork and the exec of a
+/// child spawned under [`spawning`], so a descriptor closed now is really closed.
+///
+/// Between a child's fork and its exec the child holds a copy of every descriptor of its
+/// parent, close-on-exec ones included, and with them what they keep alive: a listening
+/// socket still accepts connections, a `flock` lock is still held. [`Process::spawn`] holds
+/// [`spawning`] while it forks; code spawning with `std::process::Command` can hold it too.
+/// A thread that closes such a descriptor and relies on it being gone at once (a test that a
+/// port now refuses connections, or that a lock can be taken again) holds this around both.
+///
+/// ```
+/// use wrapper_facade::process::without_spawns;
+///
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let _settled = without_spawns();
+/// drop(listener);
+/// assert!(std::net::TcpStream::connect(addr).is_err());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn without_spawns() -> std::sync::RwLockWriteGuard<'static, ()> {
+    FORK_WINDOW
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl Process {
     /// Starts the program described by `opts`.
     ///
@@ -221,6 +258,7 @@ impl Process {
         attr.reset_signals()?;
 
         let mut pid: libc::pid_t = 0;
+        let _forking = spawning();
         // SAFETY: every pointer is valid for the call: the strings live in `argv_owned` and
         // `envp_owned`, argv and envp are NULL-terminated, the actions and attributes are initialised.
         let rc = unsafe {

@@ -7,6 +7,7 @@ use component_configurator::{
     Change, Component, ComponentState, Configurator, Error, LoadedLibrary, is_mapped,
 };
 use parking_lot::Mutex;
+use wrapper_facade::process::without_spawns;
 
 use crate::support::{addr_of, plugin, plugin_dir, request};
 
@@ -48,6 +49,9 @@ fn load_init_serve_suspend_resume_remove() {
     let addr = addr_of(&info);
     assert_eq!(request(addr, "hello plugin").unwrap(), "hello plugin");
 
+    // Closing the listener and checking it is gone must not straddle another test's spawn:
+    // a child between fork and exec holds a copy of every descriptor, listeners included.
+    let settled = without_spawns();
     cfg.repository_mut().suspend("Echo").unwrap();
     assert!(matches!(
         cfg.repository().find("Echo"),
@@ -57,11 +61,13 @@ fn load_init_serve_suspend_resume_remove() {
         request(addr, "anyone?").is_err(),
         "a suspended service must not answer"
     );
+    drop(settled);
 
     cfg.repository_mut().resume("Echo").unwrap();
     assert_eq!(request(addr, "back").unwrap(), "back");
 
     assert!(is_mapped(&library));
+    let settled = without_spawns();
     let removal = cfg.repository_mut().remove("Echo").unwrap();
     assert!(removal.fini.is_ok());
     let unloaded = removal.unloaded.expect("the last user unloads the library");
@@ -74,6 +80,7 @@ fn load_init_serve_suspend_resume_remove() {
     // other tests' sockets, which may take the freed port as their own.)
     let refused = std::net::TcpStream::connect(addr).expect_err("nobody listens any more");
     assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    drop(settled);
     assert!(matches!(
         cfg.repository().find("Echo"),
         Err(Error::NotFound(_))
@@ -115,6 +122,7 @@ fn fini_runs_once_on_removal() {
     cfg.process_directive("static Time \"-p 0\"").unwrap();
     let addr = addr_of(&cfg.repository().find("Time").unwrap().component().info());
     assert!(request(addr, "now?").unwrap().starts_with("time "));
+    let _settled = without_spawns();
     cfg.repository_mut().remove("Time").unwrap();
     assert_eq!(*calls.lock(), vec!["init", "suspend", "fini"]);
     // The service's listener is closed. (Binding the port to show it free would race with

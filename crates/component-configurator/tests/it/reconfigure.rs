@@ -145,7 +145,9 @@ fn changed_arguments_restart_a_plugin_on_its_new_port() {
     cfg.process_file(&conf).unwrap();
     let echo_before = addr_of(&cfg.repository().find("Echo").unwrap().component().info());
     let time_addr = addr_of(&cfg.repository().find("Time").unwrap().component().info());
-    // Pick a free port for the new arguments.
+    // Pick a free port for the new arguments; no other test's child may hold the probe's
+    // listener (or the old port's) between its fork and exec meanwhile.
+    let _settled = wrapper_facade::process::without_spawns();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

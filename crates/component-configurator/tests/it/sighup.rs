@@ -34,15 +34,19 @@ fn sighup_reconfigures_a_running_host() {
          dynamic Stats Service_Object * cc_stats:_make_stats() \"-p 0\"\n",
     )
     .unwrap();
+    let plugins = plugin_dir();
+    // Spawning under the fork-window lock: see wrapper_facade::process::without_spawns.
+    let forking = wrapper_facade::process::spawning();
     let mut child = Command::new(env!("CARGO_BIN_EXE_svc-host"))
         .arg("-L")
-        .arg(plugin_dir())
+        .arg(plugins)
         .arg("-f")
         .arg(&conf)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    drop(forking);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = until_ready(&mut lines);
     assert_eq!(first[0], "configured: added Echo; added Stats");
@@ -122,9 +126,12 @@ fn the_admin_socket_takes_directives_and_reconfigure() {
         "dynamic Echo Service_Object * cc_echo:_make_echo() \"-p 0\"\n",
     )
     .unwrap();
+    let plugins = plugin_dir();
+    // Spawning under the fork-window lock: see wrapper_facade::process::without_spawns.
+    let forking = wrapper_facade::process::spawning();
     let mut child = Command::new(env!("CARGO_BIN_EXE_svc-host"))
         .arg("-L")
-        .arg(plugin_dir())
+        .arg(plugins)
         .arg("-f")
         .arg(&conf)
         .arg("-a")
@@ -133,6 +140,7 @@ fn the_admin_socket_takes_directives_and_reconfigure() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    drop(forking);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = until_ready(&mut lines);
     let echo = addr_of(&first[1]);

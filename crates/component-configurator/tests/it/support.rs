@@ -50,7 +50,13 @@ pub(crate) fn plugin_dir() -> &'static Path {
         }
         cmd.env("CARGO_TARGET_DIR", &target)
             .current_dir(env!("CARGO_MANIFEST_DIR"));
-        let status = cmd.status().expect("run cargo build for the plugins");
+        // Spawning under the fork-window lock (see wrapper_facade::process::without_spawns);
+        // tests call this before they take `without_spawns`, never while holding it.
+        let mut child = {
+            let _forking = wrapper_facade::process::spawning();
+            cmd.spawn().expect("run cargo build for the plugins")
+        };
+        let status = child.wait().expect("wait for cargo build");
         assert!(status.success(), "building the plugins failed");
         profile_dir
     })

@@ -55,13 +55,14 @@ fn a_real_ace_client_talks_to_logd() {
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     // Per process: two test runs at once must not exec a file the other is still writing.
     let exe = out_dir.join(format!("ace_client-{}", std::process::id()));
-    let build = Command::new("g++")
-        .args(["-O1", "-o"])
-        .arg(&exe)
-        .arg(fixture("ace_client.cpp"))
-        .arg("-lACE")
-        .output()
-        .expect("g++ must be installed");
+    let build = crate::support::output(
+        Command::new("g++")
+            .args(["-O1", "-o"])
+            .arg(&exe)
+            .arg(fixture("ace_client.cpp"))
+            .arg("-lACE"),
+    )
+    .expect("g++ must be installed");
     assert!(
         build.status.success(),
         "building the ACE client failed (is libace-dev installed? .ci/run installs it):\n{}",
@@ -69,10 +70,12 @@ fn a_real_ace_client_talks_to_logd() {
     );
     let server = Server::start("ace-client", |c| c.syslog_port = None);
     let addr = server.at.ace.unwrap();
-    let run = Command::new(&exe)
-        .args(["127.0.0.1", &addr.port().to_string(), "500"])
-        .output()
-        .expect("run the ACE client");
+    let run = crate::support::output(Command::new(&exe).args([
+        "127.0.0.1",
+        &addr.port().to_string(),
+        "500",
+    ]))
+    .expect("run the ACE client");
     let _ = std::fs::remove_file(&exe);
     assert!(
         run.status.success(),

@@ -31,10 +31,8 @@ fn bad_options_are_refused_with_usage() {
         &["--bogus", "1"],
         &["--bind"],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_logd"))
-            .args(args)
-            .output()
-            .unwrap();
+        let out =
+            crate::support::output(Command::new(env!("CARGO_BIN_EXE_logd")).args(args)).unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(!out.stderr.is_empty());
     }
@@ -44,23 +42,24 @@ fn bad_options_are_refused_with_usage() {
 fn sighup_reopens_and_sigterm_stops_after_writing_everything() {
     let dir = TempDir::new("binary");
     let mut child = Logd(
-        Command::new(env!("CARGO_BIN_EXE_logd"))
-            .args([
-                "--ace-port",
-                "0",
-                "--syslog-port",
-                "off",
-                "--concurrency",
-                "leader-followers",
-                "--threads",
-                "2",
-            ])
-            .arg("--data-dir")
-            .arg(&dir.0)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+        crate::support::spawn(
+            Command::new(env!("CARGO_BIN_EXE_logd"))
+                .args([
+                    "--ace-port",
+                    "0",
+                    "--syslog-port",
+                    "off",
+                    "--concurrency",
+                    "leader-followers",
+                    "--threads",
+                    "2",
+                ])
+                .arg("--data-dir")
+                .arg(&dir.0)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        )
+        .unwrap(),
     );
     let pid = child.0.id();
     let mut out = BufReader::new(child.0.stdout.take().unwrap());
@@ -92,10 +91,10 @@ fn sighup_reopens_and_sigterm_stops_after_writing_everything() {
     let current = dir.0.join("127.0.0.1.log");
     std::fs::rename(&current, dir.0.join("moved.log.old")).unwrap();
     let signal = |name: &str| {
-        let st = Command::new("kill")
-            .args([&format!("-{name}"), &pid.to_string()])
-            .status()
-            .unwrap();
+        let st = crate::support::status(
+            Command::new("kill").args([&format!("-{name}"), &pid.to_string()]),
+        )
+        .unwrap();
         assert!(st.success());
     };
     signal("HUP");
@@ -138,15 +137,16 @@ fn with_a_svc_conf_sighup_reconfigures_live() {
     let conf = dir.0.join("svc.conf");
     std::fs::write(&conf, "static ACE_Logging \"-p 0\"\n").unwrap();
     let mut child = Logd(
-        Command::new(env!("CARGO_BIN_EXE_logd"))
-            .arg("-f")
-            .arg(&conf)
-            .arg("--data-dir")
-            .arg(dir.0.join("data"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+        crate::support::spawn(
+            Command::new(env!("CARGO_BIN_EXE_logd"))
+                .arg("-f")
+                .arg(&conf)
+                .arg("--data-dir")
+                .arg(dir.0.join("data"))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null()),
+        )
+        .unwrap(),
     );
     let pid = child.0.id().to_string();
     let mut out = BufReader::new(child.0.stdout.take().unwrap());
@@ -170,9 +170,7 @@ fn with_a_svc_conf_sighup_reconfigures_live() {
     )
     .unwrap();
     assert!(
-        Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
+        crate::support::status(Command::new("kill").args(["-HUP", &pid]))
             .unwrap()
             .success()
     );
@@ -190,9 +188,7 @@ fn with_a_svc_conf_sighup_reconfigures_live() {
     let mut sink = Vec::new();
     std::io::Read::read_to_end(&mut s, &mut sink).unwrap();
     assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
+        crate::support::status(Command::new("kill").args(["-TERM", &pid]))
             .unwrap()
             .success()
     );

@@ -244,15 +244,16 @@ fn forwarding_to_rsyslog() {
         ),
     )
     .unwrap();
-    let mut rsyslogd = Command::new("rsyslogd")
-        .args(["-n", "-f"])
-        .arg(&conf)
-        .arg("-i")
-        .arg(work.0.join("rsyslogd.pid"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("rsyslogd must be installed (.ci/run installs it)");
+    let mut rsyslogd = crate::support::spawn(
+        Command::new("rsyslogd")
+            .args(["-n", "-f"])
+            .arg(&conf)
+            .arg("-i")
+            .arg(work.0.join("rsyslogd.pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    )
+    .expect("rsyslogd must be installed (.ci/run installs it)");
     let upstream: std::net::SocketAddr = format!("127.0.0.77:{port}").parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(upstream).is_err() {

@@ -62,7 +62,9 @@ fn svc_conf_configures_and_a_reconfiguration_applies_only_the_difference() {
     send_and_wait(syslog_addr, b"<13>1 - host app - - - two\n");
     drop(kept);
 
-    // Remove ACE_Logging: its port is closed when reconfigure returns.
+    // Remove ACE_Logging: its port is closed when reconfigure returns. (No other test's child
+    // may hold a copy of the listener meanwhile: see wrapper_facade::process::without_spawns.)
+    let settled = wrapper_facade::process::without_spawns();
     rewrite(
         &dir,
         "static Statistics \"-i 3600\"\nstatic Syslog_Logging \"-p 0\"\n",
@@ -78,6 +80,7 @@ fn svc_conf_configures_and_a_reconfiguration_applies_only_the_difference() {
         TcpStream::connect(ace_addr).unwrap_err().kind(),
         std::io::ErrorKind::ConnectionRefused
     );
+    drop(settled);
 
     // A syntax error applies nothing.
     rewrite(
@@ -99,7 +102,9 @@ fn changed_arguments_move_a_listener() {
     let mut logd = start(&dir, "static ACE_Logging \"-p 0\"\n").unwrap();
     let first = logd.listening().ace.unwrap();
     // Free a port to move to, on a loopback address of its own, where the other tests'
-    // sockets on 127.0.0.1 cannot take it meanwhile.
+    // sockets on 127.0.0.1 cannot take it meanwhile, and with no other test's child holding a
+    // copy of the probe or of the old listener (wrapper_facade::process::without_spawns).
+    let _settled = wrapper_facade::process::without_spawns();
     let port = std::net::TcpListener::bind("127.0.0.77:0")
         .unwrap()
         .local_addr()

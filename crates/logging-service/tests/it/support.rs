@@ -151,3 +151,29 @@ pub(crate) fn send_and_wait(addr: SocketAddr, bytes: &[u8]) {
     s.read_to_end(&mut rest)
         .expect("server closes after end of stream");
 }
+
+/// Spawns `cmd` holding the fork-window lock ([`wrapper_facade::process::spawning`]): a child
+/// between its fork and exec holds a copy of every descriptor of this process, so tests that
+/// close a listener and check that it refuses connections (under
+/// [`wrapper_facade::process::without_spawns`]) must not overlap a spawn. Every test of this
+/// binary spawns through here.
+pub(crate) fn spawn(cmd: &mut std::process::Command) -> std::io::Result<std::process::Child> {
+    let _forking = wrapper_facade::process::spawning();
+    cmd.spawn()
+}
+
+/// [`std::process::Command::output`] through [`spawn`].
+pub(crate) fn output(cmd: &mut std::process::Command) -> std::io::Result<std::process::Output> {
+    use std::process::Stdio;
+    spawn(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )?
+    .wait_with_output()
+}
+
+/// [`std::process::Command::status`] through [`spawn`].
+pub(crate) fn status(cmd: &mut std::process::Command) -> std::io::Result<std::process::ExitStatus> {
+    spawn(cmd)?.wait()
+}

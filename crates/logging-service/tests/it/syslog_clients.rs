@@ -7,13 +7,14 @@ use std::process::{Command, Stdio};
 use crate::support::{Server, count_lines};
 
 fn logger(args: &[&str], lines: usize, tag: &str) {
-    let mut child = Command::new("logger")
-        .args(args)
-        .args(["-t", tag])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("util-linux logger must be installed");
+    let mut child = crate::support::spawn(
+        Command::new("logger")
+            .args(args)
+            .args(["-t", tag])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .expect("util-linux logger must be installed");
     let mut stdin = child.stdin.take().unwrap();
     for i in 0..lines {
         writeln!(stdin, "{tag} line {i}").unwrap();

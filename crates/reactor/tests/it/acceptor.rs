@@ -260,7 +260,9 @@ fn connector_reports_success_refusal_and_timeout() {
     let listener = StdListener::bind(loopback()).unwrap();
     let open = listener.local_addr().unwrap();
     // A port nobody listens on: bound, then freed, on a loopback address of its own, where the
-    // other tests' binds to 127.0.0.1 port 0 cannot take it meanwhile.
+    // other tests' binds to 127.0.0.1 port 0 cannot take it meanwhile, and with no other test's
+    // child holding a copy of the listener (wrapper_facade::process::without_spawns).
+    let _settled = wrapper_facade::process::without_spawns();
     let closed = {
         let l = StdListener::bind("127.0.0.77:0").unwrap();
         l.local_addr().unwrap()

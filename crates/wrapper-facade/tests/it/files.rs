@@ -9,6 +9,8 @@ use super::temp_path;
 
 #[test]
 fn mmap_round_trip_through_the_file() {
+    // A child spawned by another test between our unlock and relock would hold the lock.
+    let _settled = wrapper_facade::process::without_spawns();
     let path = temp_path("mmap-round-trip");
     let mut map = MappedFileMut::create(&path, 4096).unwrap();
     assert_eq!(map.len(), 4096);
@@ -69,6 +71,8 @@ fn append_file_appends_even_after_someone_else_wrote() {
 
 #[test]
 fn shared_locks_coexist_and_exclude_a_writer() {
+    // A child spawned by another test between our unlock and relock would hold the lock.
+    let _settled = wrapper_facade::process::without_spawns();
     let path = temp_path("flock");
     std::fs::write(&path, b"x").unwrap();
     let (a, b, c) = (

@@ -135,6 +135,8 @@ fn connect_to_a_closed_port_is_refused() {
     // On a loopback address of its own, where the other tests' binds to 127.0.0.1 port 0
     // cannot take the freed port meanwhile.
     let quiet = std::net::Ipv4Addr::new(127, 0, 0, 77);
+    // No other test's child may hold a copy of the freed listener meanwhile.
+    let _settled = wrapper_facade::process::without_spawns();
     let port = SockAcceptor::bind(&InetAddr::new_v4(quiet, 0))
         .unwrap()
         .local_addr()
@@ -268,6 +270,8 @@ fn nonblocking_connect_to_a_closed_port_reports_refused() {
     // On a loopback address of its own, where the other tests' binds to 127.0.0.1 port 0
     // cannot take the freed port meanwhile.
     let quiet = std::net::Ipv4Addr::new(127, 0, 0, 77);
+    // No other test's child may hold a copy of the freed listener meanwhile.
+    let _settled = wrapper_facade::process::without_spawns();
     let port = SockAcceptor::bind(&InetAddr::new_v4(quiet, 0))
         .unwrap()
         .local_addr()
