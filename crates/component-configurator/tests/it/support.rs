@@ -131,3 +131,29 @@ impl Component for Logged {
         format!("logged {}", self.name)
     }
 }
+
+/// Whether a socket of this process listens on TCP `port` (from `/proc/net/tcp`, whose
+/// listening sockets are matched by inode against this process's descriptors).
+///
+/// This is how the tests check that a service closed its port: connecting could reach another
+/// test's listener that took the freed port, and a child between fork and exec may still hold
+/// a copy of ours; neither is a socket of this process.
+pub(crate) fn listening_here(port: u16) -> bool {
+    let ours: std::collections::HashSet<String> = std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|target| {
+            let t = target.to_string_lossy().into_owned();
+            Some(t.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    table.lines().skip(1).any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // sl local_address rem_address st ... inode (10th field); state 0A is LISTEN.
+        f.len() > 9
+            && f[3] == "0A"
+            && f[1].rsplit(':').next() == Some(&format!("{port:04X}"))
+            && ours.contains(f[9])
+    })
+}
