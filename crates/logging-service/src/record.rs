@@ -147,7 +147,7 @@ pub fn sanitize_host(host: &str) -> String {
     s
 }
 
-/// Appends a header field (TIME, APP, PID) as one token: whitespace and control characters
+/// Appends a header field (TIME, HOST, APP, PID) as one token: whitespace and control characters
 /// (spaces, tabs, newlines, carriage returns, NUL, escape, ...) become `_`, so that a hostile
 /// sender's field can neither split a record's line nor shift its fields.
 fn push_token(out: &mut String, s: &str) {
