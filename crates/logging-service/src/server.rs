@@ -388,7 +388,7 @@ pub struct LogdConfig {
     pub ace_port: Option<u16>,
     /// Syslog port, TCP and UDP (`None`: no syslog listeners). Ignored when `svc_conf` is given.
     pub syslog_port: Option<u16>,
-    /// A svc.conf configuring the services (see [`services`](crate::services)).
+    /// A svc.conf configuring the services (see [`crate::services`] for the directives).
     pub svc_conf: Option<PathBuf>,
     /// Storage.
     pub store: StoreConfig,
