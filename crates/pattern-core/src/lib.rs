@@ -64,6 +64,7 @@ mod dispatch;
 mod error;
 mod handle;
 mod handler;
+pub mod peer;
 mod slab;
 pub mod testing;
 
