@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use pattern_core::peer;
+
 use logging_service::ace::{AceDecoder, AceRecord, ByteOrder, SecondsLayout, encode};
 
 use crate::support::Server;
@@ -52,20 +54,32 @@ fn ace7_bytes_decode_and_our_encoder_matches_them() {
 /// `.ci/run`) and lets it talk to logd over TCP.
 #[test]
 fn a_real_ace_client_talks_to_logd() {
+    let Some(gxx) = peer::program("g++", "g++") else {
+        return;
+    };
+    if peer::file(
+        &["/usr/include/ace/Log_Record.h"],
+        "libACE headers",
+        "libace-dev",
+    )
+    .is_none()
+    {
+        return;
+    }
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     // Per process: two test runs at once must not exec a file the other is still writing.
     let exe = out_dir.join(format!("ace_client-{}", std::process::id()));
     let build = crate::support::output(
-        Command::new("g++")
+        Command::new(gxx)
             .args(["-O1", "-o"])
             .arg(&exe)
             .arg(fixture("ace_client.cpp"))
             .arg("-lACE"),
     )
-    .expect("g++ must be installed");
+    .expect("run g++");
     assert!(
         build.status.success(),
-        "building the ACE client failed (is libace-dev installed? .ci/run installs it):\n{}",
+        "building the ACE client against libACE failed:\n{}",
         String::from_utf8_lossy(&build.stderr)
     );
     let server = Server::start("ace-client", |c| c.syslog_port = None);
