@@ -29,6 +29,8 @@ mod demo;
 mod expected;
 mod metadata;
 mod process;
+#[cfg(test)]
+mod tidy;
 
 use std::process::ExitCode;
 

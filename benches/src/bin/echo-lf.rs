@@ -1,5 +1,6 @@
 //! `echo-lf`: the shared echo handlers on a leader/followers pool of `--threads N` threads
 //! (default 2); see [`benches::servers::leader_followers`].
+#![forbid(unsafe_code)]
 
 use benches::servers::leader_followers::{DEFAULT_THREADS, serve};
 

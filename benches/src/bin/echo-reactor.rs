@@ -1,4 +1,5 @@
 //! `echo-reactor`: see [`benches::servers::reactor`].
+#![forbid(unsafe_code)]
 
 fn main() -> std::process::ExitCode {
     benches::server_main("echo-reactor", |listener, _| {

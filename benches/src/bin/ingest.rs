@@ -1,4 +1,5 @@
 //! `ingest`: the log-record load generator of the lab; see [`benches::ingest`].
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 

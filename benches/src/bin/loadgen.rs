@@ -1,5 +1,6 @@
 //! `loadgen`: closed-loop echo load over N connections; prints one JSON line (see
 //! [`benches::loadgen`]).
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 

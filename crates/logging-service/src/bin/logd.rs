@@ -1,4 +1,5 @@
 //! `logd`: the logging server.
+#![forbid(unsafe_code)]
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
