@@ -183,6 +183,32 @@ fn check_unsafe(path: &Path, text: &str) -> Vec<String> {
     out
 }
 
+/// Rule: an error's message does not print its source when `source()` returns it too (a reporter
+/// walking the chain would print it twice): `#[error(transparent)]`, or a message that adds context.
+fn check_error_sources(path: &Path, text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut message = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(attr) = t.strip_prefix("#[error(") {
+            message = attr.to_string();
+            continue;
+        }
+        let tuple_source = t.contains("(#[from]") || t.contains("(#[source]");
+        let named_source = t.starts_with("source:") || t.starts_with("pub source:");
+        let prints = (tuple_source && message.contains("{0}"))
+            || (named_source && message.contains("{source"));
+        if prints && !message.starts_with("transparent") {
+            out.push(format!(
+                "{}:{}: the error message prints the source that source() also returns",
+                path.display(),
+                i + 1
+            ));
+        }
+    }
+    out
+}
+
 /// The dependency rules of ARCHITECTURE.md. `allowed` maps an external crate (`mio`, `libc`) to
 /// the crates the document lets use it.
 fn check_dependencies(
@@ -364,7 +390,9 @@ fn the_workspace_keeps_its_rules() {
         if rel == Path::new("xtask/src/tidy.rs") {
             continue; // it names the keyword in its own tests
         }
-        problems.extend(check_unsafe(rel, &std::fs::read_to_string(f).unwrap()));
+        let text = std::fs::read_to_string(f).unwrap();
+        problems.extend(check_unsafe(rel, &text));
+        problems.extend(check_error_sources(rel, &text));
     }
 
     let doc_path = root.join("docs/ARCHITECTURE.md");
@@ -480,6 +508,21 @@ mod rules {
             "a();\n".repeat(6)
         );
         assert_eq!(check_unsafe(p, &far).len(), 1);
+    }
+
+    #[test]
+    fn an_error_printing_its_own_source_is_caught() {
+        let p = Path::new("crates/x/src/error.rs");
+        let twice = "    #[error(\"I/O error: {0}\")]\n    Io(#[from] io::Error),";
+        assert_eq!(check_error_sources(p, twice).len(), 1);
+        let named = "#[error(\"cannot read {path}: {source}\")]\nRead {\n    path: PathBuf,\n    source: io::Error,\n},";
+        assert_eq!(check_error_sources(p, named).len(), 1);
+        let transparent = "    #[error(transparent)]\n    Io(#[from] io::Error),";
+        assert!(check_error_sources(p, transparent).is_empty());
+        let context = "#[error(\"cannot read {path}\")]\nRead {\n    path: PathBuf,\n    source: io::Error,\n},";
+        assert!(check_error_sources(p, context).is_empty());
+        let value = "    #[error(\"bad flag {0}\")]\n    BadFlag(u8),";
+        assert!(check_error_sources(p, value).is_empty());
     }
 
     #[test]

@@ -127,7 +127,10 @@ impl fmt::Display for DirectiveError {
         write!(
             f,
             "{}:{}: {}: {}",
-            self.source, self.position, self.name, self.error
+            self.source,
+            self.position,
+            self.name,
+            pattern_core::ErrorChain(&self.error)
         )
     }
 }

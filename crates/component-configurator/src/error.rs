@@ -10,10 +10,10 @@ use crate::svc_conf::ParseError;
 #[non_exhaustive]
 pub enum Error {
     /// The configuration is malformed or inconsistent; nothing was applied.
-    #[error("{0}")]
+    #[error(transparent)]
     Parse(#[from] ParseError),
     /// A configuration file could not be read; nothing was applied.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         /// The file.
         path: PathBuf,

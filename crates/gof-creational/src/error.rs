@@ -58,7 +58,7 @@ pub enum Error {
         product: String,
     },
     /// The Linux host backend failed to read or write its files.
-    #[error("host I/O failed: {0}")]
+    #[error("host I/O failed")]
     Io(#[from] io::Error),
     /// No prototype is registered under that name.
     #[error("no prototype registered under `{name}`")]

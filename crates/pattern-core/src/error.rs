@@ -32,6 +32,40 @@ pub enum DispatchError {
     #[error("dispatcher is shut down")]
     ShutDown,
     /// The operating system refused (registration with the demultiplexer, signal masks, ...).
-    #[error("I/O error: {0}")]
+    #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+/// Displays an error followed by each of its sources: `cannot read x.conf: No such file or directory`.
+///
+/// Errors in this workspace keep their cause in [`source`](std::error::Error::source) and do not
+/// repeat it in their own message (a reporter walking the chain would print it twice), so a
+/// program that prints an error for a person prints it through this.
+///
+/// ```
+/// use pattern_core::ErrorChain;
+/// let e = pattern_core::DispatchError::Io(std::io::Error::other("disk on fire"));
+/// assert_eq!(ErrorChain(&e).to_string(), "disk on fire");
+/// let wrapped = std::io::Error::other(e);
+/// assert_eq!(ErrorChain(&wrapped).to_string(), "disk on fire");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.0.to_string();
+        write!(f, "{shown}")?;
+        let mut next = self.0.source();
+        while let Some(e) = next {
+            // A transparent wrapper's message is its source's: print each text once.
+            let text = e.to_string();
+            if text != shown {
+                write!(f, ": {text}")?;
+                shown = text;
+            }
+            next = e.source();
+        }
+        Ok(())
+    }
 }

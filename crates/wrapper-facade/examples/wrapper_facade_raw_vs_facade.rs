@@ -152,7 +152,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let raw = raw_fetch([127, 0, 0, 1], addr.port(), request, &mut [0u8; 4]).unwrap_err();
     println!("raw libc: {raw}");
     let err = facade_fetch(&addr, request, &mut [0u8; 4]).unwrap_err();
-    println!("facade:   {err}");
+    // The cause is the error's source, not part of its message.
+    let cause = std::error::Error::source(&err).map(ToString::to_string);
+    println!("facade:   {err}: {}", cause.unwrap_or_default());
     registry.join_group("servers");
 
     println!("== concise: counted from this file's own source ==");

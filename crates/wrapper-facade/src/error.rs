@@ -44,7 +44,7 @@ impl From<Error> for io::Error {
 /// The cause is an [`io::Error`] that keeps its errno; end of stream is reported as
 /// [`io::ErrorKind::UnexpectedEof`], an expired `SO_RCVTIMEO`/`SO_SNDTIMEO` as [`io::ErrorKind::TimedOut`].
 #[derive(Debug, thiserror::Error)]
-#[error("transfer stopped after {transferred} of {requested} bytes: {source}")]
+#[error("transfer stopped after {transferred} of {requested} bytes")]
 pub struct TransferError {
     transferred: usize,
     requested: usize,

@@ -28,7 +28,7 @@ fn print(cfg: &Configurator, outcome: &component_configurator::Result<Report>) {
                 println!("error: {e}");
             }
         }
-        Err(e) => println!("refused: {e}"),
+        Err(e) => println!("refused: {}", pattern_core::ErrorChain(e)),
     }
     for l in cfg.repository().list() {
         println!("  {} {:?} {}", l.name, l.state, l.info);
