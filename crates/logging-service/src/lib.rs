@@ -44,6 +44,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ace;
+pub mod client;
 mod error;
 pub mod record;
 pub mod server;

@@ -111,3 +111,25 @@ fn a_real_ace_client_talks_to_logd() {
         lines[499]
     );
 }
+
+/// `logc --format ace` sends what libACE's own `operator<<` writes: the fixture's first record,
+/// byte for byte but for the header's pad bytes.
+#[test]
+fn logc_ace_frames_match_libace_byte_for_byte() {
+    use logging_service::client::{Format, Message, Transport, encode as logc_encode};
+    let bytes = std::fs::read(fixture("ace7_le_two_records.bin")).unwrap();
+    let mut m = Message::new("hello from ACE");
+    m.severity = 6; // LM_INFO, priority 8
+    m.pid = Some(4242);
+    m.time = (1_700_000_000, 123_456);
+    let ours = logc_encode(&m, Format::Ace, Transport::Tcp).unwrap();
+    let theirs = &bytes[..ours.len()];
+    for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+        assert!(
+            (1..4).contains(&i) || a == b,
+            "byte {i}: ours {a:#04x}, ACE {b:#04x}"
+        );
+    }
+    let first_len = 8 + u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+    assert_eq!(ours.len(), first_len, "one whole ACE frame");
+}

@@ -1,0 +1,185 @@
+//! `logc`, the client binary, against a running logd: every format and transport, standard input,
+//! `check`, `bench`, and the errors an operator meets.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use crate::support::{Server, count_lines};
+
+fn logc(args: &[&str]) -> Output {
+    crate::support::output(Command::new(env!("CARGO_BIN_EXE_logc")).args(args)).expect("run logc")
+}
+
+fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+#[test]
+fn send_reaches_logd_in_every_format_and_transport() {
+    let server = Server::start("logc-send", |_| {});
+    let ace = server.at.ace.unwrap().to_string();
+    let syslog = server.at.syslog_tcp.unwrap().to_string();
+    let udp = server.at.syslog_udp.unwrap().to_string();
+    let cases: [(&str, &str, &str); 6] = [
+        (&ace, "ace", "tcp"),
+        (&syslog, "rfc5424", "tcp"),
+        (&syslog, "rfc5424", "tcp-newline"),
+        (&syslog, "rfc3164", "tcp"),
+        (&syslog, "rfc3164", "tcp-newline"),
+        (&udp, "rfc5424", "udp"),
+    ];
+    for (i, (addr, format, transport)) in cases.iter().enumerate() {
+        let msg = format!("case {i} {format} over {transport}");
+        let out = logc(&[
+            "send",
+            "--server",
+            addr,
+            "--format",
+            format,
+            "--transport",
+            transport,
+            "--host",
+            "dev-7",
+            "--app",
+            "pump",
+            "--pid",
+            "42",
+            "--severity",
+            "err",
+            &msg,
+        ]);
+        assert!(out.status.success(), "{msg}: {}", text(&out.stderr));
+    }
+    server.wait_for_records(cases.len() as u64);
+    let (stats, stored) = server.stop();
+    assert_eq!(stats.rejected, 0, "{stats:?}");
+    let lines: Vec<&String> = stored.iter().flat_map(|(_, l)| l).collect();
+    assert_eq!(lines.len(), cases.len());
+    for (i, (_, format, transport)) in cases.iter().enumerate() {
+        let msg = format!("case {i} {format} over {transport}");
+        let line = lines
+            .iter()
+            .find(|l| l.ends_with(&msg))
+            .unwrap_or_else(|| panic!("{msg} not stored: {lines:?}"));
+        assert!(line.contains("<1.3>"), "user.err kept: {line}");
+        if *format != "ace" {
+            // ACE's records carry no host or application name; syslog's do.
+            assert!(line.contains(" dev-7 pump[42] "), "{line}");
+        }
+    }
+}
+
+#[test]
+fn send_reads_one_message_per_line_of_standard_input() {
+    let server = Server::start("logc-stdin", |_| {});
+    let addr = server.at.syslog_tcp.unwrap().to_string();
+    let mut child = crate::support::spawn(
+        Command::new(env!("CARGO_BIN_EXE_logc"))
+            .args(["send", "--server", &addr, "--host", "stdin-host"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for i in 0..50 {
+        writeln!(stdin, "line {i}").unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // TCP: logc returns only after logd closed the connection, so everything is stored.
+    let (_, stored) = server.stop();
+    let lines = &stored.iter().find(|(h, _)| h == "stdin-host").unwrap().1;
+    assert_eq!(lines.len(), 50);
+    assert!(lines[49].ends_with("line 49"), "{}", lines[49]);
+}
+
+#[test]
+fn check_finds_its_marker_in_the_data_dir_and_fails_where_it_is_not() {
+    let server = Server::start("logc-check", |_| {});
+    let addr = server.at.syslog_tcp.unwrap().to_string();
+    let dir = server.dir.0.to_str().unwrap().to_string();
+    let out = logc(&["check", "--server", &addr, "--data-dir", &dir]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("ok: a marker sent to"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let elsewhere = crate::support::TempDir::new("logc-check-elsewhere");
+    std::fs::create_dir_all(&elsewhere.0).unwrap();
+    let out = logc(&[
+        "check",
+        "--server",
+        &addr,
+        "--data-dir",
+        elsewhere.0.to_str().unwrap(),
+        "--timeout",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not found under"),
+        "{}",
+        text(&out.stderr)
+    );
+    let (stats, _) = server.stop();
+    assert_eq!(stats.syslog, 2, "both markers were received: {stats:?}");
+}
+
+#[test]
+fn bench_sends_every_record_over_several_connections() {
+    let server = Server::start("logc-bench", |_| {});
+    let addr = server.at.syslog_tcp.unwrap().to_string();
+    let out = logc(&[
+        "bench", "--server", &addr, "--count", "2000", "--conns", "4", "--size", "40",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(summary.starts_with("sent 2000 records in "), "{summary}");
+    assert!(summary.contains(" 0 errors"), "{summary}");
+    let (stats, stored) = server.stop();
+    assert_eq!(stats.syslog, 2000);
+    assert_eq!(count_lines(&stored), 2000);
+    assert_eq!(stored.len(), 4, "one host per connection");
+}
+
+#[test]
+fn operator_errors_are_clear_and_exit_by_kind() {
+    // Nothing listens on port 1 of loopback.
+    let out = logc(&["send", "--server", "127.0.0.1:1", "hello"]);
+    assert_eq!(out.status.code(), Some(69));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("logc: cannot connect to 127.0.0.1:1: "),
+        "{err}"
+    );
+
+    let out = logc(&["send", "--format", "ace", "--transport", "udp", "hello"]);
+    assert_eq!(out.status.code(), Some(65), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot be sent over"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = logc(&["send", "--severity", "loud", "hello"]);
+    assert_eq!(out.status.code(), Some(2), "clap's usage error");
+    assert!(
+        text(&out.stderr).contains("unknown severity \"loud\""),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = logc(&["--help"]);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("check"), "help on stdout");
+    let out = logc(&["--version"]);
+    assert!(out.status.success());
+    assert!(
+        text(&out.stdout).starts_with("logc "),
+        "{}",
+        text(&out.stdout)
+    );
+}
