@@ -104,6 +104,7 @@ macro_rules! impl_fd_traits {
 pub(crate) use impl_fd_traits;
 
 pub mod addr;
+pub mod clock;
 pub mod error;
 pub mod file;
 pub mod mmap;

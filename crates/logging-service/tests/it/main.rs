@@ -5,6 +5,7 @@ mod hostile;
 mod logc;
 mod logd_binary;
 mod serve;
+mod service_unit;
 mod services;
 mod support;
 mod syslog_clients;
