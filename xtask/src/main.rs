@@ -6,7 +6,8 @@
 //! | command | what it does |
 //! |---------|--------------|
 //! | `demo [crate] [example] [--bless] [--timeout SECS]` | builds every example once, runs each with a time limit, compares its stdout with `crates/<crate>/examples/expected/<example>.stdout` where that file exists |
-//! | `ci` | the steps of `.ci/run` (fmt, clippy, test, demo), for local use |
+//! | `ci` | the steps of `.ci/run` (fmt, clippy, test, fresh, demo), for local use |
+//! | `fresh [cargo test args]` | `cargo test --workspace` with every system peer hidden, as a fresh machine runs it |
 //! | `bench [--matrix echo\|lf] [--quick] ...` | builds `benches/` in release, runs an echo-server matrix against `loadgen`, writes `docs/benchmarks.md` and its SVG |
 //! | `bench-logging ...` | end-to-end ingest of `logd` against `ace_netsvcs`, rsyslog and syslog-ng, and memory with 10,000 idle clients; writes `docs/benchmarks-logging.md` |
 //!
@@ -27,6 +28,7 @@ mod ci;
 mod cli;
 mod demo;
 mod expected;
+mod fresh;
 mod metadata;
 mod process;
 
@@ -42,7 +44,10 @@ commands:
         run each with a time limit (default 120 s) and compare its stdout with
         crates/<crate>/examples/expected/<example>.stdout where that file exists;
         --bless writes those files from the actual output instead
-  ci    run the CI steps of .ci/run locally: fmt, clippy, test, demo
+  ci    run the CI steps of .ci/run locally: fmt, clippy, test, fresh, demo
+  fresh [cargo test args]
+        run cargo test --workspace as a fresh machine does: every system peer
+        hidden from PATH and from the tests (POSA_HIDE_PEERS=1)
   bench [--matrix echo|lf] [--quick] [--duration SECS] [--rounds N] ...
         build benches/ in release, load each echo server with loadgen
         (1, 64, 512 connections) and write docs/benchmarks.md and .svg
@@ -83,6 +88,7 @@ fn main() -> ExitCode {
             }
             _ => return usage_error("`ci` takes no arguments", ci::USAGE),
         },
+        "fresh" => fresh::run(rest),
         "bench" => match bench::BenchArgs::parse(rest) {
             Ok(bench::Parsed::Help) => {
                 print!("{}", bench::USAGE);
@@ -114,6 +120,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The workspace root: the xtask lives one level below it.
+fn workspace_root() -> Result<std::path::PathBuf, String> {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .ok_or_else(|| "the xtask manifest directory has no parent".to_owned())
 }
 
 /// Reports a command line that could not be understood, with the relevant usage text.
