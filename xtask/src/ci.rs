@@ -8,10 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::demo::cargo_program;
 
-/// Help text for `cargo xtask ci`.
+/// The long help of `cargo xtask ci`.
 pub(crate) const USAGE: &str = "\
-usage: cargo xtask ci
-
 Runs the checks of .ci/run from the workspace root, stopping at the first failure:
   cargo fmt --all --check
   cargo clippy --workspace --all-targets -- -D warnings

@@ -5,11 +5,13 @@ use std::time::Duration;
 
 /// A number of seconds, fractions allowed (`0.5`); zero is allowed, negatives are not.
 pub fn seconds(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
+    let secs = text
         .trim()
-        .parse()
-        .map_err(|_| format!("expected a number of seconds, got `{text}`"))?;
-    if secs.is_nan() || secs < 0.0 {
+        .parse::<f64>()
+        .ok()
+        .filter(|s| !s.is_nan())
+        .ok_or_else(|| format!("expected a number of seconds, got `{text}`"))?;
+    if secs < 0.0 {
         return Err(format!("must not be negative, got `{text}`"));
     }
     Duration::try_from_secs_f64(secs).map_err(|e| format!("`{text}`: {e}"))
@@ -56,7 +58,7 @@ mod tests {
         assert_eq!(seconds("0.25"), Ok(Duration::from_millis(250)));
         assert_eq!(seconds("0"), Ok(Duration::ZERO));
         assert!(seconds("-1").unwrap_err().contains("negative"));
-        assert!(seconds("NaN").is_err());
+        assert!(seconds("NaN").unwrap_err().contains("number of seconds"));
         assert!(seconds("soon").unwrap_err().contains("number of seconds"));
         assert!(positive_seconds("0").unwrap_err().contains("positive"));
         assert_eq!(positive_seconds("7"), Ok(Duration::from_secs(7)));
