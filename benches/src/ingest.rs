@@ -20,159 +20,80 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use clap::{Parser, ValueEnum};
+use lab_report::IngestReport;
+use lab_report::args::at_least_one;
 use logging_service::ace::{self, AceRecord, ByteOrder, SecondsLayout};
-use serde_json::json;
 
-/// Usage of the `ingest` binary.
-pub const USAGE: &str = "\
-usage: ingest --addr HOST:PORT --format ace|syslog --count-dir DIR [--connections N]
-              [--records R] [--message-bytes B] [--marker WORD] [--connect-gap-ms MS]
-              [--timeout SECS] [--hold]
-
-Opens N connections (one at a time, MS apart), then sends R records on each, as fast as the
-server takes them, and waits until the files under DIR hold N*R lines with the marker (at
-most SECS). Prints one JSON line: connections, records sent, records counted, seconds until
-everything was sent, seconds until everything was stored, records per second.
-
-  --format ace      ACE's logging protocol (little-endian CDR, 8-byte seconds)
-  --format syslog   RFC 5424 with RFC 6587 octet counting
-  --connections N   default 1
-  --records R       records per connection, default 10000
-  --message-bytes B bytes of message text per record, default 64
-  --marker WORD     the word each record carries and the count looks for, default blmark
-  --connect-gap-ms  pause between connects (ace_netsvcs listens with a backlog of 5), default 2
-  --timeout SECS    bound on the wait for the count, default 120
-  --hold            after the count, print HOLDING and keep every connection open
-                    until stdin reaches end of file (for memory measurements)
-";
+/// `ingest`: log-record load on N connections, counted in the server's files.
+///
+/// Opens N connections (one at a time, MS apart), then sends R records on each, as fast as the
+/// server takes them, and waits until the files under DIR hold N*R lines with the marker (at
+/// most SECS). Prints one JSON line: connections, records sent, records counted, seconds until
+/// everything was sent, seconds until everything was stored, records per second.
+#[derive(Debug, Clone, PartialEq, Parser)]
+#[command(name = "ingest")]
+pub struct IngestArgs {
+    /// The server.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub addr: SocketAddr,
+    /// The wire format.
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// The directory whose files are counted.
+    #[arg(long, value_name = "DIR")]
+    pub count_dir: PathBuf,
+    /// Number of connections.
+    #[arg(long, value_name = "N", default_value = "1", value_parser = at_least_one)]
+    pub connections: usize,
+    /// Records per connection.
+    #[arg(long, value_name = "R", default_value = "10000", value_parser = at_least_one)]
+    pub records: usize,
+    /// Bytes of message text per record.
+    #[arg(long, value_name = "B", default_value = "64")]
+    pub message_bytes: usize,
+    /// The word every record carries and the count looks for.
+    #[arg(long, value_name = "WORD", default_value = "blmark", value_parser = one_word)]
+    pub marker: String,
+    /// Pause between connects (ace_netsvcs listens with a backlog of 5).
+    #[arg(long = "connect-gap-ms", value_name = "MS", default_value = "2", value_parser = millis)]
+    pub connect_gap: Duration,
+    /// Bound on the wait for the count.
+    #[arg(long, value_name = "SECS", default_value = "120", value_parser = whole_seconds)]
+    pub timeout: Duration,
+    /// After the count, print HOLDING and keep every connection open until stdin reaches end
+    /// of file (for memory measurements).
+    #[arg(long)]
+    pub hold: bool,
+}
 
 /// The wire format of the records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// ACE's logging protocol: an 8-byte CDR header and a CDR `ACE_Log_Record`.
+    /// ACE's logging protocol: an 8-byte CDR header and a CDR `ACE_Log_Record`
+    /// (little-endian, 8-byte seconds).
     Ace,
     /// RFC 5424 syslog, framed by RFC 6587 octet counting.
     Syslog,
 }
 
-impl Format {
-    /// Parses `ace` or `syslog`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ace" => Some(Self::Ace),
-            "syslog" => Some(Self::Syslog),
-            _ => None,
-        }
+fn one_word(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.contains(char::is_whitespace) {
+        return Err("takes one non-empty word".to_owned());
     }
+    Ok(text.to_owned())
 }
 
-/// What `ingest` was asked to do.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IngestArgs {
-    /// The server.
-    pub addr: SocketAddr,
-    /// The wire format.
-    pub format: Format,
-    /// The directory whose files are counted.
-    pub count_dir: PathBuf,
-    /// Number of connections.
-    pub connections: usize,
-    /// Records per connection.
-    pub records: usize,
-    /// Bytes of message text per record.
-    pub message_bytes: usize,
-    /// The word every record carries.
-    pub marker: String,
-    /// Pause between connects.
-    pub connect_gap: Duration,
-    /// Bound on the wait for the count.
-    pub timeout: Duration,
-    /// Keep the connections open after the count until stdin closes.
-    pub hold: bool,
+fn millis(text: &str) -> Result<Duration, String> {
+    text.parse()
+        .map(Duration::from_millis)
+        .map_err(|_| format!("expected whole milliseconds, got `{text}`"))
 }
 
-/// The result of parsing a command line.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Parsed {
-    /// `-h` or `--help`.
-    Help,
-    /// Run with these arguments.
-    Run(IngestArgs),
-}
-
-impl IngestArgs {
-    /// Parses the arguments after the program name.
-    pub fn parse(args: &[String]) -> Result<Parsed, String> {
-        let mut addr = None;
-        let mut format = None;
-        let mut count_dir = None;
-        let mut out = IngestArgs {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            format: Format::Ace,
-            count_dir: PathBuf::new(),
-            connections: 1,
-            records: 10_000,
-            message_bytes: 64,
-            marker: "blmark".to_owned(),
-            connect_gap: Duration::from_millis(2),
-            timeout: Duration::from_secs(120),
-            hold: false,
-        };
-        let mut iter = args.iter();
-        while let Some(flag) = iter.next() {
-            match flag.as_str() {
-                "-h" | "--help" => return Ok(Parsed::Help),
-                "--hold" => {
-                    out.hold = true;
-                    continue;
-                }
-                _ => {}
-            }
-            let value = iter
-                .next()
-                .ok_or_else(|| format!("`{flag}` needs a value"))?;
-            let number = || {
-                value
-                    .parse::<u64>()
-                    .map_err(|_| format!("`{flag}` takes a number, not `{value}`"))
-            };
-            match flag.as_str() {
-                "--addr" => {
-                    addr = Some(
-                        value
-                            .parse()
-                            .map_err(|_| format!("`--addr` takes HOST:PORT, not `{value}`"))?,
-                    );
-                }
-                "--format" => {
-                    format =
-                        Some(Format::parse(value).ok_or_else(|| {
-                            format!("`--format` takes ace or syslog, not `{value}`")
-                        })?);
-                }
-                "--count-dir" => count_dir = Some(PathBuf::from(value)),
-                "--connections" => out.connections = number()? as usize,
-                "--records" => out.records = number()? as usize,
-                "--message-bytes" => out.message_bytes = number()? as usize,
-                "--connect-gap-ms" => out.connect_gap = Duration::from_millis(number()?),
-                "--timeout" => out.timeout = Duration::from_secs(number()?),
-                "--marker" => {
-                    if value.is_empty() || value.contains(char::is_whitespace) {
-                        return Err("`--marker` takes one non-empty word".to_owned());
-                    }
-                    out.marker = value.clone();
-                }
-                _ => return Err(format!("unknown option `{flag}`")),
-            }
-        }
-        out.addr = addr.ok_or("`--addr` is required")?;
-        out.format = format.ok_or("`--format` is required")?;
-        out.count_dir = count_dir.ok_or("`--count-dir` is required")?;
-        if out.connections == 0 || out.records == 0 {
-            return Err("`--connections` and `--records` must be at least 1".to_owned());
-        }
-        Ok(Parsed::Run(out))
-    }
+fn whole_seconds(text: &str) -> Result<Duration, String> {
+    text.parse()
+        .map(Duration::from_secs)
+        .map_err(|_| format!("expected whole seconds, got `{text}`"))
 }
 
 /// The message text of record `seq` on connection `conn`: the marker first, then padding to
@@ -320,45 +241,6 @@ impl DirTally {
     }
 }
 
-/// What one run measured.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IngestReport {
-    /// Connections used.
-    pub connections: usize,
-    /// Records sent, over all connections.
-    pub sent: usize,
-    /// Marked lines found in the files when the wait ended.
-    pub stored: usize,
-    /// Seconds from the start of sending until the last byte was written to the sockets.
-    pub send_secs: f64,
-    /// Seconds from the start of sending until the files held every record (or the bound).
-    pub store_secs: f64,
-}
-
-impl IngestReport {
-    /// Records stored per second of the end-to-end time.
-    pub fn records_per_sec(&self) -> f64 {
-        if self.store_secs > 0.0 {
-            self.stored as f64 / self.store_secs
-        } else {
-            0.0
-        }
-    }
-
-    /// The report as one JSON line.
-    pub fn to_json(&self) -> String {
-        json!({
-            "connections": self.connections,
-            "sent": self.sent,
-            "stored": self.stored,
-            "send_secs": self.send_secs,
-            "store_secs": self.store_secs,
-            "records_per_sec": self.records_per_sec(),
-        })
-        .to_string()
-    }
-}
-
 /// How often the files are polled while waiting.
 const POLL: Duration = Duration::from_millis(2);
 
@@ -396,7 +278,7 @@ fn send_in_parallel(
     Ok((start, held))
 }
 
-/// Connects, sends, and waits for the count; see [`USAGE`].
+/// Connects, sends, and waits for the count; see [`IngestArgs`].
 pub fn run(args: &IngestArgs) -> io::Result<IngestReport> {
     let mut tally = DirTally::new(&args.count_dir, &args.marker);
     let before = tally.poll()?;
@@ -457,26 +339,27 @@ pub fn run(args: &IngestArgs) -> io::Result<IngestReport> {
             line.clear();
         }
     }
-    Ok(IngestReport {
-        connections: args.connections,
-        sent,
-        stored,
+    Ok(IngestReport::new(
+        args.connections,
+        sent as u64,
+        stored as u64,
         send_secs,
         store_secs,
-    })
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn strings(args: &[&str]) -> Vec<String> {
-        args.iter().map(|s| (*s).to_owned()).collect()
+    fn parse(args: &[&str]) -> Result<IngestArgs, String> {
+        IngestArgs::try_parse_from(std::iter::once("ingest").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())
     }
 
     #[test]
     fn parse_reads_every_option() {
-        let parsed = IngestArgs::parse(&strings(&[
+        let a = parse(&[
             "--addr",
             "127.0.0.1:9",
             "--format",
@@ -496,11 +379,8 @@ mod tests {
             "--timeout",
             "3",
             "--hold",
-        ]))
+        ])
         .unwrap();
-        let Parsed::Run(a) = parsed else {
-            panic!("expected a run")
-        };
         assert_eq!(a.addr, "127.0.0.1:9".parse().unwrap());
         assert_eq!(a.format, Format::Syslog);
         assert_eq!(a.count_dir, PathBuf::from("/tmp/x"));
@@ -509,22 +389,48 @@ mod tests {
         assert_eq!(a.connect_gap, Duration::from_millis(7));
         assert_eq!(a.timeout, Duration::from_secs(3));
         assert!(a.hold);
+        let d = parse(&[
+            "--addr",
+            "127.0.0.1:9",
+            "--format",
+            "ace",
+            "--count-dir",
+            "d",
+        ])
+        .unwrap();
+        assert_eq!((d.connections, d.records, d.message_bytes), (1, 10_000, 64));
+        assert_eq!(
+            (d.marker.as_str(), d.connect_gap),
+            ("blmark", Duration::from_millis(2))
+        );
+        assert_eq!((d.timeout, d.hold), (Duration::from_secs(120), false));
     }
 
     #[test]
     fn parse_refuses_missing_and_bad_values() {
-        assert!(IngestArgs::parse(&strings(&["--format", "ace", "--count-dir", "d"])).is_err());
-        let base = ["--addr", "127.0.0.1:9", "--count-dir", "d", "--format"];
-        let mut bad = strings(&base);
-        bad.push("gelf".into());
-        assert!(IngestArgs::parse(&bad).unwrap_err().contains("gelf"));
-        let mut zero = strings(&base);
-        zero.extend(strings(&["ace", "--records", "0"]));
-        assert!(IngestArgs::parse(&zero).is_err());
-        let mut spaced = strings(&base);
-        spaced.extend(strings(&["ace", "--marker", "a b"]));
-        assert!(IngestArgs::parse(&spaced).is_err());
-        assert_eq!(IngestArgs::parse(&strings(&["-h"])), Ok(Parsed::Help));
+        assert!(
+            parse(&["--format", "ace", "--count-dir", "d"])
+                .unwrap_err()
+                .contains("--addr")
+        );
+        let with = |extra: &[&str]| {
+            let mut args = vec!["--addr", "127.0.0.1:9", "--count-dir", "d"];
+            args.extend(extra);
+            parse(&args)
+        };
+        assert!(with(&["--format", "gelf"]).unwrap_err().contains("gelf"));
+        assert!(
+            with(&["--format", "ace", "--records", "0"])
+                .unwrap_err()
+                .contains("at least 1")
+        );
+        assert!(
+            with(&["--format", "ace", "--marker", "a b"])
+                .unwrap_err()
+                .contains("one non-empty word")
+        );
+        let help = IngestArgs::try_parse_from(["ingest", "-h"]).unwrap_err();
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
     }
 
     #[test]
@@ -655,20 +561,5 @@ mod tests {
         assert_eq!(text.lines().count(), 600);
         assert!(text.lines().all(|l| l.contains("toymark")));
         fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn report_rate_is_stored_over_time() {
-        let r = IngestReport {
-            connections: 2,
-            sent: 10,
-            stored: 10,
-            send_secs: 0.5,
-            store_secs: 2.0,
-        };
-        assert_eq!(r.records_per_sec(), 5.0);
-        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
-        assert_eq!(v["stored"], 10);
-        assert_eq!(v["records_per_sec"], 5.0);
     }
 }

@@ -46,33 +46,22 @@
 pub mod cli;
 pub mod ingest;
 pub mod loadgen;
-pub mod report;
 pub mod servers;
 
 use std::net::TcpListener;
 use std::process::ExitCode;
 
-use cli::{Parsed, SERVER_USAGE, ServerArgs};
+use clap::Parser;
+use cli::ServerArgs;
 
-/// The `main` of every echo server binary: parses `--addr` (and `--workers`, `--threads`), binds, prints
+/// The `main` of every echo server binary: parses `--addr` (and `--workers`, `--threads`; clap
+/// prints help or a usage error and exits), binds, prints
 /// `LISTENING <addr>`, then hands the listener to `serve`.
 pub fn server_main(
     name: &str,
     serve: impl FnOnce(TcpListener, &ServerArgs) -> std::io::Result<()>,
 ) -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = SERVER_USAGE.replace("{name}", name);
-    let args = match ServerArgs::parse(&args) {
-        Ok(Parsed::Run(args)) => args,
-        Ok(_) => {
-            print!("{usage}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprint!("{name}: {message}\n\n{usage}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = ServerArgs::parse();
     let result = TcpListener::bind(args.addr).and_then(|listener| {
         servers::announce(listener.local_addr()?)?;
         serve(listener, &args)

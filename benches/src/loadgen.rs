@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::cli::LoadArgs;
-use crate::report::LoadReport;
+use lab_report::LoadReport;
 
 /// The longest latency the histogram records: one minute, in nanoseconds.
 const HIGHEST_NS: u64 = 60_000_000_000;

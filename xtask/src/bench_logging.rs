@@ -20,36 +20,20 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use lab_report::args::{at_least_one, list};
+
 use crate::demo::cargo_program;
 use crate::metadata;
 use crate::process;
 
 use render::{Memory, Ratio, Report, Sample, Samples, Wire};
 
-/// Help text for `cargo xtask bench-logging`.
-pub(crate) const USAGE: &str = "\
-usage: cargo xtask bench-logging [--quick] [--rounds N] [--records N]
-                                 [--connections N,N] [--servers NAME,...]
-                                 [--idle N] [--threads N]
-
-Builds logd and benches' `ingest` in release, then measures end-to-end ingest
-(records per second counted in the files each server writes) for logd under its
-three concurrency models, ace_netsvcs (ACE format), rsyslog and syslog-ng (syslog
-over TCP), servers interleaved round-robin; then logd's peak memory with N idle
-connections. Writes docs/benchmarks-logging.md and docs/benchmarks-logging.svg.
-
-  --quick              1 round of 50,000 records, 1,000 idle connections
-  --rounds N           rounds; figures are medians over them (default 5)
-  --records N          records per run, all connections together (default 400000)
-  --connections LIST   connection counts (default 1,16)
-  --servers LIST       from: logd-reactor, logd-leader-followers,
-                       logd-half-sync-half-async, ace, rsyslog, syslog-ng (default all)
-  --idle N             idle connections for the memory run, 0 to skip (default 10000)
-  --threads N          logd's --threads (default 2)
-
-The idle run needs N + 100 descriptors in the client and in each server; both are
-started through `sh -c 'ulimit -n ...'`, which fails quietly above the hard limit.
-";
+/// What `cargo xtask bench-logging --help` adds after the options.
+const AFTER_HELP: &str = "\
+Figures are records per second counted in the files each server writes, servers
+interleaved round-robin. The idle run needs N + 100 descriptors in the client and
+in each server; both are started through `sh -c 'ulimit -n ...'`, which fails
+quietly above the hard limit.";
 
 /// Bytes of message text per record.
 const MESSAGE_BYTES: usize = 64;
@@ -130,6 +114,35 @@ const SERVERS: &[Server] = &[
     },
 ];
 
+/// The command line of `cargo xtask bench-logging`; [`resolve`](Self::resolve) fills in the
+/// defaults.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = AFTER_HELP)]
+pub(crate) struct BenchLoggingCli {
+    /// 1 round of 50,000 records, 1,000 idle connections.
+    #[arg(long)]
+    quick: bool,
+    /// Rounds; figures are medians over them [default: 5].
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    rounds: Option<usize>,
+    /// Records per run, all connections together [default: 400000].
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    records: Option<usize>,
+    /// Connection counts, comma-separated.
+    #[arg(long, value_name = "LIST", default_value = "1,16", value_parser = |t: &str| list(t, at_least_one))]
+    connections: ::std::vec::Vec<usize>,
+    /// Servers, comma-separated, from: logd-reactor, logd-leader-followers,
+    /// logd-half-sync-half-async, ace, rsyslog, syslog-ng [default: all].
+    #[arg(long, value_name = "LIST", value_parser = |t: &str| list(t, server))]
+    servers: Option<::std::vec::Vec<Server>>,
+    /// Idle connections for the memory run, 0 to skip [default: 10000].
+    #[arg(long, value_name = "N")]
+    idle: Option<usize>,
+    /// logd's --threads.
+    #[arg(long, value_name = "N", default_value = "2", value_parser = at_least_one)]
+    threads: usize,
+}
+
 /// What `cargo xtask bench-logging` was asked to do.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct BenchLoggingArgs {
@@ -141,91 +154,35 @@ pub(crate) struct BenchLoggingArgs {
     threads: usize,
 }
 
-/// The result of parsing a command line.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Parsed {
-    /// `-h` or `--help`.
-    Help,
-    /// Run with these arguments.
-    Run(BenchLoggingArgs),
-}
-
-impl BenchLoggingArgs {
-    /// Parses the arguments after `bench-logging`.
-    pub(crate) fn parse(args: &[String]) -> Result<Parsed, String> {
-        let mut quick = false;
-        let (mut rounds, mut records, mut idle) = (None, None, None);
-        let mut out = BenchLoggingArgs {
-            rounds: 5,
-            records: 400_000,
-            connections: vec![1, 16],
-            servers: SERVERS.to_vec(),
-            idle: 10_000,
-            threads: 2,
-        };
-        let mut iter = args.iter();
-        while let Some(arg) = iter.next() {
-            match arg.as_str() {
-                "-h" | "--help" => return Ok(Parsed::Help),
-                "--quick" => {
-                    quick = true;
-                    continue;
-                }
-                _ => {}
-            }
-            let value = iter
-                .next()
-                .ok_or_else(|| format!("`{arg}` needs a value"))?;
-            let number = |zero_ok: bool| match value.parse::<usize>() {
-                Ok(0) if !zero_ok => Err(format!("`{arg}` takes a number of at least 1")),
-                Ok(n) => Ok(n),
-                Err(_) => Err(format!("`{arg}` takes a number, not `{value}`")),
-            };
-            match arg.as_str() {
-                "--rounds" => rounds = Some(number(false)?),
-                "--records" => records = Some(number(false)?),
-                "--idle" => idle = Some(number(true)?),
-                "--threads" => out.threads = number(false)?,
-                "--connections" => {
-                    out.connections = value
-                        .split(',')
-                        .map(|v| match v.trim().parse::<usize>() {
-                            Ok(n) if n > 0 => Ok(n),
-                            _ => Err(format!("`--connections` takes counts, not `{v}`")),
-                        })
-                        .collect::<Result<_, _>>()?;
-                }
-                "--servers" => {
-                    out.servers = value
-                        .split(',')
-                        .map(|k| {
-                            SERVERS
-                                .iter()
-                                .copied()
-                                .find(|s| s.key == k.trim())
-                                .ok_or_else(|| {
-                                    let known: Vec<&str> = SERVERS.iter().map(|s| s.key).collect();
-                                    format!("unknown server `{k}` (known: {})", known.join(", "))
-                                })
-                        })
-                        .collect::<Result<_, _>>()?;
-                }
-                _ => return Err(format!("unknown option `{arg}`")),
-            }
-        }
-        let (d_rounds, d_records, d_idle) = if quick {
+impl BenchLoggingCli {
+    /// The run asked for, defaults filled in (`--quick` changes them; options given win).
+    pub(crate) fn resolve(self) -> BenchLoggingArgs {
+        let (rounds, records, idle) = if self.quick {
             (1, 50_000, 1_000)
         } else {
             (5, 400_000, 10_000)
         };
-        out.rounds = rounds.unwrap_or(d_rounds);
-        out.records = records.unwrap_or(d_records);
-        out.idle = idle.unwrap_or(d_idle);
-        if out.connections.is_empty() || out.servers.is_empty() {
-            return Err("`--connections` and `--servers` need at least one entry".to_owned());
+        BenchLoggingArgs {
+            rounds: self.rounds.unwrap_or(rounds),
+            records: self.records.unwrap_or(records),
+            connections: self.connections,
+            servers: self.servers.unwrap_or_else(|| SERVERS.to_vec()),
+            idle: self.idle.unwrap_or(idle),
+            threads: self.threads,
         }
-        Ok(Parsed::Run(out))
     }
+}
+
+/// The server `--servers` calls `key`.
+fn server(key: &str) -> Result<Server, String> {
+    SERVERS
+        .iter()
+        .copied()
+        .find(|s| s.key == key)
+        .ok_or_else(|| {
+            let known: Vec<&str> = SERVERS.iter().map(|s| s.key).collect();
+            format!("unknown server `{key}` (known: {})", known.join(", "))
+        })
 }
 
 /// Where the peers' programs are.
@@ -656,7 +613,7 @@ struct Context {
 }
 
 fn read_ticks(pid: u32) -> Option<u64> {
-    render::cpu_ticks(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    crate::bench::cpu_ticks(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
 /// One ingest run against a fresh server.
@@ -910,7 +867,7 @@ pub(crate) fn run(args: &BenchLoggingArgs) -> Result<bool, String> {
                     .filter(|(w, _)| *w == wire)
                     .map(|(_, s)| *s)
                     .collect();
-                for server in render::rotation(&here, round) {
+                for server in lab_report::rotation(&here, round) {
                     run += 1;
                     let result = measure(&server, wire, conns, run, args, &ctx, &mut ports);
                     let entry = samples.entry((wire, conns, server.key)).or_default();
@@ -1057,15 +1014,17 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Parsed, String> {
-        BenchLoggingArgs::parse(&args.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+    fn parse(args: &[&str]) -> Result<BenchLoggingArgs, String> {
+        let mut all = vec!["bench-logging"];
+        all.extend(args);
+        match crate::cli::tests::parse(&all)? {
+            crate::cli::Command::BenchLogging(cli) => Ok(cli.resolve()),
+            other => panic!("expected bench-logging, got {other:?}"),
+        }
     }
 
     fn run_args(args: &[&str]) -> BenchLoggingArgs {
-        match parse(args).unwrap() {
-            Parsed::Run(a) => a,
-            Parsed::Help => panic!("help"),
-        }
+        parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
     }
 
     #[test]
@@ -1108,7 +1067,7 @@ mod tests {
         assert!(parse(&["--connections", "1,x"]).is_err());
         assert!(parse(&["--records"]).is_err());
         assert!(parse(&["--bogus", "1"]).is_err());
-        assert_eq!(parse(&["--help"]), Ok(Parsed::Help));
+        assert!(parse(&["--help"]).unwrap_err().contains("--idle <N>"));
     }
 
     #[test]

@@ -3,20 +3,18 @@
 //! `.ci/run` additionally installs system packages; this command assumes they are there.
 //! A unit test keeps [`STEPS`] and the script's `step cargo ...` lines in sync.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::demo::cargo_program;
 
-/// Help text for `cargo xtask ci`.
+/// The long help of `cargo xtask ci`.
 pub(crate) const USAGE: &str = "\
-usage: cargo xtask ci
-
 Runs the checks of .ci/run from the workspace root, stopping at the first failure:
   cargo fmt --all --check
   cargo clippy --workspace --all-targets -- -D warnings
   cargo test --workspace
+  cargo xtask fresh
   cargo xtask demo
 ";
 
@@ -32,16 +30,14 @@ pub(crate) const STEPS: &[&[&str]] = &[
         "warnings",
     ],
     &["test", "--workspace"],
+    &["xtask", "fresh"],
     &["xtask", "demo"],
 ];
 
 /// Runs every step from the workspace root; `Ok(false)` at the first step that fails.
 pub(crate) fn run() -> Result<bool, String> {
     let cargo = cargo_program();
-    // The xtask lives one level below the workspace root.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .ok_or("the xtask manifest directory has no parent")?;
+    let root = crate::workspace_root()?;
     let total = STEPS.len();
     let mut times: Vec<(String, Duration)> = Vec::new();
     for (index, step) in STEPS.iter().enumerate() {
@@ -50,7 +46,7 @@ pub(crate) fn run() -> Result<bool, String> {
         let start = Instant::now();
         let status = Command::new(&cargo)
             .args(*step)
-            .current_dir(root)
+            .current_dir(&root)
             .status()
             .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
         let elapsed = start.elapsed();
@@ -74,6 +70,7 @@ pub(crate) fn run() -> Result<bool, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn steps_match_the_ci_script() {

@@ -1,155 +1,173 @@
-//! Command-line parsing for `cargo xtask demo`, kept free of I/O so that it can be unit tested.
+//! The command line of `cargo xtask` (clap derive): one subcommand per module.
 
 use std::time::Duration;
 
-/// Help text for `cargo xtask demo`.
-pub(crate) const DEMO_USAGE: &str = "\
-usage: cargo xtask demo [crate] [example] [--bless] [--timeout SECS]
+use clap::{Parser, Subcommand};
+use lab_report::args::positive_seconds;
 
-  crate           run only the examples of this package
-  example         run only this example of that package
-  --bless         write crates/<crate>/examples/expected/<example>.stdout from the
-                  actual stdout (each example is run twice to check it is deterministic)
-  --timeout SECS  kill an example that runs longer than this (default 120)
-";
+use crate::bench::BenchCli;
+use crate::bench_logging::BenchLoggingCli;
 
-/// The time limit of one example run when `--timeout` is not given.
-pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// The workspace's automation: run and check the examples, the CI steps, the benchmark lab.
+#[derive(Debug, Parser)]
+#[command(
+    name = "xtask",
+    bin_name = "cargo xtask",
+    arg_required_else_help = true
+)]
+pub(crate) struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Build every example of the workspace (or of one crate, or one example), run each with a
+    /// time limit and compare its stdout with crates/<crate>/examples/expected/<example>.stdout
+    /// where that file exists.
+    Demo(DemoArgs),
+    /// Run the CI steps of .ci/run locally: fmt, clippy, test, fresh, demo.
+    #[command(long_about = crate::ci::USAGE)]
+    Ci,
+    /// Run `cargo test --workspace` as a fresh machine does: every system peer hidden from PATH
+    /// and from the tests (POSA_HIDE_PEERS=1, POSA_REQUIRE_PEERS unset).
+    Fresh {
+        /// More arguments for `cargo test` (`-p <crate>` replaces `--workspace`).
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CARGO TEST ARGS"
+        )]
+        args: Vec<String>,
+    },
+    /// Build benches/ in release, load each echo server with loadgen (1, 64, 512 connections),
+    /// servers interleaved round-robin, and write docs/benchmarks.md and its SVG.
+    Bench(BenchCli),
+    /// Ingest records into logd (three concurrency models), ace_netsvcs, rsyslog and syslog-ng,
+    /// then measure logd's memory with idle connections; write docs/benchmarks-logging.md and
+    /// its SVG.
+    BenchLogging(BenchLoggingCli),
+}
 
 /// What `cargo xtask demo` was asked to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub(crate) struct DemoArgs {
-    /// Only the examples of this package, if given.
+    /// Run only the examples of this package.
+    #[arg(value_name = "CRATE")]
     pub(crate) krate: Option<String>,
-    /// Only this example of `krate`, if given.
+    /// Run only this example of that package.
     pub(crate) example: Option<String>,
-    /// Write the expected-output files instead of comparing with them.
+    /// Write crates/<crate>/examples/expected/<example>.stdout from the actual stdout (each
+    /// example is run twice to check it is deterministic).
+    #[arg(long)]
     pub(crate) bless: bool,
-    /// The time limit of each example run.
+    /// Kill an example that runs longer than this many seconds.
+    #[arg(long, value_name = "SECS", default_value = "120", value_parser = positive_seconds)]
     pub(crate) timeout: Duration,
 }
 
-/// The result of parsing a command line: run, or print help.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Parsed {
-    /// `-h` or `--help` was given.
-    Help,
-    /// Run the demo with these arguments.
-    Run(DemoArgs),
-}
-
-impl DemoArgs {
-    /// Parses the arguments that follow `demo`.
-    pub(crate) fn parse(args: &[String]) -> Result<Parsed, String> {
-        let mut positional = Vec::new();
-        let mut bless = false;
-        let mut timeout = DEFAULT_TIMEOUT;
-        let mut iter = args.iter();
-        while let Some(arg) = iter.next() {
-            match arg.as_str() {
-                "-h" | "--help" => return Ok(Parsed::Help),
-                "--bless" => bless = true,
-                "--timeout" => {
-                    let value = iter.next().ok_or("`--timeout` needs a number of seconds")?;
-                    timeout = parse_timeout(value)?;
-                }
-                _ => {
-                    if let Some(value) = arg.strip_prefix("--timeout=") {
-                        timeout = parse_timeout(value)?;
-                    } else if arg.starts_with('-') {
-                        return Err(format!("unknown option `{arg}`"));
-                    } else {
-                        positional.push(arg.clone());
-                    }
-                }
-            }
-        }
-        if positional.len() > 2 {
-            return Err(format!(
-                "too many arguments: expected at most a crate and an example, got `{}`",
-                positional.join(" ")
-            ));
-        }
-        let mut positional = positional.into_iter();
-        Ok(Parsed::Run(Self {
-            krate: positional.next(),
-            example: positional.next(),
-            bless,
-            timeout,
-        }))
-    }
-}
-
-/// Parses a positive number of seconds, fractions allowed (`0.5`).
-fn parse_timeout(value: &str) -> Result<Duration, String> {
-    let seconds: f64 = value
-        .parse()
-        .map_err(|_| format!("`--timeout` expects a number of seconds, got `{value}`"))?;
-    if seconds.is_nan() || seconds <= 0.0 {
-        return Err(format!("`--timeout` must be positive, got `{value}`"));
-    }
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`--timeout {value}`: {e}"))
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use clap::error::ErrorKind;
 
-    fn parse(args: &[&str]) -> Result<Parsed, String> {
-        let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-        DemoArgs::parse(&args)
+    /// Parses `cargo xtask <args>`, clap's error as text.
+    pub(crate) fn parse(args: &[&str]) -> Result<Command, String> {
+        Cli::try_parse_from(std::iter::once("xtask").chain(args.iter().copied()))
+            .map(|cli| cli.command)
+            .map_err(|e| e.to_string())
     }
 
-    fn run(args: &[&str]) -> DemoArgs {
-        match parse(args) {
-            Ok(Parsed::Run(demo)) => demo,
-            other => panic!("expected Run for {args:?}, got {other:?}"),
+    fn demo(args: &[&str]) -> DemoArgs {
+        let mut all = vec!["demo"];
+        all.extend(args);
+        match parse(&all) {
+            Ok(Command::Demo(demo)) => demo,
+            other => panic!("expected demo for {args:?}, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 
     #[test]
     fn no_arguments_select_everything_with_the_default_timeout() {
         assert_eq!(
-            run(&[]),
+            demo(&[]),
             DemoArgs {
                 krate: None,
                 example: None,
                 bless: false,
-                timeout: DEFAULT_TIMEOUT
+                timeout: Duration::from_secs(120),
             }
         );
     }
 
     #[test]
     fn positionals_are_crate_then_example_and_flags_go_anywhere() {
-        let demo = run(&["--bless", "wrapper-facade", "--timeout", "7", "facade_echo"]);
+        let demo = demo(&["--bless", "wrapper-facade", "--timeout", "7", "facade_echo"]);
         assert_eq!(demo.krate.as_deref(), Some("wrapper-facade"));
         assert_eq!(demo.example.as_deref(), Some("facade_echo"));
         assert!(demo.bless);
         assert_eq!(demo.timeout, Duration::from_secs(7));
+        assert_eq!(demo_timeout("--timeout=0.5"), Duration::from_millis(500));
+    }
+
+    fn demo_timeout(arg: &str) -> Duration {
+        demo(&[arg]).timeout
     }
 
     #[test]
-    fn timeout_accepts_the_equals_form_and_fractions() {
-        assert_eq!(run(&["--timeout=0.5"]).timeout, Duration::from_millis(500));
+    fn help_goes_to_stdout_with_status_0_and_errors_to_stderr_with_2() {
+        for args in [
+            &["--help"][..],
+            &["help"],
+            &["demo", "x", "--help"],
+            &["ci", "-h"],
+        ] {
+            let err = Cli::try_parse_from(std::iter::once("xtask").chain(args.iter().copied()))
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::DisplayHelp, "{args:?}");
+            assert!(!err.use_stderr() && err.exit_code() == 0, "{args:?}");
+        }
+        let none = Cli::try_parse_from(["xtask"]).unwrap_err();
+        assert!(none.use_stderr() && none.exit_code() == 2);
+        let help = parse(&["--help"]).unwrap_err();
+        for command in ["demo", "ci", "fresh", "bench", "bench-logging"] {
+            assert!(help.contains(command), "top-level help lacks {command}");
+        }
     }
 
     #[test]
-    fn help_wins_over_everything_else() {
-        assert_eq!(parse(&["some-crate", "--help"]), Ok(Parsed::Help));
-        assert_eq!(parse(&["-h"]), Ok(Parsed::Help));
+    fn fresh_passes_its_arguments_through_to_cargo_test() {
+        let Ok(Command::Fresh { args }) = parse(&["fresh", "-p", "reactor", "--", "--nocapture"])
+        else {
+            panic!("expected fresh");
+        };
+        assert_eq!(args, ["-p", "reactor", "--", "--nocapture"]);
+        assert!(matches!(parse(&["fresh"]), Ok(Command::Fresh { args }) if args.is_empty()));
     }
 
     #[test]
     fn bad_command_lines_are_rejected_with_a_reason() {
         for (args, needle) in [
-            (&["--timeout"][..], "needs a number"),
-            (&["--timeout", "soon"][..], "expects a number"),
-            (&["--timeout", "0"][..], "must be positive"),
-            (&["--timeout=-3"][..], "must be positive"),
-            (&["--timeout", "NaN"][..], "must be positive"),
-            (&["--frobnicate"][..], "unknown option `--frobnicate`"),
-            (&["a", "b", "c"][..], "too many arguments"),
+            (&["demo", "--timeout"][..], "a value is required"),
+            (&["demo", "--timeout", "soon"][..], "number of seconds"),
+            (&["demo", "--timeout", "0"][..], "must be positive"),
+            (&["demo", "--timeout=-3"][..], "negative"),
+            (&["demo", "--timeout", "NaN"][..], "number of seconds"),
+            (
+                &["demo", "--frobnicate"][..],
+                "unexpected argument '--frobnicate'",
+            ),
+            (&["demo", "a", "b", "c"][..], "unexpected argument 'c'"),
+            (&["ci", "now"][..], "unexpected argument 'now'"),
+            (&["deploy"][..], "unrecognized subcommand 'deploy'"),
         ] {
             let err = parse(args).expect_err("should be rejected");
             assert!(err.contains(needle), "{args:?}: `{err}` lacks `{needle}`");

@@ -1,11 +1,10 @@
 //! The workspace as `cargo metadata --format-version 1 --no-deps` describes it: members, their
 //! example targets, and where cargo puts build output.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use serde_json::Value;
+use cargo_metadata::{CrateType, Metadata, MetadataCommand};
 
 /// What the demo needs to know about the workspace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,106 +53,76 @@ impl Package {
     }
 }
 
-/// Runs `cargo metadata` in the current directory and parses its output.
+/// Runs `cargo metadata --no-deps` in the current directory and reads its output.
 pub(crate) fn load(cargo: &Path) -> Result<Workspace, String> {
-    let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .output()
-        .map_err(|e| format!("cannot run `{} metadata`: {e}", cargo.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "`cargo metadata` failed ({}):\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let json = String::from_utf8(output.stdout)
-        .map_err(|e| format!("`cargo metadata` printed invalid UTF-8: {e}"))?;
-    parse(&json)
+    let metadata = MetadataCommand::new()
+        .cargo_path(cargo)
+        .no_deps()
+        .exec()
+        .map_err(|e| format!("`cargo metadata`: {e}"))?;
+    Ok(workspace(&metadata))
 }
 
 /// Parses the JSON printed by `cargo metadata --format-version 1 --no-deps`.
-///
-/// Packages that are not workspace members and the `xtask` package itself are left out.
+#[cfg(test)]
 pub(crate) fn parse(json: &str) -> Result<Workspace, String> {
-    let root: Value =
-        serde_json::from_str(json).map_err(|e| format!("cannot parse cargo metadata: {e}"))?;
-    let members: BTreeSet<&str> = array(&root, "workspace_members")?
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let metadata =
+        MetadataCommand::parse(json).map_err(|e| format!("cannot parse cargo metadata: {e}"))?;
+    Ok(workspace(&metadata))
+}
 
-    let mut packages = Vec::new();
-    for package in array(&root, "packages")? {
-        let id = string(package, "id")?;
-        let name = string(package, "name")?;
-        if !members.contains(id) || name == "xtask" {
-            continue;
-        }
-        let manifest = PathBuf::from(string(package, "manifest_path")?);
-        let dir = manifest
-            .parent()
-            .ok_or_else(|| format!("package `{name}`: manifest path has no parent"))?
-            .to_path_buf();
-
-        let mut examples = Vec::new();
-        for target in array(package, "targets")? {
-            if !strings(target, "kind")?.contains(&"example") {
-                continue;
+/// The workspace members and their examples; the `xtask` package itself is left out.
+fn workspace(metadata: &Metadata) -> Workspace {
+    let mut packages: Vec<Package> = metadata
+        .workspace_packages()
+        .into_iter()
+        .filter(|package| package.name.as_str() != "xtask")
+        .map(|package| {
+            let mut examples: Vec<Example> = package
+                .targets
+                .iter()
+                .filter(|target| target.is_example())
+                .map(|target| Example {
+                    name: target.name.clone(),
+                    required_features: target.required_features.clone(),
+                    is_binary: target.crate_types.contains(&CrateType::Bin),
+                })
+                .collect();
+            examples.sort_by(|a, b| a.name.cmp(&b.name));
+            Package {
+                name: package.name.to_string(),
+                dir: package
+                    .manifest_path
+                    .parent()
+                    .map_or_else(PathBuf::new, |dir| dir.as_std_path().to_path_buf()),
+                examples,
+                default_features: default_features(&package.features),
             }
-            let required_features = match target.get("required-features") {
-                None | Some(Value::Null) => Vec::new(),
-                Some(_) => strings(target, "required-features")?
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect(),
-            };
-            examples.push(Example {
-                name: string(target, "name")?.to_owned(),
-                required_features,
-                is_binary: strings(target, "crate_types")?.contains(&"bin"),
-            });
-        }
-        examples.sort_by(|a, b| a.name.cmp(&b.name));
-
-        packages.push(Package {
-            name: name.to_owned(),
-            dir,
-            examples,
-            default_features: default_features(package.get("features")),
-        });
-    }
+        })
+        .collect();
     packages.sort_by(|a, b| a.name.cmp(&b.name));
-
-    Ok(Workspace {
-        root: PathBuf::from(string(&root, "workspace_root")?),
-        target_dir: PathBuf::from(string(&root, "target_directory")?),
+    Workspace {
+        root: metadata.workspace_root.clone().into_std_path_buf(),
+        target_dir: metadata.target_directory.clone().into_std_path_buf(),
         packages,
-    })
+    }
 }
 
 /// The closure of the `default` feature over the package's `[features]` table.
 ///
 /// Entries such as `dep:foo` and `foo/bar` enable dependencies; for `foo/bar` the feature
 /// `foo` (an optional dependency's implicit feature) counts as enabled when it exists.
-fn default_features(features: Option<&Value>) -> BTreeSet<String> {
-    let table = features.and_then(Value::as_object);
+fn default_features(table: &BTreeMap<String, Vec<String>>) -> BTreeSet<String> {
     let mut enabled = BTreeSet::new();
     let mut pending = vec!["default".to_owned()];
     while let Some(feature) = pending.pop() {
-        let Some(entries) = table
-            .and_then(|t| t.get(&feature))
-            .and_then(Value::as_array)
-        else {
+        let Some(entries) = table.get(&feature) else {
             continue;
         };
         if !enabled.insert(feature) {
             continue;
         }
-        for entry in entries.iter().filter_map(Value::as_str) {
-            if entry.starts_with("dep:") {
-                continue;
-            }
+        for entry in entries.iter().filter(|e| !e.starts_with("dep:")) {
             let name = match entry.split_once('/') {
                 Some((dependency, _)) => dependency.trim_end_matches('?'),
                 None => entry,
@@ -166,34 +135,6 @@ fn default_features(features: Option<&Value>) -> BTreeSet<String> {
     // `default` is a switch, not something an example requires.
     enabled.remove("default");
     enabled
-}
-
-/// The string field `key` of `value`.
-fn string<'a>(value: &'a Value, key: &str) -> Result<&'a str, String> {
-    value
-        .get(key)
-        .and_then(Value::as_str)
-        .ok_or_else(|| format!("cargo metadata: missing string field `{key}`"))
-}
-
-/// The array field `key` of `value`.
-fn array<'a>(value: &'a Value, key: &str) -> Result<&'a [Value], String> {
-    value
-        .get(key)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .ok_or_else(|| format!("cargo metadata: missing array field `{key}`"))
-}
-
-/// The array-of-strings field `key` of `value`.
-fn strings<'a>(value: &'a Value, key: &str) -> Result<Vec<&'a str>, String> {
-    array(value, key)?
-        .iter()
-        .map(|v| {
-            v.as_str()
-                .ok_or_else(|| format!("cargo metadata: non-string in `{key}`"))
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -209,6 +150,7 @@ pub(crate) mod tests {
           "version": "0.1.0",
           "id": "path+file:///ws/crates/wrapper-facade#0.1.0",
           "manifest_path": "/ws/crates/wrapper-facade/Cargo.toml",
+          "dependencies": [],
           "features": {},
           "targets": [
             {"kind": ["lib"], "crate_types": ["lib"], "name": "wrapper_facade",
@@ -226,6 +168,7 @@ pub(crate) mod tests {
           "version": "0.1.0",
           "id": "path+file:///ws/crates/reactor#0.1.0",
           "manifest_path": "/ws/crates/reactor/Cargo.toml",
+          "dependencies": [],
           "features": {
             "default": ["net"],
             "net": ["io", "dep:mio", "tracing?/std"],
@@ -249,6 +192,7 @@ pub(crate) mod tests {
           "version": "0.1.0",
           "id": "path+file:///ws/xtask#0.1.0",
           "manifest_path": "/ws/xtask/Cargo.toml",
+          "dependencies": [],
           "features": {},
           "targets": [
             {"kind": ["example"], "crate_types": ["bin"], "name": "not_a_demo",
@@ -260,6 +204,7 @@ pub(crate) mod tests {
           "version": "0.1.0",
           "id": "path+file:///elsewhere#0.1.0",
           "manifest_path": "/elsewhere/Cargo.toml",
+          "dependencies": [],
           "features": {},
           "targets": [
             {"kind": ["example"], "crate_types": ["bin"], "name": "outside",
@@ -321,8 +266,9 @@ pub(crate) mod tests {
     #[test]
     fn malformed_metadata_is_an_error_not_a_panic() {
         assert!(parse("not json").unwrap_err().contains("cannot parse"));
-        assert!(parse("{}").unwrap_err().contains("workspace_members"));
-        let no_root = r#"{"workspace_members": [], "packages": [], "target_directory": "/t"}"#;
+        assert!(parse("{}").unwrap_err().contains("packages"));
+        let no_root =
+            r#"{"workspace_members": [], "packages": [], "target_directory": "/t", "version": 1}"#;
         assert!(parse(no_root).unwrap_err().contains("workspace_root"));
     }
 }

@@ -3,22 +3,11 @@
 
 use std::process::ExitCode;
 
-use benches::ingest::{self, IngestArgs, Parsed};
+use benches::ingest::{self, IngestArgs};
+use clap::Parser;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args = match IngestArgs::parse(&args) {
-        Ok(Parsed::Run(args)) => args,
-        Ok(Parsed::Help) => {
-            print!("{}", ingest::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprint!("ingest: {message}\n\n{}", ingest::USAGE);
-            return ExitCode::from(2);
-        }
-    };
-    match ingest::run(&args) {
+    match ingest::run(&IngestArgs::parse()) {
         Ok(report) => {
             println!("{}", report.to_json());
             if report.stored >= report.sent {

@@ -4,22 +4,11 @@
 
 use std::process::ExitCode;
 
-use benches::cli::{LOAD_USAGE, LoadArgs, Parsed};
+use benches::cli::LoadArgs;
+use clap::Parser;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args = match LoadArgs::parse(&args) {
-        Ok(Parsed::Run(args)) => args,
-        Ok(_) => {
-            print!("{LOAD_USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprint!("loadgen: {message}\n\n{LOAD_USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match benches::loadgen::run(&args) {
+    match benches::loadgen::run(&LoadArgs::parse()) {
         Ok(report) => {
             println!("{}", report.to_json());
             ExitCode::SUCCESS

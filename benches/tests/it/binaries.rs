@@ -62,7 +62,7 @@ fn the_pool_servers_take_threads_and_reject_a_pool_of_none() {
     ] {
         let help = Command::new(binary).arg("--help").output().unwrap();
         assert!(help.status.success());
-        assert!(String::from_utf8_lossy(&help.stdout).contains("--threads N"));
+        assert!(String::from_utf8_lossy(&help.stdout).contains("--threads <N>"));
         let bad = Command::new(binary)
             .args(["--addr", "127.0.0.1:0", "--threads", "0"])
             .output()
@@ -89,7 +89,7 @@ fn loadgen_prints_one_json_line_and_rejects_bad_arguments() {
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
-    let report = benches::report::LoadReport::from_json(&stdout).unwrap();
+    let report = lab_report::LoadReport::from_stdout(&stdout).unwrap();
     assert_eq!(report.connections, 2);
 
     let bad = Command::new(env!("CARGO_BIN_EXE_loadgen"))
@@ -97,5 +97,5 @@ fn loadgen_prints_one_json_line_and_rejects_bad_arguments() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("needs a value"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("a value is required"));
 }

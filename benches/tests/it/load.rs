@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use benches::cli::LoadArgs;
 use benches::loadgen;
-use benches::report::LoadReport;
+use lab_report::LoadReport;
 
 use crate::{Kind, spawn};
 
@@ -36,7 +36,7 @@ fn a_short_run_reports_verified_round_trips() {
         assert!((report.requests_per_sec - rate).abs() < 1e-6 * rate);
         assert!(report.p50_us > 0.0 && report.p50_us <= report.p99_us);
         assert!(report.p99_us <= report.max_us);
-        let back = LoadReport::from_json(&report.to_json()).expect("own JSON reads back");
+        let back = LoadReport::from_stdout(&report.to_json()).expect("own JSON reads back");
         assert_eq!(
             (back.requests, back.p99_us),
             (report.requests, report.p99_us)

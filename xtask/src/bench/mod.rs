@@ -24,7 +24,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use serde_json::Value;
+use lab_report::args::{at_least_one, list, positive_seconds, seconds};
+use lab_report::{LoadReport, median, rotation};
 
 use crate::demo::cargo_program;
 use crate::metadata;
@@ -32,33 +33,10 @@ use crate::process;
 
 pub(crate) use render::{Machine, Report, Row};
 
-/// Help text for `cargo xtask bench`.
-pub(crate) const USAGE: &str = "\
-usage: cargo xtask bench [--matrix echo|lf] [--quick] [--duration SECS] [--warmup SECS]
-                         [--rounds N] [--connections N,N,...] [--servers NAME,NAME,...]
-
-Builds benches/ in release, runs every echo server against loadgen for each
-connection count (64-byte messages, closed loop), servers interleaved round-robin,
-and writes docs/benchmarks.md and docs/benchmarks.svg with the medians.
-
-  --matrix echo        the echo matrix (the default): writes docs/benchmarks.md
-                       (keeping its leader/followers section and hand-written notes)
-                       and docs/benchmarks.svg
-  --matrix lf          the leader/followers matrix: default servers
-                       lf-1,lf-2,hsha,reactor,tokio-mt,threads; rewrites only its own
-                       section of docs/benchmarks.md, and docs/benchmarks-lf.svg
-
-  --quick              1 round of 1 s after 0.5 s of warmup (a smoke run)
-  --duration SECS      measured time per run (default 5)
-  --warmup SECS        unmeasured time before each run (default 1)
-  --rounds N           rounds; the medians are over these (default 3)
-  --connections LIST   connection counts (default 1,64,512)
-  --servers LIST       servers, from: raw-mio, reactor, tokio, threads, tokio-mt,
-                       lf-1, lf-2, hsha (default raw-mio,reactor,tokio,threads)
-
+/// What `cargo xtask bench --help` adds after the options.
+const AFTER_HELP: &str = "\
 512 connections need about 520 descriptors in loadgen and in the server, well under
-the usual limit of 1024; for more, raise it first (`ulimit -n 4096`).
-";
+the usual limit of 1024; for more, raise it first (`ulimit -n 4096`).";
 
 /// Bytes per request.
 pub(crate) const MESSAGE_BYTES: usize = 64;
@@ -150,13 +128,70 @@ const DEFAULT_SERVERS: &[&str] = &["raw-mio", "reactor", "tokio", "threads"];
 const LF_SERVERS: &[&str] = &["lf-1", "lf-2", "hsha", "reactor", "tokio-mt", "threads"];
 
 /// Which matrix a run measures, and so which part of the docs it writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Matrix {
-    /// The echo matrix: the whole of `docs/benchmarks.md` and `docs/benchmarks.svg`.
+    /// The echo matrix: writes docs/benchmarks.md (keeping its leader/followers section and
+    /// hand-written notes) and docs/benchmarks.svg.
     Echo,
-    /// The leader/followers matrix: its section of `docs/benchmarks.md` and
-    /// `docs/benchmarks-lf.svg`.
+    /// The leader/followers matrix (default servers lf-1,lf-2,hsha,reactor,tokio-mt,threads):
+    /// rewrites only its own section of docs/benchmarks.md, and docs/benchmarks-lf.svg.
+    #[value(name = "lf")]
     LeaderFollowers,
+}
+
+/// The command line of `cargo xtask bench`; [`resolve`](Self::resolve) fills in the defaults.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = AFTER_HELP)]
+pub(crate) struct BenchCli {
+    /// The matrix to measure.
+    #[arg(long, value_enum, default_value = "echo")]
+    matrix: Matrix,
+    /// 1 round of 1 s after 0.5 s of warmup (a smoke run).
+    #[arg(long)]
+    quick: bool,
+    /// Measured time per run [default: 5].
+    #[arg(long, value_name = "SECS", value_parser = positive_seconds)]
+    duration: Option<Duration>,
+    /// Unmeasured time before each run [default: 1].
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    warmup: Option<Duration>,
+    /// Rounds; the medians are over these [default: 3].
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    rounds: Option<usize>,
+    /// Connection counts, comma-separated.
+    #[arg(long, value_name = "LIST", default_value = "1,64,512", value_parser = |t: &str| list(t, at_least_one))]
+    connections: ::std::vec::Vec<usize>,
+    /// Servers, comma-separated, from: raw-mio, reactor, tokio, threads, tokio-mt, lf-1, lf-2,
+    /// hsha [default: raw-mio,reactor,tokio,threads; with --matrix lf:
+    /// lf-1,lf-2,hsha,reactor,tokio-mt,threads].
+    #[arg(long, value_name = "LIST", value_parser = |t: &str| list(t, server))]
+    servers: Option<::std::vec::Vec<Server>>,
+}
+
+impl BenchCli {
+    /// The run asked for, defaults filled in (`--quick` changes them; options given win).
+    pub(crate) fn resolve(self) -> BenchArgs {
+        let servers = self.servers.unwrap_or_else(|| {
+            let keys = match self.matrix {
+                Matrix::Echo => DEFAULT_SERVERS,
+                Matrix::LeaderFollowers => LF_SERVERS,
+            };
+            keys.iter().filter_map(|k| server(k).ok()).collect()
+        });
+        let (duration, warmup, rounds) = if self.quick {
+            (Duration::from_secs(1), Duration::from_millis(500), 1)
+        } else {
+            (Duration::from_secs(5), Duration::from_secs(1), 3)
+        };
+        BenchArgs {
+            matrix: self.matrix,
+            duration: self.duration.unwrap_or(duration),
+            warmup: self.warmup.unwrap_or(warmup),
+            rounds: self.rounds.unwrap_or(rounds),
+            connections: self.connections,
+            servers,
+        }
+    }
 }
 
 /// What `cargo xtask bench` was asked to do.
@@ -176,140 +211,16 @@ pub(crate) struct BenchArgs {
     pub(crate) servers: Vec<Server>,
 }
 
-/// The result of parsing a command line.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Parsed {
-    /// `-h` or `--help` was given.
-    Help,
-    /// Run with these arguments.
-    Run(BenchArgs),
-}
-
-impl BenchArgs {
-    /// Parses the arguments that follow `bench`.
-    pub(crate) fn parse(args: &[String]) -> Result<Parsed, String> {
-        let mut quick = false;
-        let mut duration = None;
-        let mut warmup = None;
-        let mut rounds = None;
-        let mut connections = vec![1, 64, 512];
-        let mut matrix = Matrix::Echo;
-        let mut servers: Option<Vec<Server>> = None;
-        let mut iter = args.iter();
-        while let Some(arg) = iter.next() {
-            if arg == "-h" || arg == "--help" {
-                return Ok(Parsed::Help);
-            }
-            if arg == "--quick" {
-                quick = true;
-                continue;
-            }
-            let Some(option) = arg.strip_prefix("--") else {
-                return Err(format!("unexpected argument `{arg}`"));
-            };
-            let (name, value) = match option.split_once('=') {
-                Some((name, value)) => (name, value.to_owned()),
-                None => {
-                    let known = [
-                        "duration",
-                        "warmup",
-                        "rounds",
-                        "connections",
-                        "servers",
-                        "matrix",
-                    ];
-                    if !known.contains(&option) {
-                        return Err(format!("unknown option `{arg}`"));
-                    }
-                    let value = iter
-                        .next()
-                        .ok_or_else(|| format!("`{arg}` needs a value"))?;
-                    (option, value.clone())
-                }
-            };
-            match name {
-                "duration" => duration = Some(seconds(name, &value, false)?),
-                "warmup" => warmup = Some(seconds(name, &value, true)?),
-                "rounds" => rounds = Some(count(name, &value)?),
-                "connections" => {
-                    connections = list(&value)
-                        .map(|v| count(name, v))
-                        .collect::<Result<_, _>>()?;
-                }
-                "matrix" => {
-                    matrix = match value.as_str() {
-                        "echo" => Matrix::Echo,
-                        "lf" => Matrix::LeaderFollowers,
-                        other => {
-                            return Err(format!("unknown matrix `{other}` (known: echo, lf)"));
-                        }
-                    };
-                }
-                "servers" => {
-                    servers = Some(
-                        list(&value)
-                            .map(|key| {
-                                server(key).ok_or_else(|| {
-                                    let known: Vec<&str> = SERVERS.iter().map(|s| s.key).collect();
-                                    format!("unknown server `{key}` (known: {})", known.join(", "))
-                                })
-                            })
-                            .collect::<Result<_, _>>()?,
-                    );
-                }
-                _ => return Err(format!("unknown option `--{name}`")),
-            }
-        }
-        let servers = servers.unwrap_or_else(|| {
-            let keys = match matrix {
-                Matrix::Echo => DEFAULT_SERVERS,
-                Matrix::LeaderFollowers => LF_SERVERS,
-            };
-            keys.iter().map(|k| server(k).unwrap()).collect()
-        });
-        if connections.is_empty() || servers.is_empty() {
-            return Err("`--connections` and `--servers` need at least one entry".to_owned());
-        }
-        let (default_duration, default_warmup, default_rounds) = if quick {
-            (Duration::from_secs(1), Duration::from_millis(500), 1)
-        } else {
-            (Duration::from_secs(5), Duration::from_secs(1), 3)
-        };
-        Ok(Parsed::Run(BenchArgs {
-            matrix,
-            duration: duration.unwrap_or(default_duration),
-            warmup: warmup.unwrap_or(default_warmup),
-            rounds: rounds.unwrap_or(default_rounds),
-            connections,
-            servers,
-        }))
-    }
-}
-
-fn server(key: &str) -> Option<Server> {
-    SERVERS.iter().copied().find(|s| s.key == key)
-}
-
-fn list(value: &str) -> impl Iterator<Item = &str> {
-    value.split(',').map(str::trim).filter(|v| !v.is_empty())
-}
-
-fn count(name: &str, value: &str) -> Result<usize, String> {
-    match value.parse::<usize>() {
-        Ok(0) => Err(format!("`--{name}` takes numbers of at least 1")),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!("`--{name}` expects whole numbers, got `{value}`")),
-    }
-}
-
-fn seconds(name: &str, value: &str, zero_ok: bool) -> Result<Duration, String> {
-    let secs: f64 = value
-        .parse()
-        .map_err(|_| format!("`--{name}` expects a number of seconds, got `{value}`"))?;
-    if secs.is_nan() || secs < 0.0 || (!zero_ok && secs == 0.0) {
-        return Err(format!("`--{name}` must be positive, got `{value}`"));
-    }
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("`--{name} {value}`: {e}"))
+/// The server `--servers` calls `key`.
+fn server(key: &str) -> Result<Server, String> {
+    SERVERS
+        .iter()
+        .copied()
+        .find(|s| s.key == key)
+        .ok_or_else(|| {
+            let known: Vec<&str> = SERVERS.iter().map(|s| s.key).collect();
+            format!("unknown server `{key}` (known: {})", known.join(", "))
+        })
 }
 
 /// What one load-generator run reported (the fields of its JSON line that the report uses).
@@ -334,37 +245,18 @@ pub(crate) struct Sample {
     pub(crate) switches_per_req: Option<(f64, f64)>,
 }
 
-/// Reads the last line of `loadgen`'s stdout that is a JSON object.
+/// Reads `loadgen`'s report, the last JSON line of its stdout.
 pub(crate) fn parse_sample(stdout: &str) -> Result<Sample, String> {
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
-        .ok_or("loadgen printed no JSON line")?;
-    let value: Value =
-        serde_json::from_str(line).map_err(|e| format!("loadgen's JSON line: {e}"))?;
-    let number = |key: &str| {
-        value
-            .get(key)
-            .and_then(Value::as_f64)
-            .ok_or_else(|| format!("loadgen's JSON lacks a number `{key}`"))
-    };
+    let report = LoadReport::from_stdout(stdout)?;
     Ok(Sample {
-        rps: number("requests_per_sec")?,
-        p50_us: number("p50_us")?,
-        p99_us: number("p99_us")?,
-        mismatches: count_field(&value, "mismatches")?,
-        total_requests: count_field(&value, "total_requests")?,
+        rps: report.requests_per_sec,
+        p50_us: report.p50_us,
+        p99_us: report.p99_us,
+        mismatches: report.mismatches,
+        total_requests: report.total_requests,
         cpu_us_per_req: None,
         switches_per_req: None,
     })
-}
-
-fn count_field(value: &Value, key: &str) -> Result<u64, String> {
-    value
-        .get(key)
-        .and_then(Value::as_u64)
-        .ok_or_else(|| format!("loadgen's JSON lacks a count `{key}`"))
 }
 
 /// Clock ticks per second in `/proc/<pid>/stat` (`USER_HZ`, fixed at 100 by the Linux ABI).
@@ -432,31 +324,6 @@ pub(crate) fn switches_between(
         let (bv, bi) = before.get(tid).copied().unwrap_or((0, 0));
         (v + av.saturating_sub(bv), i + ai.saturating_sub(bi))
     })
-}
-
-/// The median of `values` (the mean of the middle two for an even count); `None` when empty.
-pub(crate) fn median(values: &[f64]) -> Option<f64> {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-    if sorted.is_empty() {
-        return None;
-    }
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    Some(if sorted.len() % 2 == 1 {
-        sorted[mid]
-    } else {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
-    })
-}
-
-/// The order in which round `round` visits `servers`: rotated by one per round.
-pub(crate) fn rotation<T: Clone>(servers: &[T], round: usize) -> Vec<T> {
-    let mut order = servers.to_vec();
-    if !order.is_empty() {
-        let by = round % order.len();
-        order.rotate_left(by);
-    }
-    order
 }
 
 /// Reads `LISTENING <addr>` (the first line the server prints).
@@ -736,16 +603,17 @@ fn write(path: &PathBuf, text: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Parsed, String> {
-        let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-        BenchArgs::parse(&args)
+    fn parse(args: &[&str]) -> Result<BenchArgs, String> {
+        let mut all = vec!["bench"];
+        all.extend(args);
+        match crate::cli::tests::parse(&all)? {
+            crate::cli::Command::Bench(cli) => Ok(cli.resolve()),
+            other => panic!("expected bench, got {other:?}"),
+        }
     }
 
     fn run_args(args: &[&str]) -> BenchArgs {
-        match parse(args) {
-            Ok(Parsed::Run(a)) => a,
-            other => panic!("expected Run for {args:?}, got {other:?}"),
-        }
+        parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
     }
 
     #[test]
@@ -787,7 +655,7 @@ mod tests {
         assert_eq!(chosen.servers.len(), 2, "--servers wins whatever the order");
         assert_eq!(run_args(&["--matrix", "echo"]).matrix, Matrix::Echo);
         let err = parse(&["--matrix", "proactor"]).unwrap_err();
-        assert!(err.contains("unknown matrix `proactor`"), "{err}");
+        assert!(err.contains("invalid value 'proactor'"), "{err}");
     }
 
     #[test]
@@ -809,16 +677,17 @@ mod tests {
 
     #[test]
     fn bad_command_lines_are_rejected_with_a_reason() {
-        assert_eq!(parse(&["--help", "--bogus"]), Ok(Parsed::Help));
+        let help = parse(&["--help", "--bogus"]).unwrap_err();
+        assert!(help.contains("--matrix <MATRIX>") && help.contains("ulimit -n 4096"));
         for (args, needle) in [
-            (&["--bogus"][..], "unknown option"),
-            (&["--rounds"][..], "needs a value"),
+            (&["--bogus"][..], "unexpected argument '--bogus'"),
+            (&["--rounds"][..], "a value is required"),
             (&["--rounds", "0"][..], "at least 1"),
-            (&["--connections", "1,x"][..], "whole numbers"),
+            (&["--connections", "1,x"][..], "whole number, got `x`"),
             (&["--servers", "nginx"][..], "unknown server `nginx`"),
             (&["--servers", ","][..], "at least one entry"),
             (&["--duration", "0"][..], "must be positive"),
-            (&["quick"][..], "unexpected argument"),
+            (&["quick"][..], "unexpected argument 'quick'"),
         ] {
             let err = parse(args).expect_err("should be rejected");
             assert!(err.contains(needle), "{args:?}: `{err}` lacks `{needle}`");
@@ -826,25 +695,10 @@ mod tests {
     }
 
     #[test]
-    fn medians_of_odd_and_even_counts() {
-        assert_eq!(median(&[]), None);
-        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
-        assert_eq!(median(&[f64::NAN, 7.0]), Some(7.0), "NaN is ignored");
-    }
-
-    #[test]
-    fn rounds_rotate_the_server_order() {
-        assert_eq!(rotation(&[1, 2, 3], 0), [1, 2, 3]);
-        assert_eq!(rotation(&[1, 2, 3], 1), [2, 3, 1]);
-        assert_eq!(rotation(&[1, 2, 3], 5), [3, 1, 2]);
-        assert!(rotation::<u8>(&[], 3).is_empty());
-    }
-
-    #[test]
     fn loadgen_json_is_read_from_its_last_json_line() {
-        let out = "note\n{\"connections\":64,\"requests_per_sec\":1234.5,\"p50_us\":10.0,\
-                   \"p99_us\":99.5,\"mismatches\":0,\"total_requests\":7}\n";
+        let out = "note\n{\"connections\":64,\"message_bytes\":64,\"seconds\":1.0,\"requests\":5,\
+                   \"requests_per_sec\":1234.5,\"p50_us\":10.0,\"p99_us\":99.5,\"max_us\":120.0,\
+                   \"mismatches\":0,\"total_requests\":7}\n";
         assert_eq!(
             parse_sample(out),
             Ok(Sample {
@@ -858,8 +712,6 @@ mod tests {
             })
         );
         assert!(parse_sample("").unwrap_err().contains("no JSON line"));
-        let err = parse_sample("{\"requests_per_sec\":1}").unwrap_err();
-        assert!(err.contains("p50_us"), "{err}");
     }
 
     #[test]

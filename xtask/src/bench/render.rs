@@ -4,7 +4,9 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use lab_report::{colour, escape, thousands, today};
 
 /// The line in `docs/benchmarks.md` after which text is written by hand and kept on rewrites.
 pub(crate) const NOTES_MARKER: &str =
@@ -62,17 +64,12 @@ impl Machine {
     /// Reads what it can from `/proc` and the clock.
     pub(crate) fn probe() -> Machine {
         let read = |path: &str| fs::read_to_string(path).ok();
-        let days = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs()
-            / 86_400;
         Machine {
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             cpu_model: read("/proc/cpuinfo").and_then(|t| cpu_model(&t)),
             kernel: read("/proc/sys/kernel/osrelease").map(|t| t.trim().to_owned()),
             open_files: read("/proc/self/limits").and_then(|t| open_files_limit(&t)),
-            date: civil_date(days),
+            date: today(),
         }
     }
 }
@@ -93,21 +90,6 @@ pub(crate) fn open_files_limit(limits: &str) -> Option<u64> {
         .next()?
         .parse()
         .ok()
-}
-
-/// `YYYY-MM-DD` of the day `days` after 1970-01-01 (proleptic Gregorian calendar).
-pub(crate) fn civil_date(days: u64) -> String {
-    // Howard Hinnant's days-to-civil algorithm, with eras of 400 years.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
 }
 
 /// One cell of the matrix: a server at a connection count, medians over the rounds.
@@ -245,19 +227,6 @@ fn spread(row: &Row) -> String {
         return "–".to_owned();
     }
     format!("±{:.0}%", (highest - lowest) / 2.0 / row.rps * 100.0)
-}
-
-/// `1234567.8` as `1,234,568`.
-pub(crate) fn thousands(value: f64) -> String {
-    let digits = format!("{:.0}", value.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The results table in Markdown: one block per connection count, ratios to raw mio.
@@ -545,21 +514,6 @@ pub(crate) fn lf_section(report: &Report) -> String {
     out
 }
 
-/// Escapes text for SVG.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn colour(key: &str) -> &'static str {
-    COLOURS
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map_or("#8c564b", |(_, c)| c)
-}
-
 fn short(value: f64) -> String {
     if value >= 1_000_000.0 {
         format!("{:.2}M", value / 1_000_000.0)
@@ -630,7 +584,7 @@ pub(crate) fn svg(rows: &[Row]) -> String {
             let _ = writeln!(
                 out,
                 r#"<rect class="bar" x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" fill="{}"><title>{}, {c} connections: {} requests/s, p99 {:.1} µs</title></rect>"#,
-                colour(row.key),
+                colour(COLOURS, row.key),
                 escape(row.label),
                 thousands(row.rps),
                 row.p99_us
@@ -650,7 +604,7 @@ pub(crate) fn svg(rows: &[Row]) -> String {
             out,
             r#"<rect x="{LEFT:.0}" y="{:.0}" width="12" height="12" fill="{}"/><text x="{:.0}" y="{:.0}">{}</text>"#,
             y - 10.0,
-            colour(key),
+            colour(COLOURS, key),
             LEFT + 18.0,
             y,
             escape(label)
@@ -903,7 +857,7 @@ mod tests {
     }
 
     #[test]
-    fn proc_files_and_dates_are_read() {
+    fn proc_files_are_read() {
         let cpuinfo = "processor\t: 0\nvendor_id\t: X\nmodel name\t: Fast CPU @ 3GHz\n\nmodel name\t: other\n";
         assert_eq!(cpu_model(cpuinfo).as_deref(), Some("Fast CPU @ 3GHz"));
         assert_eq!(cpu_model("nothing"), None);
@@ -911,15 +865,10 @@ mod tests {
                       Max open files            1024                 524288               files     \n";
         assert_eq!(open_files_limit(limits), Some(1024));
         assert_eq!(open_files_limit("Max open files unlimited"), None);
-        assert_eq!(civil_date(0), "1970-01-01");
-        assert_eq!(civil_date(11_016), "2000-02-29");
-        assert_eq!(civil_date(20_418), "2025-11-26");
     }
 
     #[test]
-    fn big_numbers_get_separators_and_short_forms() {
-        assert_eq!(thousands(1_234_567.4), "1,234,567");
-        assert_eq!(thousands(999.0), "999");
+    fn big_numbers_get_short_forms() {
         assert_eq!(short(1_500_000.0), "1.50M");
         assert_eq!(short(12_345.0), "12k");
         assert_eq!(short(12.0), "12");

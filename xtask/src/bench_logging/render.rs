@@ -3,13 +3,10 @@
 //!
 //! Everything here is pure text in, text out.
 
-// Shared with the echo matrix: one definition each.
-pub(crate) use crate::bench::render::thousands;
-pub(crate) use crate::bench::{cpu_ticks, median, rotation};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde_json::Value;
+use lab_report::{IngestReport, colour, escape, median, thousands};
 
 /// The line after which text is written by hand and kept on rewrites.
 pub(crate) const NOTES_MARKER: &str =
@@ -62,27 +59,13 @@ pub(crate) struct Sample {
     pub(crate) cpu_us: Option<f64>,
 }
 
-/// Reads the last JSON line of `ingest`'s stdout.
+/// Reads `ingest`'s report, the last JSON line of its stdout.
 pub(crate) fn parse_sample(stdout: &str) -> Result<Sample, String> {
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
-        .ok_or("ingest printed no JSON line")?;
-    let value: Value = serde_json::from_str(line).map_err(|e| format!("ingest's JSON: {e}"))?;
-    let count = |key: &str| {
-        value
-            .get(key)
-            .and_then(Value::as_u64)
-            .ok_or_else(|| format!("ingest's JSON lacks a count `{key}`"))
-    };
+    let report = IngestReport::from_stdout(stdout)?;
     Ok(Sample {
-        sent: count("sent")?,
-        stored: count("stored")?,
-        rate: value
-            .get("records_per_sec")
-            .and_then(Value::as_f64)
-            .ok_or("ingest's JSON lacks `records_per_sec`")?,
+        sent: report.sent,
+        stored: report.stored,
+        rate: report.records_per_sec,
         cpu_us: None,
     })
 }
@@ -577,19 +560,6 @@ const COLOURS: &[(&str, &str)] = &[
     ("syslog-ng", "#2ca02c"),
 ];
 
-fn colour(key: &str) -> &'static str {
-    COLOURS
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map_or("#333333", |(_, c)| c)
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 /// A horizontal bar chart: one group per (format, connections), one bar per server.
 pub(crate) fn svg(rows: &[Row]) -> String {
     const LEFT: f64 = 250.0;
@@ -642,7 +612,7 @@ pub(crate) fn svg(rows: &[Row]) -> String {
                 LEFT - 6.0,
                 y + 12.0,
                 escape(r.label),
-                colour(r.key),
+                colour(COLOURS, r.key),
                 LEFT + len + 4.0,
                 y + 12.0,
                 r.rate.map_or("–".to_owned(), thousands)
@@ -670,31 +640,18 @@ mod tests {
 
     #[test]
     fn parses_the_last_json_line() {
-        let out = "noise\n{\"connections\":1,\"sent\":5,\"stored\":4,\"records_per_sec\":2.5}\n";
-        let s = parse_sample(out).unwrap();
+        let line = IngestReport::new(1, 5, 4, 0.5, 1.6).to_json();
+        let s = parse_sample(&format!("noise\n{line}\n")).unwrap();
         assert_eq!((s.sent, s.stored, s.rate), (5, 4, 2.5));
         assert!(parse_sample("nothing").is_err());
-        assert!(parse_sample("{\"sent\":1}").unwrap_err().contains("stored"));
     }
 
     #[test]
-    fn reads_status_fields_and_cpu_ticks() {
+    fn reads_status_fields() {
         let status = "Name:\tlogd\nVmPeak:\t  99999 kB\nVmHWM:\t   13312 kB\nVmRSS:\t 12000 kB\n";
         assert_eq!(status_kib(status, "VmHWM"), Some(13312));
         assert_eq!(status_kib(status, "VmRSS"), Some(12000));
         assert_eq!(status_kib(status, "VmSwap"), None);
-        let stat = "42 (a (b) c) S 1 2 3 4 5 6 7 8 9 10 17 25 0 0";
-        assert_eq!(cpu_ticks(stat), Some(42));
-        assert_eq!(cpu_ticks("garbage"), None);
-    }
-
-    #[test]
-    fn medians_and_rotation() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
-        assert_eq!(median(&[]), None);
-        assert_eq!(rotation(&[1, 2, 3], 1), vec![2, 3, 1]);
-        assert_eq!(rotation(&[1, 2, 3], 3), vec![1, 2, 3]);
     }
 
     #[test]
@@ -737,13 +694,6 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].rate, Some(10.0));
         assert_eq!(rows[0].complete, (1, 2));
-    }
-
-    #[test]
-    fn thousands_groups_digits() {
-        assert_eq!(thousands(1_234_567.4), "1,234,567");
-        assert_eq!(thousands(999.0), "999");
-        assert_eq!(thousands(1000.0), "1,000");
     }
 
     fn report() -> Report {
