@@ -198,6 +198,7 @@ impl<F: Framing> EventHandler for Connection<F> {
             // Leave the data in the socket buffer: TCP slows the sender down. `Again` keeps
             // the readiness, which the resume delivers.
             self.paused = true;
+            self.output.count(|s| s.pauses += 1);
             let _ = ctx.schedule_timer(me, BACKLOG_RECHECK, None, Box::new(BacklogCheck));
             return Disposition::Again;
         }

@@ -772,6 +772,7 @@ impl RecordSink for FileStore {
         stats.syncs += c.syncs;
         stats.dir_recreated += c.dir_recreated;
         stats.rotate_failures += c.rotate_failures;
+        stats.open_files += self.files.len() as u64;
     }
 }
 
@@ -985,6 +986,10 @@ pub struct Stats {
     pub dir_recreated: u64,
     /// Size rotations that failed (the file went on growing; nothing was lost).
     pub rotate_failures: u64,
+    /// Host files open now (at most `max_open_files`).
+    pub open_files: u64,
+    /// Times a TCP connection stopped reading because the output was backlogged.
+    pub pauses: u64,
 }
 
 impl Stats {
@@ -1125,6 +1130,407 @@ mod tests {
     use super::*;
     use crate::syslog::{Dialect, parse};
     use proptest::prelude::*;
+
+    /// A fresh directory under the temp dir, removed first.
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("logd-store-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn batch_of(records: &[(&str, &str)]) -> RecordBatch {
+        let mut b = RecordBatch::new();
+        for (host, message) in records {
+            b.push(&LogRecord {
+                time: "t",
+                host,
+                app: "a",
+                pid: "1",
+                facility: 1,
+                severity: 6,
+                message,
+            });
+        }
+        b
+    }
+
+    fn stats_of(store: &FileStore, received: u64) -> Stats {
+        let mut s = Stats {
+            records: received,
+            ..Stats::default()
+        };
+        store.add_stats(&mut s);
+        s
+    }
+
+    /// The lines of `path`; none when it does not exist.
+    fn lines(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Runs the test named `test` of this module in a child process with `CHILD_ENV` set,
+    /// where it may change process-wide limits; asserts that it passed.
+    fn in_child(test: &str) {
+        let _forking = wrapper_facade::process::spawning();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                &format!("store::tests::{test}"),
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    const CHILD_ENV: &str = "LOGD_STORE_TEST_CHILD";
+
+    /// A full file system (here the file-size limit, EFBIG, in a child process): the records
+    /// are not counted as stored, no partial line is left, they are held within the bound
+    /// (beyond it dropped and counted), the store asks for back-pressure, retries from its
+    /// timer without new input, and stores them all once there is room again.
+    #[test]
+    fn a_full_disk_holds_records_and_recovers_by_itself() {
+        if std::env::var_os(CHILD_ENV).is_none() {
+            return in_child("a_full_disk_holds_records_and_recovers_by_itself");
+        }
+        wrapper_facade::signal::ignore(
+            wrapper_facade::signal::Signal::from_raw(libc_sigxfsz()).unwrap(),
+        )
+        .unwrap();
+        let dir = scratch("full");
+        let mut cfg = StoreConfig::new(&dir);
+        cfg.max_pending = 4;
+        let mut store = FileStore::open(cfg).unwrap();
+        store.write_batch(&batch_of(&[("h", "first")])).unwrap();
+        let path = dir.join("h.log");
+        let size = std::fs::metadata(&path).unwrap().len();
+        wrapper_facade::file::set_file_size_limit(size + 30).unwrap();
+        let big = "x".repeat(20);
+        store
+            .write_batch(&batch_of(&[("h", &big), ("h", &big), ("h", &big)]))
+            .unwrap();
+        let s = stats_of(&store, 4);
+        assert_eq!((s.stored, s.held, s.dropped()), (1, 3, 0), "{s:?}");
+        assert!(s.write_errors >= 1 && s.store_balances(), "{s:?}");
+        assert!(store.backlogged());
+        assert_eq!(lines(&path), ["t h a[1] <1.6> first"]);
+        // Past the bound: dropped and counted, the rest still held.
+        store
+            .write_batch(&batch_of(&[("h", "a"), ("h", "b")]))
+            .unwrap();
+        let s = stats_of(&store, 6);
+        assert_eq!(
+            (s.stored, s.held, s.dropped_pending_full),
+            (1, 3, 2),
+            "{s:?}"
+        );
+        assert!(s.store_balances());
+        // Still full: the retry fails and keeps them.
+        store.tick(Instant::now() + Duration::from_secs(60));
+        assert_eq!(stats_of(&store, 6).held, 3);
+        assert_eq!(lines(&path).len(), 1);
+        // Room again: the timer's retry stores them, in order, as whole lines.
+        wrapper_facade::file::set_file_size_limit(u64::MAX).unwrap();
+        store.tick(Instant::now() + Duration::from_secs(120));
+        let s = stats_of(&store, 6);
+        assert_eq!((s.stored, s.held, s.dropped()), (4, 0, 2), "{s:?}");
+        assert!(s.store_balances() && !store.backlogged());
+        let expected = format!("t h a[1] <1.6> {big}");
+        assert_eq!(
+            lines(&path),
+            ["t h a[1] <1.6> first", &expected, &expected, &expected]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn libc_sigxfsz() -> i32 {
+        // SIGXFSZ is 25 on every Linux architecture Rust supports but MIPS and SPARC.
+        if cfg!(any(
+            target_arch = "mips",
+            target_arch = "mips64",
+            target_arch = "sparc64"
+        )) {
+            30
+        } else {
+            25
+        }
+    }
+
+    /// One host that cannot be written (its path is a directory: EISDIR, which stops root
+    /// too) costs no other host a record, and its own records are held until it can be.
+    #[test]
+    fn one_bad_host_costs_only_itself_and_nothing_is_lost_at_a_stop() {
+        let dir = scratch("badhost");
+        let mut store = FileStore::open(StoreConfig::new(&dir)).unwrap();
+        std::fs::create_dir_all(dir.join("bad.log").join("sub")).unwrap();
+        store
+            .write_batch(&batch_of(&[
+                ("a", "1"),
+                ("bad", "2"),
+                ("c", "3"),
+                ("bad", "4"),
+            ]))
+            .unwrap();
+        let s = stats_of(&store, 4);
+        assert_eq!((s.stored, s.held), (2, 2), "{s:?}");
+        assert_eq!(lines(&dir.join("a.log")), ["t a a[1] <1.6> 1"]);
+        assert_eq!(lines(&dir.join("c.log")), ["t c a[1] <1.6> 3"]);
+        // At the stop, what could not be written is counted as lost.
+        store.flush().unwrap();
+        let s = stats_of(&store, 4);
+        assert_eq!(
+            (s.stored, s.held, s.dropped_write_failed),
+            (2, 0, 2),
+            "{s:?}"
+        );
+        assert!(s.store_balances());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ended_before_anything_is_appended() {
+        let dir = scratch("torn");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("h.log"),
+            "t h a[1] <1.6> whole\nt h a[1] <1.6> cut sh",
+        )
+        .unwrap();
+        let mut store = FileStore::open(StoreConfig::new(&dir)).unwrap();
+        store.write_batch(&batch_of(&[("h", "next")])).unwrap();
+        assert_eq!(
+            lines(&dir.join("h.log")),
+            [
+                "t h a[1] <1.6> whole",
+                "t h a[1] <1.6> cut sh",
+                "t h a[1] <1.6> next"
+            ]
+        );
+        assert_eq!(stats_of(&store, 1).torn_repaired, 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Host names RFC 5424 allows (up to 255 characters), names that sanitise alike, hidden
+    /// and special names: each gets a file of its own that rotates, and its lines keep the
+    /// whole claimed host.
+    #[test]
+    fn every_host_name_gets_a_file_of_its_own() {
+        let dir = scratch("names");
+        let mut cfg = StoreConfig::new(&dir);
+        cfg.rotate_bytes = 400;
+        let mut store = FileStore::open(cfg).unwrap();
+        let hosts = [
+            "a".repeat(255),
+            "b".repeat(252),
+            "c".repeat(250),
+            "hôst-ü".to_string(),
+            "hôst-ö".to_string(),
+            ".x".to_string(),
+            "..".to_string(),
+            "_overflow".to_string(),
+        ];
+        for round in 0..3 {
+            let records: Vec<(&str, String)> = hosts
+                .iter()
+                .map(|h| (h.as_str(), format!("r{round}")))
+                .collect();
+            let refs: Vec<(&str, &str)> = records.iter().map(|(h, m)| (*h, m.as_str())).collect();
+            store.write_batch(&batch_of(&refs)).unwrap();
+        }
+        let s = stats_of(&store, 3 * hosts.len() as u64);
+        assert_eq!((s.stored, s.write_errors), (24, 0), "{s:?}");
+        let mut stems: Vec<String> = hosts.iter().map(|h| file_stem(h)).collect();
+        stems.sort();
+        stems.dedup();
+        assert_eq!(stems.len(), hosts.len());
+        for host in &hosts {
+            let stem = file_stem(host);
+            assert!(!stem.starts_with('.') && stem.len() <= MAX_STEM, "{stem}");
+            // A line of a long host is longer than half the rotation size: every round rotates.
+            let current = lines(&dir.join(format!("{stem}.log")));
+            let rotated = lines(&dir.join(format!("{stem}.log.1")));
+            let older = lines(&dir.join(format!("{stem}.log.2")));
+            if host.len() >= 250 {
+                assert_eq!(current, [format!("t {host} a[1] <1.6> r2")]);
+                assert_eq!(rotated, [format!("t {host} a[1] <1.6> r1")]);
+                assert_eq!(older, [format!("t {host} a[1] <1.6> r0")]);
+            } else {
+                let all: Vec<String> = [older, rotated, current].concat();
+                assert_eq!(all.len(), 3, "{host}");
+                assert!(all.iter().all(|l| l.starts_with(&format!("t {host} "))));
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Many hosts: at most `max_open_files` descriptors, at most `max_hosts` host files, the
+    /// rest in the overflow file with their hosts in the lines; a reopen with `--fsync none`
+    /// syncs nothing.
+    #[test]
+    fn descriptors_and_host_files_are_bounded() {
+        let dir = scratch("bounded");
+        let mut cfg = StoreConfig::new(&dir);
+        cfg.max_open_files = 4;
+        cfg.max_hosts = 10;
+        let mut store = FileStore::open(cfg).unwrap();
+        let hosts: Vec<String> = (0..30).map(|i| format!("h{i}")).collect();
+        for round in 0..2 {
+            let refs: Vec<(&str, &str)> = hosts
+                .iter()
+                .map(|h| (h.as_str(), if round == 0 { "0" } else { "1" }))
+                .collect();
+            store.write_batch(&batch_of(&refs)).unwrap();
+        }
+        let s = stats_of(&store, 60);
+        assert_eq!((s.stored, s.overflow, s.open_files), (60, 40, 4), "{s:?}");
+        for h in &hosts[..10] {
+            assert_eq!(lines(&dir.join(format!("{h}.log"))).len(), 2);
+        }
+        let overflow = lines(&dir.join("_overflow.log"));
+        assert_eq!(overflow.len(), 40);
+        for h in &hosts[10..] {
+            assert_eq!(
+                overflow
+                    .iter()
+                    .filter(|l| l.starts_with(&format!("t {h} ")))
+                    .count(),
+                2
+            );
+        }
+        store.reopen().unwrap();
+        let s = stats_of(&store, 60);
+        assert_eq!((s.open_files, s.syncs), (0, 0), "{s:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_second_store_on_the_same_directory_is_refused_until_the_first_closes() {
+        let dir = scratch("lock");
+        let mut first = FileStore::open(StoreConfig::new(&dir)).unwrap();
+        let err = FileStore::open(StoreConfig::new(&dir)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert!(
+            err.to_string().contains(&dir.display().to_string())
+                && err.to_string().contains("in use"),
+            "{err}"
+        );
+        first.flush().unwrap();
+        FileStore::open(StoreConfig::new(&dir)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_removed_data_directory_is_made_again() {
+        let dir = scratch("gone");
+        let mut store = FileStore::open(StoreConfig::new(&dir)).unwrap();
+        store.write_batch(&batch_of(&[("h", "before")])).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        store.tick(Instant::now() + Duration::from_secs(1));
+        assert!(dir.is_dir());
+        store.write_batch(&batch_of(&[("h", "after")])).unwrap();
+        assert_eq!(lines(&dir.join("h.log")), ["t h a[1] <1.6> after"]);
+        let s = stats_of(&store, 2);
+        assert_eq!((s.stored, s.dir_recreated), (2, 1), "{s:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn interval_fsync_syncs_a_quiet_file_from_the_timer() {
+        let dir = scratch("interval");
+        let mut cfg = StoreConfig::new(&dir);
+        cfg.durability = Durability::Interval(Duration::from_millis(50));
+        let mut store = FileStore::open(cfg).unwrap();
+        store
+            .write_batch(&batch_of(&[("h", "last before a quiet spell")]))
+            .unwrap();
+        assert_eq!(stats_of(&store, 1).syncs, 0);
+        store.tick(Instant::now() + Duration::from_millis(50));
+        assert_eq!(stats_of(&store, 1).syncs, 1);
+        // Nothing more to sync.
+        store.tick(Instant::now() + Duration::from_millis(100));
+        assert_eq!(stats_of(&store, 1).syncs, 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn all_lines(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                out.extend(lines(&p));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn numbered(n: usize) -> String {
+        format!("{n:04}")
+    }
+
+    /// Size rotation with logrotate's `mv` (with and without SIGHUP's reopen) and
+    /// `copytruncate`, interleaved: every record is in exactly one file, once.
+    #[test]
+    fn rotation_and_logrotate_together_lose_nothing() {
+        let dir = scratch("logrotate");
+        let mut cfg = StoreConfig::new(&dir);
+        // A line is 20 bytes: five lines a file.
+        cfg.rotate_bytes = 100;
+        cfg.keep = 50;
+        let mut store = FileStore::open(cfg).unwrap();
+        let path = dir.join("vm.log");
+        let mut n = 0;
+        let mut write = |store: &mut FileStore, k: usize| {
+            for _ in 0..k {
+                store
+                    .write_batch(&batch_of(&[("vm", &numbered(n))]))
+                    .unwrap();
+                n += 1;
+            }
+        };
+        write(&mut store, 3);
+        // logrotate's `create` mode without the SIGHUP yet: the next size rotation must not
+        // rename the moved file's new name away or lose the file.
+        std::fs::rename(&path, dir.join("vm.log.moved1")).unwrap();
+        write(&mut store, 7);
+        // `mv` then SIGHUP.
+        std::fs::rename(&path, dir.join("vm.log.moved2")).unwrap();
+        store.reopen().unwrap();
+        write(&mut store, 4);
+        // copytruncate: copy, then empty the file under the open descriptor.
+        std::fs::copy(&path, dir.join("vm.log.copied")).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        write(&mut store, 9);
+        // A rotation that fails (the oldest rotated name is a directory, which cannot be
+        // removed as a file) keeps appending to the current file.
+        std::fs::create_dir_all(dir.join("vm.log.50").join("x")).unwrap();
+        write(&mut store, 6);
+        let s = stats_of(&store, 29);
+        assert_eq!((s.stored, s.write_errors), (29, 0), "{s:?}");
+        assert!(s.rotate_failures >= 1, "{s:?}");
+        let expected: Vec<String> = (0..29)
+            .map(|i| format!("t vm a[1] <1.6> {}", numbered(i)))
+            .collect();
+        assert_eq!(all_lines(&dir), expected);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     proptest! {
         /// Whatever the original sender put in a record, what the forwarder sends is one RFC
