@@ -578,18 +578,35 @@ impl FileStore {
             held: 0,
             dropped: 0,
         });
-        if self.held_records + records > self.cfg.max_pending as u64 {
+        let room = (self.cfg.max_pending as u64).saturating_sub(self.held_records);
+        let (text, records) = if records <= room {
+            (text, records)
+        } else {
+            // Keep the first `room` records (one line each) and drop the rest.
+            let cut = match room {
+                0 => 0,
+                n => text
+                    .match_indices('\n')
+                    .nth(n as usize - 1)
+                    .map_or(0, |(i, _)| i + 1),
+            };
+            let dropped = records - room;
             if outage.dropped == 0 {
                 tracing::error!(
                     host,
                     path = %self.cfg.dir.join(format!("{stem}.log")).display(),
-                    records,
-                    held = self.held_records,
+                    records = dropped,
+                    held = self.held_records + room,
                     "records dropped: the held records reached --max-pending"
                 );
             }
-            outage.dropped += records;
-            self.counters.dropped_pending_full += records;
+            outage.dropped += dropped;
+            self.counters.dropped_pending_full += dropped;
+            let mut text = text;
+            text.truncate(cut);
+            (text, room)
+        };
+        if records == 0 {
             return;
         }
         outage.held += records;
@@ -1226,31 +1243,37 @@ mod tests {
         assert!(s.write_errors >= 1 && s.store_balances(), "{s:?}");
         assert!(store.backlogged());
         assert_eq!(lines(&path), ["t h a[1] <1.6> first"]);
-        // Past the bound: dropped and counted, the rest still held.
+        // Up to the bound held, past it dropped and counted.
         store
             .write_batch(&batch_of(&[("h", "a"), ("h", "b")]))
             .unwrap();
         let s = stats_of(&store, 6);
         assert_eq!(
             (s.stored, s.held, s.dropped_pending_full),
-            (1, 3, 2),
+            (1, 4, 1),
             "{s:?}"
         );
         assert!(s.store_balances());
         // Still full: the retry fails and keeps them.
         store.tick(Instant::now() + Duration::from_secs(60));
-        assert_eq!(stats_of(&store, 6).held, 3);
+        assert_eq!(stats_of(&store, 6).held, 4);
         assert_eq!(lines(&path).len(), 1);
         // Room again: the timer's retry stores them, in order, as whole lines.
         wrapper_facade::file::set_file_size_limit(u64::MAX).unwrap();
         store.tick(Instant::now() + Duration::from_secs(120));
         let s = stats_of(&store, 6);
-        assert_eq!((s.stored, s.held, s.dropped()), (4, 0, 2), "{s:?}");
+        assert_eq!((s.stored, s.held, s.dropped()), (5, 0, 1), "{s:?}");
         assert!(s.store_balances() && !store.backlogged());
         let expected = format!("t h a[1] <1.6> {big}");
         assert_eq!(
             lines(&path),
-            ["t h a[1] <1.6> first", &expected, &expected, &expected]
+            [
+                "t h a[1] <1.6> first",
+                &expected,
+                &expected,
+                &expected,
+                "t h a[1] <1.6> a"
+            ]
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

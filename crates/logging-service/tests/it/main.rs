@@ -5,5 +5,6 @@ mod hostile;
 mod logd_binary;
 mod serve;
 mod services;
+mod store_faults;
 mod support;
 mod syslog_clients;
