@@ -85,7 +85,15 @@ fn a_bad_host_costs_only_itself_and_recovers_from_the_timer() {
 
 #[test]
 fn tcp_readers_pause_while_the_store_is_backlogged_and_nothing_is_lost() {
+    for model in ["reactor", "leader-followers:2", "half-sync-half-async:2"] {
+        backpressure_under(model);
+    }
+}
+
+fn backpressure_under(model: &str) {
+    let concurrency: leader_followers::Concurrency = model.parse().unwrap();
     let server = Server::start("backpressure", |c| {
+        c.concurrency = concurrency;
         c.syslog_port = None;
         c.store.max_pending = 100;
         c.store.retry_max = Duration::from_millis(50);
@@ -101,10 +109,14 @@ fn tcp_readers_pause_while_the_store_is_backlogged_and_nothing_is_lost() {
     // 60 held: past half of max_pending, the store is backlogged.
     wait_until(&server, "first records held", |s| s.held == 60);
     client.write_all(&frames(60, 120)).unwrap();
-    let s = wait_until(&server, "the connection pauses", |s| s.pauses >= 1);
+    let s = wait_until(&server, model, |s| s.pauses >= 1);
     // Paused before reading: the second 60 wait in the socket, not in memory (they would
     // not fit: 120 > max_pending).
-    assert_eq!((s.records, s.held, s.dropped()), (60, 60, 0), "{s:?}");
+    assert_eq!(
+        (s.records, s.held, s.dropped()),
+        (60, 60, 0),
+        "{model}: {s:?}"
+    );
     unblock(&server.dir.0, "127.0.0.1");
     client.shutdown(Shutdown::Write).unwrap();
     client
@@ -123,7 +135,7 @@ fn tcp_readers_pause_while_the_store_is_backlogged_and_nothing_is_lost() {
         .iter()
         .map(|l| l.rsplit(' ').next().unwrap().to_string())
         .collect();
-    assert_eq!(got, expected);
+    assert_eq!(got, expected, "{model}");
 }
 
 #[test]
@@ -278,4 +290,19 @@ fn logd_reports_lost_records_and_exits_non_zero() {
     );
     assert!(stdout.contains("3 received, 0 stored"), "{stdout}");
     assert!(stdout.contains("3 dropped"), "{stdout}");
+}
+
+#[test]
+fn bad_store_limits_are_refused() {
+    for args in [
+        ["--max-open-files", "0"],
+        ["--max-hosts", "many"],
+        ["--max-pending", "-1"],
+    ] {
+        let out =
+            crate::support::output(Command::new(env!("CARGO_BIN_EXE_logd")).args(args)).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(args[0]) && err.contains("bad value"), "{err}");
+    }
 }
