@@ -14,8 +14,8 @@ pub struct LogRecord<'a> {
     /// The sender's time when the format carries a full one (ACE; RFC 5424), else the time
     /// of receipt; RFC 3339 text.
     pub time: &'a str,
-    /// The client host: the host name in the message when it has one, else the peer address
-    /// (sanitised as [`sanitize_host`] does, when it comes from a [`RecordBatch`]).
+    /// The client host: the host name in the message when it has one, else the peer address,
+    /// as claimed (at most 255 characters when it comes from a [`RecordBatch`]).
     pub host: &'a str,
     /// The application (syslog APP-NAME or TAG), or `ace` for ACE records.
     pub app: &'a str,
@@ -113,37 +113,39 @@ fn host_byte_ok(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')
 }
 
-/// Appends `host` as [`sanitize_host`] makes it, without allocating when it is already clean.
-fn push_sanitized_host(out: &mut String, host: &str) {
-    let b = host.as_bytes();
-    if !b.is_empty()
-        && b.len() <= 253
-        && b.iter().all(|&c| host_byte_ok(c))
-        && b.iter().any(|&c| c != b'.')
-    {
+/// The longest host name kept (RFC 5424's HOSTNAME is at most 255 characters).
+const MAX_HOST: usize = 255;
+
+/// Appends the claimed `host` as it is, cut to [`MAX_HOST`] characters: the store derives a
+/// safe file name from it ([`crate::store::file_stem`]) and the line keeps it whole.
+fn push_host(out: &mut String, host: &str) {
+    if host.is_empty() {
+        out.push('-');
+    } else if host.len() <= MAX_HOST {
         out.push_str(host);
-        return;
-    }
-    let start = out.len();
-    let mut all_dots = true;
-    for c in host.chars().take(253) {
-        let c = if c.is_ascii() && host_byte_ok(c as u8) {
-            c
-        } else {
-            '_'
-        };
-        all_dots &= c == '.';
-        out.push(c);
-    }
-    if all_dots {
-        out.insert(start, '_');
+    } else {
+        out.extend(host.chars().take(MAX_HOST));
     }
 }
 
-/// Host names become file names: keep `[A-Za-z0-9._-]`, replace the rest, never `.` or `..`.
+/// A host name made of `[A-Za-z0-9._-]` only (the rest replaced by `_`), at most 253
+/// characters, never `.` or `..`. (The store names files with [`crate::store::file_stem`],
+/// which also keeps hosts that sanitise alike apart.)
 pub fn sanitize_host(host: &str) -> String {
-    let mut s = String::with_capacity(host.len().min(254));
-    push_sanitized_host(&mut s, host);
+    let mut s: String = host
+        .chars()
+        .take(253)
+        .map(|c| {
+            if c.is_ascii() && host_byte_ok(c as u8) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.bytes().all(|c| c == b'.') {
+        s.insert(0, '_');
+    }
     s
 }
 
@@ -164,20 +166,42 @@ fn push_token(out: &mut String, s: &str) {
     }
 }
 
-/// Appends `s` with backslashes, newlines and carriage returns escaped.
+/// Appends `s` escaped so that it is one line that shows no terminal control: a backslash
+/// becomes `\\`, newline and carriage return `\n` and `\r`, every other C0 control byte but
+/// tab, and DEL, `\xHH`, and the C1 controls (U+0080 to U+009F) `\u{HH}`. Since the backslash
+/// itself is escaped, the mapping can be reversed.
 fn push_escaped(out: &mut String, s: &str) {
-    let mut rest = s;
-    while let Some(i) = memchr::memchr3(b'\\', b'\n', b'\r', rest.as_bytes()) {
-        out.push_str(&rest[..i]);
-        out.push_str(match rest.as_bytes()[i] {
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            _ => "\\r",
-        });
-        // The byte at `i` is ASCII: `i + 1` is a character boundary.
-        rest = &rest[i + 1..];
+    let bytes = s.as_bytes();
+    let mut from = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let width = match b {
+            b'\\' | b'\n' | b'\r' | 0..=0x08 | 0x0b..=0x1f | 0x7f => 1,
+            0xc2 if bytes.get(i + 1).is_some_and(|c| (0x80..=0x9f).contains(c)) => 2,
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        // Escaped characters are ASCII or a two-byte sequence: `i` and `i + width` are
+        // character boundaries.
+        out.push_str(&s[from..i]);
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            0xc2 => {
+                let _ = write!(out, "\\u{{{:x}}}", bytes[i + 1]);
+            }
+            _ => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+        }
+        i += width;
+        from = i;
     }
-    out.push_str(rest);
+    out.push_str(&s[from..]);
 }
 
 /// Appends a decimal number.
@@ -348,7 +372,7 @@ impl RecordBatch {
         self.stamps
             .push(&mut self.text, r.seconds, r.micros.clamp(0, 999_999) as u32);
         let t = self.end();
-        push_sanitized_host(&mut self.text, peer);
+        push_host(&mut self.text, peer);
         let h = self.end();
         self.text.push_str("ace");
         let a = self.end();
@@ -386,7 +410,7 @@ impl RecordBatch {
             }
         }
         let t = self.end();
-        push_sanitized_host(&mut self.text, m.hostname.as_deref().unwrap_or(peer));
+        push_host(&mut self.text, m.hostname.as_deref().unwrap_or(peer));
         let h = self.end();
         self.text.push_str(m.app.as_deref().unwrap_or("-"));
         let a = self.end();
@@ -491,6 +515,55 @@ mod tests {
         let mut s = String::new();
         big.write_line(&mut s);
         assert_eq!(s, "t h a[p] <255.10> \n");
+    }
+
+    /// Reverses [`push_escaped`], to show that the escaping loses nothing.
+    fn unescape(s: &str) -> String {
+        let mut out = String::new();
+        let mut it = s.chars();
+        while let Some(c) = it.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match it.next().unwrap() {
+                '\\' => out.push('\\'),
+                'n' => out.push('\n'),
+                'r' => out.push('\r'),
+                'x' => {
+                    let hex: String = it.by_ref().take(2).collect();
+                    out.push(char::from(u8::from_str_radix(&hex, 16).unwrap()));
+                }
+                'u' => {
+                    assert_eq!(it.next(), Some('{'));
+                    let hex: String = it.by_ref().take_while(|&c| c != '}').collect();
+                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).unwrap()).unwrap());
+                }
+                other => panic!("unknown escape \\{other} in {s:?}"),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn control_bytes_are_escaped() {
+        let mut s = String::new();
+        push_escaped(&mut s, "a\u{1b}[2J\0b\u{7}\u{7f}\tc\u{9b}1m\\x41é");
+        assert_eq!(s, "a\\x1b[2J\\x00b\\x07\\x7f\tc\\u{9b}1m\\\\x41é");
+        assert!(!s.contains(|c: char| c.is_control() && c != '\t'));
+        assert_eq!(unescape(&s), "a\u{1b}[2J\0b\u{7}\u{7f}\tc\u{9b}1m\\x41é");
+    }
+
+    proptest::proptest! {
+        /// Whatever the message, its stored form has no control character but tab and maps
+        /// back to it.
+        #[test]
+        fn escaping_is_reversible(m in proptest::prelude::any::<String>()) {
+            let mut s = String::new();
+            push_escaped(&mut s, &m);
+            proptest::prop_assert!(!s.contains(|c: char| c.is_control() && c != '\t'));
+            proptest::prop_assert_eq!(unescape(&s), m);
+        }
     }
 
     #[test]

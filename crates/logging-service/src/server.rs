@@ -140,6 +140,13 @@ impl Framing for SyslogFraming {
 /// Bytes read per upcall before yielding to other connections.
 const READ_BUDGET: usize = 256 * 1024;
 
+/// How often a connection paused by a backlogged output looks again.
+const BACKLOG_RECHECK: Duration = Duration::from_millis(20);
+
+/// The ACT of a paused connection's re-check timer (its idle timer carries `()`).
+#[derive(Debug)]
+struct BacklogCheck;
+
 /// One client connection: reads, decodes with its framing, writes each batch to the output
 /// before the upcall returns (so a graceful stop loses nothing that was read), and closes
 /// itself when idle past the timeout.
@@ -151,6 +158,8 @@ pub struct Connection<F> {
     idle: Duration,
     last_activity: Option<Instant>,
     batch: RecordBatch,
+    /// Reading stopped because the output is backlogged (the data waits in the kernel).
+    paused: bool,
 }
 
 impl<F> std::fmt::Debug for Connection<F> {
@@ -165,7 +174,7 @@ impl<F: Framing> Connection<F> {
     fn flush_batch(&mut self, rejected: u64) {
         let n = self.batch.len() as u64;
         if let Err(e) = self.output.write(&self.batch) {
-            tracing::error!(error = %e, "storing records failed");
+            tracing::error!(peer = %self.peer, records = n, error = %e, "storing records failed");
         }
         self.batch.clear();
         self.output.count(|s| {
@@ -182,6 +191,17 @@ impl<F: Framing> EventHandler for Connection<F> {
 
     fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
         self.last_activity = Some(ctx.now());
+        if self.output.backlogged()
+            && let Some(me) = ctx.current()
+            && ctx.suspend(me).is_ok()
+        {
+            // Leave the data in the socket buffer: TCP slows the sender down. `Again` keeps
+            // the readiness, which the resume delivers.
+            self.paused = true;
+            self.output.count(|s| s.pauses += 1);
+            let _ = ctx.schedule_timer(me, BACKLOG_RECHECK, None, Box::new(BacklogCheck));
+            return Disposition::Again;
+        }
         let mut buf = [0u8; 64 * 1024];
         let mut budget = READ_BUDGET;
         let mut rejected = 0;
@@ -228,9 +248,25 @@ impl<F: Framing> EventHandler for Connection<F> {
         &mut self,
         ctx: &mut dyn Context,
         _timer: TimerId,
-        _act: &mut (dyn Any + Send),
+        act: &mut (dyn Any + Send),
     ) -> Disposition {
         let now = ctx.now();
+        if act.is::<BacklogCheck>() {
+            // A paused connection is not idle: its client is waiting for us.
+            self.last_activity = Some(now);
+            if let Some(me) = ctx.current() {
+                if self.output.backlogged() {
+                    let _ = ctx.schedule_timer(me, BACKLOG_RECHECK, None, Box::new(BacklogCheck));
+                } else {
+                    self.paused = false;
+                    let _ = ctx.resume(me);
+                }
+            }
+            return Disposition::Continue;
+        }
+        if self.paused {
+            return Disposition::Continue;
+        }
         let last = *self.last_activity.get_or_insert(now);
         if now.saturating_duration_since(last) >= self.idle {
             tracing::info!(peer = %self.peer, "closing idle connection");
@@ -290,6 +326,7 @@ impl<F: Framing> ServiceFactory for ConnectionFactory<F> {
             idle: self.idle,
             last_activity: None,
             batch: RecordBatch::new(),
+            paused: false,
         };
         Some((Box::new(conn), Interest::READ))
     }
@@ -367,7 +404,7 @@ impl EventHandler for SyslogUdp {
         }
         let n = self.batch.len() as u64;
         if let Err(e) = self.output.write(&self.batch) {
-            tracing::error!(error = %e, "storing records failed");
+            tracing::error!(records = n, error = %e, "storing records failed (UDP)");
         }
         self.batch.clear();
         self.output.count(|s| {
@@ -519,7 +556,26 @@ impl Logd {
             let _ = logd.stop();
             return Err(Error::Config(msg));
         }
+        if let Err(e) = logd.start_store_timer(cfg.store.tick_period()) {
+            let _ = logd.stop();
+            return Err(e);
+        }
         Ok(logd)
+    }
+
+    /// The output's timer: retries held records, syncs within the fsync interval and checks
+    /// the data directory, whether or not records arrive.
+    fn start_store_timer(&self, period: Duration) -> Result<(), Error> {
+        let token = self.register(Box::new(StoreTimer {
+            output: self.env.output.clone(),
+        }))?;
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.env.remote.post(Box::new(move |ctx| {
+            let _ = tx.send(ctx.schedule_timer(token, period, Some(period), Box::new(())));
+        }))?;
+        rx.recv_timeout(Duration::from_secs(30))
+            .map_err(|_| Error::Config("the dispatcher is not running".into()))??;
+        Ok(())
     }
 
     /// Re-reads the svc.conf and applies what changed (SIGHUP), and reopens the files.
@@ -595,6 +651,23 @@ impl Logd {
             }
         }
         Ok(self.env.output.stats())
+    }
+}
+
+/// Drives [`Output::tick`] from the dispatcher's timer queue.
+struct StoreTimer {
+    output: Arc<Output>,
+}
+
+impl EventHandler for StoreTimer {
+    fn handle_timeout(
+        &mut self,
+        _ctx: &mut dyn Context,
+        _timer: TimerId,
+        _act: &mut (dyn Any + Send),
+    ) -> Disposition {
+        self.output.tick();
+        Disposition::Continue
     }
 }
 

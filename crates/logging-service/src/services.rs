@@ -289,6 +289,9 @@ impl EventHandler for Reporter {
         let s = self.output.stats();
         tracing::info!(
             records = s.records,
+            stored = s.stored,
+            held = s.held,
+            dropped = s.dropped(),
             ace = s.ace,
             syslog = s.syslog,
             rejected = s.rejected,
@@ -336,8 +339,16 @@ impl Component for StatisticsService {
     fn info(&self) -> String {
         let s = self.env.output.stats();
         format!(
-            "statistics: {} records ({} ACE, {} syslog), {} rejected, {} connections, {} closed idle",
-            s.records, s.ace, s.syslog, s.rejected, s.connections, s.idle_closed
+            "statistics: {} records ({} ACE, {} syslog), {} stored, {} held, {} dropped, {} rejected, {} connections, {} closed idle",
+            s.records,
+            s.ace,
+            s.syslog,
+            s.stored,
+            s.held,
+            s.dropped(),
+            s.rejected,
+            s.connections,
+            s.idle_closed
         )
     }
 }

@@ -1,16 +1,19 @@
 //! Where records go: per-host files with rotation and an fsync policy, and an upstream forwarder.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
-use wrapper_facade::file::{AppendFile, FsyncPolicy};
+use wrapper_facade::file::{AppendFile, FileLock, FsyncPolicy, LockMode};
 
 use crate::record::{LogRecord, RecordBatch};
 
@@ -24,6 +27,16 @@ pub trait RecordSink: Send + std::fmt::Debug {
     fn reopen(&mut self) -> io::Result<()> {
         Ok(())
     }
+    /// Whether the sink holds so much that readers should stop reading for now (TCP
+    /// connections pause, so that the kernel's socket buffers and TCP slow the senders).
+    fn backlogged(&self) -> bool {
+        false
+    }
+    /// Called from the dispatcher's timer every [`StoreConfig::tick_period`], input or not:
+    /// retries, interval syncs, checks.
+    fn tick(&mut self, _now: Instant) {}
+    /// Adds the sink's own counters to `stats`.
+    fn add_stats(&self, _stats: &mut Stats) {}
 }
 
 /// When stored records are forced to disk.
@@ -64,29 +77,177 @@ pub struct StoreConfig {
     pub keep: usize,
     /// The fsync policy.
     pub durability: Durability,
+    /// Host files kept open at once (a least-recently-used cache; others are reopened on
+    /// demand).
+    pub max_open_files: usize,
+    /// Distinct host files made per run; records of further hosts go to `_overflow.log`.
+    pub max_hosts: usize,
+    /// Records held in memory while their files cannot be written; beyond it they are dropped
+    /// and counted. TCP readers pause from half of it on.
+    pub max_pending: usize,
+    /// The longest wait between two retries of held records.
+    pub retry_max: Duration,
 }
 
 impl StoreConfig {
-    /// The embedded default: `./logd-data`, 16 MiB files, 4 rotated, no forced syncs.
+    /// The embedded default: `./logd-data`, 16 MiB files, 4 rotated, no forced syncs, 256 open
+    /// files, 10,000 hosts, 100,000 held records, retries at least every 5 s.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         StoreConfig {
             dir: dir.into(),
             rotate_bytes: 16 << 20,
             keep: 4,
             durability: Durability::None,
+            max_open_files: 256,
+            max_hosts: 10_000,
+            max_pending: 100_000,
+            retry_max: Duration::from_secs(5),
+        }
+    }
+
+    /// How often the store's timer runs: 100 ms, or half the fsync interval when that is
+    /// shorter (so that every append is synced within the interval).
+    pub fn tick_period(&self) -> Duration {
+        let base = Duration::from_millis(100);
+        match self.durability {
+            Durability::Interval(d) => (d / 2).clamp(Duration::from_millis(1), base),
+            _ => base,
         }
     }
 }
 
-struct HostFile {
-    file: AppendFile,
-    size: u64,
+/// The longest file stem: `STEM.log.N` stays within `NAME_MAX` (255) for any `--keep` of up
+/// to ten digits.
+pub const MAX_STEM: usize = 255 - ".log.".len() - 10;
+
+/// The stem of the file that records go to once `max_hosts` host files exist.
+pub const OVERFLOW_STEM: &str = "_overflow";
+
+/// FNV-1a, 64 bits: a stable hash (the same in every run and on every machine), so that a
+/// host keeps its file across restarts.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
-/// One append-only file per client host, `DIR/HOST.log`, one record per line.
+fn stem_byte_ok(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')
+}
+
+/// The file stem of `host`'s files (`STEM.log`, `STEM.log.1`, ...): the host itself when it is
+/// made of `[A-Za-z0-9._-]`, does not start with `.` and fits in [`MAX_STEM`]; otherwise the
+/// host with every other character made `_`, a leading `.` made `_`, cut to fit, and then `~`
+/// and a stable 64-bit hash of the whole host name. Since `~` is never in a host's own stem,
+/// two hosts never share a file (`hôst-ü` and `hôst-ö` differ in their hash), no name is hidden
+/// or special (`.x`, `..`) and every host name RFC 5424 allows (up to 255 characters) fits.
+///
+/// ```
+/// use logging_service::store::file_stem;
+/// assert_eq!(file_stem("gateway-1"), "gateway-1");
+/// assert_ne!(file_stem("hôst-ü"), file_stem("hôst-ö"));
+/// assert!(file_stem(".x").starts_with("_x~"));
+/// assert!(file_stem(&"a".repeat(255)).len() <= 240);
+/// ```
+pub fn file_stem(host: &str) -> String {
+    let b = host.as_bytes();
+    if !b.is_empty()
+        && b.len() <= MAX_STEM
+        && b[0] != b'.'
+        && b.iter().all(|&c| stem_byte_ok(c))
+        && host != OVERFLOW_STEM
+    {
+        return host.to_string();
+    }
+    // 1 for `~`, 16 for the hash.
+    let mut stem: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && stem_byte_ok(c as u8) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(MAX_STEM - 17)
+        .collect();
+    if stem.starts_with('.') {
+        stem.replace_range(..1, "_");
+    }
+    let _ = write!(stem, "~{:016x}", fnv1a(b));
+    stem
+}
+
+/// An open host file in the cache.
+struct HostFile {
+    file: AppendFile,
+    /// Our idea of its size: what we appended since opening it plus its size then.
+    size: u64,
+    /// When it was last used (the cache's clock), for evicting the least recently used.
+    used: u64,
+    /// Since when it holds unsynced appends.
+    dirty_since: Option<Instant>,
+}
+
+/// Records that could not be written yet, for one file, in arrival order.
+struct Held {
+    stem: String,
+    host: String,
+    text: String,
+    records: u64,
+}
+
+/// A storage failure that is going on: reported once when it starts and once when it ends.
+struct Outage {
+    since: Instant,
+    /// Records held during the episode, for the recovery message.
+    held: u64,
+    /// Records dropped during the episode (the bound was exceeded), for the recovery message.
+    dropped: u64,
+}
+
+/// The store's own counters, added to [`Stats`] by [`Output::stats`].
+#[derive(Debug, Default, Clone, Copy)]
+struct StoreCounters {
+    stored: u64,
+    dropped_pending_full: u64,
+    dropped_write_failed: u64,
+    overflow: u64,
+    write_errors: u64,
+    torn_repaired: u64,
+    syncs: u64,
+    dir_recreated: u64,
+    rotate_failures: u64,
+}
+
+/// Per-host append-only files, `DIR/STEM.log` (see [`file_stem`]), one record per line.
+///
+/// Open files are kept in a least-recently-used cache of `max_open_files` descriptors and
+/// reopened on demand; at most `max_hosts` host files are made per run, records of further
+/// hosts go to `_overflow.log` (their lines name their host). A write that fails leaves no
+/// partial line ([`AppendFile::append`] cuts it off), and its records are held in memory (at
+/// most `max_pending`) and retried with capped exponential back-off, from later writes and
+/// from [`tick`](RecordSink::tick); other hosts go on meanwhile. The data directory is locked
+/// (`flock`) while the store is open, and recreated if it disappears.
 pub struct FileStore {
     cfg: StoreConfig,
+    /// The open data directory, holding its lock; `None` once closed.
+    lock: Option<std::fs::File>,
+    /// `(device, inode)` of the locked directory, to notice it being removed or replaced.
+    dir_id: Option<(u64, u64)>,
+    last_dir_check: Instant,
     files: HashMap<String, HostFile>,
+    clock: u64,
+    /// Host name to stem, for the hosts of this run (at most `max_hosts`).
+    stems: HashMap<String, String>,
+    held: VecDeque<Held>,
+    held_records: u64,
+    /// Records held per stem: a stem with held records gets new ones behind them, in order.
+    held_stems: HashMap<String, u64>,
+    outage: Option<Outage>,
+    backoff: Duration,
+    next_retry: Instant,
+    counters: StoreCounters,
     line: String,
 }
 
@@ -95,105 +256,540 @@ impl std::fmt::Debug for FileStore {
         f.debug_struct("FileStore")
             .field("cfg", &self.cfg)
             .field("open", &self.files.len())
+            .field("held", &self.held_records)
             .finish()
     }
 }
 
+/// The first retry of a failed write waits this long; each further failure doubles it, up to
+/// [`StoreConfig::retry_max`].
+const FIRST_RETRY: Duration = Duration::from_millis(20);
+
+/// How often the data directory's identity is checked from the timer.
+const DIR_CHECK: Duration = Duration::from_millis(200);
+
+fn errno_of(e: &io::Error) -> String {
+    e.raw_os_error()
+        .map_or_else(|| "-".to_string(), |n| n.to_string())
+}
+
 impl FileStore {
-    /// Creates the directory if needed.
+    /// Creates the directory if needed and takes its lock; a directory locked by another
+    /// `logd` is refused with an error naming it.
     pub fn open(cfg: StoreConfig) -> io::Result<Self> {
-        std::fs::create_dir_all(&cfg.dir)?;
-        Ok(FileStore {
+        let now = Instant::now();
+        let mut store = FileStore {
             cfg,
+            lock: None,
+            dir_id: None,
+            last_dir_check: now,
             files: HashMap::new(),
+            clock: 0,
+            stems: HashMap::new(),
+            held: VecDeque::new(),
+            held_records: 0,
+            held_stems: HashMap::new(),
+            outage: None,
+            backoff: FIRST_RETRY,
+            next_retry: now,
+            counters: StoreCounters::default(),
             line: String::new(),
-        })
+        };
+        store.lock_dir()?;
+        Ok(store)
+    }
+
+    /// Creates the data directory if needed, opens it and takes its exclusive lock.
+    fn lock_dir(&mut self) -> io::Result<()> {
+        let dir = &self.cfg.dir;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot create data directory {}: {e}", dir.display()),
+            )
+        })?;
+        let handle = std::fs::File::open(dir).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot open data directory {}: {e}", dir.display()),
+            )
+        })?;
+        match FileLock::try_acquire(&handle, LockMode::Exclusive) {
+            // The lock belongs to the open directory, so it is held as long as `handle` is
+            // open: the guard, which would unlock when dropped, is forgotten.
+            Ok(guard) => std::mem::forget(guard),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!(
+                        "data directory {} is in use by another logd (its lock is held)",
+                        dir.display()
+                    ),
+                ));
+            }
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot lock data directory {}: {e}", dir.display()),
+                ));
+            }
+        }
+        let meta = handle.metadata()?;
+        self.dir_id = Some((meta.dev(), meta.ino()));
+        self.lock = Some(handle);
+        Ok(())
+    }
+
+    /// Notices a data directory that was removed or replaced: closes every file (they are in
+    /// the old directory) and makes and locks a new one.
+    fn check_dir(&mut self) {
+        let now_id = std::fs::metadata(&self.cfg.dir)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        if self.lock.is_some() && now_id.is_some() && now_id == self.dir_id {
+            return;
+        }
+        if self.lock.is_some() {
+            tracing::warn!(dir = %self.cfg.dir.display(), "the data directory was removed or replaced; making it again");
+            self.counters.dir_recreated += 1;
+        }
+        self.close_files();
+        self.lock = None;
+        self.dir_id = None;
+        if let Err(e) = self.lock_dir() {
+            tracing::debug!(error = %e, "data directory not usable yet");
+        }
     }
 
     /// The path of `host`'s current file.
     pub fn path_of(&self, host: &str) -> PathBuf {
-        self.cfg.dir.join(format!("{host}.log"))
+        self.path_of_stem(&file_stem(host))
     }
 
-    fn policy(&self) -> FsyncPolicy {
-        match self.cfg.durability {
-            Durability::Interval(d) => FsyncPolicy::Interval(d),
-            // Batches are synced by `write_batch` itself.
-            Durability::None | Durability::EveryBatch => FsyncPolicy::Never,
+    fn path_of_stem(&self, stem: &str) -> PathBuf {
+        self.cfg.dir.join(format!("{stem}.log"))
+    }
+
+    /// The stem `host`'s records go to now: its own, or the overflow file's once `max_hosts`
+    /// host files exist.
+    fn stem_for(&mut self, host: &str) -> (String, bool) {
+        if let Some(s) = self.stems.get(host) {
+            return (s.clone(), false);
+        }
+        if self.stems.len() >= self.cfg.max_hosts {
+            return (OVERFLOW_STEM.to_string(), true);
+        }
+        let stem = file_stem(host);
+        self.stems.insert(host.to_string(), stem.clone());
+        (stem, false)
+    }
+
+    fn close_files(&mut self) {
+        let files = std::mem::take(&mut self.files);
+        for (_, f) in files {
+            self.close_file(f);
         }
     }
 
-    fn rotate(&mut self, host: &str) -> io::Result<()> {
-        self.files.remove(host);
-        let base = self.path_of(host);
-        let numbered = |n: usize| PathBuf::from(format!("{}.{n}", base.display()));
-        if self.cfg.keep == 0 {
-            return std::fs::remove_file(&base);
-        }
-        let _ = std::fs::remove_file(numbered(self.cfg.keep));
-        for n in (1..self.cfg.keep).rev() {
-            if numbered(n).exists() {
-                std::fs::rename(numbered(n), numbered(n + 1))?;
+    /// Closes a cached file, syncing it first when the fsync policy promises it.
+    fn close_file(&mut self, mut f: HostFile) {
+        if f.dirty_since.is_some() && self.cfg.durability != Durability::None {
+            match f.file.sync() {
+                Ok(()) => self.counters.syncs += 1,
+                Err(e) => tracing::warn!(error = %e, "sync before closing failed"),
             }
         }
-        std::fs::rename(&base, numbered(1))
     }
 
-    fn file(&mut self, host: &str, incoming: u64) -> io::Result<&mut HostFile> {
-        let over = self
-            .files
-            .get(host)
-            .map(|f| f.size)
-            .or_else(|| std::fs::metadata(self.path_of(host)).ok().map(|m| m.len()))
-            .is_some_and(|size| size > 0 && size + incoming > self.cfg.rotate_bytes);
+    /// Rotates `stem`'s file: `STEM.log` becomes `STEM.log.1`, older ones shift, `keep` stay.
+    /// A file that is no longer at its path (moved away by logrotate) is not rotated again: a
+    /// new one is simply opened. A failed rename keeps writing to the current file (it grows
+    /// past the limit) rather than lose anything.
+    fn rotate(&mut self, stem: &str) {
+        let current = self.files.remove(stem);
+        let base = self.path_of_stem(stem);
+        let moved_away = match (&current, std::fs::metadata(&base)) {
+            (_, Err(_)) => true,
+            (Some(f), Ok(m)) => f.file.file_id().ok() != Some((m.dev(), m.ino())),
+            (None, Ok(_)) => false,
+        };
+        if let Some(f) = current {
+            self.close_file(f);
+        }
+        if moved_away {
+            return;
+        }
+        let numbered = |n: usize| PathBuf::from(format!("{}.{n}", base.display()));
+        let result = (|| {
+            if self.cfg.keep == 0 {
+                return std::fs::remove_file(&base);
+            }
+            match std::fs::remove_file(numbered(self.cfg.keep)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            for n in (1..self.cfg.keep).rev() {
+                match std::fs::rename(numbered(n), numbered(n + 1)) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            std::fs::rename(&base, numbered(1))
+        })();
+        if let Err(e) = result {
+            self.counters.rotate_failures += 1;
+            tracing::warn!(path = %base.display(), errno = %errno_of(&e), error = %e,
+                "rotation failed; appending to the current file");
+        }
+    }
+
+    /// Opens (or finds in the cache) `stem`'s file, rotating it first when `incoming` bytes
+    /// would take it past `rotate_bytes`.
+    fn file(&mut self, stem: &str, incoming: u64) -> io::Result<&mut HostFile> {
+        self.clock += 1;
+        let limit = self.cfg.rotate_bytes;
+        let over = match self.files.get_mut(stem) {
+            Some(f) if f.size > 0 && f.size + incoming > limit => {
+                // `copytruncate` may have emptied the file under us: look before rotating.
+                f.size = f.file.len()?;
+                f.size > 0 && f.size + incoming > limit
+            }
+            Some(_) => false,
+            None => std::fs::metadata(self.path_of_stem(stem))
+                .is_ok_and(|m| m.len() > 0 && m.len() + incoming > limit),
+        };
         if over {
-            self.rotate(host)?;
+            self.rotate(stem);
         }
-        if !self.files.contains_key(host) {
-            let path = self.path_of(host);
-            let file = AppendFile::open(&path, self.policy())?;
+        if !self.files.contains_key(stem) {
+            if self.files.len() >= self.cfg.max_open_files.max(1) {
+                let lru = self
+                    .files
+                    .iter()
+                    .min_by_key(|(_, f)| f.used)
+                    .map(|(s, _)| s.clone())
+                    .expect("the cache is not empty");
+                let f = self.files.remove(&lru).expect("just found");
+                self.close_file(f);
+            }
+            let path = self.path_of_stem(stem);
+            let (file, repaired) = match AppendFile::open_lines(&path, FsyncPolicy::Never) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    // The directory went away: make it again and write there.
+                    self.check_dir();
+                    AppendFile::open_lines(&path, FsyncPolicy::Never)?
+                }
+                other => other?,
+            };
+            if repaired {
+                self.counters.torn_repaired += 1;
+                tracing::warn!(path = %path.display(), "the file ended in a torn line; ended it with a newline");
+            }
             let size = file.len()?;
-            self.files.insert(host.to_string(), HostFile { file, size });
+            self.files.insert(
+                stem.to_string(),
+                HostFile {
+                    file,
+                    size,
+                    used: 0,
+                    dirty_since: None,
+                },
+            );
         }
-        Ok(self.files.get_mut(host).expect("just inserted"))
+        let f = self.files.get_mut(stem).expect("just inserted");
+        f.used = self.clock;
+        Ok(f)
+    }
+
+    /// Appends `text` (whole lines) to `stem`'s file. On failure nothing of it is in the file
+    /// and the descriptor is closed (the next attempt reopens, and finds a replaced file).
+    fn append(&mut self, stem: &str, text: &str) -> io::Result<()> {
+        let durability = self.cfg.durability;
+        let f = self.file(stem, text.len() as u64)?;
+        match f.file.append(text.as_bytes()) {
+            Ok(()) => {
+                f.size += text.len() as u64;
+                f.dirty_since.get_or_insert_with(Instant::now);
+                if durability == Durability::EveryBatch {
+                    match f.file.sync() {
+                        Ok(()) => {
+                            f.dirty_since = None;
+                            self.counters.syncs += 1;
+                        }
+                        Err(e) => {
+                            tracing::warn!(stem, error = %e, "fdatasync failed; the records are written");
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.files.remove(stem);
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes one host's lines, or holds them when the write fails (or earlier ones of that
+    /// file are still held, so that a file's records stay in order).
+    fn store(&mut self, host: &str, stem: String, text: String, records: u64) -> String {
+        if self.lock.is_none() {
+            self.check_dir();
+        }
+        if !self.held_stems.contains_key(&stem) {
+            match self.append(&stem, &text) {
+                Ok(()) => {
+                    self.counters.stored += records;
+                    return text;
+                }
+                Err(e) => self.failed(host, &stem, &e),
+            }
+        }
+        self.hold(host, stem, text.clone(), records);
+        text
+    }
+
+    /// Counts a failed write and reports it once per episode.
+    fn failed(&mut self, host: &str, stem: &str, e: &io::Error) {
+        self.counters.write_errors += 1;
+        if self.outage.is_none() {
+            tracing::warn!(
+                host,
+                path = %self.path_of_stem(stem).display(),
+                errno = %errno_of(e),
+                error = %e,
+                "storing records failed; holding them in memory and retrying"
+            );
+            self.outage = Some(Outage {
+                since: Instant::now(),
+                held: 0,
+                dropped: 0,
+            });
+            self.backoff = FIRST_RETRY;
+            self.next_retry = Instant::now() + self.backoff;
+        } else {
+            tracing::debug!(host, stem, error = %e, "storing records failed again");
+        }
+    }
+
+    fn hold(&mut self, host: &str, stem: String, text: String, records: u64) {
+        let outage = self.outage.get_or_insert_with(|| Outage {
+            since: Instant::now(),
+            held: 0,
+            dropped: 0,
+        });
+        let room = (self.cfg.max_pending as u64).saturating_sub(self.held_records);
+        let (text, records) = if records <= room {
+            (text, records)
+        } else {
+            // Keep the first `room` records (one line each) and drop the rest.
+            let cut = match room {
+                0 => 0,
+                n => text
+                    .match_indices('\n')
+                    .nth(n as usize - 1)
+                    .map_or(0, |(i, _)| i + 1),
+            };
+            let dropped = records - room;
+            if outage.dropped == 0 {
+                tracing::error!(
+                    host,
+                    path = %self.cfg.dir.join(format!("{stem}.log")).display(),
+                    records = dropped,
+                    held = self.held_records + room,
+                    "records dropped: the held records reached --max-pending"
+                );
+            }
+            outage.dropped += dropped;
+            self.counters.dropped_pending_full += dropped;
+            let mut text = text;
+            text.truncate(cut);
+            (text, room)
+        };
+        if records == 0 {
+            return;
+        }
+        outage.held += records;
+        self.held_records += records;
+        *self.held_stems.entry(stem.clone()).or_default() += records;
+        match self.held.back_mut() {
+            // Consecutive batches of one host become one write on retry.
+            Some(last) if last.stem == stem && last.text.len() < 1 << 20 => {
+                last.text.push_str(&text);
+                last.records += records;
+            }
+            _ => self.held.push_back(Held {
+                stem,
+                host: host.to_string(),
+                text,
+                records,
+            }),
+        }
+    }
+
+    /// Tries the held records again, oldest first; a file that fails again keeps its records
+    /// (and the ones behind them) while the others are written.
+    fn retry(&mut self, now: Instant, force: bool) {
+        if self.held.is_empty() || (!force && now < self.next_retry) {
+            return;
+        }
+        self.check_dir();
+        let mut failed: HashMap<String, ()> = HashMap::new();
+        let held = std::mem::take(&mut self.held);
+        for h in held {
+            if !failed.contains_key(&h.stem) {
+                match self.append(&h.stem, &h.text) {
+                    Ok(()) => {
+                        self.counters.stored += h.records;
+                        self.held_records -= h.records;
+                        let left = self.held_stems.get_mut(&h.stem).expect("counted when held");
+                        *left -= h.records;
+                        if *left == 0 {
+                            self.held_stems.remove(&h.stem);
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        self.counters.write_errors += 1;
+                        tracing::debug!(host = %h.host, stem = %h.stem, error = %e, "retry failed");
+                        failed.insert(h.stem.clone(), ());
+                    }
+                }
+            }
+            self.held.push_back(h);
+        }
+        if self.held.is_empty() {
+            if let Some(o) = self.outage.take() {
+                tracing::info!(
+                    held = o.held,
+                    dropped = o.dropped,
+                    seconds = o.since.elapsed().as_secs_f64(),
+                    "storage recovered; every held record is stored"
+                );
+            }
+            self.backoff = FIRST_RETRY;
+        } else {
+            self.backoff = (self.backoff * 2).min(self.cfg.retry_max.max(FIRST_RETRY));
+            self.next_retry = now + self.backoff;
+        }
+    }
+
+    /// Syncs the files whose oldest unsynced append would otherwise pass the interval before
+    /// the next tick.
+    fn sync_due(&mut self, now: Instant) {
+        let Durability::Interval(every) = self.cfg.durability else {
+            return;
+        };
+        let tick = self.cfg.tick_period();
+        for (stem, f) in &mut self.files {
+            if f.dirty_since
+                .is_some_and(|t| now.saturating_duration_since(t) + tick >= every)
+            {
+                match f.file.sync() {
+                    Ok(()) => {
+                        f.dirty_since = None;
+                        self.counters.syncs += 1;
+                    }
+                    Err(e) => tracing::warn!(stem, error = %e, "fdatasync failed"),
+                }
+            }
+        }
     }
 }
 
 impl RecordSink for FileStore {
     fn write_batch(&mut self, batch: &RecordBatch) -> io::Result<()> {
         // One append per host per batch: whole lines, never interleaved with other writers.
+        // A host whose write fails costs only its own records, which are held and retried.
+        let now = Instant::now();
+        self.retry(now, false);
         let mut records = batch.iter().peekable();
         while let Some(first) = records.next() {
             let host = first.host;
             let mut line = std::mem::take(&mut self.line);
             line.clear();
             first.write_line(&mut line);
+            let mut n = 1;
             while let Some(r) = records.next_if(|r| r.host == host) {
                 r.write_line(&mut line);
+                n += 1;
             }
-            let durability = self.cfg.durability;
-            let f = self.file(host, line.len() as u64)?;
-            f.file.append(line.as_bytes())?;
-            f.size += line.len() as u64;
-            if durability == Durability::EveryBatch {
-                f.file.sync()?;
+            let (stem, overflow) = self.stem_for(host);
+            if overflow {
+                self.counters.overflow += n;
             }
-            self.line = line;
+            self.line = self.store(host, stem, line, n);
         }
         Ok(())
     }
 
+    /// The last chance: retries what is held, syncs and closes every file and releases the
+    /// directory's lock; records still held are counted as dropped (`dropped_write_failed`).
     fn flush(&mut self) -> io::Result<()> {
-        for f in self.files.values_mut() {
-            f.file.sync()?;
+        self.retry(Instant::now(), true);
+        if self.held_records > 0 {
+            let hosts: Vec<&str> = self.held.iter().map(|h| h.host.as_str()).collect();
+            tracing::error!(
+                records = self.held_records,
+                dir = %self.cfg.dir.display(),
+                ?hosts,
+                "records lost: they could not be written before the stop"
+            );
+            self.counters.dropped_write_failed += self.held_records;
+            self.held.clear();
+            self.held_stems.clear();
+            self.held_records = 0;
         }
+        let mut first_err = None;
+        for (_, mut f) in std::mem::take(&mut self.files) {
+            if f.dirty_since.is_some() {
+                match f.file.sync() {
+                    Ok(()) => self.counters.syncs += 1,
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        self.lock = None;
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Closes every cached descriptor (the next write reopens by path), syncing first only
+    /// when the fsync policy asks for it, and retries held records at once.
+    fn reopen(&mut self) -> io::Result<()> {
+        self.close_files();
+        self.check_dir();
+        self.retry(Instant::now(), true);
         Ok(())
     }
 
-    fn reopen(&mut self) -> io::Result<()> {
-        self.flush()?;
-        self.files.clear();
-        Ok(())
+    fn backlogged(&self) -> bool {
+        self.held_records > 0 && self.held_records >= (self.cfg.max_pending as u64 / 2).max(1)
+    }
+
+    fn tick(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.last_dir_check) >= DIR_CHECK {
+            self.last_dir_check = now;
+            self.check_dir();
+        }
+        self.retry(now, false);
+        self.sync_due(now);
+    }
+
+    fn add_stats(&self, stats: &mut Stats) {
+        let c = &self.counters;
+        stats.stored += c.stored;
+        stats.held += self.held_records;
+        stats.dropped_pending_full += c.dropped_pending_full;
+        stats.dropped_write_failed += c.dropped_write_failed;
+        stats.overflow += c.overflow;
+        stats.write_errors += c.write_errors;
+        stats.torn_repaired += c.torn_repaired;
+        stats.syncs += c.syncs;
+        stats.dir_recreated += c.dir_recreated;
+        stats.rotate_failures += c.rotate_failures;
+        stats.open_files += self.files.len() as u64;
     }
 }
 
@@ -368,9 +964,13 @@ impl RecordSink for Forwarder {
 }
 
 /// Counters of the whole service.
+///
+/// Every record the output took is accounted for by the file store:
+/// `records == stored + held + dropped_pending_full + dropped_write_failed`
+/// (see [`Stats::store_balances`]).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
-    /// Records stored.
+    /// Records received: read, decoded and handed to the output, whatever became of them.
     pub records: u64,
     /// Records that arrived in ACE's format.
     pub ace: u64,
@@ -382,6 +982,43 @@ pub struct Stats {
     pub connections: u64,
     /// Connections closed for being idle.
     pub idle_closed: u64,
+    /// Records written to a store file as whole lines.
+    pub stored: u64,
+    /// Records held in memory now, because their file could not be written (retried).
+    pub held: u64,
+    /// Records dropped because the held records had reached `max_pending`.
+    pub dropped_pending_full: u64,
+    /// Records still held at the stop, which could not be written: lost (logd exits non-zero).
+    pub dropped_write_failed: u64,
+    /// Records stored in `_overflow.log` because `max_hosts` host files existed (also in
+    /// `stored`).
+    pub overflow: u64,
+    /// Writes that failed (their records were held and retried).
+    pub write_errors: u64,
+    /// Torn last lines found when opening a file, ended with a newline.
+    pub torn_repaired: u64,
+    /// `fdatasync` calls.
+    pub syncs: u64,
+    /// Times the data directory was found removed or replaced, and made again.
+    pub dir_recreated: u64,
+    /// Size rotations that failed (the file went on growing; nothing was lost).
+    pub rotate_failures: u64,
+    /// Host files open now (at most `max_open_files`).
+    pub open_files: u64,
+    /// Times a TCP connection stopped reading because the output was backlogged.
+    pub pauses: u64,
+}
+
+impl Stats {
+    /// Records dropped, whatever the reason.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_pending_full + self.dropped_write_failed
+    }
+
+    /// Whether every record received is stored, held or counted as dropped.
+    pub fn store_balances(&self) -> bool {
+        self.records == self.stored + self.held + self.dropped()
+    }
 }
 
 /// Every sink behind one lock, with the counters: what the handlers share.
@@ -389,6 +1026,9 @@ pub struct Stats {
 pub struct Output {
     sinks: Mutex<Vec<Box<dyn RecordSink>>>,
     stats: Mutex<Stats>,
+    /// Whether a sink was backlogged after the last write or tick: read by every connection
+    /// before it reads, so it must not take the sinks' lock.
+    backlogged: AtomicBool,
 }
 
 impl Output {
@@ -397,21 +1037,31 @@ impl Output {
         Arc::new(Output {
             sinks: Mutex::new(sinks),
             stats: Mutex::new(Stats::default()),
+            backlogged: AtomicBool::new(false),
         })
     }
 
+    fn note_backlog(&self, sinks: &[Box<dyn RecordSink>]) {
+        let b = sinks.iter().any(|s| s.backlogged());
+        self.backlogged.store(b, Ordering::Release);
+    }
+
     /// Writes a batch to every sink; the first error is returned after all were tried.
+    /// (The file store never fails a batch: what it cannot write it holds or counts.)
     pub fn write(&self, batch: &RecordBatch) -> io::Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
         let mut first_err = None;
-        for s in self.sinks.lock().iter_mut() {
+        let mut sinks = self.sinks.lock();
+        for s in sinks.iter_mut() {
             if let Err(e) = s.write_batch(batch) {
                 first_err.get_or_insert(e);
             }
         }
+        // Counted under the sinks' lock, so that `stats` sees received and stored together.
         self.stats.lock().records += batch.len() as u64;
+        self.note_backlog(&sinks);
         first_err.map_or(Ok(()), Err)
     }
 
@@ -420,24 +1070,52 @@ impl Output {
         f(&mut self.stats.lock());
     }
 
-    /// The counters so far.
+    /// The counters so far, the sinks' included.
     pub fn stats(&self) -> Stats {
-        *self.stats.lock()
+        let sinks = self.sinks.lock();
+        let mut s = *self.stats.lock();
+        for sink in sinks.iter() {
+            sink.add_stats(&mut s);
+        }
+        s
     }
 
-    /// Flushes every sink (at shutdown: files synced, forwarder drained).
-    pub fn flush(&self) -> io::Result<()> {
-        for s in self.sinks.lock().iter_mut() {
-            s.flush()?;
+    /// Whether a sink is backlogged: TCP readers pause until it is not.
+    pub fn backlogged(&self) -> bool {
+        self.backlogged.load(Ordering::Acquire)
+    }
+
+    /// The sinks' timer work (retries, interval syncs), without input.
+    pub fn tick(&self) {
+        let now = Instant::now();
+        let mut sinks = self.sinks.lock();
+        for s in sinks.iter_mut() {
+            s.tick(now);
         }
-        Ok(())
+        self.note_backlog(&sinks);
+    }
+
+    /// Flushes every sink (at shutdown: files synced, forwarder drained); every sink is
+    /// flushed, the first error is returned.
+    pub fn flush(&self) -> io::Result<()> {
+        let mut first_err = None;
+        let mut sinks = self.sinks.lock();
+        for s in sinks.iter_mut() {
+            if let Err(e) = s.flush() {
+                first_err.get_or_insert(e);
+            }
+        }
+        self.note_backlog(&sinks);
+        first_err.map_or(Ok(()), Err)
     }
 
     /// Reopens every sink's files.
     pub fn reopen(&self) -> io::Result<()> {
-        for s in self.sinks.lock().iter_mut() {
+        let mut sinks = self.sinks.lock();
+        for s in sinks.iter_mut() {
             s.reopen()?;
         }
+        self.note_backlog(&sinks);
         Ok(())
     }
 }
@@ -469,6 +1147,413 @@ mod tests {
     use super::*;
     use crate::syslog::{Dialect, parse};
     use proptest::prelude::*;
+
+    /// A fresh directory under the temp dir, removed first.
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("logd-store-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn batch_of(records: &[(&str, &str)]) -> RecordBatch {
+        let mut b = RecordBatch::new();
+        for (host, message) in records {
+            b.push(&LogRecord {
+                time: "t",
+                host,
+                app: "a",
+                pid: "1",
+                facility: 1,
+                severity: 6,
+                message,
+            });
+        }
+        b
+    }
+
+    fn stats_of(store: &FileStore, received: u64) -> Stats {
+        let mut s = Stats {
+            records: received,
+            ..Stats::default()
+        };
+        store.add_stats(&mut s);
+        s
+    }
+
+    /// The lines of `path`; none when it does not exist.
+    fn lines(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Runs the test named `test` of this module in a child process with `CHILD_ENV` set,
+    /// where it may change process-wide limits; asserts that it passed.
+    fn in_child(test: &str) {
+        let _forking = wrapper_facade::process::spawning();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                &format!("store::tests::{test}"),
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    const CHILD_ENV: &str = "LOGD_STORE_TEST_CHILD";
+
+    /// A full file system (here the file-size limit, EFBIG, in a child process): the records
+    /// are not counted as stored, no partial line is left, they are held within the bound
+    /// (beyond it dropped and counted), the store asks for back-pressure, retries from its
+    /// timer without new input, and stores them all once there is room again.
+    #[test]
+    fn a_full_disk_holds_records_and_recovers_by_itself() {
+        if std::env::var_os(CHILD_ENV).is_none() {
+            return in_child("a_full_disk_holds_records_and_recovers_by_itself");
+        }
+        wrapper_facade::signal::ignore(
+            wrapper_facade::signal::Signal::from_raw(libc_sigxfsz()).unwrap(),
+        )
+        .unwrap();
+        let dir = scratch("full");
+        let mut cfg = StoreConfig::new(&dir);
+        cfg.max_pending = 4;
+        let mut store = FileStore::open(cfg).unwrap();
+        store.write_batch(&batch_of(&[("h", "first")])).unwrap();
+        let path = dir.join("h.log");
+        let size = std::fs::metadata(&path).unwrap().len();
+        wrapper_facade::file::set_file_size_limit(size + 30).unwrap();
+        let big = "x".repeat(20);
+        store
+            .write_batch(&batch_of(&[("h", &big), ("h", &big), ("h", &big)]))
+            .unwrap();
+        let s = stats_of(&store, 4);
+        assert_eq!((s.stored, s.held, s.dropped()), (1, 3, 0), "{s:?}");
+        assert!(s.write_errors >= 1 && s.store_balances(), "{s:?}");
+        assert!(store.backlogged());
+        assert_eq!(lines(&path), ["t h a[1] <1.6> first"]);
+        // Up to the bound held, past it dropped and counted.
+        store
+            .write_batch(&batch_of(&[("h", "a"), ("h", "b")]))
+            .unwrap();
+        let s = stats_of(&store, 6);
+        assert_eq!(
+            (s.stored, s.held, s.dropped_pending_full),
+            (1, 4, 1),
+            "{s:?}"
+        );
+        assert!(s.store_balances());
+        // Still full: the retry fails and keeps them.
+        store.tick(Instant::now() + Duration::from_secs(60));
+        assert_eq!(stats_of(&store, 6).held, 4);
+        assert_eq!(lines(&path).len(), 1);
+        // Room again: the timer's retry stores them, in order, as whole lines.
+        wrapper_facade::file::set_file_size_limit(u64::MAX).unwrap();
+        store.tick(Instant::now() + Duration::from_secs(120));
+        let s = stats_of(&store, 6);
+        assert_eq!((s.stored, s.held, s.dropped()), (5, 0, 1), "{s:?}");
+        assert!(s.store_balances() && !store.backlogged());
+        let expected = format!("t h a[1] <1.6> {big}");
+        assert_eq!(
+            lines(&path),
+            [
+                "t h a[1] <1.6> first",
+                &expected,
+                &expected,
+                &expected,
+                "t h a[1] <1.6> a"
+            ]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn libc_sigxfsz() -> i32 {
+        // SIGXFSZ is 25 on every Linux architecture Rust supports but MIPS and SPARC.
+        if cfg!(any(
+            target_arch = "mips",
+            target_arch = "mips64",
+            target_arch = "sparc64"
+        )) {
+            30
+        } else {
+            25
+        }
+    }
+
+    /// One host that cannot be written (its path is a directory: EISDIR, which stops root
+    /// too) costs no other host a record, and its own records are held until it can be.
+    #[test]
+    fn one_bad_host_costs_only_itself_and_nothing_is_lost_at_a_stop() {
+        let dir = scratch("badhost");
+        let mut store = FileStore::open(StoreConfig::new(&dir)).unwrap();
+        std::fs::create_dir_all(dir.join("bad.log").join("sub")).unwrap();
+        store
+            .write_batch(&batch_of(&[
+                ("a", "1"),
+                ("bad", "2"),
+                ("c", "3"),
+                ("bad", "4"),
+            ]))
+            .unwrap();
+        let s = stats_of(&store, 4);
+        assert_eq!((s.stored, s.held), (2, 2), "{s:?}");
+        assert_eq!(lines(&dir.join("a.log")), ["t a a[1] <1.6> 1"]);
+        assert_eq!(lines(&dir.join("c.log")), ["t c a[1] <1.6> 3"]);
+        // At the stop, what could not be written is counted as lost.
+        store.flush().unwrap();
+        let s = stats_of(&store, 4);
+        assert_eq!(
+            (s.stored, s.held, s.dropped_write_failed),
+            (2, 0, 2),
+            "{s:?}"
+        );
+        assert!(s.store_balances());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ended_before_anything_is_appended() {
+        let dir = scratch("torn");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("h.log"),
+            "t h a[1] <1.6> whole\nt h a[1] <1.6> cut sh",
+        )
+        .unwrap();
+        let mut store = FileStore::open(StoreConfig::new(&dir)).unwrap();
+        store.write_batch(&batch_of(&[("h", "next")])).unwrap();
+        assert_eq!(
+            lines(&dir.join("h.log")),
+            [
+                "t h a[1] <1.6> whole",
+                "t h a[1] <1.6> cut sh",
+                "t h a[1] <1.6> next"
+            ]
+        );
+        assert_eq!(stats_of(&store, 1).torn_repaired, 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Host names RFC 5424 allows (up to 255 characters), names that sanitise alike, hidden
+    /// and special names: each gets a file of its own that rotates, and its lines keep the
+    /// whole claimed host.
+    #[test]
+    fn every_host_name_gets_a_file_of_its_own() {
+        let dir = scratch("names");
+        let mut cfg = StoreConfig::new(&dir);
+        cfg.rotate_bytes = 400;
+        let mut store = FileStore::open(cfg).unwrap();
+        let hosts = [
+            "a".repeat(255),
+            "b".repeat(252),
+            "c".repeat(250),
+            "hôst-ü".to_string(),
+            "hôst-ö".to_string(),
+            ".x".to_string(),
+            "..".to_string(),
+            "_overflow".to_string(),
+        ];
+        for round in 0..3 {
+            let records: Vec<(&str, String)> = hosts
+                .iter()
+                .map(|h| (h.as_str(), format!("r{round}")))
+                .collect();
+            let refs: Vec<(&str, &str)> = records.iter().map(|(h, m)| (*h, m.as_str())).collect();
+            store.write_batch(&batch_of(&refs)).unwrap();
+        }
+        let s = stats_of(&store, 3 * hosts.len() as u64);
+        assert_eq!((s.stored, s.write_errors), (24, 0), "{s:?}");
+        let mut stems: Vec<String> = hosts.iter().map(|h| file_stem(h)).collect();
+        stems.sort();
+        stems.dedup();
+        assert_eq!(stems.len(), hosts.len());
+        for host in &hosts {
+            let stem = file_stem(host);
+            assert!(!stem.starts_with('.') && stem.len() <= MAX_STEM, "{stem}");
+            // A line of a long host is longer than half the rotation size: every round rotates.
+            let current = lines(&dir.join(format!("{stem}.log")));
+            let rotated = lines(&dir.join(format!("{stem}.log.1")));
+            let older = lines(&dir.join(format!("{stem}.log.2")));
+            if host.len() >= 250 {
+                assert_eq!(current, [format!("t {host} a[1] <1.6> r2")]);
+                assert_eq!(rotated, [format!("t {host} a[1] <1.6> r1")]);
+                assert_eq!(older, [format!("t {host} a[1] <1.6> r0")]);
+            } else {
+                let all: Vec<String> = [older, rotated, current].concat();
+                assert_eq!(all.len(), 3, "{host}");
+                assert!(all.iter().all(|l| l.starts_with(&format!("t {host} "))));
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Many hosts: at most `max_open_files` descriptors, at most `max_hosts` host files, the
+    /// rest in the overflow file with their hosts in the lines; a reopen with `--fsync none`
+    /// syncs nothing.
+    #[test]
+    fn descriptors_and_host_files_are_bounded() {
+        let dir = scratch("bounded");
+        let mut cfg = StoreConfig::new(&dir);
+        cfg.max_open_files = 4;
+        cfg.max_hosts = 10;
+        let mut store = FileStore::open(cfg).unwrap();
+        let hosts: Vec<String> = (0..30).map(|i| format!("h{i}")).collect();
+        for round in 0..2 {
+            let refs: Vec<(&str, &str)> = hosts
+                .iter()
+                .map(|h| (h.as_str(), if round == 0 { "0" } else { "1" }))
+                .collect();
+            store.write_batch(&batch_of(&refs)).unwrap();
+        }
+        let s = stats_of(&store, 60);
+        assert_eq!((s.stored, s.overflow, s.open_files), (60, 40, 4), "{s:?}");
+        for h in &hosts[..10] {
+            assert_eq!(lines(&dir.join(format!("{h}.log"))).len(), 2);
+        }
+        let overflow = lines(&dir.join("_overflow.log"));
+        assert_eq!(overflow.len(), 40);
+        for h in &hosts[10..] {
+            assert_eq!(
+                overflow
+                    .iter()
+                    .filter(|l| l.starts_with(&format!("t {h} ")))
+                    .count(),
+                2
+            );
+        }
+        store.reopen().unwrap();
+        let s = stats_of(&store, 60);
+        assert_eq!((s.open_files, s.syncs), (0, 0), "{s:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_second_store_on_the_same_directory_is_refused_until_the_first_closes() {
+        let dir = scratch("lock");
+        let mut first = FileStore::open(StoreConfig::new(&dir)).unwrap();
+        let err = FileStore::open(StoreConfig::new(&dir)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert!(
+            err.to_string().contains(&dir.display().to_string())
+                && err.to_string().contains("in use"),
+            "{err}"
+        );
+        first.flush().unwrap();
+        FileStore::open(StoreConfig::new(&dir)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_removed_data_directory_is_made_again() {
+        let dir = scratch("gone");
+        let mut store = FileStore::open(StoreConfig::new(&dir)).unwrap();
+        store.write_batch(&batch_of(&[("h", "before")])).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        store.tick(Instant::now() + Duration::from_secs(1));
+        assert!(dir.is_dir());
+        store.write_batch(&batch_of(&[("h", "after")])).unwrap();
+        assert_eq!(lines(&dir.join("h.log")), ["t h a[1] <1.6> after"]);
+        let s = stats_of(&store, 2);
+        assert_eq!((s.stored, s.dir_recreated), (2, 1), "{s:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn interval_fsync_syncs_a_quiet_file_from_the_timer() {
+        let dir = scratch("interval");
+        let mut cfg = StoreConfig::new(&dir);
+        cfg.durability = Durability::Interval(Duration::from_millis(50));
+        let mut store = FileStore::open(cfg).unwrap();
+        store
+            .write_batch(&batch_of(&[("h", "last before a quiet spell")]))
+            .unwrap();
+        assert_eq!(stats_of(&store, 1).syncs, 0);
+        store.tick(Instant::now() + Duration::from_millis(50));
+        assert_eq!(stats_of(&store, 1).syncs, 1);
+        // Nothing more to sync.
+        store.tick(Instant::now() + Duration::from_millis(100));
+        assert_eq!(stats_of(&store, 1).syncs, 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn all_lines(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                out.extend(lines(&p));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn numbered(n: usize) -> String {
+        format!("{n:04}")
+    }
+
+    /// Size rotation with logrotate's `mv` (with and without SIGHUP's reopen) and
+    /// `copytruncate`, interleaved: every record is in exactly one file, once.
+    #[test]
+    fn rotation_and_logrotate_together_lose_nothing() {
+        let dir = scratch("logrotate");
+        let mut cfg = StoreConfig::new(&dir);
+        // A line is 20 bytes: five lines a file.
+        cfg.rotate_bytes = 100;
+        cfg.keep = 50;
+        let mut store = FileStore::open(cfg).unwrap();
+        let path = dir.join("vm.log");
+        let mut n = 0;
+        let mut write = |store: &mut FileStore, k: usize| {
+            for _ in 0..k {
+                store
+                    .write_batch(&batch_of(&[("vm", &numbered(n))]))
+                    .unwrap();
+                n += 1;
+            }
+        };
+        write(&mut store, 3);
+        // logrotate's `create` mode without the SIGHUP yet: the next size rotation must not
+        // rename the moved file's new name away or lose the file.
+        std::fs::rename(&path, dir.join("vm.log.moved1")).unwrap();
+        write(&mut store, 7);
+        // `mv` then SIGHUP.
+        std::fs::rename(&path, dir.join("vm.log.moved2")).unwrap();
+        store.reopen().unwrap();
+        write(&mut store, 4);
+        // copytruncate: copy, then empty the file under the open descriptor.
+        std::fs::copy(&path, dir.join("vm.log.copied")).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        write(&mut store, 9);
+        // A rotation that fails (the oldest rotated name is a directory, which cannot be
+        // removed as a file) keeps appending to the current file.
+        std::fs::create_dir_all(dir.join("vm.log.50").join("x")).unwrap();
+        write(&mut store, 6);
+        let s = stats_of(&store, 29);
+        assert_eq!((s.stored, s.write_errors), (29, 0), "{s:?}");
+        assert!(s.rotate_failures >= 1, "{s:?}");
+        let expected: Vec<String> = (0..29)
+            .map(|i| format!("t vm a[1] <1.6> {}", numbered(i)))
+            .collect();
+        assert_eq!(all_lines(&dir), expected);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     proptest! {
         /// Whatever the original sender put in a record, what the forwarder sends is one RFC

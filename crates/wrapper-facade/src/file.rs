@@ -93,23 +93,114 @@ impl AppendFile {
         })
     }
 
+    /// Opens like [`open`](Self::open) (read-write, so that the last byte can be read), and when
+    /// the file does not end with a newline (a line torn by a crash or a failed write that could
+    /// not be rolled back) appends one, so that the next append starts a line of its own.
+    /// Returns the file and whether it ended a torn line.
+    ///
+    /// ```
+    /// use wrapper_facade::file::{AppendFile, FsyncPolicy};
+    /// let path = std::env::temp_dir().join(format!("wf-append-lines-doc-{}", std::process::id()));
+    /// std::fs::write(&path, b"whole\ntor")?;
+    /// let (mut log, repaired) = AppendFile::open_lines(&path, FsyncPolicy::Never)?;
+    /// assert!(repaired);
+    /// log.append(b"next\n")?;
+    /// assert_eq!(std::fs::read(&path)?, b"whole\ntor\nnext\n");
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn open_lines(
+        path: impl AsRef<Path>,
+        policy: FsyncPolicy,
+    ) -> io::Result<(AppendFile, bool)> {
+        let c_path = c_path(path.as_ref())?;
+        let raw = cvt_r(|| {
+            // SAFETY: `c_path` is NUL-terminated; the mode argument is passed as the C varargs expect.
+            unsafe {
+                libc::open(
+                    c_path.as_ptr(),
+                    libc::O_RDWR | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC,
+                    0o644 as libc::c_uint,
+                )
+            }
+        })?;
+        let mut file = AppendFile {
+            // SAFETY: open returned a new descriptor that we alone own.
+            fd: unsafe { owned(raw) },
+            policy,
+            last_sync: Instant::now(),
+            unsynced: 0,
+            syncs: 0,
+        };
+        let size = file.len()?;
+        if size == 0 {
+            return Ok((file, false));
+        }
+        let mut last = 0u8;
+        let n = cvt_r(|| {
+            // SAFETY: `last` is valid for a write of one byte; pread leaves the file offset alone.
+            unsafe {
+                libc::pread(
+                    file.fd.as_raw_fd(),
+                    (&mut last as *mut u8).cast(),
+                    1,
+                    (size - 1) as libc::off_t,
+                )
+            }
+        })?;
+        if n == 1 && last == b'\n' {
+            return Ok((file, false));
+        }
+        file.append(b"\n")?;
+        Ok((file, true))
+    }
+
     /// Appends all of `record`, then syncs if the policy says so.
     ///
-    /// A record that fits in one `write(2)` is placed atomically; if the kernel takes it in pieces
-    /// (a full disk, a signal), another writer's data may land between the pieces.
+    /// A record that fits in one `write(2)` is placed atomically. When a write fails after
+    /// part of the record was written (a full disk, a file-size limit), the part is cut off
+    /// again (`ftruncate` to the length before this append), so the file never keeps a torn
+    /// record, and the write's error is returned. The cut assumes no other process appended
+    /// meanwhile (logd holds its data directory's lock); if the cut itself fails, the error
+    /// of the write is still returned and [`open_lines`](Self::open_lines) repairs the tail.
     pub fn append(&mut self, record: &[u8]) -> io::Result<()> {
         let mut done = 0;
         while done < record.len() {
-            match sys::write(self.fd.as_fd(), &record[done..])? {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n => done += n,
+            let failure = match sys::write(self.fd.as_fd(), &record[done..]) {
+                Ok(0) => io::Error::from(io::ErrorKind::WriteZero),
+                Ok(n) => {
+                    done += n;
+                    continue;
+                }
+                Err(e) => e,
+            };
+            if done > 0 {
+                // Best effort: the caller learns of the write's failure either way.
+                let _ = self.cut(done as u64);
             }
+            return Err(failure);
         }
         self.unsynced += record.len() as u64;
         if self.policy.is_due(self.last_sync.elapsed(), self.unsynced) {
             self.sync()?;
         }
         Ok(())
+    }
+
+    /// Cuts the last `written` bytes off the file (a partial append).
+    fn cut(&mut self, written: u64) -> io::Result<()> {
+        let end = self.len()?;
+        let keep = end.saturating_sub(written);
+        // SAFETY: ftruncate on an open descriptor; `keep` is not past the end.
+        cvt_r(|| unsafe { libc::ftruncate(self.fd.as_raw_fd(), keep as libc::off_t) })?;
+        Ok(())
+    }
+
+    /// The file's identity, `(device, inode)` (`fstat`): it tells whether a path still names
+    /// this file (or was renamed away and replaced, as logrotate does).
+    pub fn file_id(&self) -> io::Result<(u64, u64)> {
+        let st = fstat(self.fd.as_fd())?;
+        Ok((st.st_dev, st.st_ino))
     }
 
     /// Forces written data to stable storage now (`fdatasync`).
@@ -229,17 +320,97 @@ pub(crate) fn c_path(path: &Path) -> io::Result<CString> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in path"))
 }
 
-pub(crate) fn file_size(fd: BorrowedFd<'_>) -> io::Result<u64> {
+fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
     // SAFETY: stat is plain old data; fstat overwrites it.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: `st` is valid for writes.
     cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
-    Ok(st.st_size as u64)
+    Ok(st)
+}
+
+pub(crate) fn file_size(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    Ok(fstat(fd)?.st_size as u64)
+}
+
+/// Sets this process's soft limit on the size of files it writes (`RLIMIT_FSIZE`); the hard
+/// limit stays. Past it, a write fails with `EFBIG` once SIGXFSZ is ignored (else the signal
+/// kills the process). Process-wide: tests that use it run in a child process.
+pub fn set_file_size_limit(bytes: u64) -> io::Result<()> {
+    // SAFETY: rlimit is plain old data; getrlimit overwrites it.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: `lim` is valid for writes.
+    cvt(unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut lim) })?;
+    lim.rlim_cur = (bytes as libc::rlim_t).min(lim.rlim_max);
+    // SAFETY: `lim` is a valid rlimit read above.
+    cvt(unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &lim) })?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs `test` (this module's test of that name) in a child process with `CHILD_ENV` set,
+    /// where it may change process-wide state; asserts the child passed.
+    fn in_child(test: &str) {
+        let _forking = crate::process::spawning();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                &format!("file::tests::{test}"),
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    const CHILD_ENV: &str = "WF_FILE_TEST_CHILD";
+
+    /// A write cut short by the file-size limit (EFBIG, as ENOSPC cuts one short) leaves no
+    /// torn record: the part written is cut off again, and the next record starts a line.
+    #[test]
+    fn a_partial_append_is_rolled_back() {
+        if std::env::var_os(CHILD_ENV).is_none() {
+            return in_child("a_partial_append_is_rolled_back");
+        }
+        crate::signal::ignore(crate::signal::Signal::from_raw(libc::SIGXFSZ).unwrap()).unwrap();
+        let path = std::env::temp_dir().join(format!("wf-append-efbig-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut f = AppendFile::open(&path, FsyncPolicy::Never).unwrap();
+        f.append(b"first line\n").unwrap();
+        set_file_size_limit(16).unwrap();
+        let err = f.append(b"0123456789abcdefghi\n").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EFBIG), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"first line\n");
+        f.append(b"ok\n").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"first line\nok\n");
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn open_lines_ends_a_torn_line_once() {
+        let path = std::env::temp_dir().join(format!("wf-append-torn-{}", std::process::id()));
+        std::fs::write(&path, b"a\nb").unwrap();
+        let (mut f, repaired) = AppendFile::open_lines(&path, FsyncPolicy::Never).unwrap();
+        assert!(repaired);
+        f.append(b"c\n").unwrap();
+        drop(f);
+        let (_, repaired) = AppendFile::open_lines(&path, FsyncPolicy::Never).unwrap();
+        assert!(!repaired);
+        assert_eq!(std::fs::read(&path).unwrap(), b"a\nb\nc\n");
+        std::fs::remove_file(&path).unwrap();
+        let (f, repaired) = AppendFile::open_lines(&path, FsyncPolicy::Never).unwrap();
+        assert!(!repaired && f.is_empty().unwrap());
+        std::fs::remove_file(&path).unwrap();
+    }
 
     #[test]
     fn policies() {

@@ -16,10 +16,17 @@ const USAGE: &str =
             [--concurrency reactor|leader-followers|half-sync-half-async] [--threads N]
             [--forward HOST:PORT] [--fsync none|batch|<N>ms] [--rotate-bytes N] [--keep N]
             [--idle-timeout SECS] [--max-frame BYTES]
+            [--max-open-files N] [--max-hosts N] [--max-pending RECORDS]
 A port of 0 picks a free one; `--ace-port off` or `--syslog-port off` disables a listener.
 With -f, the services come from the svc.conf (static ACE_Logging \"-p P\", static Syslog_Logging
 \"-p P\", static Statistics \"-i SECS\", and dynamic plugins) and the port options are ignored.
-SIGTERM or SIGINT: stop, writing everything read. SIGHUP: re-read the svc.conf, reopen the files.";
+SIGTERM or SIGINT: stop, writing everything read. SIGHUP: re-read the svc.conf, reopen the files.
+Exits 1 when records were dropped because they could not be stored.";
+
+/// A count that must be at least 1.
+fn positive(v: &str) -> Option<usize> {
+    v.parse().ok().filter(|&n| n > 0)
+}
 
 fn parse_args(args: &[String]) -> Result<LogdConfig, Error> {
     let mut cfg = LogdConfig {
@@ -68,6 +75,15 @@ fn parse_args(args: &[String]) -> Result<LogdConfig, Error> {
                 cfg.idle = Duration::from_secs(value.parse().map_err(|_| bad(flag, value))?)
             }
             "--max-frame" => cfg.max_frame = value.parse().map_err(|_| bad(flag, value))?,
+            "--max-open-files" => {
+                cfg.store.max_open_files = positive(value).ok_or_else(|| bad(flag, value))?
+            }
+            "--max-hosts" => {
+                cfg.store.max_hosts = positive(value).ok_or_else(|| bad(flag, value))?
+            }
+            "--max-pending" => {
+                cfg.store.max_pending = positive(value).ok_or_else(|| bad(flag, value))?
+            }
             other => return Err(Error::Config(format!("unknown option {other}\n{USAGE}"))),
         }
     }
@@ -119,7 +135,7 @@ fn print_listening(logd: &Logd) {
     show("syslog (udp)", l.syslog_udp);
 }
 
-fn serve(cfg: LogdConfig) -> Result<(), Error> {
+fn serve(cfg: LogdConfig) -> Result<ExitCode, Error> {
     // Block the signals before any thread exists, so every thread inherits the mask and the
     // signals wait for the signal fd instead of killing the process.
     let signals = [Signal::TERM, Signal::INT, Signal::HUP];
@@ -172,25 +188,43 @@ fn serve(cfg: LogdConfig) -> Result<(), Error> {
     let stats = logd.stop()?;
     println!(
         "logd: stopped; {} records stored ({} ACE, {} syslog), {} rejected, {} connections, {} closed idle",
-        stats.records,
-        stats.ace,
-        stats.syslog,
-        stats.rejected,
-        stats.connections,
-        stats.idle_closed
+        stats.stored, stats.ace, stats.syslog, stats.rejected, stats.connections, stats.idle_closed
     );
-    Ok(())
+    println!(
+        "logd: {} received, {} stored ({} in the overflow file), {} dropped (held past --max-pending: {}, unwritable at stop: {}); {} failed writes, {} torn lines ended, {} data directories made again, {} failed rotations",
+        stats.records,
+        stats.stored,
+        stats.overflow,
+        stats.dropped(),
+        stats.dropped_pending_full,
+        stats.dropped_write_failed,
+        stats.write_errors,
+        stats.torn_repaired,
+        stats.dir_recreated,
+        stats.rotate_failures
+    );
+    if stats.dropped() > 0 {
+        eprintln!(
+            "logd: LOST {} records that could not be stored under {} (see the errors above)",
+            stats.dropped(),
+            cfg.store.dir.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: a log file or a test reads plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = parse_args(&args).and_then(serve);
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(Error::Config(msg)) => {
             eprintln!("logd: {msg}");
             ExitCode::from(2)

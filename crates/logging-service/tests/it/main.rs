@@ -7,5 +7,6 @@ mod logd_binary;
 mod serve;
 mod service_unit;
 mod services;
+mod store_faults;
 mod support;
 mod syslog_clients;

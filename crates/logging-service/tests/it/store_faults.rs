@@ -1,0 +1,308 @@
+//! The store under faults, through the server: write failures are held and retried from the
+//! timer, TCP pauses while the store is backlogged, UDP's excess is counted, the data
+//! directory is locked and made again, interval syncs come without a later write, and the
+//! binary says so and exits non-zero when records were lost.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use logging_service::server::{Logd, LogdConfig};
+use logging_service::store::{Durability, Stats, StoreConfig, file_stem};
+
+use crate::support::{Server, TempDir, ace_frame, send_and_wait};
+
+/// Polls the server's counters until `cond` holds; fails after a generous deadline.
+fn wait_until(server: &Server, what: &str, cond: impl Fn(&Stats) -> bool) -> Stats {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = server.output.stats();
+        if cond(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{what}: {s:?}");
+        std::thread::park_timeout(Duration::from_millis(2));
+    }
+}
+
+/// Makes `DIR/NAME.log` a (non-empty) directory: writing it fails with EISDIR, even as root.
+fn block(dir: &std::path::Path, stem: &str) {
+    std::fs::create_dir_all(dir.join(format!("{stem}.log")).join("x")).unwrap();
+}
+
+fn unblock(dir: &std::path::Path, stem: &str) {
+    std::fs::remove_dir_all(dir.join(format!("{stem}.log"))).unwrap();
+}
+
+fn syslog_line(host: &str, msg: &str) -> String {
+    format!("<13>1 2026-01-01T00:00:00Z {host} app - - - {msg}\n")
+}
+
+fn lines_of(dir: &std::path::Path, stem: &str) -> Vec<String> {
+    std::fs::read_to_string(dir.join(format!("{stem}.log")))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The lines of `stem`'s current file among what [`Server::stop`] read.
+fn stored_of(stored: &[(String, Vec<String>)], stem: &str) -> Vec<String> {
+    stored
+        .iter()
+        .find(|(s, _)| s == stem)
+        .map(|(_, l)| l.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_bad_host_costs_only_itself_and_recovers_from_the_timer() {
+    let server = Server::start("bad-host", |c| {
+        c.store.retry_max = Duration::from_millis(50);
+        block(&c.store.dir, "bad");
+    });
+    let mut text = String::new();
+    for i in 0..10 {
+        text.push_str(&syslog_line("good", &format!("g{i}")));
+        text.push_str(&syslog_line("bad", &format!("b{i}")));
+    }
+    send_and_wait(server.at.syslog_tcp.unwrap(), text.as_bytes());
+    let s = wait_until(&server, "records read", |s| s.records == 20);
+    assert_eq!((s.stored, s.held, s.dropped()), (10, 10, 0), "{s:?}");
+    assert!(s.write_errors >= 1 && s.store_balances(), "{s:?}");
+    assert_eq!(lines_of(&server.dir.0, "good").len(), 10);
+    // The fault goes away; no record arrives; the timer's retry stores the held ones.
+    unblock(&server.dir.0, "bad");
+    wait_until(&server, "held records stored", |s| s.held == 0);
+    let (s, stored) = server.stop();
+    assert_eq!((s.records, s.stored, s.dropped()), (20, 20, 0), "{s:?}");
+    let bad: Vec<String> = (0..10)
+        .map(|i| format!("2026-01-01T00:00:00Z bad app[-] <1.5> b{i}"))
+        .collect();
+    assert_eq!(stored_of(&stored, "bad"), bad);
+}
+
+#[test]
+fn tcp_readers_pause_while_the_store_is_backlogged_and_nothing_is_lost() {
+    for model in ["reactor", "leader-followers:2", "half-sync-half-async:2"] {
+        backpressure_under(model);
+    }
+}
+
+fn backpressure_under(model: &str) {
+    let concurrency: leader_followers::Concurrency = model.parse().unwrap();
+    let server = Server::start("backpressure", |c| {
+        c.concurrency = concurrency;
+        c.syslog_port = None;
+        c.store.max_pending = 100;
+        c.store.retry_max = Duration::from_millis(50);
+        block(&c.store.dir, "127.0.0.1");
+    });
+    let frames = |from: usize, to: usize| -> Vec<u8> {
+        (from..to)
+            .flat_map(|i| ace_frame(&format!("m{i:03}")))
+            .collect()
+    };
+    let mut client = TcpStream::connect(server.at.ace.unwrap()).unwrap();
+    client.write_all(&frames(0, 60)).unwrap();
+    // 60 held: past half of max_pending, the store is backlogged.
+    wait_until(&server, "first records held", |s| s.held == 60);
+    client.write_all(&frames(60, 120)).unwrap();
+    let s = wait_until(&server, model, |s| s.pauses >= 1);
+    // Paused before reading: the second 60 wait in the socket, not in memory (they would
+    // not fit: 120 > max_pending).
+    assert_eq!(
+        (s.records, s.held, s.dropped()),
+        (60, 60, 0),
+        "{model}: {s:?}"
+    );
+    unblock(&server.dir.0, "127.0.0.1");
+    client.shutdown(Shutdown::Write).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    client.read_to_end(&mut Vec::new()).unwrap();
+    let (s, stored) = server.stop();
+    assert_eq!(
+        (s.records, s.stored, s.held, s.dropped()),
+        (120, 120, 0, 0),
+        "{s:?}"
+    );
+    let lines = stored_of(&stored, "127.0.0.1");
+    let expected: Vec<String> = (0..120).map(|i| format!("m{i:03}")).collect();
+    let got: Vec<String> = lines
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap().to_string())
+        .collect();
+    assert_eq!(got, expected, "{model}");
+}
+
+#[test]
+fn udp_records_the_store_cannot_hold_are_dropped_and_counted() {
+    let server = Server::start("udp-full", |c| {
+        c.store.max_pending = 5;
+        block(&c.store.dir, "bad");
+    });
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..10 {
+        sock.send_to(
+            syslog_line("bad", &format!("u{i}")).as_bytes(),
+            server.at.syslog_udp.unwrap(),
+        )
+        .unwrap();
+    }
+    let s = wait_until(&server, "datagrams read", |s| s.records == 10);
+    assert_eq!((s.held, s.dropped_pending_full), (5, 5), "{s:?}");
+    // Still unwritable at the stop: the held ones are lost too, and counted.
+    let (s, _) = server.stop();
+    assert_eq!(
+        (
+            s.stored,
+            s.held,
+            s.dropped_pending_full,
+            s.dropped_write_failed
+        ),
+        (0, 0, 5, 5),
+        "{s:?}"
+    );
+    assert!(s.store_balances());
+}
+
+#[test]
+fn interval_fsync_syncs_the_last_write_before_a_quiet_spell() {
+    let server = Server::start("interval", |c| {
+        c.store.durability = Durability::Interval(Duration::from_millis(20));
+    });
+    send_and_wait(server.at.ace.unwrap(), &ace_frame("the last for a while"));
+    // No further write comes: the timer syncs it.
+    wait_until(&server, "synced", |s| s.syncs >= 1);
+    let (s, stored) = server.stop();
+    assert_eq!((s.stored, stored[0].1.len()), (1, 1));
+}
+
+#[test]
+fn a_second_logd_on_the_same_data_directory_is_refused() {
+    let server = Server::start("locked", |_| {});
+    let err = Logd::start(LogdConfig {
+        ace_port: Some(0),
+        syslog_port: None,
+        store: StoreConfig::new(&server.dir.0),
+        ..LogdConfig::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains(&server.dir.0.display().to_string()) && err.contains("in use"),
+        "{err}"
+    );
+    send_and_wait(server.at.ace.unwrap(), &ace_frame("the first one goes on"));
+    assert_eq!(server.stop().0.stored, 1);
+}
+
+#[test]
+fn a_removed_data_directory_is_made_again_and_written() {
+    let server = Server::start("dir-gone", |_| {});
+    let ace = server.at.ace.unwrap();
+    send_and_wait(ace, &ace_frame("before"));
+    std::fs::remove_dir_all(&server.dir.0).unwrap();
+    wait_until(&server, "directory made again", |s| s.dir_recreated == 1);
+    send_and_wait(ace, &ace_frame("after"));
+    let (s, stored) = server.stop();
+    assert_eq!(s.stored, 2);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].1.len(), 1);
+    assert!(stored[0].1[0].ends_with(" after"), "{stored:?}");
+}
+
+#[test]
+fn the_longest_host_names_are_stored_whole() {
+    let server = Server::start("long-hosts", |_| {});
+    let hosts = ["h".repeat(255), "i".repeat(251), ".x".to_string()];
+    let text: String = hosts.iter().map(|h| syslog_line(h, "hello")).collect();
+    send_and_wait(server.at.syslog_tcp.unwrap(), text.as_bytes());
+    let (s, stored) = server.stop();
+    assert_eq!(s.stored, 3);
+    for h in &hosts {
+        assert_eq!(
+            stored_of(&stored, &file_stem(h)),
+            [format!("2026-01-01T00:00:00Z {h} app[-] <1.5> hello")]
+        );
+    }
+}
+
+/// The binary: records that could not be stored by the stop are reported, with host, path
+/// and errno when it began, in the final summary, and make logd exit non-zero.
+#[test]
+fn logd_reports_lost_records_and_exits_non_zero() {
+    let dir = TempDir::new("binary-loss");
+    block(&dir.0, "127.0.0.1");
+    let mut child = crate::support::spawn(
+        Command::new(env!("CARGO_BIN_EXE_logd"))
+            .args(["--ace-port", "0", "--syslog-port", "off", "--data-dir"])
+            .arg(&dir.0)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr: SocketAddr = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .expect(&line);
+    let frames: Vec<u8> = (0..3).flat_map(|i| ace_frame(&format!("r{i}"))).collect();
+    send_and_wait(addr, &frames);
+    let killed =
+        crate::support::status(Command::new("kill").args(["-TERM", &child.id().to_string()]))
+            .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let mut stdout = String::new();
+    out.read_to_string(&mut stdout).unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stdout}\n{stderr}");
+    let path = dir.0.join("127.0.0.1.log").display().to_string();
+    assert!(
+        stderr.contains("storing records failed")
+            && stderr.contains("127.0.0.1")
+            && stderr.contains(&path)
+            && stderr.contains("errno=21"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "LOST 3 records that could not be stored under {}",
+            dir.0.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stdout.contains("3 received, 0 stored"), "{stdout}");
+    assert!(stdout.contains("3 dropped"), "{stdout}");
+}
+
+#[test]
+fn bad_store_limits_are_refused() {
+    for args in [
+        ["--max-open-files", "0"],
+        ["--max-hosts", "many"],
+        ["--max-pending", "-1"],
+    ] {
+        let out =
+            crate::support::output(Command::new(env!("CARGO_BIN_EXE_logd")).args(args)).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(args[0]) && err.contains("bad value"), "{err}");
+    }
+}
