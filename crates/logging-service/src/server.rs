@@ -523,7 +523,10 @@ impl Logd {
     }
 
     /// Re-reads the svc.conf and applies what changed (SIGHUP), and reopens the files.
-    /// On a parse error nothing changes.
+    /// The whole file is validated first, every service's arguments included: on any error
+    /// there nothing changes and every service goes on as it was (the files are reopened
+    /// all the same, since `logrotate` relies on that). What fails while applying (a port in
+    /// use) is in the report's errors, and that service keeps its old arguments.
     pub fn reconfigure(&mut self) -> Result<Report, Error> {
         self.env.output.reopen()?;
         self.configurator

@@ -185,13 +185,23 @@ fn parse_listener_args(
     Ok(SocketAddr::new(bind, port))
 }
 
-impl Component for ListenerService {
-    fn init(&mut self, args: &[String]) -> Result<(), ComponentError> {
+impl ListenerService {
+    fn address(&self, args: &[String]) -> Result<SocketAddr, ComponentError> {
         let default_port = match self.format {
             Format::Ace => 20009,
             Format::Syslog => 20514,
         };
-        let want = parse_listener_args(args, default_port, self.env.bind)?;
+        parse_listener_args(args, default_port, self.env.bind)
+    }
+}
+
+impl Component for ListenerService {
+    fn check(&self, args: &[String]) -> Result<(), ComponentError> {
+        self.address(args).map(drop)
+    }
+
+    fn init(&mut self, args: &[String]) -> Result<(), ComponentError> {
+        let want = self.address(args)?;
         let bind_err =
             |e: std::io::Error| ComponentError::new(format!("cannot listen on {want}: {e}"));
         let (tcp, bound) = match self.format {
@@ -299,19 +309,33 @@ impl EventHandler for Reporter {
     }
 }
 
+/// The longest reporting interval `-i` takes: a day, far from any overflow of the timer
+/// queue's deadline arithmetic.
+const MAX_INTERVAL_SECS: u64 = 24 * 60 * 60;
+
+fn parse_interval(args: &[String]) -> Result<Duration, ComponentError> {
+    let secs: u64 = match args {
+        [] => 60,
+        [flag, v] if flag == "-i" => v
+            .parse()
+            .map_err(|_| ComponentError::new(format!("-i: bad interval `{v}`")))?,
+        _ => return Err(ComponentError::new("expected -i SECS")),
+    };
+    if !(1..=MAX_INTERVAL_SECS).contains(&secs) {
+        return Err(ComponentError::new(format!(
+            "-i: the interval must be 1 to {MAX_INTERVAL_SECS} seconds, not {secs}"
+        )));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
 impl Component for StatisticsService {
+    fn check(&self, args: &[String]) -> Result<(), ComponentError> {
+        parse_interval(args).map(drop)
+    }
+
     fn init(&mut self, args: &[String]) -> Result<(), ComponentError> {
-        let secs: u64 = match args {
-            [] => 60,
-            [flag, v] if flag == "-i" => v
-                .parse()
-                .map_err(|_| ComponentError::new(format!("-i: bad interval `{v}`")))?,
-            _ => return Err(ComponentError::new("expected -i SECS")),
-        };
-        if secs == 0 {
-            return Err(ComponentError::new("-i: the interval must be positive"));
-        }
-        let every = Duration::from_secs(secs);
+        let every = parse_interval(args)?;
         let token = self.env.register(
             Box::new(Reporter {
                 output: self.env.output.clone(),
@@ -348,6 +372,46 @@ pub const ACE_LOGGING: &str = "ACE_Logging";
 pub const SYSLOG_LOGGING: &str = "Syslog_Logging";
 /// See [`ACE_LOGGING`].
 pub const STATISTICS: &str = "Statistics";
+
+/// A remote for a configurator that only validates: there is no dispatcher, and nothing is
+/// ever posted to it (validation creates components but never initialises them).
+#[derive(Debug)]
+struct Detached;
+
+impl Remote for Detached {
+    fn post(&self, _job: pattern_core::Job) -> Result<(), pattern_core::DispatchError> {
+        Err(pattern_core::DispatchError::ShutDown)
+    }
+
+    fn notify(
+        &self,
+        _token: Token,
+        _message: pattern_core::Message,
+    ) -> Result<(), pattern_core::DispatchError> {
+        Err(pattern_core::DispatchError::ShutDown)
+    }
+
+    fn end(&self) {}
+}
+
+/// Validates the svc.conf at `path` as a reload would (`logd --check-config`): syntax,
+/// known services, every service's arguments; without a dispatcher, binding nothing.
+/// The error names the file and line.
+pub fn check_file(
+    path: &std::path::Path,
+    bind: IpAddr,
+) -> Result<(), component_configurator::Error> {
+    let env = ServiceEnv {
+        remote: Arc::new(Detached),
+        output: Output::new(Vec::new()),
+        bind,
+        idle: Duration::ZERO,
+        max_frame: 1,
+        listening: Default::default(),
+        stopped: Arc::new(AtomicBool::new(true)),
+    };
+    configurator(&env).check_file(path)
+}
 
 /// A configurator knowing logd's static services. Dynamic components (cdylib plugins of the
 /// configurator's C ABI) load beside them with `dynamic` directives.

@@ -15,10 +15,56 @@ const USAGE: &str =
             [--concurrency reactor|leader-followers|half-sync-half-async] [--threads N]
             [--forward HOST:PORT] [--fsync none|batch|<N>ms] [--rotate-bytes N] [--keep N]
             [--idle-timeout SECS] [--max-frame BYTES]
+       logd --check-config [-f svc.conf]   (validate options and svc.conf, start nothing)
 A port of 0 picks a free one; `--ace-port off` or `--syslog-port off` disables a listener.
 With -f, the services come from the svc.conf (static ACE_Logging \"-p P\", static Syslog_Logging
 \"-p P\", static Statistics \"-i SECS\", and dynamic plugins) and the port options are ignored.
 SIGTERM or SIGINT: stop, writing everything read. SIGHUP: re-read the svc.conf, reopen the files.";
+
+/// What the command line asks for.
+#[derive(Debug)]
+enum Mode {
+    /// Run the server.
+    Serve(LogdConfig),
+    /// `--check-config`: validate the options and the svc.conf, start nothing.
+    Check(LogdConfig),
+}
+
+fn parse_mode(args: &[String]) -> Result<Mode, Error> {
+    let check = args.iter().any(|a| a == "--check-config");
+    let rest: Vec<String> = args
+        .iter()
+        .filter(|a| *a != "--check-config")
+        .cloned()
+        .collect();
+    let cfg = parse_args(&rest)?;
+    Ok(if check {
+        Mode::Check(cfg)
+    } else {
+        Mode::Serve(cfg)
+    })
+}
+
+/// `--check-config`, like `rsyslogd -N1`: the options were checked while parsing; the
+/// svc.conf is checked as a SIGHUP would check it (syntax, services, their arguments).
+fn check_config(cfg: &LogdConfig) -> ExitCode {
+    match &cfg.svc_conf {
+        Some(path) => match logging_service::services::check_file(path, cfg.bind) {
+            Ok(()) => {
+                println!("logd: {}: configuration OK", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("logd: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        None => {
+            println!("logd: options OK (no svc.conf given)");
+            ExitCode::SUCCESS
+        }
+    }
+}
 
 fn parse_args(args: &[String]) -> Result<LogdConfig, Error> {
     let mut cfg = LogdConfig {
@@ -151,12 +197,18 @@ fn serve(cfg: LogdConfig) -> Result<(), Error> {
             Ok(Event::Hangup) => match logd.reconfigure() {
                 Ok(report) => {
                     for c in &report.changes {
-                        eprintln!("logd: reconfigure: {c:?}");
+                        eprintln!("logd: reconfigure: {c}");
                     }
                     for e in &report.errors {
-                        eprintln!("logd: reconfigure: {e}");
+                        eprintln!("logd: reconfigure failed: {e}");
                     }
-                    eprintln!("logd: reconfigured; files reopened");
+                    if report.is_ok() {
+                        eprintln!("logd: reconfigured; files reopened");
+                    } else {
+                        eprintln!(
+                            "logd: reconfiguration failed in part (failed services kept their old arguments); files reopened"
+                        );
+                    }
                     print_listening(&logd);
                 }
                 Err(e) => eprintln!("logd: reconfiguration refused, nothing changed: {e}"),
@@ -187,7 +239,11 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = parse_args(&args).and_then(serve);
+    let result = match parse_mode(&args) {
+        Ok(Mode::Check(cfg)) => return check_config(&cfg),
+        Ok(Mode::Serve(cfg)) => serve(cfg),
+        Err(e) => Err(e),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Error::Config(msg)) => {
