@@ -45,6 +45,7 @@
 
 pub mod ace;
 mod error;
+pub mod limits;
 pub mod record;
 pub mod server;
 pub mod services;

@@ -15,6 +15,7 @@
 
 use std::any::Any;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -24,7 +25,9 @@ use mio::net::UdpSocket;
 use parking_lot::Mutex;
 use pattern_core::{Context, Disposition, EventHandler, Interest, Remote, Removal, TimerId, Token};
 use reactor::Acceptor;
+use wrapper_facade::{AcceptorOptions, InetAddr, SockAcceptor};
 
+use crate::limits::BufferBudget;
 use crate::server::{AceFraming, ConnectionFactory, Framing, Listening, SyslogFraming, SyslogUdp};
 use crate::store::Output;
 
@@ -41,6 +44,10 @@ pub struct ServiceEnv {
     pub idle: Duration,
     /// Largest frame or message accepted.
     pub max_frame: usize,
+    /// The server-wide budget of bytes in unfinished frames.
+    pub budget: Arc<BufferBudget>,
+    /// The listen backlog.
+    pub backlog: i32,
     /// Where the listeners are, kept up to date by the listener services.
     pub listening: Arc<Mutex<Listening>>,
     /// Set once the dispatcher has stopped: finalising then has nothing to deregister.
@@ -148,8 +155,16 @@ impl ListenerService {
             self.env.max_frame,
             self.env.output.clone(),
             self.env.idle,
+            self.env.budget.clone(),
         );
-        Acceptor::bind(addr, factory)
+        // Bound through the wrapper facade for the backlog (mio's `bind` fixes it).
+        let opts = AcceptorOptions::default()
+            .backlog(self.env.backlog)
+            .nonblocking(true)
+            .reuse_addr(true);
+        let fd = OwnedFd::from(SockAcceptor::open(&InetAddr::from(addr), &opts)?);
+        let listener = mio::net::TcpListener::from_std(std::net::TcpListener::from(fd));
+        Ok(Acceptor::from_listener(listener, factory))
     }
 }
 
@@ -223,7 +238,7 @@ impl Component for ListenerService {
         };
         self.tokens.push(self.env.register(tcp, Interest::ACCEPT)?);
         if let Some(socket) = udp {
-            let handler = SyslogUdp::new(socket, self.env.output.clone());
+            let handler = SyslogUdp::new(socket, self.env.output.clone(), self.env.max_frame);
             match self.env.register(Box::new(handler), Interest::READ) {
                 Ok(t) => self.tokens.push(t),
                 Err(e) => {
@@ -303,6 +318,13 @@ impl EventHandler for Reporter {
             syslog = s.syslog,
             rejected = s.rejected,
             connections = s.connections,
+            idle_closed = s.idle_closed,
+            idle_partial = s.idle_partial,
+            oversized_closed = s.oversized_closed,
+            buffer_cap_closed = s.buffer_cap_closed,
+            buffered_bytes = s.buffered_bytes,
+            udp_oversized = s.udp_oversized,
+            accept_backoffs = s.accept_backoffs,
             "statistics"
         );
         Disposition::Continue
@@ -407,6 +429,8 @@ pub fn check_file(
         bind,
         idle: Duration::ZERO,
         max_frame: 1,
+        budget: Arc::new(BufferBudget::new(1)),
+        backlog: 1,
         listening: Default::default(),
         stopped: Arc::new(AtomicBool::new(true)),
     };
