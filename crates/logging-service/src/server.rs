@@ -660,6 +660,7 @@ impl Logd {
             max_frame: cfg.max_frame,
             budget: Arc::new(BufferBudget::new(cfg.max_buffered)),
             backlog: cfg.backlog,
+            acceptors: Default::default(),
             listening: Default::default(),
             stopped: stopped.clone(),
         };
@@ -768,7 +769,21 @@ impl Logd {
                 )));
             }
         }
-        Ok(self.env.output.stats())
+        Ok(self.stats())
+    }
+
+    /// The counters, with the acceptors' `EMFILE` back-offs (every listener started so
+    /// far, stopped ones included).
+    pub fn stats(&self) -> Stats {
+        let mut stats = self.env.output.stats();
+        stats.accept_backoffs = self
+            .env
+            .acceptors
+            .lock()
+            .iter()
+            .map(|a| a.lock().backoffs)
+            .sum();
+        stats
     }
 }
 

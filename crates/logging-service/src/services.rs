@@ -48,6 +48,8 @@ pub struct ServiceEnv {
     pub budget: Arc<BufferBudget>,
     /// The listen backlog.
     pub backlog: i32,
+    /// The counters of every acceptor started (their `EMFILE` back-offs go into the stats).
+    pub acceptors: Arc<Mutex<Vec<AcceptorCounters>>>,
     /// Where the listeners are, kept up to date by the listener services.
     pub listening: Arc<Mutex<Listening>>,
     /// Set once the dispatcher has stopped: finalising then has nothing to deregister.
@@ -101,6 +103,9 @@ impl ServiceEnv {
         }
     }
 }
+
+/// A shared view of one acceptor's counters.
+pub type AcceptorCounters = Arc<Mutex<reactor::AcceptorStats>>;
 
 /// Which wire format a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,11 +227,13 @@ impl Component for ListenerService {
         let (tcp, bound) = match self.format {
             Format::Ace => {
                 let a = self.acceptor(want, AceFraming::new).map_err(bind_err)?;
+                self.env.acceptors.lock().push(a.stats());
                 let bound = a.local_addr().map_err(bind_err)?;
                 (Box::new(a) as Box<dyn EventHandler>, bound)
             }
             Format::Syslog => {
                 let a = self.acceptor(want, SyslogFraming::new).map_err(bind_err)?;
+                self.env.acceptors.lock().push(a.stats());
                 let bound = a.local_addr().map_err(bind_err)?;
                 (Box::new(a) as Box<dyn EventHandler>, bound)
             }
@@ -431,6 +438,7 @@ pub fn check_file(
         max_frame: 1,
         budget: Arc::new(BufferBudget::new(1)),
         backlog: 1,
+        acceptors: Default::default(),
         listening: Default::default(),
         stopped: Arc::new(AtomicBool::new(true)),
     };

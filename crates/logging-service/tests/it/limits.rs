@@ -286,3 +286,111 @@ fn the_listen_backlog_is_the_configured_one() {
         logging_service::limits::default_backlog()
     );
 }
+
+/// logd in a child process whose descriptor table (`RLIMIT_NOFILE`, set by util-linux
+/// `prlimit`) holds only a few dozen: clients fill it, some leave, and the acceptor must
+/// resume by itself and serve the ones waiting in the backlog and a new one.
+#[test]
+fn running_out_of_descriptors_pauses_accepting_and_resumes_by_itself() {
+    for model in ["reactor", "leader-followers", "half-sync-half-async"] {
+        out_of_descriptors_under(model);
+    }
+}
+
+fn out_of_descriptors_under(model: &str) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let Some(prlimit) = pattern_core::peer::program("prlimit", "util-linux") else {
+        return;
+    };
+    let dir = TempDir::new("emfile");
+    let mut child = crate::support::spawn(
+        Command::new(prlimit)
+            .args(["--nofile=48:48", "--"])
+            .arg(env!("CARGO_BIN_EXE_logd"))
+            .args([
+                "--ace-port",
+                "0",
+                "--syslog-port",
+                "off",
+                "--idle-timeout",
+                "0",
+            ])
+            .arg("--data-dir")
+            .arg(&dir.0)
+            .stdin(Stdio::null())
+            .args(["--concurrency", model])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )
+    .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            if matches!(self.0.try_wait(), Ok(None)) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+    }
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut child = Kill(child);
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .expect(&line);
+    // More clients than descriptors: each sends a record and stays connected.
+    let mut clients: Vec<TcpStream> = (0..60)
+        .map(|i| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(&crate::support::ace_frame(&format!("crowd {i}")))
+                .unwrap();
+            s
+        })
+        .collect();
+    // Half of them leave; the server closes those it had accepted, and must then accept
+    // the ones still waiting in the backlog, and a newcomer.
+    for mut s in clients.drain(..30) {
+        s.shutdown(Shutdown::Write).unwrap();
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
+        let _ = s.read_to_end(&mut Vec::new());
+    }
+    let mut late = TcpStream::connect(addr).unwrap();
+    late.write_all(&crate::support::ace_frame("newcomer"))
+        .unwrap();
+    late.shutdown(Shutdown::Write).unwrap();
+    late.set_read_timeout(Some(PATIENCE)).unwrap();
+    assert_eq!(
+        late.read(&mut [0u8; 8]).unwrap(),
+        0,
+        "{model}: the newcomer was served and closed"
+    );
+    for mut s in clients.drain(..) {
+        s.shutdown(Shutdown::Write).unwrap();
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
+        let _ = s.read_to_end(&mut Vec::new());
+    }
+    assert!(
+        crate::support::status(Command::new("kill").args(["-TERM", &child.0.id().to_string()]))
+            .unwrap()
+            .success()
+    );
+    assert!(child.0.wait().unwrap().success());
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(
+        rest.contains("61 records stored (61 ACE, 0 syslog)"),
+        "{model}: {rest}"
+    );
+    let backoffs: u64 = rest
+        .split(", ")
+        .find_map(|p| p.strip_suffix(" accept back-offs\n"))
+        .and_then(|n| n.parse().ok())
+        .expect(&rest);
+    assert!(backoffs >= 1, "{model}: {rest}");
+}
