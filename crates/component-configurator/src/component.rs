@@ -72,6 +72,18 @@ pub trait Component: Send {
     /// Starts the component with its argv (from the directive's quoted arguments).
     fn init(&mut self, args: &[String]) -> Result<(), ComponentError>;
 
+    /// Checks `args` as [`init`](Self::init) would parse them, without acquiring anything
+    /// (no port bound, no thread started).
+    ///
+    /// The configurator calls it on a fresh, uninitialised instance for every directive
+    /// before it applies any of them, so a bad argument refuses the whole configuration and
+    /// leaves running components as they were. Resources that can only be tried by taking
+    /// them (a port someone else holds) still fail in `init`. The default accepts anything.
+    fn check(&self, args: &[String]) -> Result<(), ComponentError> {
+        let _ = args;
+        Ok(())
+    }
+
     /// Stops the component and releases what `init` acquired (ports, threads).
     fn fini(&mut self) -> Result<(), ComponentError>;
 

@@ -289,19 +289,64 @@ impl Configurator {
         if !sources.contains(&source) {
             sources.push(source);
         }
-        let desired = self.desired(&sources)?;
+        let desired = self.validate(&sources)?;
         self.sources = sources;
         Ok(self.apply(&desired))
     }
 
     /// Re-reads every source and applies only what changed.
     ///
-    /// On a read or parse error nothing is applied and the running components stay as
-    /// they are.
+    /// The first phase reads and parses every source and has every static component check
+    /// its directive's arguments ([`Component::check`]); on any error there nothing is
+    /// applied and the running components stay as they are. The second phase applies the
+    /// difference; what fails there (a port in use) is reported per directive, and a
+    /// component whose new arguments fail is started again with its old ones.
     pub fn reconfigure(&mut self) -> Result<Report> {
         let sources = self.sources.clone();
-        let desired = self.desired(&sources)?;
+        let desired = self.validate(&sources)?;
         Ok(self.apply(&desired))
+    }
+
+    /// Validates the configuration that `path` (alone) describes, as the first phase of a
+    /// (re)configuration would, and applies nothing: no component is initialised, nothing
+    /// running is touched and the file is not kept (`logd --check-config`).
+    ///
+    /// `remove`, `suspend` and `resume` directives must name components of the same file.
+    pub fn check_file(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.validate(&[Source::File(path.as_ref().to_owned())])
+            .map(drop)
+    }
+
+    /// Phase one of every (re)configuration: parse and check everything, change nothing.
+    fn validate(&self, sources: &[Source]) -> Result<Arc<Vec<Desired>>> {
+        let desired = self.desired(sources)?;
+        for d in desired.iter() {
+            self.check(d)?;
+        }
+        Ok(desired)
+    }
+
+    /// Has a fresh instance of a static component check `d`'s arguments. Dynamic components
+    /// are not loaded for this (loading runs a library's code); a running instance from the
+    /// same library and factory checks for them, and `init` for the others.
+    fn check(&self, d: &Desired) -> Result<()> {
+        let outcome = match &d.origin {
+            Origin::Static => match self.statics.get(&d.name) {
+                Some(make) => make().check(&d.args),
+                None => return Err(Error::UnknownStatic(d.name.clone())),
+            },
+            Origin::Dynamic { .. } => match self.repository.get(&d.name) {
+                Some(r) if r.origin() == &d.origin => r.component().check(&d.args),
+                _ => Ok(()),
+            },
+        };
+        outcome.map_err(|e| {
+            Error::Parse(ParseError {
+                source: d.source.clone(),
+                position: d.position,
+                message: format!("{}: bad arguments: {e}", d.name),
+            })
+        })
     }
 
     /// Finalises every component, newest first, and unloads their libraries.
@@ -598,9 +643,23 @@ impl Configurator {
                 Ok(())
             }
             Err(e) => {
-                // It is finalised and will not start with these arguments: take it out so
-                // the repository only holds initialised components.
-                drop(self.repository.take(&d.name));
+                // The new arguments passed `check` but `init` failed (a port in use): start
+                // it again with the arguments it ran with, so a reload never loses a
+                // running service. Only if that fails too is it taken out, so the
+                // repository holds only initialised components.
+                let old = record.args().to_vec();
+                match record.component_mut().init(&old) {
+                    Ok(()) if was == ComponentState::Suspended => {
+                        if record.component_mut().suspend().is_err() {
+                            record.set_state(ComponentState::Active);
+                        }
+                    }
+                    Ok(()) => record.set_state(ComponentState::Active),
+                    Err(again) => {
+                        tracing::warn!(component = %d.name, error = %again, "restarting with the old arguments failed");
+                        drop(self.repository.take(&d.name));
+                    }
+                }
                 Err(fail("init", e))
             }
         }

@@ -19,6 +19,15 @@ pub enum FrameError {
         /// The limit.
         max: usize,
     },
+    /// An RFC 6587 octet count over the limit. Skipping the counted bytes could swallow
+    /// gigabytes of later records (a count of 2^31 did), so the stream is given up instead.
+    #[error("octet count {len} exceeds the limit of {max}: the stream cannot be resynchronised")]
+    OversizedCount {
+        /// The announced length.
+        len: u64,
+        /// The limit.
+        max: usize,
+    },
     /// Fewer bytes than the smallest valid frame.
     #[error("truncated frame: {len} bytes, at least {need} needed")]
     Truncated {

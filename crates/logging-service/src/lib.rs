@@ -46,6 +46,7 @@
 pub mod ace;
 pub mod client;
 mod error;
+pub mod limits;
 pub mod notify;
 pub mod record;
 pub mod server;

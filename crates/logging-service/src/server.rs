@@ -19,6 +19,7 @@ use reactor::ServiceFactory;
 
 use crate::ace::AceDecoder;
 use crate::error::{Error, FrameError};
+use crate::limits::{self, BufferBudget};
 use crate::record::RecordBatch;
 use crate::services::{self, ServiceEnv};
 use crate::store::{Durability, FileStore, Forwarder, Output, RecordSink, Stats, StoreConfig};
@@ -42,6 +43,9 @@ pub trait Framing: Send + 'static {
 
     /// Counts a record of this framing's format.
     fn count(stats: &mut Stats, n: u64);
+
+    /// Bytes held that do not yet form a whole frame (what the global budget accounts for).
+    fn buffered(&self) -> usize;
 }
 
 /// ACE's logging protocol.
@@ -82,6 +86,10 @@ impl Framing for AceFraming {
     fn count(stats: &mut Stats, n: u64) {
         stats.ace += n;
     }
+
+    fn buffered(&self) -> usize {
+        self.0.buffered()
+    }
 }
 
 /// Syslog over TCP, RFC 6587 octet counting or newline framing.
@@ -118,6 +126,8 @@ impl Framing for SyslogFraming {
             match self.0.next_message() {
                 Ok(Some(raw)) => push_syslog(raw, peer, out, rejected),
                 Ok(None) => return Ok(()),
+                // No frame boundary left to find: the connection must close.
+                Err(e @ FrameError::OversizedCount { .. }) => return Err(e),
                 Err(e) => {
                     tracing::warn!(%peer, error = %e, "syslog frame refused");
                     *rejected += 1;
@@ -135,6 +145,10 @@ impl Framing for SyslogFraming {
     fn count(stats: &mut Stats, n: u64) {
         stats.syslog += n;
     }
+
+    fn buffered(&self) -> usize {
+        self.0.buffered()
+    }
 }
 
 /// Bytes read per upcall before yielding to other connections.
@@ -149,17 +163,26 @@ struct BacklogCheck;
 
 /// One client connection: reads, decodes with its framing, writes each batch to the output
 /// before the upcall returns (so a graceful stop loses nothing that was read), and closes
-/// itself when idle past the timeout.
+/// itself when no complete frame arrived for the idle timeout.
+///
+/// The idle clock restarts on a complete frame, not on any byte, so a client trickling a
+/// frame it never finishes (slowloris) is closed too; the bytes its unfinished frame holds
+/// are reserved from the server-wide [`BufferBudget`], and a connection that would pass it
+/// is closed.
 pub struct Connection<F> {
     stream: TcpStream,
     peer: String,
     framing: F,
     output: Arc<Output>,
     idle: Duration,
-    last_activity: Option<Instant>,
+    /// When the last complete frame (a record or a refused message) arrived.
+    last_progress: Option<Instant>,
     batch: RecordBatch,
     /// Reading stopped because the output is backlogged (the data waits in the kernel).
     paused: bool,
+    budget: Arc<BufferBudget>,
+    /// Bytes reserved from `budget` for the unfinished frame.
+    held: usize,
 }
 
 impl<F> std::fmt::Debug for Connection<F> {
@@ -170,17 +193,64 @@ impl<F> std::fmt::Debug for Connection<F> {
     }
 }
 
+/// Copies the budget's gauge into the counters (under the counters' lock, so the last
+/// writer always stores the latest value).
+fn note_buffered(s: &mut Stats, budget: &BufferBudget) {
+    s.buffered_bytes = budget.used() as u64;
+    s.buffered_peak = budget.peak() as u64;
+}
+
+/// Why a connection is being closed by its own decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    No,
+    Oversized,
+    OverBudget,
+}
+
 impl<F: Framing> Connection<F> {
-    fn flush_batch(&mut self, rejected: u64) {
+    fn flush_batch(&mut self, rejected: u64, closing: Closing) {
         let n = self.batch.len() as u64;
         if let Err(e) = self.output.write(&self.batch) {
             tracing::error!(peer = %self.peer, records = n, error = %e, "storing records failed");
         }
         self.batch.clear();
+        let budget = &self.budget;
         self.output.count(|s| {
             F::count(s, n);
             s.rejected += rejected;
+            match closing {
+                Closing::No => {}
+                Closing::Oversized => s.oversized_closed += 1,
+                Closing::OverBudget => s.buffer_cap_closed += 1,
+            }
+            note_buffered(s, budget);
         });
+    }
+
+    /// Brings the reservation in line with what the framer holds; false when growing it
+    /// would pass the global cap (the reservation is then left as it was).
+    fn reserve(&mut self) -> bool {
+        let held = self.framing.buffered();
+        if held > self.held {
+            if !self.budget.try_grow(held - self.held) {
+                return false;
+            }
+        } else {
+            self.budget.shrink(self.held - held);
+        }
+        self.held = held;
+        true
+    }
+}
+
+impl<F> Drop for Connection<F> {
+    fn drop(&mut self) {
+        if self.held > 0 {
+            self.budget.shrink(std::mem::take(&mut self.held));
+            let budget = &self.budget;
+            self.output.count(|s| note_buffered(s, budget));
+        }
     }
 }
 
@@ -190,7 +260,6 @@ impl<F: Framing> EventHandler for Connection<F> {
     }
 
     fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
-        self.last_activity = Some(ctx.now());
         if self.output.backlogged()
             && let Some(me) = ctx.current()
             && ctx.suspend(me).is_ok()
@@ -205,6 +274,7 @@ impl<F: Framing> EventHandler for Connection<F> {
         let mut buf = [0u8; 64 * 1024];
         let mut budget = READ_BUDGET;
         let mut rejected = 0;
+        let mut closing = Closing::No;
         let disposition = loop {
             if budget == 0 {
                 break Disposition::Again;
@@ -224,6 +294,22 @@ impl<F: Framing> EventHandler for Connection<F> {
                     {
                         tracing::warn!(peer = %self.peer, error = %e, "closing: the stream cannot be resynchronised");
                         rejected += 1;
+                        if matches!(
+                            e,
+                            FrameError::TooLarge { .. } | FrameError::OversizedCount { .. }
+                        ) {
+                            closing = Closing::Oversized;
+                        }
+                        break Disposition::Close;
+                    }
+                    if !self.reserve() {
+                        tracing::warn!(
+                            peer = %self.peer,
+                            held = self.framing.buffered(),
+                            cap = self.budget.cap(),
+                            "closing: unfinished frames of all connections would pass --max-buffered"
+                        );
+                        closing = Closing::OverBudget;
                         break Disposition::Close;
                     }
                     if short {
@@ -240,7 +326,10 @@ impl<F: Framing> EventHandler for Connection<F> {
                 }
             }
         };
-        self.flush_batch(rejected);
+        if !self.batch.is_empty() || rejected > 0 {
+            self.last_progress = Some(ctx.now());
+        }
+        self.flush_batch(rejected, closing);
         disposition
     }
 
@@ -253,7 +342,7 @@ impl<F: Framing> EventHandler for Connection<F> {
         let now = ctx.now();
         if act.is::<BacklogCheck>() {
             // A paused connection is not idle: its client is waiting for us.
-            self.last_activity = Some(now);
+            self.last_progress = Some(now);
             if let Some(me) = ctx.current() {
                 if self.output.backlogged() {
                     let _ = ctx.schedule_timer(me, BACKLOG_RECHECK, None, Box::new(BacklogCheck));
@@ -267,10 +356,16 @@ impl<F: Framing> EventHandler for Connection<F> {
         if self.paused {
             return Disposition::Continue;
         }
-        let last = *self.last_activity.get_or_insert(now);
+        let last = *self.last_progress.get_or_insert(now);
         if now.saturating_duration_since(last) >= self.idle {
-            tracing::info!(peer = %self.peer, "closing idle connection");
-            self.output.count(|s| s.idle_closed += 1);
+            let partial = self.framing.buffered();
+            if partial > 0 {
+                tracing::warn!(peer = %self.peer, partial, idle = ?self.idle, "closing: a frame left unfinished past the idle timeout");
+                self.output.count(|s| s.idle_partial += 1);
+            } else {
+                tracing::info!(peer = %self.peer, "closing idle connection");
+                self.output.count(|s| s.idle_closed += 1);
+            }
             return Disposition::Close;
         }
         Disposition::Continue
@@ -283,6 +378,7 @@ pub struct ConnectionFactory<F> {
     max_frame: usize,
     output: Arc<Output>,
     idle: Duration,
+    budget: Arc<BufferBudget>,
 }
 
 impl<F> std::fmt::Debug for ConnectionFactory<F> {
@@ -294,18 +390,21 @@ impl<F> std::fmt::Debug for ConnectionFactory<F> {
 }
 
 impl<F: Framing> ConnectionFactory<F> {
-    /// Connections framed by `make(max_frame)`, writing to `output`, closed after `idle`.
+    /// Connections framed by `make(max_frame)`, writing to `output`, closed after `idle`
+    /// without a complete frame, their unfinished frames reserved from `budget`.
     pub fn new(
         make: fn(usize) -> F,
         max_frame: usize,
         output: Arc<Output>,
         idle: Duration,
+        budget: Arc<BufferBudget>,
     ) -> Self {
         ConnectionFactory {
             make,
             max_frame,
             output,
             idle,
+            budget,
         }
     }
 }
@@ -324,9 +423,11 @@ impl<F: Framing> ServiceFactory for ConnectionFactory<F> {
             framing: (self.make)(self.max_frame),
             output: self.output.clone(),
             idle: self.idle,
-            last_activity: None,
+            last_progress: None,
             batch: RecordBatch::new(),
             paused: false,
+            budget: self.budget.clone(),
+            held: 0,
         };
         Some((Box::new(conn), Interest::READ))
     }
@@ -339,10 +440,12 @@ impl<F: Framing> ServiceFactory for ConnectionFactory<F> {
     }
 }
 
-/// Syslog over UDP: one datagram, one message.
+/// Syslog over UDP: one datagram, one message; a datagram over `max_frame` is dropped and
+/// counted (`udp_oversized`).
 pub struct SyslogUdp {
     socket: UdpSocket,
     output: Arc<Output>,
+    max_frame: usize,
     batch: RecordBatch,
     /// The receive buffer, kept across upcalls (a datagram is at most 64 KiB).
     buf: Vec<u8>,
@@ -360,11 +463,12 @@ impl std::fmt::Debug for SyslogUdp {
 }
 
 impl SyslogUdp {
-    /// Receives on `socket`, writing to `output`.
-    pub fn new(socket: UdpSocket, output: Arc<Output>) -> Self {
+    /// Receives on `socket`, writing to `output`, messages of at most `max_frame` bytes.
+    pub fn new(socket: UdpSocket, output: Arc<Output>, max_frame: usize) -> Self {
         SyslogUdp {
             socket,
             output,
+            max_frame,
             batch: RecordBatch::new(),
             buf: vec![0u8; 65_536],
             last_peer: None,
@@ -379,9 +483,16 @@ impl EventHandler for SyslogUdp {
 
     fn handle_input(&mut self, _ctx: &mut dyn Context) -> Disposition {
         let mut rejected = 0;
+        let mut oversized = 0;
         let mut disposition = Disposition::Again;
         for _ in 0..1024 {
             match self.socket.recv_from(&mut self.buf) {
+                // The buffer holds any UDP payload (at most 65,507 bytes), so `n` is the
+                // datagram's real size.
+                Ok((n, peer)) if n > self.max_frame => {
+                    tracing::warn!(%peer, len = n, max = self.max_frame, "UDP datagram over --max-frame dropped");
+                    oversized += 1;
+                }
                 Ok((n, peer)) => {
                     let ip = peer.ip();
                     if self.last_peer.as_ref().is_none_or(|(last, _)| *last != ip) {
@@ -410,6 +521,7 @@ impl EventHandler for SyslogUdp {
         self.output.count(|s| {
             s.syslog += n;
             s.rejected += rejected;
+            s.udp_oversized += oversized;
         });
         disposition
     }
@@ -435,8 +547,12 @@ pub struct LogdConfig {
     pub forward: Option<SocketAddr>,
     /// Close connections idle this long (zero: never).
     pub idle: Duration,
-    /// Largest frame or message accepted.
+    /// Largest frame or message accepted (1 to [`limits::MAX_FRAME_LIMIT`]).
     pub max_frame: usize,
+    /// Bytes all connections together may hold in unfinished frames (at least `max_frame`).
+    pub max_buffered: usize,
+    /// The listen backlog of the TCP listeners (1 to [`limits::MAX_BACKLOG`]).
+    pub backlog: i32,
 }
 
 impl Default for LogdConfig {
@@ -451,11 +567,63 @@ impl Default for LogdConfig {
             forward: None,
             idle: Duration::from_secs(300),
             max_frame: 64 * 1024,
+            max_buffered: limits::DEFAULT_MAX_BUFFERED,
+            backlog: limits::default_backlog(),
         }
     }
 }
 
 impl LogdConfig {
+    /// Checks every numeric setting against its range ([`limits`]), so that nothing out of
+    /// range reaches the dispatcher (an idle timeout of `u64::MAX` seconds used to overflow
+    /// the first timer and close the acceptor).
+    pub fn validate(&self) -> Result<(), Error> {
+        let fail = |m: String| Err(Error::Config(m));
+        if self.idle > limits::MAX_IDLE {
+            return fail(format!(
+                "idle timeout {}s is out of range (0 to {}s)",
+                self.idle.as_secs(),
+                limits::MAX_IDLE.as_secs()
+            ));
+        }
+        if !(1..=limits::MAX_FRAME_LIMIT).contains(&self.max_frame) {
+            return fail(format!(
+                "max frame {} is out of range (1 to {})",
+                self.max_frame,
+                limits::MAX_FRAME_LIMIT
+            ));
+        }
+        if self.max_buffered < self.max_frame
+            || self.max_buffered as u64 > limits::MAX_BUFFERED_LIMIT
+        {
+            return fail(format!(
+                "max buffered {} is out of range (the max frame {} to {})",
+                self.max_buffered,
+                self.max_frame,
+                limits::MAX_BUFFERED_LIMIT
+            ));
+        }
+        if !(1..=limits::MAX_BACKLOG).contains(&self.backlog) {
+            return fail(format!(
+                "backlog {} is out of range (1 to {})",
+                self.backlog,
+                limits::MAX_BACKLOG
+            ));
+        }
+        let threads = match self.concurrency {
+            Concurrency::LeaderFollowers { threads }
+            | Concurrency::HalfSyncHalfAsync { threads, .. } => threads,
+            _ => 1,
+        };
+        if !(1..=limits::MAX_THREADS).contains(&threads) {
+            return fail(format!(
+                "{threads} threads is out of range (1 to {})",
+                limits::MAX_THREADS
+            ));
+        }
+        Ok(())
+    }
+
     /// The svc.conf equivalent of the port options: what runs without `-f`.
     pub fn default_directives(&self) -> String {
         let mut d = String::new();
@@ -512,6 +680,7 @@ impl Logd {
     /// Starts the dispatcher and configures the services (from `svc_conf`, or the port
     /// options). On a configuration error nothing keeps running.
     pub fn start(cfg: LogdConfig) -> Result<Logd, Error> {
+        cfg.validate()?;
         let mut sinks: Vec<Box<dyn RecordSink>> =
             vec![Box::new(FileStore::open(cfg.store.clone())?)];
         if let Some(up) = cfg.forward {
@@ -526,6 +695,9 @@ impl Logd {
             bind: cfg.bind,
             idle: cfg.idle,
             max_frame: cfg.max_frame,
+            budget: Arc::new(BufferBudget::new(cfg.max_buffered)),
+            backlog: cfg.backlog,
+            acceptors: Default::default(),
             listening: Default::default(),
             stopped: stopped.clone(),
         };
@@ -579,7 +751,10 @@ impl Logd {
     }
 
     /// Re-reads the svc.conf and applies what changed (SIGHUP), and reopens the files.
-    /// On a parse error nothing changes.
+    /// The whole file is validated first, every service's arguments included: on any error
+    /// there nothing changes and every service goes on as it was (the files are reopened
+    /// all the same, since `logrotate` relies on that). What fails while applying (a port in
+    /// use) is in the report's errors, and that service keeps its old arguments.
     pub fn reconfigure(&mut self) -> Result<Report, Error> {
         self.env.output.reopen()?;
         self.configurator
@@ -650,7 +825,21 @@ impl Logd {
                 )));
             }
         }
-        Ok(self.env.output.stats())
+        Ok(self.stats())
+    }
+
+    /// The counters, with the acceptors' `EMFILE` back-offs (every listener started so
+    /// far, stopped ones included).
+    pub fn stats(&self) -> Stats {
+        let mut stats = self.env.output.stats();
+        stats.accept_backoffs = self
+            .env
+            .acceptors
+            .lock()
+            .iter()
+            .map(|a| a.lock().backoffs)
+            .sum();
+        stats
     }
 }
 

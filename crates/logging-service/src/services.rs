@@ -15,6 +15,7 @@
 
 use std::any::Any;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -24,7 +25,9 @@ use mio::net::UdpSocket;
 use parking_lot::Mutex;
 use pattern_core::{Context, Disposition, EventHandler, Interest, Remote, Removal, TimerId, Token};
 use reactor::Acceptor;
+use wrapper_facade::{AcceptorOptions, InetAddr, SockAcceptor};
 
+use crate::limits::BufferBudget;
 use crate::server::{AceFraming, ConnectionFactory, Framing, Listening, SyslogFraming, SyslogUdp};
 use crate::store::Output;
 
@@ -41,6 +44,12 @@ pub struct ServiceEnv {
     pub idle: Duration,
     /// Largest frame or message accepted.
     pub max_frame: usize,
+    /// The server-wide budget of bytes in unfinished frames.
+    pub budget: Arc<BufferBudget>,
+    /// The listen backlog.
+    pub backlog: i32,
+    /// The counters of every acceptor started (their `EMFILE` back-offs go into the stats).
+    pub acceptors: Arc<Mutex<Vec<AcceptorCounters>>>,
     /// Where the listeners are, kept up to date by the listener services.
     pub listening: Arc<Mutex<Listening>>,
     /// Set once the dispatcher has stopped: finalising then has nothing to deregister.
@@ -95,6 +104,9 @@ impl ServiceEnv {
     }
 }
 
+/// A shared view of one acceptor's counters.
+pub type AcceptorCounters = Arc<Mutex<reactor::AcceptorStats>>;
+
 /// Which wire format a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -148,8 +160,16 @@ impl ListenerService {
             self.env.max_frame,
             self.env.output.clone(),
             self.env.idle,
+            self.env.budget.clone(),
         );
-        Acceptor::bind(addr, factory)
+        // Bound through the wrapper facade for the backlog (mio's `bind` fixes it).
+        let opts = AcceptorOptions::default()
+            .backlog(self.env.backlog)
+            .nonblocking(true)
+            .reuse_addr(true);
+        let fd = OwnedFd::from(SockAcceptor::open(&InetAddr::from(addr), &opts)?);
+        let listener = mio::net::TcpListener::from_std(std::net::TcpListener::from(fd));
+        Ok(Acceptor::from_listener(listener, factory))
     }
 }
 
@@ -185,23 +205,35 @@ fn parse_listener_args(
     Ok(SocketAddr::new(bind, port))
 }
 
-impl Component for ListenerService {
-    fn init(&mut self, args: &[String]) -> Result<(), ComponentError> {
+impl ListenerService {
+    fn address(&self, args: &[String]) -> Result<SocketAddr, ComponentError> {
         let default_port = match self.format {
             Format::Ace => 20009,
             Format::Syslog => 20514,
         };
-        let want = parse_listener_args(args, default_port, self.env.bind)?;
+        parse_listener_args(args, default_port, self.env.bind)
+    }
+}
+
+impl Component for ListenerService {
+    fn check(&self, args: &[String]) -> Result<(), ComponentError> {
+        self.address(args).map(drop)
+    }
+
+    fn init(&mut self, args: &[String]) -> Result<(), ComponentError> {
+        let want = self.address(args)?;
         let bind_err =
             |e: std::io::Error| ComponentError::new(format!("cannot listen on {want}: {e}"));
         let (tcp, bound) = match self.format {
             Format::Ace => {
                 let a = self.acceptor(want, AceFraming::new).map_err(bind_err)?;
+                self.env.acceptors.lock().push(a.stats());
                 let bound = a.local_addr().map_err(bind_err)?;
                 (Box::new(a) as Box<dyn EventHandler>, bound)
             }
             Format::Syslog => {
                 let a = self.acceptor(want, SyslogFraming::new).map_err(bind_err)?;
+                self.env.acceptors.lock().push(a.stats());
                 let bound = a.local_addr().map_err(bind_err)?;
                 (Box::new(a) as Box<dyn EventHandler>, bound)
             }
@@ -213,7 +245,7 @@ impl Component for ListenerService {
         };
         self.tokens.push(self.env.register(tcp, Interest::ACCEPT)?);
         if let Some(socket) = udp {
-            let handler = SyslogUdp::new(socket, self.env.output.clone());
+            let handler = SyslogUdp::new(socket, self.env.output.clone(), self.env.max_frame);
             match self.env.register(Box::new(handler), Interest::READ) {
                 Ok(t) => self.tokens.push(t),
                 Err(e) => {
@@ -296,25 +328,46 @@ impl EventHandler for Reporter {
             syslog = s.syslog,
             rejected = s.rejected,
             connections = s.connections,
+            idle_closed = s.idle_closed,
+            idle_partial = s.idle_partial,
+            oversized_closed = s.oversized_closed,
+            buffer_cap_closed = s.buffer_cap_closed,
+            buffered_bytes = s.buffered_bytes,
+            udp_oversized = s.udp_oversized,
+            accept_backoffs = s.accept_backoffs,
             "statistics"
         );
         Disposition::Continue
     }
 }
 
+/// The longest reporting interval `-i` takes: a day, far from any overflow of the timer
+/// queue's deadline arithmetic.
+const MAX_INTERVAL_SECS: u64 = 24 * 60 * 60;
+
+fn parse_interval(args: &[String]) -> Result<Duration, ComponentError> {
+    let secs: u64 = match args {
+        [] => 60,
+        [flag, v] if flag == "-i" => v
+            .parse()
+            .map_err(|_| ComponentError::new(format!("-i: bad interval `{v}`")))?,
+        _ => return Err(ComponentError::new("expected -i SECS")),
+    };
+    if !(1..=MAX_INTERVAL_SECS).contains(&secs) {
+        return Err(ComponentError::new(format!(
+            "-i: the interval must be 1 to {MAX_INTERVAL_SECS} seconds, not {secs}"
+        )));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
 impl Component for StatisticsService {
+    fn check(&self, args: &[String]) -> Result<(), ComponentError> {
+        parse_interval(args).map(drop)
+    }
+
     fn init(&mut self, args: &[String]) -> Result<(), ComponentError> {
-        let secs: u64 = match args {
-            [] => 60,
-            [flag, v] if flag == "-i" => v
-                .parse()
-                .map_err(|_| ComponentError::new(format!("-i: bad interval `{v}`")))?,
-            _ => return Err(ComponentError::new("expected -i SECS")),
-        };
-        if secs == 0 {
-            return Err(ComponentError::new("-i: the interval must be positive"));
-        }
-        let every = Duration::from_secs(secs);
+        let every = parse_interval(args)?;
         let token = self.env.register(
             Box::new(Reporter {
                 output: self.env.output.clone(),
@@ -359,6 +412,49 @@ pub const ACE_LOGGING: &str = "ACE_Logging";
 pub const SYSLOG_LOGGING: &str = "Syslog_Logging";
 /// See [`ACE_LOGGING`].
 pub const STATISTICS: &str = "Statistics";
+
+/// A remote for a configurator that only validates: there is no dispatcher, and nothing is
+/// ever posted to it (validation creates components but never initialises them).
+#[derive(Debug)]
+struct Detached;
+
+impl Remote for Detached {
+    fn post(&self, _job: pattern_core::Job) -> Result<(), pattern_core::DispatchError> {
+        Err(pattern_core::DispatchError::ShutDown)
+    }
+
+    fn notify(
+        &self,
+        _token: Token,
+        _message: pattern_core::Message,
+    ) -> Result<(), pattern_core::DispatchError> {
+        Err(pattern_core::DispatchError::ShutDown)
+    }
+
+    fn end(&self) {}
+}
+
+/// Validates the svc.conf at `path` as a reload would (`logd --check-config`): syntax,
+/// known services, every service's arguments; without a dispatcher, binding nothing.
+/// The error names the file and line.
+pub fn check_file(
+    path: &std::path::Path,
+    bind: IpAddr,
+) -> Result<(), component_configurator::Error> {
+    let env = ServiceEnv {
+        remote: Arc::new(Detached),
+        output: Output::new(Vec::new()),
+        bind,
+        idle: Duration::ZERO,
+        max_frame: 1,
+        budget: Arc::new(BufferBudget::new(1)),
+        backlog: 1,
+        acceptors: Default::default(),
+        listening: Default::default(),
+        stopped: Arc::new(AtomicBool::new(true)),
+    };
+    configurator(&env).check_file(path)
+}
 
 /// A configurator knowing logd's static services. Dynamic components (cdylib plugins of the
 /// configurator's C ABI) load beside them with `dynamic` directives.

@@ -1007,6 +1007,22 @@ pub struct Stats {
     pub open_files: u64,
     /// Times a TCP connection stopped reading because the output was backlogged.
     pub pauses: u64,
+    // Ingest limits (the counters of `crate::limits`), kept in one block.
+    /// Connections closed because a frame announced more than `--max-frame` (an RFC 6587
+    /// octet count, an ACE header length).
+    pub oversized_closed: u64,
+    /// UDP datagrams dropped for being larger than `--max-frame`.
+    pub udp_oversized: u64,
+    /// Connections closed for holding an unfinished frame past the idle timeout (slowloris).
+    pub idle_partial: u64,
+    /// Connections closed because their partial frame would have passed `--max-buffered`.
+    pub buffer_cap_closed: u64,
+    /// Bytes held in partial frames across all connections, as of the last change (a gauge).
+    pub buffered_bytes: u64,
+    /// The most bytes ever held in partial frames at once; never above `--max-buffered`.
+    pub buffered_peak: u64,
+    /// Times accepting stopped for lack of descriptors (`EMFILE`, `ENFILE`) and was retried.
+    pub accept_backoffs: u64,
 }
 
 impl Stats {

@@ -236,9 +236,11 @@ fn parse_3164(facility: u8, severity: u8, rest: &str) -> SyslogMessage<'_> {
 /// (`LEN SP MSG`, a message starting with a digit) or non-transparent framing
 /// (`MSG LF`, a message starting with `<`).
 ///
-/// A message over `max_len` is an error; with newline framing the decoder skips to the next
-/// newline and goes on, with octet counting it skips the counted bytes, so one oversized
-/// message costs only itself.
+/// A message over `max_len` is an error. With newline framing the decoder skips to the next
+/// newline and goes on, so one oversized message costs only itself. An octet count over
+/// `max_len` is [`FrameError::OversizedCount`] and the framer is broken from then on (it
+/// discards everything): skipping the counted bytes would let one forged count (`2147483648 `)
+/// swallow every later record of the connection, so the connection must be closed instead.
 ///
 /// Messages are taken by advancing an offset into the buffer, which is compacted once per
 /// [`extend`](Self::extend), not once per message.
@@ -248,15 +250,16 @@ pub struct SyslogFramer {
     /// Bytes of `buf` already taken: the stream goes on at `buf[pos..]`.
     pos: usize,
     max_len: usize,
-    /// Bytes still to drop from an oversized message.
+    /// Whether bytes are being dropped, and until where.
     skipping: Skip,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Skip {
     No,
-    Bytes(usize),
     ToNewline,
+    /// After an oversized octet count: the stream has no frame boundary left to find.
+    Broken,
 }
 
 impl SyslogFramer {
@@ -272,6 +275,9 @@ impl SyslogFramer {
 
     /// Appends bytes read from the connection.
     pub fn extend(&mut self, bytes: &[u8]) {
+        if self.skipping == Skip::Broken {
+            return;
+        }
         if self.pos == self.buf.len() {
             self.buf.clear();
         } else if self.pos > 0 {
@@ -295,13 +301,9 @@ impl SyslogFramer {
     pub fn next_message(&mut self) -> Result<Option<&[u8]>, FrameError> {
         loop {
             match self.skipping {
-                Skip::Bytes(n) => {
-                    let k = n.min(self.buffered());
-                    self.pos += k;
-                    self.skipping = if k == n { Skip::No } else { Skip::Bytes(n - k) };
-                    if self.skipping != Skip::No {
-                        return Ok(None);
-                    }
+                Skip::Broken => {
+                    self.discard();
+                    return Ok(None);
                 }
                 Skip::ToNewline => match self.buf[self.pos..].iter().position(|&b| b == b'\n') {
                     Some(nl) => {
@@ -348,15 +350,17 @@ impl SyslogFramer {
             let len = digits
                 .iter()
                 .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
-            let len = usize::try_from(len).unwrap_or(usize::MAX);
-            if len > self.max_len {
-                self.pos += sp + 1;
-                self.skipping = Skip::Bytes(len);
-                return Err(FrameError::TooLarge {
+            if usize::try_from(len).is_ok_and(|l| l <= self.max_len) {
+                // Within the limit: go on below.
+            } else {
+                self.discard();
+                self.skipping = Skip::Broken;
+                return Err(FrameError::OversizedCount {
                     len,
                     max: self.max_len,
                 });
             }
+            let len = len as usize;
             if avail.len() < sp + 1 + len {
                 return Ok(None);
             }
@@ -481,23 +485,6 @@ mod tests {
     #[test]
     fn oversized_messages_cost_only_themselves() {
         let mut f = SyslogFramer::new(8);
-        f.extend(b"22 <13>twenty by");
-        assert!(matches!(
-            f.next_message(),
-            Err(FrameError::TooLarge { len: 22, .. })
-        ));
-        assert_eq!(
-            f.next_message().unwrap(),
-            None,
-            "still skipping the counted bytes"
-        );
-        f.extend(b"tes long!<1>ok\n");
-        assert_eq!(
-            f.next_message().unwrap().unwrap(),
-            b"<1>ok",
-            "resynchronised after the count"
-        );
-        let mut f = SyslogFramer::new(8);
         f.extend(b"<13>this line is far too long");
         assert!(matches!(f.next_message(), Err(FrameError::TooLarge { .. })));
         f.extend(b" still the same line\n<1>ok\n");
@@ -505,5 +492,32 @@ mod tests {
         let mut f = SyslogFramer::new(8);
         f.extend(b"12x <13>");
         assert!(f.next_message().is_err());
+    }
+
+    #[test]
+    fn an_oversized_octet_count_breaks_the_stream_instead_of_skipping() {
+        for count in ["22", "2147483648", "4294967296", "9999999999"] {
+            let mut f = SyslogFramer::new(8);
+            f.extend(format!("{count} <13>twenty bytes long!<1>ok\n").as_bytes());
+            let len: u64 = count.parse().unwrap();
+            assert_eq!(
+                f.next_message(),
+                Err(FrameError::OversizedCount { len, max: 8 })
+            );
+            // Whatever follows is never taken for a message, and nothing is kept.
+            f.extend(b"<1>ok\n2 <1>\n");
+            assert_eq!(f.next_message(), Ok(None));
+            assert_eq!(f.buffered(), 0);
+            assert_eq!(f.finish(), None);
+        }
+        // Exactly the limit is fine, one more is not; a count split across reads too.
+        let mut f = SyslogFramer::new(8);
+        f.extend(b"8 <13>abcd9");
+        assert_eq!(f.next_message().unwrap().unwrap(), b"<13>abcd");
+        f.extend(b" <13>abcde");
+        assert!(matches!(
+            f.next_message(),
+            Err(FrameError::OversizedCount { len: 9, .. })
+        ));
     }
 }

@@ -282,3 +282,105 @@ fn a_changed_variable_is_seen_although_the_file_is_unchanged() {
     );
     assert_eq!(cfg.repository().get("A").unwrap().args(), ["-v", "2"]);
 }
+
+/// Registers `names` as `Logged` statics sharing one log.
+fn logged(names: &[&'static str]) -> (Configurator, Arc<Mutex<Vec<String>>>) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut cfg = Configurator::default();
+    for &n in names {
+        let log = Arc::clone(&log);
+        cfg.register_static(n, move || {
+            Box::new(Logged {
+                name: n.to_owned(),
+                log: Arc::clone(&log),
+            })
+        });
+    }
+    (cfg, log)
+}
+
+#[test]
+fn a_bad_argument_anywhere_refuses_the_whole_reload_before_anything_changes() {
+    let (mut cfg, log) = logged(&["A", "B", "C"]);
+    let dir = temp_dir("two-phase");
+    let conf = dir.join("svc.conf");
+    std::fs::write(&conf, "static A \"1\"\nstatic B \"1\"\n").unwrap();
+    cfg.process_file(&conf).unwrap();
+    log.lock().clear();
+
+    // B would be re-initialised and C added before A's bad argument is reached in
+    // application order; the check phase refuses first, so none of it happens.
+    std::fs::write(&conf, "static B \"2\"\nstatic C\n\nstatic A \"bad-port\"\n").unwrap();
+    let err = cfg.reconfigure().unwrap_err();
+    assert!(matches!(err, Error::Parse(_)), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("svc.conf:4:1: A: bad arguments: `bad-port` is not a number"),
+        "{msg}"
+    );
+    assert!(log.lock().is_empty(), "touched: {:?}", log.lock());
+    assert_eq!(cfg.repository().names(), ["A", "B"]);
+    assert_eq!(cfg.repository().get("B").unwrap().args(), ["1"]);
+    assert_eq!(
+        cfg.repository().get("A").unwrap().state(),
+        ComponentState::Active
+    );
+
+    // The same file fixed applies.
+    std::fs::write(&conf, "static B \"2\"\nstatic C\n\nstatic A \"1\"\n").unwrap();
+    assert!(cfg.reconfigure().unwrap().is_ok());
+    assert_eq!(cfg.repository().get("B").unwrap().args(), ["2"]);
+}
+
+#[test]
+fn a_failed_init_with_new_arguments_restarts_with_the_old_ones() {
+    let (mut cfg, log) = logged(&["A"]);
+    let dir = temp_dir("rollback");
+    let conf = dir.join("svc.conf");
+    std::fs::write(&conf, "static A \"1\"\n").unwrap();
+    cfg.process_file(&conf).unwrap();
+    log.lock().clear();
+    std::fs::write(&conf, "static A \"busy\"\n").unwrap();
+    let report = cfg.reconfigure().unwrap();
+    assert_eq!(report.errors.len(), 1);
+    assert!(
+        report.errors[0].to_string().contains("svc.conf:1:1: A:"),
+        "{}",
+        report.errors[0]
+    );
+    assert_eq!(
+        *log.lock(),
+        ["suspend A", "fini A", "init[\"busy\"] A", "init[\"1\"] A"]
+    );
+    let a = cfg.repository().get("A").expect("A still configured");
+    assert_eq!(a.args(), ["1"]);
+    assert_eq!(a.state(), ComponentState::Active);
+}
+
+#[test]
+fn check_file_validates_without_applying_or_keeping_the_file() {
+    let (cfg, log) = logged(&["A"]);
+    let dir = temp_dir("check-file");
+    let good = dir.join("good.conf");
+    let bad = dir.join("bad.conf");
+    std::fs::write(&good, "static A \"1\"\nsuspend A\n").unwrap();
+    std::fs::write(&bad, "# comment\nstatic A \"bad\"\n").unwrap();
+    cfg.check_file(&good).unwrap();
+    let err = cfg.check_file(&bad).unwrap_err().to_string();
+    assert!(err.contains("bad.conf:2:1: A: bad arguments"), "{err}");
+    let err = cfg.check_file(dir.join("missing.conf")).unwrap_err();
+    assert!(matches!(err, Error::Read { .. }), "{err:?}");
+    assert!(log.lock().is_empty());
+    assert!(cfg.repository().is_empty());
+}
+
+#[test]
+fn an_initial_configuration_with_a_bad_argument_starts_nothing() {
+    let (mut cfg, log) = logged(&["A", "B"]);
+    let err = cfg
+        .process_directive("static A \"1\"\nstatic B \"bad\"")
+        .unwrap_err();
+    assert!(err.to_string().contains("<directive 1>:2:1: B:"), "{err}");
+    assert!(log.lock().is_empty());
+    assert!(cfg.repository().is_empty());
+}

@@ -110,10 +110,21 @@ impl Logged {
     }
 }
 
+/// `Logged` refuses in `check` an argument starting with "bad", and in `init` (which it logs
+/// first) one starting with "busy": a resource that only `init` can find taken.
 impl Component for Logged {
+    fn check(&self, args: &[String]) -> Result<(), ComponentError> {
+        match args.iter().find(|a| a.starts_with("bad")) {
+            Some(a) => Err(ComponentError::new(format!("`{a}` is not a number"))),
+            None => Ok(()),
+        }
+    }
     fn init(&mut self, args: &[String]) -> Result<(), ComponentError> {
         self.note(&format!("init{args:?}"));
-        Ok(())
+        match args.iter().find(|a| a.starts_with("busy")) {
+            Some(a) => Err(ComponentError::new(format!("`{a}` is taken"))),
+            None => Ok(()),
+        }
     }
     fn fini(&mut self) -> Result<(), ComponentError> {
         self.note("fini");

@@ -6,8 +6,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use logging_service::Error;
+use logging_service::limits::{self, parse_in};
 use logging_service::server::{Logd, LogdConfig, parse_durability};
-use logging_service::store::StoreConfig;
+use logging_service::store::{Durability, StoreConfig};
+
+/// The longest `--fsync <N>ms` interval: an hour.
+const MAX_FSYNC_INTERVAL: Duration = Duration::from_secs(3600);
 use pattern_core::{Context, Disposition, EventHandler};
 use wrapper_facade::signal::{Signal, SignalSet};
 
@@ -15,8 +19,9 @@ const USAGE: &str =
     "usage: logd [--ace-port P] [--syslog-port P] [--bind ADDR] [--data-dir D] [-f svc.conf]
             [--concurrency reactor|leader-followers|half-sync-half-async] [--threads N]
             [--forward HOST:PORT] [--fsync none|batch|<N>ms] [--rotate-bytes N] [--keep N]
-            [--idle-timeout SECS] [--max-frame BYTES]
+            [--idle-timeout SECS] [--max-frame BYTES] [--max-buffered BYTES] [--backlog N]
             [--max-open-files N] [--max-hosts N] [--max-pending RECORDS]
+       logd --check-config [-f svc.conf]   (validate options and svc.conf, start nothing)
 A port of 0 picks a free one; `--ace-port off` or `--syslog-port off` disables a listener.
 With -f, the services come from the svc.conf (static ACE_Logging \"-p P\", static Syslog_Logging
 \"-p P\", static Statistics \"-i SECS\", and dynamic plugins) and the port options are ignored.
@@ -28,13 +33,58 @@ fn positive(v: &str) -> Option<usize> {
     v.parse().ok().filter(|&n| n > 0)
 }
 
+/// What the command line asks for.
+#[derive(Debug)]
+enum Mode {
+    /// Run the server.
+    Serve(LogdConfig),
+    /// `--check-config`: validate the options and the svc.conf, start nothing.
+    Check(LogdConfig),
+}
+
+fn parse_mode(args: &[String]) -> Result<Mode, Error> {
+    let check = args.iter().any(|a| a == "--check-config");
+    let rest: Vec<String> = args
+        .iter()
+        .filter(|a| *a != "--check-config")
+        .cloned()
+        .collect();
+    let cfg = parse_args(&rest)?;
+    Ok(if check {
+        Mode::Check(cfg)
+    } else {
+        Mode::Serve(cfg)
+    })
+}
+
+/// `--check-config`, like `rsyslogd -N1`: the options were checked while parsing; the
+/// svc.conf is checked as a SIGHUP would check it (syntax, services, their arguments).
+fn check_config(cfg: &LogdConfig) -> ExitCode {
+    match &cfg.svc_conf {
+        Some(path) => match logging_service::services::check_file(path, cfg.bind) {
+            Ok(()) => {
+                println!("logd: {}: configuration OK", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("logd: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        None => {
+            println!("logd: options OK (no svc.conf given)");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
 fn parse_args(args: &[String]) -> Result<LogdConfig, Error> {
     let mut cfg = LogdConfig {
         store: StoreConfig::new("logd-data"),
         ..LogdConfig::default()
     };
     let mut model = String::from("reactor");
-    let mut threads: Option<String> = None;
+    let mut threads: Option<usize> = None;
     let mut it = args.iter();
     let bad = |flag: &str, v: &str| Error::Config(format!("{flag}: bad value `{v}`"));
     while let Some(flag) = it.next() {
@@ -58,7 +108,10 @@ fn parse_args(args: &[String]) -> Result<LogdConfig, Error> {
             "--data-dir" => cfg.store.dir = value.into(),
             "-f" => cfg.svc_conf = Some(value.into()),
             "--concurrency" => model = value.clone(),
-            "--threads" => threads = Some(value.clone()),
+            "--threads" => {
+                threads =
+                    Some(parse_in(flag, value, 1..=limits::MAX_THREADS).map_err(Error::Config)?)
+            }
             "--forward" => {
                 let addr = std::net::ToSocketAddrs::to_socket_addrs(value.as_str())
                     .ok()
@@ -66,15 +119,42 @@ fn parse_args(args: &[String]) -> Result<LogdConfig, Error> {
                     .ok_or_else(|| bad(flag, value))?;
                 cfg.forward = Some(addr);
             }
-            "--fsync" => cfg.store.durability = parse_durability(value)?,
+            "--fsync" => {
+                let d = parse_durability(value)?;
+                if let Durability::Interval(every) = d
+                    && every > MAX_FSYNC_INTERVAL
+                {
+                    return Err(Error::Config(format!(
+                        "--fsync: {}ms is out of range (at most {}ms)",
+                        every.as_millis(),
+                        MAX_FSYNC_INTERVAL.as_millis()
+                    )));
+                }
+                cfg.store.durability = d;
+            }
             "--rotate-bytes" => {
-                cfg.store.rotate_bytes = value.parse().map_err(|_| bad(flag, value))?
+                cfg.store.rotate_bytes =
+                    parse_in(flag, value, 1..=1u64 << 40).map_err(Error::Config)?
             }
-            "--keep" => cfg.store.keep = value.parse().map_err(|_| bad(flag, value))?,
+            "--keep" => cfg.store.keep = parse_in(flag, value, 0..=1000).map_err(Error::Config)?,
             "--idle-timeout" => {
-                cfg.idle = Duration::from_secs(value.parse().map_err(|_| bad(flag, value))?)
+                cfg.idle = Duration::from_secs(
+                    parse_in(flag, value, 0..=limits::MAX_IDLE.as_secs()).map_err(Error::Config)?,
+                )
             }
-            "--max-frame" => cfg.max_frame = value.parse().map_err(|_| bad(flag, value))?,
+            "--max-frame" => {
+                cfg.max_frame =
+                    parse_in(flag, value, 1..=limits::MAX_FRAME_LIMIT).map_err(Error::Config)?
+            }
+            "--max-buffered" => {
+                let n =
+                    parse_in(flag, value, 1..=limits::MAX_BUFFERED_LIMIT).map_err(Error::Config)?;
+                cfg.max_buffered = usize::try_from(n).map_err(|_| bad(flag, value))?;
+            }
+            "--backlog" => {
+                cfg.backlog =
+                    parse_in(flag, value, 1..=limits::MAX_BACKLOG).map_err(Error::Config)?
+            }
             "--max-open-files" => {
                 cfg.store.max_open_files = positive(value).ok_or_else(|| bad(flag, value))?
             }
@@ -94,6 +174,13 @@ fn parse_args(args: &[String]) -> Result<LogdConfig, Error> {
     cfg.concurrency = spec
         .parse()
         .map_err(|e| Error::Config(format!("--concurrency: {e}")))?;
+    if cfg.max_buffered < cfg.max_frame {
+        return Err(Error::Config(format!(
+            "--max-buffered: {} is less than --max-frame {} (one frame must fit)",
+            cfg.max_buffered, cfg.max_frame
+        )));
+    }
+    cfg.validate()?;
     Ok(cfg)
 }
 
@@ -168,12 +255,18 @@ fn serve(cfg: LogdConfig) -> Result<ExitCode, Error> {
             Ok(Event::Hangup) => match logd.reconfigure() {
                 Ok(report) => {
                     for c in &report.changes {
-                        eprintln!("logd: reconfigure: {c:?}");
+                        eprintln!("logd: reconfigure: {c}");
                     }
                     for e in &report.errors {
-                        eprintln!("logd: reconfigure: {e}");
+                        eprintln!("logd: reconfigure failed: {e}");
                     }
-                    eprintln!("logd: reconfigured; files reopened");
+                    if report.is_ok() {
+                        eprintln!("logd: reconfigured; files reopened");
+                    } else {
+                        eprintln!(
+                            "logd: reconfiguration failed in part (failed services kept their old arguments); files reopened"
+                        );
+                    }
                     print_listening(&logd);
                 }
                 Err(e) => eprintln!("logd: reconfiguration refused, nothing changed: {e}"),
@@ -189,6 +282,15 @@ fn serve(cfg: LogdConfig) -> Result<ExitCode, Error> {
     println!(
         "logd: stopped; {} records stored ({} ACE, {} syslog), {} rejected, {} connections, {} closed idle",
         stats.stored, stats.ace, stats.syslog, stats.rejected, stats.connections, stats.idle_closed
+    );
+    println!(
+        "logd: limits: {} closed with an unfinished frame past the idle timeout, {} closed for an oversized frame, {} closed at --max-buffered (peak {} bytes buffered), {} UDP datagrams over --max-frame dropped, {} accept back-offs",
+        stats.idle_partial,
+        stats.oversized_closed,
+        stats.buffer_cap_closed,
+        stats.buffered_peak,
+        stats.udp_oversized,
+        stats.accept_backoffs
     );
     println!(
         "logd: {} received, {} stored ({} in the overflow file), {} dropped (held past --max-pending: {}, unwritable at stop: {}); {} failed writes, {} torn lines ended, {} data directories made again, {} failed rotations",
@@ -222,7 +324,11 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = parse_args(&args).and_then(serve);
+    let result = match parse_mode(&args) {
+        Ok(Mode::Check(cfg)) => return check_config(&cfg),
+        Ok(Mode::Serve(cfg)) => serve(cfg),
+        Err(e) => Err(e),
+    };
     match result {
         Ok(code) => code,
         Err(Error::Config(msg)) => {

@@ -205,3 +205,103 @@ fn with_a_svc_conf_sighup_reconfigures_live() {
         "{stored}"
     );
 }
+
+#[test]
+fn check_config_validates_like_a_reload_and_starts_nothing() {
+    let dir = TempDir::new("binary-check");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let conf = dir.0.join("svc.conf");
+    let check = |text: &str| {
+        std::fs::write(&conf, text).unwrap();
+        crate::support::output(
+            Command::new(env!("CARGO_BIN_EXE_logd"))
+                .arg("--check-config")
+                .arg("-f")
+                .arg(&conf)
+                .arg("--data-dir")
+                .arg(dir.0.join("data")),
+        )
+        .unwrap()
+    };
+    let ok = check("static ACE_Logging \"-p 0\"\nstatic Syslog_Logging \"-p 0\"\n");
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("configuration OK"));
+    assert!(!dir.0.join("data").exists(), "checking opened the store");
+    let bad = check("static ACE_Logging \"-p 0\"\nstatic Syslog_Logging \"-p notaport\"\n");
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("svc.conf:2:1: Syslog_Logging: bad arguments: -p: bad port `notaport`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sighup_with_a_bad_argument_keeps_the_listener_and_says_so() {
+    let dir = TempDir::new("binary-bad-hup");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let conf = dir.0.join("svc.conf");
+    std::fs::write(&conf, "static Syslog_Logging \"-p 0\"\n").unwrap();
+    let mut child = Logd(
+        crate::support::spawn(
+            Command::new(env!("CARGO_BIN_EXE_logd"))
+                .arg("-f")
+                .arg(&conf)
+                .arg("--data-dir")
+                .arg(dir.0.join("data"))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        )
+        .unwrap(),
+    );
+    let pid = child.0.id().to_string();
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr: SocketAddr = line
+        .strip_prefix("logd: syslog (tcp) listening on ")
+        .expect(&line)
+        .trim()
+        .parse()
+        .unwrap();
+    std::fs::write(&conf, "static Syslog_Logging \"-p notaport\"\n").unwrap();
+    assert!(
+        crate::support::status(Command::new("kill").args(["-HUP", &pid]))
+            .unwrap()
+            .success()
+    );
+    let mut err = BufReader::new(child.0.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    loop {
+        let mut l = String::new();
+        assert!(err.read_line(&mut l).unwrap() > 0, "logd exited: {seen:?}");
+        if l.contains("reconfigur") {
+            seen.push(l);
+            break;
+        }
+    }
+    assert!(
+        seen[0].contains("reconfiguration refused, nothing changed")
+            && seen[0].contains("svc.conf:1:1: Syslog_Logging: bad arguments"),
+        "{seen:?}"
+    );
+    // Still accepting on the old port, and storing.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s.write_all(b"<13>1 - edge-8 app - - - after a bad reload\n")
+        .unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    std::io::Read::read_to_end(&mut s, &mut Vec::new()).unwrap();
+    assert!(
+        crate::support::status(Command::new("kill").args(["-TERM", &pid]))
+            .unwrap()
+            .success()
+    );
+    assert!(child.0.wait().unwrap().success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(
+        rest.contains("1 records stored (0 ACE, 1 syslog)"),
+        "{rest}"
+    );
+}

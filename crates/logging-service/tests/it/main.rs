@@ -2,6 +2,7 @@
 
 mod ace_interop;
 mod hostile;
+mod limits;
 mod logc;
 mod logd_binary;
 mod serve;

@@ -146,3 +146,67 @@ fn a_bad_svc_conf_refuses_to_start_with_a_position() {
         .unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err}");
 }
+
+#[test]
+fn a_bad_argument_on_reload_keeps_the_running_listener() {
+    let dir = TempDir::new("svc-bad-reload");
+    let mut logd = start(
+        &dir,
+        "static ACE_Logging \"-p 0\"\nstatic Statistics \"-i 3600\"\n",
+    )
+    .unwrap();
+    let ace_addr = logd.listening().ace.expect("ACE listener configured");
+    send_and_wait(ace_addr, &ace("before"));
+    rewrite(
+        &dir,
+        "static ACE_Logging \"-p 0\"\nstatic Statistics \"-i 3600\"\nstatic Syslog_Logging \"-p notaport\"\n",
+    );
+    let err = logd.reconfigure().unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("svc.conf:3:1: Syslog_Logging: bad arguments: -p: bad port `notaport`"),
+        "{msg}"
+    );
+    // The same with a changed argument of a running service: it is not restarted.
+    rewrite(&dir, "static ACE_Logging \"-p notaport\"\n");
+    let err = logd.reconfigure().unwrap_err().to_string();
+    assert!(err.contains("svc.conf:1:1: ACE_Logging"), "{err}");
+    rewrite(
+        &dir,
+        "static ACE_Logging \"-p 0\"\nstatic Statistics \"-i 0\"\n",
+    );
+    let err = logd.reconfigure().unwrap_err().to_string();
+    assert!(err.contains("svc.conf:2:1: Statistics"), "{err}");
+    assert_eq!(logd.listening().ace, Some(ace_addr));
+    assert_eq!(logd.listening().syslog_tcp, None);
+    assert!(logd.services().iter().any(|s| s.starts_with("Statistics")));
+    send_and_wait(ace_addr, &ace("after the refused reloads"));
+    assert_eq!(logd.stop().unwrap().ace, 2);
+}
+
+#[test]
+fn check_file_names_the_line_and_binds_nothing() {
+    let dir = TempDir::new("svc-check");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let path = dir.0.join("svc.conf");
+    // A port that is surely in use by this test: checking does not bind, so it passes.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    std::fs::write(&path, format!("static ACE_Logging \"-p {port}\"\n")).unwrap();
+    let bind = std::net::IpAddr::from([127, 0, 0, 1]);
+    logging_service::services::check_file(&path, bind).unwrap();
+    for (conf, line) in [
+        ("\nstatic Syslog_Logging \"-p 70000\"\n", ":2:1:"),
+        ("static ACE_Logging \"-b nowhere\"\n", ":1:1:"),
+        ("static ACE_Logging \"-p\"\n", ":1:1:"),
+        ("static Statistics \"-i 99999999999\"\n", ":1:1:"),
+        ("static Nope\n", ":1:1:"),
+        ("static ACE_Logging \"-p 1\n", ":1:"),
+    ] {
+        std::fs::write(&path, conf).unwrap();
+        let err = logging_service::services::check_file(&path, bind)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(line), "{conf:?}: {err}");
+    }
+}
