@@ -42,16 +42,53 @@ pub enum FrameError {
 }
 
 /// Why `logd` could not start or stop cleanly.
+///
+/// Each variant says what was being done; the OS's or the configurator's own error is the
+/// [`source`](std::error::Error::source), printed after it by [`pattern_core::ErrorChain`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A command-line or configuration error.
-    #[error("configuration: {0}")]
-    Config(String),
-    /// The OS refused.
-    #[error("I/O: {0}")]
-    Io(#[from] io::Error),
-    /// The dispatcher refused a registration.
-    #[error("dispatcher: {0}")]
+    /// An option or setting that is malformed or out of range.
+    #[error("{0}")]
+    Usage(String),
+    /// The configuration was refused before anything changed: the svc.conf's syntax, an
+    /// unknown service, a service's arguments. The configurator's error, with its file and line.
+    #[error(transparent)]
+    Config(#[from] component_configurator::Error),
+    /// Services that could not be started, each with where it was configured and why.
+    #[error("{}", .failures.join("; "))]
+    Services {
+        /// One line per failed service: its directive (file and line, or the option that
+        /// stands for it) and the cause.
+        failures: Vec<String>,
+        /// Whether a cause was an address in use, unavailable or not permitted: the host
+        /// lacks something, the configuration may be fine.
+        unavailable: bool,
+    },
+    /// The data directory could not be created, opened or locked.
+    #[error("cannot use the data directory {}", .path.display())]
+    Store {
+        /// The data directory, absolute.
+        path: std::path::PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// Another operating-system failure.
+    #[error("{what}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// Why it failed.
+        source: io::Error,
+    },
+    /// The dispatcher refused an operation.
+    #[error("the dispatcher refused")]
     Dispatch(#[from] pattern_core::DispatchError),
+}
+
+impl Error {
+    /// An [`Error::Io`] saying what was being done.
+    pub fn io(what: &'static str) -> impl FnOnce(io::Error) -> Error {
+        move |source| Error::Io { what, source }
+    }
 }

@@ -578,7 +578,7 @@ impl LogdConfig {
     /// range reaches the dispatcher (an idle timeout of `u64::MAX` seconds used to overflow
     /// the first timer and close the acceptor).
     pub fn validate(&self) -> Result<(), Error> {
-        let fail = |m: String| Err(Error::Config(m));
+        let fail = |m: String| Err(Error::Usage(m));
         if self.idle > limits::MAX_IDLE {
             return fail(format!(
                 "idle timeout {}s is out of range (0 to {}s)",
@@ -665,14 +665,47 @@ impl std::fmt::Debug for Logd {
     }
 }
 
-fn report_errors(report: &Report) -> Option<String> {
-    (!report.is_ok()).then(|| {
-        report
-            .errors
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
+/// The services a (re)configuration could not start, as an error; `None` when all started.
+///
+/// With `from_options`, the directives stand for the port options (there is no svc.conf the
+/// user wrote), so each failure names the option instead of a directive's position.
+fn services_failed(report: &Report, from_options: bool) -> Option<Error> {
+    if report.is_ok() {
+        return None;
+    }
+    let mut unavailable = false;
+    let failures = report
+        .errors
+        .iter()
+        .map(|d| {
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&d.error);
+            while let Some(e) = cause {
+                if let Some(io) = e.downcast_ref::<io::Error>() {
+                    unavailable |= matches!(
+                        io.kind(),
+                        io::ErrorKind::AddrInUse
+                            | io::ErrorKind::AddrNotAvailable
+                            | io::ErrorKind::PermissionDenied
+                    );
+                }
+                cause = e.source();
+            }
+            let option = match d.name.as_str() {
+                "ACE_Logging" => Some("--ace-port"),
+                "Syslog_Logging" => Some("--syslog-port"),
+                _ => None,
+            };
+            match option {
+                Some(opt) if from_options => {
+                    format!("{} ({opt}): {}", d.name, pattern_core::ErrorChain(&d.error))
+                }
+                _ => d.to_string(),
+            }
+        })
+        .collect();
+    Some(Error::Services {
+        failures,
+        unavailable,
     })
 }
 
@@ -681,13 +714,19 @@ impl Logd {
     /// options). On a configuration error nothing keeps running.
     pub fn start(cfg: LogdConfig) -> Result<Logd, Error> {
         cfg.validate()?;
-        let mut sinks: Vec<Box<dyn RecordSink>> =
-            vec![Box::new(FileStore::open(cfg.store.clone())?)];
+        let store = FileStore::open(cfg.store.clone()).map_err(|source| Error::Store {
+            path: std::path::absolute(&cfg.store.dir).unwrap_or_else(|_| cfg.store.dir.clone()),
+            source,
+        })?;
+        let mut sinks: Vec<Box<dyn RecordSink>> = vec![Box::new(store)];
         if let Some(up) = cfg.forward {
             sinks.push(Box::new(Forwarder::start(up, 100_000)));
         }
         let output = Output::new(sinks);
-        let mut dispatcher = cfg.concurrency.build()?;
+        let mut dispatcher = cfg
+            .concurrency
+            .build()
+            .map_err(Error::io("cannot create the dispatcher"))?;
         let stopped = Arc::new(AtomicBool::new(false));
         let env = ServiceEnv {
             remote: dispatcher.remote(),
@@ -707,7 +746,8 @@ impl Logd {
                 let result = dispatcher.run();
                 stopped.store(true, Ordering::Release);
                 result
-            })?;
+            })
+            .map_err(Error::io("cannot start the dispatcher thread"))?;
         let mut logd = Logd {
             configurator: services::configurator(&env),
             env,
@@ -721,12 +761,12 @@ impl Logd {
                 .process_directive(&cfg.default_directives()),
         };
         let failure = match report {
-            Ok(r) => report_errors(&r),
-            Err(e) => Some(e.to_string()),
+            Ok(r) => services_failed(&r, cfg.svc_conf.is_none()),
+            Err(e) => Some(Error::Config(e)),
         };
-        if let Some(msg) = failure {
+        if let Some(e) = failure {
             let _ = logd.stop();
-            return Err(Error::Config(msg));
+            return Err(e);
         }
         if let Err(e) = logd.start_store_timer(cfg.store.tick_period()) {
             let _ = logd.stop();
@@ -746,7 +786,7 @@ impl Logd {
             let _ = tx.send(ctx.schedule_timer(token, period, Some(period), Box::new(())));
         }))?;
         rx.recv_timeout(Duration::from_secs(30))
-            .map_err(|_| Error::Config("the dispatcher is not running".into()))??;
+            .map_err(|_| pattern_core::DispatchError::ShutDown)??;
         Ok(())
     }
 
@@ -756,10 +796,11 @@ impl Logd {
     /// all the same, since `logrotate` relies on that). What fails while applying (a port in
     /// use) is in the report's errors, and that service keeps its old arguments.
     pub fn reconfigure(&mut self) -> Result<Report, Error> {
-        self.env.output.reopen()?;
-        self.configurator
-            .reconfigure()
-            .map_err(|e| Error::Config(e.to_string()))
+        self.env
+            .output
+            .reopen()
+            .map_err(Error::io("cannot reopen the store's files"))?;
+        Ok(self.configurator.reconfigure()?)
     }
 
     /// One line per configured service (ACE's `info`).
@@ -800,7 +841,7 @@ impl Logd {
         }))?;
         let r = rx
             .recv_timeout(Duration::from_secs(30))
-            .map_err(|_| Error::Config("the dispatcher is not running".into()))?;
+            .map_err(|_| pattern_core::DispatchError::ShutDown)?;
         Ok(r?)
     }
 
@@ -816,13 +857,17 @@ impl Logd {
     pub fn wait(mut self) -> Result<Stats, Error> {
         let run = self.thread.take().expect("waited once").join();
         self.configurator.close();
-        self.env.output.flush()?;
+        self.env
+            .output
+            .flush()
+            .map_err(Error::io("cannot flush the store at the stop"))?;
         match run {
-            Ok(r) => r?,
+            Ok(r) => r.map_err(Error::io("the dispatcher failed"))?,
             Err(_) => {
-                return Err(Error::Io(io::Error::other(
-                    "the dispatcher thread panicked",
-                )));
+                return Err(Error::Io {
+                    what: "the dispatcher thread panicked",
+                    source: io::Error::other("panic"),
+                });
             }
         }
         Ok(self.stats())
@@ -862,5 +907,5 @@ impl EventHandler for StoreTimer {
 
 /// Parses a `--fsync` value.
 pub fn parse_durability(s: &str) -> Result<Durability, Error> {
-    s.parse().map_err(Error::Config)
+    s.parse().map_err(Error::Usage)
 }

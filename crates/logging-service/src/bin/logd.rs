@@ -86,14 +86,14 @@ fn parse_args(args: &[String]) -> Result<LogdConfig, Error> {
     let mut model = String::from("reactor");
     let mut threads: Option<usize> = None;
     let mut it = args.iter();
-    let bad = |flag: &str, v: &str| Error::Config(format!("{flag}: bad value `{v}`"));
+    let bad = |flag: &str, v: &str| Error::Usage(format!("{flag}: bad value `{v}`"));
     while let Some(flag) = it.next() {
         if flag == "-h" || flag == "--help" {
-            return Err(Error::Config(USAGE.into()));
+            return Err(Error::Usage(USAGE.into()));
         }
         let value = it
             .next()
-            .ok_or_else(|| Error::Config(format!("{flag} needs a value\n{USAGE}")))?;
+            .ok_or_else(|| Error::Usage(format!("{flag} needs a value\n{USAGE}")))?;
         let port = |v: &str| -> Result<Option<u16>, Error> {
             if v == "off" {
                 Ok(None)
@@ -110,7 +110,7 @@ fn parse_args(args: &[String]) -> Result<LogdConfig, Error> {
             "--concurrency" => model = value.clone(),
             "--threads" => {
                 threads =
-                    Some(parse_in(flag, value, 1..=limits::MAX_THREADS).map_err(Error::Config)?)
+                    Some(parse_in(flag, value, 1..=limits::MAX_THREADS).map_err(Error::Usage)?)
             }
             "--forward" => {
                 let addr = std::net::ToSocketAddrs::to_socket_addrs(value.as_str())
@@ -124,7 +124,7 @@ fn parse_args(args: &[String]) -> Result<LogdConfig, Error> {
                 if let Durability::Interval(every) = d
                     && every > MAX_FSYNC_INTERVAL
                 {
-                    return Err(Error::Config(format!(
+                    return Err(Error::Usage(format!(
                         "--fsync: {}ms is out of range (at most {}ms)",
                         every.as_millis(),
                         MAX_FSYNC_INTERVAL.as_millis()
@@ -134,26 +134,26 @@ fn parse_args(args: &[String]) -> Result<LogdConfig, Error> {
             }
             "--rotate-bytes" => {
                 cfg.store.rotate_bytes =
-                    parse_in(flag, value, 1..=1u64 << 40).map_err(Error::Config)?
+                    parse_in(flag, value, 1..=1u64 << 40).map_err(Error::Usage)?
             }
-            "--keep" => cfg.store.keep = parse_in(flag, value, 0..=1000).map_err(Error::Config)?,
+            "--keep" => cfg.store.keep = parse_in(flag, value, 0..=1000).map_err(Error::Usage)?,
             "--idle-timeout" => {
                 cfg.idle = Duration::from_secs(
-                    parse_in(flag, value, 0..=limits::MAX_IDLE.as_secs()).map_err(Error::Config)?,
+                    parse_in(flag, value, 0..=limits::MAX_IDLE.as_secs()).map_err(Error::Usage)?,
                 )
             }
             "--max-frame" => {
                 cfg.max_frame =
-                    parse_in(flag, value, 1..=limits::MAX_FRAME_LIMIT).map_err(Error::Config)?
+                    parse_in(flag, value, 1..=limits::MAX_FRAME_LIMIT).map_err(Error::Usage)?
             }
             "--max-buffered" => {
                 let n =
-                    parse_in(flag, value, 1..=limits::MAX_BUFFERED_LIMIT).map_err(Error::Config)?;
+                    parse_in(flag, value, 1..=limits::MAX_BUFFERED_LIMIT).map_err(Error::Usage)?;
                 cfg.max_buffered = usize::try_from(n).map_err(|_| bad(flag, value))?;
             }
             "--backlog" => {
                 cfg.backlog =
-                    parse_in(flag, value, 1..=limits::MAX_BACKLOG).map_err(Error::Config)?
+                    parse_in(flag, value, 1..=limits::MAX_BACKLOG).map_err(Error::Usage)?
             }
             "--max-open-files" => {
                 cfg.store.max_open_files = positive(value).ok_or_else(|| bad(flag, value))?
@@ -164,7 +164,7 @@ fn parse_args(args: &[String]) -> Result<LogdConfig, Error> {
             "--max-pending" => {
                 cfg.store.max_pending = positive(value).ok_or_else(|| bad(flag, value))?
             }
-            other => return Err(Error::Config(format!("unknown option {other}\n{USAGE}"))),
+            other => return Err(Error::Usage(format!("unknown option {other}\n{USAGE}"))),
         }
     }
     let spec = match threads {
@@ -173,9 +173,9 @@ fn parse_args(args: &[String]) -> Result<LogdConfig, Error> {
     };
     cfg.concurrency = spec
         .parse()
-        .map_err(|e| Error::Config(format!("--concurrency: {e}")))?;
+        .map_err(|e| Error::Usage(format!("--concurrency: {e}")))?;
     if cfg.max_buffered < cfg.max_frame {
-        return Err(Error::Config(format!(
+        return Err(Error::Usage(format!(
             "--max-buffered: {} is less than --max-frame {} (one frame must fit)",
             cfg.max_buffered, cfg.max_frame
         )));
@@ -230,7 +230,8 @@ fn serve(cfg: LogdConfig) -> Result<ExitCode, Error> {
         .iter()
         .copied()
         .collect::<SignalSet>()
-        .block_current_thread()?;
+        .block_current_thread()
+        .map_err(Error::io("cannot block the signals logd handles"))?;
     let mut logd = Logd::start(cfg.clone())?;
     let (tx, rx) = crossbeam_channel::unbounded();
     let watcher = logd.register(Box::new(SignalWatcher { tx }))?;
@@ -331,12 +332,12 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
-        Err(Error::Config(msg)) => {
+        Err(Error::Usage(msg)) => {
             eprintln!("logd: {msg}");
             ExitCode::from(2)
         }
         Err(e) => {
-            eprintln!("logd: {e}");
+            eprintln!("logd: {}", pattern_core::ErrorChain(&e));
             ExitCode::FAILURE
         }
     }

@@ -144,7 +144,17 @@ fn a_bad_svc_conf_refuses_to_start_with_a_position() {
     // ACE's own netsvcs configuration names libraries of another ABI: refused, nothing runs.
     let err = start(&dir, "dynamic Logger Service_Object * ACE_netsvcs:_make_ACE_Server_Logging_Acceptor() active \"-p 20009\"\n")
         .unwrap_err();
-    assert!(matches!(err, Error::Config(_)), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Services {
+                unavailable: false,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("svc.conf:1:1: Logger: "), "{err}");
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use logging_service::Error;
 use logging_service::server::{Logd, LogdConfig};
 use logging_service::store::{Durability, Stats, StoreConfig, file_stem};
 
@@ -190,8 +191,9 @@ fn a_second_logd_on_the_same_data_directory_is_refused() {
         store: StoreConfig::new(&server.dir.0),
         ..LogdConfig::default()
     })
-    .unwrap_err()
-    .to_string();
+    .unwrap_err();
+    assert!(matches!(err, Error::Store { .. }), "{err:?}");
+    let err = pattern_core::ErrorChain(&err).to_string();
     assert!(
         err.contains(&server.dir.0.display().to_string()) && err.contains("in use"),
         "{err}"
