@@ -9,6 +9,10 @@ pub struct ComponentError {
     pub message: String,
     /// True when the component panicked and the panic was caught.
     pub panicked: bool,
+    /// The kind of the OS error behind the failure, when there was one (a port in use, a
+    /// permission refused), so a host can tell "the host lacks something" from "the
+    /// configuration is wrong" without parsing the message.
+    pub io_kind: Option<std::io::ErrorKind>,
 }
 
 impl ComponentError {
@@ -17,6 +21,16 @@ impl ComponentError {
         ComponentError {
             message: message.into(),
             panicked: false,
+            io_kind: None,
+        }
+    }
+
+    /// A failure caused by the OS: `context` says what was being done, `error` why.
+    pub fn io(context: impl fmt::Display, error: &std::io::Error) -> Self {
+        ComponentError {
+            message: format!("{context}: {error}"),
+            panicked: false,
+            io_kind: Some(error.kind()),
         }
     }
 
@@ -25,6 +39,7 @@ impl ComponentError {
         ComponentError {
             message: message.into(),
             panicked: true,
+            io_kind: None,
         }
     }
 }

@@ -53,6 +53,65 @@ where
     }
 }
 
+/// Parses a size: a number of bytes, or with a binary suffix `K`, `M`, `G`, `T` (optionally
+/// followed by `iB` or `B`): `16M` is 16 MiB. Refuses overflow and trailing junk.
+///
+/// ```
+/// use logging_service::limits::parse_size;
+/// assert_eq!(parse_size("16M"), Ok(16 << 20));
+/// assert_eq!(parse_size("64KiB"), Ok(64 << 10));
+/// assert_eq!(parse_size("4096"), Ok(4096));
+/// assert!(parse_size("16Q").is_err() && parse_size("99999999T").is_err());
+/// ```
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let (num, unit) = t.split_at(digits);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (bytes, or with K, M, G or T: `16M`)"))?;
+    let shift = match unit.trim_end_matches("iB").trim_end_matches('B') {
+        "" => 0,
+        "K" | "k" => 10,
+        "M" | "m" => 20,
+        "G" | "g" => 30,
+        "T" | "t" => 40,
+        _ => return Err(format!("`{s}`: unknown size unit `{unit}` (K, M, G or T)")),
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
+/// Parses a duration: a number with `ms`, `s`, `m`, `h` or `d`, or a plain number of seconds.
+///
+/// ```
+/// use logging_service::limits::parse_duration;
+/// use std::time::Duration;
+/// assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+/// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+/// assert_eq!(parse_duration("300"), Ok(Duration::from_secs(300)));
+/// assert!(parse_duration("5 fortnights").is_err() && parse_duration("18446744073709551615d").is_err());
+/// ```
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let (num, unit) = t.split_at(digits);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (`300ms`, `5s`, `2m`, `1h`, `7d`)"))?;
+    let ms_per = match unit {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (ms, s, m, h or d)")),
+    };
+    n.checked_mul(ms_per)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("`{s}` is too long"))
+}
+
 /// The bytes all connections may hold in unfinished frames together (`--max-buffered`).
 ///
 /// A connection reserves what its framer holds beyond what it reserved before and gives it

@@ -680,9 +680,18 @@ fn services_failed(report: &Report, from_options: bool) -> Option<Error> {
         .map(|d| {
             let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&d.error);
             while let Some(e) = cause {
-                if let Some(io) = e.downcast_ref::<io::Error>() {
+                let kind = e
+                    .downcast_ref::<io::Error>()
+                    .map(io::Error::kind)
+                    .or_else(|| match e.downcast_ref::<component_configurator::Error>() {
+                        Some(component_configurator::Error::Component { error, .. }) => {
+                            error.io_kind
+                        }
+                        _ => None,
+                    });
+                if let Some(kind) = kind {
                     unavailable |= matches!(
-                        io.kind(),
+                        kind,
                         io::ErrorKind::AddrInUse
                             | io::ErrorKind::AddrNotAvailable
                             | io::ErrorKind::PermissionDenied

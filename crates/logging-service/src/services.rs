@@ -223,7 +223,7 @@ impl Component for ListenerService {
     fn init(&mut self, args: &[String]) -> Result<(), ComponentError> {
         let want = self.address(args)?;
         let bind_err =
-            |e: std::io::Error| ComponentError::new(format!("cannot listen on {want}: {e}"));
+            |e: std::io::Error| ComponentError::io(format_args!("cannot listen on {want}"), &e);
         let (tcp, bound) = match self.format {
             Format::Ace => {
                 let a = self.acceptor(want, AceFraming::new).map_err(bind_err)?;

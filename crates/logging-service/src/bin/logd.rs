@@ -1,60 +1,245 @@
 //! `logd`: the logging server.
 #![forbid(unsafe_code)]
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::{Parser, ValueEnum};
+use leader_followers::Concurrency;
 use logging_service::Error;
-use logging_service::limits::{self, parse_in};
-use logging_service::server::{Logd, LogdConfig, parse_durability};
+use logging_service::limits::{self, parse_duration, parse_size};
+use logging_service::notify::Notifier;
+use logging_service::server::{Logd, LogdConfig};
 use logging_service::store::{Durability, StoreConfig};
+use pattern_core::{Context, Disposition, ErrorChain, EventHandler};
+use wrapper_facade::signal::{Signal, SignalSet};
+
+/// Exit statuses by kind, from BSD's sysexits.h, as rsyslogd and many daemons use them.
+mod exit {
+    /// A command line that cannot be used (EX_USAGE).
+    pub(crate) const USAGE: u8 = 64;
+    /// Something the host lacks: a port in use, an address not there (EX_UNAVAILABLE).
+    pub(crate) const UNAVAILABLE: u8 = 69;
+    /// A failure of logd itself or of the OS under it (EX_SOFTWARE).
+    pub(crate) const SOFTWARE: u8 = 70;
+    /// The data directory cannot be created or used (EX_CANTCREAT).
+    pub(crate) const CANNOT_CREATE: u8 = 73;
+    /// A configuration that is wrong (EX_CONFIG).
+    pub(crate) const CONFIG: u8 = 78;
+}
 
 /// The longest `--fsync <N>ms` interval: an hour.
 const MAX_FSYNC_INTERVAL: Duration = Duration::from_secs(3600);
-use pattern_core::{Context, Disposition, EventHandler};
-use wrapper_facade::signal::{Signal, SignalSet};
 
-const USAGE: &str =
-    "usage: logd [--ace-port P] [--syslog-port P] [--bind ADDR] [--data-dir D] [-f svc.conf]
-            [--concurrency reactor|leader-followers|half-sync-half-async] [--threads N]
-            [--forward HOST:PORT] [--fsync none|batch|<N>ms] [--rotate-bytes N] [--keep N]
-            [--idle-timeout SECS] [--max-frame BYTES] [--max-buffered BYTES] [--backlog N]
-            [--max-open-files N] [--max-hosts N] [--max-pending RECORDS]
-       logd --check-config [-f svc.conf]   (validate options and svc.conf, start nothing)
-A port of 0 picks a free one; `--ace-port off` or `--syslog-port off` disables a listener.
-With -f, the services come from the svc.conf (static ACE_Logging \"-p P\", static Syslog_Logging
-\"-p P\", static Statistics \"-i SECS\", and dynamic plugins) and the port options are ignored.
-SIGTERM or SIGINT: stop, writing everything read. SIGHUP: re-read the svc.conf, reopen the files.
-Exits 1 when records were dropped because they could not be stored.";
+const AFTER_HELP: &str = "\
+Signals: SIGTERM or SIGINT stop logd, writing everything read; SIGHUP re-reads the svc.conf
+(checked whole before anything changes) and reopens the files (after logrotate or a `mv`).
+Exit status: 0 after a clean stop; 1 when records were dropped because they could not be stored;
+64 usage, 69 a port or address unavailable, 73 the data directory unusable, 78 a bad svc.conf.";
 
-/// A count that must be at least 1.
-fn positive(v: &str) -> Option<usize> {
-    v.parse().ok().filter(|&n| n > 0)
+/// POSA2's networked logging server: ACE and syslog records in, one file per client host out.
+#[derive(Parser, Debug)]
+#[command(name = "logd", version, after_help = AFTER_HELP)]
+struct Cli {
+    /// TCP port for ACE's logging protocol; 0 picks a free port, `off` disables it.
+    #[arg(long, value_name = "PORT", default_value = "20009", value_parser = parse_port)]
+    ace_port: Port,
+    /// Port for syslog over TCP and UDP; 0 picks a free port, `off` disables it.
+    #[arg(long, value_name = "PORT", default_value = "20514", value_parser = parse_port)]
+    syslog_port: Port,
+    /// Address to listen on (a name such as `localhost` is resolved).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1", value_parser = parse_bind)]
+    bind: IpAddr,
+    /// Where the per-host files go.
+    #[arg(long, value_name = "DIR", default_value = "logd-data")]
+    data_dir: PathBuf,
+    /// A svc.conf naming the services to run, instead of the port options.
+    #[arg(short = 'f', long = "config", value_name = "SVC_CONF", conflicts_with_all = ["ace_port", "syslog_port"])]
+    svc_conf: Option<PathBuf>,
+    /// Check the options and the svc.conf as a reload would, start nothing, and exit.
+    #[arg(long)]
+    check_config: bool,
+    /// How handlers are dispatched.
+    #[arg(long, value_enum, default_value_t = Model::Reactor)]
+    concurrency: Model,
+    /// Threads of the leader-followers or half-sync-half-async pool [default: one per CPU].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=limits::MAX_THREADS as i64))]
+    threads: Option<u16>,
+    /// Forward every record to a syslog collector over TCP (RFC 5424, octet counting).
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_forward)]
+    forward: Option<SocketAddr>,
+    /// When to fdatasync: `none`, `batch` (after each batch), or at most `<N>ms` after a write.
+    #[arg(long, value_name = "POLICY", default_value = "none", value_parser = parse_fsync)]
+    fsync: Durability,
+    /// Rotate a host's file at this size (`16M`, `1G`).
+    #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = size_in(1, 1 << 40))]
+    rotate_bytes: u64,
+    /// Rotated files kept per host.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(0..=1000))]
+    keep: u16,
+    /// Close a connection after this long without a complete record (`0` never).
+    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = duration_up_to(limits::MAX_IDLE))]
+    idle_timeout: Duration,
+    /// The largest frame or message accepted, over TCP and UDP.
+    #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = size_in(1, limits::MAX_FRAME_LIMIT as u64))]
+    max_frame: u64,
+    /// Bytes all connections may hold in unfinished frames together.
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = size_in(1, limits::MAX_BUFFERED_LIMIT))]
+    max_buffered: u64,
+    /// Connections waiting to be accepted [default: net.core.somaxconn].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=limits::MAX_BACKLOG as i64))]
+    backlog: Option<i32>,
+    /// Host files kept open at once (others are reopened on demand).
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    max_open_files: u32,
+    /// Distinct host files; records of further hosts go to `_overflow.log`, counted.
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_hosts: u32,
+    /// Records held in memory while their file cannot be written; beyond, dropped and counted.
+    #[arg(long, value_name = "RECORDS", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_pending: u32,
+    /// Format of logd's own log on stderr (`RUST_LOG` sets its level; info by default).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
-/// What the command line asks for.
-#[derive(Debug)]
-enum Mode {
-    /// Run the server.
-    Serve(LogdConfig),
-    /// `--check-config`: validate the options and the svc.conf, start nothing.
-    Check(LogdConfig),
+/// A port, or `None` for `off`.
+type Port = Option<u16>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Model {
+    Reactor,
+    LeaderFollowers,
+    HalfSyncHalfAsync,
 }
 
-fn parse_mode(args: &[String]) -> Result<Mode, Error> {
-    let check = args.iter().any(|a| a == "--check-config");
-    let rest: Vec<String> = args
-        .iter()
-        .filter(|a| *a != "--check-config")
-        .cloned()
-        .collect();
-    let cfg = parse_args(&rest)?;
-    Ok(if check {
-        Mode::Check(cfg)
-    } else {
-        Mode::Serve(cfg)
-    })
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_port(s: &str) -> Result<Port, String> {
+    if s == "off" {
+        return Ok(None);
+    }
+    s.parse::<u16>()
+        .map(Some)
+        .map_err(|_| format!("`{s}` is not a port (0 to 65535, or `off`)"))
+}
+
+fn parse_bind(s: &str) -> Result<IpAddr, String> {
+    if let Ok(ip) = s.parse() {
+        return Ok(ip);
+    }
+    (s, 0)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve `{s}`: {e}"))?
+        .next()
+        .map(|a| a.ip())
+        .ok_or_else(|| format!("`{s}` resolves to no address"))
+}
+
+fn parse_forward(s: &str) -> Result<SocketAddr, String> {
+    s.to_socket_addrs()
+        .map_err(|e| format!("`{s}` is not HOST:PORT that resolves: {e}"))?
+        .next()
+        .ok_or_else(|| format!("`{s}` resolves to no address"))
+}
+
+fn parse_fsync(s: &str) -> Result<Durability, String> {
+    let d: Durability = s.parse()?;
+    if let Durability::Interval(every) = d
+        && every > MAX_FSYNC_INTERVAL
+    {
+        return Err(format!(
+            "{}ms is out of range (at most {}ms)",
+            every.as_millis(),
+            MAX_FSYNC_INTERVAL.as_millis()
+        ));
+    }
+    Ok(d)
+}
+
+fn size_in(min: u64, max: u64) -> impl Fn(&str) -> Result<u64, String> + Clone {
+    move |s| {
+        let n = parse_size(s)?;
+        if (min..=max).contains(&n) {
+            Ok(n)
+        } else {
+            Err(format!("{n} bytes is out of range ({min} to {max})"))
+        }
+    }
+}
+
+fn duration_up_to(max: Duration) -> impl Fn(&str) -> Result<Duration, String> + Clone {
+    move |s| {
+        let d = parse_duration(s)?;
+        if d <= max {
+            Ok(d)
+        } else {
+            Err(format!("`{s}` is longer than {}s", max.as_secs()))
+        }
+    }
+}
+
+impl Cli {
+    /// The server's configuration; an option that does not apply is a usage error.
+    fn config(&self) -> Result<LogdConfig, Error> {
+        let threads = self.threads.map(usize::from);
+        let concurrency = match (self.concurrency, threads) {
+            (Model::Reactor, Some(_)) => {
+                return Err(Error::Usage(
+                    "--threads applies to leader-followers and half-sync-half-async, not to the reactor"
+                        .into(),
+                ));
+            }
+            (Model::Reactor, None) => Concurrency::Reactor,
+            (Model::LeaderFollowers, n) => Concurrency::LeaderFollowers {
+                threads: n.unwrap_or_else(cpus),
+            },
+            (Model::HalfSyncHalfAsync, n) => {
+                let spec = format!("half-sync-half-async:{}", n.unwrap_or_else(cpus));
+                spec.parse().map_err(|e| Error::Usage(format!("{e}")))?
+            }
+        };
+        if self.max_buffered < self.max_frame {
+            return Err(Error::Usage(format!(
+                "--max-buffered {} is less than --max-frame {} (one frame must fit)",
+                self.max_buffered, self.max_frame
+            )));
+        }
+        let store = StoreConfig {
+            rotate_bytes: self.rotate_bytes,
+            keep: usize::from(self.keep),
+            durability: self.fsync,
+            max_open_files: self.max_open_files as usize,
+            max_hosts: self.max_hosts as usize,
+            max_pending: self.max_pending as usize,
+            ..StoreConfig::new(&self.data_dir)
+        };
+        let cfg = LogdConfig {
+            bind: self.bind,
+            ace_port: self.ace_port,
+            syslog_port: self.syslog_port,
+            svc_conf: self.svc_conf.clone(),
+            store,
+            concurrency,
+            forward: self.forward,
+            idle: self.idle_timeout,
+            max_frame: self.max_frame as usize,
+            max_buffered: self.max_buffered as usize,
+            backlog: self.backlog.unwrap_or_else(limits::default_backlog),
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
 }
 
 /// `--check-config`, like `rsyslogd -N1`: the options were checked while parsing; the
@@ -67,8 +252,8 @@ fn check_config(cfg: &LogdConfig) -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("logd: {e}");
-                ExitCode::FAILURE
+                eprintln!("logd: {}", ErrorChain(&e));
+                ExitCode::from(exit::CONFIG)
             }
         },
         None => {
@@ -78,117 +263,11 @@ fn check_config(cfg: &LogdConfig) -> ExitCode {
     }
 }
 
-fn parse_args(args: &[String]) -> Result<LogdConfig, Error> {
-    let mut cfg = LogdConfig {
-        store: StoreConfig::new("logd-data"),
-        ..LogdConfig::default()
-    };
-    let mut model = String::from("reactor");
-    let mut threads: Option<usize> = None;
-    let mut it = args.iter();
-    let bad = |flag: &str, v: &str| Error::Usage(format!("{flag}: bad value `{v}`"));
-    while let Some(flag) = it.next() {
-        if flag == "-h" || flag == "--help" {
-            return Err(Error::Usage(USAGE.into()));
-        }
-        let value = it
-            .next()
-            .ok_or_else(|| Error::Usage(format!("{flag} needs a value\n{USAGE}")))?;
-        let port = |v: &str| -> Result<Option<u16>, Error> {
-            if v == "off" {
-                Ok(None)
-            } else {
-                v.parse().map(Some).map_err(|_| bad(flag, v))
-            }
-        };
-        match flag.as_str() {
-            "--ace-port" => cfg.ace_port = port(value)?,
-            "--syslog-port" => cfg.syslog_port = port(value)?,
-            "--bind" => cfg.bind = value.parse::<IpAddr>().map_err(|_| bad(flag, value))?,
-            "--data-dir" => cfg.store.dir = value.into(),
-            "-f" => cfg.svc_conf = Some(value.into()),
-            "--concurrency" => model = value.clone(),
-            "--threads" => {
-                threads =
-                    Some(parse_in(flag, value, 1..=limits::MAX_THREADS).map_err(Error::Usage)?)
-            }
-            "--forward" => {
-                let addr = std::net::ToSocketAddrs::to_socket_addrs(value.as_str())
-                    .ok()
-                    .and_then(|mut a| a.next())
-                    .ok_or_else(|| bad(flag, value))?;
-                cfg.forward = Some(addr);
-            }
-            "--fsync" => {
-                let d = parse_durability(value)?;
-                if let Durability::Interval(every) = d
-                    && every > MAX_FSYNC_INTERVAL
-                {
-                    return Err(Error::Usage(format!(
-                        "--fsync: {}ms is out of range (at most {}ms)",
-                        every.as_millis(),
-                        MAX_FSYNC_INTERVAL.as_millis()
-                    )));
-                }
-                cfg.store.durability = d;
-            }
-            "--rotate-bytes" => {
-                cfg.store.rotate_bytes =
-                    parse_in(flag, value, 1..=1u64 << 40).map_err(Error::Usage)?
-            }
-            "--keep" => cfg.store.keep = parse_in(flag, value, 0..=1000).map_err(Error::Usage)?,
-            "--idle-timeout" => {
-                cfg.idle = Duration::from_secs(
-                    parse_in(flag, value, 0..=limits::MAX_IDLE.as_secs()).map_err(Error::Usage)?,
-                )
-            }
-            "--max-frame" => {
-                cfg.max_frame =
-                    parse_in(flag, value, 1..=limits::MAX_FRAME_LIMIT).map_err(Error::Usage)?
-            }
-            "--max-buffered" => {
-                let n =
-                    parse_in(flag, value, 1..=limits::MAX_BUFFERED_LIMIT).map_err(Error::Usage)?;
-                cfg.max_buffered = usize::try_from(n).map_err(|_| bad(flag, value))?;
-            }
-            "--backlog" => {
-                cfg.backlog =
-                    parse_in(flag, value, 1..=limits::MAX_BACKLOG).map_err(Error::Usage)?
-            }
-            "--max-open-files" => {
-                cfg.store.max_open_files = positive(value).ok_or_else(|| bad(flag, value))?
-            }
-            "--max-hosts" => {
-                cfg.store.max_hosts = positive(value).ok_or_else(|| bad(flag, value))?
-            }
-            "--max-pending" => {
-                cfg.store.max_pending = positive(value).ok_or_else(|| bad(flag, value))?
-            }
-            other => return Err(Error::Usage(format!("unknown option {other}\n{USAGE}"))),
-        }
-    }
-    let spec = match threads {
-        Some(n) if model != "reactor" => format!("{model}:{n}"),
-        _ => model,
-    };
-    cfg.concurrency = spec
-        .parse()
-        .map_err(|e| Error::Usage(format!("--concurrency: {e}")))?;
-    if cfg.max_buffered < cfg.max_frame {
-        return Err(Error::Usage(format!(
-            "--max-buffered: {} is less than --max-frame {} (one frame must fit)",
-            cfg.max_buffered, cfg.max_frame
-        )));
-    }
-    cfg.validate()?;
-    Ok(cfg)
-}
-
 /// What the signal watcher tells the main thread.
 #[derive(Debug)]
 enum Event {
     Hangup,
-    Stop(i32),
+    Stop(Signal),
 }
 
 /// Receives SIGTERM, SIGINT and SIGHUP through the dispatcher's signal fd, on its loop, and
@@ -202,24 +281,32 @@ impl EventHandler for SignalWatcher {
     fn handle_signal(&mut self, _ctx: &mut dyn Context, signal: i32) -> Disposition {
         let event = if signal == Signal::HUP.as_raw() {
             Event::Hangup
+        } else if signal == Signal::INT.as_raw() {
+            Event::Stop(Signal::INT)
         } else {
-            Event::Stop(signal)
+            Event::Stop(Signal::TERM)
         };
         let _ = self.tx.send(event);
         Disposition::Continue
     }
 }
 
-fn print_listening(logd: &Logd) {
+/// Prints one line per listener on stdout (scripts and tests read the ports there) and logs it.
+fn print_listening(logd: &Logd) -> String {
     let l = logd.listening();
-    let show = |name: &str, a: Option<SocketAddr>| {
+    let mut all = Vec::new();
+    for (name, a) in [
+        ("ACE logging (tcp)", l.ace),
+        ("syslog (tcp)", l.syslog_tcp),
+        ("syslog (udp)", l.syslog_udp),
+    ] {
         if let Some(a) = a {
             println!("logd: {name} listening on {a}");
+            tracing::info!("{name} listening on {a}");
+            all.push(format!("{name} on {a}"));
         }
-    };
-    show("ACE logging (tcp)", l.ace);
-    show("syslog (tcp)", l.syslog_tcp);
-    show("syslog (udp)", l.syslog_udp);
+    }
+    all.join(", ")
 }
 
 fn serve(cfg: LogdConfig) -> Result<ExitCode, Error> {
@@ -232,48 +319,68 @@ fn serve(cfg: LogdConfig) -> Result<ExitCode, Error> {
         .collect::<SignalSet>()
         .block_current_thread()
         .map_err(Error::io("cannot block the signals logd handles"))?;
+    let notifier = Notifier::from_env().map_err(Error::io("cannot use $NOTIFY_SOCKET"))?;
     let mut logd = Logd::start(cfg.clone())?;
     let (tx, rx) = crossbeam_channel::unbounded();
     let watcher = logd.register(Box::new(SignalWatcher { tx }))?;
     logd.remote().post(Box::new(move |ctx| {
         for s in signals {
             if let Err(e) = ctx.watch_signal(watcher, s.as_raw()) {
-                eprintln!("logd: cannot watch {s}: {e}");
+                tracing::error!("cannot watch {s}: {}", ErrorChain(&e));
             }
         }
     }))?;
-    print_listening(&logd);
+    let listening = print_listening(&logd);
+    let dir = std::path::absolute(logd.data_dir()).unwrap_or_else(|_| logd.data_dir().into());
     println!(
-        "logd: storing under {} ({:?})",
-        logd.data_dir().display(),
+        "logd: storing under {} ({})",
+        dir.display(),
         cfg.concurrency
     );
+    tracing::info!("storing under {} ({})", dir.display(), cfg.concurrency);
     for line in logd.services() {
-        eprintln!("logd: service {line}");
+        tracing::info!("service {line}");
     }
+    let notify = |r: std::io::Result<()>| {
+        if let Err(e) = r {
+            tracing::warn!("cannot notify the service manager: {e}");
+        }
+    };
+    notify(notifier.ready(&listening));
     loop {
         match rx.recv() {
-            Ok(Event::Hangup) => match logd.reconfigure() {
-                Ok(report) => {
-                    for c in &report.changes {
-                        eprintln!("logd: reconfigure: {c}");
+            Ok(Event::Hangup) => {
+                notify(notifier.reloading());
+                match logd.reconfigure() {
+                    Ok(report) => {
+                        for c in &report.changes {
+                            tracing::info!("reconfigure: {c}");
+                        }
+                        for e in &report.errors {
+                            tracing::error!("reconfigure failed: {e}");
+                        }
+                        if report.is_ok() {
+                            eprintln!("logd: reconfigured; files reopened");
+                            tracing::info!("reconfigured; files reopened");
+                        } else {
+                            eprintln!(
+                                "logd: reconfiguration failed in part (failed services kept their old arguments); files reopened"
+                            );
+                        }
+                        print_listening(&logd);
                     }
-                    for e in &report.errors {
-                        eprintln!("logd: reconfigure failed: {e}");
-                    }
-                    if report.is_ok() {
-                        eprintln!("logd: reconfigured; files reopened");
-                    } else {
+                    Err(e) => {
                         eprintln!(
-                            "logd: reconfiguration failed in part (failed services kept their old arguments); files reopened"
+                            "logd: reconfiguration refused, nothing changed: {}",
+                            ErrorChain(&e)
                         );
                     }
-                    print_listening(&logd);
                 }
-                Err(e) => eprintln!("logd: reconfiguration refused, nothing changed: {e}"),
-            },
+                notify(notifier.ready(&listening));
+            }
             Ok(Event::Stop(signal)) => {
-                eprintln!("logd: stopping on signal {signal}");
+                tracing::info!("stopping on {signal}");
+                notify(notifier.stopping(&format!("stopping on {signal}")));
                 break;
             }
             Err(_) => break,
@@ -310,35 +417,137 @@ fn serve(cfg: LogdConfig) -> Result<ExitCode, Error> {
         eprintln!(
             "logd: LOST {} records that could not be stored under {} (see the errors above)",
             stats.dropped(),
-            cfg.store.dir.display()
+            dir.display()
         );
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+/// logd's own log: lifecycle events at info by default, `RUST_LOG` wins; colour only on a terminal.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        // Colour codes only for a terminal: a log file or a test reads plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match parse_mode(&args) {
-        Ok(Mode::Check(cfg)) => return check_config(&cfg),
-        Ok(Mode::Serve(cfg)) => serve(cfg),
-        Err(e) => Err(e),
+        .with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn exit_code(e: &Error) -> u8 {
+    match e {
+        Error::Usage(_) => exit::USAGE,
+        Error::Config(_) => exit::CONFIG,
+        Error::Services {
+            unavailable: true, ..
+        } => exit::UNAVAILABLE,
+        Error::Services { .. } => exit::CONFIG,
+        Error::Store { .. } => exit::CANNOT_CREATE,
+        _ => exit::SOFTWARE,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // Help and version go to stdout with status 0; usage errors to stderr.
+            let code = if e.use_stderr() { exit::USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
     };
+    init_logging(cli.log_format);
+    let result = cli.config().and_then(|cfg| {
+        if cli.check_config {
+            Ok(check_config(&cfg))
+        } else {
+            serve(cfg)
+        }
+    });
     match result {
         Ok(code) => code,
-        Err(Error::Usage(msg)) => {
-            eprintln!("logd: {msg}");
-            ExitCode::from(2)
-        }
         Err(e) => {
-            eprintln!("logd: {}", pattern_core::ErrorChain(&e));
-            ExitCode::FAILURE
+            eprintln!("logd: {}", ErrorChain(&e));
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cli_defaults_are_the_library_defaults() {
+        let cli = Cli::try_parse_from(["logd"]).unwrap();
+        let ours = cli.config().unwrap();
+        let lib = LogdConfig {
+            store: StoreConfig::new("logd-data"),
+            ..LogdConfig::default()
+        };
+        assert_eq!(ours.bind, lib.bind);
+        assert_eq!(
+            (ours.ace_port, ours.syslog_port),
+            (lib.ace_port, lib.syslog_port)
+        );
+        assert_eq!((ours.idle, ours.max_frame), (lib.idle, lib.max_frame));
+        assert_eq!(ours.max_buffered, lib.max_buffered);
+        let (a, b) = (&ours.store, &lib.store);
+        assert_eq!((a.rotate_bytes, a.keep), (b.rotate_bytes, b.keep));
+        assert_eq!(a.durability, b.durability);
+        assert_eq!(
+            (a.max_open_files, a.max_hosts, a.max_pending),
+            (b.max_open_files, b.max_hosts, b.max_pending)
+        );
+        assert_eq!(ours.concurrency, Concurrency::Reactor);
+    }
+
+    #[test]
+    fn options_that_do_not_apply_are_refused() {
+        let cli = Cli::try_parse_from(["logd", "--threads", "4"]).unwrap();
+        assert!(matches!(cli.config(), Err(Error::Usage(_))));
+        let e = Cli::try_parse_from(["logd", "-f", "x.conf", "--ace-port", "1"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let cli =
+            Cli::try_parse_from(["logd", "--max-frame", "1M", "--max-buffered", "64K"]).unwrap();
+        assert!(matches!(cli.config(), Err(Error::Usage(_))));
+    }
+
+    #[test]
+    fn sizes_durations_names_and_equals_signs() {
+        let cli = Cli::try_parse_from([
+            "logd",
+            "--ace-port=0",
+            "--rotate-bytes=1G",
+            "--idle-timeout",
+            "90s",
+            "--bind",
+            "localhost",
+            "--concurrency",
+            "leader-followers",
+            "--threads",
+            "3",
+        ])
+        .unwrap();
+        let cfg = cli.config().unwrap();
+        assert_eq!(cfg.ace_port, Some(0));
+        assert_eq!(cfg.store.rotate_bytes, 1 << 30);
+        assert_eq!(cfg.idle, Duration::from_secs(90));
+        assert!(cfg.bind.is_loopback());
+        assert_eq!(cfg.concurrency, Concurrency::LeaderFollowers { threads: 3 });
+        for bad in [
+            &["logd", "--max-frame", "0"][..],
+            &["logd", "--idle-timeout", "18446744073709551615"],
+            &["logd", "--threads", "100000"],
+            &["logd", "--rotate-bytes", "16Q"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
         }
     }
 }

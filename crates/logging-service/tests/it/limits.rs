@@ -258,7 +258,7 @@ fn the_binary_refuses_out_of_range_numbers_with_a_message() {
             .unwrap()
             .read_to_string(&mut err)
             .unwrap();
-        assert_eq!(status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(status.code(), Some(64), "{args:?}: {err}");
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }

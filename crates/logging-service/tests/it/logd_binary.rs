@@ -33,7 +33,7 @@ fn bad_options_are_refused_with_usage() {
     ] {
         let out =
             crate::support::output(Command::new(env!("CARGO_BIN_EXE_logd")).args(args)).unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
         assert!(!out.stderr.is_empty());
     }
 }
@@ -228,7 +228,7 @@ fn check_config_validates_like_a_reload_and_starts_nothing() {
     assert!(String::from_utf8_lossy(&ok.stdout).contains("configuration OK"));
     assert!(!dir.0.join("data").exists(), "checking opened the store");
     let bad = check("static ACE_Logging \"-p 0\"\nstatic Syslog_Logging \"-p notaport\"\n");
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(78), "EX_CONFIG");
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(
         err.contains("svc.conf:2:1: Syslog_Logging: bad arguments: -p: bad port `notaport`"),

@@ -299,12 +299,15 @@ fn bad_store_limits_are_refused() {
     for args in [
         ["--max-open-files", "0"],
         ["--max-hosts", "many"],
-        ["--max-pending", "-1"],
+        ["--max-pending", "1.5"],
     ] {
         let out =
             crate::support::output(Command::new(env!("CARGO_BIN_EXE_logd")).args(args)).unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(args[0]) && err.contains("bad value"), "{err}");
+        assert!(
+            err.contains(args[0]) && err.contains("invalid value"),
+            "{err}"
+        );
     }
 }
