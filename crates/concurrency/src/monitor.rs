@@ -1,0 +1,205 @@
+//! Monitor Object: a bounded blocking queue whose methods are synchronised by one monitor lock
+//! and which schedule each other through two monitor conditions.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::error::{PopError, PushError};
+use crate::sync::{self, Condvar, Mutex, MutexGuard};
+
+/// The state the monitor lock protects.
+struct State<T> {
+    items: VecDeque<T>,
+    capacity: usize,
+    closed: bool,
+}
+
+/// A bounded first-in first-out queue that is a monitor object.
+///
+/// Every public method is a *synchronised method*: it takes the one *monitor lock* on entry and
+/// releases it on return, so at most one method runs inside the queue at a time. Methods that
+/// cannot go on wait on a *monitor condition* (`not_full` for pushers, `not_empty` for
+/// poppers), which releases the lock while they sleep; the method that changes the state
+/// notifies the condition that others wait for. [`close`](MonitorQueue::close) wakes every
+/// waiter: pushers get their value back, poppers first drain what is left and then get
+/// `None` / [`PopError::Closed`].
+///
+/// ```
+/// use concurrency::{MonitorQueue, PushError};
+///
+/// let queue = MonitorQueue::new(2);
+/// queue.push("t=21.5").unwrap();
+/// queue.push("t=21.7").unwrap();
+/// assert!(matches!(queue.try_push("t=21.9"), Err(PushError::Full("t=21.9"))));
+/// std::thread::scope(|s| {
+///     s.spawn(|| queue.push("t=21.9").unwrap()); // waits on `not_full`
+///     assert_eq!(queue.pop(), Some("t=21.5")); // notifies `not_full`
+/// });
+/// queue.close();
+/// assert_eq!(queue.pop(), Some("t=21.7")); // what was queued is still delivered
+/// assert_eq!(queue.pop(), Some("t=21.9"));
+/// assert_eq!(queue.pop(), None);
+/// ```
+pub struct MonitorQueue<T> {
+    state: Mutex<State<T>>,
+    not_empty: Condvar,
+    not_full: Condvar,
+}
+
+impl<T> MonitorQueue<T> {
+    /// A queue holding at most `capacity` items.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is zero: a queue that can hold nothing would block every push forever.
+    pub fn new(capacity: usize) -> Self {
+        assert!(
+            capacity > 0,
+            "a MonitorQueue needs a capacity of at least 1"
+        );
+        MonitorQueue {
+            state: Mutex::new(State {
+                items: VecDeque::with_capacity(capacity),
+                capacity,
+                closed: false,
+            }),
+            not_empty: Condvar::new(),
+            not_full: Condvar::new(),
+        }
+    }
+
+    /// Appends `value`, waiting while the queue is full.
+    ///
+    /// Hands `value` back if the queue is or becomes closed.
+    pub fn push(&self, value: T) -> Result<(), PushError<T>> {
+        let mut st = sync::lock(&self.state);
+        while !st.closed && st.items.len() >= st.capacity {
+            st = sync::wait(&self.not_full, st);
+        }
+        self.enqueue(st, value)
+    }
+
+    /// Appends `value` if there is room now.
+    pub fn try_push(&self, value: T) -> Result<(), PushError<T>> {
+        let st = sync::lock(&self.state);
+        if !st.closed && st.items.len() >= st.capacity {
+            return Err(PushError::Full(value));
+        }
+        self.enqueue(st, value)
+    }
+
+    /// Appends `value`, waiting at most `timeout` for room.
+    pub fn push_timeout(&self, value: T, timeout: Duration) -> Result<(), PushError<T>> {
+        let deadline = Instant::now() + timeout;
+        let mut st = sync::lock(&self.state);
+        while !st.closed && st.items.len() >= st.capacity {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(PushError::Timeout(value));
+            }
+            st = sync::wait_timeout(&self.not_full, st, deadline - now);
+        }
+        self.enqueue(st, value)
+    }
+
+    /// The common end of the pushes: the lock is held and there is room, or the queue is closed.
+    fn enqueue(&self, mut st: MutexGuard<'_, State<T>>, value: T) -> Result<(), PushError<T>> {
+        if st.closed {
+            return Err(PushError::Closed(value));
+        }
+        st.items.push_back(value);
+        drop(st);
+        self.not_empty.notify_one();
+        Ok(())
+    }
+
+    /// Takes the oldest item, waiting while the queue is empty; `None` once the queue is
+    /// closed and drained.
+    pub fn pop(&self) -> Option<T> {
+        let mut st = sync::lock(&self.state);
+        while !st.closed && st.items.is_empty() {
+            st = sync::wait(&self.not_empty, st);
+        }
+        self.dequeue(st).ok()
+    }
+
+    /// Takes the oldest item if there is one now.
+    pub fn try_pop(&self) -> Result<T, PopError> {
+        let st = sync::lock(&self.state);
+        if !st.closed && st.items.is_empty() {
+            return Err(PopError::Empty);
+        }
+        self.dequeue(st)
+    }
+
+    /// Takes the oldest item, waiting at most `timeout` for one.
+    pub fn pop_timeout(&self, timeout: Duration) -> Result<T, PopError> {
+        let deadline = Instant::now() + timeout;
+        let mut st = sync::lock(&self.state);
+        while !st.closed && st.items.is_empty() {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(PopError::Timeout);
+            }
+            st = sync::wait_timeout(&self.not_empty, st, deadline - now);
+        }
+        self.dequeue(st)
+    }
+
+    /// The common end of the pops: the lock is held and there is an item, or the queue is closed.
+    fn dequeue(&self, mut st: MutexGuard<'_, State<T>>) -> Result<T, PopError> {
+        let Some(value) = st.items.pop_front() else {
+            return Err(PopError::Closed);
+        };
+        drop(st);
+        self.not_full.notify_one();
+        Ok(value)
+    }
+
+    /// Takes every queued item at once, oldest first, and wakes every waiting pusher.
+    pub fn drain(&self) -> Vec<T> {
+        let items: Vec<T> = sync::lock(&self.state).items.drain(..).collect();
+        self.not_full.notify_all();
+        items
+    }
+
+    /// Closes the queue: pushes fail from now on, pops deliver what is queued and then report
+    /// the close, and every thread waiting in a method wakes up.
+    pub fn close(&self) {
+        sync::lock(&self.state).closed = true;
+        self.not_empty.notify_all();
+        self.not_full.notify_all();
+    }
+
+    /// Whether [`close`](MonitorQueue::close) has been called.
+    pub fn is_closed(&self) -> bool {
+        sync::lock(&self.state).closed
+    }
+
+    /// The number of queued items.
+    pub fn len(&self) -> usize {
+        sync::lock(&self.state).items.len()
+    }
+
+    /// Whether no item is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most items the queue holds.
+    pub fn capacity(&self) -> usize {
+        sync::lock(&self.state).capacity
+    }
+}
+
+impl<T> fmt::Debug for MonitorQueue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = sync::lock(&self.state);
+        f.debug_struct("MonitorQueue")
+            .field("len", &st.items.len())
+            .field("capacity", &st.capacity)
+            .field("closed", &st.closed)
+            .finish()
+    }
+}

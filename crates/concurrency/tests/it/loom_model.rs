@@ -1,0 +1,85 @@
+//! Loom models of the monitor queue's conditions and of the futures (run with
+//! `RUSTFLAGS="--cfg loom" cargo test -p concurrency --release --test it loom`).
+//!
+//! Under `--cfg loom` the crate builds `MonitorQueue` and `Promise`/`Eventual` from loom's
+//! mutex and condition variable, so these are the real types. Loom runs every interleaving
+//! (within a preemption bound) and fails on a deadlock: a lost wake-up leaves a thread waiting
+//! on a condition forever, and loom reports it.
+
+use std::sync::Arc;
+
+use concurrency::{Cancelled, MonitorQueue, PushError, promise};
+use loom::thread;
+
+fn check(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(f);
+}
+
+/// Two producers and one consumer through a queue of capacity 1: each producer must wait on
+/// `not_full` for the other's item to be taken, and the consumer on `not_empty`.
+#[test]
+fn loom_two_producers_one_consumer_capacity_one_lose_no_wakeup() {
+    check(|| {
+        let q = Arc::new(MonitorQueue::new(1));
+        let producers: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|v| {
+                let q = q.clone();
+                thread::spawn(move || q.push(v).unwrap())
+            })
+            .collect();
+        let mut got = [q.pop().unwrap(), q.pop().unwrap()];
+        for p in producers {
+            p.join().unwrap();
+        }
+        got.sort();
+        assert_eq!(got, [1, 2]);
+    });
+}
+
+/// Close wakes every waiter: two poppers on an empty queue, and a pusher on a full one.
+#[test]
+fn loom_close_wakes_every_waiter() {
+    check(|| {
+        let empty = Arc::new(MonitorQueue::<u8>::new(1));
+        let full = Arc::new(MonitorQueue::new(1));
+        full.push(0).unwrap();
+        let poppers: Vec<_> = (0..2)
+            .map(|_| {
+                let q = empty.clone();
+                thread::spawn(move || q.pop())
+            })
+            .collect();
+        let pusher = {
+            let q = full.clone();
+            thread::spawn(move || q.push(1))
+        };
+        empty.close();
+        full.close();
+        for p in poppers {
+            assert_eq!(p.join().unwrap(), None);
+        }
+        assert!(matches!(pusher.join().unwrap(), Err(PushError::Closed(1))));
+        assert_eq!(full.pop(), Some(0));
+        assert_eq!(full.pop(), None);
+    });
+}
+
+/// A future is resolved exactly once: fulfilled in one thread, or abandoned by a dropped
+/// promise, the waiting thread always wakes with that outcome.
+#[test]
+fn loom_a_future_always_wakes_its_waiter() {
+    check(|| {
+        let (p, e) = promise::<u8>();
+        let t = thread::spawn(move || p.fulfil(7));
+        assert_eq!(e.wait(), Ok(7));
+        t.join().unwrap();
+
+        let (p, e) = promise::<u8>();
+        let t = thread::spawn(move || drop(p));
+        assert_eq!(e.wait(), Err(Cancelled::Abandoned));
+        t.join().unwrap();
+    });
+}
