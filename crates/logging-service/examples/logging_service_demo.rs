@@ -1,4 +1,5 @@
-//! A scripted run of `logd`: start it, send from several clients in both wire formats, rotate
+//! A scripted run of `logd`: start it, send from several clients in both wire formats (one of
+//! them through `logc`'s library), rotate
 //! its files from outside and reopen them (what SIGHUP does), stop it gracefully, and
 //! summarise what it stored.
 
@@ -7,6 +8,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use logging_service::ace::{AceRecord, ByteOrder, SecondsLayout, encode};
+use logging_service::client::{Client, Format, Message, Transport};
 use logging_service::server::{Logd, LogdConfig};
 use logging_service::store::{StoreConfig, read_all};
 
@@ -99,6 +101,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("client plc-4: 1 syslog RFC 3164 message over TCP (newline framing)");
 
+    // logc's library, the client an operator scripts with: one connection, two records.
+    let mut logc = Client::connect(syslog_addr, Format::Rfc5424, Transport::Tcp)?;
+    for (i, text) in ["pressure 2.1 bar", "pressure 2.4 bar"].iter().enumerate() {
+        let mut m = Message::new(*text);
+        m.host = "sensor-12".into();
+        m.app = "pressured".into();
+        m.pid = Some(7);
+        m.severity = 6;
+        m.time = (1_764_144_000 + i as i64, 0);
+        logc.send(&m)?;
+    }
+    logc.finish(Duration::from_secs(10))?;
+    println!("client sensor-12: 2 records through logc's library (RFC 5424 over TCP)");
+
     // Rotate from outside, as logrotate would, then reopen: what SIGHUP does in the binary.
     std::fs::rename(dir.join("127.0.0.1.log"), dir.join("127.0.0.1.log.rotated"))?;
     output.reopen()?;
@@ -122,14 +138,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("client meter-9: 1 syslog datagram over UDP; client ace-node: 1 more ACE record");
     // A datagram carries no acknowledgement: wait until it is stored (bounded).
     let deadline = Instant::now() + Duration::from_secs(10);
-    while output.stats().records < 10 && Instant::now() < deadline {
+    while output.stats().records < 12 && Instant::now() < deadline {
         std::thread::park_timeout(Duration::from_millis(2));
     }
 
     let stats = logd.stop()?;
     println!(
         "logd: stopped gracefully; {} records stored ({} ACE, {} syslog), {} rejected, {} connections",
-        stats.records, stats.ace, stats.syslog, stats.rejected, stats.connections
+        stats.stored, stats.ace, stats.syslog, stats.rejected, stats.connections
     );
     println!("stored files (time stamp, host, app[pid], <facility.severity>, message):");
     let rotated = std::fs::read_to_string(dir.join("127.0.0.1.log.rotated"))?;
