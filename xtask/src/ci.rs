@@ -15,6 +15,7 @@ Runs the checks of .ci/run from the workspace root, stopping at the first failur
   cargo clippy --workspace --all-targets -- -D warnings
   cargo test --workspace
   cargo xtask fresh
+  cargo xtask loom
   cargo xtask demo
 ";
 
@@ -31,6 +32,7 @@ pub(crate) const STEPS: &[&[&str]] = &[
     ],
     &["test", "--workspace"],
     &["xtask", "fresh"],
+    &["xtask", "loom"],
     &["xtask", "demo"],
 ];
 

@@ -42,6 +42,9 @@ pub(crate) enum Command {
         )]
         args: Vec<String>,
     },
+    /// Run the loom models of the crates whose code switches to loom under `--cfg loom`
+    /// (concurrency, synchronization), built in target/loom.
+    Loom,
     /// Build benches/ in release, load each echo server with loadgen (1, 64, 512 connections),
     /// servers interleaved round-robin, and write docs/benchmarks.md and its SVG.
     Bench(BenchCli),

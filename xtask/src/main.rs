@@ -7,6 +7,7 @@
 //! |---------|--------------|
 //! | `demo [crate] [example] [--bless] [--timeout SECS]` | builds every example once, runs each with a time limit, compares its stdout with `crates/<crate>/examples/expected/<example>.stdout` where that file exists |
 //! | `ci` | the steps of `.ci/run` (fmt, clippy, test, fresh, demo), for local use |
+//! | `loom` | the loom models of the crates built with `--cfg loom` (concurrency, synchronization) |
 //! | `fresh [cargo test args]` | `cargo test --workspace` with every system peer hidden, as a fresh machine runs it |
 //! | `bench [--matrix echo\|lf] [--quick] ...` | builds `benches/` in release, runs an echo-server matrix against `loadgen`, writes `docs/benchmarks.md` and its SVG |
 //! | `bench-logging ...` | end-to-end ingest of `logd` against `ace_netsvcs`, rsyslog and syslog-ng, and memory with 10,000 idle clients; writes `docs/benchmarks-logging.md` |
@@ -30,6 +31,7 @@ mod cli;
 mod demo;
 mod expected;
 mod fresh;
+mod loom;
 mod metadata;
 mod process;
 #[cfg(test)]
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Ci => ci::run(),
         Command::Fresh { args } => fresh::run(&args),
+        Command::Loom => loom::run(),
         Command::Bench(args) => bench::run(&args.resolve()),
         Command::BenchLogging(args) => bench_logging::run(&args.resolve()),
     };
