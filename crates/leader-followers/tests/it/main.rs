@@ -1,7 +1,7 @@
 //! Integration tests of the leader-followers crate: the conformance kit for both pools,
 //! stress over TCP, timer and I/O serialisation, timers leaving the queue on cancel and close,
-//! shutdown under load, growth, configuration, and (with `--cfg loom`) a model check of the
-//! promotion protocol.
+//! shutdown under load, growth, configuration, and a randomized stress of the contract
+//! (`contract_stress`). The loom model of the wake-up protocol is `tests/loom.rs`.
 
 mod support;
 
@@ -41,8 +41,6 @@ mod conformance_hsha {
 }
 
 mod end_of_stream;
-#[cfg(loom)]
-mod loom_model;
 mod pool;
 mod serialisation;
 mod shutdown;
