@@ -966,6 +966,9 @@ impl Core {
             .get_mut(token)
             .ok_or(DispatchError::UnknownToken(token))?;
         match slot.handler.take() {
+            // Removed already while busy: the first removal decides how it ends (close or
+            // quiet), and this one is refused, as after the registration has gone.
+            None if slot.doomed.is_some() => return Err(DispatchError::UnknownToken(token)),
             // Busy (in this upcall or on another thread): its thread closes it on return.
             None => slot.doomed = Some(how),
             Some(h) => {

@@ -44,7 +44,7 @@ macro_rules! conformance_tests {
             suspend_keeps_readiness_for_resume, set_interest_takes_effect,
             no_concurrent_upcalls, end_from_inside_an_upcall,
             close_exactly_once_during_shutdown, registration_after_run_is_refused_or_closed,
-            order_per_iteration_when_busy);
+            order_per_iteration_when_busy, second_removal_during_an_upcall_is_refused);
     };
     // For dispatchers that run two upcalls at once (pools of two threads or more): the tests
     // above, and those that need a second thread free while one upcall blocks.
@@ -1131,6 +1131,42 @@ pub fn blocked_upcall_does_not_stall_others<D: Dispatcher + 'static>(make: &dyn 
     }
     r.stop();
     assert_eq!(rest(b_rx), vec![Ev::Close(CloseReason::Shutdown)]);
+}
+
+/// A registration removed while its upcall runs is ending: a second removal is refused, as
+/// after the registration has gone, and the first decides how it ends (here quietly).
+pub fn second_removal_during_an_upcall_is_refused<D: Dispatcher + 'static>(make: &dyn Fn() -> D) {
+    struct Twice(Sender<Ev>);
+    impl EventHandler for Twice {
+        fn handle_notify(&mut self, ctx: &mut dyn Context, _m: Message) -> Disposition {
+            let me = ctx.current().expect("an upcall knows its token");
+            ctx.remove(me, Removal::Quiet).expect("the first removal");
+            let second = ctx.remove(me, Removal::Close);
+            assert!(
+                matches!(second, Err(DispatchError::UnknownToken(_))),
+                "a second removal was accepted: {second:?}"
+            );
+            let _ = self.0.send(Ev::Notify(2));
+            Disposition::Continue
+        }
+        fn handle_close(&mut self, _ctx: &mut dyn Context, reason: CloseReason) {
+            let _ = self.0.send(Ev::Close(reason));
+        }
+    }
+    let r = Running::start(make());
+    let (tx, rx) = mpsc::channel();
+    let t = r.register(Twice(tx), Interest::NONE);
+    notify(&r, t, 2);
+    assert_eq!(
+        next(&rx, "the upcall that removes itself twice"),
+        Ev::Notify(2)
+    );
+    r.stop();
+    assert_eq!(
+        drain(&rx, "a registration removed during its upcall"),
+        vec![],
+        "the quiet removal came first: no close upcall"
+    );
 }
 
 /// A handler that reports signals and close, and answers `Close` to the signal `close_on`.

@@ -97,7 +97,10 @@ pub enum CloseReason {
 ///   schedule and cancel timers, watch signals, notify and end the dispatcher. No `RefCell` panic
 ///   and no deadlock: the dispatcher holds no borrow or lock of its tables while calling out.
 ///   Removing itself from inside an upcall takes effect when the upcall returns: close runs then,
-///   once.
+///   once. The same holds for a registration removed while busy on another thread. Meanwhile
+///   the registration is ending: a second removal is refused with
+///   [`DispatchError::UnknownToken`](crate::DispatchError::UnknownToken), and the first decides
+///   how it ends (closed, or quietly).
 /// - **Order.** Within one iteration of a dispatcher's loop, expired timers are dispatched
 ///   first, then notifications, then I/O. For a thread pool, an iteration is per registration:
 ///   before each upcall of a handler the dispatcher moves its timers that fell due (including

@@ -608,6 +608,10 @@ impl Context for Inner {
 
     fn remove(&mut self, token: Token, how: Removal) -> Result<(), DispatchError> {
         let slot = self.slot(token)?;
+        if slot.doomed.is_some() {
+            // Removed already during its upcall: the first removal decides how it ends.
+            return Err(DispatchError::UnknownToken(token));
+        }
         if slot.handler.is_none() {
             slot.doomed = Some(how);
         } else {

@@ -40,6 +40,7 @@ mod conformance_hsha {
     pattern_core::conformance_tests!(|| leader_followers::HalfSyncHalfAsync::new(4, 64).unwrap(); parallel);
 }
 
+mod contract_stress;
 mod end_of_stream;
 mod pool;
 mod serialisation;
