@@ -284,7 +284,7 @@ impl Core {
     fn promote(self: &Arc<Self>, st: &mut State) {
         let work_left = !st.ready.is_empty() || !st.jobs.is_empty();
         let wake = st.wake.work_taken(work_left);
-        if wake == Wake::Follower {
+        if wake == Wake::Follower && matches!(self.mode, Mode::LeaderFollowers { .. }) {
             self.stats.promotions.fetch_add(1, Ordering::Relaxed);
         }
         self.carry_out(st, wake);
