@@ -29,6 +29,8 @@ use wrapper_facade::signal::{Signal, SignalFd, SignalSet};
 use reactor::readiness::{EXCEPT, READ, WRITE, bits_of, closed, mask_of, mio_interest};
 use reactor::timer::{Expired, Finished, Head, TimerQueue};
 
+use crate::wakeup::{Role, Wake, Wakeup};
+
 const WAKER: mio::Token = mio::Token(usize::MAX);
 const SIGNALS: mio::Token = mio::Token(usize::MAX - 1);
 
@@ -109,12 +111,9 @@ pub(crate) struct State {
     ready: VecDeque<Token>,
     jobs: VecDeque<Job>,
     expired: Vec<Expired>,
-    /// A thread is blocked in `poll` (the leader, or the reactor thread).
-    polling: bool,
+    /// Who waits (followers, the poller) and whom to wake for new work.
+    wake: Wakeup,
     poll_deadline: Option<Instant>,
-    woken: bool,
-    /// Threads waiting on `followers_cv` (followers, or idle workers).
-    followers: usize,
     /// Pool threads alive (the reactor thread excluded).
     threads: usize,
     /// Pool threads inside a turn or a job.
@@ -189,10 +188,11 @@ impl Core {
                 ready: VecDeque::new(),
                 jobs: VecDeque::new(),
                 expired: Vec::new(),
-                polling: false,
+                wake: Wakeup::new(match mode {
+                    Mode::LeaderFollowers { .. } => Role::LeaderFollowers,
+                    Mode::HalfSync { .. } => Role::HalfSync,
+                }),
                 poll_deadline: None,
-                woken: false,
-                followers: 0,
                 threads: 0,
                 busy: 0,
                 reactor_waiting: false,
@@ -227,7 +227,8 @@ impl Core {
 
     pub(crate) fn end(&self) {
         self.ended.store(true, Ordering::Release);
-        let _st = self.state.lock();
+        let mut st = self.state.lock();
+        st.wake.all_followers_woken();
         self.followers_cv.notify_all();
         self.reactor_cv.notify_all();
         let _ = self.waker.wake();
@@ -251,37 +252,42 @@ impl Core {
 
     /// Work was added from outside the pool loop: wake someone to take it.
     fn kick(self: &Arc<Self>, st: &mut State) {
-        if st.followers > 0 {
-            // An idle thread takes demultiplexed work directly.
-            self.followers_cv.notify_one();
-        } else if st.polling {
-            if matches!(self.mode, Mode::LeaderFollowers { .. }) {
-                self.wake_poller(st);
+        let wake = st.wake.work_added();
+        self.carry_out(st, wake);
+    }
+
+    /// Carries out a wake-up decision of [`Wakeup`].
+    fn carry_out(self: &Arc<Self>, st: &mut State, wake: Wake) {
+        match wake {
+            Wake::Nobody => {}
+            Wake::Follower => {
+                self.followers_cv.notify_one();
             }
-        } else {
-            self.grow_if_stalled(st);
+            Wake::Poller => {
+                let _ = self.waker.wake();
+            }
+            Wake::Grow => self.grow_if_stalled(st),
         }
     }
 
-    fn wake_poller(&self, st: &mut State) {
-        if st.polling && !st.woken {
-            st.woken = true;
-            let _ = self.waker.wake();
-        }
+    fn wake_poller(self: &Arc<Self>, st: &mut State) {
+        let wake = st.wake.poller();
+        self.carry_out(st, wake);
     }
 
-    /// The leader took an event and is about to process it: promote a follower to leader, or,
-    /// when every thread is busy in an upcall and growth is on, generate a new leader.
+    /// A thread took a piece of work and is about to process it. Leader/followers: with
+    /// nobody polling it was the leader, so it promotes a follower to leader (or, when every
+    /// thread is busy in an upcall and growth is on, generates a new leader); with someone
+    /// polling and more work queued, it wakes one more thread for that work, so that the work
+    /// never waits behind an upcall that blocks. Half-sync/half-async: work left wakes a free
+    /// worker.
     fn promote(self: &Arc<Self>, st: &mut State) {
-        if st.polling {
-            return;
-        }
-        if st.followers > 0 {
+        let work_left = !st.ready.is_empty() || !st.jobs.is_empty();
+        let wake = st.wake.work_taken(work_left);
+        if wake == Wake::Follower && matches!(self.mode, Mode::LeaderFollowers { .. }) {
             self.stats.promotions.fetch_add(1, Ordering::Relaxed);
-            self.followers_cv.notify_one();
-        } else {
-            self.grow_if_stalled(st);
         }
+        self.carry_out(st, wake);
     }
 
     fn grow_if_stalled(self: &Arc<Self>, st: &mut State) {
@@ -348,7 +354,7 @@ impl Core {
             // blocking) before more: handlers answering `Again`, or jobs posting jobs, must not
             // starve the others' new events.
             let idle = st.ready.is_empty() && st.jobs.is_empty();
-            if (st.round > 0 || st.polling || idle)
+            if (st.round > 0 || st.wake.polling() || idle)
                 && let Some(work) = self.next_work(&mut st)
             {
                 // Step 5: promote a follower before processing.
@@ -358,11 +364,11 @@ impl Core {
                 st.busy -= 1;
                 continue;
             }
-            if st.polling {
+            if st.wake.polling() {
                 // Someone leads: wait as a follower.
-                st.followers += 1;
+                st.wake.follower_waits();
                 self.followers_cv.wait(&mut st);
-                st.followers -= 1;
+                st.wake.follower_runs();
                 continue;
             }
             // Lead: wait for events on the shared handle set.
@@ -370,6 +376,7 @@ impl Core {
         }
         st.threads -= 1;
         // A thread that leaves may have been the one a promotion woke.
+        st.wake.all_followers_woken();
         self.followers_cv.notify_all();
     }
 
@@ -387,13 +394,14 @@ impl Core {
                     self.reactor_cv.notify_one();
                 }
                 st.busy += 1;
+                self.promote(&mut st);
                 st = self.perform(st, work);
                 st.busy -= 1;
                 continue;
             }
-            st.followers += 1;
+            st.wake.follower_waits();
             self.followers_cv.wait(&mut st);
-            st.followers -= 1;
+            st.wake.follower_runs();
         }
         st.threads -= 1;
     }
@@ -426,8 +434,7 @@ impl Core {
 
     /// One wait on the handle set, then the readiness is recorded in the slots.
     fn poll_once<'a>(self: &'a Arc<Self>, mut st: Guard<'a>, nonblocking: bool) -> Guard<'a> {
-        st.polling = true;
-        st.woken = false;
+        st.wake.poll_begins(!nonblocking);
         let now = self.clock.now();
         let deadline = st.timers.next_deadline();
         st.poll_deadline = if nonblocking { Some(now) } else { deadline };
@@ -446,7 +453,7 @@ impl Core {
             poll.poll(events, timeout)
         };
         let mut st = self.state.lock();
-        st.polling = false;
+        st.wake.poll_ends();
         st.poll_deadline = None;
         match result {
             Ok(()) => {}
@@ -456,6 +463,7 @@ impl Core {
                 events.clear();
                 *self.error.lock() = Some(e);
                 self.ended.store(true, Ordering::Release);
+                st.wake.all_followers_woken();
                 self.followers_cv.notify_all();
             }
         }
@@ -637,6 +645,16 @@ impl Core {
             if budget == 0 || self.ended() {
                 break;
             }
+            // Timers that fell due while this handler was busy go before the notifications
+            // queued meanwhile: the order of an iteration (timers, notifications, I/O) holds
+            // for each upcall of a turn, not only for work found at the top of a loop.
+            if st
+                .timers
+                .next_deadline()
+                .is_some_and(|d| d <= self.clock.now())
+            {
+                self.expire_timers(&mut st);
+            }
             let Some(item) = Self::pick(&mut st, token) else {
                 break;
             };
@@ -676,7 +694,7 @@ impl Core {
                 let now = self.clock.now();
                 let spent = match st.timers.finish(id, act, now) {
                     Finished::Rearmed => {
-                        if st.polling
+                        if st.wake.polling()
                             && st
                                 .timers
                                 .next_deadline()
@@ -792,43 +810,37 @@ impl Core {
     }
 
     /// After every pool thread has left: closes each live registration with `Shutdown`, once.
+    /// From here on the engine is closed: registrations (from `handle_close` too), posts and
+    /// notifications are refused with [`DispatchError::ShutDown`], so the closes below end
+    /// the table however handlers react, and nothing is left to drop without its close.
     pub(crate) fn close_all(self: &Arc<Self>) {
         let mut st = self.state.lock();
-        // Handlers may register others from handle_close; those are closed too, within reason.
-        for _ in 0..16 {
+        st.closed = true;
+        loop {
             let tokens = st.slots.tokens();
             if tokens.is_empty() {
                 break;
             }
+            let mut progress = false;
             for t in tokens {
                 let taken = st.slots.get_mut(t).and_then(|s| s.handler.take());
                 if let Some(h) = taken {
                     st = self.close_taken(st, t, h, CloseReason::Shutdown, false);
+                    progress = true;
                 }
             }
-        }
-        // Registrations still left (registered by the last round of closes) go without a close
-        // upcall.
-        let mut left = Vec::new();
-        let mut acts = Vec::new();
-        for t in st.slots.tokens() {
-            if let Some(slot) = st.slots.remove(t) {
-                if let (true, Some(fd)) = (slot.in_poll, slot.fd) {
-                    let _ = self.registry.deregister(&mut SourceFd(&fd));
-                }
-                st.timers.cancel_list(slot.timers, |act| acts.push(act));
-                left.push(slot);
+            if !progress {
+                // Every pool thread has been joined, so no handler is busy; should one be,
+                // its thread closes it when the upcall returns (the engine is ended).
+                break;
             }
         }
         debug_assert!(st.timers.is_empty(), "every timer has an owner");
         st.timers.clear();
         st.ready.clear();
         let jobs = std::mem::take(&mut st.jobs);
-        st.closed = true;
         drop(st);
-        // User values (handlers, notifications, ACTs, jobs): dropped without the lock.
-        drop(left);
-        drop(acts);
+        // Posted jobs are user values: dropped without the lock.
         drop(jobs);
     }
 
@@ -910,6 +922,13 @@ impl Core {
             doomed: None,
         };
         let mut st = self.state.lock();
+        if st.closed {
+            // After run, or from a handle_close during shutdown: the pool upcalls nothing any
+            // more, so it takes no handler it could never close.
+            drop(st);
+            drop(slot);
+            return Err(DispatchError::ShutDown);
+        }
         let capacity = st.slots.limit();
         let token = match st.slots.insert(slot) {
             Ok(t) => t,
@@ -947,6 +966,9 @@ impl Core {
             .get_mut(token)
             .ok_or(DispatchError::UnknownToken(token))?;
         match slot.handler.take() {
+            // Removed already while busy: the first removal decides how it ends (close or
+            // quiet), and this one is refused, as after the registration has gone.
+            None if slot.doomed.is_some() => return Err(DispatchError::UnknownToken(token)),
             // Busy (in this upcall or on another thread): its thread closes it on return.
             None => slot.doomed = Some(how),
             Some(h) => {
@@ -1031,11 +1053,9 @@ impl Core {
         };
         st.slots.get_mut(token).expect("checked").timers = Some(id);
         // The waiting thread computed its timeout from the earlier deadlines.
-        if st.polling && st.poll_deadline.is_none_or(|p| deadline < p) {
-            self.wake_poller(&mut st);
-        } else if !st.polling && st.followers > 0 && delay.is_zero() {
-            self.followers_cv.notify_one();
-        }
+        let before_wait_ends = st.poll_deadline.is_none_or(|p| deadline < p);
+        let wake = st.wake.timer_scheduled(before_wait_ends, delay.is_zero());
+        self.carry_out(&mut st, wake);
         Ok(id)
     }
 
@@ -1116,6 +1136,7 @@ impl Core {
             // idle ones now. (A thread busy in an upcall blocks it when the upcall returns;
             // to close that window, block the signals before `run`, as threads inherit masks.)
             self.sig_epoch.fetch_add(1, Ordering::AcqRel);
+            st.wake.all_followers_woken();
             self.followers_cv.notify_all();
             self.wake_poller(&mut st);
             self.read_signals(&mut st);

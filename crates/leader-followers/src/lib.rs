@@ -73,6 +73,8 @@ mod error;
 mod half_sync;
 mod leader_followers;
 mod monitor;
+#[doc(hidden)]
+pub mod wakeup;
 
 pub use concurrency::Concurrency;
 pub use error::ConcurrencyError;

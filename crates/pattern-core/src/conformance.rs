@@ -42,7 +42,15 @@ macro_rules! conformance_tests {
             input_until_end_of_stream, short_read_then_end_of_stream,
             again_is_upcalled_without_new_edge,
             suspend_keeps_readiness_for_resume, set_interest_takes_effect,
-            no_concurrent_upcalls, end_from_inside_an_upcall);
+            no_concurrent_upcalls, end_from_inside_an_upcall,
+            close_exactly_once_during_shutdown, registration_after_run_is_refused_or_closed,
+            order_per_iteration_when_busy, second_removal_during_an_upcall_is_refused);
+    };
+    // For dispatchers that run two upcalls at once (pools of two threads or more): the tests
+    // above, and those that need a second thread free while one upcall blocks.
+    ($make:expr; parallel) => {
+        $crate::conformance_tests!($make);
+        $crate::conformance_tests!(@each $make; blocked_upcall_does_not_stall_others);
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {
         $(
@@ -834,6 +842,331 @@ pub fn end_from_inside_an_upcall<D: Dispatcher + 'static>(make: &dyn Fn() -> D) 
     );
     loop_thread.join().expect("loop thread").expect("run");
     assert_eq!(rest(rx), vec![]);
+}
+
+/// Waits until every sender of `rx` is gone (the dispatcher dropped the handlers holding
+/// them), at most [`PATIENCE`] in all, and returns what arrived meanwhile. A handler that is
+/// never dropped fails the test with `what` instead of hanging it.
+fn drain<T>(rx: &Receiver<T>, what: &str) -> Vec<T> {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let mut got = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(x) => got.push(x),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return got,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("{what}: a handler was neither dropped nor closed within {PATIENCE:?}")
+            }
+        }
+    }
+}
+
+/// Close runs exactly once per registration during shutdown too: a handler that registers a
+/// successor from `handle_close(Shutdown)`, twenty deep, sees each registration either
+/// refused with [`DispatchError::ShutDown`] or accepted and then closed once with `Shutdown`;
+/// none is dropped without its close.
+pub fn close_exactly_once_during_shutdown<D: Dispatcher + 'static>(make: &dyn Fn() -> D) {
+    const DEPTH: u32 = 20;
+    #[derive(Debug, PartialEq, Eq)]
+    enum Step {
+        Accepted(u32),
+        Refused(u32),
+        Closed(u32, CloseReason),
+        Dropped(u32),
+    }
+    struct Chain {
+        depth: u32,
+        tx: Sender<Step>,
+    }
+    impl EventHandler for Chain {
+        fn handle_close(&mut self, ctx: &mut dyn Context, reason: CloseReason) {
+            let _ = self.tx.send(Step::Closed(self.depth, reason));
+            if reason != CloseReason::Shutdown || self.depth == DEPTH {
+                return;
+            }
+            let next = self.depth + 1;
+            let successor = Chain {
+                depth: next,
+                tx: self.tx.clone(),
+            };
+            match ctx.register(Box::new(successor), Interest::NONE) {
+                Ok(_) => {
+                    let _ = self.tx.send(Step::Accepted(next));
+                }
+                Err(DispatchError::ShutDown) => {
+                    let _ = self.tx.send(Step::Refused(next));
+                }
+                Err(e) => panic!("registration from handle_close failed with {e}"),
+            }
+        }
+    }
+    impl Drop for Chain {
+        fn drop(&mut self) {
+            let _ = self.tx.send(Step::Dropped(self.depth));
+        }
+    }
+    let r = Running::start(make());
+    let (tx, rx) = mpsc::channel();
+    r.register(Chain { depth: 0, tx }, Interest::NONE);
+    r.stop();
+    let steps = drain(&rx, "shutdown");
+    for depth in 0..=DEPTH {
+        let accepted = depth == 0 || steps.contains(&Step::Accepted(depth));
+        let refused = steps.contains(&Step::Refused(depth));
+        let closes = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Closed(d, _) if *d == depth))
+            .count();
+        let drops = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Dropped(d) if *d == depth))
+            .count();
+        if accepted {
+            assert_eq!(
+                closes, 1,
+                "registration {depth} was accepted during shutdown and closed {closes} times \
+                 (exactly once expected); steps: {steps:?}"
+            );
+            assert!(
+                steps.contains(&Step::Closed(depth, CloseReason::Shutdown)),
+                "registration {depth} closed for another reason than Shutdown: {steps:?}"
+            );
+            assert_eq!(drops, 1, "registration {depth} dropped {drops} times");
+        } else if refused {
+            assert_eq!(
+                closes, 0,
+                "refused registration {depth} was closed: {steps:?}"
+            );
+            assert_eq!(drops, 1, "refused handler {depth} dropped {drops} times");
+        } else {
+            // The chain stopped earlier: nothing of this depth exists.
+            assert_eq!((closes, drops), (0, 0), "registration {depth}: {steps:?}");
+        }
+    }
+}
+
+/// After [`Dispatcher::run`] returned, [`Dispatcher::register`] either refuses with
+/// [`DispatchError::ShutDown`] (dropping the handler at once) or accepts, and then dropping the
+/// dispatcher closes the registration once with `Shutdown`; a [`Remote`] still alive keeps
+/// neither from happening.
+pub fn registration_after_run_is_refused_or_closed<D: Dispatcher + 'static>(make: &dyn Fn() -> D) {
+    let d = make();
+    let remote = d.remote();
+    let loop_thread = thread::Builder::new()
+        .name("conformance-loop".into())
+        .spawn(move || {
+            let mut d = d;
+            let result = d.run();
+            (d, result)
+        })
+        .expect("spawn loop thread");
+    remote.end();
+    let (mut d, result) = loop_thread.join().expect("loop thread panicked");
+    result.expect("run returned an error");
+    let (h, rx) = reporter();
+    match d.register(Box::new(h), Interest::NONE) {
+        Err(DispatchError::ShutDown) => {
+            assert_eq!(
+                drain(&rx, "a registration refused after run"),
+                vec![],
+                "a refused handler must not be upcalled"
+            );
+            drop(d);
+        }
+        Ok(_) => {
+            drop(d);
+            assert_eq!(
+                drain(
+                    &rx,
+                    "a registration accepted after run, its dispatcher dropped"
+                ),
+                vec![Ev::Close(CloseReason::Shutdown)],
+                "a registration accepted after run is closed once when the dispatcher goes"
+            );
+        }
+        Err(e) => panic!("register after run failed with {e}, not ShutDown"),
+    }
+    // The remote outlived everything above on purpose.
+    drop(remote);
+}
+
+/// Order within an iteration holds for work that arrives while the handler is busy: an upcall
+/// that schedules itself a zero-delay timer, posts itself a notification and makes its own
+/// socket readable is upcalled next for the timeout, then the notification, then input.
+pub fn order_per_iteration_when_busy<D: Dispatcher + 'static>(make: &dyn Fn() -> D) {
+    const ROUNDS: u64 = 20;
+    struct SelfStarter {
+        ours: UnixStream,
+        theirs: UnixStream,
+        tx: Sender<Ev>,
+    }
+    impl EventHandler for SelfStarter {
+        fn handle(&self) -> Option<BorrowedFd<'_>> {
+            Some(self.ours.as_fd())
+        }
+        fn handle_notify(&mut self, ctx: &mut dyn Context, message: Message) -> Disposition {
+            let n = *message.downcast::<u64>().expect("kit sends u64");
+            if n >= 1000 {
+                let _ = self.tx.send(Ev::Notify(n));
+                return Disposition::Continue;
+            }
+            let me = ctx.current().expect("an upcall knows its token");
+            ctx.schedule_timer(me, Duration::ZERO, None, Box::new(format!("round {n}")))
+                .expect("schedule a zero-delay timer");
+            ctx.notify(me, Box::new(1000 + n)).expect("notify self");
+            self.theirs
+                .write_all(&[n as u8])
+                .expect("make our socket readable");
+            Disposition::Continue
+        }
+        fn handle_timeout(
+            &mut self,
+            _ctx: &mut dyn Context,
+            _timer: TimerId,
+            act: &mut (dyn Any + Send),
+        ) -> Disposition {
+            let label = act.downcast_ref::<String>().cloned().unwrap_or_default();
+            let _ = self.tx.send(Ev::Timeout(label));
+            Disposition::Continue
+        }
+        fn handle_input(&mut self, _ctx: &mut dyn Context) -> Disposition {
+            let mut buf = [0u8; 64];
+            loop {
+                match self.ours.read(&mut buf) {
+                    Ok(0) => return Disposition::Close,
+                    Ok(n) => {
+                        let _ = self.tx.send(Ev::Input(buf[..n].to_vec()));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        return Disposition::Continue;
+                    }
+                    Err(e) => panic!("read: {e}"),
+                }
+            }
+        }
+        fn handle_close(&mut self, _ctx: &mut dyn Context, reason: CloseReason) {
+            let _ = self.tx.send(Ev::Close(reason));
+        }
+    }
+    let r = Running::start(make());
+    let (ours, theirs) = UnixStream::pair().expect("socketpair");
+    ours.set_nonblocking(true).expect("nonblocking");
+    let (tx, rx) = mpsc::channel();
+    let t = r.register(SelfStarter { ours, theirs, tx }, Interest::READ);
+    for round in 2..2 + ROUNDS {
+        notify(&r, t, round);
+        let got = [
+            next(&rx, "the first upcall after the round"),
+            next(&rx, "the second upcall after the round"),
+            next(&rx, "the third upcall after the round"),
+        ];
+        assert_eq!(
+            got,
+            [
+                Ev::Timeout(format!("round {round}")),
+                Ev::Notify(1000 + round),
+                Ev::Input(vec![round as u8]),
+            ],
+            "round {round}: timers, then notifications, then I/O"
+        );
+    }
+    r.stop();
+    assert_eq!(rest(rx), vec![Ev::Close(CloseReason::Shutdown)]);
+}
+
+/// With one handler blocked in an upcall, a dispatcher that runs several threads still serves
+/// the others: two notifications posted back to back, the first to the handler that blocks,
+/// the second to another, both arrive while the first upcall waits (no lost wake-up).
+/// Only for dispatchers with two or more threads ([`conformance_tests!`] with `; parallel`).
+pub fn blocked_upcall_does_not_stall_others<D: Dispatcher + 'static>(make: &dyn Fn() -> D) {
+    const ROUNDS: u64 = 500;
+    struct Blocker {
+        started: Sender<u64>,
+        release: Receiver<()>,
+    }
+    impl EventHandler for Blocker {
+        fn handle_notify(&mut self, _ctx: &mut dyn Context, message: Message) -> Disposition {
+            let n = *message.downcast::<u64>().expect("kit sends u64");
+            let _ = self.started.send(n);
+            // Bounded, so that a dispatcher that loses B's wake-up fails the test, not hangs.
+            let _ = self.release.recv_timeout(PATIENCE * 2);
+            Disposition::Continue
+        }
+    }
+    let r = Running::start(make());
+    let (started_tx, started_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel();
+    let a = r.register(
+        Blocker {
+            started: started_tx,
+            release: release_rx,
+        },
+        Interest::NONE,
+    );
+    let (b, b_rx) = reporter();
+    let b = r.register(b, Interest::NONE);
+    for round in 2..2 + ROUNDS {
+        // Every other round starts after a round trip through the pool, the others right
+        // after A's release: the pool's threads are caught in different states.
+        if round % 2 == 0 {
+            r.call(|_| ());
+        }
+        notify(&r, a, round);
+        notify(&r, b, round);
+        assert_eq!(
+            b_rx.recv_timeout(PATIENCE).unwrap_or_else(|_| panic!(
+                "round {round}: B's notification waited {PATIENCE:?} while A's upcall \
+                     blocked and another pool thread was free"
+            )),
+            Ev::Notify(round)
+        );
+        assert_eq!(
+            started_rx
+                .recv_timeout(PATIENCE)
+                .expect("A's upcall started"),
+            round
+        );
+        release_tx.send(()).expect("A waits for its release");
+    }
+    r.stop();
+    assert_eq!(rest(b_rx), vec![Ev::Close(CloseReason::Shutdown)]);
+}
+
+/// A registration removed while its upcall runs is ending: a second removal is refused, as
+/// after the registration has gone, and the first decides how it ends (here quietly).
+pub fn second_removal_during_an_upcall_is_refused<D: Dispatcher + 'static>(make: &dyn Fn() -> D) {
+    struct Twice(Sender<Ev>);
+    impl EventHandler for Twice {
+        fn handle_notify(&mut self, ctx: &mut dyn Context, _m: Message) -> Disposition {
+            let me = ctx.current().expect("an upcall knows its token");
+            ctx.remove(me, Removal::Quiet).expect("the first removal");
+            let second = ctx.remove(me, Removal::Close);
+            assert!(
+                matches!(second, Err(DispatchError::UnknownToken(_))),
+                "a second removal was accepted: {second:?}"
+            );
+            let _ = self.0.send(Ev::Notify(2));
+            Disposition::Continue
+        }
+        fn handle_close(&mut self, _ctx: &mut dyn Context, reason: CloseReason) {
+            let _ = self.0.send(Ev::Close(reason));
+        }
+    }
+    let r = Running::start(make());
+    let (tx, rx) = mpsc::channel();
+    let t = r.register(Twice(tx), Interest::NONE);
+    notify(&r, t, 2);
+    assert_eq!(
+        next(&rx, "the upcall that removes itself twice"),
+        Ev::Notify(2)
+    );
+    r.stop();
+    assert_eq!(
+        drain(&rx, "a registration removed during its upcall"),
+        vec![],
+        "the quiet removal came first: no close upcall"
+    );
 }
 
 /// A handler that reports signals and close, and answers `Close` to the signal `close_on`.

@@ -115,5 +115,6 @@ pub trait Dispatcher: Send {
 
     /// Runs the loop until [`Remote::end`] or [`Context::end`]; then closes every live
     /// registration with [`CloseReason::Shutdown`](crate::CloseReason::Shutdown) and returns.
+    /// While it closes them, registration is refused with [`DispatchError::ShutDown`].
     fn run(&mut self) -> io::Result<()>;
 }

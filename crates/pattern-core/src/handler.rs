@@ -81,6 +81,14 @@ pub enum CloseReason {
 ///   reuses the descriptor: the token's generation no longer matches.
 ///   Close is upcalled after the handle is deregistered and the handler's timers cancelled, and
 ///   the handler is dropped right after it returns.
+///   Shutdown keeps this too: once a dispatcher has begun closing its registrations with
+///   [`CloseReason::Shutdown`], [`Context::register`] (from a `handle_close`, say) and
+///   [`Dispatcher::register`](crate::Dispatcher::register) answer
+///   [`DispatchError::ShutDown`](crate::DispatchError::ShutDown) and drop the handler
+///   unregistered (never upcalled, not even closed), so no registration is ever dropped
+///   without its close. The thread pools stay shut down after `run` returns; the reactor takes
+///   registrations again once its closing is over (it can be reset and run again), and closes
+///   them when dropped.
 /// - **No concurrent upcalls.** Upcalls of one handler never overlap, timers, signals and
 ///   notifications included, whatever the number of threads the dispatcher runs. A handler
 ///   therefore needs no lock of its own (it must be `Send`, as it may move between threads).
@@ -89,9 +97,17 @@ pub enum CloseReason {
 ///   schedule and cancel timers, watch signals, notify and end the dispatcher. No `RefCell` panic
 ///   and no deadlock: the dispatcher holds no borrow or lock of its tables while calling out.
 ///   Removing itself from inside an upcall takes effect when the upcall returns: close runs then,
-///   once.
+///   once. The same holds for a registration removed while busy on another thread. Meanwhile
+///   the registration is ending: a second removal is refused with
+///   [`DispatchError::UnknownToken`](crate::DispatchError::UnknownToken), and the first decides
+///   how it ends (closed, or quietly).
 /// - **Order.** Within one iteration of a dispatcher's loop, expired timers are dispatched
-///   first, then notifications, then I/O.
+///   first, then notifications, then I/O. For a thread pool, an iteration is per registration:
+///   before each upcall of a handler the dispatcher moves its timers that fell due (including
+///   while it was busy in the previous upcall) ahead of its notifications, and those ahead of
+///   its I/O.
+/// - **Progress.** A dispatcher with several threads never lets work wait while one of them
+///   is free: an upcall that blocks holds up its own handler only.
 /// - **Panics.** A panicking upcall closes its registration with [`CloseReason::Panicked`]
 ///   (a panic in `handle_close` itself is caught and logged); the dispatcher goes on.
 ///

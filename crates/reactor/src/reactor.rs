@@ -116,6 +116,7 @@ impl ReactorBuilder {
                 signals_ready: false,
                 expired: Vec::new(),
                 notices: VecDeque::new(),
+                closing: false,
             },
         })
     }
@@ -159,6 +160,8 @@ struct Inner {
     signals_ready: bool,
     expired: Vec<Expired>,
     notices: VecDeque<Notice>,
+    /// [`Inner::close_all`] is running: registrations are refused until it returns.
+    closing: bool,
 }
 
 impl Reactor {
@@ -339,22 +342,31 @@ impl Inner {
         drop(handler);
     }
 
+    /// Closes every registration with `Shutdown`, once each. Registrations are refused with
+    /// [`DispatchError::ShutDown`] meanwhile (a `handle_close` registering a successor gets
+    /// the error), so the table empties however the handlers react, and none goes without its
+    /// close. Afterwards the reactor takes registrations again (it may be reset and run).
     fn close_all(&mut self) {
-        // Handlers may register others from handle_close; those are closed too, within reason.
-        for _ in 0..16 {
+        self.closing = true;
+        loop {
             let tokens = self.slots.tokens();
             if tokens.is_empty() {
                 break;
             }
+            let mut progress = false;
             for t in tokens {
                 if self.slots.get(t).is_some_and(|s| s.handler.is_some()) {
                     self.close(t, CloseReason::Shutdown, false);
+                    progress = true;
                 }
             }
+            if !progress {
+                // Only handlers in an upcall further up the stack are left (not reachable
+                // from the public API): their upcall's return closes them.
+                break;
+            }
         }
-        for t in self.slots.tokens() {
-            self.close(t, CloseReason::Shutdown, true);
-        }
+        self.closing = false;
         self.timers.clear();
         self.ready.clear();
     }
@@ -555,6 +567,9 @@ impl Context for Inner {
         handler: Box<dyn EventHandler>,
         interest: Interest,
     ) -> Result<Token, DispatchError> {
+        if self.closing {
+            return Err(DispatchError::ShutDown);
+        }
         let fd = handler.handle().map(|fd| fd.as_raw_fd());
         let wanted = mio_interest(interest);
         if wanted.is_some() && fd.is_none() {
@@ -593,6 +608,10 @@ impl Context for Inner {
 
     fn remove(&mut self, token: Token, how: Removal) -> Result<(), DispatchError> {
         let slot = self.slot(token)?;
+        if slot.doomed.is_some() {
+            // Removed already during its upcall: the first removal decides how it ends.
+            return Err(DispatchError::UnknownToken(token));
+        }
         if slot.handler.is_none() {
             slot.doomed = Some(how);
         } else {
