@@ -36,8 +36,8 @@ pub enum Op {
     End,
 }
 
-/// Records every operation; registrations are kept (and handed back by
-/// [`take_registered`](Self::take_registered)), timers hold their ACTs so cancel returns them.
+/// Records every operation; registrations are kept (counted by
+/// [`registered`](Self::registered)), timers hold their ACTs so cancel returns them.
 #[derive(Debug, Default)]
 pub struct RecordingContext {
     current: Option<Token>,
