@@ -1,0 +1,730 @@
+//! io_uring behind a safe facade: a [`Ring`] that owns every buffer, address and timespec of
+//! an operation from the moment its submission entry is pushed until its final completion is
+//! reaped, so nothing the kernel reads or writes can be freed or moved while it does.
+//!
+//! The `io-uring` crate gives the rings; pushing an entry is `unsafe` there because the entry
+//! holds raw pointers. Here each [`Op`] carries its resources by value, [`Ring::push`] moves
+//! them into the ring's table of operations in flight (heap allocations whose addresses do not
+//! change when the table moves), and [`Ring::reap`] hands them back in the [`Cqe`] that ends
+//! the operation. Dropping the ring cancels what is still in flight and waits for it; if the
+//! kernel never answers, the resources are leaked rather than freed under it.
+//!
+//! ```
+//! use std::os::fd::AsRawFd;
+//! use std::os::unix::net::UnixStream;
+//! use wrapper_facade::uring::{Op, Ring};
+//!
+//! let (a, b) = UnixStream::pair().unwrap();
+//! let mut ring = Ring::new(8).unwrap();
+//! ring.push(1, Op::Write { fd: a.as_raw_fd(), buf: b"ping".to_vec() }).unwrap();
+//! ring.push(2, Op::Read { fd: b.as_raw_fd(), buf: vec![0; 16] }).unwrap();
+//! let mut done = Vec::new();
+//! while done.len() < 2 {
+//!     ring.submit_and_wait(1).unwrap();
+//!     ring.reap(&mut done);
+//! }
+//! let read = done.iter().find(|c| c.user_data == 2).unwrap();
+//! assert_eq!(read.result, 4);
+//! let Some(Op::Read { buf, .. }) = &read.op else { panic!() };
+//! assert_eq!(&buf[..4], b"ping");
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::mem;
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use io_uring::{IoUring, cqueue, opcode, squeue, types};
+
+/// Why a ring could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// The kernel has no io_uring, or refuses it to this process (`io_uring_disabled` sysctl,
+    /// a seccomp filter, a container policy): `ENOSYS`, `EPERM` or `EACCES`.
+    #[error(
+        "io_uring is unavailable here (errno {errno}: {name}; kernel without io_uring, io_uring_disabled sysctl or seccomp)"
+    )]
+    Unsupported {
+        /// The errno of `io_uring_setup`.
+        errno: i32,
+        /// Its symbolic name.
+        name: &'static str,
+    },
+    /// The kernel refused these ring parameters (e.g. `EINVAL` for an entry count above its
+    /// limit, `ENOMEM` when locked memory runs out).
+    #[error("io_uring_setup refused {entries} entries (errno {errno}: {name})")]
+    Refused {
+        /// The requested submission queue size.
+        entries: u32,
+        /// The errno of `io_uring_setup`.
+        errno: i32,
+        /// Its symbolic name.
+        name: &'static str,
+    },
+}
+
+impl SetupError {
+    /// Classifies the error of `io_uring_setup` for a ring of `entries` entries.
+    ///
+    /// ```
+    /// use std::io;
+    /// use wrapper_facade::uring::SetupError;
+    ///
+    /// let e = SetupError::from_io(&io::Error::from_raw_os_error(38), 8);
+    /// assert!(matches!(e, SetupError::Unsupported { errno: 38, name: "ENOSYS" }));
+    /// ```
+    pub fn from_io(err: &io::Error, entries: u32) -> SetupError {
+        let errno = err.raw_os_error().unwrap_or(0);
+        let name = errno_name(errno);
+        match errno {
+            libc::ENOSYS | libc::EPERM | libc::EACCES => SetupError::Unsupported { errno, name },
+            _ => SetupError::Refused {
+                entries,
+                errno,
+                name,
+            },
+        }
+    }
+
+    /// The errno the kernel answered.
+    pub fn errno(&self) -> i32 {
+        match self {
+            SetupError::Unsupported { errno, .. } | SetupError::Refused { errno, .. } => *errno,
+        }
+    }
+}
+
+fn errno_name(errno: i32) -> &'static str {
+    match errno {
+        libc::ENOSYS => "ENOSYS",
+        libc::EPERM => "EPERM",
+        libc::EACCES => "EACCES",
+        libc::EINVAL => "EINVAL",
+        libc::ENOMEM => "ENOMEM",
+        libc::EFAULT => "EFAULT",
+        libc::EMFILE => "EMFILE",
+        libc::ENFILE => "ENFILE",
+        _ => "unknown errno",
+    }
+}
+
+/// How to set a ring up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingParams {
+    /// Submission queue entries (the kernel rounds up to a power of two, at most 32768).
+    pub entries: u32,
+    /// Ask for `IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN` (completions are
+    /// processed only when the owning thread enters the kernel); without them if refused.
+    pub defer_taskrun: bool,
+}
+
+impl RingParams {
+    /// `entries` entries, no special setup flags.
+    pub fn new(entries: u32) -> Self {
+        RingParams {
+            entries,
+            defer_taskrun: false,
+        }
+    }
+}
+
+/// One asynchronous operation with the resources it lends the kernel.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Op {
+    /// Accept a connection on the listening socket `fd` (`accept4` with `SOCK_CLOEXEC`);
+    /// the result is the new descriptor, owned by whoever reaps it ([`Cqe::take_fd`]).
+    Accept {
+        /// The listening socket.
+        fd: RawFd,
+    },
+    /// Connect the socket `fd` to `addr`.
+    Connect {
+        /// The socket.
+        fd: RawFd,
+        /// The peer.
+        addr: SocketAddr,
+    },
+    /// Read into `buf` (its length is the most read); the result is the count read.
+    Read {
+        /// The descriptor.
+        fd: RawFd,
+        /// The buffer, handed back in the completion.
+        buf: Vec<u8>,
+    },
+    /// Write all of `buf` (or some: the result is the count written).
+    Write {
+        /// The descriptor.
+        fd: RawFd,
+        /// The bytes, handed back in the completion.
+        buf: Vec<u8>,
+    },
+    /// Completes with `-ETIME` once `after` has passed.
+    Timeout {
+        /// The delay.
+        after: Duration,
+    },
+    /// Asks the kernel to cancel the operation submitted with `target` as its user data.
+    Cancel {
+        /// The user data of the operation to cancel.
+        target: u64,
+    },
+    /// Completes at once with result 0: a completion posted by the application itself.
+    Nop,
+}
+
+/// The heap-pinned form of an operation's resources while the kernel may use them.
+#[derive(Debug)]
+enum Held {
+    Plain(Op),
+    Connect(Op, Box<libc::sockaddr_storage>),
+    Timeout(Op, Box<types::Timespec>),
+}
+
+impl Held {
+    fn into_op(self) -> Op {
+        match self {
+            Held::Plain(op) | Held::Connect(op, _) | Held::Timeout(op, _) => op,
+        }
+    }
+}
+
+/// A completion as reaped from the ring.
+#[derive(Debug)]
+pub struct Cqe {
+    /// The user data the operation was pushed with.
+    pub user_data: u64,
+    /// The kernel's result: non-negative on success, `-errno` on failure.
+    pub result: i32,
+    /// The operation, with its buffer, when this completion ends it; `None` for a completion
+    /// whose user data the ring does not know (no such operation was pushed).
+    pub op: Option<Op>,
+}
+
+impl Cqe {
+    /// The result as `io::Result`: `Ok(n)` or the errno as an error.
+    pub fn io_result(&self) -> io::Result<u32> {
+        if self.result < 0 {
+            Err(io::Error::from_raw_os_error(-self.result))
+        } else {
+            Ok(self.result as u32)
+        }
+    }
+
+    /// For a successful [`Op::Accept`], the accepted descriptor, now owned by the caller.
+    /// `None` for anything else, or if already taken.
+    pub fn take_fd(&mut self) -> Option<OwnedFd> {
+        if self.result >= 0 && matches!(self.op, Some(Op::Accept { .. })) {
+            let fd = self.result;
+            self.result = 0;
+            self.op = None;
+            // SAFETY: the kernel created this descriptor for our accept and nothing else owns
+            // it; `op` is cleared so it cannot be taken twice.
+            Some(unsafe { OwnedFd::from_raw_fd(fd) })
+        } else {
+            None
+        }
+    }
+}
+
+impl Drop for Cqe {
+    fn drop(&mut self) {
+        // An accepted descriptor nobody took would leak: close it.
+        drop(self.take_fd());
+    }
+}
+
+/// Why [`Ring::push`] refused an operation; the operation is handed back.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PushError {
+    /// An operation with this user data is already in flight.
+    #[error("user data {user_data:#x} is already in flight")]
+    Duplicate {
+        /// The user data.
+        user_data: u64,
+        /// The refused operation.
+        op: Op,
+    },
+    /// `u64::MAX` is the ring's own user data (for the cancellations it sends when dropped).
+    #[error("user data u64::MAX is reserved for the ring")]
+    Reserved {
+        /// The refused operation.
+        op: Op,
+    },
+    /// The submission queue was full and submitting to make room failed.
+    #[error("submission queue full and submit failed")]
+    Submit {
+        /// The refused operation.
+        op: Op,
+        /// The error of `io_uring_enter`.
+        source: io::Error,
+    },
+}
+
+/// The user data the ring keeps for itself.
+const RESERVED: u64 = u64::MAX;
+
+/// An io_uring instance that owns the resources of its operations in flight.
+pub struct Ring {
+    ring: IoUring,
+    in_flight: HashMap<u64, Held>,
+    deferred: bool,
+}
+
+impl fmt::Debug for Ring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ring")
+            .field("sq_entries", &self.ring.params().sq_entries())
+            .field("in_flight", &self.in_flight.len())
+            .field("defer_taskrun", &self.deferred)
+            .finish()
+    }
+}
+
+impl Ring {
+    /// A ring of `entries` submission entries, no special setup flags.
+    pub fn new(entries: u32) -> Result<Ring, SetupError> {
+        Self::with_params(RingParams::new(entries))
+    }
+
+    /// A ring set up with `params`.
+    pub fn with_params(params: RingParams) -> Result<Ring, SetupError> {
+        if params.defer_taskrun {
+            let ring = IoUring::builder()
+                .setup_single_issuer()
+                .setup_defer_taskrun()
+                .build(params.entries);
+            if let Ok(ring) = ring {
+                return Ok(Self::from_ring(ring, true));
+            }
+        }
+        let ring = IoUring::builder()
+            .build(params.entries)
+            .map_err(|e| SetupError::from_io(&e, params.entries))?;
+        Ok(Self::from_ring(ring, false))
+    }
+
+    fn from_ring(ring: IoUring, deferred: bool) -> Ring {
+        Ring {
+            ring,
+            in_flight: HashMap::new(),
+            deferred,
+        }
+    }
+
+    /// Whether the ring runs with `SINGLE_ISSUER | DEFER_TASKRUN`.
+    pub fn defer_taskrun(&self) -> bool {
+        self.deferred
+    }
+
+    /// Number of operations pushed whose final completion has not been reaped.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Whether the operation with this user data is in flight.
+    pub fn is_in_flight(&self, user_data: u64) -> bool {
+        self.in_flight.contains_key(&user_data)
+    }
+
+    /// Queues `op` with `user_data` (submitted by the next [`submit`](Self::submit)).
+    pub fn push(&mut self, user_data: u64, op: Op) -> Result<(), PushError> {
+        if user_data == RESERVED {
+            return Err(PushError::Reserved { op });
+        }
+        if self.in_flight.contains_key(&user_data) {
+            return Err(PushError::Duplicate { user_data, op });
+        }
+        let mut held = hold(op);
+        let entry = entry_for(&mut held).user_data(user_data);
+        // The table entry is inserted first: its boxes and vectors keep their heap
+        // addresses from here on, which are the addresses the entry points to.
+        self.in_flight.insert(user_data, held);
+        loop {
+            // SAFETY: every pointer in `entry` points into heap memory owned by
+            // `self.in_flight[user_data]` (a Vec's buffer, a boxed sockaddr or timespec), which
+            // is removed only by `reap` when the kernel posts this operation's final
+            // completion, or leaked by `Drop` if it never does; so the memory outlives the
+            // kernel's use of it. The descriptors are plain integers: a closed or reused
+            // descriptor makes the operation fail or act on another file, never touch freed
+            // memory.
+            let pushed = unsafe { self.ring.submission().push(&entry) };
+            if pushed.is_ok() {
+                return Ok(());
+            }
+            if let Err(source) = self.submit() {
+                let op = self.in_flight.remove(&user_data).map(Held::into_op);
+                return Err(PushError::Submit {
+                    op: op.unwrap_or(Op::Nop),
+                    source,
+                });
+            }
+        }
+    }
+
+    /// Submits what is queued; returns how many entries the kernel took.
+    pub fn submit(&mut self) -> io::Result<usize> {
+        self.submit_and_wait(0)
+    }
+
+    /// Submits what is queued and waits until at least `want` completions are ready
+    /// (interrupted waits are retried; a full completion queue returns to let you reap).
+    pub fn submit_and_wait(&mut self, want: usize) -> io::Result<usize> {
+        loop {
+            match self.ring.submit_and_wait(want) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Ok(0),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Moves every ready completion into `out`; a completion that ends an operation carries
+    /// the operation and its resources back. Returns how many were reaped.
+    pub fn reap(&mut self, out: &mut Vec<Cqe>) -> usize {
+        let before = out.len();
+        let mut cq = self.ring.completion();
+        cq.sync();
+        for cqe in &mut cq {
+            let user_data = cqe.user_data();
+            let op = if cqueue::more(cqe.flags()) || user_data == RESERVED {
+                None
+            } else {
+                self.in_flight.remove(&user_data).map(Held::into_op)
+            };
+            out.push(Cqe {
+                user_data,
+                result: cqe.result(),
+                op,
+            });
+        }
+        out.len() - before
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        if self.in_flight.is_empty() {
+            return;
+        }
+        let targets: Vec<u64> = self.in_flight.keys().copied().collect();
+        for target in targets {
+            let cancel = opcode::AsyncCancel::new(target).build().user_data(RESERVED);
+            // SAFETY: a cancel entry holds no pointer.
+            let _ = unsafe { self.ring.submission().push(&cancel) };
+        }
+        let mut out = Vec::new();
+        for _ in 0..1000 {
+            if self.in_flight.is_empty() || self.submit_and_wait(1).is_err() {
+                break;
+            }
+            self.reap(&mut out);
+        }
+        // Whatever the kernel still holds is leaked, never freed under it.
+        mem::forget(mem::take(&mut self.in_flight));
+    }
+}
+
+fn hold(op: Op) -> Held {
+    match op {
+        Op::Connect { addr, .. } => {
+            let storage = Box::new(sockaddr_of(&addr));
+            Held::Connect(op, storage)
+        }
+        Op::Timeout { after } => Held::Timeout(op, Box::new(types::Timespec::from(after))),
+        op => Held::Plain(op),
+    }
+}
+
+fn entry_for(held: &mut Held) -> squeue::Entry {
+    match held {
+        Held::Plain(Op::Accept { fd }) => {
+            opcode::Accept::new(types::Fd(*fd), std::ptr::null_mut(), std::ptr::null_mut())
+                .flags(libc::SOCK_CLOEXEC)
+                .build()
+        }
+        Held::Plain(Op::Read { fd, buf }) => {
+            let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+            opcode::Read::new(types::Fd(*fd), buf.as_mut_ptr(), len)
+                .offset(u64::MAX)
+                .build()
+        }
+        Held::Plain(Op::Write { fd, buf }) => {
+            let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+            opcode::Write::new(types::Fd(*fd), buf.as_ptr(), len)
+                .offset(u64::MAX)
+                .build()
+        }
+        Held::Plain(Op::Cancel { target }) => opcode::AsyncCancel::new(*target).build(),
+        Held::Connect(Op::Connect { fd, addr }, storage) => {
+            let len = match addr {
+                SocketAddr::V4(_) => mem::size_of::<libc::sockaddr_in>(),
+                SocketAddr::V6(_) => mem::size_of::<libc::sockaddr_in6>(),
+            };
+            opcode::Connect::new(
+                types::Fd(*fd),
+                (&raw const **storage).cast::<libc::sockaddr>(),
+                len as libc::socklen_t,
+            )
+            .build()
+        }
+        Held::Timeout(_, ts) => opcode::Timeout::new(&raw const **ts).build(),
+        _ => opcode::Nop::new().build(),
+    }
+}
+
+fn sockaddr_of(addr: &SocketAddr) -> libc::sockaddr_storage {
+    // SAFETY: sockaddr_storage is plain old data; all zeroes is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
+    match addr {
+        SocketAddr::V4(v4) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+            unsafe { (&raw mut storage).cast::<libc::sockaddr_in>().write(sin) };
+        }
+        SocketAddr::V6(v6) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: v6.port().to_be(),
+                sin6_flowinfo: v6.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.ip().octets(),
+                },
+                sin6_scope_id: v6.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+            unsafe { (&raw mut storage).cast::<libc::sockaddr_in6>().write(sin6) };
+        }
+    }
+    storage
+}
+
+/// A new TCP socket (blocking, close-on-exec) of `addr`'s family, to connect with
+/// [`Op::Connect`].
+pub fn tcp_socket_for(addr: &SocketAddr) -> io::Result<OwnedFd> {
+    let family = match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    };
+    // SAFETY: socket(2) takes no pointer; a non-negative result is a descriptor we own.
+    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just created and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read as _, Write as _};
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    fn wait_for(ring: &mut Ring, n: usize) -> Vec<Cqe> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            ring.submit_and_wait(1).unwrap();
+            ring.reap(&mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn an_absurd_entry_count_is_refused_with_the_errno() {
+        let err = Ring::new(u32::MAX).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SetupError::Refused {
+                    errno: libc::EINVAL,
+                    entries: u32::MAX,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("EINVAL"), "{err}");
+    }
+
+    #[test]
+    fn unavailable_io_uring_is_reported_as_unsupported_naming_the_errno() {
+        for (errno, name) in [
+            (libc::ENOSYS, "ENOSYS"),
+            (libc::EPERM, "EPERM"),
+            (libc::EACCES, "EACCES"),
+        ] {
+            let err = SetupError::from_io(&io::Error::from_raw_os_error(errno), 8);
+            assert!(matches!(err, SetupError::Unsupported { .. }));
+            assert_eq!(err.errno(), errno);
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn defer_taskrun_is_requested_or_fallen_back_from() {
+        let mut params = RingParams::new(8);
+        params.defer_taskrun = true;
+        let mut ring = Ring::with_params(params).unwrap();
+        ring.push(9, Op::Nop).unwrap();
+        let done = wait_for(&mut ring, 1);
+        assert_eq!((done[0].user_data, done[0].result), (9, 0));
+    }
+
+    #[test]
+    fn read_and_write_hand_their_buffers_back() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let mut ring = Ring::new(8).unwrap();
+        ring.push(
+            1,
+            Op::Read {
+                fd: b.as_raw_fd(),
+                buf: vec![0; 8],
+            },
+        )
+        .unwrap();
+        ring.push(
+            2,
+            Op::Write {
+                fd: b.as_raw_fd(),
+                buf: b"pong".to_vec(),
+            },
+        )
+        .unwrap();
+        ring.submit().unwrap();
+        a.write_all(b"hi").unwrap();
+        let done = wait_for(&mut ring, 2);
+        assert_eq!(ring.in_flight(), 0);
+        for c in &done {
+            match (&c.op, c.user_data) {
+                (Some(Op::Read { buf, .. }), 1) => {
+                    assert_eq!((c.result, &buf[..2]), (2, &b"hi"[..]))
+                }
+                (Some(Op::Write { buf, .. }), 2) => {
+                    assert_eq!((c.result, &buf[..]), (4, &b"pong"[..]))
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let mut got = [0; 4];
+        a.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"pong");
+    }
+
+    #[test]
+    fn a_duplicate_user_data_in_flight_is_refused_and_the_op_returned() {
+        let (_a, b) = UnixStream::pair().unwrap();
+        let mut ring = Ring::new(8).unwrap();
+        ring.push(
+            5,
+            Op::Read {
+                fd: b.as_raw_fd(),
+                buf: vec![0; 8],
+            },
+        )
+        .unwrap();
+        let err = ring
+            .push(
+                5,
+                Op::Read {
+                    fd: b.as_raw_fd(),
+                    buf: vec![1; 3],
+                },
+            )
+            .unwrap_err();
+        let PushError::Duplicate {
+            op: Op::Read { buf, .. },
+            ..
+        } = err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(buf, vec![1; 3]);
+        ring.push(6, Op::Cancel { target: 5 }).unwrap();
+        let done = wait_for(&mut ring, 2);
+        let read = done.iter().find(|c| c.user_data == 5).unwrap();
+        assert_eq!(read.result, -libc::ECANCELED);
+        assert!(matches!(read.op, Some(Op::Read { .. })));
+    }
+
+    #[test]
+    fn accept_connect_and_timeout_complete() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sock = tcp_socket_for(&addr).unwrap();
+        let mut ring = Ring::new(8).unwrap();
+        ring.push(
+            1,
+            Op::Accept {
+                fd: listener.as_raw_fd(),
+            },
+        )
+        .unwrap();
+        ring.push(
+            2,
+            Op::Connect {
+                fd: sock.as_raw_fd(),
+                addr,
+            },
+        )
+        .unwrap();
+        ring.push(
+            3,
+            Op::Timeout {
+                after: Duration::from_millis(1),
+            },
+        )
+        .unwrap();
+        let mut done = wait_for(&mut ring, 3);
+        done.sort_by_key(|c| c.user_data);
+        let fd = done[0].take_fd().expect("accepted descriptor");
+        assert_eq!(done[1].result, 0);
+        assert_eq!(done[2].result, -libc::ETIME);
+        let accepted = TcpStream::from(fd);
+        let client = TcpStream::from(sock);
+        assert_eq!(accepted.peer_addr().unwrap(), client.local_addr().unwrap());
+    }
+
+    #[test]
+    fn an_unknown_completion_carries_no_op() {
+        let mut ring = Ring::new(8).unwrap();
+        ring.push(7, Op::Nop).unwrap();
+        let done = wait_for(&mut ring, 1);
+        assert!(matches!(done[0].op, Some(Op::Nop)));
+        assert!(!ring.is_in_flight(7));
+    }
+
+    #[test]
+    fn dropping_a_ring_with_reads_in_flight_cancels_them() {
+        let (_a, b) = UnixStream::pair().unwrap();
+        let mut ring = Ring::new(8).unwrap();
+        for i in 0..4 {
+            ring.push(
+                i,
+                Op::Read {
+                    fd: b.as_raw_fd(),
+                    buf: vec![0; 64],
+                },
+            )
+            .unwrap();
+        }
+        ring.submit().unwrap();
+        assert_eq!(ring.in_flight(), 4);
+        drop(ring);
+    }
+}
