@@ -346,13 +346,11 @@ impl Ring {
         // addresses from here on, which are the addresses the entry points to.
         self.in_flight.insert(user_data, held);
         loop {
+            // (Descriptors are plain integers: a closed or reused one makes the operation fail
+            // or act on another file, never touch freed memory.)
             // SAFETY: every pointer in `entry` points into heap memory owned by
-            // `self.in_flight[user_data]` (a Vec's buffer, a boxed sockaddr or timespec), which
-            // is removed only by `reap` when the kernel posts this operation's final
-            // completion, or leaked by `Drop` if it never does; so the memory outlives the
-            // kernel's use of it. The descriptors are plain integers: a closed or reused
-            // descriptor makes the operation fail or act on another file, never touch freed
-            // memory.
+            // `self.in_flight[user_data]` (a Vec's buffer, a boxed sockaddr or timespec),
+            // removed only by `reap` at the final completion or leaked by `Drop`.
             let pushed = unsafe { self.ring.submission().push(&entry) };
             if pushed.is_ok() {
                 return Ok(());
