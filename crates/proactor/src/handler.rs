@@ -109,6 +109,12 @@ pub trait CompletionHandler {
         let _ = (cx, op, outcome);
     }
 
+    /// A connection from a multishot accept ([`Initiator::accept_multishot`]); the accept
+    /// goes on.
+    fn on_accepted(&mut self, cx: &mut Initiator<'_>, op: OpId, stream: TcpStream) {
+        let _ = (cx, op, stream);
+    }
+
     /// A connect ended; `Done` carries the connected socket.
     fn on_connect(&mut self, cx: &mut Initiator<'_>, op: OpId, outcome: Outcome<TcpStream>) {
         let _ = (cx, op, outcome);

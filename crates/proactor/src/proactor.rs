@@ -51,6 +51,7 @@ pub struct Stats {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Accept,
+    AcceptMulti,
     Connect,
     Read,
     Continuous,
@@ -328,13 +329,30 @@ impl Proactor {
             }
             Ok(OpCtx::User { owner, kind, .. }) => (*owner, *kind),
         };
-        if cqe.op.is_none() {
-            // Not a final completion for this token (the ring has no resources for it):
-            // a forged value that happens to name an outstanding token.
+        let op = OpId(token);
+        if kind == Kind::AcceptMulti && cqe.more {
+            self.core.stats.delivered += 1;
+            if let Some(fd) = cqe.take_fd() {
+                let stream = TcpStream::from(fd);
+                self.upcall(owner, |h, cx| h.on_accepted(cx, op, stream));
+            }
+            return;
+        }
+        let matching = matches!(
+            (kind, &cqe.op),
+            (Kind::Accept, Some(Op::Accept { .. }))
+                | (Kind::AcceptMulti, Some(Op::AcceptMulti { .. }))
+                | (Kind::Connect, Some(Op::Connect { .. }))
+                | (Kind::Read | Kind::Continuous, Some(Op::Read { .. }))
+                | (Kind::Write, Some(Op::Write { .. }))
+                | (Kind::Timeout, Some(Op::Timeout { .. }))
+        );
+        if !matching {
+            // Not this token's operation ending (the ring returned no resources, or another
+            // operation's): refuse it rather than end the token's operation early.
             self.core.stats.refused += 1;
             return;
         }
-        let op = OpId(token);
         self.core.stats.delivered += 1;
         // A continuous read that got data, and is neither cancelled nor closing, goes on.
         if kind == Kind::Continuous && cqe.result > 0 {
@@ -384,7 +402,7 @@ impl Proactor {
         };
         let result = cqe.result;
         let outcome = |v: usize| -> Outcome<usize> {
-            if result == -libc_ecanceled() {
+            if result == -uring::ECANCELED {
                 Outcome::Cancelled
             } else if result < 0 {
                 Outcome::Failed(io::Error::from_raw_os_error(-result))
@@ -393,7 +411,7 @@ impl Proactor {
             }
         };
         match kind {
-            Kind::Accept => {
+            Kind::Accept | Kind::AcceptMulti => {
                 let o = match cqe.take_fd() {
                     Some(fd) => Outcome::Done(TcpStream::from(fd)),
                     None => map(outcome(0), |_| unreachable_stream()),
@@ -424,7 +442,7 @@ impl Proactor {
                 self.upcall(owner, |h, cx| h.on_write(cx, op, o, buf));
             }
             Kind::Timeout => {
-                let o = if result == -libc_etime() {
+                let o = if result == -uring::ETIME {
                     Outcome::Done(())
                 } else {
                     map(outcome(0), |_| ())
@@ -443,15 +461,6 @@ impl Proactor {
         }
         Some(ctx)
     }
-}
-
-// The errno values the dispatcher interprets (the proactor crate does not depend on libc).
-fn libc_ecanceled() -> i32 {
-    125
-}
-
-fn libc_etime() -> i32 {
-    62
 }
 
 fn map<T, U>(o: Outcome<T>, f: impl FnOnce(T) -> U) -> Outcome<U> {
@@ -669,6 +678,20 @@ impl Initiator<'_> {
             Kind::Accept,
             None,
             Op::Accept {
+                fd: listener.as_raw_fd(),
+            },
+        )
+    }
+
+    /// Accepts connections on `listener` until cancelled or failed, with one multishot
+    /// submission (`IORING_ACCEPT_MULTISHOT`): each connection goes to
+    /// [`CompletionHandler::on_accepted`]; the operation ends once in
+    /// [`CompletionHandler::on_accept`].
+    pub fn accept_multishot(&mut self, listener: BorrowedFd<'_>) -> Result<OpId, Error> {
+        self.start_plain(
+            Kind::AcceptMulti,
+            None,
+            Op::AcceptMulti {
                 fd: listener.as_raw_fd(),
             },
         )

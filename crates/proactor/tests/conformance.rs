@@ -490,3 +490,56 @@ fn a_refused_connect_is_reported_to_the_connector() {
         Some(Err(std::io::ErrorKind::ConnectionRefused))
     );
 }
+
+/// Counts connections from a multishot accept and closes after `want`.
+struct MultiAcceptor {
+    listener: TcpListener,
+    want: usize,
+    got: Rc<RefCell<Vec<String>>>,
+}
+
+impl CompletionHandler for MultiAcceptor {
+    fn on_open(&mut self, cx: &mut Initiator<'_>) {
+        cx.accept_multishot(self.listener.as_fd()).unwrap();
+    }
+    fn on_accepted(&mut self, cx: &mut Initiator<'_>, _: OpId, s: TcpStream) {
+        self.got
+            .borrow_mut()
+            .push(format!("conn {}", s.peer_addr().unwrap()));
+        if self.got.borrow().len() == self.want {
+            cx.close();
+        }
+    }
+    fn on_accept(&mut self, _: &mut Initiator<'_>, _: OpId, o: Outcome<TcpStream>) {
+        self.got
+            .borrow_mut()
+            .push(format!("ended cancelled={}", o.is_cancelled()));
+    }
+    fn on_close(&mut self, reason: CloseReason) {
+        self.got.borrow_mut().push(format!("closed {reason:?}"));
+    }
+}
+
+#[test]
+fn a_multishot_accept_delivers_each_connection_and_ends_once() {
+    let mut p = proactor();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let got = Rc::new(RefCell::new(Vec::new()));
+    p.register(MultiAcceptor {
+        listener,
+        want: 3,
+        got: got.clone(),
+    });
+    let clients: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    p.run().unwrap();
+    let got = got.borrow();
+    assert_eq!(got.len(), 5, "{got:?}");
+    for c in &clients {
+        assert!(
+            got.contains(&format!("conn {}", c.local_addr().unwrap())),
+            "{got:?}"
+        );
+    }
+    assert_eq!(got[3..], ["ended cancelled=true", "closed Requested"]);
+}

@@ -112,6 +112,11 @@ fn errno_name(errno: i32) -> &'static str {
     }
 }
 
+/// The errno of a cancelled operation's completion.
+pub const ECANCELED: i32 = libc::ECANCELED;
+/// The errno of an expired [`Op::Timeout`].
+pub const ETIME: i32 = libc::ETIME;
+
 /// How to set a ring up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RingParams {
@@ -139,6 +144,12 @@ pub enum Op {
     /// Accept a connection on the listening socket `fd` (`accept4` with `SOCK_CLOEXEC`);
     /// the result is the new descriptor, owned by whoever reaps it ([`Cqe::take_fd`]).
     Accept {
+        /// The listening socket.
+        fd: RawFd,
+    },
+    /// Accept connections on `fd` until cancelled or failed, one completion each
+    /// (`IORING_ACCEPT_MULTISHOT`); intermediate completions have [`Cqe::more`] set.
+    AcceptMulti {
         /// The listening socket.
         fd: RawFd,
     },
@@ -200,9 +211,14 @@ pub struct Cqe {
     pub user_data: u64,
     /// The kernel's result: non-negative on success, `-errno` on failure.
     pub result: i32,
-    /// The operation, with its buffer, when this completion ends it; `None` for a completion
-    /// whose user data the ring does not know (no such operation was pushed).
+    /// Whether more completions of this (multishot) operation follow.
+    pub more: bool,
+    /// The operation, with its buffer, when this completion ends it; `None` for an
+    /// intermediate completion of a multishot operation, or a completion whose user data the
+    /// ring does not know.
     pub op: Option<Op>,
+    /// The descriptor a successful accept created, owned from the moment it is reaped.
+    fd: Option<OwnedFd>,
 }
 
 impl Cqe {
@@ -215,26 +231,11 @@ impl Cqe {
         }
     }
 
-    /// For a successful [`Op::Accept`], the accepted descriptor, now owned by the caller.
-    /// `None` for anything else, or if already taken.
+    /// For a successful [`Op::Accept`] or [`Op::AcceptMulti`] completion, the accepted
+    /// descriptor, now owned by the caller (`None` for anything else, or once taken).
+    /// A descriptor nobody takes is closed with the `Cqe`.
     pub fn take_fd(&mut self) -> Option<OwnedFd> {
-        if self.result >= 0 && matches!(self.op, Some(Op::Accept { .. })) {
-            let fd = self.result;
-            self.result = 0;
-            self.op = None;
-            // SAFETY: the kernel created this descriptor for our accept and nothing else owns
-            // it; `op` is cleared so it cannot be taken twice.
-            Some(unsafe { OwnedFd::from_raw_fd(fd) })
-        } else {
-            None
-        }
-    }
-}
-
-impl Drop for Cqe {
-    fn drop(&mut self) {
-        // An accepted descriptor nobody took would leak: close it.
-        drop(self.take_fd());
+        self.fd.take()
     }
 }
 
@@ -391,15 +392,29 @@ impl Ring {
         cq.sync();
         for cqe in &mut cq {
             let user_data = cqe.user_data();
-            let op = if cqueue::more(cqe.flags()) || user_data == RESERVED {
+            let result = cqe.result();
+            let more = cqueue::more(cqe.flags());
+            let accepts = user_data != RESERVED
+                && matches!(
+                    self.in_flight.get(&user_data),
+                    Some(Held::Plain(Op::Accept { .. } | Op::AcceptMulti { .. }))
+                );
+            let fd = (accepts && result >= 0).then(|| {
+                // SAFETY: the kernel created this descriptor for our accept and nothing else
+                // owns it; it is wrapped exactly once, here.
+                unsafe { OwnedFd::from_raw_fd(result) }
+            });
+            let op = if more || user_data == RESERVED {
                 None
             } else {
                 self.in_flight.remove(&user_data).map(Held::into_op)
             };
             out.push(Cqe {
                 user_data,
-                result: cqe.result(),
+                result,
+                more,
                 op,
+                fd,
             });
         }
         out.len() - before
@@ -459,6 +474,9 @@ fn entry_for(held: &mut Held) -> squeue::Entry {
                 .offset(u64::MAX)
                 .build()
         }
+        Held::Plain(Op::AcceptMulti { fd }) => opcode::AcceptMulti::new(types::Fd(*fd))
+            .flags(libc::SOCK_CLOEXEC)
+            .build(),
         Held::Plain(Op::Cancel { target }) => opcode::AsyncCancel::new(*target).build(),
         Held::Connect(Op::Connect { fd, addr }, storage) => {
             let len = match addr {
@@ -696,6 +714,39 @@ mod tests {
         let accepted = TcpStream::from(fd);
         let client = TcpStream::from(sock);
         assert_eq!(accepted.peer_addr().unwrap(), client.local_addr().unwrap());
+    }
+
+    #[test]
+    fn a_multishot_accept_completes_once_per_connection_until_cancelled() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut ring = Ring::new(8).unwrap();
+        ring.push(
+            1,
+            Op::AcceptMulti {
+                fd: listener.as_raw_fd(),
+            },
+        )
+        .unwrap();
+        ring.submit().unwrap();
+        let clients: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        let mut done = wait_for(&mut ring, 3);
+        assert!(done.iter().all(|c| c.more && c.op.is_none()));
+        let mut peers: Vec<_> = done
+            .iter_mut()
+            .map(|c| TcpStream::from(c.take_fd().unwrap()).peer_addr().unwrap())
+            .collect();
+        peers.sort();
+        let mut locals: Vec<_> = clients.iter().map(|c| c.local_addr().unwrap()).collect();
+        locals.sort();
+        assert_eq!(peers, locals);
+        assert!(ring.is_in_flight(1));
+        ring.push(2, Op::Cancel { target: 1 }).unwrap();
+        let done = wait_for(&mut ring, 2);
+        let last = done.iter().find(|c| c.user_data == 1).unwrap();
+        assert!(!last.more);
+        assert_eq!(last.result, -ECANCELED);
+        assert!(matches!(last.op, Some(Op::AcceptMulti { .. })));
     }
 
     #[test]
