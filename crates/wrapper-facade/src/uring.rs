@@ -29,12 +29,15 @@
 //! assert_eq!(&buf[..4], b"ping");
 //! ```
 
+use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::mem;
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
@@ -153,6 +156,15 @@ pub enum Op {
         /// The listening socket.
         fd: RawFd,
     },
+    /// Receive on `fd` until cancelled, end of stream or error, into buffers the kernel picks
+    /// from the provided-buffer group `group` ([`Ring::provide_buffers`]); each chunk is
+    /// copied out and its buffer handed back to the kernel at reap ([`Cqe::data`]).
+    RecvMulti {
+        /// The socket.
+        fd: RawFd,
+        /// The provided-buffer group.
+        group: u16,
+    },
     /// Connect the socket `fd` to `addr`.
     Connect {
         /// The socket.
@@ -217,6 +229,9 @@ pub struct Cqe {
     /// intermediate completion of a multishot operation, or a completion whose user data the
     /// ring does not know.
     pub op: Option<Op>,
+    /// For [`Op::RecvMulti`]: the bytes received, copied out of the provided buffer (which
+    /// is back in the kernel's hands by the time you see this).
+    pub data: Option<Vec<u8>>,
     /// The descriptor a successful accept created, owned from the moment it is reaped.
     fd: Option<OwnedFd>,
 }
@@ -275,6 +290,8 @@ pub struct Ring {
     ring: IoUring,
     in_flight: HashMap<u64, Held>,
     deferred: bool,
+    /// Declared after `ring`: freed only after the ring's descriptor is closed.
+    groups: HashMap<u16, BufRing>,
 }
 
 impl fmt::Debug for Ring {
@@ -315,6 +332,7 @@ impl Ring {
             ring,
             in_flight: HashMap::new(),
             deferred,
+            groups: HashMap::new(),
         }
     }
 
@@ -331,6 +349,27 @@ impl Ring {
     /// Whether the operation with this user data is in flight.
     pub fn is_in_flight(&self, user_data: u64) -> bool {
         self.in_flight.contains_key(&user_data)
+    }
+
+    /// Registers provided-buffer group `group`: `count` buffers (a power of two, at most
+    /// 32768) of `size` bytes each, for [`Op::RecvMulti`]. A group can be registered once.
+    pub fn provide_buffers(&mut self, group: u16, count: u16, size: usize) -> io::Result<()> {
+        if self.groups.contains_key(&group) {
+            return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+        }
+        let bufs = BufRing::new(count, size)?;
+        // SAFETY: the ring memory is page-aligned, holds `count` entries, and is owned by
+        // `self.groups` until the ring is dropped (after its descriptor is closed), or leaked.
+        unsafe {
+            self.ring.submitter().register_buf_ring_with_flags(
+                bufs.ring_addr(),
+                count,
+                group,
+                0,
+            )?;
+        }
+        self.groups.insert(group, bufs);
+        Ok(())
     }
 
     /// Queues `op` with `user_data` (submitted by the next [`submit`](Self::submit)).
@@ -399,6 +438,20 @@ impl Ring {
                     self.in_flight.get(&user_data),
                     Some(Held::Plain(Op::Accept { .. } | Op::AcceptMulti { .. }))
                 );
+            let group = match self.in_flight.get(&user_data) {
+                Some(Held::Plain(Op::RecvMulti { group, .. })) if user_data != RESERVED => {
+                    Some(*group)
+                }
+                _ => None,
+            };
+            let data = match (group, cqueue::buffer_select(cqe.flags())) {
+                (Some(group), Some(bid)) => self.groups.get_mut(&group).map(|g| {
+                    let chunk = g.take(bid, result.max(0) as usize);
+                    g.publish();
+                    chunk
+                }),
+                _ => None,
+            };
             let fd = (accepts && result >= 0).then(|| {
                 // SAFETY: the kernel created this descriptor for our accept and nothing else
                 // owns it; it is wrapped exactly once, here.
@@ -414,6 +467,7 @@ impl Ring {
                 result,
                 more,
                 op,
+                data,
                 fd,
             });
         }
@@ -440,6 +494,9 @@ impl Drop for Ring {
             self.reap(&mut out);
         }
         // Whatever the kernel still holds is leaked, never freed under it.
+        if !self.in_flight.is_empty() {
+            mem::forget(mem::take(&mut self.groups));
+        }
         mem::forget(mem::take(&mut self.in_flight));
     }
 }
@@ -477,6 +534,9 @@ fn entry_for(held: &mut Held) -> squeue::Entry {
         Held::Plain(Op::AcceptMulti { fd }) => opcode::AcceptMulti::new(types::Fd(*fd))
             .flags(libc::SOCK_CLOEXEC)
             .build(),
+        Held::Plain(Op::RecvMulti { fd, group }) => {
+            opcode::RecvMulti::new(types::Fd(*fd), *group).build()
+        }
         Held::Plain(Op::Cancel { target }) => opcode::AsyncCancel::new(*target).build(),
         Held::Connect(Op::Connect { fd, addr }, storage) => {
             let len = match addr {
@@ -526,6 +586,131 @@ fn sockaddr_of(addr: &SocketAddr) -> libc::sockaddr_storage {
         }
     }
     storage
+}
+
+/// One entry of a provided-buffer ring, as the kernel reads it (`struct io_uring_buf`);
+/// the `resv` field of entry 0 is the ring's tail.
+#[repr(C)]
+struct RawBuf {
+    addr: u64,
+    len: u32,
+    bid: u16,
+    resv: u16,
+}
+
+/// A provided-buffer ring: `count` buffers of `size` bytes that the kernel picks from for
+/// [`Op::RecvMulti`]. Its memory is owned here and lives as long as the [`Ring`].
+struct BufRing {
+    entries: NonNull<RawBuf>,
+    entries_layout: Layout,
+    bufs: NonNull<u8>,
+    bufs_layout: Layout,
+    count: u16,
+    size: usize,
+    tail: u16,
+}
+
+impl fmt::Debug for BufRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufRing")
+            .field("count", &self.count)
+            .field("size", &self.size)
+            .finish()
+    }
+}
+
+impl BufRing {
+    fn new(count: u16, size: usize) -> io::Result<BufRing> {
+        let invalid = || io::Error::from(io::ErrorKind::InvalidInput);
+        if !count.is_power_of_two() || count > 32768 || size == 0 || size > u32::MAX as usize {
+            return Err(invalid());
+        }
+        let entries_layout =
+            Layout::from_size_align(usize::from(count) * mem::size_of::<RawBuf>(), 4096)
+                .map_err(|_| invalid())?;
+        let bufs_layout =
+            Layout::from_size_align(usize::from(count) * size, 64).map_err(|_| invalid())?;
+        // SAFETY: both layouts have a non-zero size (count ≥ 1, size ≥ 1).
+        let (entries, bufs) = unsafe { (alloc_zeroed(entries_layout), alloc_zeroed(bufs_layout)) };
+        let (Some(entries), Some(bufs)) =
+            (NonNull::new(entries.cast::<RawBuf>()), NonNull::new(bufs))
+        else {
+            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
+        };
+        let mut ring = BufRing {
+            entries,
+            entries_layout,
+            bufs,
+            bufs_layout,
+            count,
+            size,
+            tail: 0,
+        };
+        for bid in 0..count {
+            ring.push(bid);
+        }
+        ring.publish();
+        Ok(ring)
+    }
+
+    /// Puts buffer `bid` at the tail (not yet visible to the kernel: see `publish`).
+    fn push(&mut self, bid: u16) {
+        let index = usize::from(self.tail & (self.count - 1));
+        // SAFETY: `index < count`, inside the entries allocation. At most `count` buffers are
+        // ever in the ring, so the slot at the tail is one the kernel has consumed (or never
+        // seen) and does not read until the tail is published past it. Fields are written
+        // through raw pointers, never through a reference the kernel could alias; `resv` (the
+        // tail, in entry 0) is not touched here.
+        unsafe {
+            let entry = self.entries.as_ptr().add(index);
+            (&raw mut (*entry).addr)
+                .write(self.bufs.as_ptr().add(usize::from(bid) * self.size) as u64);
+            (&raw mut (*entry).len).write(self.size as u32);
+            (&raw mut (*entry).bid).write(bid);
+        }
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    /// Makes the pushed buffers visible to the kernel.
+    fn publish(&self) {
+        // SAFETY: entry 0's `resv` field is the ring's tail, a u16 the kernel only reads; it
+        // is aligned for an atomic u16, and stored with release ordering after the entries.
+        let tail = unsafe { AtomicU16::from_ptr(&raw mut (*self.entries.as_ptr()).resv) };
+        tail.store(self.tail, Ordering::Release);
+    }
+
+    /// Copies `len` bytes out of buffer `bid`, which the kernel has filled and handed over,
+    /// and gives the buffer back to the ring.
+    fn take(&mut self, bid: u16, len: usize) -> Vec<u8> {
+        if bid >= self.count {
+            return Vec::new();
+        }
+        let len = len.min(self.size);
+        // SAFETY: buffer `bid` lies inside the buffers allocation; the kernel reported it in a
+        // completion, so it wrote these `len` bytes and will not touch the buffer again until
+        // it is pushed back below. No reference to the rest of the allocation is made.
+        let chunk = unsafe {
+            std::slice::from_raw_parts(self.bufs.as_ptr().add(usize::from(bid) * self.size), len)
+        }
+        .to_vec();
+        self.push(bid);
+        chunk
+    }
+
+    fn ring_addr(&self) -> u64 {
+        self.entries.as_ptr() as u64
+    }
+}
+
+impl Drop for BufRing {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with these layouts; a BufRing is dropped only once the
+        // kernel can no longer use it (its Ring has no operation in flight, or it is leaked).
+        unsafe {
+            dealloc(self.entries.as_ptr().cast(), self.entries_layout);
+            dealloc(self.bufs.as_ptr(), self.bufs_layout);
+        }
+    }
 }
 
 /// A new TCP socket (blocking, close-on-exec) of `addr`'s family, to connect with
@@ -747,6 +932,48 @@ mod tests {
         assert!(!last.more);
         assert_eq!(last.result, -ECANCELED);
         assert!(matches!(last.op, Some(Op::AcceptMulti { .. })));
+    }
+
+    #[test]
+    fn a_multishot_recv_copies_chunks_out_of_provided_buffers_and_recycles_them() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let mut ring = Ring::new(8).unwrap();
+        ring.provide_buffers(3, 2, 4).unwrap();
+        assert!(
+            ring.provide_buffers(3, 2, 4).is_err(),
+            "a group is registered once"
+        );
+        ring.push(
+            1,
+            Op::RecvMulti {
+                fd: b.as_raw_fd(),
+                group: 3,
+            },
+        )
+        .unwrap();
+        ring.submit().unwrap();
+        // Five chunks through two buffers: each is recycled before the next is needed.
+        let mut got = Vec::new();
+        for chunk in [&b"ab"[..], b"cdef", b"g", b"hi", b"jk"] {
+            a.write_all(chunk).unwrap();
+            let done = wait_for(&mut ring, 1);
+            for c in done {
+                assert!(c.more, "{c:?}");
+                got.extend(c.data.unwrap());
+            }
+        }
+        assert_eq!(got, b"abcdefghijk");
+        drop(a);
+        let done = wait_for(&mut ring, 1);
+        assert_eq!((done[0].result, done[0].more), (0, false));
+        assert!(matches!(done[0].op, Some(Op::RecvMulti { .. })));
+    }
+
+    #[test]
+    fn a_provided_buffer_group_must_be_a_power_of_two() {
+        let mut ring = Ring::new(8).unwrap();
+        assert!(ring.provide_buffers(1, 3, 16).is_err());
+        assert!(ring.provide_buffers(1, 4, 0).is_err());
     }
 
     #[test]
