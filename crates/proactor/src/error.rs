@@ -32,6 +32,13 @@ pub enum Error {
     /// A socket for a connect could not be created.
     #[error("creating the socket to connect failed")]
     Socket(#[source] io::Error),
+    /// The provided-buffer ring of [`Config::provided_buffers`](crate::Config) could not be
+    /// registered.
+    #[error("registering the provided-buffer ring failed")]
+    ProvidedBuffers(#[source] io::Error),
+    /// A multishot read needs provided buffers, and none are configured.
+    #[error("no provided-buffer ring is configured (Config::provided_buffers)")]
+    NoProvidedBuffers,
     /// This user data is already in flight in the ring.
     #[error("user data {user_data:#x} is already in flight")]
     Busy {

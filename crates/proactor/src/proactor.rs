@@ -13,6 +13,9 @@ use wrapper_facade::uring::{self, Cqe, Op, PushError, Ring, RingParams};
 
 use crate::{CloseReason, CompletionHandler, Error, HandlerId, OpId, Outcome, Refused};
 
+/// The provided-buffer group the proactor registers.
+const BUFFER_GROUP: u16 = 0;
+
 /// How to build a [`Proactor`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
@@ -23,6 +26,9 @@ pub struct Config {
     pub max_in_flight: usize,
     /// Ask for `SINGLE_ISSUER | DEFER_TASKRUN` (fall back without them if refused).
     pub defer_taskrun: bool,
+    /// A provided-buffer ring for [`Initiator::read_multishot`]: `(count, size)`, `count`
+    /// buffers (a power of two) of `size` bytes. `None`: multishot reads are refused.
+    pub provided_buffers: Option<(u16, usize)>,
 }
 
 impl Default for Config {
@@ -31,6 +37,7 @@ impl Default for Config {
             entries: 256,
             max_in_flight: 4096,
             defer_taskrun: true,
+            provided_buffers: None,
         }
     }
 }
@@ -55,6 +62,7 @@ enum Kind {
     Connect,
     Read,
     Continuous,
+    RecvMulti,
     Write,
     Timeout,
 }
@@ -92,6 +100,7 @@ enum Deferred {
 /// The state the initiator may touch during an upcall: everything but the handler being upcalled.
 struct Core {
     ring: Ring,
+    provided: bool,
     table: TokenTable<OpCtx>,
     slots: Vec<Slot>,
     free: Vec<u32>,
@@ -137,10 +146,16 @@ impl Proactor {
             entries: config.entries,
             defer_taskrun: config.defer_taskrun,
         })?;
+        let mut ring = ring;
+        if let Some((count, size)) = config.provided_buffers {
+            ring.provide_buffers(BUFFER_GROUP, count, size)
+                .map_err(Error::ProvidedBuffers)?;
+        }
         let limit = config.max_in_flight.max(1);
         Ok(Proactor {
             core: Core {
                 ring,
+                provided: config.provided_buffers.is_some(),
                 table: TokenTable::with_limit((2 * limit + 1).min(act::MAX_SLOTS)),
                 slots: Vec::new(),
                 free: Vec::new(),
@@ -338,6 +353,10 @@ impl Proactor {
             }
             return;
         }
+        if kind == Kind::RecvMulti {
+            self.dispatch_recv_multi(cqe, token, owner);
+            return;
+        }
         let matching = matches!(
             (kind, &cqe.op),
             (Kind::Accept, Some(Op::Accept { .. }))
@@ -361,10 +380,7 @@ impl Proactor {
                 return;
             };
             self.upcall(owner, |h, cx| h.on_received(cx, op, &buf[..n]));
-            let going_on = self
-                .core
-                .live_mut(owner)
-                .is_some_and(|l| l.closing.is_none() && l.ops.get(&token.to_raw()) == Some(&false));
+            let going_on = self.goes_on(owner, token);
             if going_on {
                 match self.core.ring.push(token.to_raw(), Op::Read { fd, buf }) {
                     Ok(()) => return,
@@ -425,7 +441,7 @@ impl Proactor {
                 };
                 self.upcall(owner, |h, cx| h.on_connect(cx, op, o));
             }
-            Kind::Read | Kind::Continuous => {
+            Kind::Read | Kind::Continuous | Kind::RecvMulti => {
                 let buf = match cqe.op.take() {
                     Some(Op::Read { buf, .. }) => buf,
                     _ => Vec::new(),
@@ -450,6 +466,59 @@ impl Proactor {
                 self.upcall(owner, |h, cx| h.on_timeout(cx, op, o));
             }
         }
+    }
+
+    /// Whether `owner` is open and has not asked to cancel `token`.
+    fn goes_on(&mut self, owner: HandlerId, token: CompletionToken) -> bool {
+        self.core
+            .live_mut(owner)
+            .is_some_and(|l| l.closing.is_none() && l.ops.get(&token.to_raw()) == Some(&false))
+    }
+
+    fn dispatch_recv_multi(&mut self, mut cqe: Cqe, token: CompletionToken, owner: HandlerId) {
+        let op = OpId(token);
+        if let Some(data) = cqe.data.take().filter(|d| !d.is_empty()) {
+            self.core.stats.delivered += 1;
+            self.upcall(owner, |h, cx| h.on_received(cx, op, &data));
+        }
+        if cqe.more {
+            return;
+        }
+        let Some(Op::RecvMulti { fd, group }) = cqe.op.take() else {
+            self.core.stats.refused += 1;
+            return;
+        };
+        self.core.stats.delivered += 1;
+        let result = cqe.result;
+        // The kernel ends a multishot receive on its own now and then (out of buffers, a full
+        // completion queue): re-armed under the same token unless cancelled or closing.
+        let interrupted = result > 0 || result == -uring::ENOBUFS;
+        if interrupted && self.goes_on(owner, token) {
+            match self
+                .core
+                .ring
+                .push(token.to_raw(), Op::RecvMulti { fd, group })
+            {
+                Ok(()) => return,
+                Err(e) => {
+                    self.finish(token, owner);
+                    let e = push_error(e);
+                    self.upcall(owner, |h, cx| {
+                        h.on_read(cx, op, Outcome::Failed(io::Error::other(e)), Vec::new())
+                    });
+                    return;
+                }
+            }
+        }
+        self.finish(token, owner);
+        let outcome = if result == 0 {
+            Outcome::Done(0)
+        } else if interrupted || result == -uring::ECANCELED {
+            Outcome::Cancelled
+        } else {
+            Outcome::Failed(io::Error::from_raw_os_error(-result))
+        };
+        self.upcall(owner, |h, cx| h.on_read(cx, op, outcome, Vec::new()));
     }
 
     /// Ends the operation `token` of `owner` in the table and the handler's books.
@@ -716,6 +785,22 @@ impl Initiator<'_> {
     pub fn read_continuous(&mut self, fd: BorrowedFd<'_>, buf: Vec<u8>) -> Result<OpId, Refused> {
         let fd = fd.as_raw_fd();
         self.start_buf(Kind::Continuous, Op::Read { fd, buf })
+    }
+
+    /// Reads continuously with one multishot submission: the kernel picks a buffer from the
+    /// proactor's provided-buffer ring ([`Config::provided_buffers`]) for each chunk; the chunk
+    /// is copied out, the buffer returned to the kernel, and the copy passed to
+    /// [`CompletionHandler::on_received`]. Ends once in [`CompletionHandler::on_read`] (with an
+    /// empty buffer): `Done(0)` at end of stream, `Cancelled`, or `Failed`.
+    pub fn read_multishot(&mut self, fd: BorrowedFd<'_>) -> Result<OpId, Error> {
+        if !self.core.provided {
+            return Err(Error::NoProvidedBuffers);
+        }
+        let op = Op::RecvMulti {
+            fd: fd.as_raw_fd(),
+            group: BUFFER_GROUP,
+        };
+        self.start_plain(Kind::RecvMulti, None, op)
     }
 
     /// Writes `buf` ([`CompletionHandler::on_write`] gets the count and the buffer back).

@@ -543,3 +543,97 @@ fn a_multishot_accept_delivers_each_connection_and_ends_once() {
     }
     assert_eq!(got[3..], ["ended cancelled=true", "closed Requested"]);
 }
+
+fn with_buffers(count: u16, size: usize) -> Proactor {
+    Proactor::with_config(Config {
+        provided_buffers: Some((count, size)),
+        ..Config::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_multishot_read_delivers_chunks_from_provided_buffers_until_end_of_stream() {
+    let (log, mut p) = (log(), with_buffers(2, 4));
+    let (mut peer, sock) = UnixStream::pair().unwrap();
+    p.register(Recorder::new(1, sock, &log).on_open(|cx, s| {
+        cx.read_multishot(s.as_fd()).unwrap();
+    }));
+    // More chunks than buffers: each buffer goes back to the kernel before the upcall.
+    let mut sent = Vec::new();
+    for chunk in [&b"one"[..], b"two", b"thre", b"e", b"four", b"five"] {
+        peer.write_all(chunk).unwrap();
+        sent.extend_from_slice(chunk);
+        let n = log.borrow().len();
+        while log.borrow().len() == n {
+            p.turn().unwrap();
+        }
+    }
+    drop(peer);
+    p.run().unwrap();
+    let evs = of(&log, 1);
+    let mut got = Vec::new();
+    let mut ops = std::collections::BTreeSet::new();
+    for e in &evs[1..evs.len() - 2] {
+        match e {
+            Ev::Received(1, op, d) => {
+                ops.insert(*op);
+                got.extend_from_slice(d);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(got, sent);
+    assert_eq!(ops.len(), 1, "one operation throughout");
+    let op = *ops.iter().next().unwrap();
+    assert_eq!(
+        evs[evs.len() - 2],
+        Ev::Read(1, op, Res::Done(0), Vec::new())
+    );
+    assert_eq!(evs[evs.len() - 1], Ev::Close(1, CloseReason::Finished));
+}
+
+#[test]
+fn a_cancelled_multishot_read_ends_once() {
+    let (log, mut p) = (log(), with_buffers(4, 16));
+    let (mut peer, sock) = UnixStream::pair().unwrap();
+    let id = p.register(Recorder::new(1, sock, &log).on_open(|cx, s| {
+        cx.read_multishot(s.as_fd()).unwrap();
+    }));
+    peer.write_all(b"data").unwrap();
+    while log.borrow().len() < 2 {
+        p.turn().unwrap();
+    }
+    p.close(id).unwrap();
+    p.run().unwrap();
+    let evs = of(&log, 1);
+    assert_eq!(
+        evs[1],
+        Ev::Received(1, terminal_ops(&log)[0], b"data".to_vec())
+    );
+    assert!(
+        matches!(evs[2], Ev::Read(1, _, Res::Cancelled, _)),
+        "{evs:?}"
+    );
+    assert_eq!(evs[3..], [Ev::Close(1, CloseReason::Removed)]);
+}
+
+#[test]
+fn a_multishot_read_without_provided_buffers_is_refused() {
+    let (log, mut p) = (log(), proactor());
+    let (_peer, sock) = UnixStream::pair().unwrap();
+    let refused = Rc::new(RefCell::new(None));
+    let r = refused.clone();
+    p.register(Recorder::new(1, sock, &log).on_open(move |cx, s| {
+        *r.borrow_mut() = Some(cx.read_multishot(s.as_fd()));
+    }));
+    assert!(matches!(
+        refused.borrow_mut().take(),
+        Some(Err(Error::NoProvidedBuffers))
+    ));
+    let bad = Proactor::with_config(Config {
+        provided_buffers: Some((3, 16)),
+        ..Config::default()
+    });
+    assert!(matches!(bad, Err(Error::ProvidedBuffers(_))));
+}

@@ -20,6 +20,7 @@ use proptest::prelude::*;
 enum Action {
     Read(usize),
     ContinuousRead(usize),
+    MultishotRead(usize),
     Write(usize),
     PeerWrite(usize),
     Cancel(usize, usize),
@@ -33,6 +34,7 @@ fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
         (0..4usize).prop_map(Action::Read),
         (0..4usize).prop_map(Action::ContinuousRead),
+        (0..4usize).prop_map(Action::MultishotRead),
         (0..4usize).prop_map(Action::Write),
         (0..4usize).prop_map(Action::PeerWrite),
         (0..4usize, 0..8usize).prop_map(|(h, i)| Action::Cancel(h, i)),
@@ -56,7 +58,11 @@ proptest! {
         cap in 5usize..12,
     ) {
         let log: Log = Rc::new(RefCell::new(Vec::new()));
-        let mut p = Proactor::with_config(Config { max_in_flight: cap, ..Config::default() }).unwrap();
+        let mut p = Proactor::with_config(Config {
+            max_in_flight: cap,
+            provided_buffers: Some((4, 8)),
+            ..Config::default()
+        }).unwrap();
         let mut pairs = Vec::new();
         for name in 0..4u32 {
             let (peer, sock) = UnixStream::pair().unwrap();
@@ -70,12 +76,13 @@ proptest! {
         let mut started = 0usize;
         for a in actions {
             match a {
-                Action::Read(h) | Action::ContinuousRead(h) | Action::Write(h) => {
+                Action::Read(h) | Action::ContinuousRead(h) | Action::MultishotRead(h) | Action::Write(h) => {
                     let pair = &mut pairs[h];
                     let fd = pair.sock.as_fd();
                     let r = p.initiate(pair.id, |cx| match a {
                         Action::Read(_) => cx.read(fd, vec![0; 8]).map_err(|e| e.error),
                         Action::ContinuousRead(_) => cx.read_continuous(fd, vec![0; 8]).map_err(|e| e.error),
+                        Action::MultishotRead(_) => cx.read_multishot(fd),
                         _ => cx.write(fd, b"data".to_vec()).map_err(|e| e.error),
                     });
                     match r {

@@ -117,6 +117,8 @@ fn errno_name(errno: i32) -> &'static str {
 
 /// The errno of a cancelled operation's completion.
 pub const ECANCELED: i32 = libc::ECANCELED;
+/// The errno of a multishot receive that ran out of provided buffers.
+pub const ENOBUFS: i32 = libc::ENOBUFS;
 /// The errno of an expired [`Op::Timeout`].
 pub const ETIME: i32 = libc::ETIME;
 
