@@ -116,6 +116,11 @@ struct Core {
 /// A handler lives while it has operations in flight: when its last one ends and it started
 /// no other, nothing could ever upcall it again, so it is closed with
 /// [`CloseReason::Finished`].
+///
+/// A `Proactor` stays on the thread that built it (it is not `Send`: handlers need not be),
+/// which is what `SINGLE_ISSUER | DEFER_TASKRUN` asks of the ring. Dropping it cancels what is
+/// still in flight and waits for the kernel, but drops the handlers without
+/// [`on_close`](CompletionHandler::on_close); call [`shutdown`](Self::shutdown) for that.
 pub struct Proactor {
     core: Core,
     reaped: Vec<Cqe>,
