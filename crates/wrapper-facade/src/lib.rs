@@ -115,6 +115,7 @@ pub mod sock;
 pub mod sync;
 mod sys;
 pub mod thread;
+pub mod uring;
 
 pub use addr::InetAddr;
 pub use error::{Error, TransferError};

@@ -1,0 +1,1008 @@
+//! io_uring behind a safe facade: a [`Ring`] that owns every buffer, address and timespec of
+//! an operation from the moment its submission entry is pushed until its final completion is
+//! reaped, so nothing the kernel reads or writes can be freed or moved while it does.
+//!
+//! The `io-uring` crate gives the rings; pushing an entry is `unsafe` there because the entry
+//! holds raw pointers. Here each [`Op`] carries its resources by value, [`Ring::push`] moves
+//! them into the ring's table of operations in flight (heap allocations whose addresses do not
+//! change when the table moves), and [`Ring::reap`] hands them back in the [`Cqe`] that ends
+//! the operation. Dropping the ring cancels what is still in flight and waits for it; if the
+//! kernel never answers, the resources are leaked rather than freed under it.
+//!
+//! ```
+//! use std::os::fd::AsRawFd;
+//! use std::os::unix::net::UnixStream;
+//! use wrapper_facade::uring::{Op, Ring};
+//!
+//! let (a, b) = UnixStream::pair().unwrap();
+//! let mut ring = Ring::new(8).unwrap();
+//! ring.push(1, Op::Write { fd: a.as_raw_fd(), buf: b"ping".to_vec() }).unwrap();
+//! ring.push(2, Op::Read { fd: b.as_raw_fd(), buf: vec![0; 16] }).unwrap();
+//! let mut done = Vec::new();
+//! while done.len() < 2 {
+//!     ring.submit_and_wait(1).unwrap();
+//!     ring.reap(&mut done);
+//! }
+//! let read = done.iter().find(|c| c.user_data == 2).unwrap();
+//! assert_eq!(read.result, 4);
+//! let Some(Op::Read { buf, .. }) = &read.op else { panic!() };
+//! assert_eq!(&buf[..4], b"ping");
+//! ```
+
+use std::alloc::{Layout, alloc_zeroed, dealloc};
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::mem;
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+use io_uring::{IoUring, cqueue, opcode, squeue, types};
+
+/// Why a ring could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// The kernel has no io_uring, or refuses it to this process (`io_uring_disabled` sysctl,
+    /// a seccomp filter, a container policy): `ENOSYS`, `EPERM` or `EACCES`.
+    #[error(
+        "io_uring is unavailable here (errno {errno}: {name}; kernel without io_uring, io_uring_disabled sysctl or seccomp)"
+    )]
+    Unsupported {
+        /// The errno of `io_uring_setup`.
+        errno: i32,
+        /// Its symbolic name.
+        name: &'static str,
+    },
+    /// The kernel refused these ring parameters (e.g. `EINVAL` for an entry count above its
+    /// limit, `ENOMEM` when locked memory runs out).
+    #[error("io_uring_setup refused {entries} entries (errno {errno}: {name})")]
+    Refused {
+        /// The requested submission queue size.
+        entries: u32,
+        /// The errno of `io_uring_setup`.
+        errno: i32,
+        /// Its symbolic name.
+        name: &'static str,
+    },
+}
+
+impl SetupError {
+    /// Classifies the error of `io_uring_setup` for a ring of `entries` entries.
+    ///
+    /// ```
+    /// use std::io;
+    /// use wrapper_facade::uring::SetupError;
+    ///
+    /// let e = SetupError::from_io(&io::Error::from_raw_os_error(38), 8);
+    /// assert!(matches!(e, SetupError::Unsupported { errno: 38, name: "ENOSYS" }));
+    /// ```
+    pub fn from_io(err: &io::Error, entries: u32) -> SetupError {
+        let errno = err.raw_os_error().unwrap_or(0);
+        let name = errno_name(errno);
+        match errno {
+            libc::ENOSYS | libc::EPERM | libc::EACCES => SetupError::Unsupported { errno, name },
+            _ => SetupError::Refused {
+                entries,
+                errno,
+                name,
+            },
+        }
+    }
+
+    /// The errno the kernel answered.
+    pub fn errno(&self) -> i32 {
+        match self {
+            SetupError::Unsupported { errno, .. } | SetupError::Refused { errno, .. } => *errno,
+        }
+    }
+}
+
+fn errno_name(errno: i32) -> &'static str {
+    match errno {
+        libc::ENOSYS => "ENOSYS",
+        libc::EPERM => "EPERM",
+        libc::EACCES => "EACCES",
+        libc::EINVAL => "EINVAL",
+        libc::ENOMEM => "ENOMEM",
+        libc::EFAULT => "EFAULT",
+        libc::EMFILE => "EMFILE",
+        libc::ENFILE => "ENFILE",
+        _ => "unknown errno",
+    }
+}
+
+/// The errno of a cancelled operation's completion.
+pub const ECANCELED: i32 = libc::ECANCELED;
+/// The errno of a multishot receive that ran out of provided buffers.
+pub const ENOBUFS: i32 = libc::ENOBUFS;
+/// The errno of an expired [`Op::Timeout`].
+pub const ETIME: i32 = libc::ETIME;
+
+/// How to set a ring up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingParams {
+    /// Submission queue entries (the kernel rounds up to a power of two, at most 32768).
+    pub entries: u32,
+    /// Ask for `IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN` (completions are
+    /// processed only when the owning thread enters the kernel); without them if refused.
+    pub defer_taskrun: bool,
+}
+
+impl RingParams {
+    /// `entries` entries, no special setup flags.
+    pub fn new(entries: u32) -> Self {
+        RingParams {
+            entries,
+            defer_taskrun: false,
+        }
+    }
+}
+
+/// One asynchronous operation with the resources it lends the kernel.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Op {
+    /// Accept a connection on the listening socket `fd` (`accept4` with `SOCK_CLOEXEC`);
+    /// the result is the new descriptor, owned by whoever reaps it ([`Cqe::take_fd`]).
+    Accept {
+        /// The listening socket.
+        fd: RawFd,
+    },
+    /// Accept connections on `fd` until cancelled or failed, one completion each
+    /// (`IORING_ACCEPT_MULTISHOT`); intermediate completions have [`Cqe::more`] set.
+    AcceptMulti {
+        /// The listening socket.
+        fd: RawFd,
+    },
+    /// Receive on `fd` until cancelled, end of stream or error, into buffers the kernel picks
+    /// from the provided-buffer group `group` ([`Ring::provide_buffers`]); each chunk is
+    /// copied out and its buffer handed back to the kernel at reap ([`Cqe::data`]).
+    RecvMulti {
+        /// The socket.
+        fd: RawFd,
+        /// The provided-buffer group.
+        group: u16,
+    },
+    /// Connect the socket `fd` to `addr`.
+    Connect {
+        /// The socket.
+        fd: RawFd,
+        /// The peer.
+        addr: SocketAddr,
+    },
+    /// Read into `buf` (its length is the most read); the result is the count read.
+    Read {
+        /// The descriptor.
+        fd: RawFd,
+        /// The buffer, handed back in the completion.
+        buf: Vec<u8>,
+    },
+    /// Write all of `buf` (or some: the result is the count written).
+    Write {
+        /// The descriptor.
+        fd: RawFd,
+        /// The bytes, handed back in the completion.
+        buf: Vec<u8>,
+    },
+    /// Completes with `-ETIME` once `after` has passed.
+    Timeout {
+        /// The delay.
+        after: Duration,
+    },
+    /// Asks the kernel to cancel the operation submitted with `target` as its user data.
+    Cancel {
+        /// The user data of the operation to cancel.
+        target: u64,
+    },
+    /// Completes at once with result 0: a completion posted by the application itself.
+    Nop,
+}
+
+/// The heap-pinned form of an operation's resources while the kernel may use them.
+#[derive(Debug)]
+enum Held {
+    Plain(Op),
+    Connect(Op, Box<libc::sockaddr_storage>),
+    Timeout(Op, Box<types::Timespec>),
+}
+
+impl Held {
+    fn into_op(self) -> Op {
+        match self {
+            Held::Plain(op) | Held::Connect(op, _) | Held::Timeout(op, _) => op,
+        }
+    }
+}
+
+/// A completion as reaped from the ring.
+#[derive(Debug)]
+pub struct Cqe {
+    /// The user data the operation was pushed with.
+    pub user_data: u64,
+    /// The kernel's result: non-negative on success, `-errno` on failure.
+    pub result: i32,
+    /// Whether more completions of this (multishot) operation follow.
+    pub more: bool,
+    /// The operation, with its buffer, when this completion ends it; `None` for an
+    /// intermediate completion of a multishot operation, or a completion whose user data the
+    /// ring does not know.
+    pub op: Option<Op>,
+    /// For [`Op::RecvMulti`]: the bytes received, copied out of the provided buffer (which
+    /// is back in the kernel's hands by the time you see this).
+    pub data: Option<Vec<u8>>,
+    /// The descriptor a successful accept created, owned from the moment it is reaped.
+    fd: Option<OwnedFd>,
+}
+
+impl Cqe {
+    /// The result as `io::Result`: `Ok(n)` or the errno as an error.
+    pub fn io_result(&self) -> io::Result<u32> {
+        if self.result < 0 {
+            Err(io::Error::from_raw_os_error(-self.result))
+        } else {
+            Ok(self.result as u32)
+        }
+    }
+
+    /// For a successful [`Op::Accept`] or [`Op::AcceptMulti`] completion, the accepted
+    /// descriptor, now owned by the caller (`None` for anything else, or once taken).
+    /// A descriptor nobody takes is closed with the `Cqe`.
+    pub fn take_fd(&mut self) -> Option<OwnedFd> {
+        self.fd.take()
+    }
+}
+
+/// Why [`Ring::push`] refused an operation; the operation is handed back.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PushError {
+    /// An operation with this user data is already in flight.
+    #[error("user data {user_data:#x} is already in flight")]
+    Duplicate {
+        /// The user data.
+        user_data: u64,
+        /// The refused operation.
+        op: Op,
+    },
+    /// `u64::MAX` is the ring's own user data (for the cancellations it sends when dropped).
+    #[error("user data u64::MAX is reserved for the ring")]
+    Reserved {
+        /// The refused operation.
+        op: Op,
+    },
+    /// The submission queue was full and submitting to make room failed.
+    #[error("submission queue full and submit failed")]
+    Submit {
+        /// The refused operation.
+        op: Op,
+        /// The error of `io_uring_enter`.
+        source: io::Error,
+    },
+}
+
+/// The user data the ring keeps for itself.
+const RESERVED: u64 = u64::MAX;
+
+/// An io_uring instance that owns the resources of its operations in flight.
+pub struct Ring {
+    ring: IoUring,
+    in_flight: HashMap<u64, Held>,
+    deferred: bool,
+    /// Declared after `ring`: freed only after the ring's descriptor is closed.
+    groups: HashMap<u16, BufRing>,
+}
+
+impl fmt::Debug for Ring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ring")
+            .field("sq_entries", &self.ring.params().sq_entries())
+            .field("in_flight", &self.in_flight.len())
+            .field("defer_taskrun", &self.deferred)
+            .finish()
+    }
+}
+
+impl Ring {
+    /// A ring of `entries` submission entries, no special setup flags.
+    pub fn new(entries: u32) -> Result<Ring, SetupError> {
+        Self::with_params(RingParams::new(entries))
+    }
+
+    /// A ring set up with `params`.
+    pub fn with_params(params: RingParams) -> Result<Ring, SetupError> {
+        if params.defer_taskrun {
+            let ring = IoUring::builder()
+                .setup_single_issuer()
+                .setup_defer_taskrun()
+                .build(params.entries);
+            if let Ok(ring) = ring {
+                return Ok(Self::from_ring(ring, true));
+            }
+        }
+        let ring = IoUring::builder()
+            .build(params.entries)
+            .map_err(|e| SetupError::from_io(&e, params.entries))?;
+        Ok(Self::from_ring(ring, false))
+    }
+
+    fn from_ring(ring: IoUring, deferred: bool) -> Ring {
+        Ring {
+            ring,
+            in_flight: HashMap::new(),
+            deferred,
+            groups: HashMap::new(),
+        }
+    }
+
+    /// Whether the ring runs with `SINGLE_ISSUER | DEFER_TASKRUN`.
+    pub fn defer_taskrun(&self) -> bool {
+        self.deferred
+    }
+
+    /// Number of operations pushed whose final completion has not been reaped.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Whether the operation with this user data is in flight.
+    pub fn is_in_flight(&self, user_data: u64) -> bool {
+        self.in_flight.contains_key(&user_data)
+    }
+
+    /// Registers provided-buffer group `group`: `count` buffers (a power of two, at most
+    /// 32768) of `size` bytes each, for [`Op::RecvMulti`]. A group can be registered once.
+    pub fn provide_buffers(&mut self, group: u16, count: u16, size: usize) -> io::Result<()> {
+        if self.groups.contains_key(&group) {
+            return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+        }
+        let bufs = BufRing::new(count, size)?;
+        // SAFETY: the ring memory is page-aligned, holds `count` entries, and is owned by
+        // `self.groups` until the ring is dropped (after its descriptor is closed), or leaked.
+        unsafe {
+            self.ring.submitter().register_buf_ring_with_flags(
+                bufs.ring_addr(),
+                count,
+                group,
+                0,
+            )?;
+        }
+        self.groups.insert(group, bufs);
+        Ok(())
+    }
+
+    /// Queues `op` with `user_data` (submitted by the next [`submit`](Self::submit)).
+    pub fn push(&mut self, user_data: u64, op: Op) -> Result<(), PushError> {
+        if user_data == RESERVED {
+            return Err(PushError::Reserved { op });
+        }
+        if self.in_flight.contains_key(&user_data) {
+            return Err(PushError::Duplicate { user_data, op });
+        }
+        let mut held = hold(op);
+        let entry = entry_for(&mut held).user_data(user_data);
+        // The table entry is inserted first: its boxes and vectors keep their heap
+        // addresses from here on, which are the addresses the entry points to.
+        self.in_flight.insert(user_data, held);
+        loop {
+            // (Descriptors are plain integers: a closed or reused one makes the operation fail
+            // or act on another file, never touch freed memory.)
+            // SAFETY: every pointer in `entry` points into heap memory owned by
+            // `self.in_flight[user_data]` (a Vec's buffer, a boxed sockaddr or timespec),
+            // removed only by `reap` at the final completion or leaked by `Drop`.
+            let pushed = unsafe { self.ring.submission().push(&entry) };
+            if pushed.is_ok() {
+                return Ok(());
+            }
+            if let Err(source) = self.submit() {
+                let op = self.in_flight.remove(&user_data).map(Held::into_op);
+                return Err(PushError::Submit {
+                    op: op.unwrap_or(Op::Nop),
+                    source,
+                });
+            }
+        }
+    }
+
+    /// Submits what is queued; returns how many entries the kernel took.
+    pub fn submit(&mut self) -> io::Result<usize> {
+        self.submit_and_wait(0)
+    }
+
+    /// Submits what is queued and waits until at least `want` completions are ready
+    /// (interrupted waits are retried; a full completion queue returns to let you reap).
+    pub fn submit_and_wait(&mut self, want: usize) -> io::Result<usize> {
+        loop {
+            match self.ring.submit_and_wait(want) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Ok(0),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Moves every ready completion into `out`; a completion that ends an operation carries
+    /// the operation and its resources back. Returns how many were reaped.
+    pub fn reap(&mut self, out: &mut Vec<Cqe>) -> usize {
+        let before = out.len();
+        let mut cq = self.ring.completion();
+        cq.sync();
+        for cqe in &mut cq {
+            let user_data = cqe.user_data();
+            let result = cqe.result();
+            let more = cqueue::more(cqe.flags());
+            let accepts = user_data != RESERVED
+                && matches!(
+                    self.in_flight.get(&user_data),
+                    Some(Held::Plain(Op::Accept { .. } | Op::AcceptMulti { .. }))
+                );
+            let group = match self.in_flight.get(&user_data) {
+                Some(Held::Plain(Op::RecvMulti { group, .. })) if user_data != RESERVED => {
+                    Some(*group)
+                }
+                _ => None,
+            };
+            let data = match (group, cqueue::buffer_select(cqe.flags())) {
+                (Some(group), Some(bid)) => self.groups.get_mut(&group).map(|g| {
+                    let chunk = g.take(bid, result.max(0) as usize);
+                    g.publish();
+                    chunk
+                }),
+                _ => None,
+            };
+            let fd = (accepts && result >= 0).then(|| {
+                // SAFETY: the kernel created this descriptor for our accept and nothing else
+                // owns it; it is wrapped exactly once, here.
+                unsafe { OwnedFd::from_raw_fd(result) }
+            });
+            let op = if more || user_data == RESERVED {
+                None
+            } else {
+                self.in_flight.remove(&user_data).map(Held::into_op)
+            };
+            out.push(Cqe {
+                user_data,
+                result,
+                more,
+                op,
+                data,
+                fd,
+            });
+        }
+        out.len() - before
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        if self.in_flight.is_empty() {
+            return;
+        }
+        let targets: Vec<u64> = self.in_flight.keys().copied().collect();
+        for target in targets {
+            let cancel = opcode::AsyncCancel::new(target).build().user_data(RESERVED);
+            // SAFETY: a cancel entry holds no pointer.
+            let _ = unsafe { self.ring.submission().push(&cancel) };
+        }
+        let mut out = Vec::new();
+        for _ in 0..1000 {
+            if self.in_flight.is_empty() || self.submit_and_wait(1).is_err() {
+                break;
+            }
+            self.reap(&mut out);
+        }
+        // Whatever the kernel still holds is leaked, never freed under it.
+        if !self.in_flight.is_empty() {
+            mem::forget(mem::take(&mut self.groups));
+        }
+        mem::forget(mem::take(&mut self.in_flight));
+    }
+}
+
+fn hold(op: Op) -> Held {
+    match op {
+        Op::Connect { addr, .. } => {
+            let storage = Box::new(sockaddr_of(&addr));
+            Held::Connect(op, storage)
+        }
+        Op::Timeout { after } => Held::Timeout(op, Box::new(types::Timespec::from(after))),
+        op => Held::Plain(op),
+    }
+}
+
+fn entry_for(held: &mut Held) -> squeue::Entry {
+    match held {
+        Held::Plain(Op::Accept { fd }) => {
+            opcode::Accept::new(types::Fd(*fd), std::ptr::null_mut(), std::ptr::null_mut())
+                .flags(libc::SOCK_CLOEXEC)
+                .build()
+        }
+        Held::Plain(Op::Read { fd, buf }) => {
+            let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+            opcode::Read::new(types::Fd(*fd), buf.as_mut_ptr(), len)
+                .offset(u64::MAX)
+                .build()
+        }
+        Held::Plain(Op::Write { fd, buf }) => {
+            let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+            opcode::Write::new(types::Fd(*fd), buf.as_ptr(), len)
+                .offset(u64::MAX)
+                .build()
+        }
+        Held::Plain(Op::AcceptMulti { fd }) => opcode::AcceptMulti::new(types::Fd(*fd))
+            .flags(libc::SOCK_CLOEXEC)
+            .build(),
+        Held::Plain(Op::RecvMulti { fd, group }) => {
+            opcode::RecvMulti::new(types::Fd(*fd), *group).build()
+        }
+        Held::Plain(Op::Cancel { target }) => opcode::AsyncCancel::new(*target).build(),
+        Held::Connect(Op::Connect { fd, addr }, storage) => {
+            let len = match addr {
+                SocketAddr::V4(_) => mem::size_of::<libc::sockaddr_in>(),
+                SocketAddr::V6(_) => mem::size_of::<libc::sockaddr_in6>(),
+            };
+            opcode::Connect::new(
+                types::Fd(*fd),
+                (&raw const **storage).cast::<libc::sockaddr>(),
+                len as libc::socklen_t,
+            )
+            .build()
+        }
+        Held::Timeout(_, ts) => opcode::Timeout::new(&raw const **ts).build(),
+        _ => opcode::Nop::new().build(),
+    }
+}
+
+fn sockaddr_of(addr: &SocketAddr) -> libc::sockaddr_storage {
+    // SAFETY: sockaddr_storage is plain old data; all zeroes is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
+    match addr {
+        SocketAddr::V4(v4) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+            unsafe { (&raw mut storage).cast::<libc::sockaddr_in>().write(sin) };
+        }
+        SocketAddr::V6(v6) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: v6.port().to_be(),
+                sin6_flowinfo: v6.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.ip().octets(),
+                },
+                sin6_scope_id: v6.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+            unsafe { (&raw mut storage).cast::<libc::sockaddr_in6>().write(sin6) };
+        }
+    }
+    storage
+}
+
+/// One entry of a provided-buffer ring, as the kernel reads it (`struct io_uring_buf`);
+/// the `resv` field of entry 0 is the ring's tail.
+#[repr(C)]
+struct RawBuf {
+    addr: u64,
+    len: u32,
+    bid: u16,
+    resv: u16,
+}
+
+/// A provided-buffer ring: `count` buffers of `size` bytes that the kernel picks from for
+/// [`Op::RecvMulti`]. Its memory is owned here and lives as long as the [`Ring`].
+struct BufRing {
+    entries: NonNull<RawBuf>,
+    entries_layout: Layout,
+    bufs: NonNull<u8>,
+    bufs_layout: Layout,
+    count: u16,
+    size: usize,
+    tail: u16,
+}
+
+impl fmt::Debug for BufRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufRing")
+            .field("count", &self.count)
+            .field("size", &self.size)
+            .finish()
+    }
+}
+
+impl BufRing {
+    fn new(count: u16, size: usize) -> io::Result<BufRing> {
+        let invalid = || io::Error::from(io::ErrorKind::InvalidInput);
+        if !count.is_power_of_two() || count > 32768 || size == 0 || size > u32::MAX as usize {
+            return Err(invalid());
+        }
+        let entries_layout =
+            Layout::from_size_align(usize::from(count) * mem::size_of::<RawBuf>(), 4096)
+                .map_err(|_| invalid())?;
+        let bufs_layout =
+            Layout::from_size_align(usize::from(count) * size, 64).map_err(|_| invalid())?;
+        // SAFETY: both layouts have a non-zero size (count ≥ 1, size ≥ 1).
+        let (entries, bufs) = unsafe { (alloc_zeroed(entries_layout), alloc_zeroed(bufs_layout)) };
+        let (Some(entries), Some(bufs)) =
+            (NonNull::new(entries.cast::<RawBuf>()), NonNull::new(bufs))
+        else {
+            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
+        };
+        let mut ring = BufRing {
+            entries,
+            entries_layout,
+            bufs,
+            bufs_layout,
+            count,
+            size,
+            tail: 0,
+        };
+        for bid in 0..count {
+            ring.push(bid);
+        }
+        ring.publish();
+        Ok(ring)
+    }
+
+    /// Puts buffer `bid` at the tail (not yet visible to the kernel: see `publish`).
+    fn push(&mut self, bid: u16) {
+        let index = usize::from(self.tail & (self.count - 1));
+        // SAFETY: `index < count`, inside the entries allocation. At most `count` buffers are
+        // ever in the ring, so the slot at the tail is one the kernel has consumed (or never
+        // seen) and does not read until the tail is published past it. Fields are written
+        // through raw pointers, never through a reference the kernel could alias; `resv` (the
+        // tail, in entry 0) is not touched here.
+        unsafe {
+            let entry = self.entries.as_ptr().add(index);
+            (&raw mut (*entry).addr)
+                .write(self.bufs.as_ptr().add(usize::from(bid) * self.size) as u64);
+            (&raw mut (*entry).len).write(self.size as u32);
+            (&raw mut (*entry).bid).write(bid);
+        }
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    /// Makes the pushed buffers visible to the kernel.
+    fn publish(&self) {
+        // SAFETY: entry 0's `resv` field is the ring's tail, a u16 the kernel only reads; it
+        // is aligned for an atomic u16, and stored with release ordering after the entries.
+        let tail = unsafe { AtomicU16::from_ptr(&raw mut (*self.entries.as_ptr()).resv) };
+        tail.store(self.tail, Ordering::Release);
+    }
+
+    /// Copies `len` bytes out of buffer `bid`, which the kernel has filled and handed over,
+    /// and gives the buffer back to the ring.
+    fn take(&mut self, bid: u16, len: usize) -> Vec<u8> {
+        if bid >= self.count {
+            return Vec::new();
+        }
+        let len = len.min(self.size);
+        // SAFETY: buffer `bid` lies inside the buffers allocation; the kernel reported it in a
+        // completion, so it wrote these `len` bytes and will not touch the buffer again until
+        // it is pushed back below. No reference to the rest of the allocation is made.
+        let chunk = unsafe {
+            std::slice::from_raw_parts(self.bufs.as_ptr().add(usize::from(bid) * self.size), len)
+        }
+        .to_vec();
+        self.push(bid);
+        chunk
+    }
+
+    fn ring_addr(&self) -> u64 {
+        self.entries.as_ptr() as u64
+    }
+}
+
+impl Drop for BufRing {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with these layouts; a BufRing is dropped only once the
+        // kernel can no longer use it (its Ring has no operation in flight, or it is leaked).
+        unsafe {
+            dealloc(self.entries.as_ptr().cast(), self.entries_layout);
+            dealloc(self.bufs.as_ptr(), self.bufs_layout);
+        }
+    }
+}
+
+/// A new TCP socket (blocking, close-on-exec) of `addr`'s family, to connect with
+/// [`Op::Connect`].
+pub fn tcp_socket_for(addr: &SocketAddr) -> io::Result<OwnedFd> {
+    let family = match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    };
+    // SAFETY: socket(2) takes no pointer; a non-negative result is a descriptor we own.
+    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just created and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read as _, Write as _};
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    fn wait_for(ring: &mut Ring, n: usize) -> Vec<Cqe> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            ring.submit_and_wait(1).unwrap();
+            ring.reap(&mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn an_absurd_entry_count_is_refused_with_the_errno() {
+        let err = Ring::new(u32::MAX).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SetupError::Refused {
+                    errno: libc::EINVAL,
+                    entries: u32::MAX,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("EINVAL"), "{err}");
+    }
+
+    #[test]
+    fn unavailable_io_uring_is_reported_as_unsupported_naming_the_errno() {
+        for (errno, name) in [
+            (libc::ENOSYS, "ENOSYS"),
+            (libc::EPERM, "EPERM"),
+            (libc::EACCES, "EACCES"),
+        ] {
+            let err = SetupError::from_io(&io::Error::from_raw_os_error(errno), 8);
+            assert!(matches!(err, SetupError::Unsupported { .. }));
+            assert_eq!(err.errno(), errno);
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn defer_taskrun_is_requested_or_fallen_back_from() {
+        let mut params = RingParams::new(8);
+        params.defer_taskrun = true;
+        let mut ring = Ring::with_params(params).unwrap();
+        ring.push(9, Op::Nop).unwrap();
+        let done = wait_for(&mut ring, 1);
+        assert_eq!((done[0].user_data, done[0].result), (9, 0));
+    }
+
+    #[test]
+    fn read_and_write_hand_their_buffers_back() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let mut ring = Ring::new(8).unwrap();
+        ring.push(
+            1,
+            Op::Read {
+                fd: b.as_raw_fd(),
+                buf: vec![0; 8],
+            },
+        )
+        .unwrap();
+        ring.push(
+            2,
+            Op::Write {
+                fd: b.as_raw_fd(),
+                buf: b"pong".to_vec(),
+            },
+        )
+        .unwrap();
+        ring.submit().unwrap();
+        a.write_all(b"hi").unwrap();
+        let done = wait_for(&mut ring, 2);
+        assert_eq!(ring.in_flight(), 0);
+        for c in &done {
+            match (&c.op, c.user_data) {
+                (Some(Op::Read { buf, .. }), 1) => {
+                    assert_eq!((c.result, &buf[..2]), (2, &b"hi"[..]))
+                }
+                (Some(Op::Write { buf, .. }), 2) => {
+                    assert_eq!((c.result, &buf[..]), (4, &b"pong"[..]))
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let mut got = [0; 4];
+        a.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"pong");
+    }
+
+    #[test]
+    fn a_duplicate_user_data_in_flight_is_refused_and_the_op_returned() {
+        let (_a, b) = UnixStream::pair().unwrap();
+        let mut ring = Ring::new(8).unwrap();
+        ring.push(
+            5,
+            Op::Read {
+                fd: b.as_raw_fd(),
+                buf: vec![0; 8],
+            },
+        )
+        .unwrap();
+        let err = ring
+            .push(
+                5,
+                Op::Read {
+                    fd: b.as_raw_fd(),
+                    buf: vec![1; 3],
+                },
+            )
+            .unwrap_err();
+        let PushError::Duplicate {
+            op: Op::Read { buf, .. },
+            ..
+        } = err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(buf, vec![1; 3]);
+        ring.push(6, Op::Cancel { target: 5 }).unwrap();
+        let done = wait_for(&mut ring, 2);
+        let read = done.iter().find(|c| c.user_data == 5).unwrap();
+        assert_eq!(read.result, -libc::ECANCELED);
+        assert!(matches!(read.op, Some(Op::Read { .. })));
+    }
+
+    #[test]
+    fn accept_connect_and_timeout_complete() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sock = tcp_socket_for(&addr).unwrap();
+        let mut ring = Ring::new(8).unwrap();
+        ring.push(
+            1,
+            Op::Accept {
+                fd: listener.as_raw_fd(),
+            },
+        )
+        .unwrap();
+        ring.push(
+            2,
+            Op::Connect {
+                fd: sock.as_raw_fd(),
+                addr,
+            },
+        )
+        .unwrap();
+        ring.push(
+            3,
+            Op::Timeout {
+                after: Duration::from_millis(1),
+            },
+        )
+        .unwrap();
+        let mut done = wait_for(&mut ring, 3);
+        done.sort_by_key(|c| c.user_data);
+        let fd = done[0].take_fd().expect("accepted descriptor");
+        assert_eq!(done[1].result, 0);
+        assert_eq!(done[2].result, -libc::ETIME);
+        let accepted = TcpStream::from(fd);
+        let client = TcpStream::from(sock);
+        assert_eq!(accepted.peer_addr().unwrap(), client.local_addr().unwrap());
+    }
+
+    #[test]
+    fn a_multishot_accept_completes_once_per_connection_until_cancelled() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut ring = Ring::new(8).unwrap();
+        ring.push(
+            1,
+            Op::AcceptMulti {
+                fd: listener.as_raw_fd(),
+            },
+        )
+        .unwrap();
+        ring.submit().unwrap();
+        let clients: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        let mut done = wait_for(&mut ring, 3);
+        assert!(done.iter().all(|c| c.more && c.op.is_none()));
+        let mut peers: Vec<_> = done
+            .iter_mut()
+            .map(|c| TcpStream::from(c.take_fd().unwrap()).peer_addr().unwrap())
+            .collect();
+        peers.sort();
+        let mut locals: Vec<_> = clients.iter().map(|c| c.local_addr().unwrap()).collect();
+        locals.sort();
+        assert_eq!(peers, locals);
+        assert!(ring.is_in_flight(1));
+        ring.push(2, Op::Cancel { target: 1 }).unwrap();
+        let done = wait_for(&mut ring, 2);
+        let last = done.iter().find(|c| c.user_data == 1).unwrap();
+        assert!(!last.more);
+        assert_eq!(last.result, -ECANCELED);
+        assert!(matches!(last.op, Some(Op::AcceptMulti { .. })));
+    }
+
+    #[test]
+    fn a_multishot_recv_copies_chunks_out_of_provided_buffers_and_recycles_them() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let mut ring = Ring::new(8).unwrap();
+        ring.provide_buffers(3, 2, 4).unwrap();
+        assert!(
+            ring.provide_buffers(3, 2, 4).is_err(),
+            "a group is registered once"
+        );
+        ring.push(
+            1,
+            Op::RecvMulti {
+                fd: b.as_raw_fd(),
+                group: 3,
+            },
+        )
+        .unwrap();
+        ring.submit().unwrap();
+        // Five chunks through two buffers: each is recycled before the next is needed.
+        let mut got = Vec::new();
+        for chunk in [&b"ab"[..], b"cdef", b"g", b"hi", b"jk"] {
+            a.write_all(chunk).unwrap();
+            let done = wait_for(&mut ring, 1);
+            for c in done {
+                assert!(c.more, "{c:?}");
+                got.extend(c.data.unwrap());
+            }
+        }
+        assert_eq!(got, b"abcdefghijk");
+        drop(a);
+        let done = wait_for(&mut ring, 1);
+        assert_eq!((done[0].result, done[0].more), (0, false));
+        assert!(matches!(done[0].op, Some(Op::RecvMulti { .. })));
+    }
+
+    #[test]
+    fn a_provided_buffer_group_must_be_a_power_of_two() {
+        let mut ring = Ring::new(8).unwrap();
+        assert!(ring.provide_buffers(1, 3, 16).is_err());
+        assert!(ring.provide_buffers(1, 4, 0).is_err());
+    }
+
+    #[test]
+    fn an_unknown_completion_carries_no_op() {
+        let mut ring = Ring::new(8).unwrap();
+        ring.push(7, Op::Nop).unwrap();
+        let done = wait_for(&mut ring, 1);
+        assert!(matches!(done[0].op, Some(Op::Nop)));
+        assert!(!ring.is_in_flight(7));
+    }
+
+    #[test]
+    fn dropping_a_ring_with_reads_in_flight_cancels_them() {
+        let (_a, b) = UnixStream::pair().unwrap();
+        let mut ring = Ring::new(8).unwrap();
+        for i in 0..4 {
+            ring.push(
+                i,
+                Op::Read {
+                    fd: b.as_raw_fd(),
+                    buf: vec![0; 64],
+                },
+            )
+            .unwrap();
+        }
+        ring.submit().unwrap();
+        assert_eq!(ring.in_flight(), 4);
+        drop(ring);
+    }
+}
