@@ -66,7 +66,7 @@ impl std::fmt::Debug for ServiceEnv {
 
 impl ServiceEnv {
     /// Runs `f` on the dispatcher and waits for its answer.
-    fn call<R: Send + 'static>(
+    pub(crate) fn call<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut dyn Context) -> R + Send + 'static,
     ) -> Result<R, ComponentError> {
@@ -83,7 +83,20 @@ impl ServiceEnv {
             .map_err(|_| ComponentError::new("the dispatcher did not run the registration"))
     }
 
-    fn register(
+    /// The counters, with the acceptors' `EMFILE` back-offs (every listener started so
+    /// far, stopped ones included).
+    pub fn stats(&self) -> crate::store::Stats {
+        let mut stats = self.output.stats();
+        stats.accept_backoffs = self
+            .acceptors
+            .lock()
+            .iter()
+            .map(|a| a.lock().backoffs)
+            .sum();
+        stats
+    }
+
+    pub(crate) fn register(
         &self,
         handler: Box<dyn EventHandler>,
         interest: Interest,
@@ -92,7 +105,7 @@ impl ServiceEnv {
             .map_err(|e| ComponentError::new(format!("registration refused: {e}")))
     }
 
-    fn for_each(
+    pub(crate) fn for_each(
         &self,
         tokens: &[Token],
         op: fn(&mut dyn Context, Token) -> Result<(), pattern_core::DispatchError>,
@@ -412,6 +425,8 @@ pub const ACE_LOGGING: &str = "ACE_Logging";
 pub const SYSLOG_LOGGING: &str = "Syslog_Logging";
 /// See [`ACE_LOGGING`].
 pub const STATISTICS: &str = "Statistics";
+/// See [`ACE_LOGGING`]; the service is [`crate::metrics::MetricsService`].
+pub const METRICS: &str = "Metrics";
 
 /// A remote for a configurator that only validates: there is no dispatcher, and nothing is
 /// ever posted to it (validation creates components but never initialises them).
@@ -471,6 +486,10 @@ pub fn configurator(env: &ServiceEnv) -> Configurator {
     let e = env.clone();
     cfg.register_static(STATISTICS, move || {
         Box::new(StatisticsService::new(e.clone()))
+    });
+    let e = env.clone();
+    cfg.register_static(METRICS, move || {
+        Box::new(crate::metrics::MetricsService::new(e.clone()))
     });
     cfg
 }

@@ -100,6 +100,9 @@ struct Cli {
     /// Records held in memory while their file cannot be written; beyond, dropped and counted.
     #[arg(long, value_name = "RECORDS", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
     max_pending: u32,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (`127.0.0.1:9120`; port 0 picks one).
+    #[arg(long, value_name = "ADDR", value_parser = parse_forward)]
+    metrics: Option<SocketAddr>,
     /// Format of logd's own log on stderr (`RUST_LOG` sets its level; info by default).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -232,6 +235,7 @@ impl Cli {
             max_frame: self.max_frame as usize,
             max_buffered: self.max_buffered as usize,
             backlog: self.backlog.unwrap_or_else(limits::default_backlog),
+            metrics: self.metrics,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -299,6 +303,7 @@ fn print_listening(logd: &Logd) -> String {
         ("ACE logging (tcp)", l.ace),
         ("syslog (tcp)", l.syslog_tcp),
         ("syslog (udp)", l.syslog_udp),
+        ("metrics (http)", l.metrics),
     ] {
         if let Some(a) = a {
             println!("logd: {name} listening on {a}");

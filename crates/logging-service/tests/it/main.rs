@@ -5,6 +5,7 @@ mod hostile;
 mod limits;
 mod logc;
 mod logd_binary;
+mod metrics;
 mod operator_cli;
 mod serve;
 mod service_unit;
