@@ -139,6 +139,8 @@ pub struct ListenerService {
     format: Format,
     tokens: Vec<Token>,
     addr: Option<SocketAddr>,
+    /// Suspended: the TCP listener is closed (its token is not in `tokens`).
+    suspended: bool,
 }
 
 impl ListenerService {
@@ -149,6 +151,7 @@ impl ListenerService {
             format,
             tokens: Vec::new(),
             addr: None,
+            suspended: false,
         }
     }
 
@@ -228,6 +231,36 @@ impl ListenerService {
     }
 }
 
+impl ListenerService {
+    fn what(&self) -> &'static str {
+        match self.format {
+            Format::Ace => "ACE logging (tcp)",
+            Format::Syslog => "syslog (tcp, udp)",
+        }
+    }
+
+    /// A bound TCP acceptor for this format, its counters recorded, and its address.
+    fn tcp_acceptor(
+        &self,
+        want: SocketAddr,
+    ) -> std::io::Result<(Box<dyn EventHandler>, SocketAddr)> {
+        match self.format {
+            Format::Ace => {
+                let a = self.acceptor(want, AceFraming::new)?;
+                let bound = a.local_addr()?;
+                self.env.acceptors.lock().push(a.stats());
+                Ok((Box::new(a), bound))
+            }
+            Format::Syslog => {
+                let a = self.acceptor(want, SyslogFraming::new)?;
+                let bound = a.local_addr()?;
+                self.env.acceptors.lock().push(a.stats());
+                Ok((Box::new(a), bound))
+            }
+        }
+    }
+}
+
 impl Component for ListenerService {
     fn check(&self, args: &[String]) -> Result<(), ComponentError> {
         self.address(args).map(drop)
@@ -237,25 +270,13 @@ impl Component for ListenerService {
         let want = self.address(args)?;
         let bind_err =
             |e: std::io::Error| ComponentError::io(format_args!("cannot listen on {want}"), &e);
-        let (tcp, bound) = match self.format {
-            Format::Ace => {
-                let a = self.acceptor(want, AceFraming::new).map_err(bind_err)?;
-                self.env.acceptors.lock().push(a.stats());
-                let bound = a.local_addr().map_err(bind_err)?;
-                (Box::new(a) as Box<dyn EventHandler>, bound)
-            }
-            Format::Syslog => {
-                let a = self.acceptor(want, SyslogFraming::new).map_err(bind_err)?;
-                self.env.acceptors.lock().push(a.stats());
-                let bound = a.local_addr().map_err(bind_err)?;
-                (Box::new(a) as Box<dyn EventHandler>, bound)
-            }
-        };
+        let (tcp, bound) = self.tcp_acceptor(want).map_err(bind_err)?;
         let udp = match self.format {
             // UDP on the port number the TCP listener got.
             Format::Syslog => Some(UdpSocket::bind(bound).map_err(bind_err)?),
             Format::Ace => None,
         };
+        self.suspended = false;
         self.tokens.push(self.env.register(tcp, Interest::ACCEPT)?);
         if let Some(socket) = udp {
             let handler = SyslogUdp::new(socket, self.env.output.clone(), self.env.max_frame);
@@ -282,22 +303,47 @@ impl Component for ListenerService {
     }
 
     fn suspend(&mut self) -> Result<(), ComponentError> {
-        // Stops accepting new clients; connections already open go on.
+        // The TCP listener is closed, not merely left out of the dispatcher: a listening
+        // socket nobody accepts from still completes handshakes into its backlog, and those
+        // clients would hang. New connects are refused; connections already open go on. UDP
+        // stays bound and suspended (its datagrams wait in the socket's receive buffer).
+        if self.suspended || self.tokens.is_empty() {
+            return Ok(());
+        }
+        let tcp = self.tokens.remove(0);
+        self.env
+            .for_each(&[tcp], |ctx, t| ctx.remove(t, Removal::Close));
         self.env.for_each(&self.tokens, |ctx, t| ctx.suspend(t));
+        self.suspended = true;
+        if let Some(a) = self.addr {
+            tracing::info!(
+                "{} suspended: the listener on {a} is closed, new connections are refused; open ones go on",
+                self.what()
+            );
+        }
         Ok(())
     }
 
     fn resume(&mut self) -> Result<(), ComponentError> {
+        let Some(addr) = self.addr.filter(|_| self.suspended) else {
+            return Ok(());
+        };
+        // The port it had (the one a port 0 picked, too) is bound again.
+        let (tcp, _) = self
+            .tcp_acceptor(addr)
+            .map_err(|e| ComponentError::io(format_args!("cannot listen on {addr} again"), &e))?;
+        let token = self.env.register(tcp, Interest::ACCEPT)?;
         self.env.for_each(&self.tokens, |ctx, t| ctx.resume(t));
+        self.tokens.insert(0, token);
+        self.suspended = false;
+        tracing::info!("{} resumed: listening on {addr} again", self.what());
         Ok(())
     }
 
     fn info(&self) -> String {
-        let what = match self.format {
-            Format::Ace => "ACE logging (tcp)",
-            Format::Syslog => "syslog (tcp, udp)",
-        };
+        let what = self.what();
         match self.addr {
+            Some(a) if self.suspended => format!("{what} on {a}, suspended (not accepting)"),
             Some(a) => format!("{what} listening on {a}"),
             None => format!("{what}, not listening"),
         }

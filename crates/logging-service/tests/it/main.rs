@@ -3,6 +3,7 @@
 mod ace_interop;
 mod hostile;
 mod limits;
+mod listener_hygiene;
 mod logc;
 mod logd_binary;
 mod metrics;
