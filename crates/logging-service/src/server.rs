@@ -556,6 +556,8 @@ pub struct LogdConfig {
     pub backlog: i32,
     /// Where to serve Prometheus metrics over HTTP (`GET /metrics`); port 0 picks one.
     pub metrics: Option<SocketAddr>,
+    /// `SO_RCVBUF` of the syslog UDP socket (`None`: the kernel's default).
+    pub udp_rcvbuf: Option<usize>,
 }
 
 impl Default for LogdConfig {
@@ -573,6 +575,7 @@ impl Default for LogdConfig {
             max_buffered: limits::DEFAULT_MAX_BUFFERED,
             backlog: limits::default_backlog(),
             metrics: None,
+            udp_rcvbuf: None,
         }
     }
 }
@@ -754,6 +757,7 @@ impl Logd {
             acceptors: Default::default(),
             listening: Default::default(),
             stopped: stopped.clone(),
+            udp_rcvbuf: cfg.udp_rcvbuf,
         };
         let thread = std::thread::Builder::new()
             .name("logd-dispatcher".into())

@@ -25,7 +25,7 @@ use mio::net::UdpSocket;
 use parking_lot::Mutex;
 use pattern_core::{Context, Disposition, EventHandler, Interest, Remote, Removal, TimerId, Token};
 use reactor::Acceptor;
-use wrapper_facade::{AcceptorOptions, InetAddr, SockAcceptor};
+use wrapper_facade::{AcceptorOptions, InetAddr, SockAcceptor, SockDgram};
 
 use crate::limits::BufferBudget;
 use crate::server::{AceFraming, ConnectionFactory, Framing, Listening, SyslogFraming, SyslogUdp};
@@ -54,6 +54,8 @@ pub struct ServiceEnv {
     pub listening: Arc<Mutex<Listening>>,
     /// Set once the dispatcher has stopped: finalising then has nothing to deregister.
     pub stopped: Arc<AtomicBool>,
+    /// `SO_RCVBUF` of the syslog UDP socket (`None`: the kernel's default).
+    pub udp_rcvbuf: Option<usize>,
 }
 
 impl std::fmt::Debug for ServiceEnv {
@@ -141,6 +143,8 @@ pub struct ListenerService {
     addr: Option<SocketAddr>,
     /// Suspended: the TCP listener is closed (its token is not in `tokens`).
     suspended: bool,
+    /// The UDP socket's receive buffer in force, as the kernel reports it.
+    udp_rcvbuf: Option<usize>,
 }
 
 impl ListenerService {
@@ -152,6 +156,7 @@ impl ListenerService {
             tokens: Vec::new(),
             addr: None,
             suspended: false,
+            udp_rcvbuf: None,
         }
     }
 
@@ -232,6 +237,18 @@ impl ListenerService {
 }
 
 impl ListenerService {
+    /// The UDP socket, with `--udp-rcvbuf` applied; records the buffer size in force.
+    fn udp_socket(&mut self, addr: SocketAddr) -> std::io::Result<UdpSocket> {
+        let sock = SockDgram::bind(&InetAddr::from(addr))?;
+        sock.set_nonblocking(true)?;
+        if let Some(size) = self.env.udp_rcvbuf {
+            sock.set_recv_buffer_size(size)?;
+        }
+        self.udp_rcvbuf = sock.recv_buffer_size().ok();
+        let fd = OwnedFd::from(sock);
+        Ok(UdpSocket::from_std(std::net::UdpSocket::from(fd)))
+    }
+
     fn what(&self) -> &'static str {
         match self.format {
             Format::Ace => "ACE logging (tcp)",
@@ -273,7 +290,7 @@ impl Component for ListenerService {
         let (tcp, bound) = self.tcp_acceptor(want).map_err(bind_err)?;
         let udp = match self.format {
             // UDP on the port number the TCP listener got.
-            Format::Syslog => Some(UdpSocket::bind(bound).map_err(bind_err)?),
+            Format::Syslog => Some(self.udp_socket(bound).map_err(bind_err)?),
             Format::Ace => None,
         };
         self.suspended = false;
@@ -344,7 +361,10 @@ impl Component for ListenerService {
         let what = self.what();
         match self.addr {
             Some(a) if self.suspended => format!("{what} on {a}, suspended (not accepting)"),
-            Some(a) => format!("{what} listening on {a}"),
+            Some(a) => match self.udp_rcvbuf {
+                Some(b) => format!("{what} listening on {a}, UDP receive buffer {b} bytes"),
+                None => format!("{what} listening on {a}"),
+            },
             None => format!("{what}, not listening"),
         }
     }
@@ -513,6 +533,7 @@ pub fn check_file(
         acceptors: Default::default(),
         listening: Default::default(),
         stopped: Arc::new(AtomicBool::new(true)),
+        udp_rcvbuf: None,
     };
     configurator(&env).check_file(path)
 }

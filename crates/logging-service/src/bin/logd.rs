@@ -103,6 +103,9 @@ struct Cli {
     /// Serve Prometheus metrics at `http://ADDR/metrics` (`127.0.0.1:9120`; port 0 picks one).
     #[arg(long, value_name = "ADDR", value_parser = parse_forward)]
     metrics: Option<SocketAddr>,
+    /// `SO_RCVBUF` of the syslog UDP socket (`4M`; the kernel caps it at net.core.rmem_max).
+    #[arg(long, value_name = "SIZE", value_parser = size_in(1, i32::MAX as u64))]
+    udp_rcvbuf: Option<u64>,
     /// Format of logd's own log on stderr (`RUST_LOG` sets its level; info by default).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -236,6 +239,7 @@ impl Cli {
             max_buffered: self.max_buffered as usize,
             backlog: self.backlog.unwrap_or_else(limits::default_backlog),
             metrics: self.metrics,
+            udp_rcvbuf: self.udp_rcvbuf.map(|n| n as usize),
         };
         cfg.validate()?;
         Ok(cfg)

@@ -27,6 +27,12 @@ fn a_suspended_listener_refuses_connects_and_resume_brings_it_back() {
     send_and_wait(ace, &ace_frame("before"));
     let mut open = TcpStream::connect(ace).unwrap();
     open.write_all(&ace_frame("open 1")).unwrap();
+    // Wait until it is accepted: closing the listener resets connections still in its backlog.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while logd.stats().ace < 2 {
+        assert!(std::time::Instant::now() < deadline, "never accepted");
+        std::thread::park_timeout(Duration::from_millis(2));
+    }
 
     // No other test's child may hold a copy of the listener while we expect refusals.
     let settled = wrapper_facade::process::without_spawns();
@@ -65,4 +71,40 @@ fn a_suspended_listener_refuses_connects_and_resume_brings_it_back() {
     send_and_wait(ace, &ace_frame("after"));
     let stats = logd.stop().unwrap();
     assert_eq!((stats.ace, stats.syslog), (4, 1));
+}
+
+#[test]
+fn udp_rcvbuf_sets_the_syslog_udp_receive_buffer() {
+    let dir = TempDir::new("rcvbuf");
+    let logd = Logd::start(LogdConfig {
+        ace_port: None,
+        syslog_port: Some(0),
+        store: StoreConfig::new(&dir.0),
+        udp_rcvbuf: Some(8192),
+        ..LogdConfig::default()
+    })
+    .unwrap();
+    // Linux doubles the request for its bookkeeping.
+    assert!(
+        logd.services()
+            .iter()
+            .any(|s| s.ends_with("UDP receive buffer 16384 bytes")),
+        "{:?}",
+        logd.services()
+    );
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.send_to(
+        b"<14>1 - h1 app - - - over udp",
+        logd.listening().syslog_udp.unwrap(),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while logd.stats().syslog_udp < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the datagram never arrived"
+        );
+        std::thread::park_timeout(Duration::from_millis(2));
+    }
+    assert_eq!(logd.stop().unwrap().stored, 1);
 }
