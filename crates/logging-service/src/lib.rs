@@ -47,6 +47,7 @@ pub mod ace;
 pub mod client;
 mod error;
 pub mod limits;
+pub mod metrics;
 pub mod notify;
 pub mod record;
 pub mod server;

@@ -520,6 +520,7 @@ impl EventHandler for SyslogUdp {
         self.batch.clear();
         self.output.count(|s| {
             s.syslog += n;
+            s.syslog_udp += n;
             s.rejected += rejected;
             s.udp_oversized += oversized;
         });
@@ -553,6 +554,10 @@ pub struct LogdConfig {
     pub max_buffered: usize,
     /// The listen backlog of the TCP listeners (1 to [`limits::MAX_BACKLOG`]).
     pub backlog: i32,
+    /// Where to serve Prometheus metrics over HTTP (`GET /metrics`); port 0 picks one.
+    pub metrics: Option<SocketAddr>,
+    /// `SO_RCVBUF` of the syslog UDP socket (`None`: the kernel's default).
+    pub udp_rcvbuf: Option<usize>,
 }
 
 impl Default for LogdConfig {
@@ -569,6 +574,8 @@ impl Default for LogdConfig {
             max_frame: 64 * 1024,
             max_buffered: limits::DEFAULT_MAX_BUFFERED,
             backlog: limits::default_backlog(),
+            metrics: None,
+            udp_rcvbuf: None,
         }
     }
 }
@@ -646,6 +653,8 @@ pub struct Listening {
     pub syslog_tcp: Option<SocketAddr>,
     /// Syslog over UDP.
     pub syslog_udp: Option<SocketAddr>,
+    /// Prometheus metrics over HTTP.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// The logging server: a dispatcher running on a thread of its own, services configured
@@ -748,6 +757,7 @@ impl Logd {
             acceptors: Default::default(),
             listening: Default::default(),
             stopped: stopped.clone(),
+            udp_rcvbuf: cfg.udp_rcvbuf,
         };
         let thread = std::thread::Builder::new()
             .name("logd-dispatcher".into())
@@ -781,6 +791,15 @@ impl Logd {
             let _ = logd.stop();
             return Err(e);
         }
+        if let Some(addr) = cfg.metrics
+            && let Err(e) = crate::metrics::open(&logd.env, addr)
+        {
+            let _ = logd.stop();
+            return Err(Error::Services {
+                failures: vec![format!("--metrics: {}", pattern_core::ErrorChain(&e))],
+                unavailable: true,
+            });
+        }
         Ok(logd)
     }
 
@@ -805,11 +824,20 @@ impl Logd {
     /// all the same, since `logrotate` relies on that). What fails while applying (a port in
     /// use) is in the report's errors, and that service keeps its old arguments.
     pub fn reconfigure(&mut self) -> Result<Report, Error> {
-        self.env
-            .output
-            .reopen()
-            .map_err(Error::io("cannot reopen the store's files"))?;
-        Ok(self.configurator.reconfigure()?)
+        let reopened = self.env.output.reopen();
+        let result = match reopened {
+            Ok(()) => self.configurator.reconfigure().map_err(Error::from),
+            Err(e) => Err(Error::Io {
+                what: "cannot reopen the store's files",
+                source: e,
+            }),
+        };
+        let failed = !matches!(&result, Ok(r) if r.is_ok());
+        self.env.output.count(|s| {
+            s.reconfigurations += 1;
+            s.reconfigurations_failed += u64::from(failed);
+        });
+        result
     }
 
     /// One line per configured service (ACE's `info`).
@@ -885,15 +913,7 @@ impl Logd {
     /// The counters, with the acceptors' `EMFILE` back-offs (every listener started so
     /// far, stopped ones included).
     pub fn stats(&self) -> Stats {
-        let mut stats = self.env.output.stats();
-        stats.accept_backoffs = self
-            .env
-            .acceptors
-            .lock()
-            .iter()
-            .map(|a| a.lock().backoffs)
-            .sum();
-        stats
+        self.env.stats()
     }
 }
 

@@ -25,7 +25,7 @@ use mio::net::UdpSocket;
 use parking_lot::Mutex;
 use pattern_core::{Context, Disposition, EventHandler, Interest, Remote, Removal, TimerId, Token};
 use reactor::Acceptor;
-use wrapper_facade::{AcceptorOptions, InetAddr, SockAcceptor};
+use wrapper_facade::{AcceptorOptions, InetAddr, SockAcceptor, SockDgram};
 
 use crate::limits::BufferBudget;
 use crate::server::{AceFraming, ConnectionFactory, Framing, Listening, SyslogFraming, SyslogUdp};
@@ -54,6 +54,8 @@ pub struct ServiceEnv {
     pub listening: Arc<Mutex<Listening>>,
     /// Set once the dispatcher has stopped: finalising then has nothing to deregister.
     pub stopped: Arc<AtomicBool>,
+    /// `SO_RCVBUF` of the syslog UDP socket (`None`: the kernel's default).
+    pub udp_rcvbuf: Option<usize>,
 }
 
 impl std::fmt::Debug for ServiceEnv {
@@ -66,7 +68,7 @@ impl std::fmt::Debug for ServiceEnv {
 
 impl ServiceEnv {
     /// Runs `f` on the dispatcher and waits for its answer.
-    fn call<R: Send + 'static>(
+    pub(crate) fn call<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut dyn Context) -> R + Send + 'static,
     ) -> Result<R, ComponentError> {
@@ -83,7 +85,20 @@ impl ServiceEnv {
             .map_err(|_| ComponentError::new("the dispatcher did not run the registration"))
     }
 
-    fn register(
+    /// The counters, with the acceptors' `EMFILE` back-offs (every listener started so
+    /// far, stopped ones included).
+    pub fn stats(&self) -> crate::store::Stats {
+        let mut stats = self.output.stats();
+        stats.accept_backoffs = self
+            .acceptors
+            .lock()
+            .iter()
+            .map(|a| a.lock().backoffs)
+            .sum();
+        stats
+    }
+
+    pub(crate) fn register(
         &self,
         handler: Box<dyn EventHandler>,
         interest: Interest,
@@ -92,7 +107,7 @@ impl ServiceEnv {
             .map_err(|e| ComponentError::new(format!("registration refused: {e}")))
     }
 
-    fn for_each(
+    pub(crate) fn for_each(
         &self,
         tokens: &[Token],
         op: fn(&mut dyn Context, Token) -> Result<(), pattern_core::DispatchError>,
@@ -126,6 +141,10 @@ pub struct ListenerService {
     format: Format,
     tokens: Vec<Token>,
     addr: Option<SocketAddr>,
+    /// Suspended: the TCP listener is closed (its token is not in `tokens`).
+    suspended: bool,
+    /// The UDP socket's receive buffer in force, as the kernel reports it.
+    udp_rcvbuf: Option<usize>,
 }
 
 impl ListenerService {
@@ -136,6 +155,8 @@ impl ListenerService {
             format,
             tokens: Vec::new(),
             addr: None,
+            suspended: false,
+            udp_rcvbuf: None,
         }
     }
 
@@ -215,6 +236,48 @@ impl ListenerService {
     }
 }
 
+impl ListenerService {
+    /// The UDP socket, with `--udp-rcvbuf` applied; records the buffer size in force.
+    fn udp_socket(&mut self, addr: SocketAddr) -> std::io::Result<UdpSocket> {
+        let sock = SockDgram::bind(&InetAddr::from(addr))?;
+        sock.set_nonblocking(true)?;
+        if let Some(size) = self.env.udp_rcvbuf {
+            sock.set_recv_buffer_size(size)?;
+        }
+        self.udp_rcvbuf = sock.recv_buffer_size().ok();
+        let fd = OwnedFd::from(sock);
+        Ok(UdpSocket::from_std(std::net::UdpSocket::from(fd)))
+    }
+
+    fn what(&self) -> &'static str {
+        match self.format {
+            Format::Ace => "ACE logging (tcp)",
+            Format::Syslog => "syslog (tcp, udp)",
+        }
+    }
+
+    /// A bound TCP acceptor for this format, its counters recorded, and its address.
+    fn tcp_acceptor(
+        &self,
+        want: SocketAddr,
+    ) -> std::io::Result<(Box<dyn EventHandler>, SocketAddr)> {
+        match self.format {
+            Format::Ace => {
+                let a = self.acceptor(want, AceFraming::new)?;
+                let bound = a.local_addr()?;
+                self.env.acceptors.lock().push(a.stats());
+                Ok((Box::new(a), bound))
+            }
+            Format::Syslog => {
+                let a = self.acceptor(want, SyslogFraming::new)?;
+                let bound = a.local_addr()?;
+                self.env.acceptors.lock().push(a.stats());
+                Ok((Box::new(a), bound))
+            }
+        }
+    }
+}
+
 impl Component for ListenerService {
     fn check(&self, args: &[String]) -> Result<(), ComponentError> {
         self.address(args).map(drop)
@@ -224,25 +287,13 @@ impl Component for ListenerService {
         let want = self.address(args)?;
         let bind_err =
             |e: std::io::Error| ComponentError::io(format_args!("cannot listen on {want}"), &e);
-        let (tcp, bound) = match self.format {
-            Format::Ace => {
-                let a = self.acceptor(want, AceFraming::new).map_err(bind_err)?;
-                self.env.acceptors.lock().push(a.stats());
-                let bound = a.local_addr().map_err(bind_err)?;
-                (Box::new(a) as Box<dyn EventHandler>, bound)
-            }
-            Format::Syslog => {
-                let a = self.acceptor(want, SyslogFraming::new).map_err(bind_err)?;
-                self.env.acceptors.lock().push(a.stats());
-                let bound = a.local_addr().map_err(bind_err)?;
-                (Box::new(a) as Box<dyn EventHandler>, bound)
-            }
-        };
+        let (tcp, bound) = self.tcp_acceptor(want).map_err(bind_err)?;
         let udp = match self.format {
             // UDP on the port number the TCP listener got.
-            Format::Syslog => Some(UdpSocket::bind(bound).map_err(bind_err)?),
+            Format::Syslog => Some(self.udp_socket(bound).map_err(bind_err)?),
             Format::Ace => None,
         };
+        self.suspended = false;
         self.tokens.push(self.env.register(tcp, Interest::ACCEPT)?);
         if let Some(socket) = udp {
             let handler = SyslogUdp::new(socket, self.env.output.clone(), self.env.max_frame);
@@ -269,23 +320,51 @@ impl Component for ListenerService {
     }
 
     fn suspend(&mut self) -> Result<(), ComponentError> {
-        // Stops accepting new clients; connections already open go on.
+        // The TCP listener is closed, not merely left out of the dispatcher: a listening
+        // socket nobody accepts from still completes handshakes into its backlog, and those
+        // clients would hang. New connects are refused; connections already open go on. UDP
+        // stays bound and suspended (its datagrams wait in the socket's receive buffer).
+        if self.suspended || self.tokens.is_empty() {
+            return Ok(());
+        }
+        let tcp = self.tokens.remove(0);
+        self.env
+            .for_each(&[tcp], |ctx, t| ctx.remove(t, Removal::Close));
         self.env.for_each(&self.tokens, |ctx, t| ctx.suspend(t));
+        self.suspended = true;
+        if let Some(a) = self.addr {
+            tracing::info!(
+                "{} suspended: the listener on {a} is closed, new connections are refused; open ones go on",
+                self.what()
+            );
+        }
         Ok(())
     }
 
     fn resume(&mut self) -> Result<(), ComponentError> {
+        let Some(addr) = self.addr.filter(|_| self.suspended) else {
+            return Ok(());
+        };
+        // The port it had (the one a port 0 picked, too) is bound again.
+        let (tcp, _) = self
+            .tcp_acceptor(addr)
+            .map_err(|e| ComponentError::io(format_args!("cannot listen on {addr} again"), &e))?;
+        let token = self.env.register(tcp, Interest::ACCEPT)?;
         self.env.for_each(&self.tokens, |ctx, t| ctx.resume(t));
+        self.tokens.insert(0, token);
+        self.suspended = false;
+        tracing::info!("{} resumed: listening on {addr} again", self.what());
         Ok(())
     }
 
     fn info(&self) -> String {
-        let what = match self.format {
-            Format::Ace => "ACE logging (tcp)",
-            Format::Syslog => "syslog (tcp, udp)",
-        };
+        let what = self.what();
         match self.addr {
-            Some(a) => format!("{what} listening on {a}"),
+            Some(a) if self.suspended => format!("{what} on {a}, suspended (not accepting)"),
+            Some(a) => match self.udp_rcvbuf {
+                Some(b) => format!("{what} listening on {a}, UDP receive buffer {b} bytes"),
+                None => format!("{what} listening on {a}"),
+            },
             None => format!("{what}, not listening"),
         }
     }
@@ -412,6 +491,8 @@ pub const ACE_LOGGING: &str = "ACE_Logging";
 pub const SYSLOG_LOGGING: &str = "Syslog_Logging";
 /// See [`ACE_LOGGING`].
 pub const STATISTICS: &str = "Statistics";
+/// See [`ACE_LOGGING`]; the service is [`crate::metrics::MetricsService`].
+pub const METRICS: &str = "Metrics";
 
 /// A remote for a configurator that only validates: there is no dispatcher, and nothing is
 /// ever posted to it (validation creates components but never initialises them).
@@ -452,6 +533,7 @@ pub fn check_file(
         acceptors: Default::default(),
         listening: Default::default(),
         stopped: Arc::new(AtomicBool::new(true)),
+        udp_rcvbuf: None,
     };
     configurator(&env).check_file(path)
 }
@@ -471,6 +553,10 @@ pub fn configurator(env: &ServiceEnv) -> Configurator {
     let e = env.clone();
     cfg.register_static(STATISTICS, move || {
         Box::new(StatisticsService::new(e.clone()))
+    });
+    let e = env.clone();
+    cfg.register_static(METRICS, move || {
+        Box::new(crate::metrics::MetricsService::new(e.clone()))
     });
     cfg
 }

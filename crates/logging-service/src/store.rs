@@ -1023,6 +1023,13 @@ pub struct Stats {
     pub buffered_peak: u64,
     /// Times accepting stopped for lack of descriptors (`EMFILE`, `ENFILE`) and was retried.
     pub accept_backoffs: u64,
+    // Metrics (`crate::metrics`).
+    /// Records that arrived as syslog over UDP (also in `syslog`).
+    pub syslog_udp: u64,
+    /// Reconfigurations asked for (SIGHUP, [`crate::server::Logd::reconfigure`]).
+    pub reconfigurations: u64,
+    /// Reconfigurations refused or failed in part (also in `reconfigurations`).
+    pub reconfigurations_failed: u64,
 }
 
 impl Stats {

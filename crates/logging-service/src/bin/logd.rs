@@ -100,6 +100,12 @@ struct Cli {
     /// Records held in memory while their file cannot be written; beyond, dropped and counted.
     #[arg(long, value_name = "RECORDS", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
     max_pending: u32,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (`127.0.0.1:9120`; port 0 picks one).
+    #[arg(long, value_name = "ADDR", value_parser = parse_forward)]
+    metrics: Option<SocketAddr>,
+    /// `SO_RCVBUF` of the syslog UDP socket (`4M`; the kernel caps it at net.core.rmem_max).
+    #[arg(long, value_name = "SIZE", value_parser = size_in(1, i32::MAX as u64))]
+    udp_rcvbuf: Option<u64>,
     /// Format of logd's own log on stderr (`RUST_LOG` sets its level; info by default).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -232,6 +238,8 @@ impl Cli {
             max_frame: self.max_frame as usize,
             max_buffered: self.max_buffered as usize,
             backlog: self.backlog.unwrap_or_else(limits::default_backlog),
+            metrics: self.metrics,
+            udp_rcvbuf: self.udp_rcvbuf.map(|n| n as usize),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -299,6 +307,7 @@ fn print_listening(logd: &Logd) -> String {
         ("ACE logging (tcp)", l.ace),
         ("syslog (tcp)", l.syslog_tcp),
         ("syslog (udp)", l.syslog_udp),
+        ("metrics (http)", l.metrics),
     ] {
         if let Some(a) = a {
             println!("logd: {name} listening on {a}");

@@ -3,8 +3,10 @@
 mod ace_interop;
 mod hostile;
 mod limits;
+mod listener_hygiene;
 mod logc;
 mod logd_binary;
+mod metrics;
 mod operator_cli;
 mod serve;
 mod service_unit;

@@ -143,6 +143,13 @@ impl SockDgram {
         super::setsockopt(self.fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, v)
     }
 
+    /// The receive buffer size in force (`SO_RCVBUF`; Linux reports twice what was
+    /// requested, the bookkeeping overhead included, capped by `net.core.rmem_max`).
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        let v: libc::c_int = super::getsockopt(self.fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF)?;
+        Ok(usize::try_from(v).unwrap_or(0))
+    }
+
     /// Fetches and clears the pending socket error (such as an ICMP port-unreachable).
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         super::take_error(self.fd.as_fd())

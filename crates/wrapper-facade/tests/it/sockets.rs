@@ -329,3 +329,13 @@ fn eventfd_and_pipe_wake_a_mio_loop_from_another_thread() {
     let mut buf = [0u8; 4];
     assert_eq!(reader.read(&mut buf).unwrap(), 1);
 }
+
+#[test]
+fn a_datagram_socket_takes_the_receive_buffer_size_asked_for() {
+    let s = SockDgram::bind(&InetAddr::loopback_v4(0)).unwrap();
+    s.set_recv_buffer_size(8192).unwrap();
+    // Linux doubles the request for its bookkeeping; far below rmem_max, nothing caps it.
+    assert_eq!(s.recv_buffer_size().unwrap(), 16384);
+    s.set_recv_buffer_size(12288).unwrap();
+    assert_eq!(s.recv_buffer_size().unwrap(), 24576);
+}

@@ -1,0 +1,300 @@
+//! Prometheus metrics over HTTP: exact counters after known traffic, scraped with a real
+//! HTTP client; hostile requests; `promtool check metrics` on the scraped text; `--metrics`
+//! on the binary.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use logging_service::server::{Logd, LogdConfig};
+use logging_service::store::StoreConfig;
+
+use crate::support::{TempDir, ace_frame, send_and_wait};
+
+/// How long a test waits for logd before it fails instead of hanging.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn scrape(addr: SocketAddr) -> String {
+    let mut resp = ureq::get(&format!("http://{addr}/metrics"))
+        .call()
+        .expect("scrape");
+    assert_eq!(resp.status(), 200);
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(ct, logging_service::metrics::TEXT_CONTENT_TYPE);
+    resp.body_mut().read_to_string().expect("body")
+}
+
+/// The value of the sample `series` (name with labels) in `text`.
+fn value(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+fn poll(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::park_timeout(Duration::from_millis(5));
+    }
+}
+
+fn svc_conf(dir: &TempDir, text: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let path = dir.0.join("svc.conf");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_scrape_shows_exact_counters_by_input_and_reason() {
+    let dir = TempDir::new("metrics");
+    let conf = TempDir::new("metrics-conf");
+    let path = svc_conf(
+        &conf,
+        "static ACE_Logging \"-p 0\"\nstatic Syslog_Logging \"-p 0\"\nstatic Metrics \"-a 127.0.0.1:0\"\n",
+    );
+    let mut logd = Logd::start(LogdConfig {
+        svc_conf: Some(path.clone()),
+        store: StoreConfig::new(&dir.0),
+        max_frame: 1024,
+        ..LogdConfig::default()
+    })
+    .unwrap();
+    let at = logd.listening();
+    let metrics = at.metrics.expect("the Metrics service listens");
+
+    let before = scrape(metrics);
+    assert_eq!(
+        value(&before, "logd_records_received_total{input=\"ace\"}"),
+        0
+    );
+
+    let mut ace = Vec::new();
+    for i in 0..3 {
+        ace.extend(ace_frame(&format!("ace {i}")));
+    }
+    send_and_wait(at.ace.unwrap(), &ace);
+    send_and_wait(
+        at.syslog_tcp.unwrap(),
+        b"<14>1 2024-01-01T00:00:00Z h1 app - - - one\n<14>1 2024-01-01T00:00:00Z h1 app - - - two\n<999>bad\n",
+    );
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for m in ["three", "four"] {
+        let msg = format!("<14>1 2024-01-01T00:00:00Z h1 app - - - {m}");
+        udp.send_to(msg.as_bytes(), at.syslog_udp.unwrap()).unwrap();
+    }
+    udp.send_to(&[b'x'; 2000], at.syslog_udp.unwrap()).unwrap();
+    poll("the UDP datagrams", || {
+        let s = logd.stats();
+        s.syslog_udp == 2 && s.udp_oversized == 1
+    });
+
+    // Two host files are open (127.0.0.1 for ACE, h1 for syslog) until a reload closes them.
+    let open = scrape(metrics);
+    assert_eq!(value(&open, "logd_open_files"), 2, "{open}");
+
+    // An unchanged svc.conf reconfigures fine; a bad one is refused.
+    assert!(logd.reconfigure().unwrap().is_ok());
+    std::fs::write(&path, "static Nonesuch \"\"\n").unwrap();
+    assert!(logd.reconfigure().is_err());
+
+    let text = scrape(logd.listening().metrics.unwrap());
+    let expect = [
+        ("logd_records_received_total{input=\"ace\"}", 3),
+        ("logd_records_received_total{input=\"syslog_tcp\"}", 2),
+        ("logd_records_received_total{input=\"syslog_udp\"}", 2),
+        ("logd_records_stored_total", 7),
+        (
+            "logd_records_dropped_total{reason=\"dropped_pending_full\"}",
+            0,
+        ),
+        (
+            "logd_records_dropped_total{reason=\"dropped_write_failed\"}",
+            0,
+        ),
+        ("logd_messages_refused_total{reason=\"rejected\"}", 1),
+        ("logd_messages_refused_total{reason=\"udp_oversized\"}", 1),
+        ("logd_connections_accepted_total", 2),
+        ("logd_connections_closed_total{reason=\"idle_partial\"}", 0),
+        (
+            "logd_connections_closed_total{reason=\"oversized_closed\"}",
+            0,
+        ),
+        (
+            "logd_connections_closed_total{reason=\"buffer_cap_closed\"}",
+            0,
+        ),
+        ("logd_records_held", 0),
+        ("logd_open_files", 0),
+        ("logd_buffered_bytes", 0),
+        ("logd_write_errors_total", 0),
+        ("logd_accept_backoffs_total", 0),
+        ("logd_reconfigurations_total{result=\"ok\"}", 1),
+        ("logd_reconfigurations_total{result=\"failed\"}", 1),
+    ];
+    for (series, want) in expect {
+        assert_eq!(value(&text, series), want, "{series} in\n{text}");
+    }
+    let stats = logd.stop().unwrap();
+    assert_eq!((stats.stored, stats.reconfigurations), (7, 2));
+    assert!(stats.store_balances());
+}
+
+/// Sends `request` and returns the whole answer (the server closes after one response).
+fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    // The server may answer and close before all of an oversized request is written.
+    let _ = s.write_all(request);
+    let _ = s.shutdown(Shutdown::Write);
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn hostile_requests_cost_only_their_own_connection() {
+    let dir = TempDir::new("metrics-hostile");
+    let logd = Logd::start(LogdConfig {
+        ace_port: Some(0),
+        syslog_port: None,
+        store: StoreConfig::new(&dir.0),
+        metrics: Some("127.0.0.1:0".parse().unwrap()),
+        ..LogdConfig::default()
+    })
+    .unwrap();
+    let addr = logd.listening().metrics.unwrap();
+
+    // A slowloris client: half a request line, then nothing, held open throughout.
+    let mut slow = TcpStream::connect(addr).unwrap();
+    slow.write_all(b"GET /met").unwrap();
+
+    let status = |request: &[u8]| {
+        let answer = exchange(addr, request);
+        assert!(answer.contains("\r\nConnection: close\r\n"), "{answer}");
+        answer.lines().next().unwrap_or("").to_owned()
+    };
+    let mut huge = b"GET /metrics HTTP/1.1\r\nX: ".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 64 * 1024));
+    assert_eq!(
+        status(&huge),
+        "HTTP/1.1 431 Request Header Fields Too Large"
+    );
+    assert_eq!(
+        status(b"\x00\x01\xff garbage\r\n\r\n"),
+        "HTTP/1.1 400 Bad Request"
+    );
+    assert_eq!(status(b"GET / HTTP/1.1\r\n\r\n"), "HTTP/1.1 404 Not Found");
+    assert_eq!(
+        status(b"DELETE /metrics HTTP/1.1\r\n\r\n"),
+        "HTTP/1.1 405 Method Not Allowed"
+    );
+
+    // Meanwhile records and scrapes go on.
+    send_and_wait(logd.listening().ace.unwrap(), &ace_frame("still here"));
+    let text = scrape(addr);
+    assert_eq!(value(&text, "logd_records_stored_total"), 1);
+
+    // The slowloris client got nothing (its deadline, REQUEST_TIMEOUT, will close it).
+    slow.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        slow.read(&mut buf).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock
+    );
+    assert_eq!(logd.stop().unwrap().stored, 1);
+}
+
+/// A `logd` child process, killed when the test ends before it exited.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+#[test]
+fn the_binary_serves_metrics_that_promtool_accepts() {
+    let dir = TempDir::new("metrics-binary");
+    let mut child = Child(
+        crate::support::spawn(
+            Command::new(env!("CARGO_BIN_EXE_logd"))
+                .args([
+                    "--ace-port",
+                    "0",
+                    "--syslog-port",
+                    "0",
+                    "--metrics",
+                    "127.0.0.1:0",
+                ])
+                .arg("--data-dir")
+                .arg(&dir.0)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null()),
+        )
+        .unwrap(),
+    );
+    let out = BufReader::new(child.0.stdout.take().unwrap());
+    let mut ace = None;
+    let mut metrics = None;
+    for line in out.lines() {
+        let line = line.unwrap();
+        let addr = || {
+            line.rsplit(' ')
+                .next()
+                .unwrap()
+                .parse::<SocketAddr>()
+                .unwrap()
+        };
+        if line.starts_with("logd: ACE logging (tcp) listening on ") {
+            ace = Some(addr());
+        }
+        if line.starts_with("logd: metrics (http) listening on 127.0.0.1:") {
+            metrics = Some(addr());
+            break;
+        }
+    }
+    let (ace, metrics) = (ace.expect("ACE line"), metrics.expect("metrics line"));
+    send_and_wait(ace, &[ace_frame("a"), ace_frame("b")].concat());
+    let text = scrape(metrics);
+    assert_eq!(
+        value(&text, "logd_records_received_total{input=\"ace\"}"),
+        2
+    );
+    assert_eq!(value(&text, "logd_records_stored_total"), 2);
+
+    let Some(promtool) = pattern_core::peer::program("promtool", "prometheus") else {
+        return;
+    };
+    let file = dir.0.join("scraped.prom");
+    std::fs::write(&file, &text).unwrap();
+    let checked = crate::support::spawn(
+        Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(std::fs::File::open(&file).unwrap())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .unwrap()
+    .wait_with_output()
+    .unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
