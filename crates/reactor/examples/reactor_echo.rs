@@ -13,7 +13,7 @@ use std::thread;
 
 use mio::net::TcpStream;
 use reactor::{
-    Acceptor, CloseReason, Context, Disposition, EventHandler, Interest, OutBuffer, Reactor, Remote,
+    Acceptor, CloseReason, Context, Disposition, EventHandler, OutBuffer, Reactor, Remote,
 };
 
 /// Stop reading once this much echo is waiting for the peer to take it.
@@ -27,7 +27,6 @@ struct EchoService {
     id: usize,
     stream: TcpStream,
     out: OutBuffer,
-    interest: Interest,
     /// Length of the line being received, and its start while short enough to quote.
     line: Vec<u8>,
     line_len: usize,
@@ -46,8 +45,6 @@ impl EchoService {
             id,
             stream,
             out,
-            // The greeting waits in the buffer: ask for writability as well.
-            interest: Interest::READ | Interest::WRITE,
             line: Vec::new(),
             line_len: 0,
             lines: 0,
@@ -85,23 +82,6 @@ impl EchoService {
             }
         }
     }
-
-    /// Flushes what it can and sets the interest the buffer asks for: no reading while the
-    /// peer lags more than `OUT_LIMIT` behind (backpressure), writability while anything waits.
-    fn settle(&mut self, ctx: &mut dyn Context) -> Disposition {
-        if self.out.flush(&mut self.stream).is_err() {
-            return Disposition::Close;
-        }
-        let wanted = self.out.interest();
-        if wanted != self.interest {
-            let me = ctx.current().expect("an upcall knows its token");
-            if ctx.set_interest(me, wanted).is_err() {
-                return Disposition::Close;
-            }
-            self.interest = wanted;
-        }
-        Disposition::Continue
-    }
 }
 
 impl EventHandler for EchoService {
@@ -111,7 +91,6 @@ impl EventHandler for EchoService {
 
     fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
         let mut buf = [0u8; READ_CHUNK];
-        let mut drained = false;
         while !self.out.is_over_limit() {
             match self.stream.read(&mut buf) {
                 Ok(0) => return Disposition::Close,
@@ -121,26 +100,21 @@ impl EventHandler for EchoService {
                     self.out.push(&buf[..n]);
                     self.max_buffered = self.max_buffered.max(self.out.len());
                 }
+                // Drained: flush, and wait for the next edge.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    drained = true;
-                    break;
+                    return self.out.settle(&mut self.stream, ctx, false);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return Disposition::Close,
             }
         }
-        match self.settle(ctx) {
-            // It stopped at the limit, not at WouldBlock, and the flush made room: more input is
-            // waiting with no new edge to announce it, so ask to be upcalled again.
-            Disposition::Continue if !drained && self.interest.contains(Interest::READ) => {
-                Disposition::Again
-            }
-            d => d,
-        }
+        // Stopped at the limit (backpressure): `settle` stops reading, or asks for `Again`
+        // when the flush made room.
+        self.out.settle(&mut self.stream, ctx, true)
     }
 
     fn handle_output(&mut self, ctx: &mut dyn Context) -> Disposition {
-        self.settle(ctx)
+        self.out.settle(&mut self.stream, ctx, false)
     }
 
     fn handle_close(&mut self, _ctx: &mut dyn Context, reason: CloseReason) {
@@ -217,7 +191,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         next_id += 1;
         println!("  acceptor: accepted connection #{next_id}; made its echo service handler");
         let service = EchoService::new(next_id, stream, closed_tx.clone());
-        let interest = service.interest;
+        // The greeting waits in the buffer: the interest asks for writability as well.
+        let interest = service.out.interest();
         Some((Box::new(service) as Box<dyn EventHandler>, interest))
     })?;
     let addr = acceptor.local_addr()?;

@@ -47,7 +47,6 @@ impl EventHandler for EchoAcceptor {
                     let conn = EchoConn {
                         stream,
                         out: OutBuffer::with_limit(usize::MAX),
-                        writing: false,
                         events: self.events.clone(),
                     };
                     if ctx.register(Box::new(conn), Interest::READ).is_ok() {
@@ -70,27 +69,7 @@ impl EventHandler for EchoAcceptor {
 pub(crate) struct EchoConn {
     stream: TcpStream,
     out: OutBuffer,
-    writing: bool,
     events: Sender<Event>,
-}
-
-impl EchoConn {
-    fn flush(&mut self, ctx: &mut dyn Context) -> io::Result<()> {
-        self.out.flush(&mut self.stream)?;
-        let want = !self.out.is_empty();
-        if want != self.writing {
-            self.writing = want;
-            let me = ctx.current().expect("inside an upcall");
-            let interest = if want {
-                Interest::READ | Interest::WRITE
-            } else {
-                Interest::READ
-            };
-            ctx.set_interest(me, interest)
-                .map_err(|e| io::Error::other(e.to_string()))?;
-        }
-        Ok(())
-    }
 }
 
 impl EventHandler for EchoConn {
@@ -105,7 +84,8 @@ impl EventHandler for EchoConn {
                 Ok(0) => return Disposition::Close,
                 Ok(n) => {
                     self.out.push(&buf[..n]);
-                    if self.flush(ctx).is_err() {
+                    // The limit is unbounded here: `settle` only flushes and waits for output.
+                    if self.out.settle(&mut self.stream, ctx, false) == Disposition::Close {
                         return Disposition::Close;
                     }
                 }
@@ -119,10 +99,7 @@ impl EventHandler for EchoConn {
     }
 
     fn handle_output(&mut self, ctx: &mut dyn Context) -> Disposition {
-        match self.flush(ctx) {
-            Ok(()) => Disposition::Continue,
-            Err(_) => Disposition::Close,
-        }
+        self.out.settle(&mut self.stream, ctx, false)
     }
 
     fn handle_close(&mut self, _ctx: &mut dyn Context, reason: CloseReason) {

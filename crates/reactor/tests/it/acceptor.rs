@@ -21,7 +21,6 @@ use crate::support::in_child_with_nofile;
 struct Echo {
     stream: TcpStream,
     out: OutBuffer,
-    interest: Interest,
     max_buffered: Arc<AtomicUsize>,
     paused: Option<Sender<()>>,
 }
@@ -31,32 +30,22 @@ impl Echo {
         Echo {
             stream,
             out: OutBuffer::with_limit(limit),
-            interest: Interest::READ,
             max_buffered: Arc::new(AtomicUsize::new(0)),
             paused: None,
         }
     }
 
-    fn settle(&mut self, ctx: &mut dyn Context) -> Disposition {
-        if self.out.flush(&mut self.stream).is_err() {
-            return Disposition::Close;
-        }
+    /// Records the high-water mark and reports the first pause, then lets the buffer settle.
+    fn settle(&mut self, ctx: &mut dyn Context, more_input: bool) -> Disposition {
         self.max_buffered
             .fetch_max(self.out.len(), Ordering::SeqCst);
-        let wanted = self.out.interest();
-        if wanted != self.interest {
-            if !wanted.contains(Interest::READ)
-                && let Some(tx) = self.paused.take()
-            {
-                let _ = tx.send(());
-            }
-            let me = ctx.current().unwrap();
-            if ctx.set_interest(me, wanted).is_err() {
-                return Disposition::Close;
-            }
-            self.interest = wanted;
+        let d = self.out.settle(&mut self.stream, ctx, more_input);
+        if !self.out.interest().wants_read()
+            && let Some(tx) = self.paused.take()
+        {
+            let _ = tx.send(());
         }
-        Disposition::Continue
+        d
     }
 }
 
@@ -68,31 +57,21 @@ impl EventHandler for Echo {
     fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
         let mut buf = [0u8; 16 * 1024];
         // Read while under the limit; stop (and keep the readiness) when over it.
-        let mut drained = false;
         while !self.out.is_over_limit() {
             match self.stream.read(&mut buf) {
                 Ok(0) => return Disposition::Close,
                 Ok(n) => self.out.push(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    drained = true;
-                    break;
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return self.settle(ctx, false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return Disposition::Close,
             }
         }
-        match self.settle(ctx) {
-            // Stopped at the limit but the flush made room: more is waiting, with no new edge.
-            Disposition::Continue if !drained && self.interest.contains(Interest::READ) => {
-                Disposition::Again
-            }
-            d => d,
-        }
+        self.settle(ctx, true)
     }
 
     fn handle_output(&mut self, ctx: &mut dyn Context) -> Disposition {
         // Turning reading back on re-arms the descriptor, which reports data already waiting.
-        self.settle(ctx)
+        self.settle(ctx, false)
     }
 }
 
