@@ -159,3 +159,44 @@ pub trait EventHandler: Send + 'static {
     /// The registration ended, for `reason`. Runs exactly once (see the contract above).
     fn handle_close(&mut self, _ctx: &mut dyn Context, _reason: CloseReason) {}
 }
+
+/// A boxed handler is a handler: factories and adapters that produce `Box<dyn EventHandler>`
+/// plug in wherever an `impl EventHandler` is taken.
+impl<H: EventHandler + ?Sized> EventHandler for Box<H> {
+    fn handle(&self) -> Option<BorrowedFd<'_>> {
+        (**self).handle()
+    }
+
+    fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
+        (**self).handle_input(ctx)
+    }
+
+    fn handle_output(&mut self, ctx: &mut dyn Context) -> Disposition {
+        (**self).handle_output(ctx)
+    }
+
+    fn handle_exception(&mut self, ctx: &mut dyn Context) -> Disposition {
+        (**self).handle_exception(ctx)
+    }
+
+    fn handle_timeout(
+        &mut self,
+        ctx: &mut dyn Context,
+        timer: TimerId,
+        act: &mut (dyn Any + Send),
+    ) -> Disposition {
+        (**self).handle_timeout(ctx, timer, act)
+    }
+
+    fn handle_signal(&mut self, ctx: &mut dyn Context, signal: i32) -> Disposition {
+        (**self).handle_signal(ctx, signal)
+    }
+
+    fn handle_notify(&mut self, ctx: &mut dyn Context, message: Message) -> Disposition {
+        (**self).handle_notify(ctx, message)
+    }
+
+    fn handle_close(&mut self, ctx: &mut dyn Context, reason: CloseReason) {
+        (**self).handle_close(ctx, reason)
+    }
+}

@@ -11,7 +11,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 
-use mio::net::TcpStream;
+use reactor::TcpStream;
 use reactor::{
     Acceptor, CloseReason, Context, Disposition, EventHandler, OutBuffer, Reactor, Remote,
 };
@@ -193,10 +193,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let service = EchoService::new(next_id, stream, closed_tx.clone());
         // The greeting waits in the buffer: the interest asks for writability as well.
         let interest = service.out.interest();
-        Some((Box::new(service) as Box<dyn EventHandler>, interest))
+        Some((service, interest))
     })?;
     let addr = acceptor.local_addr()?;
-    let stats = acceptor.stats();
+    let counters = acceptor.counters();
     acceptor.open(&mut reactor)?;
     println!("reactor: acceptor registered on a loopback port; the loop runs on the main thread");
 
@@ -212,7 +212,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     reactor.run()?;
     clients.join().expect("client thread")?;
-    let stats = *stats.lock();
+    let stats = counters.snapshot();
     println!(
         "reactor: loop ended; {} connections accepted, {} handler(s) still registered (the acceptor)",
         stats.accepted,

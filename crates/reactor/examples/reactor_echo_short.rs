@@ -10,7 +10,7 @@ use std::net::TcpStream as StdStream;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::thread;
 
-use mio::net::TcpStream;
+use reactor::TcpStream;
 use reactor::{Acceptor, Context, Disposition, EventHandler, Interest, OutBuffer, Reactor, Remote};
 
 const LIMIT: usize = 64 * 1024;
@@ -58,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             stream,
             out: OutBuffer::with_limit(LIMIT),
         };
-        Some((Box::new(echo) as Box<dyn EventHandler>, Interest::READ))
+        Some((echo, Interest::READ))
     })?;
     let addr = acceptor.local_addr()?;
     acceptor.open(&mut reactor)?;

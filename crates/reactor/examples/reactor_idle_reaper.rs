@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
+use reactor::TcpStream;
 use reactor::{
     Acceptor, CloseReason, Context, Disposition, EventHandler, Interest, ManualClock, Message,
     Reactor, Removal, ServiceFactory, TimerId, Token,

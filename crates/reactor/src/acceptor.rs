@@ -3,9 +3,11 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mio::net::{TcpListener, TcpStream};
+use parking_lot::Mutex;
 use pattern_core::{Context, Disposition, EventHandler, Interest, TimerId};
 
 /// Creates the service handler for an accepted connection (the Acceptor's factory).
@@ -25,20 +27,23 @@ pub trait ServiceFactory: Send + 'static {
     fn opened(&mut self, _ctx: &mut dyn Context, _token: pattern_core::Token) {}
 }
 
-impl<F> ServiceFactory for F
+/// A closure is a factory: it answers any handler type (no `Box<dyn ...>` cast needed), and
+/// its interest, or `None` to refuse the connection.
+impl<F, H> ServiceFactory for F
 where
-    F: FnMut(TcpStream, SocketAddr) -> Option<(Box<dyn EventHandler>, Interest)> + Send + 'static,
+    F: FnMut(TcpStream, SocketAddr) -> Option<(H, Interest)> + Send + 'static,
+    H: EventHandler,
 {
     fn make_service(
         &mut self,
         stream: TcpStream,
         peer: SocketAddr,
     ) -> Option<(Box<dyn EventHandler>, Interest)> {
-        self(stream, peer)
+        self(stream, peer).map(|(h, i)| (Box::new(h) as Box<dyn EventHandler>, i))
     }
 }
 
-/// Counters an [`Acceptor`] keeps; read them through a handle shared with the caller.
+/// Counters an [`Acceptor`] keeps: a snapshot, from [`AcceptorCounters::snapshot`].
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct AcceptorStats {
     /// Connections accepted and handed to the factory.
@@ -47,6 +52,18 @@ pub struct AcceptorStats {
     pub backoffs: u64,
     /// Handlers the dispatcher refused to register (its table was full).
     pub refused: u64,
+}
+
+/// A handle on an [`Acceptor`]'s counters, kept by the caller once the acceptor itself has
+/// moved into the dispatcher; [`snapshot`](Self::snapshot) reads them.
+#[derive(Debug, Clone, Default)]
+pub struct AcceptorCounters(Arc<Mutex<AcceptorStats>>);
+
+impl AcceptorCounters {
+    /// The counters as they are now.
+    pub fn snapshot(&self) -> AcceptorStats {
+        *self.0.lock()
+    }
 }
 
 /// The Acceptor: a handler on a listening socket that accepts every pending connection
@@ -61,7 +78,7 @@ pub struct Acceptor<F> {
     factory: F,
     backoff: Duration,
     paused: Option<TimerId>,
-    stats: std::sync::Arc<parking_lot::Mutex<AcceptorStats>>,
+    stats: Arc<Mutex<AcceptorStats>>,
 }
 
 impl<F> std::fmt::Debug for Acceptor<F> {
@@ -102,8 +119,29 @@ impl<F: ServiceFactory> Acceptor<F> {
         self.listener.local_addr()
     }
 
-    /// A shared view of the counters, readable after the acceptor is registered.
-    pub fn stats(&self) -> std::sync::Arc<parking_lot::Mutex<AcceptorStats>> {
+    /// A handle on the counters, readable after the acceptor is registered.
+    ///
+    /// ```
+    /// use reactor::{Acceptor, EventHandler, Interest, TcpStream};
+    ///
+    /// struct Idle(TcpStream);
+    /// impl EventHandler for Idle {}
+    ///
+    /// let acceptor = Acceptor::bind("127.0.0.1:0".parse()?, |stream, _peer| {
+    ///     Some((Idle(stream), Interest::NONE))
+    /// })?;
+    /// let counters = acceptor.counters();
+    /// assert_eq!(counters.snapshot().accepted, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn counters(&self) -> AcceptorCounters {
+        AcceptorCounters(self.stats.clone())
+    }
+
+    /// The counters behind a lock, shared.
+    /// Superseded by [`counters`](Self::counters), which keeps the lock type out of the API;
+    /// kept while `logging-service` uses it.
+    pub fn stats(&self) -> Arc<Mutex<AcceptorStats>> {
         self.stats.clone()
     }
 

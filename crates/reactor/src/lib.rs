@@ -77,8 +77,13 @@ mod reactor;
 pub mod readiness;
 pub mod timer;
 
-pub use acceptor::{Acceptor, AcceptorStats, ConnectResult, Connector, ServiceFactory};
+pub use acceptor::{
+    Acceptor, AcceptorCounters, AcceptorStats, ConnectResult, Connector, ServiceFactory,
+};
 pub use buffer::OutBuffer;
+/// The nonblocking TCP types the [`Acceptor`] and [`Connector`] hand out, re-exported so that
+/// an application needs no `mio` dependency of its own.
+pub use mio::net::{TcpListener, TcpStream};
 pub use notify::ReactorRemote;
 pub use pattern_core::{
     Act, Clock, CloseReason, Context, DispatchError, Dispatcher, Disposition, EventHandler,

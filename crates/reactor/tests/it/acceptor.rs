@@ -9,7 +9,7 @@ use std::sync::mpsc::{self, Sender};
 use std::thread;
 use std::time::Duration;
 
-use mio::net::TcpStream;
+use reactor::TcpStream;
 use reactor::{
     Acceptor, Connector, Context, Disposition, EventHandler, Interest, ManualClock, OutBuffer,
     Reactor, Remote,
@@ -77,13 +77,8 @@ impl EventHandler for Echo {
 
 fn echo_factory(
     limit: usize,
-) -> impl FnMut(TcpStream, SocketAddr) -> Option<(Box<dyn EventHandler>, Interest)> + Send {
-    move |stream, _peer| {
-        Some((
-            Box::new(Echo::new(stream, limit)) as Box<dyn EventHandler>,
-            Interest::READ,
-        ))
-    }
+) -> impl FnMut(TcpStream, SocketAddr) -> Option<(Echo, Interest)> + Send {
+    move |stream, _peer| Some((Echo::new(stream, limit), Interest::READ))
 }
 
 fn loopback() -> SocketAddr {
@@ -167,7 +162,7 @@ fn acceptor_backs_off_at_emfile_keeps_serving_and_recovers() {
         .unwrap()
         .backoff(Duration::from_millis(250));
     let addr = acceptor.local_addr().unwrap();
-    let stats = acceptor.stats();
+    let counters = acceptor.counters();
     acceptor.open(&mut reactor).unwrap();
 
     let echo_once = |reactor: &mut Reactor, s: &mut StdStream, msg: &[u8]| {
@@ -207,7 +202,11 @@ fn acceptor_backs_off_at_emfile_keeps_serving_and_recovers() {
     reactor
         .handle_events(Some(Duration::from_millis(50)))
         .unwrap();
-    assert_eq!(stats.lock().backoffs, 1, "accept hit EMFILE and paused");
+    assert_eq!(
+        counters.snapshot().backoffs,
+        1,
+        "accept hit EMFILE and paused"
+    );
     // Paused: no spinning on the listener, and the open connection is still served.
     for _ in 0..5 {
         assert_eq!(
@@ -217,7 +216,7 @@ fn acceptor_backs_off_at_emfile_keeps_serving_and_recovers() {
             0
         );
     }
-    assert_eq!(stats.lock().backoffs, 1);
+    assert_eq!(counters.snapshot().backoffs, 1);
     echo_once(&mut reactor, &mut first, b"while paused");
     // Descriptors come back; after the back-off the backlog is accepted.
     filler.clear();
@@ -225,7 +224,7 @@ fn acceptor_backs_off_at_emfile_keeps_serving_and_recovers() {
     for (i, s) in waiting.iter_mut().enumerate() {
         echo_once(&mut reactor, s, format!("after {i}").as_bytes());
     }
-    assert_eq!(stats.lock().accepted, 4);
+    assert_eq!(counters.snapshot().accepted, 4);
 }
 
 #[test]
@@ -316,7 +315,7 @@ fn write_backpressure_stops_reading_until_the_peer_drains() {
             let mut echo = Echo::new(stream, LIMIT);
             echo.max_buffered = max.clone();
             echo.paused = paused_tx.take();
-            Some((Box::new(echo) as Box<dyn EventHandler>, Interest::READ))
+            Some((echo, Interest::READ))
         })
         .unwrap();
         addr_tx
