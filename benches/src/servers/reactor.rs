@@ -12,5 +12,5 @@ pub fn serve(listener: std::net::TcpListener) -> io::Result<()> {
     let mut reactor = Reactor::new()?;
     let accept = Box::new(Accept::new(listener, "echo-reactor")?);
     Context::register(&mut reactor, accept, Interest::READ).map_err(io::Error::other)?;
-    reactor.run()
+    reactor.serve()
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use act::{Callbacks, CompletionToken, TokenTable};
 use criterion::{Criterion, Throughput};
 use pipeline::{Mode, PipelinedClient, Request, spawn_server};
-use reactor::{Context, Interest, Reactor};
+use reactor::{Interest, Reactor};
 
 const OUTSTANDING: usize = 1024;
 
@@ -178,7 +178,7 @@ fn run_client(mode: Mode, n: u64) -> Duration {
     reactor
         .register(Box::new(client), Interest::READ | Interest::WRITE)
         .expect("register");
-    reactor.run().expect("run");
+    reactor.serve().expect("run");
     let elapsed = start.elapsed();
     drop(reactor);
     server.join().expect("server thread").expect("server");

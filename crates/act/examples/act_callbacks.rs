@@ -17,7 +17,7 @@ use std::time::Duration;
 use act::{Callbacks, Completion, CompletionToken};
 use parking_lot::Mutex;
 use proactor::{CompletionPort, Done, Executor, Tick};
-use reactor::{Context, Interest, ManualClock, Reactor, Remote};
+use reactor::{Interest, ManualClock, Reactor, Remote};
 
 type Outcome = Result<String, String>;
 
@@ -131,7 +131,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     clock.advance(Duration::from_secs(3));
     remote.notify(port_token, Box::new(Tick))?;
     println!("initiator: clock moved 3 s; reactor runs until every token is done");
-    reactor.run()?;
+    reactor.serve()?;
     // Join the workers, then let the port see whatever they posted after the last token was
     // done (the duplicate answer may come late).
     drop(executor);

@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use act::Completion;
 use parking_lot::Mutex;
 use pipeline::{Mode, PipelinedClient, Request, spawn_server};
-use reactor::{Context, Interest, Reactor};
+use reactor::{Interest, Reactor};
 
 const FRUIT: [&str; 8] = [
     "apple", "banana", "cherry", "damson", "elder", "fig", "grape", "hazel",
@@ -52,7 +52,7 @@ fn run(mode: Mode, batch: usize, words: &[&'static str]) -> Result<(), Box<dyn E
     let stats = client.stats();
     let mut reactor = Reactor::new()?;
     reactor.register(Box::new(client), Interest::READ | Interest::WRITE)?;
-    reactor.run()?;
+    reactor.serve()?;
     drop(reactor); // closes the connection; the server answers nothing more and exits
     let answered = server.join().expect("server thread")?;
     let order = arrivals.lock().clone();

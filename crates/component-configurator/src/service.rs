@@ -107,7 +107,7 @@ impl LineService {
             .map_err(|e| io::Error::other(e.to_string()))?;
         let remote: Arc<dyn Remote> = Arc::new(reactor.remote());
         let thread = RawThread::spawn(Box::new(move || {
-            if let Err(e) = reactor.run() {
+            if let Err(e) = reactor.serve() {
                 tracing::error!(error = %e, "service loop failed");
             }
         }))?;

@@ -298,7 +298,7 @@ fn notify_loop() -> (
             )
             .expect("register");
         tx.send((reactor.remote(), token)).expect("hand over");
-        reactor.run().expect("run");
+        reactor.serve().expect("run");
     });
     let (remote, token) = rx.recv().expect("loop started");
     (remote, token, done, looping)

@@ -210,7 +210,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(())
     });
 
-    reactor.run()?;
+    reactor.serve()?;
     clients.join().expect("client thread")?;
     let stats = counters.snapshot();
     println!(

@@ -103,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         remote.end();
         outcome
     });
-    reactor.run()?;
+    reactor.serve()?;
     waiter.join().expect("waiter thread")?;
     println!("reactor: loop ended");
     Ok(())

@@ -223,7 +223,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }))?;
         Ok(())
     });
-    reactor.run()?;
+    reactor.serve()?;
     coordinator.join().expect("coordinator thread")?;
     println!(
         "reactor: loop ended; {} handlers registered",

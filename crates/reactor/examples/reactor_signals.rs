@@ -102,7 +102,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(())
     });
 
-    reactor.run()?;
+    reactor.serve()?;
     admin.join().expect("admin thread")?;
     println!("reactor: loop ended with the configurator still registered; dropping the reactor");
     drop(reactor);

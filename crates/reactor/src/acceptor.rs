@@ -39,7 +39,7 @@ where
         stream: TcpStream,
         peer: SocketAddr,
     ) -> Option<(Box<dyn EventHandler>, Interest)> {
-        self(stream, peer).map(|(h, i)| (Box::new(h) as Box<dyn EventHandler>, i))
+        self(stream, peer).map(|(h, i)| (crate::boxed(h), i))
     }
 }
 

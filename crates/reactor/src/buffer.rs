@@ -154,10 +154,10 @@ impl OutBuffer {
     /// ours.set_nonblocking(true)?;
     /// let mut reactor = Reactor::new()?;
     /// let echo = Echo { stream: ours, out: OutBuffer::with_limit(64 * 1024) };
-    /// reactor.register(Box::new(echo), Interest::READ)?;
+    /// reactor.register(echo, Interest::READ)?;
     /// theirs.write_all(b"ping")?;
     /// theirs.shutdown(std::net::Shutdown::Write)?;
-    /// reactor.run()?;
+    /// reactor.serve()?;
     /// let mut echoed = String::new();
     /// theirs.read_to_string(&mut echoed)?;
     /// assert_eq!(echoed, "ping");

@@ -62,9 +62,9 @@
 //! let (ours, mut theirs) = UnixStream::pair()?;
 //! ours.set_nonblocking(true)?;
 //! let mut reactor = Reactor::new()?;
-//! reactor.register(Box::new(Reader { stream: ours, got: Vec::new() }), Interest::READ)?;
+//! reactor.register(Reader { stream: ours, got: Vec::new() }, Interest::READ)?;
 //! std::thread::spawn(move || theirs.write_all(b"hello, reactor"));
-//! reactor.run()?;
+//! reactor.serve()?;
 //! assert_eq!(reactor.handlers(), 0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -90,3 +90,14 @@ pub use pattern_core::{
     Interest, ManualClock, Message, MonotonicClock, Remote, Removal, TimerId, Token,
 };
 pub use reactor::{Reactor, ReactorBuilder};
+
+/// Boxes a handler for a dispatcher's table, without boxing twice one that comes boxed.
+fn boxed<H: EventHandler>(handler: H) -> Box<dyn EventHandler> {
+    let mut slot = Some(handler);
+    if let Some(already) =
+        (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<Box<dyn EventHandler>>>()
+    {
+        return already.take().expect("filled above");
+    }
+    Box::new(slot.take().expect("filled above"))
+}

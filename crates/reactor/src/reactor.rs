@@ -217,10 +217,27 @@ impl Reactor {
         Ok(upcalls)
     }
 
+    /// Registers `handler` for `interest` from outside any upcall (inside one, use
+    /// [`Context::register`]). Takes the handler itself, boxed or not.
+    ///
+    /// This inherent method is what `reactor.register(..)` calls even with both [`Context`]
+    /// and [`Dispatcher`] in scope, so the call is never ambiguous.
+    pub fn register(
+        &mut self,
+        handler: impl EventHandler,
+        interest: Interest,
+    ) -> Result<Token, DispatchError> {
+        self.inner.register(crate::boxed(handler), interest)
+    }
+
     /// Runs [`handle_events`](Self::handle_events) until [`end`](Self::end) is called
     /// (from an upcall, another thread or a signal handler). Live handlers stay registered:
-    /// call [`reset`](Self::reset) and run again, or drop the reactor to close them.
-    pub fn run(&mut self) -> io::Result<()> {
+    /// [`reset`](Self::reset) and serve again, inspect them, or drop the reactor (or call
+    /// [`close_all`](Self::close_all)) to close them.
+    ///
+    /// [`Dispatcher::run`] is the other way to run a reactor: the same loop, then every live
+    /// registration closed with [`CloseReason::Shutdown`], as every dispatcher does.
+    pub fn serve(&mut self) -> io::Result<()> {
         while !self.is_done() {
             self.handle_events(None)?;
         }
@@ -824,7 +841,7 @@ impl Dispatcher for Reactor {
     }
 
     fn run(&mut self) -> io::Result<()> {
-        let result = Reactor::run(self);
+        let result = self.serve();
         self.inner.close_all();
         result
     }

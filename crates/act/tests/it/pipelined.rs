@@ -10,7 +10,7 @@ use act::Completion;
 use act::frame::{FrameDecoder, encode};
 use crossbeam_channel::unbounded;
 use parking_lot::Mutex;
-use reactor::{Context, Interest, Reactor, Remote};
+use reactor::{Interest, Reactor, Remote};
 
 use crate::pipeline::{Mode, PipelinedClient, Request, spawn_server};
 
@@ -38,7 +38,7 @@ fn out_of_order_responses_reach_their_initiators() {
     reactor
         .register(Box::new(client), Interest::READ | Interest::WRITE)
         .unwrap();
-    reactor.run().unwrap();
+    reactor.serve().unwrap();
     drop(reactor);
     assert_eq!(server.join().unwrap().unwrap(), N);
 
@@ -94,7 +94,7 @@ fn requests_posted_from_other_threads_while_the_loop_runs() {
             results
         })
     };
-    reactor.run().unwrap();
+    reactor.serve().unwrap();
     for p in posters {
         p.join().unwrap();
     }
@@ -153,7 +153,7 @@ fn run_against_rogue(tail: Vec<u8>, requests: usize) -> (Vec<Completion<Vec<u8>>
     reactor
         .register(Box::new(client), Interest::READ | Interest::WRITE)
         .unwrap();
-    reactor.run().unwrap();
+    reactor.serve().unwrap();
     server.join().unwrap();
     let seen = seen.lock().clone();
     (
@@ -200,7 +200,7 @@ fn one_at_a_time_the_act_is_implicit() {
     reactor
         .register(Box::new(client), Interest::READ | Interest::WRITE)
         .unwrap();
-    reactor.run().unwrap();
+    reactor.serve().unwrap();
     drop(reactor);
     assert_eq!(server.join().unwrap().unwrap(), 3);
     assert_eq!(*seen.lock(), vec!["ONE", "TWO", "THREE"]);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use act::{Callbacks, Completion, CompletionToken};
 use crossbeam_channel::unbounded;
-use reactor::{Context, Interest, ManualClock, Reactor, Remote};
+use reactor::{Interest, ManualClock, Reactor, Remote};
 
 use crate::proactor::{CompletionPort, Done, Executor, Tick};
 
@@ -63,7 +63,7 @@ fn each_blocking_operation_completes_its_own_handler_on_the_reactor_thread() {
         }
     }
     drop(seen);
-    reactor.run().unwrap();
+    reactor.serve().unwrap();
     drop(executor);
     let mut results: Vec<_> = seen_rx.iter().collect();
     results.sort();
@@ -132,7 +132,7 @@ fn forged_duplicate_and_lost_completions() {
         .unwrap();
     clock.advance(Duration::from_secs(2));
     remote.notify(port, Box::new(Tick)).unwrap();
-    reactor.run().unwrap();
+    reactor.serve().unwrap();
     // Whatever the port had not seen when the table emptied, it sees now.
     reactor.reset();
     reactor.handle_events(Some(Duration::ZERO)).unwrap();

@@ -95,7 +95,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .watch_signal(token, s.as_raw())
             .map_err(|e| e.to_string())?;
     }
-    reactor.run()?;
+    reactor.serve()?;
     println!("stopped");
     Ok(())
 }

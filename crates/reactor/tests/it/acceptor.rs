@@ -100,7 +100,7 @@ fn echo_server(limit: usize) -> (SocketAddr, reactor::ReactorRemote, thread::Joi
         tx.send((acceptor.local_addr().unwrap(), reactor.remote()))
             .unwrap();
         acceptor.open(&mut reactor).unwrap();
-        reactor.run().unwrap();
+        reactor.serve().unwrap();
     });
     let (addr, remote) = rx.recv().unwrap();
     (addr, remote, handle)
@@ -322,7 +322,7 @@ fn write_backpressure_stops_reading_until_the_peer_drains() {
             .send((acceptor.local_addr().unwrap(), reactor.remote()))
             .unwrap();
         acceptor.open(&mut reactor).unwrap();
-        reactor.run().unwrap();
+        reactor.serve().unwrap();
     });
     let (addr, remote) = addr_rx.recv().unwrap();
     let client = StdStream::connect(addr).unwrap();

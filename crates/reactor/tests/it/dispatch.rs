@@ -170,3 +170,44 @@ fn stale_event_scenario() -> bool {
     assert_eq!(rx.try_iter().count(), 0);
     log[1] == format!("new fd {closed_fd}")
 }
+
+/// Counts its closes; ends the loop from its first notification.
+struct Ender {
+    closes: Sender<CloseReason>,
+}
+
+impl EventHandler for Ender {
+    fn handle_notify(&mut self, ctx: &mut dyn Context, _message: reactor::Message) -> Disposition {
+        ctx.end();
+        Disposition::Continue
+    }
+
+    fn handle_close(&mut self, _ctx: &mut dyn Context, reason: CloseReason) {
+        let _ = self.closes.send(reason);
+    }
+}
+
+#[test]
+fn register_is_unambiguous_serve_keeps_handlers_and_dispatcher_run_closes_them() {
+    // Both traits in scope: `reactor.register` is the inherent method, not E0034.
+    use reactor::Dispatcher;
+    let (tx, closes) = mpsc::channel();
+    let mut reactor = Reactor::new().unwrap();
+    let token = reactor
+        .register(Ender { closes: tx.clone() }, Interest::NONE)
+        .unwrap();
+    // A boxed handler is taken as well.
+    let boxed: Box<dyn EventHandler> = Box::new(Ender { closes: tx });
+    reactor.register(boxed, Interest::NONE).unwrap();
+    reactor.remote().notify(token, Box::new(())).unwrap();
+    reactor.serve().unwrap();
+    assert_eq!(reactor.handlers(), 2, "serve keeps the registrations");
+    assert!(closes.try_recv().is_err(), "nothing closed yet");
+
+    reactor.reset();
+    reactor.remote().notify(token, Box::new(())).unwrap();
+    Dispatcher::run(&mut reactor).unwrap();
+    assert_eq!(reactor.handlers(), 0, "Dispatcher::run closes them");
+    let reasons: Vec<_> = closes.try_iter().collect();
+    assert_eq!(reasons, [CloseReason::Shutdown, CloseReason::Shutdown]);
+}

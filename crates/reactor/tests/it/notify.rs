@@ -129,14 +129,14 @@ fn end_from_another_thread_wakes_a_blocked_loop_and_reset_runs_again() {
         .remote()
         .post(Box::new(move |_ctx| ready_tx.send(()).unwrap()))
         .unwrap();
-    reactor.run().unwrap();
+    reactor.serve().unwrap();
     ender.join().unwrap();
     assert!(reactor.is_done());
     reactor.reset();
     assert!(!reactor.is_done());
     let remote = reactor.remote();
     remote.post(Box::new(|ctx| ctx.end())).unwrap();
-    reactor.run().unwrap();
+    reactor.serve().unwrap();
     assert!(reactor.is_done());
 }
 
