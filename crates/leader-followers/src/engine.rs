@@ -26,7 +26,7 @@ use pattern_core::{
 };
 use wrapper_facade::signal::{Signal, SignalFd, SignalSet};
 
-use reactor::readiness::{EXCEPT, READ, WRITE, bits_of, closed, mask_of, mio_interest};
+use reactor::readiness::{Readiness, bits_of, closed, mask_of, mio_interest};
 use reactor::timer::{Expired, Finished, Head, TimerQueue};
 
 use crate::wakeup::{Role, Wake, Wakeup};
@@ -64,7 +64,7 @@ struct Slot {
     interest: Interest,
     suspended: bool,
     /// Readiness seen and not yet consumed.
-    pending: u8,
+    pending: Readiness,
     /// The peer's close (or an error) was reported and no input upcall has started since.
     hup: bool,
     queued: bool,
@@ -83,7 +83,7 @@ impl Slot {
         !self.due.is_empty()
             || !self.notices.is_empty()
             || !self.signals.is_empty()
-            || (!self.suspended && self.pending & mask_of(self.interest) != 0)
+            || (!self.suspended && self.pending.intersects(mask_of(self.interest)))
     }
 }
 
@@ -100,7 +100,7 @@ enum Item {
     Signal(i32),
     /// An I/O upcall for one readiness bit; for input, whether the peer's close was known
     /// when it started.
-    Io(u8, bool),
+    Io(Readiness, bool),
 }
 
 /// Everything behind the engine's mutex.
@@ -617,12 +617,12 @@ impl Core {
             return None;
         }
         let mask = mask_of(slot.interest);
-        for bit in [READ, WRITE, EXCEPT] {
-            if slot.pending & bit & mask != 0 {
-                slot.pending &= !bit;
+        for bit in Readiness::KINDS {
+            if (slot.pending & bit).intersects(mask) {
+                slot.pending.remove(bit);
                 // Taken when the upcall starts, not when it ends: a close reported while it
                 // runs may come after data it has not read, and needs an upcall of its own.
-                let hup = bit == READ && std::mem::take(&mut slot.hup);
+                let hup = bit == Readiness::READ && std::mem::take(&mut slot.hup);
                 return Some(Item::Io(bit, hup));
             }
         }
@@ -683,8 +683,8 @@ impl Core {
                     io_bit = Some(bit);
                     closed_before = hup;
                     catch_unwind(AssertUnwindSafe(|| match bit {
-                        READ => h.handle_input(&mut ctx),
-                        WRITE => h.handle_output(&mut ctx),
+                        Readiness::READ => h.handle_input(&mut ctx),
+                        Readiness::WRITE => h.handle_output(&mut ctx),
                         _ => h.handle_exception(&mut ctx),
                     }))
                 }
@@ -756,7 +756,7 @@ impl Core {
                     // A handler may stop at a short read; if the peer had closed before this
                     // upcall started, no new edge will come: upcall input once more.
                     if closed_before {
-                        slot.pending |= READ;
+                        slot.pending |= Readiness::READ;
                     }
                 }
             }
@@ -912,7 +912,7 @@ impl Core {
             in_poll: false,
             interest,
             suspended: false,
-            pending: 0,
+            pending: Readiness::NONE,
             hup: false,
             queued: false,
             due: VecDeque::new(),
@@ -1012,6 +1012,14 @@ impl Core {
         slot.interest = interest;
         self.make_runnable(&mut st, token);
         Ok(())
+    }
+
+    fn interest(&self, token: Token) -> Result<Interest, DispatchError> {
+        let st = self.state.lock();
+        st.slots
+            .get(token)
+            .map(|slot| slot.interest)
+            .ok_or(DispatchError::UnknownToken(token))
     }
 
     fn set_suspended(self: &Arc<Self>, token: Token, suspended: bool) -> Result<(), DispatchError> {
@@ -1180,6 +1188,10 @@ impl Context for PoolContext<'_> {
 
     fn set_interest(&mut self, token: Token, interest: Interest) -> Result<(), DispatchError> {
         self.core.set_interest(token, interest)
+    }
+
+    fn interest(&self, token: Token) -> Result<Interest, DispatchError> {
+        self.core.interest(token)
     }
 
     fn suspend(&mut self, token: Token) -> Result<(), DispatchError> {

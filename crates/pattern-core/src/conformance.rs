@@ -665,15 +665,24 @@ pub fn suspend_keeps_readiness_for_resume<D: Dispatcher + 'static>(make: &dyn Fn
     assert_eq!(rest(rx), vec![Ev::Close(CloseReason::Shutdown)]);
 }
 
-/// Changing the interest takes effect: adding `WRITE` brings an output upcall.
+/// Changing the interest takes effect: adding `WRITE` brings an output upcall; the
+/// [`Context::interest`] getter reads back what was registered and set.
 pub fn set_interest_takes_effect<D: Dispatcher + 'static>(make: &dyn Fn() -> D) {
     let r = Running::start(make());
     let (ours, theirs) = UnixStream::pair().expect("socketpair");
     let (tx, rx) = mpsc::channel();
     let t = r.register(StreamReader::new(ours, tx, None), Interest::READ);
+    assert_eq!(
+        r.call(move |ctx| ctx.interest(t).ok()),
+        Some(Interest::READ)
+    );
     r.call(move |ctx| ctx.set_interest(t, Interest::READ | Interest::WRITE))
         .expect("set interest");
     assert_eq!(next(&rx, "output after adding WRITE"), Ev::Output);
+    assert_eq!(
+        r.call(move |ctx| ctx.interest(t).ok()),
+        Some(Interest::READ | Interest::WRITE)
+    );
     r.call(move |ctx| ctx.set_interest(t, Interest::READ))
         .expect("set interest");
     r.stop();

@@ -45,6 +45,9 @@ pub trait Context {
     /// Replaces the registration's interest, effective from the next wait.
     fn set_interest(&mut self, token: Token, interest: Interest) -> Result<(), DispatchError>;
 
+    /// The registration's interest, as last registered or set; a handler need not track it.
+    fn interest(&self, token: Token) -> Result<Interest, DispatchError>;
+
     /// Stops I/O upcalls to the registration until [`resume`](Self::resume); readiness arriving
     /// meanwhile is remembered and delivered on resume. Timers and notifications still run.
     fn suspend(&mut self, token: Token) -> Result<(), DispatchError>;
@@ -84,6 +87,35 @@ pub trait Context {
 
     /// A cross-thread handle on this dispatcher.
     fn remote(&self) -> Arc<dyn Remote>;
+}
+
+impl dyn Context + '_ {
+    /// Cancels a pending timer and gives its ACT back as the `T` it was scheduled with;
+    /// `None` when the timer is not pending or its ACT is not a `T` (it is cancelled all the
+    /// same).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use pattern_core::testing::RecordingContext;
+    /// use pattern_core::{Context, EventHandler, Interest};
+    ///
+    /// struct Idle;
+    /// impl EventHandler for Idle {}
+    ///
+    /// let mut rec = RecordingContext::default();
+    /// let ctx: &mut dyn Context = &mut rec;
+    /// let me = ctx.register(Box::new(Idle), Interest::NONE)?;
+    /// let timer = ctx.schedule_timer(me, Duration::from_secs(1), None, Box::new(7u32))?;
+    /// assert_eq!(ctx.cancel_timer_as::<u32>(timer), Some(7));
+    /// assert_eq!(ctx.cancel_timer_as::<u32>(timer), None); // no longer pending
+    /// # Ok::<(), pattern_core::DispatchError>(())
+    /// ```
+    pub fn cancel_timer_as<T: std::any::Any>(&mut self, timer: TimerId) -> Option<T> {
+        self.cancel_timer(timer)?
+            .downcast::<T>()
+            .ok()
+            .map(|act| *act)
+    }
 }
 
 /// A `Send + Sync` handle that any thread uses to reach a dispatcher.

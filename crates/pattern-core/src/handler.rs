@@ -134,7 +134,8 @@ pub trait EventHandler: Send + 'static {
         Disposition::Continue
     }
 
-    /// Timer `timer` expired; `act` is the token given when it was scheduled.
+    /// Timer `timer` expired; `act` is the token given when it was scheduled: get it back
+    /// typed with `act.downcast_mut::<T>()` (`None` if it is not a `T`).
     /// Answering [`Disposition::Close`] also cancels the timer, if periodic.
     fn handle_timeout(
         &mut self,
@@ -146,7 +147,8 @@ pub trait EventHandler: Send + 'static {
     }
 
     /// A signal this handler watches was delivered (on the dispatcher's thread, not in a
-    /// signal handler: anything may be done here).
+    /// signal handler: anything may be done here). `signal` is the raw number; the reactor
+    /// re-exports `Signal`, whose `from_raw` gives the typed one.
     fn handle_signal(&mut self, _ctx: &mut dyn Context, _signal: i32) -> Disposition {
         Disposition::Continue
     }

@@ -47,7 +47,7 @@ pub struct RecordingContext {
     timers: Slab<Act>,
 }
 
-struct HandlerEntry(#[allow(dead_code)] Box<dyn EventHandler>);
+struct HandlerEntry(#[allow(dead_code)] Box<dyn EventHandler>, Interest);
 
 impl std::fmt::Debug for HandlerEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -105,13 +105,13 @@ impl Context for RecordingContext {
         interest: Interest,
     ) -> Result<Token, DispatchError> {
         let limit = self.handlers.limit();
-        let token =
-            self.handlers
-                .insert(HandlerEntry(handler))
-                .map_err(|_| DispatchError::Full {
-                    what: "handler table",
-                    capacity: limit,
-                })?;
+        let token = self
+            .handlers
+            .insert(HandlerEntry(handler, interest))
+            .map_err(|_| DispatchError::Full {
+                what: "handler table",
+                capacity: limit,
+            })?;
         self.ops.push(Op::Register(interest, token));
         Ok(token)
     }
@@ -126,7 +126,18 @@ impl Context for RecordingContext {
 
     fn set_interest(&mut self, token: Token, interest: Interest) -> Result<(), DispatchError> {
         self.ops.push(Op::SetInterest(token, interest));
+        // A token it did not hand out (a test's made-up one) is recorded all the same.
+        if let Some(entry) = self.handlers.get_mut(token) {
+            entry.1 = interest;
+        }
         Ok(())
+    }
+
+    fn interest(&self, token: Token) -> Result<Interest, DispatchError> {
+        self.handlers
+            .get(token)
+            .map(|entry| entry.1)
+            .ok_or(DispatchError::UnknownToken(token))
     }
 
     fn suspend(&mut self, token: Token) -> Result<(), DispatchError> {

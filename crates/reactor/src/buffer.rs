@@ -34,7 +34,7 @@ pub struct OutBuffer {
     limit: usize,
     /// The most it ever held.
     peak: usize,
-    /// The interest `settle` last gave the registration; `None` until it first sets one.
+    /// The interest `settle` last saw on the registration; `None` until its first call.
     registered: Option<Interest>,
 }
 
@@ -177,7 +177,9 @@ impl OutBuffer {
             let Some(me) = ctx.current() else {
                 return Disposition::Close;
             };
-            if ctx.set_interest(me, wanted).is_err() {
+            // The first time, ask the dispatcher rather than set what may already be there.
+            let unchanged = self.registered.is_none() && ctx.interest(me).ok() == Some(wanted);
+            if !unchanged && ctx.set_interest(me, wanted).is_err() {
                 return Disposition::Close;
             }
             self.registered = Some(wanted);
@@ -293,7 +295,10 @@ mod tests {
             out.settle(&mut socket, &mut ctx, true),
             Disposition::Continue
         );
-        assert_eq!(interests(&ctx), [Interest::READ, Interest::WRITE]);
+        // The registration already had `READ`: only the change was set.
+        assert_eq!(interests(&ctx), [Interest::WRITE]);
+        let me = ctx.current().unwrap();
+        assert_eq!(ctx.interest(me).ok(), Some(Interest::WRITE));
     }
 
     #[test]

@@ -90,6 +90,9 @@ pub use pattern_core::{
     Interest, ManualClock, Message, MonotonicClock, Remote, Removal, TimerId, Token,
 };
 pub use reactor::{Reactor, ReactorBuilder};
+/// The typed signal number: [`Signal::from_raw`] turns the `i32` that
+/// [`EventHandler::handle_signal`] receives into one, `i32::from` goes back.
+pub use wrapper_facade::signal::Signal;
 
 /// Boxes a handler for a dispatcher's table, without boxing twice one that comes boxed.
 fn boxed<H: EventHandler>(handler: H) -> Box<dyn EventHandler> {

@@ -15,7 +15,7 @@ use pattern_core::{
 use wrapper_facade::signal::{Signal, SignalFd};
 
 use crate::notify::{Notice, ReactorRemote, Shared};
-use crate::readiness::{EXCEPT, READ, WRITE, bits_of, closed, mask_of, mio_interest};
+use crate::readiness::{Readiness, bits_of, closed, mask_of, mio_interest};
 use crate::timer::{Cancelled, Expired, Finished, Head, TimerQueue};
 
 const WAKER: mio::Token = mio::Token(usize::MAX);
@@ -30,7 +30,7 @@ struct Slot {
     interest: Interest,
     suspended: bool,
     /// Readiness seen and not yet consumed by an upcall answering `Continue`.
-    pending: u8,
+    pending: Readiness,
     /// The peer's close (or an error) was reported and no input upcall answered since.
     hup: bool,
     queued: bool,
@@ -288,13 +288,13 @@ impl Drop for Reactor {
 }
 
 impl Inner {
-    fn readiness(&mut self, token: Token, bits: u8, closed: bool) {
+    fn readiness(&mut self, token: Token, bits: Readiness, closed: bool) {
         let Some(slot) = self.slots.get_mut(token) else {
             return;
         };
         slot.pending |= bits;
         slot.hup |= closed;
-        if !slot.suspended && !slot.queued && slot.pending & mask_of(slot.interest) != 0 {
+        if !slot.suspended && !slot.queued && slot.pending.intersects(mask_of(slot.interest)) {
             slot.queued = true;
             self.ready.push_back(token);
         }
@@ -499,17 +499,17 @@ impl Inner {
             Some(slot) => slot.queued = false,
             None => return 0,
         }
-        for bit in [READ, WRITE, EXCEPT] {
+        for bit in Readiness::KINDS {
             let Some(slot) = self.slots.get_mut(token) else {
                 return upcalls;
             };
-            if slot.suspended || slot.pending & bit & mask_of(slot.interest) == 0 {
+            if slot.suspended || !(slot.pending & bit).intersects(mask_of(slot.interest)) {
                 continue;
             }
-            slot.pending &= !bit;
+            slot.pending.remove(bit);
             let d = self.upcall(token, |h, ctx| match bit {
-                READ => h.handle_input(ctx),
-                WRITE => h.handle_output(ctx),
+                Readiness::READ => h.handle_input(ctx),
+                Readiness::WRITE => h.handle_output(ctx),
                 _ => h.handle_exception(ctx),
             });
             upcalls += 1;
@@ -524,10 +524,10 @@ impl Inner {
                     // A handler may stop at a short read; if the peer's close came with the
                     // data, no new edge will come: upcall input once more.
                     if let Some(slot) = self.slots.get_mut(token)
-                        && bit == READ
+                        && bit == Readiness::READ
                         && std::mem::take(&mut slot.hup)
                     {
-                        slot.pending |= READ;
+                        slot.pending |= Readiness::READ;
                     }
                 }
             }
@@ -535,7 +535,7 @@ impl Inner {
         if let Some(slot) = self.slots.get_mut(token)
             && !slot.suspended
             && !slot.queued
-            && slot.pending & mask_of(slot.interest) != 0
+            && slot.pending.intersects(mask_of(slot.interest))
         {
             slot.queued = true;
             self.ready.push_back(token);
@@ -562,7 +562,7 @@ impl Inner {
         if let Some(slot) = self.slots.get_mut(token)
             && !slot.suspended
             && !slot.queued
-            && slot.pending & mask_of(slot.interest) != 0
+            && slot.pending.intersects(mask_of(slot.interest))
         {
             slot.queued = true;
             self.ready.push_back(token);
@@ -598,7 +598,7 @@ impl Context for Inner {
             in_poll: false,
             interest,
             suspended: false,
-            pending: 0,
+            pending: Readiness::NONE,
             hup: false,
             queued: false,
             timers: None,
@@ -635,6 +635,13 @@ impl Context for Inner {
             self.close(token, CloseReason::Removed, how == Removal::Quiet);
         }
         Ok(())
+    }
+
+    fn interest(&self, token: Token) -> Result<Interest, DispatchError> {
+        self.slots
+            .get(token)
+            .map(|slot| slot.interest)
+            .ok_or(DispatchError::UnknownToken(token))
     }
 
     fn set_interest(&mut self, token: Token, interest: Interest) -> Result<(), DispatchError> {
@@ -787,6 +794,9 @@ impl Context for Reactor {
     }
     fn set_interest(&mut self, token: Token, interest: Interest) -> Result<(), DispatchError> {
         self.inner.set_interest(token, interest)
+    }
+    fn interest(&self, token: Token) -> Result<Interest, DispatchError> {
+        self.inner.interest(token)
     }
     fn suspend(&mut self, token: Token) -> Result<(), DispatchError> {
         self.inner.suspend(token)

@@ -93,6 +93,12 @@ impl Signal {
     }
 }
 
+impl From<Signal> for i32 {
+    fn from(signal: Signal) -> i32 {
+        signal.as_raw()
+    }
+}
+
 impl fmt::Debug for Signal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}({})", self.name(), self.0)

@@ -211,3 +211,19 @@ fn register_is_unambiguous_serve_keeps_handlers_and_dispatcher_run_closes_them()
     let reasons: Vec<_> = closes.try_iter().collect();
     assert_eq!(reasons, [CloseReason::Shutdown, CloseReason::Shutdown]);
 }
+
+#[test]
+fn interest_reads_back_what_was_set_and_refuses_stale_tokens() {
+    let (tx, _closes) = mpsc::channel();
+    let mut reactor = Reactor::new().unwrap();
+    let token = reactor
+        .register(Ender { closes: tx }, Interest::NONE)
+        .unwrap();
+    let ctx: &mut dyn Context = &mut reactor;
+    assert_eq!(ctx.interest(token).ok(), Some(Interest::NONE));
+    ctx.remove(token, reactor::Removal::Quiet).unwrap();
+    assert!(matches!(
+        ctx.interest(token),
+        Err(reactor::DispatchError::UnknownToken(t)) if t == token
+    ));
+}
