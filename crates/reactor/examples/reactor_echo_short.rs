@@ -2,16 +2,20 @@
 //! [`OutBuffer`] is under the limit, and [`OutBuffer::settle`] flushes, stops reading while
 //! the peer lags, and resumes once it drains.
 //!
-//! Two clients run in-process, one after the other: a polite one, and one that writes 16 MiB
-//! before reading anything back, so the server must stop reading to bound its memory.
+//! Two clients run in-process, one after the other: a polite one, and one that streams 16 MiB
+//! while reading the echo at its own pace, so the server stops reading whenever the echo
+//! lags more than the limit behind: its buffer never holds more than the limit plus one read.
+//! (`write_backpressure_stops_reading_until_the_peer_drains` in `tests/it/acceptor.rs` checks
+//! the pause itself, with a client that reads nothing until the server has stopped reading.)
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream as StdStream;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::thread;
 
-use reactor::TcpStream;
-use reactor::{Acceptor, Context, Disposition, EventHandler, Interest, OutBuffer, Reactor, Remote};
+use reactor::{
+    Acceptor, Context, Disposition, EventHandler, Interest, OutBuffer, Reactor, Remote, TcpStream,
+};
 
 const LIMIT: usize = 64 * 1024;
 
