@@ -512,3 +512,66 @@ fn upgrade_succeeds_and_the_new_instance_carries_the_old_state() {
     let addr = addr_of(&s.component().info());
     assert_eq!(request(addr, "hit").unwrap(), "requests 42");
 }
+
+/// Course consequence "tuning and optimisation": where a component runs (a plugin or linked
+/// into the host) is a configuration choice. Rewriting one directive moves the statistics
+/// service from its plugin into a static component, its count carried across.
+#[test]
+fn tuning_through_reconfiguration_moves_a_plugin_into_the_host_keeping_its_state() {
+    let (mut cfg, log, conf) = stateful(b"", Ok(()), TO_STATS);
+    let addr = addr_of(&cfg.repository().find("S").unwrap().component().info());
+    for n in 1..=3 {
+        assert_eq!(request(addr, "hit").unwrap(), format!("requests {n}"));
+    }
+    let report = rewrite(&mut cfg, &conf, "static S \"1\"");
+    assert!(report.is_ok(), "{:?}", report.errors);
+    assert!(matches!(
+        report.changes.as_slice(),
+        [Change::Upgraded {
+            state_bytes: Some(8),
+            ..
+        }]
+    ));
+    let s = cfg.repository().get("S").unwrap();
+    assert_eq!(s.origin(), &component_configurator::Origin::Static);
+    assert_eq!(s.library_path(), None);
+    assert_eq!(
+        s.component().info(),
+        format!("stateful S holding {:?}", 3u64.to_le_bytes())
+    );
+    assert_eq!(
+        *log.lock(),
+        ["import_state[3, 0, 0, 0, 0, 0, 0, 0] S", "init[\"1\"] S"]
+    );
+}
+
+/// Course consequence "overly narrow common interfaces": the configurator sees a component
+/// only through `Component`, and state only as opaque bytes, so it cannot tell in advance that
+/// two implementations disagree on their state. Validation accepts the upgrade; only the new
+/// component's `import_state` finds the mismatch, and the rollback keeps the old one.
+#[test]
+fn overly_narrow_interfaces_let_a_state_mismatch_pass_validation_and_fail_only_at_import() {
+    let (mut cfg, _log, conf) = stateful(b"abc", Ok(()), "static S \"1\"");
+    let next = conf.with_file_name("next.conf");
+    std::fs::write(&next, TO_STATS).unwrap();
+    cfg.check_file(&next)
+        .expect("the control interface offers nothing to check state with");
+    let report = rewrite(&mut cfg, &conf, TO_STATS);
+    let [error] = report.errors.as_slice() else {
+        panic!("expected one failed directive, got {:?}", report.errors);
+    };
+    assert!(
+        matches!(
+            &error.error,
+            Error::Component {
+                operation: "import_state",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        cfg.repository().get("S").unwrap().origin(),
+        &component_configurator::Origin::Static
+    );
+}
