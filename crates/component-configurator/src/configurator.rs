@@ -9,7 +9,7 @@ use std::sync::{Arc, Weak};
 use crate::component::Component;
 use crate::dynamic::{self, LoadedLibrary, Unloaded};
 use crate::error::{Error, Result};
-use crate::repository::{ComponentState, Origin, Record, Removal, ServiceRepository, retire};
+use crate::repository::{ComponentState, Origin, Record, Removal, ServiceRepository};
 use crate::svc_conf::{self, Activation, Directive, ParseError, Position};
 
 /// Makes a fresh, uninitialised static component.
@@ -685,7 +685,9 @@ impl Configurator {
                 return Err(e);
             }
         };
-        if old.state() == ComponentState::Active
+        // How the old instance was before the upgrade: a failed upgrade leaves it so.
+        let was = old.state();
+        if was == ComponentState::Active
             && let Err(e) = old.component_mut().suspend()
         {
             self.repository.put_at(index, old);
@@ -694,7 +696,14 @@ impl Configurator {
         let state = match old.component().export_state() {
             Ok(s) => s,
             Err(e) => {
-                let _ = old.component_mut().resume();
+                // Only what this upgrade suspended is resumed; a component the configuration
+                // had suspended stays suspended.
+                if was == ComponentState::Active
+                    && let Err(again) = old.component_mut().resume()
+                {
+                    tracing::warn!(component = %d.name, error = %again, "resuming after a failed export failed");
+                    old.set_state(ComponentState::Suspended);
+                }
                 self.repository.put_at(index, old);
                 return Err(fail("export_state", e));
             }
@@ -708,18 +717,39 @@ impl Configurator {
         }
         .and_then(|()| new.init(&d.args).map_err(|e| fail("init", e)));
         if let Err(e) = started {
-            // Roll back: the old instance starts again with its own arguments and state.
+            // Roll back: the old instance takes its own exported state back, starts again
+            // with its own arguments and returns to the state it was in (active or
+            // suspended). Only if that fails is it taken out, so the repository holds only
+            // initialised components.
             drop(new);
             if let Some(lib) = lib {
                 let _ = LoadedLibrary::unload(lib);
             }
             let args = old.args().to_vec();
-            let restarted = old.component_mut().init(&args);
-            if restarted.is_ok() {
-                old.set_state(ComponentState::Active);
-                self.repository.put_at(index, old);
-            } else {
-                let _ = retire(old);
+            let restarted = match &state {
+                Some(bytes) => old.component_mut().import_state(bytes),
+                None => Ok(()),
+            }
+            .and_then(|()| old.component_mut().init(&args));
+            match restarted {
+                Ok(()) => {
+                    old.set_state(ComponentState::Active);
+                    if was == ComponentState::Suspended {
+                        match old.component_mut().suspend() {
+                            Ok(()) => old.set_state(ComponentState::Suspended),
+                            Err(again) => {
+                                tracing::warn!(component = %d.name, error = %again, "suspending the restored instance failed");
+                            }
+                        }
+                    }
+                    self.repository.put_at(index, old);
+                }
+                Err(again) => {
+                    tracing::warn!(component = %d.name, error = %again, "restoring the old instance failed");
+                    // It was finalised above; `retire` would finalise it a second time.
+                    old.set_state(ComponentState::Suspended);
+                    let _ = retire_finalised(old);
+                }
             }
             return Err(e);
         }

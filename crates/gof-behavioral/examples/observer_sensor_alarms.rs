@@ -1,4 +1,5 @@
-//! Observer on a plant floor: sensors (subjects) notify an alarm panel, a logger and a pager (observers);
+//! Observer on a plant floor: a boiler setpoint (a subject that owns state) notifies a display by push
+//! and a controller by pull; sensors (event-channel subjects) notify an alarm panel, a logger and a pager (observers);
 //! a dashboard sees a coalesced stream and a siren a debounced one; a topic broker routes by name.
 //!
 //! Run with `cargo run -p gof-behavioral --example observer_sensor_alarms`.
@@ -9,7 +10,8 @@ use std::time::Duration;
 
 use gof_behavioral::clock::ManualClock;
 use gof_behavioral::observer::{
-    Broker, CoalesceByKey, Compressor, Debounce, Observer, Subject, Subscription,
+    Broker, Change, CoalesceByKey, Compressor, Debounce, Observer, StateSubject, Subject,
+    Subscription,
 };
 
 /// One reading from one sensor.
@@ -46,8 +48,64 @@ fn reading(sensor: &'static str, value: i32, limit: i32) -> Reading {
     }
 }
 
+/// The course's drawing: a concrete subject that owns state, a push observer and a pull observer,
+/// then the cost of one change that a cascade of derived subjects hides from the caller.
+fn subject_with_state() {
+    println!("== The original form: a subject that owns state ==");
+    let setpoint = StateSubject::new(80);
+    // Push model: the display is handed the change and never sees the subject.
+    let _display = setpoint.observe_changes(|c: &Change<i32>| {
+        println!("  [display]    setpoint {} -> {} C", c.old, c.new);
+    });
+    // Pull model: the controller is handed the subject and asks it for what it needs.
+    let _controller = setpoint.observe(|s: &StateSubject<i32>| {
+        println!(
+            "  [controller] read setpoint {} C, adjusting burner",
+            s.get()
+        );
+    });
+    for target in [85, 85, 78] {
+        let changed = setpoint.set(target);
+        println!(
+            "set setpoint to {target} C: {}",
+            if changed {
+                "changed, observers notified"
+            } else {
+                "unchanged, nobody notified"
+            }
+        );
+    }
+
+    println!();
+    println!("== Blind to the cost of updates: one set, a cascade ==");
+    let updates = Rc::new(std::cell::Cell::new(0));
+    // Each of three zones follows the setpoint through its own subject, watched by two valves.
+    let mut keep = Vec::new();
+    for offset in [0, -5, -10] {
+        let zone = StateSubject::new(78 + offset);
+        for _ in 0..2 {
+            let u = Rc::clone(&updates);
+            keep.push(zone.observe(move |_: &StateSubject<i32>| u.set(u.get() + 1)));
+        }
+        let u = Rc::clone(&updates);
+        keep.push(setpoint.observe_changes(move |c: &Change<i32>| {
+            u.set(u.get() + 1);
+            zone.set(c.new + offset);
+        }));
+    }
+    updates.set(0);
+    setpoint.set(79);
+    println!(
+        "setpoint.set(79): the setpoint has {} observers, the change cost {} observer updates",
+        setpoint.observer_count(),
+        updates.get()
+    );
+    println!();
+}
+
 fn main() {
-    println!("== Subjects and observers ==");
+    subject_with_state();
+    println!("== Event channel: sensors publish readings ==");
     let boiler: Subject<Reading> = Subject::default();
     let pump: Subject<Reading> = Subject::default();
 

@@ -8,7 +8,8 @@
 //!
 //! | pattern | participant | type |
 //! |---|---|---|
-//! | Observer | Subject | [`observer::Subject`], [`observer::SyncSubject`], [`observer::Broker`] (by topic), [`observer::Compressor`] (compressed) |
+//! | Observer | Subject, ConcreteSubject | [`observer::StateSubject`] (owns state; push with [`observer::Change`] or pull) |
+//! | | Subject, publish-subscribe variant | [`observer::Subject`], [`observer::SyncSubject`], [`observer::Broker`] (by topic), [`observer::Compressor`] (compressed) |
 //! | | Observer | [`observer::Observer`] trait objects, closures, channels, [`observer::Mailbox`], [`observer::Worker`] |
 //! | | subscription | [`observer::Subscription`], [`observer::SyncSubscription`]: guards |
 //! | | event compression | [`observer::CompressionPolicy`]: [`observer::CoalesceByKey`], [`observer::LatestWins`], [`observer::Debounce`] |

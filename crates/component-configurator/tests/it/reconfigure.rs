@@ -5,7 +5,7 @@ use std::sync::Arc;
 use component_configurator::{Change, ComponentState, Configurator, Error};
 use parking_lot::Mutex;
 
-use crate::support::{Logged, addr_of, plugin, plugin_dir, request, temp_dir};
+use crate::support::{Logged, Stateful, addr_of, plugin, plugin_dir, request, temp_dir};
 
 #[test]
 fn only_the_difference_is_applied() {
@@ -383,4 +383,195 @@ fn an_initial_configuration_with_a_bad_argument_starts_nothing() {
     assert!(err.to_string().contains("<directive 1>:2:1: B:"), "{err}");
     assert!(log.lock().is_empty());
     assert!(cfg.repository().is_empty());
+}
+
+/// A configurator whose static `S` is a [`Stateful`] holding `state` and exporting it (or
+/// failing to, with `export`), configured from a file holding `first`; the plugins are on
+/// the search path. Returns the configurator, the call log and the file.
+fn stateful(
+    state: &[u8],
+    export: Result<(), String>,
+    first: &str,
+) -> (Configurator, Arc<Mutex<Vec<String>>>, std::path::PathBuf) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut cfg = Configurator::default();
+    cfg.add_search_dir(plugin_dir());
+    let state = state.to_vec();
+    {
+        let log = Arc::clone(&log);
+        cfg.register_static("S", move || {
+            Box::new(Stateful {
+                name: "S".to_owned(),
+                log: Arc::clone(&log),
+                state: state.clone(),
+                export: export.clone(),
+            })
+        });
+    }
+    let conf = temp_dir("upgrade-paths").join("svc.conf");
+    std::fs::write(&conf, first).unwrap();
+    cfg.process_file(&conf).unwrap();
+    log.lock().clear();
+    (cfg, log, conf)
+}
+
+/// Rewrites `conf` to `text` and reconfigures.
+fn rewrite(
+    cfg: &mut Configurator,
+    conf: &std::path::Path,
+    text: &str,
+) -> component_configurator::Report {
+    std::fs::write(conf, text).unwrap();
+    cfg.reconfigure().unwrap()
+}
+
+/// Upgrades static `S` to the statistics plugin (which wants exactly 8 bytes of state).
+const TO_STATS: &str = "dynamic S Service_Object * cc_stats:_make_stats() \"-p 0\"";
+
+#[test]
+fn upgrade_export_fails_on_an_active_component_which_is_resumed() {
+    let (mut cfg, log, conf) = stateful(b"abc", Err("no snapshot now".into()), "static S \"1\"");
+    let report = rewrite(&mut cfg, &conf, TO_STATS);
+    assert!(report.changes.is_empty(), "{:?}", report.changes);
+    assert!(
+        report.errors[0].to_string().contains("no snapshot now"),
+        "{}",
+        report.errors[0]
+    );
+    assert_eq!(*log.lock(), ["suspend S", "export_state S", "resume S"]);
+    let s = cfg.repository().get("S").unwrap();
+    assert_eq!(s.state(), ComponentState::Active);
+    assert_eq!(s.origin(), &component_configurator::Origin::Static);
+    assert_eq!(s.component().info(), "stateful S holding [97, 98, 99]");
+}
+
+#[test]
+fn upgrade_export_fails_on_a_suspended_component_which_stays_suspended() {
+    let (mut cfg, log, conf) = stateful(
+        b"abc",
+        Err("no snapshot now".into()),
+        "static S inactive \"1\"",
+    );
+    let report = rewrite(
+        &mut cfg,
+        &conf,
+        &TO_STATS.replace("\"-p 0\"", "inactive \"-p 0\""),
+    );
+    assert_eq!(report.errors.len(), 1);
+    // Not resumed: the configuration had suspended it, not the upgrade.
+    assert_eq!(*log.lock(), ["export_state S"]);
+    let s = cfg.repository().get("S").unwrap();
+    assert_eq!(s.state(), ComponentState::Suspended);
+    assert_eq!(s.origin(), &component_configurator::Origin::Static);
+}
+
+#[test]
+fn upgrade_import_fails_and_the_old_instance_takes_its_state_back() {
+    for (activation, state, tail) in [
+        ("", ComponentState::Active, &[][..]),
+        ("inactive ", ComponentState::Suspended, &["suspend S"][..]),
+    ] {
+        let (mut cfg, log, conf) = stateful(b"abc", Ok(()), &format!("static S {activation}\"1\""));
+        let report = rewrite(&mut cfg, &conf, TO_STATS);
+        assert_eq!(report.errors.len(), 1);
+        let err = report.errors[0].to_string();
+        assert!(err.contains("expected 8 bytes of state, got 3"), "{err}");
+        let mut expected = if state == ComponentState::Active {
+            vec!["suspend S"]
+        } else {
+            vec![]
+        };
+        expected.extend([
+            "export_state S",
+            "fini S",
+            "import_state[97, 98, 99] S",
+            "init[\"1\"] S",
+        ]);
+        expected.extend(tail);
+        assert_eq!(*log.lock(), expected, "{activation}");
+        let s = cfg.repository().get("S").unwrap();
+        assert_eq!(s.state(), state, "{activation}");
+        assert_eq!(s.origin(), &component_configurator::Origin::Static);
+        assert_eq!(s.component().info(), "stateful S holding [97, 98, 99]");
+    }
+}
+
+#[test]
+fn upgrade_succeeds_and_the_new_instance_carries_the_old_state() {
+    let (mut cfg, log, conf) = stateful(&41u64.to_le_bytes(), Ok(()), "static S \"1\"");
+    let report = rewrite(&mut cfg, &conf, TO_STATS);
+    assert!(report.is_ok(), "{:?}", report.errors);
+    let [Change::Upgraded { state_bytes, .. }] = report.changes.as_slice() else {
+        panic!("expected one upgrade, got {:?}", report.changes);
+    };
+    assert_eq!(*state_bytes, Some(8));
+    assert_eq!(*log.lock(), ["suspend S", "export_state S", "fini S"]);
+    let s = cfg.repository().get("S").unwrap();
+    assert_eq!(s.state(), ComponentState::Active);
+    assert!(s.library_path().is_some());
+    let addr = addr_of(&s.component().info());
+    assert_eq!(request(addr, "hit").unwrap(), "requests 42");
+}
+
+/// Course consequence "tuning and optimisation": where a component runs (a plugin or linked
+/// into the host) is a configuration choice. Rewriting one directive moves the statistics
+/// service from its plugin into a static component, its count carried across.
+#[test]
+fn tuning_through_reconfiguration_moves_a_plugin_into_the_host_keeping_its_state() {
+    let (mut cfg, log, conf) = stateful(b"", Ok(()), TO_STATS);
+    let addr = addr_of(&cfg.repository().find("S").unwrap().component().info());
+    for n in 1..=3 {
+        assert_eq!(request(addr, "hit").unwrap(), format!("requests {n}"));
+    }
+    let report = rewrite(&mut cfg, &conf, "static S \"1\"");
+    assert!(report.is_ok(), "{:?}", report.errors);
+    assert!(matches!(
+        report.changes.as_slice(),
+        [Change::Upgraded {
+            state_bytes: Some(8),
+            ..
+        }]
+    ));
+    let s = cfg.repository().get("S").unwrap();
+    assert_eq!(s.origin(), &component_configurator::Origin::Static);
+    assert_eq!(s.library_path(), None);
+    assert_eq!(
+        s.component().info(),
+        format!("stateful S holding {:?}", 3u64.to_le_bytes())
+    );
+    assert_eq!(
+        *log.lock(),
+        ["import_state[3, 0, 0, 0, 0, 0, 0, 0] S", "init[\"1\"] S"]
+    );
+}
+
+/// Course consequence "overly narrow common interfaces": the configurator sees a component
+/// only through `Component`, and state only as opaque bytes, so it cannot tell in advance that
+/// two implementations disagree on their state. Validation accepts the upgrade; only the new
+/// component's `import_state` finds the mismatch, and the rollback keeps the old one.
+#[test]
+fn overly_narrow_interfaces_let_a_state_mismatch_pass_validation_and_fail_only_at_import() {
+    let (mut cfg, _log, conf) = stateful(b"abc", Ok(()), "static S \"1\"");
+    let next = conf.with_file_name("next.conf");
+    std::fs::write(&next, TO_STATS).unwrap();
+    cfg.check_file(&next)
+        .expect("the control interface offers nothing to check state with");
+    let report = rewrite(&mut cfg, &conf, TO_STATS);
+    let [error] = report.errors.as_slice() else {
+        panic!("expected one failed directive, got {:?}", report.errors);
+    };
+    assert!(
+        matches!(
+            &error.error,
+            Error::Component {
+                operation: "import_state",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        cfg.repository().get("S").unwrap().origin(),
+        &component_configurator::Origin::Static
+    );
 }

@@ -168,3 +168,54 @@ pub(crate) fn listening_here(port: u16) -> bool {
             && ours.contains(f[9])
     })
 }
+
+/// A static component with state, logging every call like [`Logged`], whose `export_state`
+/// fails on demand: `export` is what it hands over (`Err` with a message makes it fail).
+/// `import_state` takes any bytes; `info` shows the state it holds.
+#[derive(Debug)]
+pub(crate) struct Stateful {
+    pub(crate) name: String,
+    pub(crate) log: std::sync::Arc<parking_lot::Mutex<Vec<String>>>,
+    pub(crate) state: Vec<u8>,
+    pub(crate) export: Result<(), String>,
+}
+
+impl Stateful {
+    fn note(&self, what: &str) {
+        self.log.lock().push(format!("{what} {}", self.name));
+    }
+}
+
+impl Component for Stateful {
+    fn init(&mut self, args: &[String]) -> Result<(), ComponentError> {
+        self.note(&format!("init{args:?}"));
+        Ok(())
+    }
+    fn fini(&mut self) -> Result<(), ComponentError> {
+        self.note("fini");
+        Ok(())
+    }
+    fn suspend(&mut self) -> Result<(), ComponentError> {
+        self.note("suspend");
+        Ok(())
+    }
+    fn resume(&mut self) -> Result<(), ComponentError> {
+        self.note("resume");
+        Ok(())
+    }
+    fn info(&self) -> String {
+        format!("stateful {} holding {:?}", self.name, self.state)
+    }
+    fn export_state(&self) -> Result<Option<Vec<u8>>, ComponentError> {
+        self.note("export_state");
+        match &self.export {
+            Ok(()) => Ok(Some(self.state.clone())),
+            Err(message) => Err(ComponentError::new(message.clone())),
+        }
+    }
+    fn import_state(&mut self, state: &[u8]) -> Result<(), ComponentError> {
+        self.note(&format!("import_state{state:?}"));
+        self.state = state.to_vec();
+        Ok(())
+    }
+}

@@ -5,6 +5,7 @@ mod memento;
 mod memento_codec;
 mod memento_laws;
 mod observer_local;
+mod observer_state;
 mod observer_sync;
 mod strategy;
 mod topic;
