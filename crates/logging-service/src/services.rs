@@ -25,6 +25,7 @@ use parking_lot::Mutex;
 use pattern_core::{Context, Disposition, EventHandler, Interest, Remote, Removal, TimerId, Token};
 use reactor::Acceptor;
 
+use crate::forward::ForwardHandle;
 use crate::server::{AceFraming, ConnectionFactory, Framing, Listening, SyslogFraming, SyslogUdp};
 use crate::store::Output;
 
@@ -45,6 +46,8 @@ pub struct ServiceEnv {
     pub listening: Arc<Mutex<Listening>>,
     /// Set once the dispatcher has stopped: finalising then has nothing to deregister.
     pub stopped: Arc<AtomicBool>,
+    /// The forwarder, when forwarding (its counters for the statistics).
+    pub forwarder: Option<ForwardHandle>,
 }
 
 impl std::fmt::Debug for ServiceEnv {
@@ -277,6 +280,7 @@ impl StatisticsService {
 
 struct Reporter {
     output: Arc<Output>,
+    forwarder: Option<ForwardHandle>,
 }
 
 impl EventHandler for Reporter {
@@ -295,6 +299,9 @@ impl EventHandler for Reporter {
             connections = s.connections,
             "statistics"
         );
+        if let Some(f) = &self.forwarder {
+            tracing::info!("forwarding to {}: {}", f.upstream(), f.stats());
+        }
         Disposition::Continue
     }
 }
@@ -315,6 +322,7 @@ impl Component for StatisticsService {
         let token = self.env.register(
             Box::new(Reporter {
                 output: self.env.output.clone(),
+                forwarder: self.env.forwarder.clone(),
             }),
             Interest::NONE,
         )?;
@@ -335,10 +343,14 @@ impl Component for StatisticsService {
 
     fn info(&self) -> String {
         let s = self.env.output.stats();
-        format!(
+        let mut info = format!(
             "statistics: {} records ({} ACE, {} syslog), {} rejected, {} connections, {} closed idle",
             s.records, s.ace, s.syslog, s.rejected, s.connections, s.idle_closed
-        )
+        );
+        if let Some(f) = &self.env.forwarder {
+            info.push_str(&format!("; forwarding: {}", f.stats()));
+        }
+        info
     }
 }
 

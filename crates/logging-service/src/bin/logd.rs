@@ -2,9 +2,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use logging_service::Error;
+use logging_service::forward::{ForwardHandle, parse_size};
 use logging_service::server::{Logd, LogdConfig, parse_durability};
 use logging_service::store::StoreConfig;
 use pattern_core::{Context, Disposition, EventHandler};
@@ -15,10 +17,16 @@ const USAGE: &str =
             [--concurrency reactor|leader-followers|half-sync-half-async] [--threads N]
             [--forward HOST:PORT] [--fsync none|batch|<N>ms] [--rotate-bytes N] [--keep N]
             [--idle-timeout SECS] [--max-frame BYTES]
+            [--forward-queue BYTES] [--spool-dir D] [--spool-max BYTES]
+            [--spool-full block|drop-oldest|drop-newest] [--forward-backoff MS:MS]
+            [--stop-timeout SECS]
 A port of 0 picks a free one; `--ace-port off` or `--syslog-port off` disables a listener.
 With -f, the services come from the svc.conf (static ACE_Logging \"-p P\", static Syslog_Logging
 \"-p P\", static Statistics \"-i SECS\", and dynamic plugins) and the port options are ignored.
-SIGTERM or SIGINT: stop, writing everything read. SIGHUP: re-read the svc.conf, reopen the files.";
+Sizes take K, M or G. Forwarding queues --forward-queue (8M) in memory, then spools to
+--spool-dir (DATA/spool) up to --spool-max (1G), then applies --spool-full (block).
+SIGTERM or SIGINT: stop, writing everything read; forwarding drains for --stop-timeout (5)
+seconds, then spools the rest; a second SIGTERM or SIGINT stops draining at once. SIGHUP: re-read the svc.conf, reopen the files.";
 
 fn parse_args(args: &[String]) -> Result<LogdConfig, Error> {
     let mut cfg = LogdConfig {
@@ -67,6 +75,29 @@ fn parse_args(args: &[String]) -> Result<LogdConfig, Error> {
                 cfg.idle = Duration::from_secs(value.parse().map_err(|_| bad(flag, value))?)
             }
             "--max-frame" => cfg.max_frame = value.parse().map_err(|_| bad(flag, value))?,
+            "--forward-queue" => {
+                cfg.forwarding.queue_bytes = parse_size(value).map_err(|_| bad(flag, value))?
+            }
+            "--spool-dir" => cfg.forwarding.spool_dir = Some(value.into()),
+            "--spool-max" => {
+                cfg.forwarding.spool_max = parse_size(value).map_err(|_| bad(flag, value))?
+            }
+            "--spool-full" => {
+                cfg.forwarding.spool_full = value.parse().map_err(|_| bad(flag, value))?
+            }
+            "--forward-backoff" => {
+                let (base, cap) = value
+                    .split_once(':')
+                    .and_then(|(b, c)| Some((b.parse().ok()?, c.parse().ok()?)))
+                    .filter(|&(b, c): &(u64, u64)| b > 0 && b <= c)
+                    .ok_or_else(|| bad(flag, value))?;
+                cfg.forwarding.backoff_base = Duration::from_millis(base);
+                cfg.forwarding.backoff_cap = Duration::from_millis(cap);
+            }
+            "--stop-timeout" => {
+                cfg.forwarding.stop_timeout =
+                    Duration::from_secs(value.parse().map_err(|_| bad(flag, value))?)
+            }
             other => return Err(Error::Config(format!("unknown option {other}\n{USAGE}"))),
         }
     }
@@ -90,8 +121,12 @@ enum Event {
 /// Receives SIGTERM, SIGINT and SIGHUP through the dispatcher's signal fd, on its loop, and
 /// hands them to the main thread, which reconfigures or stops (both wait on the loop, so
 /// they cannot run inside an upcall).
+/// A second stop signal that comes while the dispatcher still runs stops forwarding at once
+/// from here (the main thread is busy stopping).
 struct SignalWatcher {
     tx: crossbeam_channel::Sender<Event>,
+    stops: u32,
+    forwarder: Option<ForwardHandle>,
 }
 
 impl EventHandler for SignalWatcher {
@@ -99,6 +134,10 @@ impl EventHandler for SignalWatcher {
         let event = if signal == Signal::HUP.as_raw() {
             Event::Hangup
         } else {
+            self.stops += 1;
+            if self.stops > 1 {
+                second_stop(signal, self.forwarder.as_ref());
+            }
             Event::Stop(signal)
         };
         let _ = self.tx.send(event);
@@ -129,7 +168,11 @@ fn serve(cfg: LogdConfig) -> Result<(), Error> {
         .block_current_thread()?;
     let mut logd = Logd::start(cfg.clone())?;
     let (tx, rx) = crossbeam_channel::unbounded();
-    let watcher = logd.register(Box::new(SignalWatcher { tx }))?;
+    let watcher = logd.register(Box::new(SignalWatcher {
+        tx,
+        stops: 0,
+        forwarder: logd.forwarder(),
+    }))?;
     logd.remote().post(Box::new(move |ctx| {
         for s in signals {
             if let Err(e) = ctx.watch_signal(watcher, s.as_raw()) {
@@ -168,7 +211,8 @@ fn serve(cfg: LogdConfig) -> Result<(), Error> {
             Err(_) => break,
         }
     }
-    let stats = logd.stop()?;
+    let forwarder = logd.forwarder();
+    let stats = stop_on_second_signal(logd, forwarder.clone())?;
     println!(
         "logd: stopped; {} records stored ({} ACE, {} syslog), {} rejected, {} connections, {} closed idle",
         stats.records,
@@ -178,7 +222,67 @@ fn serve(cfg: LogdConfig) -> Result<(), Error> {
         stats.connections,
         stats.idle_closed
     );
+    if let Some(f) = forwarder {
+        println!("logd: forwarding to {}: {}", f.upstream(), f.stats());
+    }
     Ok(())
+}
+
+fn second_stop(signal: i32, forwarder: Option<&ForwardHandle>) {
+    eprintln!("logd: signal {signal} again: stopping at once, spooling what is not forwarded");
+    if let Some(f) = forwarder {
+        f.stop_now();
+    }
+}
+
+/// Stops logd on another thread while this one waits for a second SIGTERM or SIGINT: once the
+/// dispatcher has ended, its signal fd is no longer read, so a signal fd of our own is.
+fn stop_on_second_signal(
+    logd: Logd,
+    forwarder: Option<ForwardHandle>,
+) -> Result<logging_service::store::Stats, Error> {
+    use mio::{Events, Interest, Poll, Token, Waker};
+    const SIGNAL: Token = Token(0);
+    const DONE: Token = Token(1);
+    let mut fd = wrapper_facade::signal::SignalFd::new(
+        &[Signal::TERM, Signal::INT]
+            .into_iter()
+            .collect::<SignalSet>(),
+    )?;
+    let mut poll = Poll::new()?;
+    poll.registry()
+        .register(&mut fd, SIGNAL, Interest::READABLE)?;
+    // Kept alive here: a waker dropped by the thread would close its descriptor, and the
+    // wake-up with it, before this thread polls.
+    let waker = Arc::new(Waker::new(poll.registry(), DONE)?);
+    let wake = waker.clone();
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::Builder::new()
+        .name("logd-stop".into())
+        .spawn(move || {
+            let _ = tx.send(logd.stop());
+            let _ = wake.wake();
+        })?;
+    let mut events = Events::with_capacity(4);
+    loop {
+        match rx.try_recv() {
+            Ok(result) => return result,
+            Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                return Err(Error::Io(std::io::Error::other(
+                    "the stopping thread panicked",
+                )));
+            }
+            Err(crossbeam_channel::TryRecvError::Empty) => {}
+        }
+        match poll.poll(&mut events, None) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+        while let Some(info) = fd.read()? {
+            second_stop(info.signal().as_raw(), forwarder.as_ref());
+        }
+    }
 }
 
 fn main() -> ExitCode {
