@@ -459,10 +459,11 @@ fn send_loop(shared: &Shared) {
                     if shared.abort.load(Ordering::Acquire) {
                         return;
                     }
+                    // The spool's lock before the counters', as `stats` takes them.
+                    let queued = shared.spool.lock().len();
                     let mut counters = shared.counters.lock();
                     counters.connected = true;
                     if let Some(since) = down_since.take() {
-                        let queued = shared.spool.lock().len();
                         if ever_up {
                             counters.reconnects += 1;
                         }

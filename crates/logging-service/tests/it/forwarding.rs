@@ -23,10 +23,13 @@ struct Upstream {
     running: Option<Running>,
 }
 
+/// The upstream's open connections, each with its reader thread.
+type Connections = Arc<Mutex<Vec<(TcpStream, JoinHandle<()>)>>>;
+
 struct Running {
     stop: Arc<AtomicBool>,
     accept: JoinHandle<()>,
-    conns: Arc<Mutex<Vec<(TcpStream, JoinHandle<()>)>>>,
+    conns: Connections,
 }
 
 /// Reads RFC 6587 octet-counted frames and keeps each message's MSG part.
@@ -68,7 +71,7 @@ impl Upstream {
     fn start(&mut self) {
         let listener = TcpListener::bind(self.addr).expect("the upstream's port is free");
         let stop = Arc::new(AtomicBool::new(false));
-        let conns: Arc<Mutex<Vec<(TcpStream, JoinHandle<()>)>>> = Arc::default();
+        let conns: Connections = Arc::default();
         let (st, cs, out) = (stop.clone(), conns.clone(), self.messages.clone());
         let accept = std::thread::spawn(move || {
             for s in listener.incoming() {
