@@ -346,7 +346,8 @@ impl Spool {
 
     /// Appends a record at the tail.
     ///
-    /// Fails only when a segment file cannot be written; the record is then not queued.
+    /// Fails only when a segment file cannot be written; the record is then not queued (and
+    /// not counted as pushed), and the queue is as it was.
     pub fn push(&mut self, record: &[u8]) -> io::Result<Pushed> {
         self.stats.pushed += 1;
         let len = record.len() as u64;
@@ -366,8 +367,13 @@ impl Spool {
             if self.stats.disk_bytes + need <= self.cfg.max_bytes {
                 match self.memory.pop_front() {
                     Some(oldest) => {
+                        if let Err(e) = self.append(&oldest) {
+                            // Nothing moved: the oldest stays queued, the new one is refused.
+                            self.memory.push_front(oldest);
+                            self.stats.pushed -= 1;
+                            return Err(e);
+                        }
                         self.stats.memory_bytes -= oldest.len() as u64;
-                        self.append(&oldest)?;
                         self.mem_first += 1;
                     }
                     None => {
