@@ -561,6 +561,8 @@ pub struct LogdConfig {
     pub metrics: Option<SocketAddr>,
     /// `SO_RCVBUF` of the syslog UDP socket (`None`: the kernel's default).
     pub udp_rcvbuf: Option<usize>,
+    /// Who may have written the plugins of `dynamic` directives (`--insecure-plugins`).
+    pub plugin_trust: component_configurator::PluginTrust,
 }
 
 impl Default for LogdConfig {
@@ -580,6 +582,7 @@ impl Default for LogdConfig {
             backlog: limits::default_backlog(),
             metrics: None,
             udp_rcvbuf: None,
+            plugin_trust: component_configurator::PluginTrust::Strict,
         }
     }
 }
@@ -777,8 +780,10 @@ impl Logd {
                 result
             })
             .map_err(Error::io("cannot start the dispatcher thread"))?;
+        let mut configurator = services::configurator(&env);
+        configurator.set_plugin_trust(cfg.plugin_trust);
         let mut logd = Logd {
-            configurator: services::configurator(&env),
+            configurator,
             env,
             thread: Some(thread),
             data_dir: cfg.store.dir.clone(),

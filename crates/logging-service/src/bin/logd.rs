@@ -138,6 +138,10 @@ struct Cli {
     /// `SO_RCVBUF` of the syslog UDP socket (`4M`; the kernel caps it at net.core.rmem_max).
     #[arg(long, value_name = "SIZE", value_parser = size_in(1, i32::MAX as u64))]
     udp_rcvbuf: Option<u64>,
+    /// Load `dynamic` plugins even if someone other than their owner and root may write
+    /// them or their directory (refused by default, like sshd's StrictModes).
+    #[arg(long)]
+    insecure_plugins: bool,
     /// Format of logd's own log on stderr (`RUST_LOG` sets its level; info by default).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -295,6 +299,11 @@ impl Cli {
             backlog: self.backlog.unwrap_or_else(limits::default_backlog),
             metrics: self.metrics,
             udp_rcvbuf: self.udp_rcvbuf.map(|n| n as usize),
+            plugin_trust: if self.insecure_plugins {
+                component_configurator::PluginTrust::Insecure
+            } else {
+                component_configurator::PluginTrust::Strict
+            },
         };
         cfg.validate()?;
         Ok(cfg)
