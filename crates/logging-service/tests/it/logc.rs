@@ -99,7 +99,7 @@ fn check_finds_its_marker_in_the_data_dir_and_fails_where_it_is_not() {
     let server = Server::start("logc-check", |_| {});
     let addr = server.at.syslog_tcp.unwrap().to_string();
     let dir = server.dir.0.to_str().unwrap().to_string();
-    let out = logc(&["check", "--server", &addr, "--data-dir", &dir]);
+    let out = logc(&["check", &addr, "--data-dir", &dir]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).starts_with("ok: a marker sent to"),
@@ -111,12 +111,11 @@ fn check_finds_its_marker_in_the_data_dir_and_fails_where_it_is_not() {
     std::fs::create_dir_all(&elsewhere.0).unwrap();
     let out = logc(&[
         "check",
-        "--server",
         &addr,
         "--data-dir",
         elsewhere.0.to_str().unwrap(),
         "--timeout",
-        "1",
+        "1s",
     ]);
     assert_eq!(out.status.code(), Some(69), "{}", text(&out.stderr));
     assert!(
@@ -139,9 +138,47 @@ fn bench_sends_every_record_over_several_connections() {
     let summary = text(&out.stdout);
     assert!(summary.starts_with("sent 2000 records in "), "{summary}");
     assert!(summary.contains(" 0 errors"), "{summary}");
+    assert!(
+        summary.contains("records/s") && summary.contains("latency: not measured (tcp"),
+        "{summary}"
+    );
+    let progress = text(&out.stderr);
+    assert!(
+        progress.lines().last() == Some("logc bench: 2000 of 2000 sent"),
+        "the progress line ends with the total: {progress}"
+    );
+
+    // Paced: 2 connections at 1000 records/s in all send their 100th record no earlier
+    // than 99 / 500 s after the start (pacing waits for each record's due time), over UDP.
+    let udp = server.at.syslog_udp.unwrap().to_string();
+    let out = logc(&[
+        "bench",
+        "--server",
+        &udp,
+        "--transport",
+        "udp",
+        "--count",
+        "200",
+        "--rate",
+        "1000",
+        "--conns",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    let secs: f64 = summary
+        .strip_prefix("sent 200 records in ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(secs >= 0.198, "--rate paces the senders: {summary}");
+    server.wait_for_records(2200);
     let (stats, stored) = server.stop();
-    assert_eq!(stats.syslog, 2000);
-    assert_eq!(count_lines(&stored), 2000);
+    assert_eq!(
+        stats.syslog, 2200,
+        "UDP on loopback, a slow rate: {stats:?}"
+    );
+    assert_eq!(count_lines(&stored), 2200);
     assert_eq!(stored.len(), 4, "one host per connection");
 }
 
@@ -165,7 +202,7 @@ fn operator_errors_are_clear_and_exit_by_kind() {
     );
 
     let out = logc(&["send", "--severity", "loud", "hello"]);
-    assert_eq!(out.status.code(), Some(2), "clap's usage error");
+    assert_eq!(out.status.code(), Some(64), "EX_USAGE, as logd's");
     assert!(
         text(&out.stderr).contains("unknown severity \"loud\""),
         "{}",
