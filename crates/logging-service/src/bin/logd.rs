@@ -176,12 +176,13 @@ fn serve(cfg: LogdConfig) -> Result<ExitCode, Error> {
         stats.stored, stats.ace, stats.syslog, stats.rejected, stats.connections, stats.idle_closed
     );
     println!(
-        "logd: limits: {} closed with an unfinished frame past the idle timeout, {} closed for an oversized frame, {} closed at --max-buffered (peak {} bytes buffered), {} UDP datagrams over --max-frame dropped, {} accept back-offs",
+        "logd: limits: {} closed with an unfinished frame past the idle timeout, {} closed for an oversized frame, {} closed at --max-buffered (peak {} bytes buffered), {} UDP datagrams over --max-frame dropped, {} UDP datagrams dropped by the kernel (receive buffer full), {} accept back-offs",
         stats.idle_partial,
         stats.oversized_closed,
         stats.buffer_cap_closed,
         stats.buffered_peak,
         stats.udp_oversized,
+        stats.udp_kernel_drops,
         stats.accept_backoffs
     );
     println!(
