@@ -93,10 +93,10 @@ pub struct SendArgs {
     /// Facility: a name (kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, local0-7) or 0-23.
     #[arg(long, value_name = "FACILITY", default_value = "user", value_parser = parse_facility)]
     pub facility: u8,
-    /// RFC 5424 MSGID.
+    /// RFC 5424 MSGID, 1 to 32 printable US-ASCII characters [default: none, `-`]
     #[arg(long, value_name = "MSGID")]
     pub msgid: Option<String>,
-    /// RFC 5424 STRUCTURED-DATA as on the wire, e.g. '[meta seq="1"]'.
+    /// RFC 5424 STRUCTURED-DATA as on the wire, e.g. '[meta seq="1"]' [default: none, `-`]
     #[arg(long, value_name = "SD")]
     pub sd: Option<String>,
     /// The message; without it, each line of standard input is one message.
@@ -305,6 +305,78 @@ mod tests {
             panic!("not bench")
         };
         assert_eq!(b.size, 4096);
+    }
+
+    /// Every subcommand's options: defaults shown in the help, and a bad value of each
+    /// refused naming the option; the table must cover every option clap knows.
+    #[test]
+    fn every_option_shows_its_default_and_refuses_a_bad_value() {
+        use clap::CommandFactory;
+        let bad: &[(&str, &str)] = &[
+            ("server", "nowhere"),
+            ("format", "gelf"),
+            ("transport", "sctp"),
+            ("pid", "-"),
+            ("severity", "loud"),
+            ("facility", "local9"),
+            ("count", "0"),
+            ("rate", "fast"),
+            ("conns", "0"),
+            ("size", "1G"),
+            ("timeout", "0"),
+        ];
+        // Text the encoder checks against its format (exit 65), and paths.
+        let free_text = ["host", "app", "msgid", "sd", "message", "data_dir"];
+        let mut cmd = Cli::command();
+        cmd.build();
+        for sub in cmd.get_subcommands_mut() {
+            let name = sub.get_name().to_owned();
+            let help = sub.render_long_help().to_string();
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().as_str();
+                if !arg.get_action().takes_values() {
+                    continue;
+                }
+                for d in arg.get_default_values() {
+                    let shown = format!("[default: {}]", d.to_string_lossy());
+                    assert!(help.contains(&shown), "{name} --{id}: {shown}");
+                }
+                if arg.get_default_values().is_empty()
+                    && !arg.is_positional()
+                    && !arg.is_required_set()
+                {
+                    let text = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                    assert!(text.contains("[default: "), "{name} --{id}: {text}");
+                }
+                if free_text.contains(&id) {
+                    continue;
+                }
+                let value = bad
+                    .iter()
+                    .find(|(b, _)| *b == id)
+                    .unwrap_or_else(|| panic!("no bad value tried for {name} {id}"))
+                    .1;
+                let mut args = vec!["logc".to_owned(), name.clone()];
+                if arg.is_positional() {
+                    args.push(value.to_owned());
+                } else {
+                    args.push(format!("--{}={value}", arg.get_long().unwrap()));
+                }
+                if name == "check" && id != "data_dir" {
+                    args.extend(["--data-dir".to_owned(), "d".to_owned()]);
+                    if id != "server" {
+                        args.push("127.0.0.1:1".to_owned());
+                    }
+                }
+                let e = Cli::try_parse_from(&args).unwrap_err();
+                let needle = if arg.is_positional() {
+                    "HOST:PORT".to_owned()
+                } else {
+                    format!("--{}", arg.get_long().unwrap())
+                };
+                assert!(e.to_string().contains(&needle), "{args:?}: {e}");
+            }
+        }
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub struct Cli {
     /// Where the per-host files go.
     #[arg(long, value_name = "DIR", default_value = "logd-data")]
     data_dir: PathBuf,
-    /// A svc.conf naming the services to run, instead of the port options.
+    /// A svc.conf naming the services to run, instead of the port options [default: none, the port options say what runs]
     #[arg(short = 'f', long = "config", value_name = "SVC_CONF", conflicts_with_all = ["ace_port", "syslog_port"])]
     svc_conf: Option<PathBuf>,
     /// Check the options and the svc.conf as a reload would, start nothing, and exit.
@@ -50,7 +50,7 @@ pub struct Cli {
     /// Threads of the leader-followers or half-sync-half-async pool [default: one per CPU].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=limits::MAX_THREADS as i64))]
     threads: Option<u16>,
-    /// Forward every record to a syslog collector over TCP (RFC 5424, octet counting).
+    /// Forward every record to a syslog collector over TCP (RFC 5424, octet counting) [default: no forwarding]
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_forward)]
     forward: Option<SocketAddr>,
     /// When to fdatasync: `none`, `batch` (after each batch), or at most `<N>ms` after a write.
@@ -83,10 +83,10 @@ pub struct Cli {
     /// Records held in memory while their file cannot be written; beyond, dropped and counted.
     #[arg(long, value_name = "RECORDS", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
     max_pending: u32,
-    /// Serve Prometheus metrics at `http://ADDR/metrics` (`127.0.0.1:9120`; port 0 picks one).
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (`127.0.0.1:9120`; port 0 picks one) [default: no metrics]
     #[arg(long, value_name = "ADDR", value_parser = parse_forward)]
     metrics: Option<SocketAddr>,
-    /// `SO_RCVBUF` of the syslog UDP socket (`4M`; the kernel caps it at net.core.rmem_max).
+    /// `SO_RCVBUF` of the syslog UDP socket (`4M`; the kernel caps it at net.core.rmem_max) [default: net.core.rmem_default]
     #[arg(long, value_name = "SIZE", value_parser = size_in(1, i32::MAX as u64))]
     udp_rcvbuf: Option<u64>,
     /// Format of logd's own log on stderr (`RUST_LOG` sets its level; info by default).
@@ -200,6 +200,11 @@ impl Cli {
                 spec.parse().map_err(|e| Error::Usage(format!("{e}")))?
             }
         };
+        if self.udp_rcvbuf.is_some() && self.syslog_port.is_none() && self.svc_conf.is_none() {
+            return Err(Error::Usage(
+                "--udp-rcvbuf applies to the syslog UDP socket, and --syslog-port is off".into(),
+            ));
+        }
         if self.max_buffered < self.max_frame {
             return Err(Error::Usage(format!(
                 "--max-buffered {} is less than --max-frame {} (one frame must fit)",
@@ -242,6 +247,7 @@ fn cpus() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
 
     #[test]
     fn the_cli_defaults_are_the_library_defaults() {
@@ -277,6 +283,101 @@ mod tests {
         let cli =
             Cli::try_parse_from(["logd", "--max-frame", "1M", "--max-buffered", "64K"]).unwrap();
         assert!(matches!(cli.config(), Err(Error::Usage(_))));
+    }
+
+    #[test]
+    fn the_help_shows_every_default() {
+        let mut cmd = Cli::command();
+        let help = cmd.render_long_help().to_string();
+        for arg in cmd.get_arguments() {
+            let name = arg.get_id();
+            if !arg.get_action().takes_values() {
+                continue; // a flag: off unless given
+            }
+            for d in arg.get_default_values() {
+                let shown = format!("[default: {}]", d.to_string_lossy());
+                assert!(help.contains(&shown), "--{name}: {shown} not in\n{help}");
+            }
+            // An option without a value clap could show says in its help what happens
+            // without it.
+            if arg.get_default_values().is_empty() && !arg.is_positional() {
+                let text = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                assert!(text.contains("[default: "), "--{name}: {text}");
+            }
+        }
+    }
+
+    /// Every option that takes a value refuses a bad one with a usage error naming the
+    /// option; the table must cover every such option of the command (clap's own list).
+    #[test]
+    fn every_option_refuses_a_bad_value_and_names_itself() {
+        let bad: &[(&str, &[&str])] = &[
+            ("ace_port", &["--ace-port", "99999"]),
+            ("syslog_port", &["--syslog-port", "twenty"]),
+            ("bind", &["--bind", "no.such.host.invalid"]),
+            ("concurrency", &["--concurrency", "threads-galore"]),
+            (
+                "threads",
+                &["--concurrency", "leader-followers", "--threads", "0"],
+            ),
+            ("forward", &["--forward", "collector"]),
+            ("fsync", &["--fsync", "sometimes"]),
+            ("rotate_bytes", &["--rotate-bytes", "0"]),
+            ("keep", &["--keep", "1001"]),
+            ("idle_timeout", &["--idle-timeout", "5 fortnights"]),
+            ("max_frame", &["--max-frame", "0"]),
+            ("max_buffered", &["--max-buffered", "16Q"]),
+            ("backlog", &["--backlog", "0"]),
+            ("max_open_files", &["--max-open-files", "0"]),
+            ("max_hosts", &["--max-hosts=-1"]),
+            ("max_pending", &["--max-pending", "0"]),
+            ("metrics", &["--metrics", "9120"]),
+            ("udp_rcvbuf", &["--udp-rcvbuf", "0"]),
+            ("log_format", &["--log-format", "xml"]),
+        ];
+        // Any path parses; what cannot be used is refused at the start (73, 78).
+        let free_text = ["data_dir", "svc_conf"];
+        let cmd = Cli::command();
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if !arg.get_action().takes_values() || free_text.contains(&id) {
+                continue;
+            }
+            assert!(
+                bad.iter().any(|(name, _)| *name == id),
+                "no bad value tried for {id}"
+            );
+        }
+        for (id, args) in bad {
+            let flag = format!("--{}", id.replace('_', "-"));
+            let message =
+                match Cli::try_parse_from(std::iter::once("logd").chain(args.iter().copied())) {
+                    Err(e) => {
+                        assert_eq!(e.exit_code(), 2, "clap's usage error (logd maps it to 64)");
+                        e.to_string()
+                    }
+                    Ok(cli) => match cli.config() {
+                        Err(Error::Usage(m)) => m,
+                        other => panic!("{args:?} accepted: {other:?}"),
+                    },
+                };
+            assert!(message.contains(&flag), "{args:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn udp_rcvbuf_without_a_syslog_listener_does_not_apply() {
+        let cli = Cli::try_parse_from(["logd", "--syslog-port=off", "--udp-rcvbuf=1M"]).unwrap();
+        let Err(Error::Usage(m)) = cli.config() else {
+            panic!("accepted")
+        };
+        assert!(
+            m.contains("--udp-rcvbuf") && m.contains("--syslog-port"),
+            "{m}"
+        );
+        // With a svc.conf, its Syslog_Logging listeners take the buffer size.
+        let cli = Cli::try_parse_from(["logd", "-f", "svc.conf", "--udp-rcvbuf=1M"]).unwrap();
+        assert_eq!(cli.config().unwrap().udp_rcvbuf, Some(1 << 20));
     }
 
     #[test]
