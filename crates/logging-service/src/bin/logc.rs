@@ -47,6 +47,10 @@ fn send(args: SendArgs) -> ExitCode {
         m.structured_data = args.sd;
         m
     };
+    // Fields the format cannot carry are refused before anything is connected or sent.
+    if let Err(e) = client::encode(&template, format, transport) {
+        return client_failure(&e);
+    }
     let mut client = match Client::connect(addr, format, transport) {
         Ok(c) => c,
         Err(e) => return client_failure(&e),

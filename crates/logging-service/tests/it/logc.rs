@@ -69,6 +69,61 @@ fn send_reaches_logd_in_every_format_and_transport() {
     }
 }
 
+/// What logc puts on the wire, read by a listener of the test's own: facility, severity,
+/// MSGID and STRUCTURED-DATA as asked, octet-counted.
+#[test]
+fn send_puts_facility_msgid_and_structured_data_on_the_wire() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let reader = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut s, &mut bytes).unwrap();
+        bytes // the close tells logc everything was read
+    });
+    let out = logc(&[
+        "send",
+        "--server",
+        &addr,
+        "--facility",
+        "local3",
+        "--severity",
+        "warning",
+        "--host",
+        "gw-2",
+        "--app",
+        "mqttd",
+        "--pid",
+        "812",
+        "--msgid",
+        "CONN",
+        "--sd",
+        "[meta@32473 client=\"s-17\"]",
+        "client",
+        "s-17",
+        "dropped",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let wire = String::from_utf8(reader.join().unwrap()).unwrap();
+    let (len, msg) = wire.split_once(' ').unwrap();
+    assert_eq!(len.parse::<usize>().unwrap(), msg.len(), "{wire}");
+    // PRI: local3 (19) * 8 + warning (4).
+    assert!(msg.starts_with("<156>1 "), "{msg}");
+    assert!(
+        msg.ends_with(" gw-2 mqttd 812 CONN [meta@32473 client=\"s-17\"] client s-17 dropped"),
+        "{msg}"
+    );
+
+    // A MSGID RFC 5424 cannot carry is refused before anything is sent (EX_DATAERR).
+    let out = logc(&["send", "--server", &addr, "--msgid", "two words", "x"]);
+    assert_eq!(out.status.code(), Some(65), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("msgid \"two words\""),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn send_reads_one_message_per_line_of_standard_input() {
     let server = Server::start("logc-stdin", |_| {});
@@ -191,6 +246,14 @@ fn operator_errors_are_clear_and_exit_by_kind() {
     assert!(
         err.starts_with("logc: cannot connect to 127.0.0.1:1: "),
         "{err}"
+    );
+
+    let out = logc(&["bench", "--server", "127.0.0.1:1", "--count", "10"]);
+    assert_eq!(out.status.code(), Some(69));
+    assert!(
+        text(&out.stderr).starts_with("logc: cannot connect to 127.0.0.1:1: "),
+        "{}",
+        text(&out.stderr)
     );
 
     let out = logc(&["send", "--format", "ace", "--transport", "udp", "hello"]);

@@ -276,6 +276,25 @@ fn the_binary_serves_metrics_that_promtool_accepts() {
     );
     assert_eq!(value(&text, "logd_records_stored_total"), 2);
 
+    // The scrape an operator types.
+    if let Some(curl) = pattern_core::peer::program("curl", "curl") {
+        let out = crate::support::output(
+            Command::new(curl)
+                .args(["--silent", "--show-error", "--fail"])
+                .arg(format!("http://{metrics}/metrics")),
+        )
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let by_curl = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(by_curl.lines().count(), text.lines().count(), "{by_curl}");
+        assert_eq!(value(&by_curl, "logd_records_stored_total"), 2);
+        assert_eq!(value(&by_curl, "logd_udp_kernel_drops_total"), 0);
+    }
+
     let Some(promtool) = pattern_core::peer::program("promtool", "prometheus") else {
         return;
     };
