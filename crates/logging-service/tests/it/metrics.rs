@@ -342,12 +342,19 @@ fn kernel_drops_of_a_udp_flood_are_counted_and_exposed() {
                 ])
                 .arg("--data-dir")
                 .arg(&dir.0)
+                .env_remove("RUST_LOG")
                 .stdout(Stdio::piped())
-                .stderr(Stdio::null()),
+                .stderr(Stdio::piped()),
         )
         .unwrap(),
     );
     let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let mut stderr = child.0.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).unwrap();
+        text
+    });
     let (mut udp, mut metrics) = (None, None);
     let mut line = String::new();
     while metrics.is_none() {
@@ -422,5 +429,11 @@ fn kernel_drops_of_a_udp_flood_are_counted_and_exposed() {
     assert!(
         rest.contains(&format!("logd: {received} received, {received} stored")),
         "{rest}"
+    );
+    let log = log.join().unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(" WARN ") && l.contains("the kernel dropped syslog UDP datagrams")),
+        "the drops are logged: {log}"
     );
 }
