@@ -26,6 +26,7 @@ use pattern_core::{Context, Disposition, EventHandler, Interest, Remote, Removal
 use reactor::Acceptor;
 use wrapper_facade::{AcceptorOptions, InetAddr, SockAcceptor, SockDgram};
 
+use crate::forward::ForwardHandle;
 use crate::limits::BufferBudget;
 use crate::server::{AceFraming, ConnectionFactory, Framing, Listening, SyslogFraming, SyslogUdp};
 use crate::store::Output;
@@ -55,6 +56,8 @@ pub struct ServiceEnv {
     pub stopped: Arc<AtomicBool>,
     /// `SO_RCVBUF` of the syslog UDP socket (`None`: the kernel's default).
     pub udp_rcvbuf: Option<usize>,
+    /// The forwarder, when forwarding (its counters for the statistics).
+    pub forwarder: Option<ForwardHandle>,
 }
 
 impl std::fmt::Debug for ServiceEnv {
@@ -392,6 +395,7 @@ impl StatisticsService {
 
 struct Reporter {
     output: Arc<Output>,
+    forwarder: Option<ForwardHandle>,
 }
 
 impl EventHandler for Reporter {
@@ -421,6 +425,9 @@ impl EventHandler for Reporter {
             accept_backoffs = s.accept_backoffs,
             "statistics"
         );
+        if let Some(f) = &self.forwarder {
+            tracing::info!("forwarding to {}: {}", f.upstream(), f.stats());
+        }
         Disposition::Continue
     }
 }
@@ -455,6 +462,7 @@ impl Component for StatisticsService {
         let token = self.env.register(
             Box::new(Reporter {
                 output: self.env.output.clone(),
+                forwarder: self.env.forwarder.clone(),
             }),
             Interest::NONE,
         )?;
@@ -475,7 +483,7 @@ impl Component for StatisticsService {
 
     fn info(&self) -> String {
         let s = self.env.output.stats();
-        format!(
+        let mut info = format!(
             "statistics: {} records ({} ACE, {} syslog), {} stored, {} held, {} dropped, {} rejected, {} connections, {} closed idle, {} UDP datagrams dropped by the kernel",
             s.records,
             s.ace,
@@ -487,7 +495,11 @@ impl Component for StatisticsService {
             s.connections,
             s.idle_closed,
             s.udp_kernel_drops
-        )
+        );
+        if let Some(f) = &self.env.forwarder {
+            info.push_str(&format!("; forwarding: {}", f.stats()));
+        }
+        info
     }
 }
 
@@ -540,6 +552,7 @@ pub fn check_file(
         listening: Default::default(),
         stopped: Arc::new(AtomicBool::new(true)),
         udp_rcvbuf: None,
+        forwarder: None,
     };
     configurator(&env).check_file(path)
 }

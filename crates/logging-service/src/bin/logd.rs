@@ -2,10 +2,12 @@
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 use logging_service::Error;
 use logging_service::cli::logd::{Cli, LogFormat};
+use logging_service::forward::ForwardHandle;
 use logging_service::notify::Notifier;
 use logging_service::server::{Logd, LogdConfig};
 use pattern_core::{Context, Disposition, ErrorChain, EventHandler};
@@ -58,16 +60,26 @@ enum Event {
 /// they cannot run inside an upcall).
 struct SignalWatcher {
     tx: crossbeam_channel::Sender<Event>,
+    /// Stop signals seen: the second one stops forwarding at once.
+    stops: u32,
+    forwarder: Option<ForwardHandle>,
 }
 
 impl EventHandler for SignalWatcher {
     fn handle_signal(&mut self, _ctx: &mut dyn Context, signal: i32) -> Disposition {
         let event = if signal == Signal::HUP.as_raw() {
             Event::Hangup
-        } else if signal == Signal::INT.as_raw() {
-            Event::Stop(Signal::INT)
         } else {
-            Event::Stop(Signal::TERM)
+            let signal = if signal == Signal::INT.as_raw() {
+                Signal::INT
+            } else {
+                Signal::TERM
+            };
+            self.stops += 1;
+            if self.stops > 1 {
+                second_stop(signal, self.forwarder.as_ref());
+            }
+            Event::Stop(signal)
         };
         let _ = self.tx.send(event);
         Disposition::Continue
@@ -106,7 +118,11 @@ fn serve(cfg: LogdConfig) -> Result<ExitCode, Error> {
     let notifier = Notifier::from_env().map_err(Error::io("cannot use $NOTIFY_SOCKET"))?;
     let mut logd = Logd::start(cfg.clone())?;
     let (tx, rx) = crossbeam_channel::unbounded();
-    let watcher = logd.register(Box::new(SignalWatcher { tx }))?;
+    let watcher = logd.register(Box::new(SignalWatcher {
+        tx,
+        stops: 0,
+        forwarder: logd.forwarder(),
+    }))?;
     logd.remote().post(Box::new(move |ctx| {
         for s in signals {
             if let Err(e) = ctx.watch_signal(watcher, s.as_raw()) {
@@ -170,7 +186,8 @@ fn serve(cfg: LogdConfig) -> Result<ExitCode, Error> {
             Err(_) => break,
         }
     }
-    let stats = logd.stop()?;
+    let forwarder = logd.forwarder();
+    let stats = stop_on_second_signal(logd, forwarder.clone())?;
     println!(
         "logd: stopped; {} records stored ({} ACE, {} syslog), {} rejected, {} connections, {} closed idle",
         stats.stored, stats.ace, stats.syslog, stats.rejected, stats.connections, stats.idle_closed
@@ -198,6 +215,9 @@ fn serve(cfg: LogdConfig) -> Result<ExitCode, Error> {
         stats.dir_recreated,
         stats.rotate_failures
     );
+    if let Some(f) = forwarder {
+        println!("logd: forwarding to {}: {}", f.upstream(), f.stats());
+    }
     if stats.dropped() > 0 {
         eprintln!(
             "logd: LOST {} records that could not be stored under {} (see the errors above)",
@@ -207,6 +227,72 @@ fn serve(cfg: LogdConfig) -> Result<ExitCode, Error> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn second_stop(signal: Signal, forwarder: Option<&ForwardHandle>) {
+    eprintln!("logd: {signal} again: stopping at once, spooling what is not forwarded");
+    tracing::warn!("{signal} again: stopping at once, spooling what is not forwarded");
+    if let Some(f) = forwarder {
+        f.stop_now();
+    }
+}
+
+/// Stops logd on another thread while this one waits for a second SIGTERM or SIGINT: once the
+/// dispatcher has ended, its signal fd is no longer read, so a signal fd of our own is.
+fn stop_on_second_signal(
+    logd: Logd,
+    forwarder: Option<ForwardHandle>,
+) -> Result<logging_service::store::Stats, Error> {
+    use mio::{Events, Interest, Poll, Token, Waker};
+    const SIGNAL: Token = Token(0);
+    const DONE: Token = Token(1);
+    let setup = Error::io("cannot wait for a second stop signal");
+    let mut fd = wrapper_facade::signal::SignalFd::new(
+        &[Signal::TERM, Signal::INT]
+            .into_iter()
+            .collect::<SignalSet>(),
+    )
+    .map_err(Error::io("cannot wait for a second stop signal"))?;
+    let mut poll = Poll::new().map_err(Error::io("cannot wait for a second stop signal"))?;
+    poll.registry()
+        .register(&mut fd, SIGNAL, Interest::READABLE)
+        .map_err(Error::io("cannot wait for a second stop signal"))?;
+    // Kept alive here: a waker dropped by the thread would close its descriptor, and the
+    // wake-up with it, before this thread polls.
+    let waker = Arc::new(
+        Waker::new(poll.registry(), DONE)
+            .map_err(Error::io("cannot wait for a second stop signal"))?,
+    );
+    let wake = waker.clone();
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::Builder::new()
+        .name("logd-stop".into())
+        .spawn(move || {
+            let _ = tx.send(logd.stop());
+            let _ = wake.wake();
+        })
+        .map_err(setup)?;
+    let mut events = Events::with_capacity(4);
+    loop {
+        match rx.try_recv() {
+            Ok(result) => return result,
+            Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                return Err(Error::Io {
+                    what: "the stopping thread panicked",
+                    source: std::io::Error::other("panic"),
+                });
+            }
+            Err(crossbeam_channel::TryRecvError::Empty) => {}
+        }
+        match poll.poll(&mut events, None) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io("cannot wait for a second stop signal")(e)),
+        }
+        while let Some(info) = fd.read().map_err(Error::io("cannot read the signal fd"))? {
+            second_stop(info.signal(), forwarder.as_ref());
+        }
+    }
 }
 
 /// logd's own log: lifecycle events at info by default, `RUST_LOG` wins; colour only on a terminal.

@@ -9,16 +9,23 @@ use clap::{Parser, ValueEnum};
 use leader_followers::Concurrency;
 
 use crate::Error;
+use crate::forward::ForwardOptions;
 use crate::limits::{self, parse_duration, parse_size};
 use crate::server::LogdConfig;
+use crate::spool::FullPolicy;
 use crate::store::{Durability, StoreConfig};
 
 /// The longest `--fsync <N>ms` interval: an hour.
 const MAX_FSYNC_INTERVAL: Duration = Duration::from_secs(3600);
 
 const AFTER_HELP: &str = "\
-Signals: SIGTERM or SIGINT stop logd, writing everything read; SIGHUP re-reads the svc.conf
-(checked whole before anything changes) and reopens the files (after logrotate or a `mv`).
+Signals: SIGTERM or SIGINT stop logd, writing everything read; forwarding drains for
+--stop-timeout, then spools the rest; a second SIGTERM or SIGINT stops draining at once.
+SIGHUP re-reads the svc.conf (checked whole before anything changes) and reopens the files
+(after logrotate or a `mv`).
+Forwarding queues --forward-queue bytes in memory, then spools to --spool-dir up to --spool-max,
+then applies --spool-full; what is spooled is replayed in order when the upstream is back and
+after a restart.
 Exit status: 0 after a clean stop; 1 when records were dropped because they could not be stored;
 64 usage, 69 a port or address unavailable, 73 the data directory unusable, 78 a bad svc.conf.";
 
@@ -53,6 +60,30 @@ pub struct Cli {
     /// Forward every record to a syslog collector over TCP (RFC 5424, octet counting) [default: no forwarding]
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_forward)]
     forward: Option<SocketAddr>,
+    /// Bytes of records queued in memory for the upstream before they spill to the spool.
+    #[arg(long, value_name = "SIZE", default_value = "8M", requires = "forward", value_parser = size_in(1, 1 << 40))]
+    forward_queue: u64,
+    /// The forwarder's spool directory [default: DATA_DIR/spool].
+    #[arg(long, value_name = "DIR", requires = "forward")]
+    spool_dir: Option<PathBuf>,
+    /// Bytes the spool may hold on disk.
+    #[arg(long, value_name = "SIZE", default_value = "1G", requires = "forward", value_parser = size_in(512, 1 << 50))]
+    spool_max: u64,
+    /// What a full spool does: `block` (pause reading TCP clients; UDP drops counted),
+    /// `drop-oldest` or `drop-newest` (counted).
+    #[arg(
+        long,
+        value_name = "POLICY",
+        default_value = "block",
+        requires = "forward"
+    )]
+    spool_full: FullPolicy,
+    /// Reconnection back-off: first delay and cap, doubling with jitter (`100ms:30s`).
+    #[arg(long, value_name = "BASE:CAP", default_value = "100ms:30s", requires = "forward", value_parser = parse_backoff)]
+    forward_backoff: (Duration, Duration),
+    /// How long a stop keeps forwarding before it spools the rest.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration_up_to(Duration::from_secs(3600)))]
+    stop_timeout: Duration,
     /// When to fdatasync: `none`, `batch` (after each batch), or at most `<N>ms` after a write.
     #[arg(long, value_name = "POLICY", default_value = "none", value_parser = parse_fsync)]
     fsync: Durability,
@@ -89,6 +120,10 @@ pub struct Cli {
     /// `SO_RCVBUF` of the syslog UDP socket (`4M`; the kernel caps it at net.core.rmem_max) [default: net.core.rmem_default]
     #[arg(long, value_name = "SIZE", value_parser = size_in(1, i32::MAX as u64))]
     udp_rcvbuf: Option<u64>,
+    /// Load `dynamic` plugins even if someone other than their owner and root may write
+    /// them or their directory (refused by default, like sshd's StrictModes).
+    #[arg(long)]
+    insecure_plugins: bool,
     /// Format of logd's own log on stderr (`RUST_LOG` sets its level; info by default).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -142,6 +177,19 @@ fn parse_forward(s: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("`{s}` is not HOST:PORT that resolves: {e}"))?
         .next()
         .ok_or_else(|| format!("`{s}` resolves to no address"))
+}
+
+fn parse_backoff(s: &str) -> Result<(Duration, Duration), String> {
+    let (base, cap) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not BASE:CAP (`100ms:30s`)"))?;
+    let (base, cap) = (parse_duration(base)?, parse_duration(cap)?);
+    if base.is_zero() || base > cap {
+        return Err(format!(
+            "`{s}`: the base must be above zero and at most the cap"
+        ));
+    }
+    Ok((base, cap))
 }
 
 fn parse_fsync(s: &str) -> Result<Durability, String> {
@@ -228,12 +276,27 @@ impl Cli {
             store,
             concurrency,
             forward: self.forward,
+            forwarding: ForwardOptions {
+                queue_bytes: self.forward_queue,
+                spool_dir: self.spool_dir.clone(),
+                spool_max: self.spool_max,
+                spool_full: self.spool_full,
+                backoff_base: self.forward_backoff.0,
+                backoff_cap: self.forward_backoff.1,
+                stop_timeout: self.stop_timeout,
+                ..ForwardOptions::default()
+            },
             idle: self.idle_timeout,
             max_frame: self.max_frame as usize,
             max_buffered: self.max_buffered as usize,
             backlog: self.backlog.unwrap_or_else(limits::default_backlog),
             metrics: self.metrics,
             udp_rcvbuf: self.udp_rcvbuf.map(|n| n as usize),
+            plugin_trust: if self.insecure_plugins {
+                component_configurator::PluginTrust::Insecure
+            } else {
+                component_configurator::PluginTrust::Strict
+            },
         };
         cfg.validate()?;
         Ok(cfg)
@@ -321,6 +384,23 @@ mod tests {
                 &["--concurrency", "leader-followers", "--threads", "0"],
             ),
             ("forward", &["--forward", "collector"]),
+            (
+                "forward_queue",
+                &["--forward=127.0.0.1:1", "--forward-queue", "0"],
+            ),
+            (
+                "spool_max",
+                &["--forward=127.0.0.1:1", "--spool-max", "511"],
+            ),
+            (
+                "spool_full",
+                &["--forward=127.0.0.1:1", "--spool-full", "sometimes"],
+            ),
+            (
+                "forward_backoff",
+                &["--forward=127.0.0.1:1", "--forward-backoff", "5s"],
+            ),
+            ("stop_timeout", &["--stop-timeout", "2h"]),
             ("fsync", &["--fsync", "sometimes"]),
             ("rotate_bytes", &["--rotate-bytes", "0"]),
             ("keep", &["--keep", "1001"]),
@@ -336,7 +416,7 @@ mod tests {
             ("log_format", &["--log-format", "xml"]),
         ];
         // Any path parses; what cannot be used is refused at the start (73, 78).
-        let free_text = ["data_dir", "svc_conf"];
+        let free_text = ["data_dir", "svc_conf", "spool_dir"];
         let cmd = Cli::command();
         for arg in cmd.get_arguments() {
             let id = arg.get_id().as_str();
