@@ -245,6 +245,31 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// The operator's guide lists every option of logd and of each logc subcommand.
+    #[test]
+    fn the_operator_guide_names_every_option() {
+        let guide = read(&crate::workspace_root().unwrap(), "docs/logging-service.md");
+        let mut missing = Vec::new();
+        for cmd in commands() {
+            let mut cmd = cmd.disable_help_subcommand(true);
+            cmd.build();
+            let subs: Vec<&Command> = cmd.get_subcommands().collect();
+            for c in std::iter::once(&cmd).chain(subs) {
+                for arg in visible_args(c) {
+                    if let Some(long) = arg.get_long()
+                        && !guide.contains(&format!("--{long}"))
+                    {
+                        missing.push(format!("{} --{long}", c.get_name()));
+                    }
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "docs/logging-service.md lacks {missing:?}"
+        );
+    }
+
     /// A page that does not mention an option is caught (the check above can fail).
     #[test]
     fn a_page_without_an_option_is_reported() {
