@@ -124,6 +124,13 @@ pub struct Cli {
     /// them or their directory (refused by default, like sshd's StrictModes).
     #[arg(long)]
     insecure_plugins: bool,
+    /// Run as this user (a name or a number): logd binds its fixed ports first, while root,
+    /// then gives up root before it reads any input [default: the user who started it].
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// The group to run as with `--user` [default: the user's primary group].
+    #[arg(long, value_name = "GROUP", requires = "user")]
+    pub group: Option<String>,
     /// Format of logd's own log on stderr (`RUST_LOG` sets its level; info by default).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -297,6 +304,7 @@ impl Cli {
             } else {
                 component_configurator::PluginTrust::Strict
             },
+            sockets: Default::default(),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -415,8 +423,9 @@ mod tests {
             ("udp_rcvbuf", &["--udp-rcvbuf", "0"]),
             ("log_format", &["--log-format", "xml"]),
         ];
-        // Any path parses; what cannot be used is refused at the start (73, 78).
-        let free_text = ["data_dir", "svc_conf", "spool_dir"];
+        // Any path parses; what cannot be used is refused at the start (73, 78). A user or
+        // group is looked up at the start too (64, naming --user).
+        let free_text = ["data_dir", "svc_conf", "spool_dir", "user", "group"];
         let cmd = Cli::command();
         for arg in cmd.get_arguments() {
             let id = arg.get_id().as_str();
