@@ -47,7 +47,7 @@ pub(crate) enum Command {
     /// (concurrency, synchronization), built in target/loom.
     Loom,
     /// Write the man pages and shell completions (bash, zsh, fish) of logd and logc, made from
-    /// their clap definitions, and the systemd unit, under target/dist (or --out).
+    /// their clap definitions, and the systemd units, under target/dist (or --out).
     Dist(DistArgs),
     /// Build benches/ in release, load each echo server with loadgen (1, 64, 512 connections),
     /// servers interleaved round-robin, and write docs/benchmarks.md and its SVG.

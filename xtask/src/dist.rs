@@ -1,6 +1,6 @@
 //! `cargo xtask dist`: what a package of `logd` and `logc` installs beside the binaries, made
 //! from the binaries' own clap definitions (`logging_service::cli`): man pages (clap_mangen),
-//! shell completions (clap_complete) and the systemd unit.
+//! shell completions (clap_complete) and the systemd units.
 //!
 //! The tree it writes (by default under `target/dist/`; generated files stay out of git):
 //!
@@ -9,7 +9,7 @@
 //! completions/bash/logd  completions/bash/logc          (bash-completion's completionsdir)
 //! completions/zsh/_logd  completions/zsh/_logc          (a directory on $fpath)
 //! completions/fish/logd.fish  completions/fish/logc.fish  (fish's vendor_completions.d)
-//! systemd/logd.service                                  (a copy of dist/logd.service)
+//! systemd/logd.service  systemd/logd.socket             (copies of dist/)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -23,6 +23,9 @@ const SHELLS: [(Shell, &str); 3] = [
     (Shell::Zsh, "zsh"),
     (Shell::Fish, "fish"),
 ];
+
+/// The systemd units of `dist/`, copied as they are.
+const UNITS: [&str; 2] = ["logd.service", "logd.socket"];
 
 /// `cargo xtask dist`'s arguments.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
@@ -91,7 +94,7 @@ fn completions(cmd: &Command, out: &mut Vec<File>) {
     }
 }
 
-/// Every file of the tree but the unit (which is copied, not generated).
+/// Every file of the tree but the units (which are copied, not generated).
 fn generate() -> Result<Vec<File>, String> {
     let mut files = Vec::new();
     for cmd in commands() {
@@ -104,11 +107,14 @@ fn generate() -> Result<Vec<File>, String> {
 /// Writes the tree under `out`; returns the paths written.
 fn write_tree(out: &Path, root: &Path) -> Result<Vec<PathBuf>, String> {
     let mut files = generate()?;
-    let unit = root.join("dist/logd.service");
-    files.push(File {
-        path: PathBuf::from("systemd/logd.service"),
-        bytes: std::fs::read(&unit).map_err(|e| format!("cannot read {}: {e}", unit.display()))?,
-    });
+    for name in UNITS {
+        let unit = root.join("dist").join(name);
+        files.push(File {
+            path: Path::new("systemd").join(name),
+            bytes: std::fs::read(&unit)
+                .map_err(|e| format!("cannot read {}: {e}", unit.display()))?,
+        });
+    }
     let mut written = Vec::new();
     for f in files {
         let path = out.join(&f.path);
@@ -221,8 +227,8 @@ mod tests {
         let dir = temp_dir("options");
         let root = crate::workspace_root().unwrap();
         let written = write_tree(&dir, &root).unwrap();
-        // logd, logc and logc's three subcommands; three shells for two binaries; the unit.
-        assert_eq!(written.len(), 5 + 6 + 1, "{written:#?}");
+        // logd, logc and logc's three subcommands; three shells for two binaries; the units.
+        assert_eq!(written.len(), 5 + 6 + UNITS.len(), "{written:#?}");
         let mut missing = Vec::new();
         for cmd in commands() {
             let bin = cmd.get_name().to_owned();
@@ -238,10 +244,12 @@ mod tests {
         }
         let check = man_text(read(&dir, "man/man1/logc-check.1").as_bytes());
         assert!(check.contains("HOST:PORT") && check.contains("--data-dir"));
-        assert_eq!(
-            read(&dir, "systemd/logd.service"),
-            read(&root, "dist/logd.service")
-        );
+        for name in UNITS {
+            assert_eq!(
+                read(&dir, &format!("systemd/{name}")),
+                read(&root, &format!("dist/{name}"))
+            );
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
