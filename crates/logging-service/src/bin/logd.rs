@@ -119,7 +119,7 @@ fn sockets_and_privileges(
     ))?;
     for s in &sockets {
         tracing::info!(
-            "socket activation: {:?} socket on {}{}",
+            "socket activation: {} socket on {}{}",
             s.kind,
             s.local,
             s.name
@@ -152,7 +152,7 @@ fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result
     cfg.sockets = SocketPool::new(sockets_and_privileges(&cfg, user, group)?);
     let mut logd = Logd::start(cfg.clone())?;
     for (kind, addr) in cfg.sockets.unused() {
-        tracing::warn!("the {kind:?} socket passed in on {addr} is not used by any listener");
+        tracing::warn!("the {kind} socket passed in on {addr} is not used by any listener");
     }
     let (tx, rx) = crossbeam_channel::unbounded();
     let watcher = logd.register(Box::new(SignalWatcher {
