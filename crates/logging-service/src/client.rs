@@ -41,6 +41,16 @@ pub enum Format {
     Rfc3164,
 }
 
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Ace => "ace",
+            Format::Rfc5424 => "rfc5424",
+            Format::Rfc3164 => "rfc3164",
+        })
+    }
+}
+
 /// How records travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -58,7 +68,7 @@ pub enum Transport {
 #[non_exhaustive]
 pub enum ClientError {
     /// The format cannot travel over that transport (ACE's records need TCP).
-    #[error("{format:?} records cannot be sent over {transport:?}")]
+    #[error("{format} records cannot be sent over {transport}")]
     Unsupported {
         /// The format asked for.
         format: Format,
@@ -266,6 +276,16 @@ pub fn encode(m: &Message, format: Format, transport: Transport) -> Result<Vec<u
             msg.push_str(&m.text);
             Ok(msg.into_bytes())
         }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transport::Tcp => "tcp",
+            Transport::TcpNewline => "tcp-newline",
+            Transport::Udp => "udp",
+        })
     }
 }
 

@@ -44,6 +44,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ace;
+pub mod cli;
 pub mod client;
 mod error;
 pub mod forward;

@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use component_configurator::{Configurator, Report};
 use leader_followers::Concurrency;
-use mio::net::{TcpStream, UdpSocket};
+use mio::net::TcpStream;
 use pattern_core::{Context, Disposition, EventHandler, Interest, Remote, TimerId, Token};
 use reactor::ServiceFactory;
+use wrapper_facade::SockDgram;
 
 use crate::ace::AceDecoder;
 use crate::error::{Error, FrameError};
@@ -442,9 +443,10 @@ impl<F: Framing> ServiceFactory for ConnectionFactory<F> {
 }
 
 /// Syslog over UDP: one datagram, one message; a datagram over `max_frame` is dropped and
-/// counted (`udp_oversized`).
+/// counted (`udp_oversized`), and so are the datagrams the kernel dropped because the socket's
+/// receive buffer was full (`udp_kernel_drops`, from the counter `SO_RXQ_OVFL` attaches).
 pub struct SyslogUdp {
-    socket: UdpSocket,
+    socket: SockDgram,
     output: Arc<Output>,
     max_frame: usize,
     batch: RecordBatch,
@@ -453,6 +455,8 @@ pub struct SyslogUdp {
     /// The last sender and its address as text, so that a run of datagrams from one sender
     /// formats the address once.
     last_peer: Option<(IpAddr, String)>,
+    /// The kernel's drop counter as last seen: the socket's total since it was opened.
+    kernel_drops: u32,
 }
 
 impl std::fmt::Debug for SyslogUdp {
@@ -464,16 +468,19 @@ impl std::fmt::Debug for SyslogUdp {
 }
 
 impl SyslogUdp {
-    /// Receives on `socket`, writing to `output`, messages of at most `max_frame` bytes.
-    pub fn new(socket: UdpSocket, output: Arc<Output>, max_frame: usize) -> Self {
-        SyslogUdp {
+    /// Receives on `socket` (nonblocking), writing to `output`, messages of at most
+    /// `max_frame` bytes; turns on the kernel's drop counter (`SO_RXQ_OVFL`).
+    pub fn new(socket: SockDgram, output: Arc<Output>, max_frame: usize) -> io::Result<Self> {
+        socket.set_drop_counting(true)?;
+        Ok(SyslogUdp {
             socket,
             output,
             max_frame,
             batch: RecordBatch::new(),
             buf: vec![0u8; 65_536],
             last_peer: None,
-        }
+            kernel_drops: 0,
+        })
     }
 }
 
@@ -486,21 +493,33 @@ impl EventHandler for SyslogUdp {
         let mut rejected = 0;
         let mut oversized = 0;
         let mut disposition = Disposition::Again;
+        let seen = self.kernel_drops;
         for _ in 0..1024 {
-            match self.socket.recv_from(&mut self.buf) {
-                // The buffer holds any UDP payload (at most 65,507 bytes), so `n` is the
-                // datagram's real size.
-                Ok((n, peer)) if n > self.max_frame => {
-                    tracing::warn!(%peer, len = n, max = self.max_frame, "UDP datagram over --max-frame dropped");
-                    oversized += 1;
-                }
-                Ok((n, peer)) => {
-                    let ip = peer.ip();
-                    if self.last_peer.as_ref().is_none_or(|(last, _)| *last != ip) {
-                        self.last_peer = Some((ip, ip.to_string()));
+            match self.socket.recv_counting_drops(&mut self.buf) {
+                Ok(r) => {
+                    // The counter only grows while the socket lives (it wraps at 2^32).
+                    if let Some(d) = r.drops
+                        && d.wrapping_sub(self.kernel_drops) < u32::MAX / 2
+                    {
+                        self.kernel_drops = d;
+                    }
+                    let peer = r.from.ip();
+                    // The buffer holds any UDP payload (at most 65,507 bytes), so `len` is
+                    // the datagram's real size.
+                    if r.len > self.max_frame || r.truncated {
+                        tracing::warn!(%peer, len = r.len, max = self.max_frame, "UDP datagram over --max-frame dropped");
+                        oversized += 1;
+                        continue;
+                    }
+                    if self
+                        .last_peer
+                        .as_ref()
+                        .is_none_or(|(last, _)| *last != peer)
+                    {
+                        self.last_peer = Some((peer, peer.to_string()));
                     }
                     let (_, text) = self.last_peer.as_ref().expect("just set");
-                    push_syslog(&self.buf[..n], text, &mut self.batch, &mut rejected);
+                    push_syslog(&self.buf[..r.len], text, &mut self.batch, &mut rejected);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     disposition = Disposition::Continue;
@@ -514,6 +533,14 @@ impl EventHandler for SyslogUdp {
                 }
             }
         }
+        let kernel_drops = u64::from(self.kernel_drops.wrapping_sub(seen));
+        if kernel_drops > 0 {
+            tracing::warn!(
+                dropped = kernel_drops,
+                total = self.kernel_drops,
+                "the kernel dropped syslog UDP datagrams: the receive buffer was full (see --udp-rcvbuf)"
+            );
+        }
         let n = self.batch.len() as u64;
         if let Err(e) = self.output.write(&self.batch) {
             tracing::error!(records = n, error = %e, "storing records failed (UDP)");
@@ -524,6 +551,7 @@ impl EventHandler for SyslogUdp {
             s.syslog_udp += n;
             s.rejected += rejected;
             s.udp_oversized += oversized;
+            s.udp_kernel_drops += kernel_drops;
         });
         disposition
     }

@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use component_configurator::{Component, ComponentError, Configurator};
-use mio::net::UdpSocket;
 use parking_lot::Mutex;
 use pattern_core::{Context, Disposition, EventHandler, Interest, Remote, Removal, TimerId, Token};
 use reactor::Acceptor;
@@ -325,7 +324,7 @@ impl ListenerService {
 
 impl ListenerService {
     /// The UDP socket, with `--udp-rcvbuf` applied; records the buffer size in force.
-    fn udp_socket(&mut self, addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    fn udp_socket(&mut self, addr: SocketAddr) -> std::io::Result<SockDgram> {
         let sock = match self.env.sockets.take(SocketKind::Datagram, addr) {
             Some(pooled) => SockDgram::from(pooled?),
             None => SockDgram::bind(&InetAddr::from(addr))?,
@@ -335,8 +334,7 @@ impl ListenerService {
             sock.set_recv_buffer_size(size)?;
         }
         self.udp_rcvbuf = sock.recv_buffer_size().ok();
-        let fd = OwnedFd::from(sock);
-        Ok(UdpSocket::from_std(std::net::UdpSocket::from(fd)))
+        Ok(sock)
     }
 
     fn what(&self) -> &'static str {
@@ -380,13 +378,19 @@ impl Component for ListenerService {
         let (tcp, bound) = self.tcp_acceptor(want).map_err(bind_err)?;
         let udp = match self.format {
             // UDP on the port number the TCP listener got.
-            Format::Syslog => Some(self.udp_socket(bound).map_err(bind_err)?),
+            Format::Syslog => {
+                let socket = self.udp_socket(bound).map_err(bind_err)?;
+                let handler = SyslogUdp::new(socket, self.env.output.clone(), self.env.max_frame)
+                    .map_err(|e| {
+                    ComponentError::io(format_args!("cannot count drops on {want}"), &e)
+                })?;
+                Some(handler)
+            }
             Format::Ace => None,
         };
         self.suspended = false;
         self.tokens.push(self.env.register(tcp, Interest::ACCEPT)?);
-        if let Some(socket) = udp {
-            let handler = SyslogUdp::new(socket, self.env.output.clone(), self.env.max_frame);
+        if let Some(handler) = udp {
             match self.env.register(Box::new(handler), Interest::READ) {
                 Ok(t) => self.tokens.push(t),
                 Err(e) => {
@@ -504,6 +508,7 @@ impl EventHandler for Reporter {
             buffer_cap_closed = s.buffer_cap_closed,
             buffered_bytes = s.buffered_bytes,
             udp_oversized = s.udp_oversized,
+            udp_kernel_drops = s.udp_kernel_drops,
             accept_backoffs = s.accept_backoffs,
             "statistics"
         );
@@ -566,7 +571,7 @@ impl Component for StatisticsService {
     fn info(&self) -> String {
         let s = self.env.output.stats();
         let mut info = format!(
-            "statistics: {} records ({} ACE, {} syslog), {} stored, {} held, {} dropped, {} rejected, {} connections, {} closed idle",
+            "statistics: {} records ({} ACE, {} syslog), {} stored, {} held, {} dropped, {} rejected, {} connections, {} closed idle, {} UDP datagrams dropped by the kernel",
             s.records,
             s.ace,
             s.syslog,
@@ -575,7 +580,8 @@ impl Component for StatisticsService {
             s.dropped(),
             s.rejected,
             s.connections,
-            s.idle_closed
+            s.idle_closed,
+            s.udp_kernel_drops
         );
         if let Some(f) = &self.env.forwarder {
             info.push_str(&format!("; forwarding: {}", f.stats()));

@@ -28,6 +28,15 @@ pub enum SocketKind {
     Datagram,
 }
 
+impl std::fmt::Display for SocketKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SocketKind::Stream => "stream",
+            SocketKind::Datagram => "datagram",
+        })
+    }
+}
+
 /// A socket handed over by the service manager.
 #[derive(Debug)]
 pub struct InheritedSocket {
@@ -246,6 +255,12 @@ pub fn drop_privileges(who: &Identity) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn socket_kinds_read_as_words_in_messages() {
+        assert_eq!(SocketKind::Stream.to_string(), "stream");
+        assert_eq!(SocketKind::Datagram.to_string(), "datagram");
+    }
 
     #[test]
     fn no_variables_or_another_pid_means_no_sockets() {

@@ -121,5 +121,5 @@ pub mod uring;
 pub use addr::InetAddr;
 pub use error::{Error, TransferError};
 pub use sock::{
-    AcceptorOptions, ConnectProgress, SockAcceptor, SockConnector, SockDgram, SockStream,
+    AcceptorOptions, ConnectProgress, Received, SockAcceptor, SockConnector, SockDgram, SockStream,
 };

@@ -500,7 +500,7 @@ fn socket_activation_hands_logd_its_listening_socket() {
         log.clear();
         assert!(err.read_line(&mut log).unwrap() > 0, "logd ended");
     }
-    assert!(log.contains(&format!("Stream socket on {addr}")), "{log}");
+    assert!(log.contains(&format!("stream socket on {addr}")), "{log}");
     kill(child.0.id(), "TERM");
     assert!(exits_within(&mut child, PATIENCE).success());
     let stored = stored_messages(&dir);
