@@ -232,7 +232,7 @@ fn push_escape(out: &mut String, c: char) {
 
 /// Appends MSG (and SD) text: a backslash becomes `\\`, newline and carriage return `\n` and
 /// `\r`, every other C0 control but tab, and DEL, `\xHH`, the C1 controls `\u{HH}`.
-pub(crate) fn push_escaped(out: &mut String, s: &str) {
+pub fn push_escaped(out: &mut String, s: &str) {
     let needs = |c: char| c == '\\' || (c.is_control() && c != '\t');
     let mut from = 0;
     for (i, c) in s.char_indices() {
@@ -640,8 +640,17 @@ pub fn parse_line(line: &str) -> Result<StoredRecord, LineError> {
 }
 
 fn parse_json(line: &str) -> Result<StoredRecord, LineError> {
-    let r: StoredRecord =
+    let mut r: StoredRecord =
         serde_json::from_str(line).map_err(|e| LineError::Json(e.to_string()))?;
+    // `""` and `"-"` mean absent, as `-` does in a text line.
+    for f in [&mut r.app, &mut r.pid, &mut r.sent, &mut r.msgid, &mut r.sd] {
+        if f.as_deref().is_some_and(absent) {
+            *f = None;
+        }
+    }
+    if r.host.is_empty() {
+        r.host = "-".into();
+    }
     if !is_utc_time(&r.time) {
         return Err(bad("time", "not YYYY-MM-DDThh:mm:ss.ffffffZ"));
     }
@@ -922,6 +931,21 @@ mod tests {
         fn arbitrary_lines(line in any::<String>()) {
             if let Ok(r) = parse_line(&line) {
                 prop_assert_eq!(parse_line(&text_of(&r.as_record())).unwrap(), r);
+            }
+        }
+
+        /// JSON objects of the store's shape with any values: refused, or read back the same
+        /// from both formats.
+        #[test]
+        fn arbitrary_json(host in any::<String>(), app in proptest::option::of(any::<String>()),
+                          sd in proptest::option::of(any::<String>()), facility in "[a-z0-9]{0,6}",
+                          message in any::<String>()) {
+            let v = serde_json::json!({"time": T, "host": host, "app": app, "pid": null,
+                "facility": facility, "severity": "info", "sent": "-", "msgid": "", "sd": sd,
+                "message": message});
+            if let Ok(r) = parse_line(&v.to_string()) {
+                prop_assert_eq!(parse_line(&text_of(&r.as_record())).unwrap(), r.clone());
+                prop_assert_eq!(parse_line(&json_of(&r.as_record())).unwrap(), r);
             }
         }
     }

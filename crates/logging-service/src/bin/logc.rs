@@ -36,6 +36,54 @@ enum Command {
     Bench(BenchArgs),
     /// Send a marker record and wait until it is stored under a data directory.
     Check(CheckArgs),
+    /// Read the store: the records of a data directory, oldest first (TIME is UTC), filtered.
+    Read(ReadArgs),
+}
+
+#[derive(Args, Debug)]
+struct ReadArgs {
+    /// logd's data directory.
+    #[arg(long, default_value = "logd-data")]
+    data_dir: PathBuf,
+    /// Only this host's records (as the lines name it).
+    #[arg(long)]
+    host: Option<String>,
+    /// Only this application's records.
+    #[arg(long)]
+    app: Option<String>,
+    /// Only records of this severity or more severe (`err` shows emerg to err).
+    #[arg(long, value_parser = parse_severity)]
+    severity: Option<u8>,
+    /// Only records of this facility.
+    #[arg(long, value_parser = parse_facility)]
+    facility: Option<u8>,
+    /// Only records with this RFC 5424 MSGID.
+    #[arg(long)]
+    msgid: Option<String>,
+    /// Only records at or after this time (RFC 3339, any offset: `2026-11-26T08:00:00+05:30`).
+    #[arg(long, value_parser = parse_since)]
+    since: Option<String>,
+    /// Read the rotated files (`HOST.log.N`) too.
+    #[arg(long)]
+    rotated: bool,
+    /// Print the records as store lines (`text`), JSON lines (`json`) or messages only
+    /// (escaped as in a line, so that no control character reaches the terminal).
+    #[arg(long, value_enum, default_value_t = OutputArg::Text)]
+    output: OutputArg,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum OutputArg {
+    Text,
+    Json,
+    Message,
+}
+
+/// An RFC 3339 time as TIME (UTC), so that it compares with the store's times as text.
+fn parse_since(s: &str) -> Result<String, String> {
+    logging_service::record::parse_rfc3339(s)
+        .map(|(secs, micros)| logging_service::record::rfc3339(secs, micros))
+        .ok_or_else(|| format!("`{s}` is not an RFC 3339 time (2026-11-26T08:00:00Z)"))
 }
 
 #[derive(Args, Debug)]
@@ -124,35 +172,7 @@ enum TransportArg {
     Udp,
 }
 
-const SEVERITIES: [&str; 8] = [
-    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
-];
-const FACILITIES: [&str; 24] = [
-    "kern",
-    "user",
-    "mail",
-    "daemon",
-    "auth",
-    "syslog",
-    "lpr",
-    "news",
-    "uucp",
-    "cron",
-    "authpriv",
-    "ftp",
-    "ntp",
-    "security",
-    "console",
-    "solaris-cron",
-    "local0",
-    "local1",
-    "local2",
-    "local3",
-    "local4",
-    "local5",
-    "local6",
-    "local7",
-];
+use logging_service::line::{FACILITIES, SEVERITIES};
 
 fn by_name_or_number(s: &str, names: &[&str], what: &str) -> Result<u8, String> {
     if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
@@ -323,10 +343,59 @@ fn check(args: CheckArgs) -> ExitCode {
     }
 }
 
+/// Exit status for a store that cannot be read (sysexits' EX_NOINPUT).
+const EXIT_NO_INPUT: u8 = 66;
+
+fn read(args: ReadArgs) -> ExitCode {
+    use std::io::Write;
+    let files = match logging_service::store::store_files(&args.data_dir, args.rotated) {
+        Ok(f) => f,
+        Err(e) => return fail(EXIT_NO_INPUT, format!("{}: {e}", args.data_dir.display())),
+    };
+    let mut records = Vec::new();
+    for (_, path) in files {
+        match logging_service::store::read_file(&path) {
+            Ok(r) => records.extend(r),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return fail(EXIT_DATA, e),
+            Err(e) => return fail(EXIT_NO_INPUT, format!("{}: {e}", path.display())),
+        }
+    }
+    records.retain(|r| {
+        args.host.as_ref().is_none_or(|h| &r.host == h)
+            && args.app.as_ref().is_none_or(|a| r.app.as_ref() == Some(a))
+            && args.severity.is_none_or(|s| r.severity <= s)
+            && args.facility.is_none_or(|f| r.facility == f)
+            && args.msgid.as_ref().is_none_or(|m| r.msgid.as_ref() == Some(m))
+            && args.since.as_ref().is_none_or(|t| &r.time >= t)
+    });
+    // TIME is UTC with a fixed width: as text it sorts in time order.
+    records.sort_by(|a, b| a.time.cmp(&b.time));
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut line = String::new();
+    for r in &records {
+        line.clear();
+        match args.output {
+            OutputArg::Text => r.as_record().write_line(&mut line),
+            OutputArg::Json => r.as_record().write_json(&mut line),
+            OutputArg::Message => {
+                logging_service::line::push_escaped(&mut line, &r.message);
+                line.push('\n');
+            }
+        }
+        if out.write_all(line.as_bytes()).is_err() {
+            // A closed pipe (`| head`) ends the output quietly.
+            return ExitCode::SUCCESS;
+        }
+    }
+    let _ = out.flush();
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Send(a) => send(a),
         Command::Bench(a) => bench(a),
         Command::Check(a) => check(a),
+        Command::Read(a) => read(a),
     }
 }
