@@ -216,12 +216,52 @@ fn idle_clients_are_closed() {
 
 /// rsyslog (Debian's `rsyslog`, installed by `.ci/run`) as the upstream: it accepts what the
 /// forwarder sends (RFC 5424, octet counting) and keeps host, app and message apart.
+/// RFC 5424 records through an edge logd to an upstream logd: MSGID, STRUCTURED-DATA (with
+/// its escapes), the sender's own timestamp and offset, and so TIME, are the same upstream.
+#[test]
+fn forwarding_keeps_msgid_structured_data_and_the_senders_time() {
+    let upstream = Server::start("upstream-sd", |c| c.ace_port = None);
+    let edge = Server::start("edge-sd", |c| c.forward = Some(upstream.at.syslog_tcp.unwrap()));
+    let sent = [
+        "<165>1 2026-11-26T08:00:01.5+05:30 gw-1 mqttd 812 ID47 [ex@32473 a=\"x\\]y\\\"z\\\\\" b=\"h\u{f4}te\"][meta seq=\"1\"] valve stuck",
+        "<14>1 2026-01-01T00:00:00Z gw-1 app - - - no msgid, no sd",
+        "<11>Nov 14 22:13:20 gw-1 bsd[9]: from rfc 3164",
+    ];
+    let bytes: String = sent.iter().map(|m| format!("{} {m}", m.len())).collect();
+    send_and_wait(edge.at.syslog_tcp.unwrap(), bytes.as_bytes());
+    let edge_records = edge.stored();
+    edge.stop();
+    upstream.wait_for_records(3);
+    let (_, stored) = upstream.stop();
+    let up = &stored.iter().find(|(h, _)| h == "gw-1").unwrap().1;
+    let edge = &edge_records.iter().find(|(h, _)| h == "gw-1").unwrap().1;
+    assert_eq!(up.len(), 3);
+    let r = &up[0];
+    assert_eq!(r.msgid.as_deref(), Some("ID47"));
+    assert_eq!(
+        r.sd.as_deref(),
+        Some("[ex@32473 a=\"x\\]y\\\"z\\\\\" b=\"h\u{f4}te\"][meta seq=\"1\"]")
+    );
+    assert_eq!(r.sent.as_deref(), Some("2026-11-26T08:00:01.5+05:30"));
+    assert_eq!(r.time, "2026-11-26T02:30:01.500000Z");
+    assert_eq!(r.priority(), "local4.notice");
+    // The first two are the same upstream as on the edge, field for field.
+    assert_eq!(up[..2], edge[..2]);
+    // RFC 3164 has no full time: the edge's UTC TIME travels, and upstream keeps it as SENT.
+    assert_eq!(up[2].time, edge[2].time);
+    assert_eq!(up[2].sent.as_deref(), Some(edge[2].time.as_str()));
+    assert_eq!(
+        (up[2].message.as_str(), up[2].msgid.as_deref()),
+        ("from rfc 3164", None)
+    );
+}
+
 #[test]
 fn forwarding_to_rsyslog() {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
-    let Some(rsyslogd) = pattern_core::peer::program("rsyslogd", "rsyslog") else {
+    let Some(rsyslogd_path) = pattern_core::peer::program("rsyslogd", "rsyslog") else {
         return;
     };
     let work = crate::support::TempDir::new("rsyslog");
@@ -241,7 +281,7 @@ fn forwarding_to_rsyslog() {
             "global(workDirectory=\"{dir}\")\n\
              module(load=\"imtcp\")\n\
              input(type=\"imtcp\" port=\"{port}\" address=\"127.0.0.77\")\n\
-             template(name=\"plain\" type=\"string\" string=\"%HOSTNAME% %APP-NAME% %PROCID% %msg%\\n\")\n\
+             template(name=\"plain\" type=\"string\" string=\"%HOSTNAME% %APP-NAME% %PROCID% %MSGID% %STRUCTURED-DATA% %msg%\\n\")\n\
              action(type=\"omfile\" file=\"{out}\" template=\"plain\")\n",
             dir = work.0.display(),
             out = out.display()
@@ -249,7 +289,7 @@ fn forwarding_to_rsyslog() {
     )
     .unwrap();
     let mut rsyslogd = crate::support::spawn(
-        Command::new(rsyslogd)
+        Command::new(&rsyslogd_path)
             .args(["-n", "-f"])
             .arg(&conf)
             .arg("-i")
@@ -257,7 +297,7 @@ fn forwarding_to_rsyslog() {
             .stdout(Stdio::null())
             .stderr(Stdio::piped()),
     )
-    .expect("start rsyslogd");
+    .expect("rsyslogd starts");
     let upstream: std::net::SocketAddr = format!("127.0.0.77:{port}").parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(upstream).is_err() {
@@ -273,22 +313,31 @@ fn forwarding_to_rsyslog() {
         .flat_map(|i| ace(5, format!("to rsyslog {i}")))
         .collect();
     send_and_wait(edge.at.ace.unwrap(), &bytes);
+    // And an RFC 5424 record with MSGID and STRUCTURED-DATA (escapes included), which rsyslog
+    // must see as the original sender sent them.
+    let sd = r#"[ex@32473 a="x\]y\"z\\"][meta seq="1"]"#;
+    let with_sd = format!("<165>1 2026-11-26T08:00:01.5+05:30 gw-1 mqttd 812 ID47 {sd} valve stuck");
+    send_and_wait(
+        edge.at.syslog_tcp.unwrap(),
+        format!("{} {with_sd}", with_sd.len()).as_bytes(),
+    );
     let (stats, _) = edge.stop();
-    assert_eq!(stats.records, 100);
-    // rsyslog writes asynchronously: wait (bounded) for all 100 lines.
+    assert_eq!(stats.records, 101);
+    // rsyslog writes asynchronously: wait (bounded) for all 101 lines.
     let lines = loop {
         let text = std::fs::read_to_string(&out).unwrap_or_default();
         let lines: Vec<String> = text.lines().map(str::to_string).collect();
-        if lines.len() >= 100 || Instant::now() > deadline {
+        if lines.len() >= 101 || Instant::now() > deadline {
             break lines;
         }
         std::thread::park_timeout(Duration::from_millis(10));
     };
     let _ = rsyslogd.kill();
     let _ = rsyslogd.wait();
-    assert_eq!(lines.len(), 100, "{lines:?}");
-    assert_eq!(lines[0], "127.0.0.1 ace 5 to rsyslog 0");
-    assert_eq!(lines[99], "127.0.0.1 ace 5 to rsyslog 99");
+    assert_eq!(lines.len(), 101, "{lines:?}");
+    assert_eq!(lines[0], "127.0.0.1 ace 5 - - to rsyslog 0");
+    assert_eq!(lines[99], "127.0.0.1 ace 5 - - to rsyslog 99");
+    assert_eq!(lines[100], format!("gw-1 mqttd 812 ID47 {sd} valve stuck"));
 }
 
 #[test]
