@@ -15,3 +15,4 @@ mod services;
 mod store_faults;
 mod support;
 mod syslog_clients;
+mod walkthrough;
