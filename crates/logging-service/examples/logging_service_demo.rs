@@ -147,7 +147,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "logd: stopped gracefully; {} records stored ({} ACE, {} syslog), {} rejected, {} connections",
         stats.stored, stats.ace, stats.syslog, stats.rejected, stats.connections
     );
-    println!("stored files (TIME in UTC, HOST, APP[PID], FACILITY.SEVERITY, the sender's own time, MSGID, STRUCTURED-DATA, message), read back with store::read_records:");
+    println!(
+        "stored files (TIME in UTC, HOST, APP[PID], FACILITY.SEVERITY, the sender's own time, MSGID, STRUCTURED-DATA, message), read back with store::read_records:"
+    );
     let rotated = read_file(&dir.join("127.0.0.1.log.rotated"))?;
     println!(
         "  127.0.0.1.log.rotated: {} record(s), from before the reopen",

@@ -648,10 +648,22 @@ mod tests {
         let (_, body) = text.split_once(' ').unwrap();
         assert_eq!(body, original);
         // A record without them (ACE) sends nil fields and its UTC time.
-        let r = LogRecord { time: "2026-01-01T00:00:00.000000Z", host: "h", app: "ace", pid: "1",
-                            facility: 1, severity: 6, sent: "-", msgid: "-", structured_data: "-",
-                            message: "m" };
-        assert_eq!(encode_rfc5424(&r), b"47 <14>1 2026-01-01T00:00:00.000000Z h ace 1 - - m");
+        let r = LogRecord {
+            time: "2026-01-01T00:00:00.000000Z",
+            host: "h",
+            app: "ace",
+            pid: "1",
+            facility: 1,
+            severity: 6,
+            sent: "-",
+            msgid: "-",
+            structured_data: "-",
+            message: "m",
+        };
+        assert_eq!(
+            encode_rfc5424(&r),
+            b"47 <14>1 2026-01-01T00:00:00.000000Z h ace 1 - - m"
+        );
     }
 
     proptest! {

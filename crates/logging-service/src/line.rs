@@ -252,8 +252,7 @@ fn push_token(out: &mut String, s: &str) {
         out.push('-');
         return;
     }
-    let needs =
-        |c: char| c == '\\' || c == '[' || c == ']' || c.is_whitespace() || c.is_control();
+    let needs = |c: char| c == '\\' || c == '[' || c == ']' || c.is_whitespace() || c.is_control();
     let mut from = 0;
     for (i, c) in s.char_indices() {
         if needs(c) {
@@ -726,7 +725,10 @@ mod tests {
             ..rec("x", "-")
         };
         let a = parse_line(&text_of(&r)).unwrap();
-        assert_eq!((a.app, a.pid, a.sent, a.msgid, a.sd), (None, None, None, None, None));
+        assert_eq!(
+            (a.app, a.pid, a.sent, a.msgid, a.sd),
+            (None, None, None, None, None)
+        );
         let v: serde_json::Value = serde_json::from_str(&json_of(&r)).unwrap();
         assert!(v["pid"].is_null() && v["sd"].is_null() && v["msgid"].is_null());
     }
@@ -739,30 +741,90 @@ mod tests {
             ("", "TIME"),
             ("\n", "TIME"),
             ("2026-01-01T00:00:00Z h a[1] user.info - - - m", "TIME"),
-            ("2026-13-01T00:00:00.000000Z h a[1] user.info - - - m", "TIME"),
+            (
+                "2026-13-01T00:00:00.000000Z h a[1] user.info - - - m",
+                "TIME",
+            ),
             ("t h a[1] user.info - - - m", "TIME"),
-            ("2026-01-01T00:00:00.000000Z h a[1] <1.6> - - - m", "FACILITY"),
-            ("2026-01-01T00:00:00.000000Z h a[1] user - - - m", "FACILITY.SEVERITY"),
-            ("2026-01-01T00:00:00.000000Z h a[1] user.6x - - - m", "SEVERITY"),
-            ("2026-01-01T00:00:00.000000Z h a[1] lokal0.info - - - m", "FACILITY"),
-            ("2026-01-01T00:00:00.000000Z h a[1] 1234.info - - - m", "FACILITY"),
+            (
+                "2026-01-01T00:00:00.000000Z h a[1] <1.6> - - - m",
+                "FACILITY",
+            ),
+            (
+                "2026-01-01T00:00:00.000000Z h a[1] user - - - m",
+                "FACILITY.SEVERITY",
+            ),
+            (
+                "2026-01-01T00:00:00.000000Z h a[1] user.6x - - - m",
+                "SEVERITY",
+            ),
+            (
+                "2026-01-01T00:00:00.000000Z h a[1] lokal0.info - - - m",
+                "FACILITY",
+            ),
+            (
+                "2026-01-01T00:00:00.000000Z h a[1] 1234.info - - - m",
+                "FACILITY",
+            ),
             ("2026-01-01T00:00:00.000000Z h a1 user.info - - - m", "APP"),
             ("2026-01-01T00:00:00.000000Z h a[1]user.info - - - m", "PID"),
-            ("2026-01-01T00:00:00.000000Z h a[1 2] user.info - - - m", "PID"),
-            ("2026-01-01T00:00:00.000000Z h a[1] user.info - - [x m", "SD"),
-            ("2026-01-01T00:00:00.000000Z h a[1] user.info - - [x]m", "SD"),
+            (
+                "2026-01-01T00:00:00.000000Z h a[1 2] user.info - - - m",
+                "PID",
+            ),
+            (
+                "2026-01-01T00:00:00.000000Z h a[1] user.info - - [x m",
+                "SD",
+            ),
+            (
+                "2026-01-01T00:00:00.000000Z h a[1] user.info - - [x]m",
+                "SD",
+            ),
             ("2026-01-01T00:00:00.000000Z h a[1] user.info - - x m", "SD"),
-            ("2026-01-01T00:00:00.000000Z h a[1] user.info - - [x a=\"]\"", "SD"),
-            ("2026-01-01T00:00:00.000000Z h a[1] user.info - - - bad \\q escape", "MSG"),
-            ("2026-01-01T00:00:00.000000Z h a[1] user.info - - - \\x8f", "MSG"),
-            ("2026-01-01T00:00:00.000000Z h a[1] user.info - - - \\u{d800}", "MSG"),
-            ("2026-01-01T00:00:00.000000Z h a[1] user.info - - - \\u{110000}", "MSG"),
-            ("2026-01-01T00:00:00.000000Z h a[1] user.info - - - \\u{1234567}", "MSG"),
-            ("2026-01-01T00:00:00.000000Z h a[1] user.info - - - \\u{}", "MSG"),
-            ("2026-01-01T00:00:00.000000Z h a[1] user.info - - - raw\rCR", "MSG"),
-            ("2026-01-01T00:00:00.000000Z h a[1] user.info - - - raw\nLF", "MSG"),
-            ("2026-01-01T00:00:00.000000Z h\\z a[1] user.info - - - m", "HOST"),
-            ("2026-01-01T00:00:00.000000Z  a[1] user.info - - - m", "HOST"),
+            (
+                "2026-01-01T00:00:00.000000Z h a[1] user.info - - [x a=\"]\"",
+                "SD",
+            ),
+            (
+                "2026-01-01T00:00:00.000000Z h a[1] user.info - - - bad \\q escape",
+                "MSG",
+            ),
+            (
+                "2026-01-01T00:00:00.000000Z h a[1] user.info - - - \\x8f",
+                "MSG",
+            ),
+            (
+                "2026-01-01T00:00:00.000000Z h a[1] user.info - - - \\u{d800}",
+                "MSG",
+            ),
+            (
+                "2026-01-01T00:00:00.000000Z h a[1] user.info - - - \\u{110000}",
+                "MSG",
+            ),
+            (
+                "2026-01-01T00:00:00.000000Z h a[1] user.info - - - \\u{1234567}",
+                "MSG",
+            ),
+            (
+                "2026-01-01T00:00:00.000000Z h a[1] user.info - - - \\u{}",
+                "MSG",
+            ),
+            (
+                "2026-01-01T00:00:00.000000Z h a[1] user.info - - - raw\rCR",
+                "MSG",
+            ),
+            (
+                "2026-01-01T00:00:00.000000Z h a[1] user.info - - - raw\nLF",
+                "MSG",
+            ),
+            (
+                "2026-01-01T00:00:00.000000Z h\\z a[1] user.info - - - m",
+                "HOST",
+            ),
+            (
+                "2026-01-01T00:00:00.000000Z  a[1] user.info - - - m",
+                "HOST",
+            ),
         ];
         let wrong: Vec<String> = cases
             .iter()
@@ -846,7 +908,11 @@ mod tests {
         };
         let line = text_of(&r);
         assert_eq!(line.matches('\n').count(), 1);
-        assert!(!line.trim_end().contains(|c: char| c.is_control() && c != '\t'));
+        assert!(
+            !line
+                .trim_end()
+                .contains(|c: char| c.is_control() && c != '\t')
+        );
         let back = parse_line(&line).unwrap();
         assert_eq!(back.as_record(), r);
         assert_eq!(parse_line(&json_of(&r)).unwrap(), back);

@@ -286,8 +286,7 @@ impl RecordBatch {
             r.msgid,
             r.structured_data,
             r.message,
-        ])
-        {
+        ]) {
             self.text.push_str(field);
             *end = self.text.len();
         }
@@ -460,7 +459,20 @@ pub fn parse_rfc3339(t: &str) -> Option<(i64, u32)> {
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if !(1..=12).contains(&mo) || d < 1 || d > month_days[(mo - 1) as usize] {
         return None;
     }
@@ -500,7 +512,8 @@ pub fn parse_rfc3339(t: &str) -> Option<(i64, u32)> {
 }
 
 fn num2(a: u8, b: u8) -> Option<i64> {
-    (a.is_ascii_digit() && b.is_ascii_digit()).then(|| i64::from(a - b'0') * 10 + i64::from(b - b'0'))
+    (a.is_ascii_digit() && b.is_ascii_digit())
+        .then(|| i64::from(a - b'0') * 10 + i64::from(b - b'0'))
 }
 
 #[cfg(test)]
@@ -524,9 +537,15 @@ mod tests {
         for (sent, utc) in [
             ("2023-11-14T22:13:20Z", "2023-11-14T22:13:20.000000Z"),
             ("2023-11-14T22:13:20.003Z", "2023-11-14T22:13:20.003000Z"),
-            ("2026-11-26T08:00:01.500+05:30", "2026-11-26T02:30:01.500000Z"),
+            (
+                "2026-11-26T08:00:01.500+05:30",
+                "2026-11-26T02:30:01.500000Z",
+            ),
             ("2026-01-01T00:30:00-01:00", "2026-01-01T01:30:00.000000Z"),
-            ("2000-02-29T23:59:59.123456789+00:00", "2000-02-29T23:59:59.123456Z"),
+            (
+                "2000-02-29T23:59:59.123456789+00:00",
+                "2000-02-29T23:59:59.123456Z",
+            ),
             ("2026-12-31t23:00:00z", "2026-12-31T23:00:00.000000Z"),
         ] {
             let (s, us) = parse_rfc3339(sent).unwrap_or_else(|| panic!("{sent}"));

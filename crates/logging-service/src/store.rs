@@ -366,11 +366,11 @@ impl FileStore {
                 }
             })
             .map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot create data directory {}: {e}", dir.display()),
-            )
-        })?;
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot create data directory {}: {e}", dir.display()),
+                )
+            })?;
         let handle = std::fs::File::open(dir).map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -1089,8 +1089,9 @@ pub fn store_files(dir: &Path, rotated: bool) -> io::Result<Vec<(String, PathBuf
             Some((stem, "")) => stem,
             Some((stem, n))
                 if rotated
-                    && n.strip_prefix('.')
-                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) =>
+                    && n.strip_prefix('.').is_some_and(|n| {
+                        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+                    }) =>
             {
                 stem
             }
@@ -1264,13 +1265,7 @@ mod tests {
         let expected = format!("h {big}");
         assert_eq!(
             lines(&path),
-            [
-                "h first",
-                &expected,
-                &expected,
-                &expected,
-                "h a"
-            ]
+            ["h first", &expected, &expected, &expected, "h a"]
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -1330,14 +1325,7 @@ mod tests {
         .unwrap();
         let mut store = FileStore::open(StoreConfig::new(&dir)).unwrap();
         store.write_batch(&batch_of(&[("h", "next")])).unwrap();
-        assert_eq!(
-            lines(&dir.join("h.log")),
-            [
-                "h whole",
-                "h cut sh",
-                "h next"
-            ]
-        );
+        assert_eq!(lines(&dir.join("h.log")), ["h whole", "h cut sh", "h next"]);
         assert_eq!(stats_of(&store, 1).torn_repaired, 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -1545,9 +1533,7 @@ mod tests {
         let s = stats_of(&store, 29);
         assert_eq!((s.stored, s.write_errors), (29, 0), "{s:?}");
         assert!(s.rotate_failures >= 1, "{s:?}");
-        let expected: Vec<String> = (0..29)
-            .map(|i| format!("vm {}", numbered(i)))
-            .collect();
+        let expected: Vec<String> = (0..29).map(|i| format!("vm {}", numbered(i))).collect();
         assert_eq!(all_lines(&dir), expected);
         std::fs::remove_dir_all(&dir).unwrap();
     }

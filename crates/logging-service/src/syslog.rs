@@ -496,7 +496,10 @@ mod tests {
         let m = parse(b"Nov 14 22:13:20 gw-1 cron[7]: job done").unwrap();
         assert_eq!((m.facility, m.severity), (1, 5));
         assert_eq!(m.hostname.as_deref(), Some("gw-1"));
-        assert_eq!((m.app.as_deref(), m.procid.as_deref()), (Some("cron"), Some("7")));
+        assert_eq!(
+            (m.app.as_deref(), m.procid.as_deref()),
+            (Some("cron"), Some("7"))
+        );
         assert_eq!(m.message, "job done");
         // Over TCP, at the end of the stream too.
         let mut f = SyslogFramer::new(100);

@@ -365,7 +365,10 @@ fn read(args: ReadArgs) -> ExitCode {
             && args.app.as_ref().is_none_or(|a| r.app.as_ref() == Some(a))
             && args.severity.is_none_or(|s| r.severity <= s)
             && args.facility.is_none_or(|f| r.facility == f)
-            && args.msgid.as_ref().is_none_or(|m| r.msgid.as_ref() == Some(m))
+            && args
+                .msgid
+                .as_ref()
+                .is_none_or(|m| r.msgid.as_ref() == Some(m))
             && args.since.as_ref().is_none_or(|t| &r.time >= t)
     });
     // TIME is UTC with a fixed width: as text it sorts in time order.

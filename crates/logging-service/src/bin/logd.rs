@@ -694,11 +694,18 @@ mod tests {
 
     #[test]
     fn file_modes_are_octal_and_keep_the_owner_rw() {
-        for (arg, mode) in [("0640", 0o640), ("600", 0o600), ("0o644", 0o644), ("0777", 0o777)] {
+        for (arg, mode) in [
+            ("0640", 0o640),
+            ("600", 0o600),
+            ("0o644", 0o644),
+            ("0777", 0o777),
+        ] {
             let cli = Cli::try_parse_from(["logd", "--file-mode", arg]).unwrap();
             assert_eq!(cli.config().unwrap().store.file_mode, mode, "{arg}");
         }
-        for bad in ["", "0888", "1777", "07777", "abc", "0400", "0240", "-1", "0o"] {
+        for bad in [
+            "", "0888", "1777", "07777", "abc", "0400", "0240", "-1", "0o",
+        ] {
             assert!(
                 Cli::try_parse_from(["logd", "--file-mode", bad]).is_err(),
                 "{bad}"

@@ -108,7 +108,10 @@ fn a_real_ace_client_talks_to_logd() {
     for (i, r) in records.iter().enumerate() {
         // The newline every other record ends with is trimmed.
         assert_eq!(r.message, format!("ace client record {i}"), "{r:?}");
-        assert_eq!((r.app.as_deref(), r.priority().as_str()), (Some("ace"), "user.info"));
+        assert_eq!(
+            (r.app.as_deref(), r.priority().as_str()),
+            (Some("ace"), "user.info")
+        );
     }
 }
 

@@ -202,7 +202,11 @@ fn with_a_svc_conf_sighup_reconfigures_live() {
     let stored = logging_service::store::read_file(&dir.0.join("data/edge-7.log")).unwrap();
     let last = stored.last().unwrap();
     assert_eq!(
-        (last.host.as_str(), last.priority().as_str(), last.message.as_str()),
+        (
+            last.host.as_str(),
+            last.priority().as_str(),
+            last.message.as_str()
+        ),
         ("edge-7", "user.notice", "after reconfiguration"),
         "{stored:?}"
     );

@@ -153,7 +153,11 @@ fn forwarding_to_a_second_logd() {
     assert_eq!(lines.len(), 100);
     let last = &lines[99];
     assert_eq!(
-        (last.app.as_deref(), last.pid.as_deref(), last.priority().as_str()),
+        (
+            last.app.as_deref(),
+            last.pid.as_deref(),
+            last.priority().as_str()
+        ),
         (Some("ace"), Some("1"), "user.info"),
         "{last:?}"
     );
@@ -221,7 +225,9 @@ fn idle_clients_are_closed() {
 #[test]
 fn forwarding_keeps_msgid_structured_data_and_the_senders_time() {
     let upstream = Server::start("upstream-sd", |c| c.ace_port = None);
-    let edge = Server::start("edge-sd", |c| c.forward = Some(upstream.at.syslog_tcp.unwrap()));
+    let edge = Server::start("edge-sd", |c| {
+        c.forward = Some(upstream.at.syslog_tcp.unwrap())
+    });
     let sent = [
         "<165>1 2026-11-26T08:00:01.5+05:30 gw-1 mqttd 812 ID47 [ex@32473 a=\"x\\]y\\\"z\\\\\" b=\"h\u{f4}te\"][meta seq=\"1\"] valve stuck",
         "<14>1 2026-01-01T00:00:00Z gw-1 app - - - no msgid, no sd",
@@ -316,7 +322,8 @@ fn forwarding_to_rsyslog() {
     // And an RFC 5424 record with MSGID and STRUCTURED-DATA (escapes included), which rsyslog
     // must see as the original sender sent them.
     let sd = r#"[ex@32473 a="x\]y\"z\\"][meta seq="1"]"#;
-    let with_sd = format!("<165>1 2026-11-26T08:00:01.5+05:30 gw-1 mqttd 812 ID47 {sd} valve stuck");
+    let with_sd =
+        format!("<165>1 2026-11-26T08:00:01.5+05:30 gw-1 mqttd 812 ID47 {sd} valve stuck");
     send_and_wait(
         edge.at.syslog_tcp.unwrap(),
         format!("{} {with_sd}", with_sd.len()).as_bytes(),

@@ -39,8 +39,14 @@ fn json_lines_have_the_fields_of_the_text_lines_and_jq_reads_them() {
         assert_eq!(ha, hb);
         assert_eq!(ra.len(), rb.len());
         for (x, y) in ra.iter().zip(rb) {
-            assert_eq!((&x.host, &x.app, &x.pid, &x.sent, &x.msgid, &x.sd, &x.message),
-                       (&y.host, &y.app, &y.pid, &y.sent, &y.msgid, &y.sd, &y.message));
+            assert_eq!(
+                (
+                    &x.host, &x.app, &x.pid, &x.sent, &x.msgid, &x.sd, &x.message
+                ),
+                (
+                    &y.host, &y.app, &y.pid, &y.sent, &y.msgid, &y.sd, &y.message
+                )
+            );
             assert_eq!((x.facility, x.severity), (y.facility, y.severity));
         }
     }
@@ -49,7 +55,10 @@ fn json_lines_have_the_fields_of_the_text_lines_and_jq_reads_them() {
     assert_eq!(gw[0].time, "2026-11-26T02:30:01.500000Z");
     let raw = std::fs::read_to_string(json.dir.0.join("gw-1.log")).unwrap();
     let v: serde_json::Value = serde_json::from_str(raw.lines().next().unwrap()).unwrap();
-    assert_eq!((v["facility"].as_str(), v["severity"].as_str()), (Some("local4"), Some("notice")));
+    assert_eq!(
+        (v["facility"].as_str(), v["severity"].as_str()),
+        (Some("local4"), Some("notice"))
+    );
     assert_eq!(v["sd"].as_str(), Some(SD));
     assert_eq!(v["pid"].as_str(), Some("812"));
     let local = read_file(&json.dir.0.join("127.0.0.1.log")).unwrap();
@@ -59,16 +68,30 @@ fn json_lines_have_the_fields_of_the_text_lines_and_jq_reads_them() {
     if let Some(jq) = pattern_core::peer::program("jq", "jq") {
         let run = |filter: &str, file: &str| {
             let out = crate::support::output(
-                Command::new(&jq).args(["-r", filter]).arg(json.dir.0.join(file)),
+                Command::new(&jq)
+                    .args(["-r", filter])
+                    .arg(json.dir.0.join(file)),
             )
             .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             String::from_utf8(out.stdout).unwrap()
         };
         assert_eq!(run(".sd", "gw-1.log"), format!("{SD}\n"));
-        assert_eq!(run(r#""\(.facility).\(.severity) \(.msgid) \(.sent)""#, "gw-1.log"),
-                   "local4.notice ID47 2026-11-26T08:00:01.5+05:30\n");
-        assert_eq!(run("select(.app == null) | .message", "127.0.0.1.log"), "no pri here\n");
+        assert_eq!(
+            run(
+                r#""\(.facility).\(.severity) \(.msgid) \(.sent)""#,
+                "gw-1.log"
+            ),
+            "local4.notice ID47 2026-11-26T08:00:01.5+05:30\n"
+        );
+        assert_eq!(
+            run("select(.app == null) | .message", "127.0.0.1.log"),
+            "no pri here\n"
+        );
         assert_eq!(run(".pid // \"-\"", "127.0.0.1.log"), "-\n1\n");
     }
     text.stop();
@@ -115,10 +138,20 @@ fn file_mode_is_exact_whatever_the_umask() {
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
-    let addr: std::net::SocketAddr = line.trim().rsplit(' ').next().unwrap().parse().expect(&line);
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .expect(&line);
     assert_eq!(mode_of(&data), 0o755);
     std::fs::write(data.join("10.9.9.9.log"), "").unwrap();
-    std::fs::set_permissions(data.join("10.9.9.9.log"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(
+        data.join("10.9.9.9.log"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
     // Two connections, two batches: the second rotates the first's file.
     for batch in 0..2 {
         let frames: Vec<u8> = (0..5)
@@ -126,10 +159,15 @@ fn file_mode_is_exact_whatever_the_umask() {
             .collect();
         send_and_wait(addr, &frames);
     }
-    let st = crate::support::status(Command::new("kill").args(["-TERM", &child.id().to_string()])).unwrap();
+    let st = crate::support::status(Command::new("kill").args(["-TERM", &child.id().to_string()]))
+        .unwrap();
     assert!(st.success());
     assert!(child.wait().unwrap().success());
     assert_eq!(mode_of(&data.join("127.0.0.1.log")), 0o644);
     assert_eq!(mode_of(&data.join("127.0.0.1.log.1")), 0o644, "rotated");
-    assert_eq!(mode_of(&data.join("10.9.9.9.log")), 0o600, "an existing file keeps its mode");
+    assert_eq!(
+        mode_of(&data.join("10.9.9.9.log")),
+        0o600,
+        "an existing file keeps its mode"
+    );
 }

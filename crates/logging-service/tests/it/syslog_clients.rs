@@ -69,14 +69,24 @@ fn check(records: &[StoredRecord], tag: &str, n: usize) {
 fn messages_without_pri_are_user_notice_like_loggers_default() {
     let server = Server::start("no-pri", |c| c.ace_port = None);
     let tcp = server.at.syslog_tcp.unwrap();
-    send_and_wait(tcp, b"no pri over tcp\nNov 14 22:13:20 gw-1 cron[7]: no pri, bsd header\nlast without newline");
+    send_and_wait(
+        tcp,
+        b"no pri over tcp\nNov 14 22:13:20 gw-1 cron[7]: no pri, bsd header\nlast without newline",
+    );
     let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     udp.send_to(b"no pri over udp", server.at.syslog_udp.unwrap())
         .unwrap();
     let mut expected = 4;
     if let Some(program) = logger_program() {
         let port = tcp.port().to_string();
-        let args = ["--server", "127.0.0.1", "--port", &port, "--tcp", "--rfc3164"];
+        let args = [
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--tcp",
+            "--rfc3164",
+        ];
         logger(&program, &args, 1, "viaLogger");
         expected += 1;
     }
@@ -91,12 +101,19 @@ fn messages_without_pri_are_user_notice_like_loggers_default() {
     };
     for m in ["no pri over tcp", "last without newline", "no pri over udp"] {
         let r = find(m);
-        assert_eq!((r.priority().as_str(), r.host.as_str()), ("user.notice", "127.0.0.1"), "{r:?}");
+        assert_eq!(
+            (r.priority().as_str(), r.host.as_str()),
+            ("user.notice", "127.0.0.1"),
+            "{r:?}"
+        );
         assert_eq!((r.app.as_deref(), r.sent.as_deref()), (None, None), "{r:?}");
     }
     let r = find("no pri, bsd header");
     assert_eq!(r.priority(), "user.notice");
-    assert_eq!((r.host.as_str(), r.app.as_deref(), r.pid.as_deref()), ("gw-1", Some("cron"), Some("7")));
+    assert_eq!(
+        (r.host.as_str(), r.app.as_deref(), r.pid.as_deref()),
+        ("gw-1", Some("cron"), Some("7"))
+    );
     assert_eq!(r.sent.as_deref(), Some("--11-14T22:13:20"));
     if expected == 5 {
         assert_eq!(find("viaLogger line 0").priority(), "user.notice");

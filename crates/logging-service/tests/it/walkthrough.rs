@@ -57,7 +57,10 @@ fn the_walkthrough_parser_finds_commands_and_their_output() {
     let doc = "x\n<!-- walkthrough: y -->\n```sh\n# note\na 1\n#> out 1\n#>\nb\n\n```\n";
     let s = steps(doc);
     assert_eq!(s.len(), 2);
-    assert_eq!((s[0].command.as_str(), &s[0].expected[..]), ("a 1", &["out 1".to_string(), String::new()][..]));
+    assert_eq!(
+        (s[0].command.as_str(), &s[0].expected[..]),
+        ("a 1", &["out 1".to_string(), String::new()][..])
+    );
     assert!(s[1].expected.is_empty());
 }
 
@@ -78,7 +81,14 @@ fn reading_the_store_runs_as_documented() {
     let mut logd = Child(
         crate::support::spawn(
             Command::new(env!("CARGO_BIN_EXE_logd"))
-                .args(["--ace-port", "off", "--syslog-port", "0", "--data-dir", "logd-data"])
+                .args([
+                    "--ace-port",
+                    "off",
+                    "--syslog-port",
+                    "0",
+                    "--data-dir",
+                    "logd-data",
+                ])
                 .current_dir(&work.0)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null()),
@@ -96,10 +106,9 @@ fn reading_the_store_runs_as_documented() {
     let logc_dir = std::path::Path::new(env!("CARGO_BIN_EXE_logc"))
         .parent()
         .unwrap();
-    let path = std::env::join_paths(
-        std::iter::once(logc_dir.to_path_buf())
-            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-    )
+    let path = std::env::join_paths(std::iter::once(logc_dir.to_path_buf()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
     .unwrap();
     let mut ran = 0;
     for step in &steps {
@@ -129,8 +138,9 @@ fn reading_the_store_runs_as_documented() {
         ran += 1;
     }
     assert!(ran >= 8, "only {ran} commands ran");
-    let term = crate::support::status(Command::new("kill").args(["-TERM", &logd.0.id().to_string()]))
-        .unwrap();
+    let term =
+        crate::support::status(Command::new("kill").args(["-TERM", &logd.0.id().to_string()]))
+            .unwrap();
     assert!(term.success());
     assert!(logd.0.wait().unwrap().success());
 }
