@@ -187,3 +187,62 @@ fn operator_errors_are_clear_and_exit_by_kind() {
         text(&out.stdout)
     );
 }
+
+/// `logc read` merges host files (and with `--rotated` rotated ones) in TIME order, and
+/// refuses a store line that breaks the grammar with the file and line, exit 65; a data
+/// directory that cannot be read exits 66.
+#[test]
+fn read_merges_in_time_order_and_refuses_broken_lines() {
+    let dir = crate::support::TempDir::new("logc-read");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let line = |t: &str, h: &str, m: &str| {
+        format!("2026-01-01T00:00:0{t}.000000Z {h} a[-] user.info - - - {m}\n")
+    };
+    std::fs::write(
+        dir.0.join("b.log"),
+        line("3", "b", "third") + &line("4", "b", "fourth"),
+    )
+    .unwrap();
+    std::fs::write(dir.0.join("a.log"), line("2", "a", "second")).unwrap();
+    std::fs::write(dir.0.join("a.log.1"), line("1", "a", "first")).unwrap();
+    std::fs::write(dir.0.join("notes.txt"), "not a store file\n").unwrap();
+    let read = |args: &[&str]| {
+        crate::support::output(
+            Command::new(env!("CARGO_BIN_EXE_logc"))
+                .arg("read")
+                .arg("--data-dir")
+                .arg(&dir.0)
+                .args(args),
+        )
+        .unwrap()
+    };
+    let out = read(&["--output", "message"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "second\nthird\nfourth\n");
+    let out = read(&[
+        "--output",
+        "message",
+        "--rotated",
+        "--since",
+        "2026-01-01T05:30:02+05:30",
+    ]);
+    assert_eq!(text(&out.stdout), "second\nthird\nfourth\n");
+    let out = read(&["--output", "message", "--rotated"]);
+    assert_eq!(text(&out.stdout), "first\nsecond\nthird\nfourth\n");
+    std::fs::write(
+        dir.0.join("c.log"),
+        line("5", "c", "ok") + "2026-01-01T00:00:06.000000Z c a[-] <1.6> old format\n",
+    )
+    .unwrap();
+    let out = read(&[]);
+    assert_eq!(out.status.code(), Some(65));
+    let err = text(&out.stderr);
+    assert!(err.contains("c.log:2: FACILITY"), "{err}");
+    let out = crate::support::output(Command::new(env!("CARGO_BIN_EXE_logc")).args([
+        "read",
+        "--data-dir",
+        "/nonexistent/logd-data",
+    ]))
+    .unwrap();
+    assert_eq!(out.status.code(), Some(66), "{}", text(&out.stderr));
+}
