@@ -80,6 +80,14 @@ fn json_lines_have_the_fields_of_the_text_lines_and_jq_reads_them() {
             );
             String::from_utf8(out.stdout).unwrap()
         };
+        // The command of docs/logging-service.md's "JSON lines".
+        assert_eq!(
+            run(
+                r#"select(.msgid != null) | "\(.time) \(.host) \(.msgid) \(.message)""#,
+                "gw-1.log"
+            ),
+            "2026-11-26T02:30:01.500000Z gw-1 ID47 valve stuck\n"
+        );
         assert_eq!(run(".sd", "gw-1.log"), format!("{SD}\n"));
         assert_eq!(
             run(
@@ -94,6 +102,16 @@ fn json_lines_have_the_fields_of_the_text_lines_and_jq_reads_them() {
         );
         assert_eq!(run(".pid // \"-\"", "127.0.0.1.log"), "-\n1\n");
     }
+    // A directory written in both formats over time reads the same, line by line.
+    let mixed = json.dir.0.join("127.0.0.1.log");
+    let text_line = std::fs::read_to_string(text.dir.0.join("127.0.0.1.log")).unwrap();
+    let mut all = std::fs::read_to_string(&mixed).unwrap();
+    all.push_str(&text_line);
+    std::fs::write(&mixed, all).unwrap();
+    let both = read_file(&mixed).unwrap();
+    assert_eq!(both.len(), 4);
+    assert_eq!(both[2].message, "no pri here");
+    assert_eq!(both[3], local[1]);
     text.stop();
     json.stop();
 }
