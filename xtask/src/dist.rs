@@ -216,6 +216,19 @@ mod tests {
         }
     }
 
+    /// A man page for each binary and each of its subcommands (clap's own list).
+    fn man_pages_expected() -> usize {
+        commands()
+            .iter()
+            .map(|c| {
+                1 + c
+                    .get_subcommands()
+                    .filter(|s| s.get_name() != "help")
+                    .count()
+            })
+            .sum()
+    }
+
     fn temp_dir(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("xtask-dist-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -227,8 +240,12 @@ mod tests {
         let dir = temp_dir("options");
         let root = crate::workspace_root().unwrap();
         let written = write_tree(&dir, &root).unwrap();
-        // logd, logc and logc's three subcommands; three shells for two binaries; the units.
-        assert_eq!(written.len(), 5 + 6 + UNITS.len(), "{written:#?}");
+        // A page per binary and per subcommand; three shells for each binary; the units.
+        assert_eq!(
+            written.len(),
+            man_pages_expected() + 3 * commands().len() + UNITS.len(),
+            "{written:#?}"
+        );
         let mut missing = Vec::new();
         for cmd in commands() {
             let bin = cmd.get_name().to_owned();
@@ -320,7 +337,7 @@ mod tests {
             );
             n += 1;
         }
-        assert_eq!(n, 5);
+        assert_eq!(n, man_pages_expected());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

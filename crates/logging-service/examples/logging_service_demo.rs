@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use logging_service::ace::{AceRecord, ByteOrder, SecondsLayout, encode};
 use logging_service::client::{Client, Format, Message, Transport};
 use logging_service::server::{Logd, LogdConfig};
-use logging_service::store::{StoreConfig, read_all};
+use logging_service::store::{StoreConfig, read_file, read_records};
 
 /// Sends, half-closes, and waits for logd to close: then everything sent is stored.
 fn send(addr: SocketAddr, bytes: &[u8]) {
@@ -219,15 +219,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "logd: stopped gracefully; {} records stored ({} ACE, {} syslog), {} rejected, {} connections",
         stats.stored, stats.ace, stats.syslog, stats.rejected, stats.connections
     );
-    println!("stored files (time stamp, host, app[pid], <facility.severity>, message):");
-    let rotated = std::fs::read_to_string(dir.join("127.0.0.1.log.rotated"))?;
+    println!(
+        "stored files (TIME in UTC, HOST, APP[PID], FACILITY.SEVERITY, the sender's own time, MSGID, STRUCTURED-DATA, message), read back with store::read_records:"
+    );
+    let rotated = read_file(&dir.join("127.0.0.1.log.rotated"))?;
     println!(
         "  127.0.0.1.log.rotated: {} record(s), from before the reopen",
-        rotated.lines().count()
+        rotated.len()
     );
-    for (host, lines) in read_all(&dir)? {
-        println!("  {host}.log: {} record(s)", lines.len());
-        for line in lines {
+    for (host, records) in read_records(&dir)? {
+        println!("  {host}.log: {} record(s)", records.len());
+        for r in records {
+            let mut line = String::new();
+            r.as_record().write_line(&mut line);
+            let line = line.trim_end().to_string();
             // RFC 3164 carries no year or zone: its line is stamped on receipt; hide that one.
             let shown = if host == "plc-4" {
                 line.split_once(' ')

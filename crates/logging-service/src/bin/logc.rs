@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use logging_service::cli::logc::{BenchArgs, CheckArgs, Cli, Command, SendArgs};
+use logging_service::cli::logc::{
+    BenchArgs, CheckArgs, Cli, Command, OutputArg, ReadArgs, SendArgs,
+};
 use logging_service::client::{self, BenchConfig, Client, Message};
 use pattern_core::ErrorChain;
 
@@ -141,6 +143,57 @@ fn check(args: CheckArgs) -> ExitCode {
     }
 }
 
+/// Exit status for a store that cannot be read (sysexits' EX_NOINPUT).
+const EXIT_NO_INPUT: u8 = 66;
+
+fn read(args: ReadArgs) -> ExitCode {
+    use std::io::Write;
+    let files = match logging_service::store::store_files(&args.data_dir, args.rotated) {
+        Ok(f) => f,
+        Err(e) => return fail(EXIT_NO_INPUT, format!("{}: {e}", args.data_dir.display())),
+    };
+    let mut records = Vec::new();
+    for (_, path) in files {
+        match logging_service::store::read_file(&path) {
+            Ok(r) => records.extend(r),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return fail(EXIT_DATA, e),
+            Err(e) => return fail(EXIT_NO_INPUT, format!("{}: {e}", path.display())),
+        }
+    }
+    records.retain(|r| {
+        args.host.as_ref().is_none_or(|h| &r.host == h)
+            && args.app.as_ref().is_none_or(|a| r.app.as_ref() == Some(a))
+            && args.severity.is_none_or(|s| r.severity <= s)
+            && args.facility.is_none_or(|f| r.facility == f)
+            && args
+                .msgid
+                .as_ref()
+                .is_none_or(|m| r.msgid.as_ref() == Some(m))
+            && args.since.as_ref().is_none_or(|t| &r.time >= t)
+    });
+    // TIME is UTC with a fixed width: as text it sorts in time order.
+    records.sort_by(|a, b| a.time.cmp(&b.time));
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut line = String::new();
+    for r in &records {
+        line.clear();
+        match args.output {
+            OutputArg::Text => r.as_record().write_line(&mut line),
+            OutputArg::Json => r.as_record().write_json(&mut line),
+            OutputArg::Message => {
+                logging_service::line::push_escaped(&mut line, &r.message);
+                line.push('\n');
+            }
+        }
+        if out.write_all(line.as_bytes()).is_err() {
+            // A closed pipe (`| head`) ends the output quietly.
+            return ExitCode::SUCCESS;
+        }
+    }
+    let _ = out.flush();
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -155,5 +208,6 @@ fn main() -> ExitCode {
         Command::Send(a) => send(a),
         Command::Bench(a) => bench(a),
         Command::Check(a) => check(a),
+        Command::Read(a) => read(a),
     }
 }

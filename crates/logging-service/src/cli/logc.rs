@@ -39,6 +39,60 @@ pub enum Command {
     Bench(BenchArgs),
     /// Send a marker record to HOST:PORT and wait until it is stored under a data directory.
     Check(CheckArgs),
+    /// Read the store: the records of a data directory, oldest first (TIME is UTC), filtered.
+    Read(ReadArgs),
+}
+
+/// `logc read`: which records of a data directory, and how to print them.
+#[derive(Args, Debug)]
+pub struct ReadArgs {
+    /// logd's data directory.
+    #[arg(long, default_value = "logd-data")]
+    pub data_dir: PathBuf,
+    /// Only this host's records (as the lines name it) [default: every host].
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only this application's records [default: every application].
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Only records of this severity or more severe (`err` shows emerg to err) [default: all].
+    #[arg(long, value_parser = parse_severity)]
+    pub severity: Option<u8>,
+    /// Only records of this facility [default: every facility].
+    #[arg(long, value_parser = parse_facility)]
+    pub facility: Option<u8>,
+    /// Only records with this RFC 5424 MSGID [default: any].
+    #[arg(long)]
+    pub msgid: Option<String>,
+    /// Only records at or after this time (RFC 3339, any offset: `2026-11-26T08:00:00+05:30`)
+    /// [default: from the first].
+    #[arg(long, value_parser = parse_since)]
+    pub since: Option<String>,
+    /// Read the rotated files (`HOST.log.N`) too.
+    #[arg(long)]
+    pub rotated: bool,
+    /// Print the records as store lines (`text`), JSON lines (`json`) or messages only
+    /// (escaped as in a line, so that no control character reaches the terminal).
+    #[arg(long, value_enum, default_value_t = OutputArg::Text)]
+    pub output: OutputArg,
+}
+
+/// How `logc read` prints a record.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum OutputArg {
+    /// A store line.
+    Text,
+    /// A JSON line.
+    Json,
+    /// The message only.
+    Message,
+}
+
+/// An RFC 3339 time as TIME (UTC), so that it compares with the store's times as text.
+fn parse_since(s: &str) -> Result<String, String> {
+    crate::record::parse_rfc3339(s)
+        .map(|(secs, micros)| crate::record::rfc3339(secs, micros))
+        .ok_or_else(|| format!("`{s}` is not an RFC 3339 time (2026-11-26T08:00:00Z)"))
 }
 
 /// How records are written and carried.
@@ -166,37 +220,7 @@ pub enum TransportArg {
     Udp,
 }
 
-/// Syslog's severity names, by number.
-pub const SEVERITIES: [&str; 8] = [
-    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
-];
-/// Syslog's facility names, by number.
-pub const FACILITIES: [&str; 24] = [
-    "kern",
-    "user",
-    "mail",
-    "daemon",
-    "auth",
-    "syslog",
-    "lpr",
-    "news",
-    "uucp",
-    "cron",
-    "authpriv",
-    "ftp",
-    "ntp",
-    "security",
-    "console",
-    "solaris-cron",
-    "local0",
-    "local1",
-    "local2",
-    "local3",
-    "local4",
-    "local5",
-    "local6",
-    "local7",
-];
+pub use crate::line::{FACILITIES, SEVERITIES};
 
 fn by_name_or_number(s: &str, names: &[&str], what: &str) -> Result<u8, String> {
     if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
@@ -324,6 +348,8 @@ mod tests {
             ("conns", "0"),
             ("size", "1G"),
             ("timeout", "0"),
+            ("since", "yesterday"),
+            ("output", "xml"),
         ];
         // Text the encoder checks against its format (exit 65), and paths.
         let free_text = ["host", "app", "msgid", "sd", "message", "data_dir"];

@@ -13,7 +13,7 @@ use crate::forward::ForwardOptions;
 use crate::limits::{self, parse_duration, parse_size};
 use crate::server::LogdConfig;
 use crate::spool::FullPolicy;
-use crate::store::{Durability, StoreConfig};
+use crate::store::{Durability, StoreConfig, StoreFormat};
 
 /// The longest `--fsync <N>ms` interval: an hour.
 const MAX_FSYNC_INTERVAL: Duration = Duration::from_secs(3600);
@@ -120,6 +120,13 @@ pub struct Cli {
     /// `SO_RCVBUF` of the syslog UDP socket (`4M`; the kernel caps it at net.core.rmem_max) [default: net.core.rmem_default]
     #[arg(long, value_name = "SIZE", value_parser = size_in(1, i32::MAX as u64))]
     udp_rcvbuf: Option<u64>,
+    /// Format of the store's lines: `text` (the documented grammar) or `json` (one object a line).
+    #[arg(long, value_enum, default_value_t = StoreFormatArg::Text)]
+    format: StoreFormatArg,
+    /// Permission bits of the files logd creates, in octal; the directories it creates get the
+    /// same bits plus search for every class that may read (0640 gives directories 0750).
+    #[arg(long, value_name = "MODE", default_value = "0640", value_parser = parse_mode)]
+    file_mode: u32,
     /// Load `dynamic` plugins even if someone other than their owner and root may write
     /// them or their directory (refused by default, like sshd's StrictModes).
     #[arg(long)]
@@ -147,6 +154,32 @@ enum Model {
     LeaderFollowers,
     /// A reactor thread queueing work to a pool (`--threads`).
     HalfSyncHalfAsync,
+}
+
+/// The format of the store's lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum StoreFormatArg {
+    /// The documented line grammar.
+    Text,
+    /// One JSON object per line, with the same fields.
+    Json,
+}
+
+/// An octal file mode of at most `0777` (`640`, `0640`, `0o640`) that lets the owner read and
+/// write (logd appends to its files and reopens them).
+fn parse_mode(s: &str) -> Result<u32, String> {
+    let digits = s.strip_prefix("0o").unwrap_or(s);
+    let mode = (!digits.is_empty() && digits.len() <= 4)
+        .then(|| u32::from_str_radix(digits, 8).ok())
+        .flatten()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("`{s}` is not an octal mode from 0 to 0777 (such as 0640)"))?;
+    if mode & 0o600 != 0o600 {
+        return Err(format!(
+            "{mode:04o} does not let logd read and write its own files (the owner needs rw: 06xx)"
+        ));
+    }
+    Ok(mode)
 }
 
 /// The format of logd's own log on stderr.
@@ -273,6 +306,11 @@ impl Cli {
             max_open_files: self.max_open_files as usize,
             max_hosts: self.max_hosts as usize,
             max_pending: self.max_pending as usize,
+            format: match self.format {
+                StoreFormatArg::Text => StoreFormat::Text,
+                StoreFormatArg::Json => StoreFormat::Json,
+            },
+            file_mode: self.file_mode,
             ..StoreConfig::new(&self.data_dir)
         };
         let cfg = LogdConfig {
@@ -343,6 +381,30 @@ mod tests {
             (b.max_open_files, b.max_hosts, b.max_pending)
         );
         assert_eq!(ours.concurrency, Concurrency::Reactor);
+        assert_eq!((a.format, a.file_mode), (b.format, b.file_mode));
+    }
+
+    #[test]
+    fn file_modes_are_octal_and_keep_the_owner_rw() {
+        for (arg, mode) in [
+            ("0640", 0o640),
+            ("600", 0o600),
+            ("0o644", 0o644),
+            ("0777", 0o777),
+        ] {
+            let cli = Cli::try_parse_from(["logd", "--file-mode", arg]).unwrap();
+            assert_eq!(cli.config().unwrap().store.file_mode, mode, "{arg}");
+        }
+        for bad in [
+            "", "0888", "1777", "07777", "abc", "0400", "0240", "-1", "0o",
+        ] {
+            assert!(
+                Cli::try_parse_from(["logd", "--file-mode", bad]).is_err(),
+                "{bad}"
+            );
+        }
+        let cli = Cli::try_parse_from(["logd", "--format", "json"]).unwrap();
+        assert_eq!(cli.config().unwrap().store.format, StoreFormat::Json);
     }
 
     #[test]
@@ -421,6 +483,8 @@ mod tests {
             ("max_pending", &["--max-pending", "0"]),
             ("metrics", &["--metrics", "9120"]),
             ("udp_rcvbuf", &["--udp-rcvbuf", "0"]),
+            ("format", &["--format", "xml"]),
+            ("file_mode", &["--file-mode", "0400"]),
             ("log_format", &["--log-format", "xml"]),
         ];
         // Any path parses; what cannot be used is refused at the start (73, 78). A user or

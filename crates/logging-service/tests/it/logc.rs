@@ -53,18 +53,22 @@ fn send_reaches_logd_in_every_format_and_transport() {
     server.wait_for_records(cases.len() as u64);
     let (stats, stored) = server.stop();
     assert_eq!(stats.rejected, 0, "{stats:?}");
-    let lines: Vec<&String> = stored.iter().flat_map(|(_, l)| l).collect();
-    assert_eq!(lines.len(), cases.len());
+    let records: Vec<_> = stored.iter().flat_map(|(_, l)| l).collect();
+    assert_eq!(records.len(), cases.len());
     for (i, (_, format, transport)) in cases.iter().enumerate() {
         let msg = format!("case {i} {format} over {transport}");
-        let line = lines
+        let r = records
             .iter()
-            .find(|l| l.ends_with(&msg))
-            .unwrap_or_else(|| panic!("{msg} not stored: {lines:?}"));
-        assert!(line.contains("<1.3>"), "user.err kept: {line}");
+            .find(|r| r.message == msg)
+            .unwrap_or_else(|| panic!("{msg} not stored: {records:?}"));
+        assert_eq!(r.priority(), "user.err", "{r:?}");
         if *format != "ace" {
             // ACE's records carry no host or application name; syslog's do.
-            assert!(line.contains(" dev-7 pump[42] "), "{line}");
+            assert_eq!(
+                (r.host.as_str(), r.app.as_deref(), r.pid.as_deref()),
+                ("dev-7", Some("pump"), Some("42")),
+                "{r:?}"
+            );
         }
     }
 }
@@ -146,7 +150,7 @@ fn send_reads_one_message_per_line_of_standard_input() {
     let (_, stored) = server.stop();
     let lines = &stored.iter().find(|(h, _)| h == "stdin-host").unwrap().1;
     assert_eq!(lines.len(), 50);
-    assert!(lines[49].ends_with("line 49"), "{}", lines[49]);
+    assert_eq!(lines[49].message, "line 49", "{:?}", lines[49]);
 }
 
 #[test]
@@ -282,4 +286,63 @@ fn operator_errors_are_clear_and_exit_by_kind() {
         "{}",
         text(&out.stdout)
     );
+}
+
+/// `logc read` merges host files (and with `--rotated` rotated ones) in TIME order, and
+/// refuses a store line that breaks the grammar with the file and line, exit 65; a data
+/// directory that cannot be read exits 66.
+#[test]
+fn read_merges_in_time_order_and_refuses_broken_lines() {
+    let dir = crate::support::TempDir::new("logc-read");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let line = |t: &str, h: &str, m: &str| {
+        format!("2026-01-01T00:00:0{t}.000000Z {h} a[-] user.info - - - {m}\n")
+    };
+    std::fs::write(
+        dir.0.join("b.log"),
+        line("3", "b", "third") + &line("4", "b", "fourth"),
+    )
+    .unwrap();
+    std::fs::write(dir.0.join("a.log"), line("2", "a", "second")).unwrap();
+    std::fs::write(dir.0.join("a.log.1"), line("1", "a", "first")).unwrap();
+    std::fs::write(dir.0.join("notes.txt"), "not a store file\n").unwrap();
+    let read = |args: &[&str]| {
+        crate::support::output(
+            Command::new(env!("CARGO_BIN_EXE_logc"))
+                .arg("read")
+                .arg("--data-dir")
+                .arg(&dir.0)
+                .args(args),
+        )
+        .unwrap()
+    };
+    let out = read(&["--output", "message"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "second\nthird\nfourth\n");
+    let out = read(&[
+        "--output",
+        "message",
+        "--rotated",
+        "--since",
+        "2026-01-01T05:30:02+05:30",
+    ]);
+    assert_eq!(text(&out.stdout), "second\nthird\nfourth\n");
+    let out = read(&["--output", "message", "--rotated"]);
+    assert_eq!(text(&out.stdout), "first\nsecond\nthird\nfourth\n");
+    std::fs::write(
+        dir.0.join("c.log"),
+        line("5", "c", "ok") + "2026-01-01T00:00:06.000000Z c a[-] <1.6> old format\n",
+    )
+    .unwrap();
+    let out = read(&[]);
+    assert_eq!(out.status.code(), Some(65));
+    let err = text(&out.stderr);
+    assert!(err.contains("c.log:2: FACILITY"), "{err}");
+    let out = crate::support::output(Command::new(env!("CARGO_BIN_EXE_logc")).args([
+        "read",
+        "--data-dir",
+        "/nonexistent/logd-data",
+    ]))
+    .unwrap();
+    assert_eq!(out.status.code(), Some(66), "{}", text(&out.stderr));
 }

@@ -199,10 +199,16 @@ fn with_a_svc_conf_sighup_reconfigures_live() {
         rest.contains("1 records stored (0 ACE, 1 syslog)"),
         "{rest}"
     );
-    let stored = std::fs::read_to_string(dir.0.join("data/edge-7.log")).unwrap();
-    assert!(
-        stored.ends_with("edge-7 app[-] <1.5> after reconfiguration\n"),
-        "{stored}"
+    let stored = logging_service::store::read_file(&dir.0.join("data/edge-7.log")).unwrap();
+    let last = stored.last().unwrap();
+    assert_eq!(
+        (
+            last.host.as_str(),
+            last.priority().as_str(),
+            last.message.as_str()
+        ),
+        ("edge-7", "user.notice", "after reconfiguration"),
+        "{stored:?}"
     );
 }
 
@@ -436,10 +442,11 @@ fn a_second_sigterm_stops_at_once() {
 
 /// The records stored under `dir`, as message texts.
 fn stored_messages(dir: &TempDir) -> Vec<String> {
-    logging_service::store::read_all(&dir.0)
+    logging_service::store::read_records(&dir.0)
         .unwrap()
         .into_iter()
-        .flat_map(|(_, lines)| lines)
+        .flat_map(|(_, records)| records)
+        .map(|r| r.message)
         .collect()
 }
 
