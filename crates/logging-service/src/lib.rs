@@ -13,6 +13,7 @@
 //! | Leader/Followers, Half-Sync/Half-Async | chosen with `--concurrency`, same handlers |
 //! | Strategy           | [`server::Framing`] (ACE, syslog) and [`store::RecordSink`] (files, forwarding) |
 //! | Component Configurator | [`services`]: the listeners and statistics as components of a svc.conf, reconfigured on SIGHUP |
+//! | Interceptor        | [`intercept`]: filter, redact, route and rate-limit records at "record decoded", "before store", "before forward", "connection opened/closed" |
 //!
 //! # Example
 //!
@@ -46,6 +47,7 @@
 pub mod ace;
 pub mod client;
 mod error;
+pub mod intercept;
 pub mod limits;
 pub mod metrics;
 pub mod notify;

@@ -558,5 +558,9 @@ pub fn configurator(env: &ServiceEnv) -> Configurator {
     cfg.register_static(METRICS, move || {
         Box::new(crate::metrics::MetricsService::new(e.clone()))
     });
+    let chain = env.output.chain().clone();
+    cfg.register_static(crate::intercept::INTERCEPTORS, move || {
+        Box::new(crate::intercept::InterceptorsService::new(chain.clone()))
+    });
     cfg
 }

@@ -2,6 +2,7 @@
 
 mod ace_interop;
 mod hostile;
+mod intercept;
 mod limits;
 mod listener_hygiene;
 mod logc;
