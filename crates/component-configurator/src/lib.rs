@@ -66,6 +66,7 @@ mod configurator;
 mod dynamic;
 pub mod elf;
 mod error;
+pub mod ext;
 mod repository;
 pub mod service;
 mod signal;
