@@ -11,7 +11,7 @@
 //! | Reactor            | `reactor::Reactor` (or another dispatcher) demultiplexes every socket |
 //! | Acceptor-Connector | `reactor::Acceptor` with a [`server::ConnectionFactory`] per format |
 //! | Leader/Followers, Half-Sync/Half-Async | chosen with `--concurrency`, same handlers |
-//! | Strategy           | [`server::Framing`] (ACE, syslog) and [`store::RecordSink`] (files, forwarding) |
+//! | Strategy           | [`server::Framing`] (ACE, syslog) and [`store::RecordSink`] (files, [`forward::Forwarder`]) |
 //! | Component Configurator | [`services`]: the listeners and statistics as components of a svc.conf, reconfigured on SIGHUP |
 //! | Interceptor        | [`intercept`]: filter, redact, route and rate-limit records at "record decoded", "before store", "before forward", "connection opened/closed" |
 //!
@@ -47,6 +47,7 @@
 pub mod ace;
 pub mod client;
 mod error;
+pub mod forward;
 pub mod intercept;
 pub mod limits;
 pub mod metrics;
@@ -54,6 +55,7 @@ pub mod notify;
 pub mod record;
 pub mod server;
 pub mod services;
+pub mod spool;
 pub mod store;
 pub mod syslog;
 

@@ -19,11 +19,12 @@ use reactor::ServiceFactory;
 
 use crate::ace::AceDecoder;
 use crate::error::{Error, FrameError};
+use crate::forward::{ForwardHandle, ForwardOptions, Forwarder};
 use crate::intercept;
 use crate::limits::{self, BufferBudget};
 use crate::record::RecordBatch;
 use crate::services::{self, ServiceEnv};
-use crate::store::{Durability, FileStore, Forwarder, Output, RecordSink, Stats, StoreConfig};
+use crate::store::{Durability, FileStore, Output, RecordSink, Stats, StoreConfig};
 use crate::syslog::{self, SyslogFramer};
 
 /// How bytes on a connection become records (the framing strategy).
@@ -554,6 +555,8 @@ pub struct LogdConfig {
     pub concurrency: Concurrency,
     /// Upstream to forward every record to.
     pub forward: Option<SocketAddr>,
+    /// How forwarding queues, spools, reconnects and stops.
+    pub forwarding: ForwardOptions,
     /// Close connections idle this long (zero: never).
     pub idle: Duration,
     /// Largest frame or message accepted (1 to [`limits::MAX_FRAME_LIMIT`]).
@@ -578,6 +581,7 @@ impl Default for LogdConfig {
             store: StoreConfig::new("logd-data"),
             concurrency: Concurrency::Reactor,
             forward: None,
+            forwarding: ForwardOptions::default(),
             idle: Duration::from_secs(300),
             max_frame: 64 * 1024,
             max_buffered: limits::DEFAULT_MAX_BUFFERED,
@@ -672,6 +676,7 @@ pub struct Logd {
     configurator: Configurator,
     thread: Option<JoinHandle<io::Result<()>>>,
     data_dir: PathBuf,
+    forwarder: Option<ForwardHandle>,
 }
 
 impl std::fmt::Debug for Logd {
@@ -751,11 +756,12 @@ impl Logd {
         };
         let mut sinks: Vec<Box<dyn RecordSink>> =
             vec![point(intercept::Point::Store, Box::new(store))];
+        let mut forwarder = None;
         if let Some(up) = cfg.forward {
-            sinks.push(point(
-                intercept::Point::Forward,
-                Box::new(Forwarder::start(up, 100_000)),
-            ));
+            let f = Forwarder::start(up, &cfg.forwarding, cfg.store.dir.join("spool"))
+                .map_err(Error::io("cannot start the forwarder"))?;
+            forwarder = Some(f.handle());
+            sinks.push(point(intercept::Point::Forward, Box::new(f)));
         }
         let output = Output::with_chain(sinks, chain);
         let mut dispatcher = cfg
@@ -775,6 +781,7 @@ impl Logd {
             listening: Default::default(),
             stopped: stopped.clone(),
             udp_rcvbuf: cfg.udp_rcvbuf,
+            forwarder: forwarder.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("logd-dispatcher".into())
@@ -789,6 +796,7 @@ impl Logd {
             env,
             thread: Some(thread),
             data_dir: cfg.store.dir.clone(),
+            forwarder,
         };
         let report = match &cfg.svc_conf {
             Some(path) => logd.configurator.process_file(path),
@@ -887,6 +895,12 @@ impl Logd {
         self.env.output.clone()
     }
 
+    /// The forwarder's handle, when forwarding: its counters (readable after the stop too),
+    /// and [`ForwardHandle::stop_now`] for a second stop signal.
+    pub fn forwarder(&self) -> Option<ForwardHandle> {
+        self.forwarder.clone()
+    }
+
     /// Registers another handler (signal watchers) and waits until it is registered.
     pub fn register(&self, handler: Box<dyn EventHandler>) -> Result<Token, Error> {
         let (tx, rx) = crossbeam_channel::bounded(1);
@@ -907,7 +921,9 @@ impl Logd {
 
     /// Waits until the dispatcher ends (from [`stop`](Self::stop), a signal watcher or a
     /// remote); then every connection is closed, every record read has been written, the
-    /// services are finalised, files are synced and the forwarder drained. Returns the counters.
+    /// services are finalised, files are synced and the forwarder drained: for at most its
+    /// stop timeout, after which what was not delivered is written to the spool. Returns the
+    /// counters.
     pub fn wait(mut self) -> Result<Stats, Error> {
         let run = self.thread.take().expect("waited once").join();
         self.configurator.close();

@@ -27,6 +27,7 @@ use pattern_core::{Context, Disposition, EventHandler, Interest, Remote, Removal
 use reactor::Acceptor;
 use wrapper_facade::{AcceptorOptions, InetAddr, SockAcceptor, SockDgram};
 
+use crate::forward::ForwardHandle;
 use crate::limits::BufferBudget;
 use crate::server::{AceFraming, ConnectionFactory, Framing, Listening, SyslogFraming, SyslogUdp};
 use crate::store::Output;
@@ -56,6 +57,8 @@ pub struct ServiceEnv {
     pub stopped: Arc<AtomicBool>,
     /// `SO_RCVBUF` of the syslog UDP socket (`None`: the kernel's default).
     pub udp_rcvbuf: Option<usize>,
+    /// The forwarder, when forwarding (its counters for the statistics).
+    pub forwarder: Option<ForwardHandle>,
 }
 
 impl std::fmt::Debug for ServiceEnv {
@@ -388,6 +391,7 @@ impl StatisticsService {
 
 struct Reporter {
     output: Arc<Output>,
+    forwarder: Option<ForwardHandle>,
 }
 
 impl EventHandler for Reporter {
@@ -416,6 +420,9 @@ impl EventHandler for Reporter {
             accept_backoffs = s.accept_backoffs,
             "statistics"
         );
+        if let Some(f) = &self.forwarder {
+            tracing::info!("forwarding to {}: {}", f.upstream(), f.stats());
+        }
         Disposition::Continue
     }
 }
@@ -450,6 +457,7 @@ impl Component for StatisticsService {
         let token = self.env.register(
             Box::new(Reporter {
                 output: self.env.output.clone(),
+                forwarder: self.env.forwarder.clone(),
             }),
             Interest::NONE,
         )?;
@@ -470,7 +478,7 @@ impl Component for StatisticsService {
 
     fn info(&self) -> String {
         let s = self.env.output.stats();
-        format!(
+        let mut info = format!(
             "statistics: {} records ({} ACE, {} syslog), {} stored, {} held, {} dropped, {} rejected, {} connections, {} closed idle",
             s.records,
             s.ace,
@@ -481,7 +489,11 @@ impl Component for StatisticsService {
             s.rejected,
             s.connections,
             s.idle_closed
-        )
+        );
+        if let Some(f) = &self.env.forwarder {
+            info.push_str(&format!("; forwarding: {}", f.stats()));
+        }
+        info
     }
 }
 
@@ -534,6 +546,7 @@ pub fn check_file(
         listening: Default::default(),
         stopped: Arc::new(AtomicBool::new(true)),
         udp_rcvbuf: None,
+        forwarder: None,
     };
     configurator(&env).check_file(path)
 }

@@ -1,21 +1,20 @@
-//! Where records go: per-host files with rotation and an fsync policy, and an upstream forwarder.
+//! Where records go: per-host files with rotation and an fsync policy (forwarding upstream
+//! is in [`crate::forward`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
-use std::io::{self, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
 use wrapper_facade::file::{AppendFile, FileLock, FsyncPolicy, LockMode};
 
-use crate::record::{LogRecord, RecordBatch};
+pub use crate::forward::{ForwardStats, Forwarder, encode_rfc5424};
+use crate::record::RecordBatch;
 
 /// A destination for batches of records (the storage strategy).
 pub trait RecordSink: Send + std::fmt::Debug {
@@ -793,176 +792,6 @@ impl RecordSink for FileStore {
     }
 }
 
-/// Counters of a [`Forwarder`].
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ForwardStats {
-    /// Records sent upstream.
-    pub sent: u64,
-    /// Records dropped because the queue was full (upstream down or slow).
-    pub dropped: u64,
-}
-
-/// Forwards records upstream as RFC 5424 messages with RFC 6587 octet counting over TCP
-/// (which another `logd`, rsyslog and syslog-ng all accept), from a thread of its own so that
-/// a slow upstream never blocks the dispatcher.
-///
-/// Records wait in a bounded queue; when it is full, new records are dropped and counted
-/// (the local files still have them). A broken connection is re-established with back-off.
-pub struct Forwarder {
-    tx: Option<Sender<Vec<u8>>>,
-    thread: Option<JoinHandle<()>>,
-    stats: Arc<Mutex<ForwardStats>>,
-}
-
-impl std::fmt::Debug for Forwarder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Forwarder")
-            .field("stats", &*self.stats.lock())
-            .finish()
-    }
-}
-
-/// RFC 5424 with octet counting, as a forwarder sends it.
-///
-/// The header fields are made what RFC 5424 allows, whatever the original sender put in
-/// them: printable US-ASCII only (anything else becomes `_`), at most the RFC's length for
-/// each (TIMESTAMP 32, HOSTNAME 255, APP-NAME 48, PROCID 128), `-` when empty. The message
-/// goes as it is: octet counting frames it.
-///
-/// ```
-/// use logging_service::record::LogRecord;
-/// use logging_service::store::encode_rfc5424;
-///
-/// let r = LogRecord { time: "2023-11-14T22:13:20Z", host: "gw 1", app: "app\nx", pid: "",
-///                     facility: 1, severity: 6, message: "hello" };
-/// assert_eq!(encode_rfc5424(&r), b"49 <14>1 2023-11-14T22:13:20Z gw_1 app_x - - - hello");
-/// ```
-pub fn encode_rfc5424(r: &LogRecord<'_>) -> Vec<u8> {
-    fn header_field(out: &mut String, s: &str, max: usize) {
-        if s.is_empty() {
-            out.push('-');
-        } else {
-            out.extend(
-                s.chars()
-                    .take(max)
-                    .map(|c| if c.is_ascii_graphic() { c } else { '_' }),
-            );
-        }
-        out.push(' ');
-    }
-    let pri = u16::from(r.facility) * 8 + u16::from(r.severity);
-    let mut msg = format!("<{pri}>1 ");
-    header_field(&mut msg, r.time, 32);
-    header_field(&mut msg, r.host, 255);
-    header_field(&mut msg, r.app, 48);
-    header_field(&mut msg, r.pid, 128);
-    msg.push_str("- - ");
-    msg.push_str(r.message);
-    let mut out = format!("{} ", msg.len()).into_bytes();
-    out.extend(msg.into_bytes());
-    out
-}
-
-impl Forwarder {
-    /// Starts forwarding to `upstream`, with a queue of `capacity` records.
-    pub fn start(upstream: SocketAddr, capacity: usize) -> Self {
-        let (tx, rx) = crossbeam_channel::bounded(capacity);
-        let stats = Arc::new(Mutex::new(ForwardStats::default()));
-        let s = stats.clone();
-        let thread = std::thread::Builder::new()
-            .name("logd-forward".into())
-            .spawn(move || forward_loop(upstream, rx, s))
-            .expect("spawn forwarder");
-        Forwarder {
-            tx: Some(tx),
-            thread: Some(thread),
-            stats,
-        }
-    }
-
-    /// The counters so far.
-    pub fn stats(&self) -> ForwardStats {
-        *self.stats.lock()
-    }
-}
-
-fn forward_loop(upstream: SocketAddr, rx: Receiver<Vec<u8>>, stats: Arc<Mutex<ForwardStats>>) {
-    let mut conn: Option<TcpStream> = None;
-    let mut backoff = Duration::from_millis(50);
-    let mut pending: Option<Vec<u8>> = None;
-    let mut closing_deadline: Option<Instant> = None;
-    loop {
-        let msg = match pending.take() {
-            Some(m) => m,
-            None => match rx.recv() {
-                Ok(m) => m,
-                Err(_) => break,
-            },
-        };
-        if conn.is_none() {
-            match TcpStream::connect_timeout(&upstream, Duration::from_secs(2)) {
-                Ok(c) => {
-                    let _ = c.set_write_timeout(Some(Duration::from_secs(5)));
-                    conn = Some(c);
-                    backoff = Duration::from_millis(50);
-                }
-                Err(e) => {
-                    tracing::warn!(%upstream, error = %e, "forwarding: connect failed");
-                    pending = Some(msg);
-                    // After shutdown began, give up once the deadline passes.
-                    let deadline = *closing_deadline
-                        .get_or_insert_with(|| Instant::now() + Duration::from_secs(10));
-                    if rx.is_empty() && Instant::now() > deadline {
-                        break;
-                    }
-                    std::thread::park_timeout(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
-            }
-        }
-        closing_deadline = None;
-        let c = conn.as_mut().expect("connected above");
-        match c.write_all(&msg) {
-            Ok(()) => stats.lock().sent += 1,
-            Err(e) => {
-                tracing::warn!(%upstream, error = %e, "forwarding: send failed; reconnecting");
-                conn = None;
-                pending = Some(msg);
-            }
-        }
-    }
-    if let Some(mut c) = conn {
-        let _ = c.flush();
-    }
-}
-
-impl RecordSink for Forwarder {
-    fn write_batch(&mut self, batch: &RecordBatch) -> io::Result<()> {
-        let Some(tx) = &self.tx else { return Ok(()) };
-        for r in batch.iter() {
-            match tx.try_send(encode_rfc5424(&r)) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) => self.stats.lock().dropped += 1,
-                Err(TrySendError::Disconnected(_)) => {
-                    return Err(io::Error::other("forwarder thread ended"));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Stops accepting, sends what is queued, and waits for the thread.
-    fn flush(&mut self) -> io::Result<()> {
-        drop(self.tx.take());
-        if let Some(t) = self.thread.take() {
-            t.join()
-                .map_err(|_| io::Error::other("forwarder panicked"))?;
-        }
-        Ok(())
-    }
-}
-
 /// Counters of the whole service.
 ///
 /// Every record the output took is accounted for by the file store:
@@ -1205,8 +1034,7 @@ pub fn read_all(dir: &Path) -> io::Result<Vec<(String, Vec<String>)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syslog::{Dialect, parse};
-    use proptest::prelude::*;
+    use crate::record::LogRecord;
 
     /// A fresh directory under the temp dir, removed first.
     fn scratch(tag: &str) -> PathBuf {
@@ -1613,32 +1441,5 @@ mod tests {
             .collect();
         assert_eq!(all_lines(&dir), expected);
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    proptest! {
-        /// Whatever the original sender put in a record, what the forwarder sends is one RFC
-        /// 5424 message whose header fields are printable US-ASCII within the RFC's lengths.
-        #[test]
-        fn forwarded_headers_are_what_rfc_5424_allows(
-            time in any::<String>(),
-            host in any::<String>(),
-            app in any::<String>(),
-            pid in any::<String>(),
-            message in "[^\r\n\0]*",
-        ) {
-            let r = LogRecord { time: &time, host: &host, app: &app, pid: &pid, facility: 1, severity: 6, message: &message };
-            let framed = encode_rfc5424(&r);
-            let text = std::str::from_utf8(&framed).unwrap();
-            let (count, body) = text.split_once(' ').unwrap();
-            prop_assert_eq!(count.parse::<usize>().unwrap(), body.len());
-            let m = parse(body.as_bytes()).unwrap();
-            prop_assert_eq!(m.dialect, Dialect::Rfc5424);
-            for (field, max) in [(&m.timestamp, 32), (&m.hostname, 255), (&m.app, 48), (&m.procid, 128)] {
-                if let Some(f) = field {
-                    prop_assert!(f.len() <= max && f.chars().all(|c| c.is_ascii_graphic()), "{f:?}");
-                }
-            }
-            prop_assert_eq!(m.message.as_ref(), message.strip_prefix('\u{feff}').unwrap_or(&message));
-        }
     }
 }

@@ -4,14 +4,17 @@
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use leader_followers::Concurrency;
 use logging_service::Error;
+use logging_service::forward::{ForwardHandle, ForwardOptions};
 use logging_service::limits::{self, parse_duration, parse_size};
 use logging_service::notify::Notifier;
 use logging_service::server::{Logd, LogdConfig};
+use logging_service::spool::FullPolicy;
 use logging_service::store::{Durability, StoreConfig};
 use pattern_core::{Context, Disposition, ErrorChain, EventHandler};
 use wrapper_facade::signal::{Signal, SignalSet};
@@ -34,8 +37,13 @@ mod exit {
 const MAX_FSYNC_INTERVAL: Duration = Duration::from_secs(3600);
 
 const AFTER_HELP: &str = "\
-Signals: SIGTERM or SIGINT stop logd, writing everything read; SIGHUP re-reads the svc.conf
-(checked whole before anything changes) and reopens the files (after logrotate or a `mv`).
+Signals: SIGTERM or SIGINT stop logd, writing everything read; forwarding drains for
+--stop-timeout, then spools the rest; a second SIGTERM or SIGINT stops draining at once.
+SIGHUP re-reads the svc.conf (checked whole before anything changes) and reopens the files
+(after logrotate or a `mv`).
+Forwarding queues --forward-queue bytes in memory, then spools to --spool-dir up to --spool-max,
+then applies --spool-full; what is spooled is replayed in order when the upstream is back and
+after a restart.
 Exit status: 0 after a clean stop; 1 when records were dropped because they could not be stored;
 64 usage, 69 a port or address unavailable, 73 the data directory unusable, 78 a bad svc.conf.";
 
@@ -70,6 +78,30 @@ struct Cli {
     /// Forward every record to a syslog collector over TCP (RFC 5424, octet counting).
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_forward)]
     forward: Option<SocketAddr>,
+    /// Bytes of records queued in memory for the upstream before they spill to the spool.
+    #[arg(long, value_name = "SIZE", default_value = "8M", requires = "forward", value_parser = size_in(1, 1 << 40))]
+    forward_queue: u64,
+    /// The forwarder's spool directory [default: DATA_DIR/spool].
+    #[arg(long, value_name = "DIR", requires = "forward")]
+    spool_dir: Option<PathBuf>,
+    /// Bytes the spool may hold on disk.
+    #[arg(long, value_name = "SIZE", default_value = "1G", requires = "forward", value_parser = size_in(512, 1 << 50))]
+    spool_max: u64,
+    /// What a full spool does: `block` (pause reading TCP clients; UDP drops counted),
+    /// `drop-oldest` or `drop-newest` (counted).
+    #[arg(
+        long,
+        value_name = "POLICY",
+        default_value = "block",
+        requires = "forward"
+    )]
+    spool_full: FullPolicy,
+    /// Reconnection back-off: first delay and cap, doubling with jitter (`100ms:30s`).
+    #[arg(long, value_name = "BASE:CAP", default_value = "100ms:30s", requires = "forward", value_parser = parse_backoff)]
+    forward_backoff: (Duration, Duration),
+    /// How long a stop keeps forwarding before it spools the rest.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration_up_to(Duration::from_secs(3600)))]
+    stop_timeout: Duration,
     /// When to fdatasync: `none`, `batch` (after each batch), or at most `<N>ms` after a write.
     #[arg(long, value_name = "POLICY", default_value = "none", value_parser = parse_fsync)]
     fsync: Durability,
@@ -155,6 +187,19 @@ fn parse_forward(s: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("`{s}` resolves to no address"))
 }
 
+fn parse_backoff(s: &str) -> Result<(Duration, Duration), String> {
+    let (base, cap) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not BASE:CAP (`100ms:30s`)"))?;
+    let (base, cap) = (parse_duration(base)?, parse_duration(cap)?);
+    if base.is_zero() || base > cap {
+        return Err(format!(
+            "`{s}`: the base must be above zero and at most the cap"
+        ));
+    }
+    Ok((base, cap))
+}
+
 fn parse_fsync(s: &str) -> Result<Durability, String> {
     let d: Durability = s.parse()?;
     if let Durability::Interval(every) = d
@@ -234,6 +279,16 @@ impl Cli {
             store,
             concurrency,
             forward: self.forward,
+            forwarding: ForwardOptions {
+                queue_bytes: self.forward_queue,
+                spool_dir: self.spool_dir.clone(),
+                spool_max: self.spool_max,
+                spool_full: self.spool_full,
+                backoff_base: self.forward_backoff.0,
+                backoff_cap: self.forward_backoff.1,
+                stop_timeout: self.stop_timeout,
+                ..ForwardOptions::default()
+            },
             idle: self.idle_timeout,
             max_frame: self.max_frame as usize,
             max_buffered: self.max_buffered as usize,
@@ -283,16 +338,26 @@ enum Event {
 /// they cannot run inside an upcall).
 struct SignalWatcher {
     tx: crossbeam_channel::Sender<Event>,
+    /// Stop signals seen: the second one stops forwarding at once.
+    stops: u32,
+    forwarder: Option<ForwardHandle>,
 }
 
 impl EventHandler for SignalWatcher {
     fn handle_signal(&mut self, _ctx: &mut dyn Context, signal: i32) -> Disposition {
         let event = if signal == Signal::HUP.as_raw() {
             Event::Hangup
-        } else if signal == Signal::INT.as_raw() {
-            Event::Stop(Signal::INT)
         } else {
-            Event::Stop(Signal::TERM)
+            let signal = if signal == Signal::INT.as_raw() {
+                Signal::INT
+            } else {
+                Signal::TERM
+            };
+            self.stops += 1;
+            if self.stops > 1 {
+                second_stop(signal, self.forwarder.as_ref());
+            }
+            Event::Stop(signal)
         };
         let _ = self.tx.send(event);
         Disposition::Continue
@@ -331,7 +396,11 @@ fn serve(cfg: LogdConfig) -> Result<ExitCode, Error> {
     let notifier = Notifier::from_env().map_err(Error::io("cannot use $NOTIFY_SOCKET"))?;
     let mut logd = Logd::start(cfg.clone())?;
     let (tx, rx) = crossbeam_channel::unbounded();
-    let watcher = logd.register(Box::new(SignalWatcher { tx }))?;
+    let watcher = logd.register(Box::new(SignalWatcher {
+        tx,
+        stops: 0,
+        forwarder: logd.forwarder(),
+    }))?;
     logd.remote().post(Box::new(move |ctx| {
         for s in signals {
             if let Err(e) = ctx.watch_signal(watcher, s.as_raw()) {
@@ -395,7 +464,8 @@ fn serve(cfg: LogdConfig) -> Result<ExitCode, Error> {
             Err(_) => break,
         }
     }
-    let stats = logd.stop()?;
+    let forwarder = logd.forwarder();
+    let stats = stop_on_second_signal(logd, forwarder.clone())?;
     println!(
         "logd: stopped; {} records stored ({} ACE, {} syslog), {} rejected, {} connections, {} closed idle",
         stats.stored, stats.ace, stats.syslog, stats.rejected, stats.connections, stats.idle_closed
@@ -422,6 +492,9 @@ fn serve(cfg: LogdConfig) -> Result<ExitCode, Error> {
         stats.dir_recreated,
         stats.rotate_failures
     );
+    if let Some(f) = forwarder {
+        println!("logd: forwarding to {}: {}", f.upstream(), f.stats());
+    }
     if stats.dropped() > 0 {
         eprintln!(
             "logd: LOST {} records that could not be stored under {} (see the errors above)",
@@ -431,6 +504,72 @@ fn serve(cfg: LogdConfig) -> Result<ExitCode, Error> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn second_stop(signal: Signal, forwarder: Option<&ForwardHandle>) {
+    eprintln!("logd: {signal} again: stopping at once, spooling what is not forwarded");
+    tracing::warn!("{signal} again: stopping at once, spooling what is not forwarded");
+    if let Some(f) = forwarder {
+        f.stop_now();
+    }
+}
+
+/// Stops logd on another thread while this one waits for a second SIGTERM or SIGINT: once the
+/// dispatcher has ended, its signal fd is no longer read, so a signal fd of our own is.
+fn stop_on_second_signal(
+    logd: Logd,
+    forwarder: Option<ForwardHandle>,
+) -> Result<logging_service::store::Stats, Error> {
+    use mio::{Events, Interest, Poll, Token, Waker};
+    const SIGNAL: Token = Token(0);
+    const DONE: Token = Token(1);
+    let setup = Error::io("cannot wait for a second stop signal");
+    let mut fd = wrapper_facade::signal::SignalFd::new(
+        &[Signal::TERM, Signal::INT]
+            .into_iter()
+            .collect::<SignalSet>(),
+    )
+    .map_err(Error::io("cannot wait for a second stop signal"))?;
+    let mut poll = Poll::new().map_err(Error::io("cannot wait for a second stop signal"))?;
+    poll.registry()
+        .register(&mut fd, SIGNAL, Interest::READABLE)
+        .map_err(Error::io("cannot wait for a second stop signal"))?;
+    // Kept alive here: a waker dropped by the thread would close its descriptor, and the
+    // wake-up with it, before this thread polls.
+    let waker = Arc::new(
+        Waker::new(poll.registry(), DONE)
+            .map_err(Error::io("cannot wait for a second stop signal"))?,
+    );
+    let wake = waker.clone();
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::Builder::new()
+        .name("logd-stop".into())
+        .spawn(move || {
+            let _ = tx.send(logd.stop());
+            let _ = wake.wake();
+        })
+        .map_err(setup)?;
+    let mut events = Events::with_capacity(4);
+    loop {
+        match rx.try_recv() {
+            Ok(result) => return result,
+            Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                return Err(Error::Io {
+                    what: "the stopping thread panicked",
+                    source: std::io::Error::other("panic"),
+                });
+            }
+            Err(crossbeam_channel::TryRecvError::Empty) => {}
+        }
+        match poll.poll(&mut events, None) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io("cannot wait for a second stop signal")(e)),
+        }
+        while let Some(info) = fd.read().map_err(Error::io("cannot read the signal fd"))? {
+            second_stop(info.signal(), forwarder.as_ref());
+        }
+    }
 }
 
 /// logd's own log: lifecycle events at info by default, `RUST_LOG` wins; colour only on a terminal.

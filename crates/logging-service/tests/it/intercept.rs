@@ -179,7 +179,8 @@ fn deny_refuses_connections_when_they_open() {
     // of the stream (or a reset, if its bytes arrived first).
     let mut c = std::net::TcpStream::connect(logd.listening().syslog_tcp.unwrap()).unwrap();
     let _ = c.write_all(&syslog(&[("h", "a", 6, "refused")]));
-    c.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
     let mut rest = Vec::new();
     match c.read_to_end(&mut rest) {
         Ok(n) => assert_eq!(n, 0),
@@ -226,4 +227,59 @@ fn a_bad_chain_is_refused_at_reload_with_file_and_line_and_the_running_chain_goe
         ["a ***", "another ***", "b secret"]
     );
     assert_eq!((s.reconfigurations_failed, s.intercepted), (1, 1));
+}
+
+/// An upstream syslog receiver: collects the MSG part of each RFC 6587 octet-counted frame
+/// until logd closes the connection at its stop.
+fn upstream() -> (std::net::SocketAddr, std::thread::JoinHandle<Vec<String>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reader = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut bytes = Vec::new();
+        s.read_to_end(&mut bytes).unwrap();
+        let mut out = Vec::new();
+        let mut rest = &bytes[..];
+        while let Some(sp) = rest.iter().position(|&b| b == b' ') {
+            let len: usize = std::str::from_utf8(&rest[..sp]).unwrap().parse().unwrap();
+            let frame = std::str::from_utf8(&rest[sp + 1..sp + 1 + len]).unwrap();
+            out.push(frame.splitn(8, ' ').nth(7).unwrap().to_owned());
+            rest = &rest[sp + 1 + len..];
+        }
+        out
+    });
+    (addr, reader)
+}
+
+#[test]
+fn before_forward_filters_and_redacts_what_goes_upstream_only() {
+    let dir = TempDir::new("icpt-forward");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    write_conf(
+        &dir,
+        r"drop app=^local$ at=forward ; redact 'pattern=pw=\S+' with=pw=*** at=forward",
+    );
+    let (addr, reader) = upstream();
+    let logd = Logd::start(LogdConfig {
+        svc_conf: Some(dir.0.join("svc.conf")),
+        store: StoreConfig::new(dir.0.join("data")),
+        forward: Some(addr),
+        ..LogdConfig::default()
+    })
+    .expect("logd starts");
+    send(
+        &logd,
+        &[
+            ("h", "local", 6, "stays here"),
+            ("h", "web", 6, "login pw=abc"),
+        ],
+    );
+    let s = stop(logd);
+    assert_eq!(reader.join().unwrap(), ["login pw=***"]);
+    // The store is not behind the forward point: it keeps both, unchanged.
+    assert_eq!(
+        messages(&dir.0.join("data")),
+        ["login pw=abc", "stays here"]
+    );
+    assert_eq!((s.stored, s.intercepted, s.forward_intercepted), (2, 0, 1));
 }

@@ -220,7 +220,7 @@ fn forwarding_to_rsyslog() {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
-    let Some(rsyslogd) = pattern_core::peer::program("rsyslogd", "rsyslog") else {
+    let Some(rsyslogd_path) = pattern_core::peer::program("rsyslogd", "rsyslog") else {
         return;
     };
     let work = crate::support::TempDir::new("rsyslog");
@@ -248,7 +248,7 @@ fn forwarding_to_rsyslog() {
     )
     .unwrap();
     let mut rsyslogd = crate::support::spawn(
-        Command::new(rsyslogd)
+        Command::new(&rsyslogd_path)
             .args(["-n", "-f"])
             .arg(&conf)
             .arg("-i")
@@ -256,7 +256,7 @@ fn forwarding_to_rsyslog() {
             .stdout(Stdio::null())
             .stderr(Stdio::piped()),
     )
-    .expect("start rsyslogd");
+    .expect("rsyslogd starts");
     let upstream: std::net::SocketAddr = format!("127.0.0.77:{port}").parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(upstream).is_err() {

@@ -70,6 +70,15 @@ impl Server {
         }
     }
 
+    /// The forwarder's handle (when forwarding); its counters stay readable after the stop.
+    pub(crate) fn forwarder(&self) -> logging_service::forward::ForwardHandle {
+        self.logd
+            .as_ref()
+            .unwrap()
+            .forwarder()
+            .expect("forwarding is configured")
+    }
+
     /// Stops gracefully; returns the counters and, read after the stop, every stored line.
     pub(crate) fn stop(self) -> (Stats, Stored) {
         let (stats, stored, _) = self.stop_with_files();
@@ -125,6 +134,16 @@ impl Drop for Server {
         if let Some(logd) = self.logd.take() {
             let _ = logd.stop();
         }
+    }
+}
+
+/// Polls `cond` until it holds; fails with `what` after 60 s (a generous bound, not a timing
+/// assertion: it only keeps a broken test from hanging).
+pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::park_timeout(Duration::from_millis(2));
     }
 }
 
