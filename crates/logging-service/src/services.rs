@@ -418,6 +418,8 @@ impl EventHandler for Reporter {
             buffered_bytes = s.buffered_bytes,
             udp_oversized = s.udp_oversized,
             accept_backoffs = s.accept_backoffs,
+            intercepted = s.intercepted,
+            routed = s.routed,
             "statistics"
         );
         if let Some(f) = &self.forwarder {
