@@ -536,14 +536,13 @@ fn start(
             ])
             .arg("--data-dir")
             .arg(data)
-            .args([
-                "--concurrency",
-                model,
-                "--threads",
-                &ctx.threads.to_string(),
-            ])
-            .args(["--fsync", "none", "--rotate-bytes", "1000000000000"])
-            .args(["--idle-timeout", "3600"]);
+            .args(["--concurrency", model]);
+            // logd refuses --threads for the reactor, which has one thread.
+            if model != "reactor" {
+                cmd.args(["--threads", &ctx.threads.to_string()]);
+            }
+            cmd.args(["--fsync", "none", "--rotate-bytes", "1000000000000"])
+                .args(["--idle-timeout", "3600"]);
             cmd
         }
         Kind::Ace => {

@@ -937,7 +937,7 @@ impl Output {
             .unwrap_or(batch);
         let mut first_err = None;
         let mut sinks = self.sinks.lock();
-        for s in sinks.iter_mut() {
+        for s in sinks.iter_mut().filter(|_| !batch.is_empty()) {
             if let Err(e) = s.write_batch(batch) {
                 first_err.get_or_insert(e);
             }
