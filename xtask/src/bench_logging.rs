@@ -1082,7 +1082,11 @@ mod tests {
             (5, 400_000, 10_000, 2)
         );
         assert_eq!(a.connections, vec![1, 16]);
-        assert_eq!(a.servers.len(), SERVERS.len());
+        // Every server but the interceptor-chain variants, which run only when named.
+        assert_eq!(a.servers.len(), SERVERS.len() - 2);
+        assert!(a.servers.iter().all(|s| !s.key.starts_with("logd-chain")));
+        let named = run_args(&["--servers", "logd-reactor,logd-chain-empty,logd-chain-3"]);
+        assert_eq!(named.servers.len(), 3);
         let q = run_args(&["--quick", "--rounds", "2"]);
         assert_eq!((q.rounds, q.records, q.idle), (2, 50_000, 1_000));
     }
