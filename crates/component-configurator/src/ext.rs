@@ -13,7 +13,7 @@
 //! A plugin names the interfaces each component type exports in
 //! [`export_components!`](crate::export_components)'s `interfaces` section:
 //!
-//! ```ignore
+//! ```text
 //! component_configurator::export_components! {
 //!     plugin: "gate",
 //!     _make_gate => Gate::default;
