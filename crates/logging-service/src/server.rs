@@ -569,6 +569,11 @@ pub struct LogdConfig {
     pub metrics: Option<SocketAddr>,
     /// `SO_RCVBUF` of the syslog UDP socket (`None`: the kernel's default).
     pub udp_rcvbuf: Option<usize>,
+    /// Who may have written the plugins of `dynamic` directives (`--insecure-plugins`).
+    pub plugin_trust: component_configurator::PluginTrust,
+    /// Sockets bound before start (socket activation, or bound as root before `--user`),
+    /// which listeners on their addresses use instead of binding.
+    pub sockets: services::SocketPool,
 }
 
 impl Default for LogdConfig {
@@ -588,6 +593,8 @@ impl Default for LogdConfig {
             backlog: limits::default_backlog(),
             metrics: None,
             udp_rcvbuf: None,
+            plugin_trust: component_configurator::PluginTrust::Strict,
+            sockets: services::SocketPool::default(),
         }
     }
 }
@@ -654,6 +661,56 @@ impl LogdConfig {
         }
         d
     }
+}
+
+/// Binds, while the process is still privileged, every fixed address the configuration's
+/// listeners will use that `already` lacks (for `logd --user`: bind port 514, then drop
+/// root before any input is read). The sockets go into [`LogdConfig::sockets`].
+pub fn bind_ahead(
+    cfg: &LogdConfig,
+    already: &[wrapper_facade::activation::InheritedSocket],
+) -> Result<Vec<wrapper_facade::activation::InheritedSocket>, Error> {
+    use wrapper_facade::activation::{InheritedSocket, SocketKind};
+    use wrapper_facade::{AcceptorOptions, InetAddr, SockAcceptor, SockDgram};
+    let (source, text) = match &cfg.svc_conf {
+        Some(path) => (
+            path.display().to_string(),
+            std::fs::read_to_string(path).map_err(Error::io("cannot read the svc.conf"))?,
+        ),
+        None => ("options".to_owned(), cfg.default_directives()),
+    };
+    let mut out = Vec::new();
+    for (kind, local) in services::planned_listeners(&source, &text, cfg.bind) {
+        if already
+            .iter()
+            .any(|s| s.kind == kind && s.local.port() == local.port())
+        {
+            continue;
+        }
+        let bound = match kind {
+            SocketKind::Stream => {
+                let opts = AcceptorOptions::default()
+                    .backlog(cfg.backlog)
+                    .nonblocking(true)
+                    .reuse_addr(true);
+                SockAcceptor::open(&InetAddr::from(local), &opts).map(std::os::fd::OwnedFd::from)
+            }
+            SocketKind::Datagram => {
+                SockDgram::bind(&InetAddr::from(local)).map(std::os::fd::OwnedFd::from)
+            }
+        };
+        let fd = bound.map_err(|e| Error::Io {
+            what: "cannot bind a listener before dropping privileges",
+            source: std::io::Error::new(e.kind(), format!("{local}: {e}")),
+        })?;
+        out.push(InheritedSocket {
+            fd,
+            kind,
+            local,
+            name: None,
+        });
+    }
+    Ok(out)
 }
 
 /// The addresses `logd` listens on.
@@ -782,6 +839,7 @@ impl Logd {
             stopped: stopped.clone(),
             udp_rcvbuf: cfg.udp_rcvbuf,
             forwarder: forwarder.clone(),
+            sockets: cfg.sockets.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("logd-dispatcher".into())
@@ -791,8 +849,10 @@ impl Logd {
                 result
             })
             .map_err(Error::io("cannot start the dispatcher thread"))?;
+        let mut configurator = services::configurator(&env);
+        configurator.set_plugin_trust(cfg.plugin_trust);
         let mut logd = Logd {
-            configurator: services::configurator(&env),
+            configurator,
             env,
             thread: Some(thread),
             data_dir: cfg.store.dir.clone(),

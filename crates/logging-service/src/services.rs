@@ -25,6 +25,7 @@ use mio::net::UdpSocket;
 use parking_lot::Mutex;
 use pattern_core::{Context, Disposition, EventHandler, Interest, Remote, Removal, TimerId, Token};
 use reactor::Acceptor;
+use wrapper_facade::activation::{InheritedSocket, SocketKind};
 use wrapper_facade::{AcceptorOptions, InetAddr, SockAcceptor, SockDgram};
 
 use crate::forward::ForwardHandle;
@@ -59,6 +60,8 @@ pub struct ServiceEnv {
     pub udp_rcvbuf: Option<usize>,
     /// The forwarder, when forwarding (its counters for the statistics).
     pub forwarder: Option<ForwardHandle>,
+    /// Sockets bound before the services started (socket activation, `--user`).
+    pub sockets: SocketPool,
 }
 
 impl std::fmt::Debug for ServiceEnv {
@@ -134,6 +137,82 @@ pub enum Format {
     Syslog,
 }
 
+/// Sockets bound before the services start: passed by the service manager (socket
+/// activation, `LISTEN_FDS`) or bound while logd was still root (`--user`). A listener whose
+/// address is in the pool listens on a duplicate of that socket instead of binding: the
+/// pool keeps the original, so a suspended listener can resume on it without privileges
+/// (its port stays open meanwhile; connections wait in the backlog).
+#[derive(Debug, Clone, Default)]
+pub struct SocketPool(Arc<Mutex<Vec<(InheritedSocket, bool)>>>);
+
+impl SocketPool {
+    /// A pool of `sockets`.
+    pub fn new(sockets: Vec<InheritedSocket>) -> Self {
+        SocketPool(Arc::new(Mutex::new(
+            sockets.into_iter().map(|s| (s, false)).collect(),
+        )))
+    }
+
+    /// A duplicate of the pooled socket of `kind` that serves `want`: same port, and the
+    /// same address or a pooled wildcard address. `None` for port 0 or no such socket.
+    fn take(&self, kind: SocketKind, want: SocketAddr) -> Option<std::io::Result<OwnedFd>> {
+        if want.port() == 0 {
+            return None;
+        }
+        let mut pool = self.0.lock();
+        let (s, used) = pool.iter_mut().find(|(s, _)| {
+            s.kind == kind
+                && s.local.port() == want.port()
+                && (s.local.ip() == want.ip() || s.local.ip().is_unspecified())
+        })?;
+        *used = true;
+        if s.local != want {
+            tracing::info!(
+                "listening for {want} on the socket passed in, bound to {}",
+                s.local
+            );
+        }
+        Some(s.fd.try_clone())
+    }
+
+    /// The pooled sockets no listener took.
+    pub fn unused(&self) -> Vec<(SocketKind, SocketAddr)> {
+        self.0
+            .lock()
+            .iter()
+            .filter(|(_, used)| !used)
+            .map(|(s, _)| (s.kind, s.local))
+            .collect()
+    }
+}
+
+/// The fixed addresses the listener directives of the svc.conf `text` will bind (port 0
+/// left out): what `logd --user` binds ahead while it is still root. A directive that does
+/// not parse is left out here and reported when the services start.
+pub fn planned_listeners(source: &str, text: &str, bind: IpAddr) -> Vec<(SocketKind, SocketAddr)> {
+    use component_configurator::svc_conf::{self, Directive};
+    let Ok(directives) = svc_conf::parse(source, text, &|k| std::env::var(k).ok()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for d in directives {
+        let Directive::Static { name, args, .. } = d.directive else {
+            continue;
+        };
+        let (default_port, kinds): (u16, &[SocketKind]) = match name.as_str() {
+            ACE_LOGGING => (20009, &[SocketKind::Stream]),
+            SYSLOG_LOGGING => (20514, &[SocketKind::Stream, SocketKind::Datagram]),
+            _ => continue,
+        };
+        if let Ok(addr) = parse_listener_args(&args, default_port, bind)
+            && addr.port() != 0
+        {
+            out.extend(kinds.iter().map(|&k| (k, addr)));
+        }
+    }
+    out
+}
+
 /// A listener service: an Acceptor (and for syslog a UDP handler) on the dispatcher.
 ///
 /// Arguments: `-p PORT` (default 20009 for ACE, 20514 for syslog; 0 picks one),
@@ -191,8 +270,13 @@ impl ListenerService {
             .backlog(self.env.backlog)
             .nonblocking(true)
             .reuse_addr(true);
-        let fd = OwnedFd::from(SockAcceptor::open(&InetAddr::from(addr), &opts)?);
-        let listener = mio::net::TcpListener::from_std(std::net::TcpListener::from(fd));
+        let fd = match self.env.sockets.take(SocketKind::Stream, addr) {
+            Some(pooled) => pooled?,
+            None => OwnedFd::from(SockAcceptor::open(&InetAddr::from(addr), &opts)?),
+        };
+        let listener = std::net::TcpListener::from(fd);
+        listener.set_nonblocking(true)?;
+        let listener = mio::net::TcpListener::from_std(listener);
         Ok(Acceptor::from_listener(listener, factory))
     }
 }
@@ -242,7 +326,10 @@ impl ListenerService {
 impl ListenerService {
     /// The UDP socket, with `--udp-rcvbuf` applied; records the buffer size in force.
     fn udp_socket(&mut self, addr: SocketAddr) -> std::io::Result<UdpSocket> {
-        let sock = SockDgram::bind(&InetAddr::from(addr))?;
+        let sock = match self.env.sockets.take(SocketKind::Datagram, addr) {
+            Some(pooled) => SockDgram::from(pooled?),
+            None => SockDgram::bind(&InetAddr::from(addr))?,
+        };
         sock.set_nonblocking(true)?;
         if let Some(size) = self.env.udp_rcvbuf {
             sock.set_recv_buffer_size(size)?;
@@ -549,6 +636,7 @@ pub fn check_file(
         stopped: Arc::new(AtomicBool::new(true)),
         udp_rcvbuf: None,
         forwarder: None,
+        sockets: SocketPool::default(),
     };
     configurator(&env).check_file(path)
 }

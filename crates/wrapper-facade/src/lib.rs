@@ -103,6 +103,7 @@ macro_rules! impl_fd_traits {
 }
 pub(crate) use impl_fd_traits;
 
+pub mod activation;
 pub mod addr;
 pub mod clock;
 pub mod error;

@@ -8,3 +8,4 @@ mod reconfigure;
 mod repository;
 mod sighup;
 mod support;
+mod trust;

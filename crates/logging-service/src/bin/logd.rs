@@ -14,9 +14,11 @@ use logging_service::forward::{ForwardHandle, ForwardOptions};
 use logging_service::limits::{self, parse_duration, parse_size};
 use logging_service::notify::Notifier;
 use logging_service::server::{Logd, LogdConfig};
+use logging_service::services::SocketPool;
 use logging_service::spool::FullPolicy;
 use logging_service::store::{Durability, StoreConfig};
 use pattern_core::{Context, Disposition, ErrorChain, EventHandler};
+use wrapper_facade::activation::{self, Identity, InheritedSocket};
 use wrapper_facade::signal::{Signal, SignalSet};
 
 /// Exit statuses by kind, from BSD's sysexits.h, as rsyslogd and many daemons use them.
@@ -138,6 +140,17 @@ struct Cli {
     /// `SO_RCVBUF` of the syslog UDP socket (`4M`; the kernel caps it at net.core.rmem_max).
     #[arg(long, value_name = "SIZE", value_parser = size_in(1, i32::MAX as u64))]
     udp_rcvbuf: Option<u64>,
+    /// Run as this user (a name or a number): logd binds its fixed ports first, while root,
+    /// then gives up root before it reads any input.
+    #[arg(long, value_name = "USER")]
+    user: Option<String>,
+    /// The group to run as with `--user` [default: the user's primary group].
+    #[arg(long, value_name = "GROUP", requires = "user")]
+    group: Option<String>,
+    /// Load `dynamic` plugins even if someone other than their owner and root may write
+    /// them or their directory (refused by default, like sshd's StrictModes).
+    #[arg(long)]
+    insecure_plugins: bool,
     /// Format of logd's own log on stderr (`RUST_LOG` sets its level; info by default).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -295,6 +308,12 @@ impl Cli {
             backlog: self.backlog.unwrap_or_else(limits::default_backlog),
             metrics: self.metrics,
             udp_rcvbuf: self.udp_rcvbuf.map(|n| n as usize),
+            plugin_trust: if self.insecure_plugins {
+                component_configurator::PluginTrust::Insecure
+            } else {
+                component_configurator::PluginTrust::Strict
+            },
+            sockets: Default::default(),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -383,7 +402,38 @@ fn print_listening(logd: &Logd) -> String {
     all.join(", ")
 }
 
-fn serve(cfg: LogdConfig) -> Result<ExitCode, Error> {
+/// The sockets the service manager passed, plus, with `--user`, those bound ahead while
+/// root; then root is given up. Runs before any thread but the main one exists.
+fn sockets_and_privileges(
+    cfg: &LogdConfig,
+    user: Option<&str>,
+    group: Option<&str>,
+) -> Result<Vec<InheritedSocket>, Error> {
+    let mut sockets = activation::listen_fds().map_err(Error::io(
+        "cannot take the sockets passed by the service manager",
+    ))?;
+    for s in &sockets {
+        tracing::info!(
+            "socket activation: {:?} socket on {}{}",
+            s.kind,
+            s.local,
+            s.name
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(user) = user {
+        let who = Identity::lookup(user, group)
+            .map_err(|e| Error::Usage(format!("--user {user}: {e}")))?;
+        sockets.extend(logging_service::server::bind_ahead(cfg, &sockets)?);
+        activation::drop_privileges(&who).map_err(Error::io("cannot drop privileges"))?;
+        tracing::info!("running as uid {} gid {}", who.uid, who.gid);
+    }
+    Ok(sockets)
+}
+
+fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result<ExitCode, Error> {
     // Block the signals before any thread exists, so every thread inherits the mask and the
     // signals wait for the signal fd instead of killing the process.
     let signals = [Signal::TERM, Signal::INT, Signal::HUP];
@@ -394,7 +444,11 @@ fn serve(cfg: LogdConfig) -> Result<ExitCode, Error> {
         .block_current_thread()
         .map_err(Error::io("cannot block the signals logd handles"))?;
     let notifier = Notifier::from_env().map_err(Error::io("cannot use $NOTIFY_SOCKET"))?;
+    cfg.sockets = SocketPool::new(sockets_and_privileges(&cfg, user, group)?);
     let mut logd = Logd::start(cfg.clone())?;
+    for (kind, addr) in cfg.sockets.unused() {
+        tracing::warn!("the {kind:?} socket passed in on {addr} is not used by any listener");
+    }
     let (tx, rx) = crossbeam_channel::unbounded();
     let watcher = logd.register(Box::new(SignalWatcher {
         tx,
@@ -615,7 +669,7 @@ fn main() -> ExitCode {
         if cli.check_config {
             Ok(check_config(&cfg))
         } else {
-            serve(cfg)
+            serve(cfg, cli.user.as_deref(), cli.group.as_deref())
         }
     });
     match result {

@@ -157,3 +157,11 @@ impl SockDgram {
 }
 
 crate::impl_fd_traits!(SockDgram, fd);
+
+/// Takes over a datagram socket bound elsewhere (one passed by socket activation, say); like
+/// std's `UdpSocket`, a descriptor that is not a datagram socket makes its calls fail.
+impl From<OwnedFd> for SockDgram {
+    fn from(fd: OwnedFd) -> Self {
+        SockDgram { fd }
+    }
+}
