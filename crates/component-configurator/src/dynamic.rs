@@ -633,6 +633,50 @@ impl Component for DynamicComponent {
     }
 }
 
+/// A plugin component owned for its record filter alone, and shareable between threads
+/// (logd's interceptor chain calls it from every thread of a pool).
+///
+/// Made by [`DynamicComponent::into_record_filter`] from an initialised component; dropping
+/// it finalises the component (`fini`) and destroys it.
+#[derive(Debug)]
+pub struct SharedRecordFilter {
+    component: DynamicComponent,
+}
+
+// SAFETY: through `&SharedRecordFilter` only `RecordFilter::filter` is reachable, and a plugin
+// hands out that interface only for types that are `Send + Sync` (the bound of
+// `ext::record_filter::vtable`); the control interface, which needs no `Sync`, is reached
+// only through `&mut` by the owner (in `Drop`).
+unsafe impl Sync for SharedRecordFilter {}
+
+impl DynamicComponent {
+    /// Gives the component up for its record filter; the component back if it exports none.
+    pub fn into_record_filter(self) -> std::result::Result<SharedRecordFilter, DynamicComponent> {
+        if self.record_filter.is_some() {
+            Ok(SharedRecordFilter { component: self })
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl RecordFilter for SharedRecordFilter {
+    fn filter(&self, r: &FilterInput<'_>) -> FilterVerdict {
+        match &self.component.record_filter {
+            Some(f) => f.filter(r),
+            None => FilterVerdict::Pass,
+        }
+    }
+}
+
+impl Drop for SharedRecordFilter {
+    fn drop(&mut self) {
+        if let Err(e) = self.component.fini() {
+            tracing::warn!(library = %self.component.library.path.display(), error = %e, "a plugin filter's fini failed");
+        }
+    }
+}
+
 impl Drop for DynamicComponent {
     fn drop(&mut self) {
         let destroy = self.vt().destroy;

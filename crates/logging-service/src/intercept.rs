@@ -23,6 +23,7 @@
 //! | `route` | `dir=PATH` and conditions as `drop` | takes matching records to a file store of its own at `PATH` (a second data directory); only at `store` |
 //! | `rate-limit` | `burst=N`, `per-second=R` (default 0: no refill) | a token bucket per host; records over it are dropped |
 //! | `deny` | `host=RE` | refuses connections from peers matching (only at `connection`) |
+//! | `plugin` | `library=PATH`, `factory=NAME`, `args='...'` | a component of a plugin library that exports the record filter interface (Extension Interface, `component_configurator::ext::RecordFilter`): it may pass, drop or rewrite each record |
 //!
 //! Every kind takes `at=decoded|store|forward` (default `decoded`; `route` is always `store`,
 //! `deny` always `connection`) and `order=N` (default: ten times its place in the list).
@@ -40,7 +41,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use component_configurator::{Component, ComponentError};
+use component_configurator::ext::{FilterInput, FilterVerdict, RecordFilter};
+use component_configurator::{Component, ComponentError, LoadedLibrary, SharedRecordFilter};
 use interceptor::{Dispatcher, Interceptor, Outcome, Verdict};
 use parking_lot::Mutex;
 use regex::Regex;
@@ -465,6 +467,65 @@ impl Interceptor<RecordContext> for RateLimit {
     }
 }
 
+/// `plugin`: a plugin component's record filter, owned by the interceptor (dropping it
+/// finalises and destroys the component; the library stays mapped while it lives).
+#[derive(Debug)]
+struct PluginFilter {
+    name: String,
+    filter: SharedRecordFilter,
+}
+
+impl Interceptor<RecordContext> for PluginFilter {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn intercept(&self, r: &mut RecordContext) -> Verdict {
+        let input = FilterInput {
+            host: &r.host,
+            app: &r.app,
+            severity: r.severity,
+            message: &r.message,
+        };
+        match self.filter.filter(&input) {
+            FilterVerdict::Drop => Verdict::Stop,
+            FilterVerdict::Rewrite(text) => {
+                r.message = text;
+                Verdict::Continue
+            }
+            _ => Verdict::Continue,
+        }
+    }
+}
+
+/// Loads `library`, makes its `factory`'s component, initialises it with `args`, and keeps
+/// its record filter.
+fn load_plugin(
+    name: &str,
+    library: &std::path::Path,
+    factory: &str,
+    args: &[String],
+) -> Result<PluginFilter, ComponentError> {
+    let fail = |e: &dyn std::fmt::Display| ComponentError::new(format!("{name}: {e}"));
+    let lib = LoadedLibrary::open(library).map_err(|e| fail(&e))?;
+    let mut component = lib.create(factory).map_err(|e| fail(&e))?;
+    let iid = component_configurator::ext::record_filter::IID;
+    // Asked before `init`: a component without the interface is never started.
+    if !component.exports(iid) {
+        return Err(fail(&format_args!(
+            "{factory} in {} does not export {iid}",
+            library.display()
+        )));
+    }
+    component.init(args).map_err(|e| fail(&e))?;
+    let filter = component
+        .into_record_filter()
+        .map_err(|_| fail(&format_args!("{factory} lost its {iid}")))?;
+    Ok(PluginFilter {
+        name: name.to_owned(),
+        filter,
+    })
+}
+
 /// `deny`: refuses connections.
 #[derive(Debug)]
 struct Deny {
@@ -491,11 +552,30 @@ impl Interceptor<ConnectionContext> for Deny {
 /// One interceptor as configured, before anything is opened.
 #[derive(Debug, Clone)]
 enum Kind {
-    Filter { matcher: Matcher, keep: bool },
-    Redact { pattern: Regex, with: String },
-    Route { matcher: Matcher, dir: PathBuf },
-    RateLimit { burst: f64, per_second: f64 },
-    Deny { host: Regex },
+    Filter {
+        matcher: Matcher,
+        keep: bool,
+    },
+    Redact {
+        pattern: Regex,
+        with: String,
+    },
+    Route {
+        matcher: Matcher,
+        dir: PathBuf,
+    },
+    RateLimit {
+        burst: f64,
+        per_second: f64,
+    },
+    Deny {
+        host: Regex,
+    },
+    Plugin {
+        library: PathBuf,
+        factory: String,
+        args: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -632,6 +712,21 @@ fn parse_one(words: &[String], index: usize) -> Result<Spec, String> {
                 .unwrap_or(0.0);
             Kind::RateLimit { burst, per_second }
         }
+        "plugin" => {
+            let library = take("library").ok_or("plugin: needs library=PATH")?;
+            if !library.contains('/') {
+                return Err(format!(
+                    "plugin: library=`{library}` must be a path (with a `/`)"
+                ));
+            }
+            Kind::Plugin {
+                library: PathBuf::from(library),
+                factory: take("factory").ok_or("plugin: needs factory=NAME")?,
+                args: take("args")
+                    .map(|a| a.split_whitespace().map(str::to_owned).collect())
+                    .unwrap_or_default(),
+            }
+        }
         "deny" => {
             if at.is_some() {
                 return Err("deny: always at the connection point; no at=".to_owned());
@@ -642,7 +737,7 @@ fn parse_one(words: &[String], index: usize) -> Result<Spec, String> {
         }
         other => {
             return Err(format!(
-                "unknown interceptor `{other}` (drop, keep, redact, route, rate-limit, deny)"
+                "unknown interceptor `{other}` (drop, keep, redact, route, rate-limit, deny, plugin)"
             ));
         }
     };
@@ -741,6 +836,11 @@ impl Component for InterceptorsService {
                     routes.push(Arc::clone(&route));
                     route
                 }
+                Kind::Plugin {
+                    library,
+                    factory,
+                    args,
+                } => Arc::new(load_plugin(&name, library, factory, args)?),
                 Kind::RateLimit { burst, per_second } => Arc::new(RateLimit {
                     name,
                     burst: *burst,
@@ -866,6 +966,9 @@ mod tests {
             ("shout", "unknown interceptor `shout`"),
             ("drop ; ; drop", "empty interceptor"),
             ("drop nonsense", "expected key=value"),
+            ("plugin factory=_make", "needs library"),
+            ("plugin library=cc_gate factory=_make", "must be a path"),
+            ("plugin library=/x.so", "needs factory"),
         ] {
             let e = parse(&args(input)).unwrap_err();
             assert!(e.contains(expected), "{input}: {e}");

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use logging_service::server::{Logd, LogdConfig};
 use logging_service::store::{Stats, StoreConfig, read_all};
 
-use crate::support::{TempDir, count_lines, send_and_wait};
+use crate::support::{TempDir, count_lines, send_and_wait, status};
 
 /// A logd with a syslog listener and the given `Interceptors` argument string.
 fn start(dir: &TempDir, chain: &str) -> Logd {
@@ -282,4 +282,101 @@ fn before_forward_filters_and_redacts_what_goes_upstream_only() {
         ["login pw=abc", "stays here"]
     );
     assert_eq!((s.stored, s.intercepted, s.forward_intercepted), (2, 0, 1));
+}
+
+/// The `cc-gate` plugin library (component-configurator's example of an Extension
+/// Interface), built into this test's target directory on first use.
+fn gate_plugin() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            // The test executable lives in target/<profile>/deps/.
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().and_then(std::path::Path::parent).unwrap();
+            let mut cmd = std::process::Command::new(env!("CARGO"));
+            cmd.args(["build", "--quiet", "-p", "cc-gate"]);
+            if profile_dir.file_name().is_some_and(|n| n == "release") {
+                cmd.arg("--release");
+            }
+            cmd.env("CARGO_TARGET_DIR", profile_dir.parent().unwrap())
+                .current_dir(env!("CARGO_MANIFEST_DIR"));
+            assert!(
+                status(&mut cmd).unwrap().success(),
+                "building cc-gate failed"
+            );
+            profile_dir.join("libcc_gate.so")
+        })
+        .clone()
+}
+
+#[test]
+fn a_plugin_component_filters_through_its_record_filter_interface() {
+    let dir = TempDir::new("icpt-plugin");
+    let logd = start(
+        &dir,
+        &format!(
+            "plugin library={} factory=_make_gate 'args=-s 5'",
+            gate_plugin().display()
+        ),
+    );
+    assert!(
+        logd.services()
+            .iter()
+            .any(|l| l.contains("interceptors: [plugin#1]")),
+        "{:?}",
+        logd.services()
+    );
+    send(
+        &logd,
+        &[
+            ("pos", "till", 3, "paid with 4111-1111-1111-1234"),
+            ("pos", "till", 7, "polling the scanner"),
+            ("pos", "till", 5, "drawer opened"),
+        ],
+    );
+    let s = stop(logd);
+    assert_eq!(
+        messages(&dir.0.join("data")),
+        ["drawer opened", "paid with ****-****-****-1234"]
+    );
+    assert_eq!((s.stored, s.intercepted), (2, 1));
+}
+
+#[test]
+fn a_plugin_without_the_record_filter_interface_is_refused_and_nothing_changes() {
+    let dir = TempDir::new("icpt-plugin-none");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let gate = gate_plugin();
+    write_conf(&dir, "drop app=^noise$");
+    let mut logd = Logd::start(LogdConfig {
+        svc_conf: Some(dir.0.join("svc.conf")),
+        store: StoreConfig::new(dir.0.join("data")),
+        ..LogdConfig::default()
+    })
+    .unwrap();
+    // cc-echo exports no interface (it has no query at all).
+    let echo = gate.with_file_name("libcc_echo.so");
+    let mut cmd = std::process::Command::new(env!("CARGO"));
+    cmd.args(["build", "--quiet", "-p", "cc-echo"])
+        .env("CARGO_TARGET_DIR", gate.parent().unwrap().parent().unwrap())
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if gate.parent().unwrap().ends_with("release") {
+        cmd.arg("--release");
+    }
+    assert!(status(&mut cmd).unwrap().success());
+    write_conf(
+        &dir,
+        &format!("plugin library={} factory=_make_echo", echo.display()),
+    );
+    let report = logd.reconfigure();
+    let text = format!("{report:?}");
+    assert!(
+        text.contains("does not export posa.record-filter/1"),
+        "{text}"
+    );
+    // The component's old arguments were restored: the old chain runs.
+    send(&logd, &[("h", "noise", 6, "n"), ("h", "app", 6, "kept")]);
+    let s = stop(logd);
+    assert_eq!(messages(&dir.0.join("data")), ["kept"]);
+    assert_eq!(s.intercepted, 1);
 }
