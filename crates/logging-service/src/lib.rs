@@ -58,5 +58,6 @@ pub mod services;
 pub mod spool;
 pub mod store;
 pub mod syslog;
+pub mod tls;
 
 pub use error::{Error, FrameError};

@@ -16,3 +16,4 @@ mod services;
 mod store_faults;
 mod support;
 mod syslog_clients;
+mod tls_policy;
