@@ -51,6 +51,9 @@ const LAST_PORT: u16 = 32_000;
 enum Kind {
     /// logd with this `--concurrency`.
     Logd(&'static str),
+    /// logd (reactor) from a svc.conf with this `Interceptors` argument string: the cost of
+    /// the interceptor chain (`logging_service::intercept`).
+    LogdChain(&'static str),
     /// `ace_netsvcs` with the Server_Logging_Service.
     Ace,
     /// `rsyslogd` with imtcp.
@@ -70,14 +73,14 @@ struct Server {
 impl Server {
     fn speaks(&self, wire: Wire) -> bool {
         match self.kind {
-            Kind::Logd(_) => true,
+            Kind::Logd(_) | Kind::LogdChain(_) => true,
             Kind::Ace => wire == Wire::Ace,
             Kind::Rsyslog | Kind::SyslogNg => wire == Wire::Syslog,
         }
     }
 
     fn is_logd(&self) -> bool {
-        matches!(self.kind, Kind::Logd(_))
+        matches!(self.kind, Kind::Logd(_) | Kind::LogdChain(_))
     }
 }
 
@@ -96,6 +99,21 @@ const SERVERS: &[Server] = &[
         key: "logd-half-sync-half-async",
         label: "logd, half-sync/half-async",
         kind: Kind::Logd("half-sync-half-async"),
+    },
+    Server {
+        key: "logd-chain-empty",
+        label: "logd, reactor, empty interceptor chain",
+        kind: Kind::LogdChain(""),
+    },
+    Server {
+        key: "logd-chain-3",
+        label: "logd, reactor, three interceptors",
+        // Three interceptors that look at every record and take none, so every record is
+        // still stored and counted: a severity filter, a redaction that scans every message,
+        // a per-host rate limit too generous to bite.
+        kind: Kind::LogdChain(
+            r"drop severity=debug ; redact 'pattern=password=\S+' with=password=*** ; rate-limit burst=1e9 per-second=1e9",
+        ),
     },
     Server {
         key: "ace",
@@ -132,7 +150,8 @@ pub(crate) struct BenchLoggingCli {
     #[arg(long, value_name = "LIST", default_value = "1,16", value_parser = |t: &str| list(t, at_least_one))]
     connections: ::std::vec::Vec<usize>,
     /// Servers, comma-separated, from: logd-reactor, logd-leader-followers,
-    /// logd-half-sync-half-async, ace, rsyslog, syslog-ng [default: all].
+    /// logd-half-sync-half-async, ace, rsyslog, syslog-ng [default: all of these], and
+    /// logd-chain-empty, logd-chain-3 (logd with an empty and a three-interceptor chain).
     #[arg(long, value_name = "LIST", value_parser = |t: &str| list(t, server))]
     servers: Option<::std::vec::Vec<Server>>,
     /// Idle connections for the memory run, 0 to skip [default: 10000].
@@ -166,7 +185,14 @@ impl BenchLoggingCli {
             rounds: self.rounds.unwrap_or(rounds),
             records: self.records.unwrap_or(records),
             connections: self.connections,
-            servers: self.servers.unwrap_or_else(|| SERVERS.to_vec()),
+            // The interceptor-chain variants run only when named.
+            servers: self.servers.unwrap_or_else(|| {
+                SERVERS
+                    .iter()
+                    .copied()
+                    .filter(|s| !matches!(s.kind, Kind::LogdChain(_)))
+                    .collect()
+            }),
             idle: self.idle.unwrap_or(idle),
             threads: self.threads,
         }
@@ -472,6 +498,28 @@ fn start(
     fs::create_dir_all(data).map_err(|e| format!("{}: {e}", data.display()))?;
     fs::create_dir_all(state).map_err(|e| format!("{}: {e}", state.display()))?;
     let mut cmd = match server.kind {
+        Kind::LogdChain(chain) => {
+            let conf = state.join("svc.conf");
+            let listener = match wire {
+                Wire::Ace => "ACE_Logging",
+                Wire::Syslog => "Syslog_Logging",
+            };
+            write(
+                &conf,
+                &format!(
+                    "static {listener} \"-p {port} -b 127.0.0.1\"\nstatic Interceptors \"{chain}\"\n"
+                ),
+            )?;
+            let mut cmd = with_nofile(&ctx.bin_dir.join("logd"), files);
+            cmd.arg("-f")
+                .arg(&conf)
+                .arg("--data-dir")
+                .arg(data)
+                .args(["--concurrency", "reactor"])
+                .args(["--fsync", "none", "--rotate-bytes", "1000000000000"])
+                .args(["--idle-timeout", "3600"]);
+            cmd
+        }
         Kind::Logd(model) => {
             let mut cmd = with_nofile(&ctx.bin_dir.join("logd"), files);
             let (ace, syslog) = match wire {
@@ -488,14 +536,13 @@ fn start(
             ])
             .arg("--data-dir")
             .arg(data)
-            .args([
-                "--concurrency",
-                model,
-                "--threads",
-                &ctx.threads.to_string(),
-            ])
-            .args(["--fsync", "none", "--rotate-bytes", "1000000000000"])
-            .args(["--idle-timeout", "3600"]);
+            .args(["--concurrency", model]);
+            // logd refuses --threads for the reactor, which has one thread.
+            if model != "reactor" {
+                cmd.args(["--threads", &ctx.threads.to_string()]);
+            }
+            cmd.args(["--fsync", "none", "--rotate-bytes", "1000000000000"])
+                .args(["--idle-timeout", "3600"]);
             cmd
         }
         Kind::Ace => {
@@ -831,7 +878,7 @@ pub(crate) fn run(args: &BenchLoggingArgs) -> Result<bool, String> {
         eprintln!("bench-logging: skipping {s}");
     }
     let available = |s: &Server| match s.kind {
-        Kind::Logd(_) => true,
+        Kind::Logd(_) | Kind::LogdChain(_) => true,
         Kind::Ace => tools.ace.is_some(),
         Kind::Rsyslog => tools.rsyslog.is_some(),
         Kind::SyslogNg => tools.syslog_ng.is_some(),
@@ -1035,7 +1082,11 @@ mod tests {
             (5, 400_000, 10_000, 2)
         );
         assert_eq!(a.connections, vec![1, 16]);
-        assert_eq!(a.servers.len(), SERVERS.len());
+        // Every server but the interceptor-chain variants, which run only when named.
+        assert_eq!(a.servers.len(), SERVERS.len() - 2);
+        assert!(a.servers.iter().all(|s| !s.key.starts_with("logd-chain")));
+        let named = run_args(&["--servers", "logd-reactor,logd-chain-empty,logd-chain-3"]);
+        assert_eq!(named.servers.len(), 3);
         let q = run_args(&["--quick", "--rounds", "2"]);
         assert_eq!((q.rounds, q.records, q.idle), (2, 50_000, 1_000));
     }

@@ -40,6 +40,35 @@ pub const STATUS_PANIC: u32 = 2;
 /// `export_state` had no state to give.
 pub const STATUS_NO_STATE: u32 = 3;
 
+/// The name of the optional query function (Extension Interface, [`crate::ext`]): a plugin
+/// without it is one built before it existed, and exports no extension interface.
+pub const QUERY_SYMBOL: &str = "POSA_COMPONENT_QUERY";
+
+/// The query: for the component made by `factory`, the vtable of interface `iid`, written
+/// to `out` (null: the component does not export it). Returns [`STATUS_OK`], or
+/// [`STATUS_PANIC`] (and `out` stays null).
+pub type Query = unsafe extern "C" fn(factory: Str, iid: Str, out: *mut *const c_void) -> u32;
+
+/// Plugin side: runs a query's lookup, catching a panic, and writes its answer to `out`.
+///
+/// # Safety
+/// `out` must be writable.
+pub unsafe fn answer_query(out: *mut *const c_void, lookup: impl FnOnce() -> *const c_void) -> u32 {
+    // SAFETY: the caller passes a writable `out`.
+    unsafe { out.write(std::ptr::null()) };
+    match catch_unwind(AssertUnwindSafe(lookup)) {
+        Ok(vtable) => {
+            // SAFETY: as above.
+            unsafe { out.write(vtable) };
+            STATUS_OK
+        }
+        Err(payload) => {
+            std::mem::forget(payload);
+            STATUS_PANIC
+        }
+    }
+}
+
 /// The exported descriptor: plain bytes and integers, so it can be read from the file.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -575,8 +604,77 @@ pub unsafe fn install_log_forwarder(host: *const HostApi) {
 /// ```
 /// Each factory is `#[unsafe(no_mangle)] extern "C"`; in a plugin crate built as a `cdylib`
 /// named `cc_nop`, svc.conf names it as `cc_nop:_make_nop()`.
+///
+/// An `interfaces` section lists, per factory, the component's type and the extension
+/// interfaces it exports (modules of [`crate::ext`]: `statistics`, `record_filter`); the
+/// macro then also exports [`QUERY_SYMBOL`]. Without the section there is no query symbol,
+/// as in plugins built before it existed.
+///
+/// ```
+/// use component_configurator::ext::Statistics;
+/// use component_configurator::{Component, ComponentError};
+///
+/// #[derive(Debug, Default)]
+/// struct Counted;
+/// impl Component for Counted {
+///     fn init(&mut self, _: &[String]) -> Result<(), ComponentError> { Ok(()) }
+///     fn fini(&mut self) -> Result<(), ComponentError> { Ok(()) }
+///     fn info(&self) -> String { "counted".into() }
+/// }
+/// impl Statistics for Counted {
+///     fn counters(&self) -> Vec<(String, u64)> { vec![("calls".into(), 1)] }
+/// }
+///
+/// component_configurator::export_components! {
+///     plugin: "counted",
+///     _make_counted => Counted::default;
+///     interfaces: { _make_counted: Counted => [statistics] },
+/// }
+/// let mut out = std::ptr::null();
+/// let iid = component_configurator::ext::statistics::IID;
+/// let status = unsafe {
+///     POSA_COMPONENT_QUERY(
+///         component_configurator::abi::Str::of(b"_make_counted"),
+///         component_configurator::abi::Str::of(iid.as_bytes()),
+///         &mut out,
+///     )
+/// };
+/// assert_eq!((status, out.is_null()), (0, false));
+/// ```
 #[macro_export]
 macro_rules! export_components {
+    (plugin: $plugin:expr, $($factory:ident => $make:expr),+ $(,)? ;
+     interfaces: { $($qf:ident : $ty:ty => [$($iface:ident),* $(,)?]),* $(,)? } $(,)?) => {
+        $crate::export_components! { plugin: $plugin, $($factory => $make),+ }
+
+        /// The Extension Interface query (see `component_configurator::ext`).
+        ///
+        /// # Safety
+        /// Called by the host with slices valid for the call and a writable `out`.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn POSA_COMPONENT_QUERY(
+            factory: $crate::abi::Str,
+            iid: $crate::abi::Str,
+            out: *mut *const ::std::ffi::c_void,
+        ) -> u32 {
+            // SAFETY: the host passes a writable `out` and slices valid for the call.
+            unsafe {
+                $crate::abi::answer_query(out, || {
+                    let (factory, iid) = (factory.bytes(), iid.bytes());
+                    $(
+                        if factory == stringify!($qf).as_bytes() {
+                            $(
+                                if iid == $crate::ext::$iface::IID.as_bytes() {
+                                    return $crate::ext::$iface::vtable::<$ty>();
+                                }
+                            )*
+                        }
+                    )*
+                    ::std::ptr::null()
+                })
+            }
+        }
+    };
     (plugin: $plugin:expr, $($factory:ident => $make:expr),+ $(,)?) => {
         /// The descriptor the host reads before running any code of this library.
         #[unsafe(no_mangle)]

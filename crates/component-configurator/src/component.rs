@@ -120,6 +120,14 @@ pub trait Component: Send {
         Ok(None)
     }
 
+    /// Extension Interface: the interface named `iid` (e.g.
+    /// [`crate::ext::statistics::IID`]) if the component exports it, `None` otherwise. The
+    /// default exports none.
+    fn query_interface(&self, iid: &str) -> Option<crate::ext::Extension<'_>> {
+        let _ = iid;
+        None
+    }
+
     /// Takes over the state a previous instance exported; called before `init`.
     fn import_state(&mut self, state: &[u8]) -> Result<(), ComponentError> {
         let _ = state;

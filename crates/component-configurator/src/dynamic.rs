@@ -10,11 +10,12 @@ use std::sync::Arc;
 
 use crate::abi::{
     self, ByteSink, Created, DESCRIPTOR_SIZE, DESCRIPTOR_SYMBOL, Descriptor, Factory, HostApi,
-    STATUS_NO_STATE, STATUS_OK, STATUS_PANIC, Str, VTable,
+    QUERY_SYMBOL, Query, STATUS_NO_STATE, STATUS_OK, STATUS_PANIC, Str, VTable,
 };
 use crate::component::{Component, ComponentError};
 use crate::elf;
 use crate::error::{Error, Result};
+use crate::ext::{self, Extension, FilterInput, FilterVerdict, RecordFilter, Statistics};
 
 unsafe extern "C" fn host_log(level: u32, target: Str, message: Str) {
     // SAFETY: the plugin passes slices valid for this call.
@@ -277,11 +278,32 @@ impl LoadedLibrary {
                 found: size.to_string(),
             });
         }
-        Ok(DynamicComponent {
+        // SAFETY: a symbol exported under the query's name by a checked plugin has the
+        // `Query` signature; plugins built before it existed simply lack it.
+        let query: Option<Query> =
+            unsafe { library.get::<Query>(QUERY_SYMBOL.as_bytes()).map(|s| *s) }.ok();
+        let mut component = DynamicComponent {
             object: created.object,
             vtable: created.vtable,
             library: Arc::clone(self),
-        })
+            factory: factory.to_owned(),
+            query,
+            statistics: None,
+            record_filter: None,
+        };
+        component.statistics = component
+            .interface::<ext::statistics::VTable>(ext::statistics::IID)
+            .map(|vtable| ForeignStatistics {
+                object: component.object,
+                vtable,
+            });
+        component.record_filter = component
+            .interface::<ext::record_filter::VTable>(ext::record_filter::IID)
+            .map(|vtable| ForeignRecordFilter {
+                object: component.object,
+                vtable,
+            });
+        Ok(component)
     }
 
     /// Unmaps the library now if `this` is its last holder, reporting whether it is gone
@@ -357,6 +379,90 @@ pub struct DynamicComponent {
     object: *mut c_void,
     vtable: *const VTable,
     library: Arc<LoadedLibrary>,
+    /// The factory that made it: the query names the component type by it.
+    factory: String,
+    /// The plugin's query function, if it has one (Extension Interface).
+    query: Option<Query>,
+    statistics: Option<ForeignStatistics>,
+    record_filter: Option<ForeignRecordFilter>,
+}
+
+/// A plugin's statistics interface, called through its vtable.
+#[derive(Debug)]
+struct ForeignStatistics {
+    object: *mut c_void,
+    vtable: *const ext::statistics::VTable,
+}
+
+// SAFETY: the plugin hands out this vtable only for types implementing `Statistics`, which
+// is `Send + Sync`; the object lives as long as the `DynamicComponent` holding this.
+unsafe impl Send for ForeignStatistics {}
+// SAFETY: as above.
+unsafe impl Sync for ForeignStatistics {}
+
+impl Statistics for ForeignStatistics {
+    fn counters(&self) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        // SAFETY: the vtable is a static of the library the component keeps mapped, and
+        // `object` is live while the component is; `out` outlives the call.
+        let status = unsafe { ((*self.vtable).counters)(self.object, ByteSink::to_vec(&mut out)) };
+        if status != STATUS_OK {
+            tracing::warn!(status, "a plugin's statistics interface failed");
+            return Vec::new();
+        }
+        ext::statistics::parse(&out)
+    }
+}
+
+/// A plugin's record filter interface, called through its vtable.
+#[derive(Debug)]
+struct ForeignRecordFilter {
+    object: *mut c_void,
+    vtable: *const ext::record_filter::VTable,
+}
+
+// SAFETY: the plugin hands out this vtable only for types implementing `RecordFilter`,
+// which is `Send + Sync`; the object lives as long as the `DynamicComponent` holding this.
+unsafe impl Send for ForeignRecordFilter {}
+// SAFETY: as above.
+unsafe impl Sync for ForeignRecordFilter {}
+
+impl RecordFilter for ForeignRecordFilter {
+    fn filter(&self, r: &FilterInput<'_>) -> FilterVerdict {
+        use ext::record_filter::{DROP, PASS, REWRITE};
+        let mut verdict = u32::MAX;
+        let mut rewritten = Vec::new();
+        // SAFETY: as in `ForeignStatistics::counters`; the slices, `verdict` and the sink
+        // outlive the call.
+        let status = unsafe {
+            ((*self.vtable).filter)(
+                self.object,
+                Str::of(r.host.as_bytes()),
+                Str::of(r.app.as_bytes()),
+                u32::from(r.severity),
+                Str::of(r.message.as_bytes()),
+                &mut verdict,
+                ByteSink::to_vec(&mut rewritten),
+            )
+        };
+        match (status, verdict) {
+            (STATUS_OK, PASS) => FilterVerdict::Pass,
+            (STATUS_OK, DROP) => FilterVerdict::Drop,
+            (STATUS_OK, REWRITE) => {
+                FilterVerdict::Rewrite(String::from_utf8_lossy(&rewritten).into_owned())
+            }
+            // A failing or confused filter lets the record through: losing records to a
+            // broken plugin would be worse.
+            _ => {
+                tracing::warn!(
+                    status,
+                    verdict,
+                    "a plugin's record filter failed; the record passes"
+                );
+                FilterVerdict::Pass
+            }
+        }
+    }
 }
 
 // SAFETY: plugin objects are `Component`s, which are `Send`; the vtable is immutable static
@@ -367,6 +473,50 @@ impl DynamicComponent {
     /// The library the component came from.
     pub fn library(&self) -> &Arc<LoadedLibrary> {
         &self.library
+    }
+
+    /// Whether the plugin says the component exports the interface `iid`: any identifier,
+    /// also ones this host has no wrapper for. A plugin without a query (built before it
+    /// existed) or whose query panics answers no.
+    pub fn exports(&self, iid: &str) -> bool {
+        self.raw_interface(iid).is_some()
+    }
+
+    fn raw_interface(&self, iid: &str) -> Option<*const c_void> {
+        let query = self.query?;
+        let mut out: *const c_void = std::ptr::null();
+        // SAFETY: the strings and `out` outlive the call.
+        let status = unsafe {
+            query(
+                Str::of(self.factory.as_bytes()),
+                Str::of(iid.as_bytes()),
+                &mut out,
+            )
+        };
+        if status != STATUS_OK {
+            tracing::warn!(library = %self.library.path.display(), iid, status, "a plugin's interface query failed; taken as none");
+            return None;
+        }
+        (!out.is_null()).then_some(out)
+    }
+
+    /// The vtable of interface `iid` if the plugin exports it with the layout this host
+    /// knows (its `size` field, first in every interface vtable, must match).
+    fn interface<V>(&self, iid: &str) -> Option<*const V> {
+        let vtable = self.raw_interface(iid)?;
+        // SAFETY: every interface vtable starts with its `u32` size, and the plugin returned
+        // a pointer to a static vtable of the library, which stays mapped.
+        let size = unsafe { *(vtable as *const u32) } as usize;
+        if size != std::mem::size_of::<V>() {
+            tracing::warn!(
+                iid,
+                size,
+                expected = std::mem::size_of::<V>(),
+                "a plugin's interface has another layout; taken as none"
+            );
+            return None;
+        }
+        Some(vtable as *const V)
     }
 
     fn vt(&self) -> &VTable {
@@ -456,6 +606,20 @@ impl Component for DynamicComponent {
         }
     }
 
+    fn query_interface(&self, iid: &str) -> Option<Extension<'_>> {
+        match iid {
+            ext::statistics::IID => self
+                .statistics
+                .as_ref()
+                .map(|s| Extension::Statistics(s as &dyn Statistics)),
+            ext::record_filter::IID => self
+                .record_filter
+                .as_ref()
+                .map(|f| Extension::RecordFilter(f as &dyn RecordFilter)),
+            _ => None,
+        }
+    }
+
     fn import_state(&mut self, state: &[u8]) -> Result<(), ComponentError> {
         let mut err = Vec::new();
         let f = self.vt().import_state;
@@ -465,6 +629,50 @@ impl Component for DynamicComponent {
             Ok(())
         } else {
             Err(to_error(status, err))
+        }
+    }
+}
+
+/// A plugin component owned for its record filter alone, and shareable between threads
+/// (logd's interceptor chain calls it from every thread of a pool).
+///
+/// Made by [`DynamicComponent::into_record_filter`] from an initialised component; dropping
+/// it finalises the component (`fini`) and destroys it.
+#[derive(Debug)]
+pub struct SharedRecordFilter {
+    component: DynamicComponent,
+}
+
+// SAFETY: through `&SharedRecordFilter` only `RecordFilter::filter` is reachable, and a plugin
+// hands out that interface only for types that are `Send + Sync` (the bound of
+// `ext::record_filter::vtable`); the control interface, which needs no `Sync`, is reached
+// only through `&mut` by the owner (in `Drop`).
+unsafe impl Sync for SharedRecordFilter {}
+
+impl DynamicComponent {
+    /// Gives the component up for its record filter; the component back if it exports none.
+    pub fn into_record_filter(self) -> std::result::Result<SharedRecordFilter, DynamicComponent> {
+        if self.record_filter.is_some() {
+            Ok(SharedRecordFilter { component: self })
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl RecordFilter for SharedRecordFilter {
+    fn filter(&self, r: &FilterInput<'_>) -> FilterVerdict {
+        match &self.component.record_filter {
+            Some(f) => f.filter(r),
+            None => FilterVerdict::Pass,
+        }
+    }
+}
+
+impl Drop for SharedRecordFilter {
+    fn drop(&mut self) {
+        if let Err(e) = self.component.fini() {
+            tracing::warn!(library = %self.component.library.path.display(), error = %e, "a plugin filter's fini failed");
         }
     }
 }

@@ -13,6 +13,7 @@
 //! | Leader/Followers, Half-Sync/Half-Async | chosen with `--concurrency`, same handlers |
 //! | Strategy           | [`server::Framing`] (ACE, syslog) and [`store::RecordSink`] (files, [`forward::Forwarder`]) |
 //! | Component Configurator | [`services`]: the listeners and statistics as components of a svc.conf, reconfigured on SIGHUP |
+//! | Interceptor        | [`intercept`]: filter, redact, route and rate-limit records at "record decoded", "before store", "before forward", "connection opened/closed" |
 //!
 //! # Example
 //!
@@ -48,6 +49,7 @@ pub mod cli;
 pub mod client;
 mod error;
 pub mod forward;
+pub mod intercept;
 pub mod limits;
 pub mod line;
 pub mod metrics;

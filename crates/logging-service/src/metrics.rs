@@ -113,6 +113,18 @@ pub fn registry(s: &Stats) -> Registry {
     );
     family(
         reg,
+        "records_intercepted",
+        "Records taken by an interceptor (crate::intercept), by what became of them",
+        "fate",
+        &[
+            ("dropped", s.intercepted.saturating_sub(s.rate_limited)),
+            ("rate_limited", s.rate_limited),
+            ("routed", s.routed),
+            ("kept_from_forwarder", s.forward_intercepted),
+        ],
+    );
+    family(
+        reg,
         "messages_refused",
         "Frames or messages refused, by reason",
         "reason",
@@ -140,6 +152,7 @@ pub fn registry(s: &Stats) -> Registry {
             ("idle_partial", s.idle_partial),
             ("oversized_closed", s.oversized_closed),
             ("buffer_cap_closed", s.buffer_cap_closed),
+            ("intercepted", s.connections_vetoed),
         ],
     );
     gauge(

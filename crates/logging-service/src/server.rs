@@ -21,6 +21,7 @@ use wrapper_facade::SockDgram;
 use crate::ace::AceDecoder;
 use crate::error::{Error, FrameError};
 use crate::forward::{ForwardHandle, ForwardOptions, Forwarder};
+use crate::intercept;
 use crate::limits::{self, BufferBudget};
 use crate::record::RecordBatch;
 use crate::services::{self, ServiceEnv};
@@ -248,6 +249,8 @@ impl<F: Framing> Connection<F> {
 
 impl<F> Drop for Connection<F> {
     fn drop(&mut self) {
+        // Interception point "connection closed".
+        self.output.chain().connection_closed(&self.peer);
         if self.held > 0 {
             self.budget.shrink(std::mem::take(&mut self.held));
             let budget = &self.budget;
@@ -419,9 +422,14 @@ impl<F: Framing> ServiceFactory for ConnectionFactory<F> {
     ) -> Option<(Box<dyn EventHandler>, Interest)> {
         let _ = stream.set_nodelay(true);
         self.output.count(|s| s.connections += 1);
+        let peer = peer.ip().to_string();
+        // Interception point "connection opened": a veto closes it before any read.
+        if !self.output.chain().connection_opened(&peer) {
+            return None;
+        }
         let conn = Connection {
             stream,
-            peer: peer.ip().to_string(),
+            peer,
             framing: (self.make)(self.max_frame),
             output: self.output.clone(),
             idle: self.idle,
@@ -826,15 +834,21 @@ impl Logd {
             path: std::path::absolute(&cfg.store.dir).unwrap_or_else(|_| cfg.store.dir.clone()),
             source,
         })?;
-        let mut sinks: Vec<Box<dyn RecordSink>> = vec![Box::new(store)];
+        // Interception points "before store" and "before forward" wrap the sinks.
+        let chain = Arc::new(intercept::Chain::default());
+        let point = |p, sink: Box<dyn RecordSink>| -> Box<dyn RecordSink> {
+            Box::new(intercept::Intercepted::new(chain.clone(), p, sink))
+        };
+        let mut sinks: Vec<Box<dyn RecordSink>> =
+            vec![point(intercept::Point::Store, Box::new(store))];
         let mut forwarder = None;
         if let Some(up) = cfg.forward {
             let f = Forwarder::start(up, &cfg.forwarding, cfg.store.dir.join("spool"))
                 .map_err(Error::io("cannot start the forwarder"))?;
             forwarder = Some(f.handle());
-            sinks.push(Box::new(f));
+            sinks.push(point(intercept::Point::Forward, Box::new(f)));
         }
-        let output = Output::new(sinks);
+        let output = Output::with_chain(sinks, chain);
         let mut dispatcher = cfg
             .concurrency
             .build()

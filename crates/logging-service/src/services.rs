@@ -510,6 +510,8 @@ impl EventHandler for Reporter {
             udp_oversized = s.udp_oversized,
             udp_kernel_drops = s.udp_kernel_drops,
             accept_backoffs = s.accept_backoffs,
+            intercepted = s.intercepted,
+            routed = s.routed,
             "statistics"
         );
         if let Some(f) = &self.forwarder {
@@ -664,6 +666,10 @@ pub fn configurator(env: &ServiceEnv) -> Configurator {
     let e = env.clone();
     cfg.register_static(METRICS, move || {
         Box::new(crate::metrics::MetricsService::new(e.clone()))
+    });
+    let chain = env.output.chain().clone();
+    cfg.register_static(crate::intercept::INTERCEPTORS, move || {
+        Box::new(crate::intercept::InterceptorsService::new(chain.clone()))
     });
     cfg
 }

@@ -931,6 +931,18 @@ pub struct Stats {
     pub reconfigurations: u64,
     /// Reconfigurations refused or failed in part (also in `reconfigurations`).
     pub reconfigurations_failed: u64,
+    // Interceptors (`crate::intercept`).
+    /// Records an interceptor dropped at "record decoded" or "before store" (rate-limited
+    /// ones included).
+    pub intercepted: u64,
+    /// Records a rate limiter dropped (also in `intercepted`).
+    pub rate_limited: u64,
+    /// Records a `route` interceptor took to its own store instead of this one.
+    pub routed: u64,
+    /// Records an interceptor kept from the forwarder ("before forward").
+    pub forward_intercepted: u64,
+    /// Connections an interceptor refused when they opened.
+    pub connections_vetoed: u64,
 }
 
 impl Stats {
@@ -939,15 +951,18 @@ impl Stats {
         self.dropped_pending_full + self.dropped_write_failed
     }
 
-    /// Whether every record received is stored, held or counted as dropped.
+    /// Whether every record received is stored, held, counted as dropped, or taken by an
+    /// interceptor (dropped or routed).
     pub fn store_balances(&self) -> bool {
-        self.records == self.stored + self.held + self.dropped()
+        self.records == self.stored + self.held + self.dropped() + self.intercepted + self.routed
     }
 }
 
 /// Every sink behind one lock, with the counters: what the handlers share.
 #[derive(Debug)]
 pub struct Output {
+    /// The interception points (`crate::intercept`).
+    chain: Arc<crate::intercept::Chain>,
     sinks: Mutex<Vec<Box<dyn RecordSink>>>,
     stats: Mutex<Stats>,
     /// Whether a sink was backlogged after the last write or tick: read by every connection
@@ -958,7 +973,17 @@ pub struct Output {
 impl Output {
     /// An output writing to `sinks`, in order.
     pub fn new(sinks: Vec<Box<dyn RecordSink>>) -> Arc<Self> {
+        Self::with_chain(sinks, Arc::default())
+    }
+
+    /// An output whose records pass `chain`'s "record decoded" point (the sinks may be
+    /// wrapped in its other points, [`crate::intercept::Intercepted`]).
+    pub fn with_chain(
+        sinks: Vec<Box<dyn RecordSink>>,
+        chain: Arc<crate::intercept::Chain>,
+    ) -> Arc<Self> {
         Arc::new(Output {
+            chain,
             sinks: Mutex::new(sinks),
             stats: Mutex::new(Stats::default()),
             backlogged: AtomicBool::new(false),
@@ -976,17 +1001,28 @@ impl Output {
         if batch.is_empty() {
             return Ok(());
         }
+        let received = batch.len() as u64;
+        // Interception point "record decoded" (crate::intercept): nothing when it is empty.
+        let mut passed = RecordBatch::new();
+        let batch = (self.chain)
+            .filter(crate::intercept::Point::Decoded, batch, &mut passed)
+            .unwrap_or(batch);
         let mut first_err = None;
         let mut sinks = self.sinks.lock();
-        for s in sinks.iter_mut() {
+        for s in sinks.iter_mut().filter(|_| !batch.is_empty()) {
             if let Err(e) = s.write_batch(batch) {
                 first_err.get_or_insert(e);
             }
         }
         // Counted under the sinks' lock, so that `stats` sees received and stored together.
-        self.stats.lock().records += batch.len() as u64;
+        self.stats.lock().records += received;
         self.note_backlog(&sinks);
         first_err.map_or(Ok(()), Err)
+    }
+
+    /// The interception points.
+    pub fn chain(&self) -> &Arc<crate::intercept::Chain> {
+        &self.chain
     }
 
     /// Updates the counters.
@@ -1001,6 +1037,7 @@ impl Output {
         for sink in sinks.iter() {
             sink.add_stats(&mut s);
         }
+        self.chain.add_stats(&mut s);
         s
     }
 

@@ -1,6 +1,7 @@
 //! Integration tests for the component configurator, one module per topic.
 
 mod dynamic;
+mod extension;
 mod netsvcs;
 mod parser;
 mod reconfigure;

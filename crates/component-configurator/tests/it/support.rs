@@ -16,6 +16,7 @@ pub(crate) const PLUGINS: &[&str] = &[
     "cc-stats",
     "cc-panicky",
     "cc-wrong-abi",
+    "cc-gate",
 ];
 
 /// `target/<profile>`, where cargo puts the plugin libraries; built on first use.

@@ -3,6 +3,7 @@
 mod ace_interop;
 mod forwarding;
 mod hostile;
+mod intercept;
 mod limits;
 mod listener_hygiene;
 mod logc;

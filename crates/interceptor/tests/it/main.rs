@@ -1,0 +1,3 @@
+//! The interceptor crate's integration tests: one module per topic.
+
+mod chain;
