@@ -24,6 +24,7 @@ use pattern_core::{
     Act, Clock, CloseReason, Context, DispatchError, Disposition, EventHandler, Interest, Job,
     Message, Remote, Removal, Slab, TimerId, Token,
 };
+use wrapper_facade::notify::EventFd;
 use wrapper_facade::signal::{Signal, SignalFd, SignalSet};
 
 use reactor::readiness::{Readiness, bits_of, closed, mask_of, mio_interest};
@@ -153,7 +154,8 @@ pub(crate) struct Core {
     /// Held only by the thread in the leader (or reactor) role while it waits for events.
     poller: Mutex<Poller>,
     registry: mio::Registry,
-    waker: mio::Waker,
+    /// Wakes the thread waiting in the poll: the Wrapper Facade's eventfd, registered with it.
+    waker: EventFd,
     clock: Arc<dyn Clock>,
     mode: Mode,
     batch: usize,
@@ -179,7 +181,9 @@ type Guard<'a> = MutexGuard<'a, State>;
 impl Core {
     pub(crate) fn new(config: Config, mode: Mode) -> io::Result<Arc<Core>> {
         let poll = mio::Poll::new()?;
-        let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        let mut waker = EventFd::new()?;
+        poll.registry()
+            .register(&mut waker, WAKER, mio::Interest::READABLE)?;
         let registry = poll.registry().try_clone()?;
         Ok(Arc::new(Core {
             state: Mutex::new(State {
@@ -231,7 +235,7 @@ impl Core {
         st.wake.all_followers_woken();
         self.followers_cv.notify_all();
         self.reactor_cv.notify_all();
-        let _ = self.waker.wake();
+        let _ = self.waker.notify();
     }
 
     pub(crate) fn remote(self: &Arc<Self>) -> Arc<dyn Remote> {
@@ -264,7 +268,8 @@ impl Core {
                 self.followers_cv.notify_one();
             }
             Wake::Poller => {
-                let _ = self.waker.wake();
+                // Cannot fail on a live eventfd: saturation is ruled out by the drain below.
+                let _ = self.waker.notify();
             }
             Wake::Grow => self.grow_if_stalled(st),
         }
@@ -452,6 +457,11 @@ impl Core {
         } else {
             poll.poll(events, timeout)
         };
+        if events.iter().any(|e| e.token() == WAKER) {
+            // Reset the eventfd's counter (one read, before taking the state lock), so that it
+            // never saturates and every later write raises a new edge.
+            let _ = self.waker.drain();
+        }
         let mut st = self.state.lock();
         st.wake.poll_ends();
         st.poll_deadline = None;

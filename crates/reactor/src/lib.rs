@@ -15,7 +15,8 @@
 //! | Event handler              | [`EventHandler`]                                            |
 //! | Concrete event handlers    | yours; [`Acceptor`] and [`Connector`] for connection setup |
 //! | Timer queue                | [`timer::TimerQueue`], an indexed binary heap               |
-//! | Notification mechanism     | [`ReactorRemote`]: a user-space queue behind one eventfd    |
+//! | Notification mechanism     | [`ReactorRemote`]: a user-space queue behind one [`wrapper_facade::notify::EventFd`] |
+//! | Acceptor-Connector         | [`Acceptor`], [`Connector`] over [`SockAcceptor`], [`SockStream`] and `SockConnector` |
 //!
 //! What the reactor promises is the [`EventHandler`] contract; in short: close exactly once,
 //! no overlapping upcalls, re-entrant registration and removal, level-like readiness on an
@@ -81,9 +82,10 @@ pub use acceptor::{
     Acceptor, AcceptorCounters, AcceptorStats, ConnectResult, Connector, ServiceFactory,
 };
 pub use buffer::OutBuffer;
-/// The nonblocking TCP types the [`Acceptor`] and [`Connector`] hand out, re-exported so that
-/// an application needs no `mio` dependency of its own.
-pub use mio::net::{TcpListener, TcpStream};
+/// The Wrapper Facade's socket types the [`Acceptor`] and [`Connector`] work with: the stream
+/// they hand out and the listener [`Acceptor::from_listener`] takes, re-exported so that an
+/// application needs no other dependency to name them.
+pub use wrapper_facade::{AcceptorOptions, InetAddr, SockAcceptor, SockStream};
 pub use notify::ReactorRemote;
 pub use pattern_core::{
     Act, Clock, CloseReason, Context, DispatchError, Dispatcher, Disposition, EventHandler,

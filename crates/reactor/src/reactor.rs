@@ -12,6 +12,7 @@ use pattern_core::{
     Act, Clock, CloseReason, Context, DispatchError, Dispatcher, Disposition, EventHandler,
     Interest, Message, MonotonicClock, Remote, Removal, Slab, TimerId, Token,
 };
+use wrapper_facade::notify::EventFd;
 use wrapper_facade::signal::{Signal, SignalFd};
 
 use crate::notify::{Notice, ReactorRemote, Shared};
@@ -94,10 +95,14 @@ impl ReactorBuilder {
         self
     }
 
-    /// Builds the reactor: an epoll instance (through mio) and an eventfd wakeup.
+    /// Builds the reactor: an epoll instance (through mio) and an eventfd wake-up
+    /// ([`EventFd`], registered with it).
     pub fn build(self) -> io::Result<Reactor> {
         let poll = mio::Poll::new()?;
-        let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        // The wake-up is the Wrapper Facade's eventfd, registered like any other source.
+        let mut waker = EventFd::new()?;
+        poll.registry()
+            .register(&mut waker, WAKER, mio::Interest::READABLE)?;
         let registry = poll.registry().try_clone()?;
         Ok(Reactor {
             poll,
@@ -205,7 +210,7 @@ impl Reactor {
         }
         for event in self.events.iter() {
             match event.token() {
-                WAKER => {}
+                WAKER => inner.shared.woke(),
                 SIGNALS => inner.signals_ready = true,
                 t => inner.readiness(Token::from_u64(t.0 as u64), bits_of(event), closed(event)),
             }

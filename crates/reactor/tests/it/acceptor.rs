@@ -9,7 +9,7 @@ use std::sync::mpsc::{self, Sender};
 use std::thread;
 use std::time::Duration;
 
-use reactor::TcpStream;
+use reactor::SockStream;
 use reactor::{
     Acceptor, Connector, Context, Disposition, EventHandler, Interest, ManualClock, OutBuffer,
     Reactor, Remote,
@@ -19,14 +19,14 @@ use crate::support::in_child_with_nofile;
 
 /// Echoes what it reads, through a bounded [`OutBuffer`].
 struct Echo {
-    stream: TcpStream,
+    stream: SockStream,
     out: OutBuffer,
     max_buffered: Arc<AtomicUsize>,
     paused: Option<Sender<()>>,
 }
 
 impl Echo {
-    fn new(stream: TcpStream, limit: usize) -> Self {
+    fn new(stream: SockStream, limit: usize) -> Self {
         Echo {
             stream,
             out: OutBuffer::with_limit(limit),
@@ -77,7 +77,7 @@ impl EventHandler for Echo {
 
 fn echo_factory(
     limit: usize,
-) -> impl FnMut(TcpStream, SocketAddr) -> Option<(Echo, Interest)> + Send {
+) -> impl FnMut(SockStream, SocketAddr) -> Option<(Echo, Interest)> + Send {
     move |stream, _peer| Some((Echo::new(stream, limit), Interest::READ))
 }
 
@@ -252,7 +252,7 @@ fn connector_reports_success_refusal_and_timeout() {
             addr,
             Duration::from_secs(5),
             move |_ctx, r| {
-                tx.send((name.to_string(), r.and_then(|s| s.peer_addr())))
+                tx.send((name.to_string(), r.and_then(|s| s.peer_addr()).map(SocketAddr::from)))
                     .unwrap();
             },
         )
@@ -286,7 +286,7 @@ fn connector_reports_success_refusal_and_timeout() {
         open,
         Duration::from_millis(10),
         move |_ctx, r| {
-            tx2.send(("late".into(), r.and_then(|s| s.peer_addr())))
+            tx2.send(("late".into(), r.and_then(|s| s.peer_addr()).map(SocketAddr::from)))
                 .unwrap();
         },
     )
