@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use component_configurator::{Configurator, Report};
 use leader_followers::Concurrency;
-use mio::net::{TcpStream, UdpSocket};
+use mio::net::UdpSocket;
+use reactor::SockStream as TcpStream;
 use pattern_core::{Context, Disposition, EventHandler, Interest, Remote, TimerId, Token};
 use reactor::ServiceFactory;
 

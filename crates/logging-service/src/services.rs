@@ -188,8 +188,7 @@ impl ListenerService {
             .backlog(self.env.backlog)
             .nonblocking(true)
             .reuse_addr(true);
-        let fd = OwnedFd::from(SockAcceptor::open(&InetAddr::from(addr), &opts)?);
-        let listener = mio::net::TcpListener::from_std(std::net::TcpListener::from(fd));
+        let listener = SockAcceptor::open(&InetAddr::from(addr), &opts)?;
         Ok(Acceptor::from_listener(listener, factory))
     }
 }
