@@ -17,12 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use component_configurator::{Component, ComponentError};
-use reactor::SockStream as TcpStream;
 use pattern_core::{Context, Disposition, EventHandler, Interest, Removal, TimerId, Token};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use reactor::SockStream as TcpStream;
 use reactor::{Acceptor, ServiceFactory};
 use wrapper_facade::{AcceptorOptions, InetAddr, SockAcceptor};
 

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use component_configurator::{Configurator, Report};
 use leader_followers::Concurrency;
 use mio::net::UdpSocket;
-use reactor::SockStream as TcpStream;
 use pattern_core::{Context, Disposition, EventHandler, Interest, Remote, TimerId, Token};
 use reactor::ServiceFactory;
+use reactor::SockStream as TcpStream;
 
 use crate::ace::AceDecoder;
 use crate::error::{Error, FrameError};
