@@ -272,8 +272,9 @@ impl RawThread {
         let mut tid = std::mem::MaybeUninit::<libc::pthread_t>::uninit();
         // SAFETY: `tid` is writable, default attributes are requested with null, and
         // `raw_trampoline` takes ownership of `arg`.
-        let rc =
-            unsafe { libc::pthread_create(tid.as_mut_ptr(), std::ptr::null(), raw_trampoline, arg) };
+        let rc = unsafe {
+            libc::pthread_create(tid.as_mut_ptr(), std::ptr::null(), raw_trampoline, arg)
+        };
         if rc != 0 {
             // SAFETY: no thread was created, so `arg` is still ours to free.
             drop(unsafe { Box::from_raw(arg.cast::<RawJob>()) });
@@ -380,5 +381,40 @@ mod tests {
             .unwrap();
         assert_eq!(rx.recv().unwrap().as_deref(), Some("named-one"));
         registry.join_group("g");
+    }
+
+    #[test]
+    fn a_raw_thread_carries_its_name_and_reports_a_panic() {
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = RawThread::spawn("raw-named-thread-long", move || {
+            // Named by the spawner after pthread_create: wait until it has returned.
+            go_rx.recv().unwrap();
+            tx.send(std::fs::read_to_string("/proc/thread-self/comm").unwrap())
+                .unwrap();
+            panic!("after the name");
+        })
+        .unwrap();
+        assert_eq!(t.name(), "raw-named-thread-long");
+        go_tx.send(()).unwrap();
+        // The kernel keeps 15 bytes of a thread's name.
+        assert_eq!(rx.recv().unwrap().trim_end(), "raw-named-threa");
+        let outcome = t.join().unwrap();
+        assert_eq!(outcome.name(), "raw-named-thread-long");
+        assert_eq!(outcome.panic_message(), Some("after the name"));
+    }
+
+    #[test]
+    fn a_dropped_raw_thread_is_detached_and_runs_to_its_end() {
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = RawThread::spawn("raw-detached", move || {
+            go_rx.recv().unwrap();
+            tx.send(7).unwrap();
+        })
+        .unwrap();
+        drop(t);
+        go_tx.send(()).unwrap();
+        assert_eq!(rx.recv().unwrap(), 7);
     }
 }

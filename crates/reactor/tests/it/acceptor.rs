@@ -252,8 +252,11 @@ fn connector_reports_success_refusal_and_timeout() {
             addr,
             Duration::from_secs(5),
             move |_ctx, r| {
-                tx.send((name.to_string(), r.and_then(|s| s.peer_addr()).map(SocketAddr::from)))
-                    .unwrap();
+                tx.send((
+                    name.to_string(),
+                    r.and_then(|s| s.peer_addr()).map(SocketAddr::from),
+                ))
+                .unwrap();
             },
         )
         .unwrap();
@@ -286,8 +289,11 @@ fn connector_reports_success_refusal_and_timeout() {
         open,
         Duration::from_millis(10),
         move |_ctx, r| {
-            tx2.send(("late".into(), r.and_then(|s| s.peer_addr()).map(SocketAddr::from)))
-                .unwrap();
+            tx2.send((
+                "late".into(),
+                r.and_then(|s| s.peer_addr()).map(SocketAddr::from),
+            ))
+            .unwrap();
         },
     )
     .unwrap();
