@@ -11,7 +11,7 @@
 //! | Reactor            | `reactor::Reactor` (or another dispatcher) demultiplexes every socket |
 //! | Acceptor-Connector | `reactor::Acceptor` with a [`server::ConnectionFactory`] per format |
 //! | Leader/Followers, Half-Sync/Half-Async | chosen with `--concurrency`, same handlers |
-//! | Strategy           | [`server::Framing`] (ACE, syslog) and [`store::RecordSink`] (files, forwarding) |
+//! | Strategy           | [`server::Framing`] (ACE, syslog) and [`store::RecordSink`] (files, [`forward::Forwarder`]) |
 //! | Component Configurator | [`services`]: the listeners and statistics as components of a svc.conf, reconfigured on SIGHUP |
 //!
 //! # Example
@@ -37,22 +37,27 @@
 
 //! assert_eq!(stats.ace, 1);
 //! let stored = read_all(&dir)?;
-//! assert!(stored[0].1[0].ends_with("ace[7] <1.6> hello"));
+//! assert!(stored[0].1[0].ends_with("ace[7] user.info - - - hello"));
 //! # std::fs::remove_dir_all(&dir)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
 
 pub mod ace;
+pub mod cli;
 pub mod client;
 mod error;
+pub mod forward;
 pub mod limits;
+pub mod line;
 pub mod metrics;
 pub mod notify;
 pub mod record;
 pub mod server;
 pub mod services;
+pub mod spool;
 pub mod store;
 pub mod syslog;
+pub mod tls;
 
 pub use error::{Error, FrameError};

@@ -1,6 +1,7 @@
 //! Integration tests of the logging service, one module per topic.
 
 mod ace_interop;
+mod forwarding;
 mod hostile;
 mod limits;
 mod listener_hygiene;
@@ -12,5 +13,8 @@ mod serve;
 mod service_unit;
 mod services;
 mod store_faults;
+mod store_format;
 mod support;
 mod syslog_clients;
+mod tls_policy;
+mod walkthrough;

@@ -4,11 +4,11 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::PathBuf;
 
-/// Every stored line, per host file.
-pub(crate) type Stored = Vec<(String, Vec<String>)>;
+/// Every stored record, per host file, as the store's parser reads it.
+pub(crate) type Stored = Vec<(String, Vec<StoredRecord>)>;
 
-/// Lines stored in every file.
-pub(crate) fn count_lines(stored: &[(String, Vec<String>)]) -> usize {
+/// Records stored in every file.
+pub(crate) fn count_lines(stored: &[(String, Vec<StoredRecord>)]) -> usize {
     stored.iter().map(|(_, l)| l.len()).sum()
 }
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use logging_service::ace::{AceRecord, ByteOrder, SecondsLayout, encode};
 use logging_service::server::{Listening, Logd, LogdConfig};
-use logging_service::store::{Output, Stats, StoreConfig, read_all};
+use logging_service::store::{Output, Stats, StoreConfig, StoredRecord, read_records};
 
 /// A data directory removed when dropped.
 pub(crate) struct TempDir(pub(crate) PathBuf);
@@ -70,6 +70,15 @@ impl Server {
         }
     }
 
+    /// The forwarder's handle (when forwarding); its counters stay readable after the stop.
+    pub(crate) fn forwarder(&self) -> logging_service::forward::ForwardHandle {
+        self.logd
+            .as_ref()
+            .unwrap()
+            .forwarder()
+            .expect("forwarding is configured")
+    }
+
     /// Stops gracefully; returns the counters and, read after the stop, every stored line.
     pub(crate) fn stop(self) -> (Stats, Stored) {
         let (stats, stored, _) = self.stop_with_files();
@@ -100,9 +109,13 @@ impl Server {
         (stats, self.stored(), files)
     }
 
-    /// Every stored line, per host file.
-    pub(crate) fn stored(&self) -> Vec<(String, Vec<String>)> {
-        read_all(&self.dir.0).unwrap_or_default()
+    /// Every stored record, per host file, read with the store's parser (a line it refuses
+    /// fails the test).
+    pub(crate) fn stored(&self) -> Stored {
+        if !self.dir.0.exists() {
+            return Vec::new();
+        }
+        read_records(&self.dir.0).expect("every stored line parses")
     }
 
     /// Waits until the server has stored `n` records (for senders that cannot be told when
@@ -125,6 +138,16 @@ impl Drop for Server {
         if let Some(logd) = self.logd.take() {
             let _ = logd.stop();
         }
+    }
+}
+
+/// Polls `cond` until it holds; fails with `what` after 60 s (a generous bound, not a timing
+/// assertion: it only keeps a broken test from hanging).
+pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::park_timeout(Duration::from_millis(2));
     }
 }
 

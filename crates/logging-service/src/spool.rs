@@ -1,0 +1,957 @@
+//! A durable FIFO of records: a bounded queue in memory that spills to segment files on disk.
+//!
+//! The spool is what a sink that delivers somewhere else (TCP forwarding today; RELP and
+//! ClickHouse later) keeps its undelivered records in. A producer [`push`](Spool::push)es
+//! records; the sender [`peek`](Spool::peek)s a batch, delivers it, and only then
+//! [`commit`](Spool::commit)s its [`Position`], which removes the batch. A sender that fails
+//! peeks again and gets the same records, so delivery resumes from the last commit.
+//!
+//! # Layout
+//!
+//! The queue is, oldest first, the records in segment files (`DIR/<id>.seg`, ids increasing)
+//! followed by the records in memory. Records go to memory while it holds fewer than
+//! `memory_bytes`; when it is full, its oldest records move to the newest segment, so order
+//! is kept. A segment is read back whole when it becomes the oldest, and deleted once every
+//! record of it is committed. A small `cursor` file records how many records of the oldest
+//! segment are committed already.
+//!
+//! On disk a record is framed as a 4-byte little-endian length, a 4-byte CRC-32 of the
+//! record, then the record. [`Spool::open`] reads every segment: a frame cut short or with a
+//! wrong checksum ends the segment there (a torn tail, counted in
+//! [`SpoolStats::torn_tails`]); the file is truncated to its last whole record and nothing
+//! after the tear is ever read as a record.
+//!
+//! # Bounds and policies
+//!
+//! Memory holds at most `memory_bytes` of records, the segment files at most `max_bytes`
+//! (8 bytes of framing per record included). When both are full, [`FullPolicy`] says what
+//! happens, and every record lost that way is counted under its reason:
+//! `Block` refuses the new record (and [`Spool::backlogged`] says so from the moment the
+//! disk is full, so that a producer able to pause, a TCP reader, pauses first),
+//! `DropNewest` refuses the new record, `DropOldest` removes the oldest records (a whole
+//! segment at a time) to make room.
+//!
+//! A record removed by `DropOldest` while it was being sent, whose batch is then committed,
+//! was delivered after all: the commit moves it from the drop counter to the committed one,
+//! so every record is counted exactly once.
+//!
+//! # Crash semantics
+//!
+//! - [`Spool::persist`] (a graceful stop) writes the memory queue to a segment, even past
+//!   `max_bytes` (by at most `memory_bytes`), syncs the files and the cursor, and the next
+//!   [`Spool::open`] replays every record in order.
+//! - `kill -9` loses the records in memory (a forwarder's records are also in the local
+//!   store files) and keeps every record already written to a segment: segment writes go to
+//!   the kernel when a batch is pushed, so they survive the process, though not a power
+//!   failure (only `persist` syncs).
+//! - `kill -9` between a delivery and the write of the cursor makes the next start send the
+//!   records since the last cursor write again: duplicates upstream, never losses. A torn
+//!   tail loses the one record being written and is counted.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Bytes of framing per record on disk: length and CRC-32.
+pub const FRAME_OVERHEAD: u64 = 8;
+
+/// The largest record a segment may hold; a longer length field is taken as a torn tail.
+const MAX_RECORD: u32 = 64 << 20;
+
+/// What a full spool does with one more record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum FullPolicy {
+    /// Refuse new records and report back-pressure ([`Spool::backlogged`]).
+    #[default]
+    Block,
+    /// Remove the oldest records to make room.
+    DropOldest,
+    /// Refuse the new record.
+    DropNewest,
+}
+
+impl std::str::FromStr for FullPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "block" => Ok(FullPolicy::Block),
+            "drop-oldest" => Ok(FullPolicy::DropOldest),
+            "drop-newest" => Ok(FullPolicy::DropNewest),
+            _ => Err(format!(
+                "spool policy `{s}`: expected block, drop-oldest or drop-newest"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for FullPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FullPolicy::Block => "block",
+            FullPolicy::DropOldest => "drop-oldest",
+            FullPolicy::DropNewest => "drop-newest",
+        })
+    }
+}
+
+/// Configuration of a [`Spool`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolConfig {
+    /// Directory of the segment files (created if missing).
+    pub dir: PathBuf,
+    /// Records kept in memory before they spill to disk, in bytes.
+    pub memory_bytes: u64,
+    /// Bytes the segment files may hold, framing included.
+    pub max_bytes: u64,
+    /// What happens when memory and disk are full.
+    pub full: FullPolicy,
+    /// A segment file is closed for writing once it holds this many bytes.
+    pub segment_bytes: u64,
+}
+
+impl SpoolConfig {
+    /// 8 MiB in memory, 1 GiB on disk in segments of 4 MiB, blocking when full.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        SpoolConfig {
+            dir: dir.into(),
+            memory_bytes: 8 << 20,
+            max_bytes: 1 << 30,
+            full: FullPolicy::Block,
+            segment_bytes: 4 << 20,
+        }
+    }
+}
+
+/// Counters of a [`Spool`]. Every record pushed or found on disk at open is, at any moment,
+/// queued, committed or in exactly one drop counter:
+/// `pushed + recovered == records + committed + dropped_block + dropped_oldest + dropped_newest`
+/// (a torn tail is not a whole record, so it is counted apart, per tail).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SpoolStats {
+    /// Records pushed.
+    pub pushed: u64,
+    /// Records found in segment files at open (left by an earlier run).
+    pub recovered: u64,
+    /// Records written to segment files.
+    pub spooled: u64,
+    /// Records committed (delivered) and removed.
+    pub committed: u64,
+    /// Records refused because the spool was full under [`FullPolicy::Block`].
+    pub dropped_block: u64,
+    /// Records removed by [`FullPolicy::DropOldest`].
+    pub dropped_oldest: u64,
+    /// Records refused by [`FullPolicy::DropNewest`].
+    pub dropped_newest: u64,
+    /// Torn tails found (and cut off) in segment files.
+    pub torn_tails: u64,
+    /// Records queued now.
+    pub records: u64,
+    /// Bytes of records in memory now.
+    pub memory_bytes: u64,
+    /// Bytes of the segment files now.
+    pub disk_bytes: u64,
+}
+
+/// Where a peeked batch ends: give it back to [`Spool::commit`] once the batch is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    start: u64,
+    end: u64,
+}
+
+impl Position {
+    /// Records in the batch.
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+}
+
+/// Records taken from the head of a [`Spool`], oldest first, not yet removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// The records.
+    pub records: Vec<Vec<u8>>,
+    /// What to commit once they are delivered.
+    pub position: Position,
+}
+
+/// What became of a pushed record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Pushed {
+    /// Queued (in memory or on disk).
+    Queued,
+    /// Refused: the spool is full ([`FullPolicy::Block`] or [`FullPolicy::DropNewest`]).
+    Refused,
+}
+
+#[derive(Debug)]
+struct Segment {
+    id: u64,
+    /// Records in the file.
+    count: u64,
+    /// Records of it committed (or dropped) already: the first ones.
+    done: u64,
+    /// Bytes of the file.
+    bytes: u64,
+}
+
+/// The durable FIFO. See the [module documentation](self).
+#[derive(Debug)]
+pub struct Spool {
+    cfg: SpoolConfig,
+    segments: VecDeque<Segment>,
+    /// The segment being appended to: always the last of `segments`.
+    writer: Option<(u64, BufWriter<File>)>,
+    next_id: u64,
+    /// The not yet committed records of the oldest segment, once read.
+    loaded: Option<(u64, VecDeque<Vec<u8>>)>,
+    memory: VecDeque<Vec<u8>>,
+    /// Sequence number of the oldest queued record.
+    head: u64,
+    /// Sequence number of the oldest record in memory (after every record on disk).
+    mem_first: u64,
+    stats: SpoolStats,
+    /// The disk refused a spill: the spool is full.
+    disk_full: bool,
+}
+
+fn segment_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id:020}.seg"))
+}
+
+/// Reads the whole records of a segment file. Returns them and the length of the valid
+/// prefix; a shorter prefix than the file means a torn tail.
+fn read_segment(path: &Path) -> io::Result<(Vec<Vec<u8>>, u64, u64)> {
+    let mut bytes = Vec::new();
+    File::open(path)?.read_to_end(&mut bytes)?;
+    let mut records = Vec::new();
+    let mut at = 0usize;
+    while bytes.len() - at >= FRAME_OVERHEAD as usize {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
+        if len > MAX_RECORD {
+            break;
+        }
+        let start = at + FRAME_OVERHEAD as usize;
+        let Some(record) = bytes.get(start..start + len as usize) else {
+            break;
+        };
+        if crc32fast::hash(record) != crc {
+            break;
+        }
+        records.push(record.to_vec());
+        at = start + len as usize;
+    }
+    Ok((records, at as u64, bytes.len() as u64))
+}
+
+fn frame(record: &[u8]) -> u64 {
+    FRAME_OVERHEAD + record.len() as u64
+}
+
+impl Spool {
+    /// Opens the spool in `cfg.dir`, creating it if needed, and finds the records an earlier
+    /// run left there (cutting off torn tails). They come first, in their order.
+    pub fn open(cfg: SpoolConfig) -> io::Result<Spool> {
+        std::fs::create_dir_all(&cfg.dir)?;
+        let mut ids: Vec<u64> = std::fs::read_dir(&cfg.dir)?
+            .filter_map(|e| {
+                let name = e.ok()?.file_name();
+                name.to_str()?.strip_suffix(".seg")?.parse().ok()
+            })
+            .collect();
+        ids.sort_unstable();
+        let cursor = std::fs::read_to_string(cfg.dir.join("cursor"))
+            .ok()
+            .and_then(|s| {
+                let (id, done) = s.trim().split_once(' ')?;
+                Some((id.parse::<u64>().ok()?, done.parse::<u64>().ok()?))
+            });
+        let mut spool = Spool {
+            next_id: ids.last().map_or(1, |l| l + 1),
+            cfg,
+            segments: VecDeque::new(),
+            writer: None,
+            loaded: None,
+            memory: VecDeque::new(),
+            head: 0,
+            mem_first: 0,
+            stats: SpoolStats::default(),
+            disk_full: false,
+        };
+        for id in ids {
+            let path = segment_path(&spool.cfg.dir, id);
+            let (records, valid, len) = read_segment(&path)?;
+            if valid < len {
+                tracing::warn!(path = %path.display(), valid, len, "spool: torn tail cut off");
+                spool.stats.torn_tails += 1;
+                OpenOptions::new().write(true).open(&path)?.set_len(valid)?;
+            }
+            let count = records.len() as u64;
+            let done = match cursor {
+                Some((cid, done)) if cid == id => done.min(count),
+                _ => 0,
+            };
+            if done == count {
+                std::fs::remove_file(&path)?;
+                continue;
+            }
+            spool.stats.recovered += count - done;
+            spool.stats.disk_bytes += valid;
+            spool.mem_first += count - done;
+            spool.segments.push_back(Segment {
+                id,
+                count,
+                done,
+                bytes: valid,
+            });
+        }
+        spool.stats.records = spool.mem_first;
+        Ok(spool)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SpoolConfig {
+        &self.cfg
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> SpoolStats {
+        self.stats
+    }
+
+    /// Records queued.
+    pub fn len(&self) -> u64 {
+        self.stats.records
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.stats.records == 0
+    }
+
+    /// Whether the policy is [`FullPolicy::Block`] and the disk is full or nearly so (less
+    /// room left than one segment, or a quarter of the spool if that is less: a high-water
+    /// mark, so that a producer that stops in time loses nothing): a producer that can wait
+    /// should stop producing until a commit makes room.
+    pub fn backlogged(&self) -> bool {
+        let headroom = self.cfg.segment_bytes.min(self.cfg.max_bytes / 4);
+        self.cfg.full == FullPolicy::Block
+            && (self.disk_full || self.stats.disk_bytes + headroom > self.cfg.max_bytes)
+    }
+
+    /// Appends a record at the tail.
+    ///
+    /// Fails only when a segment file cannot be written; the record is then not queued (and
+    /// not counted as pushed), and the queue is as it was.
+    pub fn push(&mut self, record: &[u8]) -> io::Result<Pushed> {
+        self.stats.pushed += 1;
+        let len = record.len() as u64;
+        loop {
+            if self.stats.memory_bytes + len <= self.cfg.memory_bytes {
+                self.memory.push_back(record.to_vec());
+                self.stats.memory_bytes += len;
+                self.stats.records += 1;
+                return Ok(Pushed::Queued);
+            }
+            // Memory is full: make room by moving its oldest record to disk, or, when memory
+            // is empty (a record larger than all of it), write this one to disk directly.
+            let need = match self.memory.front() {
+                Some(oldest) => frame(oldest),
+                None => frame(record),
+            };
+            if self.stats.disk_bytes + need <= self.cfg.max_bytes {
+                match self.memory.pop_front() {
+                    Some(oldest) => {
+                        if let Err(e) = self.append(&oldest) {
+                            // Nothing moved: the oldest stays queued, the new one is refused.
+                            self.memory.push_front(oldest);
+                            self.stats.pushed -= 1;
+                            return Err(e);
+                        }
+                        self.stats.memory_bytes -= oldest.len() as u64;
+                        self.mem_first += 1;
+                    }
+                    None => {
+                        if let Err(e) = self.append(record) {
+                            self.stats.pushed -= 1;
+                            return Err(e);
+                        }
+                        self.mem_first += 1;
+                        self.stats.records += 1;
+                        return Ok(Pushed::Queued);
+                    }
+                }
+                continue;
+            }
+            self.disk_full = true;
+            match self.cfg.full {
+                FullPolicy::DropOldest if !self.is_empty() => self.drop_oldest()?,
+                FullPolicy::Block => {
+                    self.stats.dropped_block += 1;
+                    return Ok(Pushed::Refused);
+                }
+                // Drop-newest, or drop-oldest with nothing older to drop (a record larger
+                // than the whole spool): the new record goes.
+                FullPolicy::DropOldest => {
+                    self.stats.dropped_oldest += 1;
+                    return Ok(Pushed::Refused);
+                }
+                FullPolicy::DropNewest => {
+                    self.stats.dropped_newest += 1;
+                    return Ok(Pushed::Refused);
+                }
+            }
+        }
+    }
+
+    /// Writes a record at the end of the newest segment, starting a new one when needed.
+    fn append(&mut self, record: &[u8]) -> io::Result<()> {
+        let full = self
+            .segments
+            .back()
+            .is_some_and(|s| s.bytes >= self.cfg.segment_bytes);
+        if self.writer.is_none() || full {
+            self.seal()?;
+            let id = self.next_id;
+            self.next_id += 1;
+            let file = OpenOptions::new()
+                .create_new(true)
+                .append(true)
+                .open(segment_path(&self.cfg.dir, id))?;
+            self.writer = Some((id, BufWriter::new(file)));
+            self.segments.push_back(Segment {
+                id,
+                count: 0,
+                done: 0,
+                bytes: 0,
+            });
+        }
+        let (_, w) = self.writer.as_mut().expect("opened above");
+        let len = u32::try_from(record.len())
+            .ok()
+            .filter(|&l| l <= MAX_RECORD)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "record too large"))?;
+        w.write_all(&len.to_le_bytes())?;
+        w.write_all(&crc32fast::hash(record).to_le_bytes())?;
+        w.write_all(record)?;
+        let seg = self.segments.back_mut().expect("the writer's segment");
+        seg.count += 1;
+        seg.bytes += frame(record);
+        self.stats.disk_bytes += frame(record);
+        self.stats.spooled += 1;
+        Ok(())
+    }
+
+    /// Hands what was written to the kernel (after a batch of pushes), so that it survives
+    /// the process.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if let Some((_, w)) = &mut self.writer {
+            w.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Ends writing to the newest segment: later records start a new one.
+    fn seal(&mut self) -> io::Result<()> {
+        if let Some((_, mut w)) = self.writer.take() {
+            w.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Removes the oldest records: the oldest segment, or the oldest record in memory.
+    fn drop_oldest(&mut self) -> io::Result<()> {
+        let n = match self.segments.pop_front() {
+            Some(seg) => {
+                if self.writer.as_ref().is_some_and(|(id, _)| *id == seg.id) {
+                    self.writer = None;
+                }
+                if self.loaded.as_ref().is_some_and(|(id, _)| *id == seg.id) {
+                    self.loaded = None;
+                }
+                std::fs::remove_file(segment_path(&self.cfg.dir, seg.id))?;
+                self.stats.disk_bytes -= seg.bytes;
+                seg.count - seg.done
+            }
+            None => {
+                let r = self.memory.pop_front().expect("not empty");
+                self.stats.memory_bytes -= r.len() as u64;
+                self.mem_first += 1;
+                1
+            }
+        };
+        self.head += n;
+        self.stats.records -= n;
+        self.stats.dropped_oldest += n;
+        Ok(())
+    }
+
+    /// The oldest records, at most `max_records` and `max_bytes` (but at least one when any
+    /// is queued), without removing them. Peeking again before a commit gives the same ones.
+    pub fn peek(&mut self, max_records: usize, max_bytes: usize) -> io::Result<Batch> {
+        let max_records = max_records.max(1);
+        let mut records = Vec::new();
+        let mut bytes = 0;
+        let mut take = |r: &Vec<u8>, records: &mut Vec<Vec<u8>>| {
+            if records.len() >= max_records || (!records.is_empty() && bytes + r.len() > max_bytes)
+            {
+                return false;
+            }
+            bytes += r.len();
+            records.push(r.clone());
+            true
+        };
+        if !self.segments.is_empty() {
+            let loaded = self.load_oldest()?;
+            for r in loaded {
+                if !take(r, &mut records) {
+                    break;
+                }
+            }
+        } else {
+            for r in &self.memory {
+                if !take(r, &mut records) {
+                    break;
+                }
+            }
+        }
+        let position = Position {
+            start: self.head,
+            end: self.head + records.len() as u64,
+        };
+        Ok(Batch { records, position })
+    }
+
+    /// The oldest segment's remaining records, read from its file the first time.
+    fn load_oldest(&mut self) -> io::Result<&VecDeque<Vec<u8>>> {
+        let seg = self.segments.front().expect("a segment");
+        let id = seg.id;
+        if self.loaded.as_ref().is_none_or(|(l, _)| *l != id) {
+            if self.writer.as_ref().is_some_and(|(w, _)| *w == id) {
+                self.seal()?;
+            }
+            let (records, _, _) = read_segment(&segment_path(&self.cfg.dir, id))?;
+            let seg = self.segments.front().expect("a segment");
+            if (records.len() as u64) < seg.count {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "spool segment {id} holds {} records, {} were written",
+                        records.len(),
+                        seg.count
+                    ),
+                ));
+            }
+            let rest = records.into_iter().skip(seg.done as usize).collect();
+            self.loaded = Some((id, rest));
+        }
+        Ok(&self.loaded.as_ref().expect("loaded above").1)
+    }
+
+    /// Removes the records of a delivered batch (and any older ones). Returns how many
+    /// records this commit delivered.
+    pub fn commit(&mut self, position: Position) -> io::Result<u64> {
+        // Records of the batch that drop-oldest removed while they were being sent were
+        // delivered after all.
+        let redelivered = position.end.min(self.head).saturating_sub(position.start);
+        self.stats.dropped_oldest -= redelivered.min(self.stats.dropped_oldest);
+        self.stats.committed += redelivered;
+        let mut n = position
+            .end
+            .saturating_sub(self.head)
+            .min(self.stats.records);
+        let delivered = redelivered + n;
+        let mut cursor = None;
+        while n > 0 {
+            if let Some(seg) = self.segments.front_mut() {
+                let take = n.min(seg.count - seg.done);
+                seg.done += take;
+                if let Some((id, loaded)) = &mut self.loaded {
+                    if *id == seg.id {
+                        loaded.drain(..take as usize);
+                    }
+                }
+                self.head += take;
+                self.stats.records -= take;
+                self.stats.committed += take;
+                n -= take;
+                if seg.done == seg.count {
+                    let seg = self.segments.pop_front().expect("front");
+                    if self.writer.as_ref().is_some_and(|(id, _)| *id == seg.id) {
+                        self.writer = None;
+                    }
+                    if self.loaded.as_ref().is_some_and(|(id, _)| *id == seg.id) {
+                        self.loaded = None;
+                    }
+                    std::fs::remove_file(segment_path(&self.cfg.dir, seg.id))?;
+                    self.stats.disk_bytes -= seg.bytes;
+                    self.disk_full = false;
+                    cursor = None;
+                } else {
+                    cursor = Some((seg.id, seg.done));
+                }
+            } else {
+                let take = n.min(self.memory.len() as u64);
+                for r in self.memory.drain(..take as usize) {
+                    self.stats.memory_bytes -= r.len() as u64;
+                }
+                self.head += take;
+                self.mem_first += take;
+                self.stats.records -= take;
+                self.stats.committed += take;
+                n -= take;
+            }
+        }
+        if let Some((id, done)) = cursor {
+            self.write_cursor(id, done, false)?;
+        }
+        if self.segments.is_empty() {
+            self.disk_full = false;
+        }
+        Ok(delivered)
+    }
+
+    fn write_cursor(&self, id: u64, done: u64, sync: bool) -> io::Result<()> {
+        let tmp = self.cfg.dir.join("cursor.tmp");
+        let mut f = File::create(&tmp)?;
+        f.write_all(format!("{id} {done}\n").as_bytes())?;
+        if sync {
+            f.sync_all()?;
+        }
+        std::fs::rename(tmp, self.cfg.dir.join("cursor"))
+    }
+
+    /// Writes every record in memory to disk (past `max_bytes` if need be: a stop loses
+    /// nothing), syncs the segment files and the cursor, so that [`Spool::open`] finds every
+    /// queued record in order. Call it at a graceful stop.
+    pub fn persist(&mut self) -> io::Result<()> {
+        while let Some(r) = self.memory.pop_front() {
+            self.stats.memory_bytes -= r.len() as u64;
+            self.append(&r)?;
+            self.mem_first += 1;
+        }
+        self.seal()?;
+        for seg in &self.segments {
+            File::open(segment_path(&self.cfg.dir, seg.id))?.sync_all()?;
+        }
+        match self.segments.front() {
+            Some(seg) => self.write_cursor(seg.id, seg.done, true)?,
+            None => {
+                let _ = std::fs::remove_file(self.cfg.dir.join("cursor"));
+            }
+        }
+        File::open(&self.cfg.dir)?.sync_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Dir(PathBuf);
+    impl Dir {
+        fn new() -> Dir {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let d = std::env::temp_dir().join(format!(
+                "logd-spool-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            ));
+            let _ = std::fs::remove_dir_all(&d);
+            Dir(d)
+        }
+        fn cfg(&self, memory: u64, max: u64, full: FullPolicy) -> SpoolConfig {
+            SpoolConfig {
+                dir: self.0.clone(),
+                memory_bytes: memory,
+                max_bytes: max,
+                full,
+                segment_bytes: 64,
+            }
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn rec(i: usize) -> Vec<u8> {
+        format!("record {i:04}").into_bytes()
+    }
+
+    fn drain(s: &mut Spool) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        loop {
+            let b = s.peek(3, 1000).unwrap();
+            if b.records.is_empty() {
+                return out;
+            }
+            s.commit(b.position).unwrap();
+            out.extend(b.records);
+        }
+    }
+
+    fn balance(s: &SpoolStats) {
+        assert_eq!(
+            s.pushed + s.recovered,
+            s.records + s.committed + s.dropped_block + s.dropped_oldest + s.dropped_newest,
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn order_is_kept_across_memory_and_disk() {
+        let d = Dir::new();
+        let mut s = Spool::open(d.cfg(40, 1 << 20, FullPolicy::Block)).unwrap();
+        for i in 0..50 {
+            assert_eq!(s.push(&rec(i)).unwrap(), Pushed::Queued);
+        }
+        assert!(s.stats().spooled > 0, "memory of 40 bytes spilled");
+        assert!(s.stats().memory_bytes <= 40);
+        // A peek gives the same records until they are committed.
+        let first = s.peek(5, 1000).unwrap();
+        assert_eq!(s.peek(5, 1000).unwrap(), first);
+        assert_eq!(drain(&mut s), (0..50).map(rec).collect::<Vec<_>>());
+        let st = s.stats();
+        balance(&st);
+        assert_eq!((st.committed, st.disk_bytes, st.records), (50, 0, 0));
+        assert_eq!(
+            std::fs::read_dir(&d.0)
+                .unwrap()
+                .filter(|e| e
+                    .as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "seg"))
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn bounds_hold_and_block_refuses_and_reports_backlog() {
+        let d = Dir::new();
+        let mut s = Spool::open(d.cfg(33, 60, FullPolicy::Block)).unwrap();
+        let mut refused = 0;
+        for i in 0..20 {
+            if s.push(&rec(i)).unwrap() == Pushed::Refused {
+                refused += 1;
+            }
+            assert!(s.stats().memory_bytes <= 33 && s.stats().disk_bytes <= 60);
+        }
+        // 11-byte records: 3 fit in memory, 3 frames of 19 bytes on disk.
+        assert_eq!((s.len(), refused), (6, 14));
+        assert!(s.backlogged());
+        assert_eq!(s.stats().dropped_block, 14);
+        balance(&s.stats());
+        assert_eq!(drain(&mut s), (0..6).map(rec).collect::<Vec<_>>());
+        assert!(!s.backlogged());
+    }
+
+    #[test]
+    fn block_reports_backlog_before_it_must_refuse() {
+        let d = Dir::new();
+        let cfg = SpoolConfig {
+            segment_bytes: 100,
+            ..d.cfg(33, 1000, FullPolicy::Block)
+        };
+        let mut s = Spool::open(cfg).unwrap();
+        let mut i = 0;
+        while !s.backlogged() {
+            assert_eq!(s.push(&rec(i)).unwrap(), Pushed::Queued);
+            i += 1;
+        }
+        // Past the high-water mark (less than a segment of room), nothing refused yet.
+        assert!(s.stats().disk_bytes + 100 > 1000 && s.stats().disk_bytes <= 1000);
+        assert_eq!(s.stats().dropped_block, 0);
+        balance(&s.stats());
+        assert_eq!(drain(&mut s), (0..i).map(rec).collect::<Vec<_>>());
+        assert!(!s.backlogged());
+    }
+
+    #[test]
+    fn drop_newest_keeps_the_oldest() {
+        let d = Dir::new();
+        let mut s = Spool::open(d.cfg(33, 60, FullPolicy::DropNewest)).unwrap();
+        for i in 0..20 {
+            s.push(&rec(i)).unwrap();
+        }
+        assert_eq!(s.stats().dropped_newest, 14);
+        assert!(!s.backlogged(), "only block reports back-pressure");
+        balance(&s.stats());
+        assert_eq!(drain(&mut s), (0..6).map(rec).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn drop_oldest_keeps_the_newest_and_counts_exactly() {
+        let d = Dir::new();
+        let mut s = Spool::open(d.cfg(33, 60, FullPolicy::DropOldest)).unwrap();
+        for i in 0..20 {
+            s.push(&rec(i)).unwrap();
+            assert!(s.stats().memory_bytes <= 33 && s.stats().disk_bytes <= 60);
+        }
+        let st = s.stats();
+        balance(&st);
+        let kept = drain(&mut s);
+        assert_eq!(kept.len() as u64 + st.dropped_oldest, 20);
+        assert_eq!(kept, (20 - kept.len()..20).map(rec).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_dropped_record_that_was_delivered_counts_as_delivered() {
+        let d = Dir::new();
+        let mut s = Spool::open(d.cfg(11, 19, FullPolicy::DropOldest)).unwrap();
+        s.push(&rec(0)).unwrap();
+        s.push(&rec(1)).unwrap();
+        let inflight = s.peek(1, 1000).unwrap();
+        assert_eq!(inflight.records, [rec(0)]);
+        s.push(&rec(2)).unwrap(); // drops record 0 (on disk) while it is being sent
+        assert_eq!(s.stats().dropped_oldest, 1);
+        assert_eq!(s.commit(inflight.position).unwrap(), 1);
+        assert_eq!(s.stats().dropped_oldest, 0);
+        balance(&s.stats());
+        assert_eq!(drain(&mut s), [rec(1), rec(2)]);
+    }
+
+    #[test]
+    fn a_restart_replays_in_order_without_committed_records() {
+        let d = Dir::new();
+        let cfg = d.cfg(40, 1 << 20, FullPolicy::Block);
+        let mut s = Spool::open(cfg.clone()).unwrap();
+        for i in 0..30 {
+            s.push(&rec(i)).unwrap();
+        }
+        let b = s.peek(4, 1000).unwrap();
+        s.commit(b.position).unwrap();
+        s.persist().unwrap();
+        drop(s);
+        let mut s = Spool::open(cfg.clone()).unwrap();
+        assert_eq!(s.stats().recovered, 26);
+        s.push(&rec(30)).unwrap();
+        let b = s.peek(2, 1000).unwrap();
+        s.commit(b.position).unwrap();
+        // A commit inside a segment is kept in the cursor; without persist, kill -9 style.
+        s.flush().unwrap();
+        drop(s);
+        let mut s = Spool::open(cfg).unwrap();
+        assert_eq!(
+            drain(&mut s),
+            (6..30).map(rec).collect::<Vec<_>>(),
+            "record 30 was only in memory"
+        );
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_off_and_counted() {
+        let d = Dir::new();
+        let cfg = SpoolConfig {
+            segment_bytes: 1 << 20,
+            ..d.cfg(0, 1 << 20, FullPolicy::Block)
+        };
+        let mut s = Spool::open(cfg.clone()).unwrap();
+        for i in 0..5 {
+            s.push(&rec(i)).unwrap();
+        }
+        s.persist().unwrap();
+        drop(s);
+        let seg = std::fs::read_dir(&d.0)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "seg"))
+            .unwrap();
+        // Half a record at the end, as a kill in the middle of a write leaves it.
+        let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
+        f.write_all(&[11, 0, 0, 0, 1, 2, 3, 4, b'r', b'e']).unwrap();
+        drop(f);
+        let mut s = Spool::open(cfg.clone()).unwrap();
+        assert_eq!((s.stats().torn_tails, s.stats().recovered), (1, 5));
+        s.push(&rec(5)).unwrap();
+        s.persist().unwrap();
+        drop(s);
+        // A flipped bit in the last record of the first segment (record 4; record 5 went to a
+        // new segment) is a torn tail too: that record is cut off, never read wrong.
+        let mut bytes = std::fs::read(&seg).unwrap();
+        let n = bytes.len();
+        bytes[n - 1] ^= 1;
+        std::fs::write(&seg, bytes).unwrap();
+        let mut s = Spool::open(cfg).unwrap();
+        assert_eq!((s.stats().torn_tails, s.stats().recovered), (1, 5));
+        assert_eq!(drain(&mut s), [rec(0), rec(1), rec(2), rec(3), rec(5)]);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Push(usize),
+        Peek(usize),
+        Commit,
+        Reopen,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0usize..40).prop_map(Op::Push),
+            2 => (1usize..6).prop_map(Op::Peek),
+            2 => Just(Op::Commit),
+            1 => Just(Op::Reopen),
+        ]
+    }
+
+    proptest! {
+        /// Any sequence of pushes, peeks, commits and graceful restarts behaves like a
+        /// `VecDeque`: a peek gives the oldest records, a commit removes exactly them.
+        #[test]
+        fn behaves_like_a_vecdeque(ops in proptest::collection::vec(op(), 1..80), memory in 0u64..80) {
+            let d = Dir::new();
+            let cfg = SpoolConfig { segment_bytes: 50, ..d.cfg(memory, 1 << 20, FullPolicy::Block) };
+            let mut s = Spool::open(cfg.clone()).unwrap();
+            let mut model: VecDeque<Vec<u8>> = VecDeque::new();
+            let mut peeked: Option<Batch> = None;
+            let mut n = 0;
+            for op in ops {
+                match op {
+                    Op::Push(len) => {
+                        let r: Vec<u8> = format!("{n}:").bytes().chain(std::iter::repeat_n(b'x', len)).collect();
+                        n += 1;
+                        prop_assert_eq!(s.push(&r).unwrap(), Pushed::Queued);
+                        model.push_back(r);
+                    }
+                    Op::Peek(k) => {
+                        let b = s.peek(k, usize::MAX).unwrap();
+                        let want: Vec<_> = model.iter().take(b.records.len()).cloned().collect();
+                        prop_assert_eq!(&b.records, &want);
+                        prop_assert_eq!(b.records.is_empty(), model.is_empty());
+                        peeked = Some(b);
+                    }
+                    Op::Commit => {
+                        if let Some(b) = peeked.take() {
+                            s.commit(b.position).unwrap();
+                            model.drain(..b.records.len());
+                        }
+                    }
+                    Op::Reopen => {
+                        s.persist().unwrap();
+                        s = Spool::open(cfg.clone()).unwrap();
+                        peeked = None;
+                    }
+                }
+                prop_assert_eq!(s.len(), model.len() as u64);
+                prop_assert!(s.stats().memory_bytes <= memory);
+            }
+            let rest = drain(&mut s);
+            prop_assert_eq!(rest, model.into_iter().collect::<Vec<_>>());
+        }
+    }
+}
