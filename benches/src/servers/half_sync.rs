@@ -15,5 +15,5 @@ pub const DEFAULT_WORKERS: usize = 2;
 /// demultiplexing thread; returns only on a polling error.
 pub fn serve(listener: std::net::TcpListener, workers: usize) -> io::Result<()> {
     let dispatcher = HalfSyncHalfAsync::builder().workers(workers).build()?;
-    serve_on(Box::new(dispatcher), listener, "echo-hsha")
+    serve_on(Box::new(dispatcher), listener)
 }

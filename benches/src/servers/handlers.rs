@@ -2,68 +2,38 @@
 //! leader/followers and half-sync/half-async run these very handlers, so that the matrix
 //! compares dispatchers and nothing else.
 //!
-//! They are `pattern_core` event handlers ([`reactor::EventHandler`], re-exported by the
-//! reactor): the echo handler waits for input only; it asks for output readiness just while a reply is stuck in its buffer, and goes
+//! Connections are accepted by the reactor's `Acceptor` and are the Wrapper Facade's
+//! `SockStream`s, as in any application of these dispatchers, so the matrix measures the facade
+//! too. The handlers are `pattern_core` event handlers ([`reactor::EventHandler`], re-exported by
+//! the reactor): the echo handler waits for input only; it asks for output readiness just while a reply is stuck in its buffer, and goes
 //! back to input only once that drains, which is how an application of these dispatchers avoids
 //! an upcall per writable edge.
 
-use std::io::{self, ErrorKind};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use mio::net::{TcpListener, TcpStream};
-use reactor::{Context, Dispatcher, Disposition, EventHandler, Interest};
+use reactor::{
+    Acceptor, Context, Dispatcher, Disposition, EventHandler, Interest, ServiceFactory,
+    SockAcceptor, SockStream,
+};
 
 use super::{Pumped, READ_CHUNK, pump};
 
-/// Accepts connections until `WouldBlock`, registering an [`Echo`] for each.
-#[derive(Debug)]
-pub struct Accept {
-    listener: TcpListener,
-    /// The server's name, for messages on stderr.
-    name: &'static str,
-}
-
-impl Accept {
-    /// An accept handler for `listener` (made nonblocking here); `name` prefixes its messages.
-    pub fn new(listener: std::net::TcpListener, name: &'static str) -> io::Result<Accept> {
-        listener.set_nonblocking(true)?;
-        Ok(Accept {
-            listener: TcpListener::from_std(listener),
-            name,
-        })
-    }
-}
-
-impl EventHandler for Accept {
-    fn handle(&self) -> Option<BorrowedFd<'_>> {
-        Some(self.listener.as_fd())
-    }
-
-    fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
-        loop {
-            match self.listener.accept() {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    if let Err(e) = ctx.register(Box::new(Echo::new(stream)), Interest::READ) {
-                        eprintln!("{}: register: {e}", self.name);
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Disposition::Continue,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    // Out of descriptors, most likely: keep serving the open connections.
-                    eprintln!("{}: accept: {e}", self.name);
-                    return Disposition::Continue;
-                }
-            }
-        }
-    }
+/// The reactor's [`Acceptor`] on `listener` (made nonblocking by it), registering an [`Echo`],
+/// with `TCP_NODELAY`, for each connection: what an application of the reactor writes.
+pub fn acceptor(listener: std::net::TcpListener) -> Acceptor<impl ServiceFactory> {
+    let listener = SockAcceptor::from(OwnedFd::from(listener));
+    Acceptor::from_listener(listener, |stream: SockStream, _peer: SocketAddr| {
+        let _ = stream.set_nodelay(true);
+        Some((Echo::new(stream), Interest::READ))
+    })
 }
 
 /// Echoes one connection.
 #[derive(Debug)]
 pub struct Echo {
-    stream: TcpStream,
+    stream: SockStream,
     out: Vec<u8>,
     scratch: Box<[u8]>,
     writing: bool,
@@ -71,7 +41,7 @@ pub struct Echo {
 
 impl Echo {
     /// An echo handler for an accepted, nonblocking `stream`.
-    pub fn new(stream: TcpStream) -> Echo {
+    pub fn new(stream: SockStream) -> Echo {
         Echo {
             stream,
             out: Vec::new(),
@@ -122,16 +92,14 @@ impl EventHandler for Echo {
     }
 }
 
-/// Registers an [`Accept`] for `listener` with `dispatcher` and runs it: serves echo until the
+/// Registers an [`acceptor`] for `listener` with `dispatcher` and runs it: serves echo until the
 /// dispatcher ends (for these servers, only on a polling error).
 pub fn serve_on(
     mut dispatcher: Box<dyn Dispatcher>,
     listener: std::net::TcpListener,
-    name: &'static str,
 ) -> io::Result<()> {
-    let accept = Box::new(Accept::new(listener, name)?);
     dispatcher
-        .register(accept, Interest::READ)
+        .register(Box::new(acceptor(listener)), Interest::ACCEPT)
         .map_err(io::Error::other)?;
     dispatcher.run()
 }

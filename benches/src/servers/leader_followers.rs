@@ -15,5 +15,5 @@ pub const DEFAULT_THREADS: usize = 2;
 /// thread included); returns only on a polling error.
 pub fn serve(listener: std::net::TcpListener, threads: usize) -> io::Result<()> {
     let pool = LeaderFollowers::builder().threads(threads).build()?;
-    serve_on(Box::new(pool), listener, "echo-lf")
+    serve_on(Box::new(pool), listener)
 }

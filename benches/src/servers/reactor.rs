@@ -3,14 +3,15 @@
 
 use std::io;
 
-use reactor::{Context, Interest, Reactor};
+use reactor::{Interest, Reactor};
 
-pub use super::handlers::{Accept, Echo};
+pub use super::handlers::{Echo, acceptor};
 
 /// Serves echo on `listener` forever (returns only on a polling error).
 pub fn serve(listener: std::net::TcpListener) -> io::Result<()> {
     let mut reactor = Reactor::new()?;
-    let accept = Box::new(Accept::new(listener, "echo-reactor")?);
-    Context::register(&mut reactor, accept, Interest::READ).map_err(io::Error::other)?;
+    reactor
+        .register(acceptor(listener), Interest::ACCEPT)
+        .map_err(io::Error::other)?;
     reactor.serve()
 }

@@ -6,15 +6,15 @@
 //! with an [`Acceptor`] on its port; `init` starts it, `suspend` and `fini` stop it (closing
 //! the port), `resume` starts it again on the same port.
 
-use std::ffi::c_void;
 use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use mio::net::{TcpListener, TcpStream};
-use reactor::{Acceptor, Context, Disposition, EventHandler, Interest, OutBuffer, Reactor, Remote};
+use reactor::{
+    Acceptor, Context, Disposition, EventHandler, Interest, OutBuffer, Reactor, Remote, SockStream,
+};
+use wrapper_facade::thread::RawThread;
 
 /// Answers one request line (without its newline) with one reply line.
 pub type LineHandler = Arc<dyn Fn(&str) -> String + Send + Sync>;
@@ -30,53 +30,6 @@ pub struct LineService {
     thread: Option<RawThread>,
 }
 
-type Job = Box<dyn FnOnce() + Send>;
-
-/// A thread started with `pthread_create` rather than `std::thread::spawn`.
-///
-/// `std::thread::spawn` touches thread-locals with destructors on the *calling* thread
-/// (the spawn-hook list), and a thread-local destructor registered by a library pins it
-/// in memory until that thread exits. The caller here is a host thread that may live for
-/// the whole process, so a plugin spawning with std could never be unmapped. A thread made
-/// with `pthread_create` runs its own thread-local destructors when it ends, before `join`
-/// returns, and leaves the caller's thread-locals alone.
-struct RawThread(libc::pthread_t);
-
-extern "C" fn trampoline(arg: *mut c_void) -> *mut c_void {
-    // SAFETY: `arg` is the `Box<Job>` leaked by `RawThread::spawn`, handed to exactly one
-    // thread, which takes it back exactly once here.
-    let job = unsafe { Box::from_raw(arg as *mut Job) };
-    // A panic must not unwind out of an `extern "C"` function.
-    let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
-    std::ptr::null_mut()
-}
-
-impl RawThread {
-    fn spawn(job: Job) -> io::Result<RawThread> {
-        let arg = Box::into_raw(Box::new(job)) as *mut c_void;
-        let mut tid = std::mem::MaybeUninit::<libc::pthread_t>::uninit();
-        // SAFETY: `tid` is writable, default attributes are requested with null, and
-        // `trampoline` takes ownership of `arg`.
-        let rc =
-            unsafe { libc::pthread_create(tid.as_mut_ptr(), std::ptr::null(), trampoline, arg) };
-        if rc != 0 {
-            // SAFETY: no thread was created, so `arg` is still ours to free.
-            drop(unsafe { Box::from_raw(arg as *mut Job) });
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        // SAFETY: pthread_create returned 0, so it wrote the thread id.
-        Ok(RawThread(unsafe { tid.assume_init() }))
-    }
-
-    fn join(self) {
-        // SAFETY: the thread was created joinable and is joined once (`self` is consumed).
-        let rc = unsafe { libc::pthread_join(self.0, std::ptr::null_mut()) };
-        if rc != 0 {
-            tracing::error!(rc, "pthread_join failed");
-        }
-    }
-}
-
 impl std::fmt::Debug for LineService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LineService")
@@ -88,12 +41,10 @@ impl std::fmt::Debug for LineService {
 impl LineService {
     /// Binds `addr` and serves `handler` on a new thread named `name`.
     pub fn start(name: &str, addr: SocketAddr, handler: LineHandler) -> io::Result<LineService> {
-        let listener = TcpListener::bind(addr)?;
-        let addr = listener.local_addr()?;
         // Build the loop here and only run it on the new thread: no channel or other
         // thread-local machinery of this library is touched on the caller's thread.
         let mut reactor = Reactor::new()?;
-        let acceptor = Acceptor::from_listener(listener, move |stream, _peer| {
+        let acceptor = Acceptor::bind(addr, move |stream, _peer| {
             let handler: Box<dyn EventHandler> = Box::new(Connection {
                 stream,
                 handler: Arc::clone(&handler),
@@ -101,17 +52,19 @@ impl LineService {
                 output: OutBuffer::with_limit(1 << 20),
             });
             Some((handler, Interest::READ))
-        });
+        })?;
+        let addr = acceptor.local_addr()?;
         reactor
-            .register(Box::new(acceptor), Interest::ACCEPT)
+            .register(acceptor, Interest::ACCEPT)
             .map_err(|e| io::Error::other(e.to_string()))?;
         let remote: Arc<dyn Remote> = Arc::new(reactor.remote());
-        let thread = RawThread::spawn(Box::new(move || {
+        // A plugin runs this: `RawThread` (pthread_create) leaves the calling host thread's
+        // thread-locals alone, so nothing pins the plugin in memory after it is unloaded.
+        let thread = RawThread::spawn(name, move || {
             if let Err(e) = reactor.serve() {
                 tracing::error!(error = %e, "service loop failed");
             }
-        }))?;
-        let _ = name;
+        })?;
         Ok(LineService {
             addr,
             remote,
@@ -132,7 +85,13 @@ impl LineService {
     fn shutdown(&mut self) {
         if let Some(thread) = self.thread.take() {
             self.remote.end();
-            thread.join();
+            match thread.join() {
+                Ok(outcome) if !outcome.is_ok() => {
+                    tracing::error!(panic = ?outcome.panic_message(), "service thread panicked");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "pthread_join failed"),
+            }
         }
     }
 }
@@ -144,7 +103,7 @@ impl Drop for LineService {
 }
 
 struct Connection {
-    stream: TcpStream,
+    stream: SockStream,
     handler: LineHandler,
     input: Vec<u8>,
     output: OutBuffer,

@@ -12,17 +12,17 @@
 use std::any::Any;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
 use component_configurator::{Component, ComponentError};
-use mio::net::TcpStream;
 use pattern_core::{Context, Disposition, EventHandler, Interest, Removal, TimerId, Token};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use reactor::SockStream as TcpStream;
 use reactor::{Acceptor, ServiceFactory};
 use wrapper_facade::{AcceptorOptions, InetAddr, SockAcceptor};
 
@@ -554,9 +554,8 @@ pub fn open(env: &ServiceEnv, addr: SocketAddr) -> Result<(Token, SocketAddr), C
         .backlog(env.backlog)
         .nonblocking(true)
         .reuse_addr(true);
-    let fd = OwnedFd::from(SockAcceptor::open(&InetAddr::from(addr), &opts).map_err(bind_err)?);
-    let listener = mio::net::TcpListener::from_std(std::net::TcpListener::from(fd));
-    let bound = listener.local_addr().map_err(bind_err)?;
+    let listener = SockAcceptor::open(&InetAddr::from(addr), &opts).map_err(bind_err)?;
+    let bound = SocketAddr::from(listener.local_addr().map_err(bind_err)?);
     let snap_env = env.clone();
     let snapshot: Snapshot = Arc::new(move || snap_env.stats());
     let acceptor = Acceptor::from_listener(listener, HttpFactory::new(snapshot));

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use component_configurator::{Configurator, Report};
 use leader_followers::Concurrency;
-use mio::net::TcpStream;
 use pattern_core::{Context, Disposition, EventHandler, Interest, Remote, TimerId, Token};
 use reactor::ServiceFactory;
+use reactor::SockStream as TcpStream;
 use wrapper_facade::SockDgram;
 
 use crate::ace::AceDecoder;

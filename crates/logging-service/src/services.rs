@@ -273,9 +273,7 @@ impl ListenerService {
             Some(pooled) => pooled?,
             None => OwnedFd::from(SockAcceptor::open(&InetAddr::from(addr), &opts)?),
         };
-        let listener = std::net::TcpListener::from(fd);
-        listener.set_nonblocking(true)?;
-        let listener = mio::net::TcpListener::from_std(listener);
+        let listener = SockAcceptor::from(fd);
         Ok(Acceptor::from_listener(listener, factory))
     }
 }

@@ -6,7 +6,9 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::{Act, DispatchError, EventHandler, Interest, Message, TimerId, Token};
+use crate::{
+    Act, CloseReason, DispatchError, Disposition, EventHandler, Interest, Message, TimerId, Token,
+};
 
 /// How a registration is removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,4 +151,102 @@ pub trait Dispatcher: Send {
     /// registration with [`CloseReason::Shutdown`](crate::CloseReason::Shutdown) and returns.
     /// While it closes them, registration is refused with [`DispatchError::ShutDown`].
     fn run(&mut self) -> io::Result<()>;
+}
+
+/// What becomes of a registration once one of its upcalls has returned: the contract's rule,
+/// written once for every dispatcher (the reactor and both thread pools call [`AfterUpcall::of`]).
+///
+/// A panic closes with [`CloseReason::Panicked`]; a removal asked for during the upcall closes
+/// with [`CloseReason::Removed`] (without `handle_close` if it was [`Removal::Quiet`]), whatever
+/// the upcall answered; [`Disposition::Close`] closes with [`CloseReason::Requested`]; any other
+/// answer keeps the registration.
+///
+/// ```
+/// use pattern_core::{AfterUpcall, CloseReason, Disposition, Removal};
+/// assert_eq!(AfterUpcall::of(Some(Disposition::Again), None), AfterUpcall::Keep(Disposition::Again));
+/// assert_eq!(
+///     AfterUpcall::of(None, Some(Removal::Quiet)),
+///     AfterUpcall::Close { reason: CloseReason::Panicked, quiet: false },
+/// );
+/// assert_eq!(
+///     AfterUpcall::of(Some(Disposition::Close), Some(Removal::Quiet)),
+///     AfterUpcall::Close { reason: CloseReason::Removed, quiet: true },
+/// );
+/// ```
+// Not `#[non_exhaustive]`: dispatchers match it exhaustively, and a third outcome would be a
+// change to the contract that every dispatcher must handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterUpcall {
+    /// The registration stays; the handler answered this (`Continue` or `Again`).
+    Keep(Disposition),
+    /// The registration ends with `reason`; `quiet` means without upcalling `handle_close`.
+    Close {
+        /// Given to `handle_close`.
+        reason: CloseReason,
+        /// A [`Removal::Quiet`] asked for it: drop the handler without `handle_close`.
+        quiet: bool,
+    },
+}
+
+impl AfterUpcall {
+    /// Decides from the upcall's answer (`None` when it panicked) and the removal asked for
+    /// while it ran, if any.
+    pub fn of(answer: Option<Disposition>, removal: Option<Removal>) -> AfterUpcall {
+        match (answer, removal) {
+            (None, _) => AfterUpcall::Close {
+                reason: CloseReason::Panicked,
+                quiet: false,
+            },
+            (Some(_), Some(how)) => AfterUpcall::Close {
+                reason: CloseReason::Removed,
+                quiet: how == Removal::Quiet,
+            },
+            (Some(Disposition::Close), None) => AfterUpcall::Close {
+                reason: CloseReason::Requested,
+                quiet: false,
+            },
+            (Some(d), None) => AfterUpcall::Keep(d),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn after_upcall_covers_every_answer_and_removal() {
+        let answers = [
+            None,
+            Some(Disposition::Continue),
+            Some(Disposition::Again),
+            Some(Disposition::Close),
+        ];
+        let removals = [None, Some(Removal::Close), Some(Removal::Quiet)];
+        for answer in answers {
+            for removal in removals {
+                let got = AfterUpcall::of(answer, removal);
+                let want = match (answer, removal) {
+                    (None, _) => AfterUpcall::Close {
+                        reason: CloseReason::Panicked,
+                        quiet: false,
+                    },
+                    (Some(_), Some(Removal::Quiet)) => AfterUpcall::Close {
+                        reason: CloseReason::Removed,
+                        quiet: true,
+                    },
+                    (Some(_), Some(_)) => AfterUpcall::Close {
+                        reason: CloseReason::Removed,
+                        quiet: false,
+                    },
+                    (Some(Disposition::Close), None) => AfterUpcall::Close {
+                        reason: CloseReason::Requested,
+                        quiet: false,
+                    },
+                    (Some(d), None) => AfterUpcall::Keep(d),
+                };
+                assert_eq!(got, want, "{answer:?} with {removal:?}");
+            }
+        }
+    }
 }

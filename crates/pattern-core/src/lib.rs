@@ -69,7 +69,7 @@ mod slab;
 pub mod testing;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};
-pub use dispatch::{Context, Dispatcher, Job, Remote, Removal};
+pub use dispatch::{AfterUpcall, Context, Dispatcher, Job, Remote, Removal};
 pub use error::{DispatchError, ErrorChain};
 pub use handle::{Handle, Interest, TimerId, Token};
 pub use handler::{Act, CloseReason, Disposition, EventHandler, Message};

@@ -11,7 +11,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 
-use reactor::TcpStream;
+use reactor::SockStream;
 use reactor::{
     Acceptor, CloseReason, Context, Disposition, EventHandler, OutBuffer, Reactor, Remote,
 };
@@ -25,7 +25,7 @@ const READ_CHUNK: usize = 16 * 1024;
 /// narrates each complete line it passes on.
 struct EchoService {
     id: usize,
-    stream: TcpStream,
+    stream: SockStream,
     out: OutBuffer,
     /// Length of the line being received, and its start while short enough to quote.
     line: Vec<u8>,
@@ -37,7 +37,7 @@ struct EchoService {
 }
 
 impl EchoService {
-    fn new(id: usize, stream: TcpStream, closed: Sender<usize>) -> Self {
+    fn new(id: usize, stream: SockStream, closed: Sender<usize>) -> Self {
         let mut out = OutBuffer::with_limit(OUT_LIMIT);
         let greeting = format!("welcome, you are connection #{id}\n");
         out.push(greeting.as_bytes());

@@ -14,14 +14,14 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::thread;
 
 use reactor::{
-    Acceptor, Context, Disposition, EventHandler, Interest, OutBuffer, Reactor, Remote, TcpStream,
+    Acceptor, Context, Disposition, EventHandler, Interest, OutBuffer, Reactor, Remote, SockStream,
 };
 
 const LIMIT: usize = 64 * 1024;
 
 // -- The handler: 25 lines, and `handle_close` for the narration. --
 struct Echo {
-    stream: TcpStream,
+    stream: SockStream,
     out: OutBuffer,
 }
 

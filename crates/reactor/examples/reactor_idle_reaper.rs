@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reactor::TcpStream;
+use reactor::SockStream;
 use reactor::{
     Acceptor, CloseReason, Context, Disposition, EventHandler, Interest, ManualClock, Message,
     Reactor, Removal, ServiceFactory, TimerId, Token,
@@ -44,7 +44,7 @@ struct Opened {
 /// The logging handler: receives newline-terminated records and closes itself when idle.
 struct LoggingHandler {
     id: usize,
-    stream: TcpStream,
+    stream: SockStream,
     t0: Instant,
     idle_timer: Option<TimerId>,
     partial: Vec<u8>,
@@ -170,7 +170,7 @@ struct LoggingFactory {
 impl ServiceFactory for LoggingFactory {
     fn make_service(
         &mut self,
-        stream: TcpStream,
+        stream: SockStream,
         _peer: SocketAddr,
     ) -> Option<(Box<dyn EventHandler>, Interest)> {
         self.accepted += 1;

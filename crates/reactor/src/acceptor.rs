@@ -1,4 +1,8 @@
 //! Acceptor-Connector: passive and active connection setup, separated from the services.
+//!
+//! Both reach the OS through the Wrapper Facade: the listener is a [`SockAcceptor`], connections
+//! are [`SockStream`]s, and the Connector starts its handshake with a [`SockConnector`]; the
+//! dispatcher waits on their descriptors through mio.
 
 use std::io;
 use std::net::SocketAddr;
@@ -6,9 +10,9 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mio::net::{TcpListener, TcpStream};
 use parking_lot::Mutex;
 use pattern_core::{Context, Disposition, EventHandler, Interest, TimerId};
+use wrapper_facade::{AcceptorOptions, InetAddr, SockAcceptor, SockConnector, SockStream};
 
 /// Creates the service handler for an accepted connection (the Acceptor's factory).
 ///
@@ -18,7 +22,7 @@ pub trait ServiceFactory: Send + 'static {
     /// Makes the handler for `stream`, connected from `peer`.
     fn make_service(
         &mut self,
-        stream: TcpStream,
+        stream: SockStream,
         peer: SocketAddr,
     ) -> Option<(Box<dyn EventHandler>, Interest)>;
 
@@ -31,12 +35,12 @@ pub trait ServiceFactory: Send + 'static {
 /// its interest, or `None` to refuse the connection.
 impl<F, H> ServiceFactory for F
 where
-    F: FnMut(TcpStream, SocketAddr) -> Option<(H, Interest)> + Send + 'static,
+    F: FnMut(SockStream, SocketAddr) -> Option<(H, Interest)> + Send + 'static,
     H: EventHandler,
 {
     fn make_service(
         &mut self,
-        stream: TcpStream,
+        stream: SockStream,
         peer: SocketAddr,
     ) -> Option<(Box<dyn EventHandler>, Interest)> {
         self(stream, peer).map(|(h, i)| (crate::boxed(h), i))
@@ -74,7 +78,7 @@ impl AcceptorCounters {
 /// lose it and a level-triggered one would spin. This acceptor instead stops waiting on the
 /// listener, keeps serving the open connections, and tries again after a back-off timer.
 pub struct Acceptor<F> {
-    listener: TcpListener,
+    listener: SockAcceptor,
     factory: F,
     backoff: Duration,
     paused: Option<TimerId>,
@@ -92,13 +96,21 @@ impl<F> std::fmt::Debug for Acceptor<F> {
 }
 
 impl<F: ServiceFactory> Acceptor<F> {
-    /// Binds a nonblocking listener on `addr` (with `SO_REUSEADDR`, as mio does).
+    /// Binds a nonblocking listener on `addr`, with `SO_REUSEADDR` and a backlog of 1024 (as
+    /// `mio::net::TcpListener::bind` has).
     pub fn bind(addr: SocketAddr, factory: F) -> io::Result<Self> {
-        Ok(Self::from_listener(TcpListener::bind(addr)?, factory))
+        let opts = AcceptorOptions::default().backlog(1024).nonblocking(true);
+        let listener = SockAcceptor::open(&InetAddr::from(addr), &opts)?;
+        Ok(Self::from_listener(listener, factory))
     }
 
-    /// Wraps a bound, nonblocking listener.
-    pub fn from_listener(listener: TcpListener, factory: F) -> Self {
+    /// Wraps a listening socket, set up with whatever [`AcceptorOptions`] the caller chose
+    /// (`SO_REUSEPORT`, a backlog, ...). The listener is switched to nonblocking mode, and every
+    /// connection is accepted nonblocking whatever the options say: both are what the loop needs.
+    pub fn from_listener(listener: SockAcceptor, factory: F) -> Self {
+        // F_SETFL O_NONBLOCK cannot fail on an open socket; were it to, the first accept would
+        // block, which the listener's own options then asked for.
+        let _ = listener.set_nonblocking(true);
         Acceptor {
             listener,
             factory,
@@ -116,15 +128,15 @@ impl<F: ServiceFactory> Acceptor<F> {
 
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.listener.local_addr().map(SocketAddr::from)
     }
 
     /// A handle on the counters, readable after the acceptor is registered.
     ///
     /// ```
-    /// use reactor::{Acceptor, EventHandler, Interest, TcpStream};
+    /// use reactor::{Acceptor, EventHandler, Interest, SockStream};
     ///
-    /// struct Idle(TcpStream);
+    /// struct Idle(SockStream);
     /// impl EventHandler for Idle {}
     ///
     /// let acceptor = Acceptor::bind("127.0.0.1:0".parse()?, |stream, _peer| {
@@ -168,9 +180,10 @@ impl<F: ServiceFactory> EventHandler for Acceptor<F> {
 
     fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
         loop {
-            match self.listener.accept() {
+            match self.listener.accept_nonblocking() {
                 Ok((stream, peer)) => {
                     self.stats.lock().accepted += 1;
+                    let peer = SocketAddr::from(peer);
                     if let Some((handler, interest)) = self.factory.make_service(stream, peer) {
                         match ctx.register(handler, interest) {
                             Ok(token) => self.factory.opened(ctx, token),
@@ -229,7 +242,7 @@ impl<F: ServiceFactory> EventHandler for Acceptor<F> {
 }
 
 /// What a [`Connector`] hands its completion callback: the connected stream, or why not.
-pub type ConnectResult = io::Result<TcpStream>;
+pub type ConnectResult = io::Result<SockStream>;
 
 type Completion = Box<dyn FnOnce(&mut dyn Context, ConnectResult) + Send>;
 
@@ -239,7 +252,7 @@ type Completion = Box<dyn FnOnce(&mut dyn Context, ConnectResult) + Send>;
 ///
 /// The callback typically registers the service handler for the new stream.
 pub struct Connector {
-    stream: Option<TcpStream>,
+    stream: Option<SockStream>,
     timeout: Duration,
     complete: Option<Completion>,
 }
@@ -264,7 +277,10 @@ impl Connector {
         timeout: Duration,
         complete: impl FnOnce(&mut dyn Context, ConnectResult) + Send + 'static,
     ) -> Result<pattern_core::Token, pattern_core::DispatchError> {
-        let stream = TcpStream::connect(addr)?;
+        // Nonblocking from `socket(2)` on: the handshake finishes (or fails) while the loop runs.
+        let stream = SockConnector::default()
+            .connect_nonblocking(&InetAddr::from(addr))?
+            .into_stream();
         let connector = Connector {
             stream: Some(stream),
             timeout,
@@ -300,20 +316,13 @@ impl EventHandler for Connector {
         let Some(stream) = self.stream.as_ref() else {
             return Disposition::Close;
         };
-        match stream.take_error() {
-            Ok(Some(e)) | Err(e) => {
-                self.stream = None;
-                return self.finish(ctx, Err(e));
-            }
-            Ok(None) => {}
-        }
-        match stream.peer_addr() {
-            Ok(_) => {
+        match SockConnector::complete(stream) {
+            Ok(()) => {
                 let stream = self.stream.take().expect("checked above");
                 self.finish(ctx, Ok(stream))
             }
             // Writable before the handshake finished: wait for the next edge.
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Disposition::Continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Disposition::Continue,
             Err(e) => {
                 self.stream = None;
                 self.finish(ctx, Err(e))

@@ -14,8 +14,9 @@
 //! | Reactor                    | [`Reactor`] (and [`Context`] inside upcalls)               |
 //! | Event handler              | [`EventHandler`]                                            |
 //! | Concrete event handlers    | yours; [`Acceptor`] and [`Connector`] for connection setup |
-//! | Timer queue                | [`timer::TimerQueue`], an indexed binary heap               |
-//! | Notification mechanism     | [`ReactorRemote`]: a user-space queue behind one eventfd    |
+//! | Timer queue                | `timer::TimerQueue`, an indexed binary heap                 |
+//! | Notification mechanism     | [`ReactorRemote`]: a user-space queue behind one [`wrapper_facade::notify::EventFd`] |
+//! | Acceptor-Connector         | [`Acceptor`], [`Connector`] over [`SockAcceptor`], [`SockStream`] and `SockConnector` |
 //!
 //! What the reactor promises is the [`EventHandler`] contract; in short: close exactly once,
 //! no overlapping upcalls, re-entrant registration and removal, level-like readiness on an
@@ -23,10 +24,11 @@
 //! new edge), stale tokens refused, panics contained, and per iteration timers first, then
 //! notifications, then I/O.
 //!
-//! Two building blocks are public so that the `leader-followers` pools share them rather than
-//! keep copies: the timer queue ([`timer::TimerQueue`]: O(log n) schedule, cancel and expiry, no
-//! tombstones, each registration's timers on a list of their own) and the readiness bits
-//! ([`readiness`]).
+//! Two building blocks are shared with the `leader-followers` pools rather than copied there: the
+//! timer queue (`timer::TimerQueue`: O(log n) schedule, cancel and expiry, no tombstones, each
+//! registration's timers on a list of their own) and the readiness set with its mio mapping
+//! (`readiness`). They are `pub` for that sibling only, hidden from these docs, and no part of
+//! the reactor's API.
 //!
 //! # Example
 //!
@@ -74,16 +76,19 @@ mod acceptor;
 mod buffer;
 mod notify;
 mod reactor;
+// Public only so that `leader-followers` shares the reactor's readiness set and timer queue
+// instead of keeping copies: hidden, because no application of either dispatcher names them and
+// they carry no stability promise. (A crate of their own would be a third dispatcher crate for
+// two modules; `#[doc(hidden)]` says the same with less.)
+#[doc(hidden)]
 pub mod readiness;
+#[doc(hidden)]
 pub mod timer;
 
 pub use acceptor::{
     Acceptor, AcceptorCounters, AcceptorStats, ConnectResult, Connector, ServiceFactory,
 };
 pub use buffer::OutBuffer;
-/// The nonblocking TCP types the [`Acceptor`] and [`Connector`] hand out, re-exported so that
-/// an application needs no `mio` dependency of its own.
-pub use mio::net::{TcpListener, TcpStream};
 pub use notify::ReactorRemote;
 pub use pattern_core::{
     Act, Clock, CloseReason, Context, DispatchError, Dispatcher, Disposition, EventHandler,
@@ -93,6 +98,10 @@ pub use reactor::{Reactor, ReactorBuilder};
 /// The typed signal number: [`Signal::from_raw`] turns the `i32` that
 /// [`EventHandler::handle_signal`] receives into one, `i32::from` goes back.
 pub use wrapper_facade::signal::Signal;
+/// The Wrapper Facade's socket types the [`Acceptor`] and [`Connector`] work with: the stream
+/// they hand out and the listener [`Acceptor::from_listener`] takes, re-exported so that an
+/// application needs no other dependency to name them.
+pub use wrapper_facade::{AcceptorOptions, InetAddr, SockAcceptor, SockStream};
 
 /// Boxes a handler for a dispatcher's table, without boxing twice one that comes boxed.
 fn boxed<H: EventHandler>(handler: H) -> Box<dyn EventHandler> {

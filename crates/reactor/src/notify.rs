@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use pattern_core::{DispatchError, Job, Message, Remote, Token};
+use wrapper_facade::notify::EventFd;
 
 /// One posted item.
 pub(crate) enum Notice {
@@ -19,7 +20,8 @@ pub(crate) enum Notice {
 /// State shared between the loop and every [`ReactorRemote`].
 pub(crate) struct Shared {
     queue: Mutex<VecDeque<Notice>>,
-    waker: mio::Waker,
+    /// The loop's wake-up: registered with the loop's poll, readable when written.
+    waker: EventFd,
     /// Set when a wakeup is in flight, so that a burst of posts costs one `write` to the eventfd.
     woken: AtomicBool,
     ended: AtomicBool,
@@ -30,7 +32,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(waker: mio::Waker) -> Self {
+    pub(crate) fn new(waker: EventFd) -> Self {
         Shared {
             queue: Mutex::new(VecDeque::new()),
             waker,
@@ -60,9 +62,16 @@ impl Shared {
 
     pub(crate) fn wake(&self) {
         if !self.woken.swap(true, Ordering::SeqCst) {
-            // A failed wake can only mean the eventfd counter is saturated: the loop is awake.
-            let _ = self.waker.wake();
+            // A failed wake can only mean the eventfd counter is saturated, which the loop's
+            // drain after each wake-up rules out; nothing else can fail on a live eventfd.
+            let _ = self.waker.notify();
         }
+    }
+
+    /// Called by the loop when the wake-up fired: resets the eventfd's counter (one `read`), so
+    /// that it never saturates and every later write raises a new edge.
+    pub(crate) fn woke(&self) {
+        let _ = self.waker.drain();
     }
 
     /// Called by the loop before it drains: posts from now on wake it again.

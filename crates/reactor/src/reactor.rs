@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use pattern_core::{
-    Act, Clock, CloseReason, Context, DispatchError, Dispatcher, Disposition, EventHandler,
-    Interest, Message, MonotonicClock, Remote, Removal, Slab, TimerId, Token,
+    Act, AfterUpcall, Clock, CloseReason, Context, DispatchError, Dispatcher, Disposition,
+    EventHandler, Interest, Message, MonotonicClock, Remote, Removal, Slab, TimerId, Token,
 };
+use wrapper_facade::notify::EventFd;
 use wrapper_facade::signal::{Signal, SignalFd};
 
 use crate::notify::{Notice, ReactorRemote, Shared};
@@ -94,30 +95,32 @@ impl ReactorBuilder {
         self
     }
 
-    /// Builds the reactor: an epoll instance (through mio) and an eventfd wakeup.
+    /// Builds the reactor: an epoll instance (through mio) and an eventfd wake-up
+    /// ([`EventFd`], registered with it).
     pub fn build(self) -> io::Result<Reactor> {
         let poll = mio::Poll::new()?;
-        let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        // The wake-up is the Wrapper Facade's eventfd, registered like any other source.
+        let mut waker = EventFd::new()?;
+        poll.registry()
+            .register(&mut waker, WAKER, mio::Interest::READABLE)?;
         let registry = poll.registry().try_clone()?;
         Ok(Reactor {
             poll,
             events: mio::Events::with_capacity(self.events),
-            inner: Inner {
-                registry,
-                slots: Slab::with_limit(self.max_handlers),
-                timers: TimerQueue::with_limit(self.max_timers),
-                shared: Arc::new(Shared::new(waker)),
-                clock: self.clock,
-                ready: VecDeque::new(),
-                current: None,
-                notify_cap: self.notify_cap,
-                signal_fd: None,
-                watchers: Vec::new(),
-                signals_ready: false,
-                expired: Vec::new(),
-                notices: VecDeque::new(),
-                closing: false,
-            },
+            registry,
+            slots: Slab::with_limit(self.max_handlers),
+            timers: TimerQueue::with_limit(self.max_timers),
+            shared: Arc::new(Shared::new(waker)),
+            clock: self.clock,
+            ready: VecDeque::new(),
+            current: None,
+            notify_cap: self.notify_cap,
+            signal_fd: None,
+            watchers: Vec::new(),
+            signals_ready: false,
+            expired: Vec::new(),
+            notices: VecDeque::new(),
+            closing: false,
         })
     }
 }
@@ -126,26 +129,14 @@ impl ReactorBuilder {
 /// each to the handler registered for it, on one thread.
 ///
 /// See the [crate docs](crate) for the contract and an example. Besides its own loop methods
-/// ([`handle_events`](Self::handle_events), [`run`](Self::run), [`end`](Self::end),
+/// ([`handle_events`](Self::handle_events), [`serve`](Self::serve), [`end`](Self::end),
 /// [`is_done`](Self::is_done), [`reset`](Self::reset)), it implements [`Context`], so code
 /// outside any upcall registers, schedules and notifies with the same calls as a handler.
+/// Inside an upcall the handler gets the same `Reactor` as its `&mut dyn Context` (its own
+/// registration's handler is out of its slot meanwhile), so `Context` is implemented once.
 pub struct Reactor {
     poll: mio::Poll,
     events: mio::Events,
-    inner: Inner,
-}
-
-impl std::fmt::Debug for Reactor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reactor")
-            .field("handlers", &self.inner.slots.len())
-            .field("timers", &self.inner.timers.len())
-            .field("done", &self.is_done())
-            .finish()
-    }
-}
-
-struct Inner {
     registry: mio::Registry,
     slots: Slab<Slot>,
     timers: TimerQueue,
@@ -160,8 +151,18 @@ struct Inner {
     signals_ready: bool,
     expired: Vec<Expired>,
     notices: VecDeque<Notice>,
-    /// [`Inner::close_all`] is running: registrations are refused until it returns.
+    /// [`Reactor::close_all`] is running: registrations are refused until it returns.
     closing: bool,
+}
+
+impl std::fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reactor")
+            .field("handlers", &self.slots.len())
+            .field("timers", &self.timers.len())
+            .field("done", &self.is_done())
+            .finish()
+    }
 }
 
 impl Reactor {
@@ -178,7 +179,7 @@ impl Reactor {
     /// A cross-thread handle: post messages or closures, end the loop.
     pub fn remote(&self) -> ReactorRemote {
         ReactorRemote {
-            shared: self.inner.shared.clone(),
+            shared: self.shared.clone(),
         }
     }
 
@@ -189,13 +190,12 @@ impl Reactor {
     /// The wait is cut short by the earliest timer, by pending notifications and by handlers
     /// that asked to be dispatched again; an interrupted wait (`EINTR`) counts as an empty one.
     pub fn handle_events(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
-        let inner = &mut self.inner;
         let mut wait = timeout;
-        if !inner.ready.is_empty() || inner.shared.has_pending() || inner.shared.is_ended() {
+        if !self.ready.is_empty() || self.shared.has_pending() || self.shared.is_ended() {
             wait = Some(Duration::ZERO);
         }
-        if let Some(deadline) = inner.timers.next_deadline() {
-            let until = deadline.saturating_duration_since(inner.clock.now());
+        if let Some(deadline) = self.timers.next_deadline() {
+            let until = deadline.saturating_duration_since(self.clock.now());
             wait = Some(wait.map_or(until, |w| w.min(until)));
         }
         match self.poll.poll(&mut self.events, wait) {
@@ -205,15 +205,21 @@ impl Reactor {
         }
         for event in self.events.iter() {
             match event.token() {
-                WAKER => {}
-                SIGNALS => inner.signals_ready = true,
-                t => inner.readiness(Token::from_u64(t.0 as u64), bits_of(event), closed(event)),
+                WAKER => self.shared.woke(),
+                SIGNALS => self.signals_ready = true,
+                t => Self::mark_ready(
+                    &mut self.slots,
+                    &mut self.ready,
+                    Token::from_u64(t.0 as u64),
+                    bits_of(event),
+                    closed(event),
+                ),
             }
         }
-        let mut upcalls = inner.dispatch_timers();
-        upcalls += inner.dispatch_notifications();
-        upcalls += inner.dispatch_signals();
-        upcalls += inner.dispatch_io();
+        let mut upcalls = self.dispatch_timers();
+        upcalls += self.dispatch_notifications();
+        upcalls += self.dispatch_signals();
+        upcalls += self.dispatch_io();
         Ok(upcalls)
     }
 
@@ -227,7 +233,7 @@ impl Reactor {
         handler: impl EventHandler,
         interest: Interest,
     ) -> Result<Token, DispatchError> {
-        self.inner.register(crate::boxed(handler), interest)
+        Context::register(self, crate::boxed(handler), interest)
     }
 
     /// Runs [`handle_events`](Self::handle_events) until [`end`](Self::end) is called
@@ -246,57 +252,60 @@ impl Reactor {
 
     /// Asks the loop to end after the current iteration.
     pub fn end(&self) {
-        self.inner.shared.end();
+        self.shared.end();
     }
 
     /// Whether the loop was asked to end.
     pub fn is_done(&self) -> bool {
-        self.inner.shared.is_ended()
+        self.shared.is_ended()
     }
 
     /// Lets an ended loop run again.
     pub fn reset(&mut self) {
-        self.inner.shared.reset();
+        self.shared.reset();
     }
 
     /// Number of live registrations.
     pub fn handlers(&self) -> usize {
-        self.inner.slots.len()
+        self.slots.len()
     }
 
     /// Number of scheduled timers.
     pub fn timers(&self) -> usize {
-        self.inner.timers.len()
+        self.timers.len()
     }
 
     /// Drops the notifications still queued for `token`; returns how many.
     pub fn purge_notifications(&mut self, token: Token) -> usize {
-        self.inner.shared.purge(token)
-    }
-
-    /// Closes every live registration with [`CloseReason::Shutdown`], once each.
-    pub fn close_all(&mut self) {
-        self.inner.close_all();
+        self.shared.purge(token)
     }
 }
 
 impl Drop for Reactor {
     fn drop(&mut self) {
-        self.inner.close_all();
-        self.inner.shared.close();
+        self.close_all();
+        self.shared.close();
     }
 }
 
-impl Inner {
-    fn readiness(&mut self, token: Token, bits: Readiness, closed: bool) {
-        let Some(slot) = self.slots.get_mut(token) else {
+impl Reactor {
+    /// Records what an event reported for `token` and queues it if its interest wants it.
+    /// (An associated function: the caller is iterating the reactor's `events`.)
+    fn mark_ready(
+        slots: &mut Slab<Slot>,
+        ready: &mut VecDeque<Token>,
+        token: Token,
+        bits: Readiness,
+        closed: bool,
+    ) {
+        let Some(slot) = slots.get_mut(token) else {
             return;
         };
         slot.pending |= bits;
         slot.hup |= closed;
         if !slot.suspended && !slot.queued && slot.pending.intersects(mask_of(slot.interest)) {
             slot.queued = true;
-            self.ready.push_back(token);
+            ready.push_back(token);
         }
     }
 
@@ -317,21 +326,15 @@ impl Inner {
             .expect("a registration in an upcall stays live");
         slot.handler = Some(handler);
         let doomed = slot.doomed.take();
-        match (result, doomed) {
-            (Err(_), _) => {
-                tracing::warn!(?token, "upcall panicked; closing its handler");
-                self.close(token, CloseReason::Panicked, false);
+        match AfterUpcall::of(result.ok(), doomed) {
+            AfterUpcall::Keep(d) => Some(d),
+            AfterUpcall::Close { reason, quiet } => {
+                if reason == CloseReason::Panicked {
+                    tracing::warn!(?token, "upcall panicked; closing its handler");
+                }
+                self.close(token, reason, quiet);
                 Some(Disposition::Close)
             }
-            (Ok(_), Some(how)) => {
-                self.close(token, CloseReason::Removed, how == Removal::Quiet);
-                Some(Disposition::Close)
-            }
-            (Ok(Disposition::Close), None) => {
-                self.close(token, CloseReason::Requested, false);
-                Some(Disposition::Close)
-            }
-            (Ok(d), None) => Some(d),
         }
     }
 
@@ -359,11 +362,12 @@ impl Inner {
         drop(handler);
     }
 
-    /// Closes every registration with `Shutdown`, once each. Registrations are refused with
-    /// [`DispatchError::ShutDown`] meanwhile (a `handle_close` registering a successor gets
+    /// Closes every live registration with [`CloseReason::Shutdown`], once each.
+    ///
+    /// Registrations are refused with [`DispatchError::ShutDown`] meanwhile (a `handle_close` registering a successor gets
     /// the error), so the table empties however the handlers react, and none goes without its
     /// close. Afterwards the reactor takes registrations again (it may be reset and run).
-    fn close_all(&mut self) {
+    pub fn close_all(&mut self) {
         self.closing = true;
         loop {
             let tokens = self.slots.tokens();
@@ -570,7 +574,7 @@ impl Inner {
     }
 }
 
-impl Context for Inner {
+impl Context for Reactor {
     fn current(&self) -> Option<Token> {
         self.current
     }
@@ -775,84 +779,22 @@ impl Context for Inner {
     }
 }
 
-impl Context for Reactor {
-    fn current(&self) -> Option<Token> {
-        self.inner.current
-    }
-    fn now(&self) -> Instant {
-        self.inner.now()
-    }
-    fn register(
-        &mut self,
-        handler: Box<dyn EventHandler>,
-        interest: Interest,
-    ) -> Result<Token, DispatchError> {
-        self.inner.register(handler, interest)
-    }
-    fn remove(&mut self, token: Token, how: Removal) -> Result<(), DispatchError> {
-        self.inner.remove(token, how)
-    }
-    fn set_interest(&mut self, token: Token, interest: Interest) -> Result<(), DispatchError> {
-        self.inner.set_interest(token, interest)
-    }
-    fn interest(&self, token: Token) -> Result<Interest, DispatchError> {
-        self.inner.interest(token)
-    }
-    fn suspend(&mut self, token: Token) -> Result<(), DispatchError> {
-        self.inner.suspend(token)
-    }
-    fn resume(&mut self, token: Token) -> Result<(), DispatchError> {
-        self.inner.resume(token)
-    }
-    fn schedule_timer(
-        &mut self,
-        token: Token,
-        delay: Duration,
-        interval: Option<Duration>,
-        act: Act,
-    ) -> Result<TimerId, DispatchError> {
-        self.inner.schedule_timer(token, delay, interval, act)
-    }
-    fn cancel_timer(&mut self, timer: TimerId) -> Option<Act> {
-        self.inner.cancel_timer(timer)
-    }
-    fn reset_timer_interval(
-        &mut self,
-        timer: TimerId,
-        interval: Option<Duration>,
-    ) -> Result<(), DispatchError> {
-        self.inner.reset_timer_interval(timer, interval)
-    }
-    fn notify(&mut self, token: Token, message: Message) -> Result<(), DispatchError> {
-        self.inner.notify(token, message)
-    }
-    fn watch_signal(&mut self, token: Token, signal: i32) -> Result<(), DispatchError> {
-        self.inner.watch_signal(token, signal)
-    }
-    fn end(&mut self) {
-        self.inner.end();
-    }
-    fn remote(&self) -> Arc<dyn Remote> {
-        self.inner.remote()
-    }
-}
-
 impl Dispatcher for Reactor {
     fn register(
         &mut self,
         handler: Box<dyn EventHandler>,
         interest: Interest,
     ) -> Result<Token, DispatchError> {
-        self.inner.register(handler, interest)
+        Context::register(self, handler, interest)
     }
 
     fn remote(&self) -> Arc<dyn Remote> {
-        self.inner.remote()
+        Context::remote(self)
     }
 
     fn run(&mut self) -> io::Result<()> {
         let result = self.serve();
-        self.inner.close_all();
+        self.close_all();
         result
     }
 }

@@ -12,11 +12,11 @@
 //! | Pattern participant | Here |
 //! |---|---|
 //! | Functions (the low-level C API) | `libc::socket`, `accept4`, `connect`, `send`, `signalfd`, `eventfd`, `posix_spawnp`, `mmap`, `flock`, ... |
-//! | Wrapper Facade (cohesive classes) | [`InetAddr`], [`SockAcceptor`], [`SockConnector`], [`SockStream`], [`SockDgram`], [`notify::EventFd`], [`notify::Pipe`], [`signal::SignalFd`], [`process::Process`], [`thread::ThreadRegistry`], [`sync::Lock`], [`mmap::MappedFile`], [`file::AppendFile`], [`file::FileLock`] |
+//! | Wrapper Facade (cohesive classes) | [`InetAddr`], [`SockAcceptor`], [`SockConnector`], [`SockStream`], [`SockDgram`], [`notify::EventFd`], [`notify::Pipe`], [`signal::SignalFd`], [`process::Process`], [`thread::ThreadRegistry`], [`thread::RawThread`], [`sync::Lock`], [`mmap::MappedFile`], [`file::AppendFile`], [`file::FileLock`] |
 //! | Controlled access to implementation details (step 3) | `AsFd`/`AsRawFd`/`Into<OwnedFd>` on every descriptor type, and [`mio::event::Source`] so a reactor can register them |
 //! | Error-handling mechanism (step 4) | [`std::io::Error`] with errno, [`TransferError`] (partial count), [`Error`] (parse/resolve) |
 //! | Helper classes (step 5) | [`AcceptorOptions`], [`ConnectProgress`], [`signal::SignalSet`], [`process::ProcessOptions`], [`file::FsyncPolicy`], [`thread::CancelToken`] |
-//! | Client | the reactor, leader/followers and the logging service of this workspace |
+//! | Client | the reactor (its Acceptor, Connector and wake-up), leader/followers (its wake-up), the component configurator (its service threads) and the logging service of this workspace |
 //!
 //! # Example
 //! An echo exchange over loopback, and a cross-thread wake-up through an eventfd:

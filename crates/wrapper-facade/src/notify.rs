@@ -52,22 +52,21 @@ impl EventFd {
         }
     }
 
-    /// Reads until `WouldBlock` and returns the sum of the notifications taken.
+    /// Takes every pending notification and returns how many there were (0 if none).
+    ///
+    /// One `read(2)`: without `EFD_SEMAPHORE` the kernel hands over the whole count and resets it
+    /// to zero, so a second read could only report `WouldBlock`. A notify racing with this call
+    /// is either counted here or left pending (the descriptor readable again).
     pub fn drain(&self) -> io::Result<u64> {
-        let mut total = 0u64;
-        loop {
-            let mut buf = [0u8; 8];
-            match sys::read(self.fd.as_fd(), &mut buf) {
-                Ok(8) => total = total.saturating_add(u64::from_ne_bytes(buf)),
-                Ok(_) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "short read from eventfd",
-                    ));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(total),
-                Err(e) => return Err(e),
-            }
+        let mut buf = [0u8; 8];
+        match sys::read(self.fd.as_fd(), &mut buf) {
+            Ok(8) => Ok(u64::from_ne_bytes(buf)),
+            Ok(_) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "short read from eventfd",
+            )),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            Err(e) => Err(e),
         }
     }
 }

@@ -4,10 +4,15 @@
 //! to stop, join a group. Cancellation is cooperative: `pthread_cancel` would unwind a thread at an
 //! arbitrary cancellation point, past Rust destructors' expectations, so instead each thread gets a
 //! [`CancelToken`] it checks (or waits on) at points where stopping is safe.
+//!
+//! [`RawThread`] is the thread itself, made by `pthread_create` rather than `std::thread`, for code
+//! that must not touch the spawning thread's thread-locals (a plugin that wants to be unloaded).
 
 use std::any::Any;
 use std::collections::BTreeMap;
+use std::ffi::{CString, c_void};
 use std::io;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -214,6 +219,118 @@ impl ThreadRegistry {
     }
 }
 
+/// The work a [`RawThread`] runs.
+type RawJob = Box<dyn FnOnce() + Send>;
+
+/// A joinable thread made by `pthread_create(3)` rather than `std::thread::spawn`.
+///
+/// `std::thread::spawn` touches thread-locals with destructors on the *calling* thread (its
+/// spawn-hook list), and a thread-local destructor registered by a shared library pins that
+/// library in memory until the calling thread exits. When the caller is a host thread that lives
+/// for the whole process, a plugin that spawned with std could then never be unmapped. A
+/// `RawThread` leaves the caller's thread-locals alone, and the new thread runs its own
+/// thread-local destructors when it ends, before [`join`](Self::join) returns.
+///
+/// A panic in the job does not unwind out of the thread's C entry point: it is caught and
+/// reported by [`join`](Self::join). Dropping a `RawThread` without joining detaches it.
+///
+/// ```
+/// use wrapper_facade::thread::RawThread;
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// let t = RawThread::spawn("raw-worker", move || tx.send(6 * 7).unwrap())?;
+/// assert_eq!(rx.recv().unwrap(), 42);
+/// assert!(t.join()?.is_ok());
+/// let boom = RawThread::spawn("raw-boom", || panic!("kaboom"))?;
+/// assert_eq!(boom.join()?.panic_message(), Some("kaboom"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct RawThread {
+    /// `None` once joined.
+    tid: Option<libc::pthread_t>,
+    name: String,
+}
+
+/// The thread's C entry point: runs the job, returns its panic message (if any) boxed.
+extern "C" fn raw_trampoline(arg: *mut c_void) -> *mut c_void {
+    // SAFETY: `arg` is the `Box<RawJob>` leaked by `RawThread::spawn`, handed to exactly one
+    // thread, which takes it back exactly once here.
+    let job = unsafe { Box::from_raw(arg.cast::<RawJob>()) };
+    // A panic must not unwind out of an `extern "C"` function.
+    let panic = std::panic::catch_unwind(AssertUnwindSafe(job))
+        .err()
+        .map(panic_message);
+    Box::into_raw(Box::new(panic)).cast()
+}
+
+impl RawThread {
+    /// Starts `job` on a new thread named `name` (cut to the kernel's 15 bytes; a name with a
+    /// NUL byte leaves the thread unnamed).
+    pub fn spawn(name: &str, job: impl FnOnce() + Send + 'static) -> io::Result<RawThread> {
+        let job: RawJob = Box::new(job);
+        let arg = Box::into_raw(Box::new(job)).cast::<c_void>();
+        let mut tid = std::mem::MaybeUninit::<libc::pthread_t>::uninit();
+        // SAFETY: `tid` is writable, default attributes are requested with null, and
+        // `raw_trampoline` takes ownership of `arg`.
+        let rc = unsafe {
+            libc::pthread_create(tid.as_mut_ptr(), std::ptr::null(), raw_trampoline, arg)
+        };
+        if rc != 0 {
+            // SAFETY: no thread was created, so `arg` is still ours to free.
+            drop(unsafe { Box::from_raw(arg.cast::<RawJob>()) });
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        // SAFETY: pthread_create returned 0, so it wrote the thread id.
+        let tid = unsafe { tid.assume_init() };
+        let mut short = name.as_bytes().to_vec();
+        short.truncate(15);
+        if let Ok(cname) = CString::new(short) {
+            // SAFETY: `tid` names a live, joinable thread (not yet joined or detached) and `cname`
+            // is a NUL-terminated string of at most 16 bytes. A failure only leaves it unnamed.
+            unsafe { libc::pthread_setname_np(tid, cname.as_ptr()) };
+        }
+        Ok(RawThread {
+            tid: Some(tid),
+            name: name.to_owned(),
+        })
+    }
+
+    /// The name given at spawn.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Waits for the thread to end; its outcome says whether the job panicked.
+    pub fn join(mut self) -> io::Result<ThreadOutcome> {
+        let tid = self.tid.take().expect("a RawThread is joined at most once");
+        let mut ret: *mut c_void = std::ptr::null_mut();
+        // SAFETY: the thread was created joinable and is joined once (`tid` is taken, so Drop
+        // will not detach it either).
+        let rc = unsafe { libc::pthread_join(tid, &mut ret) };
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        // SAFETY: the joined thread ran `raw_trampoline`, which returned a leaked
+        // `Box<Option<String>>`; it is taken back exactly once, here.
+        let panic = *unsafe { Box::from_raw(ret.cast::<Option<String>>()) };
+        Ok(ThreadOutcome {
+            name: std::mem::take(&mut self.name),
+            panic,
+        })
+    }
+}
+
+impl Drop for RawThread {
+    fn drop(&mut self) {
+        if let Some(tid) = self.tid {
+            // SAFETY: the thread is joinable and was neither joined (`tid` would be `None`) nor
+            // detached before. Its result box is leaked: a detached thread's return value
+            // cannot be collected.
+            unsafe { libc::pthread_detach(tid) };
+        }
+    }
+}
+
 fn join_all(threads: Vec<(String, JoinHandle<()>)>) -> Vec<ThreadOutcome> {
     threads
         .into_iter()
@@ -264,5 +381,40 @@ mod tests {
             .unwrap();
         assert_eq!(rx.recv().unwrap().as_deref(), Some("named-one"));
         registry.join_group("g");
+    }
+
+    #[test]
+    fn a_raw_thread_carries_its_name_and_reports_a_panic() {
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = RawThread::spawn("raw-named-thread-long", move || {
+            // Named by the spawner after pthread_create: wait until it has returned.
+            go_rx.recv().unwrap();
+            tx.send(std::fs::read_to_string("/proc/thread-self/comm").unwrap())
+                .unwrap();
+            panic!("after the name");
+        })
+        .unwrap();
+        assert_eq!(t.name(), "raw-named-thread-long");
+        go_tx.send(()).unwrap();
+        // The kernel keeps 15 bytes of a thread's name.
+        assert_eq!(rx.recv().unwrap().trim_end(), "raw-named-threa");
+        let outcome = t.join().unwrap();
+        assert_eq!(outcome.name(), "raw-named-thread-long");
+        assert_eq!(outcome.panic_message(), Some("after the name"));
+    }
+
+    #[test]
+    fn a_dropped_raw_thread_is_detached_and_runs_to_its_end() {
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = RawThread::spawn("raw-detached", move || {
+            go_rx.recv().unwrap();
+            tx.send(7).unwrap();
+        })
+        .unwrap();
+        drop(t);
+        go_tx.send(()).unwrap();
+        assert_eq!(rx.recv().unwrap(), 7);
     }
 }

@@ -9,24 +9,23 @@ use std::sync::mpsc::{self, Sender};
 use std::thread;
 use std::time::Duration;
 
-use reactor::TcpStream;
 use reactor::{
-    Acceptor, Connector, Context, Disposition, EventHandler, Interest, ManualClock, OutBuffer,
-    Reactor, Remote,
+    Acceptor, Connector, Context, Disposition, EventHandler, InetAddr, Interest, ManualClock,
+    OutBuffer, Reactor, Remote, SockAcceptor, SockStream,
 };
 
 use crate::support::in_child_with_nofile;
 
 /// Echoes what it reads, through a bounded [`OutBuffer`].
 struct Echo {
-    stream: TcpStream,
+    stream: SockStream,
     out: OutBuffer,
     max_buffered: Arc<AtomicUsize>,
     paused: Option<Sender<()>>,
 }
 
 impl Echo {
-    fn new(stream: TcpStream, limit: usize) -> Self {
+    fn new(stream: SockStream, limit: usize) -> Self {
         Echo {
             stream,
             out: OutBuffer::with_limit(limit),
@@ -77,7 +76,7 @@ impl EventHandler for Echo {
 
 fn echo_factory(
     limit: usize,
-) -> impl FnMut(TcpStream, SocketAddr) -> Option<(Echo, Interest)> + Send {
+) -> impl FnMut(SockStream, SocketAddr) -> Option<(Echo, Interest)> + Send {
     move |stream, _peer| Some((Echo::new(stream, limit), Interest::READ))
 }
 
@@ -252,8 +251,11 @@ fn connector_reports_success_refusal_and_timeout() {
             addr,
             Duration::from_secs(5),
             move |_ctx, r| {
-                tx.send((name.to_string(), r.and_then(|s| s.peer_addr())))
-                    .unwrap();
+                tx.send((
+                    name.to_string(),
+                    r.and_then(|s| s.peer_addr()).map(SocketAddr::from),
+                ))
+                .unwrap();
             },
         )
         .unwrap();
@@ -286,8 +288,11 @@ fn connector_reports_success_refusal_and_timeout() {
         open,
         Duration::from_millis(10),
         move |_ctx, r| {
-            tx2.send(("late".into(), r.and_then(|s| s.peer_addr())))
-                .unwrap();
+            tx2.send((
+                "late".into(),
+                r.and_then(|s| s.peer_addr()).map(SocketAddr::from),
+            ))
+            .unwrap();
         },
     )
     .unwrap();
@@ -344,6 +349,37 @@ fn write_backpressure_stops_reading_until_the_peer_drains() {
         peak <= LIMIT + 16 * 1024,
         "buffered {peak} bytes, limit {LIMIT} + one read"
     );
+    remote.end();
+    server.join().unwrap();
+}
+
+#[test]
+fn from_listener_serves_a_blocking_facade_listener_without_blocking_the_loop() {
+    // Default options: a blocking listener whose `accept` would hand out blocking streams.
+    let listener = SockAcceptor::bind(&InetAddr::loopback_v4(0)).unwrap();
+    let addr = SocketAddr::from(listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    let server = thread::spawn(move || {
+        let mut reactor = Reactor::new().unwrap();
+        tx.send(reactor.remote()).unwrap();
+        Acceptor::from_listener(listener, echo_factory(1 << 16))
+            .open(&mut reactor)
+            .unwrap();
+        reactor.serve().unwrap();
+    });
+    let remote = rx.recv().unwrap();
+    // Two clients, the second connecting while the first is open: had the listener or the
+    // first stream stayed blocking, the loop would hang in `accept` or `read` and the second
+    // echo would never come.
+    let mut first = StdStream::connect(addr).unwrap();
+    let mut second = StdStream::connect(addr).unwrap();
+    for (i, s) in [&mut first, &mut second].into_iter().enumerate() {
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.write_all(&pattern(i, 1000)).unwrap();
+        let mut got = vec![0u8; 1000];
+        s.read_exact(&mut got).unwrap();
+        assert_eq!(got, pattern(i, 1000));
+    }
     remote.end();
     server.join().unwrap();
 }

@@ -136,6 +136,17 @@ impl SockAcceptor {
     /// Uses `accept4` so that the new descriptor is close-on-exec from birth. EINTR is retried;
     /// on a nonblocking acceptor, `WouldBlock` means no connection is waiting.
     pub fn accept(&self) -> io::Result<(SockStream, InetAddr)> {
+        self.accept_flags(self.accept_flags)
+    }
+
+    /// Accepts one connection as a nonblocking stream, whatever
+    /// [`AcceptorOptions::accept_nonblocking`] said: what an event loop wants, in the one
+    /// `accept4` call (no `fcntl` afterwards).
+    pub fn accept_nonblocking(&self) -> io::Result<(SockStream, InetAddr)> {
+        self.accept_flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
+    }
+
+    fn accept_flags(&self, flags: libc::c_int) -> io::Result<(SockStream, InetAddr)> {
         // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
         let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
         let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -147,7 +158,7 @@ impl SockAcceptor {
                     self.fd.as_raw_fd(),
                     (&raw mut storage).cast(),
                     &mut len,
-                    self.accept_flags,
+                    flags,
                 )
             }
         })?;
@@ -171,6 +182,18 @@ impl SockAcceptor {
     /// Fetches and clears the pending socket error.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         super::take_error(self.fd.as_fd())
+    }
+}
+
+impl From<OwnedFd> for SockAcceptor {
+    /// Adopts a descriptor that must be a listening stream socket (one bound by other code, such
+    /// as a `std::net::TcpListener` or a socket inherited from a supervisor). Accepted streams are
+    /// close-on-exec and blocking, as with [`AcceptorOptions::default`].
+    fn from(fd: OwnedFd) -> Self {
+        SockAcceptor {
+            fd,
+            accept_flags: libc::SOCK_CLOEXEC,
+        }
     }
 }
 

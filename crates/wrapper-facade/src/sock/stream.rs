@@ -3,6 +3,7 @@
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::addr::InetAddr;
@@ -36,11 +37,20 @@ const MAX_IOV: usize = 1024;
 #[derive(Debug)]
 pub struct SockStream {
     fd: OwnedFd,
+    /// Whether a send or receive timeout may be set, so that EAGAIN may mean "timed out".
+    /// False for a socket this crate created and nobody set a timeout on: then EAGAIN is
+    /// passed through without asking the kernel whether the socket blocks (an `fcntl` that
+    /// would otherwise follow every `WouldBlock` of a nonblocking stream in an event loop).
+    timeouts: AtomicBool,
 }
 
 impl SockStream {
+    /// A stream on a socket this crate just created (no timeout set yet).
     pub(crate) fn from_fd(fd: OwnedFd) -> SockStream {
-        SockStream { fd }
+        SockStream {
+            fd,
+            timeouts: AtomicBool::new(false),
+        }
     }
 
     /// Sends what the kernel takes of `buf` now, returning the count.
@@ -270,7 +280,9 @@ impl SockStream {
             libc::SOL_SOCKET,
             libc::SO_RCVTIMEO,
             sys::timeval(timeout)?,
-        )
+        )?;
+        self.timeouts.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The receive timeout.
@@ -288,7 +300,9 @@ impl SockStream {
             libc::SOL_SOCKET,
             libc::SO_SNDTIMEO,
             sys::timeval(timeout)?,
-        )
+        )?;
+        self.timeouts.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The send timeout.
@@ -300,7 +314,10 @@ impl SockStream {
 
     /// On a blocking socket, EAGAIN means an `SO_RCVTIMEO`/`SO_SNDTIMEO` expired: say so.
     fn timeout_error(&self, e: io::Error, op: &str) -> io::Error {
-        if e.raw_os_error() == Some(libc::EAGAIN) && !self.is_nonblocking().unwrap_or(true) {
+        if e.raw_os_error() == Some(libc::EAGAIN)
+            && self.timeouts.load(Ordering::Relaxed)
+            && !self.is_nonblocking().unwrap_or(true)
+        {
             io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!("{op} timed out (socket timeout expired, errno EAGAIN)"),
@@ -312,9 +329,13 @@ impl SockStream {
 }
 
 impl From<OwnedFd> for SockStream {
-    /// Adopts a descriptor that must be a connected stream socket.
+    /// Adopts a descriptor that must be a connected stream socket. A timeout may have been set
+    /// on it before, so EAGAIN on it is checked as on a stream whose timeouts were set here.
     fn from(fd: OwnedFd) -> Self {
-        SockStream::from_fd(fd)
+        SockStream {
+            fd,
+            timeouts: AtomicBool::new(true),
+        }
     }
 }
 

@@ -340,6 +340,49 @@ fn a_datagram_socket_takes_the_receive_buffer_size_asked_for() {
     assert_eq!(s.recv_buffer_size().unwrap(), 24576);
 }
 
+#[test]
+fn accept_nonblocking_gives_a_nonblocking_stream_whatever_the_options() {
+    // Default options: accepted streams would be blocking with `accept`.
+    let acceptor = SockAcceptor::bind(&InetAddr::loopback_v4(0)).unwrap();
+    let addr = acceptor.local_addr().unwrap();
+    let _a = SockConnector::default().connect(&addr).unwrap();
+    let _b = SockConnector::default().connect(&addr).unwrap();
+    let (blocking, _) = acceptor.accept().unwrap();
+    assert!(!blocking.is_nonblocking().unwrap());
+    let (nonblocking, _) = acceptor.accept_nonblocking().unwrap();
+    assert!(nonblocking.is_nonblocking().unwrap());
+    // Nothing sent: the nonblocking stream says WouldBlock (not TimedOut: no timeout was set).
+    let mut buf = [0u8; 1];
+    let err = nonblocking.recv(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+}
+
+#[test]
+fn an_adopted_listener_accepts() {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = InetAddr::from(std_listener.local_addr().unwrap());
+    let acceptor = SockAcceptor::from(std::os::fd::OwnedFd::from(std_listener));
+    assert_eq!(acceptor.local_addr().unwrap(), addr);
+    let client = SockConnector::default().connect(&addr).unwrap();
+    let (server, peer) = acceptor.accept().unwrap();
+    assert_eq!(peer, client.local_addr().unwrap());
+    client.send_n(b"x").unwrap();
+    let mut buf = [0u8; 1];
+    server.recv_n(&mut buf).unwrap();
+    assert_eq!(&buf, b"x");
+}
+
+#[test]
+fn a_timeout_set_on_a_blocking_stream_still_reports_timed_out() {
+    let (client, _server) = tcp_pair();
+    client
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let mut buf = [0u8; 1];
+    let err = client.recv(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+}
+
 /// A flood at a small receive buffer nobody reads: the kernel drops datagrams and, with
 /// `SO_RXQ_OVFL`, says how many with the next datagram it queues. Every datagram sent is
 /// then received or counted, exactly.
