@@ -51,6 +51,8 @@ pub mod limits;
 pub mod metrics;
 pub mod notify;
 pub mod record;
+pub mod relp;
+pub mod relp_listener;
 pub mod server;
 pub mod services;
 pub mod spool;

@@ -87,6 +87,7 @@ pub fn registry(s: &Stats) -> Registry {
             ("ace", s.ace),
             ("syslog_tcp", s.syslog.saturating_sub(s.syslog_udp)),
             ("syslog_udp", s.syslog_udp),
+            ("relp", s.relp),
         ],
     );
     counter(

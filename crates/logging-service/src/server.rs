@@ -196,7 +196,7 @@ impl<F> std::fmt::Debug for Connection<F> {
 
 /// Copies the budget's gauge into the counters (under the counters' lock, so the last
 /// writer always stores the latest value).
-fn note_buffered(s: &mut Stats, budget: &BufferBudget) {
+pub(crate) fn note_buffered(s: &mut Stats, budget: &BufferBudget) {
     s.buffered_bytes = budget.used() as u64;
     s.buffered_peak = budget.peak() as u64;
 }
@@ -539,6 +539,8 @@ pub struct LogdConfig {
     pub ace_port: Option<u16>,
     /// Syslog port, TCP and UDP (`None`: no syslog listeners). Ignored when `svc_conf` is given.
     pub syslog_port: Option<u16>,
+    /// RELP port (`None`: no RELP listener, the default). Ignored when `svc_conf` is given.
+    pub relp_port: Option<u16>,
     /// A svc.conf configuring the services (see [`crate::services`] for the directives).
     pub svc_conf: Option<PathBuf>,
     /// Storage.
@@ -569,6 +571,7 @@ impl Default for LogdConfig {
             bind: IpAddr::from([127, 0, 0, 1]),
             ace_port: Some(20009),
             syslog_port: Some(20514),
+            relp_port: None,
             svc_conf: None,
             store: StoreConfig::new("logd-data"),
             concurrency: Concurrency::Reactor,
@@ -644,6 +647,9 @@ impl LogdConfig {
         if let Some(p) = self.syslog_port {
             d.push_str(&format!("static {} \"-p {p}\"\n", services::SYSLOG_LOGGING));
         }
+        if let Some(p) = self.relp_port {
+            d.push_str(&format!("static {} \"-p {p}\"\n", services::RELP_LOGGING));
+        }
         d
     }
 }
@@ -657,6 +663,8 @@ pub struct Listening {
     pub syslog_tcp: Option<SocketAddr>,
     /// Syslog over UDP.
     pub syslog_udp: Option<SocketAddr>,
+    /// RELP over TCP.
+    pub relp: Option<SocketAddr>,
     /// Prometheus metrics over HTTP.
     pub metrics: Option<SocketAddr>,
 }
@@ -716,6 +724,7 @@ fn services_failed(report: &Report, from_options: bool) -> Option<Error> {
             let option = match d.name.as_str() {
                 "ACE_Logging" => Some("--ace-port"),
                 "Syslog_Logging" => Some("--syslog-port"),
+                "RELP_Logging" => Some("--relp-port"),
                 _ => None,
             };
             match option {

@@ -5,6 +5,7 @@
 //! # svc.conf for logd
 //! static ACE_Logging    "-p 20009"
 //! static Syslog_Logging "-p 20514 -b 0.0.0.0"
+//! static RELP_Logging   "-p 2514"
 //! static Statistics     "-i 60"
 //! ```
 //!
@@ -24,11 +25,12 @@ use component_configurator::{Component, ComponentError, Configurator};
 use mio::net::UdpSocket;
 use parking_lot::Mutex;
 use pattern_core::{Context, Disposition, EventHandler, Interest, Remote, Removal, TimerId, Token};
-use reactor::Acceptor;
+use reactor::{Acceptor, ServiceFactory};
 use wrapper_facade::{AcceptorOptions, InetAddr, SockAcceptor, SockDgram};
 
 use crate::forward::ForwardHandle;
 use crate::limits::BufferBudget;
+use crate::relp_listener::RelpFactory;
 use crate::server::{AceFraming, ConnectionFactory, Framing, Listening, SyslogFraming, SyslogUdp};
 use crate::store::Output;
 
@@ -132,6 +134,8 @@ pub enum Format {
     Ace,
     /// Syslog over TCP and UDP.
     Syslog,
+    /// RELP over TCP (acknowledged syslog).
+    Relp,
 }
 
 /// A listener service: an Acceptor (and for syslog a UDP handler) on the dispatcher.
@@ -171,6 +175,7 @@ impl ListenerService {
                 l.syslog_tcp = addr;
                 l.syslog_udp = addr;
             }
+            Format::Relp => l.relp = addr,
         }
     }
 
@@ -186,6 +191,14 @@ impl ListenerService {
             self.env.idle,
             self.env.budget.clone(),
         );
+        self.acceptor_with(addr, factory)
+    }
+
+    fn acceptor_with<S: ServiceFactory>(
+        &self,
+        addr: SocketAddr,
+        factory: S,
+    ) -> std::io::Result<Acceptor<S>> {
         // Bound through the wrapper facade for the backlog (mio's `bind` fixes it).
         let opts = AcceptorOptions::default()
             .backlog(self.env.backlog)
@@ -234,6 +247,7 @@ impl ListenerService {
         let default_port = match self.format {
             Format::Ace => 20009,
             Format::Syslog => 20514,
+            Format::Relp => 2514,
         };
         parse_listener_args(args, default_port, self.env.bind)
     }
@@ -256,6 +270,7 @@ impl ListenerService {
         match self.format {
             Format::Ace => "ACE logging (tcp)",
             Format::Syslog => "syslog (tcp, udp)",
+            Format::Relp => "RELP (tcp)",
         }
     }
 
@@ -277,6 +292,18 @@ impl ListenerService {
                 self.env.acceptors.lock().push(a.stats());
                 Ok((Box::new(a), bound))
             }
+            Format::Relp => {
+                let factory = RelpFactory::new(
+                    self.env.max_frame,
+                    self.env.output.clone(),
+                    self.env.idle,
+                    self.env.budget.clone(),
+                );
+                let a = self.acceptor_with(want, factory)?;
+                let bound = a.local_addr()?;
+                self.env.acceptors.lock().push(a.stats());
+                Ok((Box::new(a), bound))
+            }
         }
     }
 }
@@ -294,7 +321,7 @@ impl Component for ListenerService {
         let udp = match self.format {
             // UDP on the port number the TCP listener got.
             Format::Syslog => Some(self.udp_socket(bound).map_err(bind_err)?),
-            Format::Ace => None,
+            Format::Ace | Format::Relp => None,
         };
         self.suspended = false;
         self.tokens.push(self.env.register(tcp, Interest::ACCEPT)?);
@@ -501,6 +528,8 @@ impl Component for StatisticsService {
 pub const ACE_LOGGING: &str = "ACE_Logging";
 /// See [`ACE_LOGGING`].
 pub const SYSLOG_LOGGING: &str = "Syslog_Logging";
+/// See [`ACE_LOGGING`]; arguments `-p PORT` (default 2514), `-b ADDR`.
+pub const RELP_LOGGING: &str = "RELP_Logging";
 /// See [`ACE_LOGGING`].
 pub const STATISTICS: &str = "Statistics";
 /// See [`ACE_LOGGING`]; the service is [`crate::metrics::MetricsService`].
@@ -562,6 +591,10 @@ pub fn configurator(env: &ServiceEnv) -> Configurator {
     let e = env.clone();
     cfg.register_static(SYSLOG_LOGGING, move || {
         Box::new(ListenerService::new(e.clone(), Format::Syslog))
+    });
+    let e = env.clone();
+    cfg.register_static(RELP_LOGGING, move || {
+        Box::new(ListenerService::new(e.clone(), Format::Relp))
     });
     let e = env.clone();
     cfg.register_static(STATISTICS, move || {
