@@ -132,6 +132,7 @@ impl RelpConnection {
                 (Command::Open, false) => {
                     if !relp::offers_syslog(f.data) {
                         tracing::warn!(peer = %self.peer, "RELP: the client does not offer the syslog command");
+                    *rejected += 1;
                         return Ending::Error;
                     }
                     self.opened = true;
@@ -158,6 +159,7 @@ impl RelpConnection {
                 }
                 (c, opened) => {
                     tracing::warn!(peer = %self.peer, command = %c, opened, "RELP: closing the session: unexpected command");
+                    *rejected += 1;
                     return Ending::Error;
                 }
             }
@@ -199,7 +201,7 @@ impl RelpConnection {
                         let data = format!("200 OK\n{}", relp::offers(&software()));
                         relp::encode(&mut wire, t, Command::Rsp, data.as_bytes());
                     }
-                    Reply::Close(t) => relp::encode(&mut wire, t, Command::Rsp, b""),
+                    Reply::Close(t) => relp::encode_rsp(&mut wire, t, 200, "OK"),
                 }
             }
         }

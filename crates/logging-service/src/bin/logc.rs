@@ -46,7 +46,7 @@ struct Target {
     /// Wire format (ACE's records go to logd's ACE port, 20009 by default).
     #[arg(long, value_enum, default_value_t = FormatArg::Rfc5424)]
     format: FormatArg,
-    /// Transport: TCP with octet counting, TCP with newline framing, or UDP.
+    /// Transport: TCP with octet counting, TCP with newline framing, UDP, or RELP (acknowledged).
     #[arg(long, value_enum, default_value_t = TransportArg::Tcp)]
     transport: TransportArg,
 }
@@ -102,9 +102,10 @@ struct BenchArgs {
 struct CheckArgs {
     #[command(flatten)]
     target: Target,
-    /// logd's data directory, where the marker must appear.
+    /// logd's data directory, where the marker must appear (optional with `--transport relp`,
+    /// whose acknowledgement says the record is stored).
     #[arg(long)]
-    data_dir: PathBuf,
+    data_dir: Option<PathBuf>,
     /// How long to wait for the marker, in seconds.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
@@ -122,6 +123,7 @@ enum TransportArg {
     Tcp,
     TcpNewline,
     Udp,
+    Relp,
 }
 
 const SEVERITIES: [&str; 8] = [
@@ -193,6 +195,7 @@ impl Target {
             TransportArg::Tcp => Transport::Tcp,
             TransportArg::TcpNewline => Transport::TcpNewline,
             TransportArg::Udp => Transport::Udp,
+            TransportArg::Relp => Transport::Relp,
         };
         Ok((addr, format, transport))
     }
@@ -280,14 +283,22 @@ fn bench(args: BenchArgs) -> ExitCode {
     }
     match report {
         Ok(r) => {
+            let latency = match (r.latency(0.5), r.latency(0.99), r.latency(1.0)) {
+                (Some(p50), Some(p99), Some(max)) => format!(
+                    "acknowledgement latency: median {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+                    p50.as_secs_f64() * 1e3,
+                    p99.as_secs_f64() * 1e3,
+                    max.as_secs_f64() * 1e3
+                ),
+                _ => format!("latency: not measured ({transport:?} does not acknowledge)"),
+            };
             println!(
-                "sent {} records in {:.3} s over {} connection(s): {:.0} records/s, {} errors; latency: not measured ({:?} does not acknowledge)",
+                "sent {} records in {:.3} s over {} connection(s): {:.0} records/s, {} errors; {latency}",
                 r.sent,
                 r.elapsed.as_secs_f64(),
                 cfg.conns,
                 r.rate(),
                 r.errors,
-                transport
             );
             if r.errors > 0 {
                 ExitCode::from(EXIT_UNAVAILABLE)
@@ -308,15 +319,21 @@ fn check(args: CheckArgs) -> ExitCode {
         addr,
         format,
         transport,
-        &args.data_dir,
+        args.data_dir.as_deref(),
         Duration::from_secs(args.timeout),
     ) {
         Ok(took) => {
-            println!(
-                "ok: a marker sent to {addr} was stored under {} after {} ms",
-                args.data_dir.display(),
-                took.as_millis()
-            );
+            match &args.data_dir {
+                Some(d) => println!(
+                    "ok: a marker sent to {addr} was stored under {} after {} ms",
+                    d.display(),
+                    took.as_millis()
+                ),
+                None => println!(
+                    "ok: a marker sent to {addr} was acknowledged (stored) after {} ms",
+                    took.as_millis()
+                ),
+            }
             ExitCode::SUCCESS
         }
         Err(e) => client_failure(&e),
