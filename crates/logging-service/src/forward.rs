@@ -42,6 +42,7 @@ use crate::store::RecordSink;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForwardOptions {
     /// Bytes of records queued in memory before they spill to the spool (`--forward-queue`).
+    /// Not used by [`Transport::Relp`], which writes every record to the spool's disk.
     pub queue_bytes: u64,
     /// The spool directory (`--spool-dir`); `None`: `spool` under the data directory.
     pub spool_dir: Option<PathBuf>,
@@ -185,6 +186,9 @@ impl std::fmt::Display for ForwardStats {
             write!(f, " ({})", drops.join(", "))?;
         }
         write!(f, ", {} reconnects", self.reconnects)?;
+        if self.recovered > 0 {
+            write!(f, ", {} recovered from the spool", self.recovered)?;
+        }
         if self.relp_resent + self.relp_bad_txnr + self.relp_refused > 0 {
             write!(
                 f,
@@ -402,7 +406,13 @@ impl Forwarder {
         default_spool_dir: PathBuf,
     ) -> io::Result<Self> {
         let mut cfg = SpoolConfig::new(opts.spool_dir.clone().unwrap_or(default_spool_dir));
-        cfg.memory_bytes = opts.queue_bytes;
+        cfg.memory_bytes = match opts.transport {
+            Transport::Plain => opts.queue_bytes,
+            // RELP promises that an acknowledged record survives a crash: each record goes
+            // to a spool segment (in the kernel) before a batch is written, so that a RELP
+            // listener in front acknowledges nothing that only memory holds.
+            Transport::Relp => 0,
+        };
         cfg.max_bytes = opts.spool_max;
         cfg.full = opts.spool_full;
         // Several segments per spool, so that drop-oldest drops a part of it at a time.
@@ -924,6 +934,15 @@ impl RecordSink for Forwarder {
 
     fn unplaced(&self) -> u64 {
         self.unplaced
+    }
+
+    fn add_stats(&self, stats: &mut crate::store::Stats) {
+        let f = self.shared.stats();
+        stats.forwarded += f.forwarded;
+        stats.forward_queued += f.queued;
+        stats.relp_in_flight += f.relp_in_flight;
+        stats.relp_resent += f.relp_resent;
+        stats.relp_bad_txnr += f.relp_bad_txnr;
     }
 
     /// The graceful stop: sends for at most the stop timeout (less after

@@ -850,6 +850,17 @@ pub struct Stats {
     /// RELP sessions closed without acknowledging a batch, because a record of it was not
     /// in its place (held for a retry, refused by a full spool): the sender sends it again.
     pub relp_unacked_closes: u64,
+    // Forwarding (`crate::forward`), when configured.
+    /// Records delivered upstream and removed from the spool (over RELP: acknowledged).
+    pub forwarded: u64,
+    /// Records waiting for the upstream now, in memory or in the spool (a gauge).
+    pub forward_queued: u64,
+    /// RELP: records sent upstream and not yet acknowledged now (a gauge).
+    pub relp_in_flight: u64,
+    /// RELP: records sent upstream again after a session broke with them unacknowledged.
+    pub relp_resent: u64,
+    /// RELP: acknowledgements for no record in flight (forged or stale), refused.
+    pub relp_bad_txnr: u64,
     /// Size rotations that failed (the file went on growing; nothing was lost).
     pub rotate_failures: u64,
     /// Host files open now (at most `max_open_files`).

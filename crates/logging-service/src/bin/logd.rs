@@ -43,7 +43,10 @@ SIGHUP re-reads the svc.conf (checked whole before anything changes) and reopens
 (after logrotate or a `mv`).
 Forwarding queues --forward-queue bytes in memory, then spools to --spool-dir up to --spool-max,
 then applies --spool-full; what is spooled is replayed in order when the upstream is back and
-after a restart.
+after a restart. Over RELP (--forward relp://HOST:PORT) every record goes to the spool on disk,
+and leaves it only once the upstream acknowledged it (and every record before it); at most
+--relp-window records are unacknowledged. The RELP listener (--relp-port) acknowledges a
+record only once it is stored (and spooled, when forwarding).
 Exit status: 0 after a clean stop; 1 when records were dropped because they could not be stored;
 64 usage, 69 a port or address unavailable, 73 the data directory unusable, 78 a bad svc.conf.";
 

@@ -10,6 +10,7 @@ mod logd_binary;
 mod metrics;
 mod operator_cli;
 mod relp;
+mod relp_crash;
 mod serve;
 mod service_unit;
 mod services;
