@@ -208,7 +208,9 @@ fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
 
 fn client_failure(e: &client::ClientError) -> ExitCode {
     let code = match e {
-        client::ClientError::Io { .. } | client::ClientError::NotStored { .. } => EXIT_UNAVAILABLE,
+        client::ClientError::Io { .. }
+        | client::ClientError::NotStored { .. }
+        | client::ClientError::Relp(_) => EXIT_UNAVAILABLE,
         _ => EXIT_DATA,
     };
     fail(code, ErrorChain(e))
