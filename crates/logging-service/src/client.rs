@@ -299,8 +299,7 @@ impl RelpClient {
         timeout: Duration,
     ) -> Result<RelpClient, ClientError> {
         let io = |what| move |source| ClientError::Io { what, addr, source };
-        let stream =
-            TcpStream::connect_timeout(&addr, timeout).map_err(io("cannot connect to"))?;
+        let stream = TcpStream::connect_timeout(&addr, timeout).map_err(io("cannot connect to"))?;
         stream
             .set_nodelay(true)
             .map_err(io("cannot set TCP_NODELAY for"))?;
@@ -331,7 +330,11 @@ impl RelpClient {
 
     fn frame(&mut self, command: crate::relp::Command, data: &[u8]) -> Result<u32, ClientError> {
         let txnr = self.next;
-        self.next = if txnr >= crate::relp::MAX_TXNR { 1 } else { txnr + 1 };
+        self.next = if txnr >= crate::relp::MAX_TXNR {
+            1
+        } else {
+            txnr + 1
+        };
         let mut wire = Vec::with_capacity(data.len() + 24);
         crate::relp::encode(&mut wire, txnr, command, data);
         self.stream
@@ -359,7 +362,10 @@ impl RelpClient {
                     return Err(ClientError::Relp("the server closed the session".into()));
                 }
                 let (txnr, sent) = self.pending.pop_front().ok_or_else(|| {
-                    ClientError::Relp(format!("an answer for txnr {} with nothing in flight", f.txnr))
+                    ClientError::Relp(format!(
+                        "an answer for txnr {} with nothing in flight",
+                        f.txnr
+                    ))
                 })?;
                 if f.command != crate::relp::Command::Rsp || f.txnr != txnr {
                     return Err(ClientError::Relp(format!(

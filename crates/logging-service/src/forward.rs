@@ -645,7 +645,12 @@ fn read_some(c: &mut TcpStream, dec: &mut RelpDecoder, wait: Option<Duration>) -
             dec.extend(&buf[..n]);
             Ok(true)
         }
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
             Ok(false)
         }
         Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
@@ -689,7 +694,9 @@ fn relp_session(shared: &Shared, c: &mut TcpStream, in_flight: &mut u64) -> io::
                 )));
             }
             if !relp::offers_syslog(f.data) {
-                return Err(protocol("the upstream does not offer the syslog command".into()));
+                return Err(protocol(
+                    "the upstream does not offer the syslog command".into(),
+                ));
             }
             break;
         }
@@ -774,7 +781,11 @@ fn relp_session(shared: &Shared, c: &mut TcpStream, in_flight: &mut u64) -> io::
                 if last_answer.elapsed() >= shared.opts.ack_timeout {
                     break Err(io::Error::new(
                         io::ErrorKind::TimedOut,
-                        format!("{} records unanswered for {:?}", flight.len(), shared.opts.ack_timeout),
+                        format!(
+                            "{} records unanswered for {:?}",
+                            flight.len(),
+                            shared.opts.ack_timeout
+                        ),
                     ));
                 }
                 continue;
@@ -830,7 +841,10 @@ fn take_answers(
             f.txnr + relp::MAX_TXNR - first
         } as usize;
         let Some(entry) = flight.get_mut(distance).filter(|_| f.txnr != 0) else {
-            tracing::warn!(txnr = f.txnr, "RELP: an answer for no record in flight refused");
+            tracing::warn!(
+                txnr = f.txnr,
+                "RELP: an answer for no record in flight refused"
+            );
             shared.counters.lock().relp_bad_txnr += 1;
             continue;
         };

@@ -1,8 +1,9 @@
 //! POSA2's networked logging service, built from the workspace's pattern crates.
 //!
-//! `logd` accepts log records from many clients at once, in ACE's logging wire format and
-//! as syslog (RFC 5424 and RFC 3164, over TCP with RFC 6587 framing and over UDP), and
-//! appends them to one file per client host, optionally forwarding them upstream.
+//! `logd` accepts log records from many clients at once, in ACE's logging wire format, as
+//! syslog (RFC 5424 and RFC 3164, over TCP with RFC 6587 framing and over UDP) and over RELP,
+//! and appends them to one file per client host, optionally forwarding them upstream (plain
+//! TCP or RELP).
 //! It is the running example of the POSA2 chapters, made real:
 //!
 //! | Pattern            | Where                                                              |
@@ -13,6 +14,7 @@
 //! | Leader/Followers, Half-Sync/Half-Async | chosen with `--concurrency`, same handlers |
 //! | Strategy           | [`server::Framing`] (ACE, syslog) and [`store::RecordSink`] (files, [`forward::Forwarder`]) |
 //! | Component Configurator | [`services`]: the listeners and statistics as components of a svc.conf, reconfigured on SIGHUP |
+//! | Asynchronous Completion Token | [`forward`] over RELP ([`relp`]): each record's transaction number leads to an `act` token whose context is its spool position |
 //!
 //! # Example
 //!

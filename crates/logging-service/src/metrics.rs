@@ -679,7 +679,10 @@ mod tests {
             text.contains("logd_records_received_total{input=\"relp\"} 4\n"),
             "{text}"
         );
-        assert!(text.contains("logd_relp_unacked_closes_total 1\n"), "{text}");
+        assert!(
+            text.contains("logd_relp_unacked_closes_total 1\n"),
+            "{text}"
+        );
         assert!(text.contains("logd_relp_in_flight 0\n"), "{text}");
         assert!(
             text.contains("logd_messages_refused_total{reason=\"rejected\"} 1\n"),

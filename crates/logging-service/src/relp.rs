@@ -286,9 +286,11 @@ pub fn offers_syslog(data: &[u8]) -> bool {
 
 /// The data of an `rsp` frame: its status code and the rest of its first line.
 pub fn parse_rsp(data: &[u8]) -> Result<(u16, &[u8]), RelpError> {
-    let bad = || RelpError::BadResponse(String::from_utf8_lossy(&data[..data.len().min(40)]).into());
+    let bad =
+        || RelpError::BadResponse(String::from_utf8_lossy(&data[..data.len().min(40)]).into());
     let code = data.get(..3).ok_or_else(bad)?;
-    if !code.iter().all(u8::is_ascii_digit) || data.get(3).is_some_and(|&b| b != b' ' && b != b'\n') {
+    if !code.iter().all(u8::is_ascii_digit) || data.get(3).is_some_and(|&b| b != b' ' && b != b'\n')
+    {
         return Err(bad());
     }
     let code = code.iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
@@ -373,15 +375,29 @@ mod tests {
             (b"1 syslog x a\n", RelpError::BadDataLen),
             (b"1 syslog -1 a\n", RelpError::BadDataLen),
             (b"1 syslog 1a\n", RelpError::BadDataLen),
-            (b"1 syslog 2\nab\n", RelpError::Expected("a space before the data")),
-            (b"1 syslog 1 ab\n", RelpError::Expected("a newline after the data")),
-            (b"1 syslog 0 \n", RelpError::Expected("a newline after the data")),
+            (
+                b"1 syslog 2\nab\n",
+                RelpError::Expected("a space before the data"),
+            ),
+            (
+                b"1 syslog 1 ab\n",
+                RelpError::Expected("a newline after the data"),
+            ),
+            (
+                b"1 syslog 0 \n",
+                RelpError::Expected("a newline after the data"),
+            ),
         ];
         for (wire, want) in cases {
             let mut d = RelpDecoder::new(64);
             d.extend(wire);
             d.extend(b"\n\n");
-            assert_eq!(d.next_frame().map(|_| ()), Err(want), "{:?}", String::from_utf8_lossy(wire));
+            assert_eq!(
+                d.next_frame().map(|_| ()),
+                Err(want),
+                "{:?}",
+                String::from_utf8_lossy(wire)
+            );
         }
     }
 

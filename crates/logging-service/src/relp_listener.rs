@@ -132,7 +132,7 @@ impl RelpConnection {
                 (Command::Open, false) => {
                     if !relp::offers_syslog(f.data) {
                         tracing::warn!(peer = %self.peer, "RELP: the client does not offer the syslog command");
-                    *rejected += 1;
+                        *rejected += 1;
                         return Ending::Error;
                     }
                     self.opened = true;
@@ -155,7 +155,8 @@ impl RelpConnection {
                     return Ending::Client;
                 }
                 (Command::Other, true) => {
-                    self.replies.push(Reply::Refuse(f.txnr, "command not supported"));
+                    self.replies
+                        .push(Reply::Refuse(f.txnr, "command not supported"));
                 }
                 (c, opened) => {
                     tracing::warn!(peer = %self.peer, command = %c, opened, "RELP: closing the session: unexpected command");

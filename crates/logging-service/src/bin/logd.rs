@@ -489,7 +489,14 @@ fn serve(cfg: LogdConfig) -> Result<ExitCode, Error> {
     let stats = stop_on_second_signal(logd, forwarder.clone())?;
     println!(
         "logd: stopped; {} records stored ({} ACE, {} syslog, {} RELP), {} rejected, {} connections, {} closed idle, {} RELP sessions closed unacknowledged",
-        stats.stored, stats.ace, stats.syslog, stats.relp, stats.rejected, stats.connections, stats.idle_closed, stats.relp_unacked_closes
+        stats.stored,
+        stats.ace,
+        stats.syslog,
+        stats.relp,
+        stats.rejected,
+        stats.connections,
+        stats.idle_closed,
+        stats.relp_unacked_closes
     );
     println!(
         "logd: limits: {} closed with an unfinished frame past the idle timeout, {} closed for an oversized frame, {} closed at --max-buffered (peak {} bytes buffered), {} UDP datagrams over --max-frame dropped, {} accept back-offs",
@@ -729,7 +736,13 @@ mod tests {
             &["logd", "--idle-timeout", "18446744073709551615"],
             &["logd", "--threads", "100000"],
             &["logd", "--rotate-bytes", "16Q"],
-            &["logd", "--relp-window", "0", "--forward", "relp://127.0.0.1:1"],
+            &[
+                "logd",
+                "--relp-window",
+                "0",
+                "--forward",
+                "relp://127.0.0.1:1",
+            ],
             &["logd", "--forward", "relp://"],
             &["logd", "--relp-port", "x"],
         ] {

@@ -195,7 +195,15 @@ fn relp_send_check_and_bench_go_by_the_acknowledgement() {
     });
     let relp = server.at.relp.unwrap().to_string();
     let out = logc(&[
-        "send", "--server", &relp, "--transport", "relp", "--host", "dev-9", "over", "relp",
+        "send",
+        "--server",
+        &relp,
+        "--transport",
+        "relp",
+        "--host",
+        "dev-9",
+        "over",
+        "relp",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     // Acknowledged means stored: the line is there as logc returns, with no waiting.
@@ -216,7 +224,11 @@ fn relp_send_check_and_bench_go_by_the_acknowledgement() {
     std::fs::create_dir_all(blocked.join("x")).unwrap();
     let out = logc(&["check", "--server", &relp, "--transport", "relp"]);
     assert_eq!(out.status.code(), Some(69), "{}", text(&out.stdout));
-    assert!(text(&out.stderr).contains("closed"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("closed"),
+        "{}",
+        text(&out.stderr)
+    );
     std::fs::remove_dir_all(&blocked).unwrap();
     crate::support::wait_until("the held marker is stored", || {
         server.output.stats().held == 0
@@ -230,7 +242,15 @@ fn relp_send_check_and_bench_go_by_the_acknowledgement() {
     );
 
     let out = logc(&[
-        "bench", "--server", &relp, "--transport", "relp", "--count", "2000", "--conns", "2",
+        "bench",
+        "--server",
+        &relp,
+        "--transport",
+        "relp",
+        "--count",
+        "2000",
+        "--conns",
+        "2",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let summary = text(&out.stdout);

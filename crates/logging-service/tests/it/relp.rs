@@ -39,11 +39,7 @@ fn messages_of(stored: &[(String, Vec<String>)], stem: &str) -> Vec<String> {
     stored
         .iter()
         .find(|(s, _)| s == stem)
-        .map(|(_, l)| {
-            l.iter()
-                .map(|line| message_of(line))
-                .collect()
-        })
+        .map(|(_, l)| l.iter().map(|line| message_of(line)).collect())
         .unwrap_or_default()
 }
 
@@ -86,7 +82,10 @@ fn a_record_whose_write_is_held_is_never_acknowledged() {
     }
     assert_eq!(c.acked(), 0);
     let s = server.output.stats();
-    assert_eq!((s.relp, s.held, s.stored, s.relp_unacked_closes), (1, 1, 0, 1));
+    assert_eq!(
+        (s.relp, s.held, s.stored, s.relp_unacked_closes),
+        (1, 1, 0, 1)
+    );
     // Other sessions go on meanwhile.
     let mut other = RelpClient::connect(addr, 4, Duration::from_secs(30)).unwrap();
     other.send(&syslog("fine", "ok")).unwrap();
@@ -119,7 +118,12 @@ fn bad_sessions_are_closed_and_counted_and_cost_only_themselves() {
         answer
     };
     let mut open = Vec::new();
-    encode(&mut open, 1, Command::Open, b"relp_version=0\ncommands=syslog");
+    encode(
+        &mut open,
+        1,
+        Command::Open,
+        b"relp_version=0\ncommands=syslog",
+    );
     // Garbage where a frame must be: closed without an answer.
     assert_eq!(talk(b"GET / HTTP/1.1\r\n\r\n"), b"");
     // A syslog frame before open: closed.
@@ -136,7 +140,8 @@ fn bad_sessions_are_closed_and_counted_and_cost_only_themselves() {
     encode(&mut wire, 4, Command::Close, b"");
     let answer = String::from_utf8(talk(&wire)).unwrap();
     assert!(
-        answer.contains("\n2 rsp 28 500 malformed syslog message\n3 rsp 6 200 OK\n4 rsp 6 200 OK\n"),
+        answer
+            .contains("\n2 rsp 28 500 malformed syslog message\n3 rsp 6 200 OK\n4 rsp 6 200 OK\n"),
         "{answer}"
     );
     good.send(&syslog("good", "still here")).unwrap();
@@ -186,7 +191,8 @@ fn serve_session(
                 ),
                 Command::Syslog => {
                     let msg = String::from_utf8_lossy(f.data);
-                    out.lock().push(msg.splitn(8, ' ').nth(7).unwrap().to_string());
+                    out.lock()
+                        .push(msg.splitn(8, ' ').nth(7).unwrap().to_string());
                     if forge.load(Ordering::SeqCst) {
                         encode_rsp(&mut wire, f.txnr + 500_000, 200, "OK");
                     }
@@ -342,10 +348,7 @@ fn forged_and_stale_acknowledgements_are_refused_and_counted() {
 #[test]
 fn logd_forwards_to_logd_over_relp() {
     let upstream = relp_server("relp-upstream", |c| c.ace_port = None);
-    let edge = Server::start(
-        "relp-edge",
-        forwarding_relp(upstream.at.relp.unwrap(), 16),
-    );
+    let edge = Server::start("relp-edge", forwarding_relp(upstream.at.relp.unwrap(), 16));
     let fwd = edge.forwarder();
     send_ace(&edge, "hop", 0..300);
     wait_until("300 acknowledged", || fwd.stats().forwarded == 300);
@@ -443,7 +446,9 @@ fn logd_forwards_to_rsyslog_imrelp() {
         fwd.stats().forwarded == 100
     });
     edge.stop();
-    wait_until("rsyslog wrote 100 lines", || lines_of_file(&out).len() >= 100);
+    wait_until("rsyslog wrote 100 lines", || {
+        lines_of_file(&out).len() >= 100
+    });
     let lines = lines_of_file(&out);
     let want: Vec<String> = (0..100)
         .map(|i| format!("127.0.0.1 ace to imrelp {i}"))
@@ -488,4 +493,40 @@ fn rsyslog_omrelp_sends_to_logd() {
         .flat_map(|(_, l)| l.iter().map(|line| message_of(line)))
         .collect();
     assert_eq!(all, numbered("from omrelp", 0..50));
+}
+
+/// The RELP listener is a svc.conf component like the others: checked by `--check-config`
+/// (a bad argument names the file and line), and started from the file.
+#[test]
+fn relp_logging_is_a_svc_conf_component() {
+    let work = TempDir::new("relp-svc");
+    std::fs::create_dir_all(&work.0).unwrap();
+    let conf = work.0.join("svc.conf");
+    let check = |text: &str| {
+        std::fs::write(&conf, text).unwrap();
+        crate::support::output(
+            std::process::Command::new(env!("CARGO_BIN_EXE_logd"))
+                .arg("--check-config")
+                .arg("-f")
+                .arg(&conf),
+        )
+        .unwrap()
+    };
+    let ok = check("static RELP_Logging \"-p 0 -b 127.0.0.1\"\n");
+    assert!(ok.status.success(), "{ok:?}");
+    let bad = check("static ACE_Logging \"-p 0\"\nstatic RELP_Logging \"-p notaport\"\n");
+    assert_eq!(bad.status.code(), Some(78), "EX_CONFIG");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("svc.conf:2:1: RELP_Logging: bad arguments: -p: bad port `notaport`"),
+        "{err}"
+    );
+    std::fs::write(&conf, "static RELP_Logging \"-p 0\"\n").unwrap();
+    let server = Server::start("relp-svc-run", |c| c.svc_conf = Some(conf.clone()));
+    assert_eq!((server.at.ace, server.at.syslog_tcp), (None, None));
+    let mut c = RelpClient::connect(server.at.relp.unwrap(), 4, Duration::from_secs(30)).unwrap();
+    c.send(&syslog("svc", "from svc.conf")).unwrap();
+    assert_eq!(c.close().unwrap(), 1);
+    let (stats, _) = server.stop();
+    assert_eq!(stats.relp, 1);
 }

@@ -110,9 +110,10 @@ fn stop(mut l: Logd) -> String {
         std::thread::park_timeout(Duration::from_millis(10));
     };
     assert!(status.success(), "{status:?}");
-    wait_until("logd's stdout is read", || l.out.lock().contains("logd: stopped"));
-    let text = l.out.lock().clone();
-    text
+    wait_until("logd's stdout is read", || {
+        l.out.lock().contains("logd: stopped")
+    });
+    l.out.lock().clone()
 }
 
 /// A free port on `ip` (no other test binds 127.0.0.84).
@@ -185,9 +186,7 @@ impl ReliableSender {
             let result = result.and_then(|()| c.flush());
             let acked = c.acked() - before;
             base += acked as usize;
-            progress
-                .acked
-                .store(first + base as u64, Ordering::Relaxed);
+            progress.acked.store(first + base as u64, Ordering::Relaxed);
             progress.in_flight.store(0, Ordering::Relaxed);
             if result.is_err() {
                 self.resent += sent - acked;
@@ -265,7 +264,9 @@ fn a_kill_9_of_either_hop_loses_no_acknowledged_record() {
     let acked = |n: usize| progress.acked.load(Ordering::Relaxed) == n as u64;
 
     // The middle logd's RELP session to the upstream is open and idle.
-    let delivered = |at| metric(at, "logd_forward_queued") == 0 && metric(at, "logd_records_forwarded_total") > 0;
+    let delivered = |at| {
+        metric(at, "logd_forward_queued") == 0 && metric(at, "logd_records_forwarded_total") > 0
+    };
     wait_until("the first part is acknowledged", || acked(PART[0]));
     wait_until("the first part is upstream", || delivered(mid_metrics));
 
