@@ -19,6 +19,16 @@
 //! by an error half-way is sent again whole (duplicates upstream). Before each batch the
 //! sender checks whether the upstream closed the connection, which catches an orderly
 //! restart of the upstream before anything is written into the void.
+//!
+//! Over RELP ([`Transport::Relp`]) the same sender thread runs RELP sessions instead: every
+//! record goes to a spool segment first (so that nothing acknowledged to a RELP sender in
+//! front lives only in memory), at most `relp_window` records are unacknowledged, and a
+//! record is committed only once it and every record before it are acknowledged. Each record
+//! in flight holds an [`act`] completion token whose context is its spool position; the
+//! transaction number of an answer leads to the token, the token table gives the position
+//! back, and an answer for no record in flight or for one already answered is refused and
+//! counted (the Asynchronous Completion Token). A broken session leaves the unacknowledged
+//! records in the spool, to be sent again on the next one (counted as `relp_resent`).
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -624,18 +634,11 @@ fn next_txnr(t: u32) -> u32 {
     if t >= relp::MAX_TXNR { 1 } else { t + 1 }
 }
 
-/// Reads from the upstream into `dec`: waits up to `wait` (`None`: only what is there).
-/// `Ok(false)` when nothing came.
-fn read_some(c: &mut TcpStream, dec: &mut RelpDecoder, wait: Option<Duration>) -> io::Result<bool> {
+/// Reads from the upstream into `dec`, waiting up to `wait`; `Ok(false)` when nothing came.
+fn read_some(c: &mut TcpStream, dec: &mut RelpDecoder, wait: Duration) -> io::Result<bool> {
     let mut buf = [0u8; 16 * 1024];
-    match wait {
-        None => c.set_nonblocking(true)?,
-        Some(d) => c.set_read_timeout(Some(d.max(Duration::from_millis(1))))?,
-    }
+    c.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
     let r = c.read(&mut buf);
-    if wait.is_none() {
-        c.set_nonblocking(false)?;
-    }
     match r {
         Ok(0) => Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
@@ -706,7 +709,7 @@ fn relp_session(shared: &Shared, c: &mut TcpStream, in_flight: &mut u64) -> io::
         if Instant::now() >= deadline {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "no answer to open"));
         }
-        read_some(c, &mut dec, Some(Duration::from_millis(100)))?;
+        read_some(c, &mut dec, Duration::from_millis(100))?;
     }
     let mut txnr = 2;
     let mut table: TokenTable<Position> = TokenTable::with_limit(window);
@@ -719,16 +722,12 @@ fn relp_session(shared: &Shared, c: &mut TcpStream, in_flight: &mut u64) -> io::
             break Err(io::ErrorKind::Interrupted.into());
         }
         // Send what the window allows.
-        let mut more = false;
         if flight.len() < window {
-            let batch = {
-                let mut spool = shared.spool.lock();
-                let b = spool.peek_after(flight.len() as u64, window - flight.len(), 256 << 10);
-                if let Ok(b) = &b {
-                    more = spool.len() > (flight.len() + b.records.len()) as u64;
-                }
-                b
-            };
+            let batch = shared.spool.lock().peek_after(
+                flight.len() as u64,
+                window - flight.len(),
+                256 << 10,
+            );
             let batch = match batch {
                 Ok(b) => b,
                 Err(e) => break Err(e),
@@ -736,9 +735,9 @@ fn relp_session(shared: &Shared, c: &mut TcpStream, in_flight: &mut u64) -> io::
             if !batch.records.is_empty() {
                 wire.clear();
                 for (i, r) in batch.records.iter().enumerate() {
-                    let token = match table.issue(batch.position_of(i)) {
-                        Ok(t) => t,
-                        Err(_) => unreachable!("the window bounds the records in flight"),
+                    // Never full: the table holds at most the records in flight.
+                    let Ok(token) = table.issue(batch.position_of(i)) else {
+                        break;
                     };
                     relp::encode(&mut wire, txnr, Command::Syslog, relp::strip_octet_count(r));
                     flight.push_back(InFlight {
@@ -769,13 +768,10 @@ fn relp_session(shared: &Shared, c: &mut TcpStream, in_flight: &mut u64) -> io::
             }
             continue;
         }
-        // Wait for answers: briefly when more records could go, else until one comes.
-        let wait = if more && flight.len() < window {
-            None
-        } else {
-            Some(Duration::from_millis(100))
-        };
-        match read_some(c, &mut dec, wait) {
+        // Nothing more can go now (the window is full, the spool has nothing more, or the
+        // rest waits behind a segment boundary): wait for answers, looking up now and then
+        // for new records and a stop.
+        match read_some(c, &mut dec, Duration::from_millis(100)) {
             Ok(true) => {}
             Ok(false) => {
                 if last_answer.elapsed() >= shared.opts.ack_timeout {
@@ -807,7 +803,7 @@ fn relp_session(shared: &Shared, c: &mut TcpStream, in_flight: &mut u64) -> io::
         wire.clear();
         relp::encode(&mut wire, txnr, Command::Close, b"");
         if c.write_all(&wire).is_ok() {
-            let _ = read_some(c, &mut dec, Some(Duration::from_millis(200)));
+            let _ = read_some(c, &mut dec, Duration::from_millis(200));
         }
     }
     result
