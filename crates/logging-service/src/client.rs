@@ -3,7 +3,7 @@
 //! A [`Message`] is encoded in one of logd's wire formats ([`Format`]: ACE's CDR records, syslog
 //! RFC 5424 or RFC 3164) and framed for a [`Transport`] (TCP with RFC 6587 octet counting, TCP
 //! with newline framing, UDP datagrams, RELP). [`Client`] sends messages over one connection;
-//! [`bench`] drives several connections at a target rate; [`check`] sends a marker and waits
+//! [`bench()`] drives several connections at a target rate; [`check`] sends a marker and waits
 //! until it shows up in a data directory, or over RELP until logd acknowledges it.
 //! [`RelpClient`] is a small blocking RELP sender with a window of unacknowledged messages.
 //!
@@ -277,7 +277,7 @@ pub fn encode(m: &Message, format: Format, transport: Transport) -> Result<Vec<u
 
 /// A blocking RELP sender: `open`, then `syslog` frames with at most `window` of them
 /// unacknowledged, then `close`. Each acknowledgement's latency (from the send of its frame)
-/// is kept, for [`bench`].
+/// is kept, for [`bench()`].
 #[derive(Debug)]
 pub struct RelpClient {
     stream: TcpStream,
@@ -596,7 +596,7 @@ impl Client {
 /// Messages a [`Client`] over RELP keeps unacknowledged at most.
 pub const RELP_WINDOW: usize = 128;
 
-/// What [`bench`] does.
+/// What [`bench()`] does.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
     /// Records to send in all.
@@ -613,7 +613,7 @@ pub struct BenchConfig {
     pub size: usize,
 }
 
-/// What [`bench`] measured.
+/// What [`bench()`] measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BenchReport {
     /// Records sent.

@@ -776,6 +776,42 @@ mod tests {
         );
     }
 
+    /// A windowed sender peeks past its records in flight and commits record by record;
+    /// with no memory queue (as RELP forwarding runs it) every record is on disk, and a peek
+    /// stops at the end of the oldest segment until that is committed.
+    #[test]
+    fn peek_after_skips_the_records_in_flight_and_commits_per_record() {
+        for memory in [1 << 20, 0] {
+            let d = Dir::new();
+            let cfg = SpoolConfig {
+                segment_bytes: 100,
+                ..d.cfg(memory, 1 << 20, FullPolicy::Block)
+            };
+            let mut s = Spool::open(cfg).unwrap();
+            for i in 0..20 {
+                s.push(&rec(i)).unwrap();
+            }
+            s.flush().unwrap();
+            let first = s.peek_after(0, 3, 1 << 20).unwrap();
+            assert_eq!(first.records, (0..3).map(rec).collect::<Vec<_>>());
+            let next = s.peek_after(3, 2, 1 << 20).unwrap();
+            assert!(next.records.len() <= 2);
+            assert_eq!(
+                next.records,
+                (3..3 + next.records.len()).map(rec).collect::<Vec<_>>()
+            );
+            // Records 0 and 1 acknowledged: commit them alone, through the second one.
+            let span = first.position_of(0).through(first.position_of(1));
+            assert_eq!(s.commit(span).unwrap(), 2);
+            assert_eq!(s.len(), 18);
+            assert_eq!(s.peek(1, 1 << 20).unwrap().records, vec![rec(2)]);
+            assert_eq!(drain(&mut s), (2..20).map(rec).collect::<Vec<_>>());
+            if memory == 0 {
+                assert_eq!(s.stats().spooled, 20, "every record went to disk");
+            }
+        }
+    }
+
     #[test]
     fn bounds_hold_and_block_refuses_and_reports_backlog() {
         let d = Dir::new();
