@@ -436,6 +436,8 @@ impl EventHandler for Reporter {
             dropped = s.dropped(),
             ace = s.ace,
             syslog = s.syslog,
+            relp = s.relp,
+            relp_unacked_closes = s.relp_unacked_closes,
             rejected = s.rejected,
             connections = s.connections,
             idle_closed = s.idle_closed,
@@ -506,10 +508,11 @@ impl Component for StatisticsService {
     fn info(&self) -> String {
         let s = self.env.output.stats();
         let mut info = format!(
-            "statistics: {} records ({} ACE, {} syslog), {} stored, {} held, {} dropped, {} rejected, {} connections, {} closed idle",
+            "statistics: {} records ({} ACE, {} syslog, {} RELP), {} stored, {} held, {} dropped, {} rejected, {} connections, {} closed idle",
             s.records,
             s.ace,
             s.syslog,
+            s.relp,
             s.stored,
             s.held,
             s.dropped(),
