@@ -30,6 +30,7 @@ use reactor::{OutBuffer, ServiceFactory};
 use crate::limits::BufferBudget;
 use crate::record::RecordBatch;
 use crate::relp::{self, Command, RelpDecoder, RelpError};
+use crate::server;
 use crate::store::{Output, Stats};
 use crate::syslog;
 
@@ -38,15 +39,8 @@ pub(crate) fn software() -> String {
     format!("logd,{},-", env!("CARGO_PKG_VERSION"))
 }
 
-/// Bytes read per upcall before yielding to other connections.
-const READ_BUDGET: usize = 256 * 1024;
 /// Answers queued for a client that does not read them before the session stops reading.
 const OUT_LIMIT: usize = 256 * 1024;
-/// How often a session paused by a backlogged output looks again.
-const BACKLOG_RECHECK: Duration = Duration::from_millis(20);
-
-#[derive(Debug)]
-struct BacklogCheck;
 
 /// An answer waiting for the batch's write.
 #[derive(Debug, Clone, Copy)]
@@ -91,8 +85,7 @@ impl Drop for RelpConnection {
         if self.held > 0 {
             self.budget.shrink(std::mem::take(&mut self.held));
             let budget = &self.budget;
-            self.output
-                .count(|s| crate::server::note_buffered(s, budget));
+            self.output.count(|s| server::note_buffered(s, budget));
         }
     }
 }
@@ -188,7 +181,7 @@ impl RelpConnection {
                 Ending::OverBudget => s.buffer_cap_closed += 1,
                 _ => {}
             }
-            crate::server::note_buffered(s, budget);
+            server::note_buffered(s, budget);
         });
         let mut wire = Vec::new();
         if !placed {
@@ -212,16 +205,7 @@ impl RelpConnection {
     }
 
     fn reserve(&mut self) -> bool {
-        let held = self.decoder.buffered();
-        if held > self.held {
-            if !self.budget.try_grow(held - self.held) {
-                return false;
-            }
-        } else {
-            self.budget.shrink(self.held - held);
-        }
-        self.held = held;
-        true
+        server::reserve(&self.budget, &mut self.held, self.decoder.buffered())
     }
 }
 
@@ -231,17 +215,12 @@ impl EventHandler for RelpConnection {
     }
 
     fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
-        if self.output.backlogged()
-            && let Some(me) = ctx.current()
-            && ctx.suspend(me).is_ok()
-        {
+        if server::pause_if_backlogged(&self.output, ctx) {
             self.paused = true;
-            self.output.count(|s| s.pauses += 1);
-            let _ = ctx.schedule_timer(me, BACKLOG_RECHECK, None, Box::new(BacklogCheck));
             return Disposition::Again;
         }
         let mut buf = [0u8; 64 * 1024];
-        let mut budget = READ_BUDGET;
+        let mut budget = server::READ_BUDGET;
         let mut rejected = 0;
         let mut ending = Ending::No;
         let mut more = false;
@@ -304,16 +283,9 @@ impl EventHandler for RelpConnection {
         act: &mut (dyn Any + Send),
     ) -> Disposition {
         let now = ctx.now();
-        if act.is::<BacklogCheck>() {
+        if let Some(paused) = server::backlog_recheck(&self.output, ctx, act) {
             self.last_progress = Some(now);
-            if let Some(me) = ctx.current() {
-                if self.output.backlogged() {
-                    let _ = ctx.schedule_timer(me, BACKLOG_RECHECK, None, Box::new(BacklogCheck));
-                } else {
-                    self.paused = false;
-                    let _ = ctx.resume(me);
-                }
-            }
+            self.paused = paused;
             return Disposition::Continue;
         }
         if self.paused {
