@@ -566,3 +566,39 @@ fn concurrent_relp_sessions_under_every_concurrency_model() {
         }
     }
 }
+
+/// A graceful stop while the upstream withholds its answers ends at the stop timeout, and
+/// the unacknowledged records stay in the spool: the next start sends them again (counted as
+/// recovered), and only the acknowledgement removes them.
+#[test]
+fn unacknowledged_records_survive_a_stop_in_the_spool() {
+    let mut up = RelpUpstream::new();
+    up.ack.store(false, Ordering::SeqCst);
+    up.start();
+    let spool = TempDir::new("relp-stop-spool");
+    let up_addr = up.addr;
+    let with_spool = |c: &mut LogdConfig| {
+        forwarding_relp(up_addr, 8)(c);
+        c.forwarding.spool_dir = Some(spool.0.clone());
+    };
+    let edge = Server::start("relp-stop-1", with_spool);
+    let fwd = edge.forwarder();
+    send_ace(&edge, "kept", 0..10);
+    wait_until("the window is in flight", || {
+        fwd.stats().relp_in_flight == 8
+    });
+    edge.stop();
+    let f = fwd.stats();
+    assert_eq!((f.forwarded, f.queued, f.relp_resent), (0, 10, 8));
+    up.stop();
+    up.ack.store(true, Ordering::SeqCst);
+    up.start();
+    let edge = Server::start("relp-stop-2", with_spool);
+    let fwd = edge.forwarder();
+    wait_until("the spool is delivered", || fwd.stats().forwarded == 10);
+    edge.stop();
+    let f = fwd.stats();
+    assert_eq!((f.recovered, f.forwarded, f.queued), (10, 10, 0));
+    let got = up.received();
+    assert_eq!(got[got.len() - 10..], numbered("kept", 0..10));
+}
