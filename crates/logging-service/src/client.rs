@@ -42,6 +42,16 @@ pub enum Format {
     Rfc3164,
 }
 
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Ace => "ace",
+            Format::Rfc5424 => "rfc5424",
+            Format::Rfc3164 => "rfc3164",
+        })
+    }
+}
+
 /// How records travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -61,7 +71,7 @@ pub enum Transport {
 #[non_exhaustive]
 pub enum ClientError {
     /// The format cannot travel over that transport (ACE's records need TCP).
-    #[error("{format:?} records cannot be sent over {transport:?}")]
+    #[error("{format} records cannot be sent over {transport}")]
     Unsupported {
         /// The format asked for.
         format: Format,
@@ -441,6 +451,17 @@ impl RelpClient {
         self.frame(crate::relp::Command::Close, b"")?;
         self.answer()?;
         Ok(self.acked)
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transport::Tcp => "tcp",
+            Transport::TcpNewline => "tcp-newline",
+            Transport::Udp => "udp",
+            Transport::Relp => "relp",
+        })
     }
 }
 

@@ -46,6 +46,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ace;
+pub mod cli;
 pub mod client;
 mod error;
 pub mod forward;
@@ -60,5 +61,6 @@ pub mod services;
 pub mod spool;
 pub mod store;
 pub mod syslog;
+pub mod tls;
 
 pub use error::{Error, FrameError};

@@ -873,6 +873,9 @@ pub struct Stats {
     pub oversized_closed: u64,
     /// UDP datagrams dropped for being larger than `--max-frame`.
     pub udp_oversized: u64,
+    /// UDP datagrams the kernel dropped because the syslog socket's receive buffer was full
+    /// (its `SO_RXQ_OVFL` counter, which arrives with the next datagram received).
+    pub udp_kernel_drops: u64,
     /// Connections closed for holding an unfinished frame past the idle timeout (slowloris).
     pub idle_partial: u64,
     /// Connections closed because their partial frame would have passed `--max-buffered`.

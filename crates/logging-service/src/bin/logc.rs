@@ -3,203 +3,20 @@
 #![forbid(unsafe_code)]
 
 use std::io::BufRead;
-use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use logging_service::client::{self, BenchConfig, Client, Format, Message, Transport};
+use clap::Parser;
+use logging_service::cli::logc::{BenchArgs, CheckArgs, Cli, Command, SendArgs};
+use logging_service::client::{self, BenchConfig, Client, Message};
 use pattern_core::ErrorChain;
 
 /// Exit status for a peer that cannot be reached or a record that did not arrive (sysexits' EX_UNAVAILABLE).
 const EXIT_UNAVAILABLE: u8 = 69;
 /// Exit status for input that cannot be sent as asked (sysexits' EX_DATAERR).
 const EXIT_DATA: u8 = 65;
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "logc",
-    version,
-    about = "Send log records to logd, load it, check it end to end"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Send one message (from the arguments) or one per line of standard input.
-    Send(SendArgs),
-    /// Send many records as fast as asked and report the rate.
-    Bench(BenchArgs),
-    /// Send a marker record and wait until it is stored under a data directory.
-    Check(CheckArgs),
-}
-
-#[derive(Args, Debug)]
-struct Target {
-    /// Where logd listens (HOST:PORT); a name is resolved.
-    #[arg(long, short = 's', default_value = "127.0.0.1:20514")]
-    server: String,
-    /// Wire format (ACE's records go to logd's ACE port, 20009 by default).
-    #[arg(long, value_enum, default_value_t = FormatArg::Rfc5424)]
-    format: FormatArg,
-    /// Transport: TCP with octet counting, TCP with newline framing, UDP, or RELP (acknowledged).
-    #[arg(long, value_enum, default_value_t = TransportArg::Tcp)]
-    transport: TransportArg,
-}
-
-#[derive(Args, Debug)]
-struct SendArgs {
-    #[command(flatten)]
-    target: Target,
-    /// The sending host's name [default: this machine's]
-    #[arg(long)]
-    host: Option<String>,
-    /// Application name (syslog APP-NAME or tag).
-    #[arg(long, default_value = "logc")]
-    app: String,
-    /// Process id to report [default: logc's own]
-    #[arg(long)]
-    pid: Option<u32>,
-    /// Severity: a name (emerg, alert, crit, err, warning, notice, info, debug) or 0-7.
-    #[arg(long, default_value = "notice", value_parser = parse_severity)]
-    severity: u8,
-    /// Facility: a name (kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, local0-7) or 0-23.
-    #[arg(long, default_value = "user", value_parser = parse_facility)]
-    facility: u8,
-    /// RFC 5424 MSGID.
-    #[arg(long)]
-    msgid: Option<String>,
-    /// RFC 5424 STRUCTURED-DATA as on the wire, e.g. '[meta seq="1"]'.
-    #[arg(long)]
-    sd: Option<String>,
-    /// The message; without it, each line of standard input is one message.
-    message: Vec<String>,
-}
-
-#[derive(Args, Debug)]
-struct BenchArgs {
-    #[command(flatten)]
-    target: Target,
-    /// Records to send in all.
-    #[arg(long, default_value_t = 100_000)]
-    count: u64,
-    /// Records per second over all connections; 0 for as fast as possible.
-    #[arg(long, default_value_t = 0)]
-    rate: u64,
-    /// Connections sending at once.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=10_000))]
-    conns: u16,
-    /// Bytes of message text per record.
-    #[arg(long, default_value_t = 100)]
-    size: usize,
-}
-
-#[derive(Args, Debug)]
-struct CheckArgs {
-    #[command(flatten)]
-    target: Target,
-    /// logd's data directory, where the marker must appear (optional with `--transport relp`,
-    /// whose acknowledgement says the record is stored).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// How long to wait for the marker, in seconds.
-    #[arg(long, default_value_t = 10)]
-    timeout: u64,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum FormatArg {
-    Ace,
-    Rfc5424,
-    Rfc3164,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum TransportArg {
-    Tcp,
-    TcpNewline,
-    Udp,
-    Relp,
-}
-
-const SEVERITIES: [&str; 8] = [
-    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
-];
-const FACILITIES: [&str; 24] = [
-    "kern",
-    "user",
-    "mail",
-    "daemon",
-    "auth",
-    "syslog",
-    "lpr",
-    "news",
-    "uucp",
-    "cron",
-    "authpriv",
-    "ftp",
-    "ntp",
-    "security",
-    "console",
-    "solaris-cron",
-    "local0",
-    "local1",
-    "local2",
-    "local3",
-    "local4",
-    "local5",
-    "local6",
-    "local7",
-];
-
-fn by_name_or_number(s: &str, names: &[&str], what: &str) -> Result<u8, String> {
-    if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
-        return Ok(i as u8);
-    }
-    match s.parse::<u8>() {
-        Ok(n) if usize::from(n) < names.len() => Ok(n),
-        _ => Err(format!(
-            "unknown {what} {s:?}: use 0-{} or one of {}",
-            names.len() - 1,
-            names.join(", ")
-        )),
-    }
-}
-
-fn parse_severity(s: &str) -> Result<u8, String> {
-    by_name_or_number(s, &SEVERITIES, "severity")
-}
-
-fn parse_facility(s: &str) -> Result<u8, String> {
-    by_name_or_number(s, &FACILITIES, "facility")
-}
-
-impl Target {
-    fn resolve(&self) -> Result<(SocketAddr, Format, Transport), String> {
-        let addr = self
-            .server
-            .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve {}: {e}", self.server))?
-            .next()
-            .ok_or_else(|| format!("{} resolves to no address", self.server))?;
-        let format = match self.format {
-            FormatArg::Ace => Format::Ace,
-            FormatArg::Rfc5424 => Format::Rfc5424,
-            FormatArg::Rfc3164 => Format::Rfc3164,
-        };
-        let transport = match self.transport {
-            TransportArg::Tcp => Transport::Tcp,
-            TransportArg::TcpNewline => Transport::TcpNewline,
-            TransportArg::Udp => Transport::Udp,
-            TransportArg::Relp => Transport::Relp,
-        };
-        Ok((addr, format, transport))
-    }
-}
+/// Exit status for a command line that cannot be used (sysexits' EX_USAGE), as logd's.
+const EXIT_USAGE: u8 = 64;
 
 fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("logc: {msg}");
@@ -217,10 +34,8 @@ fn client_failure(e: &client::ClientError) -> ExitCode {
 }
 
 fn send(args: SendArgs) -> ExitCode {
-    let (addr, format, transport) = match args.target.resolve() {
-        Ok(t) => t,
-        Err(e) => return fail(EXIT_UNAVAILABLE, e),
-    };
+    let addr = args.server;
+    let (format, transport) = args.wire.resolve();
     let template = {
         let mut m = Message::new("");
         if let Some(h) = args.host {
@@ -234,6 +49,10 @@ fn send(args: SendArgs) -> ExitCode {
         m.structured_data = args.sd;
         m
     };
+    // Fields the format cannot carry are refused before anything is connected or sent.
+    if let Err(e) = client::encode(&template, format, transport) {
+        return client_failure(&e);
+    }
     let mut client = match Client::connect(addr, format, transport) {
         Ok(c) => c,
         Err(e) => return client_failure(&e),
@@ -262,10 +81,8 @@ fn send(args: SendArgs) -> ExitCode {
 }
 
 fn bench(args: BenchArgs) -> ExitCode {
-    let (addr, format, transport) = match args.target.resolve() {
-        Ok(t) => t,
-        Err(e) => return fail(EXIT_UNAVAILABLE, e),
-    };
+    let addr = args.server;
+    let (format, transport) = args.wire.resolve();
     let cfg = BenchConfig {
         count: args.count,
         rate: args.rate,
@@ -274,10 +91,16 @@ fn bench(args: BenchArgs) -> ExitCode {
         transport,
         size: args.size,
     };
+    // The progress line: rewritten in place on a terminal; into a pipe or file, a line a
+    // second and the last one.
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut last_line = std::time::Instant::now();
     let report = client::bench(addr, &cfg, |n| {
         if tty {
             eprint!("\rlogc bench: {n} of {} sent", cfg.count);
+        } else if n == cfg.count || last_line.elapsed() >= Duration::from_secs(1) {
+            last_line = std::time::Instant::now();
+            eprintln!("logc bench: {n} of {} sent", cfg.count);
         }
     });
     if tty {
@@ -292,7 +115,7 @@ fn bench(args: BenchArgs) -> ExitCode {
                     p99.as_secs_f64() * 1e3,
                     max.as_secs_f64() * 1e3
                 ),
-                _ => format!("latency: not measured ({transport:?} does not acknowledge)"),
+                _ => format!("latency: not measured ({transport} does not acknowledge)"),
             };
             println!(
                 "sent {} records in {:.3} s over {} connection(s): {:.0} records/s, {} errors; {latency}",
@@ -313,16 +136,20 @@ fn bench(args: BenchArgs) -> ExitCode {
 }
 
 fn check(args: CheckArgs) -> ExitCode {
-    let (addr, format, transport) = match args.target.resolve() {
-        Ok(t) => t,
-        Err(e) => return fail(EXIT_UNAVAILABLE, e),
-    };
+    let addr = args.server;
+    let (format, transport) = args.wire.resolve();
+    if args.data_dir.is_none() && transport != client::Transport::Relp {
+        return fail(
+            EXIT_USAGE,
+            format!("check over {transport} needs --data-dir (only RELP acknowledges)"),
+        );
+    }
     match client::check(
         addr,
         format,
         transport,
         args.data_dir.as_deref(),
-        Duration::from_secs(args.timeout),
+        args.timeout,
     ) {
         Ok(took) => {
             match &args.data_dir {
@@ -343,7 +170,16 @@ fn check(args: CheckArgs) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // Help and version go to stdout with status 0; usage errors to stderr.
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
         Command::Send(a) => send(a),
         Command::Bench(a) => bench(a),
         Command::Check(a) => check(a),

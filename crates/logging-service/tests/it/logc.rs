@@ -69,6 +69,61 @@ fn send_reaches_logd_in_every_format_and_transport() {
     }
 }
 
+/// What logc puts on the wire, read by a listener of the test's own: facility, severity,
+/// MSGID and STRUCTURED-DATA as asked, octet-counted.
+#[test]
+fn send_puts_facility_msgid_and_structured_data_on_the_wire() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let reader = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut s, &mut bytes).unwrap();
+        bytes // the close tells logc everything was read
+    });
+    let out = logc(&[
+        "send",
+        "--server",
+        &addr,
+        "--facility",
+        "local3",
+        "--severity",
+        "warning",
+        "--host",
+        "gw-2",
+        "--app",
+        "mqttd",
+        "--pid",
+        "812",
+        "--msgid",
+        "CONN",
+        "--sd",
+        "[meta@32473 client=\"s-17\"]",
+        "client",
+        "s-17",
+        "dropped",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let wire = String::from_utf8(reader.join().unwrap()).unwrap();
+    let (len, msg) = wire.split_once(' ').unwrap();
+    assert_eq!(len.parse::<usize>().unwrap(), msg.len(), "{wire}");
+    // PRI: local3 (19) * 8 + warning (4).
+    assert!(msg.starts_with("<156>1 "), "{msg}");
+    assert!(
+        msg.ends_with(" gw-2 mqttd 812 CONN [meta@32473 client=\"s-17\"] client s-17 dropped"),
+        "{msg}"
+    );
+
+    // A MSGID RFC 5424 cannot carry is refused before anything is sent (EX_DATAERR).
+    let out = logc(&["send", "--server", &addr, "--msgid", "two words", "x"]);
+    assert_eq!(out.status.code(), Some(65), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("msgid \"two words\""),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn send_reads_one_message_per_line_of_standard_input() {
     let server = Server::start("logc-stdin", |_| {});
@@ -99,7 +154,7 @@ fn check_finds_its_marker_in_the_data_dir_and_fails_where_it_is_not() {
     let server = Server::start("logc-check", |_| {});
     let addr = server.at.syslog_tcp.unwrap().to_string();
     let dir = server.dir.0.to_str().unwrap().to_string();
-    let out = logc(&["check", "--server", &addr, "--data-dir", &dir]);
+    let out = logc(&["check", &addr, "--data-dir", &dir]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).starts_with("ok: a marker sent to"),
@@ -111,12 +166,11 @@ fn check_finds_its_marker_in_the_data_dir_and_fails_where_it_is_not() {
     std::fs::create_dir_all(&elsewhere.0).unwrap();
     let out = logc(&[
         "check",
-        "--server",
         &addr,
         "--data-dir",
         elsewhere.0.to_str().unwrap(),
         "--timeout",
-        "1",
+        "1s",
     ]);
     assert_eq!(out.status.code(), Some(69), "{}", text(&out.stderr));
     assert!(
@@ -139,9 +193,47 @@ fn bench_sends_every_record_over_several_connections() {
     let summary = text(&out.stdout);
     assert!(summary.starts_with("sent 2000 records in "), "{summary}");
     assert!(summary.contains(" 0 errors"), "{summary}");
+    assert!(
+        summary.contains("records/s") && summary.contains("latency: not measured (tcp"),
+        "{summary}"
+    );
+    let progress = text(&out.stderr);
+    assert!(
+        progress.lines().last() == Some("logc bench: 2000 of 2000 sent"),
+        "the progress line ends with the total: {progress}"
+    );
+
+    // Paced: 2 connections at 1000 records/s in all send their 100th record no earlier
+    // than 99 / 500 s after the start (pacing waits for each record's due time), over UDP.
+    let udp = server.at.syslog_udp.unwrap().to_string();
+    let out = logc(&[
+        "bench",
+        "--server",
+        &udp,
+        "--transport",
+        "udp",
+        "--count",
+        "200",
+        "--rate",
+        "1000",
+        "--conns",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    let secs: f64 = summary
+        .strip_prefix("sent 200 records in ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(secs >= 0.198, "--rate paces the senders: {summary}");
+    server.wait_for_records(2200);
     let (stats, stored) = server.stop();
-    assert_eq!(stats.syslog, 2000);
-    assert_eq!(count_lines(&stored), 2000);
+    assert_eq!(
+        stats.syslog, 2200,
+        "UDP on loopback, a slow rate: {stats:?}"
+    );
+    assert_eq!(count_lines(&stored), 2200);
     assert_eq!(stored.len(), 4, "one host per connection");
 }
 
@@ -156,6 +248,14 @@ fn operator_errors_are_clear_and_exit_by_kind() {
         "{err}"
     );
 
+    let out = logc(&["bench", "--server", "127.0.0.1:1", "--count", "10"]);
+    assert_eq!(out.status.code(), Some(69));
+    assert!(
+        text(&out.stderr).starts_with("logc: cannot connect to 127.0.0.1:1: "),
+        "{}",
+        text(&out.stderr)
+    );
+
     let out = logc(&["send", "--format", "ace", "--transport", "udp", "hello"]);
     assert_eq!(out.status.code(), Some(65), "{}", text(&out.stderr));
     assert!(
@@ -165,7 +265,7 @@ fn operator_errors_are_clear_and_exit_by_kind() {
     );
 
     let out = logc(&["send", "--severity", "loud", "hello"]);
-    assert_eq!(out.status.code(), Some(2), "clap's usage error");
+    assert_eq!(out.status.code(), Some(64), "EX_USAGE, as logd's");
     assert!(
         text(&out.stderr).contains("unknown severity \"loud\""),
         "{}",
@@ -222,7 +322,7 @@ fn relp_send_check_and_bench_go_by_the_acknowledgement() {
         .0
         .join(format!("{}.log", logging_service::store::file_stem(&host)));
     std::fs::create_dir_all(blocked.join("x")).unwrap();
-    let out = logc(&["check", "--server", &relp, "--transport", "relp"]);
+    let out = logc(&["check", &relp, "--transport", "relp"]);
     assert_eq!(out.status.code(), Some(69), "{}", text(&out.stdout));
     assert!(
         text(&out.stderr).contains("closed"),
@@ -233,7 +333,7 @@ fn relp_send_check_and_bench_go_by_the_acknowledgement() {
     crate::support::wait_until("the held marker is stored", || {
         server.output.stats().held == 0
     });
-    let out = logc(&["check", "--server", &relp, "--transport", "relp"]);
+    let out = logc(&["check", &relp, "--transport", "relp"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains("was acknowledged (stored)"),

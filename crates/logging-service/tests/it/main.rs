@@ -17,3 +17,4 @@ mod services;
 mod store_faults;
 mod support;
 mod syslog_clients;
+mod tls_policy;
