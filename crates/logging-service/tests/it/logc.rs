@@ -315,6 +315,14 @@ fn relp_send_check_and_bench_go_by_the_acknowledgement() {
         "{stored:?}"
     );
 
+    // Without RELP, only the data directory can say the marker is stored.
+    let out = logc(&["check", &relp, "--transport", "tcp"]);
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--data-dir"),
+        "{}",
+        text(&out.stderr)
+    );
     // The marker's host file cannot be written (it is a directory): no acknowledgement.
     let host = logging_service::client::local_host_name();
     let blocked = server
