@@ -2,9 +2,10 @@
 //!
 //! A [`Message`] is encoded in one of logd's wire formats ([`Format`]: ACE's CDR records, syslog
 //! RFC 5424 or RFC 3164) and framed for a [`Transport`] (TCP with RFC 6587 octet counting, TCP
-//! with newline framing, UDP datagrams). [`Client`] sends messages over one connection;
-//! [`bench`] drives several connections at a target rate; [`check`] sends a marker and waits
-//! until it shows up in a data directory.
+//! with newline framing, UDP datagrams, RELP). [`Client`] sends messages over one connection;
+//! [`bench()`] drives several connections at a target rate; [`check`] sends a marker and waits
+//! until it shows up in a data directory, or over RELP until logd acknowledges it.
+//! [`RelpClient`] is a small blocking RELP sender with a window of unacknowledged messages.
 //!
 //! ```
 //! use logging_service::client::{Format, Message, Transport, encode};
@@ -61,6 +62,8 @@ pub enum Transport {
     TcpNewline,
     /// One UDP datagram per syslog message.
     Udp,
+    /// RELP over TCP: each syslog message acknowledged by the server once it is stored.
+    Relp,
 }
 
 /// Why a message could not be encoded or sent.
@@ -88,6 +91,9 @@ pub enum ClientError {
         /// The cause.
         source: io::Error,
     },
+    /// The RELP server refused a message or broke the protocol.
+    #[error("RELP: {0}")]
+    Relp(String),
     /// The marker of [`check`] did not arrive in time.
     #[error("marker {marker:?} not found under {dir} within {waited:?}")]
     NotStored {
@@ -272,10 +278,179 @@ pub fn encode(m: &Message, format: Format, transport: Transport) -> Result<Vec<u
             msg.push('\n');
             Ok(msg.into_bytes())
         }
-        Transport::Udp => {
+        Transport::Udp | Transport::Relp => {
             msg.push_str(&m.text);
             Ok(msg.into_bytes())
         }
+    }
+}
+
+/// A blocking RELP sender: `open`, then `syslog` frames with at most `window` of them
+/// unacknowledged, then `close`. Each acknowledgement's latency (from the send of its frame)
+/// is kept, for [`bench()`].
+#[derive(Debug)]
+pub struct RelpClient {
+    stream: TcpStream,
+    addr: SocketAddr,
+    decoder: crate::relp::RelpDecoder,
+    next: u32,
+    window: usize,
+    /// Transaction numbers in flight, oldest first, with when they were sent.
+    pending: std::collections::VecDeque<(u32, Instant)>,
+    acked: u64,
+    latencies: Vec<Duration>,
+}
+
+impl RelpClient {
+    /// Connects and opens a session (waits up to `timeout` for the server's answer).
+    pub fn connect(
+        addr: SocketAddr,
+        window: usize,
+        timeout: Duration,
+    ) -> Result<RelpClient, ClientError> {
+        let io = |what| move |source| ClientError::Io { what, addr, source };
+        let stream = TcpStream::connect_timeout(&addr, timeout).map_err(io("cannot connect to"))?;
+        stream
+            .set_nodelay(true)
+            .map_err(io("cannot set TCP_NODELAY for"))?;
+        stream
+            .set_read_timeout(Some(timeout))
+            .map_err(io("cannot set a timeout on"))?;
+        let mut c = RelpClient {
+            stream,
+            addr,
+            decoder: crate::relp::RelpDecoder::new(1 << 20),
+            next: 1,
+            window: window.max(1),
+            pending: Default::default(),
+            acked: 0,
+            latencies: Vec::new(),
+        };
+        let offers = crate::relp::offers(&format!("logc,{},-", env!("CARGO_PKG_VERSION")));
+        c.frame(crate::relp::Command::Open, offers.as_bytes())?;
+        let (code, text) = c.answer()?;
+        if code != 200 {
+            return Err(ClientError::Relp(format!("open refused: {code} {text}")));
+        }
+        c.pending.clear();
+        c.latencies.clear();
+        c.acked = 0;
+        Ok(c)
+    }
+
+    fn frame(&mut self, command: crate::relp::Command, data: &[u8]) -> Result<u32, ClientError> {
+        let txnr = self.next;
+        self.next = if txnr >= crate::relp::MAX_TXNR {
+            1
+        } else {
+            txnr + 1
+        };
+        let mut wire = Vec::with_capacity(data.len() + 24);
+        crate::relp::encode(&mut wire, txnr, command, data);
+        self.stream
+            .write_all(&wire)
+            .map_err(|source| ClientError::Io {
+                what: "cannot send to",
+                addr: self.addr,
+                source,
+            })?;
+        self.pending.push_back((txnr, Instant::now()));
+        Ok(txnr)
+    }
+
+    /// Reads the next answer, which must be for the oldest frame in flight.
+    fn answer(&mut self) -> Result<(u16, String), ClientError> {
+        let addr = self.addr;
+        let mut buf = [0u8; 8192];
+        loop {
+            let f = self
+                .decoder
+                .next_frame()
+                .map_err(|e| ClientError::Relp(e.to_string()))?;
+            if let Some(f) = f {
+                if f.command == crate::relp::Command::ServerClose {
+                    return Err(ClientError::Relp("the server closed the session".into()));
+                }
+                let (txnr, sent) = self.pending.pop_front().ok_or_else(|| {
+                    ClientError::Relp(format!(
+                        "an answer for txnr {} with nothing in flight",
+                        f.txnr
+                    ))
+                })?;
+                if f.command != crate::relp::Command::Rsp || f.txnr != txnr {
+                    return Err(ClientError::Relp(format!(
+                        "expected the answer for txnr {txnr}, got {} {}",
+                        f.command, f.txnr
+                    )));
+                }
+                let (code, text) =
+                    crate::relp::parse_rsp(f.data).map_err(|e| ClientError::Relp(e.to_string()))?;
+                self.latencies.push(sent.elapsed());
+                return Ok((code, String::from_utf8_lossy(text).into_owned()));
+            }
+            match self.stream.read(&mut buf) {
+                Ok(0) => {
+                    return Err(ClientError::Relp(format!(
+                        "the server closed the session with {} messages unacknowledged",
+                        self.pending.len()
+                    )));
+                }
+                Ok(n) => self.decoder.extend(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(ClientError::Io {
+                        what: "no answer from",
+                        addr,
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    fn take_answer(&mut self) -> Result<(), ClientError> {
+        let (code, text) = self.answer()?;
+        if code != 200 {
+            return Err(ClientError::Relp(format!("message refused: {code} {text}")));
+        }
+        self.acked += 1;
+        Ok(())
+    }
+
+    /// Sends one syslog message (without framing); waits for acknowledgements first while
+    /// the window is full. Returns its transaction number.
+    pub fn send(&mut self, message: &[u8]) -> Result<u32, ClientError> {
+        while self.pending.len() >= self.window {
+            self.take_answer()?;
+        }
+        self.frame(crate::relp::Command::Syslog, message)
+    }
+
+    /// Waits until every message sent is acknowledged.
+    pub fn flush(&mut self) -> Result<(), ClientError> {
+        while !self.pending.is_empty() {
+            self.take_answer()?;
+        }
+        Ok(())
+    }
+
+    /// Messages acknowledged so far.
+    pub fn acked(&self) -> u64 {
+        self.acked
+    }
+
+    /// The time from sending each acknowledged message to its acknowledgement, in order.
+    pub fn latencies(&self) -> &[Duration] {
+        &self.latencies
+    }
+
+    /// Waits for every acknowledgement, sends `close` and waits for its answer. Returns the
+    /// messages acknowledged.
+    pub fn close(mut self) -> Result<u64, ClientError> {
+        self.flush()?;
+        self.frame(crate::relp::Command::Close, b"")?;
+        self.answer()?;
+        Ok(self.acked)
     }
 }
 
@@ -285,6 +460,7 @@ impl std::fmt::Display for Transport {
             Transport::Tcp => "tcp",
             Transport::TcpNewline => "tcp-newline",
             Transport::Udp => "udp",
+            Transport::Relp => "relp",
         })
     }
 }
@@ -292,6 +468,7 @@ impl std::fmt::Display for Transport {
 enum Conn {
     Tcp(TcpStream),
     Udp(UdpSocket),
+    Relp(Box<RelpClient>),
 }
 
 /// A connection to logd over one transport, sending messages in one format.
@@ -333,6 +510,11 @@ impl Client {
                     .map_err(io("cannot set TCP_NODELAY for"))?;
                 Conn::Tcp(s)
             }
+            Transport::Relp => Conn::Relp(Box::new(RelpClient::connect(
+                addr,
+                RELP_WINDOW,
+                Duration::from_secs(30),
+            )?)),
             Transport::Udp => {
                 let local: SocketAddr = if addr.is_ipv4() {
                     "0.0.0.0:0".parse().expect("literal")
@@ -372,6 +554,9 @@ impl Client {
             Conn::Udp(s) => {
                 s.send(frame).map_err(io)?;
             }
+            Conn::Relp(c) => {
+                c.send(frame)?;
+            }
         }
         self.sent += 1;
         Ok(())
@@ -382,11 +567,34 @@ impl Client {
         self.sent
     }
 
+    /// The acknowledgement latencies so far (RELP only; empty for other transports).
+    pub fn latencies(&self) -> &[Duration] {
+        match &self.conn {
+            Conn::Relp(c) => c.latencies(),
+            _ => &[],
+        }
+    }
+
     /// Ends the stream and, over TCP, waits until logd has closed its side, which it does only
-    /// after it has handled every record received (up to `timeout`).
+    /// after it has handled every record received (up to `timeout`); over RELP, waits until
+    /// logd acknowledged every message (it does once each is stored), then closes the session.
     pub fn finish(self, timeout: Duration) -> Result<u64, ClientError> {
+        self.finish_with_latencies(timeout).map(|(n, _)| n)
+    }
+
+    /// [`finish`](Self::finish), also returning the acknowledgement latencies (RELP).
+    pub fn finish_with_latencies(
+        self,
+        timeout: Duration,
+    ) -> Result<(u64, Vec<Duration>), ClientError> {
         let addr = self.addr;
         let io = |what| move |source| ClientError::Io { what, addr, source };
+        if let Conn::Relp(mut c) = self.conn {
+            c.flush()?;
+            let latencies = std::mem::take(&mut c.latencies);
+            c.close()?;
+            return Ok((self.sent, latencies));
+        }
         if let Conn::Tcp(mut s) = self.conn {
             s.shutdown(Shutdown::Write)
                 .map_err(io("cannot half-close"))?;
@@ -402,11 +610,14 @@ impl Client {
                 }
             }
         }
-        Ok(self.sent)
+        Ok((self.sent, Vec::new()))
     }
 }
 
-/// What [`bench`] does.
+/// Messages a [`Client`] over RELP keeps unacknowledged at most.
+pub const RELP_WINDOW: usize = 128;
+
+/// What [`bench()`] does.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
     /// Records to send in all.
@@ -423,7 +634,7 @@ pub struct BenchConfig {
     pub size: usize,
 }
 
-/// What [`bench`] measured.
+/// What [`bench()`] measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BenchReport {
     /// Records sent.
@@ -432,12 +643,24 @@ pub struct BenchReport {
     pub errors: u64,
     /// From the first send to the last connection's end.
     pub elapsed: Duration,
+    /// Over RELP, each record's time from its send to logd's acknowledgement (which logd
+    /// sends once the record is stored), sorted; empty for transports that do not acknowledge.
+    pub latencies: Vec<Duration>,
 }
 
 impl BenchReport {
     /// Records sent per second.
     pub fn rate(&self) -> f64 {
         self.sent as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The acknowledgement latency at quantile `q` (0.5: the median), when measured.
+    pub fn latency(&self, q: f64) -> Option<Duration> {
+        if self.latencies.is_empty() {
+            return None;
+        }
+        let i = ((self.latencies.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize;
+        Some(self.latencies[i])
     }
 }
 
@@ -471,9 +694,9 @@ pub fn bench(
             m.app = "logc-bench".into();
             m.host = format!("bench-{i}");
             let frame = encode(&m, cfg.format, cfg.transport);
-            std::thread::spawn(move || -> (u64, u64) {
+            std::thread::spawn(move || -> (u64, u64, Vec<Duration>) {
                 let Ok(frame) = frame else {
-                    return (0, share);
+                    return (0, share, Vec::new());
                 };
                 for n in 0..share {
                     if per_conn_rate > 0.0 {
@@ -484,13 +707,17 @@ pub fn bench(
                         }
                     }
                     if client.send_frame(&frame).is_err() {
-                        return (n, share - n);
+                        let latencies = client.latencies().to_vec();
+                        return (n, share - n, latencies);
                     }
                     sent.fetch_add(1, Ordering::Relaxed);
                 }
-                match client.finish(Duration::from_secs(60)) {
-                    Ok(n) => (n, 0),
-                    Err(_) => (share, 0),
+                let acknowledging = client.transport == Transport::Relp;
+                match client.finish_with_latencies(Duration::from_secs(60)) {
+                    Ok((n, l)) => (n, 0, l),
+                    // Over RELP a record whose acknowledgement did not come is an error.
+                    Err(_) if acknowledging => (0, share, Vec::new()),
+                    Err(_) => (share, 0, Vec::new()),
                 }
             })
         })
@@ -503,12 +730,15 @@ pub fn bench(
         sent: 0,
         errors: 0,
         elapsed: Duration::ZERO,
+        latencies: Vec::new(),
     };
     for w in workers {
-        let (ok, failed) = w.join().expect("a bench sender panicked");
+        let (ok, failed, latencies) = w.join().expect("a bench sender panicked");
         report.sent += ok;
         report.errors += failed;
+        report.latencies.extend(latencies);
     }
+    report.latencies.sort_unstable();
     report.elapsed = start.elapsed();
     progress(report.sent);
     Ok(report)
@@ -518,11 +748,14 @@ pub fn bench(
 /// files are read with [`crate::line::parse_line`]; other collectors' files are searched for
 /// its bytes): the end-to-end check an operator runs after installing or reconfiguring logd.
 /// Returns the time it took.
+///
+/// Over RELP the acknowledgement is the proof (logd acknowledges a record only once it is
+/// stored), so `data_dir` may be `None`; when given, the marker is looked for there as well.
 pub fn check(
     addr: SocketAddr,
     format: Format,
     transport: Transport,
-    data_dir: &Path,
+    data_dir: Option<&Path>,
     timeout: Duration,
 ) -> Result<Duration, ClientError> {
     let start = Instant::now();
@@ -537,6 +770,14 @@ pub fn check(
     let mut client = Client::connect(addr, format, transport)?;
     client.send(&Message::new(marker.clone()))?;
     client.finish(timeout)?;
+    let Some(data_dir) = data_dir else {
+        if transport == Transport::Relp {
+            return Ok(start.elapsed());
+        }
+        return Err(ClientError::BadField(
+            "a data directory is needed to check a transport that does not acknowledge".into(),
+        ));
+    };
     loop {
         if dir_contains(data_dir, &marker) {
             return Ok(start.elapsed());

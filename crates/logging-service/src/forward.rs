@@ -19,8 +19,19 @@
 //! by an error half-way is sent again whole (duplicates upstream). Before each batch the
 //! sender checks whether the upstream closed the connection, which catches an orderly
 //! restart of the upstream before anything is written into the void.
+//!
+//! Over RELP ([`Transport::Relp`]) the same sender thread runs RELP sessions instead: every
+//! record goes to a spool segment first (so that nothing acknowledged to a RELP sender in
+//! front lives only in memory), at most `relp_window` records are unacknowledged, and a
+//! record is committed only once it and every record before it are acknowledged. Each record
+//! in flight holds an [`act`] completion token whose context is its spool position; the
+//! transaction number of an answer leads to the token, the token table gives the position
+//! back, and an answer for no record in flight or for one already answered is refused and
+//! counted (the Asynchronous Completion Token). A broken session leaves the unacknowledged
+//! records in the spool, to be sent again on the next one (counted as `relp_resent`).
 
-use std::io::{self, Write};
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,14 +41,18 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use act::{CompletionToken, TokenTable};
+
 use crate::record::{LogRecord, RecordBatch};
-use crate::spool::{FullPolicy, Spool, SpoolConfig, SpoolStats};
+use crate::relp::{self, Command, RelpDecoder};
+use crate::spool::{FullPolicy, Position, Pushed, Spool, SpoolConfig, SpoolStats};
 use crate::store::RecordSink;
 
 /// How a [`Forwarder`] queues, reconnects and stops (everything but the upstream address).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForwardOptions {
     /// Bytes of records queued in memory before they spill to the spool (`--forward-queue`).
+    /// Not used by [`Transport::Relp`], which writes every record to the spool's disk.
     pub queue_bytes: u64,
     /// The spool directory (`--spool-dir`); `None`: `spool` under the data directory.
     pub spool_dir: Option<PathBuf>,
@@ -53,6 +68,24 @@ pub struct ForwardOptions {
     pub connect_timeout: Duration,
     /// How long a graceful stop keeps sending before it spools the rest (`--stop-timeout`).
     pub stop_timeout: Duration,
+    /// How records travel upstream (`--forward HOST:PORT` or `--forward relp://HOST:PORT`).
+    pub transport: Transport,
+    /// RELP: records sent and not yet acknowledged, at most (`--relp-window`).
+    pub relp_window: usize,
+    /// RELP: how long the upstream may leave records in flight unanswered before the
+    /// session is given up (and the records sent again on a new one).
+    pub ack_timeout: Duration,
+}
+
+/// How a [`Forwarder`] delivers, and so when a record leaves the spool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Transport {
+    /// RFC 5424 with octet counting over TCP: committed once the kernel took the bytes.
+    #[default]
+    Plain,
+    /// RELP: committed once the upstream acknowledged the record and every one before it.
+    Relp,
 }
 
 impl Default for ForwardOptions {
@@ -66,6 +99,9 @@ impl Default for ForwardOptions {
             backoff_cap: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(1),
             stop_timeout: Duration::from_secs(5),
+            transport: Transport::Plain,
+            relp_window: 128,
+            ack_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -104,6 +140,17 @@ pub struct ForwardStats {
     pub outages: u64,
     /// Whether the sender is connected now.
     pub connected: bool,
+    /// RELP: records sent and not yet acknowledged now.
+    pub relp_in_flight: u64,
+    /// RELP: records sent again after a session broke with them unacknowledged (the
+    /// upstream may have stored them already: possible duplicates, counted, never losses).
+    pub relp_resent: u64,
+    /// RELP: answers naming a transaction number with no record in flight (forged, or a
+    /// second answer for the same record: stale), refused and counted.
+    pub relp_bad_txnr: u64,
+    /// RELP: records the upstream answered with an error code (the session is given up and
+    /// they are sent again).
+    pub relp_refused: u64,
 }
 
 impl ForwardStats {
@@ -148,7 +195,18 @@ impl std::fmt::Display for ForwardStats {
         if !drops.is_empty() {
             write!(f, " ({})", drops.join(", "))?;
         }
-        write!(f, ", {} reconnects", self.reconnects)
+        write!(f, ", {} reconnects", self.reconnects)?;
+        if self.recovered > 0 {
+            write!(f, ", {} recovered from the spool", self.recovered)?;
+        }
+        if self.relp_resent + self.relp_bad_txnr + self.relp_refused > 0 {
+            write!(
+                f,
+                ", RELP: {} resent, {} bad txnr, {} refused",
+                self.relp_resent, self.relp_bad_txnr, self.relp_refused
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -252,6 +310,10 @@ struct Counters {
     connect_failures: u64,
     outages: u64,
     connected: bool,
+    relp_in_flight: u64,
+    relp_resent: u64,
+    relp_bad_txnr: u64,
+    relp_refused: u64,
 }
 
 #[derive(Debug)]
@@ -291,6 +353,10 @@ impl Shared {
             connect_failures: c.connect_failures,
             outages: c.outages,
             connected: c.connected,
+            relp_in_flight: c.relp_in_flight,
+            relp_resent: c.relp_resent,
+            relp_bad_txnr: c.relp_bad_txnr,
+            relp_refused: c.relp_refused,
         }
     }
 
@@ -331,6 +397,8 @@ pub struct Forwarder {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
     done: crossbeam_channel::Receiver<()>,
+    /// Records of the last batch the spool refused.
+    unplaced: u64,
 }
 
 /// A handle on a running [`Forwarder`]: its counters, and stopping it at once.
@@ -364,7 +432,13 @@ impl Forwarder {
         default_spool_dir: PathBuf,
     ) -> io::Result<Self> {
         let mut cfg = SpoolConfig::new(opts.spool_dir.clone().unwrap_or(default_spool_dir));
-        cfg.memory_bytes = opts.queue_bytes;
+        cfg.memory_bytes = match opts.transport {
+            Transport::Plain => opts.queue_bytes,
+            // RELP promises that an acknowledged record survives a crash: each record goes
+            // to a spool segment (in the kernel) before a batch is written, so that a RELP
+            // listener in front acknowledges nothing that only memory holds.
+            Transport::Relp => 0,
+        };
         cfg.max_bytes = opts.spool_max;
         cfg.full = opts.spool_full;
         // Several segments per spool, so that drop-oldest drops a part of it at a time.
@@ -399,6 +473,7 @@ impl Forwarder {
             shared,
             thread: Some(thread),
             done,
+            unplaced: 0,
         })
     }
 
@@ -485,6 +560,35 @@ fn send_loop(shared: &Shared) {
             }
             continue;
         };
+        if shared.opts.transport == Transport::Relp {
+            let mut in_flight = 0;
+            let ended = relp_session(shared, c, &mut in_flight);
+            {
+                let mut counters = shared.counters.lock();
+                counters.relp_resent += in_flight;
+                counters.relp_in_flight = 0;
+            }
+            match ended {
+                Ok(()) => return,
+                Err(e) => {
+                    conn = None;
+                    *shared.conn.lock() = None;
+                    shared.counters.lock().connected = false;
+                    if shared.must_end() {
+                        return;
+                    }
+                    if down_since.is_none() {
+                        shared.counters.lock().outages += 1;
+                        down_since = Some(Instant::now());
+                        tracing::warn!(
+                            "forwarding to relp://{up} down: {e} ({in_flight} records unacknowledged, sent again on the next session)"
+                        );
+                    }
+                    shared.pause(backoff.next_delay());
+                }
+            }
+            continue;
+        }
         let batch = match shared.spool.lock().peek(512, 256 << 10) {
             Ok(b) => b,
             Err(e) => {
@@ -531,6 +635,276 @@ fn send_loop(shared: &Shared) {
     }
 }
 
+/// A record sent over RELP and not yet committed: its transaction number, the completion
+/// token that stands for it in the session's [`TokenTable`], and once acknowledged its
+/// spool position (what the token table gave back).
+#[derive(Debug)]
+struct InFlight {
+    txnr: u32,
+    token: CompletionToken,
+    acked: Option<Position>,
+}
+
+/// The transaction number after `t` (RELP's numbers wrap from 999,999,999 to 1).
+fn next_txnr(t: u32) -> u32 {
+    if t >= relp::MAX_TXNR { 1 } else { t + 1 }
+}
+
+/// Reads from the upstream into `dec`, waiting up to `wait`; `Ok(false)` when nothing came.
+fn read_some(c: &mut TcpStream, dec: &mut RelpDecoder, wait: Duration) -> io::Result<bool> {
+    let mut buf = [0u8; 16 * 1024];
+    c.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+    let r = c.read(&mut buf);
+    match r {
+        Ok(0) => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the upstream closed the session",
+        )),
+        Ok(n) => {
+            dec.extend(&buf[..n]);
+            Ok(true)
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn protocol(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+/// One RELP session on a connected socket: `open`, then records from the spool with at most
+/// `relp_window` unacknowledged, each committed once it and every record before it are
+/// acknowledged. The transaction number is the token on the wire; a [`TokenTable`] maps it
+/// back to the record's spool position (the Asynchronous Completion Token), so that an
+/// answer naming no record in flight, or one already answered, is refused and counted.
+///
+/// Returns `Ok` when a stop finds nothing left to send (after a `close`), an error when the
+/// session broke or the sender must end; `in_flight` then says how many records were
+/// unacknowledged (they stay in the spool and are sent again).
+fn relp_session(shared: &Shared, c: &mut TcpStream, in_flight: &mut u64) -> io::Result<()> {
+    let window = shared.opts.relp_window.max(1);
+    let mut dec = RelpDecoder::new(64 * 1024);
+    let mut wire = Vec::new();
+    relp::encode(
+        &mut wire,
+        1,
+        Command::Open,
+        relp::offers(&crate::relp_listener::software()).as_bytes(),
+    );
+    c.write_all(&wire)?;
+    let deadline = Instant::now() + shared.opts.ack_timeout;
+    loop {
+        if let Some(f) = dec.next_frame().map_err(|e| protocol(e.to_string()))? {
+            let (code, text) = relp::parse_rsp(f.data).map_err(|e| protocol(e.to_string()))?;
+            if f.command != Command::Rsp || f.txnr != 1 || code != 200 {
+                return Err(protocol(format!(
+                    "the upstream refused the session: {} {code} {}",
+                    f.command,
+                    String::from_utf8_lossy(text)
+                )));
+            }
+            if !relp::offers_syslog(f.data) {
+                return Err(protocol(
+                    "the upstream does not offer the syslog command".into(),
+                ));
+            }
+            break;
+        }
+        if shared.must_end() {
+            return Err(io::ErrorKind::Interrupted.into());
+        }
+        if Instant::now() >= deadline {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "no answer to open"));
+        }
+        read_some(c, &mut dec, Duration::from_millis(100))?;
+    }
+    let mut txnr = 2;
+    let mut table: TokenTable<Position> = TokenTable::with_limit(window);
+    let mut flight: VecDeque<InFlight> = VecDeque::new();
+    let mut last_answer = Instant::now();
+    let result = loop {
+        *in_flight = flight.len() as u64;
+        shared.counters.lock().relp_in_flight = *in_flight;
+        if shared.must_end() {
+            break Err(io::ErrorKind::Interrupted.into());
+        }
+        // Send what the window allows.
+        if flight.len() < window {
+            let batch = shared.spool.lock().peek_after(
+                flight.len() as u64,
+                window - flight.len(),
+                256 << 10,
+            );
+            let batch = match batch {
+                Ok(b) => b,
+                Err(e) => break Err(e),
+            };
+            if !batch.records.is_empty() {
+                wire.clear();
+                for (i, r) in batch.records.iter().enumerate() {
+                    // Never full: the table holds at most the records in flight.
+                    let Ok(token) = table.issue(batch.position_of(i)) else {
+                        break;
+                    };
+                    relp::encode(&mut wire, txnr, Command::Syslog, relp::strip_octet_count(r));
+                    flight.push_back(InFlight {
+                        txnr,
+                        token,
+                        acked: None,
+                    });
+                    txnr = next_txnr(txnr);
+                }
+                if flight.len() == batch.records.len() {
+                    last_answer = Instant::now();
+                }
+                if let Err(e) = c.write_all(&wire) {
+                    break Err(e);
+                }
+                *in_flight = flight.len() as u64;
+                continue;
+            }
+        }
+        if flight.is_empty() {
+            let mut spool = shared.spool.lock();
+            if spool.is_empty() {
+                if shared.stopping().is_some() {
+                    drop(spool);
+                    break Ok(());
+                }
+                shared.wake.wait_for(&mut spool, Duration::from_millis(200));
+            }
+            continue;
+        }
+        // Nothing more can go now (the window is full, the spool has nothing more, or the
+        // rest waits behind a segment boundary): wait for answers, looking up now and then
+        // for new records and a stop.
+        match read_some(c, &mut dec, Duration::from_millis(100)) {
+            Ok(true) => {}
+            Ok(false) => {
+                if last_answer.elapsed() >= shared.opts.ack_timeout {
+                    break Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "{} records unanswered for {:?}",
+                            flight.len(),
+                            shared.opts.ack_timeout
+                        ),
+                    ));
+                }
+                continue;
+            }
+            Err(e) => break Err(e),
+        }
+        match take_answers(shared, &mut dec, &mut table, &mut flight) {
+            Ok(true) => last_answer = Instant::now(),
+            Ok(false) => {}
+            Err(e) => break Err(e),
+        }
+        if let Err(e) = commit_acked(shared, &mut flight) {
+            break Err(e);
+        }
+    };
+    *in_flight = flight.len() as u64;
+    if result.is_ok() {
+        // Nothing left: end the session politely (the answer is not waited for long).
+        wire.clear();
+        relp::encode(&mut wire, txnr, Command::Close, b"");
+        if c.write_all(&wire).is_ok() {
+            let _ = read_some(c, &mut dec, Duration::from_millis(200));
+        }
+    }
+    result
+}
+
+/// Handles every answer decoded: marks its record acknowledged, through the token table.
+/// Returns whether any answer came.
+fn take_answers(
+    shared: &Shared,
+    dec: &mut RelpDecoder,
+    table: &mut TokenTable<Position>,
+    flight: &mut VecDeque<InFlight>,
+) -> io::Result<bool> {
+    let mut any = false;
+    while let Some(f) = dec.next_frame().map_err(|e| protocol(e.to_string()))? {
+        match f.command {
+            Command::Rsp => {}
+            Command::ServerClose => {
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "the upstream closes the session (serverclose)",
+                ));
+            }
+            c => return Err(protocol(format!("unexpected {c} from the upstream"))),
+        }
+        any = true;
+        let first = flight.front().map_or(0, |e| e.txnr);
+        let distance = if f.txnr >= first {
+            f.txnr - first
+        } else {
+            f.txnr + relp::MAX_TXNR - first
+        } as usize;
+        let Some(entry) = flight.get_mut(distance).filter(|_| f.txnr != 0) else {
+            tracing::warn!(
+                txnr = f.txnr,
+                "RELP: an answer for no record in flight refused"
+            );
+            shared.counters.lock().relp_bad_txnr += 1;
+            continue;
+        };
+        // The transaction number found the token; the token table checks it is still
+        // outstanding and gives back the record's spool position.
+        let position = match table.complete(entry.token) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(txnr = f.txnr, error = %e, "RELP: a second answer for a record refused");
+                shared.counters.lock().relp_bad_txnr += 1;
+                continue;
+            }
+        };
+        let (code, text) = relp::parse_rsp(f.data).map_err(|e| protocol(e.to_string()))?;
+        if code != 200 {
+            shared.counters.lock().relp_refused += 1;
+            return Err(protocol(format!(
+                "the upstream refused record txnr {}: {code} {}",
+                f.txnr,
+                String::from_utf8_lossy(text)
+            )));
+        }
+        entry.acked = Some(position);
+    }
+    Ok(any)
+}
+
+/// Commits the acknowledged records at the front of the window (a record leaves the spool
+/// only when it and every record before it are acknowledged).
+fn commit_acked(shared: &Shared, flight: &mut VecDeque<InFlight>) -> io::Result<()> {
+    let mut span: Option<Position> = None;
+    while let Some(p) = flight.front().and_then(|e| e.acked) {
+        flight.pop_front();
+        span = Some(span.map_or(p, |s| s.through(p)));
+    }
+    let Some(span) = span else { return Ok(()) };
+    let delivered = {
+        let mut spool = shared.spool.lock();
+        let d = spool.commit(span);
+        shared
+            .backlogged
+            .store(spool.backlogged(), Ordering::Release);
+        d
+    }?;
+    shared.counters.lock().forwarded += delivered;
+    Ok(())
+}
+
 /// Fails when the upstream has closed the connection (or reset it). An upstream sends
 /// nothing, so a readable socket means end of stream or an error: finding that out before
 /// writing keeps a batch from going into a connection nobody reads.
@@ -554,11 +928,14 @@ impl RecordSink for Forwarder {
     fn write_batch(&mut self, batch: &RecordBatch) -> io::Result<()> {
         let mut spool = self.shared.spool.lock();
         let mut write_errors = 0;
+        let mut refused = 0;
         let mut first_err = None;
         for r in batch.iter() {
             // A refused record is counted by the spool under its policy's reason.
-            if let Err(e) = spool.push(&encode_rfc5424(&r)) {
-                {
+            match spool.push(&encode_rfc5424(&r)) {
+                Ok(Pushed::Queued) => {}
+                Ok(_) => refused += 1,
+                Err(e) => {
                     write_errors += 1;
                     first_err.get_or_insert(e);
                 }
@@ -576,7 +953,22 @@ impl RecordSink for Forwarder {
         let mut counters = self.shared.counters.lock();
         counters.received += batch.len() as u64;
         counters.write_errors += write_errors;
+        drop(counters);
+        self.unplaced = write_errors + refused;
         first_err.map_or(Ok(()), Err)
+    }
+
+    fn unplaced(&self) -> u64 {
+        self.unplaced
+    }
+
+    fn add_stats(&self, stats: &mut crate::store::Stats) {
+        let f = self.shared.stats();
+        stats.forwarded += f.forwarded;
+        stats.forward_queued += f.queued;
+        stats.relp_in_flight += f.relp_in_flight;
+        stats.relp_resent += f.relp_resent;
+        stats.relp_bad_txnr += f.relp_bad_txnr;
     }
 
     /// The graceful stop: sends for at most the stop timeout (less after

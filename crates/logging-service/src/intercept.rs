@@ -293,6 +293,8 @@ pub struct Intercepted {
     point: Point,
     inner: Box<dyn RecordSink>,
     scratch: RecordBatch,
+    /// Whether the last batch reached the inner sink (else nothing of it is unplaced).
+    wrote: bool,
 }
 
 impl std::fmt::Debug for Intercepted {
@@ -311,17 +313,25 @@ impl Intercepted {
             point,
             inner,
             scratch: RecordBatch::new(),
+            wrote: false,
         }
     }
 }
 
 impl RecordSink for Intercepted {
     fn write_batch(&mut self, batch: &RecordBatch) -> io::Result<()> {
+        self.wrote = true;
         match self.chain.filter(self.point, batch, &mut self.scratch) {
             None => self.inner.write_batch(batch),
-            Some(passed) if passed.is_empty() => Ok(()),
+            Some(passed) if passed.is_empty() => {
+                self.wrote = false;
+                Ok(())
+            }
             Some(passed) => self.inner.write_batch(passed),
         }
+    }
+    fn unplaced(&self) -> u64 {
+        if self.wrote { self.inner.unplaced() } else { 0 }
     }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()

@@ -1,8 +1,9 @@
 //! POSA2's networked logging service, built from the workspace's pattern crates.
 //!
-//! `logd` accepts log records from many clients at once, in ACE's logging wire format and
-//! as syslog (RFC 5424 and RFC 3164, over TCP with RFC 6587 framing and over UDP), and
-//! appends them to one file per client host, optionally forwarding them upstream.
+//! `logd` accepts log records from many clients at once, in ACE's logging wire format, as
+//! syslog (RFC 5424 and RFC 3164, over TCP with RFC 6587 framing and over UDP) and over RELP,
+//! and appends them to one file per client host, optionally forwarding them upstream (plain
+//! TCP or RELP).
 //! It is the running example of the POSA2 chapters, made real:
 //!
 //! | Pattern            | Where                                                              |
@@ -14,6 +15,7 @@
 //! | Strategy           | [`server::Framing`] (ACE, syslog) and [`store::RecordSink`] (files, [`forward::Forwarder`]) |
 //! | Component Configurator | [`services`]: the listeners and statistics as components of a svc.conf, reconfigured on SIGHUP |
 //! | Interceptor        | [`intercept`]: filter, redact, route and rate-limit records at "record decoded", "before store", "before forward", "connection opened/closed" |
+//! | Asynchronous Completion Token | [`forward`] over RELP ([`relp`]): each record's transaction number leads to an `act` token whose context is its spool position |
 //!
 //! # Example
 //!
@@ -55,6 +57,8 @@ pub mod line;
 pub mod metrics;
 pub mod notify;
 pub mod record;
+pub mod relp;
+pub mod relp_listener;
 pub mod server;
 pub mod services;
 pub mod spool;

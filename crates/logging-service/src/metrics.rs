@@ -87,6 +87,7 @@ pub fn registry(s: &Stats) -> Registry {
             ("ace", s.ace),
             ("syslog_tcp", s.syslog.saturating_sub(s.syslog_udp)),
             ("syslog_udp", s.syslog_udp),
+            ("relp", s.relp),
         ],
     );
     counter(
@@ -204,6 +205,42 @@ pub fn registry(s: &Stats) -> Registry {
         "backlog_pauses",
         "Times a TCP connection paused for a backlogged store",
         s.pauses,
+    );
+    counter(
+        reg,
+        "records_forwarded",
+        "Records delivered upstream and removed from the spool (over RELP: acknowledged)",
+        s.forwarded,
+    );
+    gauge(
+        reg,
+        "forward_queued",
+        "Records waiting for the upstream, in memory or in the spool",
+        s.forward_queued,
+    );
+    gauge(
+        reg,
+        "relp_in_flight",
+        "Records sent upstream over RELP and not yet acknowledged",
+        s.relp_in_flight,
+    );
+    counter(
+        reg,
+        "relp_resent",
+        "Records sent upstream again after a RELP session broke with them unacknowledged",
+        s.relp_resent,
+    );
+    counter(
+        reg,
+        "relp_bad_txnr",
+        "RELP acknowledgements naming no record in flight (forged or stale), refused",
+        s.relp_bad_txnr,
+    );
+    counter(
+        reg,
+        "relp_unacked_closes",
+        "RELP sessions closed without acknowledging a batch that was not stored yet (the sender sends it again)",
+        s.relp_unacked_closes,
     );
     counter(
         reg,
@@ -634,6 +671,8 @@ mod tests {
             ace: 3,
             syslog: 5,
             syslog_udp: 2,
+            relp: 4,
+            relp_unacked_closes: 1,
             rejected: 1,
             ..Stats::default()
         }
@@ -654,6 +693,15 @@ mod tests {
             text.contains("logd_records_received_total{input=\"syslog_udp\"} 2\n"),
             "{text}"
         );
+        assert!(
+            text.contains("logd_records_received_total{input=\"relp\"} 4\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("logd_relp_unacked_closes_total 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("logd_relp_in_flight 0\n"), "{text}");
         assert!(
             text.contains("logd_messages_refused_total{reason=\"rejected\"} 1\n"),
             "{text}"

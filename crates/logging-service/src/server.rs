@@ -155,7 +155,7 @@ impl Framing for SyslogFraming {
 }
 
 /// Bytes read per upcall before yielding to other connections.
-const READ_BUDGET: usize = 256 * 1024;
+pub(crate) const READ_BUDGET: usize = 256 * 1024;
 
 /// How often a connection paused by a backlogged output looks again.
 const BACKLOG_RECHECK: Duration = Duration::from_millis(20);
@@ -163,6 +163,59 @@ const BACKLOG_RECHECK: Duration = Duration::from_millis(20);
 /// The ACT of a paused connection's re-check timer (its idle timer carries `()`).
 #[derive(Debug)]
 struct BacklogCheck;
+
+/// Suspends the current handler when the output is backlogged, counts the pause and
+/// schedules the re-check; `true` when paused: the upcall answers `Again` and leaves the
+/// data in the socket buffer, so that TCP slows the sender down (the resume delivers the
+/// kept readiness).
+pub(crate) fn pause_if_backlogged(output: &Output, ctx: &mut dyn Context) -> bool {
+    if output.backlogged()
+        && let Some(me) = ctx.current()
+        && ctx.suspend(me).is_ok()
+    {
+        output.count(|s| s.pauses += 1);
+        let _ = ctx.schedule_timer(me, BACKLOG_RECHECK, None, Box::new(BacklogCheck));
+        return true;
+    }
+    false
+}
+
+/// A paused handler's timer: `None` when `act` is not the re-check; else resumes the handler
+/// once the output is no longer backlogged (or checks again later) and says whether it is
+/// still paused.
+pub(crate) fn backlog_recheck(
+    output: &Output,
+    ctx: &mut dyn Context,
+    act: &(dyn Any + Send),
+) -> Option<bool> {
+    if !act.is::<BacklogCheck>() {
+        return None;
+    }
+    let Some(me) = ctx.current() else {
+        return Some(true);
+    };
+    if output.backlogged() {
+        let _ = ctx.schedule_timer(me, BACKLOG_RECHECK, None, Box::new(BacklogCheck));
+        Some(true)
+    } else {
+        let _ = ctx.resume(me);
+        Some(false)
+    }
+}
+
+/// Brings a connection's reservation (`reserved`) in line with the bytes its decoder holds;
+/// false when growing it would pass the global cap (the reservation is then left as it was).
+pub(crate) fn reserve(budget: &BufferBudget, reserved: &mut usize, held: usize) -> bool {
+    if held > *reserved {
+        if !budget.try_grow(held - *reserved) {
+            return false;
+        }
+    } else {
+        budget.shrink(*reserved - held);
+    }
+    *reserved = held;
+    true
+}
 
 /// One client connection: reads, decodes with its framing, writes each batch to the output
 /// before the upcall returns (so a graceful stop loses nothing that was read), and closes
@@ -198,7 +251,7 @@ impl<F> std::fmt::Debug for Connection<F> {
 
 /// Copies the budget's gauge into the counters (under the counters' lock, so the last
 /// writer always stores the latest value).
-fn note_buffered(s: &mut Stats, budget: &BufferBudget) {
+pub(crate) fn note_buffered(s: &mut Stats, budget: &BufferBudget) {
     s.buffered_bytes = budget.used() as u64;
     s.buffered_peak = budget.peak() as u64;
 }
@@ -231,19 +284,8 @@ impl<F: Framing> Connection<F> {
         });
     }
 
-    /// Brings the reservation in line with what the framer holds; false when growing it
-    /// would pass the global cap (the reservation is then left as it was).
     fn reserve(&mut self) -> bool {
-        let held = self.framing.buffered();
-        if held > self.held {
-            if !self.budget.try_grow(held - self.held) {
-                return false;
-            }
-        } else {
-            self.budget.shrink(self.held - held);
-        }
-        self.held = held;
-        true
+        reserve(&self.budget, &mut self.held, self.framing.buffered())
     }
 }
 
@@ -265,15 +307,8 @@ impl<F: Framing> EventHandler for Connection<F> {
     }
 
     fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
-        if self.output.backlogged()
-            && let Some(me) = ctx.current()
-            && ctx.suspend(me).is_ok()
-        {
-            // Leave the data in the socket buffer: TCP slows the sender down. `Again` keeps
-            // the readiness, which the resume delivers.
+        if pause_if_backlogged(&self.output, ctx) {
             self.paused = true;
-            self.output.count(|s| s.pauses += 1);
-            let _ = ctx.schedule_timer(me, BACKLOG_RECHECK, None, Box::new(BacklogCheck));
             return Disposition::Again;
         }
         let mut buf = [0u8; 64 * 1024];
@@ -345,17 +380,10 @@ impl<F: Framing> EventHandler for Connection<F> {
         act: &mut (dyn Any + Send),
     ) -> Disposition {
         let now = ctx.now();
-        if act.is::<BacklogCheck>() {
+        if let Some(paused) = backlog_recheck(&self.output, ctx, act) {
             // A paused connection is not idle: its client is waiting for us.
             self.last_progress = Some(now);
-            if let Some(me) = ctx.current() {
-                if self.output.backlogged() {
-                    let _ = ctx.schedule_timer(me, BACKLOG_RECHECK, None, Box::new(BacklogCheck));
-                } else {
-                    self.paused = false;
-                    let _ = ctx.resume(me);
-                }
-            }
+            self.paused = paused;
             return Disposition::Continue;
         }
         if self.paused {
@@ -575,6 +603,8 @@ pub struct LogdConfig {
     pub ace_port: Option<u16>,
     /// Syslog port, TCP and UDP (`None`: no syslog listeners). Ignored when `svc_conf` is given.
     pub syslog_port: Option<u16>,
+    /// RELP port (`None`: no RELP listener, the default). Ignored when `svc_conf` is given.
+    pub relp_port: Option<u16>,
     /// A svc.conf configuring the services (see [`crate::services`] for the directives).
     pub svc_conf: Option<PathBuf>,
     /// Storage.
@@ -610,6 +640,7 @@ impl Default for LogdConfig {
             bind: IpAddr::from([127, 0, 0, 1]),
             ace_port: Some(20009),
             syslog_port: Some(20514),
+            relp_port: None,
             svc_conf: None,
             store: StoreConfig::new("logd-data"),
             concurrency: Concurrency::Reactor,
@@ -687,6 +718,9 @@ impl LogdConfig {
         if let Some(p) = self.syslog_port {
             d.push_str(&format!("static {} \"-p {p}\"\n", services::SYSLOG_LOGGING));
         }
+        if let Some(p) = self.relp_port {
+            d.push_str(&format!("static {} \"-p {p}\"\n", services::RELP_LOGGING));
+        }
         d
     }
 }
@@ -750,6 +784,8 @@ pub struct Listening {
     pub syslog_tcp: Option<SocketAddr>,
     /// Syslog over UDP.
     pub syslog_udp: Option<SocketAddr>,
+    /// RELP over TCP.
+    pub relp: Option<SocketAddr>,
     /// Prometheus metrics over HTTP.
     pub metrics: Option<SocketAddr>,
 }
@@ -809,6 +845,7 @@ fn services_failed(report: &Report, from_options: bool) -> Option<Error> {
             let option = match d.name.as_str() {
                 "ACE_Logging" => Some("--ace-port"),
                 "Syslog_Logging" => Some("--syslog-port"),
+                "RELP_Logging" => Some("--relp-port"),
                 _ => None,
             };
             match option {

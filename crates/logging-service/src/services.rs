@@ -5,6 +5,7 @@
 //! # svc.conf for logd
 //! static ACE_Logging    "-p 20009"
 //! static Syslog_Logging "-p 20514 -b 0.0.0.0"
+//! static RELP_Logging   "-p 2514"
 //! static Statistics     "-i 60"
 //! ```
 //!
@@ -23,12 +24,13 @@ use std::time::Duration;
 use component_configurator::{Component, ComponentError, Configurator};
 use parking_lot::Mutex;
 use pattern_core::{Context, Disposition, EventHandler, Interest, Remote, Removal, TimerId, Token};
-use reactor::Acceptor;
+use reactor::{Acceptor, ServiceFactory};
 use wrapper_facade::activation::{InheritedSocket, SocketKind};
 use wrapper_facade::{AcceptorOptions, InetAddr, SockAcceptor, SockDgram};
 
 use crate::forward::ForwardHandle;
 use crate::limits::BufferBudget;
+use crate::relp_listener::RelpFactory;
 use crate::server::{AceFraming, ConnectionFactory, Framing, Listening, SyslogFraming, SyslogUdp};
 use crate::store::Output;
 
@@ -134,6 +136,8 @@ pub enum Format {
     Ace,
     /// Syslog over TCP and UDP.
     Syslog,
+    /// RELP over TCP (acknowledged syslog).
+    Relp,
 }
 
 /// Sockets bound before the services start: passed by the service manager (socket
@@ -201,6 +205,7 @@ pub fn planned_listeners(source: &str, text: &str, bind: IpAddr) -> Vec<(SocketK
         let (default_port, kinds): (u16, &[SocketKind]) = match name.as_str() {
             ACE_LOGGING => (20009, &[SocketKind::Stream]),
             SYSLOG_LOGGING => (20514, &[SocketKind::Stream, SocketKind::Datagram]),
+            RELP_LOGGING => (2514, &[SocketKind::Stream]),
             _ => continue,
         };
         if let Ok(addr) = parse_listener_args(&args, default_port, bind)
@@ -249,6 +254,7 @@ impl ListenerService {
                 l.syslog_tcp = addr;
                 l.syslog_udp = addr;
             }
+            Format::Relp => l.relp = addr,
         }
     }
 
@@ -264,6 +270,14 @@ impl ListenerService {
             self.env.idle,
             self.env.budget.clone(),
         );
+        self.acceptor_with(addr, factory)
+    }
+
+    fn acceptor_with<S: ServiceFactory>(
+        &self,
+        addr: SocketAddr,
+        factory: S,
+    ) -> std::io::Result<Acceptor<S>> {
         // Bound through the wrapper facade for the backlog (mio's `bind` fixes it).
         let opts = AcceptorOptions::default()
             .backlog(self.env.backlog)
@@ -315,6 +329,7 @@ impl ListenerService {
         let default_port = match self.format {
             Format::Ace => 20009,
             Format::Syslog => 20514,
+            Format::Relp => 2514,
         };
         parse_listener_args(args, default_port, self.env.bind)
     }
@@ -339,6 +354,7 @@ impl ListenerService {
         match self.format {
             Format::Ace => "ACE logging (tcp)",
             Format::Syslog => "syslog (tcp, udp)",
+            Format::Relp => "RELP (tcp)",
         }
     }
 
@@ -356,6 +372,18 @@ impl ListenerService {
             }
             Format::Syslog => {
                 let a = self.acceptor(want, SyslogFraming::new)?;
+                let bound = a.local_addr()?;
+                self.env.acceptors.lock().push(a.stats());
+                Ok((Box::new(a), bound))
+            }
+            Format::Relp => {
+                let factory = RelpFactory::new(
+                    self.env.max_frame,
+                    self.env.output.clone(),
+                    self.env.idle,
+                    self.env.budget.clone(),
+                );
+                let a = self.acceptor_with(want, factory)?;
                 let bound = a.local_addr()?;
                 self.env.acceptors.lock().push(a.stats());
                 Ok((Box::new(a), bound))
@@ -384,7 +412,7 @@ impl Component for ListenerService {
                 })?;
                 Some(handler)
             }
-            Format::Ace => None,
+            Format::Ace | Format::Relp => None,
         };
         self.suspended = false;
         self.tokens.push(self.env.register(tcp, Interest::ACCEPT)?);
@@ -498,6 +526,8 @@ impl EventHandler for Reporter {
             dropped = s.dropped(),
             ace = s.ace,
             syslog = s.syslog,
+            relp = s.relp,
+            relp_unacked_closes = s.relp_unacked_closes,
             rejected = s.rejected,
             connections = s.connections,
             idle_closed = s.idle_closed,
@@ -571,10 +601,11 @@ impl Component for StatisticsService {
     fn info(&self) -> String {
         let s = self.env.output.stats();
         let mut info = format!(
-            "statistics: {} records ({} ACE, {} syslog), {} stored, {} held, {} dropped, {} rejected, {} connections, {} closed idle, {} UDP datagrams dropped by the kernel",
+            "statistics: {} records ({} ACE, {} syslog, {} RELP), {} stored, {} held, {} dropped, {} rejected, {} connections, {} closed idle, {} UDP datagrams dropped by the kernel",
             s.records,
             s.ace,
             s.syslog,
+            s.relp,
             s.stored,
             s.held,
             s.dropped(),
@@ -594,6 +625,8 @@ impl Component for StatisticsService {
 pub const ACE_LOGGING: &str = "ACE_Logging";
 /// See [`ACE_LOGGING`].
 pub const SYSLOG_LOGGING: &str = "Syslog_Logging";
+/// See [`ACE_LOGGING`]; arguments `-p PORT` (default 2514), `-b ADDR`.
+pub const RELP_LOGGING: &str = "RELP_Logging";
 /// See [`ACE_LOGGING`].
 pub const STATISTICS: &str = "Statistics";
 /// See [`ACE_LOGGING`]; the service is [`crate::metrics::MetricsService`].
@@ -656,6 +689,10 @@ pub fn configurator(env: &ServiceEnv) -> Configurator {
     let e = env.clone();
     cfg.register_static(SYSLOG_LOGGING, move || {
         Box::new(ListenerService::new(e.clone(), Format::Syslog))
+    });
+    let e = env.clone();
+    cfg.register_static(RELP_LOGGING, move || {
+        Box::new(ListenerService::new(e.clone(), Format::Relp))
     });
     let e = env.clone();
     cfg.register_static(STATISTICS, move || {

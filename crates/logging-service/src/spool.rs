@@ -171,6 +171,26 @@ impl Position {
     pub fn is_empty(&self) -> bool {
         self.end == self.start
     }
+
+    /// From this batch's start to the end of `later` (a batch peeked after it): what a
+    /// sender commits when both are delivered.
+    pub fn through(self, later: Position) -> Position {
+        Position {
+            start: self.start.min(later.start),
+            end: self.end.max(later.end),
+        }
+    }
+}
+
+impl Batch {
+    /// The position of the batch's `i`-th record alone.
+    pub fn position_of(&self, i: usize) -> Position {
+        let start = self.position.start + i as u64;
+        Position {
+            start,
+            end: start + 1,
+        }
+    }
 }
 
 /// Records taken from the head of a [`Spool`], oldest first, not yet removed.
@@ -498,7 +518,21 @@ impl Spool {
     /// The oldest records, at most `max_records` and `max_bytes` (but at least one when any
     /// is queued), without removing them. Peeking again before a commit gives the same ones.
     pub fn peek(&mut self, max_records: usize, max_bytes: usize) -> io::Result<Batch> {
+        self.peek_after(0, max_records, max_bytes)
+    }
+
+    /// Like [`peek`](Self::peek), after the first `skip` queued records (those a windowed
+    /// sender has in flight). The batch stops at the end of the oldest segment (or of
+    /// memory), so it may be empty while more records are queued: the sender then waits
+    /// for its records in flight to be committed.
+    pub fn peek_after(
+        &mut self,
+        skip: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> io::Result<Batch> {
         let max_records = max_records.max(1);
+        let skip = skip as usize;
         let mut records = Vec::new();
         let mut bytes = 0;
         let mut take = |r: &Vec<u8>, records: &mut Vec<Vec<u8>>| {
@@ -512,21 +546,22 @@ impl Spool {
         };
         if !self.segments.is_empty() {
             let loaded = self.load_oldest()?;
-            for r in loaded {
+            for r in loaded.iter().skip(skip) {
                 if !take(r, &mut records) {
                     break;
                 }
             }
         } else {
-            for r in &self.memory {
+            for r in self.memory.iter().skip(skip) {
                 if !take(r, &mut records) {
                     break;
                 }
             }
         }
+        let start = self.head + skip as u64;
         let position = Position {
-            start: self.head,
-            end: self.head + records.len() as u64,
+            start,
+            end: start + records.len() as u64,
         };
         Ok(Batch { records, position })
     }
@@ -739,6 +774,42 @@ mod tests {
                 .count(),
             0
         );
+    }
+
+    /// A windowed sender peeks past its records in flight and commits record by record;
+    /// with no memory queue (as RELP forwarding runs it) every record is on disk, and a peek
+    /// stops at the end of the oldest segment until that is committed.
+    #[test]
+    fn peek_after_skips_the_records_in_flight_and_commits_per_record() {
+        for memory in [1 << 20, 0] {
+            let d = Dir::new();
+            let cfg = SpoolConfig {
+                segment_bytes: 100,
+                ..d.cfg(memory, 1 << 20, FullPolicy::Block)
+            };
+            let mut s = Spool::open(cfg).unwrap();
+            for i in 0..20 {
+                s.push(&rec(i)).unwrap();
+            }
+            s.flush().unwrap();
+            let first = s.peek_after(0, 3, 1 << 20).unwrap();
+            assert_eq!(first.records, (0..3).map(rec).collect::<Vec<_>>());
+            let next = s.peek_after(3, 2, 1 << 20).unwrap();
+            assert!(next.records.len() <= 2);
+            assert_eq!(
+                next.records,
+                (3..3 + next.records.len()).map(rec).collect::<Vec<_>>()
+            );
+            // Records 0 and 1 acknowledged: commit them alone, through the second one.
+            let span = first.position_of(0).through(first.position_of(1));
+            assert_eq!(s.commit(span).unwrap(), 2);
+            assert_eq!(s.len(), 18);
+            assert_eq!(s.peek(1, 1 << 20).unwrap().records, vec![rec(2)]);
+            assert_eq!(drain(&mut s), (2..20).map(rec).collect::<Vec<_>>());
+            if memory == 0 {
+                assert_eq!(s.stats().spooled, 20, "every record went to disk");
+            }
+        }
     }
 
     #[test]

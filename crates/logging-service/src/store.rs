@@ -37,6 +37,12 @@ pub trait RecordSink: Send + std::fmt::Debug {
     fn tick(&mut self, _now: Instant) {}
     /// Adds the sink's own counters to `stats`.
     fn add_stats(&self, _stats: &mut Stats) {}
+    /// Records of the last [`write_batch`](Self::write_batch) that are not in their place
+    /// yet: held for a retry, refused or dropped. An acknowledging input (RELP) answers a
+    /// batch only when every sink says 0.
+    fn unplaced(&self) -> u64 {
+        0
+    }
 }
 
 /// When stored records are forced to disk.
@@ -298,6 +304,8 @@ pub struct FileStore {
     next_retry: Instant,
     counters: StoreCounters,
     line: String,
+    /// Records of the last batch held instead of written.
+    unplaced: u64,
 }
 
 impl std::fmt::Debug for FileStore {
@@ -328,6 +336,7 @@ impl FileStore {
     pub fn open(cfg: StoreConfig) -> io::Result<Self> {
         let now = Instant::now();
         let mut store = FileStore {
+            unplaced: 0,
             cfg,
             lock: None,
             dir_id: None,
@@ -609,6 +618,7 @@ impl FileStore {
                 Err(e) => self.failed(host, &stem, &e),
             }
         }
+        self.unplaced += records;
         self.hold(host, stem, text.clone(), records);
         text
     }
@@ -767,6 +777,7 @@ impl RecordSink for FileStore {
         // A host whose write fails costs only its own records, which are held and retried.
         let now = Instant::now();
         self.retry(now, false);
+        self.unplaced = 0;
         let mut records = batch.iter().peekable();
         while let Some(first) = records.next() {
             let host = first.host;
@@ -859,6 +870,10 @@ impl RecordSink for FileStore {
         stats.rotate_failures += c.rotate_failures;
         stats.open_files += self.files.len() as u64;
     }
+
+    fn unplaced(&self) -> u64 {
+        self.unplaced
+    }
 }
 
 /// Counters of the whole service.
@@ -899,6 +914,22 @@ pub struct Stats {
     pub syncs: u64,
     /// Times the data directory was found removed or replaced, and made again.
     pub dir_recreated: u64,
+    /// Records that arrived over RELP (syslog messages in `syslog` frames).
+    pub relp: u64,
+    /// RELP sessions closed without acknowledging a batch, because a record of it was not
+    /// in its place (held for a retry, refused by a full spool): the sender sends it again.
+    pub relp_unacked_closes: u64,
+    // Forwarding (`crate::forward`), when configured.
+    /// Records delivered upstream and removed from the spool (over RELP: acknowledged).
+    pub forwarded: u64,
+    /// Records waiting for the upstream now, in memory or in the spool (a gauge).
+    pub forward_queued: u64,
+    /// RELP: records sent upstream and not yet acknowledged now (a gauge).
+    pub relp_in_flight: u64,
+    /// RELP: records sent upstream again after a session broke with them unacknowledged.
+    pub relp_resent: u64,
+    /// RELP: acknowledgements for no record in flight (forged or stale), refused.
+    pub relp_bad_txnr: u64,
     /// Size rotations that failed (the file went on growing; nothing was lost).
     pub rotate_failures: u64,
     /// Host files open now (at most `max_open_files`).
@@ -998,8 +1029,23 @@ impl Output {
     /// Writes a batch to every sink; the first error is returned after all were tried.
     /// (The file store never fails a batch: what it cannot write it holds or counts.)
     pub fn write(&self, batch: &RecordBatch) -> io::Result<()> {
+        self.write_all(batch).0
+    }
+
+    /// Writes a batch to every sink, and says whether every record of it is in its place
+    /// in every sink (written to its file, queued in the forwarder's spool): what an
+    /// acknowledging input (RELP) answers on. An empty batch is in its place.
+    pub fn write_placed(&self, batch: &RecordBatch) -> bool {
+        let (result, unplaced) = self.write_all(batch);
+        if let Err(e) = &result {
+            tracing::error!(records = batch.len(), error = %e, "storing records failed");
+        }
+        result.is_ok() && unplaced == 0
+    }
+
+    fn write_all(&self, batch: &RecordBatch) -> (io::Result<()>, u64) {
         if batch.is_empty() {
-            return Ok(());
+            return (Ok(()), 0);
         }
         let received = batch.len() as u64;
         // Interception point "record decoded" (crate::intercept): nothing when it is empty.
@@ -1008,16 +1054,18 @@ impl Output {
             .filter(crate::intercept::Point::Decoded, batch, &mut passed)
             .unwrap_or(batch);
         let mut first_err = None;
+        let mut unplaced = 0;
         let mut sinks = self.sinks.lock();
         for s in sinks.iter_mut().filter(|_| !batch.is_empty()) {
             if let Err(e) = s.write_batch(batch) {
                 first_err.get_or_insert(e);
             }
+            unplaced += s.unplaced();
         }
         // Counted under the sinks' lock, so that `stats` sees received and stored together.
         self.stats.lock().records += received;
         self.note_backlog(&sinks);
-        first_err.map_or(Ok(()), Err)
+        (first_err.map_or(Ok(()), Err), unplaced)
     }
 
     /// The interception points.

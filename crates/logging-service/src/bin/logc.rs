@@ -27,7 +27,9 @@ fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
 
 fn client_failure(e: &client::ClientError) -> ExitCode {
     let code = match e {
-        client::ClientError::Io { .. } | client::ClientError::NotStored { .. } => EXIT_UNAVAILABLE,
+        client::ClientError::Io { .. }
+        | client::ClientError::NotStored { .. }
+        | client::ClientError::Relp(_) => EXIT_UNAVAILABLE,
         _ => EXIT_DATA,
     };
     fail(code, ErrorChain(e))
@@ -108,14 +110,22 @@ fn bench(args: BenchArgs) -> ExitCode {
     }
     match report {
         Ok(r) => {
+            let latency = match (r.latency(0.5), r.latency(0.99), r.latency(1.0)) {
+                (Some(p50), Some(p99), Some(max)) => format!(
+                    "acknowledgement latency: median {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+                    p50.as_secs_f64() * 1e3,
+                    p99.as_secs_f64() * 1e3,
+                    max.as_secs_f64() * 1e3
+                ),
+                _ => format!("latency: not measured ({transport} does not acknowledge)"),
+            };
             println!(
-                "sent {} records in {:.3} s over {} connection(s): {:.0} records/s, {} errors; latency: not measured ({} does not acknowledge)",
+                "sent {} records in {:.3} s over {} connection(s): {:.0} records/s, {} errors; {latency}",
                 r.sent,
                 r.elapsed.as_secs_f64(),
                 cfg.conns,
                 r.rate(),
                 r.errors,
-                transport
             );
             if r.errors > 0 {
                 ExitCode::from(EXIT_UNAVAILABLE)
@@ -130,13 +140,31 @@ fn bench(args: BenchArgs) -> ExitCode {
 fn check(args: CheckArgs) -> ExitCode {
     let addr = args.server;
     let (format, transport) = args.wire.resolve();
-    match client::check(addr, format, transport, &args.data_dir, args.timeout) {
+    if args.data_dir.is_none() && transport != client::Transport::Relp {
+        return fail(
+            EXIT_USAGE,
+            format!("check over {transport} needs --data-dir (only RELP acknowledges)"),
+        );
+    }
+    match client::check(
+        addr,
+        format,
+        transport,
+        args.data_dir.as_deref(),
+        args.timeout,
+    ) {
         Ok(took) => {
-            println!(
-                "ok: a marker sent to {addr} was stored under {} after {} ms",
-                args.data_dir.display(),
-                took.as_millis()
-            );
+            match &args.data_dir {
+                Some(d) => println!(
+                    "ok: a marker sent to {addr} was stored under {} after {} ms",
+                    d.display(),
+                    took.as_millis()
+                ),
+                None => println!(
+                    "ok: a marker sent to {addr} was acknowledged (stored) after {} ms",
+                    took.as_millis()
+                ),
+            }
             ExitCode::SUCCESS
         }
         Err(e) => client_failure(&e),

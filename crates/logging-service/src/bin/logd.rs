@@ -96,6 +96,7 @@ fn print_listening(logd: &Logd) -> String {
         ("ACE logging (tcp)", l.ace),
         ("syslog (tcp)", l.syslog_tcp),
         ("syslog (udp)", l.syslog_udp),
+        ("RELP (tcp)", l.relp),
         ("metrics (http)", l.metrics),
     ] {
         if let Some(a) = a {
@@ -226,8 +227,15 @@ fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result
     let forwarder = logd.forwarder();
     let stats = stop_on_second_signal(logd, forwarder.clone())?;
     println!(
-        "logd: stopped; {} records stored ({} ACE, {} syslog), {} rejected, {} connections, {} closed idle",
-        stats.stored, stats.ace, stats.syslog, stats.rejected, stats.connections, stats.idle_closed
+        "logd: stopped; {} records stored ({} ACE, {} syslog, {} RELP), {} rejected, {} connections, {} closed idle, {} RELP sessions closed unacknowledged",
+        stats.stored,
+        stats.ace,
+        stats.syslog,
+        stats.relp,
+        stats.rejected,
+        stats.connections,
+        stats.idle_closed,
+        stats.relp_unacked_closes
     );
     println!(
         "logd: limits: {} closed with an unfinished frame past the idle timeout, {} closed for an oversized frame, {} closed at --max-buffered (peak {} bytes buffered), {} UDP datagrams over --max-frame dropped, {} UDP datagrams dropped by the kernel (receive buffer full), {} accept back-offs",

@@ -101,7 +101,8 @@ pub struct Wire {
     /// Wire format (ACE's records go to logd's ACE port, 20009 by default).
     #[arg(long, value_enum, default_value_t = FormatArg::Rfc5424)]
     pub format: FormatArg,
-    /// Transport: TCP with octet counting, TCP with newline framing, or UDP.
+    /// Transport: TCP with octet counting, TCP with newline framing, UDP, or RELP (each message
+    /// acknowledged once logd stored it).
     #[arg(long, value_enum, default_value_t = TransportArg::Tcp)]
     pub transport: TransportArg,
 }
@@ -118,6 +119,7 @@ impl Wire {
             TransportArg::Tcp => Transport::Tcp,
             TransportArg::TcpNewline => Transport::TcpNewline,
             TransportArg::Udp => Transport::Udp,
+            TransportArg::Relp => Transport::Relp,
         };
         (format, transport)
     }
@@ -190,9 +192,10 @@ pub struct CheckArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub wire: Wire,
-    /// logd's data directory, where the marker must appear.
+    /// logd's data directory, where the marker must appear [default: none: needed unless
+    /// `--transport relp`, whose acknowledgement says the marker is stored]
     #[arg(long, value_name = "DIR")]
-    pub data_dir: PathBuf,
+    pub data_dir: Option<PathBuf>,
     /// How long to wait for the marker (`500ms`, `10s`; a plain number is seconds).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = check_timeout)]
     pub timeout: Duration,
@@ -218,6 +221,8 @@ pub enum TransportArg {
     TcpNewline,
     /// One UDP datagram per message.
     Udp,
+    /// RELP: each message acknowledged by logd once it is stored.
+    Relp,
 }
 
 pub use crate::line::{FACILITIES, SEVERITIES};

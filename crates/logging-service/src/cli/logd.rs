@@ -9,7 +9,7 @@ use clap::{Parser, ValueEnum};
 use leader_followers::Concurrency;
 
 use crate::Error;
-use crate::forward::ForwardOptions;
+use crate::forward::{ForwardOptions, Transport};
 use crate::limits::{self, parse_duration, parse_size};
 use crate::server::LogdConfig;
 use crate::spool::FullPolicy;
@@ -25,7 +25,10 @@ SIGHUP re-reads the svc.conf (checked whole before anything changes) and reopens
 (after logrotate or a `mv`).
 Forwarding queues --forward-queue bytes in memory, then spools to --spool-dir up to --spool-max,
 then applies --spool-full; what is spooled is replayed in order when the upstream is back and
-after a restart.
+after a restart. Over RELP (--forward relp://HOST:PORT) every record goes to the spool on disk,
+and leaves it only once the upstream acknowledged it (and every record before it); at most
+--relp-window records are unacknowledged. The RELP listener (--relp-port) acknowledges a
+record only once it is stored (and spooled, when forwarding).
 Exit status: 0 after a clean stop; 1 when records were dropped because they could not be stored;
 64 usage, 69 a port or address unavailable, 73 the data directory unusable, 78 a bad svc.conf.";
 
@@ -39,6 +42,9 @@ pub struct Cli {
     /// Port for syslog over TCP and UDP; 0 picks a free port, `off` disables it.
     #[arg(long, value_name = "PORT", default_value = "20514", value_parser = parse_port)]
     syslog_port: Port,
+    /// TCP port for RELP (rsyslog's acknowledged protocol); 0 picks a free port, `off` disables it.
+    #[arg(long, value_name = "PORT", default_value = "off", value_parser = parse_port)]
+    relp_port: Port,
     /// Address to listen on (a name such as `localhost` is resolved).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1", value_parser = parse_bind)]
     bind: IpAddr,
@@ -46,7 +52,7 @@ pub struct Cli {
     #[arg(long, value_name = "DIR", default_value = "logd-data")]
     data_dir: PathBuf,
     /// A svc.conf naming the services to run, instead of the port options [default: none, the port options say what runs]
-    #[arg(short = 'f', long = "config", value_name = "SVC_CONF", conflicts_with_all = ["ace_port", "syslog_port"])]
+    #[arg(short = 'f', long = "config", value_name = "SVC_CONF", conflicts_with_all = ["ace_port", "syslog_port", "relp_port"])]
     svc_conf: Option<PathBuf>,
     /// Check the options and the svc.conf as a reload would, start nothing, and exit.
     #[arg(long)]
@@ -57,9 +63,13 @@ pub struct Cli {
     /// Threads of the leader-followers or half-sync-half-async pool [default: one per CPU].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=limits::MAX_THREADS as i64))]
     threads: Option<u16>,
-    /// Forward every record to a syslog collector over TCP (RFC 5424, octet counting) [default: no forwarding]
-    #[arg(long, value_name = "HOST:PORT", value_parser = parse_forward)]
-    forward: Option<SocketAddr>,
+    /// Forward every record upstream: `HOST:PORT` as RFC 5424 with octet counting over TCP,
+    /// `relp://HOST:PORT` over RELP (a record leaves the spool once acknowledged) [default: no forwarding]
+    #[arg(long, value_name = "[relp://]HOST:PORT", value_parser = parse_upstream)]
+    forward: Option<(Transport, SocketAddr)>,
+    /// RELP forwarding: records sent and not yet acknowledged, at most.
+    #[arg(long, value_name = "N", default_value_t = 128, requires = "forward", value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    relp_window: u32,
     /// Bytes of records queued in memory for the upstream before they spill to the spool.
     #[arg(long, value_name = "SIZE", default_value = "8M", requires = "forward", value_parser = size_in(1, 1 << 40))]
     forward_queue: u64,
@@ -212,6 +222,13 @@ fn parse_bind(s: &str) -> Result<IpAddr, String> {
         .ok_or_else(|| format!("`{s}` resolves to no address"))
 }
 
+fn parse_upstream(s: &str) -> Result<(Transport, SocketAddr), String> {
+    match s.strip_prefix("relp://") {
+        Some(rest) => Ok((Transport::Relp, parse_forward(rest)?)),
+        None => Ok((Transport::Plain, parse_forward(s)?)),
+    }
+}
+
 fn parse_forward(s: &str) -> Result<SocketAddr, String> {
     s.to_socket_addrs()
         .map_err(|e| format!("`{s}` is not HOST:PORT that resolves: {e}"))?
@@ -317,11 +334,14 @@ impl Cli {
             bind: self.bind,
             ace_port: self.ace_port,
             syslog_port: self.syslog_port,
+            relp_port: self.relp_port,
             svc_conf: self.svc_conf.clone(),
             store,
             concurrency,
-            forward: self.forward,
+            forward: self.forward.map(|(_, a)| a),
             forwarding: ForwardOptions {
+                transport: self.forward.map_or(Transport::Plain, |(t, _)| t),
+                relp_window: self.relp_window as usize,
                 queue_bytes: self.forward_queue,
                 spool_dir: self.spool_dir.clone(),
                 spool_max: self.spool_max,
@@ -368,8 +388,8 @@ mod tests {
         };
         assert_eq!(ours.bind, lib.bind);
         assert_eq!(
-            (ours.ace_port, ours.syslog_port),
-            (lib.ace_port, lib.syslog_port)
+            (ours.ace_port, ours.syslog_port, ours.relp_port),
+            (lib.ace_port, lib.syslog_port, lib.relp_port)
         );
         assert_eq!((ours.idle, ours.max_frame), (lib.idle, lib.max_frame));
         assert_eq!(ours.max_buffered, lib.max_buffered);
@@ -447,6 +467,11 @@ mod tests {
         let bad: &[(&str, &[&str])] = &[
             ("ace_port", &["--ace-port", "99999"]),
             ("syslog_port", &["--syslog-port", "twenty"]),
+            ("relp_port", &["--relp-port", "x"]),
+            (
+                "relp_window",
+                &["--forward=relp://127.0.0.1:1", "--relp-window", "0"],
+            ),
             ("bind", &["--bind", "no.such.host.invalid"]),
             ("concurrency", &["--concurrency", "threads-galore"]),
             (
@@ -555,11 +580,26 @@ mod tests {
         assert_eq!(cfg.idle, Duration::from_secs(90));
         assert!(cfg.bind.is_loopback());
         assert_eq!(cfg.concurrency, Concurrency::LeaderFollowers { threads: 3 });
+        let cli = Cli::try_parse_from([
+            "logd",
+            "--relp-port=0",
+            "--forward=relp://localhost:2514",
+            "--relp-window=8",
+        ])
+        .unwrap();
+        let cfg = cli.config().unwrap();
+        assert_eq!(cfg.relp_port, Some(0));
+        assert_eq!(cfg.forward.map(|a| a.port()), Some(2514));
+        assert_eq!(cfg.forwarding.transport, Transport::Relp);
+        assert_eq!(cfg.forwarding.relp_window, 8);
+        let cli = Cli::try_parse_from(["logd", "--forward=localhost:514"]).unwrap();
+        assert_eq!(cli.config().unwrap().forwarding.transport, Transport::Plain);
         for bad in [
             &["logd", "--max-frame", "0"][..],
             &["logd", "--idle-timeout", "18446744073709551615"],
             &["logd", "--threads", "100000"],
             &["logd", "--rotate-bytes", "16Q"],
+            &["logd", "--forward", "relp://"],
         ] {
             assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
         }

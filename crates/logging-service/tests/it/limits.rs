@@ -384,7 +384,7 @@ fn out_of_descriptors_under(model: &str) {
     let mut rest = String::new();
     out.read_to_string(&mut rest).unwrap();
     assert!(
-        rest.contains("61 records stored (61 ACE, 0 syslog)"),
+        rest.contains("61 records stored (61 ACE, 0 syslog, 0 RELP)"),
         "{model}: {rest}"
     );
     let backoffs: u64 = rest

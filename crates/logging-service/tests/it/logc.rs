@@ -346,3 +346,92 @@ fn read_merges_in_time_order_and_refuses_broken_lines() {
     .unwrap();
     assert_eq!(out.status.code(), Some(66), "{}", text(&out.stderr));
 }
+
+/// Over RELP, `send` returns once logd acknowledged every message, which it does only once
+/// each is stored; `check` needs no data directory (the acknowledgement is the proof) and
+/// fails when logd cannot store the marker; `bench` reports the acknowledgement latency.
+#[test]
+fn relp_send_check_and_bench_go_by_the_acknowledgement() {
+    let server = Server::start("logc-relp", |c| {
+        c.syslog_port = None;
+        c.relp_port = Some(0);
+    });
+    let relp = server.at.relp.unwrap().to_string();
+    let out = logc(&[
+        "send",
+        "--server",
+        &relp,
+        "--transport",
+        "relp",
+        "--host",
+        "dev-9",
+        "over",
+        "relp",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Acknowledged means stored: the line is there as logc returns, with no waiting.
+    let stored = server.stored();
+    assert!(
+        stored
+            .iter()
+            .any(|(h, l)| h == "dev-9" && l.len() == 1 && l[0].message == "over relp"),
+        "{stored:?}"
+    );
+
+    // Without RELP, only the data directory can say the marker is stored.
+    let out = logc(&["check", &relp, "--transport", "tcp"]);
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--data-dir"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The marker's host file cannot be written (it is a directory): no acknowledgement.
+    let host = logging_service::client::local_host_name();
+    let blocked = server
+        .dir
+        .0
+        .join(format!("{}.log", logging_service::store::file_stem(&host)));
+    std::fs::create_dir_all(blocked.join("x")).unwrap();
+    let out = logc(&["check", &relp, "--transport", "relp"]);
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("closed"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(&blocked).unwrap();
+    crate::support::wait_until("the held marker is stored", || {
+        server.output.stats().held == 0
+    });
+    let out = logc(&["check", &relp, "--transport", "relp"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("was acknowledged (stored)"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = logc(&[
+        "bench",
+        "--server",
+        &relp,
+        "--transport",
+        "relp",
+        "--count",
+        "2000",
+        "--conns",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(summary.starts_with("sent 2000 records in "), "{summary}");
+    assert!(summary.contains(" 0 errors"), "{summary}");
+    assert!(
+        summary.contains("acknowledgement latency: median "),
+        "{summary}"
+    );
+    let (stats, _) = server.stop();
+    assert_eq!(stats.relp, 1 + 2 + 2000, "{stats:?}");
+    assert_eq!(stats.relp_unacked_closes, 1);
+}

@@ -114,7 +114,7 @@ fn sighup_reopens_and_sigterm_stops_after_writing_everything() {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
     assert!(
-        rest.contains("150 records stored (150 ACE, 0 syslog)"),
+        rest.contains("150 records stored (150 ACE, 0 syslog, 0 RELP)"),
         "{rest}"
     );
     assert_eq!(
@@ -196,7 +196,7 @@ fn with_a_svc_conf_sighup_reconfigures_live() {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
     assert!(
-        rest.contains("1 records stored (0 ACE, 1 syslog)"),
+        rest.contains("1 records stored (0 ACE, 1 syslog, 0 RELP)"),
         "{rest}"
     );
     let stored = logging_service::store::read_file(&dir.0.join("data/edge-7.log")).unwrap();
@@ -307,7 +307,7 @@ fn sighup_with_a_bad_argument_keeps_the_listener_and_says_so() {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
     assert!(
-        rest.contains("1 records stored (0 ACE, 1 syslog)"),
+        rest.contains("1 records stored (0 ACE, 1 syslog, 0 RELP)"),
         "{rest}"
     );
 }

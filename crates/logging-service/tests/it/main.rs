@@ -10,6 +10,8 @@ mod logc;
 mod logd_binary;
 mod metrics;
 mod operator_cli;
+mod relp;
+mod relp_crash;
 mod serve;
 mod service_unit;
 mod services;

@@ -1,0 +1,368 @@
+//! The RELP listener's connection handler: a session per client on the dispatcher, which
+//! answers `rsp 200 OK` for a record only once the output has put it in its place.
+//!
+//! Each input upcall reads what the client sent, decodes every whole frame
+//! ([`crate::relp::RelpDecoder`]), writes the batch of `syslog` records to the [`Output`]
+//! (the store files, and the forwarder's spool when forwarding), and only then queues the
+//! answers, in order, into an [`OutBuffer`]. When the output could not put every record of the
+//! batch in its place (a store write failed and the record is held for a retry, the spool was
+//! full), none of the batch is acknowledged: the session ends with a `serverclose` hint,
+//! so that the sender, which keeps every unanswered frame, sends them again on its next
+//! session. Closing, not answering `500`, because librelp's sender treats a `500` as a
+//! failed session anyway, and a held record may still be written by the store's retry: the
+//! resent copy is then a duplicate, never a loss.
+//!
+//! A `syslog` frame whose message does not parse is answered `500` and counted in
+//! `rejected` (its place in the ledger); a malformed frame, a frame before `open`, or an
+//! `open` without the `syslog` command ends the session.
+
+use std::any::Any;
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pattern_core::{Context, Disposition, EventHandler, Interest, TimerId, Token};
+use reactor::SockStream as TcpStream;
+use reactor::{OutBuffer, ServiceFactory};
+
+use crate::limits::BufferBudget;
+use crate::record::RecordBatch;
+use crate::relp::{self, Command, RelpDecoder, RelpError};
+use crate::server;
+use crate::store::{Output, Stats};
+use crate::syslog;
+
+/// What logd calls itself in `open`.
+pub(crate) fn software() -> String {
+    format!("logd,{},-", env!("CARGO_PKG_VERSION"))
+}
+
+/// Answers queued for a client that does not read them before the session stops reading.
+const OUT_LIMIT: usize = 256 * 1024;
+
+/// An answer waiting for the batch's write.
+#[derive(Debug, Clone, Copy)]
+enum Reply {
+    /// `200 OK` once the batch is in its place.
+    Ack(u32),
+    /// `500`, with the reason.
+    Refuse(u32, &'static str),
+    /// The `open` answer.
+    Open(u32),
+    /// The `close` answer; the session ends after it.
+    Close(u32),
+}
+
+/// One RELP session. See the [module documentation](self).
+pub struct RelpConnection {
+    stream: TcpStream,
+    peer: String,
+    decoder: RelpDecoder,
+    output: Arc<Output>,
+    out: OutBuffer,
+    opened: bool,
+    replies: Vec<Reply>,
+    batch: RecordBatch,
+    idle: Duration,
+    last_progress: Option<Instant>,
+    paused: bool,
+    budget: Arc<BufferBudget>,
+    held: usize,
+}
+
+impl std::fmt::Debug for RelpConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelpConnection")
+            .field("peer", &self.peer)
+            .finish()
+    }
+}
+
+impl Drop for RelpConnection {
+    fn drop(&mut self) {
+        if self.held > 0 {
+            self.budget.shrink(std::mem::take(&mut self.held));
+            let budget = &self.budget;
+            self.output.count(|s| server::note_buffered(s, budget));
+        }
+    }
+}
+
+/// How an upcall's frames end the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    No,
+    /// The client sent `close` (answered) or end of stream.
+    Client,
+    /// A protocol error.
+    Error,
+    /// A frame over `--max-frame`.
+    Oversized,
+    /// The unfinished frames of all connections would pass `--max-buffered`.
+    OverBudget,
+}
+
+impl RelpConnection {
+    /// Decodes every whole frame held, turning `syslog` frames into records and queuing the
+    /// answers. Returns how the frames end the session.
+    fn take_frames(&mut self, rejected: &mut u64) -> Ending {
+        loop {
+            let f = match self.decoder.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => return Ending::No,
+                Err(e) => {
+                    tracing::warn!(peer = %self.peer, error = %e, "RELP: closing the session: the stream cannot be resynchronised");
+                    *rejected += 1;
+                    return match e {
+                        RelpError::TooLarge { .. } => Ending::Oversized,
+                        _ => Ending::Error,
+                    };
+                }
+            };
+            match (f.command, self.opened) {
+                (Command::Open, false) => {
+                    if !relp::offers_syslog(f.data) {
+                        tracing::warn!(peer = %self.peer, "RELP: the client does not offer the syslog command");
+                        *rejected += 1;
+                        return Ending::Error;
+                    }
+                    self.opened = true;
+                    self.replies.push(Reply::Open(f.txnr));
+                }
+                (Command::Syslog, true) => match syslog::parse(f.data) {
+                    Ok(m) => {
+                        self.batch.push_syslog(&m, &self.peer);
+                        self.replies.push(Reply::Ack(f.txnr));
+                    }
+                    Err(e) => {
+                        tracing::warn!(peer = %self.peer, error = %e, "RELP: syslog message refused");
+                        *rejected += 1;
+                        self.replies
+                            .push(Reply::Refuse(f.txnr, "malformed syslog message"));
+                    }
+                },
+                (Command::Close, true) => {
+                    self.replies.push(Reply::Close(f.txnr));
+                    return Ending::Client;
+                }
+                (Command::Other, true) => {
+                    self.replies
+                        .push(Reply::Refuse(f.txnr, "command not supported"));
+                }
+                (c, opened) => {
+                    tracing::warn!(peer = %self.peer, command = %c, opened, "RELP: closing the session: unexpected command");
+                    *rejected += 1;
+                    return Ending::Error;
+                }
+            }
+        }
+    }
+
+    /// Writes the batch, then queues the answers; `false` when the batch could not be put in
+    /// its place and the session must end unacknowledged.
+    fn flush_batch(&mut self, rejected: u64, ending: Ending) -> bool {
+        let n = self.batch.len() as u64;
+        let placed = self.output.write_placed(&self.batch);
+        if !placed {
+            tracing::warn!(peer = %self.peer, records = n, "RELP: records not yet in their place; closing the session unacknowledged, the sender sends them again");
+        }
+        self.batch.clear();
+        let budget = &self.budget;
+        self.output.count(|s| {
+            s.relp += n;
+            s.rejected += rejected;
+            if !placed {
+                s.relp_unacked_closes += 1;
+            }
+            match ending {
+                Ending::Oversized => s.oversized_closed += 1,
+                Ending::OverBudget => s.buffer_cap_closed += 1,
+                _ => {}
+            }
+            server::note_buffered(s, budget);
+        });
+        let mut wire = Vec::new();
+        if !placed {
+            relp::encode(&mut wire, 0, Command::ServerClose, b"");
+        } else {
+            for r in self.replies.drain(..) {
+                match r {
+                    Reply::Ack(t) => relp::encode_rsp(&mut wire, t, 200, "OK"),
+                    Reply::Refuse(t, why) => relp::encode_rsp(&mut wire, t, 500, why),
+                    Reply::Open(t) => {
+                        let data = format!("200 OK\n{}", relp::offers(&software()));
+                        relp::encode(&mut wire, t, Command::Rsp, data.as_bytes());
+                    }
+                    Reply::Close(t) => relp::encode_rsp(&mut wire, t, 200, "OK"),
+                }
+            }
+        }
+        self.replies.clear();
+        self.out.push(&wire);
+        placed
+    }
+
+    fn reserve(&mut self) -> bool {
+        server::reserve(&self.budget, &mut self.held, self.decoder.buffered())
+    }
+}
+
+impl EventHandler for RelpConnection {
+    fn handle(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.stream.as_fd())
+    }
+
+    fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
+        if server::pause_if_backlogged(&self.output, ctx) {
+            self.paused = true;
+            return Disposition::Again;
+        }
+        let mut buf = [0u8; 64 * 1024];
+        let mut budget = server::READ_BUDGET;
+        let mut rejected = 0;
+        let mut ending = Ending::No;
+        let mut more = false;
+        while !self.out.is_over_limit() {
+            if budget == 0 {
+                more = true;
+                break;
+            }
+            match self.stream.read(&mut buf) {
+                Ok(0) => {
+                    ending = Ending::Client;
+                    break;
+                }
+                Ok(n) => {
+                    budget = budget.saturating_sub(n);
+                    self.decoder.extend(&buf[..n]);
+                    ending = self.take_frames(&mut rejected);
+                    if ending != Ending::No {
+                        break;
+                    }
+                    if !self.reserve() {
+                        tracing::warn!(peer = %self.peer, "RELP: closing: unfinished frames of all connections would pass --max-buffered");
+                        ending = Ending::OverBudget;
+                        break;
+                    }
+                    if n < buf.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::debug!(peer = %self.peer, error = %e, "RELP: read failed");
+                    ending = Ending::Error;
+                    break;
+                }
+            }
+        }
+        if !self.replies.is_empty() || rejected > 0 {
+            self.last_progress = Some(ctx.now());
+        }
+        let placed = self.flush_batch(rejected, ending);
+        if ending != Ending::No || !placed {
+            // Best effort: the answers queued so far (and a `serverclose`), then close.
+            let _ = self.out.flush(&mut self.stream);
+            return Disposition::Close;
+        }
+        self.out
+            .settle(&mut self.stream, ctx, more || self.out.is_over_limit())
+    }
+
+    fn handle_output(&mut self, ctx: &mut dyn Context) -> Disposition {
+        self.out.settle(&mut self.stream, ctx, true)
+    }
+
+    fn handle_timeout(
+        &mut self,
+        ctx: &mut dyn Context,
+        _timer: TimerId,
+        act: &mut (dyn Any + Send),
+    ) -> Disposition {
+        let now = ctx.now();
+        if let Some(paused) = server::backlog_recheck(&self.output, ctx, act) {
+            self.last_progress = Some(now);
+            self.paused = paused;
+            return Disposition::Continue;
+        }
+        if self.paused {
+            return Disposition::Continue;
+        }
+        let last = *self.last_progress.get_or_insert(now);
+        if now.saturating_duration_since(last) >= self.idle {
+            tracing::info!(peer = %self.peer, "RELP: closing idle session");
+            self.output.count(|s| {
+                if self.decoder.buffered() > 0 {
+                    s.idle_partial += 1;
+                } else {
+                    s.idle_closed += 1;
+                }
+            });
+            return Disposition::Close;
+        }
+        Disposition::Continue
+    }
+}
+
+/// Makes a [`RelpConnection`] per accepted client.
+#[derive(Debug)]
+pub struct RelpFactory {
+    max_frame: usize,
+    output: Arc<Output>,
+    idle: Duration,
+    budget: Arc<BufferBudget>,
+}
+
+impl RelpFactory {
+    /// Sessions with frames of at most `max_frame` bytes of data, writing to `output`, closed
+    /// after `idle` without a complete frame, their unfinished frames reserved from `budget`.
+    pub fn new(
+        max_frame: usize,
+        output: Arc<Output>,
+        idle: Duration,
+        budget: Arc<BufferBudget>,
+    ) -> Self {
+        RelpFactory {
+            max_frame,
+            output,
+            idle,
+            budget,
+        }
+    }
+}
+
+impl ServiceFactory for RelpFactory {
+    fn make_service(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> Option<(Box<dyn EventHandler>, Interest)> {
+        let _ = stream.set_nodelay(true);
+        self.output.count(|s: &mut Stats| s.connections += 1);
+        let conn = RelpConnection {
+            stream,
+            peer: peer.ip().to_string(),
+            decoder: RelpDecoder::new(self.max_frame),
+            output: self.output.clone(),
+            out: OutBuffer::with_limit(OUT_LIMIT),
+            opened: false,
+            replies: Vec::new(),
+            batch: RecordBatch::new(),
+            idle: self.idle,
+            last_progress: None,
+            paused: false,
+            budget: self.budget.clone(),
+            held: 0,
+        };
+        Some((Box::new(conn), Interest::READ))
+    }
+
+    fn opened(&mut self, ctx: &mut dyn Context, token: Token) {
+        if !self.idle.is_zero() {
+            let _ = ctx.schedule_timer(token, self.idle, Some(self.idle), Box::new(()));
+        }
+    }
+}
