@@ -23,7 +23,7 @@ use crate::forward::{ForwardHandle, ForwardOptions, Forwarder};
 use crate::limits::{self, BufferBudget};
 use crate::record::RecordBatch;
 use crate::services::{self, ServiceEnv};
-use crate::store::{Durability, FileStore, Output, RecordSink, Stats, StoreConfig};
+use crate::store::{Durability, FileStore, InputCounts, Output, RecordSink, Stats, StoreConfig};
 use crate::syslog::{self, SyslogFramer};
 
 /// How bytes on a connection become records (the framing strategy).
@@ -44,6 +44,9 @@ pub trait Framing: Send + 'static {
 
     /// Counts a record of this framing's format.
     fn count(stats: &mut Stats, n: u64);
+
+    /// The per-input counters of this framing's input.
+    fn input(stats: &mut Stats) -> &mut InputCounts;
 
     /// Bytes held that do not yet form a whole frame (what the global budget accounts for).
     fn buffered(&self) -> usize;
@@ -86,6 +89,10 @@ impl Framing for AceFraming {
 
     fn count(stats: &mut Stats, n: u64) {
         stats.ace += n;
+    }
+
+    fn input(stats: &mut Stats) -> &mut InputCounts {
+        &mut stats.ace_input
     }
 
     fn buffered(&self) -> usize {
@@ -145,6 +152,10 @@ impl Framing for SyslogFraming {
 
     fn count(stats: &mut Stats, n: u64) {
         stats.syslog += n;
+    }
+
+    fn input(stats: &mut Stats) -> &mut InputCounts {
+        &mut stats.syslog_tcp_input
     }
 
     fn buffered(&self) -> usize {
@@ -210,7 +221,9 @@ enum Closing {
 }
 
 impl<F: Framing> Connection<F> {
-    fn flush_batch(&mut self, rejected: u64, closing: Closing) {
+    /// Writes the batch and counts it; `unfinished` when the connection closes with a
+    /// partial frame that will never be completed.
+    fn flush_batch(&mut self, rejected: u64, closing: Closing, unfinished: bool) {
         let n = self.batch.len() as u64;
         if let Err(e) = self.output.write(&self.batch) {
             tracing::error!(peer = %self.peer, records = n, error = %e, "storing records failed");
@@ -220,11 +233,20 @@ impl<F: Framing> Connection<F> {
         self.output.count(|s| {
             F::count(s, n);
             s.rejected += rejected;
+            let oversized = u64::from(closing == Closing::Oversized);
+            let unfinished = u64::from(unfinished);
             match closing {
                 Closing::No => {}
                 Closing::Oversized => s.oversized_closed += 1,
                 Closing::OverBudget => s.buffer_cap_closed += 1,
             }
+            // The frame that closed the connection for its size is `oversized`, not `malformed`.
+            let input = F::input(s);
+            input.records += n;
+            input.rejected += rejected - oversized;
+            input.oversized += oversized;
+            input.unfinished += unfinished;
+            input.read += n + rejected + unfinished;
             note_buffered(s, budget);
         });
     }
@@ -330,7 +352,12 @@ impl<F: Framing> EventHandler for Connection<F> {
         if !self.batch.is_empty() || rejected > 0 {
             self.last_progress = Some(ctx.now());
         }
-        self.flush_batch(rejected, closing);
+        // A partial frame left at a close (not the oversized one, counted as such) is lost:
+        // counted.
+        let unfinished = disposition == Disposition::Close
+            && closing != Closing::Oversized
+            && self.framing.buffered() > 0;
+        self.flush_batch(rejected, closing, unfinished);
         disposition
     }
 
@@ -362,7 +389,12 @@ impl<F: Framing> EventHandler for Connection<F> {
             let partial = self.framing.buffered();
             if partial > 0 {
                 tracing::warn!(peer = %self.peer, partial, idle = ?self.idle, "closing: a frame left unfinished past the idle timeout");
-                self.output.count(|s| s.idle_partial += 1);
+                self.output.count(|s| {
+                    s.idle_partial += 1;
+                    let input = F::input(s);
+                    input.read += 1;
+                    input.unfinished += 1;
+                });
             } else {
                 tracing::info!(peer = %self.peer, "closing idle connection");
                 self.output.count(|s| s.idle_closed += 1);
@@ -485,16 +517,19 @@ impl EventHandler for SyslogUdp {
     fn handle_input(&mut self, _ctx: &mut dyn Context) -> Disposition {
         let mut rejected = 0;
         let mut oversized = 0;
+        let mut datagrams = 0;
         let mut disposition = Disposition::Again;
         for _ in 0..1024 {
             match self.socket.recv_from(&mut self.buf) {
                 // The buffer holds any UDP payload (at most 65,507 bytes), so `n` is the
                 // datagram's real size.
                 Ok((n, peer)) if n > self.max_frame => {
+                    datagrams += 1;
                     tracing::warn!(%peer, len = n, max = self.max_frame, "UDP datagram over --max-frame dropped");
                     oversized += 1;
                 }
                 Ok((n, peer)) => {
+                    datagrams += 1;
                     let ip = peer.ip();
                     if self.last_peer.as_ref().is_none_or(|(last, _)| *last != ip) {
                         self.last_peer = Some((ip, ip.to_string()));
@@ -524,6 +559,11 @@ impl EventHandler for SyslogUdp {
             s.syslog_udp += n;
             s.rejected += rejected;
             s.udp_oversized += oversized;
+            let input = &mut s.syslog_udp_input;
+            input.read += datagrams;
+            input.records += n;
+            input.rejected += rejected;
+            input.oversized += oversized;
         });
         disposition
     }
