@@ -967,12 +967,9 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool, String> {
     if tmpfs.is_none() {
         eprintln!("chaos: skipped the disk-full fault: cannot mount a tmpfs here (run as root)");
     }
-    let rsyslogd = which("rsyslogd");
-    if rsyslogd.is_none() {
-        eprintln!(
-            "chaos: rsyslogd not installed (apt-get install rsyslog): the second logd is the only upstream"
-        );
-    }
+    // A skip line when missing (the second logd is then the only upstream); a failure under
+    // POSA_REQUIRE_PEERS=1, as in CI.
+    let rsyslogd = pattern_core::peer::program("rsyslogd", "rsyslog");
     let run = Run {
         logd,
         rsyslogd,
@@ -1207,15 +1204,6 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool, String> {
         );
     }
     Ok(passed)
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    })
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ pub(crate) enum Command {
     /// time limit and compare its stdout with crates/<crate>/examples/expected/<example>.stdout
     /// where that file exists.
     Demo(DemoArgs),
-    /// Run the CI steps of .ci/run locally: fmt, clippy, test, fresh, demo.
+    /// Run the CI steps of .ci/run locally: fmt, clippy, test, fresh, loom, demo, chaos.
     #[command(long_about = crate::ci::USAGE)]
     Ci,
     /// Run `cargo test --workspace` as a fresh machine does: every system peer hidden from PATH

@@ -1076,6 +1076,42 @@ pub fn read_all(dir: &Path) -> io::Result<Vec<(String, Vec<String>)>> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn balances_names_the_first_equation_that_fails() {
+        let input = InputCounts {
+            read: 5,
+            records: 3,
+            rejected: 1,
+            oversized: 0,
+            unfinished: 1,
+        };
+        let mut s = Stats {
+            ace_input: input,
+            records: 3,
+            stored: 2,
+            held: 1,
+            ..Stats::default()
+        };
+        assert_eq!(s.balances(), Ok(()));
+        s.ace_input.unfinished = 0;
+        assert!(s.balances().unwrap_err().starts_with("input ace: read 5"));
+        s.ace_input.unfinished = 1;
+        s.syslog_udp_input = InputCounts {
+            read: 1,
+            records: 1,
+            ..InputCounts::default()
+        };
+        assert!(s.balances().unwrap_err().contains("decoded 4 records"));
+        s.records = 4;
+        assert!(
+            s.balances()
+                .unwrap_err()
+                .starts_with("received 4 != stored 2")
+        );
+        s.dropped_pending_full = 1;
+        assert_eq!(s.balances(), Ok(()));
+    }
     use super::*;
     use crate::record::LogRecord;
 

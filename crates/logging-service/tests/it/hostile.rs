@@ -62,7 +62,7 @@ fn malformed_syslog_messages_are_counted_and_skipped() {
 }
 
 #[test]
-fn a_truncated_frame_at_end_of_stream_is_dropped_quietly() {
+fn a_truncated_frame_at_end_of_stream_is_dropped_and_counted() {
     let server = Server::start("truncated", |_| {});
     let mut bytes = good("complete");
     let partial = good("partial");
@@ -70,6 +70,11 @@ fn a_truncated_frame_at_end_of_stream_is_dropped_quietly() {
     send_and_wait(server.at.ace.unwrap(), &bytes);
     let (stats, _) = server.stop();
     assert_eq!(stats.ace, 1);
+    assert_eq!(
+        (stats.ace_input.read, stats.ace_input.unfinished),
+        (2, 1),
+        "the cut frame is read and counted, not dropped quietly"
+    );
 }
 
 proptest! {
