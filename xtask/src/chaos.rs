@@ -122,9 +122,9 @@ const TMPFS_SIZE: &str = "256m";
 /// What the sources, the injector and the sampler share.
 struct Shared {
     stop: AtomicBool,
-    /// `kill -9`s and SIGTERM stops so far: a TCP batch open across one is in a kill window
-    /// (what logd had not read when it stopped is lost with the connection; the client
-    /// sees no acknowledgement).
+    /// Edges of the kill windows (each `kill -9` or SIGTERM stop opens one, the restart
+    /// closes it): a TCP batch that saw this change overlapped one (what logd had not read
+    /// when it stopped is lost with the connection; the client sees no acknowledgement).
     windows: AtomicU64,
     /// Held for writing while logd is down or about to be killed: UDP sends hold it for reading.
     udp_gate: RwLock<()>,
@@ -132,10 +132,24 @@ struct Shared {
     pid: AtomicU32,
     /// The highest VmRSS seen, in bytes.
     peak_rss: AtomicU64,
+    /// When the load started (times in the ledger count from here).
+    started: Instant,
+    /// What the injector did, and when.
+    log: Mutex<Vec<(Duration, String)>>,
+}
+
+impl Shared {
+    fn note(&self, what: impl Into<String>) {
+        let at = self.started.elapsed();
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((at, what.into()));
+    }
 }
 
 /// One TCP connection's records and what became of them.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Batch {
     first: u64,
     /// Records written whole to the socket.
@@ -144,6 +158,9 @@ struct Batch {
     acked: bool,
     /// A `kill -9` happened while the connection was open.
     in_kill_window: bool,
+    /// Why it was not acknowledged, and when it ended (since the run started).
+    failure: Option<String>,
+    ended: Duration,
 }
 
 /// What one source did.
@@ -324,7 +341,7 @@ fn pace(start: Instant, done: u64, rate: u32) {
 fn tcp_source(source: Source, port: u16, rate: u32, shared: &Shared) -> Sent {
     let mut sent = Sent::default();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let start = Instant::now();
+    let start = shared.started;
     let mut next = 0u64;
     while !shared.stop.load(Ordering::Relaxed) {
         let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
@@ -339,9 +356,12 @@ fn tcp_source(source: Source, port: u16, rate: u32, shared: &Shared) -> Sent {
             written: 0,
             acked: false,
             in_kill_window: false,
+            failure: None,
+            ended: Duration::ZERO,
         };
         for seq in next..next + BATCH {
-            if s.write_all(&frame(source.wire, source.name, seq)).is_err() {
+            if let Err(e) = s.write_all(&frame(source.wire, source.name, seq)) {
+                batch.failure = Some(format!("write: {e}"));
                 break;
             }
             batch.written += 1;
@@ -352,10 +372,14 @@ fn tcp_source(source: Source, port: u16, rate: u32, shared: &Shared) -> Sent {
         }
         // A record partly written is not sent; the next connection starts after it.
         next += batch.written + u64::from(batch.written < BATCH);
-        if s.shutdown(Shutdown::Write).is_ok() {
-            let mut rest = Vec::new();
-            batch.acked = s.read_to_end(&mut rest).is_ok();
+        match s.shutdown(Shutdown::Write) {
+            Ok(()) => match s.read_to_end(&mut Vec::new()) {
+                Ok(_) => batch.acked = true,
+                Err(e) => batch.failure = Some(format!("waiting for the close: {e}")),
+            },
+            Err(e) => batch.failure = Some(format!("half-close: {e}")),
         }
+        batch.ended = start.elapsed();
         batch.in_kill_window = shared.windows.load(Ordering::SeqCst) != windows;
         sent.batches.push(batch);
     }
@@ -685,6 +709,18 @@ fn injector(run: &Run, shared: &Shared, mut logd: Logd, until: Instant) -> (Inje
     while Instant::now() < until {
         let what = step % 8;
         step += 1;
+        shared.note(
+            [
+                "upstream flap",
+                "SIGHUP valid",
+                "disk fill",
+                "SIGHUP invalid",
+                "host flood",
+                "kill -9 and restart",
+                "SIGHUP valid",
+                "SIGTERM and restart",
+            ][what as usize],
+        );
         match what {
             0 => {
                 upstream.kill();
@@ -753,6 +789,9 @@ fn injector(run: &Run, shared: &Shared, mut logd: Logd, until: Instant) -> (Inje
                     }
                 }
                 inj.restarts += 1;
+                // The window closes when the new logd serves: a connection the old one's
+                // backlog took after the window opened is reset with it.
+                shared.windows.fetch_add(1, Ordering::SeqCst);
                 drop(gate);
             }
             7 => {
@@ -780,6 +819,9 @@ fn injector(run: &Run, shared: &Shared, mut logd: Logd, until: Instant) -> (Inje
                     }
                 }
                 inj.restarts += 1;
+                // The window closes when the new logd serves: a connection the old one's
+                // backlog took after the window opened is reset with it.
+                shared.windows.fetch_add(1, Ordering::SeqCst);
                 drop(gate);
             }
             _ => {}
@@ -915,6 +957,11 @@ fn ledger_udp(name: &str, sent: u64, found: &Found) -> Ledger {
     l
 }
 
+fn tcp_lost_outside_any(rows: &[(String, &str, Ledger)]) -> bool {
+    rows.iter()
+        .any(|(_, _, l)| l.lost_outside > 0 && !l.examples.is_empty())
+}
+
 /// The `key=value` fields of logd's `logd: ledger:` lines, and whether each said balanced.
 fn balanced(summary: &str) -> Result<(), String> {
     let lines: Vec<&str> = summary
@@ -986,6 +1033,8 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool, String> {
         udp_gate: RwLock::new(()),
         pid: AtomicU32::new(0),
         peak_rss: AtomicU64::new(0),
+        started: Instant::now(),
+        log: Mutex::default(),
     });
     let first = adopt(run.start_logd()?, &shared);
     eprintln!(
@@ -1091,6 +1140,11 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool, String> {
             eprintln!("chaos: lost outside the windows: {e}");
         }
     }
+    if tcp_lost_outside_any(&rows) {
+        for (at, what) in shared.log.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            eprintln!("chaos: {:>7.2} s  {what}", at.as_secs_f64());
+        }
+    }
     let udp_lost = udp_sent - udp_stored;
     let counted = inj.udp_drops.kernel + inj.udp_drops.logd;
     println!();
@@ -1112,7 +1166,7 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool, String> {
     for s in &inj.summaries {
         for l in s
             .lines()
-            .filter(|l| l.contains("ledger") || l.contains("forwarding to"))
+            .filter(|l| l.contains("ledger") || l.contains("failed writes"))
         {
             println!("  {l}");
         }
@@ -1248,6 +1302,8 @@ mod tests {
                 written: 3,
                 acked: true,
                 in_kill_window: false,
+                failure: None,
+                ended: Duration::ZERO,
             }],
             datagrams: 0,
         };
