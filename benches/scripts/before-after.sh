@@ -5,8 +5,8 @@
 #
 #   benches/scripts/before-after.sh OLD_LOGD NEW_LOGD INGEST [ROUNDS] [RECORDS]
 #
-# Prints one line per run (`round wire conns build records/s`) and, per (wire, conns),
-# the median of the per-round ratios new/old. Servers run on 127.0.0.1, high ports,
+# Prints one line per run (`round wire conns build records/s cpu-ticks`) and, per
+# (wire, conns), the medians of the per-round ratios new/old of records/s and of CPU. Servers run on 127.0.0.1, high ports,
 # and are stopped by PID.
 set -euo pipefail
 old=$1 new=$2 ingest=$3 rounds=${4:-5} records=${5:-400000}
@@ -37,22 +37,28 @@ for round in $(seq 1 "$rounds"); do
                     --connections "$conns" --records $((records / conns)) --message-bytes 64 \
                     --marker "ba${round}x" --timeout 120 |
                     sed -n 's/.*"records_per_sec":\([0-9.]*\).*/\1/p')
+                # logd's user + system CPU ticks over its whole life (start-up is a few).
+                cpu=$(awk '{print $14 + $15}' "/proc/$pid/stat")
                 kill "$pid"; wait "$pid" || true
                 rm -rf "$data"
-                echo "$round $wire $conns $build $rate" | tee -a "$results"
+                echo "$round $wire $conns $build $rate $cpu" | tee -a "$results"
             done
         done
     done
 done
-echo "median of per-round ratios new/old:"
+ratio() { # column, wire, conns: the sorted per-round ratios new/old
+    for round in $(seq 1 "$rounds"); do
+        o=$(awk -v r="$round" -v w="$2" -v c="$3" -v k="$1" '$1==r&&$2==w&&$3==c&&$4=="old"{print $k}' "$results")
+        n=$(awk -v r="$round" -v w="$2" -v c="$3" -v k="$1" '$1==r&&$2==w&&$3==c&&$4=="new"{print $k}' "$results")
+        awk -v o="$o" -v n="$n" 'BEGIN{printf "%.4f\n", n/o}'
+    done | sort -g
+}
+median() { awk '{a[NR]=$1} END{print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2}'; }
+echo "medians of per-round ratios new/old (records/s; CPU ticks, lower is better):"
 for wire in ace syslog; do
     for conns in 1 16; do
-        ratios=$(for round in $(seq 1 "$rounds"); do
-            o=$(awk -v r="$round" -v w="$wire" -v c="$conns" '$1==r&&$2==w&&$3==c&&$4=="old"{print $5}' "$results")
-            n=$(awk -v r="$round" -v w="$wire" -v c="$conns" '$1==r&&$2==w&&$3==c&&$4=="new"{print $5}' "$results")
-            awk -v o="$o" -v n="$n" 'BEGIN{printf "%.4f\n", n/o}'
-        done | sort -g)
-        med=$(echo "$ratios" | awk '{a[NR]=$1} END{print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2}')
-        echo "$wire $conns connections: $med (rounds: $(echo $ratios))"
+        rate=$(ratio 5 "$wire" "$conns")
+        cpu=$(ratio 6 "$wire" "$conns")
+        echo "$wire $conns connections: records/s $(echo "$rate" | median) (rounds: $(echo $rate)); CPU $(echo "$cpu" | median) (rounds: $(echo $cpu))"
     done
 done

@@ -173,14 +173,14 @@ fn push_token(out: &mut String, s: &str) {
 fn push_escaped(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     let mut from = 0;
-    let mut i = 0;
+    let mut i = next_special(bytes, 0);
     while i < bytes.len() {
         let b = bytes[i];
         let width = match b {
             b'\\' | b'\n' | b'\r' | 0..=0x08 | 0x0b..=0x1f | 0x7f => 1,
             0xc2 if bytes.get(i + 1).is_some_and(|c| (0x80..=0x9f).contains(c)) => 2,
             _ => {
-                i += 1;
+                i = next_special(bytes, i + 1);
                 continue;
             }
         };
@@ -200,8 +200,34 @@ fn push_escaped(out: &mut String, s: &str) {
         }
         i += width;
         from = i;
+        i = next_special(bytes, i);
     }
     out.push_str(&s[from..]);
+}
+
+/// The index of the first byte at or after `from` that [`push_escaped`] may have to look at
+/// (below 0x20, `\`, DEL, or 0xC2, the lead byte of the C1 controls), or `bytes.len()`.
+/// Eight bytes at a time (SWAR): messages rarely hold one, and this scan runs over every
+/// stored message.
+fn next_special(bytes: &[u8], mut from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Flags the bytes of `x` below `n` (n <= 0x80). The lowest flag is exact; a borrow may
+    // flag bytes above it, which the lowest-bit search below never picks first.
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
+    let equal = |x: u64, b: u8| below(x ^ (ONES * u64::from(b)), 1);
+    while let Some(chunk) = bytes.get(from..from + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let hit = below(x, 0x20) | equal(x, b'\\') | equal(x, 0x7f) | equal(x, 0xc2);
+        if hit != 0 {
+            return from + (hit.trailing_zeros() / 8) as usize;
+        }
+        from += 8;
+    }
+    bytes[from.min(bytes.len())..]
+        .iter()
+        .position(|&b| b < 0x20 || b == b'\\' || b == 0x7f || b == 0xc2)
+        .map_or(bytes.len(), |at| from + at)
 }
 
 /// Appends a decimal number.
@@ -552,6 +578,36 @@ mod tests {
         assert_eq!(s, "a\\x1b[2J\\x00b\\x07\\x7f\tc\\u{9b}1m\\\\x41é");
         assert!(!s.contains(|c: char| c.is_control() && c != '\t'));
         assert_eq!(unescape(&s), "a\u{1b}[2J\0b\u{7}\u{7f}\tc\u{9b}1m\\x41é");
+    }
+
+    #[test]
+    fn the_special_byte_scan_finds_the_first_one() {
+        let naive = |b: &[u8], from: usize| {
+            (from..b.len())
+                .find(|&i| b[i] < 0x20 || b[i] == b'\\' || b[i] == 0x7f || b[i] == 0xc2)
+                .unwrap_or(b.len())
+        };
+        let mut text: Vec<u8> = b"plain ascii text, long enough for several words".to_vec();
+        assert_eq!(next_special(&text, 0), text.len());
+        for special in [0u8, 0x09, 0x1f, b'\\', 0x7f, 0xc2] {
+            for at in 0..text.len() {
+                let mut t = text.clone();
+                t[at] = special;
+                // A byte just above each bound around it: not special.
+                if at + 1 < t.len() {
+                    t[at + 1] = [0x20, 0x80, 0xc3, 0x5d][at % 4];
+                }
+                for from in [0, at.saturating_sub(3), at, at + 1] {
+                    assert_eq!(
+                        next_special(&t, from),
+                        naive(&t, from),
+                        "{special:#x} at {at} from {from}"
+                    );
+                }
+            }
+        }
+        text.clear();
+        assert_eq!(next_special(&text, 0), 0);
     }
 
     proptest::proptest! {
