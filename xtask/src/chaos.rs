@@ -116,8 +116,9 @@ const MAX_PENDING: u64 = 50_000;
 const HELD_RECORD_COST: u64 = 1_024;
 /// The process itself: code, threads' stacks, allocator slack.
 const BASE_RSS: u64 = 48 << 20;
-/// The data directory's tmpfs.
-const TMPFS_SIZE: &str = "256m";
+/// The smallest tmpfs for the data directory; a longer run gets room for twice what its
+/// load writes (about 150 bytes a line, 4.5 TCP sources' worth of records a second).
+const TMPFS_MIN_MIB: u64 = 256;
 
 /// What the sources, the injector and the sampler share.
 struct Shared {
@@ -571,9 +572,11 @@ impl Upstream {
 struct Tmpfs(PathBuf);
 
 impl Tmpfs {
-    fn mount(dir: &Path) -> Option<Tmpfs> {
+    fn mount(dir: &Path, args: &ChaosArgs) -> Option<Tmpfs> {
+        let load = args.seconds.as_secs() * u64::from(args.rate) * 9 / 2 * 150;
+        let mib = TMPFS_MIN_MIB.max(2 * load >> 20);
         let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={TMPFS_SIZE}"), "chaos"])
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "chaos"])
             .arg(dir)
             .stderr(Stdio::null())
             .status()
@@ -1012,7 +1015,7 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool, String> {
     let data = work.join("data");
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
-    let tmpfs = Tmpfs::mount(&data);
+    let tmpfs = Tmpfs::mount(&data, args);
     if tmpfs.is_none() {
         eprintln!("chaos: skipped the disk-full fault: cannot mount a tmpfs here (run as root)");
     }
