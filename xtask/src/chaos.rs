@@ -276,17 +276,20 @@ impl Run {
         let child = cmd
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", self.logd.display()))?;
+        // Killed and reaped by `Logd`'s drop if it does not come up.
+        let mut logd = Logd { child };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !(connects(self.ports.ace)
             && connects(self.ports.syslog)
             && connects(self.ports.metrics))
         {
-            if Instant::now() > deadline {
-                return Err("logd did not start listening within 30 s".into());
+            if Instant::now() > deadline || !matches!(logd.child.try_wait(), Ok(None)) {
+                return Err("logd did not start listening within 30 s (see logd.stderr)".into());
             }
             thread::sleep(Duration::from_millis(10));
         }
-        Ok(child)
+        // Taken out of the guard: a dead placeholder goes in its place.
+        Ok(std::mem::replace(&mut logd.child, dead_child()))
     }
 }
 
@@ -735,7 +738,9 @@ fn injector(run: &Run, shared: &Shared, mut logd: Logd, until: Instant) -> (Inje
                 inj.upstream_flaps += 1;
             }
             1 | 6 => {
-                let _ = fs::write(&run.conf, run.valid_conf());
+                if let Err(e) = write_conf(&run.conf, &run.valid_conf()) {
+                    inj.errors.push(e);
+                }
                 logd.signal("-HUP");
                 inj.hup_valid += 1;
             }
@@ -746,7 +751,9 @@ fn injector(run: &Run, shared: &Shared, mut logd: Logd, until: Instant) -> (Inje
                 inj.fills += 1;
             }
             3 => {
-                let _ = fs::write(&run.conf, run.invalid_conf());
+                if let Err(e) = write_conf(&run.conf, &run.invalid_conf()) {
+                    inj.errors.push(e);
+                }
                 logd.signal("-HUP");
                 inj.hup_invalid += 1;
                 // Whatever the reload made of it, both listeners keep serving.
@@ -754,7 +761,9 @@ fn injector(run: &Run, shared: &Shared, mut logd: Logd, until: Instant) -> (Inje
                 if !(connects(run.ports.ace) && connects(run.ports.syslog)) {
                     inj.hup_invalid_still_serving = false;
                 }
-                let _ = fs::write(&run.conf, run.valid_conf());
+                if let Err(e) = write_conf(&run.conf, &run.valid_conf()) {
+                    inj.errors.push(e);
+                }
             }
             4 => {
                 let _open = shared.udp_gate.read().unwrap_or_else(|e| e.into_inner());
@@ -836,6 +845,25 @@ fn injector(run: &Run, shared: &Shared, mut logd: Logd, until: Instant) -> (Inje
     inj.flood_sent = flood_seq;
     upstream.kill();
     (inj, logd)
+}
+
+/// Free space the run needs on the disk of `target/chaos`.
+const MIN_FREE_MIB: u64 = 512;
+
+/// MiB available on the file system of `dir` (`df -Pm`), if `df` answers.
+fn free_mib(dir: &Path) -> Option<u64> {
+    let out = Command::new("df").arg("-Pm").arg(dir).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().nth(1)?.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Writes a file whole or not at all (a new file renamed over the old one): a write that
+/// fails, on a full disk say, must not leave logd a truncated svc.conf.
+fn write_conf(path: &Path, text: &str) -> Result<(), String> {
+    let new = path.with_extension("new");
+    fs::write(&new, text)
+        .and_then(|()| fs::rename(&new, path))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// A child that has already ended: the placeholder after a failed restart.
@@ -1015,6 +1043,16 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool, String> {
     let data = work.join("data");
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+    // The harness's own files (svc.conf, logd's stderr, the upstreams' files) live on the
+    // real disk: a full one would break the run, not logd.
+    if let Some(free) = free_mib(&work)
+        && free < MIN_FREE_MIB
+    {
+        return Err(format!(
+            "only {free} MiB free under {}: the run needs {MIN_FREE_MIB} MiB for its own files",
+            work.display()
+        ));
+    }
     let tmpfs = Tmpfs::mount(&data, args);
     if tmpfs.is_none() {
         eprintln!("chaos: skipped the disk-full fault: cannot mount a tmpfs here (run as root)");
@@ -1031,7 +1069,7 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool, String> {
         tmpfs: tmpfs.is_some(),
         work: work.clone(),
     };
-    fs::write(&run.conf, run.valid_conf()).map_err(|e| format!("svc.conf: {e}"))?;
+    write_conf(&run.conf, &run.valid_conf())?;
     let shared = Arc::new(Shared {
         stop: AtomicBool::new(false),
         windows: AtomicU64::new(0),

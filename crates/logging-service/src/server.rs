@@ -298,6 +298,8 @@ impl<F: Framing> EventHandler for Connection<F> {
         let mut budget = READ_BUDGET;
         let mut rejected = 0;
         let mut closing = Closing::No;
+        // A frame the decoder could not get past: counted in `rejected` (or as oversized).
+        let mut broken = false;
         let disposition = loop {
             if budget == 0 {
                 break Disposition::Again;
@@ -317,6 +319,7 @@ impl<F: Framing> EventHandler for Connection<F> {
                     {
                         tracing::warn!(peer = %self.peer, error = %e, "closing: the stream cannot be resynchronised");
                         rejected += 1;
+                        broken = true;
                         if matches!(
                             e,
                             FrameError::TooLarge { .. } | FrameError::OversizedCount { .. }
@@ -352,11 +355,10 @@ impl<F: Framing> EventHandler for Connection<F> {
         if !self.batch.is_empty() || rejected > 0 {
             self.last_progress = Some(ctx.now());
         }
-        // A partial frame left at a close (not the oversized one, counted as such) is lost:
-        // counted.
-        let unfinished = disposition == Disposition::Close
-            && closing != Closing::Oversized
-            && self.framing.buffered() > 0;
+        // A partial frame left at a close is lost: counted (unless it is the bad frame that
+        // closed the connection, already counted as malformed or oversized).
+        let unfinished =
+            disposition == Disposition::Close && !broken && self.framing.buffered() > 0;
         self.flush_batch(rejected, closing, unfinished);
         disposition
     }

@@ -33,6 +33,13 @@ fn a_bad_ace_header_closes_only_that_connection() {
     let (stats, stored) = server.stop();
     assert_eq!(stats.ace, 3);
     assert_eq!(stats.rejected, 2);
+    // Per input: the bad header is malformed, the huge one oversized; what followed them
+    // on their connections is not counted again as an unfinished frame.
+    let i = stats.ace_input;
+    assert_eq!(
+        (i.read, i.records, i.rejected, i.oversized, i.unfinished),
+        (5, 3, 1, 1, 0)
+    );
     let lines = &stored[0].1;
     assert!(lines.iter().any(|l| l.ends_with("after")));
     assert!(!lines.iter().any(|l| l.ends_with("never stored")));
