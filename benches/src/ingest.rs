@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use lab_report::IngestReport;
 use lab_report::args::at_least_one;
-use logging_service::ace::{self, AceRecord, ByteOrder, SecondsLayout};
+use logging_service::client;
 
 /// `ingest`: log-record load on N connections, counted in the server's files.
 ///
@@ -106,30 +106,30 @@ pub fn message(marker: &str, conn: usize, seq: usize, bytes: usize) -> String {
     text
 }
 
-/// One record on the wire.
+/// One record on the wire, encoded by `logc`'s library ([`client::encode`]), so the lab
+/// loads every server with what an operator's client sends.
 pub fn frame(format: Format, marker: &str, conn: usize, seq: usize, bytes: usize) -> Vec<u8> {
-    let text = message(marker, conn, seq, bytes);
-    match format {
+    let mut m = client::Message {
+        host: "bench-host".into(),
+        app: "ingest".into(),
+        pid: Some(4242),
+        facility: 1, // user
+        severity: 6, // info (ACE's LM_INFO)
+        msgid: None,
+        structured_data: None,
+        text: message(marker, conn, seq, bytes),
+        time: (1_764_000_000, 0),
+    };
+    let wire = match format {
         Format::Ace => {
             // ACE's own clients end their messages with a newline, which its server then
             // prints as is: one record, one line.
-            let record = AceRecord {
-                priority: 8, // LM_INFO
-                pid: 4242,
-                seconds: 1_764_000_000,
-                micros: 0,
-                message: format!("{text}\n"),
-            };
-            ace::encode(&record, ByteOrder::Little, SecondsLayout::Wide)
+            m.text.push('\n');
+            client::Format::Ace
         }
-        Format::Syslog => {
-            let body =
-                format!("<14>1 2026-11-26T06:00:00.000Z bench-host ingest {conn} - - {text}");
-            let mut out = format!("{} ", body.len()).into_bytes();
-            out.extend(body.as_bytes());
-            out
-        }
-    }
+        Format::Syslog => client::Format::Rfc5424,
+    };
+    client::encode(&m, wire, client::Transport::Tcp).expect("the bench's fields are valid")
 }
 
 /// Counts, across appends, the complete lines of one file that hold a marker.
@@ -441,6 +441,8 @@ mod tests {
         assert_eq!(message("mk", 0, 0, 1), "mk c0 r0 ");
     }
 
+    use logging_service::ace::{self, ByteOrder};
+
     #[test]
     fn ace_frames_decode_back_to_the_record() {
         let bytes = frame(Format::Ace, "mk", 2, 9, 32);
@@ -449,7 +451,8 @@ mod tests {
         assert_eq!(bytes.len(), 8 + len);
         let record = ace::decode_payload(&bytes[8..], ByteOrder::Little).unwrap();
         assert_eq!(record.message, format!("{}\n", message("mk", 2, 9, 32)));
-        assert_eq!(record.pid, 4242);
+        assert_eq!((record.pid, record.priority), (4242, 8), "LM_INFO");
+        assert_eq!(record.seconds, 1_764_000_000);
     }
 
     #[test]
@@ -458,7 +461,10 @@ mod tests {
         let text = String::from_utf8(bytes).unwrap();
         let (len, body) = text.split_once(' ').unwrap();
         assert_eq!(len.parse::<usize>().unwrap(), body.len());
-        assert!(body.starts_with("<14>1 "));
+        assert!(
+            body.starts_with("<14>1 2025-11-24T16:00:00.000000Z bench-host ingest 4242 - - "),
+            "{body}"
+        );
         assert!(body.ends_with(&message("mk", 1, 2, 20)));
     }
 

@@ -570,7 +570,7 @@ struct Tmpfs(PathBuf);
 impl Tmpfs {
     fn mount(dir: &Path, args: &ChaosArgs) -> Option<Tmpfs> {
         let load = args.seconds.as_secs() * u64::from(args.rate) * 9 / 2 * 150;
-        let mib = TMPFS_MIN_MIB.max(2 * load >> 20);
+        let mib = TMPFS_MIN_MIB.max((2 * load) >> 20);
         let ok = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "chaos"])
             .arg(dir)

@@ -8,6 +8,7 @@ use lab_report::args::positive_seconds;
 use crate::bench::BenchCli;
 use crate::bench_logging::BenchLoggingCli;
 use crate::chaos::ChaosArgs;
+use crate::dist::DistArgs;
 
 /// The workspace's automation: run and check the examples, the CI steps, the benchmark lab.
 #[derive(Debug, Parser)]
@@ -46,6 +47,9 @@ pub(crate) enum Command {
     /// Run the loom models of the crates whose code switches to loom under `--cfg loom`
     /// (concurrency, synchronization), built in target/loom.
     Loom,
+    /// Write the man pages and shell completions (bash, zsh, fish) of logd and logc, made from
+    /// their clap definitions, and the systemd units, under target/dist (or --out).
+    Dist(DistArgs),
     /// Build benches/ in release, load each echo server with loadgen (1, 64, 512 connections),
     /// servers interleaved round-robin, and write docs/benchmarks.md and its SVG.
     Bench(BenchCli),

@@ -7,6 +7,7 @@
 //! |---------|--------------|
 //! | `demo [crate] [example] [--bless] [--timeout SECS]` | builds every example once, runs each with a time limit, compares its stdout with `crates/<crate>/examples/expected/<example>.stdout` where that file exists |
 //! | `ci` | the steps of `.ci/run` (fmt, clippy, test, fresh, demo), for local use |
+//! | `dist [--out DIR]` | man pages and shell completions (bash, zsh, fish) of `logd` and `logc` from their clap definitions, and the systemd units, under `target/dist/` |
 //! | `loom` | the loom models of the crates built with `--cfg loom` (concurrency, synchronization) |
 //! | `fresh [cargo test args]` | `cargo test --workspace` with every system peer hidden, as a fresh machine runs it |
 //! | `bench [--matrix echo\|lf] [--quick] ...` | builds `benches/` in release, runs an echo-server matrix against `loadgen`, writes `docs/benchmarks.md` and its SVG |
@@ -31,6 +32,7 @@ mod chaos;
 mod ci;
 mod cli;
 mod demo;
+mod dist;
 mod expected;
 mod fresh;
 mod loom;
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Ci => ci::run(),
         Command::Fresh { args } => fresh::run(&args),
         Command::Loom => loom::run(),
+        Command::Dist(args) => dist::run(&args),
         Command::Bench(args) => bench::run(&args.resolve()),
         Command::BenchLogging(args) => bench_logging::run(&args.resolve()),
         Command::Chaos(args) => chaos::run(&args),

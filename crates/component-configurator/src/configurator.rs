@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 
 use crate::component::Component;
-use crate::dynamic::{self, LoadedLibrary, Unloaded};
+use crate::dynamic::{self, LoadedLibrary, PluginTrust, Unloaded};
 use crate::error::{Error, Result};
 use crate::repository::{ComponentState, Origin, Record, Removal, ServiceRepository};
 use crate::svc_conf::{self, Activation, Directive, ParseError, Position};
@@ -188,6 +188,7 @@ pub struct Configurator {
     search: Vec<PathBuf>,
     env: Environment,
     libraries: HashMap<PathBuf, Weak<LoadedLibrary>>,
+    trust: PluginTrust,
     texts: usize,
     /// Bumped whenever a static factory is registered (validation depends on them).
     statics_generation: u64,
@@ -225,6 +226,7 @@ impl Default for Configurator {
             search: Vec::new(),
             env: Box::new(|name| std::env::var(name).ok()),
             libraries: HashMap::new(),
+            trust: PluginTrust::Strict,
             texts: 0,
             statics_generation: 0,
             last: Default::default(),
@@ -246,6 +248,12 @@ impl Configurator {
     /// Adds a directory where bare library names are looked for.
     pub fn add_search_dir(&mut self, dir: impl Into<PathBuf>) {
         self.search.push(dir.into());
+    }
+
+    /// Who may have written the libraries `dynamic` directives load ([`PluginTrust::Strict`]
+    /// unless changed): checked on the opened file before any of its code runs.
+    pub fn set_plugin_trust(&mut self, trust: PluginTrust) {
+        self.trust = trust;
     }
 
     /// Replaces the process environment as the source of `$VAR` values.
@@ -566,7 +574,7 @@ impl Configurator {
             return Ok(lib);
         }
         self.libraries.retain(|_, w| w.strong_count() > 0);
-        let lib = LoadedLibrary::open(&path)?;
+        let lib = LoadedLibrary::open_with(&path, self.trust)?;
         self.libraries.insert(canonical, Arc::downgrade(&lib));
         Ok(lib)
     }

@@ -2,6 +2,9 @@
 //! that calls a plugin through its vtable while keeping its library mapped.
 
 use std::ffi::c_void;
+use std::fs::{File, Metadata};
+use std::os::fd::{AsRawFd, IntoRawFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -60,6 +63,74 @@ pub fn is_mapped(path: &Path) -> bool {
     maps.lines().any(|l| l.ends_with(needle.as_ref()))
 }
 
+/// Who may have written a plugin library: checked before any of its code runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PluginTrust {
+    /// Like sshd's `StrictModes`: refuse a library, or the directory it sits in, that is
+    /// owned by a user other than root and this process's effective user, or that anyone
+    /// but its owner may write (group or world write; a directory with the sticky bit, such
+    /// as `/tmp`, is accepted, since others cannot replace what they do not own there).
+    #[default]
+    Strict,
+    /// Skip the ownership and mode check (`--insecure-plugins`): for development trees only.
+    Insecure,
+}
+
+impl PluginTrust {
+    /// Checks the opened library (`file`, the descriptor that will be loaded) and the
+    /// directory it sits in.
+    fn check(self, path: &Path, file: &File) -> Result<()> {
+        if self == PluginTrust::Insecure {
+            return Ok(());
+        }
+        let refuse = |what: &Path, reason: String| Error::UntrustedLibrary {
+            path: what.to_owned(),
+            reason,
+        };
+        let euid = effective_uid();
+        let file_meta = file
+            .metadata()
+            .map_err(|e| refuse(path, format!("cannot inspect it: {e}")))?;
+        let dir = path.parent().unwrap_or(Path::new("/"));
+        let dir_meta = std::fs::metadata(dir)
+            .map_err(|e| refuse(dir, format!("cannot inspect its directory: {e}")))?;
+        for (what, meta, is_dir) in [(path, &file_meta, false), (dir, &dir_meta, true)] {
+            if let Some(reason) = untrusted(meta, is_dir, euid) {
+                return Err(refuse(what, reason));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why `meta` is not trusted for a plugin (`None`: it is).
+fn untrusted(meta: &Metadata, is_dir: bool, euid: u32) -> Option<String> {
+    let (uid, mode) = (meta.uid(), meta.mode());
+    if uid != 0 && uid != euid {
+        return Some(format!(
+            "owned by uid {uid}, neither root nor this process's user (uid {euid})"
+        ));
+    }
+    let sticky = is_dir && mode & 0o1000 != 0;
+    if mode & 0o022 != 0 && !sticky {
+        let who = if mode & 0o002 != 0 {
+            "anyone"
+        } else {
+            "its group"
+        };
+        return Some(format!(
+            "writable by {who} (mode {:04o}); only its owner and root may write it",
+            mode & 0o7777
+        ));
+    }
+    None
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// A plugin library, mapped after its descriptor was checked.
 ///
 /// Components hold it through an `Arc`, so it stays mapped while any object from it lives.
@@ -68,6 +139,10 @@ pub struct LoadedLibrary {
     path: PathBuf,
     descriptor: Descriptor,
     library: Option<libloading::os::unix::Library>,
+    /// The descriptor that was checked and loaded (through `/proc/self/fd/N`). It stays open
+    /// while the library is mapped, so that no other library gets the same number, and with
+    /// it the same name, which the dynamic loader would take for this one.
+    file: Option<File>,
 }
 
 /// What happened when a library's last user let go of it.
@@ -81,19 +156,27 @@ pub struct Unloaded {
 }
 
 impl LoadedLibrary {
-    /// Checks the descriptor in the file, maps the library, and checks it again in memory.
-    ///
-    /// A file without our descriptor, or with a mismatching one, is refused before `dlopen`,
-    /// so none of its code (not even its constructors) runs.
+    /// [`open_with`](Self::open_with) under [`PluginTrust::Strict`].
     pub fn open(path: &Path) -> Result<Arc<LoadedLibrary>> {
+        Self::open_with(path, PluginTrust::Strict)
+    }
+
+    /// Opens the file once, checks who may have written it (`trust`) and the descriptor in
+    /// it, maps the library from that same open file (`/proc/self/fd/N`, so a file swapped
+    /// in after the check is never loaded), and checks the descriptor again in memory.
+    ///
+    /// A file that fails a check is refused before `dlopen`, so none of its code (not even
+    /// its constructors) runs.
+    pub fn open_with(path: &Path, trust: PluginTrust) -> Result<Arc<LoadedLibrary>> {
         let path = path.canonicalize().map_err(|_| Error::LibraryNotFound {
             spec: path.display().to_string(),
             looked: vec![path.to_owned()],
         })?;
-        let file = std::fs::File::open(&path).map_err(|e| Error::Load {
+        let file = File::open(&path).map_err(|e| Error::Load {
             path: path.clone(),
             message: e.to_string(),
         })?;
+        trust.check(&path, &file)?;
         let bytes = elf::read_symbol(&file, DESCRIPTOR_SYMBOL, DESCRIPTOR_SIZE).map_err(|e| {
             Error::NotAComponentLibrary {
                 path: path.clone(),
@@ -107,19 +190,17 @@ impl LoadedLibrary {
             })?;
         check(&path, &descriptor)?;
         let flags = libc_flags();
-        // The path is opened again by the loader. Mapping `/proc/self/fd/N` instead would
-        // close the window for a file swapped in meanwhile, but glibc matches loaded objects
-        // by name first, and descriptor numbers are reused: a later library would get the
-        // earlier one's handle. The in-memory check below catches a swap after the fact.
-        let target = path.as_path();
+        // The loader maps the file that was checked, through its descriptor, not the path
+        // (which could name another file by now). glibc matches loaded objects by name
+        // first, so the descriptor stays open while the library is mapped: no other library
+        // can get the same number, and with it the same name.
+        let target = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
         // SAFETY: the file carries our descriptor with matching versions, so it is a plugin
         // built against this ABI; loading it runs only Rust's own runtime constructors.
-        let library =
-            unsafe { libloading::os::unix::Library::open(Some(target), flags) }.map_err(|e| {
-                Error::Load {
-                    path: path.clone(),
-                    message: e.to_string(),
-                }
+        let library = unsafe { libloading::os::unix::Library::open(Some(&target), flags) }
+            .map_err(|e| Error::Load {
+                path: path.clone(),
+                message: format!("{e} (loading through {})", target.display()),
             })?;
         // SAFETY: the symbol is a `Descriptor` static (checked in the file above); we copy it.
         let in_memory = unsafe {
@@ -131,18 +212,19 @@ impl LoadedLibrary {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        drop(file);
-        if in_memory != descriptor {
-            return Err(Error::NotAComponentLibrary {
-                path,
-                reason: "the descriptor in memory differs from the file's".to_owned(),
-            });
-        }
-        Ok(Arc::new(LoadedLibrary {
+        let loaded = LoadedLibrary {
             path,
             descriptor,
             library: Some(library),
-        }))
+            file: Some(file),
+        };
+        if in_memory != descriptor {
+            return Err(Error::NotAComponentLibrary {
+                path: loaded.path.clone(),
+                reason: "the descriptor in memory differs from the file's".to_owned(),
+            });
+        }
+        Ok(Arc::new(loaded))
     }
 
     /// The canonical path of the library.
@@ -206,13 +288,35 @@ impl LoadedLibrary {
     /// from the memory map; gives the `Arc` back when others still hold it.
     pub fn unload(this: Arc<Self>) -> std::result::Result<Unloaded, Arc<Self>> {
         let mut lib = Arc::try_unwrap(this)?;
-        let path = lib.path.clone();
-        if let Some(l) = lib.library.take() {
+        let unmapped = lib.close();
+        Ok(Unloaded {
+            path: lib.path.clone(),
+            unmapped,
+        })
+    }
+
+    /// Closes the library and reports whether it is gone from the memory map. Its descriptor
+    /// is closed only then: while the loader still has the library (pinned, see the docs),
+    /// the number, which is the library's name to the loader, stays taken.
+    fn close(&mut self) -> bool {
+        if let Some(l) = self.library.take() {
             // A failing dlclose leaves the library mapped, which the check below reports.
             let _ = l.close();
         }
-        let unmapped = !is_mapped(&path);
-        Ok(Unloaded { path, unmapped })
+        let unmapped = !is_mapped(&self.path);
+        if let Some(file) = self.file.take()
+            && !unmapped
+        {
+            // Deliberately never closed: see above.
+            let _reserved = file.into_raw_fd();
+        }
+        unmapped
+    }
+}
+
+impl Drop for LoadedLibrary {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 

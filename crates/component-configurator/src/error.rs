@@ -48,6 +48,17 @@ pub enum Error {
         /// What was missing or malformed.
         reason: String,
     },
+    /// The library, or its directory, may have been written by someone the process must
+    /// not take code from ([`PluginTrust`](crate::PluginTrust)); none of its code was run.
+    #[error(
+        "refusing {path}: {reason} (none of its code was run; --insecure-plugins skips this check)"
+    )]
+    UntrustedLibrary {
+        /// The library or directory that failed the check.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The library's descriptor does not match this host; none of its code was run.
     #[error(
         "{path} was built for another ABI: {field} is {found}, this host needs {expected} (none of its code was run)"

@@ -73,7 +73,7 @@ pub mod svc_conf;
 
 pub use component::{Component, ComponentError};
 pub use configurator::{Change, Configurator, DirectiveError, Environment, Report, StaticFactory};
-pub use dynamic::{DynamicComponent, LoadedLibrary, Unloaded, is_mapped, resolve};
+pub use dynamic::{DynamicComponent, LoadedLibrary, PluginTrust, Unloaded, is_mapped, resolve};
 pub use error::{Error, Result};
 pub use repository::{ComponentState, Listing, Origin, Record, Removal, ServiceRepository};
 pub use signal::{AdminSocket, ReconfigureObserver, ReconfigureOnHangup};

@@ -70,7 +70,11 @@ impl EventHandler for ReconfigureOnHangup {
         message: pattern_core::Message,
     ) -> Disposition {
         if let Ok(request) = message.downcast::<AdminRequest>() {
-            let reply = self.admin(&request.command);
+            let reply = if !request.allow_dynamic && loads_code(&request.command) {
+                "refused: `dynamic` directives are not accepted on the admin socket (AdminSocket::allow_dynamic)\nerror\n".to_owned()
+            } else {
+                self.admin(&request.command)
+            };
             // A connection that went away meanwhile is not an error for the configurator.
             let _ = ctx.notify(request.reply_to, Box::new(AdminReply(reply)));
         }
@@ -87,6 +91,17 @@ impl EventHandler for ReconfigureOnHangup {
 struct AdminRequest {
     command: String,
     reply_to: Token,
+    /// Whether the socket accepts `dynamic` directives.
+    allow_dynamic: bool,
+}
+
+/// Whether an admin command would load a library: any `dynamic` directive in it (an
+/// unparsable command is passed on, to be refused with its parse error).
+fn loads_code(command: &str) -> bool {
+    crate::svc_conf::parse("<admin>", command, &|_| None).is_ok_and(|ds| {
+        ds.iter()
+            .any(|d| matches!(d.directive, crate::svc_conf::Directive::Dynamic { .. }))
+    })
 }
 
 /// The configurator's answer to an [`AdminRequest`]: lines ending with `ok` or `error`.
@@ -136,29 +151,65 @@ impl ReconfigureOnHangup {
 ///
 /// Connections forward commands to the [`ReconfigureOnHangup`] handler as reactor
 /// notifications, so commands run on the loop, one at a time, like SIGHUP.
+///
+/// Guarded, since whoever reconfigures the process can make it run code: the socket file is
+/// created with mode 0600 (set before it appears at its path, whatever the umask); a
+/// connection from a user other than the process's own or root (`SO_PEERCRED`) is closed
+/// unanswered and logged; and `dynamic` directives are refused unless
+/// [`allow_dynamic`](Self::allow_dynamic) was called.
 #[derive(Debug)]
 pub struct AdminSocket {
     listener: mio::net::UnixListener,
     configurator: Option<Token>,
     path: std::path::PathBuf,
+    allow_dynamic: bool,
 }
 
 impl AdminSocket {
-    /// Binds `path` (removing a stale socket file first); connections queue until
-    /// [`open`](Self::open).
+    /// Binds `path` (removing a stale socket file first) with mode 0600; connections queue
+    /// until [`open`](Self::open).
+    ///
+    /// The socket is bound in a private directory (mode 0700) beside `path`, made 0600 there,
+    /// and renamed into place, so it is never reachable with the umask's mode.
     pub fn bind(path: impl Into<std::path::PathBuf>) -> std::io::Result<Self> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         let path = path.into();
         if std::fs::symlink_metadata(&path)
             .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
         {
             std::fs::remove_file(&path)?;
         }
-        let listener = mio::net::UnixListener::bind(&path)?;
+        let name = path.file_name().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the admin socket path has no file name",
+            )
+        })?;
+        let mut private = path.clone().into_os_string();
+        private.push(format!(".{}.tmp", std::process::id()));
+        let private = std::path::PathBuf::from(private);
+        let _ = std::fs::remove_dir_all(&private);
+        std::fs::DirBuilder::new().mode(0o700).create(&private)?;
+        let bound = (|| -> std::io::Result<mio::net::UnixListener> {
+            let staged = private.join(name);
+            let listener = mio::net::UnixListener::bind(&staged)?;
+            std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+            std::fs::rename(&staged, &path)?;
+            Ok(listener)
+        })();
+        let _ = std::fs::remove_dir_all(&private);
         Ok(AdminSocket {
-            listener,
+            listener: bound?,
             configurator: None,
             path,
+            allow_dynamic: false,
         })
+    }
+
+    /// Accepts `dynamic` directives on this socket (refused by default: they load code).
+    pub fn allow_dynamic(mut self, allow: bool) -> Self {
+        self.allow_dynamic = allow;
+        self
     }
 
     /// Registers the socket with `reactor`, forwarding commands to the handler at
@@ -191,9 +242,14 @@ impl EventHandler for AdminSocket {
         loop {
             match self.listener.accept() {
                 Ok((stream, _)) => {
+                    if let Err(why) = peer_allowed(&stream) {
+                        tracing::warn!(socket = %self.path.display(), "admin connection refused: {why}");
+                        continue;
+                    }
                     let connection = AdminConnection {
                         stream,
                         configurator,
+                        allow_dynamic: self.allow_dynamic,
                         input: Vec::new(),
                         output: Vec::new(),
                         waiting: false,
@@ -218,9 +274,48 @@ impl EventHandler for AdminSocket {
 /// Longest admin command accepted.
 const MAX_COMMAND: usize = 64 * 1024;
 
+/// Whether the peer of `stream` is this process's user or root (`SO_PEERCRED`).
+fn peer_allowed(stream: &mio::net::UnixStream) -> std::result::Result<(), String> {
+    use std::os::fd::AsRawFd;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writes of a `ucred`, the size passed in `len`;
+    // the descriptor is the open socket `stream` borrows.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(format!(
+            "cannot read its credentials: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if cred.uid == me || cred.uid == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "peer pid {} runs as uid {}, neither this process's user (uid {me}) nor root",
+            cred.pid, cred.uid
+        ))
+    }
+}
+
 struct AdminConnection {
     stream: mio::net::UnixStream,
     configurator: Token,
+    allow_dynamic: bool,
     input: Vec<u8>,
     output: Vec<u8>,
     waiting: bool,
@@ -247,6 +342,7 @@ impl AdminConnection {
         let request = AdminRequest {
             command,
             reply_to: me,
+            allow_dynamic: self.allow_dynamic,
         };
         match ctx.notify(self.configurator, Box::new(request)) {
             Ok(()) => {
@@ -340,6 +436,30 @@ impl EventHandler for AdminConnection {
         match self.next_command(ctx) {
             Disposition::Continue => self.finish_if_done(),
             other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loads_code;
+
+    #[test]
+    fn only_dynamic_directives_load_code() {
+        assert!(loads_code(
+            "dynamic Echo Service_Object * cc_echo:_make_echo() \"-p 0\""
+        ));
+        assert!(loads_code(
+            "suspend Echo\ndynamic T Service_Object * /x/libt.so:_make() \"\""
+        ));
+        for other in [
+            "suspend Echo",
+            "resume Echo",
+            "remove Echo",
+            "static S \"-p 0\"",
+            "dynamic Echo",
+        ] {
+            assert!(!loads_code(other), "{other}");
         }
     }
 }

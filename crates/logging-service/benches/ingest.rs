@@ -17,7 +17,7 @@ use std::io;
 use std::path::PathBuf;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use logging_service::ace::{self, AceRecord, ByteOrder, SecondsLayout};
+use logging_service::client::{Format, Message, Transport, encode};
 use logging_service::record::RecordBatch;
 use logging_service::server::{AceFraming, Framing, SyslogFraming};
 use logging_service::store::{Durability, FileStore, Output, RecordSink, StoreConfig};
@@ -39,27 +39,24 @@ fn message(seq: usize) -> String {
 fn input(format: &str) -> (Vec<u8>, u64) {
     let mut bytes = Vec::new();
     let mut n = 0;
+    let wire = match format {
+        "ace" => Format::Ace,
+        _ => Format::Rfc5424,
+    };
     while bytes.len() < READ * READS_PER_BATCH {
-        match format {
-            "ace" => bytes.extend(ace::encode(
-                &AceRecord {
-                    priority: 8,
-                    pid: 4242,
-                    seconds: 1_764_000_000,
-                    micros: 0,
-                    message: message(n),
-                },
-                ByteOrder::Little,
-                SecondsLayout::Wide,
-            )),
-            _ => {
-                let msg = format!(
-                    "<14>1 2026-11-26T06:00:00.000Z bench-host ingest 0 - - {}",
-                    message(n)
-                );
-                bytes.extend(format!("{} {msg}", msg.len()).into_bytes());
-            }
-        }
+        // Encoded by logc's library, as `benches`' ingest client sends them.
+        let m = Message {
+            host: "bench-host".into(),
+            app: "ingest".into(),
+            pid: Some(4242),
+            facility: 1,
+            severity: 6,
+            msgid: None,
+            structured_data: None,
+            text: message(n),
+            time: (1_764_000_000, 0),
+        };
+        bytes.extend(encode(&m, wire, Transport::Tcp).expect("valid fields"));
         n += 1;
     }
     // Whole records only: the last one may straddle the batch's end, as on a real stream.

@@ -1,16 +1,16 @@
-//! A scripted run of `logd`: start it, send from several clients in both wire formats (one of
-//! them through `logc`'s library), rotate
-//! its files from outside and reopen them (what SIGHUP does), stop it gracefully, and
-//! summarise what it stored.
+//! A scripted run of `logd`: start it, send from several clients in both wire formats through
+//! `logc`'s library (and, for the layouts of older ACE releases, which logc does not send,
+//! through the ACE codec), rotate its files from outside and reopen them (what SIGHUP does),
+//! stop it gracefully, and summarise what it stored.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use logging_service::ace::{AceRecord, ByteOrder, SecondsLayout, encode};
 use logging_service::client::{Client, Format, Message, Transport};
 use logging_service::server::{Logd, LogdConfig};
-use logging_service::store::{StoreConfig, read_all};
+use logging_service::store::{StoreConfig, read_file, read_records};
 
 /// Sends, half-closes, and waits for logd to close: then everything sent is stored.
 fn send(addr: SocketAddr, bytes: &[u8]) {
@@ -33,8 +33,42 @@ fn ace(pid: i32, seconds: i64, msg: &str, order: ByteOrder, layout: SecondsLayou
     encode(&r, order, layout)
 }
 
-fn octet(msg: &str) -> Vec<u8> {
-    format!("{} {msg}", msg.len()).into_bytes()
+/// A record as logc states it.
+fn record(
+    host: &str,
+    app: &str,
+    pid: Option<u32>,
+    severity: u8,
+    time: (i64, u32),
+    text: &str,
+) -> Message {
+    Message {
+        host: host.into(),
+        app: app.into(),
+        pid,
+        facility: 1, // user
+        severity,
+        msgid: None,
+        structured_data: None,
+        text: text.into(),
+        time,
+    }
+}
+
+/// Sends `records` over one logc connection and waits until logd has them (TCP: logd closed
+/// its side after handling everything; UDP: nothing to wait for).
+fn logc_send(
+    addr: SocketAddr,
+    format: Format,
+    transport: Transport,
+    records: &[Message],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut client = Client::connect(addr, format, transport)?;
+    for m in records {
+        client.send(m)?;
+    }
+    client.finish(Duration::from_secs(10))?;
+    Ok(())
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -53,20 +87,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let ace_addr = at.ace.expect("ACE listener");
     let syslog_addr = at.syslog_tcp.expect("syslog listener");
-    let mut bytes = Vec::new();
-    for (i, msg) in ["boot complete", "sensor 3 calibrated", "uplink established"]
+    let boot: Vec<Message> = ["boot complete", "sensor 3 calibrated", "uplink established"]
         .iter()
         .enumerate()
-    {
-        bytes.extend(ace(
-            101,
-            1_700_000_000 + i as i64,
-            msg,
-            ByteOrder::Little,
-            SecondsLayout::Wide,
-        ));
-    }
-    send(ace_addr, &bytes);
+        .map(|(i, text)| {
+            record(
+                "ace-node",
+                "ace",
+                Some(101),
+                6,
+                (1_700_000_000 + i as i64, 250_000),
+                text,
+            )
+        })
+        .collect();
+    logc_send(ace_addr, Format::Ace, Transport::Tcp, &boot)?;
     println!("client ace-node: 3 ACE records (little-endian, 8-byte seconds, as ACE 7 sends them)");
 
     let mut bytes = ace(
@@ -88,20 +123,49 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "client ace-legacy: 2 ACE records (big-endian, 4-byte seconds, as older ACE sends them)"
     );
 
-    let mut bytes = octet("<14>1 2026-11-26T08:00:00.000Z gateway-1 mqttd 812 - - broker started");
-    bytes.extend(octet(
-        "<12>1 2026-11-26T08:00:01.500Z gateway-1 mqttd 812 CONN [meta@32473 client=\"s-17\"] client s-17 dropped",
-    ));
-    send(syslog_addr, &bytes);
+    let started = record(
+        "gateway-1",
+        "mqttd",
+        Some(812),
+        6,
+        (1_795_680_000, 0),
+        "broker started",
+    );
+    let mut dropped = record(
+        "gateway-1",
+        "mqttd",
+        Some(812),
+        4,
+        (1_795_680_001, 500_000),
+        "client s-17 dropped",
+    );
+    dropped.msgid = Some("CONN".into());
+    dropped.structured_data = Some("[meta@32473 client=\"s-17\"]".into());
+    logc_send(
+        syslog_addr,
+        Format::Rfc5424,
+        Transport::Tcp,
+        &[started, dropped],
+    )?;
     println!("client gateway-1: 2 syslog RFC 5424 messages over TCP (octet counting)");
 
-    send(
-        syslog_addr,
-        b"<13>Nov 26 08:00:02 plc-4 ladder[33]: rung 12 fault cleared\n",
+    let fault = record(
+        "plc-4",
+        "ladder",
+        Some(33),
+        5,
+        (1_795_680_002, 0),
+        "rung 12 fault cleared",
     );
+    logc_send(
+        syslog_addr,
+        Format::Rfc3164,
+        Transport::TcpNewline,
+        &[fault],
+    )?;
     println!("client plc-4: 1 syslog RFC 3164 message over TCP (newline framing)");
 
-    // logc's library, the client an operator scripts with: one connection, two records.
+    // The client an operator scripts with: `Message::new` fills in this host, logc and now.
     let mut logc = Client::connect(syslog_addr, Format::Rfc5424, Transport::Tcp)?;
     for (i, text) in ["pressure 2.1 bar", "pressure 2.4 bar"].iter().enumerate() {
         let mut m = Message::new(*text);
@@ -120,21 +184,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     output.reopen()?;
     println!("reconfigure: 127.0.0.1.log moved away, files reopened (SIGHUP)");
 
-    let udp = UdpSocket::bind("127.0.0.1:0")?;
-    udp.send_to(
-        b"<11>1 2026-11-26T08:00:03.000Z meter-9 meterd - - - reading lost",
-        at.syslog_udp.expect("udp"),
-    )?;
-    send(
-        ace_addr,
-        &ace(
-            101,
-            1_700_000_100,
-            "shutting down",
-            ByteOrder::Little,
-            SecondsLayout::Wide,
-        ),
+    let lost = record(
+        "meter-9",
+        "meterd",
+        None,
+        3,
+        (1_795_680_003, 0),
+        "reading lost",
     );
+    logc_send(
+        at.syslog_udp.expect("udp"),
+        Format::Rfc5424,
+        Transport::Udp,
+        &[lost],
+    )?;
+    let bye = record(
+        "ace-node",
+        "ace",
+        Some(101),
+        6,
+        (1_700_000_100, 250_000),
+        "shutting down",
+    );
+    logc_send(ace_addr, Format::Ace, Transport::Tcp, &[bye])?;
     println!("client meter-9: 1 syslog datagram over UDP; client ace-node: 1 more ACE record");
     // A datagram carries no acknowledgement: wait until it is stored (bounded).
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -147,15 +219,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "logd: stopped gracefully; {} records stored ({} ACE, {} syslog), {} rejected, {} connections",
         stats.stored, stats.ace, stats.syslog, stats.rejected, stats.connections
     );
-    println!("stored files (time stamp, host, app[pid], <facility.severity>, message):");
-    let rotated = std::fs::read_to_string(dir.join("127.0.0.1.log.rotated"))?;
+    println!(
+        "stored files (TIME in UTC, HOST, APP[PID], FACILITY.SEVERITY, the sender's own time, MSGID, STRUCTURED-DATA, message), read back with store::read_records:"
+    );
+    let rotated = read_file(&dir.join("127.0.0.1.log.rotated"))?;
     println!(
         "  127.0.0.1.log.rotated: {} record(s), from before the reopen",
-        rotated.lines().count()
+        rotated.len()
     );
-    for (host, lines) in read_all(&dir)? {
-        println!("  {host}.log: {} record(s)", lines.len());
-        for line in lines {
+    for (host, records) in read_records(&dir)? {
+        println!("  {host}.log: {} record(s)", records.len());
+        for r in records {
+            let mut line = String::new();
+            r.as_record().write_line(&mut line);
+            let line = line.trim_end().to_string();
             // RFC 3164 carries no year or zone: its line is stamped on receipt; hide that one.
             let shown = if host == "plc-4" {
                 line.split_once(' ')

@@ -41,6 +41,16 @@ pub enum Format {
     Rfc3164,
 }
 
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Ace => "ace",
+            Format::Rfc5424 => "rfc5424",
+            Format::Rfc3164 => "rfc3164",
+        })
+    }
+}
+
 /// How records travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -58,7 +68,7 @@ pub enum Transport {
 #[non_exhaustive]
 pub enum ClientError {
     /// The format cannot travel over that transport (ACE's records need TCP).
-    #[error("{format:?} records cannot be sent over {transport:?}")]
+    #[error("{format} records cannot be sent over {transport}")]
     Unsupported {
         /// The format asked for.
         format: Format,
@@ -266,6 +276,16 @@ pub fn encode(m: &Message, format: Format, transport: Transport) -> Result<Vec<u
             msg.push_str(&m.text);
             Ok(msg.into_bytes())
         }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transport::Tcp => "tcp",
+            Transport::TcpNewline => "tcp-newline",
+            Transport::Udp => "udp",
+        })
     }
 }
 
@@ -494,8 +514,10 @@ pub fn bench(
     Ok(report)
 }
 
-/// Sends one marker record and waits until a file under `data_dir` holds it: the end-to-end
-/// check an operator runs after installing or reconfiguring logd. Returns the time it took.
+/// Sends one marker record and waits until a file under `data_dir` holds it (logd's store
+/// files are read with [`crate::line::parse_line`]; other collectors' files are searched for
+/// its bytes): the end-to-end check an operator runs after installing or reconfiguring logd.
+/// Returns the time it took.
 pub fn check(
     addr: SocketAddr,
     format: Format,
@@ -516,7 +538,7 @@ pub fn check(
     client.send(&Message::new(marker.clone()))?;
     client.finish(timeout)?;
     loop {
-        if dir_contains(data_dir, marker.as_bytes()) {
+        if dir_contains(data_dir, &marker) {
             return Ok(start.elapsed());
         }
         if start.elapsed() >= timeout {
@@ -530,17 +552,30 @@ pub fn check(
     }
 }
 
-/// Whether any regular file under `dir` (recursively) contains `needle`.
-fn dir_contains(dir: &Path, needle: &[u8]) -> bool {
+/// Whether a file under `dir` (recursively) holds `marker`: a logd store file (`HOST.log`,
+/// `HOST.log.N`) a record whose message is `marker`, read with the store's parser; any other
+/// file (another collector's) the bytes of `marker`.
+fn dir_contains(dir: &Path, marker: &str) -> bool {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return false;
     };
+    let store: Vec<std::path::PathBuf> = crate::store::store_files(dir, true)
+        .map(|f| f.into_iter().map(|(_, p)| p).collect())
+        .unwrap_or_default();
     entries.flatten().any(|e| {
         let p = e.path();
         match e.file_type() {
-            Ok(t) if t.is_dir() => dir_contains(&p, needle),
+            Ok(t) if t.is_dir() => dir_contains(&p, marker),
             Ok(t) if t.is_file() => {
-                std::fs::read(&p).is_ok_and(|b| memchr::memmem::find(&b, needle).is_some())
+                let parsed = store
+                    .contains(&p)
+                    .then(|| crate::store::read_file(&p).ok())
+                    .flatten();
+                match parsed {
+                    Some(records) => records.iter().any(|r| r.message == marker),
+                    None => std::fs::read(&p)
+                        .is_ok_and(|b| memchr::memmem::find(&b, marker.as_bytes()).is_some()),
+                }
             }
             _ => false,
         }

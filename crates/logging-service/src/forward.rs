@@ -160,18 +160,23 @@ impl std::fmt::Display for ForwardStats {
 
 /// RFC 5424 with octet counting, as a forwarder sends it.
 ///
-/// The header fields are made what RFC 5424 allows, whatever the original sender put in
+/// TIMESTAMP is the sender's own (SENT, with its UTC offset) when it is RFC 3339, else the
+/// record's UTC time; MSGID and STRUCTURED-DATA go as the sender sent them (STRUCTURED-DATA
+/// byte for byte, its escapes intact), so an upstream logd stores the same fields.
+/// The other header fields are made what RFC 5424 allows, whatever the original sender put in
 /// them: printable US-ASCII only (anything else becomes `_`), at most the RFC's length for
-/// each (TIMESTAMP 32, HOSTNAME 255, APP-NAME 48, PROCID 128), `-` when empty. The message
-/// goes as it is: octet counting frames it.
+/// each (TIMESTAMP 32, HOSTNAME 255, APP-NAME 48, PROCID 128, MSGID 32), `-` when empty.
+/// The message goes as it is: octet counting frames it.
 ///
 /// ```
 /// use logging_service::record::LogRecord;
 /// use logging_service::forward::encode_rfc5424;
 ///
-/// let r = LogRecord { time: "2023-11-14T22:13:20Z", host: "gw 1", app: "app\nx", pid: "",
-///                     facility: 1, severity: 6, message: "hello" };
-/// assert_eq!(encode_rfc5424(&r), b"49 <14>1 2023-11-14T22:13:20Z gw_1 app_x - - - hello");
+/// let r = LogRecord { time: "2023-11-14T22:13:20.000000Z", host: "gw 1", app: "app\nx", pid: "",
+///                     facility: 1, severity: 6, sent: "2023-11-15T03:43:20+05:30", msgid: "ID47",
+///                     structured_data: r#"[m a="\]"]"#, message: "hello" };
+/// assert_eq!(encode_rfc5424(&r),
+///            &br#"66 <14>1 2023-11-15T03:43:20+05:30 gw_1 app_x - ID47 [m a="\]"] hello"#[..]);
 /// ```
 pub fn encode_rfc5424(r: &LogRecord<'_>) -> Vec<u8> {
     fn header_field(out: &mut String, s: &str, max: usize) {
@@ -188,11 +193,22 @@ pub fn encode_rfc5424(r: &LogRecord<'_>) -> Vec<u8> {
     }
     let pri = u16::from(r.facility) * 8 + u16::from(r.severity);
     let mut msg = format!("<{pri}>1 ");
-    header_field(&mut msg, r.time, 32);
+    let time = if crate::record::parse_rfc3339(r.sent).is_some() {
+        r.sent
+    } else {
+        r.time
+    };
+    header_field(&mut msg, time, 32);
     header_field(&mut msg, r.host, 255);
     header_field(&mut msg, r.app, 48);
     header_field(&mut msg, r.pid, 128);
-    msg.push_str("- - ");
+    header_field(&mut msg, r.msgid, 32);
+    if r.structured_data != "-" && crate::line::is_structured_data(r.structured_data) {
+        msg.push_str(r.structured_data);
+    } else {
+        msg.push('-');
+    }
+    msg.push(' ');
     msg.push_str(r.message);
     let mut out = format!("{} ", msg.len()).into_bytes();
     out.extend(msg.into_bytes());
@@ -625,6 +641,37 @@ mod tests {
         assert!(b.next_delay() <= Duration::from_millis(100));
     }
 
+    /// MSGID, STRUCTURED-DATA (escapes and all) and the sender's own timestamp travel as the
+    /// original sender sent them: what the upstream parses is what the edge parsed.
+    #[test]
+    fn msgid_structured_data_and_the_senders_time_are_forwarded_intact() {
+        let original = "<165>1 2026-11-26T08:00:01.5+05:30 gw-1 mqttd 812 ID47 [ex@32473 a=\"x\\]y\\\"z\\\\\" b=\"h\u{f4}te\"][meta seq=\"1\"] valve stuck";
+        let m = parse(original.as_bytes()).unwrap();
+        let mut batch = crate::record::RecordBatch::new();
+        batch.push_syslog(&m, "10.0.0.1");
+        let framed = encode_rfc5424(&batch.get(0).unwrap());
+        let text = std::str::from_utf8(&framed).unwrap();
+        let (_, body) = text.split_once(' ').unwrap();
+        assert_eq!(body, original);
+        // A record without them (ACE) sends nil fields and its UTC time.
+        let r = LogRecord {
+            time: "2026-01-01T00:00:00.000000Z",
+            host: "h",
+            app: "ace",
+            pid: "1",
+            facility: 1,
+            severity: 6,
+            sent: "-",
+            msgid: "-",
+            structured_data: "-",
+            message: "m",
+        };
+        assert_eq!(
+            encode_rfc5424(&r),
+            b"47 <14>1 2026-01-01T00:00:00.000000Z h ace 1 - - m"
+        );
+    }
+
     proptest! {
         /// Whatever the original sender put in a record, what the forwarder sends is one RFC
         /// 5424 message whose header fields are printable US-ASCII within the RFC's lengths.
@@ -634,16 +681,19 @@ mod tests {
             host in any::<String>(),
             app in any::<String>(),
             pid in any::<String>(),
+            sent in any::<String>(),
+            msgid in any::<String>(),
             message in "[^\r\n\0]*",
         ) {
-            let r = LogRecord { time: &time, host: &host, app: &app, pid: &pid, facility: 1, severity: 6, message: &message };
+            let r = LogRecord { time: &time, host: &host, app: &app, pid: &pid, facility: 1, severity: 6,
+                                sent: &sent, msgid: &msgid, structured_data: "-", message: &message };
             let framed = encode_rfc5424(&r);
             let text = std::str::from_utf8(&framed).unwrap();
             let (count, body) = text.split_once(' ').unwrap();
             prop_assert_eq!(count.parse::<usize>().unwrap(), body.len());
             let m = parse(body.as_bytes()).unwrap();
             prop_assert_eq!(m.dialect, Dialect::Rfc5424);
-            for (field, max) in [(&m.timestamp, 32), (&m.hostname, 255), (&m.app, 48), (&m.procid, 128)] {
+            for (field, max) in [(&m.timestamp, 32), (&m.hostname, 255), (&m.app, 48), (&m.procid, 128), (&m.msgid, 32)] {
                 if let Some(f) = field {
                     prop_assert!(f.len() <= max && f.chars().all(|c| c.is_ascii_graphic()), "{f:?}");
                 }

@@ -37,17 +37,19 @@
 
 //! assert_eq!(stats.ace, 1);
 //! let stored = read_all(&dir)?;
-//! assert!(stored[0].1[0].ends_with("ace[7] <1.6> hello"));
+//! assert!(stored[0].1[0].ends_with("ace[7] user.info - - - hello"));
 //! # std::fs::remove_dir_all(&dir)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
 
 pub mod ace;
+pub mod cli;
 pub mod client;
 mod error;
 pub mod forward;
 pub mod limits;
+pub mod line;
 pub mod metrics;
 pub mod notify;
 pub mod record;
@@ -56,5 +58,6 @@ pub mod services;
 pub mod spool;
 pub mod store;
 pub mod syslog;
+pub mod tls;
 
 pub use error::{Error, FrameError};

@@ -120,6 +120,12 @@ pub fn registry(s: &Stats) -> Registry {
     );
     counter(
         reg,
+        "udp_kernel_drops",
+        "Syslog UDP datagrams the kernel dropped because the receive buffer was full (SO_RXQ_OVFL)",
+        s.udp_kernel_drops,
+    );
+    counter(
+        reg,
         "connections_accepted",
         "TCP connections accepted",
         s.connections,

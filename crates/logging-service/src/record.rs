@@ -11,8 +11,8 @@ use crate::syslog::{Dialect, SyslogMessage};
 /// any text its fields borrow from).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogRecord<'a> {
-    /// The sender's time when the format carries a full one (ACE; RFC 5424), else the time
-    /// of receipt; RFC 3339 text.
+    /// The sender's time in UTC when the format carries a full one (ACE; RFC 5424), else the
+    /// time of receipt: `YYYY-MM-DDThh:mm:ss.ffffffZ` (see [`crate::line`]).
     pub time: &'a str,
     /// The client host: the host name in the message when it has one, else the peer address,
     /// as claimed (at most 255 characters when it comes from a [`RecordBatch`]).
@@ -25,6 +25,12 @@ pub struct LogRecord<'a> {
     pub facility: u8,
     /// Syslog severity.
     pub severity: u8,
+    /// The sender's own timestamp as sent, with its UTC offset, or `-`.
+    pub sent: &'a str,
+    /// RFC 5424 MSGID, or `-`.
+    pub msgid: &'a str,
+    /// RFC 5424 STRUCTURED-DATA as sent (its escapes intact), or `-`.
+    pub structured_data: &'a str,
     /// The message.
     pub message: &'a str,
 }
@@ -149,87 +155,6 @@ pub fn sanitize_host(host: &str) -> String {
     s
 }
 
-/// Appends a header field (TIME, HOST, APP, PID) as one token: whitespace and control characters
-/// (spaces, tabs, newlines, carriage returns, NUL, escape, ...) become `_`, so that a hostile
-/// sender's field can neither split a record's line nor shift its fields.
-fn push_token(out: &mut String, s: &str) {
-    if s.bytes().all(|b| b.is_ascii_graphic()) {
-        out.push_str(s);
-    } else {
-        out.extend(s.chars().map(|c| {
-            if c.is_whitespace() || c.is_control() {
-                '_'
-            } else {
-                c
-            }
-        }));
-    }
-}
-
-/// Appends `s` escaped so that it is one line that shows no terminal control: a backslash
-/// becomes `\\`, newline and carriage return `\n` and `\r`, every other C0 control byte but
-/// tab, and DEL, `\xHH`, and the C1 controls (U+0080 to U+009F) `\u{HH}`. Since the backslash
-/// itself is escaped, the mapping can be reversed.
-fn push_escaped(out: &mut String, s: &str) {
-    let bytes = s.as_bytes();
-    let mut from = 0;
-    let mut i = next_special(bytes, 0);
-    while i < bytes.len() {
-        let b = bytes[i];
-        let width = match b {
-            b'\\' | b'\n' | b'\r' | 0..=0x08 | 0x0b..=0x1f | 0x7f => 1,
-            0xc2 if bytes.get(i + 1).is_some_and(|c| (0x80..=0x9f).contains(c)) => 2,
-            _ => {
-                i = next_special(bytes, i + 1);
-                continue;
-            }
-        };
-        // Escaped characters are ASCII or a two-byte sequence: `i` and `i + width` are
-        // character boundaries.
-        out.push_str(&s[from..i]);
-        match b {
-            b'\\' => out.push_str("\\\\"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            0xc2 => {
-                let _ = write!(out, "\\u{{{:x}}}", bytes[i + 1]);
-            }
-            _ => {
-                let _ = write!(out, "\\x{b:02x}");
-            }
-        }
-        i += width;
-        from = i;
-        i = next_special(bytes, i);
-    }
-    out.push_str(&s[from..]);
-}
-
-/// The index of the first byte at or after `from` that [`push_escaped`] may have to look at
-/// (below 0x20, `\`, DEL, or 0xC2, the lead byte of the C1 controls), or `bytes.len()`.
-/// Eight bytes at a time (SWAR): messages rarely hold one, and this scan runs over every
-/// stored message.
-fn next_special(bytes: &[u8], mut from: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // Flags the bytes of `x` below `n` (n <= 0x80). The lowest flag is exact; a borrow may
-    // flag bytes above it, which the lowest-bit search below never picks first.
-    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
-    let equal = |x: u64, b: u8| below(x ^ (ONES * u64::from(b)), 1);
-    while let Some(chunk) = bytes.get(from..from + 8) {
-        let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        let hit = below(x, 0x20) | equal(x, b'\\') | equal(x, 0x7f) | equal(x, 0xc2);
-        if hit != 0 {
-            return from + (hit.trailing_zeros() / 8) as usize;
-        }
-        from += 8;
-    }
-    bytes[from.min(bytes.len())..]
-        .iter()
-        .position(|&b| b < 0x20 || b == b'\\' || b == 0x7f || b == 0xc2)
-        .map_or(bytes.len(), |at| from + at)
-}
-
 /// Appends a decimal number.
 fn push_int(out: &mut String, n: i64) {
     let mut digits = [0u8; 20];
@@ -249,45 +174,16 @@ fn push_int(out: &mut String, n: i64) {
     out.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
 }
 
-/// Appends a decimal `u8`.
-fn push_u8(out: &mut String, n: u8) {
-    if n >= 100 {
-        out.push(char::from(b'0' + n / 100));
-    }
-    if n >= 10 {
-        out.push(char::from(b'0' + n / 10 % 10));
-    }
-    out.push(char::from(b'0' + n % 10));
-}
-
 impl LogRecord<'_> {
-    /// The stored line: `TIME HOST APP[PID] <FACILITY.SEVERITY> MESSAGE\n`, with the message's
-    /// backslashes, newlines and carriage returns escaped (`\\`, `\n`, `\r`) and whitespace and
-    /// control characters in TIME, HOST, APP and PID made `_`, so that one record is always one
-    /// line of five space-separated fields, whatever a sender put in them.
+    /// Appends the stored text line (the grammar of [`crate::line`]): `TIME HOST APP[PID]
+    /// FACILITY.SEVERITY SENT MSGID SD MSG`, one line whatever a sender put in its fields.
     pub fn write_line(&self, out: &mut String) {
-        out.reserve(
-            self.time.len()
-                + self.host.len()
-                + self.app.len()
-                + self.pid.len()
-                + self.message.len()
-                + 16,
-        );
-        push_token(out, self.time);
-        out.push(' ');
-        push_token(out, self.host);
-        out.push(' ');
-        push_token(out, self.app);
-        out.push('[');
-        push_token(out, self.pid);
-        out.push_str("] <");
-        push_u8(out, self.facility);
-        out.push('.');
-        push_u8(out, self.severity);
-        out.push_str("> ");
-        push_escaped(out, self.message);
-        out.push('\n');
+        crate::line::write_text(self, out);
+    }
+
+    /// Appends the stored JSON line (`--format json`).
+    pub fn write_json(&self, out: &mut String) {
+        crate::line::write_json(self, out);
     }
 }
 
@@ -295,8 +191,8 @@ impl LogRecord<'_> {
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     start: usize,
-    /// Ends of time, host, app, pid, message.
-    ends: [usize; 5],
+    /// Ends of time, host, app, pid, sent, msgid, structured data, message.
+    ends: [usize; 8],
     facility: u8,
     severity: u8,
 }
@@ -309,10 +205,12 @@ struct Slot {
 /// use logging_service::record::{LogRecord, RecordBatch};
 ///
 /// let mut batch = RecordBatch::new();
-/// batch.push(&LogRecord { time: "t", host: "h", app: "a", pid: "1", facility: 1, severity: 6, message: "hi" });
+/// batch.push(&LogRecord { time: "2026-01-01T00:00:00.000000Z", host: "h", app: "a", pid: "1",
+///                         facility: 1, severity: 6, sent: "-", msgid: "-", structured_data: "-",
+///                         message: "hi" });
 /// let mut line = String::new();
 /// batch.iter().for_each(|r| r.write_line(&mut line));
-/// assert_eq!(line, "t h a[1] <1.6> hi\n");
+/// assert_eq!(line, "2026-01-01T00:00:00.000000Z h a[1] user.info - - - hi\n");
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct RecordBatch {
@@ -356,7 +254,7 @@ impl RecordBatch {
     }
 
     fn view(&self, s: &Slot) -> LogRecord<'_> {
-        let [t, h, a, p, m] = s.ends;
+        let [t, h, a, p, st, id, sd, m] = s.ends;
         LogRecord {
             time: &self.text[s.start..t],
             host: &self.text[t..h],
@@ -364,7 +262,10 @@ impl RecordBatch {
             pid: &self.text[a..p],
             facility: s.facility,
             severity: s.severity,
-            message: &self.text[p..m],
+            sent: &self.text[p..st],
+            msgid: &self.text[st..id],
+            structured_data: &self.text[id..sd],
+            message: &self.text[sd..m],
         }
     }
 
@@ -375,11 +276,17 @@ impl RecordBatch {
     /// Appends a copy of `r`, fields as they are.
     pub fn push(&mut self, r: &LogRecord<'_>) {
         let start = self.end();
-        let mut ends = [0; 5];
-        for (end, field) in ends
-            .iter_mut()
-            .zip([r.time, r.host, r.app, r.pid, r.message])
-        {
+        let mut ends = [0; 8];
+        for (end, field) in ends.iter_mut().zip([
+            r.time,
+            r.host,
+            r.app,
+            r.pid,
+            r.sent,
+            r.msgid,
+            r.structured_data,
+            r.message,
+        ]) {
             self.text.push_str(field);
             *end = self.text.len();
         }
@@ -391,12 +298,21 @@ impl RecordBatch {
         });
     }
 
-    /// Appends a record from an ACE client at `peer`: the sender's time, the peer as host,
-    /// app `ace`, facility 1 (user), the severity of ACE's priority.
+    /// Appends a record from an ACE client at `peer`: the sender's time (UTC), the peer as
+    /// host, app `ace`, facility 1 (user), the severity of ACE's priority, the message without
+    /// the trailing newlines `ACE_DEBUG` formats usually end with. A time outside the years
+    /// 0 to 9999 cannot be TIME: the time of receipt is, and SENT keeps the sender's
+    /// `SECONDS.MICROS` since the epoch.
     pub fn push_ace(&mut self, r: &AceView<'_>, peer: &str) {
         let start = self.end();
-        self.stamps
-            .push(&mut self.text, r.seconds, r.micros.clamp(0, 999_999) as u32);
+        let micros = r.micros.clamp(0, 999_999) as u32;
+        let in_range = (0..=MAX_SECONDS).contains(&r.seconds);
+        if in_range {
+            self.stamps.push(&mut self.text, r.seconds, micros);
+        } else {
+            let (secs, us) = now();
+            self.stamps.push(&mut self.text, secs, us);
+        }
         let t = self.end();
         push_host(&mut self.text, peer);
         let h = self.end();
@@ -412,29 +328,36 @@ impl RecordBatch {
             }
         }
         let p = self.end();
-        match std::str::from_utf8(r.message) {
+        if !in_range {
+            push_int(&mut self.text, r.seconds);
+            let _ = write!(self.text, ".{micros:06}");
+        }
+        let st = self.end();
+        let message = trim_line_ends(r.message);
+        match std::str::from_utf8(message) {
             Ok(m) => self.text.push_str(m),
-            Err(_) => self.text.push_str(&String::from_utf8_lossy(r.message)),
+            Err(_) => self.text.push_str(&String::from_utf8_lossy(message)),
         }
         self.slots.push(Slot {
             start,
-            ends: [t, h, a, p, self.end()],
+            ends: [t, h, a, p, st, st, st, self.end()],
             facility: 1,
             severity: severity_of(r.priority),
         });
     }
 
-    /// Appends a record from a syslog sender at `peer`: an RFC 5424 timestamp as sent, else
-    /// the time of receipt; the message's host name, else the peer; `-` for absent app and pid.
+    /// Appends a record from a syslog sender at `peer`: TIME is an RFC 5424 timestamp turned
+    /// into UTC, else the time of receipt; SENT the timestamp as sent (RFC 3164's `Mmm dd
+    /// hh:mm:ss` as `--MM-DDThh:mm:ss`, ISO 8601's form without a year); the message's host
+    /// name, else the peer; MSGID and STRUCTURED-DATA as sent.
     pub fn push_syslog(&mut self, m: &SyslogMessage<'_>, peer: &str) {
         let start = self.end();
-        match (m.dialect, m.timestamp.as_deref()) {
-            (Dialect::Rfc5424, Some(t)) => self.text.push_str(t),
-            _ => {
-                let (secs, micros) = now();
-                self.stamps.push(&mut self.text, secs, micros);
-            }
-        }
+        let utc = match (m.dialect, m.timestamp.as_deref()) {
+            (Dialect::Rfc5424, Some(t)) => parse_rfc3339(t),
+            _ => None,
+        };
+        let (secs, micros) = utc.unwrap_or_else(now);
+        self.stamps.push(&mut self.text, secs, micros);
         let t = self.end();
         push_host(&mut self.text, m.hostname.as_deref().unwrap_or(peer));
         let h = self.end();
@@ -442,19 +365,161 @@ impl RecordBatch {
         let a = self.end();
         self.text.push_str(m.procid.as_deref().unwrap_or("-"));
         let p = self.end();
+        match (m.dialect, m.timestamp.as_deref()) {
+            (_, None) => self.text.push('-'),
+            (Dialect::Rfc3164, Some(t)) => push_bsd_stamp(&mut self.text, t),
+            (Dialect::Rfc5424, Some(t)) => self.text.push_str(t),
+        }
+        let st = self.end();
+        self.text.push_str(m.msgid.as_deref().unwrap_or("-"));
+        let id = self.end();
+        self.text
+            .push_str(m.structured_data.as_deref().unwrap_or("-"));
+        let sd = self.end();
         self.text.push_str(&m.message);
         self.slots.push(Slot {
             start,
-            ends: [t, h, a, p, self.end()],
+            ends: [t, h, a, p, st, id, sd, self.end()],
             facility: m.facility,
             severity: m.severity,
         });
     }
 }
 
+/// The last second TIME can show: 9999-12-31T23:59:59Z.
+const MAX_SECONDS: i64 = 253_402_300_799;
+
+/// `message` without its trailing newlines and carriage returns.
+fn trim_line_ends(message: &[u8]) -> &[u8] {
+    let end = message
+        .iter()
+        .rposition(|&b| b != b'\n' && b != b'\r')
+        .map_or(0, |i| i + 1);
+    &message[..end]
+}
+
+/// Appends RFC 3164's `Mmm dd hh:mm:ss` as `--MM-DDThh:mm:ss` (ISO 8601 without a year), or
+/// as it is when it is not one.
+fn push_bsd_stamp(out: &mut String, t: &str) {
+    let b = t.as_bytes();
+    let month = MONTHS.iter().position(|m| t.starts_with(m));
+    let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    let ok = b.len() == 15
+        && month.is_some()
+        && (b[4] == b' ' || digit(4))
+        && digit(5)
+        && [7, 8, 10, 11, 13, 14].into_iter().all(digit);
+    match month {
+        Some(m) if ok => {
+            let day = if b[4] == b' ' { &t[5..6] } else { &t[4..6] };
+            let _ = write!(out, "--{:02}-{day:0>2}T{}", m + 1, &t[7..15]);
+        }
+        _ => out.push_str(t),
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// An RFC 3339 timestamp (`2026-11-26T08:00:01.5+05:30`, up to nine fraction digits, `Z` or
+/// an offset) as seconds and microseconds since the epoch, UTC; `None` when it is not one or
+/// falls outside the years 0 to 9999 in UTC.
+///
+/// ```
+/// use logging_service::record::{parse_rfc3339, rfc3339};
+/// let (s, us) = parse_rfc3339("2026-11-26T08:00:01.5+05:30").unwrap();
+/// assert_eq!(rfc3339(s, us), "2026-11-26T02:30:01.500000Z");
+/// assert_eq!(parse_rfc3339("2026-02-30T00:00:00Z"), None);
+/// ```
+pub fn parse_rfc3339(t: &str) -> Option<(i64, u32)> {
+    let b = t.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let s = t.get(r)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&mo) || d < 1 || d > month_days[(mo - 1) as usize] {
+        return None;
+    }
+    if h > 23 || mi > 59 || s > 59 {
+        return None;
+    }
+    let mut rest = &t[19..];
+    let mut micros = 0u32;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        let digits = &frac[..n];
+        micros = digits
+            .bytes()
+            .chain(std::iter::repeat(b'0'))
+            .take(6)
+            .fold(0, |m, c| m * 10 + u32::from(c - b'0'));
+        rest = &frac[n..];
+    }
+    let offset = match rest.as_bytes() {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let oh = num2(*h1, *h2)?;
+            let om = num2(*m1, *m2)?;
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let o = oh * 3600 + om * 60;
+            if *sign == b'-' { -o } else { o }
+        }
+        _ => return None,
+    };
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset;
+    (0..=MAX_SECONDS).contains(&secs).then_some((secs, micros))
+}
+
+fn num2(a: u8, b: u8) -> Option<i64> {
+    (a.is_ascii_digit() && b.is_ascii_digit())
+        .then(|| i64::from(a - b'0') * 10 + i64::from(b - b'0'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::line::parse_line;
 
     #[test]
     fn rfc3339_known_instants() {
@@ -468,12 +533,58 @@ mod tests {
     }
 
     #[test]
+    fn rfc3339_timestamps_become_utc() {
+        for (sent, utc) in [
+            ("2023-11-14T22:13:20Z", "2023-11-14T22:13:20.000000Z"),
+            ("2023-11-14T22:13:20.003Z", "2023-11-14T22:13:20.003000Z"),
+            (
+                "2026-11-26T08:00:01.500+05:30",
+                "2026-11-26T02:30:01.500000Z",
+            ),
+            ("2026-01-01T00:30:00-01:00", "2026-01-01T01:30:00.000000Z"),
+            (
+                "2000-02-29T23:59:59.123456789+00:00",
+                "2000-02-29T23:59:59.123456Z",
+            ),
+            ("2026-12-31t23:00:00z", "2026-12-31T23:00:00.000000Z"),
+        ] {
+            let (s, us) = parse_rfc3339(sent).unwrap_or_else(|| panic!("{sent}"));
+            assert_eq!(rfc3339(s, us), utc, "{sent}");
+        }
+        for bad in [
+            "",
+            "-",
+            "2026-13-01T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "2026-01-01T24:00:00Z",
+            "2026-01-01T00:00:60Z",
+            "2026-01-01T00:00:00",
+            "2026-01-01T00:00:00.Z",
+            "2026-01-01T00:00:00.1234567890Z",
+            "2026-01-01T00:00:00+24:00",
+            "2026-01-01T00:00:00+0530",
+            "1970-01-01T00:00:00+00:01",
+            "+026-01-01T00:00:00Z",
+            "2026-01-01 00:00:00Z",
+            "２０２６-01-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn hostile_hosts_cannot_escape_the_data_dir() {
         assert_eq!(sanitize_host("../../etc/passwd"), ".._.._etc_passwd");
         assert_eq!(sanitize_host(".."), "_..");
         assert_eq!(sanitize_host(""), "_");
         assert_eq!(sanitize_host("host/with space"), "host_with_space");
         assert_eq!(sanitize_host("127.0.0.1"), "127.0.0.1");
+    }
+
+    fn line_of(batch: &RecordBatch, i: usize) -> String {
+        let mut line = String::new();
+        batch.get(i).unwrap().write_line(&mut line);
+        line
     }
 
     /// Found by the syslog fuzz target: header fields are split on spaces only, so a hostile
@@ -493,18 +604,19 @@ mod tests {
             let m = crate::syslog::parse_str(text).unwrap();
             let mut batch = RecordBatch::new();
             batch.push_syslog(&m, "127.0.0.1");
-            let mut line = String::new();
-            batch.get(0).unwrap().write_line(&mut line);
+            let line = line_of(&batch, 0);
             let body = line.strip_suffix('\n').expect("ends the line");
             assert!(
                 !body.contains(|c: char| c.is_control() || (c.is_whitespace() && c != ' ')),
                 "{line:?}"
             );
-            // TIME HOST APP[PID] <FACILITY.SEVERITY> MESSAGE
-            let fields: Vec<&str> = body.splitn(5, ' ').collect();
-            assert_eq!(fields.len(), 5, "{line:?}");
-            assert_eq!(fields[3], "<1.5>", "{line:?}");
-            assert_eq!(fields[4], "hello", "{line:?}");
+            let r = parse_line(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+            assert_eq!(r.priority(), "user.notice", "{line:?}");
+            assert_eq!(r.message, "hello", "{line:?}");
+            // The header fields come back as sent.
+            assert_eq!(r.host, m.hostname.as_deref().unwrap_or("127.0.0.1"));
+            assert_eq!(r.app.as_deref(), m.app.as_deref());
+            assert_eq!(r.pid.as_deref(), m.procid.as_deref());
         }
     }
 
@@ -517,7 +629,7 @@ mod tests {
                 pid,
                 seconds: 1_700_000_000,
                 micros,
-                message: b"caf\xc3\xa9 \xff",
+                message: b"caf\xc3\xa9 \xff\n",
             };
             batch.push_ace(&view, "10.0.0.1");
         }
@@ -525,116 +637,141 @@ mod tests {
         batch.iter().for_each(|r| r.write_line(&mut lines));
         assert_eq!(
             lines,
-            "2023-11-14T22:13:20.000005Z 10.0.0.1 ace[-7] <1.3> caf\u{e9} \u{fffd}\n\
-             2023-11-14T22:13:20.000006Z 10.0.0.1 ace[-7] <1.6> caf\u{e9} \u{fffd}\n\
-             2023-11-14T22:13:20.999999Z 10.0.0.1 ace[123] <1.0> caf\u{e9} \u{fffd}\n"
+            "2023-11-14T22:13:20.000005Z 10.0.0.1 ace[-7] user.err - - - caf\u{e9} \u{fffd}\n\
+             2023-11-14T22:13:20.000006Z 10.0.0.1 ace[-7] user.info - - - caf\u{e9} \u{fffd}\n\
+             2023-11-14T22:13:20.999999Z 10.0.0.1 ace[123] user.emerg - - - caf\u{e9} \u{fffd}\n"
         );
         let big = LogRecord {
-            time: "t",
+            time: "2026-01-01T00:00:00.000000Z",
             host: "h",
             app: "a",
             pid: "p",
             facility: 255,
             severity: 10,
+            sent: "",
+            msgid: "",
+            structured_data: "",
             message: "",
         };
         let mut s = String::new();
         big.write_line(&mut s);
-        assert_eq!(s, "t h a[p] <255.10> \n");
+        assert_eq!(s, "2026-01-01T00:00:00.000000Z h a[p] 255.10 - - - \n");
+        let r = parse_line(&s).unwrap();
+        assert_eq!((r.facility, r.severity, r.message.as_str()), (255, 10, ""));
     }
 
-    /// Reverses [`push_escaped`], to show that the escaping loses nothing.
-    fn unescape(s: &str) -> String {
-        let mut out = String::new();
-        let mut it = s.chars();
-        while let Some(c) = it.next() {
-            if c != '\\' {
-                out.push(c);
-                continue;
-            }
-            match it.next().unwrap() {
-                '\\' => out.push('\\'),
-                'n' => out.push('\n'),
-                'r' => out.push('\r'),
-                'x' => {
-                    let hex: String = it.by_ref().take(2).collect();
-                    out.push(char::from(u8::from_str_radix(&hex, 16).unwrap()));
-                }
-                'u' => {
-                    assert_eq!(it.next(), Some('{'));
-                    let hex: String = it.by_ref().take_while(|&c| c != '}').collect();
-                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).unwrap()).unwrap());
-                }
-                other => panic!("unknown escape \\{other} in {s:?}"),
-            }
-        }
-        out
-    }
-
+    /// ACE_DEBUG's format strings end in `\n`: the stored message does not.
     #[test]
-    fn control_bytes_are_escaped() {
-        let mut s = String::new();
-        push_escaped(&mut s, "a\u{1b}[2J\0b\u{7}\u{7f}\tc\u{9b}1m\\x41é");
-        assert_eq!(s, "a\\x1b[2J\\x00b\\x07\\x7f\tc\\u{9b}1m\\\\x41é");
-        assert!(!s.contains(|c: char| c.is_control() && c != '\t'));
-        assert_eq!(unescape(&s), "a\u{1b}[2J\0b\u{7}\u{7f}\tc\u{9b}1m\\x41é");
+    fn ace_trailing_newlines_are_trimmed() {
+        for (sent, kept) in [
+            (&b"done\n"[..], "done"),
+            (b"done\r\n", "done"),
+            (b"done\n\n\n", "done"),
+            (b"two\nlines\n", "two\nlines"),
+            (b"\n", ""),
+            (b"", ""),
+            (b"no newline", "no newline"),
+        ] {
+            let mut batch = RecordBatch::new();
+            batch.push_ace(
+                &AceView {
+                    priority: 8,
+                    pid: 1,
+                    seconds: 0,
+                    micros: 0,
+                    message: sent,
+                },
+                "h",
+            );
+            assert_eq!(batch.get(0).unwrap().message, kept);
+            assert_eq!(parse_line(&line_of(&batch, 0)).unwrap().message, kept);
+        }
     }
 
+    /// An ACE time TIME cannot show is replaced by the time of receipt and kept in SENT.
     #[test]
-    fn the_special_byte_scan_finds_the_first_one() {
-        let naive = |b: &[u8], from: usize| {
-            (from..b.len())
-                .find(|&i| b[i] < 0x20 || b[i] == b'\\' || b[i] == 0x7f || b[i] == 0xc2)
-                .unwrap_or(b.len())
-        };
-        let mut text: Vec<u8> = b"plain ascii text, long enough for several words".to_vec();
-        assert_eq!(next_special(&text, 0), text.len());
-        for special in [0u8, 0x09, 0x1f, b'\\', 0x7f, 0xc2] {
-            for at in 0..text.len() {
-                let mut t = text.clone();
-                t[at] = special;
-                // A byte just above each bound around it: not special.
-                if at + 1 < t.len() {
-                    t[at + 1] = [0x20, 0x80, 0xc3, 0x5d][at % 4];
-                }
-                for from in [0, at.saturating_sub(3), at, at + 1] {
-                    assert_eq!(
-                        next_special(&t, from),
-                        naive(&t, from),
-                        "{special:#x} at {at} from {from}"
-                    );
-                }
-            }
+    fn ace_times_out_of_range_are_kept_in_sent() {
+        let mut batch = RecordBatch::new();
+        for seconds in [i64::MAX, -1, MAX_SECONDS + 1] {
+            batch.push_ace(
+                &AceView {
+                    priority: 8,
+                    pid: 1,
+                    seconds,
+                    micros: 7,
+                    message: b"x",
+                },
+                "h",
+            );
         }
-        text.clear();
-        assert_eq!(next_special(&text, 0), 0);
+        for (i, seconds) in [i64::MAX, -1, MAX_SECONDS + 1].into_iter().enumerate() {
+            let r = parse_line(&line_of(&batch, i)).unwrap();
+            assert_eq!(r.sent, Some(format!("{seconds}.000007")));
+            assert!(r.time.as_str() > "2026", "{r:?}");
+        }
     }
 
-    proptest::proptest! {
-        /// Whatever the message, its stored form has no control character but tab and maps
-        /// back to it.
-        #[test]
-        fn escaping_is_reversible(m in proptest::prelude::any::<String>()) {
-            let mut s = String::new();
-            push_escaped(&mut s, &m);
-            proptest::prop_assert!(!s.contains(|c: char| c.is_control() && c != '\t'));
-            proptest::prop_assert_eq!(unescape(&s), m);
+    /// RFC 5424: TIME in UTC, the sender's own stamp, MSGID and STRUCTURED-DATA (escapes
+    /// included) kept; RFC 3164: the stamp as `--MM-DDThh:mm:ss`.
+    #[test]
+    fn syslog_fields_are_kept() {
+        let text = "<165>1 2026-11-26T08:00:01.5+05:30 gw-1 mqttd 812 ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"App\\]lic\\\"a\\\\tion\"][meta seq=\"1\"] client dropped";
+        let m = crate::syslog::parse_str(text).unwrap();
+        let mut batch = RecordBatch::new();
+        batch.push_syslog(&m, "10.0.0.9");
+        let line = line_of(&batch, 0);
+        assert_eq!(
+            line,
+            "2026-11-26T02:30:01.500000Z gw-1 mqttd[812] local4.notice 2026-11-26T08:00:01.5+05:30 ID47 \
+             [exampleSDID@32473 iut=\"3\" eventSource=\"App\\\\]lic\\\\\"a\\\\\\\\tion\"][meta seq=\"1\"] client dropped\n"
+        );
+        let r = parse_line(&line).unwrap();
+        assert_eq!(r.sd.as_deref(), m.structured_data.as_deref());
+        assert_eq!(r.msgid.as_deref(), Some("ID47"));
+        assert_eq!(r.sent.as_deref(), Some("2026-11-26T08:00:01.5+05:30"));
+        for (stamp, sent) in [
+            ("Nov 14 22:13:20", "--11-14T22:13:20"),
+            ("Feb  3 01:02:03", "--02-03T01:02:03"),
+        ] {
+            let text = format!("<13>{stamp} host tag[9]: hi");
+            let m = crate::syslog::parse_str(&text).unwrap();
+            let mut batch = RecordBatch::new();
+            batch.push_syslog(&m, "10.0.0.9");
+            let r = parse_line(&line_of(&batch, 0)).unwrap();
+            assert_eq!(r.sent.as_deref(), Some(sent));
+            assert_eq!((r.host.as_str(), r.message.as_str()), ("host", "hi"));
         }
+        // A timestamp that is not RFC 3339: TIME is the time of receipt, SENT keeps it.
+        let m = crate::syslog::parse_str("<13>1 yesterday h a - - - x").unwrap();
+        let mut batch = RecordBatch::new();
+        batch.push_syslog(&m, "p");
+        let r = parse_line(&line_of(&batch, 0)).unwrap();
+        assert_eq!(r.sent.as_deref(), Some("yesterday"));
+        assert!(r.time.as_str() > "2026");
     }
 
     #[test]
     fn one_record_one_line() {
         let r = LogRecord {
-            time: "t",
+            time: "2026-01-01T00:00:00.000000Z",
             host: "h",
             app: "my app",
             pid: "1",
             facility: 1,
             severity: 6,
+            sent: "-",
+            msgid: "-",
+            structured_data: "-",
             message: "two\nlines \\ and\r",
         };
         let mut s = String::new();
         r.write_line(&mut s);
-        assert_eq!(s, "t h my_app[1] <1.6> two\\nlines \\\\ and\\r\n");
+        assert_eq!(
+            s,
+            "2026-01-01T00:00:00.000000Z h my\\x20app[1] user.info - - - two\\nlines \\\\ and\\r\n"
+        );
+        let back = parse_line(&s).unwrap();
+        assert_eq!(back.app.as_deref(), Some("my app"));
+        assert_eq!(back.message, "two\nlines \\ and\r");
     }
 }

@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use component_configurator::{Configurator, Report};
 use leader_followers::Concurrency;
-use mio::net::{TcpStream, UdpSocket};
+use mio::net::TcpStream;
 use pattern_core::{Context, Disposition, EventHandler, Interest, Remote, TimerId, Token};
 use reactor::ServiceFactory;
+use wrapper_facade::SockDgram;
 
 use crate::ace::AceDecoder;
 use crate::error::{Error, FrameError};
@@ -476,9 +477,10 @@ impl<F: Framing> ServiceFactory for ConnectionFactory<F> {
 }
 
 /// Syslog over UDP: one datagram, one message; a datagram over `max_frame` is dropped and
-/// counted (`udp_oversized`).
+/// counted (`udp_oversized`), and so are the datagrams the kernel dropped because the socket's
+/// receive buffer was full (`udp_kernel_drops`, from the counter `SO_RXQ_OVFL` attaches).
 pub struct SyslogUdp {
-    socket: UdpSocket,
+    socket: SockDgram,
     output: Arc<Output>,
     max_frame: usize,
     batch: RecordBatch,
@@ -487,6 +489,8 @@ pub struct SyslogUdp {
     /// The last sender and its address as text, so that a run of datagrams from one sender
     /// formats the address once.
     last_peer: Option<(IpAddr, String)>,
+    /// The kernel's drop counter as last seen: the socket's total since it was opened.
+    kernel_drops: u32,
 }
 
 impl std::fmt::Debug for SyslogUdp {
@@ -498,16 +502,19 @@ impl std::fmt::Debug for SyslogUdp {
 }
 
 impl SyslogUdp {
-    /// Receives on `socket`, writing to `output`, messages of at most `max_frame` bytes.
-    pub fn new(socket: UdpSocket, output: Arc<Output>, max_frame: usize) -> Self {
-        SyslogUdp {
+    /// Receives on `socket` (nonblocking), writing to `output`, messages of at most
+    /// `max_frame` bytes; turns on the kernel's drop counter (`SO_RXQ_OVFL`).
+    pub fn new(socket: SockDgram, output: Arc<Output>, max_frame: usize) -> io::Result<Self> {
+        socket.set_drop_counting(true)?;
+        Ok(SyslogUdp {
             socket,
             output,
             max_frame,
             batch: RecordBatch::new(),
             buf: vec![0u8; 65_536],
             last_peer: None,
-        }
+            kernel_drops: 0,
+        })
     }
 }
 
@@ -521,23 +528,34 @@ impl EventHandler for SyslogUdp {
         let mut oversized = 0;
         let mut datagrams = 0;
         let mut disposition = Disposition::Again;
+        let seen = self.kernel_drops;
         for _ in 0..1024 {
-            match self.socket.recv_from(&mut self.buf) {
-                // The buffer holds any UDP payload (at most 65,507 bytes), so `n` is the
-                // datagram's real size.
-                Ok((n, peer)) if n > self.max_frame => {
+            match self.socket.recv_counting_drops(&mut self.buf) {
+                Ok(r) => {
                     datagrams += 1;
-                    tracing::warn!(%peer, len = n, max = self.max_frame, "UDP datagram over --max-frame dropped");
-                    oversized += 1;
-                }
-                Ok((n, peer)) => {
-                    datagrams += 1;
-                    let ip = peer.ip();
-                    if self.last_peer.as_ref().is_none_or(|(last, _)| *last != ip) {
-                        self.last_peer = Some((ip, ip.to_string()));
+                    // The counter only grows while the socket lives (it wraps at 2^32).
+                    if let Some(d) = r.drops
+                        && d.wrapping_sub(self.kernel_drops) < u32::MAX / 2
+                    {
+                        self.kernel_drops = d;
+                    }
+                    let peer = r.from.ip();
+                    // The buffer holds any UDP payload (at most 65,507 bytes), so `len` is
+                    // the datagram's real size.
+                    if r.len > self.max_frame || r.truncated {
+                        tracing::warn!(%peer, len = r.len, max = self.max_frame, "UDP datagram over --max-frame dropped");
+                        oversized += 1;
+                        continue;
+                    }
+                    if self
+                        .last_peer
+                        .as_ref()
+                        .is_none_or(|(last, _)| *last != peer)
+                    {
+                        self.last_peer = Some((peer, peer.to_string()));
                     }
                     let (_, text) = self.last_peer.as_ref().expect("just set");
-                    push_syslog(&self.buf[..n], text, &mut self.batch, &mut rejected);
+                    push_syslog(&self.buf[..r.len], text, &mut self.batch, &mut rejected);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     disposition = Disposition::Continue;
@@ -550,6 +568,14 @@ impl EventHandler for SyslogUdp {
                     break;
                 }
             }
+        }
+        let kernel_drops = u64::from(self.kernel_drops.wrapping_sub(seen));
+        if kernel_drops > 0 {
+            tracing::warn!(
+                dropped = kernel_drops,
+                total = self.kernel_drops,
+                "the kernel dropped syslog UDP datagrams: the receive buffer was full (see --udp-rcvbuf)"
+            );
         }
         let n = self.batch.len() as u64;
         if let Err(e) = self.output.write(&self.batch) {
@@ -566,6 +592,7 @@ impl EventHandler for SyslogUdp {
             input.records += n;
             input.rejected += rejected;
             input.oversized += oversized;
+            s.udp_kernel_drops += kernel_drops;
         });
         disposition
     }
@@ -603,6 +630,11 @@ pub struct LogdConfig {
     pub metrics: Option<SocketAddr>,
     /// `SO_RCVBUF` of the syslog UDP socket (`None`: the kernel's default).
     pub udp_rcvbuf: Option<usize>,
+    /// Who may have written the plugins of `dynamic` directives (`--insecure-plugins`).
+    pub plugin_trust: component_configurator::PluginTrust,
+    /// Sockets bound before start (socket activation, or bound as root before `--user`),
+    /// which listeners on their addresses use instead of binding.
+    pub sockets: services::SocketPool,
 }
 
 impl Default for LogdConfig {
@@ -622,6 +654,8 @@ impl Default for LogdConfig {
             backlog: limits::default_backlog(),
             metrics: None,
             udp_rcvbuf: None,
+            plugin_trust: component_configurator::PluginTrust::Strict,
+            sockets: services::SocketPool::default(),
         }
     }
 }
@@ -688,6 +722,56 @@ impl LogdConfig {
         }
         d
     }
+}
+
+/// Binds, while the process is still privileged, every fixed address the configuration's
+/// listeners will use that `already` lacks (for `logd --user`: bind port 514, then drop
+/// root before any input is read). The sockets go into [`LogdConfig::sockets`].
+pub fn bind_ahead(
+    cfg: &LogdConfig,
+    already: &[wrapper_facade::activation::InheritedSocket],
+) -> Result<Vec<wrapper_facade::activation::InheritedSocket>, Error> {
+    use wrapper_facade::activation::{InheritedSocket, SocketKind};
+    use wrapper_facade::{AcceptorOptions, InetAddr, SockAcceptor, SockDgram};
+    let (source, text) = match &cfg.svc_conf {
+        Some(path) => (
+            path.display().to_string(),
+            std::fs::read_to_string(path).map_err(Error::io("cannot read the svc.conf"))?,
+        ),
+        None => ("options".to_owned(), cfg.default_directives()),
+    };
+    let mut out = Vec::new();
+    for (kind, local) in services::planned_listeners(&source, &text, cfg.bind) {
+        if already
+            .iter()
+            .any(|s| s.kind == kind && s.local.port() == local.port())
+        {
+            continue;
+        }
+        let bound = match kind {
+            SocketKind::Stream => {
+                let opts = AcceptorOptions::default()
+                    .backlog(cfg.backlog)
+                    .nonblocking(true)
+                    .reuse_addr(true);
+                SockAcceptor::open(&InetAddr::from(local), &opts).map(std::os::fd::OwnedFd::from)
+            }
+            SocketKind::Datagram => {
+                SockDgram::bind(&InetAddr::from(local)).map(std::os::fd::OwnedFd::from)
+            }
+        };
+        let fd = bound.map_err(|e| Error::Io {
+            what: "cannot bind a listener before dropping privileges",
+            source: std::io::Error::new(e.kind(), format!("{local}: {e}")),
+        })?;
+        out.push(InheritedSocket {
+            fd,
+            kind,
+            local,
+            name: None,
+        });
+    }
+    Ok(out)
 }
 
 /// The addresses `logd` listens on.
@@ -810,6 +894,7 @@ impl Logd {
             stopped: stopped.clone(),
             udp_rcvbuf: cfg.udp_rcvbuf,
             forwarder: forwarder.clone(),
+            sockets: cfg.sockets.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("logd-dispatcher".into())
@@ -819,8 +904,10 @@ impl Logd {
                 result
             })
             .map_err(Error::io("cannot start the dispatcher thread"))?;
+        let mut configurator = services::configurator(&env);
+        configurator.set_plugin_trust(cfg.plugin_trust);
         let mut logd = Logd {
-            configurator: services::configurator(&env),
+            configurator,
             env,
             thread: Some(thread),
             data_dir: cfg.store.dir.clone(),

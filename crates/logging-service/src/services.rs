@@ -21,10 +21,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use component_configurator::{Component, ComponentError, Configurator};
-use mio::net::UdpSocket;
 use parking_lot::Mutex;
 use pattern_core::{Context, Disposition, EventHandler, Interest, Remote, Removal, TimerId, Token};
 use reactor::Acceptor;
+use wrapper_facade::activation::{InheritedSocket, SocketKind};
 use wrapper_facade::{AcceptorOptions, InetAddr, SockAcceptor, SockDgram};
 
 use crate::forward::ForwardHandle;
@@ -59,6 +59,8 @@ pub struct ServiceEnv {
     pub udp_rcvbuf: Option<usize>,
     /// The forwarder, when forwarding (its counters for the statistics).
     pub forwarder: Option<ForwardHandle>,
+    /// Sockets bound before the services started (socket activation, `--user`).
+    pub sockets: SocketPool,
 }
 
 impl std::fmt::Debug for ServiceEnv {
@@ -134,6 +136,82 @@ pub enum Format {
     Syslog,
 }
 
+/// Sockets bound before the services start: passed by the service manager (socket
+/// activation, `LISTEN_FDS`) or bound while logd was still root (`--user`). A listener whose
+/// address is in the pool listens on a duplicate of that socket instead of binding: the
+/// pool keeps the original, so a suspended listener can resume on it without privileges
+/// (its port stays open meanwhile; connections wait in the backlog).
+#[derive(Debug, Clone, Default)]
+pub struct SocketPool(Arc<Mutex<Vec<(InheritedSocket, bool)>>>);
+
+impl SocketPool {
+    /// A pool of `sockets`.
+    pub fn new(sockets: Vec<InheritedSocket>) -> Self {
+        SocketPool(Arc::new(Mutex::new(
+            sockets.into_iter().map(|s| (s, false)).collect(),
+        )))
+    }
+
+    /// A duplicate of the pooled socket of `kind` that serves `want`: same port, and the
+    /// same address or a pooled wildcard address. `None` for port 0 or no such socket.
+    fn take(&self, kind: SocketKind, want: SocketAddr) -> Option<std::io::Result<OwnedFd>> {
+        if want.port() == 0 {
+            return None;
+        }
+        let mut pool = self.0.lock();
+        let (s, used) = pool.iter_mut().find(|(s, _)| {
+            s.kind == kind
+                && s.local.port() == want.port()
+                && (s.local.ip() == want.ip() || s.local.ip().is_unspecified())
+        })?;
+        *used = true;
+        if s.local != want {
+            tracing::info!(
+                "listening for {want} on the socket passed in, bound to {}",
+                s.local
+            );
+        }
+        Some(s.fd.try_clone())
+    }
+
+    /// The pooled sockets no listener took.
+    pub fn unused(&self) -> Vec<(SocketKind, SocketAddr)> {
+        self.0
+            .lock()
+            .iter()
+            .filter(|(_, used)| !used)
+            .map(|(s, _)| (s.kind, s.local))
+            .collect()
+    }
+}
+
+/// The fixed addresses the listener directives of the svc.conf `text` will bind (port 0
+/// left out): what `logd --user` binds ahead while it is still root. A directive that does
+/// not parse is left out here and reported when the services start.
+pub fn planned_listeners(source: &str, text: &str, bind: IpAddr) -> Vec<(SocketKind, SocketAddr)> {
+    use component_configurator::svc_conf::{self, Directive};
+    let Ok(directives) = svc_conf::parse(source, text, &|k| std::env::var(k).ok()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for d in directives {
+        let Directive::Static { name, args, .. } = d.directive else {
+            continue;
+        };
+        let (default_port, kinds): (u16, &[SocketKind]) = match name.as_str() {
+            ACE_LOGGING => (20009, &[SocketKind::Stream]),
+            SYSLOG_LOGGING => (20514, &[SocketKind::Stream, SocketKind::Datagram]),
+            _ => continue,
+        };
+        if let Ok(addr) = parse_listener_args(&args, default_port, bind)
+            && addr.port() != 0
+        {
+            out.extend(kinds.iter().map(|&k| (k, addr)));
+        }
+    }
+    out
+}
+
 /// A listener service: an Acceptor (and for syslog a UDP handler) on the dispatcher.
 ///
 /// Arguments: `-p PORT` (default 20009 for ACE, 20514 for syslog; 0 picks one),
@@ -191,8 +269,13 @@ impl ListenerService {
             .backlog(self.env.backlog)
             .nonblocking(true)
             .reuse_addr(true);
-        let fd = OwnedFd::from(SockAcceptor::open(&InetAddr::from(addr), &opts)?);
-        let listener = mio::net::TcpListener::from_std(std::net::TcpListener::from(fd));
+        let fd = match self.env.sockets.take(SocketKind::Stream, addr) {
+            Some(pooled) => pooled?,
+            None => OwnedFd::from(SockAcceptor::open(&InetAddr::from(addr), &opts)?),
+        };
+        let listener = std::net::TcpListener::from(fd);
+        listener.set_nonblocking(true)?;
+        let listener = mio::net::TcpListener::from_std(listener);
         Ok(Acceptor::from_listener(listener, factory))
     }
 }
@@ -241,15 +324,17 @@ impl ListenerService {
 
 impl ListenerService {
     /// The UDP socket, with `--udp-rcvbuf` applied; records the buffer size in force.
-    fn udp_socket(&mut self, addr: SocketAddr) -> std::io::Result<UdpSocket> {
-        let sock = SockDgram::bind(&InetAddr::from(addr))?;
+    fn udp_socket(&mut self, addr: SocketAddr) -> std::io::Result<SockDgram> {
+        let sock = match self.env.sockets.take(SocketKind::Datagram, addr) {
+            Some(pooled) => SockDgram::from(pooled?),
+            None => SockDgram::bind(&InetAddr::from(addr))?,
+        };
         sock.set_nonblocking(true)?;
         if let Some(size) = self.env.udp_rcvbuf {
             sock.set_recv_buffer_size(size)?;
         }
         self.udp_rcvbuf = sock.recv_buffer_size().ok();
-        let fd = OwnedFd::from(sock);
-        Ok(UdpSocket::from_std(std::net::UdpSocket::from(fd)))
+        Ok(sock)
     }
 
     fn what(&self) -> &'static str {
@@ -293,13 +378,19 @@ impl Component for ListenerService {
         let (tcp, bound) = self.tcp_acceptor(want).map_err(bind_err)?;
         let udp = match self.format {
             // UDP on the port number the TCP listener got.
-            Format::Syslog => Some(self.udp_socket(bound).map_err(bind_err)?),
+            Format::Syslog => {
+                let socket = self.udp_socket(bound).map_err(bind_err)?;
+                let handler = SyslogUdp::new(socket, self.env.output.clone(), self.env.max_frame)
+                    .map_err(|e| {
+                    ComponentError::io(format_args!("cannot count drops on {want}"), &e)
+                })?;
+                Some(handler)
+            }
             Format::Ace => None,
         };
         self.suspended = false;
         self.tokens.push(self.env.register(tcp, Interest::ACCEPT)?);
-        if let Some(socket) = udp {
-            let handler = SyslogUdp::new(socket, self.env.output.clone(), self.env.max_frame);
+        if let Some(handler) = udp {
             match self.env.register(Box::new(handler), Interest::READ) {
                 Ok(t) => self.tokens.push(t),
                 Err(e) => {
@@ -417,6 +508,7 @@ impl EventHandler for Reporter {
             buffer_cap_closed = s.buffer_cap_closed,
             buffered_bytes = s.buffered_bytes,
             udp_oversized = s.udp_oversized,
+            udp_kernel_drops = s.udp_kernel_drops,
             accept_backoffs = s.accept_backoffs,
             "statistics"
         );
@@ -479,7 +571,7 @@ impl Component for StatisticsService {
     fn info(&self) -> String {
         let s = self.env.output.stats();
         let mut info = format!(
-            "statistics: {} records ({} ACE, {} syslog), {} stored, {} held, {} dropped, {} rejected, {} connections, {} closed idle",
+            "statistics: {} records ({} ACE, {} syslog), {} stored, {} held, {} dropped, {} rejected, {} connections, {} closed idle, {} UDP datagrams dropped by the kernel",
             s.records,
             s.ace,
             s.syslog,
@@ -488,7 +580,8 @@ impl Component for StatisticsService {
             s.dropped(),
             s.rejected,
             s.connections,
-            s.idle_closed
+            s.idle_closed,
+            s.udp_kernel_drops
         );
         if let Some(f) = &self.env.forwarder {
             info.push_str(&format!("; forwarding: {}", f.stats()));
@@ -547,6 +640,7 @@ pub fn check_file(
         stopped: Arc::new(AtomicBool::new(true)),
         udp_rcvbuf: None,
         forwarder: None,
+        sockets: SocketPool::default(),
     };
     configurator(&env).check_file(path)
 }

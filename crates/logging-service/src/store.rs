@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::io;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +14,8 @@ use parking_lot::Mutex;
 use wrapper_facade::file::{AppendFile, FileLock, FsyncPolicy, LockMode};
 
 pub use crate::forward::{ForwardStats, Forwarder, encode_rfc5424};
-use crate::record::RecordBatch;
+pub use crate::line::{StoredRecord, parse_line};
+use crate::record::{LogRecord, RecordBatch};
 
 /// A destination for batches of records (the storage strategy).
 pub trait RecordSink: Send + std::fmt::Debug {
@@ -86,11 +87,40 @@ pub struct StoreConfig {
     pub max_pending: usize,
     /// The longest wait between two retries of held records.
     pub retry_max: Duration,
+    /// How records are written: text lines or JSON lines (see [`crate::line`]).
+    pub format: StoreFormat,
+    /// Permission bits of the files logd creates (0640); the directories it creates get
+    /// [`dir_mode`] of it (0750).
+    pub file_mode: u32,
+}
+
+/// The format of the store's lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StoreFormat {
+    /// The text grammar of [`crate::line`].
+    #[default]
+    Text,
+    /// One JSON object per line, with the same fields.
+    Json,
+}
+
+/// The mode of a directory logd creates for files of `file_mode`: the file's bits, plus search
+/// (`x`) for every class that may read (0640 gives 0750, 0600 gives 0700, 0644 gives 0755).
+///
+/// ```
+/// use logging_service::store::dir_mode;
+/// assert_eq!((dir_mode(0o640), dir_mode(0o600), dir_mode(0o644)), (0o750, 0o700, 0o755));
+/// ```
+pub fn dir_mode(file_mode: u32) -> u32 {
+    let m = file_mode & 0o777;
+    m | ((m & 0o444) >> 2)
 }
 
 impl StoreConfig {
     /// The embedded default: `./logd-data`, 16 MiB files, 4 rotated, no forced syncs, 256 open
-    /// files, 10,000 hosts, 100,000 held records, retries at least every 5 s.
+    /// files, 10,000 hosts, 100,000 held records, retries at least every 5 s, text lines,
+    /// files 0640 (directories 0750).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         StoreConfig {
             dir: dir.into(),
@@ -101,6 +131,8 @@ impl StoreConfig {
             max_hosts: 10_000,
             max_pending: 100_000,
             retry_max: Duration::from_secs(5),
+            format: StoreFormat::Text,
+            file_mode: 0o640,
         }
     }
 
@@ -135,11 +167,12 @@ fn stem_byte_ok(b: u8) -> bool {
 }
 
 /// The file stem of `host`'s files (`STEM.log`, `STEM.log.1`, ...): the host itself when it is
-/// made of `[A-Za-z0-9._-]`, does not start with `.` and fits in [`MAX_STEM`]; otherwise the
-/// host with every other character made `_`, a leading `.` made `_`, cut to fit, and then `~`
-/// and a stable 64-bit hash of the whole host name. Since `~` is never in a host's own stem,
-/// two hosts never share a file (`hôst-ü` and `hôst-ö` differ in their hash), no name is hidden
-/// or special (`.x`, `..`) and every host name RFC 5424 allows (up to 255 characters) fits.
+/// made of `[A-Za-z0-9._-]`, does not start with `.` or `-` and fits in [`MAX_STEM`]; otherwise
+/// the host with every other character made `_`, a leading `.` or `-` made `_`, cut to fit, and
+/// then `~` and a stable 64-bit hash of the whole host name. Since `~` is never in a host's own
+/// stem, two hosts never share a file (`hôst-ü` and `hôst-ö` differ in their hash), no name is
+/// hidden, special or taken for an option (`.x`, `..`, `/`, empty, NUL, `-rf`) and every host
+/// name RFC 5424 allows (up to 255 characters) fits.
 ///
 /// ```
 /// use logging_service::store::file_stem;
@@ -153,6 +186,7 @@ pub fn file_stem(host: &str) -> String {
     if !b.is_empty()
         && b.len() <= MAX_STEM
         && b[0] != b'.'
+        && b[0] != b'-'
         && b.iter().all(|&c| stem_byte_ok(c))
         && host != OVERFLOW_STEM
     {
@@ -170,11 +204,27 @@ pub fn file_stem(host: &str) -> String {
         })
         .take(MAX_STEM - 17)
         .collect();
-    if stem.starts_with('.') {
+    if stem.starts_with(['.', '-']) {
         stem.replace_range(..1, "_");
     }
     let _ = write!(stem, "~{:016x}", fnv1a(b));
     stem
+}
+
+/// Opens a host file for appending; a file that does not exist yet is created with exactly
+/// `mode` (whatever the umask).
+fn open_host_file(path: &Path, mode: u32) -> io::Result<(AppendFile, bool)> {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+    {
+        Ok(f) => f.set_permissions(std::fs::Permissions::from_mode(mode))?,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    AppendFile::open_lines(path, FsyncPolicy::Never)
 }
 
 /// An open host file in the cache.
@@ -301,12 +351,26 @@ impl FileStore {
     /// Creates the data directory if needed, opens it and takes its exclusive lock.
     fn lock_dir(&mut self) -> io::Result<()> {
         let dir = &self.cfg.dir;
-        std::fs::create_dir_all(dir).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot create data directory {}: {e}", dir.display()),
-            )
-        })?;
+        let existed = dir.is_dir();
+        let mode = dir_mode(self.cfg.file_mode);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(mode)
+            .create(dir)
+            .and_then(|()| {
+                // The umask may have taken bits away: the directory made here gets them all.
+                if existed {
+                    Ok(())
+                } else {
+                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+                }
+            })
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot create data directory {}: {e}", dir.display()),
+                )
+            })?;
         let handle = std::fs::File::open(dir).map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -472,11 +536,12 @@ impl FileStore {
                 self.close_file(f);
             }
             let path = self.path_of_stem(stem);
-            let (file, repaired) = match AppendFile::open_lines(&path, FsyncPolicy::Never) {
+            let mode = self.cfg.file_mode;
+            let (file, repaired) = match open_host_file(&path, mode) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     // The directory went away: make it again and write there.
                     self.check_dir();
-                    AppendFile::open_lines(&path, FsyncPolicy::Never)?
+                    open_host_file(&path, mode)?
                 }
                 other => other?,
             };
@@ -707,10 +772,14 @@ impl RecordSink for FileStore {
             let host = first.host;
             let mut line = std::mem::take(&mut self.line);
             line.clear();
-            first.write_line(&mut line);
+            let write = match self.cfg.format {
+                StoreFormat::Text => LogRecord::write_line,
+                StoreFormat::Json => LogRecord::write_json,
+            };
+            write(&first, &mut line);
             let mut n = 1;
             while let Some(r) = records.next_if(|r| r.host == host) {
-                r.write_line(&mut line);
+                write(&r, &mut line);
                 n += 1;
             }
             let (stem, overflow) = self.stem_for(host);
@@ -842,6 +911,9 @@ pub struct Stats {
     pub oversized_closed: u64,
     /// UDP datagrams dropped for being larger than `--max-frame`.
     pub udp_oversized: u64,
+    /// UDP datagrams the kernel dropped because the syslog socket's receive buffer was full
+    /// (its `SO_RXQ_OVFL` counter, which arrives with the next datagram received).
+    pub udp_kernel_drops: u64,
     /// Connections closed for holding an unfinished frame past the idle timeout (slowloris).
     pub idle_partial: u64,
     /// Connections closed because their partial frame would have passed `--max-buffered`.
@@ -1052,6 +1124,70 @@ impl Output {
     }
 }
 
+/// Every record of the store file `path`, parsed with [`parse_line`]; a line that is not a
+/// record (or is longer than [`crate::line::MAX_LINE`]) is an `InvalidData` error naming the file
+/// and the line.
+pub fn read_file(path: &Path) -> io::Result<Vec<StoredRecord>> {
+    use std::io::{BufRead, Read};
+    let mut reader = io::BufReader::new(std::fs::File::open(path)?);
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    for n in 1.. {
+        buf.clear();
+        let got = (&mut reader)
+            .take(crate::line::MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)?;
+        if got == 0 {
+            break;
+        }
+        let bad = |e: &dyn std::fmt::Display| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}:{n}: {e}", path.display()),
+            )
+        };
+        let text = std::str::from_utf8(&buf).map_err(|e| bad(&e))?;
+        out.push(parse_line(text).map_err(|e| bad(&e))?);
+    }
+    Ok(out)
+}
+
+/// Every record of the current files of `dir` (`STEM.log`), per stem, parsed with
+/// [`parse_line`]: how tests, the demo and `logc read` read the store.
+pub fn read_records(dir: &Path) -> io::Result<Vec<(String, Vec<StoredRecord>)>> {
+    store_files(dir, false)?
+        .into_iter()
+        .map(|(stem, path)| Ok((stem, read_file(&path)?)))
+        .collect()
+}
+
+/// The store files of `dir` with their stems, sorted: `STEM.log`, and with `rotated` also
+/// `STEM.log.N`.
+pub fn store_files(dir: &Path, rotated: bool) -> io::Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let stem = match name.rsplit_once(".log") {
+            Some((stem, "")) => stem,
+            Some((stem, n))
+                if rotated
+                    && n.strip_prefix('.').is_some_and(|n| {
+                        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+                    }) =>
+            {
+                stem
+            }
+            _ => continue,
+        };
+        if path.is_file() {
+            out.push((stem.to_string(), path.clone()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Reads every stored line of `dir` (current files only), for tests and the demo.
 pub fn read_all(dir: &Path) -> io::Result<Vec<(String, Vec<String>)>> {
     let mut out = Vec::new();
@@ -1122,18 +1258,28 @@ mod tests {
         dir
     }
 
+    /// The time of every test record.
+    const T: &str = "2026-01-01T00:00:00.000000Z";
+
+    fn record<'a>(host: &'a str, message: &'a str) -> LogRecord<'a> {
+        LogRecord {
+            time: T,
+            host,
+            app: "a",
+            pid: "1",
+            facility: 1,
+            severity: 6,
+            sent: "-",
+            msgid: "-",
+            structured_data: "-",
+            message,
+        }
+    }
+
     fn batch_of(records: &[(&str, &str)]) -> RecordBatch {
         let mut b = RecordBatch::new();
         for (host, message) in records {
-            b.push(&LogRecord {
-                time: "t",
-                host,
-                app: "a",
-                pid: "1",
-                facility: 1,
-                severity: 6,
-                message,
-            });
+            b.push(&record(host, message));
         }
         b
     }
@@ -1147,12 +1293,16 @@ mod tests {
         s
     }
 
-    /// The lines of `path`; none when it does not exist.
+    /// The records of `path` as `HOST MESSAGE`, read with the store's parser; none when it
+    /// does not exist.
     fn lines(path: &Path) -> Vec<String> {
-        std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
+        if !path.exists() {
+            return Vec::new();
+        }
+        read_file(path)
+            .unwrap()
+            .into_iter()
+            .map(|r| format!("{} {}", r.host, r.message))
             .collect()
     }
 
@@ -1209,7 +1359,7 @@ mod tests {
         assert_eq!((s.stored, s.held, s.dropped()), (1, 3, 0), "{s:?}");
         assert!(s.write_errors >= 1 && s.store_balances(), "{s:?}");
         assert!(store.backlogged());
-        assert_eq!(lines(&path), ["t h a[1] <1.6> first"]);
+        assert_eq!(lines(&path), ["h first"]);
         // Up to the bound held, past it dropped and counted.
         store
             .write_batch(&batch_of(&[("h", "a"), ("h", "b")]))
@@ -1231,16 +1381,10 @@ mod tests {
         let s = stats_of(&store, 6);
         assert_eq!((s.stored, s.held, s.dropped()), (5, 0, 1), "{s:?}");
         assert!(s.store_balances() && !store.backlogged());
-        let expected = format!("t h a[1] <1.6> {big}");
+        let expected = format!("h {big}");
         assert_eq!(
             lines(&path),
-            [
-                "t h a[1] <1.6> first",
-                &expected,
-                &expected,
-                &expected,
-                "t h a[1] <1.6> a"
-            ]
+            ["h first", &expected, &expected, &expected, "h a"]
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -1275,8 +1419,8 @@ mod tests {
             .unwrap();
         let s = stats_of(&store, 4);
         assert_eq!((s.stored, s.held), (2, 2), "{s:?}");
-        assert_eq!(lines(&dir.join("a.log")), ["t a a[1] <1.6> 1"]);
-        assert_eq!(lines(&dir.join("c.log")), ["t c a[1] <1.6> 3"]);
+        assert_eq!(lines(&dir.join("a.log")), ["a 1"]);
+        assert_eq!(lines(&dir.join("c.log")), ["c 3"]);
         // At the stop, what could not be written is counted as lost.
         store.flush().unwrap();
         let s = stats_of(&store, 4);
@@ -1295,19 +1439,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             dir.join("h.log"),
-            "t h a[1] <1.6> whole\nt h a[1] <1.6> cut sh",
+            format!("{T} h a[1] user.info - - - whole\n{T} h a[1] user.info - - - cut sh"),
         )
         .unwrap();
         let mut store = FileStore::open(StoreConfig::new(&dir)).unwrap();
         store.write_batch(&batch_of(&[("h", "next")])).unwrap();
-        assert_eq!(
-            lines(&dir.join("h.log")),
-            [
-                "t h a[1] <1.6> whole",
-                "t h a[1] <1.6> cut sh",
-                "t h a[1] <1.6> next"
-            ]
-        );
+        assert_eq!(lines(&dir.join("h.log")), ["h whole", "h cut sh", "h next"]);
         assert_eq!(stats_of(&store, 1).torn_repaired, 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -1353,13 +1490,13 @@ mod tests {
             let rotated = lines(&dir.join(format!("{stem}.log.1")));
             let older = lines(&dir.join(format!("{stem}.log.2")));
             if host.len() >= 250 {
-                assert_eq!(current, [format!("t {host} a[1] <1.6> r2")]);
-                assert_eq!(rotated, [format!("t {host} a[1] <1.6> r1")]);
-                assert_eq!(older, [format!("t {host} a[1] <1.6> r0")]);
+                assert_eq!(current, [format!("{host} r2")]);
+                assert_eq!(rotated, [format!("{host} r1")]);
+                assert_eq!(older, [format!("{host} r0")]);
             } else {
                 let all: Vec<String> = [older, rotated, current].concat();
                 assert_eq!(all.len(), 3, "{host}");
-                assert!(all.iter().all(|l| l.starts_with(&format!("t {host} "))));
+                assert!(all.iter().all(|l| l.starts_with(&format!("{host} "))));
             }
         }
         std::fs::remove_dir_all(&dir).unwrap();
@@ -1394,7 +1531,7 @@ mod tests {
             assert_eq!(
                 overflow
                     .iter()
-                    .filter(|l| l.starts_with(&format!("t {h} ")))
+                    .filter(|l| l.starts_with(&format!("{h} ")))
                     .count(),
                 2
             );
@@ -1430,7 +1567,7 @@ mod tests {
         store.tick(Instant::now() + Duration::from_secs(1));
         assert!(dir.is_dir());
         store.write_batch(&batch_of(&[("h", "after")])).unwrap();
-        assert_eq!(lines(&dir.join("h.log")), ["t h a[1] <1.6> after"]);
+        assert_eq!(lines(&dir.join("h.log")), ["h after"]);
         let s = stats_of(&store, 2);
         assert_eq!((s.stored, s.dir_recreated), (2, 1), "{s:?}");
         std::fs::remove_dir_all(&dir).unwrap();
@@ -1515,9 +1652,7 @@ mod tests {
         let s = stats_of(&store, 29);
         assert_eq!((s.stored, s.write_errors), (29, 0), "{s:?}");
         assert!(s.rotate_failures >= 1, "{s:?}");
-        let expected: Vec<String> = (0..29)
-            .map(|i| format!("t vm a[1] <1.6> {}", numbered(i)))
-            .collect();
+        let expected: Vec<String> = (0..29).map(|i| format!("vm {}", numbered(i))).collect();
         assert_eq!(all_lines(&dir), expected);
         std::fs::remove_dir_all(&dir).unwrap();
     }

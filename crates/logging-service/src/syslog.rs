@@ -138,8 +138,18 @@ pub fn parse(raw: &[u8]) -> Result<SyslogMessage<'_>, FrameError> {
 }
 
 /// [`parse`] for text already known to be UTF-8.
+///
+/// A message without `<PRI>` (one that does not start with `<`) is taken as RFC 3164 §4.3.3
+/// says a relay takes it: facility user, severity notice, the whole text its content. One that
+/// starts with `<` but whose PRI is not valid (`<999>`, `<1a>`) is refused: it claims a PRI.
 pub fn parse_str(text: &str) -> Result<SyslogMessage<'_>, FrameError> {
     let text = text.trim_end_matches(['\n', '\r', '\0']);
+    if text.is_empty() {
+        return Err(FrameError::Malformed("empty syslog message"));
+    }
+    if !text.starts_with('<') {
+        return Ok(parse_3164(USER, NOTICE, text));
+    }
     let (facility, severity, rest) = priority(text)?;
     if let Some(after) = rest.strip_prefix("1 ") {
         let (timestamp, r) = field(after)?;
@@ -168,6 +178,11 @@ pub fn parse_str(text: &str) -> Result<SyslogMessage<'_>, FrameError> {
     }
     Ok(parse_3164(facility, severity, rest))
 }
+
+/// Facility user (1), for messages without a PRI.
+const USER: u8 = 1;
+/// Severity notice (5), for messages without a PRI.
+const NOTICE: u8 = 5;
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -392,11 +407,13 @@ impl SyslogFramer {
         }
     }
 
-    /// At end of stream, a newline-framed message without its final newline.
+    /// At end of stream, a newline-framed message without its final newline (not one that
+    /// starts with a digit: that is an unfinished octet count).
     pub fn finish(&mut self) -> Option<Vec<u8>> {
         let mut rest = std::mem::take(&mut self.buf);
         rest.drain(..std::mem::take(&mut self.pos));
-        (self.skipping == Skip::No && !rest.is_empty() && rest[0] == b'<').then_some(rest)
+        (self.skipping == Skip::No && rest.first().is_some_and(|b| !b.is_ascii_digit()))
+            .then_some(rest)
     }
 }
 
@@ -454,19 +471,42 @@ mod tests {
     #[test]
     fn bad_priorities_are_errors() {
         for bad in [
-            &b"no pri"[..],
-            b"<>x",
+            &b"<>x"[..],
             b"<192>x",
             b"<01>x",
             b"<1a>x",
             b"<1234>x",
             b"",
+            b"\n\r\0",
             b"<",
         ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
         assert!(parse(b"<13>1 2003-10-11T22:14:15Z host").is_err());
         assert!(parse(b"<13>1 - - - - - [unterminated").is_err());
+    }
+
+    /// RFC 3164 §4.3.3: no PRI, user.notice; a timestamp and host are still recognised.
+    #[test]
+    fn messages_without_pri_are_user_notice() {
+        let m = parse(b"no pri at all\n").unwrap();
+        assert_eq!((m.facility, m.severity), (1, 5));
+        assert_eq!(m.dialect, Dialect::Rfc3164);
+        assert_eq!(m.message, "no pri at all");
+        let m = parse(b"Nov 14 22:13:20 gw-1 cron[7]: job done").unwrap();
+        assert_eq!((m.facility, m.severity), (1, 5));
+        assert_eq!(m.hostname.as_deref(), Some("gw-1"));
+        assert_eq!(
+            (m.app.as_deref(), m.procid.as_deref()),
+            (Some("cron"), Some("7"))
+        );
+        assert_eq!(m.message, "job done");
+        // Over TCP, at the end of the stream too.
+        let mut f = SyslogFramer::new(100);
+        f.extend(b"plain line\nlast one");
+        assert_eq!(f.next_message().unwrap().unwrap(), b"plain line");
+        assert_eq!(f.next_message().unwrap(), None);
+        assert_eq!(f.finish().unwrap(), b"last one");
     }
 
     #[test]

@@ -103,6 +103,7 @@ macro_rules! impl_fd_traits {
 }
 pub(crate) use impl_fd_traits;
 
+pub mod activation;
 pub mod addr;
 pub mod clock;
 pub mod error;
@@ -120,5 +121,5 @@ pub mod uring;
 pub use addr::InetAddr;
 pub use error::{Error, TransferError};
 pub use sock::{
-    AcceptorOptions, ConnectProgress, SockAcceptor, SockConnector, SockDgram, SockStream,
+    AcceptorOptions, ConnectProgress, Received, SockAcceptor, SockConnector, SockDgram, SockStream,
 };

@@ -1,10 +1,15 @@
 //! `svc-host`: a process that hosts components from svc.conf files and reconfigures them
 //! on SIGHUP (like ACE's `ace_netsvcs`), ending on SIGTERM or SIGINT.
 //!
-//! Usage: `svc-host [-L LIBDIR]... [-f FILE]... [-S DIRECTIVE]... [-a ADMIN_SOCKET]`.
+//! Usage: `svc-host [--insecure-plugins] [-L LIBDIR]... [-f FILE]... [-S DIRECTIVE]...
+//! [-a ADMIN_SOCKET [--admin-dynamic]]`, applied in order (`--insecure-plugins` affects the
+//! `-f` and `-S` after it).
 //! After start-up and after each SIGHUP (or `reconfigure` on the admin socket) it prints the
 //! changes, one line per component (`NAME STATE INFO`), then `ready`.
-//! The admin socket takes one command per line: `reconfigure`, `list`, or a directive.
+//! The admin socket (mode 0600, this user's or root's connections only) takes one command
+//! per line: `reconfigure`, `list`, or a directive; `dynamic` directives only with
+//! `--admin-dynamic`. Plugins are loaded only if their owner and mode pass
+//! [`PluginTrust::Strict`](component_configurator::PluginTrust), unless `--insecure-plugins`.
 
 use component_configurator::{Configurator, Report};
 use reactor::{Context, Disposition, EventHandler, Interest, Reactor};
@@ -49,7 +54,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let mut outcome = Ok(Report::default());
     let mut admin = None;
+    let mut admin_dynamic = false;
     while let Some(flag) = args.next() {
+        match flag.as_str() {
+            "--insecure-plugins" => {
+                cfg.set_plugin_trust(component_configurator::PluginTrust::Insecure);
+                continue;
+            }
+            "--admin-dynamic" => {
+                admin_dynamic = true;
+                continue;
+            }
+            _ => {}
+        }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let step = match flag.as_str() {
             "-L" => {
@@ -76,7 +93,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Bound before "ready" is printed, so a client may connect as soon as it reads it.
     let admin = admin
         .map(component_configurator::AdminSocket::bind)
-        .transpose()?;
+        .transpose()?
+        .map(|a| a.allow_dynamic(admin_dynamic));
     print(&cfg, &outcome);
     let mut reactor = Reactor::new()?;
     let configurator = component_configurator::ReconfigureOnHangup::new(cfg, print)

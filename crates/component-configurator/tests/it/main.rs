@@ -7,3 +7,4 @@ mod reconfigure;
 mod repository;
 mod sighup;
 mod support;
+mod trust;

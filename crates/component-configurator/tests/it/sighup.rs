@@ -179,3 +179,95 @@ fn the_admin_socket_takes_directives_and_reconfigure() {
     assert!(child.wait().unwrap().success());
     assert!(!socket.exists(), "the socket file is removed at shutdown");
 }
+
+/// The admin socket is created 0600, refuses `dynamic` directives unless allowed, and closes
+/// connections from other users unanswered (checked with `SO_PEERCRED`, with the socket made
+/// 0666 on purpose so that only the credential check stands in the way).
+#[test]
+fn the_admin_socket_is_guarded() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = temp_dir("admin-guard");
+    let socket = dir.join("admin.sock");
+    let forking = wrapper_facade::process::spawning();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_svc-host"))
+        .arg("-L")
+        .arg(plugin_dir())
+        .arg("-S")
+        .arg("dynamic Echo Service_Object * cc_echo:_make_echo() \"-p 0\"")
+        .arg("-a")
+        .arg(&socket)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(forking);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = until_ready(&mut lines);
+    let echo = addr_of(&first[1]);
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    let refused = admin(
+        &mut stream,
+        "dynamic Time Service_Object * cc_time:_make_time() \"-p 0\"",
+    );
+    assert_eq!(
+        refused,
+        [
+            "refused: `dynamic` directives are not accepted on the admin socket (AdminSocket::allow_dynamic)",
+            "error"
+        ]
+    );
+    assert_eq!(admin(&mut stream, "suspend Echo"), ["suspended Echo", "ok"]);
+    assert_eq!(admin(&mut stream, "resume Echo"), ["resumed Echo", "ok"]);
+
+    // Another user: root can run a client as nobody.
+    let euid = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self").unwrap().uid()
+    };
+    if euid != 0 {
+        println!("skipped: connecting as another user needs root");
+    } else if let Some(logger) = pattern_core::peer::program("logger", "bsdutils") {
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let err = BufReader::new(child.stderr.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in err.lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let forking = wrapper_facade::process::spawning();
+        let status = Command::new(logger)
+            .args(["--tcp", "--socket-errors=on", "-u"])
+            .arg(&socket)
+            .arg("suspend Echo")
+            .uid(65534)
+            .gid(65534)
+            .status()
+            .unwrap();
+        drop(forking);
+        assert!(status.success(), "logger connected and sent");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let warning = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = rx.recv_timeout(left).expect("svc-host logs the refusal");
+            if line.contains("admin connection refused") {
+                break line;
+            }
+        };
+        assert!(
+            warning.contains("runs as uid 65534, neither this process's user (uid 0) nor root"),
+            "{warning}"
+        );
+        assert_eq!(request(echo, "ping").unwrap(), "ping", "still active");
+    }
+
+    signal(child.id(), libc::SIGTERM);
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert_eq!(rest, ["stopped"]);
+    assert!(child.wait().unwrap().success());
+}

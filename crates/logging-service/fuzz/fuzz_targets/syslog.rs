@@ -10,6 +10,10 @@ use logging_service::syslog::{SyslogFramer, parse};
 fuzz_target!(|data: &[u8]| {
     let mut batch = RecordBatch::new();
     if let Ok(m) = parse(data) {
+        // What the decoder takes for STRUCTURED-DATA, the store keeps.
+        if let Some(sd) = m.structured_data.as_deref() {
+            assert!(logging_service::line::is_structured_data(sd), "{sd:?}");
+        }
         batch.push_syslog(&m, "127.0.0.1");
     }
     let Some((&max_byte, rest)) = data.split_first() else { return };
@@ -44,4 +48,9 @@ fuzz_target!(|data: &[u8]| {
         r.write_line(&mut lines);
     }
     assert_eq!(lines.matches('\n').count(), batch.len(), "one line per record");
+    // Every line reads back with the store's parser, message and all.
+    for (line, r) in lines.lines().zip(batch.iter()) {
+        let back = logging_service::line::parse_line(line).expect("a stored line parses");
+        assert_eq!(back.message, r.message);
+    }
 });

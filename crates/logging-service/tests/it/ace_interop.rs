@@ -98,18 +98,21 @@ fn a_real_ace_client_talks_to_logd() {
     );
     let (stats, stored) = server.stop();
     assert_eq!(stats.ace, 500);
-    let lines = &stored[0].1;
-    assert_eq!(lines.len(), 500);
-    assert!(
-        lines[0].starts_with("2023-11-14T22:13:20.000000Z 127.0.0.1 ace["),
-        "{}",
-        lines[0]
+    let records = &stored[0].1;
+    assert_eq!(records.len(), 500);
+    assert_eq!(
+        (records[0].time.as_str(), records[0].host.as_str()),
+        ("2023-11-14T22:13:20.000000Z", "127.0.0.1")
     );
-    assert!(
-        lines[499].ends_with("<1.6> ace client record 499"),
-        "{}",
-        lines[499]
-    );
+    assert_eq!(records[1].time, "2023-11-14T22:13:21.000001Z");
+    for (i, r) in records.iter().enumerate() {
+        // The newline every other record ends with is trimmed.
+        assert_eq!(r.message, format!("ace client record {i}"), "{r:?}");
+        assert_eq!(
+            (r.app.as_deref(), r.priority().as_str()),
+            (Some("ace"), "user.info")
+        );
+    }
 }
 
 /// `logc --format ace` sends what libACE's own `operator<<` writes: the fixture's first record,

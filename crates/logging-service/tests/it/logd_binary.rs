@@ -199,10 +199,16 @@ fn with_a_svc_conf_sighup_reconfigures_live() {
         rest.contains("1 records stored (0 ACE, 1 syslog)"),
         "{rest}"
     );
-    let stored = std::fs::read_to_string(dir.0.join("data/edge-7.log")).unwrap();
-    assert!(
-        stored.ends_with("edge-7 app[-] <1.5> after reconfiguration\n"),
-        "{stored}"
+    let stored = logging_service::store::read_file(&dir.0.join("data/edge-7.log")).unwrap();
+    let last = stored.last().unwrap();
+    assert_eq!(
+        (
+            last.host.as_str(),
+            last.priority().as_str(),
+            last.message.as_str()
+        ),
+        ("edge-7", "user.notice", "after reconfiguration"),
+        "{stored:?}"
     );
 }
 
@@ -432,4 +438,155 @@ fn a_second_sigterm_stops_at_once() {
         spooled_segments(&dir) > 0,
         "the queued records were spooled"
     );
+}
+
+/// The records stored under `dir`, as message texts.
+fn stored_messages(dir: &TempDir) -> Vec<String> {
+    logging_service::store::read_records(&dir.0)
+        .unwrap()
+        .into_iter()
+        .flat_map(|(_, records)| records)
+        .map(|r| r.message)
+        .collect()
+}
+
+/// systemd's socket activation, through systemd's own `systemd-socket-activate`: it binds the
+/// port, and on the first connection starts logd with the socket as descriptor 3
+/// (`LISTEN_FDS`); logd listens on it instead of binding, and the waiting connection's
+/// records are stored.
+#[test]
+fn socket_activation_hands_logd_its_listening_socket() {
+    let Some(activate) = pattern_core::peer::program("systemd-socket-activate", "systemd") else {
+        return;
+    };
+    let dir = TempDir::new("binary-activation");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut child = Logd(
+        crate::support::spawn(
+            Command::new(activate)
+                .arg("-l")
+                .arg(addr.to_string())
+                .arg("--")
+                .arg(env!("CARGO_BIN_EXE_logd"))
+                .args(["--ace-port", &port.to_string(), "--syslog-port", "off"])
+                .arg("--data-dir")
+                .arg(&dir.0)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        )
+        .unwrap(),
+    );
+    let mut err = BufReader::new(child.0.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("Listening on") {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "socket-activate ended"
+        );
+    }
+    // This connection starts logd; logd accepts it on the socket it was given.
+    let bytes: Vec<u8> = (0..5)
+        .flat_map(|i| ace_frame(&format!("activated {i}")))
+        .collect();
+    crate::support::send_and_wait(addr, &bytes);
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(
+        line.trim(),
+        format!("logd: ACE logging (tcp) listening on {addr}")
+    );
+    let mut log = String::new();
+    while !log.contains("socket activation:") {
+        log.clear();
+        assert!(err.read_line(&mut log).unwrap() > 0, "logd ended");
+    }
+    assert!(log.contains(&format!("stream socket on {addr}")), "{log}");
+    kill(child.0.id(), "TERM");
+    assert!(exits_within(&mut child, PATIENCE).success());
+    let stored = stored_messages(&dir);
+    assert_eq!(stored.len(), 5, "{stored:?}");
+    assert!(stored.iter().all(|l| l.contains("activated")), "{stored:?}");
+}
+
+#[test]
+fn an_unknown_user_is_a_usage_error() {
+    let out = crate::support::output(
+        Command::new(env!("CARGO_BIN_EXE_logd")).args(["--user", "no-such-user-here"]),
+    )
+    .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--user no-such-user-here: no user named `no-such-user-here`"),
+        "{err}"
+    );
+}
+
+/// Started as root with `--user`, logd binds its port while root, then runs as that user
+/// and group (all of its ids, supplementary groups included) before it reads any input.
+#[test]
+fn started_as_root_logd_binds_then_runs_as_the_user() {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata("/proc/self").unwrap().uid() != 0 {
+        println!("skipped: dropping privileges needs a test run as root");
+        return;
+    }
+    let dir = TempDir::new("binary-user");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    std::os::unix::fs::chown(&dir.0, Some(65534), Some(65534)).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Logd(
+        crate::support::spawn(
+            Command::new(env!("CARGO_BIN_EXE_logd"))
+                .args(["--ace-port", &port.to_string(), "--syslog-port", "off"])
+                .args(["--user", "65534", "--group", "65534"])
+                .arg("--data-dir")
+                .arg(&dir.0)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null()),
+        )
+        .unwrap(),
+    );
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(
+        line.contains(&format!("listening on 127.0.0.1:{port}")),
+        "{line}"
+    );
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.0.id())).unwrap();
+    for (key, want) in [
+        ("Uid:", "65534\t65534\t65534\t65534"),
+        ("Gid:", "65534\t65534\t65534\t65534"),
+        ("Groups:", "65534"),
+    ] {
+        let got = status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap()
+            .trim();
+        assert_eq!(got, want, "{key}");
+    }
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    crate::support::send_and_wait(addr, &ace_frame("as nobody"));
+    kill(child.0.id(), "TERM");
+    assert!(exits_within(&mut child, PATIENCE).success());
+    assert_eq!(stored_messages(&dir).len(), 1);
+    let files: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap())
+        .filter(|m| m.is_file())
+        .collect();
+    assert!(!files.is_empty() && files.iter().all(|m| m.uid() == 65534));
 }

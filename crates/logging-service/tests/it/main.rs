@@ -14,5 +14,8 @@ mod serve;
 mod service_unit;
 mod services;
 mod store_faults;
+mod store_format;
 mod support;
 mod syslog_clients;
+mod tls_policy;
+mod walkthrough;

@@ -276,6 +276,25 @@ fn the_binary_serves_metrics_that_promtool_accepts() {
     );
     assert_eq!(value(&text, "logd_records_stored_total"), 2);
 
+    // The scrape an operator types.
+    if let Some(curl) = pattern_core::peer::program("curl", "curl") {
+        let out = crate::support::output(
+            Command::new(curl)
+                .args(["--silent", "--show-error", "--fail"])
+                .arg(format!("http://{metrics}/metrics")),
+        )
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let by_curl = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(by_curl.lines().count(), text.lines().count(), "{by_curl}");
+        assert_eq!(value(&by_curl, "logd_records_stored_total"), 2);
+        assert_eq!(value(&by_curl, "logd_udp_kernel_drops_total"), 0);
+    }
+
     let Some(promtool) = pattern_core::peer::program("promtool", "prometheus") else {
         return;
     };
@@ -296,5 +315,125 @@ fn the_binary_serves_metrics_that_promtool_accepts() {
         "promtool: {}{}\n{text}",
         String::from_utf8_lossy(&checked.stdout),
         String::from_utf8_lossy(&checked.stderr)
+    );
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let st =
+        crate::support::status(Command::new("kill").args([sig, &child.id().to_string()])).unwrap();
+    assert!(st.success(), "kill {sig}");
+}
+
+/// A flood of syslog datagrams at a logd that cannot read (the process stopped with SIGSTOP)
+/// and a small `--udp-rcvbuf`: the kernel drops most of it, and logd counts those drops from
+/// the socket's `SO_RXQ_OVFL` counter, in the metrics and in its summary at the stop, so that
+/// every datagram sent is received or counted, exactly.
+#[test]
+fn kernel_drops_of_a_udp_flood_are_counted_and_exposed() {
+    let dir = TempDir::new("kernel-drops");
+    let mut child = Child(
+        crate::support::spawn(
+            Command::new(env!("CARGO_BIN_EXE_logd"))
+                .args([
+                    "--ace-port=off",
+                    "--syslog-port=0",
+                    "--udp-rcvbuf=4K",
+                    "--metrics=127.0.0.1:0",
+                ])
+                .arg("--data-dir")
+                .arg(&dir.0)
+                .env_remove("RUST_LOG")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        )
+        .unwrap(),
+    );
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let mut stderr = child.0.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).unwrap();
+        text
+    });
+    let (mut udp, mut metrics) = (None, None);
+    let mut line = String::new();
+    while metrics.is_none() {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "logd ended early");
+        let addr = || {
+            line.trim_end()
+                .rsplit(' ')
+                .next()
+                .unwrap()
+                .parse::<SocketAddr>()
+                .unwrap()
+        };
+        if line.starts_with("logd: syslog (udp) listening on ") {
+            udp = Some(addr());
+        }
+        if line.starts_with("logd: metrics (http) listening on ") {
+            metrics = Some(addr());
+        }
+    }
+    let (udp, metrics) = (udp.expect("UDP line"), metrics.unwrap());
+
+    signal(&child.0, "-STOP");
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let flood = 2000u64;
+    for i in 0..flood {
+        let msg = format!("<14>1 - flood app - - - datagram {i} {}", "x".repeat(150));
+        sender.send_to(msg.as_bytes(), udp).unwrap();
+    }
+    signal(&child.0, "-CONT");
+
+    // The counter comes with the next datagram queued after the drops: when logd makes no
+    // progress between two scrapes, a marker goes out (and is counted as sent).
+    let mut sent = flood;
+    let deadline = Instant::now() + PATIENCE;
+    let mut last = (u64::MAX, u64::MAX);
+    let (received, drops) = loop {
+        let text = scrape(metrics);
+        let now = (
+            value(&text, "logd_records_received_total{input=\"syslog_udp\"}"),
+            value(&text, "logd_udp_kernel_drops_total"),
+        );
+        if now.0 + now.1 == sent {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sent {sent}, received and dropped {now:?}"
+        );
+        if now == last {
+            sender
+                .send_to(b"<14>1 - flood app - - - marker", udp)
+                .unwrap();
+            sent += 1;
+        }
+        last = now;
+        std::thread::park_timeout(Duration::from_millis(5));
+    };
+    assert!(drops > 0, "an 8 KiB buffer cannot hold {flood} datagrams");
+    assert!(received > 0);
+
+    signal(&child.0, "-TERM");
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(child.0.wait().unwrap().success(), "{rest}");
+    assert!(
+        rest.contains(&format!(
+            " {drops} UDP datagrams dropped by the kernel (receive buffer full)"
+        )),
+        "the summary at the stop: {rest}"
+    );
+    assert!(
+        rest.contains(&format!("logd: {received} received, {received} stored")),
+        "{rest}"
+    );
+    let log = log.join().unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(" WARN ") && l.contains("the kernel dropped syslog UDP datagrams")),
+        "the drops are logged: {log}"
     );
 }

@@ -67,14 +67,15 @@ fn clients_under(model: &str) {
     // Every record exactly once, intact, one per line, each client's in order.
     let mut seen = vec![vec![]; M];
     for (_, lines) in &stored {
-        for line in lines {
-            let at = line.find("client ").expect("a record per line");
-            let mut words = line[at..].split(' ');
-            let c: usize = words.nth(1).unwrap().parse().unwrap();
+        for rec in lines {
+            let line = &rec.message;
+            let mut words = line.strip_prefix("client ").expect("garbled").split(' ');
+            let c: usize = words.next().unwrap().parse().unwrap();
             let r: usize = words.nth(1).unwrap().parse().unwrap();
-            assert!(
-                line.ends_with(&format!("record {r} {}", "x".repeat(r % 50))),
-                "garbled: {line}"
+            assert_eq!(
+                line,
+                &format!("client {c} record {r} {}", "x".repeat(r % 50)),
+                "garbled"
             );
             seen[c].push(r);
         }
@@ -123,11 +124,9 @@ fn rotation_keeps_the_configured_number_of_files() {
     assert!(files.iter().all(|(_, len)| *len <= 4096), "{files:?}");
     // The newest records are in the current file.
     let current = &stored.iter().find(|(h, _)| h == "127.0.0.1").unwrap().1;
-    assert!(
-        current
-            .last()
-            .unwrap()
-            .ends_with("batch 19 record 9 padding padding")
+    assert_eq!(
+        current.last().unwrap().message,
+        "batch 19 record 9 padding padding"
     );
 }
 
@@ -152,11 +151,17 @@ fn forwarding_to_a_second_logd() {
         "the original client host travels in the HOSTNAME field"
     );
     assert_eq!(lines.len(), 100);
-    assert!(
-        lines[99].ends_with("ace[1] <1.6> forwarded 99"),
-        "{}",
-        lines[99]
+    let last = &lines[99];
+    assert_eq!(
+        (
+            last.app.as_deref(),
+            last.pid.as_deref(),
+            last.priority().as_str()
+        ),
+        (Some("ace"), Some("1"), "user.info"),
+        "{last:?}"
     );
+    assert_eq!(last.message, "forwarded 99");
 }
 
 #[test]
@@ -215,6 +220,48 @@ fn idle_clients_are_closed() {
 
 /// rsyslog (Debian's `rsyslog`, installed by `.ci/run`) as the upstream: it accepts what the
 /// forwarder sends (RFC 5424, octet counting) and keeps host, app and message apart.
+/// RFC 5424 records through an edge logd to an upstream logd: MSGID, STRUCTURED-DATA (with
+/// its escapes), the sender's own timestamp and offset, and so TIME, are the same upstream.
+#[test]
+fn forwarding_keeps_msgid_structured_data_and_the_senders_time() {
+    let upstream = Server::start("upstream-sd", |c| c.ace_port = None);
+    let edge = Server::start("edge-sd", |c| {
+        c.forward = Some(upstream.at.syslog_tcp.unwrap())
+    });
+    let sent = [
+        "<165>1 2026-11-26T08:00:01.5+05:30 gw-1 mqttd 812 ID47 [ex@32473 a=\"x\\]y\\\"z\\\\\" b=\"h\u{f4}te\"][meta seq=\"1\"] valve stuck",
+        "<14>1 2026-01-01T00:00:00Z gw-1 app - - - no msgid, no sd",
+        "<11>Nov 14 22:13:20 gw-1 bsd[9]: from rfc 3164",
+    ];
+    let bytes: String = sent.iter().map(|m| format!("{} {m}", m.len())).collect();
+    send_and_wait(edge.at.syslog_tcp.unwrap(), bytes.as_bytes());
+    let edge_records = edge.stored();
+    edge.stop();
+    upstream.wait_for_records(3);
+    let (_, stored) = upstream.stop();
+    let up = &stored.iter().find(|(h, _)| h == "gw-1").unwrap().1;
+    let edge = &edge_records.iter().find(|(h, _)| h == "gw-1").unwrap().1;
+    assert_eq!(up.len(), 3);
+    let r = &up[0];
+    assert_eq!(r.msgid.as_deref(), Some("ID47"));
+    assert_eq!(
+        r.sd.as_deref(),
+        Some("[ex@32473 a=\"x\\]y\\\"z\\\\\" b=\"h\u{f4}te\"][meta seq=\"1\"]")
+    );
+    assert_eq!(r.sent.as_deref(), Some("2026-11-26T08:00:01.5+05:30"));
+    assert_eq!(r.time, "2026-11-26T02:30:01.500000Z");
+    assert_eq!(r.priority(), "local4.notice");
+    // The first two are the same upstream as on the edge, field for field.
+    assert_eq!(up[..2], edge[..2]);
+    // RFC 3164 has no full time: the edge's UTC TIME travels, and upstream keeps it as SENT.
+    assert_eq!(up[2].time, edge[2].time);
+    assert_eq!(up[2].sent.as_deref(), Some(edge[2].time.as_str()));
+    assert_eq!(
+        (up[2].message.as_str(), up[2].msgid.as_deref()),
+        ("from rfc 3164", None)
+    );
+}
+
 #[test]
 fn forwarding_to_rsyslog() {
     use std::process::{Command, Stdio};
@@ -240,7 +287,7 @@ fn forwarding_to_rsyslog() {
             "global(workDirectory=\"{dir}\")\n\
              module(load=\"imtcp\")\n\
              input(type=\"imtcp\" port=\"{port}\" address=\"127.0.0.77\")\n\
-             template(name=\"plain\" type=\"string\" string=\"%HOSTNAME% %APP-NAME% %PROCID% %msg%\\n\")\n\
+             template(name=\"plain\" type=\"string\" string=\"%HOSTNAME% %APP-NAME% %PROCID% %MSGID% %STRUCTURED-DATA% %msg%\\n\")\n\
              action(type=\"omfile\" file=\"{out}\" template=\"plain\")\n",
             dir = work.0.display(),
             out = out.display()
@@ -272,22 +319,32 @@ fn forwarding_to_rsyslog() {
         .flat_map(|i| ace(5, format!("to rsyslog {i}")))
         .collect();
     send_and_wait(edge.at.ace.unwrap(), &bytes);
+    // And an RFC 5424 record with MSGID and STRUCTURED-DATA (escapes included), which rsyslog
+    // must see as the original sender sent them.
+    let sd = r#"[ex@32473 a="x\]y\"z\\"][meta seq="1"]"#;
+    let with_sd =
+        format!("<165>1 2026-11-26T08:00:01.5+05:30 gw-1 mqttd 812 ID47 {sd} valve stuck");
+    send_and_wait(
+        edge.at.syslog_tcp.unwrap(),
+        format!("{} {with_sd}", with_sd.len()).as_bytes(),
+    );
     let (stats, _) = edge.stop();
-    assert_eq!(stats.records, 100);
-    // rsyslog writes asynchronously: wait (bounded) for all 100 lines.
+    assert_eq!(stats.records, 101);
+    // rsyslog writes asynchronously: wait (bounded) for all 101 lines.
     let lines = loop {
         let text = std::fs::read_to_string(&out).unwrap_or_default();
         let lines: Vec<String> = text.lines().map(str::to_string).collect();
-        if lines.len() >= 100 || Instant::now() > deadline {
+        if lines.len() >= 101 || Instant::now() > deadline {
             break lines;
         }
         std::thread::park_timeout(Duration::from_millis(10));
     };
     let _ = rsyslogd.kill();
     let _ = rsyslogd.wait();
-    assert_eq!(lines.len(), 100, "{lines:?}");
-    assert_eq!(lines[0], "127.0.0.1 ace 5 to rsyslog 0");
-    assert_eq!(lines[99], "127.0.0.1 ace 5 to rsyslog 99");
+    assert_eq!(lines.len(), 101, "{lines:?}");
+    assert_eq!(lines[0], "127.0.0.1 ace 5 - - to rsyslog 0");
+    assert_eq!(lines[99], "127.0.0.1 ace 5 - - to rsyslog 99");
+    assert_eq!(lines[100], format!("gw-1 mqttd 812 ID47 {sd} valve stuck"));
 }
 
 #[test]
@@ -309,10 +366,7 @@ fn udp_senders_are_told_apart_by_address() {
     let hosts: Vec<(&str, Vec<&str>)> = stored
         .iter()
         .map(|(host, lines)| {
-            let messages = lines
-                .iter()
-                .map(|l| l.rsplit("> ").next().unwrap())
-                .collect();
+            let messages = lines.iter().map(|r| r.message.as_str()).collect();
             (host.as_str(), messages)
         })
         .collect();

@@ -1,4 +1,5 @@
-//! `dist/logd.service`, checked by systemd's own verifier against the logd this build made.
+//! `dist/logd.service` and `dist/logd.socket`, checked by systemd's own verifier against the
+//! logd this build made.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,13 +19,16 @@ fn the_unit_file_passes_systemd_analyze_verify() {
     let path = dir.0.join("logd.service");
     let unit = unit.replace("/usr/local/bin/logd", env!("CARGO_BIN_EXE_logd"));
     std::fs::write(&path, unit).unwrap();
-    let out = crate::support::output(Command::new(analyze).arg("verify").arg(&path)).unwrap();
+    let socket = dir.0.join("logd.socket");
+    std::fs::copy(root.join("dist/logd.socket"), &socket).unwrap();
+    let out = crate::support::output(Command::new(analyze).arg("verify").arg(&socket).arg(&path))
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     // Warnings go to stderr with a zero status; the unit must draw none of its own.
     let own: Vec<&str> = stderr
         .lines()
-        .filter(|l| l.contains("logd.service"))
+        .filter(|l| l.contains("logd.service") || l.contains("logd.socket"))
         .collect();
     assert!(own.is_empty(), "{own:#?}");
 }

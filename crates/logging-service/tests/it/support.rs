@@ -4,11 +4,11 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::PathBuf;
 
-/// Every stored line, per host file.
-pub(crate) type Stored = Vec<(String, Vec<String>)>;
+/// Every stored record, per host file, as the store's parser reads it.
+pub(crate) type Stored = Vec<(String, Vec<StoredRecord>)>;
 
-/// Lines stored in every file.
-pub(crate) fn count_lines(stored: &[(String, Vec<String>)]) -> usize {
+/// Records stored in every file.
+pub(crate) fn count_lines(stored: &[(String, Vec<StoredRecord>)]) -> usize {
     stored.iter().map(|(_, l)| l.len()).sum()
 }
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use logging_service::ace::{AceRecord, ByteOrder, SecondsLayout, encode};
 use logging_service::server::{Listening, Logd, LogdConfig};
-use logging_service::store::{Output, Stats, StoreConfig, read_all};
+use logging_service::store::{Output, Stats, StoreConfig, StoredRecord, read_records};
 
 /// A data directory removed when dropped.
 pub(crate) struct TempDir(pub(crate) PathBuf);
@@ -113,9 +113,13 @@ impl Server {
         (stats, self.stored(), files)
     }
 
-    /// Every stored line, per host file.
-    pub(crate) fn stored(&self) -> Vec<(String, Vec<String>)> {
-        read_all(&self.dir.0).unwrap_or_default()
+    /// Every stored record, per host file, read with the store's parser (a line it refuses
+    /// fails the test).
+    pub(crate) fn stored(&self) -> Stored {
+        if !self.dir.0.exists() {
+            return Vec::new();
+        }
+        read_records(&self.dir.0).expect("every stored line parses")
     }
 
     /// Waits until the server has stored `n` records (for senders that cannot be told when

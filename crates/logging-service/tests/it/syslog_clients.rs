@@ -4,7 +4,9 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::support::{Server, count_lines};
+use logging_service::store::StoredRecord;
+
+use crate::support::{Server, count_lines, send_and_wait};
 
 /// util-linux's `logger`, or `None` (after the skip line) on a machine without it.
 fn logger_program() -> Option<std::path::PathBuf> {
@@ -34,7 +36,7 @@ fn logger(program: &std::path::Path, args: &[&str], lines: usize, tag: &str) {
 }
 
 /// Sends `lines` lines through logger in `mode`; `None` when logger is not installed.
-fn run(mode: &[&str], tag: &str, lines: usize) -> Option<Vec<String>> {
+fn run(mode: &[&str], tag: &str, lines: usize) -> Option<Vec<StoredRecord>> {
     let program = logger_program()?;
     let server = Server::start(tag, |c| c.ace_port = None);
     let port = server.at.syslog_tcp.unwrap().port().to_string();
@@ -48,14 +50,73 @@ fn run(mode: &[&str], tag: &str, lines: usize) -> Option<Vec<String>> {
     Some(stored.into_iter().flat_map(|(_, l)| l).collect())
 }
 
-fn check(lines: &[String], tag: &str, n: usize) {
-    for (i, line) in lines.iter().enumerate().take(n) {
-        assert!(line.contains(&format!(" {tag}[")), "app name kept: {line}");
-        assert!(line.ends_with(&format!("> {tag} line {i}")), "{line}");
-        assert!(
-            line.contains("<1.5>"),
-            "user.notice is logger's default: {line}"
+fn check(records: &[StoredRecord], tag: &str, n: usize) {
+    assert_eq!(records.len(), n);
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r.app.as_deref(), Some(tag), "app name kept: {r:?}");
+        assert_eq!(r.message, format!("{tag} line {i}"), "{r:?}");
+        assert_eq!(r.priority(), "user.notice", "logger's default: {r:?}");
+        // logger stamps its messages: the stamp as sent is kept, TIME is UTC.
+        assert!(r.sent.is_some(), "{r:?}");
+        assert!(r.time.ends_with('Z') && r.time.len() == 27, "{r:?}");
+    }
+}
+
+/// RFC 3164 §4.3.3: a message without `<PRI>` is user.notice, logger's own default, over
+/// TCP (newline framing, and at the end of the stream) and UDP; the same text through logger
+/// is stored with the same priority and message.
+#[test]
+fn messages_without_pri_are_user_notice_like_loggers_default() {
+    let server = Server::start("no-pri", |c| c.ace_port = None);
+    let tcp = server.at.syslog_tcp.unwrap();
+    send_and_wait(
+        tcp,
+        b"no pri over tcp\nNov 14 22:13:20 gw-1 cron[7]: no pri, bsd header\nlast without newline",
+    );
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.send_to(b"no pri over udp", server.at.syslog_udp.unwrap())
+        .unwrap();
+    let mut expected = 4;
+    if let Some(program) = logger_program() {
+        let port = tcp.port().to_string();
+        let args = [
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--tcp",
+            "--rfc3164",
+        ];
+        logger(&program, &args, 1, "viaLogger");
+        expected += 1;
+    }
+    server.wait_for_records(expected);
+    let (stats, stored) = server.stop();
+    assert_eq!((stats.records, stats.rejected), (expected, 0), "{stats:?}");
+    let all: Vec<&StoredRecord> = stored.iter().flat_map(|(_, l)| l).collect();
+    let find = |m: &str| {
+        *all.iter()
+            .find(|r| r.message == m)
+            .unwrap_or_else(|| panic!("{m} not stored: {all:?}"))
+    };
+    for m in ["no pri over tcp", "last without newline", "no pri over udp"] {
+        let r = find(m);
+        assert_eq!(
+            (r.priority().as_str(), r.host.as_str()),
+            ("user.notice", "127.0.0.1"),
+            "{r:?}"
         );
+        assert_eq!((r.app.as_deref(), r.sent.as_deref()), (None, None), "{r:?}");
+    }
+    let r = find("no pri, bsd header");
+    assert_eq!(r.priority(), "user.notice");
+    assert_eq!(
+        (r.host.as_str(), r.app.as_deref(), r.pid.as_deref()),
+        ("gw-1", Some("cron"), Some("7"))
+    );
+    assert_eq!(r.sent.as_deref(), Some("--11-14T22:13:20"));
+    if expected == 5 {
+        assert_eq!(find("viaLogger line 0").priority(), "user.notice");
     }
 }
 

@@ -3,6 +3,7 @@
 use std::io;
 use std::mem;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::ptr;
 use std::time::Duration;
 
 use crate::addr::InetAddr;
@@ -24,6 +25,27 @@ use crate::sys::{self, cvt, cvt_r};
 pub struct SockDgram {
     fd: OwnedFd,
 }
+
+/// One datagram received by [`SockDgram::recv_counting_drops`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Received {
+    /// Bytes of the datagram placed in the buffer.
+    pub len: usize,
+    /// Whether the datagram was longer than the buffer and cut (`MSG_TRUNC`).
+    pub truncated: bool,
+    /// The sender.
+    pub from: InetAddr,
+    /// The kernel's count of datagrams this socket has dropped since it was opened (its
+    /// receive buffer full, a bad checksum), as of when this datagram was queued: Linux
+    /// attaches it (`SO_RXQ_OVFL`) once the count is not zero, so `None` means none dropped
+    /// before this one, or counting is off ([`SockDgram::set_drop_counting`]).
+    pub drops: Option<u32>,
+}
+
+/// Room for the control messages of one receive: `SO_RXQ_OVFL`'s `u32` and a few others a
+/// caller might have enabled (timestamps), 8-byte aligned as `cmsghdr` needs.
+const CONTROL_WORDS: usize = 16;
 
 impl SockDgram {
     /// Opens a blocking UDP socket bound to `addr` (port 0 picks a free port).
@@ -80,6 +102,93 @@ impl SockDgram {
             }
         })?;
         Ok((n as usize, InetAddr::from_storage(&storage, len)?))
+    }
+
+    /// Asks the kernel to attach its drop counter to each datagram received (`SO_RXQ_OVFL`),
+    /// which [`recv_counting_drops`](Self::recv_counting_drops) returns.
+    pub fn set_drop_counting(&self, on: bool) -> io::Result<()> {
+        super::setsockopt(
+            self.fd.as_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RXQ_OVFL,
+            on as libc::c_int,
+        )
+    }
+
+    /// Whether the kernel attaches its drop counter (`SO_RXQ_OVFL`).
+    pub fn drop_counting(&self) -> io::Result<bool> {
+        let v: libc::c_int =
+            super::getsockopt(self.fd.as_fd(), libc::SOL_SOCKET, libc::SO_RXQ_OVFL)?;
+        Ok(v != 0)
+    }
+
+    /// Receives one datagram with its source and the kernel's drop counter (`recvmsg` with
+    /// the `SO_RXQ_OVFL` control message); a datagram longer than `buf` is cut and says so.
+    ///
+    /// ```
+    /// use wrapper_facade::{InetAddr, SockDgram};
+    /// let a = SockDgram::bind(&InetAddr::loopback_v4(0))?;
+    /// let b = SockDgram::bind(&InetAddr::loopback_v4(0))?;
+    /// b.set_drop_counting(true)?;
+    /// a.send_to(b"hello", &b.local_addr()?)?;
+    /// let mut buf = [0u8; 16];
+    /// let r = b.recv_counting_drops(&mut buf)?;
+    /// assert_eq!((&buf[..r.len], r.from, r.drops), (&b"hello"[..], a.local_addr()?, None));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recv_counting_drops(&self, buf: &mut [u8]) -> io::Result<Received> {
+        // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
+        let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
+        let mut control = [0u64; CONTROL_WORDS];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: msghdr is plain old data (pointers and lengths); all-zero is valid, and
+        // every pointer is set below before the kernel sees it.
+        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+        let n = cvt_r(|| {
+            msg.msg_name = (&raw mut storage).cast();
+            msg.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            msg.msg_iov = &raw mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = mem::size_of_val(&control) as _;
+            msg.msg_flags = 0;
+            // SAFETY: `msg` points at `storage` (writable for `msg_namelen` bytes), at one
+            // iovec describing `buf` (writable for its length) and at `control` (writable
+            // for `msg_controllen` bytes), all of which outlive the call.
+            unsafe { libc::recvmsg(self.fd.as_raw_fd(), &raw mut msg, 0) }
+        })?;
+        let mut drops = None;
+        // SAFETY: `msg` was filled by a successful recvmsg: `msg_control` and
+        // `msg_controllen` describe the control messages the kernel wrote into `control`,
+        // which the CMSG_* macros walk without leaving it.
+        let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&raw const msg) };
+        while !cmsg.is_null() {
+            // SAFETY: a non-null header from CMSG_FIRSTHDR/CMSG_NXTHDR lies within `control`
+            // (cmsghdr-aligned, since `control` is an array of u64).
+            let header = unsafe { &*cmsg };
+            // SAFETY: CMSG_LEN is arithmetic on its argument.
+            let want = unsafe { libc::CMSG_LEN(mem::size_of::<u32>() as u32) } as usize;
+            if header.cmsg_level == libc::SOL_SOCKET
+                && header.cmsg_type == libc::SO_RXQ_OVFL
+                && header.cmsg_len as usize >= want
+            {
+                // SAFETY: the header says its data holds at least a u32 (checked against
+                // CMSG_LEN above), within `control`; read_unaligned needs no alignment.
+                drops = Some(unsafe { ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<u32>()) });
+            }
+            // SAFETY: `cmsg` is a header within the control messages `msg` describes.
+            cmsg = unsafe { libc::CMSG_NXTHDR(&raw const msg, cmsg) };
+        }
+        let len = n as usize;
+        Ok(Received {
+            len,
+            truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+            from: InetAddr::from_storage(&storage, msg.msg_namelen)?,
+            drops,
+        })
     }
 
     /// Sends one datagram to the connected peer.
@@ -157,3 +266,11 @@ impl SockDgram {
 }
 
 crate::impl_fd_traits!(SockDgram, fd);
+
+/// Takes over a datagram socket bound elsewhere (one passed by socket activation, say); like
+/// std's `UdpSocket`, a descriptor that is not a datagram socket makes its calls fail.
+impl From<OwnedFd> for SockDgram {
+    fn from(fd: OwnedFd) -> Self {
+        SockDgram { fd }
+    }
+}

@@ -13,7 +13,7 @@ mod stream;
 
 pub use acceptor::{AcceptorOptions, SockAcceptor};
 pub use connector::{ConnectProgress, SockConnector};
-pub use dgram::SockDgram;
+pub use dgram::{Received, SockDgram};
 pub use stream::SockStream;
 
 use std::io;

@@ -339,3 +339,57 @@ fn a_datagram_socket_takes_the_receive_buffer_size_asked_for() {
     s.set_recv_buffer_size(12288).unwrap();
     assert_eq!(s.recv_buffer_size().unwrap(), 24576);
 }
+
+/// A flood at a small receive buffer nobody reads: the kernel drops datagrams and, with
+/// `SO_RXQ_OVFL`, says how many with the next datagram it queues. Every datagram sent is
+/// then received or counted, exactly.
+#[test]
+fn the_kernel_s_drop_counter_accounts_for_every_datagram_sent() {
+    let tx = SockDgram::bind(&InetAddr::loopback_v4(0)).unwrap();
+    let rx = SockDgram::bind(&InetAddr::loopback_v4(0)).unwrap();
+    assert!(!rx.drop_counting().unwrap());
+    rx.set_drop_counting(true).unwrap();
+    assert!(rx.drop_counting().unwrap());
+    rx.set_recv_buffer_size(4096).unwrap();
+    let to = rx.local_addr().unwrap();
+    let flood = 500u32;
+    let payload = [b'x'; 200];
+    for _ in 0..flood {
+        tx.send_to(&payload, &to).unwrap();
+    }
+    // Read what was queued. A datagram's counter is the count when it was queued, so the
+    // drops after the last queued one show with a later datagram: a marker sent now, into
+    // an emptied buffer (sent again if the kernel still had flood in flight and dropped it).
+    rx.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let (mut sent, mut received, mut drops) = (flood, 0u32, 0u32);
+    let mut buf = [0u8; 512];
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while received + drops != sent {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sent {sent}, received {received}, dropped {drops}"
+        );
+        match rx.recv_counting_drops(&mut buf) {
+            Ok(r) => {
+                assert_eq!((r.from, r.truncated), (tx.local_addr().unwrap(), false));
+                received += 1;
+                drops = drops.max(r.drops.unwrap_or(0));
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                tx.send_to(b"marker", &to).unwrap();
+                sent += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(drops > 0, "a 4 KiB buffer cannot hold {flood} datagrams");
+    assert!(received > 0);
+
+    // A datagram longer than the buffer is cut and says so; without the option, no counter.
+    rx.set_drop_counting(false).unwrap();
+    tx.send_to(&payload, &to).unwrap();
+    let mut small = [0u8; 16];
+    let r = rx.recv_counting_drops(&mut small).unwrap();
+    assert_eq!((r.len, r.truncated, r.drops), (16, true, None));
+}

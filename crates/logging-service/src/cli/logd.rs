@@ -1,0 +1,567 @@
+//! `logd`'s command line: the clap definitions the binary parses and `cargo xtask dist`
+//! turns into a man page and shell completions, and their translation into a [`LogdConfig`].
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use leader_followers::Concurrency;
+
+use crate::Error;
+use crate::forward::ForwardOptions;
+use crate::limits::{self, parse_duration, parse_size};
+use crate::server::LogdConfig;
+use crate::spool::FullPolicy;
+use crate::store::{Durability, StoreConfig, StoreFormat};
+
+/// The longest `--fsync <N>ms` interval: an hour.
+const MAX_FSYNC_INTERVAL: Duration = Duration::from_secs(3600);
+
+const AFTER_HELP: &str = "\
+Signals: SIGTERM or SIGINT stop logd, writing everything read; forwarding drains for
+--stop-timeout, then spools the rest; a second SIGTERM or SIGINT stops draining at once.
+SIGHUP re-reads the svc.conf (checked whole before anything changes) and reopens the files
+(after logrotate or a `mv`).
+Forwarding queues --forward-queue bytes in memory, then spools to --spool-dir up to --spool-max,
+then applies --spool-full; what is spooled is replayed in order when the upstream is back and
+after a restart.
+Exit status: 0 after a clean stop; 1 when records were dropped because they could not be stored;
+64 usage, 69 a port or address unavailable, 73 the data directory unusable, 78 a bad svc.conf.";
+
+/// POSA2's networked logging server: ACE and syslog records in, one file per client host out.
+#[derive(Parser, Debug)]
+#[command(name = "logd", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// TCP port for ACE's logging protocol; 0 picks a free port, `off` disables it.
+    #[arg(long, value_name = "PORT", default_value = "20009", value_parser = parse_port)]
+    ace_port: Port,
+    /// Port for syslog over TCP and UDP; 0 picks a free port, `off` disables it.
+    #[arg(long, value_name = "PORT", default_value = "20514", value_parser = parse_port)]
+    syslog_port: Port,
+    /// Address to listen on (a name such as `localhost` is resolved).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1", value_parser = parse_bind)]
+    bind: IpAddr,
+    /// Where the per-host files go.
+    #[arg(long, value_name = "DIR", default_value = "logd-data")]
+    data_dir: PathBuf,
+    /// A svc.conf naming the services to run, instead of the port options [default: none, the port options say what runs]
+    #[arg(short = 'f', long = "config", value_name = "SVC_CONF", conflicts_with_all = ["ace_port", "syslog_port"])]
+    svc_conf: Option<PathBuf>,
+    /// Check the options and the svc.conf as a reload would, start nothing, and exit.
+    #[arg(long)]
+    pub check_config: bool,
+    /// How handlers are dispatched.
+    #[arg(long, value_enum, default_value_t = Model::Reactor)]
+    concurrency: Model,
+    /// Threads of the leader-followers or half-sync-half-async pool [default: one per CPU].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=limits::MAX_THREADS as i64))]
+    threads: Option<u16>,
+    /// Forward every record to a syslog collector over TCP (RFC 5424, octet counting) [default: no forwarding]
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_forward)]
+    forward: Option<SocketAddr>,
+    /// Bytes of records queued in memory for the upstream before they spill to the spool.
+    #[arg(long, value_name = "SIZE", default_value = "8M", requires = "forward", value_parser = size_in(1, 1 << 40))]
+    forward_queue: u64,
+    /// The forwarder's spool directory [default: DATA_DIR/spool].
+    #[arg(long, value_name = "DIR", requires = "forward")]
+    spool_dir: Option<PathBuf>,
+    /// Bytes the spool may hold on disk.
+    #[arg(long, value_name = "SIZE", default_value = "1G", requires = "forward", value_parser = size_in(512, 1 << 50))]
+    spool_max: u64,
+    /// What a full spool does: `block` (pause reading TCP clients; UDP drops counted),
+    /// `drop-oldest` or `drop-newest` (counted).
+    #[arg(
+        long,
+        value_name = "POLICY",
+        default_value = "block",
+        requires = "forward"
+    )]
+    spool_full: FullPolicy,
+    /// Reconnection back-off: first delay and cap, doubling with jitter (`100ms:30s`).
+    #[arg(long, value_name = "BASE:CAP", default_value = "100ms:30s", requires = "forward", value_parser = parse_backoff)]
+    forward_backoff: (Duration, Duration),
+    /// How long a stop keeps forwarding before it spools the rest.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration_up_to(Duration::from_secs(3600)))]
+    stop_timeout: Duration,
+    /// When to fdatasync: `none`, `batch` (after each batch), or at most `<N>ms` after a write.
+    #[arg(long, value_name = "POLICY", default_value = "none", value_parser = parse_fsync)]
+    fsync: Durability,
+    /// Rotate a host's file at this size (`16M`, `1G`).
+    #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = size_in(1, 1 << 40))]
+    rotate_bytes: u64,
+    /// Rotated files kept per host.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(0..=1000))]
+    keep: u16,
+    /// Close a connection after this long without a complete record (`0` never).
+    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = duration_up_to(limits::MAX_IDLE))]
+    idle_timeout: Duration,
+    /// The largest frame or message accepted, over TCP and UDP.
+    #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = size_in(1, limits::MAX_FRAME_LIMIT as u64))]
+    max_frame: u64,
+    /// Bytes all connections may hold in unfinished frames together.
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = size_in(1, limits::MAX_BUFFERED_LIMIT))]
+    max_buffered: u64,
+    /// Connections waiting to be accepted [default: net.core.somaxconn].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=limits::MAX_BACKLOG as i64))]
+    backlog: Option<i32>,
+    /// Host files kept open at once (others are reopened on demand).
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    max_open_files: u32,
+    /// Distinct host files; records of further hosts go to `_overflow.log`, counted.
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_hosts: u32,
+    /// Records held in memory while their file cannot be written; beyond, dropped and counted.
+    #[arg(long, value_name = "RECORDS", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_pending: u32,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (`127.0.0.1:9120`; port 0 picks one) [default: no metrics]
+    #[arg(long, value_name = "ADDR", value_parser = parse_forward)]
+    metrics: Option<SocketAddr>,
+    /// `SO_RCVBUF` of the syslog UDP socket (`4M`; the kernel caps it at net.core.rmem_max) [default: net.core.rmem_default]
+    #[arg(long, value_name = "SIZE", value_parser = size_in(1, i32::MAX as u64))]
+    udp_rcvbuf: Option<u64>,
+    /// Format of the store's lines: `text` (the documented grammar) or `json` (one object a line).
+    #[arg(long, value_enum, default_value_t = StoreFormatArg::Text)]
+    format: StoreFormatArg,
+    /// Permission bits of the files logd creates, in octal; the directories it creates get the
+    /// same bits plus search for every class that may read (0640 gives directories 0750).
+    #[arg(long, value_name = "MODE", default_value = "0640", value_parser = parse_mode)]
+    file_mode: u32,
+    /// Load `dynamic` plugins even if someone other than their owner and root may write
+    /// them or their directory (refused by default, like sshd's StrictModes).
+    #[arg(long)]
+    insecure_plugins: bool,
+    /// Run as this user (a name or a number): logd binds its fixed ports first, while root,
+    /// then gives up root before it reads any input [default: the user who started it].
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// The group to run as with `--user` [default: the user's primary group].
+    #[arg(long, value_name = "GROUP", requires = "user")]
+    pub group: Option<String>,
+    /// Format of logd's own log on stderr (`RUST_LOG` sets its level; info by default).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// A port, or `None` for `off`.
+type Port = Option<u16>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Model {
+    /// One thread demultiplexing and dispatching every handler.
+    Reactor,
+    /// A pool taking turns on one demultiplexer (`--threads`).
+    LeaderFollowers,
+    /// A reactor thread queueing work to a pool (`--threads`).
+    HalfSyncHalfAsync,
+}
+
+/// The format of the store's lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum StoreFormatArg {
+    /// The documented line grammar.
+    Text,
+    /// One JSON object per line, with the same fields.
+    Json,
+}
+
+/// An octal file mode of at most `0777` (`640`, `0640`, `0o640`) that lets the owner read and
+/// write (logd appends to its files and reopens them).
+fn parse_mode(s: &str) -> Result<u32, String> {
+    let digits = s.strip_prefix("0o").unwrap_or(s);
+    let mode = (!digits.is_empty() && digits.len() <= 4)
+        .then(|| u32::from_str_radix(digits, 8).ok())
+        .flatten()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("`{s}` is not an octal mode from 0 to 0777 (such as 0640)"))?;
+    if mode & 0o600 != 0o600 {
+        return Err(format!(
+            "{mode:04o} does not let logd read and write its own files (the owner needs rw: 06xx)"
+        ));
+    }
+    Ok(mode)
+}
+
+/// The format of logd's own log on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One line per event, colour only on a terminal.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn parse_port(s: &str) -> Result<Port, String> {
+    if s == "off" {
+        return Ok(None);
+    }
+    s.parse::<u16>()
+        .map(Some)
+        .map_err(|_| format!("`{s}` is not a port (0 to 65535, or `off`)"))
+}
+
+fn parse_bind(s: &str) -> Result<IpAddr, String> {
+    if let Ok(ip) = s.parse() {
+        return Ok(ip);
+    }
+    (s, 0)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve `{s}`: {e}"))?
+        .next()
+        .map(|a| a.ip())
+        .ok_or_else(|| format!("`{s}` resolves to no address"))
+}
+
+fn parse_forward(s: &str) -> Result<SocketAddr, String> {
+    s.to_socket_addrs()
+        .map_err(|e| format!("`{s}` is not HOST:PORT that resolves: {e}"))?
+        .next()
+        .ok_or_else(|| format!("`{s}` resolves to no address"))
+}
+
+fn parse_backoff(s: &str) -> Result<(Duration, Duration), String> {
+    let (base, cap) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not BASE:CAP (`100ms:30s`)"))?;
+    let (base, cap) = (parse_duration(base)?, parse_duration(cap)?);
+    if base.is_zero() || base > cap {
+        return Err(format!(
+            "`{s}`: the base must be above zero and at most the cap"
+        ));
+    }
+    Ok((base, cap))
+}
+
+fn parse_fsync(s: &str) -> Result<Durability, String> {
+    let d: Durability = s.parse()?;
+    if let Durability::Interval(every) = d
+        && every > MAX_FSYNC_INTERVAL
+    {
+        return Err(format!(
+            "{}ms is out of range (at most {}ms)",
+            every.as_millis(),
+            MAX_FSYNC_INTERVAL.as_millis()
+        ));
+    }
+    Ok(d)
+}
+
+fn size_in(min: u64, max: u64) -> impl Fn(&str) -> Result<u64, String> + Clone {
+    move |s| {
+        let n = parse_size(s)?;
+        if (min..=max).contains(&n) {
+            Ok(n)
+        } else {
+            Err(format!("{n} bytes is out of range ({min} to {max})"))
+        }
+    }
+}
+
+fn duration_up_to(max: Duration) -> impl Fn(&str) -> Result<Duration, String> + Clone {
+    move |s| {
+        let d = parse_duration(s)?;
+        if d <= max {
+            Ok(d)
+        } else {
+            Err(format!("`{s}` is longer than {}s", max.as_secs()))
+        }
+    }
+}
+
+impl Cli {
+    /// The server's configuration; an option that does not apply is a usage error.
+    pub fn config(&self) -> Result<LogdConfig, Error> {
+        let threads = self.threads.map(usize::from);
+        let concurrency = match (self.concurrency, threads) {
+            (Model::Reactor, Some(_)) => {
+                return Err(Error::Usage(
+                    "--threads applies to leader-followers and half-sync-half-async, not to the reactor"
+                        .into(),
+                ));
+            }
+            (Model::Reactor, None) => Concurrency::Reactor,
+            (Model::LeaderFollowers, n) => Concurrency::LeaderFollowers {
+                threads: n.unwrap_or_else(cpus),
+            },
+            (Model::HalfSyncHalfAsync, n) => {
+                let spec = format!("half-sync-half-async:{}", n.unwrap_or_else(cpus));
+                spec.parse().map_err(|e| Error::Usage(format!("{e}")))?
+            }
+        };
+        if self.udp_rcvbuf.is_some() && self.syslog_port.is_none() && self.svc_conf.is_none() {
+            return Err(Error::Usage(
+                "--udp-rcvbuf applies to the syslog UDP socket, and --syslog-port is off".into(),
+            ));
+        }
+        if self.max_buffered < self.max_frame {
+            return Err(Error::Usage(format!(
+                "--max-buffered {} is less than --max-frame {} (one frame must fit)",
+                self.max_buffered, self.max_frame
+            )));
+        }
+        let store = StoreConfig {
+            rotate_bytes: self.rotate_bytes,
+            keep: usize::from(self.keep),
+            durability: self.fsync,
+            max_open_files: self.max_open_files as usize,
+            max_hosts: self.max_hosts as usize,
+            max_pending: self.max_pending as usize,
+            format: match self.format {
+                StoreFormatArg::Text => StoreFormat::Text,
+                StoreFormatArg::Json => StoreFormat::Json,
+            },
+            file_mode: self.file_mode,
+            ..StoreConfig::new(&self.data_dir)
+        };
+        let cfg = LogdConfig {
+            bind: self.bind,
+            ace_port: self.ace_port,
+            syslog_port: self.syslog_port,
+            svc_conf: self.svc_conf.clone(),
+            store,
+            concurrency,
+            forward: self.forward,
+            forwarding: ForwardOptions {
+                queue_bytes: self.forward_queue,
+                spool_dir: self.spool_dir.clone(),
+                spool_max: self.spool_max,
+                spool_full: self.spool_full,
+                backoff_base: self.forward_backoff.0,
+                backoff_cap: self.forward_backoff.1,
+                stop_timeout: self.stop_timeout,
+                ..ForwardOptions::default()
+            },
+            idle: self.idle_timeout,
+            max_frame: self.max_frame as usize,
+            max_buffered: self.max_buffered as usize,
+            backlog: self.backlog.unwrap_or_else(limits::default_backlog),
+            metrics: self.metrics,
+            udp_rcvbuf: self.udp_rcvbuf.map(|n| n as usize),
+            plugin_trust: if self.insecure_plugins {
+                component_configurator::PluginTrust::Insecure
+            } else {
+                component_configurator::PluginTrust::Strict
+            },
+            sockets: Default::default(),
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_defaults_are_the_library_defaults() {
+        let cli = Cli::try_parse_from(["logd"]).unwrap();
+        let ours = cli.config().unwrap();
+        let lib = LogdConfig {
+            store: StoreConfig::new("logd-data"),
+            ..LogdConfig::default()
+        };
+        assert_eq!(ours.bind, lib.bind);
+        assert_eq!(
+            (ours.ace_port, ours.syslog_port),
+            (lib.ace_port, lib.syslog_port)
+        );
+        assert_eq!((ours.idle, ours.max_frame), (lib.idle, lib.max_frame));
+        assert_eq!(ours.max_buffered, lib.max_buffered);
+        let (a, b) = (&ours.store, &lib.store);
+        assert_eq!((a.rotate_bytes, a.keep), (b.rotate_bytes, b.keep));
+        assert_eq!(a.durability, b.durability);
+        assert_eq!(
+            (a.max_open_files, a.max_hosts, a.max_pending),
+            (b.max_open_files, b.max_hosts, b.max_pending)
+        );
+        assert_eq!(ours.concurrency, Concurrency::Reactor);
+        assert_eq!((a.format, a.file_mode), (b.format, b.file_mode));
+    }
+
+    #[test]
+    fn file_modes_are_octal_and_keep_the_owner_rw() {
+        for (arg, mode) in [
+            ("0640", 0o640),
+            ("600", 0o600),
+            ("0o644", 0o644),
+            ("0777", 0o777),
+        ] {
+            let cli = Cli::try_parse_from(["logd", "--file-mode", arg]).unwrap();
+            assert_eq!(cli.config().unwrap().store.file_mode, mode, "{arg}");
+        }
+        for bad in [
+            "", "0888", "1777", "07777", "abc", "0400", "0240", "-1", "0o",
+        ] {
+            assert!(
+                Cli::try_parse_from(["logd", "--file-mode", bad]).is_err(),
+                "{bad}"
+            );
+        }
+        let cli = Cli::try_parse_from(["logd", "--format", "json"]).unwrap();
+        assert_eq!(cli.config().unwrap().store.format, StoreFormat::Json);
+    }
+
+    #[test]
+    fn options_that_do_not_apply_are_refused() {
+        let cli = Cli::try_parse_from(["logd", "--threads", "4"]).unwrap();
+        assert!(matches!(cli.config(), Err(Error::Usage(_))));
+        let e = Cli::try_parse_from(["logd", "-f", "x.conf", "--ace-port", "1"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let cli =
+            Cli::try_parse_from(["logd", "--max-frame", "1M", "--max-buffered", "64K"]).unwrap();
+        assert!(matches!(cli.config(), Err(Error::Usage(_))));
+    }
+
+    #[test]
+    fn the_help_shows_every_default() {
+        let mut cmd = Cli::command();
+        let help = cmd.render_long_help().to_string();
+        for arg in cmd.get_arguments() {
+            let name = arg.get_id();
+            if !arg.get_action().takes_values() {
+                continue; // a flag: off unless given
+            }
+            for d in arg.get_default_values() {
+                let shown = format!("[default: {}]", d.to_string_lossy());
+                assert!(help.contains(&shown), "--{name}: {shown} not in\n{help}");
+            }
+            // An option without a value clap could show says in its help what happens
+            // without it.
+            if arg.get_default_values().is_empty() && !arg.is_positional() {
+                let text = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                assert!(text.contains("[default: "), "--{name}: {text}");
+            }
+        }
+    }
+
+    /// Every option that takes a value refuses a bad one with a usage error naming the
+    /// option; the table must cover every such option of the command (clap's own list).
+    #[test]
+    fn every_option_refuses_a_bad_value_and_names_itself() {
+        let bad: &[(&str, &[&str])] = &[
+            ("ace_port", &["--ace-port", "99999"]),
+            ("syslog_port", &["--syslog-port", "twenty"]),
+            ("bind", &["--bind", "no.such.host.invalid"]),
+            ("concurrency", &["--concurrency", "threads-galore"]),
+            (
+                "threads",
+                &["--concurrency", "leader-followers", "--threads", "0"],
+            ),
+            ("forward", &["--forward", "collector"]),
+            (
+                "forward_queue",
+                &["--forward=127.0.0.1:1", "--forward-queue", "0"],
+            ),
+            (
+                "spool_max",
+                &["--forward=127.0.0.1:1", "--spool-max", "511"],
+            ),
+            (
+                "spool_full",
+                &["--forward=127.0.0.1:1", "--spool-full", "sometimes"],
+            ),
+            (
+                "forward_backoff",
+                &["--forward=127.0.0.1:1", "--forward-backoff", "5s"],
+            ),
+            ("stop_timeout", &["--stop-timeout", "2h"]),
+            ("fsync", &["--fsync", "sometimes"]),
+            ("rotate_bytes", &["--rotate-bytes", "0"]),
+            ("keep", &["--keep", "1001"]),
+            ("idle_timeout", &["--idle-timeout", "5 fortnights"]),
+            ("max_frame", &["--max-frame", "0"]),
+            ("max_buffered", &["--max-buffered", "16Q"]),
+            ("backlog", &["--backlog", "0"]),
+            ("max_open_files", &["--max-open-files", "0"]),
+            ("max_hosts", &["--max-hosts=-1"]),
+            ("max_pending", &["--max-pending", "0"]),
+            ("metrics", &["--metrics", "9120"]),
+            ("udp_rcvbuf", &["--udp-rcvbuf", "0"]),
+            ("format", &["--format", "xml"]),
+            ("file_mode", &["--file-mode", "0400"]),
+            ("log_format", &["--log-format", "xml"]),
+        ];
+        // Any path parses; what cannot be used is refused at the start (73, 78). A user or
+        // group is looked up at the start too (64, naming --user).
+        let free_text = ["data_dir", "svc_conf", "spool_dir", "user", "group"];
+        let cmd = Cli::command();
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if !arg.get_action().takes_values() || free_text.contains(&id) {
+                continue;
+            }
+            assert!(
+                bad.iter().any(|(name, _)| *name == id),
+                "no bad value tried for {id}"
+            );
+        }
+        for (id, args) in bad {
+            let flag = format!("--{}", id.replace('_', "-"));
+            let message =
+                match Cli::try_parse_from(std::iter::once("logd").chain(args.iter().copied())) {
+                    Err(e) => {
+                        assert_eq!(e.exit_code(), 2, "clap's usage error (logd maps it to 64)");
+                        e.to_string()
+                    }
+                    Ok(cli) => match cli.config() {
+                        Err(Error::Usage(m)) => m,
+                        other => panic!("{args:?} accepted: {other:?}"),
+                    },
+                };
+            assert!(message.contains(&flag), "{args:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn udp_rcvbuf_without_a_syslog_listener_does_not_apply() {
+        let cli = Cli::try_parse_from(["logd", "--syslog-port=off", "--udp-rcvbuf=1M"]).unwrap();
+        let Err(Error::Usage(m)) = cli.config() else {
+            panic!("accepted")
+        };
+        assert!(
+            m.contains("--udp-rcvbuf") && m.contains("--syslog-port"),
+            "{m}"
+        );
+        // With a svc.conf, its Syslog_Logging listeners take the buffer size.
+        let cli = Cli::try_parse_from(["logd", "-f", "svc.conf", "--udp-rcvbuf=1M"]).unwrap();
+        assert_eq!(cli.config().unwrap().udp_rcvbuf, Some(1 << 20));
+    }
+
+    #[test]
+    fn sizes_durations_names_and_equals_signs() {
+        let cli = Cli::try_parse_from([
+            "logd",
+            "--ace-port=0",
+            "--rotate-bytes=1G",
+            "--idle-timeout",
+            "90s",
+            "--bind",
+            "localhost",
+            "--concurrency",
+            "leader-followers",
+            "--threads",
+            "3",
+        ])
+        .unwrap();
+        let cfg = cli.config().unwrap();
+        assert_eq!(cfg.ace_port, Some(0));
+        assert_eq!(cfg.store.rotate_bytes, 1 << 30);
+        assert_eq!(cfg.idle, Duration::from_secs(90));
+        assert!(cfg.bind.is_loopback());
+        assert_eq!(cfg.concurrency, Concurrency::LeaderFollowers { threads: 3 });
+        for bad in [
+            &["logd", "--max-frame", "0"][..],
+            &["logd", "--idle-timeout", "18446744073709551615"],
+            &["logd", "--threads", "100000"],
+            &["logd", "--rotate-bytes", "16Q"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
+    }
+}
