@@ -275,6 +275,14 @@ fn push_token(out: &mut String, s: &str) {
         out.push('-');
         return;
     }
+    // Nearly every token is printable ASCII with nothing to escape: one pass over the bytes
+    // instead of Unicode class tests per character (which were a quarter of logd's CPU).
+    if s.bytes()
+        .all(|b| b.is_ascii_graphic() && !matches!(b, b'\\' | b'[' | b']'))
+    {
+        out.push_str(s);
+        return;
+    }
     let needs = |c: char| c == '\\' || c == '[' || c == ']' || c.is_whitespace() || c.is_control();
     let mut from = 0;
     for (i, c) in s.char_indices() {
