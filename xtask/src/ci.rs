@@ -17,6 +17,7 @@ Runs the checks of .ci/run from the workspace root, stopping at the first failur
   cargo xtask fresh
   cargo xtask loom
   cargo xtask demo
+  cargo xtask chaos --seconds 20
 ";
 
 /// The cargo invocations of `.ci/run`, in order.
@@ -34,6 +35,7 @@ pub(crate) const STEPS: &[&[&str]] = &[
     &["xtask", "fresh"],
     &["xtask", "loom"],
     &["xtask", "demo"],
+    &["xtask", "chaos", "--seconds", "20"],
 ];
 
 /// Runs every step from the workspace root; `Ok(false)` at the first step that fails.

@@ -7,6 +7,7 @@ use lab_report::args::positive_seconds;
 
 use crate::bench::BenchCli;
 use crate::bench_logging::BenchLoggingCli;
+use crate::chaos::ChaosArgs;
 use crate::dist::DistArgs;
 
 /// The workspace's automation: run and check the examples, the CI steps, the benchmark lab.
@@ -29,7 +30,7 @@ pub(crate) enum Command {
     /// time limit and compare its stdout with crates/<crate>/examples/expected/<example>.stdout
     /// where that file exists.
     Demo(DemoArgs),
-    /// Run the CI steps of .ci/run locally: fmt, clippy, test, fresh, demo.
+    /// Run the CI steps of .ci/run locally: fmt, clippy, test, fresh, loom, demo, chaos.
     #[command(long_about = crate::ci::USAGE)]
     Ci,
     /// Run `cargo test --workspace` as a fresh machine does: every system peer hidden from PATH
@@ -56,6 +57,10 @@ pub(crate) enum Command {
     /// then measure logd's memory with idle connections; write docs/benchmarks-logging.md and
     /// its SVG.
     BenchLogging(BenchLoggingCli),
+    /// Run logd under mixed load (ACE and syslog over TCP, UDP) while an injector flaps its
+    /// upstream, fills its disk, reloads it with good and bad configs, floods host names and
+    /// kills it; print a ledger per source and a table of checks, fail on any violation.
+    Chaos(ChaosArgs),
 }
 
 /// What `cargo xtask demo` was asked to do.
@@ -145,7 +150,7 @@ pub(crate) mod tests {
         let none = Cli::try_parse_from(["xtask"]).unwrap_err();
         assert!(none.use_stderr() && none.exit_code() == 2);
         let help = parse(&["--help"]).unwrap_err();
-        for command in ["demo", "ci", "fresh", "bench", "bench-logging"] {
+        for command in ["demo", "ci", "fresh", "bench", "bench-logging", "chaos"] {
             assert!(help.contains(command), "top-level help lacks {command}");
         }
     }
@@ -158,6 +163,22 @@ pub(crate) mod tests {
         };
         assert_eq!(args, ["-p", "reactor", "--", "--nocapture"]);
         assert!(matches!(parse(&["fresh"]), Ok(Command::Fresh { args }) if args.is_empty()));
+    }
+
+    #[test]
+    fn chaos_runs_60_seconds_by_default_and_takes_a_duration() {
+        let Ok(Command::Chaos(args)) = parse(&["chaos"]) else {
+            panic!("expected chaos");
+        };
+        assert_eq!(args.seconds, Duration::from_secs(60));
+        assert!(!args.debug);
+        let Ok(Command::Chaos(args)) = parse(&["chaos", "--seconds", "20", "--debug"]) else {
+            panic!("expected chaos");
+        };
+        assert_eq!((args.seconds, args.debug), (Duration::from_secs(20), true));
+        for bad in ["0", "soon", "-5"] {
+            assert!(parse(&["chaos", "--seconds", bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! | `loom` | the loom models of the crates built with `--cfg loom` (concurrency, synchronization) |
 //! | `fresh [cargo test args]` | `cargo test --workspace` with every system peer hidden, as a fresh machine runs it |
 //! | `bench [--matrix echo\|lf] [--quick] ...` | builds `benches/` in release, runs an echo-server matrix against `loadgen`, writes `docs/benchmarks.md` and its SVG |
+//! | `chaos [--seconds N]` | logd under mixed load and injected faults (upstream flaps, full disk, bad reloads, host floods, `kill -9`): a ledger per source and a table of checks |
 //! | `bench-logging ...` | end-to-end ingest of `logd` against `ace_netsvcs`, rsyslog and syslog-ng, and memory with 10,000 idle clients; writes `docs/benchmarks-logging.md` |
 //!
 //! Example conventions that `demo` relies on:
@@ -27,6 +28,7 @@
 
 mod bench;
 mod bench_logging;
+mod chaos;
 mod ci;
 mod cli;
 mod demo;
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Dist(args) => dist::run(&args),
         Command::Bench(args) => bench::run(&args.resolve()),
         Command::BenchLogging(args) => bench_logging::run(&args.resolve()),
+        Command::Chaos(args) => chaos::run(&args),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -159,6 +159,12 @@ impl ForwardStats {
         self.drops().iter().map(|(_, n)| n).sum()
     }
 
+    /// Whether every record handed over or recovered is queued, forwarded or dropped under
+    /// a counted reason: `received + recovered == queued + forwarded + dropped()`.
+    pub fn balances(&self) -> bool {
+        self.received + self.recovered == self.queued + self.forwarded + self.dropped()
+    }
+
     /// Each drop counter with its reason.
     pub fn drops(&self) -> [(&'static str, u64); 4] {
         [

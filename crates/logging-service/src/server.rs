@@ -25,7 +25,7 @@ use crate::intercept;
 use crate::limits::{self, BufferBudget};
 use crate::record::RecordBatch;
 use crate::services::{self, ServiceEnv};
-use crate::store::{Durability, FileStore, Output, RecordSink, Stats, StoreConfig};
+use crate::store::{Durability, FileStore, InputCounts, Output, RecordSink, Stats, StoreConfig};
 use crate::syslog::{self, SyslogFramer};
 
 /// How bytes on a connection become records (the framing strategy).
@@ -46,6 +46,9 @@ pub trait Framing: Send + 'static {
 
     /// Counts a record of this framing's format.
     fn count(stats: &mut Stats, n: u64);
+
+    /// The per-input counters of this framing's input.
+    fn input(stats: &mut Stats) -> &mut InputCounts;
 
     /// Bytes held that do not yet form a whole frame (what the global budget accounts for).
     fn buffered(&self) -> usize;
@@ -88,6 +91,10 @@ impl Framing for AceFraming {
 
     fn count(stats: &mut Stats, n: u64) {
         stats.ace += n;
+    }
+
+    fn input(stats: &mut Stats) -> &mut InputCounts {
+        &mut stats.ace_input
     }
 
     fn buffered(&self) -> usize {
@@ -147,6 +154,10 @@ impl Framing for SyslogFraming {
 
     fn count(stats: &mut Stats, n: u64) {
         stats.syslog += n;
+    }
+
+    fn input(stats: &mut Stats) -> &mut InputCounts {
+        &mut stats.syslog_tcp_input
     }
 
     fn buffered(&self) -> usize {
@@ -265,7 +276,9 @@ enum Closing {
 }
 
 impl<F: Framing> Connection<F> {
-    fn flush_batch(&mut self, rejected: u64, closing: Closing) {
+    /// Writes the batch and counts it; `unfinished` when the connection closes with a
+    /// partial frame that will never be completed.
+    fn flush_batch(&mut self, rejected: u64, closing: Closing, unfinished: bool) {
         let n = self.batch.len() as u64;
         if let Err(e) = self.output.write(&self.batch) {
             tracing::error!(peer = %self.peer, records = n, error = %e, "storing records failed");
@@ -275,11 +288,20 @@ impl<F: Framing> Connection<F> {
         self.output.count(|s| {
             F::count(s, n);
             s.rejected += rejected;
+            let oversized = u64::from(closing == Closing::Oversized);
+            let unfinished = u64::from(unfinished);
             match closing {
                 Closing::No => {}
                 Closing::Oversized => s.oversized_closed += 1,
                 Closing::OverBudget => s.buffer_cap_closed += 1,
             }
+            // The frame that closed the connection for its size is `oversized`, not `malformed`.
+            let input = F::input(s);
+            input.records += n;
+            input.rejected += rejected - oversized;
+            input.oversized += oversized;
+            input.unfinished += unfinished;
+            input.read += n + rejected + unfinished;
             note_buffered(s, budget);
         });
     }
@@ -315,6 +337,8 @@ impl<F: Framing> EventHandler for Connection<F> {
         let mut budget = READ_BUDGET;
         let mut rejected = 0;
         let mut closing = Closing::No;
+        // A frame the decoder could not get past: counted in `rejected` (or as oversized).
+        let mut broken = false;
         let disposition = loop {
             if budget == 0 {
                 break Disposition::Again;
@@ -334,6 +358,7 @@ impl<F: Framing> EventHandler for Connection<F> {
                     {
                         tracing::warn!(peer = %self.peer, error = %e, "closing: the stream cannot be resynchronised");
                         rejected += 1;
+                        broken = true;
                         if matches!(
                             e,
                             FrameError::TooLarge { .. } | FrameError::OversizedCount { .. }
@@ -369,7 +394,11 @@ impl<F: Framing> EventHandler for Connection<F> {
         if !self.batch.is_empty() || rejected > 0 {
             self.last_progress = Some(ctx.now());
         }
-        self.flush_batch(rejected, closing);
+        // A partial frame left at a close is lost: counted (unless it is the bad frame that
+        // closed the connection, already counted as malformed or oversized).
+        let unfinished =
+            disposition == Disposition::Close && !broken && self.framing.buffered() > 0;
+        self.flush_batch(rejected, closing, unfinished);
         disposition
     }
 
@@ -394,7 +423,12 @@ impl<F: Framing> EventHandler for Connection<F> {
             let partial = self.framing.buffered();
             if partial > 0 {
                 tracing::warn!(peer = %self.peer, partial, idle = ?self.idle, "closing: a frame left unfinished past the idle timeout");
-                self.output.count(|s| s.idle_partial += 1);
+                self.output.count(|s| {
+                    s.idle_partial += 1;
+                    let input = F::input(s);
+                    input.read += 1;
+                    input.unfinished += 1;
+                });
             } else {
                 tracing::info!(peer = %self.peer, "closing idle connection");
                 self.output.count(|s| s.idle_closed += 1);
@@ -528,11 +562,13 @@ impl EventHandler for SyslogUdp {
     fn handle_input(&mut self, _ctx: &mut dyn Context) -> Disposition {
         let mut rejected = 0;
         let mut oversized = 0;
+        let mut datagrams = 0;
         let mut disposition = Disposition::Again;
         let seen = self.kernel_drops;
         for _ in 0..1024 {
             match self.socket.recv_counting_drops(&mut self.buf) {
                 Ok(r) => {
+                    datagrams += 1;
                     // The counter only grows while the socket lives (it wraps at 2^32).
                     if let Some(d) = r.drops
                         && d.wrapping_sub(self.kernel_drops) < u32::MAX / 2
@@ -587,6 +623,11 @@ impl EventHandler for SyslogUdp {
             s.syslog_udp += n;
             s.rejected += rejected;
             s.udp_oversized += oversized;
+            let input = &mut s.syslog_udp_input;
+            input.read += datagrams;
+            input.records += n;
+            input.rejected += rejected;
+            input.oversized += oversized;
             s.udp_kernel_drops += kernel_drops;
         });
         disposition

@@ -974,6 +974,45 @@ pub struct Stats {
     pub forward_intercepted: u64,
     /// Connections an interceptor refused when they opened.
     pub connections_vetoed: u64,
+    // What became of everything read, per input (see [`InputCounts`]).
+    /// ACE over TCP.
+    pub ace_input: InputCounts,
+    /// Syslog over TCP.
+    pub syslog_tcp_input: InputCounts,
+    /// Syslog over UDP.
+    pub syslog_udp_input: InputCounts,
+}
+
+/// What became of the frames (TCP) or datagrams (UDP) one input read: each is a record
+/// handed to the output, or counted under one reason. `read` is counted where a frame ends
+/// or a datagram arrives, the outcome where it is decoded, so
+/// `read == records + rejected + oversized + unfinished` checks that no path skips a counter.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct InputCounts {
+    /// Frames or datagrams read (a frame cut off by a close counts as read once).
+    pub read: u64,
+    /// Records decoded and handed to the output (the store's `records` sums them).
+    pub records: u64,
+    /// Reason `malformed`: refused by the decoder.
+    pub rejected: u64,
+    /// Reason `oversized`: over `--max-frame` (a UDP datagram, or the frame that closed a
+    /// TCP connection).
+    pub oversized: u64,
+    /// Reason `unfinished`: a partial frame discarded when its connection closed (end of
+    /// stream, idle timeout, `--max-buffered`, a reset).
+    pub unfinished: u64,
+}
+
+impl InputCounts {
+    /// Frames or datagrams that did not become records, all reasons.
+    pub fn dropped(&self) -> u64 {
+        self.rejected + self.oversized + self.unfinished
+    }
+
+    /// Whether everything read is a record or counted as dropped.
+    pub fn balances(&self) -> bool {
+        self.read == self.records + self.dropped()
+    }
 }
 
 impl Stats {
@@ -986,6 +1025,51 @@ impl Stats {
     /// interceptor (dropped or routed).
     pub fn store_balances(&self) -> bool {
         self.records == self.stored + self.held + self.dropped() + self.intercepted + self.routed
+    }
+
+    /// The inputs by name: `ace`, `syslog_tcp`, `syslog_udp`.
+    pub fn inputs(&self) -> [(&'static str, InputCounts); 3] {
+        [
+            ("ace", self.ace_input),
+            ("syslog_tcp", self.syslog_tcp_input),
+            ("syslog_udp", self.syslog_udp_input),
+        ]
+    }
+
+    /// The invariant: every frame or datagram read is a record or a counted drop, per input;
+    /// the records of all inputs are what the store received; and every record received is
+    /// stored, held for a retry, or dropped under a counted reason. The error names the
+    /// first equation that does not hold.
+    pub fn balances(&self) -> Result<(), String> {
+        for (name, i) in self.inputs() {
+            if !i.balances() {
+                return Err(format!(
+                    "input {name}: read {} != records {} + rejected {} + oversized {} + unfinished {}",
+                    i.read, i.records, i.rejected, i.oversized, i.unfinished
+                ));
+            }
+        }
+        // RELP sessions count their records in `relp` (frames that end a session are counted
+        // as closed sessions, not per frame).
+        let decoded: u64 = self.inputs().iter().map(|(_, i)| i.records).sum::<u64>() + self.relp;
+        if decoded != self.records {
+            return Err(format!(
+                "the inputs decoded {decoded} records, the store received {}",
+                self.records
+            ));
+        }
+        if !self.store_balances() {
+            return Err(format!(
+                "received {} != stored {} + held {} + dropped {} + intercepted {} + routed {}",
+                self.records,
+                self.stored,
+                self.held,
+                self.dropped(),
+                self.intercepted,
+                self.routed
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -1217,6 +1301,42 @@ pub fn read_all(dir: &Path) -> io::Result<Vec<(String, Vec<String>)>> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn balances_names_the_first_equation_that_fails() {
+        let input = InputCounts {
+            read: 5,
+            records: 3,
+            rejected: 1,
+            oversized: 0,
+            unfinished: 1,
+        };
+        let mut s = Stats {
+            ace_input: input,
+            records: 3,
+            stored: 2,
+            held: 1,
+            ..Stats::default()
+        };
+        assert_eq!(s.balances(), Ok(()));
+        s.ace_input.unfinished = 0;
+        assert!(s.balances().unwrap_err().starts_with("input ace: read 5"));
+        s.ace_input.unfinished = 1;
+        s.syslog_udp_input = InputCounts {
+            read: 1,
+            records: 1,
+            ..InputCounts::default()
+        };
+        assert!(s.balances().unwrap_err().contains("decoded 4 records"));
+        s.records = 4;
+        assert!(
+            s.balances()
+                .unwrap_err()
+                .starts_with("received 4 != stored 2")
+        );
+        s.dropped_pending_full = 1;
+        assert_eq!(s.balances(), Ok(()));
+    }
     use super::*;
     use crate::record::LogRecord;
 

@@ -260,8 +260,19 @@ fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result
         stats.dir_recreated,
         stats.rotate_failures
     );
+    println!("logd: ledger: {}", ledger(&stats));
     if let Some(f) = forwarder {
         println!("logd: forwarding to {}: {}", f.upstream(), f.stats());
+        let f = f.stats();
+        println!(
+            "logd: forward ledger: received={} recovered={} queued={} forwarded={} dropped={} balanced={}",
+            f.received,
+            f.recovered,
+            f.queued,
+            f.forwarded,
+            f.dropped(),
+            if f.balances() { "yes" } else { "no" }
+        );
     }
     if stats.dropped() > 0 {
         eprintln!(
@@ -272,6 +283,39 @@ fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The stop's account of everything read, per input and in the store, in `key=value` form
+/// (the chaos run parses it), ending with whether it balances.
+fn ledger(stats: &logging_service::store::Stats) -> String {
+    let mut parts: Vec<String> = stats
+        .inputs()
+        .iter()
+        .map(|(name, i)| {
+            format!(
+                "{name} read={} records={} malformed={} oversized={} unfinished={}",
+                i.read, i.records, i.rejected, i.oversized, i.unfinished
+            )
+        })
+        .collect();
+    // Datagrams the kernel dropped before logd could read them (not in `read`).
+    parts.push(format!(
+        "syslog_udp_kernel_dropped={}",
+        stats.udp_kernel_drops
+    ));
+    parts.push(format!(
+        "store received={} stored={} held={} dropped_pending_full={} dropped_write_failed={}",
+        stats.records,
+        stats.stored,
+        stats.held,
+        stats.dropped_pending_full,
+        stats.dropped_write_failed
+    ));
+    let verdict = match stats.balances() {
+        Ok(()) => "balanced=yes".to_owned(),
+        Err(e) => format!("balanced=no ({e})"),
+    };
+    format!("{}; {verdict}", parts.join("; "))
 }
 
 fn second_stop(signal: Signal, forwarder: Option<&ForwardHandle>) {

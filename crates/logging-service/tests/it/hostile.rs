@@ -33,6 +33,13 @@ fn a_bad_ace_header_closes_only_that_connection() {
     let (stats, stored) = server.stop();
     assert_eq!(stats.ace, 3);
     assert_eq!(stats.rejected, 2);
+    // Per input: the bad header is malformed, the huge one oversized; what followed them
+    // on their connections is not counted again as an unfinished frame.
+    let i = stats.ace_input;
+    assert_eq!(
+        (i.read, i.records, i.rejected, i.oversized, i.unfinished),
+        (5, 3, 1, 1, 0)
+    );
     let lines = &stored[0].1;
     assert!(lines.iter().any(|r| r.message == "after"));
     assert!(!lines.iter().any(|r| r.message == "never stored"));
@@ -61,7 +68,7 @@ fn malformed_syslog_messages_are_counted_and_skipped() {
 }
 
 #[test]
-fn a_truncated_frame_at_end_of_stream_is_dropped_quietly() {
+fn a_truncated_frame_at_end_of_stream_is_dropped_and_counted() {
     let server = Server::start("truncated", |_| {});
     let mut bytes = good("complete");
     let partial = good("partial");
@@ -69,6 +76,11 @@ fn a_truncated_frame_at_end_of_stream_is_dropped_quietly() {
     send_and_wait(server.at.ace.unwrap(), &bytes);
     let (stats, _) = server.stop();
     assert_eq!(stats.ace, 1);
+    assert_eq!(
+        (stats.ace_input.read, stats.ace_input.unfinished),
+        (2, 1),
+        "the cut frame is read and counted, not dropped quietly"
+    );
 }
 
 proptest! {

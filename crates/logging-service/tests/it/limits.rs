@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use logging_service::server::{Logd, LogdConfig};
-use logging_service::store::StoreConfig;
+use logging_service::store::{InputCounts, StoreConfig};
 
 use crate::support::{Server, TempDir};
 
@@ -38,6 +38,17 @@ fn an_octet_count_past_max_frame_closes_the_connection_instead_of_swallowing_it(
     let (stats, stored) = server.stop();
     assert_eq!(stats.oversized_closed, 2);
     assert_eq!(stats.syslog, 3);
+    // Per input: both oversized frames are accounted for, as `oversized`, not malformed.
+    assert_eq!(
+        stats.syslog_tcp_input,
+        InputCounts {
+            read: 5,
+            records: 3,
+            rejected: 0,
+            oversized: 2,
+            unfinished: 0
+        }
+    );
     let lines = &stored[0].1;
     assert!(lines.iter().any(|r| r.message == "ok 2147483648"));
     assert!(lines.iter().any(|r| r.message == "other client"));
@@ -46,6 +57,29 @@ fn an_octet_count_past_max_frame_closes_the_connection_instead_of_swallowing_it(
             .iter()
             .any(|r| r.message == "after" || r.message == "never")
     );
+}
+
+#[test]
+fn a_frame_cut_off_by_the_close_is_counted_as_unfinished() {
+    let server = Server::start("cut-frame", |_| {});
+    let whole = crate::support::ace_frame("whole");
+    let cut = crate::support::ace_frame("cut off by the close");
+    let mut bytes = whole.clone();
+    bytes.extend(&cut[..cut.len() / 2]);
+    crate::support::send_and_wait(server.at.ace.unwrap(), &bytes);
+    let (stats, stored) = server.stop();
+    // It used to vanish: read, never stored, in no counter.
+    assert_eq!(
+        stats.ace_input,
+        InputCounts {
+            read: 2,
+            records: 1,
+            rejected: 0,
+            oversized: 0,
+            unfinished: 1
+        }
+    );
+    assert_eq!(crate::support::count_lines(&stored), 1);
 }
 
 #[test]
@@ -62,6 +96,16 @@ fn udp_datagrams_past_max_frame_are_dropped_and_counted() {
     let (stats, stored) = server.stop();
     assert_eq!(stats.udp_oversized, 1);
     assert_eq!(stats.syslog, 2);
+    assert_eq!(
+        stats.syslog_udp_input,
+        InputCounts {
+            read: 3,
+            records: 2,
+            rejected: 0,
+            oversized: 1,
+            unfinished: 0
+        }
+    );
     assert!(!stored[0].1.iter().any(|r| r.message.contains("xxxx")));
 }
 
@@ -99,6 +143,14 @@ fn a_trickled_frame_is_closed_after_the_idle_timeout() {
     assert_eq!(stats.idle_partial, 1);
     assert_eq!(stats.idle_closed, 1, "a quiet client is idle, not partial");
     assert_eq!(stats.syslog, 1);
+    // The frame that never ended is read, and dropped as `unfinished`.
+    assert_eq!(
+        (
+            stats.syslog_tcp_input.read,
+            stats.syslog_tcp_input.unfinished
+        ),
+        (2, 1)
+    );
     assert_eq!(stored[0].1[0].message, "complete");
 }
 

@@ -2,6 +2,7 @@
 
 mod ace_interop;
 mod forwarding;
+mod host_flood;
 mod hostile;
 mod intercept;
 mod limits;

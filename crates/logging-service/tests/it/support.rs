@@ -93,6 +93,10 @@ impl Server {
             .unwrap()
             .stop()
             .expect("logd stops cleanly");
+        // Every test's server accounts for everything it read (issue 13's invariant).
+        if let Err(e) = stats.balances() {
+            panic!("the counters do not balance: {e}\n{stats:?}");
+        }
         let mut files: Vec<(String, u64)> = std::fs::read_dir(&self.dir.0)
             .map(|d| {
                 d.map(|e| {
