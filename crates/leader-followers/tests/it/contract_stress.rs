@@ -179,7 +179,7 @@ impl Probe {
         Disposition::Continue
     }
 
-    /// Removes `t`, marking its record quiet first when it goes quietly.
+    /// Removes `t`, and marks its record quiet when a quiet removal was accepted.
     fn remove(&self, ctx: &mut dyn Context, t: Token, how: Removal) {
         let record = {
             let entries = self.world.entries.lock().unwrap();
@@ -189,11 +189,12 @@ impl Probe {
                 .map(|(_, r)| r.clone())
         };
         let Some(record) = record else { return };
-        // Set before the removal: another thread may drop the handler (quietly) before
-        // `remove` returns. A failed removal clears it again, unless another removal set it.
-        let set_here = how == Removal::Quiet && !record.quiet.swap(true, Ordering::SeqCst);
-        if ctx.remove(t, how).is_err() && set_here {
-            record.quiet.store(false, Ordering::SeqCst);
+        // Only the removal the dispatcher accepted decides how the registration ends; the
+        // checks read `quiet` after the run, when every removal has returned. (Setting it
+        // before the call and clearing it on failure lost a race: of two quiet removals, the
+        // one that set the flag could be the refused one, and cleared it.)
+        if ctx.remove(t, how).is_ok() && how == Removal::Quiet {
+            record.quiet.store(true, Ordering::SeqCst);
         }
     }
 }
