@@ -50,6 +50,7 @@ pub mod forward;
 pub mod limits;
 pub mod metrics;
 pub mod notify;
+pub mod proactive;
 pub mod record;
 pub mod server;
 pub mod services;

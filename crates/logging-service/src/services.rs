@@ -59,6 +59,8 @@ pub struct ServiceEnv {
     pub udp_rcvbuf: Option<usize>,
     /// The forwarder, when forwarding (its counters for the statistics).
     pub forwarder: Option<ForwardHandle>,
+    /// `--concurrency proactor`: where the TCP listeners are served instead of the reactor.
+    pub proactor: Option<Arc<crate::proactive::Ingest>>,
 }
 
 impl std::fmt::Debug for ServiceEnv {
@@ -264,6 +266,15 @@ impl ListenerService {
         &self,
         want: SocketAddr,
     ) -> std::io::Result<(Box<dyn EventHandler>, SocketAddr)> {
+        if let Some(ingest) = &self.env.proactor {
+            let opts = AcceptorOptions::default()
+                .backlog(self.env.backlog)
+                .reuse_addr(true);
+            let fd = OwnedFd::from(SockAcceptor::open(&InetAddr::from(want), &opts)?);
+            let listener = std::net::TcpListener::from(fd);
+            let bound = listener.local_addr()?;
+            return Ok((ingest.listen(listener, self.format)?, bound));
+        }
         match self.format {
             Format::Ace => {
                 let a = self.acceptor(want, AceFraming::new)?;
@@ -547,6 +558,7 @@ pub fn check_file(
         stopped: Arc::new(AtomicBool::new(true)),
         udp_rcvbuf: None,
         forwarder: None,
+        proactor: None,
     };
     configurator(&env).check_file(path)
 }

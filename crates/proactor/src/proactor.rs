@@ -29,6 +29,10 @@ pub struct Config {
     /// A provided-buffer ring for [`Initiator::read_multishot`]: `(count, size)`, `count`
     /// buffers (a power of two) of `size` bytes. `None`: multishot reads are refused.
     pub provided_buffers: Option<(u16, usize)>,
+    /// `IORING_SETUP_SQPOLL` with this idle time in milliseconds (off by default: on a small
+    /// machine the kernel's poller thread competes with the work; see docs/benchmarks.md).
+    /// Replaces `defer_taskrun`, which the kernel refuses together with it.
+    pub sqpoll: Option<u32>,
 }
 
 impl Default for Config {
@@ -38,6 +42,7 @@ impl Default for Config {
             max_in_flight: 4096,
             defer_taskrun: true,
             provided_buffers: None,
+            sqpoll: None,
         }
     }
 }
@@ -150,6 +155,7 @@ impl Proactor {
         let ring = Ring::with_params(RingParams {
             entries: config.entries,
             defer_taskrun: config.defer_taskrun,
+            sqpoll: config.sqpoll,
         })?;
         let mut ring = ring;
         if let Some((count, size)) = config.provided_buffers {

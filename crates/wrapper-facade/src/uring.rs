@@ -115,6 +115,36 @@ fn errno_name(errno: i32) -> &'static str {
     }
 }
 
+/// Refuses io_uring to the calling thread and every thread it starts from now on: a seccomp
+/// filter makes `io_uring_setup`, `io_uring_enter` and `io_uring_register` fail with `EPERM`,
+/// as a container runtime's default profile does. Other threads are not affected; the filter
+/// cannot be lifted. This is how the fallback paths (a proactor that cannot be built, logd
+/// falling back to the reactor) are tested on a kernel that has io_uring.
+pub fn refuse_in_this_thread() -> io::Result<()> {
+    use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+    let arch = TargetArch::try_from(std::env::consts::ARCH)
+        .map_err(|e| io::Error::new(io::ErrorKind::Unsupported, e.to_string()))?;
+    let rules = [
+        libc::SYS_io_uring_setup,
+        libc::SYS_io_uring_enter,
+        libc::SYS_io_uring_register,
+    ]
+    .into_iter()
+    .map(|nr| (nr, Vec::new()))
+    .collect();
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        arch,
+    )
+    .map_err(|e| io::Error::other(e.to_string()))?;
+    let program: BpfProgram = filter
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| io::Error::other(e.to_string()))?;
+    seccompiler::apply_filter(&program).map_err(|e| io::Error::other(e.to_string()))
+}
+
 /// The errno of a cancelled operation's completion.
 pub const ECANCELED: i32 = libc::ECANCELED;
 /// The errno of a multishot receive that ran out of provided buffers.
@@ -130,6 +160,10 @@ pub struct RingParams {
     /// Ask for `IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN` (completions are
     /// processed only when the owning thread enters the kernel); without them if refused.
     pub defer_taskrun: bool,
+    /// Ask for `IORING_SETUP_SQPOLL` with this idle time in milliseconds: a kernel thread
+    /// polls the submission queue, so submitting needs no system call while it is awake.
+    /// Takes precedence over `defer_taskrun` (the kernel refuses the two together).
+    pub sqpoll: Option<u32>,
 }
 
 impl RingParams {
@@ -138,6 +172,7 @@ impl RingParams {
         RingParams {
             entries,
             defer_taskrun: false,
+            sqpoll: None,
         }
     }
 }
@@ -314,6 +349,13 @@ impl Ring {
 
     /// A ring set up with `params`.
     pub fn with_params(params: RingParams) -> Result<Ring, SetupError> {
+        if let Some(idle) = params.sqpoll {
+            let ring = IoUring::builder()
+                .setup_sqpoll(idle)
+                .build(params.entries)
+                .map_err(|e| SetupError::from_io(&e, params.entries))?;
+            return Ok(Self::from_ring(ring, false));
+        }
         if params.defer_taskrun {
             let ring = IoUring::builder()
                 .setup_single_issuer()
@@ -777,6 +819,39 @@ mod tests {
             assert_eq!(err.errno(), errno);
             assert!(err.to_string().contains(name), "{err}");
         }
+    }
+
+    #[test]
+    fn a_thread_refused_io_uring_gets_unsupported_eperm_and_others_do_not() {
+        let refused = std::thread::spawn(|| {
+            refuse_in_this_thread().expect("seccomp filter");
+            let inner = std::thread::spawn(|| Ring::new(8).map(drop)).join().unwrap();
+            (Ring::new(8).map(drop), inner)
+        })
+        .join()
+        .unwrap();
+        for result in [refused.0, refused.1] {
+            let err = result.expect_err("io_uring refused");
+            assert!(matches!(err, SetupError::Unsupported { .. }), "{err:?}");
+            assert_eq!(err.errno(), libc::EPERM);
+            assert!(err.to_string().contains("EPERM"), "{err}");
+        }
+        Ring::new(8).expect("this thread still has io_uring");
+    }
+
+    #[test]
+    fn an_sqpoll_ring_submits_through_the_kernel_poller() {
+        let mut params = RingParams::new(8);
+        params.sqpoll = Some(10);
+        params.defer_taskrun = true;
+        let mut ring = Ring::with_params(params).expect("SQPOLL ring");
+        assert!(!ring.defer_taskrun(), "SQPOLL takes precedence");
+        ring.push(7, Op::Nop).unwrap();
+        ring.submit_and_wait(1).unwrap();
+        let mut out = Vec::new();
+        ring.reap(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].user_data, out[0].result), (7, 0));
     }
 
     #[test]

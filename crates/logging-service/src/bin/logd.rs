@@ -149,6 +149,9 @@ type Port = Option<u16>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Model {
     Reactor,
+    /// TCP ingest on the proactor (io_uring), the rest on the reactor; falls back to the
+    /// reactor with a warning where io_uring is missing or refused.
+    Proactor,
     LeaderFollowers,
     HalfSyncHalfAsync,
 }
@@ -247,7 +250,13 @@ impl Cli {
                         .into(),
                 ));
             }
-            (Model::Reactor, None) => Concurrency::Reactor,
+            (Model::Reactor | Model::Proactor, None) => Concurrency::Reactor,
+            (Model::Proactor, Some(_)) => {
+                return Err(Error::Usage(
+                    "--threads applies to leader-followers and half-sync-half-async, not to the proactor"
+                        .into(),
+                ));
+            }
             (Model::LeaderFollowers, n) => Concurrency::LeaderFollowers {
                 threads: n.unwrap_or_else(cpus),
             },
@@ -278,6 +287,7 @@ impl Cli {
             svc_conf: self.svc_conf.clone(),
             store,
             concurrency,
+            proactor: self.concurrency == Model::Proactor,
             forward: self.forward,
             forwarding: ForwardOptions {
                 queue_bytes: self.forward_queue,
@@ -410,12 +420,13 @@ fn serve(cfg: LogdConfig) -> Result<ExitCode, Error> {
     }))?;
     let listening = print_listening(&logd);
     let dir = std::path::absolute(logd.data_dir()).unwrap_or_else(|_| logd.data_dir().into());
-    println!(
-        "logd: storing under {} ({})",
-        dir.display(),
-        cfg.concurrency
-    );
-    tracing::info!("storing under {} ({})", dir.display(), cfg.concurrency);
+    let model = if logd.proactor() {
+        "proactor (TCP ingest on io_uring) beside the reactor".to_owned()
+    } else {
+        cfg.concurrency.to_string()
+    };
+    println!("logd: storing under {} ({model})", dir.display());
+    tracing::info!("storing under {} ({model})", dir.display());
     for line in logd.services() {
         tracing::info!("service {line}");
     }

@@ -9,6 +9,7 @@ mod logc;
 mod logd_binary;
 mod metrics;
 mod operator_cli;
+mod proactor;
 mod serve;
 mod service_unit;
 mod services;

@@ -19,6 +19,16 @@ use logging_service::ace::{AceRecord, ByteOrder, SecondsLayout, encode};
 use logging_service::server::{Listening, Logd, LogdConfig};
 use logging_service::store::{Output, Stats, StoreConfig, read_all};
 
+/// Sets the concurrency model named `model` (`proactor`, or what [`leader_followers::Concurrency`]
+/// parses).
+pub(crate) fn set_model(cfg: &mut LogdConfig, model: &str) {
+    if model == "proactor" {
+        cfg.proactor = true;
+    } else {
+        cfg.concurrency = model.parse().expect("a concurrency model");
+    }
+}
+
 /// A data directory removed when dropped.
 pub(crate) struct TempDir(pub(crate) PathBuf);
 
@@ -68,6 +78,11 @@ impl Server {
             dir,
             logd: Some(logd),
         }
+    }
+
+    /// Whether the TCP listeners run on the proactor.
+    pub(crate) fn proactor(&self) -> bool {
+        self.logd.as_ref().unwrap().proactor()
     }
 
     /// The forwarder's handle (when forwarding); its counters stay readable after the stop.
