@@ -413,6 +413,27 @@ fn an_unacceptable_ring_is_refused_with_the_errno() {
     }
 }
 
+#[test]
+fn io_uring_refused_by_seccomp_is_a_setup_error_naming_eperm() {
+    // A seccomp filter (as a container's default profile has) on a thread of our own: the
+    // proactor built there cannot set up its ring; this thread's still can.
+    let message = std::thread::spawn(|| {
+        wrapper_facade::uring::refuse_in_this_thread().expect("seccomp filter");
+        match Proactor::new() {
+            Err(Error::Setup(e @ SetupError::Unsupported { errno: 1, .. })) => e.to_string(),
+            other => panic!("{other:?}"),
+        }
+    })
+    .join()
+    .unwrap();
+    assert!(
+        message.starts_with("io_uring is unavailable here (errno 1: EPERM"),
+        "{message}"
+    );
+    let err = Proactor::new().err();
+    assert!(err.is_none(), "{err:?}");
+}
+
 /// Echoes what it reads, then finishes at end of stream.
 struct Echo(TcpStream);
 

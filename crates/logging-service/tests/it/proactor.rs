@@ -98,7 +98,8 @@ fn the_logd_binary_warns_and_falls_back_when_io_uring_is_refused() {
     let mut log = String::new();
     err.read_to_string(&mut log).unwrap();
     assert!(
-        log.contains("--concurrency proactor: io_uring is unavailable here (errno 1: EPERM")
+        log.contains("--concurrency proactor: the io_uring ring could not be set up")
+            && log.contains("io_uring is unavailable here (errno 1: EPERM")
             && log.contains("falling back to the reactor"),
         "{log}"
     );
