@@ -32,7 +32,7 @@ use crate::error::FrameError;
 use crate::limits::BufferBudget;
 use crate::record::RecordBatch;
 use crate::server::{AceFraming, Framing, SyslogFraming};
-use crate::services::Format;
+use crate::services::{AcceptorCounters, Format};
 use crate::store::Output;
 
 /// Provided buffers shared by every connection's receive: count (a power of two) and size.
@@ -57,6 +57,7 @@ enum Command {
     Listen {
         listener: TcpListener,
         format: Format,
+        counters: AcceptorCounters,
         closed: Arc<Mutex<Option<Sender<()>>>>,
         ack: Sender<HandlerId>,
     },
@@ -124,18 +125,21 @@ impl Ingest {
         self.wake.lock().write_all(&[1])
     }
 
-    /// Serves `format` on `listener` from the proactor; the returned stand-in, registered
-    /// on the reactor in the listener's place, closes it when removed.
+    /// Serves `format` on `listener` from the proactor, counting accepts and back-offs in
+    /// `counters`; the returned stand-in, registered on the reactor in the listener's place,
+    /// closes it when removed.
     pub fn listen(
         self: &Arc<Self>,
         listener: TcpListener,
         format: Format,
+        counters: AcceptorCounters,
     ) -> io::Result<Box<dyn EventHandler>> {
         let (ack, id) = crossbeam_channel::bounded(1);
         let closed = Arc::new(Mutex::new(None));
         self.send(Command::Listen {
             listener,
             format,
+            counters,
             closed: closed.clone(),
             ack,
         })?;
@@ -225,12 +229,14 @@ impl CompletionHandler for Mailbox {
                 Command::Listen {
                     listener,
                     format,
+                    counters,
                     closed,
                     ack,
                 } => {
                     let id = cx.register(Listener {
                         listener: Some(listener),
                         format,
+                        counters,
                         env: self.env.clone(),
                         closed,
                     });
@@ -288,6 +294,7 @@ impl Drop for StandIn {
 struct Listener {
     listener: Option<TcpListener>,
     format: Format,
+    counters: AcceptorCounters,
     env: Env,
     /// Told once the socket is closed.
     closed: Arc<Mutex<Option<Sender<()>>>>,
@@ -314,6 +321,7 @@ impl CompletionHandler for Listener {
             Err(_) => return,
         };
         let _ = stream.set_nodelay(true);
+        self.counters.lock().accepted += 1;
         self.env.output.count(|s| s.connections += 1);
         match self.format {
             Format::Ace => cx.register(Connection::new(
@@ -334,7 +342,8 @@ impl CompletionHandler for Listener {
     fn on_accept(&mut self, cx: &mut Initiator<'_>, _: OpId, outcome: Outcome<TcpStream>) {
         // The multishot accept ended by itself (EMFILE and the like): try again shortly.
         if let Outcome::Failed(e) = outcome {
-            tracing::warn!(error = %e, "proactor: accept failed; retrying");
+            tracing::warn!(error = %e, "proactor: accept failed; retrying after a back-off");
+            self.counters.lock().backoffs += 1;
             if cx.timeout(ACCEPT_BACKOFF).is_err() {
                 cx.close();
             }

@@ -273,7 +273,9 @@ impl ListenerService {
             let fd = OwnedFd::from(SockAcceptor::open(&InetAddr::from(want), &opts)?);
             let listener = std::net::TcpListener::from(fd);
             let bound = listener.local_addr()?;
-            return Ok((ingest.listen(listener, self.format)?, bound));
+            let counters = AcceptorCounters::default();
+            self.env.acceptors.lock().push(counters.clone());
+            return Ok((ingest.listen(listener, self.format, counters)?, bound));
         }
         match self.format {
             Format::Ace => {

@@ -16,7 +16,7 @@ fn frames(tag: &str, n: usize) -> Vec<u8> {
 }
 
 #[test]
-fn the_proactor_serves_ace_and_syslog_and_a_svc_conf_suspend_closes_its_listener() {
+fn the_proactor_serves_ace_and_syslog_over_tcp() {
     let server = Server::start("proactor", |c| c.proactor = true);
     assert!(server.proactor(), "io_uring works on this kernel");
     send_and_wait(server.at.ace.unwrap(), &frames("ace", 300));
@@ -105,4 +105,37 @@ fn the_logd_binary_warns_and_falls_back_when_io_uring_is_refused() {
     );
     let stored = logging_service::store::read_all(&dir.0).unwrap();
     assert_eq!(count_lines(&stored), 20);
+}
+
+#[test]
+fn a_listener_removed_from_the_svc_conf_is_closed_on_the_proactor_when_reconfigure_returns() {
+    use logging_service::server::{Logd, LogdConfig};
+    use logging_service::store::StoreConfig;
+    let dir = TempDir::new("proactor-svc");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let conf = dir.0.join("svc.conf");
+    std::fs::write(&conf, "static ACE_Logging \"-p 0\"\nstatic Syslog_Logging \"-p 0\"\n").unwrap();
+    let mut logd = Logd::start(LogdConfig {
+        svc_conf: Some(conf.clone()),
+        proactor: true,
+        store: StoreConfig::new(dir.0.join("data")),
+        ..LogdConfig::default()
+    })
+    .unwrap();
+    assert!(logd.proactor());
+    let (ace_addr, syslog_addr) = (logd.listening().ace.unwrap(), logd.listening().syslog_tcp.unwrap());
+    send_and_wait(ace_addr, &frames("before", 3));
+    // No other test's child may hold a copy of the listener meanwhile.
+    let settled = wrapper_facade::process::without_spawns();
+    std::fs::write(&conf, "static Syslog_Logging \"-p 0\"\n").unwrap();
+    assert!(logd.reconfigure().unwrap().is_ok());
+    assert_eq!(
+        TcpStream::connect(ace_addr).unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionRefused
+    );
+    drop(settled);
+    assert_eq!(logd.listening().syslog_tcp, Some(syslog_addr));
+    send_and_wait(syslog_addr, b"<13>1 - host app - - - still served\n");
+    let stats = logd.stop().unwrap();
+    assert_eq!((stats.ace, stats.syslog), (3, 1), "{stats:?}");
 }
