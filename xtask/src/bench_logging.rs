@@ -98,6 +98,11 @@ const SERVERS: &[Server] = &[
         kind: Kind::Logd("half-sync-half-async"),
     },
     Server {
+        key: "logd-proactor",
+        label: "logd, proactor (TCP on io_uring)",
+        kind: Kind::Logd("proactor"),
+    },
+    Server {
         key: "ace",
         label: "ace_netsvcs (ACE 7)",
         kind: Kind::Ace,
@@ -132,7 +137,7 @@ pub(crate) struct BenchLoggingCli {
     #[arg(long, value_name = "LIST", default_value = "1,16", value_parser = |t: &str| list(t, at_least_one))]
     connections: ::std::vec::Vec<usize>,
     /// Servers, comma-separated, from: logd-reactor, logd-leader-followers,
-    /// logd-half-sync-half-async, ace, rsyslog, syslog-ng [default: all].
+    /// logd-half-sync-half-async, logd-proactor, ace, rsyslog, syslog-ng [default: all].
     #[arg(long, value_name = "LIST", value_parser = |t: &str| list(t, server))]
     servers: Option<::std::vec::Vec<Server>>,
     /// Idle connections for the memory run, 0 to skip [default: 10000].
@@ -488,14 +493,12 @@ fn start(
             ])
             .arg("--data-dir")
             .arg(data)
-            .args([
-                "--concurrency",
-                model,
-                "--threads",
-                &ctx.threads.to_string(),
-            ])
-            .args(["--fsync", "none", "--rotate-bytes", "1000000000000"])
-            .args(["--idle-timeout", "3600"]);
+            .args(["--concurrency", model]);
+            if matches!(model, "leader-followers" | "half-sync-half-async") {
+                cmd.args(["--threads", &ctx.threads.to_string()]);
+            }
+            cmd.args(["--fsync", "none", "--rotate-bytes", "1000000000000"])
+                .args(["--idle-timeout", "3600"]);
             cmd
         }
         Kind::Ace => {

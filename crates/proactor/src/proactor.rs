@@ -1,6 +1,6 @@
 //! The completion dispatcher and the proactive initiator.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -84,10 +84,46 @@ enum OpCtx {
     Cancel,
 }
 
+/// A handler's operations in flight (raw token, cancellation sent): a handler has a few at a
+/// time, so a vector scanned linearly beats a tree that allocates nodes.
+#[derive(Debug, Default)]
+struct Ops(Vec<(u64, bool)>);
+
+impl Ops {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn get(&self, raw: &u64) -> Option<&bool> {
+        self.0.iter().find(|(r, _)| r == raw).map(|(_, c)| c)
+    }
+
+    fn get_mut(&mut self, raw: &u64) -> Option<&mut bool> {
+        self.0.iter_mut().find(|(r, _)| r == raw).map(|(_, c)| c)
+    }
+
+    fn insert(&mut self, raw: u64, cancelled: bool) {
+        match self.get_mut(&raw) {
+            Some(c) => *c = cancelled,
+            None => self.0.push((raw, cancelled)),
+        }
+    }
+
+    fn remove(&mut self, raw: &u64) {
+        if let Some(i) = self.0.iter().position(|(r, _)| r == raw) {
+            self.0.swap_remove(i);
+        }
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &u64> {
+        self.0.iter().map(|(r, _)| r)
+    }
+}
+
 struct Live {
     handler: Option<Box<dyn CompletionHandler>>,
     /// Raw tokens of the operations in flight, and whether a cancellation was sent.
-    ops: BTreeMap<u64, bool>,
+    ops: Ops,
     closing: Option<CloseReason>,
 }
 
@@ -579,7 +615,7 @@ impl Core {
     fn insert(&mut self, handler: Box<dyn CompletionHandler>) -> HandlerId {
         let live = Live {
             handler: Some(handler),
-            ops: BTreeMap::new(),
+            ops: Ops::default(),
             closing: None,
         };
         let index = match self.free.pop() {

@@ -152,7 +152,7 @@ pub(crate) fn section(report: &Report) -> String {
         seconds(report.warmup),
         seconds(report.duration)
     );
-    out.push_str("`echo-proactor` is `crates/proactor` with a multishot accept and, per connection, a multishot receive from a provided-buffer ring, `SINGLE_ISSUER | DEFER_TASKRUN`, one `io_uring_enter` per turn (`benches/src/servers/proactor.rs`); `proactor-sqpoll` is the same with `IORING_SETUP_SQPOLL` (its poller is a kernel thread, so its CPU time is not in the server's `/proc/<pid>/stat` and its CPU column understates the cost). `echo-uring-raw` is the floor: the same echo as a plain loop on `wrapper_facade::uring::Ring` without the ACT table, handler slots or upcalls. monoio, tokio-uring and compio run a task per connection on one thread, each on its io_uring driver (`benches/src/servers/uring_runtimes.rs`). CPU × columns are medians of per-round ratios.\n\n");
+    out.push_str("`echo-proactor` is `crates/proactor` with a multishot accept and, per connection, a multishot receive from a provided-buffer ring, `SINGLE_ISSUER | DEFER_TASKRUN`, one `io_uring_enter` per turn (`benches/src/servers/proactor.rs`); `proactor-sqpoll` is the same with `IORING_SETUP_SQPOLL` and a 50 ms idle time (the poller, `iou-sqp-<pid>`, is a thread of the server process, so its polling is in the CPU column). `echo-uring-raw` is the floor: the same echo as a plain loop on `wrapper_facade::uring::Ring` without the ACT table, handler slots or upcalls. monoio, tokio-uring and compio run a task per connection on one thread, each on its io_uring driver (`benches/src/servers/uring_runtimes.rs`). CPU × columns are medians of per-round ratios.\n\n");
     let _ = writeln!(
         out,
         "![Requests per second of the proactor matrix]({SVG})\n"
