@@ -206,7 +206,11 @@ pub fn serve_ring(listener: TcpListener) -> io::Result<()> {
                             stream: Some(stream),
                             ..Conn::default()
                         };
-                        push(&mut ring, RECV | sfd as u64, Op::RecvMulti { fd: sfd, group: 0 })?;
+                        push(
+                            &mut ring,
+                            RECV | sfd as u64,
+                            Op::RecvMulti { fd: sfd, group: 0 },
+                        )?;
                     }
                     if !cqe.more {
                         push(&mut ring, ACCEPT | lfd as u64, Op::AcceptMulti { fd: lfd })?;

@@ -52,37 +52,35 @@ pub fn serve_monoio(listener: TcpListener) -> io::Result<()> {
 pub fn serve_tokio_uring(listener: TcpListener) -> io::Result<()> {
     use tokio_uring::buf::BoundedBuf;
 
-    tokio_uring::builder()
-        .entries(1024)
-        .start(async move {
-            let listener = tokio_uring::net::TcpListener::from_std(listener);
-            loop {
-                let (stream, _) = match listener.accept().await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        eprintln!("echo-tokio-uring: accept: {e}");
-                        continue;
+    tokio_uring::builder().entries(1024).start(async move {
+        let listener = tokio_uring::net::TcpListener::from_std(listener);
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("echo-tokio-uring: accept: {e}");
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            tokio_uring::spawn(async move {
+                let mut buf = vec![0u8; READ_CHUNK];
+                loop {
+                    let (read, b) = stream.read(buf).await;
+                    buf = b;
+                    let n = match read {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    let (written, slice) = stream.write_all(buf.slice(..n)).await;
+                    buf = slice.into_inner();
+                    if written.is_err() {
+                        return;
                     }
-                };
-                let _ = stream.set_nodelay(true);
-                tokio_uring::spawn(async move {
-                    let mut buf = vec![0u8; READ_CHUNK];
-                    loop {
-                        let (read, b) = stream.read(buf).await;
-                        buf = b;
-                        let n = match read {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => n,
-                        };
-                        let (written, slice) = stream.write_all(buf.slice(..n)).await;
-                        buf = slice.into_inner();
-                        if written.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        })
+                }
+            });
+        }
+    })
 }
 
 /// compio on its io_uring driver (one thread): echo forever on `listener`.

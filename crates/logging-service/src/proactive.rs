@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use pattern_core::{Context, Disposition, EventHandler};
-use proactor::{CloseReason, CompletionHandler, Config, HandlerId, Initiator, OpId, Outcome, Proactor};
+use proactor::{
+    CloseReason, CompletionHandler, Config, HandlerId, Initiator, OpId, Outcome, Proactor,
+};
 
 use crate::error::FrameError;
 use crate::limits::BufferBudget;
@@ -219,7 +221,8 @@ impl CompletionHandler for Mailbox {
     fn on_open(&mut self, cx: &mut Initiator<'_>) {
         if let Err(e) = cx.read_continuous(self.inbox.as_fd(), vec![0; 64]) {
             tracing::error!(error = %e, "the proactor's mailbox cannot read");
-            self.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.stopping
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -246,7 +249,8 @@ impl CompletionHandler for Mailbox {
                     let _ = cx.close_handler(id);
                 }
                 Command::Stop => {
-                    self.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+                    self.stopping
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                 }
             }
         }
@@ -254,7 +258,8 @@ impl CompletionHandler for Mailbox {
 
     fn on_read(&mut self, _: &mut Initiator<'_>, _: OpId, _: Outcome<usize>, _: Vec<u8>) {
         // The other end is gone: nobody can send commands any more.
-        self.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

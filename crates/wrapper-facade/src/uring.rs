@@ -31,8 +31,8 @@
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::mem;
 use std::net::SocketAddr;
@@ -845,7 +845,9 @@ mod tests {
     fn a_thread_refused_io_uring_gets_unsupported_eperm_and_others_do_not() {
         let refused = std::thread::spawn(|| {
             refuse_in_this_thread().expect("seccomp filter");
-            let inner = std::thread::spawn(|| Ring::new(8).map(drop)).join().unwrap();
+            let inner = std::thread::spawn(|| Ring::new(8).map(drop))
+                .join()
+                .unwrap();
             (Ring::new(8).map(drop), inner)
         })
         .join()

@@ -5,13 +5,11 @@
 use std::fmt::Write as _;
 
 use super::render::{
-    NOTES_MARKER, Report, Row, cpu_of, find, groups, p99_of, paired, ratio, rps_of, seconds,
-    spread,
+    NOTES_MARKER, Report, Row, cpu_of, find, groups, p99_of, paired, ratio, rps_of, seconds, spread,
 };
 
 /// The first line of the section.
-pub(crate) const BEGIN: &str =
-    "<!-- Proactor matrix: written by `cargo xtask bench --matrix proactor`, kept by the other matrices. -->";
+pub(crate) const BEGIN: &str = "<!-- Proactor matrix: written by `cargo xtask bench --matrix proactor`, kept by the other matrices. -->";
 /// The last line of the section.
 pub(crate) const END: &str = "<!-- End of the proactor matrix. -->";
 /// The section's chart, in `docs/`.
@@ -109,10 +107,16 @@ pub(crate) fn targets(rows: &[Row]) -> String {
                 ("requests/s vs raw mio (target ≥ 0.98×)", rps_of, |m| {
                     m >= RPS_VS_RAW
                 }),
-                ("p99 vs raw mio (target ≤ 1.10×)", p99_of, |m| m <= P99_VS_RAW),
+                ("p99 vs raw mio (target ≤ 1.10×)", p99_of, |m| {
+                    m <= P99_VS_RAW
+                }),
             ] {
                 if let Some(m) = paired(ours, raw, f) {
-                    let _ = writeln!(out, "- {conns} connections, {what}: {m:.3}× — {}", verdict(ok(m)));
+                    let _ = writeln!(
+                        out,
+                        "- {conns} connections, {what}: {m:.3}× — {}",
+                        verdict(ok(m))
+                    );
                 }
             }
         }
@@ -207,11 +211,26 @@ mod tests {
             row(64, "uring-raw", 8.5, 100_000.0),
         ];
         let t = targets(&rows);
-        assert!(t.contains("CPU/request vs raw mio (target ≤ 0.95×): 0.900× — met"), "{t}");
-        assert!(t.contains("requests/s vs raw mio (target ≥ 0.98×): 0.990× — met"), "{t}");
-        assert!(t.contains("vs monoio (target < 1.00×): 0.947× — met"), "{t}");
-        assert!(t.contains("vs compio (target < 1.00×): 1.125× — **missed**"), "{t}");
-        assert!(t.contains("plain io_uring loop (no target; the pattern's cost): 1.059×"), "{t}");
+        assert!(
+            t.contains("CPU/request vs raw mio (target ≤ 0.95×): 0.900× — met"),
+            "{t}"
+        );
+        assert!(
+            t.contains("requests/s vs raw mio (target ≥ 0.98×): 0.990× — met"),
+            "{t}"
+        );
+        assert!(
+            t.contains("vs monoio (target < 1.00×): 0.947× — met"),
+            "{t}"
+        );
+        assert!(
+            t.contains("vs compio (target < 1.00×): 1.125× — **missed**"),
+            "{t}"
+        );
+        assert!(
+            t.contains("plain io_uring loop (no target; the pattern's cost): 1.059×"),
+            "{t}"
+        );
         assert!(!t.contains("tokio-uring"), "{t}");
         let table = table(&rows);
         assert!(table.contains("| 64 | proactor | 99,000 |"), "{table}");
@@ -222,7 +241,10 @@ mod tests {
     fn the_section_is_spliced_in_and_replaced_in_place() {
         let old = format!("# B\n\ntext\n\n{NOTES_MARKER}\n\nnotes\n");
         let once = splice_section(Some(&old), &format!("{BEGIN}\none\n{END}"));
-        assert!(once.contains(&format!("{BEGIN}\none\n{END}\n\n{NOTES_MARKER}")), "{once}");
+        assert!(
+            once.contains(&format!("{BEGIN}\none\n{END}\n\n{NOTES_MARKER}")),
+            "{once}"
+        );
         let twice = splice_section(Some(&once), &format!("{BEGIN}\ntwo\n{END}"));
         assert_eq!(twice, once.replace("one", "two"));
         assert_eq!(kept_section(&twice), Some(&*format!("{BEGIN}\ntwo\n{END}")));

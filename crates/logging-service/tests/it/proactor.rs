@@ -25,7 +25,11 @@ fn the_proactor_serves_ace_and_syslog_over_tcp() {
         b"<14>1 2026-11-26T00:00:00Z h app 1 - - one\n<14>1 2026-11-26T00:00:00Z h app 1 - - two",
     );
     let (stats, stored) = server.stop();
-    assert_eq!((stats.ace, stats.syslog, stats.rejected), (300, 2, 0), "{stats:?}");
+    assert_eq!(
+        (stats.ace, stats.syslog, stats.rejected),
+        (300, 2, 0),
+        "{stats:?}"
+    );
     assert_eq!(count_lines(&stored), 302);
 }
 
@@ -82,7 +86,13 @@ fn the_logd_binary_warns_and_falls_back_when_io_uring_is_refused() {
     let mut child = Reap(child);
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
-    let addr: SocketAddr = line.trim().rsplit(' ').next().unwrap().parse().expect(&line);
+    let addr: SocketAddr = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .expect(&line);
     let mut storing = String::new();
     out.read_line(&mut storing).unwrap();
     assert!(storing.contains("(reactor)"), "{storing}");
@@ -114,7 +124,11 @@ fn a_listener_removed_from_the_svc_conf_is_closed_on_the_proactor_when_reconfigu
     let dir = TempDir::new("proactor-svc");
     std::fs::create_dir_all(&dir.0).unwrap();
     let conf = dir.0.join("svc.conf");
-    std::fs::write(&conf, "static ACE_Logging \"-p 0\"\nstatic Syslog_Logging \"-p 0\"\n").unwrap();
+    std::fs::write(
+        &conf,
+        "static ACE_Logging \"-p 0\"\nstatic Syslog_Logging \"-p 0\"\n",
+    )
+    .unwrap();
     let mut logd = Logd::start(LogdConfig {
         svc_conf: Some(conf.clone()),
         proactor: true,
@@ -123,7 +137,10 @@ fn a_listener_removed_from_the_svc_conf_is_closed_on_the_proactor_when_reconfigu
     })
     .unwrap();
     assert!(logd.proactor());
-    let (ace_addr, syslog_addr) = (logd.listening().ace.unwrap(), logd.listening().syslog_tcp.unwrap());
+    let (ace_addr, syslog_addr) = (
+        logd.listening().ace.unwrap(),
+        logd.listening().syslog_tcp.unwrap(),
+    );
     send_and_wait(ace_addr, &frames("before", 3));
     // No other test's child may hold a copy of the listener meanwhile.
     let settled = wrapper_facade::process::without_spawns();

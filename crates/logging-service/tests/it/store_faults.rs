@@ -86,7 +86,12 @@ fn a_bad_host_costs_only_itself_and_recovers_from_the_timer() {
 
 #[test]
 fn tcp_readers_pause_while_the_store_is_backlogged_and_nothing_is_lost() {
-    for model in ["reactor", "leader-followers:2", "half-sync-half-async:2", "proactor"] {
+    for model in [
+        "reactor",
+        "leader-followers:2",
+        "half-sync-half-async:2",
+        "proactor",
+    ] {
         backpressure_under(model);
     }
 }
