@@ -734,8 +734,24 @@ mod tests {
         let chosen = run_args(&["--servers=lf-2,tokio-mt", "--matrix=lf"]);
         assert_eq!(chosen.servers.len(), 2, "--servers wins whatever the order");
         assert_eq!(run_args(&["--matrix", "echo"]).matrix, Matrix::Echo);
-        let err = parse(&["--matrix", "proactor"]).unwrap_err();
-        assert!(err.contains("invalid value 'proactor'"), "{err}");
+        let proactor = run_args(&["--matrix", "proactor"]);
+        let keys: Vec<&str> = proactor.servers.iter().map(|s| s.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "raw-mio",
+                "proactor",
+                "uring-raw",
+                "tokio",
+                "monoio",
+                "tokio-uring",
+                "compio",
+                "proactor-sqpoll"
+            ]
+        );
+        assert_eq!(server("proactor-sqpoll").unwrap().args, &["--sqpoll", "50"]);
+        let err = parse(&["--matrix", "epoll"]).unwrap_err();
+        assert!(err.contains("invalid value 'epoll'"), "{err}");
     }
 
     #[test]
