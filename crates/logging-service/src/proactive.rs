@@ -38,7 +38,7 @@ use crate::services::{AcceptorCounters, Format};
 use crate::store::Output;
 
 /// Provided buffers shared by every connection's receive: count (a power of two) and size.
-const BUFFERS: (u16, usize) = (1024, 16 * 1024);
+const BUFFERS: (u16, usize) = (256, 32 * 1024);
 /// How often a connection paused by a backlogged output looks again.
 const BACKLOG_RECHECK: Duration = Duration::from_millis(20);
 /// How long an accept that failed (`EMFILE`) waits before the next.
