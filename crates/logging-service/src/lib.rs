@@ -11,6 +11,7 @@
 //! | Reactor            | `reactor::Reactor` (or another dispatcher) demultiplexes every socket |
 //! | Acceptor-Connector | `reactor::Acceptor` with a [`server::ConnectionFactory`] per format |
 //! | Leader/Followers, Half-Sync/Half-Async | chosen with `--concurrency`, same handlers |
+//! | Proactor           | `--concurrency proactor`: [`proactive`] feeds the same framers and store from io_uring completions |
 //! | Strategy           | [`server::Framing`] (ACE, syslog) and [`store::RecordSink`] (files, [`forward::Forwarder`]) |
 //! | Component Configurator | [`services`]: the listeners and statistics as components of a svc.conf, reconfigured on SIGHUP |
 //!

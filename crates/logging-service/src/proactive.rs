@@ -33,7 +33,7 @@ use proactor::{
 use crate::error::FrameError;
 use crate::limits::BufferBudget;
 use crate::record::RecordBatch;
-use crate::server::{AceFraming, Framing, SyslogFraming};
+use crate::server::{AceFraming, Framing, SyslogFraming, note_buffered};
 use crate::services::{AcceptorCounters, Format};
 use crate::store::Output;
 
@@ -439,8 +439,7 @@ impl<F: Framing> Connection<F> {
                 Closing::Oversized => s.oversized_closed += 1,
                 Closing::OverBudget => s.buffer_cap_closed += 1,
             }
-            s.buffered_bytes = budget.used() as u64;
-            s.buffered_peak = budget.peak() as u64;
+            note_buffered(s, budget);
         });
     }
 
@@ -465,10 +464,7 @@ impl<F> Drop for Connection<F> {
         if self.held > 0 {
             self.env.budget.shrink(std::mem::take(&mut self.held));
             let budget = &self.env.budget;
-            self.env.output.count(|s| {
-                s.buffered_bytes = budget.used() as u64;
-                s.buffered_peak = budget.peak() as u64;
-            });
+            self.env.output.count(|s| note_buffered(s, budget));
         }
     }
 }

@@ -196,7 +196,7 @@ impl<F> std::fmt::Debug for Connection<F> {
 
 /// Copies the budget's gauge into the counters (under the counters' lock, so the last
 /// writer always stores the latest value).
-fn note_buffered(s: &mut Stats, budget: &BufferBudget) {
+pub(crate) fn note_buffered(s: &mut Stats, budget: &BufferBudget) {
     s.buffered_bytes = budget.used() as u64;
     s.buffered_peak = budget.peak() as u64;
 }
