@@ -91,7 +91,7 @@ impl Echo {
     }
 
     fn write(&mut self, cx: &mut Initiator<'_>, buf: Vec<u8>) {
-        match cx.write(self.stream.as_fd(), buf) {
+        match cx.send(self.stream.as_fd(), buf) {
             Ok(_) => self.writing = true,
             Err(_) => cx.close(),
         }
@@ -226,7 +226,7 @@ pub fn serve_ring(listener: TcpListener) -> io::Result<()> {
                             buf.clear();
                             buf.extend_from_slice(&data);
                             conn.writing = true;
-                            push(&mut ring, WRITE | fd as u64, Op::Write { fd, buf })?;
+                            push(&mut ring, WRITE | fd as u64, Op::Send { fd, buf })?;
                         }
                     }
                     if !cqe.more {
@@ -242,7 +242,7 @@ pub fn serve_ring(listener: TcpListener) -> io::Result<()> {
                 WRITE => {
                     let conn = &mut conns[fd as usize];
                     conn.writing = false;
-                    let Some(Op::Write { mut buf, .. }) = cqe.op.take() else {
+                    let Some(Op::Send { mut buf, .. }) = cqe.op.take() else {
                         continue;
                     };
                     if conn.stream.is_none() {
@@ -267,7 +267,7 @@ pub fn serve_ring(listener: TcpListener) -> io::Result<()> {
                         }
                     }
                     conn.writing = true;
-                    push(&mut ring, WRITE | fd as u64, Op::Write { fd, buf })?;
+                    push(&mut ring, WRITE | fd as u64, Op::Send { fd, buf })?;
                 }
                 _ => {}
             }

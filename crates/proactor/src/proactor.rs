@@ -410,7 +410,7 @@ impl Proactor {
                 | (Kind::AcceptMulti, Some(Op::AcceptMulti { .. }))
                 | (Kind::Connect, Some(Op::Connect { .. }))
                 | (Kind::Read | Kind::Continuous, Some(Op::Read { .. }))
-                | (Kind::Write, Some(Op::Write { .. }))
+                | (Kind::Write, Some(Op::Write { .. } | Op::Send { .. }))
                 | (Kind::Timeout, Some(Op::Timeout { .. }))
         );
         if !matching {
@@ -498,7 +498,7 @@ impl Proactor {
             }
             Kind::Write => {
                 let buf = match cqe.op.take() {
-                    Some(Op::Write { buf, .. }) => buf,
+                    Some(Op::Write { buf, .. } | Op::Send { buf, .. }) => buf,
                     _ => Vec::new(),
                 };
                 let o = outcome(result.max(0) as usize);
@@ -774,7 +774,7 @@ impl Initiator<'_> {
             .start(self.me, kind, None, op)
             .map_err(|(error, op)| {
                 let buf = match op {
-                    Op::Read { buf, .. } | Op::Write { buf, .. } => buf,
+                    Op::Read { buf, .. } | Op::Write { buf, .. } | Op::Send { buf, .. } => buf,
                     _ => Vec::new(),
                 };
                 Refused { error, buf }
@@ -854,6 +854,14 @@ impl Initiator<'_> {
     pub fn write(&mut self, fd: BorrowedFd<'_>, buf: Vec<u8>) -> Result<OpId, Refused> {
         let fd = fd.as_raw_fd();
         self.start_buf(Kind::Write, Op::Write { fd, buf })
+    }
+
+    /// Sends `buf` on the socket `fd` (`send(2)` with `MSG_NOSIGNAL`: cheaper than
+    /// [`write`](Self::write) on a socket); [`CompletionHandler::on_write`] gets the count and
+    /// the buffer back.
+    pub fn send(&mut self, fd: BorrowedFd<'_>, buf: Vec<u8>) -> Result<OpId, Refused> {
+        let fd = fd.as_raw_fd();
+        self.start_buf(Kind::Write, Op::Send { fd, buf })
     }
 
     /// A timeout of `after` ([`CompletionHandler::on_timeout`]).
