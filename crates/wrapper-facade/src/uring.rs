@@ -896,6 +896,15 @@ mod tests {
         let mut params = RingParams::new(8);
         params.defer_taskrun = true;
         let mut ring = Ring::with_params(params).unwrap();
+        // Linux 6.1 added DEFER_TASKRUN: from there on it must be in force, not fallen back from.
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let mut numbers = release
+            .split(['.', '-'])
+            .map(|n| n.parse::<u32>().unwrap_or(0));
+        let version = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+        if version >= (6, 1) {
+            assert!(ring.defer_taskrun(), "kernel {}", release.trim());
+        }
         ring.push(9, Op::Nop).unwrap();
         let done = wait_for(&mut ring, 1);
         assert_eq!((done[0].user_data, done[0].result), (9, 0));
