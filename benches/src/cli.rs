@@ -23,6 +23,10 @@ pub struct ServerArgs {
     /// demultiplexing thread; default 2).
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub threads: Option<usize>,
+    /// echo-proactor: a kernel submission-queue poller (`IORING_SETUP_SQPOLL`) with this idle
+    /// time in milliseconds, instead of `SINGLE_ISSUER | DEFER_TASKRUN`.
+    #[arg(long, value_name = "MS")]
+    pub sqpoll: Option<u32>,
 }
 
 /// `loadgen`: closed-loop echo load over N connections.
@@ -66,6 +70,7 @@ mod tests {
                 addr: "127.0.0.1:0".parse().unwrap(),
                 workers: Some(2),
                 threads: None,
+                sqpoll: None,
             }
         );
         let pool = ServerArgs::try_parse_from(["echo", "--threads", "3", "--addr=127.0.0.1:0"]);

@@ -15,6 +15,9 @@
 //! | `echo-hsha`    | ours, on [`leader_followers::HalfSyncHalfAsync`], `--threads N` workers (default 2) ([`servers::half_sync`]) |
 //! | `echo-tokio`   | tokio `current_thread`, or `multi_thread` with `--workers N` ([`servers::tokio`]) |
 //! | `echo-threads` | a std thread per connection ([`servers::threads`])                   |
+//! | `echo-proactor` | ours, on [`proactor::Proactor`]: multishot accept and receive from a provided-buffer ring (`--sqpoll MS` for SQPOLL) ([`servers::proactor`]) |
+//! | `echo-uring-raw` | the floor: the same echo as a plain loop on the io_uring ring ([`servers::proactor::serve_ring`]) |
+//! | `echo-monoio`, `echo-tokio-uring`, `echo-compio` | the Rust io_uring runtimes, a task per connection on one thread ([`servers::uring_runtimes`]) |
 //!
 //! # Example
 //!

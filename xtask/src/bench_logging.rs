@@ -116,6 +116,11 @@ const SERVERS: &[Server] = &[
         ),
     },
     Server {
+        key: "logd-proactor",
+        label: "logd, proactor (TCP on io_uring)",
+        kind: Kind::Logd("proactor"),
+    },
+    Server {
         key: "ace",
         label: "ace_netsvcs (ACE 7)",
         kind: Kind::Ace,
@@ -150,8 +155,8 @@ pub(crate) struct BenchLoggingCli {
     #[arg(long, value_name = "LIST", default_value = "1,16", value_parser = |t: &str| list(t, at_least_one))]
     connections: ::std::vec::Vec<usize>,
     /// Servers, comma-separated, from: logd-reactor, logd-leader-followers,
-    /// logd-half-sync-half-async, ace, rsyslog, syslog-ng [default: all of these], and
-    /// logd-chain-empty, logd-chain-3 (logd with an empty and a three-interceptor chain).
+    /// logd-half-sync-half-async, logd-proactor, ace, rsyslog, syslog-ng [default: all of these],
+    /// and logd-chain-empty, logd-chain-3 (logd with an empty and a three-interceptor chain).
     #[arg(long, value_name = "LIST", value_parser = |t: &str| list(t, server))]
     servers: Option<::std::vec::Vec<Server>>,
     /// Idle connections for the memory run, 0 to skip [default: 10000].
@@ -537,8 +542,8 @@ fn start(
             .arg("--data-dir")
             .arg(data)
             .args(["--concurrency", model]);
-            // logd refuses --threads for the reactor, which has one thread.
-            if model != "reactor" {
+            // logd refuses --threads for the reactor and the proactor, which have one thread.
+            if matches!(model, "leader-followers" | "half-sync-half-async") {
                 cmd.args(["--threads", &ctx.threads.to_string()]);
             }
             cmd.args(["--fsync", "none", "--rotate-bytes", "1000000000000"])

@@ -7,10 +7,12 @@
 pub mod half_sync;
 pub mod handlers;
 pub mod leader_followers;
+pub mod proactor;
 pub mod raw_mio;
 pub mod reactor;
 pub mod threads;
 pub mod tokio;
+pub mod uring_runtimes;
 
 use std::io::{self, ErrorKind, Read, Write};
 

@@ -26,6 +26,12 @@ fn every_server_binary_announces_its_address_and_echoes() {
         (env!("CARGO_BIN_EXE_echo-lf"), &["--threads", "1"][..]),
         (env!("CARGO_BIN_EXE_echo-hsha"), &[][..]),
         (env!("CARGO_BIN_EXE_echo-hsha"), &["--threads=3"][..]),
+        (env!("CARGO_BIN_EXE_echo-proactor"), &[][..]),
+        (env!("CARGO_BIN_EXE_echo-proactor"), &["--sqpoll", "10"][..]),
+        (env!("CARGO_BIN_EXE_echo-uring-raw"), &[][..]),
+        (env!("CARGO_BIN_EXE_echo-monoio"), &[][..]),
+        (env!("CARGO_BIN_EXE_echo-tokio-uring"), &[][..]),
+        (env!("CARGO_BIN_EXE_echo-compio"), &[][..]),
     ] {
         let mut child = Reaped(
             Command::new(binary)

@@ -20,9 +20,14 @@ pub(crate) enum Kind {
     LeaderFollowers(usize),
     /// Half-sync/half-async with this many workers.
     HalfSync(usize),
+    Proactor,
+    UringRaw,
+    Monoio,
+    TokioUring,
+    Compio,
 }
 
-pub(crate) const ALL: [Kind; 8] = [
+pub(crate) const ALL: [Kind; 13] = [
     Kind::RawMio,
     Kind::Reactor,
     Kind::TokioCurrent,
@@ -31,6 +36,11 @@ pub(crate) const ALL: [Kind; 8] = [
     Kind::LeaderFollowers(1),
     Kind::LeaderFollowers(2),
     Kind::HalfSync(2),
+    Kind::Proactor,
+    Kind::UringRaw,
+    Kind::Monoio,
+    Kind::TokioUring,
+    Kind::Compio,
 ];
 
 /// Starts a server of `kind` on a thread (it serves until the test process exits).
@@ -46,6 +56,11 @@ pub(crate) fn spawn(kind: Kind) -> SocketAddr {
         Kind::Threads => servers::threads::serve(listener),
         Kind::LeaderFollowers(threads) => servers::leader_followers::serve(listener, threads),
         Kind::HalfSync(workers) => servers::half_sync::serve(listener, workers),
+        Kind::Proactor => servers::proactor::serve(listener, None),
+        Kind::UringRaw => servers::proactor::serve_ring(listener),
+        Kind::Monoio => servers::uring_runtimes::serve_monoio(listener),
+        Kind::TokioUring => servers::uring_runtimes::serve_tokio_uring(listener),
+        Kind::Compio => servers::uring_runtimes::serve_compio(listener),
     });
     addr
 }

@@ -12,6 +12,7 @@
 //! | Reactor            | `reactor::Reactor` (or another dispatcher) demultiplexes every socket |
 //! | Acceptor-Connector | `reactor::Acceptor` with a [`server::ConnectionFactory`] per format |
 //! | Leader/Followers, Half-Sync/Half-Async | chosen with `--concurrency`, same handlers |
+//! | Proactor           | `--concurrency proactor`: [`proactive`] feeds the same framers and store from io_uring completions |
 //! | Strategy           | [`server::Framing`] (ACE, syslog) and [`store::RecordSink`] (files, [`forward::Forwarder`]) |
 //! | Component Configurator | [`services`]: the listeners and statistics as components of a svc.conf, reconfigured on SIGHUP |
 //! | Interceptor        | [`intercept`]: filter, redact, route and rate-limit records at "record decoded", "before store", "before forward", "connection opened/closed" |
@@ -56,6 +57,7 @@ pub mod limits;
 pub mod line;
 pub mod metrics;
 pub mod notify;
+pub mod proactive;
 pub mod record;
 pub mod relp;
 pub mod relp_listener;

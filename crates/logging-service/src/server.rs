@@ -652,6 +652,10 @@ pub struct LogdConfig {
     pub store: StoreConfig,
     /// The dispatcher.
     pub concurrency: Concurrency,
+    /// `--concurrency proactor`: the TCP listeners' ingest on the proactor (io_uring), the
+    /// rest on the reactor (`concurrency` must then be the reactor). Where io_uring is missing
+    /// or refused, logd falls back to the reactor with a warning ([`Logd::proactor`] tells).
+    pub proactor: bool,
     /// Upstream to forward every record to.
     pub forward: Option<SocketAddr>,
     /// How forwarding queues, spools, reconnects and stops.
@@ -685,6 +689,7 @@ impl Default for LogdConfig {
             svc_conf: None,
             store: StoreConfig::new("logd-data"),
             concurrency: Concurrency::Reactor,
+            proactor: false,
             forward: None,
             forwarding: ForwardOptions::default(),
             idle: Duration::from_secs(300),
@@ -734,6 +739,12 @@ impl LogdConfig {
                 "backlog {} is out of range (1 to {})",
                 self.backlog,
                 limits::MAX_BACKLOG
+            ));
+        }
+        if self.proactor && self.concurrency != Concurrency::Reactor {
+            return fail(format!(
+                "the proactor runs beside the reactor, not {}",
+                self.concurrency
             ));
         }
         let threads = match self.concurrency {
@@ -841,6 +852,25 @@ pub struct Logd {
     forwarder: Option<ForwardHandle>,
 }
 
+/// `--concurrency proactor`: the ingest on io_uring, or `None` after a warning where io_uring
+/// is missing or refused (the reactor then serves the listeners).
+fn start_proactor(cfg: &LogdConfig, output: &Arc<Output>) -> Option<Arc<crate::proactive::Ingest>> {
+    if !cfg.proactor {
+        return None;
+    }
+    let budget = Arc::new(BufferBudget::new(cfg.max_buffered));
+    match crate::proactive::Ingest::start(output.clone(), budget, cfg.max_frame, cfg.idle) {
+        Ok(ingest) => Some(Arc::new(ingest)),
+        Err(e) => {
+            tracing::warn!(
+                "--concurrency proactor: {}; falling back to the reactor",
+                pattern_core::ErrorChain(&e)
+            );
+            None
+        }
+    }
+}
+
 impl std::fmt::Debug for Logd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Logd")
@@ -932,6 +962,7 @@ impl Logd {
             .build()
             .map_err(Error::io("cannot create the dispatcher"))?;
         let stopped = Arc::new(AtomicBool::new(false));
+        let proactor = start_proactor(&cfg, &output);
         let env = ServiceEnv {
             remote: dispatcher.remote(),
             output,
@@ -946,6 +977,7 @@ impl Logd {
             udp_rcvbuf: cfg.udp_rcvbuf,
             forwarder: forwarder.clone(),
             sockets: cfg.sockets.clone(),
+            proactor,
         };
         let thread = std::thread::Builder::new()
             .name("logd-dispatcher".into())
@@ -1061,6 +1093,12 @@ impl Logd {
         self.env.output.clone()
     }
 
+    /// Whether the TCP listeners run on the proactor (`--concurrency proactor` on a kernel
+    /// that allows io_uring); `false` also after a fallback to the reactor.
+    pub fn proactor(&self) -> bool {
+        self.env.proactor.is_some()
+    }
+
     /// The forwarder's handle, when forwarding: its counters (readable after the stop too),
     /// and [`ForwardHandle::stop_now`] for a second stop signal.
     pub fn forwarder(&self) -> Option<ForwardHandle> {
@@ -1093,6 +1131,12 @@ impl Logd {
     pub fn wait(mut self) -> Result<Stats, Error> {
         let run = self.thread.take().expect("waited once").join();
         self.configurator.close();
+        if let Some(ingest) = &self.env.proactor {
+            // Every connection on the proactor stores what it read, then closes.
+            ingest
+                .stop()
+                .map_err(Error::io("the proactor failed at the stop"))?;
+        }
         self.env
             .output
             .flush()

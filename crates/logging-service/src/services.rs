@@ -63,6 +63,8 @@ pub struct ServiceEnv {
     pub forwarder: Option<ForwardHandle>,
     /// Sockets bound before the services started (socket activation, `--user`).
     pub sockets: SocketPool,
+    /// `--concurrency proactor`: where the TCP listeners are served instead of the reactor.
+    pub proactor: Option<Arc<crate::proactive::Ingest>>,
 }
 
 impl std::fmt::Debug for ServiceEnv {
@@ -278,17 +280,25 @@ impl ListenerService {
         addr: SocketAddr,
         factory: S,
     ) -> std::io::Result<Acceptor<S>> {
-        // Bound through the wrapper facade for the backlog (mio's `bind` fixes it).
+        let listener = SockAcceptor::from(self.listening_socket(addr, true)?);
+        Ok(Acceptor::from_listener(listener, factory))
+    }
+
+    /// A listening TCP socket on `addr`: the one passed in (socket activation, bound before
+    /// `--user`), or one bound now through the wrapper facade (for the backlog, which mio's
+    /// `bind` fixes).
+    fn listening_socket(&self, addr: SocketAddr, nonblocking: bool) -> std::io::Result<OwnedFd> {
+        if let Some(pooled) = self.env.sockets.take(SocketKind::Stream, addr) {
+            return pooled;
+        }
         let opts = AcceptorOptions::default()
             .backlog(self.env.backlog)
-            .nonblocking(true)
+            .nonblocking(nonblocking)
             .reuse_addr(true);
-        let fd = match self.env.sockets.take(SocketKind::Stream, addr) {
-            Some(pooled) => pooled?,
-            None => OwnedFd::from(SockAcceptor::open(&InetAddr::from(addr), &opts)?),
-        };
-        let listener = SockAcceptor::from(fd);
-        Ok(Acceptor::from_listener(listener, factory))
+        Ok(OwnedFd::from(SockAcceptor::open(
+            &InetAddr::from(addr),
+            &opts,
+        )?))
     }
 }
 
@@ -363,6 +373,20 @@ impl ListenerService {
         &self,
         want: SocketAddr,
     ) -> std::io::Result<(Box<dyn EventHandler>, SocketAddr)> {
+        // RELP answers every frame, so it stays on the reactor: the proactor's connections
+        // only read.
+        if let Some(ingest) = self
+            .env
+            .proactor
+            .as_ref()
+            .filter(|_| self.format != Format::Relp)
+        {
+            let listener = std::net::TcpListener::from(self.listening_socket(want, false)?);
+            let bound = listener.local_addr()?;
+            let counters = AcceptorCounters::default();
+            self.env.acceptors.lock().push(counters.clone());
+            return Ok((ingest.listen(listener, self.format, counters)?, bound));
+        }
         match self.format {
             Format::Ace => {
                 let a = self.acceptor(want, AceFraming::new)?;
@@ -674,6 +698,7 @@ pub fn check_file(
         udp_rcvbuf: None,
         forwarder: None,
         sockets: SocketPool::default(),
+        proactor: None,
     };
     configurator(&env).check_file(path)
 }

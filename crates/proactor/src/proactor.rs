@@ -1,6 +1,6 @@
 //! The completion dispatcher and the proactive initiator.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -29,6 +29,10 @@ pub struct Config {
     /// A provided-buffer ring for [`Initiator::read_multishot`]: `(count, size)`, `count`
     /// buffers (a power of two) of `size` bytes. `None`: multishot reads are refused.
     pub provided_buffers: Option<(u16, usize)>,
+    /// `IORING_SETUP_SQPOLL` with this idle time in milliseconds (off by default: on a small
+    /// machine the kernel's poller thread competes with the work; see docs/benchmarks.md).
+    /// Replaces `defer_taskrun`, which the kernel refuses together with it.
+    pub sqpoll: Option<u32>,
 }
 
 impl Default for Config {
@@ -38,6 +42,7 @@ impl Default for Config {
             max_in_flight: 4096,
             defer_taskrun: true,
             provided_buffers: None,
+            sqpoll: None,
         }
     }
 }
@@ -79,10 +84,46 @@ enum OpCtx {
     Cancel,
 }
 
+/// A handler's operations in flight (raw token, cancellation sent): a handler has a few at a
+/// time, so a vector scanned linearly beats a tree that allocates nodes.
+#[derive(Debug, Default)]
+struct Ops(Vec<(u64, bool)>);
+
+impl Ops {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn get(&self, raw: &u64) -> Option<&bool> {
+        self.0.iter().find(|(r, _)| r == raw).map(|(_, c)| c)
+    }
+
+    fn get_mut(&mut self, raw: &u64) -> Option<&mut bool> {
+        self.0.iter_mut().find(|(r, _)| r == raw).map(|(_, c)| c)
+    }
+
+    fn insert(&mut self, raw: u64, cancelled: bool) {
+        match self.get_mut(&raw) {
+            Some(c) => *c = cancelled,
+            None => self.0.push((raw, cancelled)),
+        }
+    }
+
+    fn remove(&mut self, raw: &u64) {
+        if let Some(i) = self.0.iter().position(|(r, _)| r == raw) {
+            self.0.swap_remove(i);
+        }
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &u64> {
+        self.0.iter().map(|(r, _)| r)
+    }
+}
+
 struct Live {
     handler: Option<Box<dyn CompletionHandler>>,
     /// Raw tokens of the operations in flight, and whether a cancellation was sent.
-    ops: BTreeMap<u64, bool>,
+    ops: Ops,
     closing: Option<CloseReason>,
 }
 
@@ -150,6 +191,7 @@ impl Proactor {
         let ring = Ring::with_params(RingParams {
             entries: config.entries,
             defer_taskrun: config.defer_taskrun,
+            sqpoll: config.sqpoll,
         })?;
         let mut ring = ring;
         if let Some((count, size)) = config.provided_buffers {
@@ -368,7 +410,7 @@ impl Proactor {
                 | (Kind::AcceptMulti, Some(Op::AcceptMulti { .. }))
                 | (Kind::Connect, Some(Op::Connect { .. }))
                 | (Kind::Read | Kind::Continuous, Some(Op::Read { .. }))
-                | (Kind::Write, Some(Op::Write { .. }))
+                | (Kind::Write, Some(Op::Write { .. } | Op::Send { .. }))
                 | (Kind::Timeout, Some(Op::Timeout { .. }))
         );
         if !matching {
@@ -456,7 +498,7 @@ impl Proactor {
             }
             Kind::Write => {
                 let buf = match cqe.op.take() {
-                    Some(Op::Write { buf, .. }) => buf,
+                    Some(Op::Write { buf, .. } | Op::Send { buf, .. }) => buf,
                     _ => Vec::new(),
                 };
                 let o = outcome(result.max(0) as usize);
@@ -573,7 +615,7 @@ impl Core {
     fn insert(&mut self, handler: Box<dyn CompletionHandler>) -> HandlerId {
         let live = Live {
             handler: Some(handler),
-            ops: BTreeMap::new(),
+            ops: Ops::default(),
             closing: None,
         };
         let index = match self.free.pop() {
@@ -732,7 +774,7 @@ impl Initiator<'_> {
             .start(self.me, kind, None, op)
             .map_err(|(error, op)| {
                 let buf = match op {
-                    Op::Read { buf, .. } | Op::Write { buf, .. } => buf,
+                    Op::Read { buf, .. } | Op::Write { buf, .. } | Op::Send { buf, .. } => buf,
                     _ => Vec::new(),
                 };
                 Refused { error, buf }
@@ -812,6 +854,14 @@ impl Initiator<'_> {
     pub fn write(&mut self, fd: BorrowedFd<'_>, buf: Vec<u8>) -> Result<OpId, Refused> {
         let fd = fd.as_raw_fd();
         self.start_buf(Kind::Write, Op::Write { fd, buf })
+    }
+
+    /// Sends `buf` on the socket `fd` (`send(2)` with `MSG_NOSIGNAL`: cheaper than
+    /// [`write`](Self::write) on a socket); [`CompletionHandler::on_write`] gets the count and
+    /// the buffer back.
+    pub fn send(&mut self, fd: BorrowedFd<'_>, buf: Vec<u8>) -> Result<OpId, Refused> {
+        let fd = fd.as_raw_fd();
+        self.start_buf(Kind::Write, Op::Send { fd, buf })
     }
 
     /// A timeout of `after` ([`CompletionHandler::on_timeout`]).

@@ -413,6 +413,71 @@ fn an_unacceptable_ring_is_refused_with_the_errno() {
     }
 }
 
+/// Sends its bytes once and reports the outcome with the buffer that came back.
+struct SendOnce(
+    UnixStream,
+    Vec<u8>,
+    std::sync::mpsc::Sender<(Option<usize>, Vec<u8>)>,
+);
+
+impl CompletionHandler for SendOnce {
+    fn on_open(&mut self, cx: &mut Initiator<'_>) {
+        let buf = std::mem::take(&mut self.1);
+        cx.send(self.0.as_fd(), buf).unwrap();
+    }
+    fn on_write(&mut self, _: &mut Initiator<'_>, _: OpId, o: Outcome<usize>, buf: Vec<u8>) {
+        let n = match o {
+            Outcome::Done(n) => Some(n),
+            Outcome::Failed(e) => {
+                assert_eq!(e.raw_os_error(), Some(32), "EPIPE: {e}");
+                None
+            }
+            Outcome::Cancelled => panic!("nobody cancelled"),
+        };
+        self.2.send((n, buf)).unwrap();
+    }
+}
+
+#[test]
+fn a_send_completes_with_the_count_and_the_buffer_back_or_epipe_on_a_closed_peer() {
+    let mut p = proactor();
+    let (a, mut b) = UnixStream::pair().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    p.register(SendOnce(a, b"ping".to_vec(), tx.clone()));
+    p.run().unwrap();
+    assert_eq!(rx.recv().unwrap(), (Some(4), b"ping".to_vec()));
+    let mut got = [0u8; 4];
+    b.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"ping");
+
+    let (a, b) = UnixStream::pair().unwrap();
+    drop(b);
+    p.register(SendOnce(a, b"lost".to_vec(), tx));
+    p.run().unwrap();
+    assert_eq!(rx.recv().unwrap(), (None, b"lost".to_vec()));
+}
+
+#[test]
+fn io_uring_refused_by_seccomp_is_a_setup_error_naming_eperm() {
+    // A seccomp filter (as a container's default profile has) on a thread of our own: the
+    // proactor built there cannot set up its ring; this thread's still can.
+    let message = std::thread::spawn(|| {
+        wrapper_facade::uring::refuse_in_this_thread().expect("seccomp filter");
+        match Proactor::new() {
+            Err(Error::Setup(e @ SetupError::Unsupported { errno: 1, .. })) => e.to_string(),
+            other => panic!("{other:?}"),
+        }
+    })
+    .join()
+    .unwrap();
+    assert!(
+        message.starts_with("io_uring is unavailable here (errno 1: EPERM"),
+        "{message}"
+    );
+    let err = Proactor::new().err();
+    assert!(err.is_none(), "{err:?}");
+}
+
 /// Echoes what it reads, then finishes at end of stream.
 struct Echo(TcpStream);
 

@@ -10,8 +10,11 @@
 //! the reactor, tokio, thread per connection), which writes the whole of
 //! `docs/benchmarks.md`, and the leader/followers matrix (`--matrix lf`: our thread pools
 //! against tokio `multi_thread` and the rest), which rewrites only its own section of that
-//! file and `docs/benchmarks-lf.svg`.
+//! file and `docs/benchmarks-lf.svg`; and the proactor matrix (`--matrix proactor`: our
+//! proactor against raw mio, a plain io_uring loop and the Rust io_uring runtimes), which
+//! rewrites only its own section and `docs/benchmarks-proactor.svg`.
 
+pub(crate) mod proactor;
 pub(crate) mod render;
 
 use std::collections::BTreeMap;
@@ -119,6 +122,48 @@ pub(crate) const SERVERS: &[Server] = &[
         label: "half-sync/half-async, 2 workers (ours)",
         lasting_threads: true,
     },
+    Server {
+        key: "proactor",
+        binary: "echo-proactor",
+        args: &[],
+        label: "proactor (ours)",
+        lasting_threads: true,
+    },
+    Server {
+        key: "proactor-sqpoll",
+        binary: "echo-proactor",
+        args: &["--sqpoll", "50"],
+        label: "proactor with SQPOLL (ours)",
+        lasting_threads: false,
+    },
+    Server {
+        key: "uring-raw",
+        binary: "echo-uring-raw",
+        args: &[],
+        label: "plain io_uring loop (floor)",
+        lasting_threads: true,
+    },
+    Server {
+        key: "monoio",
+        binary: "echo-monoio",
+        args: &[],
+        label: "monoio",
+        lasting_threads: true,
+    },
+    Server {
+        key: "tokio-uring",
+        binary: "echo-tokio-uring",
+        args: &[],
+        label: "tokio-uring",
+        lasting_threads: true,
+    },
+    Server {
+        key: "compio",
+        binary: "echo-compio",
+        args: &[],
+        label: "compio",
+        lasting_threads: true,
+    },
 ];
 
 /// The servers run when `--servers` is not given.
@@ -126,6 +171,18 @@ const DEFAULT_SERVERS: &[&str] = &["raw-mio", "reactor", "tokio", "threads"];
 
 /// The servers of the leader/followers matrix when `--servers` is not given.
 const LF_SERVERS: &[&str] = &["lf-1", "lf-2", "hsha", "reactor", "tokio-mt", "threads"];
+
+/// The servers of the proactor matrix when `--servers` is not given.
+const PROACTOR_SERVERS: &[&str] = &[
+    "raw-mio",
+    "proactor",
+    "uring-raw",
+    "tokio",
+    "monoio",
+    "tokio-uring",
+    "compio",
+    "proactor-sqpoll",
+];
 
 /// Which matrix a run measures, and so which part of the docs it writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -137,6 +194,10 @@ pub(crate) enum Matrix {
     /// rewrites only its own section of docs/benchmarks.md, and docs/benchmarks-lf.svg.
     #[value(name = "lf")]
     LeaderFollowers,
+    /// The proactor matrix (default servers
+    /// raw-mio,proactor,uring-raw,tokio,monoio,tokio-uring,compio,proactor-sqpoll): rewrites
+    /// only its own section of docs/benchmarks.md, and docs/benchmarks-proactor.svg.
+    Proactor,
 }
 
 /// The command line of `cargo xtask bench`; [`resolve`](Self::resolve) fills in the defaults.
@@ -162,8 +223,10 @@ pub(crate) struct BenchCli {
     #[arg(long, value_name = "LIST", default_value = "1,64,512", value_parser = |t: &str| list(t, at_least_one))]
     connections: ::std::vec::Vec<usize>,
     /// Servers, comma-separated, from: raw-mio, reactor, tokio, threads, tokio-mt, lf-1, lf-2,
-    /// hsha [default: raw-mio,reactor,tokio,threads; with --matrix lf:
-    /// lf-1,lf-2,hsha,reactor,tokio-mt,threads].
+    /// hsha, proactor, proactor-sqpoll, uring-raw, monoio, tokio-uring, compio [default:
+    /// raw-mio,reactor,tokio,threads; with --matrix lf: lf-1,lf-2,hsha,reactor,tokio-mt,threads;
+    /// with --matrix proactor: the proactor, the floor, raw mio, tokio and the io_uring
+    /// runtimes].
     #[arg(long, value_name = "LIST", value_parser = |t: &str| list(t, server))]
     servers: Option<::std::vec::Vec<Server>>,
 }
@@ -175,6 +238,7 @@ impl BenchCli {
             let keys = match self.matrix {
                 Matrix::Echo => DEFAULT_SERVERS,
                 Matrix::LeaderFollowers => LF_SERVERS,
+                Matrix::Proactor => PROACTOR_SERVERS,
             };
             keys.iter().filter_map(|k| server(k).ok()).collect()
         });
@@ -373,6 +437,10 @@ pub(crate) fn summarise(
                 rps_range: (lowest, highest),
                 round_rps: rates,
                 round_p99: runs.iter().map(|s| s.p99_us).collect(),
+                round_cpu: runs
+                    .iter()
+                    .map(|s| s.cpu_us_per_req.unwrap_or(f64::NAN))
+                    .collect(),
                 key: server.key,
                 label: server.label,
                 rps,
@@ -561,6 +629,10 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool, String> {
             .as_deref()
             .and_then(render::kept_lf_section)
             .map(str::to_owned),
+        proactor_section: old
+            .as_deref()
+            .and_then(proactor::kept_section)
+            .map(str::to_owned),
     };
     fs::create_dir_all(&docs).map_err(|e| format!("{}: {e}", docs.display()))?;
     let (markdown, svg_path, table) = match args.matrix {
@@ -574,12 +646,20 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool, String> {
             docs.join(render::LF_SVG),
             render::lf_table(&report.rows),
         ),
+        Matrix::Proactor => (
+            proactor::splice_section(old.as_deref(), &proactor::section(&report)),
+            docs.join(proactor::SVG),
+            proactor::table(&report.rows),
+        ),
     };
     write(&md_path, &markdown)?;
     write(&svg_path, &render::svg(&report.rows))?;
     print!("{table}");
     if args.matrix == Matrix::LeaderFollowers {
         print!("\n{}", render::lf_targets(&report.rows));
+    }
+    if args.matrix == Matrix::Proactor {
+        print!("\n{}", proactor::targets(&report.rows));
     }
     eprintln!(
         "bench: wrote {} and {}",
@@ -654,8 +734,24 @@ mod tests {
         let chosen = run_args(&["--servers=lf-2,tokio-mt", "--matrix=lf"]);
         assert_eq!(chosen.servers.len(), 2, "--servers wins whatever the order");
         assert_eq!(run_args(&["--matrix", "echo"]).matrix, Matrix::Echo);
-        let err = parse(&["--matrix", "proactor"]).unwrap_err();
-        assert!(err.contains("invalid value 'proactor'"), "{err}");
+        let proactor = run_args(&["--matrix", "proactor"]);
+        let keys: Vec<&str> = proactor.servers.iter().map(|s| s.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "raw-mio",
+                "proactor",
+                "uring-raw",
+                "tokio",
+                "monoio",
+                "tokio-uring",
+                "compio",
+                "proactor-sqpoll"
+            ]
+        );
+        assert_eq!(server("proactor-sqpoll").unwrap().args, &["--sqpoll", "50"]);
+        let err = parse(&["--matrix", "epoll"]).unwrap_err();
+        assert!(err.contains("invalid value 'epoll'"), "{err}");
     }
 
     #[test]

@@ -43,6 +43,12 @@ const COLOURS: &[(&str, &str)] = &[
     ("lf-1", "#ff7f0e"),
     ("lf-2", "#e377c2"),
     ("hsha", "#17becf"),
+    ("proactor", "#8c564b"),
+    ("proactor-sqpoll", "#c49c94"),
+    ("uring-raw", "#bcbd22"),
+    ("monoio", "#aec7e8"),
+    ("tokio-uring", "#98df8a"),
+    ("compio", "#ffbb78"),
 ];
 
 /// What the report says about the machine.
@@ -109,6 +115,8 @@ pub(crate) struct Row {
     pub(crate) round_rps: Vec<f64>,
     /// p99 latency of each round, in round order.
     pub(crate) round_p99: Vec<f64>,
+    /// Server CPU µs per round trip of each round, in round order (NaN where unmeasured).
+    pub(crate) round_cpu: Vec<f64>,
     /// Median p50 latency, microseconds.
     pub(crate) p50_us: f64,
     /// Median p99 latency, microseconds.
@@ -144,6 +152,8 @@ pub(crate) struct Report {
     /// The leader/followers matrix's section kept from the previous file ([`LF_BEGIN`] to
     /// [`LF_END`], both included).
     pub(crate) lf_section: Option<String>,
+    /// The proactor matrix's section kept from the previous file (its markers included).
+    pub(crate) proactor_section: Option<String>,
 }
 
 /// The hand-written part of an existing `docs/benchmarks.md`, if it has one.
@@ -180,7 +190,7 @@ pub(crate) fn splice_lf_section(old: Option<&str>, section: &str) -> String {
 }
 
 /// The connection counts of `rows`, in order of first appearance.
-fn groups(rows: &[Row]) -> Vec<usize> {
+pub(crate) fn groups(rows: &[Row]) -> Vec<usize> {
     let mut seen = Vec::new();
     for row in rows {
         if !seen.contains(&row.connections) {
@@ -190,7 +200,7 @@ fn groups(rows: &[Row]) -> Vec<usize> {
     seen
 }
 
-fn find<'a>(rows: &'a [Row], connections: usize, key: &str) -> Option<&'a Row> {
+pub(crate) fn find<'a>(rows: &'a [Row], connections: usize, key: &str) -> Option<&'a Row> {
     rows.iter()
         .find(|r| r.connections == connections && r.key == key)
 }
@@ -202,26 +212,30 @@ pub(crate) fn paired(ours: &Row, base: &Row, figures: fn(&Row) -> &[f64]) -> Opt
     let ratios: Vec<f64> = figures(ours)
         .iter()
         .zip(figures(base))
-        .filter(|(_, b)| **b > 0.0)
+        .filter(|(o, b)| o.is_finite() && **b > 0.0)
         .map(|(o, b)| o / b)
         .collect();
     super::median(&ratios)
 }
 
-fn rps_of(row: &Row) -> &[f64] {
+pub(crate) fn cpu_of(row: &Row) -> &[f64] {
+    &row.round_cpu
+}
+
+pub(crate) fn rps_of(row: &Row) -> &[f64] {
     &row.round_rps
 }
 
-fn p99_of(row: &Row) -> &[f64] {
+pub(crate) fn p99_of(row: &Row) -> &[f64] {
     &row.round_p99
 }
 
-fn ratio(value: Option<f64>) -> String {
+pub(crate) fn ratio(value: Option<f64>) -> String {
     value.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×"))
 }
 
 /// Half the range of the rounds' requests/s, relative to the median: `±7%`.
-fn spread(row: &Row) -> String {
+pub(crate) fn spread(row: &Row) -> String {
     let (lowest, highest) = row.rps_range;
     if row.runs < 2 || row.rps <= 0.0 {
         return "–".to_owned();
@@ -299,7 +313,7 @@ pub(crate) fn targets(rows: &[Row]) -> String {
     out
 }
 
-fn seconds(d: Duration) -> String {
+pub(crate) fn seconds(d: Duration) -> String {
     let s = d.as_secs_f64();
     if s.fract() == 0.0 {
         format!("{s:.0} s")
@@ -380,7 +394,10 @@ pub(crate) fn markdown(report: &Report) -> String {
     }
 
     out.push('\n');
-    if let Some(section) = &report.lf_section {
+    for section in [&report.lf_section, &report.proactor_section]
+        .into_iter()
+        .flatten()
+    {
         out.push_str(section);
         out.push_str("\n\n");
     }
@@ -632,6 +649,7 @@ mod tests {
             rps_range: (rps * 0.9, rps * 1.1),
             round_rps: vec![rps * 0.9, rps, rps * 1.1],
             round_p99: vec![p99_us; 3],
+            round_cpu: vec![2.5; 3],
             p50_us: 10.0,
             p99_us,
             cpu_us: Some(2.5),
@@ -668,6 +686,7 @@ mod tests {
             rows: rows(),
             notes: notes.map(str::to_owned),
             lf_section: None,
+            proactor_section: None,
         }
     }
 

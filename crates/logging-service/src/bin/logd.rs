@@ -170,12 +170,13 @@ fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result
     }))?;
     let listening = print_listening(&logd);
     let dir = std::path::absolute(logd.data_dir()).unwrap_or_else(|_| logd.data_dir().into());
-    println!(
-        "logd: storing under {} ({})",
-        dir.display(),
-        cfg.concurrency
-    );
-    tracing::info!("storing under {} ({})", dir.display(), cfg.concurrency);
+    let model = if logd.proactor() {
+        "proactor (TCP ingest on io_uring) beside the reactor".to_owned()
+    } else {
+        cfg.concurrency.to_string()
+    };
+    println!("logd: storing under {} ({model})", dir.display());
+    tracing::info!("storing under {} ({model})", dir.display());
     for line in logd.services() {
         tracing::info!("service {line}");
     }

@@ -160,6 +160,9 @@ type Port = Option<u16>;
 enum Model {
     /// One thread demultiplexing and dispatching every handler.
     Reactor,
+    /// TCP ingest on the proactor (io_uring), the rest on the reactor; falls back to the
+    /// reactor with a warning where io_uring is missing or refused.
+    Proactor,
     /// A pool taking turns on one demultiplexer (`--threads`).
     LeaderFollowers,
     /// A reactor thread queueing work to a pool (`--threads`).
@@ -296,7 +299,13 @@ impl Cli {
                         .into(),
                 ));
             }
-            (Model::Reactor, None) => Concurrency::Reactor,
+            (Model::Reactor | Model::Proactor, None) => Concurrency::Reactor,
+            (Model::Proactor, Some(_)) => {
+                return Err(Error::Usage(
+                    "--threads applies to leader-followers and half-sync-half-async, not to the proactor"
+                        .into(),
+                ));
+            }
             (Model::LeaderFollowers, n) => Concurrency::LeaderFollowers {
                 threads: n.unwrap_or_else(cpus),
             },
@@ -338,6 +347,7 @@ impl Cli {
             svc_conf: self.svc_conf.clone(),
             store,
             concurrency,
+            proactor: self.concurrency == Model::Proactor,
             forward: self.forward.map(|(_, a)| a),
             forwarding: ForwardOptions {
                 transport: self.forward.map_or(Transport::Plain, |(t, _)| t),

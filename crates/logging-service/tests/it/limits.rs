@@ -344,7 +344,12 @@ fn the_listen_backlog_is_the_configured_one() {
 /// resume by itself and serve the ones waiting in the backlog and a new one.
 #[test]
 fn running_out_of_descriptors_pauses_accepting_and_resumes_by_itself() {
-    for model in ["reactor", "leader-followers", "half-sync-half-async"] {
+    for model in [
+        "reactor",
+        "leader-followers",
+        "half-sync-half-async",
+        "proactor",
+    ] {
         out_of_descriptors_under(model);
     }
 }

@@ -11,6 +11,7 @@ mod logc;
 mod logd_binary;
 mod metrics;
 mod operator_cli;
+mod proactor;
 mod relp;
 mod relp_crash;
 mod serve;

@@ -2,11 +2,10 @@
 
 use std::thread;
 
-use leader_followers::Concurrency;
 use logging_service::ace::{AceRecord, ByteOrder, SecondsLayout, encode};
 use logging_service::store::Durability;
 
-use crate::support::{Server, count_lines, send_and_wait};
+use crate::support::{Server, count_lines, send_and_wait, set_model};
 
 fn ace(i: usize, msg: String) -> Vec<u8> {
     let r = AceRecord {
@@ -32,8 +31,8 @@ fn ace(i: usize, msg: String) -> Vec<u8> {
 fn clients_under(model: &str) {
     const M: usize = 16;
     const N: usize = 500;
-    let concurrency: Concurrency = model.parse().unwrap();
-    let server = Server::start(model, |c| c.concurrency = concurrency);
+    let server = Server::start(model, |c| set_model(c, model));
+    assert_eq!(server.proactor(), model == "proactor");
     let (ace_addr, syslog_addr) = (server.at.ace.unwrap(), server.at.syslog_tcp.unwrap());
     let clients: Vec<_> = (0..M)
         .map(|c| {
@@ -98,6 +97,11 @@ fn sixteen_clients_leader_followers() {
 #[test]
 fn sixteen_clients_half_sync_half_async() {
     clients_under("half-sync-half-async:2");
+}
+
+#[test]
+fn sixteen_clients_proactor() {
+    clients_under("proactor");
 }
 
 #[test]

@@ -89,15 +89,19 @@ fn a_bad_host_costs_only_itself_and_recovers_from_the_timer() {
 
 #[test]
 fn tcp_readers_pause_while_the_store_is_backlogged_and_nothing_is_lost() {
-    for model in ["reactor", "leader-followers:2", "half-sync-half-async:2"] {
+    for model in [
+        "reactor",
+        "leader-followers:2",
+        "half-sync-half-async:2",
+        "proactor",
+    ] {
         backpressure_under(model);
     }
 }
 
 fn backpressure_under(model: &str) {
-    let concurrency: leader_followers::Concurrency = model.parse().unwrap();
     let server = Server::start("backpressure", |c| {
-        c.concurrency = concurrency;
+        crate::support::set_model(c, model);
         c.syslog_port = None;
         c.store.max_pending = 100;
         c.store.retry_max = Duration::from_millis(50);

@@ -3,6 +3,13 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use logging_service::ace::{AceRecord, ByteOrder, SecondsLayout, encode};
+use logging_service::server::{Listening, Logd, LogdConfig};
+use logging_service::store::{Output, Stats, StoreConfig, StoredRecord, read_records};
 
 /// Every stored record, per host file, as the store's parser reads it.
 pub(crate) type Stored = Vec<(String, Vec<StoredRecord>)>;
@@ -11,13 +18,16 @@ pub(crate) type Stored = Vec<(String, Vec<StoredRecord>)>;
 pub(crate) fn count_lines(stored: &[(String, Vec<StoredRecord>)]) -> usize {
     stored.iter().map(|(_, l)| l.len()).sum()
 }
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
-use logging_service::ace::{AceRecord, ByteOrder, SecondsLayout, encode};
-use logging_service::server::{Listening, Logd, LogdConfig};
-use logging_service::store::{Output, Stats, StoreConfig, StoredRecord, read_records};
+/// Sets the concurrency model named `model` (`proactor`, or what [`leader_followers::Concurrency`]
+/// parses).
+pub(crate) fn set_model(cfg: &mut LogdConfig, model: &str) {
+    if model == "proactor" {
+        cfg.proactor = true;
+    } else {
+        cfg.concurrency = model.parse().expect("a concurrency model");
+    }
+}
 
 /// A data directory removed when dropped.
 pub(crate) struct TempDir(pub(crate) PathBuf);
@@ -68,6 +78,11 @@ impl Server {
             dir,
             logd: Some(logd),
         }
+    }
+
+    /// Whether the TCP listeners run on the proactor.
+    pub(crate) fn proactor(&self) -> bool {
+        self.logd.as_ref().unwrap().proactor()
     }
 
     /// The forwarder's handle (when forwarding); its counters stay readable after the stop.

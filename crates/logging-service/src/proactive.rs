@@ -1,0 +1,590 @@
+//! `--concurrency proactor`: the TCP listeners' ingest on the [`proactor::Proactor`]
+//! (io_uring), fed by completions instead of readiness.
+//!
+//! The framers ([`AceFraming`], [`SyslogFraming`]) and the [`Output`] are the same as the
+//! reactor's; what changes is who reads. A connection's handler starts one multishot receive
+//! from the provided-buffer ring; the kernel reads, and each completed chunk arrives in
+//! [`CompletionHandler::on_received`], where it is framed and stored before the upcall
+//! returns. Accepts are one multishot accept per listener.
+//!
+//! Everything else (the svc.conf services, UDP, timers, signals, metrics) stays on the
+//! reactor. A listener service hands its bound listener to [`Ingest::listen`], which returns a
+//! stand-in [`EventHandler`] for the reactor: removing it (the service's `fini` or `suspend`)
+//! closes the listener on the proactor and returns once the port is closed.
+//!
+//! Where io_uring is missing or refused, [`Ingest::start`] fails with the proactor's setup
+//! error, and `logd` falls back to the reactor with a warning.
+
+use std::io::{self, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
+use pattern_core::{Context, Disposition, EventHandler};
+use proactor::{
+    CloseReason, CompletionHandler, Config, HandlerId, Initiator, OpId, Outcome, Proactor,
+};
+
+use crate::error::FrameError;
+use crate::limits::BufferBudget;
+use crate::record::RecordBatch;
+use crate::server::{AceFraming, Framing, SyslogFraming, note_buffered};
+use crate::services::{AcceptorCounters, Format};
+use crate::store::Output;
+
+/// Provided buffers shared by every connection's receive: count (a power of two) and size.
+const BUFFERS: (u16, usize) = (256, 32 * 1024);
+/// How often a connection paused by a backlogged output looks again.
+const BACKLOG_RECHECK: Duration = Duration::from_millis(20);
+/// How long an accept that failed (`EMFILE`) waits before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How long removing a listener waits for the proactor to close it.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
+/// What connections need from the server.
+#[derive(Clone)]
+struct Env {
+    output: Arc<Output>,
+    budget: Arc<BufferBudget>,
+    max_frame: usize,
+    idle: Duration,
+}
+
+enum Command {
+    Listen {
+        listener: TcpListener,
+        format: Format,
+        counters: AcceptorCounters,
+        closed: Arc<Mutex<Option<Sender<()>>>>,
+        ack: Sender<HandlerId>,
+    },
+    Close(HandlerId),
+    Stop,
+}
+
+/// The proactor's thread and the way to reach it: commands on a channel, and a byte on a
+/// socket pair whose other end the proactor keeps a continuous read on.
+pub struct Ingest {
+    commands: Sender<Command>,
+    wake: Mutex<UnixStream>,
+    thread: Mutex<Option<JoinHandle<Result<(), proactor::Error>>>>,
+}
+
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest").finish_non_exhaustive()
+    }
+}
+
+impl Ingest {
+    /// Starts the proactor on a thread of its own; fails with the proactor's setup error
+    /// (io_uring missing, disabled or refused) before anything runs.
+    pub fn start(
+        output: Arc<Output>,
+        budget: Arc<BufferBudget>,
+        max_frame: usize,
+        idle: Duration,
+    ) -> Result<Ingest, proactor::Error> {
+        let env = Env {
+            output,
+            budget,
+            max_frame,
+            idle,
+        };
+        let (wake, inbox) = UnixStream::pair().map_err(proactor::Error::Submit)?;
+        let (commands, rx) = crossbeam_channel::unbounded();
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+        let thread = std::thread::Builder::new()
+            .name("logd-proactor".into())
+            .spawn(move || run(env, inbox, rx, ready_tx))
+            .map_err(proactor::Error::Submit)?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Ingest {
+                commands,
+                wake: Mutex::new(wake),
+                thread: Mutex::new(Some(thread)),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => Err(match thread.join() {
+                Ok(Err(e)) => e,
+                _ => proactor::Error::Submit(io::Error::other("the proactor thread died")),
+            }),
+        }
+    }
+
+    fn send(&self, command: Command) -> io::Result<()> {
+        self.commands
+            .send(command)
+            .map_err(|_| io::Error::other("the proactor has stopped"))?;
+        self.wake.lock().write_all(&[1])
+    }
+
+    /// Serves `format` on `listener` from the proactor, counting accepts and back-offs in
+    /// `counters`; the returned stand-in, registered on the reactor in the listener's place,
+    /// closes it when removed.
+    pub fn listen(
+        self: &Arc<Self>,
+        listener: TcpListener,
+        format: Format,
+        counters: AcceptorCounters,
+    ) -> io::Result<Box<dyn EventHandler>> {
+        if format == Format::Relp {
+            // RELP answers every frame; the proactor's connections only read.
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "RELP listeners are served by the reactor, not the proactor",
+            ));
+        }
+        let (ack, id) = crossbeam_channel::bounded(1);
+        let closed = Arc::new(Mutex::new(None));
+        self.send(Command::Listen {
+            listener,
+            format,
+            counters,
+            closed: closed.clone(),
+            ack,
+        })?;
+        let id = id
+            .recv_timeout(CLOSE_WAIT)
+            .map_err(|_| io::Error::other("the proactor did not take the listener"))?;
+        let (quiet, never) = UnixStream::pair()?;
+        Ok(Box::new(StandIn {
+            ingest: self.clone(),
+            id,
+            closed,
+            quiet,
+            _never: never,
+        }))
+    }
+
+    /// Closes every connection (each stores what it read first) and ends the thread.
+    pub fn stop(&self) -> io::Result<()> {
+        let _ = self.send(Command::Stop);
+        if let Some(thread) = self.thread.lock().take() {
+            match thread.join() {
+                Ok(r) => r.map_err(io::Error::other)?,
+                Err(_) => return Err(io::Error::other("the proactor thread panicked")),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The proactor's thread: builds it (reporting the setup result), then dispatches until told
+/// to stop, then closes every handler.
+fn run(
+    env: Env,
+    inbox: UnixStream,
+    commands: Receiver<Command>,
+    ready: Sender<Result<(), proactor::Error>>,
+) -> Result<(), proactor::Error> {
+    let built = Proactor::with_config(Config {
+        entries: 1024,
+        max_in_flight: 1 << 16,
+        defer_taskrun: true,
+        provided_buffers: Some(BUFFERS),
+        sqpoll: None,
+    });
+    let mut proactor = match built {
+        Ok(p) => {
+            let _ = ready.send(Ok(()));
+            p
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return Ok(());
+        }
+    };
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    proactor.register(Mailbox {
+        inbox,
+        commands,
+        env,
+        stopping: stopping.clone(),
+    });
+    while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+        proactor.turn()?;
+    }
+    proactor.shutdown()
+}
+
+/// Takes commands from other threads (a byte on the socket pair says there are some).
+struct Mailbox {
+    inbox: UnixStream,
+    commands: Receiver<Command>,
+    env: Env,
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CompletionHandler for Mailbox {
+    fn on_open(&mut self, cx: &mut Initiator<'_>) {
+        if let Err(e) = cx.read_continuous(self.inbox.as_fd(), vec![0; 64]) {
+            tracing::error!(error = %e, "the proactor's mailbox cannot read");
+            self.stopping
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    fn on_received(&mut self, cx: &mut Initiator<'_>, _: OpId, _: &[u8]) {
+        while let Ok(command) = self.commands.try_recv() {
+            match command {
+                Command::Listen {
+                    listener,
+                    format,
+                    counters,
+                    closed,
+                    ack,
+                } => {
+                    let id = cx.register(Listener {
+                        listener: Some(listener),
+                        format,
+                        counters,
+                        env: self.env.clone(),
+                        closed,
+                    });
+                    let _ = ack.send(id);
+                }
+                Command::Close(id) => {
+                    let _ = cx.close_handler(id);
+                }
+                Command::Stop => {
+                    self.stopping
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    fn on_read(&mut self, _: &mut Initiator<'_>, _: OpId, _: Outcome<usize>, _: Vec<u8>) {
+        // The other end is gone: nobody can send commands any more.
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Stands in for a listener on the reactor (registered for input on a socket that never
+/// becomes readable); dropping it closes the listener on the proactor and waits until the
+/// port is closed.
+struct StandIn {
+    ingest: Arc<Ingest>,
+    id: HandlerId,
+    closed: Arc<Mutex<Option<Sender<()>>>>,
+    quiet: UnixStream,
+    _never: UnixStream,
+}
+
+impl EventHandler for StandIn {
+    fn handle(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.quiet.as_fd())
+    }
+
+    fn handle_input(&mut self, _ctx: &mut dyn Context) -> Disposition {
+        Disposition::Continue
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        *self.closed.lock() = Some(tx);
+        if self.ingest.send(Command::Close(self.id)).is_ok() {
+            // Closed, or the proactor stopped (the sender is dropped with the listener).
+            let _ = rx.recv_timeout(CLOSE_WAIT);
+        }
+    }
+}
+
+/// One listening socket: a multishot accept; a connection handler per client.
+struct Listener {
+    listener: Option<TcpListener>,
+    format: Format,
+    counters: AcceptorCounters,
+    env: Env,
+    /// Told once the socket is closed.
+    closed: Arc<Mutex<Option<Sender<()>>>>,
+}
+
+impl Listener {
+    fn accept(&mut self, cx: &mut Initiator<'_>) {
+        let Some(l) = &self.listener else { return };
+        if let Err(e) = cx.accept_multishot(l.as_fd()) {
+            tracing::error!(error = %e, "proactor: cannot accept");
+            cx.close();
+        }
+    }
+}
+
+impl CompletionHandler for Listener {
+    fn on_open(&mut self, cx: &mut Initiator<'_>) {
+        self.accept(cx);
+    }
+
+    fn on_accepted(&mut self, cx: &mut Initiator<'_>, _: OpId, stream: TcpStream) {
+        let peer = match stream.peer_addr() {
+            Ok(a) => a.ip().to_string(),
+            Err(_) => return,
+        };
+        let _ = stream.set_nodelay(true);
+        self.counters.lock().accepted += 1;
+        self.env.output.count(|s| s.connections += 1);
+        match self.format {
+            Format::Ace => cx.register(Connection::new(
+                stream,
+                peer,
+                AceFraming::new(self.env.max_frame),
+                &self.env,
+            )),
+            Format::Syslog => cx.register(Connection::new(
+                stream,
+                peer,
+                SyslogFraming::new(self.env.max_frame),
+                &self.env,
+            )),
+            Format::Relp => unreachable!("`listen` refuses RELP"),
+        };
+    }
+
+    fn on_accept(&mut self, cx: &mut Initiator<'_>, _: OpId, outcome: Outcome<TcpStream>) {
+        // The multishot accept ended by itself (EMFILE and the like): try again shortly.
+        if let Outcome::Failed(e) = outcome {
+            tracing::warn!(error = %e, "proactor: accept failed; retrying after a back-off");
+            self.counters.lock().backoffs += 1;
+            if cx.timeout(ACCEPT_BACKOFF).is_err() {
+                cx.close();
+            }
+        }
+    }
+
+    fn on_timeout(&mut self, cx: &mut Initiator<'_>, _: OpId, outcome: Outcome<()>) {
+        if outcome.is_done() {
+            self.accept(cx);
+        }
+    }
+
+    fn on_close(&mut self, _: CloseReason) {
+        self.listener = None;
+        if let Some(tx) = self.closed.lock().take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Why a connection is being closed by its own decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    No,
+    Oversized,
+    OverBudget,
+}
+
+/// One client: the kernel receives into provided buffers; each chunk is framed and stored
+/// in the upcall, like the reactor's `Connection` does after its own reads.
+struct Connection<F> {
+    stream: TcpStream,
+    peer: String,
+    framing: F,
+    env: Env,
+    batch: RecordBatch,
+    /// Bytes reserved from the budget for the unfinished frame.
+    held: usize,
+    last_progress: Instant,
+    /// The multishot receive, while it runs.
+    reading: Option<OpId>,
+    /// The receive was cancelled because the output is backlogged.
+    paused: bool,
+    /// The timer that looks at the backlog again while paused.
+    recheck: Option<OpId>,
+}
+
+impl<F: Framing> Connection<F> {
+    fn new(stream: TcpStream, peer: String, framing: F, env: &Env) -> Self {
+        Connection {
+            stream,
+            peer,
+            framing,
+            env: env.clone(),
+            batch: RecordBatch::new(),
+            held: 0,
+            last_progress: Instant::now(),
+            reading: None,
+            paused: false,
+            recheck: None,
+        }
+    }
+
+    fn receive(&mut self, cx: &mut Initiator<'_>) {
+        match cx.read_multishot(self.stream.as_fd()) {
+            Ok(op) => self.reading = Some(op),
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, error = %e, "proactor: cannot receive");
+                cx.close();
+            }
+        }
+    }
+
+    fn flush(&mut self, rejected: u64, closing: Closing) {
+        let n = self.batch.len() as u64;
+        if n > 0 {
+            if let Err(e) = self.env.output.write(&self.batch) {
+                tracing::error!(peer = %self.peer, records = n, error = %e, "storing records failed");
+            }
+            self.batch.clear();
+        }
+        let budget = &self.env.budget;
+        self.env.output.count(|s| {
+            F::count(s, n);
+            s.rejected += rejected;
+            match closing {
+                Closing::No => {}
+                Closing::Oversized => s.oversized_closed += 1,
+                Closing::OverBudget => s.buffer_cap_closed += 1,
+            }
+            note_buffered(s, budget);
+        });
+    }
+
+    /// Brings the reservation in line with what the framer holds; false when growing it
+    /// would pass the global cap.
+    fn reserve(&mut self) -> bool {
+        let held = self.framing.buffered();
+        if held > self.held {
+            if !self.env.budget.try_grow(held - self.held) {
+                return false;
+            }
+        } else {
+            self.env.budget.shrink(self.held - held);
+        }
+        self.held = held;
+        true
+    }
+}
+
+impl<F> Drop for Connection<F> {
+    fn drop(&mut self) {
+        if self.held > 0 {
+            self.env.budget.shrink(std::mem::take(&mut self.held));
+            let budget = &self.env.budget;
+            self.env.output.count(|s| note_buffered(s, budget));
+        }
+    }
+}
+
+impl<F: Framing> CompletionHandler for Connection<F> {
+    fn on_open(&mut self, cx: &mut Initiator<'_>) {
+        self.receive(cx);
+        if !self.env.idle.is_zero() && cx.timeout(self.env.idle).is_err() {
+            cx.close();
+        }
+    }
+
+    fn on_received(&mut self, cx: &mut Initiator<'_>, op: OpId, data: &[u8]) {
+        let mut rejected = 0;
+        let mut closing = Closing::No;
+        match self
+            .framing
+            .feed(data, &self.peer, &mut self.batch, &mut rejected)
+        {
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, error = %e, "closing: the stream cannot be resynchronised");
+                rejected += 1;
+                if matches!(
+                    e,
+                    FrameError::TooLarge { .. } | FrameError::OversizedCount { .. }
+                ) {
+                    closing = Closing::Oversized;
+                }
+                cx.close();
+            }
+            Ok(()) if !self.reserve() => {
+                tracing::warn!(
+                    peer = %self.peer,
+                    held = self.framing.buffered(),
+                    cap = self.env.budget.cap(),
+                    "closing: unfinished frames of all connections would pass --max-buffered"
+                );
+                closing = Closing::OverBudget;
+                cx.close();
+            }
+            Ok(()) => {}
+        }
+        if !self.batch.is_empty() || rejected > 0 {
+            self.last_progress = Instant::now();
+        }
+        self.flush(rejected, closing);
+        if closing == Closing::No && !self.paused && self.env.output.backlogged() {
+            // Stop receiving: what the client sends next waits in the kernel, and TCP slows
+            // it down. Looked at again every BACKLOG_RECHECK.
+            self.paused = true;
+            self.env.output.count(|s| s.pauses += 1);
+            self.recheck = cx.timeout(BACKLOG_RECHECK).ok();
+            if cx.cancel(op).is_err() || self.recheck.is_none() {
+                cx.close();
+            }
+        }
+    }
+
+    fn on_read(&mut self, cx: &mut Initiator<'_>, _: OpId, outcome: Outcome<usize>, _: Vec<u8>) {
+        self.reading = None;
+        match outcome {
+            Outcome::Cancelled if self.paused => {}
+            Outcome::Done(_) => {
+                // End of stream: a last record that needs no terminator.
+                let mut rejected = 0;
+                self.framing
+                    .finish(&self.peer, &mut self.batch, &mut rejected);
+                self.flush(rejected, Closing::No);
+                cx.close();
+            }
+            Outcome::Failed(e) => {
+                tracing::debug!(peer = %self.peer, error = %e, "receive failed");
+                cx.close();
+            }
+            Outcome::Cancelled => cx.close(),
+        }
+    }
+
+    fn on_timeout(&mut self, cx: &mut Initiator<'_>, op: OpId, outcome: Outcome<()>) {
+        if !outcome.is_done() {
+            return;
+        }
+        if self.recheck == Some(op) {
+            self.recheck = None;
+            if self.env.output.backlogged() || self.reading.is_some() {
+                self.recheck = cx.timeout(BACKLOG_RECHECK).ok();
+                if self.recheck.is_none() {
+                    cx.close();
+                }
+            } else {
+                self.paused = false;
+                self.receive(cx);
+            }
+            return;
+        }
+        if self.paused {
+            // A paused connection is not idle: its client is waiting for us.
+            self.last_progress = Instant::now();
+        }
+        let quiet = self.last_progress.elapsed();
+        if quiet >= self.env.idle {
+            let partial = self.framing.buffered();
+            if partial > 0 {
+                tracing::warn!(peer = %self.peer, partial, idle = ?self.env.idle, "closing: a frame left unfinished past the idle timeout");
+                self.env.output.count(|s| s.idle_partial += 1);
+            } else {
+                tracing::info!(peer = %self.peer, "closing idle connection");
+                self.env.output.count(|s| s.idle_closed += 1);
+            }
+            cx.close();
+        } else if cx.timeout(self.env.idle - quiet).is_err() {
+            cx.close();
+        }
+    }
+}

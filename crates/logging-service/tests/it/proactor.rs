@@ -1,0 +1,158 @@
+//! `--concurrency proactor`: the TCP ingest on io_uring, and the fallback to the reactor where
+//! io_uring is refused (a seccomp filter, as a container's default profile has, makes
+//! `io_uring_setup` fail with `EPERM` in the refusing thread and everything it starts).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::{Server, TempDir, ace_frame, count_lines, send_and_wait};
+
+fn frames(tag: &str, n: usize) -> Vec<u8> {
+    (0..n)
+        .flat_map(|i| ace_frame(&format!("{tag} {i}")))
+        .collect()
+}
+
+#[test]
+fn the_proactor_serves_ace_and_syslog_over_tcp() {
+    let server = Server::start("proactor", |c| c.proactor = true);
+    assert!(server.proactor(), "io_uring works on this kernel");
+    send_and_wait(server.at.ace.unwrap(), &frames("ace", 300));
+    send_and_wait(
+        server.at.syslog_tcp.unwrap(),
+        b"<14>1 2026-11-26T00:00:00Z h app 1 - - one\n<14>1 2026-11-26T00:00:00Z h app 1 - - two",
+    );
+    let (stats, stored) = server.stop();
+    assert_eq!(
+        (stats.ace, stats.syslog, stats.rejected),
+        (300, 2, 0),
+        "{stats:?}"
+    );
+    assert_eq!(count_lines(&stored), 302);
+}
+
+#[test]
+fn refused_io_uring_falls_back_to_the_reactor_which_still_ingests() {
+    let (proactor, stats) = std::thread::spawn(|| {
+        wrapper_facade::uring::refuse_in_this_thread().expect("seccomp filter");
+        let server = Server::start("refused", |c| {
+            c.proactor = true;
+            c.syslog_port = None;
+        });
+        let on_proactor = server.proactor();
+        send_and_wait(server.at.ace.unwrap(), &frames("fallback", 50));
+        (on_proactor, server.stop().0)
+    })
+    .join()
+    .unwrap();
+    assert!(!proactor, "io_uring was refused: the reactor serves");
+    assert_eq!(stats.ace, 50, "{stats:?}");
+}
+
+#[test]
+fn the_logd_binary_warns_and_falls_back_when_io_uring_is_refused() {
+    let dir = TempDir::new("refused-binary");
+    let data = dir.0.clone();
+    // The child inherits the filter of the thread that starts it.
+    let mut child = std::thread::spawn(move || {
+        wrapper_facade::uring::refuse_in_this_thread().expect("seccomp filter");
+        crate::support::spawn(
+            Command::new(env!("CARGO_BIN_EXE_logd"))
+                .args(["--ace-port", "0", "--syslog-port", "off"])
+                .args(["--concurrency", "proactor", "--log-format", "text"])
+                .arg("--data-dir")
+                .arg(&data)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        )
+        .unwrap()
+    })
+    .join()
+    .unwrap();
+    /// Killed when the test fails before it exited.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            if matches!(self.0.try_wait(), Ok(None)) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+    }
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut err = child.stderr.take().unwrap();
+    let mut child = Reap(child);
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr: SocketAddr = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .expect(&line);
+    let mut storing = String::new();
+    out.read_line(&mut storing).unwrap();
+    assert!(storing.contains("(reactor)"), "{storing}");
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(&frames("binary", 20)).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    s.read_to_end(&mut Vec::new()).unwrap();
+    let pid = child.0.id().to_string();
+    let term = crate::support::status(Command::new("kill").args(["-TERM", &pid])).unwrap();
+    assert!(term.success());
+    assert!(child.0.wait().unwrap().success());
+    let mut log = String::new();
+    err.read_to_string(&mut log).unwrap();
+    assert!(
+        log.contains("--concurrency proactor: the io_uring ring could not be set up")
+            && log.contains("io_uring is unavailable here (errno 1: EPERM")
+            && log.contains("falling back to the reactor"),
+        "{log}"
+    );
+    let stored = logging_service::store::read_records(&dir.0).unwrap();
+    assert_eq!(count_lines(&stored), 20);
+}
+
+#[test]
+fn a_listener_removed_from_the_svc_conf_is_closed_on_the_proactor_when_reconfigure_returns() {
+    use logging_service::server::{Logd, LogdConfig};
+    use logging_service::store::StoreConfig;
+    let dir = TempDir::new("proactor-svc");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let conf = dir.0.join("svc.conf");
+    std::fs::write(
+        &conf,
+        "static ACE_Logging \"-p 0\"\nstatic Syslog_Logging \"-p 0\"\n",
+    )
+    .unwrap();
+    let mut logd = Logd::start(LogdConfig {
+        svc_conf: Some(conf.clone()),
+        proactor: true,
+        store: StoreConfig::new(dir.0.join("data")),
+        ..LogdConfig::default()
+    })
+    .unwrap();
+    assert!(logd.proactor());
+    let (ace_addr, syslog_addr) = (
+        logd.listening().ace.unwrap(),
+        logd.listening().syslog_tcp.unwrap(),
+    );
+    send_and_wait(ace_addr, &frames("before", 3));
+    // No other test's child may hold a copy of the listener meanwhile.
+    let settled = wrapper_facade::process::without_spawns();
+    std::fs::write(&conf, "static Syslog_Logging \"-p 0\"\n").unwrap();
+    assert!(logd.reconfigure().unwrap().is_ok());
+    assert_eq!(
+        TcpStream::connect(ace_addr).unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionRefused
+    );
+    drop(settled);
+    assert_eq!(logd.listening().syslog_tcp, Some(syslog_addr));
+    send_and_wait(syslog_addr, b"<13>1 - host app - - - still served\n");
+    let stats = logd.stop().unwrap();
+    assert_eq!((stats.ace, stats.syslog), (3, 1), "{stats:?}");
+}
