@@ -348,6 +348,12 @@ impl RecordSink for Intercepted {
     fn add_stats(&self, stats: &mut Stats) {
         self.inner.add_stats(stats)
     }
+    fn begin_group(&mut self) {
+        self.inner.begin_group()
+    }
+    fn end_group(&mut self) {
+        self.inner.end_group()
+    }
 }
 
 // ---------------------------------------------------------------------------------------

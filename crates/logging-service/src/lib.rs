@@ -57,6 +57,7 @@ pub mod limits;
 pub mod line;
 pub mod metrics;
 pub mod notify;
+pub mod output;
 pub mod proactive;
 pub mod record;
 pub mod relp;

@@ -433,9 +433,7 @@ impl<F: Framing> Connection<F> {
     fn flush(&mut self, rejected: u64, closing: Closing) {
         let n = self.batch.len() as u64;
         if n > 0 {
-            if let Err(e) = self.env.output.write(&self.batch) {
-                tracing::error!(peer = %self.peer, records = n, error = %e, "storing records failed");
-            }
+            self.env.output.write(&self.batch);
             self.batch.clear();
         }
         let budget = &self.env.budget;

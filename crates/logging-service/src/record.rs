@@ -243,6 +243,14 @@ impl RecordBatch {
         self.slots.clear();
     }
 
+    /// Makes this batch a copy of `other`'s records, reusing this batch's memory: how a
+    /// connection's batch is handed to the store's thread without allocating once the
+    /// batches on the way have grown to their working size.
+    pub fn copy_from(&mut self, other: &RecordBatch) {
+        self.text.clone_from(&other.text);
+        self.slots.clone_from(&other.slots);
+    }
+
     /// The `i`th record.
     pub fn get(&self, i: usize) -> Option<LogRecord<'_>> {
         self.slots.get(i).map(|s| self.view(s))

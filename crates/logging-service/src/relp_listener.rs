@@ -2,10 +2,14 @@
 //! answers `rsp 200 OK` for a record only once the output has put it in its place.
 //!
 //! Each input upcall reads what the client sent, decodes every whole frame
-//! ([`crate::relp::RelpDecoder`]), writes the batch of `syslog` records to the [`Output`]
-//! (the store files, and the forwarder's spool when forwarding), and only then queues the
-//! answers, in order, into an [`OutBuffer`]. When the output could not put every record of the
-//! batch in its place (a store write failed and the record is held for a retry, the spool was
+//! ([`crate::relp::RelpDecoder`]) and hands the batch of `syslog` records to the [`Output`]'s
+//! store thread (the store files, and the forwarder's spool when forwarding) with a
+//! completion; the session then stops reading (it is suspended) until the completion comes
+//! back through the dispatcher's notification path ([`Remote::notify`], the upcall
+//! `handle_notify`), and only then queues the answers, in order, into an [`OutBuffer`] and
+//! reads on. So the dispatcher's thread never waits for a file write or an `fdatasync`, and a
+//! session has at most one batch in the store at a time. When the output could not put every
+//! record of the batch in its place (a store write failed and the record is held for a retry, the spool was
 //! full), none of the batch is acknowledged: the session ends with a `serverclose` hint,
 //! so that the sender, which keeps every unanswered frame, sends them again on its next
 //! session. Closing, not answering `500`, because librelp's sender treats a `500` as a
@@ -23,7 +27,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pattern_core::{Context, Disposition, EventHandler, Interest, TimerId, Token};
+use pattern_core::{Context, Disposition, EventHandler, Interest, Message, Remote, TimerId, Token};
 use reactor::SockStream as TcpStream;
 use reactor::{OutBuffer, ServiceFactory};
 
@@ -70,7 +74,14 @@ pub struct RelpConnection {
     paused: bool,
     budget: Arc<BufferBudget>,
     held: usize,
+    /// A batch is in the store: how the frames of its upcall ended the session (the answers
+    /// wait in `replies` for the completion).
+    in_flight: Option<Ending>,
 }
+
+/// The store's answer on a session's batch, delivered to the session's `handle_notify`.
+#[derive(Debug)]
+struct Placed(bool);
 
 impl std::fmt::Debug for RelpConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -160,22 +171,13 @@ impl RelpConnection {
         }
     }
 
-    /// Writes the batch, then queues the answers; `false` when the batch could not be put in
-    /// its place and the session must end unacknowledged.
-    fn flush_batch(&mut self, rejected: u64, ending: Ending) -> bool {
+    /// Counts what the upcall read.
+    fn count_input(&mut self, rejected: u64, ending: Ending) {
         let n = self.batch.len() as u64;
-        let placed = self.output.write_placed(&self.batch);
-        if !placed {
-            tracing::warn!(peer = %self.peer, records = n, "RELP: records not yet in their place; closing the session unacknowledged, the sender sends them again");
-        }
-        self.batch.clear();
         let budget = &self.budget;
         self.output.count(|s| {
             s.relp += n;
             s.rejected += rejected;
-            if !placed {
-                s.relp_unacked_closes += 1;
-            }
             match ending {
                 Ending::Oversized => s.oversized_closed += 1,
                 Ending::OverBudget => s.buffer_cap_closed += 1,
@@ -183,6 +185,43 @@ impl RelpConnection {
             }
             server::note_buffered(s, budget);
         });
+    }
+
+    /// Hands the batch to the store, whose completion comes to `handle_notify` as [`Placed`]
+    /// (`None`; the session is suspended meanwhile); `Some(placed)` when the session could not
+    /// be suspended (it then waited for the store here).
+    fn write_batch(&mut self, ctx: &mut dyn Context, ending: Ending) -> Option<bool> {
+        let me = ctx.current();
+        let placed = match me {
+            Some(me) if ctx.suspend(me).is_ok() => {
+                let remote: Arc<dyn Remote> = ctx.remote();
+                self.output.write_then(&self.batch, move |placed| {
+                    // A closed session's notification is dropped: its records are stored all
+                    // the same, and the sender, unanswered, sends them again.
+                    let _ = remote.notify(me, Box::new(Placed(placed)));
+                });
+                self.in_flight = Some(ending);
+                None
+            }
+            _ => {
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                self.output.write_then(&self.batch, move |placed| {
+                    let _ = tx.send(placed);
+                });
+                Some(rx.recv().unwrap_or(false))
+            }
+        };
+        self.batch.clear();
+        placed
+    }
+
+    /// Queues the answers once the batch is `placed`, or a `serverclose` when it is not:
+    /// whether the session goes on.
+    fn answer(&mut self, placed: bool) -> bool {
+        if !placed {
+            tracing::warn!(peer = %self.peer, "RELP: records not yet in their place; closing the session unacknowledged, the sender sends them again");
+            self.output.count(|s| s.relp_unacked_closes += 1);
+        }
         let mut wire = Vec::new();
         if !placed {
             relp::encode(&mut wire, 0, Command::ServerClose, b"");
@@ -204,6 +243,18 @@ impl RelpConnection {
         placed
     }
 
+    /// Answers and decides what becomes of the session.
+    fn settle(&mut self, ctx: &mut dyn Context, ending: Ending, placed: bool, more: bool) -> Disposition {
+        let placed = self.answer(placed);
+        if ending != Ending::No || !placed {
+            // Best effort: the answers queued so far (and a `serverclose`), then close.
+            let _ = self.out.flush(&mut self.stream);
+            return Disposition::Close;
+        }
+        self.out
+            .settle(&mut self.stream, ctx, more || self.out.is_over_limit())
+    }
+
     fn reserve(&mut self) -> bool {
         server::reserve(&self.budget, &mut self.held, self.decoder.buffered())
     }
@@ -215,6 +266,13 @@ impl EventHandler for RelpConnection {
     }
 
     fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
+        if self.in_flight.is_some() {
+            // Only a resume by someone else gets here: wait for the store's answer.
+            if let Some(me) = ctx.current() {
+                let _ = ctx.suspend(me);
+            }
+            return Disposition::Again;
+        }
         if server::pause_if_backlogged(&self.output, ctx) {
             self.paused = true;
             return Disposition::Again;
@@ -262,14 +320,29 @@ impl EventHandler for RelpConnection {
         if !self.replies.is_empty() || rejected > 0 {
             self.last_progress = Some(ctx.now());
         }
-        let placed = self.flush_batch(rejected, ending);
-        if ending != Ending::No || !placed {
-            // Best effort: the answers queued so far (and a `serverclose`), then close.
-            let _ = self.out.flush(&mut self.stream);
-            return Disposition::Close;
+        self.count_input(rejected, ending);
+        let placed = if self.batch.is_empty() {
+            Some(true)
+        } else {
+            self.write_batch(ctx, ending)
+        };
+        match placed {
+            Some(placed) => self.settle(ctx, ending, placed, more),
+            // Suspended until the store answers; `Again` keeps the readiness for the resume.
+            None => Disposition::Again,
         }
-        self.out
-            .settle(&mut self.stream, ctx, more || self.out.is_over_limit())
+    }
+
+    fn handle_notify(&mut self, ctx: &mut dyn Context, message: Message) -> Disposition {
+        let (Ok(placed), Some(ending)) = (message.downcast::<Placed>(), self.in_flight) else {
+            return Disposition::Continue;
+        };
+        self.in_flight = None;
+        if let Some(me) = ctx.current() {
+            let _ = ctx.resume(me);
+        }
+        self.last_progress = Some(ctx.now());
+        self.settle(ctx, ending, placed.0, false)
     }
 
     fn handle_output(&mut self, ctx: &mut dyn Context) -> Disposition {
@@ -288,7 +361,8 @@ impl EventHandler for RelpConnection {
             self.paused = paused;
             return Disposition::Continue;
         }
-        if self.paused {
+        // A paused session, or one waiting for the store, is not idle.
+        if self.paused || self.in_flight.is_some() {
             return Disposition::Continue;
         }
         let last = *self.last_progress.get_or_insert(now);
@@ -356,6 +430,7 @@ impl ServiceFactory for RelpFactory {
             paused: false,
             budget: self.budget.clone(),
             held: 0,
+            in_flight: None,
         };
         Some((Box::new(conn), Interest::READ))
     }

@@ -280,9 +280,7 @@ impl<F: Framing> Connection<F> {
     /// partial frame that will never be completed.
     fn flush_batch(&mut self, rejected: u64, closing: Closing, unfinished: bool) {
         let n = self.batch.len() as u64;
-        if let Err(e) = self.output.write(&self.batch) {
-            tracing::error!(peer = %self.peer, records = n, error = %e, "storing records failed");
-        }
+        self.output.write(&self.batch);
         self.batch.clear();
         let budget = &self.budget;
         self.output.count(|s| {
@@ -614,9 +612,7 @@ impl EventHandler for SyslogUdp {
             );
         }
         let n = self.batch.len() as u64;
-        if let Err(e) = self.output.write(&self.batch) {
-            tracing::error!(records = n, error = %e, "storing records failed (UDP)");
-        }
+        self.output.write(&self.batch);
         self.batch.clear();
         self.output.count(|s| {
             s.syslog += n;

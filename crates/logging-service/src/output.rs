@@ -1,0 +1,420 @@
+//! The output as an Active Object: the sinks (the file store, the forwarder) run on a thread
+//! of their own, so that writing files and `fdatasync` (`--fsync batch`) never run on a
+//! dispatcher thread, and connections hand their batches over through a bounded Monitor
+//! Object queue.
+//!
+//! | Participant (POSA2) | Here |
+//! |---|---|
+//! | proxy | [`Output`]: `write`, `write_then`, `tick`, `flush`, `reopen`, `stats` |
+//! | method request | the private `Request` (write a batch, tick, flush, reopen) |
+//! | activation list | a [`concurrency::MonitorQueue`] of [`QUEUE`] requests |
+//! | scheduler | the `logd-store` thread: takes every request queued (at most [`QUEUE`]) in one monitor entry and runs them as one group |
+//! | servant | the sinks, each a [`RecordSink`], owned by that thread alone |
+//! | future | [`concurrency::Eventual`] for `flush` and `reopen`; for writes, a completion callback run once the batch's group is durable, which RELP sessions turn into a notification on their dispatcher (`Remote::notify`) |
+//!
+//! Group commit: the scheduler brackets each group with [`RecordSink::begin_group`] and
+//! [`RecordSink::end_group`], so under `--fsync batch` the batches that queued up while the
+//! last group was synced share one `fdatasync` per file; every batch is synced before its
+//! completion runs, as before.
+//!
+//! Back-pressure: when half the queue is taken, or a sink is backlogged (held records),
+//! [`Output::backlogged`] is true and TCP connections stop reading; a writer that still finds
+//! the queue full waits on the monitor's `not_full` condition (a timed wait, warning once
+//! per stall), so memory stays bounded and nothing read is dropped.
+
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use concurrency::{Eventual, MonitorQueue, Promise, PushError, promise};
+use parking_lot::Mutex;
+
+use crate::intercept::{Chain, Point};
+use crate::record::RecordBatch;
+use crate::store::{RecordSink, Stats};
+
+/// Requests the store's activation queue holds; batches of up to a read budget each (256 KiB
+/// of input), so the queue bounds the memory of records in flight.
+pub const QUEUE: usize = 64;
+
+/// From this many queued requests on, TCP connections stop reading.
+const HIGH_WATER: usize = QUEUE / 2;
+
+/// How long a writer waits on a full queue before it says so (and goes on waiting).
+const STALL_WARNING: Duration = Duration::from_secs(1);
+
+/// What a write's completion is told: whether every record of the batch is in its place in
+/// every sink (written, and synced under `--fsync batch`; queued in the spool).
+type Done = Box<dyn FnOnce(bool) + Send>;
+
+/// A method request on the sinks.
+enum Request {
+    Write {
+        batch: RecordBatch,
+        done: Option<Done>,
+    },
+    /// Wakes the scheduler for the timer's work (see [`Output::tick`]).
+    Tick,
+    Flush(Promise<io::Result<()>>),
+    Reopen(Promise<io::Result<()>>),
+}
+
+/// What the dispatcher's side and the store's thread share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// The dispatcher's counters (`count`), and the sinks' as of the scheduler's last group.
+    counters: Mutex<Counters>,
+    /// A sink was backlogged after the last group.
+    backlogged: AtomicBool,
+    /// Requests in the queue, for the high-water mark (read before every TCP read, so
+    /// not the monitor's lock).
+    queued: AtomicUsize,
+    /// Records in the queue (`Stats::store_queued`).
+    queued_records: AtomicU64,
+    /// The timer asked for a tick that the scheduler has not run yet.
+    tick_due: AtomicBool,
+    /// Emptied batches, back from the scheduler for the next writes.
+    free: Mutex<Vec<RecordBatch>>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    /// Counted by the connections and the scheduler (`records`).
+    base: Stats,
+    /// What the sinks' `add_stats` said after the last group.
+    sinks: Stats,
+}
+
+/// Every sink behind one proxy, run by the store's thread (see the [module
+/// documentation](self)), with the counters: what the handlers share.
+pub struct Output {
+    /// The interception points (`crate::intercept`).
+    chain: Arc<Chain>,
+    shared: Arc<Shared>,
+    queue: Arc<MonitorQueue<Request>>,
+    scheduler: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Output")
+            .field("queue", &self.queue)
+            .field("backlogged", &self.backlogged())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Output {
+    /// An output writing to `sinks`, in order, on a thread of their own.
+    pub fn new(sinks: Vec<Box<dyn RecordSink>>) -> Arc<Self> {
+        Self::with_chain(sinks, Arc::default())
+    }
+
+    /// An output whose records pass `chain`'s "record decoded" point (the sinks may be
+    /// wrapped in its other points, [`crate::intercept::Intercepted`]).
+    ///
+    /// # Panics
+    ///
+    /// If the OS refuses the store's thread.
+    pub fn with_chain(sinks: Vec<Box<dyn RecordSink>>, chain: Arc<Chain>) -> Arc<Self> {
+        let shared = Arc::new(Shared::default());
+        let queue = Arc::new(MonitorQueue::new(QUEUE));
+        let scheduler = Scheduler {
+            sinks,
+            chain: chain.clone(),
+            shared: shared.clone(),
+            queue: queue.clone(),
+            passed: RecordBatch::new(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("logd-store".into())
+            .spawn(move || scheduler.run())
+            .expect("start the store's thread");
+        Arc::new(Output {
+            chain,
+            shared,
+            queue,
+            scheduler: Some(handle),
+        })
+    }
+
+    /// Hands a copy of `batch` to the store's thread and returns: the records are written in
+    /// the order of the calls (per connection, in the order read).
+    pub fn write(&self, batch: &RecordBatch) {
+        self.submit(batch, None);
+    }
+
+    /// As [`write`](Self::write), and runs `done` on the store's thread once the batch's group
+    /// is done, with whether every record of it is in its place in every sink (written to its
+    /// file, and synced under `--fsync batch`; queued in the forwarder's spool): what an
+    /// acknowledging input (RELP) answers on. An empty batch is in its place at once (`done`
+    /// runs on the caller's thread).
+    pub fn write_then(&self, batch: &RecordBatch, done: impl FnOnce(bool) + Send + 'static) {
+        self.submit(batch, Some(Box::new(done)));
+    }
+
+    fn submit(&self, batch: &RecordBatch, done: Option<Done>) {
+        if batch.is_empty() {
+            if let Some(done) = done {
+                done(true);
+            }
+            return;
+        }
+        let mut copy = self.shared.free.lock().pop().unwrap_or_default();
+        copy.copy_from(batch);
+        let records = batch.len() as u64;
+        self.shared.queued.fetch_add(1, Ordering::AcqRel);
+        self.shared
+            .queued_records
+            .fetch_add(records, Ordering::AcqRel);
+        let mut request = Request::Write { batch: copy, done };
+        let mut since: Option<Instant> = None;
+        loop {
+            match self.queue.push_timeout(request, STALL_WARNING) {
+                Ok(()) => break,
+                Err(PushError::Timeout(r)) => {
+                    let since = *since.get_or_insert_with(Instant::now);
+                    tracing::warn!(
+                        waited = ?since.elapsed() + STALL_WARNING,
+                        "the store's queue is full: its thread is not keeping up; waiting"
+                    );
+                    request = r;
+                }
+                // Closed only by the drop, which no caller outlives.
+                Err(refused) => {
+                    self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+                    self.shared
+                        .queued_records
+                        .fetch_sub(records, Ordering::AcqRel);
+                    if let Request::Write {
+                        done: Some(done), ..
+                    } = refused.into_inner()
+                    {
+                        done(false);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The interception points.
+    pub fn chain(&self) -> &Arc<Chain> {
+        &self.chain
+    }
+
+    /// Updates the counters.
+    pub fn count(&self, f: impl FnOnce(&mut Stats)) {
+        f(&mut self.shared.counters.lock().base);
+    }
+
+    /// The counters so far: the connections', and the sinks' as of the store's last group
+    /// (taken there together with the records they account for, so `Stats::store_balances`
+    /// holds in every snapshot).
+    pub fn stats(&self) -> Stats {
+        let mut s = {
+            let c = self.shared.counters.lock();
+            let mut s = c.base;
+            s += c.sinks;
+            s
+        };
+        s.store_queued = self.shared.queued_records.load(Ordering::Acquire);
+        self.chain.add_stats(&mut s);
+        s
+    }
+
+    /// Whether TCP readers should pause: a sink is backlogged, or the store's queue is half
+    /// full.
+    pub fn backlogged(&self) -> bool {
+        self.shared.backlogged.load(Ordering::Acquire)
+            || self.shared.queued.load(Ordering::Acquire) >= HIGH_WATER
+    }
+
+    /// The sinks' timer work (retries, interval syncs, checks), on the store's thread: run
+    /// after the group it is in or the next one, so a busy store runs it too.
+    pub fn tick(&self) {
+        self.shared.tick_due.store(true, Ordering::Release);
+        // A full queue means a group is coming anyway.
+        let _ = self.queue.try_push(Request::Tick);
+    }
+
+    /// Flushes every sink (at shutdown: files synced, forwarder drained), after every batch
+    /// written before; every sink is flushed, the first error is returned.
+    pub fn flush(&self) -> io::Result<()> {
+        self.call(Request::Flush)
+    }
+
+    /// Reopens every sink's files, after every batch written before.
+    pub fn reopen(&self) -> io::Result<()> {
+        self.call(Request::Reopen)
+    }
+
+    /// Queues a request with a future and waits for it.
+    fn call(&self, make: fn(Promise<io::Result<()>>) -> Request) -> io::Result<()> {
+        let (p, answer): (_, Eventual<io::Result<()>>) = promise();
+        if let Err(refused) = self.queue.push(make(p)) {
+            drop(refused);
+        }
+        answer
+            .wait()
+            .unwrap_or_else(|c| Err(io::Error::other(format!("the store's thread: {c}"))))
+    }
+}
+
+impl Drop for Output {
+    /// Closes the queue; the store's thread runs what is queued and ends.
+    fn drop(&mut self) {
+        self.queue.close();
+        if let Some(handle) = self.scheduler.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// An answer the scheduler gives once its group's counters are published.
+enum Answer {
+    Done(Done, bool),
+    Promise(Promise<io::Result<()>>, io::Result<()>),
+}
+
+/// The store's thread: owns the sinks (the servant), takes groups of requests from the queue.
+struct Scheduler {
+    sinks: Vec<Box<dyn RecordSink>>,
+    chain: Arc<Chain>,
+    shared: Arc<Shared>,
+    queue: Arc<MonitorQueue<Request>>,
+    /// Scratch batch for the "record decoded" point.
+    passed: RecordBatch,
+}
+
+impl Scheduler {
+    fn run(mut self) {
+        let mut group = Vec::with_capacity(QUEUE);
+        let mut answers = Vec::with_capacity(QUEUE);
+        let mut emptied = Vec::with_capacity(QUEUE);
+        while self.queue.pop_into(&mut group, QUEUE) {
+            let mut records = 0;
+            let mut writes = 0;
+            self.each_sink(|s| s.begin_group());
+            for request in group.drain(..) {
+                match request {
+                    Request::Write { mut batch, done } => {
+                        let placed = self.write(&batch);
+                        records += batch.len() as u64;
+                        writes += 1;
+                        if let Some(done) = done {
+                            answers.push(Answer::Done(done, placed));
+                        }
+                        batch.clear();
+                        emptied.push(batch);
+                    }
+                    Request::Tick => {}
+                    Request::Flush(p) => {
+                        self.each_sink(|s| s.end_group());
+                        let r = self.each_sink_result(|s| s.flush());
+                        answers.push(Answer::Promise(p, r));
+                        self.each_sink(|s| s.begin_group());
+                    }
+                    Request::Reopen(p) => {
+                        self.each_sink(|s| s.end_group());
+                        let r = self.each_sink_result(|s| s.reopen());
+                        answers.push(Answer::Promise(p, r));
+                        self.each_sink(|s| s.begin_group());
+                    }
+                }
+            }
+            self.each_sink(|s| s.end_group());
+            if self.shared.tick_due.swap(false, Ordering::AcqRel) {
+                let now = Instant::now();
+                self.each_sink(|s| s.tick(now));
+            }
+            self.publish(records, writes);
+            for a in answers.drain(..) {
+                match a {
+                    Answer::Done(done, placed) => {
+                        if panic::catch_unwind(AssertUnwindSafe(|| done(placed))).is_err() {
+                            tracing::error!("a write's completion panicked");
+                        }
+                    }
+                    Answer::Promise(p, r) => p.fulfil(r),
+                }
+            }
+            let mut free = self.shared.free.lock();
+            let room = QUEUE.saturating_sub(free.len());
+            free.extend(emptied.drain(..).take(room));
+            emptied.clear();
+        }
+    }
+
+    /// Writes one batch through the "record decoded" point to every sink; whether every
+    /// record is in its place.
+    fn write(&mut self, batch: &RecordBatch) -> bool {
+        let chain = &self.chain;
+        let passed = &mut self.passed;
+        let sinks = &mut self.sinks;
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            // Interception point "record decoded": nothing when it is empty.
+            passed.clear();
+            let batch = chain.filter(Point::Decoded, batch, passed).unwrap_or(batch);
+            let mut ok = true;
+            for s in sinks.iter_mut().filter(|_| !batch.is_empty()) {
+                if let Err(e) = s.write_batch(batch) {
+                    tracing::error!(records = batch.len(), error = %e, "storing records failed");
+                    ok = false;
+                }
+                ok &= s.unplaced() == 0;
+            }
+            ok
+        }));
+        outcome.unwrap_or_else(|_| {
+            tracing::error!(records = batch.len(), "a sink panicked while writing a batch");
+            false
+        })
+    }
+
+    /// Runs `f` on every sink; a panicking sink is logged and the others go on.
+    fn each_sink(&mut self, mut f: impl FnMut(&mut dyn RecordSink)) {
+        for s in &mut self.sinks {
+            if panic::catch_unwind(AssertUnwindSafe(|| f(s.as_mut()))).is_err() {
+                tracing::error!(sink = ?s, "a sink panicked");
+            }
+        }
+    }
+
+    /// Runs `f` on every sink; the first error is returned after all were tried.
+    fn each_sink_result(
+        &mut self,
+        mut f: impl FnMut(&mut dyn RecordSink) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut first_err = None;
+        self.each_sink(|s| {
+            if let Err(e) = f(s) {
+                first_err.get_or_insert(e);
+            }
+        });
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Publishes the group: the records taken and the sinks' counters in one critical
+    /// section, then the queue's gauges and the backlog.
+    fn publish(&mut self, records: u64, writes: usize) {
+        let mut sinks = Stats::default();
+        for s in &self.sinks {
+            s.add_stats(&mut sinks);
+        }
+        {
+            let mut c = self.shared.counters.lock();
+            c.base.records += records;
+            c.sinks = sinks;
+        }
+        self.shared
+            .queued_records
+            .fetch_sub(records, Ordering::AcqRel);
+        self.shared.queued.fetch_sub(writes, Ordering::AcqRel);
+        let backlogged = self.sinks.iter().any(|s| s.backlogged());
+        self.shared.backlogged.store(backlogged, Ordering::Release);
+    }
+}
