@@ -58,6 +58,8 @@ enum Request {
     },
     /// Wakes the scheduler for the timer's work (see [`Output::tick`]).
     Tick,
+    /// Answered once every request before it is done.
+    Barrier(Promise<io::Result<()>>),
     Flush(Promise<io::Result<()>>),
     Reopen(Promise<io::Result<()>>),
 }
@@ -150,17 +152,14 @@ impl Output {
     /// As [`write`](Self::write), and runs `done` on the store's thread once the batch's group
     /// is done, with whether every record of it is in its place in every sink (written to its
     /// file, and synced under `--fsync batch`; queued in the forwarder's spool): what an
-    /// acknowledging input (RELP) answers on. An empty batch is in its place at once (`done`
-    /// runs on the caller's thread).
+    /// acknowledging input (RELP) answers on. Since the store takes requests in order, `done`
+    /// also says that every batch written before is done (an empty batch is only that).
     pub fn write_then(&self, batch: &RecordBatch, done: impl FnOnce(bool) + Send + 'static) {
         self.submit(batch, Some(Box::new(done)));
     }
 
     fn submit(&self, batch: &RecordBatch, done: Option<Done>) {
-        if batch.is_empty() {
-            if let Some(done) = done {
-                done(true);
-            }
+        if batch.is_empty() && done.is_none() {
             return;
         }
         let mut copy = self.shared.free.lock().pop().unwrap_or_default();
@@ -241,6 +240,11 @@ impl Output {
         let _ = self.queue.try_push(Request::Tick);
     }
 
+    /// Waits until every batch written before is done (written, synced, answered).
+    pub fn settle(&self) {
+        let _ = self.call(Request::Barrier);
+    }
+
     /// Flushes every sink (at shutdown: files synced, forwarder drained), after every batch
     /// written before; every sink is flushed, the first error is returned.
     pub fn flush(&self) -> io::Result<()> {
@@ -312,6 +316,7 @@ impl Scheduler {
                         emptied.push(batch);
                     }
                     Request::Tick => {}
+                    Request::Barrier(p) => answers.push(Answer::Promise(p, Ok(()))),
                     Request::Flush(p) => {
                         self.each_sink(|s| s.end_group());
                         let r = self.each_sink_result(|s| s.flush());

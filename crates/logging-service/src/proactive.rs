@@ -433,7 +433,14 @@ impl<F: Framing> Connection<F> {
     fn flush(&mut self, rejected: u64, closing: Closing) {
         let n = self.batch.len() as u64;
         if n > 0 {
-            self.env.output.write(&self.batch);
+            // The proactor's connections wait for the store's answer (as they waited for the
+            // write itself before the store became an active object), so that the backlog
+            // they look at next includes this batch.
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            self.env.output.write_then(&self.batch, move |_| {
+                let _ = tx.send(());
+            });
+            let _ = rx.recv();
             self.batch.clear();
         }
         let budget = &self.env.budget;
@@ -445,6 +452,14 @@ impl<F: Framing> Connection<F> {
                 Closing::Oversized => s.oversized_closed += 1,
                 Closing::OverBudget => s.buffer_cap_closed += 1,
             }
+            // Per input, as the reactor's connections count (the frame that closed the
+            // connection for its size is `oversized`, not `malformed`).
+            let oversized = u64::from(closing == Closing::Oversized);
+            let input = F::input(s);
+            input.records += n;
+            input.rejected += rejected - oversized;
+            input.oversized += oversized;
+            input.read += n + rejected;
             note_buffered(s, budget);
         });
     }
@@ -575,7 +590,12 @@ impl<F: Framing> CompletionHandler for Connection<F> {
             let partial = self.framing.buffered();
             if partial > 0 {
                 tracing::warn!(peer = %self.peer, partial, idle = ?self.env.idle, "closing: a frame left unfinished past the idle timeout");
-                self.env.output.count(|s| s.idle_partial += 1);
+                self.env.output.count(|s| {
+                    s.idle_partial += 1;
+                    let input = F::input(s);
+                    input.read += 1;
+                    input.unfinished += 1;
+                });
             } else {
                 tracing::info!(peer = %self.peer, "closing idle connection");
                 self.env.output.count(|s| s.idle_closed += 1);

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use component_configurator::{Configurator, Report};
 use leader_followers::Concurrency;
-use pattern_core::{Context, Disposition, EventHandler, Interest, Remote, TimerId, Token};
+use pattern_core::{
+    Context, Disposition, EventHandler, Interest, Message, Remote, TimerId, Token,
+};
 use reactor::ServiceFactory;
 use reactor::SockStream as TcpStream;
 use wrapper_facade::SockDgram;
@@ -228,9 +230,12 @@ pub(crate) fn reserve(budget: &BufferBudget, reserved: &mut usize, held: usize) 
     true
 }
 
-/// One client connection: reads, decodes with its framing, writes each batch to the output
-/// before the upcall returns (so a graceful stop loses nothing that was read), and closes
-/// itself when no complete frame arrived for the idle timeout.
+/// One client connection: reads, decodes with its framing, hands each batch to the output's
+/// store thread before the upcall returns (so a graceful stop, which drains the output, loses
+/// nothing that was read), and closes itself when no complete frame arrived for the idle
+/// timeout. It closes once what it read is stored: the last batch goes with a completion that
+/// comes back through the dispatcher's notification path, so a client that half-closes and
+/// waits for our close knows its records are in the files.
 ///
 /// The idle clock restarts on a complete frame, not on any byte, so a client trickling a
 /// frame it never finishes (slowloris) is closed too; the bytes its unfinished frame holds
@@ -250,7 +255,13 @@ pub struct Connection<F> {
     budget: Arc<BufferBudget>,
     /// Bytes reserved from `budget` for the unfinished frame.
     held: usize,
+    /// Closing: waiting (suspended) for the store's answer on the last batch.
+    closing: bool,
 }
+
+/// The store's answer on a closing connection's last batch (see [`Connection`]).
+#[derive(Debug)]
+struct Stored;
 
 impl<F> std::fmt::Debug for Connection<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -278,9 +289,18 @@ enum Closing {
 impl<F: Framing> Connection<F> {
     /// Writes the batch and counts it; `unfinished` when the connection closes with a
     /// partial frame that will never be completed.
-    fn flush_batch(&mut self, rejected: u64, closing: Closing, unfinished: bool) {
+    fn flush_batch(
+        &mut self,
+        rejected: u64,
+        closing: Closing,
+        unfinished: bool,
+        done: Option<Box<dyn FnOnce(bool) + Send>>,
+    ) {
         let n = self.batch.len() as u64;
-        self.output.write(&self.batch);
+        match done {
+            Some(done) => self.output.write_then(&self.batch, done),
+            None => self.output.write(&self.batch),
+        }
         self.batch.clear();
         let budget = &self.budget;
         self.output.count(|s| {
@@ -396,8 +416,28 @@ impl<F: Framing> EventHandler for Connection<F> {
         // closed the connection, already counted as malformed or oversized).
         let unfinished =
             disposition == Disposition::Close && !broken && self.framing.buffered() > 0;
-        self.flush_batch(rejected, closing, unfinished);
+        if disposition == Disposition::Close
+            && let Some(me) = ctx.current()
+            && ctx.suspend(me).is_ok()
+        {
+            let remote = ctx.remote();
+            let done = Box::new(move |_| {
+                let _ = remote.notify(me, Box::new(Stored));
+            });
+            self.flush_batch(rejected, closing, unfinished, Some(done));
+            self.closing = true;
+            // Suspended until `handle_notify` closes it.
+            return Disposition::Again;
+        }
+        self.flush_batch(rejected, closing, unfinished, None);
         disposition
+    }
+
+    fn handle_notify(&mut self, _ctx: &mut dyn Context, message: Message) -> Disposition {
+        if self.closing && message.is::<Stored>() {
+            return Disposition::Close;
+        }
+        Disposition::Continue
     }
 
     fn handle_timeout(
@@ -407,6 +447,9 @@ impl<F: Framing> EventHandler for Connection<F> {
         act: &mut (dyn Any + Send),
     ) -> Disposition {
         let now = ctx.now();
+        if self.closing {
+            return Disposition::Continue;
+        }
         if let Some(paused) = backlog_recheck(&self.output, ctx, act) {
             // A paused connection is not idle: its client is waiting for us.
             self.last_progress = Some(now);
@@ -498,6 +541,7 @@ impl<F: Framing> ServiceFactory for ConnectionFactory<F> {
             paused: false,
             budget: self.budget.clone(),
             held: 0,
+            closing: false,
         };
         Some((Box::new(conn), Interest::READ))
     }
@@ -1126,6 +1170,9 @@ impl Logd {
     /// counters.
     pub fn wait(mut self) -> Result<Stats, Error> {
         let run = self.thread.take().expect("waited once").join();
+        // What the connections read passes the interceptors before the services (and the
+        // chain with them) are finalised.
+        self.env.output.settle();
         self.configurator.close();
         if let Some(ingest) = &self.env.proactor {
             // Every connection on the proactor stores what it read, then closes.
