@@ -17,15 +17,16 @@
 //! last group was synced share one `fdatasync` per file; every batch is synced before its
 //! completion runs, as before.
 //!
-//! Back-pressure: when half the queue is taken, or a sink is backlogged (held records),
-//! [`Output::backlogged`] is true and TCP connections stop reading; a writer that still finds
-//! the queue full waits on the monitor's `not_full` condition (a timed wait, warning once
-//! per stall), so memory stays bounded and nothing read is dropped.
+//! Back-pressure: a writer that finds the queue full waits on the monitor's `not_full`
+//! condition (a timed wait that warns while the stall lasts), so memory stays bounded and
+//! nothing read is dropped: the dispatcher then runs at the store's pace, as it did when it
+//! wrote itself. When a sink is backlogged (records held after failed writes),
+//! [`Output::backlogged`] is true and TCP connections stop reading, as before.
 
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -37,11 +38,10 @@ use crate::record::RecordBatch;
 use crate::store::{RecordSink, Stats};
 
 /// Requests the store's activation queue holds; batches of up to a read budget each (256 KiB
-/// of input), so the queue bounds the memory of records in flight.
-pub const QUEUE: usize = 64;
-
-/// From this many queued requests on, TCP connections stop reading.
-const HIGH_WATER: usize = QUEUE / 2;
+/// of input), so the queue bounds the memory of records in flight. Small, because a record
+/// waits behind every batch queued before it (a RELP answer's round trip): a few are enough
+/// to keep the store's thread busy while the dispatcher reads the next.
+pub const QUEUE: usize = 2;
 
 /// How long a writer waits on a full queue before it says so (and goes on waiting).
 const STALL_WARNING: Duration = Duration::from_secs(1);
@@ -71,9 +71,6 @@ struct Shared {
     counters: Mutex<Counters>,
     /// A sink was backlogged after the last group.
     backlogged: AtomicBool,
-    /// Requests in the queue, for the high-water mark (read before every TCP read, so
-    /// not the monitor's lock).
-    queued: AtomicUsize,
     /// Records in the queue (`Stats::store_queued`).
     queued_records: AtomicU64,
     /// The timer asked for a tick that the scheduler has not run yet.
@@ -165,7 +162,6 @@ impl Output {
         let mut copy = self.shared.free.lock().pop().unwrap_or_default();
         copy.copy_from(batch);
         let records = batch.len() as u64;
-        self.shared.queued.fetch_add(1, Ordering::AcqRel);
         self.shared
             .queued_records
             .fetch_add(records, Ordering::AcqRel);
@@ -184,7 +180,6 @@ impl Output {
                 }
                 // Closed only by the drop, which no caller outlives.
                 Err(refused) => {
-                    self.shared.queued.fetch_sub(1, Ordering::AcqRel);
                     self.shared
                         .queued_records
                         .fetch_sub(records, Ordering::AcqRel);
@@ -225,11 +220,9 @@ impl Output {
         s
     }
 
-    /// Whether TCP readers should pause: a sink is backlogged, or the store's queue is half
-    /// full.
+    /// Whether TCP readers should pause: a sink was backlogged after the store's last group.
     pub fn backlogged(&self) -> bool {
         self.shared.backlogged.load(Ordering::Acquire)
-            || self.shared.queued.load(Ordering::Acquire) >= HIGH_WATER
     }
 
     /// The sinks' timer work (retries, interval syncs, checks), on the store's thread: run
@@ -301,14 +294,12 @@ impl Scheduler {
         let mut emptied = Vec::with_capacity(QUEUE);
         while self.queue.pop_into(&mut group, QUEUE) {
             let mut records = 0;
-            let mut writes = 0;
             self.each_sink(|s| s.begin_group());
             for request in group.drain(..) {
                 match request {
                     Request::Write { mut batch, done } => {
                         let placed = self.write(&batch);
                         records += batch.len() as u64;
-                        writes += 1;
                         if let Some(done) = done {
                             answers.push(Answer::Done(done, placed));
                         }
@@ -336,7 +327,7 @@ impl Scheduler {
                 let now = Instant::now();
                 self.each_sink(|s| s.tick(now));
             }
-            self.publish(records, writes);
+            self.publish(records);
             for a in answers.drain(..) {
                 match a {
                     Answer::Done(done, placed) => {
@@ -405,7 +396,7 @@ impl Scheduler {
 
     /// Publishes the group: the records taken and the sinks' counters in one critical
     /// section, then the queue's gauges and the backlog.
-    fn publish(&mut self, records: u64, writes: usize) {
+    fn publish(&mut self, records: u64) {
         let mut sinks = Stats::default();
         for s in &self.sinks {
             s.add_stats(&mut sinks);
@@ -418,7 +409,6 @@ impl Scheduler {
         self.shared
             .queued_records
             .fetch_sub(records, Ordering::AcqRel);
-        self.shared.queued.fetch_sub(writes, Ordering::AcqRel);
         let backlogged = self.sinks.iter().any(|s| s.backlogged());
         self.shared.backlogged.store(backlogged, Ordering::Release);
     }
