@@ -413,3 +413,143 @@ impl Scheduler {
         self.shared.backlogged.store(backlogged, Ordering::Release);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::LogRecord;
+    use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+
+    /// What the test sink saw, in order.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Seen {
+        Begin,
+        Write(usize),
+        End,
+        Tick,
+    }
+
+    /// A sink whose writes wait for the test's go-ahead (a slow disk), and which reports every
+    /// call.
+    #[derive(Debug)]
+    struct Gate {
+        go: Receiver<()>,
+        seen: Sender<Seen>,
+    }
+
+    impl RecordSink for Gate {
+        fn write_batch(&mut self, batch: &RecordBatch) -> io::Result<()> {
+            self.go.recv().expect("the test lets the write go");
+            let _ = self.seen.send(Seen::Write(batch.len()));
+            Ok(())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+        fn tick(&mut self, _now: Instant) {
+            let _ = self.seen.send(Seen::Tick);
+        }
+        fn begin_group(&mut self) {
+            let _ = self.seen.send(Seen::Begin);
+        }
+        fn end_group(&mut self) {
+            let _ = self.seen.send(Seen::End);
+        }
+    }
+
+    fn batch(n: usize) -> RecordBatch {
+        let mut b = RecordBatch::new();
+        for _ in 0..n {
+            b.push(&LogRecord {
+                time: "2026-01-01T00:00:00.000000Z",
+                host: "h",
+                app: "a",
+                pid: "1",
+                facility: 1,
+                severity: 6,
+                sent: "-",
+                msgid: "-",
+                structured_data: "-",
+                message: "m",
+            });
+        }
+        b
+    }
+
+    fn gated() -> (Arc<Output>, Sender<()>, Receiver<Seen>) {
+        let (go_tx, go) = unbounded();
+        let (seen, seen_rx) = unbounded();
+        (Output::new(vec![Box::new(Gate { go, seen })]), go_tx, seen_rx)
+    }
+
+    /// The dispatcher's side returns while the store's thread is stuck in a write; the
+    /// completions come in the order of the writes once the store goes on.
+    #[test]
+    fn writes_return_while_the_store_is_busy_and_complete_in_order() {
+        let (output, go, seen) = gated();
+        let (done_tx, done) = unbounded();
+        for n in 1..=3 {
+            let done_tx = done_tx.clone();
+            output.write_then(&batch(n), move |placed| done_tx.send((n, placed)).unwrap());
+        }
+        // Every call above returned; the first write is still waiting for its go-ahead.
+        assert_eq!(seen.recv().unwrap(), Seen::Begin);
+        assert!(done.try_recv().is_err(), "nothing is done before the store writes");
+        assert_eq!(output.stats().store_queued + output.stats().records, 6);
+        for _ in 1..=3 {
+            go.send(()).unwrap();
+        }
+        let order: Vec<_> = (0..3).map(|_| done.recv().unwrap()).collect();
+        assert_eq!(order, [(1, true), (2, true), (3, true)]);
+        assert_eq!((output.stats().records, output.stats().store_queued), (6, 0));
+    }
+
+    /// Group commit: the batches that queued up while the store was busy are taken in one
+    /// monitor entry and bracketed by one `begin_group`/`end_group` (one sync per file under
+    /// `--fsync batch`), and their completions run after `end_group`.
+    #[test]
+    fn batches_queued_behind_a_busy_store_share_one_group() {
+        let (output, go, seen) = gated();
+        let (done_tx, done) = bounded(8);
+        let d = done_tx.clone();
+        output.write_then(&batch(1), move |_| d.send(1).unwrap());
+        assert_eq!(seen.recv().unwrap(), Seen::Begin);
+        // The store is inside the first group: these two wait in the queue (its capacity).
+        for n in [2, 3] {
+            let d = done_tx.clone();
+            output.write_then(&batch(n), move |_| d.send(n).unwrap());
+        }
+        for _ in 0..3 {
+            go.send(()).unwrap();
+        }
+        let all: Vec<_> = (0..3).map(|_| done.recv().unwrap()).collect();
+        assert_eq!(all, [1, 2, 3]);
+        let calls: Vec<Seen> = seen.try_iter().collect();
+        assert_eq!(
+            calls,
+            [
+                Seen::Write(1),
+                Seen::End,
+                Seen::Begin,
+                Seen::Write(2),
+                Seen::Write(3),
+                Seen::End
+            ]
+        );
+    }
+
+    /// The timer's tick runs on the store's thread, and `settle` waits for everything
+    /// handed over before it.
+    #[test]
+    fn tick_runs_on_the_store_thread_and_settle_waits_for_earlier_writes() {
+        let (output, go, seen) = gated();
+        output.write(&batch(2));
+        output.tick();
+        go.send(()).unwrap();
+        output.settle();
+        assert_eq!(output.stats().records, 2);
+        let calls: Vec<Seen> = seen.try_iter().collect();
+        assert!(calls.contains(&Seen::Tick), "{calls:?}");
+        assert!(calls.contains(&Seen::Write(2)), "{calls:?}");
+    }
+}

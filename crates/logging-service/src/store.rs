@@ -1617,6 +1617,30 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Group commit under `--fsync batch`: alone, each batch is synced; inside a group, each
+    /// file is synced once at its end, and only files that were written.
+    #[test]
+    fn every_batch_fsync_syncs_once_per_file_per_group() {
+        let dir = scratch("group");
+        let mut cfg = StoreConfig::new(&dir);
+        cfg.durability = Durability::EveryBatch;
+        let mut store = FileStore::open(cfg).unwrap();
+        store.write_batch(&batch_of(&[("a", "alone")])).unwrap();
+        assert_eq!(stats_of(&store, 1).syncs, 1);
+        store.begin_group();
+        for m in ["one", "two", "three"] {
+            store.write_batch(&batch_of(&[("a", m), ("b", m)])).unwrap();
+        }
+        assert_eq!(stats_of(&store, 7).syncs, 1, "nothing synced inside the group");
+        store.end_group();
+        assert_eq!(stats_of(&store, 7).syncs, 3, "a and b, once each");
+        store.begin_group();
+        store.end_group();
+        assert_eq!(stats_of(&store, 7).syncs, 3, "an empty group syncs nothing");
+        assert_eq!(lines(&dir.join("b.log")).len(), 3);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     fn all_lines(dir: &Path) -> Vec<String> {
         let mut out = Vec::new();
         for e in std::fs::read_dir(dir).unwrap() {
