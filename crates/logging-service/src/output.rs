@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use concurrency::{Eventual, MonitorQueue, Promise, PushError, promise};
 use parking_lot::Mutex;
+use synchronization::{Guarded, LockStrategy, MutexLock};
 
 use crate::intercept::{Chain, Point};
 use crate::record::RecordBatch;
@@ -68,7 +69,7 @@ enum Request {
 #[derive(Debug, Default)]
 struct Shared {
     /// The dispatcher's counters (`count`), and the sinks' as of the scheduler's last group.
-    counters: Mutex<Counters>,
+    counters: Counters,
     /// A sink was backlogged after the last group.
     backlogged: AtomicBool,
     /// Records in the queue (`Stats::store_queued`).
@@ -79,12 +80,55 @@ struct Shared {
     free: Mutex<Vec<RecordBatch>>,
 }
 
+/// The output's counters, written with the Thread-Safe Interface pattern over a strategized
+/// lock: each method below takes the lock once and calls the internal methods of
+/// [`CounterState`], which take `&mut` state (only a held lock gives it) and have no way back
+/// to the lock. The strategy is a mutex: the dispatcher's threads, the store's thread and the
+/// readers of `stats` share the counters under every concurrency model.
 #[derive(Debug, Default)]
-struct Counters {
+struct Counters<L: LockStrategy = MutexLock> {
+    state: Guarded<CounterState, L>,
+}
+
+/// The counters' state and its internal methods (the lock is held).
+#[derive(Debug, Default)]
+struct CounterState {
     /// Counted by the connections and the scheduler (`records`).
     base: Stats,
     /// What the sinks' `add_stats` said after the last group.
     sinks: Stats,
+}
+
+impl CounterState {
+    fn total(&self) -> Stats {
+        let mut s = self.base;
+        s += self.sinks;
+        s
+    }
+
+    fn take_group(&mut self, records: u64, sinks: Stats) {
+        self.base.records += records;
+        self.sinks = sinks;
+    }
+}
+
+impl<L: LockStrategy> Counters<L> {
+    /// Runs `f` on the connections' counters. `f` gets the state, not the component: a
+    /// call back into a method of `Counters` (or of [`Output`]) from `f` would take the lock
+    /// `f` runs under, which no lock here allows (see the tests).
+    fn count(&self, f: impl FnOnce(&mut Stats)) {
+        f(&mut self.state.write().base);
+    }
+
+    /// Every counter, the sinks' as of the last group.
+    fn total(&self) -> Stats {
+        self.state.read().total()
+    }
+
+    /// A group's records and the sinks' counters after it, in one critical section.
+    fn publish(&self, records: u64, sinks: Stats) {
+        self.state.write().take_group(records, sinks);
+    }
 }
 
 /// Every sink behind one proxy, run by the store's thread (see the [module
@@ -202,19 +246,14 @@ impl Output {
 
     /// Updates the counters.
     pub fn count(&self, f: impl FnOnce(&mut Stats)) {
-        f(&mut self.shared.counters.lock().base);
+        self.shared.counters.count(f);
     }
 
     /// The counters so far: the connections', and the sinks' as of the store's last group
     /// (taken there together with the records they account for, so `Stats::store_balances`
     /// holds in every snapshot).
     pub fn stats(&self) -> Stats {
-        let mut s = {
-            let c = self.shared.counters.lock();
-            let mut s = c.base;
-            s += c.sinks;
-            s
-        };
+        let mut s = self.shared.counters.total();
         s.store_queued = self.shared.queued_records.load(Ordering::Acquire);
         self.chain.add_stats(&mut s);
         s
@@ -401,11 +440,7 @@ impl Scheduler {
         for s in &self.sinks {
             s.add_stats(&mut sinks);
         }
-        {
-            let mut c = self.shared.counters.lock();
-            c.base.records += records;
-            c.sinks = sinks;
-        }
+        self.shared.counters.publish(records, sinks);
         self.shared
             .queued_records
             .fetch_sub(records, Ordering::AcqRel);
@@ -536,6 +571,34 @@ mod tests {
                 Seen::End
             ]
         );
+    }
+
+    /// Thread-Safe Interface: a public method locks once (counted by the `Counting`
+    /// strategy), and a re-entrant call through the public interface from inside a critical
+    /// section finds the lock held: with the mutex it would wait for itself forever (seen
+    /// here with `try_write`, never a hang), with the null lock it panics. The closure's way is
+    /// the internal one: the `&mut` state it was given.
+    #[test]
+    fn the_counters_lock_once_and_a_reentrant_public_call_would_deadlock() {
+        use synchronization::{Counting, NullLock};
+        let c: Counters<Counting<MutexLock>> = Counters::default();
+        c.count(|s| {
+            assert!(
+                c.state.try_write().is_none(),
+                "`c.total()` here would take the lock this closure runs under: a self-deadlock"
+            );
+            s.records += 1;
+        });
+        c.publish(2, Stats::default());
+        assert_eq!(c.total().records, 3);
+        assert_eq!(c.state.acquisitions(), 3, "count, publish, total: one each");
+        let single: Counters<NullLock> = Counters::default();
+        let reentrant = panic::catch_unwind(AssertUnwindSafe(|| {
+            single.count(|_| {
+                single.total();
+            })
+        }));
+        assert!(reentrant.is_err(), "the null lock refuses the nested borrow");
     }
 
     /// The timer's tick runs on the store's thread, and `settle` waits for everything
