@@ -65,6 +65,18 @@ enum Request {
     Reopen(Promise<io::Result<()>>),
 }
 
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Request::Write { .. } => "Write",
+            Request::Tick => "Tick",
+            Request::Barrier(_) => "Barrier",
+            Request::Flush(_) => "Flush",
+            Request::Reopen(_) => "Reopen",
+        })
+    }
+}
+
 /// What the dispatcher's side and the store's thread share.
 #[derive(Debug, Default)]
 struct Shared {
@@ -78,6 +90,9 @@ struct Shared {
     tick_due: AtomicBool,
     /// Emptied batches, back from the scheduler for the next writes.
     free: Mutex<Vec<RecordBatch>>,
+    /// The express lane: acknowledged writes ([`Output::write_acknowledged`]), run before
+    /// the next request of the queue.
+    express: Mutex<std::collections::VecDeque<Request>>,
 }
 
 /// The output's counters, written with the Thread-Safe Interface pattern over a strategized
@@ -171,6 +186,9 @@ impl Output {
             shared: shared.clone(),
             queue: queue.clone(),
             passed: RecordBatch::new(),
+            records: 0,
+            answers: Vec::new(),
+            emptied: Vec::new(),
         };
         let handle = std::thread::Builder::new()
             .name("logd-store".into())
@@ -199,17 +217,34 @@ impl Output {
         self.submit(batch, Some(Box::new(done)));
     }
 
+    /// As [`write_then`](Self::write_then), for a writer that has at most one batch in the
+    /// store and waits for its answer (a RELP session, a proactor connection): the batch takes
+    /// the express lane, run before the next request of the queue and answered in a group of
+    /// its own, so its round trip waits for the request in progress, not for the queue of
+    /// plain writes. Its order with the writer's own plain writes and barriers is not kept.
+    pub fn write_acknowledged(&self, batch: &RecordBatch, done: impl FnOnce(bool) + Send + 'static) {
+        let request = self.request(batch, Some(Box::new(done)));
+        self.shared.express.lock().push_back(request);
+        // Wakes an idle store; a full queue means it is busy and looks at the lane anyway.
+        let _ = self.queue.try_push(Request::Tick);
+    }
+
+    /// A write request with a copy of `batch`, counted as queued.
+    fn request(&self, batch: &RecordBatch, done: Option<Done>) -> Request {
+        let mut copy = self.shared.free.lock().pop().unwrap_or_default();
+        copy.copy_from(batch);
+        self.shared
+            .queued_records
+            .fetch_add(batch.len() as u64, Ordering::AcqRel);
+        Request::Write { batch: copy, done }
+    }
+
     fn submit(&self, batch: &RecordBatch, done: Option<Done>) {
         if batch.is_empty() && done.is_none() {
             return;
         }
-        let mut copy = self.shared.free.lock().pop().unwrap_or_default();
-        copy.copy_from(batch);
         let records = batch.len() as u64;
-        self.shared
-            .queued_records
-            .fetch_add(records, Ordering::AcqRel);
-        let mut request = Request::Write { batch: copy, done };
+        let mut request = self.request(batch, done);
         let mut since: Option<Instant> = None;
         loop {
             match self.queue.push_timeout(request, STALL_WARNING) {
@@ -324,64 +359,94 @@ struct Scheduler {
     queue: Arc<MonitorQueue<Request>>,
     /// Scratch batch for the "record decoded" point.
     passed: RecordBatch,
+    /// The group so far: records taken, answers to give, batches to recycle.
+    records: u64,
+    answers: Vec<Answer>,
+    emptied: Vec<RecordBatch>,
 }
 
 impl Scheduler {
     fn run(mut self) {
         let mut group = Vec::with_capacity(QUEUE);
-        let mut answers = Vec::with_capacity(QUEUE);
-        let mut emptied = Vec::with_capacity(QUEUE);
         while self.queue.pop_into(&mut group, QUEUE) {
-            let mut records = 0;
             self.each_sink(|s| s.begin_group());
             for request in group.drain(..) {
-                match request {
-                    Request::Write { mut batch, done } => {
-                        let placed = self.write(&batch);
-                        records += batch.len() as u64;
-                        if let Some(done) = done {
-                            answers.push(Answer::Done(done, placed));
-                        }
-                        batch.clear();
-                        emptied.push(batch);
-                    }
-                    Request::Tick => {}
-                    Request::Barrier(p) => answers.push(Answer::Promise(p, Ok(()))),
-                    Request::Flush(p) => {
-                        self.each_sink(|s| s.end_group());
-                        let r = self.each_sink_result(|s| s.flush());
-                        answers.push(Answer::Promise(p, r));
-                        self.each_sink(|s| s.begin_group());
-                    }
-                    Request::Reopen(p) => {
-                        self.each_sink(|s| s.end_group());
-                        let r = self.each_sink_result(|s| s.reopen());
-                        answers.push(Answer::Promise(p, r));
-                        self.each_sink(|s| s.begin_group());
-                    }
+                // Acknowledged writes go first, in a group of their own, so that their
+                // round trip waits for at most the request in progress.
+                if self.run_express() {
+                    self.end_group();
+                    self.each_sink(|s| s.begin_group());
                 }
+                self.run_one(request);
             }
-            self.each_sink(|s| s.end_group());
-            if self.shared.tick_due.swap(false, Ordering::AcqRel) {
-                let now = Instant::now();
-                self.each_sink(|s| s.tick(now));
-            }
-            self.publish(records);
-            for a in answers.drain(..) {
-                match a {
-                    Answer::Done(done, placed) => {
-                        if panic::catch_unwind(AssertUnwindSafe(|| done(placed))).is_err() {
-                            tracing::error!("a write's completion panicked");
-                        }
-                    }
-                    Answer::Promise(p, r) => p.fulfil(r),
-                }
-            }
-            let mut free = self.shared.free.lock();
-            let room = QUEUE.saturating_sub(free.len());
-            free.extend(emptied.drain(..).take(room));
-            emptied.clear();
+            self.run_express();
+            self.end_group();
         }
+    }
+
+    /// Runs the express lane's requests; whether there were any.
+    fn run_express(&mut self) -> bool {
+        let mut ran = false;
+        loop {
+            let next = self.shared.express.lock().pop_front();
+            let Some(request) = next else { return ran };
+            self.run_one(request);
+            ran = true;
+        }
+    }
+
+    fn run_one(&mut self, request: Request) {
+        match request {
+            Request::Write { mut batch, done } => {
+                let placed = self.write(&batch);
+                self.records += batch.len() as u64;
+                if let Some(done) = done {
+                    self.answers.push(Answer::Done(done, placed));
+                }
+                batch.clear();
+                self.emptied.push(batch);
+            }
+            Request::Tick => {}
+            Request::Barrier(p) => self.answers.push(Answer::Promise(p, Ok(()))),
+            Request::Flush(p) => {
+                self.each_sink(|s| s.end_group());
+                let r = self.each_sink_result(|s| s.flush());
+                self.answers.push(Answer::Promise(p, r));
+                self.each_sink(|s| s.begin_group());
+            }
+            Request::Reopen(p) => {
+                self.each_sink(|s| s.end_group());
+                let r = self.each_sink_result(|s| s.reopen());
+                self.answers.push(Answer::Promise(p, r));
+                self.each_sink(|s| s.begin_group());
+            }
+        }
+    }
+
+    /// Ends a group: makes it durable, runs the timer's work if due, publishes the counters,
+    /// then answers (so an answer's receiver sees the counters of its batch).
+    fn end_group(&mut self) {
+        self.each_sink(|s| s.end_group());
+        if self.shared.tick_due.swap(false, Ordering::AcqRel) {
+            let now = Instant::now();
+            self.each_sink(|s| s.tick(now));
+        }
+        let records = std::mem::take(&mut self.records);
+        self.publish(records);
+        for a in self.answers.drain(..) {
+            match a {
+                Answer::Done(done, placed) => {
+                    if panic::catch_unwind(AssertUnwindSafe(|| done(placed))).is_err() {
+                        tracing::error!("a write's completion panicked");
+                    }
+                }
+                Answer::Promise(p, r) => p.fulfil(r),
+            }
+        }
+        let mut free = self.shared.free.lock();
+        let room = (2 * QUEUE).saturating_sub(free.len());
+        free.extend(self.emptied.drain(..).take(room));
+        self.emptied.clear();
     }
 
     /// Writes one batch through the "record decoded" point to every sink; whether every
@@ -571,6 +636,34 @@ mod tests {
                 Seen::End
             ]
         );
+    }
+
+    /// The express lane: an acknowledged write handed over behind a queue of plain writes
+    /// runs right after the write in progress, and is answered before the plain writes
+    /// queued ahead of it.
+    #[test]
+    fn an_acknowledged_write_passes_the_queued_plain_writes() {
+        let (output, go, seen) = gated();
+        let (done_tx, done) = unbounded();
+        for n in [1, 2, 3] {
+            let d = done_tx.clone();
+            output.write_then(&batch(n), move |_| d.send(n).unwrap());
+            if n == 1 {
+                assert_eq!(seen.recv().unwrap(), Seen::Begin, "the store took 1");
+            }
+        }
+        let d = done_tx.clone();
+        output.write_acknowledged(&batch(4), move |placed| d.send(4 * u8::from(placed) as usize).unwrap());
+        for _ in 0..4 {
+            go.send(()).unwrap();
+        }
+        let order: Vec<usize> = (0..4).map(|_| done.recv().unwrap()).collect();
+        assert_eq!(order, [1, 4, 2, 3]);
+        let writes: Vec<Seen> = seen
+            .try_iter()
+            .filter(|s| matches!(s, Seen::Write(_)))
+            .collect();
+        assert_eq!(writes, [Seen::Write(1), Seen::Write(4), Seen::Write(2), Seen::Write(3)]);
     }
 
     /// Thread-Safe Interface: a public method locks once (counted by the `Counting`

@@ -437,7 +437,7 @@ impl<F: Framing> Connection<F> {
             // write itself before the store became an active object), so that the backlog
             // they look at next includes this batch.
             let (tx, rx) = crossbeam_channel::bounded(1);
-            self.env.output.write_then(&self.batch, move |_| {
+            self.env.output.write_acknowledged(&self.batch, move |_| {
                 let _ = tx.send(());
             });
             let _ = rx.recv();

@@ -195,7 +195,7 @@ impl RelpConnection {
         let placed = match me {
             Some(me) if ctx.suspend(me).is_ok() => {
                 let remote: Arc<dyn Remote> = ctx.remote();
-                self.output.write_then(&self.batch, move |placed| {
+                self.output.write_acknowledged(&self.batch, move |placed| {
                     // A closed session's notification is dropped: its records are stored all
                     // the same, and the sender, unanswered, sends them again.
                     let _ = remote.notify(me, Box::new(Placed(placed)));
@@ -205,7 +205,7 @@ impl RelpConnection {
             }
             _ => {
                 let (tx, rx) = crossbeam_channel::bounded(1);
-                self.output.write_then(&self.batch, move |placed| {
+                self.output.write_acknowledged(&self.batch, move |placed| {
                     let _ = tx.send(placed);
                 });
                 Some(rx.recv().unwrap_or(false))
