@@ -51,6 +51,9 @@ const STALL_WARNING: Duration = Duration::from_secs(1);
 /// every sink (written, and synced under `--fsync batch`; queued in the spool).
 type Done = Box<dyn FnOnce(bool) + Send>;
 
+/// What a connection waiting for room in the queue is woken with.
+pub type Waker = Box<dyn FnOnce() + Send>;
+
 /// A method request on the sinks.
 enum Request {
     Write {
@@ -78,7 +81,7 @@ impl std::fmt::Debug for Request {
 }
 
 /// What the dispatcher's side and the store's thread share.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Shared {
     /// The dispatcher's counters (`count`), and the sinks' as of the scheduler's last group.
     counters: Counters,
@@ -90,6 +93,9 @@ struct Shared {
     tick_due: AtomicBool,
     /// Emptied batches, back from the scheduler for the next writes.
     free: Mutex<Vec<RecordBatch>>,
+    /// Wakers of connections that stopped reading because the queue was full
+    /// ([`Output::wait_for_room`]); run by the scheduler after it takes a group.
+    room_waiters: Mutex<Vec<Waker>>,
     /// The express lane: acknowledged writes ([`Output::write_acknowledged`]), run before
     /// the next request of the queue.
     express: Mutex<std::collections::VecDeque<Request>>,
@@ -227,6 +233,23 @@ impl Output {
         self.shared.express.lock().push_back(request);
         // Wakes an idle store; a full queue means it is busy and looks at the lane anyway.
         let _ = self.queue.try_push(Request::Tick);
+    }
+
+    /// Whether the queue is full now; if so, `waker()` is kept and run once the store's thread
+    /// has taken requests out (made room), and the caller should stop reading until then.
+    ///
+    /// This is how a connection on the dispatcher yields to the others instead of waiting
+    /// in [`write`](Self::write) on a full queue (which holds up every connection of its
+    /// dispatcher thread): it is suspended and resumed by the waker's notification.
+    pub fn wait_for_room(&self, waker: impl FnOnce() -> Waker) -> bool {
+        let mut waiters = self.shared.room_waiters.lock();
+        // Checked under the waiters' lock, which the scheduler takes after each pop: a
+        // pop either comes before this check (room: no wait) or runs the waker.
+        if self.queue.len() < QUEUE {
+            return false;
+        }
+        waiters.push(waker());
+        true
     }
 
     /// A write request with a copy of `batch`, counted as queued.
@@ -369,6 +392,10 @@ impl Scheduler {
     fn run(mut self) {
         let mut group = Vec::with_capacity(QUEUE);
         while self.queue.pop_into(&mut group, QUEUE) {
+            let woken = std::mem::take(&mut *self.shared.room_waiters.lock());
+            for wake in woken {
+                wake();
+            }
             self.each_sink(|s| s.begin_group());
             for request in group.drain(..) {
                 // Acknowledged writes go first, in a group of their own, so that their
@@ -692,6 +719,28 @@ mod tests {
             })
         }));
         assert!(reentrant.is_err(), "the null lock refuses the nested borrow");
+    }
+
+    /// A connection that finds the queue full is told to wait, and woken once the store
+    /// takes requests out; with room, it is not kept.
+    #[test]
+    fn a_full_queue_keeps_a_waker_and_the_next_pop_runs_it() {
+        let (output, go, seen) = gated();
+        let (woke_tx, woke) = unbounded();
+        assert!(!output.wait_for_room(|| unreachable!("there is room")));
+        output.write(&batch(1));
+        assert_eq!(seen.recv().unwrap(), Seen::Begin, "the store took 1");
+        output.write(&batch(2));
+        output.write(&batch(3));
+        assert!(output.wait_for_room(move || Box::new(move || woke_tx.send(()).unwrap())));
+        assert!(woke.try_recv().is_err(), "still full");
+        go.send(()).unwrap();
+        woke.recv().unwrap();
+        for _ in 0..2 {
+            go.send(()).unwrap();
+        }
+        output.settle();
+        assert_eq!(output.stats().records, 6);
     }
 
     /// The timer's tick runs on the store's thread, and `settle` waits for everything

@@ -257,11 +257,17 @@ pub struct Connection<F> {
     held: usize,
     /// Closing: waiting (suspended) for the store's answer on the last batch.
     closing: bool,
+    /// Suspended until the store's queue has room (see [`Output::wait_for_room`]).
+    waiting_room: bool,
 }
 
 /// The store's answer on a closing connection's last batch (see [`Connection`]).
 #[derive(Debug)]
 struct Stored;
+
+/// The store's queue has room again: a connection that waited for it reads on.
+#[derive(Debug)]
+struct Room;
 
 impl<F> std::fmt::Debug for Connection<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -351,6 +357,20 @@ impl<F: Framing> EventHandler for Connection<F> {
             self.paused = true;
             return Disposition::Again;
         }
+        // A full queue: yield to the other connections until the store makes room, rather
+        // than wait for it in the write below.
+        if let Some(me) = ctx.current() {
+            let remote = ctx.remote();
+            let waker = move || -> crate::output::Waker {
+                Box::new(move || {
+                    let _ = remote.notify(me, Box::new(Room));
+                })
+            };
+            if self.output.wait_for_room(waker) && ctx.suspend(me).is_ok() {
+                self.waiting_room = true;
+                return Disposition::Again;
+            }
+        }
         let mut buf = [0u8; 64 * 1024];
         let mut budget = READ_BUDGET;
         let mut rejected = 0;
@@ -433,9 +453,14 @@ impl<F: Framing> EventHandler for Connection<F> {
         disposition
     }
 
-    fn handle_notify(&mut self, _ctx: &mut dyn Context, message: Message) -> Disposition {
+    fn handle_notify(&mut self, ctx: &mut dyn Context, message: Message) -> Disposition {
         if self.closing && message.is::<Stored>() {
             return Disposition::Close;
+        }
+        if message.is::<Room>() && std::mem::take(&mut self.waiting_room) && !self.closing {
+            if let Some(me) = ctx.current() {
+                let _ = ctx.resume(me);
+            }
         }
         Disposition::Continue
     }
@@ -447,7 +472,7 @@ impl<F: Framing> EventHandler for Connection<F> {
         act: &mut (dyn Any + Send),
     ) -> Disposition {
         let now = ctx.now();
-        if self.closing {
+        if self.closing || self.waiting_room {
             return Disposition::Continue;
         }
         if let Some(paused) = backlog_recheck(&self.output, ctx, act) {
@@ -542,6 +567,7 @@ impl<F: Framing> ServiceFactory for ConnectionFactory<F> {
             budget: self.budget.clone(),
             held: 0,
             closing: false,
+            waiting_room: false,
         };
         Some((Box::new(conn), Interest::READ))
     }
