@@ -20,7 +20,7 @@ threads=(); [[ -n ${THREADS:-} ]] && threads=(--threads "$THREADS")
 wires=${WIRES:-ace syslog} conns_list=${CONNS:-1 16}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-port=23000
+port=${PORT:-23000}
 results=$work/results
 for round in $(seq 1 "$rounds"); do
     for wire in $wires; do

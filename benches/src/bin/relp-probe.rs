@@ -66,7 +66,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(_) => {
-            eprintln!("relp-probe: no round trip before {} existed", args.until.display());
+            eprintln!(
+                "relp-probe: no round trip before {} existed",
+                args.until.display()
+            );
             ExitCode::FAILURE
         }
         Err(e) => {

@@ -228,7 +228,11 @@ impl Output {
     /// the express lane, run before the next request of the queue and answered in a group of
     /// its own, so its round trip waits for the request in progress, not for the queue of
     /// plain writes. Its order with the writer's own plain writes and barriers is not kept.
-    pub fn write_acknowledged(&self, batch: &RecordBatch, done: impl FnOnce(bool) + Send + 'static) {
+    pub fn write_acknowledged(
+        &self,
+        batch: &RecordBatch,
+        done: impl FnOnce(bool) + Send + 'static,
+    ) {
         let request = self.request(batch, Some(Box::new(done)));
         self.shared.express.lock().push_back(request);
         // Wakes an idle store; a full queue means it is busy and looks at the lane anyway.
@@ -497,7 +501,10 @@ impl Scheduler {
             ok
         }));
         outcome.unwrap_or_else(|_| {
-            tracing::error!(records = batch.len(), "a sink panicked while writing a batch");
+            tracing::error!(
+                records = batch.len(),
+                "a sink panicked while writing a batch"
+            );
             false
         })
     }
@@ -606,7 +613,11 @@ mod tests {
     fn gated() -> (Arc<Output>, Sender<()>, Receiver<Seen>) {
         let (go_tx, go) = unbounded();
         let (seen, seen_rx) = unbounded();
-        (Output::new(vec![Box::new(Gate { go, seen })]), go_tx, seen_rx)
+        (
+            Output::new(vec![Box::new(Gate { go, seen })]),
+            go_tx,
+            seen_rx,
+        )
     }
 
     /// The dispatcher's side returns while the store's thread is stuck in a write; the
@@ -621,14 +632,20 @@ mod tests {
         }
         // Every call above returned; the first write is still waiting for its go-ahead.
         assert_eq!(seen.recv().unwrap(), Seen::Begin);
-        assert!(done.try_recv().is_err(), "nothing is done before the store writes");
+        assert!(
+            done.try_recv().is_err(),
+            "nothing is done before the store writes"
+        );
         assert_eq!(output.stats().store_queued + output.stats().records, 6);
         for _ in 1..=3 {
             go.send(()).unwrap();
         }
         let order: Vec<_> = (0..3).map(|_| done.recv().unwrap()).collect();
         assert_eq!(order, [(1, true), (2, true), (3, true)]);
-        assert_eq!((output.stats().records, output.stats().store_queued), (6, 0));
+        assert_eq!(
+            (output.stats().records, output.stats().store_queued),
+            (6, 0)
+        );
     }
 
     /// Group commit: the batches that queued up while the store was busy are taken in one
@@ -680,7 +697,9 @@ mod tests {
             }
         }
         let d = done_tx.clone();
-        output.write_acknowledged(&batch(4), move |placed| d.send(4 * u8::from(placed) as usize).unwrap());
+        output.write_acknowledged(&batch(4), move |placed| {
+            d.send(4 * u8::from(placed) as usize).unwrap()
+        });
         for _ in 0..4 {
             go.send(()).unwrap();
         }
@@ -690,7 +709,15 @@ mod tests {
             .try_iter()
             .filter(|s| matches!(s, Seen::Write(_)))
             .collect();
-        assert_eq!(writes, [Seen::Write(1), Seen::Write(4), Seen::Write(2), Seen::Write(3)]);
+        assert_eq!(
+            writes,
+            [
+                Seen::Write(1),
+                Seen::Write(4),
+                Seen::Write(2),
+                Seen::Write(3)
+            ]
+        );
     }
 
     /// Thread-Safe Interface: a public method locks once (counted by the `Counting`
@@ -718,7 +745,10 @@ mod tests {
                 single.total();
             })
         }));
-        assert!(reentrant.is_err(), "the null lock refuses the nested borrow");
+        assert!(
+            reentrant.is_err(),
+            "the null lock refuses the nested borrow"
+        );
     }
 
     /// A connection that finds the queue full is told to wait, and woken once the store

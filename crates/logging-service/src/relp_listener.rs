@@ -244,7 +244,13 @@ impl RelpConnection {
     }
 
     /// Answers and decides what becomes of the session.
-    fn settle(&mut self, ctx: &mut dyn Context, ending: Ending, placed: bool, more: bool) -> Disposition {
+    fn settle(
+        &mut self,
+        ctx: &mut dyn Context,
+        ending: Ending,
+        placed: bool,
+        more: bool,
+    ) -> Disposition {
         let placed = self.answer(placed);
         if ending != Ending::No || !placed {
             // Best effort: the answers queued so far (and a `serverclose`), then close.

@@ -13,9 +13,7 @@ use std::time::{Duration, Instant};
 
 use component_configurator::{Configurator, Report};
 use leader_followers::Concurrency;
-use pattern_core::{
-    Context, Disposition, EventHandler, Interest, Message, Remote, TimerId, Token,
-};
+use pattern_core::{Context, Disposition, EventHandler, Interest, Message, Remote, TimerId, Token};
 use reactor::ServiceFactory;
 use reactor::SockStream as TcpStream;
 use wrapper_facade::SockDgram;

@@ -1071,7 +1071,17 @@ macro_rules! add_fields {
 
 impl std::ops::AddAssign for InputCounts {
     fn add_assign(&mut self, o: InputCounts) {
-        add_fields!(self, o, InputCounts { read, records, rejected, oversized, unfinished });
+        add_fields!(
+            self,
+            o,
+            InputCounts {
+                read,
+                records,
+                rejected,
+                oversized,
+                unfinished
+            }
+        );
     }
 }
 
@@ -1079,16 +1089,57 @@ impl std::ops::AddAssign for InputCounts {
 /// (each kept where it is counted) become one [`Stats`].
 impl std::ops::AddAssign for Stats {
     fn add_assign(&mut self, o: Stats) {
-        add_fields!(self, o, Stats {
-            records, ace, syslog, rejected, connections, idle_closed, stored, held, store_queued,
-            dropped_pending_full, dropped_write_failed, overflow, write_errors, torn_repaired,
-            syncs, dir_recreated, relp, relp_unacked_closes, forwarded, forward_queued,
-            relp_in_flight, relp_resent, relp_bad_txnr, rotate_failures, open_files, pauses,
-            oversized_closed, udp_oversized, udp_kernel_drops, idle_partial, buffer_cap_closed,
-            buffered_bytes, buffered_peak, accept_backoffs, syslog_udp, reconfigurations,
-            reconfigurations_failed, intercepted, rate_limited, routed, forward_intercepted,
-            connections_vetoed, ace_input, syslog_tcp_input, syslog_udp_input,
-        });
+        add_fields!(
+            self,
+            o,
+            Stats {
+                records,
+                ace,
+                syslog,
+                rejected,
+                connections,
+                idle_closed,
+                stored,
+                held,
+                store_queued,
+                dropped_pending_full,
+                dropped_write_failed,
+                overflow,
+                write_errors,
+                torn_repaired,
+                syncs,
+                dir_recreated,
+                relp,
+                relp_unacked_closes,
+                forwarded,
+                forward_queued,
+                relp_in_flight,
+                relp_resent,
+                relp_bad_txnr,
+                rotate_failures,
+                open_files,
+                pauses,
+                oversized_closed,
+                udp_oversized,
+                udp_kernel_drops,
+                idle_partial,
+                buffer_cap_closed,
+                buffered_bytes,
+                buffered_peak,
+                accept_backoffs,
+                syslog_udp,
+                reconfigurations,
+                reconfigurations_failed,
+                intercepted,
+                rate_limited,
+                routed,
+                forward_intercepted,
+                connections_vetoed,
+                ace_input,
+                syslog_tcp_input,
+                syslog_udp_input,
+            }
+        );
     }
 }
 
@@ -1631,7 +1682,11 @@ mod tests {
         for m in ["one", "two", "three"] {
             store.write_batch(&batch_of(&[("a", m), ("b", m)])).unwrap();
         }
-        assert_eq!(stats_of(&store, 7).syncs, 1, "nothing synced inside the group");
+        assert_eq!(
+            stats_of(&store, 7).syncs,
+            1,
+            "nothing synced inside the group"
+        );
         store.end_group();
         assert_eq!(stats_of(&store, 7).syncs, 3, "a and b, once each");
         store.begin_group();
