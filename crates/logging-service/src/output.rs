@@ -5,22 +5,25 @@
 //!
 //! | Participant (POSA2) | Here |
 //! |---|---|
-//! | proxy | [`Output`]: `write`, `write_then`, `tick`, `flush`, `reopen`, `stats` |
-//! | method request | the private `Request` (write a batch, tick, flush, reopen) |
-//! | activation list | a [`concurrency::MonitorQueue`] of [`QUEUE`] requests |
+//! | proxy | [`Output`]: `write`, `write_then`, `write_acknowledged`, `tick`, `settle`, `flush`, `reopen`, `stats` |
+//! | method request | the private `Request` (write a batch with an optional completion, tick, barrier, flush, reopen) |
+//! | activation list | a [`concurrency::MonitorQueue`] of [`QUEUE`] requests, and an express lane for acknowledged writes |
 //! | scheduler | the `logd-store` thread: takes every request queued (at most [`QUEUE`]) in one monitor entry and runs them as one group |
 //! | servant | the sinks, each a [`RecordSink`], owned by that thread alone |
-//! | future | [`concurrency::Eventual`] for `flush` and `reopen`; for writes, a completion callback run once the batch's group is durable, which RELP sessions turn into a notification on their dispatcher (`Remote::notify`) |
+//! | future | [`concurrency::Eventual`] for `flush`, `reopen` and `settle`; for writes, a completion run once the batch's group is durable, which the handlers turn into a notification on their dispatcher (`Remote::notify`) |
 //!
 //! Group commit: the scheduler brackets each group with [`RecordSink::begin_group`] and
 //! [`RecordSink::end_group`], so under `--fsync batch` the batches that queued up while the
 //! last group was synced share one `fdatasync` per file; every batch is synced before its
-//! completion runs, as before.
+//! completion runs, as before. Acknowledged writes ([`Output::write_acknowledged`]: RELP
+//! sessions, proactor connections) run before the next queued request, in a group of their
+//! own, so their round trip does not wait for the queue of plain writes.
 //!
-//! Back-pressure: a writer that finds the queue full waits on the monitor's `not_full`
-//! condition (a timed wait that warns while the stall lasts), so memory stays bounded and
-//! nothing read is dropped: the dispatcher then runs at the store's pace, as it did when it
-//! wrote itself. When a sink is backlogged (records held after failed writes),
+//! Back-pressure: a TCP connection that finds the queue full ([`Output::wait_for_room`]) is
+//! suspended and woken by the scheduler's next pop, so the other connections of its
+//! dispatcher thread go on; any other writer that finds it full waits on the monitor's
+//! `not_full` condition (a timed wait that warns while the stall lasts). Memory stays bounded
+//! and nothing read is dropped. When a sink is backlogged (records held after failed writes),
 //! [`Output::backlogged`] is true and TCP connections stop reading, as before.
 
 use std::io;
