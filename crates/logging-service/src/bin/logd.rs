@@ -8,8 +8,8 @@ use clap::Parser;
 use logging_service::Error;
 use logging_service::cli::logd::{Cli, LogFormat};
 use logging_service::forward::ForwardHandle;
+use logging_service::logd::{Logd, LogdConfig};
 use logging_service::notify::Notifier;
-use logging_service::server::{Logd, LogdConfig};
 use logging_service::services::SocketPool;
 use pattern_core::{Context, Disposition, ErrorChain, EventHandler};
 use wrapper_facade::activation::{self, Identity, InheritedSocket};
@@ -132,7 +132,7 @@ fn sockets_and_privileges(
     if let Some(user) = user {
         let who = Identity::lookup(user, group)
             .map_err(|e| Error::Usage(format!("--user {user}: {e}")))?;
-        sockets.extend(logging_service::server::bind_ahead(cfg, &sockets)?);
+        sockets.extend(logging_service::logd::bind_ahead(cfg, &sockets)?);
         activation::drop_privileges(&who).map_err(Error::io("cannot drop privileges"))?;
         tracing::info!("running as uid {} gid {}", who.uid, who.gid);
     }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use logging_service::server::LogdConfig;
+use logging_service::logd::LogdConfig;
 use logging_service::spool::FullPolicy;
 use parking_lot::Mutex;
 
