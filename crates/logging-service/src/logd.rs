@@ -337,6 +337,10 @@ impl Logd {
             .concurrency
             .build()
             .map_err(Error::io("cannot create the dispatcher"))?;
+        if let Some(f) = &forwarder {
+            // The forwarder's Connector and sessions are handlers on this dispatcher.
+            f.attach(&mut *dispatcher).map_err(Error::from)?;
+        }
         let stopped = Arc::new(AtomicBool::new(false));
         let proactor = start_proactor(&cfg, &output);
         let env = ServiceEnv {
