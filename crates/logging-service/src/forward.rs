@@ -426,7 +426,7 @@ struct Shared {
     /// The dispatcher the supervisor is registered with, and its token.
     target: Mutex<Option<(Arc<dyn Remote>, Token)>>,
     parked: Mutex<Parked>,
-    link: LinkMaker,
+    link: Mutex<LinkMaker>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -609,7 +609,8 @@ impl Supervisor {
             return self.look(ctx);
         }
         let _ = stream.set_nodelay(true);
-        let session = match (self.shared.link)(stream) {
+        let make = self.shared.link.lock().clone();
+        let session = match make(stream) {
             Ok(link) => Session::new(self.shared.clone(), link, ctx.now()),
             Err(e) => return self.failed(ctx, e),
         };
@@ -1318,7 +1319,7 @@ impl Forwarder {
             wake_pending: AtomicBool::new(false),
             target: Mutex::new(None),
             parked: Mutex::new(Parked::default()),
-            link: Arc::new(plain_link),
+            link: Mutex::new(Arc::new(plain_link)),
         });
         Ok(Forwarder {
             shared,
@@ -1330,6 +1331,12 @@ impl Forwarder {
     /// The counters so far.
     pub fn stats(&self) -> ForwardStats {
         self.shared.stats()
+    }
+
+    /// Puts `make` between each new connection's socket and its session (a TLS layer, say);
+    /// connections made from then on use it.
+    pub fn set_link(&self, make: LinkMaker) {
+        *self.shared.link.lock() = make;
     }
 
     /// A handle for reading the counters, attaching and stopping at once, from elsewhere.
@@ -1496,6 +1503,78 @@ mod tests {
             encode_rfc5424(&r),
             b"47 <14>1 2026-01-01T00:00:00.000000Z h ace 1 - - m"
         );
+    }
+
+    /// A layer put between the socket and the session ([`Forwarder::set_link`], where TLS
+    /// goes) carries every byte the session sends; the forwarder runs as handlers on a
+    /// dispatcher it is attached to, and the stop drains it on a reactor of its own.
+    #[test]
+    fn a_link_layer_carries_every_byte_the_session_sends() {
+        use std::sync::atomic::AtomicUsize;
+        struct Counting {
+            inner: SockStream,
+            written: Arc<AtomicUsize>,
+        }
+        impl Read for Counting {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.inner.read(buf)
+            }
+        }
+        impl Write for Counting {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                let n = self.inner.write(buf)?;
+                self.written.fetch_add(n, Ordering::SeqCst);
+                Ok(n)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                self.inner.flush()
+            }
+        }
+        impl Link for Counting {
+            fn fd(&self) -> BorrowedFd<'_> {
+                self.inner.as_fd()
+            }
+        }
+
+        let up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let dir = std::env::temp_dir().join(format!("logd-forward-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut f = Forwarder::start(
+            up.local_addr().unwrap(),
+            &ForwardOptions::default(),
+            dir.clone(),
+        )
+        .unwrap();
+        let written = Arc::new(AtomicUsize::new(0));
+        let w = written.clone();
+        f.set_link(Arc::new(move |inner| {
+            Ok(Box::new(Counting {
+                inner,
+                written: w.clone(),
+            }))
+        }));
+        let mut dispatcher = reactor::Reactor::new().unwrap();
+        f.handle().attach(&mut dispatcher).unwrap();
+        let remote = Dispatcher::remote(&dispatcher);
+        let running = std::thread::spawn(move || Dispatcher::run(&mut dispatcher));
+
+        let m = parse(b"<14>1 2026-01-01T00:00:00Z h app 1 - - through the layer").unwrap();
+        let mut batch = RecordBatch::new();
+        batch.push_syslog(&m, "10.0.0.1");
+        let expected = encode_rfc5424(&batch.get(0).unwrap());
+        f.write_batch(&batch).unwrap();
+        let (mut conn, _) = up.accept().unwrap();
+        let mut got = vec![0u8; expected.len()];
+        conn.read_exact(&mut got).unwrap();
+        assert_eq!(got, expected);
+
+        remote.end();
+        running.join().unwrap().unwrap();
+        f.flush().unwrap();
+        assert_eq!(written.load(Ordering::SeqCst), expected.len());
+        let stats = f.stats();
+        assert_eq!((stats.forwarded, stats.queued), (1, 0), "{stats:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     proptest! {
