@@ -366,9 +366,9 @@ fn plain_link(stream: SockStream) -> io::Result<Box<dyn Link>> {
     Ok(Box::new(stream))
 }
 
-/// How often the supervisor looks at the spool without being woken, and the session at its
-/// deadlines (acknowledgements, a stalled upstream, the stop).
+/// How often the supervisor looks at the spool without being woken.
 const LOOK: Duration = Duration::from_secs(1);
+/// How often a session looks at its deadlines (answers, a stalled upstream, the stop).
 const TICK: Duration = Duration::from_millis(100);
 /// A connection whose upstream takes no byte for this long is given up (and made again).
 const WRITE_STALL: Duration = Duration::from_secs(5);
