@@ -688,7 +688,8 @@ impl DiskFault {
 /// Sets logd's file size limit (`prlimit --pid PID --fsize=VALUE`).
 fn set_fsize(prlimit: &Path, pid: u32, value: &str) -> Result<(), String> {
     let st = Command::new(prlimit)
-        .args(["--pid", &pid.to_string(), &format!("--fsize={value}")])
+        // `SOFT:` sets the soft limit only: raising it again needs no privilege.
+        .args(["--pid", &pid.to_string(), &format!("--fsize={value}:")])
         .status()
         .map_err(|e| format!("cannot run prlimit: {e}"))?;
     if st.success() {
