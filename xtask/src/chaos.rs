@@ -441,6 +441,9 @@ fn udp_source(source: Source, port: u16, rate: u32, shared: &Shared) -> Sent {
 const RELP_SESSION: u64 = 500;
 /// Unacknowledged records at most (`RelpClient`'s window).
 const RELP_WINDOW: usize = 32;
+/// The first pause after a broken RELP session; it doubles up to a second while sessions
+/// keep breaking.
+const RELP_PAUSE: Duration = Duration::from_millis(20);
 /// How long the RELP source goes on after the load stopped, to have its last records
 /// acknowledged (logd is still running then).
 const RELP_FINISH: Duration = Duration::from_secs(30);
@@ -457,6 +460,10 @@ fn relp_source(source: Source, port: u16, rate: u32, shared: &Shared) -> Sent {
     // Records sent and not acknowledged yet: sent again first on the next session.
     let mut unacked: Vec<u64> = Vec::new();
     let mut finish_by: Option<Instant> = None;
+    // After a broken session, as rsyslog's omrelp does: logd closes a session whose batch it
+    // could not place (its disk is full), and reconnecting at once would only have the same
+    // records held (and later stored) again and again.
+    let mut pause = RELP_PAUSE;
     loop {
         if shared.stop.load(Ordering::Relaxed) {
             let by = *finish_by.get_or_insert_with(|| Instant::now() + RELP_FINISH);
@@ -497,7 +504,11 @@ fn relp_source(source: Source, port: u16, rate: u32, shared: &Shared) -> Sent {
         let acked = (c.acked() as usize).min(session.len());
         unacked.extend_from_slice(&session[acked..]);
         unacked.extend(again);
-        if !broken {
+        if broken {
+            thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_secs(1));
+        } else {
+            pause = RELP_PAUSE;
             let _ = c.close();
         }
     }

@@ -350,21 +350,26 @@ fn bad_store_limits_are_refused() {
 
 /// A file size limit lowered under a running logd (`prlimit --fsize`, as `ulimit -f` or
 /// systemd's LimitFSIZE= would set it) makes its appends fail with EFBIG: logd is not killed
-/// by SIGXFSZ, holds the records, cuts off any partial line, and stores everything once the
-/// limit is raised again.
+/// by SIGXFSZ nor by its log (a file under the same limit) failing, holds the records, cuts
+/// off any partial line, and stores everything once the limit is raised again.
 #[test]
 fn a_file_size_limit_holds_records_until_it_is_raised() {
     let Some(prlimit) = pattern_core::peer::program("prlimit", "util-linux") else {
         return;
     };
     let dir = TempDir::new("binary-fsize");
+    let logs = TempDir::new("binary-fsize-stderr");
+    std::fs::create_dir_all(&logs.0).unwrap();
+    // logd's own log goes to a file, which the limit catches too: the warning about the
+    // failed write cannot be written either, and must not take logd down with it.
+    let stderr = std::fs::File::create(logs.0.join("stderr")).unwrap();
     let mut child = crate::support::spawn(
         Command::new(env!("CARGO_BIN_EXE_logd"))
             .args(["--ace-port", "0", "--syslog-port", "off", "--data-dir"])
             .arg(&dir.0)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null()),
+            .stderr(stderr),
     )
     .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
