@@ -706,7 +706,9 @@ fn set_fsize(prlimit: &Path, pid: u32, value: &str) -> Result<(), String> {
     if st.success() {
         Ok(())
     } else {
-        Err(format!("prlimit --fsize={value} on logd {pid} failed ({st})"))
+        Err(format!(
+            "prlimit --fsize={value} on logd {pid} failed ({st})"
+        ))
     }
 }
 

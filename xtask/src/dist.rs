@@ -462,7 +462,10 @@ mod tests {
             ("usr/local/bin/logc".into(), ws.join("target/release/logc")),
         ];
         for unit in UNITS {
-            expected.push((format!("etc/systemd/system/{unit}"), repo.join("dist").join(unit)));
+            expected.push((
+                format!("etc/systemd/system/{unit}"),
+                repo.join("dist").join(unit),
+            ));
         }
         let man = ws.join("target/dist/man/man1");
         let pages = files_under(&man);
@@ -505,7 +508,13 @@ mod tests {
             );
         }
         use std::os::unix::fs::PermissionsExt;
-        let mode = |p: &str| std::fs::metadata(root.join(p)).unwrap().permissions().mode() & 0o777;
+        let mode = |p: &str| {
+            std::fs::metadata(root.join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
         assert_eq!(mode("usr/local/bin/logd"), 0o755);
         assert_eq!(mode("etc/systemd/system/logd.service"), 0o644);
         std::fs::remove_dir_all(&ws).unwrap();

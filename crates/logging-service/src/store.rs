@@ -1700,7 +1700,10 @@ mod tests {
         // One line from each run, but where the first run's file was rotated away.
         for (i, h) in hosts[..10].iter().enumerate() {
             let runs = if i < 5 { 2 } else { 1 };
-            assert_eq!(lines(&dir.join(format!("{h}.log"))), vec![format!("{h} m"); runs]);
+            assert_eq!(
+                lines(&dir.join(format!("{h}.log"))),
+                vec![format!("{h} m"); runs]
+            );
         }
         let overflow = lines(&dir.join("_overflow.log"));
         let expected: Vec<String> = hosts[10..].iter().map(|h| format!("{h} m")).collect();

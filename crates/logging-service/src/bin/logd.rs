@@ -169,8 +169,7 @@ fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result
     // A file size limit (`ulimit -f`, systemd's LimitFSIZE=) must not kill logd: a write
     // past it then fails with EFBIG, and the store holds the records and retries, as on a
     // full disk.
-    wrapper_facade::signal::ignore(Signal::XFSZ)
-        .map_err(Error::io("cannot ignore SIGXFSZ"))?;
+    wrapper_facade::signal::ignore(Signal::XFSZ).map_err(Error::io("cannot ignore SIGXFSZ"))?;
     let notifier = Notifier::from_env().map_err(Error::io("cannot use $NOTIFY_SOCKET"))?;
     cfg.sockets = SocketPool::new(sockets_and_privileges(&cfg, user, group)?);
     let mut logd = Logd::start(cfg.clone())?;

@@ -193,9 +193,13 @@ fn spoofed_host_floods_keep_descriptors_bounded_and_store_every_record() {
     let tcp = at.iter().find(|(n, _)| n == "syslog (tcp)").unwrap().1;
     let old_host = host_files.iter().next().unwrap().trim_end_matches(".log");
     let mut s = TcpStream::connect(tcp).unwrap();
-    for (i, host) in [old_host.to_owned(), "newcomer-1".into(), "newcomer-2".into()]
-        .iter()
-        .enumerate()
+    for (i, host) in [
+        old_host.to_owned(),
+        "newcomer-1".into(),
+        "newcomer-2".into(),
+    ]
+    .iter()
+    .enumerate()
     {
         s.write_all(format!("<13>1 - {host} after - - - after restart {i}\n").as_bytes())
             .unwrap();

@@ -485,7 +485,14 @@ fn listener(listening: &[(String, SocketAddr)], name: &str) -> SocketAddr {
 fn forwarder_metrics_follow_the_records_and_the_upstream() {
     let up_dir = TempDir::new("fwd-metrics-upstream");
     let dir = TempDir::new("fwd-metrics");
-    let upstream_args = ["--ace-port", "off", "--syslog-port", "0", "--bind", "127.0.0.1"];
+    let upstream_args = [
+        "--ace-port",
+        "off",
+        "--syslog-port",
+        "0",
+        "--bind",
+        "127.0.0.1",
+    ];
     let (upstream, at) = start_logd(&upstream_args, &up_dir.0);
     let up_port = listener(&at, "syslog (tcp)").port().to_string();
     let upstream_stored = |n: usize| {
@@ -531,10 +538,20 @@ fn forwarder_metrics_follow_the_records_and_the_upstream() {
         || get("logd_records_forward_dropped_total{reason=\"spool_full_drop_newest\"}");
     let balanced = || {
         let t = scrape(metrics);
-        let dropped: u64 = ["spool_full_block", "spool_full_drop_oldest", "spool_full_drop_newest", "spool_write_error"]
-            .iter()
-            .map(|r| value(&t, &format!("logd_records_forward_dropped_total{{reason=\"{r}\"}}")))
-            .sum();
+        let dropped: u64 = [
+            "spool_full_block",
+            "spool_full_drop_oldest",
+            "spool_full_drop_newest",
+            "spool_write_error",
+        ]
+        .iter()
+        .map(|r| {
+            value(
+                &t,
+                &format!("logd_records_forward_dropped_total{{reason=\"{r}\"}}"),
+            )
+        })
+        .sum();
         value(&t, "logd_records_received_total{input=\"ace\"}")
             == value(&t, "logd_forward_queued")
                 + value(&t, "logd_records_forwarded_total")
@@ -579,7 +596,14 @@ fn forwarder_metrics_follow_the_records_and_the_upstream() {
     assert!(balanced());
 
     // Up again on the same port: the spool is replayed, and nothing more is dropped.
-    let upstream_args = ["--ace-port", "off", "--syslog-port", &up_port, "--bind", "127.0.0.1"];
+    let upstream_args = [
+        "--ace-port",
+        "off",
+        "--syslog-port",
+        &up_port,
+        "--bind",
+        "127.0.0.1",
+    ];
     let (_upstream, _) = start_logd(&upstream_args, &up_dir.0);
     poll("the spool replayed", || queued() == 0);
     let text = scrape(metrics);

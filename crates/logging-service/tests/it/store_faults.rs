@@ -375,7 +375,13 @@ fn a_file_size_limit_holds_records_until_it_is_raised() {
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
-    let addr: SocketAddr = line.trim().rsplit(' ').next().unwrap().parse().expect(&line);
+    let addr: SocketAddr = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .expect(&line);
     let pid = child.id().to_string();
     let file = dir.0.join("127.0.0.1.log");
     send_and_wait(addr, &ace_frame("before the limit"));
@@ -390,9 +396,21 @@ fn a_file_size_limit_holds_records_until_it_is_raised() {
     };
     // Room for part of a line: the append is cut short, and must leave no partial line.
     limit(format!("{}", size + 10));
-    send_and_wait(addr, &(0..3).flat_map(|i| ace_frame(&format!("held {i}"))).collect::<Vec<u8>>());
-    assert!(matches!(child.try_wait(), Ok(None)), "logd survived SIGXFSZ");
-    assert_eq!(std::fs::metadata(&file).unwrap().len(), size, "no partial line");
+    send_and_wait(
+        addr,
+        &(0..3)
+            .flat_map(|i| ace_frame(&format!("held {i}")))
+            .collect::<Vec<u8>>(),
+    );
+    assert!(
+        matches!(child.try_wait(), Ok(None)),
+        "logd survived SIGXFSZ"
+    );
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().len(),
+        size,
+        "no partial line"
+    );
     limit("unlimited".into());
     crate::support::wait_until("the held records are written", || {
         lines_of(&dir.0, "127.0.0.1").len() == 4
@@ -408,6 +426,9 @@ fn a_file_size_limit_holds_records_until_it_is_raised() {
     out.read_to_string(&mut stdout).unwrap();
     assert!(child.wait().unwrap().success(), "{stdout}");
     assert!(stdout.contains("4 received, 4 stored"), "{stdout}");
-    assert!(!stdout.contains(" 0 failed writes"), "the limit was hit: {stdout}");
+    assert!(
+        !stdout.contains(" 0 failed writes"),
+        "the limit was hit: {stdout}"
+    );
     assert!(stdout.contains("balanced=yes"), "{stdout}");
 }
