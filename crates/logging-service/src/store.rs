@@ -1100,6 +1100,12 @@ macro_rules! add_fields {
         let $ty { $($f),* } = $o;
         $( $s.$f += $f; )*
     }};
+    // `$x`: fields that are not sums, bound (so they are named here too) and left to the caller.
+    ($s:ident, $o:ident, $ty:ident { $($f:ident),* $(,)? } else { $($x:ident),* $(,)? }) => {{
+        let $ty { $($f,)* $($x),* } = $o;
+        $( $s.$f += $f; )*
+        ($($x),*)
+    }};
 }
 
 impl std::ops::AddAssign for InputCounts {
@@ -1122,7 +1128,7 @@ impl std::ops::AddAssign for InputCounts {
 /// (each kept where it is counted) become one [`Stats`].
 impl std::ops::AddAssign for Stats {
     fn add_assign(&mut self, o: Stats) {
-        add_fields!(
+        let forwarder = add_fields!(
             self,
             o,
             Stats {
@@ -1171,8 +1177,13 @@ impl std::ops::AddAssign for Stats {
                 ace_input,
                 syslog_tcp_input,
                 syslog_udp_input,
+            } else {
+                forwarder
             }
         );
+        // A snapshot, not a sum: the forwarder's counters come from one side only (the
+        // sinks'); the newer one wins.
+        self.forwarder = forwarder.or(self.forwarder);
     }
 }
 
