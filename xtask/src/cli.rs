@@ -30,7 +30,7 @@ pub(crate) enum Command {
     /// time limit and compare its stdout with crates/<crate>/examples/expected/<example>.stdout
     /// where that file exists.
     Demo(DemoArgs),
-    /// Run the CI steps of .ci/run locally: fmt, clippy, test, fresh, loom, demo, chaos.
+    /// Run the CI steps of .ci/run locally: fmt, clippy, test, fresh, loom, backends, demo, chaos.
     #[command(long_about = crate::ci::USAGE)]
     Ci,
     /// Run `cargo test --workspace` as a fresh machine does: every system peer hidden from PATH
@@ -47,6 +47,9 @@ pub(crate) enum Command {
     /// Run the loom models of the crates whose code switches to loom under `--cfg loom`
     /// (concurrency, synchronization), built in target/loom.
     Loom,
+    /// Run the dispatchers' test suites (reactor, leader-followers) on mio's epoll backend and
+    /// on its poll(2) backend (`--cfg mio_unsupported_force_poll_poll`, built in target/pollpoll).
+    Backends,
     /// Write the man pages and shell completions (bash, zsh, fish) of logd and logc, made from
     /// their clap definitions, and the systemd units, under target/dist (or --out).
     Dist(DistArgs),

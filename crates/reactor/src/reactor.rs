@@ -2,12 +2,11 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::unix::SourceFd;
 use pattern_core::{
     Act, AfterUpcall, Clock, CloseReason, Context, DispatchError, Dispatcher, Disposition,
     EventHandler, Interest, Message, MonotonicClock, Remote, Removal, Slab, TimerId, Token,
@@ -16,7 +15,9 @@ use wrapper_facade::notify::EventFd;
 use wrapper_facade::signal::{Signal, SignalFd};
 
 use crate::notify::{Notice, ReactorRemote, Shared};
-use crate::readiness::{Readiness, bits_of, closed, mask_of, mio_interest};
+use crate::readiness::{
+    Readiness, Registration, bits_of, closed, mask_of, mio_interest, rearm_own,
+};
 use crate::timer::{Cancelled, Expired, Finished, Head, TimerQueue};
 
 const WAKER: mio::Token = mio::Token(usize::MAX);
@@ -26,8 +27,8 @@ const SIGNALS: mio::Token = mio::Token(usize::MAX - 1);
 struct Slot {
     /// `None` while one of its upcalls runs (further up the stack).
     handler: Option<Box<dyn EventHandler>>,
-    fd: Option<RawFd>,
-    in_poll: bool,
+    /// The descriptor's place in mio's set.
+    reg: Registration,
     interest: Interest,
     suspended: bool,
     /// Readiness seen and not yet consumed by an upcall answering `Continue`.
@@ -205,7 +206,10 @@ impl Reactor {
         }
         for event in self.events.iter() {
             match event.token() {
-                WAKER => self.shared.woke(),
+                WAKER => {
+                    self.shared.woke();
+                    rearm_own(&self.registry, self.shared.waker_fd(), WAKER);
+                }
                 SIGNALS => self.signals_ready = true,
                 t => Self::mark_ready(
                     &mut self.slots,
@@ -303,6 +307,7 @@ impl Reactor {
         };
         slot.pending |= bits;
         slot.hup |= closed;
+        slot.reg.reported(bits);
         if !slot.suspended && !slot.queued && slot.pending.intersects(mask_of(slot.interest)) {
             slot.queued = true;
             ready.push_back(token);
@@ -343,10 +348,9 @@ impl Reactor {
         let Some(slot) = self.slots.remove(token) else {
             return;
         };
-        if let (true, Some(fd)) = (slot.in_poll, slot.fd) {
-            // The handler, still alive, keeps the descriptor open until after this.
-            let _ = self.registry.deregister(&mut SourceFd(&fd));
-        }
+        // The handler, still alive, keeps the descriptor open until after this.
+        let mut reg = slot.reg;
+        reg.deregister(&self.registry);
         self.timers.cancel_list(slot.timers, drop);
         self.watchers.retain(|(_, t)| *t != token);
         let mut handler = slot
@@ -463,7 +467,13 @@ impl Reactor {
                     tracing::warn!(error = %e, "reading the signal fd failed");
                     break;
                 }
-                _ => break,
+                _ => {
+                    // Drained: a backend that disarms what it reported must watch it again.
+                    if let Some(fd) = &self.signal_fd {
+                        rearm_own(&self.registry, fd.as_raw_fd(), SIGNALS);
+                    }
+                    break;
+                }
             };
             let signo = info.signal().as_raw();
             let targets: Vec<Token> = self
@@ -536,13 +546,19 @@ impl Reactor {
                 }
             }
         }
-        if let Some(slot) = self.slots.get_mut(token)
-            && !slot.suspended
-            && !slot.queued
-            && slot.pending.intersects(mask_of(slot.interest))
-        {
-            slot.queued = true;
-            self.ready.push_back(token);
+        if let Some(slot) = self.slots.get_mut(token) {
+            // What the upcalls drained is watched again (poll(2) backend only).
+            slot.reg.rearm(
+                &self.registry,
+                mio::Token(token.to_u64() as usize),
+                slot.interest,
+                slot.pending,
+            );
+            if !slot.suspended && !slot.queued && slot.pending.intersects(mask_of(slot.interest))
+            {
+                slot.queued = true;
+                self.ready.push_back(token);
+            }
         }
         upcalls
     }
@@ -598,8 +614,7 @@ impl Context for Reactor {
         }
         let slot = Slot {
             handler: Some(handler),
-            fd,
-            in_poll: false,
+            reg: Registration::new(fd),
             interest,
             suspended: false,
             pending: Readiness::NONE,
@@ -613,16 +628,11 @@ impl Context for Reactor {
             what: "handler table",
             capacity,
         })?;
-        if let (Some(wanted), Some(fd)) = (wanted, fd) {
-            let mio_token = mio::Token(token.to_u64() as usize);
-            if let Err(e) = self
-                .registry
-                .register(&mut SourceFd(&fd), mio_token, wanted)
-            {
-                self.slots.remove(token);
-                return Err(e.into());
-            }
-            self.slots.get_mut(token).expect("just inserted").in_poll = true;
+        let slot = self.slots.get_mut(token).expect("just inserted");
+        let mio_token = mio::Token(token.to_u64() as usize);
+        if let Err(e) = slot.reg.set_interest(&self.registry, mio_token, interest) {
+            self.slots.remove(token);
+            return Err(e);
         }
         Ok(token)
     }
@@ -654,24 +664,8 @@ impl Context for Reactor {
             .slots
             .get_mut(token)
             .ok_or(DispatchError::UnknownToken(token))?;
-        let wanted = mio_interest(interest);
-        match (wanted, slot.fd) {
-            (Some(_), None) => return Err(DispatchError::NoHandle(interest)),
-            (Some(wanted), Some(fd)) => {
-                let mio_token = mio::Token(token.to_u64() as usize);
-                if slot.in_poll {
-                    registry.reregister(&mut SourceFd(&fd), mio_token, wanted)?;
-                } else {
-                    registry.register(&mut SourceFd(&fd), mio_token, wanted)?;
-                    slot.in_poll = true;
-                }
-            }
-            (None, Some(fd)) if slot.in_poll => {
-                registry.deregister(&mut SourceFd(&fd))?;
-                slot.in_poll = false;
-            }
-            (None, _) => {}
-        }
+        slot.reg
+            .set_interest(registry, mio::Token(token.to_u64() as usize), interest)?;
         slot.interest = interest;
         self.requeue_if_ready(token);
         Ok(())

@@ -15,14 +15,13 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mio::unix::SourceFd;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use pattern_core::{
     Act, AfterUpcall, Clock, CloseReason, Context, DispatchError, Disposition, EventHandler,
@@ -31,7 +30,9 @@ use pattern_core::{
 use wrapper_facade::notify::EventFd;
 use wrapper_facade::signal::{Signal, SignalFd, SignalSet};
 
-use reactor::readiness::{Readiness, bits_of, closed, mask_of, mio_interest};
+use reactor::readiness::{
+    Readiness, Registration, bits_of, closed, mask_of, mio_interest, rearm_own,
+};
 use reactor::timer::{Expired, Finished, Head, TimerQueue};
 
 use crate::wakeup::{Role, Wake, Wakeup};
@@ -72,8 +73,8 @@ pub(crate) struct Config {
 struct Slot {
     /// `None` while busy: a thread holds the handler for an upcall.
     handler: Option<Box<dyn EventHandler>>,
-    fd: Option<RawFd>,
-    in_poll: bool,
+    /// The descriptor's place in mio's set.
+    reg: Registration,
     interest: Interest,
     suspended: bool,
     /// Readiness seen and not yet consumed.

@@ -135,6 +135,7 @@ impl Core {
             // Reset the eventfd's counter (one read, before taking the state lock), so that it
             // never saturates and every later write raises a new edge.
             let _ = self.waker.drain();
+            rearm_own(&self.registry, self.waker.as_raw_fd(), WAKER);
         }
         let mut st = self.state.lock();
         st.wake.poll_ends();
@@ -159,8 +160,10 @@ impl Core {
                 t => {
                     let token = Token::from_u64(t.0 as u64);
                     if let Some(slot) = st.slots.get_mut(token) {
-                        slot.pending |= bits_of(event);
+                        let bits = bits_of(event);
+                        slot.pending |= bits;
                         slot.hup |= closed(event);
+                        slot.reg.reported(bits);
                         self.demultiplexed(&mut st, token);
                     }
                 }
@@ -182,7 +185,13 @@ impl Core {
                     tracing::warn!(error = %e, "reading the signal fd failed");
                     return;
                 }
-                _ => return,
+                _ => {
+                    // Drained: a backend that disarms what it reported must watch it again.
+                    if let Some(fd) = &st.signal_fd {
+                        rearm_own(&self.registry, fd.as_raw_fd(), SIGNALS);
+                    }
+                    return;
+                }
             };
             let signo = info.signal().as_raw();
             let targets: Vec<Token> = st
@@ -440,6 +449,13 @@ impl Core {
             .get_mut(token)
             .expect("a busy registration stays live");
         slot.handler = Some(handler);
+        // What the upcalls drained is watched again (poll(2) backend only).
+        slot.reg.rearm(
+            &self.registry,
+            mio::Token(token.to_u64() as usize),
+            slot.interest,
+            slot.pending,
+        );
         // This thread looks for work next and finds it.
         Self::queue(&mut st, token);
         st
@@ -458,10 +474,9 @@ impl Core {
         let Some(slot) = st.slots.remove(token) else {
             return st;
         };
-        if let (true, Some(fd)) = (slot.in_poll, slot.fd) {
-            // The handler, still alive, keeps the descriptor open until after this.
-            let _ = self.registry.deregister(&mut SourceFd(&fd));
-        }
+        // The handler, still alive, keeps the descriptor open until after this.
+        let mut reg = slot.reg;
+        reg.deregister(&self.registry);
         let mut acts = Vec::new();
         st.timers.cancel_list(slot.timers, |act| acts.push(act));
         st.watchers.retain(|(_, t)| *t != token);
