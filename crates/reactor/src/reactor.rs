@@ -554,8 +554,7 @@ impl Reactor {
                 slot.interest,
                 slot.pending,
             );
-            if !slot.suspended && !slot.queued && slot.pending.intersects(mask_of(slot.interest))
-            {
+            if !slot.suspended && !slot.queued && slot.pending.intersects(mask_of(slot.interest)) {
                 slot.queued = true;
                 self.ready.push_back(token);
             }

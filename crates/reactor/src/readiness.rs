@@ -286,8 +286,7 @@ impl Registration {
 /// Re-arms a dispatcher's own source (its wake-up or signal descriptor) after it drained it, on
 /// a backend that disarms what it reported ([`REARM`]); nothing on epoll.
 pub fn rearm_own(registry: &mio::Registry, fd: RawFd, token: mio::Token) {
-    if REARM
-        && let Err(e) = registry.reregister(&mut SourceFd(&fd), token, mio::Interest::READABLE)
+    if REARM && let Err(e) = registry.reregister(&mut SourceFd(&fd), token, mio::Interest::READABLE)
     {
         tracing::warn!(error = %e, ?token, "re-arming a dispatcher's own descriptor failed");
     }
@@ -297,13 +296,13 @@ pub fn rearm_own(registry: &mio::Registry, fd: RawFd, token: mio::Token) {
 fn interest_of(bits: Readiness) -> Interest {
     let mut i = Interest::NONE;
     if bits.intersects(Readiness::READ) {
-        i = i | Interest::READ;
+        i |= Interest::READ;
     }
     if bits.intersects(Readiness::WRITE) {
-        i = i | Interest::WRITE;
+        i |= Interest::WRITE;
     }
     if bits.intersects(Readiness::EXCEPT) {
-        i = i | Interest::PRIORITY;
+        i |= Interest::PRIORITY;
     }
     i
 }
