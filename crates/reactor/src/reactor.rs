@@ -19,6 +19,7 @@ use crate::readiness::{
     Readiness, Registration, bits_of, closed, mask_of, mio_interest, rearm_own,
 };
 use crate::timer::{Cancelled, Expired, Finished, Head, TimerQueue};
+use crate::trace::{Hook, Outcome, TraceHook, UpcallRecord};
 
 const WAKER: mio::Token = mio::Token(usize::MAX);
 const SIGNALS: mio::Token = mio::Token(usize::MAX - 1);
@@ -50,6 +51,7 @@ pub struct ReactorBuilder {
     max_handlers: usize,
     max_timers: usize,
     events: usize,
+    trace: Option<TraceHook>,
 }
 
 impl Default for ReactorBuilder {
@@ -60,6 +62,7 @@ impl Default for ReactorBuilder {
             max_handlers: 1 << 20,
             max_timers: 1 << 22,
             events: 1024,
+            trace: None,
         }
     }
 }
@@ -96,6 +99,39 @@ impl ReactorBuilder {
         self
     }
 
+    /// Calls `hook` after every upcall, on the loop thread, in dispatch order: which
+    /// registration, which hook ([`Hook`]), what it answered ([`Outcome`]). A debugging aid
+    /// for inverted control (`reactor_debugging` prints one); off by default.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use reactor::{Context, Disposition, EventHandler, Hook, Reactor, TimerId};
+    ///
+    /// struct Tick;
+    /// impl EventHandler for Tick {
+    ///     fn handle_timeout(&mut self, ctx: &mut dyn Context, _: TimerId, _: &mut (dyn std::any::Any + Send)) -> Disposition {
+    ///         ctx.end();
+    ///         Disposition::Close
+    ///     }
+    /// }
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let mut reactor = Reactor::builder()
+    ///     .trace_upcalls(move |r| log.lock().unwrap().push(r.hook))
+    ///     .build()?;
+    /// let t = reactor.register(Tick, reactor::Interest::NONE)?;
+    /// let id = reactor::Context::schedule_timer(&mut reactor, t, Duration::ZERO, None, Box::new(()))?;
+    /// reactor.serve()?;
+    /// assert_eq!(*seen.lock().unwrap(), [Hook::Timeout(id), Hook::Close(reactor::CloseReason::Requested)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn trace_upcalls(mut self, hook: impl FnMut(&UpcallRecord) + Send + 'static) -> Self {
+        self.trace = Some(TraceHook(Box::new(hook)));
+        self
+    }
+
     /// Builds the reactor: an epoll instance (through mio) and an eventfd wake-up
     /// ([`EventFd`], registered with it).
     pub fn build(self) -> io::Result<Reactor> {
@@ -122,6 +158,7 @@ impl ReactorBuilder {
             expired: Vec::new(),
             notices: VecDeque::new(),
             closing: false,
+            trace: self.trace,
         })
     }
 }
@@ -154,6 +191,7 @@ pub struct Reactor {
     notices: VecDeque<Notice>,
     /// [`Reactor::close_all`] is running: registrations are refused until it returns.
     closing: bool,
+    trace: Option<TraceHook>,
 }
 
 impl std::fmt::Debug for Reactor {
@@ -319,12 +357,14 @@ impl Reactor {
     fn upcall(
         &mut self,
         token: Token,
+        hook: Hook,
         f: impl FnOnce(&mut dyn EventHandler, &mut dyn Context) -> Disposition,
     ) -> Option<Disposition> {
         let mut handler = self.slots.get_mut(token)?.handler.take()?;
         let outer = self.current.replace(token);
         let result = catch_unwind(AssertUnwindSafe(|| f(handler.as_mut(), self)));
         self.current = outer;
+        self.traced(token, hook, result.as_ref().ok().copied());
         let slot = self
             .slots
             .get_mut(token)
@@ -343,6 +383,17 @@ impl Reactor {
         }
     }
 
+    /// Tells the trace hook, if any, of an upcall that returned (`None`: it panicked).
+    fn traced(&mut self, token: Token, hook: Hook, answer: Option<Disposition>) {
+        if let Some(TraceHook(trace)) = &mut self.trace {
+            trace(&UpcallRecord {
+                token,
+                hook,
+                outcome: answer.map_or(Outcome::Panicked, Outcome::Answered),
+            });
+        }
+    }
+
     /// Ends a registration whose handler is not in an upcall.
     fn close(&mut self, token: Token, reason: CloseReason, quiet: bool) {
         let Some(slot) = self.slots.remove(token) else {
@@ -358,10 +409,23 @@ impl Reactor {
             .expect("close runs on a handler not in an upcall");
         if !quiet {
             let outer = self.current.replace(token);
-            if catch_unwind(AssertUnwindSafe(|| handler.handle_close(self, reason))).is_err() {
+            let panicked =
+                catch_unwind(AssertUnwindSafe(|| handler.handle_close(self, reason))).is_err();
+            if panicked {
                 tracing::warn!(?token, "handle_close panicked");
             }
             self.current = outer;
+            if let Some(TraceHook(hook)) = &mut self.trace {
+                hook(&UpcallRecord {
+                    token,
+                    hook: Hook::Close(reason),
+                    outcome: if panicked {
+                        Outcome::Panicked
+                    } else {
+                        Outcome::Closed
+                    },
+                });
+            }
         }
         drop(handler);
     }
@@ -409,7 +473,9 @@ impl Reactor {
             let Some(mut act) = self.timers.take_act(id) else {
                 continue;
             };
-            let d = self.upcall(owner, |h, ctx| h.handle_timeout(ctx, id, act.as_mut()));
+            let d = self.upcall(owner, Hook::Timeout(id), |h, ctx| {
+                h.handle_timeout(ctx, id, act.as_mut())
+            });
             if d.is_some() {
                 upcalls += 1;
             }
@@ -435,7 +501,7 @@ impl Reactor {
             match notice {
                 Notice::Message(token, message) => {
                     if self
-                        .upcall(token, |h, ctx| h.handle_notify(ctx, message))
+                        .upcall(token, Hook::Notify, |h, ctx| h.handle_notify(ctx, message))
                         .is_some()
                     {
                         upcalls += 1;
@@ -484,7 +550,7 @@ impl Reactor {
                 .collect();
             for t in targets {
                 if self
-                    .upcall(t, |h, ctx| h.handle_signal(ctx, signo))
+                    .upcall(t, Hook::Signal(signo), |h, ctx| h.handle_signal(ctx, signo))
                     .is_some()
                 {
                     upcalls += 1;
@@ -521,7 +587,12 @@ impl Reactor {
                 continue;
             }
             slot.pending.remove(bit);
-            let d = self.upcall(token, |h, ctx| match bit {
+            let hook = match bit {
+                Readiness::READ => Hook::Input,
+                Readiness::WRITE => Hook::Output,
+                _ => Hook::Exception,
+            };
+            let d = self.upcall(token, hook, |h, ctx| match bit {
                 Readiness::READ => h.handle_input(ctx),
                 Readiness::WRITE => h.handle_output(ctx),
                 _ => h.handle_exception(ctx),
