@@ -78,6 +78,11 @@ pub(crate) struct DemoArgs {
     /// example is run twice to check it is deterministic).
     #[arg(long)]
     pub(crate) bless: bool,
+    /// Write the sequence diagrams the examples draw from their runs to
+    /// docs/patterns/generated/<example>.md and into the pages that include them (without it,
+    /// a diagram that differs from the checked-in one fails the demo).
+    #[arg(long)]
+    pub(crate) diagrams: bool,
     /// Kill an example that runs longer than this many seconds.
     #[arg(long, value_name = "SECS", default_value = "120", value_parser = positive_seconds)]
     pub(crate) timeout: Duration,
@@ -118,6 +123,7 @@ pub(crate) mod tests {
                 krate: None,
                 example: None,
                 bless: false,
+                diagrams: false,
                 timeout: Duration::from_secs(120),
             }
         );

@@ -5,7 +5,7 @@
 //!
 //! | command | what it does |
 //! |---------|--------------|
-//! | `demo [crate] [example] [--bless] [--timeout SECS]` | builds every example once, runs each with a time limit, compares its stdout with `crates/<crate>/examples/expected/<example>.stdout` where that file exists |
+//! | `demo [crate] [example] [--bless] [--diagrams] [--timeout SECS]` | builds every example once, runs each with a time limit, compares its stdout with `crates/<crate>/examples/expected/<example>.stdout` where that file exists, and the sequence diagram an example draws from its run with `docs/patterns/generated/<example>.md` (`--diagrams` writes it and the pages' blocks) |
 //! | `ci` | the steps of `.ci/run` (fmt, clippy, test, fresh, demo), for local use |
 //! | `dist [--out DIR]` | man pages and shell completions (bash, zsh, fish) of `logd` and `logc` from their clap definitions, and the systemd units, under `target/dist/` |
 //! | `loom` | the loom models of the crates built with `--cfg loom` (concurrency, synchronization) |
@@ -34,6 +34,7 @@ mod chaos;
 mod ci;
 mod cli;
 mod demo;
+mod diagrams;
 mod dist;
 mod expected;
 mod fresh;
