@@ -241,6 +241,13 @@ impl Registration {
         self.in_poll = false;
     }
 
+    /// Takes the descriptor out of the set for a while (a strict leader/followers pool does,
+    /// while it processes the handle); [`set_interest`](Self::set_interest) puts it back.
+    pub fn deactivate(&mut self, registry: &mio::Registry) {
+        self.deregister(registry);
+        self.armed = Readiness::NONE;
+    }
+
     /// Notes what an event reported: on a backend that disarms it ([`REARM`]), those kinds
     /// are no longer armed.
     #[inline]

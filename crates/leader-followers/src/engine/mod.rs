@@ -52,10 +52,19 @@ const SIGNALS: mio::Token = mio::Token(usize::MAX - 1);
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Mode {
     /// Every thread takes turns as leader; `max` bounds growth (equal to the start size when
-    /// growth is off).
-    LeaderFollowers { max: usize },
+    /// growth is off). `strict`: POSA2's protocol (one event per wait, only the leader takes
+    /// work, the handle deactivated in the handle set while it is processed) instead of the
+    /// hybrid whose followers take demultiplexed work without leading.
+    LeaderFollowers { max: usize, strict: bool },
     /// One reactor thread demultiplexes; at most `queue` ready registrations wait for workers.
     HalfSync { queue: usize },
+}
+
+impl Mode {
+    /// Whether this is the strict leader/followers protocol.
+    pub(crate) fn strict(self) -> bool {
+        matches!(self, Mode::LeaderFollowers { strict: true, .. })
+    }
 }
 
 /// Configuration shared by both pools.
@@ -206,6 +215,7 @@ impl Core {
                 jobs: VecDeque::new(),
                 expired: Vec::new(),
                 wake: Wakeup::new(match mode {
+                    Mode::LeaderFollowers { strict: true, .. } => Role::StrictLeaderFollowers,
                     Mode::LeaderFollowers { .. } => Role::LeaderFollowers,
                     Mode::HalfSync { .. } => Role::HalfSync,
                 }),
@@ -223,7 +233,12 @@ impl Core {
             reactor_cv: Condvar::new(),
             poller: Mutex::new(Poller {
                 poll,
-                events: mio::Events::with_capacity(config.events.max(1)),
+                // Strict: one event per wait, taken by the leader that waited for it.
+                events: mio::Events::with_capacity(if mode.strict() {
+                    1
+                } else {
+                    config.events.max(1)
+                }),
             }),
             registry,
             waker,
@@ -253,6 +268,10 @@ impl Core {
 
     pub(crate) fn remote(self: &Arc<Self>) -> Arc<dyn Remote> {
         Arc::new(PoolRemote { core: self.clone() })
+    }
+
+    pub(crate) fn is_strict(&self) -> bool {
+        self.mode.strict()
     }
 
     /// Live registrations.

@@ -29,9 +29,14 @@ impl Core {
             // blocking) before more: handlers answering `Again`, or jobs posting jobs, must not
             // starve the others' new events.
             let idle = st.ready.is_empty() && st.jobs.is_empty();
-            if (st.round > 0 || st.wake.polling() || idle)
-                && let Some(work) = self.next_work(&mut st)
-            {
+            // Strict: only the leader (the thread free while nobody polls) takes work; the
+            // hybrid lets followers take demultiplexed work while someone else polls.
+            let may_take = if self.mode.strict() {
+                !st.wake.polling() && st.round > 0
+            } else {
+                st.round > 0 || st.wake.polling() || idle
+            };
+            if may_take && let Some(work) = self.next_work(&mut st) {
                 // Step 5: promote a follower before processing.
                 st.busy += 1;
                 self.promote(&mut st);
@@ -333,6 +338,11 @@ impl Core {
         let Some(mut handler) = slot.handler.take() else {
             return st;
         };
+        let strict = self.mode.strict();
+        if strict {
+            // Step 2, strictly: the handle leaves the handle set while it is processed.
+            slot.reg.deactivate(&self.registry);
+        }
         let mut budget = self.batch;
         loop {
             if budget == 0 || self.ended() {
@@ -449,6 +459,15 @@ impl Core {
             .get_mut(token)
             .expect("a busy registration stays live");
         slot.handler = Some(handler);
+        if strict {
+            // Back in the handle set, which reports what arrived meanwhile (level-like).
+            let interest = slot.interest;
+            let _ = slot.reg.set_interest(
+                &self.registry,
+                mio::Token(token.to_u64() as usize),
+                interest,
+            );
+        }
         // What the upcalls drained is watched again (poll(2) backend only).
         slot.reg.rearm(
             &self.registry,
@@ -456,8 +475,13 @@ impl Core {
             slot.interest,
             slot.pending,
         );
-        // This thread looks for work next and finds it.
-        Self::queue(&mut st, token);
+        if strict {
+            // Only the leader takes work: wake it (or promote one) for what is left.
+            self.make_runnable(&mut st, token);
+        } else {
+            // This thread looks for work next and finds it.
+            Self::queue(&mut st, token);
+        }
         st
     }
 
