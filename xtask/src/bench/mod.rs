@@ -237,7 +237,7 @@ pub(crate) struct BenchCli {
     /// Connection counts, comma-separated.
     #[arg(long, value_name = "LIST", default_value = "1,64,512", value_parser = |t: &str| list(t, at_least_one))]
     connections: ::std::vec::Vec<usize>,
-    /// Servers, comma-separated, from: raw-mio, reactor, tokio, threads, tokio-mt, lf-1, lf-2,
+    /// Servers, comma-separated, from: raw-mio, reactor, tokio, threads, tokio-mt, lf-1, lf-2, lf-strict-2,
     /// hsha, proactor, proactor-sqpoll, uring-raw, monoio, tokio-uring, compio [default:
     /// raw-mio,reactor,tokio,threads; with --matrix lf: lf-1,lf-2,lf-strict-2,hsha,reactor,tokio-mt,threads;
     /// with --matrix proactor: the proactor, the floor, raw mio, tokio and the io_uring
