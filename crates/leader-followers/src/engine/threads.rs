@@ -462,11 +462,14 @@ impl Core {
         if strict {
             // Back in the handle set, which reports what arrived meanwhile (level-like).
             let interest = slot.interest;
-            let _ = slot.reg.set_interest(
+            if let Err(e) = slot.reg.set_interest(
                 &self.registry,
                 mio::Token(token.to_u64() as usize),
                 interest,
-            );
+            ) {
+                // The handler keeps its timers and notifications; its I/O is lost, so say so.
+                tracing::warn!(error = %e, ?token, "re-registering a handle after its turn failed");
+            }
         }
         // What the upcalls drained is watched again (poll(2) backend only).
         slot.reg.rearm(
