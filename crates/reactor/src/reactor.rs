@@ -364,7 +364,10 @@ impl Reactor {
         let outer = self.current.replace(token);
         let result = catch_unwind(AssertUnwindSafe(|| f(handler.as_mut(), self)));
         self.current = outer;
-        self.traced(token, hook, result.as_ref().ok().copied());
+        let outcome = result
+            .as_ref()
+            .map_or(Outcome::Panicked, |d| Outcome::Answered(*d));
+        self.traced(token, hook, outcome);
         let slot = self
             .slots
             .get_mut(token)
@@ -383,13 +386,13 @@ impl Reactor {
         }
     }
 
-    /// Tells the trace hook, if any, of an upcall that returned (`None`: it panicked).
-    fn traced(&mut self, token: Token, hook: Hook, answer: Option<Disposition>) {
+    /// Tells the trace hook, if any, of an upcall that returned.
+    fn traced(&mut self, token: Token, hook: Hook, outcome: Outcome) {
         if let Some(TraceHook(trace)) = &mut self.trace {
             trace(&UpcallRecord {
                 token,
                 hook,
-                outcome: answer.map_or(Outcome::Panicked, Outcome::Answered),
+                outcome,
             });
         }
     }
@@ -415,17 +418,12 @@ impl Reactor {
                 tracing::warn!(?token, "handle_close panicked");
             }
             self.current = outer;
-            if let Some(TraceHook(hook)) = &mut self.trace {
-                hook(&UpcallRecord {
-                    token,
-                    hook: Hook::Close(reason),
-                    outcome: if panicked {
-                        Outcome::Panicked
-                    } else {
-                        Outcome::Closed
-                    },
-                });
-            }
+            let outcome = if panicked {
+                Outcome::Panicked
+            } else {
+                Outcome::Closed
+            };
+            self.traced(token, Hook::Close(reason), outcome);
         }
         drop(handler);
     }
