@@ -10,7 +10,7 @@
 //! | Participant (POSA2)        | Here                                                        |
 //! |----------------------------|-------------------------------------------------------------|
 //! | Handle                     | a descriptor lent by [`EventHandler::handle`]               |
-//! | Synchronous event demultiplexer | `mio::Poll` (epoll), edge-triggered, hidden            |
+//! | Synchronous event demultiplexer | `mio::Poll` (epoll, edge-triggered; or poll(2), re-armed by `readiness::Registration`), hidden |
 //! | Reactor                    | [`Reactor`] (and [`Context`] inside upcalls)               |
 //! | Event handler              | [`EventHandler`]                                            |
 //! | Concrete event handlers    | yours; [`Acceptor`] and [`Connector`] for connection setup |
