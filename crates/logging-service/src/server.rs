@@ -27,6 +27,7 @@ use crate::record::RecordBatch;
 use crate::services::{self, ServiceEnv};
 use crate::store::{Durability, FileStore, InputCounts, Output, RecordSink, Stats, StoreConfig};
 use crate::syslog::{self, SyslogFramer};
+use crate::tls_conn::{self, Admission, PeerSlot, Stream};
 
 /// How bytes on a connection become records (the framing strategy).
 pub trait Framing: Send + 'static {
@@ -180,12 +181,20 @@ struct BacklogCheck;
 /// data in the socket buffer, so that TCP slows the sender down (the resume delivers the
 /// kept readiness).
 pub(crate) fn pause_if_backlogged(output: &Output, ctx: &mut dyn Context) -> bool {
-    if output.backlogged()
-        && let Some(me) = ctx.current()
+    if output.backlogged() && pause_for(output, ctx, BACKLOG_RECHECK) {
+        output.count(|s| s.pauses += 1);
+        return true;
+    }
+    false
+}
+
+/// Suspends the current handler and looks again after `wait` (resuming it then unless the
+/// output is backlogged); `true` when suspended.
+pub(crate) fn pause_for(_output: &Output, ctx: &mut dyn Context, wait: Duration) -> bool {
+    if let Some(me) = ctx.current()
         && ctx.suspend(me).is_ok()
     {
-        output.count(|s| s.pauses += 1);
-        let _ = ctx.schedule_timer(me, BACKLOG_RECHECK, None, Box::new(BacklogCheck));
+        let _ = ctx.schedule_timer(me, wait, None, Box::new(BacklogCheck));
         return true;
     }
     false
@@ -237,7 +246,9 @@ pub(crate) fn reserve(budget: &BufferBudget, reserved: &mut usize, held: usize) 
 /// are reserved from the server-wide [`BufferBudget`], and a connection that would pass it
 /// is closed.
 pub struct Connection<F> {
-    stream: TcpStream,
+    stream: Stream,
+    /// Its place in the per-peer table (connection cap, record rate).
+    slot: PeerSlot,
     peer: String,
     framing: F,
     output: Arc<Output>,
@@ -329,7 +340,9 @@ impl<F: Framing> EventHandler for Connection<F> {
     }
 
     fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
-        if pause_if_backlogged(&self.output, ctx) {
+        if pause_if_backlogged(&self.output, ctx)
+            || tls_conn::pause_if_over_rate(&self.slot, &self.output, ctx)
+        {
             self.paused = true;
             return Disposition::Again;
         }
@@ -352,6 +365,7 @@ impl<F: Framing> EventHandler for Connection<F> {
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
                     let short = n < buf.len();
+                    self.stream.apply_host(&mut self.batch);
                     if let Err(e) =
                         self.framing
                             .feed(&buf[..n], &self.peer, &mut self.batch, &mut rejected)
@@ -398,6 +412,7 @@ impl<F: Framing> EventHandler for Connection<F> {
         // closed the connection, already counted as malformed or oversized).
         let unfinished =
             disposition == Disposition::Close && !broken && self.framing.buffered() > 0;
+        self.slot.spend(self.batch.len() as u64);
         self.flush_batch(rejected, closing, unfinished);
         disposition
     }
@@ -408,6 +423,9 @@ impl<F: Framing> EventHandler for Connection<F> {
         _timer: TimerId,
         act: &mut (dyn Any + Send),
     ) -> Disposition {
+        if let Some(d) = self.stream.deadline(act) {
+            return d;
+        }
         let now = ctx.now();
         if let Some(paused) = backlog_recheck(&self.output, ctx, act) {
             // A paused connection is not idle: its client is waiting for us.
@@ -442,6 +460,7 @@ impl<F: Framing> EventHandler for Connection<F> {
 /// Makes a [`Connection`] per accepted client and starts its idle timer.
 pub struct ConnectionFactory<F> {
     make: fn(usize) -> F,
+    admission: Admission,
     max_frame: usize,
     output: Arc<Output>,
     idle: Duration,
@@ -468,11 +487,18 @@ impl<F: Framing> ConnectionFactory<F> {
     ) -> Self {
         ConnectionFactory {
             make,
+            admission: Admission::default(),
             max_frame,
             output,
             idle,
             budget,
         }
+    }
+
+    /// Connections admitted by `admission`: the per-peer limits, TLS.
+    pub fn with_admission(mut self, admission: Admission) -> Self {
+        self.admission = admission;
+        self
     }
 }
 
@@ -484,6 +510,7 @@ impl<F: Framing> ServiceFactory for ConnectionFactory<F> {
     ) -> Option<(Box<dyn EventHandler>, Interest)> {
         let _ = stream.set_nodelay(true);
         self.output.count(|s| s.connections += 1);
+        let (stream, slot) = self.admission.admit(stream, peer, &self.output)?;
         let peer = peer.ip().to_string();
         // Interception point "connection opened": a veto closes it before any read.
         if !self.output.chain().connection_opened(&peer) {
@@ -491,6 +518,7 @@ impl<F: Framing> ServiceFactory for ConnectionFactory<F> {
         }
         let conn = Connection {
             stream,
+            slot,
             peer,
             framing: (self.make)(self.max_frame),
             output: self.output.clone(),
@@ -505,6 +533,7 @@ impl<F: Framing> ServiceFactory for ConnectionFactory<F> {
     }
 
     fn opened(&mut self, ctx: &mut dyn Context, token: Token) {
+        self.admission.opened(ctx, token);
         if !self.idle.is_zero() {
             // Checked every interval; a connection is closed within two intervals of going quiet.
             let _ = ctx.schedule_timer(token, self.idle, Some(self.idle), Box::new(()));
@@ -677,6 +706,8 @@ pub struct LogdConfig {
     /// Sockets bound before start (socket activation, or bound as root before `--user`),
     /// which listeners on their addresses use instead of binding.
     pub sockets: services::SocketPool,
+    /// TLS and the per-peer limits ([`tls_conn`]).
+    pub security: tls_conn::SecurityOptions,
 }
 
 impl Default for LogdConfig {
@@ -700,6 +731,7 @@ impl Default for LogdConfig {
             udp_rcvbuf: None,
             plugin_trust: component_configurator::PluginTrust::Strict,
             sockets: services::SocketPool::default(),
+            security: tls_conn::SecurityOptions::default(),
         }
     }
 }
@@ -741,6 +773,19 @@ impl LogdConfig {
                 limits::MAX_BACKLOG
             ));
         }
+        let sec = &self.security;
+        let tls_ports = [sec.ace_tls_port, sec.syslog_tls_port, sec.relp_tls_port];
+        if self.svc_conf.is_none() && sec.tls.is_none() && tls_ports.iter().any(Option::is_some) {
+            return fail("a TLS port needs --tls-cert and --tls-key".into());
+        }
+        if self.proactor
+            && (sec.max_connections_per_peer.is_some() || sec.max_rate_per_peer.is_some())
+        {
+            return fail(
+                "the per-peer limits apply on the reactor's connections, not on the proactor's"
+                    .into(),
+            );
+        }
         if self.proactor && self.concurrency != Concurrency::Reactor {
             return fail(format!(
                 "the proactor runs beside the reactor, not {}",
@@ -772,6 +817,16 @@ impl LogdConfig {
         }
         if let Some(p) = self.relp_port {
             d.push_str(&format!("static {} \"-p {p}\"\n", services::RELP_LOGGING));
+        }
+        let tls = [
+            (self.security.ace_tls_port, services::ACE_TLS),
+            (self.security.syslog_tls_port, services::SYSLOG_TLS),
+            (self.security.relp_tls_port, services::RELP_TLS),
+        ];
+        for (port, name) in tls {
+            if let Some(p) = port {
+                d.push_str(&format!("static {name} \"-p {p}\"\n"));
+            }
         }
         d
     }
@@ -840,6 +895,12 @@ pub struct Listening {
     pub relp: Option<SocketAddr>,
     /// Prometheus metrics over HTTP.
     pub metrics: Option<SocketAddr>,
+    /// ACE over TLS.
+    pub ace_tls: Option<SocketAddr>,
+    /// Syslog over TLS (RFC 5425).
+    pub syslog_tls: Option<SocketAddr>,
+    /// RELP over TLS.
+    pub relp_tls: Option<SocketAddr>,
 }
 
 /// The logging server: a dispatcher running on a thread of its own, services configured
@@ -917,6 +978,9 @@ fn services_failed(report: &Report, from_options: bool) -> Option<Error> {
                 "ACE_Logging" => Some("--ace-port"),
                 "Syslog_Logging" => Some("--syslog-port"),
                 "RELP_Logging" => Some("--relp-port"),
+                "ACE_TLS" => Some("--ace-tls-port"),
+                "Syslog_TLS" => Some("--syslog-tls-port"),
+                "RELP_TLS" => Some("--relp-tls-port"),
                 _ => None,
             };
             match option {
@@ -978,6 +1042,7 @@ impl Logd {
             forwarder: forwarder.clone(),
             sockets: cfg.sockets.clone(),
             proactor,
+            security: tls_conn::Security::new(cfg.security.clone()),
         };
         let thread = std::thread::Builder::new()
             .name("logd-dispatcher".into())
@@ -1048,6 +1113,7 @@ impl Logd {
     /// use) is in the report's errors, and that service keeps its old arguments.
     pub fn reconfigure(&mut self) -> Result<Report, Error> {
         let reopened = self.env.output.reopen();
+        self.env.security.reload_tls(&self.env.output);
         let result = match reopened {
             Ok(()) => self.configurator.reconfigure().map_err(Error::from),
             Err(e) => Err(Error::Io {
