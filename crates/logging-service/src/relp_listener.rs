@@ -252,7 +252,7 @@ impl EventHandler for RelpConnection {
                         ending = Ending::OverBudget;
                         break;
                     }
-                    if n < buf.len() {
+                    if n < buf.len() && !self.stream.ended() {
                         break;
                     }
                 }

@@ -364,7 +364,7 @@ impl<F: Framing> EventHandler for Connection<F> {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
-                    let short = n < buf.len();
+                    let short = n < buf.len() && !self.stream.ended();
                     self.stream.apply_host(&mut self.batch);
                     if let Err(e) =
                         self.framing

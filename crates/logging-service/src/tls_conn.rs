@@ -370,6 +370,7 @@ impl Admission {
                     state: State::Handshaking,
                     host: None,
                     error: None,
+                    ended: false,
                 })),
                 Err(e) => {
                     tracing::error!(%peer, error = %e, "TLS session refused");
@@ -423,6 +424,12 @@ impl Stream {
         {
             batch.set_host(Some(h));
         }
+    }
+
+    /// Whether a short read did not drain the socket: the TLS session ended (close_notify)
+    /// while the socket stays open, so no readiness will announce the end: read on.
+    pub(crate) fn ended(&self) -> bool {
+        matches!(self, Stream::Tls(t) if t.ended)
     }
 
     /// A timer of this connection: `Some` when it was the handshake deadline (closing the
@@ -495,6 +502,8 @@ pub struct TlsStream {
     host: Option<String>,
     /// An error met after plaintext was read: returned by the next read.
     error: Option<io::Error>,
+    /// The client sent close_notify: the next read returns end of stream.
+    ended: bool,
 }
 
 impl std::fmt::Debug for TlsStream {
@@ -579,7 +588,10 @@ impl TlsStream {
             }
             match self.conn.reader().read(&mut buf[filled..]) {
                 // close_notify: the end of the stream.
-                Ok(0) => return Ok(filled),
+                Ok(0) => {
+                    self.ended = true;
+                    return Ok(filled);
+                }
                 Ok(n) => {
                     filled += n;
                     continue;

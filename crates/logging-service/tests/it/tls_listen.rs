@@ -462,3 +462,48 @@ fn rsyslog_omfwd_over_tls_with_a_device_certificate() {
         "stored under the certificate's name: {stored:?}"
     );
 }
+
+/// `logc send --tls` with a device certificate, and `logc bench --tls` over 4 connections:
+/// every record stored under the certificate's name; a client without a certificate fails
+/// with logd's refusal.
+#[test]
+fn logc_sends_and_benches_over_tls() {
+    use std::process::Command;
+    let pki = Pki::new("tls-listen-logc");
+    let server = tls_server("tls-logc", &pki, ClientAuth::Required, &[], |s| {
+        s.host_from_certificate = true;
+    });
+    let addr = server.at.syslog_tls.unwrap();
+    let (cert, k) = pki.ca.leaf(&["rtu3.example"], false, false);
+    std::fs::write(pki.path("rtu3.pem"), cert).unwrap();
+    std::fs::write(pki.path("rtu3.key"), k).unwrap();
+    let logc = |sub: &str, identity: bool, rest: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_logc"));
+        cmd.args([sub, "--server"])
+            .arg(addr.to_string())
+            .args(["--tls", "--tls-server-name", "logd.test", "--tls-ca"])
+            .arg(pki.path("ca.pem"));
+        if identity {
+            cmd.arg("--tls-cert")
+                .arg(pki.path("rtu3.pem"))
+                .arg("--tls-key")
+                .arg(pki.path("rtu3.key"));
+        }
+        crate::support::output(cmd.args(rest)).unwrap()
+    };
+    let sent = logc("send", true, &["hello over tls"]);
+    assert!(sent.status.success(), "{sent:?}");
+    let bench = logc("bench", true, &["--count", "400", "--conns", "4"]);
+    assert!(bench.status.success(), "{bench:?}");
+    let refused = logc("send", false, &["no certificate"]);
+    assert!(!refused.status.success());
+    wait_until("the refusal counted", || {
+        server.output.stats().tls_handshake_failures == 1
+    });
+    let (stats, stored) = server.stop();
+    assert_eq!(stats.syslog, 401);
+    assert_eq!(stats.tls_sessions, 5);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].0, "rtu3.example");
+    assert_eq!(stored[0].1.len(), 401);
+}
