@@ -120,7 +120,10 @@ fn main() {
         let took: Duration = tls.handshakes(tls_at, n).expect("handshakes");
         hs.push(n as f64 / took.as_secs_f64());
     }
-    println!("handshakes: median {:.0} per second (one client thread)", median(hs));
+    println!(
+        "handshakes: median {:.0} per second (one client thread)",
+        median(hs)
+    );
     let stats = logd.stop().unwrap();
     println!(
         "logd: {} records, {} TLS sessions, {} refused",

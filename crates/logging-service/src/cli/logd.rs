@@ -589,7 +589,7 @@ mod tests {
             ("file_mode", &["--file-mode", "0400"]),
             ("log_format", &["--log-format", "xml"]),
             ("syslog_tls_port", &["--syslog-tls-port", "x"]),
-            ("ace_tls_port", &["--ace-tls-port", "-1"]),
+            ("ace_tls_port", &["--ace-tls-port", "port"]),
             ("relp_tls_port", &["--relp-tls-port", "65536"]),
             ("tls_client_auth", &["--tls-client-auth", "always"]),
             ("tls_min_version", &["--tls-min-version", "1.1"]),
