@@ -831,7 +831,7 @@ pub fn bench(
             m.app = "logc-bench".into();
             m.host = format!("bench-{i}");
             let frame = encode(&m, cfg.format, cfg.transport);
-            std::thread::spawn(move || -> (u64, u64, Vec<Duration>) {
+            let send = move || -> (u64, u64, Vec<Duration>) {
                 let Ok(frame) = frame else {
                     return (0, share, Vec::new());
                 };
@@ -856,13 +856,17 @@ pub fn bench(
                     Err(_) if acknowledging => (0, share, Vec::new()),
                     Err(_) => (share, 0, Vec::new()),
                 }
-            })
+            };
+            // Each sender notes when it ended: the progress loop's wake-ups must not round
+            // the elapsed time up.
+            std::thread::spawn(move || (send(), Instant::now()))
         })
         .collect();
     while !workers.iter().all(|w| w.is_finished()) {
         progress(sent.load(Ordering::Relaxed));
         std::thread::park_timeout(Duration::from_millis(100));
     }
+    let mut end = start;
     let mut report = BenchReport {
         sent: 0,
         errors: 0,
@@ -870,13 +874,14 @@ pub fn bench(
         latencies: Vec::new(),
     };
     for w in workers {
-        let (ok, failed, latencies) = w.join().expect("a bench sender panicked");
+        let ((ok, failed, latencies), ended) = w.join().expect("a bench sender panicked");
+        end = end.max(ended);
         report.sent += ok;
         report.errors += failed;
         report.latencies.extend(latencies);
     }
     report.latencies.sort_unstable();
-    report.elapsed = start.elapsed();
+    report.elapsed = end.duration_since(start);
     progress(report.sent);
     Ok(report)
 }

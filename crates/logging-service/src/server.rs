@@ -181,7 +181,7 @@ struct BacklogCheck;
 /// data in the socket buffer, so that TCP slows the sender down (the resume delivers the
 /// kept readiness).
 pub(crate) fn pause_if_backlogged(output: &Output, ctx: &mut dyn Context) -> bool {
-    if output.backlogged() && pause_for(output, ctx, BACKLOG_RECHECK) {
+    if output.backlogged() && pause_for(ctx, BACKLOG_RECHECK) {
         output.count(|s| s.pauses += 1);
         return true;
     }
@@ -190,7 +190,7 @@ pub(crate) fn pause_if_backlogged(output: &Output, ctx: &mut dyn Context) -> boo
 
 /// Suspends the current handler and looks again after `wait` (resuming it then unless the
 /// output is backlogged); `true` when suspended.
-pub(crate) fn pause_for(_output: &Output, ctx: &mut dyn Context, wait: Duration) -> bool {
+pub(crate) fn pause_for(ctx: &mut dyn Context, wait: Duration) -> bool {
     if let Some(me) = ctx.current()
         && ctx.suspend(me).is_ok()
     {

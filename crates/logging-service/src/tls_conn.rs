@@ -298,7 +298,7 @@ impl Drop for PeerSlot {
 /// paused (the upcall answers `Again`; the data waits in the socket, and TCP slows the sender).
 pub(crate) fn pause_if_over_rate(slot: &PeerSlot, output: &Output, ctx: &mut dyn Context) -> bool {
     match slot.wait() {
-        Some(wait) if crate::server::pause_for(output, ctx, wait) => {
+        Some(wait) if crate::server::pause_for(ctx, wait) => {
             output.count(|s| s.peer_rate_pauses += 1);
             true
         }

@@ -507,3 +507,58 @@ fn logc_sends_and_benches_over_tls() {
     assert_eq!(stored[0].0, "rtu3.example");
     assert_eq!(stored[0].1.len(), 401);
 }
+
+/// A svc.conf line gives a TLS listener its own policy; a bad TLS argument or an unreadable
+/// certificate refuses the file with its line, before anything starts.
+#[test]
+fn a_svc_conf_line_carries_its_own_tls_policy_and_bad_ones_are_refused() {
+    let pki = Pki::new("tls-listen-svcconf");
+    let conf = pki.path("logd.conf");
+    let bind = "127.0.0.1".parse().unwrap();
+    let policy = format!(
+        "--tls-cert {} --tls-key {} --tls-ca {} --tls-client-auth required --host-from certificate",
+        pki.path("server.pem").display(),
+        pki.path("server.key").display(),
+        pki.path("ca.pem").display()
+    );
+    std::fs::write(&conf, format!("static Syslog_TLS \"-p 0 {policy}\"\n")).unwrap();
+    logging_service::services::check_file(&conf, bind).unwrap();
+    let server = Server::start("tls-svcconf", |c| c.svc_conf = Some(conf.clone()));
+    let addr = server.at.syslog_tls.unwrap();
+    assert!(connect(&pki, addr, None).map_or(true, refused_after_write));
+    let device = pki.ca.leaf(&["gw6.sensors.example"], false, false);
+    let mut tls = connect(&pki, addr, Some(&device)).unwrap();
+    tls.write_all(&octet("<13>1 - other app - - - from the svc.conf"))
+        .unwrap();
+    tls.flush().unwrap();
+    wait_until("stored", || server.output.stats().records == 1);
+    drop(tls);
+    let (stats, stored) = server.stop();
+    assert_eq!(stats.tls_handshake_failures, 1);
+    assert_eq!(stored[0].0, "gw6.sensors.example");
+
+    for (bad, reason) in [
+        (
+            "--tls-client-auth always",
+            "expected none, optional or required",
+        ),
+        ("--tls-cert /nonexistent/cert.pem", "/nonexistent/cert.pem"),
+        ("--tls-colour blue", "unknown argument `--tls-colour`"),
+    ] {
+        std::fs::write(
+            &conf,
+            format!("static Syslog_TLS \"-p 0 {policy} {bad}\"\n"),
+        )
+        .unwrap();
+        let err = logging_service::services::check_file(&conf, bind)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(reason) && err.contains(":1"), "{bad}: {err}");
+    }
+    // Without any certificate, here or as logd's options.
+    std::fs::write(&conf, "static Syslog_TLS \"-p 0\"\n").unwrap();
+    let err = logging_service::services::check_file(&conf, bind)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("needs a certificate and a key"), "{err}");
+}
