@@ -275,12 +275,15 @@ impl EventHandler for RelpConnection {
             let _ = self.out.flush(&mut self.stream);
             return Disposition::Close;
         }
-        self.out
-            .settle(&mut self.stream, ctx, more || self.out.is_over_limit())
+        let d = self
+            .out
+            .settle(&mut self.stream, ctx, more || self.out.is_over_limit());
+        self.stream.settle(ctx, self.out.is_empty(), d)
     }
 
     fn handle_output(&mut self, ctx: &mut dyn Context) -> Disposition {
-        self.out.settle(&mut self.stream, ctx, true)
+        let d = self.out.settle(&mut self.stream, ctx, true);
+        self.stream.settle(ctx, self.out.is_empty(), d)
     }
 
     fn handle_timeout(

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use component_configurator::ComponentError;
 use parking_lot::Mutex;
-use pattern_core::{Context, Disposition, Token};
+use pattern_core::{Context, Disposition, Interest, Token};
 use reactor::SockStream as TcpStream;
 
 use crate::record::RecordBatch;
@@ -371,6 +371,7 @@ impl Admission {
                     host: None,
                     error: None,
                     ended: false,
+                    write_armed: false,
                 })),
                 Err(e) => {
                     tracing::error!(%peer, error = %e, "TLS session refused");
@@ -424,6 +425,49 @@ impl Stream {
         {
             batch.set_host(Some(h));
         }
+    }
+
+    /// Ends an upcall of a handler that answers (RELP): sends what rustls still holds, and
+    /// keeps write interest while some of it waits for the socket, which the handler's
+    /// [`OutBuffer`](reactor::OutBuffer) cannot see once it handed its bytes to rustls
+    /// (`out_empty`: the buffer holds nothing, so it asks for no write interest itself).
+    pub(crate) fn settle(
+        &mut self,
+        ctx: &mut dyn Context,
+        out_empty: bool,
+        d: Disposition,
+    ) -> Disposition {
+        let Stream::Tls(t) = self else {
+            return d;
+        };
+        if d == Disposition::Close {
+            return d;
+        }
+        let Ok(drained) = t.send_pending() else {
+            return Disposition::Close;
+        };
+        let want = !drained && out_empty;
+        if want == t.write_armed {
+            return d;
+        }
+        let Some(me) = ctx.current() else {
+            return d;
+        };
+        let Ok(now) = ctx.interest(me) else {
+            return d;
+        };
+        let next = if want {
+            now.add(Interest::WRITE)
+        } else if out_empty {
+            now.remove(Interest::WRITE)
+        } else {
+            now
+        };
+        if ctx.set_interest(me, next).is_err() {
+            return Disposition::Close;
+        }
+        t.write_armed = want;
+        d
     }
 
     /// Whether a short read did not drain the socket: the TLS session ended (close_notify)
@@ -504,6 +548,8 @@ pub struct TlsStream {
     error: Option<io::Error>,
     /// The client sent close_notify: the next read returns end of stream.
     ended: bool,
+    /// Write interest was added for ciphertext rustls still holds.
+    write_armed: bool,
 }
 
 impl std::fmt::Debug for TlsStream {

@@ -562,3 +562,49 @@ fn a_svc_conf_line_carries_its_own_tls_policy_and_bad_ones_are_refused() {
         .to_string();
     assert!(err.contains("needs a certificate and a key"), "{err}");
 }
+
+/// RELP over TLS with a sender that does not read its acknowledgements for a while: logd's
+/// answers back up (the socket full, then its output limit, then it stops reading); once the
+/// sender reads, every acknowledgement arrives, the last ones included.
+#[test]
+fn relp_over_tls_answers_everything_to_a_sender_that_reads_late() {
+    let pki = Pki::new("tls-listen-relp-late");
+    let server = tls_server("tls-relp-late", &pki, ClientAuth::None, &[], |s| {
+        s.syslog_tls_port = None;
+        s.relp_tls_port = Some(0);
+    });
+    let mut tls = connect(&pki, server.at.relp_tls.unwrap(), None).unwrap();
+    let offer = "relp_version=0\nrelp_software=test\ncommands=syslog";
+    let n = 60_000u32;
+    let mut wire = format!("1 open {} {offer}\n", offer.len());
+    for t in 2..n + 2 {
+        let msg = format!("<13>1 - dev app - - - r{t}");
+        wire.push_str(&format!("{t} syslog {} {msg}\n", msg.len()));
+    }
+    // The sender writes everything (on a thread of its own, so that a write blocked by
+    // logd's back-pressure cannot hang the test), then reads.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        tls.write_all(wire.as_bytes()).unwrap();
+        tls.flush().unwrap();
+        tx.send(()).unwrap();
+        tls
+    });
+    // Until the write is done logd holds answers it cannot send (nobody reads).
+    rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    let mut tls = writer.join().unwrap();
+    let want = format!("\n{} rsp 6 200 OK\n", n + 1);
+    let mut answers = Vec::new();
+    let mut buf = [0u8; 65536];
+    while !String::from_utf8_lossy(&answers).contains(&want) {
+        match tls.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => answers.extend_from_slice(&buf[..k]),
+            Err(e) => panic!("after {} bytes of answers: {e}", answers.len()),
+        }
+    }
+    assert!(String::from_utf8_lossy(&answers).contains(&want));
+    drop(tls);
+    let (stats, _) = server.stop();
+    assert_eq!(stats.relp, u64::from(n));
+}
