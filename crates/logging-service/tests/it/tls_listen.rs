@@ -608,3 +608,21 @@ fn relp_over_tls_answers_everything_to_a_sender_that_reads_late() {
     let (stats, _) = server.stop();
     assert_eq!(stats.relp, u64::from(n));
 }
+
+/// Settings that cannot work are refused before anything starts: a TLS port without a
+/// certificate, per-peer limits on the proactor (its connections are not the reactor's).
+#[test]
+fn a_tls_port_without_certificates_and_limits_on_the_proactor_are_refused() {
+    use logging_service::server::LogdConfig;
+    let mut cfg = LogdConfig::default();
+    cfg.security.syslog_tls_port = Some(0);
+    let err = cfg.validate().unwrap_err().to_string();
+    assert!(err.contains("needs --tls-cert and --tls-key"), "{err}");
+    let mut cfg = LogdConfig {
+        proactor: true,
+        ..LogdConfig::default()
+    };
+    cfg.security.max_connections_per_peer = Some(4);
+    let err = cfg.validate().unwrap_err().to_string();
+    assert!(err.contains("not on the proactor's"), "{err}");
+}
