@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use logging_service::tls::{ClientAuth, TlsOptions};
+use logging_service::tls::ClientAuth;
 use logging_service::tls_conn::SecurityOptions;
 use rustls::pki_types::ServerName;
 
@@ -69,9 +69,7 @@ fn tls_server(
     edit: impl FnOnce(&mut SecurityOptions),
 ) -> Server {
     let mut sec = SecurityOptions {
-        tls: Some(TlsOptions {
-            ..pki.options(auth, permitted)
-        }),
+        tls: Some(pki.options(auth, permitted)),
         syslog_tls_port: Some(0),
         ..SecurityOptions::default()
     };
