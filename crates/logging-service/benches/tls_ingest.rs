@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use logging_service::client::{self, BenchConfig, ClientTls, Format, Transport};
-use logging_service::server::{Logd, LogdConfig};
+use logging_service::logd::{Logd, LogdConfig};
 use logging_service::store::StoreConfig;
 use logging_service::tls::{ClientAuth, MinVersion, TlsOptions};
 use logging_service::tls_conn::SecurityOptions;

@@ -611,7 +611,7 @@ fn relp_over_tls_answers_everything_to_a_sender_that_reads_late() {
 /// certificate, per-peer limits on the proactor (its connections are not the reactor's).
 #[test]
 fn a_tls_port_without_certificates_and_limits_on_the_proactor_are_refused() {
-    use logging_service::server::LogdConfig;
+    use logging_service::logd::LogdConfig;
     let mut cfg = LogdConfig::default();
     cfg.security.syslog_tls_port = Some(0);
     let err = cfg.validate().unwrap_err().to_string();
