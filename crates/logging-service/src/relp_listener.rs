@@ -37,6 +37,7 @@ use crate::relp::{self, Command, RelpDecoder, RelpError};
 use crate::server;
 use crate::store::{Output, Stats};
 use crate::syslog;
+use crate::tls_conn::{self, Admission, PeerSlot, Stream};
 
 /// What logd calls itself in `open`.
 pub(crate) fn software() -> String {
@@ -61,7 +62,9 @@ enum Reply {
 
 /// One RELP session. See the [module documentation](self).
 pub struct RelpConnection {
-    stream: TcpStream,
+    stream: Stream,
+    /// Its place in the per-peer table (connection cap, record rate).
+    slot: PeerSlot,
     peer: String,
     decoder: RelpDecoder,
     output: Arc<Output>,
@@ -257,8 +260,10 @@ impl RelpConnection {
             let _ = self.out.flush(&mut self.stream);
             return Disposition::Close;
         }
-        self.out
-            .settle(&mut self.stream, ctx, more || self.out.is_over_limit())
+        let d = self
+            .out
+            .settle(&mut self.stream, ctx, more || self.out.is_over_limit());
+        self.stream.settle(ctx, self.out.is_empty(), d)
     }
 
     fn reserve(&mut self) -> bool {
@@ -279,7 +284,9 @@ impl EventHandler for RelpConnection {
             }
             return Disposition::Again;
         }
-        if server::pause_if_backlogged(&self.output, ctx) {
+        if server::pause_if_backlogged(&self.output, ctx)
+            || tls_conn::pause_if_over_rate(&self.slot, &self.output, ctx)
+        {
             self.paused = true;
             return Disposition::Again;
         }
@@ -300,6 +307,7 @@ impl EventHandler for RelpConnection {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
+                    self.stream.apply_host(&mut self.batch);
                     self.decoder.extend(&buf[..n]);
                     ending = self.take_frames(&mut rejected);
                     if ending != Ending::No {
@@ -310,7 +318,7 @@ impl EventHandler for RelpConnection {
                         ending = Ending::OverBudget;
                         break;
                     }
-                    if n < buf.len() {
+                    if n < buf.len() && !self.stream.ended() {
                         break;
                     }
                 }
@@ -326,6 +334,7 @@ impl EventHandler for RelpConnection {
         if !self.replies.is_empty() || rejected > 0 {
             self.last_progress = Some(ctx.now());
         }
+        self.slot.spend(self.batch.len() as u64);
         self.count_input(rejected, ending);
         let placed = if self.batch.is_empty() {
             Some(true)
@@ -352,7 +361,8 @@ impl EventHandler for RelpConnection {
     }
 
     fn handle_output(&mut self, ctx: &mut dyn Context) -> Disposition {
-        self.out.settle(&mut self.stream, ctx, true)
+        let d = self.out.settle(&mut self.stream, ctx, true);
+        self.stream.settle(ctx, self.out.is_empty(), d)
     }
 
     fn handle_timeout(
@@ -361,6 +371,9 @@ impl EventHandler for RelpConnection {
         _timer: TimerId,
         act: &mut (dyn Any + Send),
     ) -> Disposition {
+        if let Some(d) = self.stream.deadline(act) {
+            return d;
+        }
         let now = ctx.now();
         if let Some(paused) = server::backlog_recheck(&self.output, ctx, act) {
             self.last_progress = Some(now);
@@ -390,6 +403,7 @@ impl EventHandler for RelpConnection {
 /// Makes a [`RelpConnection`] per accepted client.
 #[derive(Debug)]
 pub struct RelpFactory {
+    admission: Admission,
     max_frame: usize,
     output: Arc<Output>,
     idle: Duration,
@@ -406,11 +420,18 @@ impl RelpFactory {
         budget: Arc<BufferBudget>,
     ) -> Self {
         RelpFactory {
+            admission: Admission::default(),
             max_frame,
             output,
             idle,
             budget,
         }
+    }
+
+    /// Sessions admitted by `admission`: the per-peer limits, TLS.
+    pub fn with_admission(mut self, admission: Admission) -> Self {
+        self.admission = admission;
+        self
     }
 }
 
@@ -422,8 +443,10 @@ impl ServiceFactory for RelpFactory {
     ) -> Option<(Box<dyn EventHandler>, Interest)> {
         let _ = stream.set_nodelay(true);
         self.output.count(|s: &mut Stats| s.connections += 1);
+        let (stream, slot) = self.admission.admit(stream, peer, &self.output)?;
         let conn = RelpConnection {
             stream,
+            slot,
             peer: peer.ip().to_string(),
             decoder: RelpDecoder::new(self.max_frame),
             output: self.output.clone(),
@@ -442,6 +465,7 @@ impl ServiceFactory for RelpFactory {
     }
 
     fn opened(&mut self, ctx: &mut dyn Context, token: Token) {
+        self.admission.opened(ctx, token);
         if !self.idle.is_zero() {
             let _ = ctx.schedule_timer(token, self.idle, Some(self.idle), Box::new(()));
         }
