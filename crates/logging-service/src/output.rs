@@ -57,10 +57,15 @@ type Done = Box<dyn FnOnce(bool) + Send>;
 /// What a connection waiting for room in the queue is woken with.
 pub type Waker = Box<dyn FnOnce() + Send>;
 
+/// An emptied batch, its box and buffers kept for the next write: reusing the box too is
+/// what keeps a write request free of allocations once the output is warm.
+struct Spare(Box<RecordBatch>);
+
 /// A method request on the sinks.
 enum Request {
     Write {
-        batch: RecordBatch,
+        /// Boxed (and the boxes reused through `Shared::free`), so the queue's slots stay small.
+        batch: Box<RecordBatch>,
         done: Option<Done>,
     },
     /// Wakes the scheduler for the timer's work (see [`Output::tick`]).
@@ -95,7 +100,7 @@ struct Shared {
     /// The timer asked for a tick that the scheduler has not run yet.
     tick_due: AtomicBool,
     /// Emptied batches, back from the scheduler for the next writes.
-    free: Mutex<Vec<RecordBatch>>,
+    free: Mutex<Vec<Spare>>,
     /// Wakers of connections that stopped reading because the queue was full
     /// ([`Output::wait_for_room`]); run by the scheduler after it takes a group.
     room_waiters: Mutex<Vec<Waker>>,
@@ -261,7 +266,12 @@ impl Output {
 
     /// A write request with a copy of `batch`, counted as queued.
     fn request(&self, batch: &RecordBatch, done: Option<Done>) -> Request {
-        let mut copy = self.shared.free.lock().pop().unwrap_or_default();
+        let mut copy = self
+            .shared
+            .free
+            .lock()
+            .pop()
+            .map_or_else(Box::default, |s| s.0);
         copy.copy_from(batch);
         self.shared
             .queued_records
@@ -392,7 +402,7 @@ struct Scheduler {
     /// The group so far: records taken, answers to give, batches to recycle.
     records: u64,
     answers: Vec<Answer>,
-    emptied: Vec<RecordBatch>,
+    emptied: Vec<Spare>,
 }
 
 impl Scheduler {
@@ -438,7 +448,7 @@ impl Scheduler {
                     self.answers.push(Answer::Done(done, placed));
                 }
                 batch.clear();
-                self.emptied.push(batch);
+                self.emptied.push(Spare(batch));
             }
             Request::Tick => {}
             Request::Barrier(p) => self.answers.push(Answer::Promise(p, Ok(()))),
