@@ -7,9 +7,10 @@ use std::any::Any;
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
+use concurrency::ThreadSpecific;
 use pattern_core::{Context, Disposition, EventHandler, Interest, Message, TimerId, Token};
 use reactor::ServiceFactory;
 use reactor::SockStream as TcpStream;
@@ -252,7 +253,9 @@ pub struct Connection<F> {
     idle: Duration,
     /// When the last complete frame (a record or a refused message) arrived.
     last_progress: Option<Instant>,
-    batch: RecordBatch,
+    /// The host its records are stored under whatever they claim (`--host-from
+    /// certificate`), lent to the thread's batch for each upcall.
+    host: Option<String>,
     /// Reading stopped because the output is backlogged (the data waits in the kernel).
     paused: bool,
     budget: Arc<BufferBudget>,
@@ -263,6 +266,18 @@ pub struct Connection<F> {
     /// Suspended until the store's queue has room (see [`Output::wait_for_room`]).
     waiting_room: bool,
 }
+
+/// The batch an input upcall decodes into: Thread-Specific Storage, one batch per thread that
+/// runs upcalls (the reactor's, each leader/followers or half-sync/half-async pool thread),
+/// reached through one access point, with no lock and no batch per connection. A connection
+/// uses the batch only within an upcall (each upcall hands what it decoded to the output and
+/// leaves the batch empty), and an upcall runs on one thread, so the thread's batch serves
+/// every connection that thread serves; once it has grown to its working size, a record costs
+/// no allocation, a new connection grows no batch of its own, and the memory of batches is one
+/// per thread, not one per connection (`tests/alloc_per_record.rs` counts the allocations).
+/// Its caches (time stamps, the last pid) are per thread too, which only makes them warmer.
+static SCRATCH: LazyLock<ThreadSpecific<RecordBatch>> =
+    LazyLock::new(|| ThreadSpecific::new(RecordBatch::new));
 
 /// The store's answer on a closing connection's last batch (see [`Connection`]).
 #[derive(Debug)]
@@ -300,17 +315,18 @@ impl<F: Framing> Connection<F> {
     /// partial frame that will never be completed.
     fn flush_batch(
         &mut self,
+        batch: &mut RecordBatch,
         rejected: u64,
         closing: Closing,
         unfinished: bool,
         done: Option<Box<dyn FnOnce(bool) + Send>>,
     ) {
-        let n = self.batch.len() as u64;
+        let n = batch.len() as u64;
         match done {
-            Some(done) => self.output.write_then(&self.batch, done),
-            None => self.output.write(&self.batch),
+            Some(done) => self.output.write_then(batch, done),
+            None => self.output.write(batch),
         }
-        self.batch.clear();
+        batch.clear();
         let budget = &self.budget;
         self.output.count(|s| {
             F::count(s, n);
@@ -336,26 +352,9 @@ impl<F: Framing> Connection<F> {
     fn reserve(&mut self) -> bool {
         reserve(&self.budget, &mut self.held, self.framing.buffered())
     }
-}
 
-impl<F> Drop for Connection<F> {
-    fn drop(&mut self) {
-        // Interception point "connection closed".
-        self.output.chain().connection_closed(&self.peer);
-        if self.held > 0 {
-            self.budget.shrink(std::mem::take(&mut self.held));
-            let budget = &self.budget;
-            self.output.count(|s| note_buffered(s, budget));
-        }
-    }
-}
-
-impl<F: Framing> EventHandler for Connection<F> {
-    fn handle(&self) -> Option<BorrowedFd<'_>> {
-        Some(self.stream.as_fd())
-    }
-
-    fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
+    /// The input upcall, decoding into `batch` (the thread's, empty) and leaving it empty.
+    fn input(&mut self, ctx: &mut dyn Context, batch: &mut RecordBatch) -> Disposition {
         if pause_if_backlogged(&self.output, ctx)
             || tls_conn::pause_if_over_rate(&self.slot, &self.output, ctx)
         {
@@ -388,17 +387,16 @@ impl<F: Framing> EventHandler for Connection<F> {
             }
             match self.stream.read(&mut buf) {
                 Ok(0) => {
-                    self.framing
-                        .finish(&self.peer, &mut self.batch, &mut rejected);
+                    self.framing.finish(&self.peer, batch, &mut rejected);
                     break Disposition::Close;
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
                     let short = n < buf.len() && !self.stream.ended();
-                    self.stream.apply_host(&mut self.batch);
-                    if let Err(e) =
-                        self.framing
-                            .feed(&buf[..n], &self.peer, &mut self.batch, &mut rejected)
+                    self.stream.apply_host(batch);
+                    if let Err(e) = self
+                        .framing
+                        .feed(&buf[..n], &self.peer, batch, &mut rejected)
                     {
                         tracing::warn!(peer = %self.peer, error = %e, "closing: the stream cannot be resynchronised");
                         rejected += 1;
@@ -435,14 +433,14 @@ impl<F: Framing> EventHandler for Connection<F> {
                 }
             }
         };
-        if !self.batch.is_empty() || rejected > 0 {
+        if !batch.is_empty() || rejected > 0 {
             self.last_progress = Some(ctx.now());
         }
         // A partial frame left at a close is lost: counted (unless it is the bad frame that
         // closed the connection, already counted as malformed or oversized).
         let unfinished =
             disposition == Disposition::Close && !broken && self.framing.buffered() > 0;
-        self.slot.spend(self.batch.len() as u64);
+        self.slot.spend(batch.len() as u64);
         if disposition == Disposition::Close
             && let Some(me) = ctx.current()
             && ctx.suspend(me).is_ok()
@@ -451,13 +449,44 @@ impl<F: Framing> EventHandler for Connection<F> {
             let done = Box::new(move |_| {
                 let _ = remote.notify(me, Box::new(Stored));
             });
-            self.flush_batch(rejected, closing, unfinished, Some(done));
+            self.flush_batch(batch, rejected, closing, unfinished, Some(done));
             self.closing = true;
             // Suspended until `handle_notify` closes it.
             return Disposition::Again;
         }
-        self.flush_batch(rejected, closing, unfinished, None);
+        self.flush_batch(batch, rejected, closing, unfinished, None);
         disposition
+    }
+}
+
+impl<F> Drop for Connection<F> {
+    fn drop(&mut self) {
+        // Interception point "connection closed".
+        self.output.chain().connection_closed(&self.peer);
+        if self.held > 0 {
+            self.budget.shrink(std::mem::take(&mut self.held));
+            let budget = &self.budget;
+            self.output.count(|s| note_buffered(s, budget));
+        }
+    }
+}
+
+impl<F: Framing> EventHandler for Connection<F> {
+    fn handle(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.stream.as_fd())
+    }
+
+    fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
+        SCRATCH.with(|batch| {
+            debug_assert!(
+                batch.is_empty(),
+                "an upcall leaves the thread's batch empty"
+            );
+            batch.set_host(self.host.take());
+            let d = self.input(ctx, batch);
+            self.host = batch.take_host();
+            d
+        })
     }
 
     fn handle_notify(&mut self, ctx: &mut dyn Context, message: Message) -> Disposition {
@@ -582,7 +611,7 @@ impl<F: Framing> ServiceFactory for ConnectionFactory<F> {
             output: self.output.clone(),
             idle: self.idle,
             last_progress: None,
-            batch: RecordBatch::new(),
+            host: None,
             paused: false,
             budget: self.budget.clone(),
             held: 0,
