@@ -49,6 +49,7 @@
 
 pub mod ace;
 pub mod cli;
+pub mod clickhouse;
 pub mod client;
 mod error;
 pub mod forward;

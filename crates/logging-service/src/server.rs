@@ -677,6 +677,9 @@ pub struct LogdConfig {
     /// Sockets bound before start (socket activation, or bound as root before `--user`),
     /// which listeners on their addresses use instead of binding.
     pub sockets: services::SocketPool,
+    /// The arguments of a `ClickHouse` directive (`--clickhouse`; see [`crate::clickhouse`]),
+    /// added to the port options' directives.
+    pub clickhouse: Option<String>,
 }
 
 impl Default for LogdConfig {
@@ -700,6 +703,7 @@ impl Default for LogdConfig {
             udp_rcvbuf: None,
             plugin_trust: component_configurator::PluginTrust::Strict,
             sockets: services::SocketPool::default(),
+            clickhouse: None,
         }
     }
 }
@@ -772,6 +776,9 @@ impl LogdConfig {
         }
         if let Some(p) = self.relp_port {
             d.push_str(&format!("static {} \"-p {p}\"\n", services::RELP_LOGGING));
+        }
+        if let Some(args) = &self.clickhouse {
+            d.push_str(&format!("static {} \"{args}\"\n", crate::clickhouse::CLICKHOUSE));
         }
         d
     }
@@ -978,6 +985,7 @@ impl Logd {
             forwarder: forwarder.clone(),
             sockets: cfg.sockets.clone(),
             proactor,
+            data_dir: cfg.store.dir.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("logd-dispatcher".into())
