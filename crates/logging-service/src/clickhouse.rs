@@ -262,7 +262,7 @@ fn clamp_time(seconds: i64) -> (i64, bool) {
 /// assert_eq!(String::from_utf8(row).unwrap(),
 ///     "2026-11-26 08:00:01\t500000\tgw-1\tmqttd\t812\t1\t4\t2026-11-26T13:30:01.5+05:30\tCONN\t[m c=\"s\\\\]17\"]\tline one\\nand\\ttab\tedge-a\t7\n");
 /// ```
-pub fn encode_row(r: &LogRecord<'_>, logd: &str, seq: u64, out: &mut Vec<u8>) {
+pub fn encode_row<'a>(r: &LogRecord<'a>, logd: &str, seq: u64, out: &mut Vec<u8>) {
     let (secs, micros) = parse_rfc3339(r.time).unwrap_or((0, 0));
     let (secs, clamped) = clamp_time(secs);
     let micros = if clamped { 0 } else { micros };
@@ -272,12 +272,18 @@ pub fn encode_row(r: &LogRecord<'_>, logd: &str, seq: u64, out: &mut Vec<u8>) {
     out.push(b' ');
     out.extend_from_slice(&text.as_bytes()[11..19]);
     let _ = write!(out, "\t{micros}\t");
+    // Absent fields are `-`, as in the store's lines.
+    let token = |f: &'a str| if f.is_empty() { "-" } else { f };
     for f in [r.host, r.app, r.pid] {
-        push_field(out, f);
+        push_field(out, token(f));
         out.push(b'\t');
     }
     let _ = write!(out, "{}\t{}\t", r.facility, r.severity);
-    for f in [r.sent, r.msgid, r.structured_data, r.message, logd] {
+    for f in [r.sent, r.msgid, r.structured_data] {
+        push_field(out, token(f));
+        out.push(b'\t');
+    }
+    for f in [r.message, logd] {
         push_field(out, f);
         out.push(b'\t');
     }
