@@ -428,3 +428,89 @@ fn the_sink_comes_and_goes_with_the_svc_conf_on_reload() {
         "draining\t5\nduring\t10\n"
     );
 }
+
+/// A proxy in front of ClickHouse that passes every request on, and for the first insert
+/// drops ClickHouse's answer: the rows are in, but logd never hears so. Returns its address
+/// and, once it happened, the number of rows whose answer it dropped.
+fn answer_dropping_proxy(
+    upstream: u16,
+) -> (std::net::SocketAddr, std::sync::mpsc::Receiver<u64>) {
+    use std::io::{BufRead, BufReader, Read};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut dropped = false;
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let mut reader = BufReader::new(client.try_clone().unwrap());
+            let mut client = client;
+            // One request per connection: the proxy asks ClickHouse to close after it.
+            let mut head = String::new();
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+                if lower.starts_with("connection:") {
+                    continue;
+                }
+                head.push_str(&line);
+            }
+            head.push_str("Connection: close\r\n\r\n");
+            let mut body = vec![0; len];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let mut ch = std::net::TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+            ch.write_all(head.as_bytes()).unwrap();
+            ch.write_all(&body).unwrap();
+            let mut answer = Vec::new();
+            ch.read_to_end(&mut answer).unwrap();
+            if !dropped && head.contains("INSERT") && answer.starts_with(b"HTTP/1.1 200") {
+                dropped = true;
+                let rows = body.iter().filter(|&&b| b == b'\n').count() as u64;
+                tx.send(rows).unwrap();
+                continue; // the client sees the connection close without an answer
+            }
+            let _ = client.write_all(&answer);
+        }
+    });
+    (addr, rx)
+}
+
+#[test]
+fn an_insert_whose_answer_is_lost_is_sent_again_and_the_duplicates_are_found() {
+    let tmp = TempDir::new("ch-dup");
+    let Some(ch) = ClickHouse::start(&tmp.0.join("ch")) else {
+        return;
+    };
+    let (proxy, dropped) = answer_dropping_proxy(ch.http_port);
+    let logd = logd(
+        &tmp.0.join("logd"),
+        &format!("-u http://{proxy} -t logs -c -n edge-d -r 1000 -a 20ms"),
+    );
+    let port = logd.listening().syslog_tcp.unwrap();
+    send_and_wait(port, &syslog_batch("h", "dup", 0..3000));
+    let output = logd.output();
+    wait_until("every row inserted", || output.stats().clickhouse_inserted == 3000);
+    let s = stop(logd);
+    let lost_answer = dropped.recv().unwrap();
+    assert!(lost_answer > 0);
+    assert_eq!((s.clickhouse_retried, s.clickhouse_failed), (1, 1), "{s:?}");
+    // Every record once, and the batch whose answer was lost twice: the query finds exactly it.
+    assert_eq!(ch.count("SELECT uniqExact(logd, seq) FROM logs"), 3000);
+    assert_eq!(ch.count("SELECT count() FROM logs"), 3000 + lost_answer);
+    assert_eq!(
+        ch.count("SELECT count() FROM (SELECT logd, seq FROM logs GROUP BY logd, seq HAVING count() > 1)"),
+        lost_answer
+    );
+}
