@@ -820,6 +820,215 @@ impl RecordSink for ClickHouseSink {
     }
 }
 
+/// A question `logc query` asks of the table logd ships into: records (of a host, in a time
+/// range, matching a text, the newest N) or, with `counts`, how many per host and severity.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Question {
+    /// The table.
+    pub table: String,
+    /// Only this host.
+    pub host: Option<String>,
+    /// Only at or after this time (seconds and microseconds since the epoch).
+    pub since: Option<(i64, u32)>,
+    /// Only before this time.
+    pub until: Option<(i64, u32)>,
+    /// Only messages containing this text.
+    pub grep: Option<String>,
+    /// Only the newest N records.
+    pub last: Option<u64>,
+    /// Counts per host and severity instead of records.
+    pub counts: bool,
+}
+
+/// `s` as a ClickHouse string literal.
+///
+/// ```
+/// assert_eq!(logging_service::clickhouse::quote(r"it's a \ test"), r"'it\'s a \\ test'");
+/// ```
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\0' => out.push_str("\\0"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Severity and facility numbers shown as the names the store's lines use.
+fn named(column: &str, names: &[&str]) -> String {
+    let numbers: Vec<String> = (0..names.len()).map(|n| n.to_string()).collect();
+    let names: Vec<String> = names.iter().map(|n| quote(n)).collect();
+    format!(
+        "transform({column}, [{}], [{}], toString({column})) AS {column}",
+        numbers.join(", "),
+        names.join(", ")
+    )
+}
+
+/// The SQL of a [`Question`] (without a `FORMAT`).
+///
+/// ```
+/// use logging_service::clickhouse::{Question, question_sql};
+/// let q = Question { table: "logs".into(), host: Some("gw-1".into()), counts: true, ..Default::default() };
+/// let sql = question_sql(&q);
+/// assert!(sql.contains("WHERE host = 'gw-1'") && sql.contains("GROUP BY host, severity"), "{sql}");
+/// ```
+pub fn question_sql(q: &Question) -> String {
+    let mut filters = Vec::new();
+    if let Some(h) = &q.host {
+        filters.push(format!("host = {}", quote(h)));
+    }
+    // The `time` condition uses the table's order; the microseconds make it exact.
+    let micros = "(toUInt64(toUInt32(time)) * 1000000 + usec)";
+    if let Some((s, us)) = q.since {
+        let s = clamp_time(s).0;
+        filters.push(format!(
+            "time >= toDateTime({s}) AND {micros} >= {}",
+            s as u64 * 1_000_000 + u64::from(us)
+        ));
+    }
+    if let Some((s, us)) = q.until {
+        let (c, clamped) = clamp_time(s);
+        let end = if clamped && s > 0 { c + 1 } else { c };
+        filters.push(format!(
+            "time <= toDateTime({c}) AND {micros} < {}",
+            end as u64 * 1_000_000 + u64::from(if clamped { 0 } else { us })
+        ));
+    }
+    if let Some(g) = &q.grep {
+        filters.push(format!("position(message, {}) > 0", quote(g)));
+    }
+    let filter = if filters.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", filters.join(" AND "))
+    };
+    let table = &q.table;
+    let severities = [
+        "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+    ];
+    if q.counts {
+        return format!(
+            "SELECT host, {}, count() AS records FROM {table}{filter} GROUP BY host, severity ORDER BY host, severity",
+            named("severity", &severities)
+        );
+    }
+    let facilities = [
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+        "authpriv", "ftp", "ntp", "security", "console", "solaris-cron", "local0", "local1",
+        "local2", "local3", "local4", "local5", "local6", "local7",
+    ];
+    let columns = format!(
+        "time, usec, host, app, pid, {}, {}, msgid, sd, message",
+        named("facility", &facilities),
+        named("severity", &severities)
+    );
+    match q.last {
+        // The newest N, then oldest first.
+        Some(n) => format!(
+            "SELECT * FROM (SELECT {columns} FROM {table}{filter} ORDER BY time DESC, usec DESC LIMIT {n}) ORDER BY time, usec"
+        ),
+        None => format!("SELECT {columns} FROM {table}{filter} ORDER BY time, usec"),
+    }
+}
+
+/// `sql` with `FORMAT format` added when it is a query that returns rows and names no format.
+///
+/// ```
+/// use logging_service::clickhouse::with_format;
+/// assert_eq!(with_format("SELECT 1;", "JSONEachRow"), "SELECT 1 FORMAT JSONEachRow");
+/// assert_eq!(with_format("select 1 format CSV", "JSONEachRow"), "select 1 format CSV");
+/// assert_eq!(with_format("CREATE TABLE t (x UInt8) ENGINE = Memory", "TSV"), "CREATE TABLE t (x UInt8) ENGINE = Memory");
+/// ```
+pub fn with_format(sql: &str, format: &str) -> String {
+    let sql = sql.trim().trim_end_matches(';').trim_end();
+    let words: Vec<String> = sql
+        .split_whitespace()
+        .map(str::to_ascii_uppercase)
+        .collect();
+    let returns_rows = matches!(
+        words.first().map(String::as_str),
+        Some("SELECT" | "WITH" | "SHOW" | "DESCRIBE" | "DESC" | "EXISTS")
+    );
+    let has_format = words.len() >= 2 && words[words.len() - 2] == "FORMAT";
+    if returns_rows && !has_format {
+        format!("{sql} FORMAT {format}")
+    } else {
+        sql.to_owned()
+    }
+}
+
+/// Undoes ClickHouse's TSV escaping of one field, then makes it printable on one line
+/// (newlines and tabs as `\n` and `\t`, other control characters as `\xNN`).
+fn table_cell(field: &str) -> String {
+    let mut out = String::new();
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        let c = if c == '\\' {
+            match chars.next() {
+                Some('n') => '\n',
+                Some('t') => '\t',
+                Some('r') => '\r',
+                Some('0') => '\0',
+                Some('b') => '\x08',
+                Some('f') => '\x0c',
+                Some(o) => o,
+                None => '\\',
+            }
+        } else {
+            c
+        };
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// ClickHouse's `TSVWithNames` answer as an aligned table (the last column not padded).
+///
+/// ```
+/// let t = logging_service::clickhouse::render_table("host\tseverity\tn\ngw-1\terr\t12\nmeter-10\tinfo\t3\n");
+/// assert_eq!(t, "host      severity  n\ngw-1      err       12\nmeter-10  info      3\n");
+/// ```
+pub fn render_table(tsv: &str) -> String {
+    let rows: Vec<Vec<String>> = tsv
+        .lines()
+        .map(|l| l.split('\t').map(table_cell).collect())
+        .collect();
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0; columns];
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            out.push_str(c);
+            if i + 1 < r.len() {
+                let pad = widths[i] - c.chars().count() + 2;
+                out.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// The svc.conf component `ClickHouse`: attaches a [`ClickHouseSink`] to logd's output when
 /// it starts, detaches it when it is removed (a SIGHUP with the line gone), draining for the
 /// stop timeout and spooling the rest.

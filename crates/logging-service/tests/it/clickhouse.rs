@@ -514,3 +514,77 @@ fn an_insert_whose_answer_is_lost_is_sent_again_and_the_duplicates_are_found() {
         lost_answer
     );
 }
+
+fn logc(args: &[&str]) -> std::process::Output {
+    crate::support::output(Command::new(env!("CARGO_BIN_EXE_logc")).args(args)).expect("run logc")
+}
+
+#[test]
+fn logc_query_answers_the_common_questions_and_passes_sql_through() {
+    let tmp = TempDir::new("ch-logc");
+    let Some(ch) = ClickHouse::start(&tmp.0.join("ch")) else {
+        return;
+    };
+    let logd = logd(&tmp.0.join("logd"), &format!("-u {} -t logs -c -a 20ms", ch.url()));
+    // gw-1: err at :01, :02, :03 (one says "valve"); info at :04 "valve"; meter-9: warning.
+    let mut bytes = Vec::new();
+    for (pri, sec, host, text) in [
+        (11, 1, "gw-1", "pump stalled"),
+        (11, 2, "gw-1", "valve 2 stuck"),
+        (11, 3, "gw-1", "pump stalled again"),
+        (14, 4, "gw-1", "valve 2 free"),
+        (12, 5, "meter-9", "valve reading odd"),
+    ] {
+        let m = format!("<{pri}>1 2026-12-05T10:00:0{sec}.25Z {host} app - - - {text}");
+        write!(bytes, "{} {m}", m.len()).unwrap();
+    }
+    send_and_wait(logd.listening().syslog_tcp.unwrap(), &bytes);
+    let output = logd.output();
+    wait_until("5 rows inserted", || output.stats().clickhouse_inserted == 5);
+    stop(logd);
+    let url = ch.url();
+    let ok = |args: &[&str]| {
+        let mut all = vec!["query", "--clickhouse", &url];
+        all.extend_from_slice(args);
+        let out = logc(&all);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // Counts by severity per host.
+    assert_eq!(
+        ok(&["--counts"]),
+        "host     severity  records\ngw-1     err       3\ngw-1     info      1\nmeter-9  warning   1\n"
+    );
+    let json = ok(&["--counts", "--output", "json"]);
+    let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!((first["host"].as_str(), first["severity"].as_str()), (Some("gw-1"), Some("err")));
+    // A host's records in a time range (the bounds exact to the microsecond).
+    let range = ok(&[
+        "--host", "gw-1", "--since", "2026-12-05T10:00:02.25Z", "--until", "2026-12-05T11:00:04.25+01:00",
+        "--output", "json",
+    ]);
+    let messages: Vec<String> = range
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["message"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(messages, ["valve 2 stuck", "pump stalled again"]);
+    // The last N records matching a text, oldest first.
+    let last = ok(&["--grep", "valve", "--last", "2"]);
+    let lines: Vec<&str> = last.lines().collect();
+    assert_eq!(lines.len(), 3, "{last}");
+    assert!(lines[0].starts_with("time") && lines[0].ends_with("message"), "{last}");
+    assert!(lines[1].ends_with("valve 2 free") && lines[2].ends_with("valve reading odd"), "{last}");
+    assert!(lines[1].contains("2026-12-05 10:00:04  250000  gw-1") && lines[1].contains(" info "), "{last}");
+    // SQL passed through, with and without a format of its own.
+    assert_eq!(ok(&["--sql", "SELECT count() AS n FROM logs WHERE host = 'gw-1'"]), "n\n4\n");
+    assert_eq!(ok(&["--sql", "SELECT uniqExact(host) FROM logs FORMAT CSV"]), "2\n");
+    // ClickHouse's refusal is a data error (65) with its message; no ClickHouse, 69.
+    let bad = logc(&["query", "--clickhouse", &url, "--sql", "SELECT nosuchcolumn FROM logs"]);
+    assert_eq!(bad.status.code(), Some(65));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("nosuchcolumn"));
+    let port = free_port();
+    let away = logc(&["query", "--clickhouse", &format!("http://127.0.0.1:{port}"), "--counts"]);
+    assert_eq!(away.status.code(), Some(69), "{}", String::from_utf8_lossy(&away.stderr));
+    // Quoting: a text with quotes and backslashes is a literal, not SQL.
+    assert_eq!(ok(&["--grep", "x' OR '1'='1", "--output", "json"]), "");
+}
