@@ -192,7 +192,9 @@ pub fn check_url(url: &str) -> Result<(), String> {
 /// `NAME` or `DATABASE.NAME`, each an identifier (`[A-Za-z_][A-Za-z0-9_]*`): it goes into SQL.
 pub fn check_table(t: &str) -> Result<(), String> {
     let ident = |s: &str| {
-        s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     };
     let ok = match t.split_once('.') {
@@ -202,7 +204,9 @@ pub fn check_table(t: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("table `{t}`: expected NAME or DATABASE.NAME of letters, digits and _"))
+        Err(format!(
+            "table `{t}`: expected NAME or DATABASE.NAME of letters, digits and _"
+        ))
     }
 }
 
@@ -210,7 +214,9 @@ fn check_name(n: &str) -> Result<(), String> {
     if !n.is_empty() && n.len() <= 255 && n.chars().all(|c| c.is_ascii_graphic()) {
         Ok(())
     } else {
-        Err(format!("logd name `{n}`: expected 1 to 255 printable characters"))
+        Err(format!(
+            "logd name `{n}`: expected 1 to 255 printable characters"
+        ))
     }
 }
 
@@ -575,10 +581,7 @@ impl ClickHouseSink {
 fn insert_loop(shared: &Shared) {
     let opts = &shared.opts;
     let http = Http::new(&opts.url, opts.request_timeout);
-    let insert = format!(
-        "INSERT INTO {} ({COLUMNS}) FORMAT TabSeparated",
-        opts.table
-    );
+    let insert = format!("INSERT INTO {} ({COLUMNS}) FORMAT TabSeparated", opts.table);
     let mut backoff = Backoff::new(opts.backoff_base, opts.backoff_cap);
     let mut created = !opts.create;
     // When rows were first seen waiting (the age of a batch counts from it).
@@ -922,9 +925,30 @@ pub fn question_sql(q: &Question) -> String {
         );
     }
     let facilities = [
-        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
-        "authpriv", "ftp", "ntp", "security", "console", "solaris-cron", "local0", "local1",
-        "local2", "local3", "local4", "local5", "local6", "local7",
+        "kern",
+        "user",
+        "mail",
+        "daemon",
+        "auth",
+        "syslog",
+        "lpr",
+        "news",
+        "uucp",
+        "cron",
+        "authpriv",
+        "ftp",
+        "ntp",
+        "security",
+        "console",
+        "solaris-cron",
+        "local0",
+        "local1",
+        "local2",
+        "local3",
+        "local4",
+        "local5",
+        "local6",
+        "local7",
     ];
     let columns = format!(
         "time, usec, host, app, pid, {}, {}, msgid, sd, message",
@@ -1053,8 +1077,6 @@ impl ClickHouseService {
     }
 }
 
-
-
 impl Component for ClickHouseService {
     fn check(&self, args: &[String]) -> Result<(), ComponentError> {
         self.options(args).map(drop)
@@ -1070,7 +1092,11 @@ impl Component for ClickHouseService {
         })?;
         let handle = sink.handle();
         self.env.output.attach(Box::new(sink));
-        tracing::info!("clickhouse: shipping records into {} at {}", opts.table, opts.url);
+        tracing::info!(
+            "clickhouse: shipping records into {} at {}",
+            opts.table,
+            opts.url
+        );
         self.running = Some((opts, handle));
         Ok(())
     }
@@ -1088,7 +1114,11 @@ impl Component for ClickHouseService {
             let flushed = sink.flush();
             self.env.output.retire(sink);
             flushed.map_err(|e| ComponentError::io("cannot spool the rows left", &e))?;
-            tracing::info!("clickhouse: no longer shipping into {} at {}", opts.table, opts.url);
+            tracing::info!(
+                "clickhouse: no longer shipping into {} at {}",
+                opts.table,
+                opts.url
+            );
         }
         Ok(())
     }
@@ -1123,16 +1153,37 @@ mod tests {
     #[test]
     fn times_outside_datetime_are_clamped_and_fields_escaped() {
         let mut row = Vec::new();
-        encode_row(&rec("1969-12-31T23:59:59.250000Z", "a\\b\tc\r\n\0"), "l", 1, &mut row);
+        encode_row(
+            &rec("1969-12-31T23:59:59.250000Z", "a\\b\tc\r\n\0"),
+            "l",
+            1,
+            &mut row,
+        );
         encode_row(&rec("2200-01-01T00:00:00.000001Z", "x"), "l", 2, &mut row);
         encode_row(&rec("not a time", "y"), "l", 3, &mut row);
         let text = String::from_utf8(row).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
-        assert!(lines[0].starts_with("1970-01-01 00:00:00\t0\t"), "{}", lines[0]);
-        assert!(lines[0].contains("\ta\\\\b\\tc\\r\\n\\0\tl\t1"), "{}", lines[0]);
-        assert!(lines[1].starts_with("2106-02-07 06:28:15\t0\t"), "{}", lines[1]);
-        assert!(lines[2].starts_with("1970-01-01 00:00:00\t0\t"), "{}", lines[2]);
+        assert!(
+            lines[0].starts_with("1970-01-01 00:00:00\t0\t"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[0].contains("\ta\\\\b\\tc\\r\\n\\0\tl\t1"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].starts_with("2106-02-07 06:28:15\t0\t"),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[2].starts_with("1970-01-01 00:00:00\t0\t"),
+            "{}",
+            lines[2]
+        );
         for l in lines {
             assert_eq!(l.split('\t').count(), COLUMNS.split(", ").count(), "{l}");
         }

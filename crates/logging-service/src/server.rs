@@ -778,7 +778,10 @@ impl LogdConfig {
             d.push_str(&format!("static {} \"-p {p}\"\n", services::RELP_LOGGING));
         }
         if let Some(args) = &self.clickhouse {
-            d.push_str(&format!("static {} \"{args}\"\n", crate::clickhouse::CLICKHOUSE));
+            d.push_str(&format!(
+                "static {} \"{args}\"\n",
+                crate::clickhouse::CLICKHOUSE
+            ));
         }
         d
     }

@@ -226,7 +226,10 @@ fn read(args: ReadArgs) -> ExitCode {
 fn query(args: QueryArgs) -> ExitCode {
     use logging_service::clickhouse::{Http, Question, question_sql, render_table, with_format};
     use std::io::Write;
-    let time = |t: &Option<String>| t.as_deref().and_then(logging_service::record::parse_rfc3339);
+    let time = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(logging_service::record::parse_rfc3339)
+    };
     let sql = match &args.sql {
         Some(sql) => sql.clone(),
         None => question_sql(&Question {

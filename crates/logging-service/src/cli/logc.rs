@@ -417,7 +417,9 @@ mod tests {
         ];
         // Text the encoder checks against its format (exit 65), paths, and text ClickHouse
         // gets quoted (or, for --sql, judges itself).
-        let free_text = ["host", "app", "msgid", "sd", "message", "data_dir", "grep", "sql"];
+        let free_text = [
+            "host", "app", "msgid", "sd", "message", "data_dir", "grep", "sql",
+        ];
         let mut cmd = Cli::command();
         cmd.build();
         for sub in cmd.get_subcommands_mut() {

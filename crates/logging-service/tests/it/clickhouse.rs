@@ -19,7 +19,6 @@ pub(crate) struct ClickHouse {
     dir: PathBuf,
     server: PathBuf,
     pub(crate) http_port: u16,
-
 }
 
 /// A free loopback port (bound and released: the server binds it right after).
@@ -96,7 +95,6 @@ impl ClickHouse {
             dir: dir.to_path_buf(),
             server,
             http_port,
-
         };
         ch.run();
         Some(ch)
@@ -107,7 +105,10 @@ impl ClickHouse {
         let log = std::fs::File::create(self.dir.join("server.log")).unwrap();
         let child = crate::support::spawn(
             Command::new(&self.server)
-                .arg(format!("--config-file={}", self.dir.join("config.xml").display()))
+                .arg(format!(
+                    "--config-file={}",
+                    self.dir.join("config.xml").display()
+                ))
                 .current_dir(&self.dir)
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().unwrap())
@@ -131,7 +132,10 @@ impl ClickHouse {
                     std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
                 );
             }
-            assert!(Instant::now() < deadline, "clickhouse-server never answered /ping");
+            assert!(
+                Instant::now() < deadline,
+                "clickhouse-server never answered /ping"
+            );
             std::thread::park_timeout(Duration::from_millis(20));
         }
     }
@@ -217,11 +221,16 @@ fn every_field_arrives_intact() {
         return;
     };
     let data = tmp.0.join("logd");
-    let logd = logd(&data, &format!("-u {} -t logs -c -n edge-1 -a 20ms", ch.url()));
+    let logd = logd(
+        &data,
+        &format!("-u {} -t logs -c -n edge-1 -a 20ms", ch.url()),
+    );
     let at = logd.listening();
     let sd = r#"[ex@32473 a="x\]y\"z\\" b="h\u{f4}te"][meta seq="1"]"#;
     let messages = [
-        format!("<165>1 2026-11-26T08:00:01.5+05:30 gw-1 mqttd 812 ID47 {sd} valve\tstuck\nagain \\ done"),
+        format!(
+            "<165>1 2026-11-26T08:00:01.5+05:30 gw-1 mqttd 812 ID47 {sd} valve\tstuck\nagain \\ done"
+        ),
         "<11>1 2026-11-26T08:00:02.000001Z gw-1 - - - - no app, no pid".to_owned(),
         "<30>Nov 26 08:00:03 meter-9 meterd[77]: a 3164 message".to_owned(),
     ];
@@ -230,9 +239,14 @@ fn every_field_arrives_intact() {
         write!(bytes, "{} {m}", m.len()).unwrap();
     }
     send_and_wait(at.syslog_tcp.unwrap(), &bytes);
-    send_and_wait(at.ace.unwrap(), &crate::support::ace_frame("from ACE\twith a tab"));
+    send_and_wait(
+        at.ace.unwrap(),
+        &crate::support::ace_frame("from ACE\twith a tab"),
+    );
     let output = logd.output();
-    wait_until("4 rows inserted", || output.stats().clickhouse_inserted == 4);
+    wait_until("4 rows inserted", || {
+        output.stats().clickhouse_inserted == 4
+    });
     let s = stop(logd);
     assert_eq!((s.clickhouse_received, s.clickhouse_retried), (4, 0));
     // What the files hold, field by field, is what ClickHouse holds.
@@ -246,12 +260,20 @@ fn every_field_arrives_intact() {
         "SELECT toUnixTimestamp(time) AS t, usec, host, app, pid, facility, severity, sent, msgid, sd, message, logd, seq \
          FROM logs ORDER BY message FORMAT JSONEachRow",
     );
-    let rows: Vec<serde_json::Value> = rows.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<serde_json::Value> = rows
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(rows.len(), stored.len());
     let dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
     let mut seqs = Vec::new();
     for (row, rec) in rows.iter().zip(&stored) {
-        let field = |k: &str| row[k].as_str().unwrap_or_else(|| panic!("{k} in {row}")).to_owned();
+        let field = |k: &str| {
+            row[k]
+                .as_str()
+                .unwrap_or_else(|| panic!("{k} in {row}"))
+                .to_owned()
+        };
         // (ClickHouse shows the DateTime 0 as `0000-00-00 00:00:00`: compare the numbers.)
         let t = row["t"].as_u64().unwrap() as i64;
         let usec = row["usec"].as_u64().unwrap() as u32;
@@ -269,7 +291,10 @@ fn every_field_arrives_intact() {
         seqs.push(field("seq").parse::<u64>().unwrap());
     }
     // The MSGID and the structured data with its escapes, byte for byte as sent.
-    let first = rows.iter().find(|r| r["msgid"] == "ID47").expect("the RFC 5424 record");
+    let first = rows
+        .iter()
+        .find(|r| r["msgid"] == "ID47")
+        .expect("the RFC 5424 record");
     assert_eq!(first["sd"], sd);
     assert_eq!(first["message"], "valve\tstuck\nagain \\ done");
     seqs.sort_unstable();
@@ -293,13 +318,20 @@ fn a_kill_9_of_clickhouse_mid_run_loses_nothing_and_duplicates_are_found() {
     let sender = std::thread::spawn(move || {
         for (k, chunk) in (0..N).step_by(20_000).enumerate() {
             let host = format!("host-{}", k % 4);
-            send_and_wait(at.syslog_tcp.unwrap(), &syslog_batch(&host, "kill", chunk..chunk + 20_000));
+            send_and_wait(
+                at.syslog_tcp.unwrap(),
+                &syslog_batch(&host, "kill", chunk..chunk + 20_000),
+            );
         }
     });
-    wait_until("some rows inserted", || output.stats().clickhouse_inserted >= 20_000);
+    wait_until("some rows inserted", || {
+        output.stats().clickhouse_inserted >= 20_000
+    });
     ch.kill();
     let failed = output.stats().clickhouse_failed;
-    wait_until("the sink saw the outage", || output.stats().clickhouse_failed > failed + 2);
+    wait_until("the sink saw the outage", || {
+        output.stats().clickhouse_failed > failed + 2
+    });
     ch.restart();
     sender.join().unwrap();
     wait_until("every row inserted", || {
@@ -318,7 +350,10 @@ fn a_kill_9_of_clickhouse_mid_run_loses_nothing_and_duplicates_are_found() {
     );
     assert_eq!((distinct, messages), (N as u64, N as u64), "nothing lost");
     assert_eq!(rows - distinct, dups);
-    assert!(dups == 0 || s.clickhouse_retried > 0, "duplicates come from retried batches: {s:?}");
+    assert!(
+        dups == 0 || s.clickhouse_retried > 0,
+        "duplicates come from retried batches: {s:?}"
+    );
     assert!(s.clickhouse_inserted >= N as u64);
     println!(
         "ledger: {N} sent, {rows} rows, {dups} duplicates; {} failed inserts, {} batches retried",
@@ -354,13 +389,18 @@ fn two_shards_behind_a_distributed_table_add_up() {
         for h in 0..4 {
             let host = format!("dev-{i}-{h}");
             let per_host = PER_LOGD / 4;
-            send_and_wait(at, &syslog_batch(&host, "shard", h * per_host..(h + 1) * per_host));
+            send_and_wait(
+                at,
+                &syslog_batch(&host, "shard", h * per_host..(h + 1) * per_host),
+            );
         }
         running.push(l);
     }
     for l in &running {
         let output = l.output();
-        wait_until("each logd inserted its rows", || output.stats().clickhouse_inserted == PER_LOGD as u64);
+        wait_until("each logd inserted its rows", || {
+            output.stats().clickhouse_inserted == PER_LOGD as u64
+        });
     }
     for l in running {
         assert_eq!(stop(l).clickhouse_inserted, PER_LOGD as u64);
@@ -368,9 +408,15 @@ fn two_shards_behind_a_distributed_table_add_up() {
     // Distributed inserts go on to the other shard in the background.
     let total = 2 * PER_LOGD as u64;
     let local = |ch: &ClickHouse| ch.count("SELECT count() FROM logs_local");
-    wait_until("the shards hold every row", || local(&a) + local(&b) >= total);
+    wait_until("the shards hold every row", || {
+        local(&a) + local(&b) >= total
+    });
     let (na, nb) = (local(&a), local(&b));
-    assert_eq!(na + nb, total, "per-shard counts add up to the records sent");
+    assert_eq!(
+        na + nb,
+        total,
+        "per-shard counts add up to the records sent"
+    );
     assert!(na > 0 && nb > 0, "both shards hold rows: {na} + {nb}");
     assert_eq!(a.count("SELECT count() FROM logs"), total);
     assert_eq!(b.count("SELECT uniqExact(logd, seq) FROM logs"), total);
@@ -383,7 +429,10 @@ fn two_shards_behind_a_distributed_table_add_up() {
     };
     let (ha, hb) = (hosts(&a), hosts(&b));
     assert_eq!(ha.len() + hb.len(), 8, "{ha:?} {hb:?}");
-    assert!(ha.iter().all(|h| !hb.contains(h)), "a host split over the shards");
+    assert!(
+        ha.iter().all(|h| !hb.contains(h)),
+        "a host split over the shards"
+    );
     println!("shards: {na} + {nb} = {total}");
 }
 
@@ -408,13 +457,18 @@ fn the_sink_comes_and_goes_with_the_svc_conf_on_reload() {
     // The sink appears: records from now on go to ClickHouse.
     std::fs::write(
         &conf,
-        format!("{listener}static ClickHouse \"-u {} -t logs -c -a 20ms\"\n", ch.url()),
+        format!(
+            "{listener}static ClickHouse \"-u {} -t logs -c -a 20ms\"\n",
+            ch.url()
+        ),
     )
     .unwrap();
     assert!(logd.reconfigure().unwrap().is_ok());
     let port = logd.listening().syslog_tcp.unwrap();
     send_and_wait(port, &syslog_batch("h", "during", 0..10));
-    wait_until("10 rows inserted", || output.stats().clickhouse_inserted == 10);
+    wait_until("10 rows inserted", || {
+        output.stats().clickhouse_inserted == 10
+    });
     send_and_wait(port, &syslog_batch("h", "draining", 0..5));
     // It disappears: the removal drains what it holds before the reload returns.
     std::fs::write(&conf, listener).unwrap();
@@ -432,9 +486,7 @@ fn the_sink_comes_and_goes_with_the_svc_conf_on_reload() {
 /// A proxy in front of ClickHouse that passes every request on, and for the first insert
 /// drops ClickHouse's answer: the rows are in, but logd never hears so. Returns its address
 /// and, once it happened, the number of rows whose answer it dropped.
-fn answer_dropping_proxy(
-    upstream: u16,
-) -> (std::net::SocketAddr, std::sync::mpsc::Receiver<u64>) {
+fn answer_dropping_proxy(upstream: u16) -> (std::net::SocketAddr, std::sync::mpsc::Receiver<u64>) {
     use std::io::{BufRead, BufReader, Read};
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -501,7 +553,9 @@ fn an_insert_whose_answer_is_lost_is_sent_again_and_the_duplicates_are_found() {
     let port = logd.listening().syslog_tcp.unwrap();
     send_and_wait(port, &syslog_batch("h", "dup", 0..3000));
     let output = logd.output();
-    wait_until("every row inserted", || output.stats().clickhouse_inserted == 3000);
+    wait_until("every row inserted", || {
+        output.stats().clickhouse_inserted == 3000
+    });
     let s = stop(logd);
     let lost_answer = dropped.recv().unwrap();
     assert!(lost_answer > 0);
@@ -510,7 +564,9 @@ fn an_insert_whose_answer_is_lost_is_sent_again_and_the_duplicates_are_found() {
     assert_eq!(ch.count("SELECT uniqExact(logd, seq) FROM logs"), 3000);
     assert_eq!(ch.count("SELECT count() FROM logs"), 3000 + lost_answer);
     assert_eq!(
-        ch.count("SELECT count() FROM (SELECT logd, seq FROM logs GROUP BY logd, seq HAVING count() > 1)"),
+        ch.count(
+            "SELECT count() FROM (SELECT logd, seq FROM logs GROUP BY logd, seq HAVING count() > 1)"
+        ),
         lost_answer
     );
 }
@@ -525,7 +581,10 @@ fn logc_query_answers_the_common_questions_and_passes_sql_through() {
     let Some(ch) = ClickHouse::start(&tmp.0.join("ch")) else {
         return;
     };
-    let logd = logd(&tmp.0.join("logd"), &format!("-u {} -t logs -c -a 20ms", ch.url()));
+    let logd = logd(
+        &tmp.0.join("logd"),
+        &format!("-u {} -t logs -c -a 20ms", ch.url()),
+    );
     // gw-1: err at :01, :02, :03 (one says "valve"); info at :04 "valve"; meter-9: warning.
     let mut bytes = Vec::new();
     for (pri, sec, host, text) in [
@@ -540,14 +599,20 @@ fn logc_query_answers_the_common_questions_and_passes_sql_through() {
     }
     send_and_wait(logd.listening().syslog_tcp.unwrap(), &bytes);
     let output = logd.output();
-    wait_until("5 rows inserted", || output.stats().clickhouse_inserted == 5);
+    wait_until("5 rows inserted", || {
+        output.stats().clickhouse_inserted == 5
+    });
     stop(logd);
     let url = ch.url();
     let ok = |args: &[&str]| {
         let mut all = vec!["query", "--clickhouse", &url];
         all.extend_from_slice(args);
         let out = logc(&all);
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
     // Counts by severity per host.
@@ -557,34 +622,79 @@ fn logc_query_answers_the_common_questions_and_passes_sql_through() {
     );
     let json = ok(&["--counts", "--output", "json"]);
     let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
-    assert_eq!((first["host"].as_str(), first["severity"].as_str()), (Some("gw-1"), Some("err")));
+    assert_eq!(
+        (first["host"].as_str(), first["severity"].as_str()),
+        (Some("gw-1"), Some("err"))
+    );
     // A host's records in a time range (the bounds exact to the microsecond).
     let range = ok(&[
-        "--host", "gw-1", "--since", "2026-12-05T10:00:02.25Z", "--until", "2026-12-05T11:00:04.25+01:00",
-        "--output", "json",
+        "--host",
+        "gw-1",
+        "--since",
+        "2026-12-05T10:00:02.25Z",
+        "--until",
+        "2026-12-05T11:00:04.25+01:00",
+        "--output",
+        "json",
     ]);
     let messages: Vec<String> = range
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["message"].as_str().unwrap().to_owned())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["message"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(messages, ["valve 2 stuck", "pump stalled again"]);
     // The last N records matching a text, oldest first.
     let last = ok(&["--grep", "valve", "--last", "2"]);
     let lines: Vec<&str> = last.lines().collect();
     assert_eq!(lines.len(), 3, "{last}");
-    assert!(lines[0].starts_with("time") && lines[0].ends_with("message"), "{last}");
-    assert!(lines[1].ends_with("valve 2 free") && lines[2].ends_with("valve reading odd"), "{last}");
-    assert!(lines[1].contains("2026-12-05 10:00:04  250000  gw-1") && lines[1].contains(" info "), "{last}");
+    assert!(
+        lines[0].starts_with("time") && lines[0].ends_with("message"),
+        "{last}"
+    );
+    assert!(
+        lines[1].ends_with("valve 2 free") && lines[2].ends_with("valve reading odd"),
+        "{last}"
+    );
+    assert!(
+        lines[1].contains("2026-12-05 10:00:04  250000  gw-1") && lines[1].contains(" info "),
+        "{last}"
+    );
     // SQL passed through, with and without a format of its own.
-    assert_eq!(ok(&["--sql", "SELECT count() AS n FROM logs WHERE host = 'gw-1'"]), "n\n4\n");
-    assert_eq!(ok(&["--sql", "SELECT uniqExact(host) FROM logs FORMAT CSV"]), "2\n");
+    assert_eq!(
+        ok(&["--sql", "SELECT count() AS n FROM logs WHERE host = 'gw-1'"]),
+        "n\n4\n"
+    );
+    assert_eq!(
+        ok(&["--sql", "SELECT uniqExact(host) FROM logs FORMAT CSV"]),
+        "2\n"
+    );
     // ClickHouse's refusal is a data error (65) with its message; no ClickHouse, 69.
-    let bad = logc(&["query", "--clickhouse", &url, "--sql", "SELECT nosuchcolumn FROM logs"]);
+    let bad = logc(&[
+        "query",
+        "--clickhouse",
+        &url,
+        "--sql",
+        "SELECT nosuchcolumn FROM logs",
+    ]);
     assert_eq!(bad.status.code(), Some(65));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("nosuchcolumn"));
     let port = free_port();
-    let away = logc(&["query", "--clickhouse", &format!("http://127.0.0.1:{port}"), "--counts"]);
-    assert_eq!(away.status.code(), Some(69), "{}", String::from_utf8_lossy(&away.stderr));
+    let away = logc(&[
+        "query",
+        "--clickhouse",
+        &format!("http://127.0.0.1:{port}"),
+        "--counts",
+    ]);
+    assert_eq!(
+        away.status.code(),
+        Some(69),
+        "{}",
+        String::from_utf8_lossy(&away.stderr)
+    );
     // Quoting: a text with quotes and backslashes is a literal, not SQL.
     assert_eq!(ok(&["--grep", "x' OR '1'='1", "--output", "json"]), "");
 }
