@@ -78,7 +78,7 @@ pub struct ClickHouseOptions {
     pub backoff_cap: Duration,
     /// How long one insert may take before it counts as failed.
     pub request_timeout: Duration,
-    /// How long a stop (or removal) keeps inserting before it spools the rest.
+    /// How long a stop (or removal) keeps inserting before it spools the rest (`-w`).
     pub stop_timeout: Duration,
 }
 
@@ -105,7 +105,7 @@ impl ClickHouseOptions {
     }
 
     /// The options of a svc.conf directive's arguments:
-    /// `-u URL [-t TABLE] [-c] [-n NAME] [-r ROWS] [-a AGE] [-s SPOOL_DIR] [-m SPOOL_MAX]`.
+    /// `-u URL [-t TABLE] [-c] [-n NAME] [-r ROWS] [-a AGE] [-s SPOOL_DIR] [-m SPOOL_MAX] [-w STOP]`.
     ///
     /// ```
     /// use logging_service::clickhouse::ClickHouseOptions;
@@ -145,6 +145,12 @@ impl ClickHouseOptions {
                         .ok_or_else(|| format!("-a: `{v}` is not an age from 1ms to 1h"))?
                 }
                 "-s" => o.spool_dir = PathBuf::from(v),
+                "-w" => {
+                    o.stop_timeout = crate::limits::parse_duration(v)
+                        .ok()
+                        .filter(|d| *d <= Duration::from_secs(3600))
+                        .ok_or_else(|| format!("-w: `{v}` is not a duration up to 1h"))?
+                }
                 "-m" => {
                     o.spool_max = crate::limits::parse_size(v)
                         .ok()
@@ -153,7 +159,7 @@ impl ClickHouseOptions {
                 }
                 other => {
                     return Err(format!(
-                        "unknown argument `{other}` (expected -u URL, -t TABLE, -c, -n NAME, -r ROWS, -a AGE, -s DIR, -m SIZE)"
+                        "unknown argument `{other}` (expected -u URL, -t TABLE, -c, -n NAME, -r ROWS, -a AGE, -s DIR, -m SIZE, -w DURATION)"
                     ));
                 }
             }
@@ -269,15 +275,37 @@ fn clamp_time(seconds: i64) -> (i64, bool) {
 ///     "2026-11-26 08:00:01\t500000\tgw-1\tmqttd\t812\t1\t4\t2026-11-26T13:30:01.5+05:30\tCONN\t[m c=\"s\\\\]17\"]\tline one\\nand\\ttab\tedge-a\t7\n");
 /// ```
 pub fn encode_row<'a>(r: &LogRecord<'a>, logd: &str, seq: u64, out: &mut Vec<u8>) {
-    let (secs, micros) = parse_rfc3339(r.time).unwrap_or((0, 0));
-    let (secs, clamped) = clamp_time(secs);
-    let micros = if clamped { 0 } else { micros };
-    let text = crate::record::rfc3339(secs, 0);
-    // `YYYY-MM-DDThh:mm:ss.000000Z` -> `YYYY-MM-DD hh:mm:ss`.
-    out.extend_from_slice(&text.as_bytes()[..10]);
-    out.push(b' ');
-    out.extend_from_slice(&text.as_bytes()[11..19]);
-    let _ = write!(out, "\t{micros}\t");
+    let t = r.time.as_bytes();
+    // The usual case, a record's own `YYYY-MM-DDThh:mm:ss.ffffffZ` within DateTime's years,
+    // is cut to `YYYY-MM-DD hh:mm:ss` and `ffffff` without parsing.
+    if t.len() == 27
+        && t[10] == b'T'
+        && t[19] == b'.'
+        && t[26] == b'Z'
+        && (&b"1971"[..]..=&b"2105"[..]).contains(&&t[..4])
+        && t[20..26].iter().all(u8::is_ascii_digit)
+    {
+        out.extend_from_slice(&t[..10]);
+        out.push(b' ');
+        out.extend_from_slice(&t[11..19]);
+        out.push(b'\t');
+        let digits = t[20..26]
+            .iter()
+            .position(|&b| b != b'0')
+            .map_or(&b"0"[..], |i| &t[20 + i..26]);
+        out.extend_from_slice(digits);
+        out.push(b'\t');
+    } else {
+        let (secs, micros) = parse_rfc3339(r.time).unwrap_or((0, 0));
+        let (secs, clamped) = clamp_time(secs);
+        let micros = if clamped { 0 } else { micros };
+        let text = crate::record::rfc3339(secs, 0);
+        // `YYYY-MM-DDThh:mm:ss.000000Z` -> `YYYY-MM-DD hh:mm:ss`.
+        out.extend_from_slice(&text.as_bytes()[..10]);
+        out.push(b' ');
+        out.extend_from_slice(&text.as_bytes()[11..19]);
+        let _ = write!(out, "\t{micros}\t");
+    }
     // Absent fields are `-`, as in the store's lines.
     let token = |f: &'a str| if f.is_empty() { "-" } else { f };
     for f in [r.host, r.app, r.pid] {
@@ -589,6 +617,8 @@ fn insert_loop(shared: &Shared) {
     // The start of the last batch that failed: sending it again is a retry.
     let mut failed_at: Option<crate::spool::Position> = None;
     let mut down_since: Option<Instant> = None;
+    // The last batch left rows behind in the spool.
+    let mut behind = false;
     let mut body = Vec::new();
     loop {
         {
@@ -609,6 +639,7 @@ fn insert_loop(shared: &Shared) {
                 let since = *waiting_since.get_or_insert_with(Instant::now);
                 let age = since.elapsed();
                 if stopping
+                    || behind
                     || failed_at.is_some()
                     || spool.len() >= opts.batch_rows as u64
                     || age >= opts.batch_age
@@ -627,7 +658,17 @@ fn insert_loop(shared: &Shared) {
             Some(Err(e)) => (None, Err(e)),
             _ => {
                 created = true;
-                let batch = match shared.spool.lock().peek(opts.batch_rows, 64 << 20) {
+                let peeked = {
+                    let mut spool = shared.spool.lock();
+                    let queued = spool.len();
+                    spool.peek(opts.batch_rows, 64 << 20).map(|b| {
+                        // Rows left behind (a backlog, the spool of an earlier run, a
+                        // segment's end) have waited already: they go next without waiting.
+                        behind = queued > b.records.len() as u64;
+                        b
+                    })
+                };
+                let batch = match peeked {
                     Ok(b) => b,
                     Err(e) => {
                         tracing::error!("clickhouse: reading the spool failed: {e}");
@@ -661,7 +702,10 @@ fn insert_loop(shared: &Shared) {
                     shared
                         .backlogged
                         .store(spool.backlogged(), Ordering::Release);
-                    if !spool.is_empty() {
+                    if spool.is_empty() {
+                        behind = false;
+                    } else if !behind {
+                        // Rows that came during the insert: their batch's age starts now.
                         waiting_since = Some(Instant::now());
                     }
                     c
@@ -1186,6 +1230,28 @@ mod tests {
         );
         for l in lines {
             assert_eq!(l.split('\t').count(), COLUMNS.split(", ").count(), "{l}");
+        }
+    }
+
+    #[test]
+    fn the_fast_path_for_times_agrees_with_parsing() {
+        for time in [
+            "2026-11-26T08:00:01.500000Z",
+            "2026-11-26T08:00:01.000000Z",
+            "2026-11-26T08:00:01.000007Z",
+            "1971-01-01T00:00:00.000001Z",
+            "2105-12-31T23:59:59.999999Z",
+        ] {
+            let mut fast = Vec::new();
+            encode_row(&rec(time, "m"), "l", 1, &mut fast);
+            let (secs, micros) = parse_rfc3339(time).unwrap();
+            let text = crate::record::rfc3339(secs, 0);
+            let slow = format!("{} {}\t{micros}\t", &text[..10], &text[11..19]);
+            assert!(
+                fast.starts_with(slow.as_bytes()),
+                "{time}: {}",
+                String::from_utf8_lossy(&fast)
+            );
         }
     }
 

@@ -91,7 +91,7 @@ pub struct Cli {
     /// Reconnection back-off: first delay and cap, doubling with jitter (`100ms:30s`).
     #[arg(long, value_name = "BASE:CAP", default_value = "100ms:30s", requires = "forward", value_parser = parse_backoff)]
     forward_backoff: (Duration, Duration),
-    /// How long a stop keeps forwarding before it spools the rest.
+    /// How long a stop keeps forwarding (and inserting into ClickHouse) before it spools the rest.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration_up_to(Duration::from_secs(3600)))]
     stop_timeout: Duration,
     /// When to fdatasync: `none`, `batch` (after each batch), or at most `<N>ms` after a write.
@@ -344,10 +344,11 @@ impl Cli {
             ));
         }
         let mut args = format!(
-            "-u {url} -t {} -r {} -a {}ms",
+            "-u {url} -t {} -r {} -a {}ms -w {}ms",
             self.clickhouse_table,
             self.clickhouse_batch,
-            self.clickhouse_age.as_millis()
+            self.clickhouse_age.as_millis(),
+            self.stop_timeout.as_millis()
         );
         if self.clickhouse_create {
             args.push_str(" -c");

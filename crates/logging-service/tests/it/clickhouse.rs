@@ -698,3 +698,67 @@ fn logc_query_answers_the_common_questions_and_passes_sql_through() {
     // Quoting: a text with quotes and backslashes is a literal, not SQL.
     assert_eq!(ok(&["--grep", "x' OR '1'='1", "--output", "json"]), "");
 }
+
+/// The binary: `--clickhouse` ships, and the stop's summary accounts for every row.
+#[test]
+fn the_binary_ships_with_clickhouse_options_and_accounts_at_the_stop() {
+    use std::io::{BufRead, BufReader, Read};
+    let tmp = TempDir::new("ch-bin");
+    let Some(ch) = ClickHouse::start(&tmp.0.join("ch")) else {
+        return;
+    };
+    let mut child = crate::support::spawn(
+        Command::new(env!("CARGO_BIN_EXE_logd"))
+            .args([
+                "--ace-port",
+                "off",
+                "--syslog-port",
+                "0",
+                "--clickhouse",
+                &ch.url(),
+            ])
+            .args([
+                "--clickhouse-table",
+                "edge_logs",
+                "--clickhouse-create",
+                "--clickhouse-batch",
+                "100",
+            ])
+            .args([
+                "--clickhouse-age",
+                "50ms",
+                "--clickhouse-logd",
+                "edge-bin",
+                "--data-dir",
+            ])
+            .arg(tmp.0.join("logd"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )
+    .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .expect(&line);
+    send_and_wait(addr, &syslog_batch("bin", "binary", 0..1000));
+    wait_until("1000 rows in ClickHouse", || {
+        ch.count("SELECT count() FROM edge_logs WHERE logd = 'edge-bin'") == 1000
+    });
+    let st = crate::support::status(Command::new("kill").args(["-TERM", &child.id().to_string()]))
+        .unwrap();
+    assert!(st.success());
+    assert!(child.wait().unwrap().success());
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(
+        rest.contains("logd: clickhouse ledger: received=1000 recovered=0 queued=0 inserted=1000 dropped=0 balanced=yes"),
+        "{rest}"
+    );
+    assert!(rest.contains("0 batches retried"), "{rest}");
+}
