@@ -1178,6 +1178,54 @@ impl Component for ClickHouseService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a sender put in a record's fields, its row is one line of exactly the
+        /// table's columns, and ClickHouse's unescaping gives each field back.
+        #[test]
+        fn any_record_is_one_row_of_every_column(
+            host in any::<String>(), app in any::<String>(), sd in any::<String>(),
+            message in any::<String>(), time in any::<String>(), facility in any::<u8>(),
+        ) {
+            let r = LogRecord { time: &time, host: &host, app: &app, pid: "-", facility, severity: 3,
+                                sent: "-", msgid: "-", structured_data: &sd, message: &message };
+            let mut row = Vec::new();
+            encode_row(&r, "l", 9, &mut row);
+            let text = String::from_utf8(row).unwrap();
+            prop_assert_eq!(text.matches('\n').count(), 1);
+            prop_assert!(text.ends_with('\n'));
+            let fields: Vec<&str> = text.trim_end_matches('\n').split('\t').collect();
+            prop_assert_eq!(fields.len(), COLUMNS.split(", ").count());
+            prop_assert_eq!(table_cell(fields[10]), table_cell(&{
+                let mut m = Vec::new();
+                push_field(&mut m, &message);
+                String::from_utf8(m).unwrap()
+            }));
+            let unescape = |f: &str| {
+                let mut out = String::new();
+                let mut chars = f.chars();
+                while let Some(c) = chars.next() {
+                    out.push(if c == '\\' {
+                        match chars.next() { Some('n') => '\n', Some('t') => '\t', Some('r') => '\r', Some('0') => '\0', Some(o) => o, None => '\\' }
+                    } else { c });
+                }
+                out
+            };
+            prop_assert_eq!(unescape(fields[10]), message);
+            let host_back = unescape(fields[2]);
+            prop_assert_eq!(host_back.as_str(), if host.is_empty() { "-" } else { host.as_str() });
+        }
+
+        /// Any answer renders as a table of one line per line of it, without a control
+        /// character.
+        #[test]
+        fn any_answer_renders_without_control_characters(answer in any::<String>()) {
+            let t = render_table(&answer);
+            prop_assert_eq!(t.lines().count(), answer.lines().count());
+            prop_assert!(!t.chars().any(|c| c.is_control() && c != '\n'));
+        }
+    }
 
     fn rec<'a>(time: &'a str, message: &'a str) -> LogRecord<'a> {
         LogRecord {
