@@ -661,11 +661,10 @@ fn insert_loop(shared: &Shared) {
                 let peeked = {
                     let mut spool = shared.spool.lock();
                     let queued = spool.len();
-                    spool.peek(opts.batch_rows, 64 << 20).map(|b| {
+                    spool.peek(opts.batch_rows, 64 << 20).inspect(|b| {
                         // Rows left behind (a backlog, the spool of an earlier run, a
                         // segment's end) have waited already: they go next without waiting.
                         behind = queued > b.records.len() as u64;
-                        b
                     })
                 };
                 let batch = match peeked {
