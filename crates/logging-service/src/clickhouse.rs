@@ -21,8 +21,8 @@
 //! and the official crate is async (tokio) and needs `with_validation(false)` against the
 //! 18.16 server Debian ships; TSV rows are also what an operator's `clickhouse-client --query
 //! "INSERT ... FORMAT TSV"` takes, so the benchmark compares the same bytes, and a spooled row
-//! can be read with `strings`. RowBinary would save ClickHouse some parsing; the measurements
-//! in docs/benchmarks.md say the server, not the format, is the limit here.
+//! can be read with `strings`. RowBinary would save ClickHouse some parsing (docs/benchmarks.md
+//! measures the sink against `clickhouse-client`, and says what would close the gap).
 
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
@@ -545,13 +545,6 @@ impl ClickHouseHandle {
     /// The counters so far.
     pub fn stats(&self) -> ClickHouseStats {
         self.0.stats()
-    }
-
-    /// Ends a stop's drain now: what is not inserted stays in the spool.
-    pub fn stop_now(&self) {
-        self.0.abort.store(true, Ordering::Release);
-        let _guard = self.0.spool.lock();
-        self.0.wake.notify_all();
     }
 }
 
