@@ -21,13 +21,21 @@ pub(crate) struct ClickHouse {
     pub(crate) http_port: u16,
 }
 
-/// A free loopback port (bound and released: the server binds it right after).
+/// A free loopback port for a server, below the kernel's ephemeral range (32768 and up on
+/// Linux): a server killed and restarted on its ports must not find one taken meanwhile by
+/// some outgoing connection (the sink's own retries included).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // 20000 to 31999, each test process starting at a place of its own.
+    let start = (std::process::id() % 240) as u16 * 50;
+    for _ in 0..12_000 {
+        let p = 20_000 + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
+        if TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free port from 20000 to 31999")
 }
 
 /// The two small files a foreground ClickHouse needs; `shards` lists the native ports of a
@@ -771,4 +779,52 @@ fn the_binary_ships_with_clickhouse_options_and_accounts_at_the_stop() {
         "{rest}"
     );
     assert!(rest.contains("0 batches retried"), "{rest}");
+}
+
+#[test]
+fn rows_spooled_while_clickhouse_is_away_survive_a_restart_of_logd() {
+    let tmp = TempDir::new("ch-spool");
+    let Some(ch) = ClickHouse::start(&tmp.0.join("ch")) else {
+        return;
+    };
+    let data = tmp.0.join("logd");
+    // ClickHouse away (nobody listens on the port): rows queue, and the stop spools them.
+    let away = format!("http://127.0.0.1:{}", free_port());
+    let first = logd(&data, &format!("-u {away} -t logs -c -n edge-s -w 0s"));
+    send_and_wait(first.logd_syslog(), &syslog_batch("h", "spooled", 0..3000));
+    let s = stop(first);
+    assert_eq!(
+        (s.clickhouse_queued, s.clickhouse_inserted),
+        (3000, 0),
+        "{s:?}"
+    );
+    // The next start inserts the spool first, then what comes.
+    let second = logd(
+        &data,
+        &format!("-u {} -t logs -c -n edge-s -a 20ms", ch.url()),
+    );
+    send_and_wait(second.logd_syslog(), &syslog_batch("h", "fresh", 0..10));
+    let output = second.output();
+    wait_until("every row inserted", || {
+        output.stats().clickhouse_inserted == 3010
+    });
+    let s = stop(second);
+    assert_eq!((s.clickhouse_recovered, s.clickhouse_received), (3000, 10));
+    assert_eq!(ch.count("SELECT count() FROM logs"), 3010);
+    assert_eq!(ch.count("SELECT uniqExact(logd, seq) FROM logs"), 3010);
+    // The spooled rows went first.
+    assert_eq!(
+        ch.query("SELECT splitByChar(' ', message)[1] FROM logs ORDER BY seq LIMIT 1 FORMAT TSV"),
+        "spooled\n"
+    );
+}
+
+trait SyslogPort {
+    fn logd_syslog(&self) -> std::net::SocketAddr;
+}
+
+impl SyslogPort for Logd {
+    fn logd_syslog(&self) -> std::net::SocketAddr {
+        self.listening().syslog_tcp.unwrap()
+    }
 }
