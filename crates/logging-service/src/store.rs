@@ -1043,6 +1043,13 @@ impl Stats {
         self.dropped_pending_full + self.dropped_write_failed
     }
 
+    /// Whether every record the ClickHouse sink took or found in its spool is queued,
+    /// inserted or dropped under a counted reason (see [`crate::clickhouse::ClickHouseStats`]).
+    pub fn clickhouse_balances(&self) -> bool {
+        self.clickhouse_received + self.clickhouse_recovered
+            == self.clickhouse_queued + self.clickhouse_inserted + self.clickhouse_dropped
+    }
+
     /// Whether every record received is stored, held, counted as dropped, or taken by an
     /// interceptor (dropped or routed).
     pub fn store_balances(&self) -> bool {

@@ -293,13 +293,7 @@ fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result
             s.clickhouse_queued,
             s.clickhouse_inserted,
             s.clickhouse_dropped,
-            if s.clickhouse_received + s.clickhouse_recovered
-                == s.clickhouse_queued + s.clickhouse_inserted + s.clickhouse_dropped
-            {
-                "yes"
-            } else {
-                "no"
-            }
+            if s.clickhouse_balances() { "yes" } else { "no" }
         );
     }
     if stats.dropped() > 0 {

@@ -220,15 +220,10 @@ fn syslog_batch(host: &str, tag: &str, range: std::ops::Range<usize>) -> Vec<u8>
     out
 }
 
-fn balanced(s: &Stats) -> bool {
-    s.clickhouse_received + s.clickhouse_recovered
-        == s.clickhouse_queued + s.clickhouse_inserted + s.clickhouse_dropped
-}
-
 fn stop(logd: Logd) -> Stats {
     let s = logd.stop().expect("logd stops");
     s.balances().unwrap();
-    assert!(balanced(&s), "{s:?}");
+    assert!(s.clickhouse_balances(), "{s:?}");
     s
 }
 
