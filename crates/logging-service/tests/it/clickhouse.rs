@@ -720,6 +720,14 @@ fn the_binary_ships_with_clickhouse_options_and_accounts_at_the_stop() {
     let Some(ch) = ClickHouse::start(&tmp.0.join("ch")) else {
         return;
     };
+    // Killed if the test fails before it stops logd.
+    struct Child(std::process::Child);
+    impl Drop for Child {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
     let mut child = crate::support::spawn(
         Command::new(env!("CARGO_BIN_EXE_logd"))
             .args([
@@ -748,8 +756,9 @@ fn the_binary_ships_with_clickhouse_options_and_accounts_at_the_stop() {
             .stdout(Stdio::piped())
             .stderr(Stdio::null()),
     )
+    .map(Child)
     .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     let addr: std::net::SocketAddr = line
@@ -763,10 +772,11 @@ fn the_binary_ships_with_clickhouse_options_and_accounts_at_the_stop() {
     wait_until("1000 rows in ClickHouse", || {
         ch.try_count("SELECT count() FROM edge_logs WHERE logd = 'edge-bin'") == Some(1000)
     });
-    let st = crate::support::status(Command::new("kill").args(["-TERM", &child.id().to_string()]))
-        .unwrap();
+    let st =
+        crate::support::status(Command::new("kill").args(["-TERM", &child.0.id().to_string()]))
+            .unwrap();
     assert!(st.success());
-    assert!(child.wait().unwrap().success());
+    assert!(child.0.wait().unwrap().success());
     let mut rest = String::new();
     out.read_to_string(&mut rest).unwrap();
     assert!(
