@@ -5,10 +5,14 @@
 #
 #   benches/scripts/before-after.sh OLD_LOGD NEW_LOGD INGEST [ROUNDS] [RECORDS]
 #
+# LOGD_EXTRA adds options to both logd runs (word-split), e.g. LOGD_EXTRA="--forward
+# 127.0.0.1:PORT" to measure ingest while forwarding to an upstream started beforehand.
+#
 # Prints one line per run (`round wire conns build records/s cpu-ticks`) and, per
 # (wire, conns), the medians of the per-round ratios new/old of records/s and of CPU. Servers run on 127.0.0.1, high ports,
 # and are stopped by PID.
 set -euo pipefail
+read -r -a extra <<<"${LOGD_EXTRA:-}"
 old=$1 new=$2 ingest=$3 rounds=${4:-5} records=${5:-400000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -27,7 +31,7 @@ for round in $(seq 1 "$rounds"); do
                 mkdir -p "$data"
                 if [[ $wire == ace ]]; then ports=(--ace-port "$port" --syslog-port off); else ports=(--ace-port off --syslog-port "$port"); fi
                 "$bin" "${ports[@]}" --bind 127.0.0.1 --data-dir "$data" --concurrency reactor \
-                    --fsync none --rotate-bytes 1000000000000 --idle-timeout 3600 >/dev/null 2>&1 &
+                    --fsync none --rotate-bytes 1000000000000 --idle-timeout 3600 "${extra[@]}" >/dev/null 2>&1 &
                 pid=$!
                 for _ in $(seq 1 2000); do
                     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use logging_service::ace::{AceRecord, ByteOrder, SecondsLayout, encode};
 use logging_service::client::{Client, Format, Message, Transport};
-use logging_service::server::{Logd, LogdConfig};
+use logging_service::logd::{Logd, LogdConfig};
 use logging_service::store::{StoreConfig, read_file, read_records};
 
 /// Sends, half-closes, and waits for logd to close: then everything sent is stored.

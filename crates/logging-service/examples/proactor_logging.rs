@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 
 use logging_service::ace::{AceRecord, ByteOrder, SecondsLayout, encode};
-use logging_service::server::{Logd, LogdConfig};
+use logging_service::logd::{Logd, LogdConfig};
 use logging_service::store::{StoreConfig, read_all};
 
 /// Sends, half-closes, and waits for logd to close: then everything sent is stored.

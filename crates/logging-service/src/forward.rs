@@ -2,25 +2,30 @@
 //! [`Spool`] so that no outage, however long, loses a record or stops forwarding.
 //!
 //! The [`Forwarder`] is a [`RecordSink`]: it encodes each record and pushes it into the
-//! spool (memory first, then segment files, see [`crate::spool`]). A sender thread of its
-//! own takes batches from the spool, writes them to the upstream, and commits a batch only
-//! after its write and flush succeeded; on any error it drops the connection, reconnects
-//! with capped exponential back-off and jitter, forever, and sends again from the last
-//! commit. The transport (a blocking `TcpStream` on that thread) and the queue (the spool)
-//! are separate, so that a later Connector handler on the dispatcher can replace the thread.
+//! spool (memory first, then segment files, see [`crate::spool`]). The sending is done by
+//! handlers on the dispatcher, with no thread and no blocking I/O of its own
+//! ([`ForwardHandle::attach`]): a supervisor without a descriptor, which starts a reactor
+//! [`Connector`] when records wait and, on any failure, tries again from a back-off timer
+//! (capped, exponential, jittered, forever); and per connection a session handler, which
+//! moves batches from the spool into an [`OutBuffer`], writes it as the socket allows, and
+//! commits a batch only once all of it was written. Writers wake the supervisor with one
+//! notification per burst; a periodic look catches anything else. On an error the session
+//! closes and the next one sends again from the last commit. The session's bytes go through
+//! a [`Link`], the plain socket today, so that a TLS layer can take its place.
 //!
-//! Stopping ([`RecordSink::flush`] at a graceful stop) lets the sender drain for at most
-//! `stop_timeout`; then, or at once after [`ForwardHandle::stop_now`], the sender is
-//! interrupted (its socket shut down) and whatever was not delivered is written to the
-//! spool on disk, which the next start replays first.
+//! Stopping ([`RecordSink::flush`], after the dispatcher has ended): the dispatcher's
+//! shutdown parks the session and the outage state; the stop goes on with them on a reactor
+//! of its own for at most `stop_timeout`; then, or at once after [`ForwardHandle::stop_now`],
+//! that reactor ends and whatever was not delivered is written to the spool on disk, which
+//! the next start replays first.
 //!
 //! What plain TCP cannot promise: a record is committed once the kernel accepted it, so the
 //! records in the kernel's send buffer when the upstream crashes are lost, and a batch cut
-//! by an error half-way is sent again whole (duplicates upstream). Before each batch the
-//! sender checks whether the upstream closed the connection, which catches an orderly
-//! restart of the upstream before anything is written into the void.
+//! by an error half-way is sent again whole (duplicates upstream). The session waits for input
+//! too: an upstream sends nothing, so a readable socket means it closed the connection,
+//! which catches an orderly restart of the upstream before anything is written into the void.
 //!
-//! Over RELP ([`Transport::Relp`]) the same sender thread runs RELP sessions instead: every
+//! Over RELP ([`Transport::Relp`]) the session speaks RELP instead: every
 //! record goes to a spool segment first (so that nothing acknowledged to a RELP sender in
 //! front lives only in memory), at most `relp_window` records are unacknowledged, and a
 //! record is committed only once it and every record before it are acknowledged. Each record
@@ -30,18 +35,24 @@
 //! counted (the Asynchronous Completion Token). A broken session leaves the unacknowledged
 //! records in the spool, to be sent again on the next one (counted as `relp_resent`).
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use act::{CompletionToken, TokenTable};
+use pattern_core::{
+    CloseReason, Context, DispatchError, Dispatcher, Disposition, EventHandler, Interest, Message,
+    Remote, Removal, TimerId, Token,
+};
+use reactor::{Connector, OutBuffer, SockStream};
 
 use crate::record::{LogRecord, RecordBatch};
 use crate::relp::{self, Command, RelpDecoder};
@@ -322,13 +333,86 @@ struct Counters {
     relp_refused: u64,
 }
 
-#[derive(Debug)]
+/// The byte stream of an upstream connection, as a [`Session`] drives it: nonblocking reads
+/// and writes (`WouldBlock` when the socket is not ready) over a descriptor the dispatcher
+/// waits on.
+///
+/// The plain socket is one ([`SockStream`]). A TLS layer is another: a rustls
+/// `ClientConnection` over the socket, whose `read` and `write` move records through it and
+/// whose [`wants_write`](Link::wants_write) says when it holds bytes of its own to send
+/// (handshake, alerts), so that the session waits for writability; it is made from the
+/// connected socket by the forwarder's [`LinkMaker`].
+pub trait Link: Read + Write + Send {
+    /// The descriptor the dispatcher waits on.
+    fn fd(&self) -> BorrowedFd<'_>;
+
+    /// Whether the layer holds bytes to send that no [`Write::write`] queued (plain: never).
+    fn wants_write(&self) -> bool {
+        false
+    }
+}
+
+impl Link for SockStream {
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.as_fd()
+    }
+}
+
+/// Makes the [`Link`] of each new connection from its connected socket.
+pub type LinkMaker = Arc<dyn Fn(SockStream) -> io::Result<Box<dyn Link>> + Send + Sync>;
+
+/// The plain [`LinkMaker`]: the socket itself.
+fn plain_link(stream: SockStream) -> io::Result<Box<dyn Link>> {
+    Ok(Box::new(stream))
+}
+
+/// How often the supervisor looks at the spool without being woken.
+const LOOK: Duration = Duration::from_secs(1);
+/// How often a session looks at its deadlines (answers, a stalled upstream, the stop).
+const TICK: Duration = Duration::from_millis(100);
+/// A connection whose upstream takes no byte for this long is given up (and made again).
+const WRITE_STALL: Duration = Duration::from_secs(5);
+/// How long a drained RELP session waits for the answer to its `close`.
+const CLOSE_WAIT: Duration = Duration::from_millis(200);
+
+/// What the forwarder's handlers tell each other (their notifications).
+enum Msg {
+    /// Records arrived, or a stop asks to look again.
+    Wake,
+    /// The Connector finished.
+    Connected(reactor::ConnectResult),
+    /// A session parked at the dispatcher's shutdown, to go on on the stop's own reactor.
+    Adopt(Box<Session>),
+    /// A session ended: `None` when it finished cleanly (drained at a stop).
+    Ended(Option<io::Error>),
+}
+
+/// The ACTs of the forwarder's timers.
+struct Retry;
+struct Look;
+struct Deadline;
+struct Tick;
+
+/// The state of the reconnection that outlives a dispatcher (parked at its shutdown).
+#[derive(Debug, Clone)]
+struct Outage {
+    backoff: Backoff,
+    /// When the current outage began (the upstream is away at start until it answers).
+    down_since: Option<Instant>,
+    ever_up: bool,
+}
+
+/// What the handlers leave when the dispatcher shuts down before the stop drains.
+#[derive(Default)]
+struct Parked {
+    outage: Option<Outage>,
+    session: Option<Box<Session>>,
+}
+
 struct Shared {
     upstream: SocketAddr,
     opts: ForwardOptions,
     spool: Mutex<Spool>,
-    /// Signalled, under the spool's lock, when records arrive and when stopping begins.
-    wake: Condvar,
     counters: Mutex<Counters>,
     /// The spool's back-pressure, readable without its lock.
     backlogged: AtomicBool,
@@ -336,8 +420,22 @@ struct Shared {
     deadline: Mutex<Option<Instant>>,
     /// Set by a second signal or at the deadline: stop sending now.
     abort: AtomicBool,
-    /// A clone of the sender's connection, for shutting it down to interrupt a write.
-    conn: Mutex<Option<TcpStream>>,
+    /// Set when a writer notified the supervisor; cleared when the sender looks at the spool
+    /// (so a burst of batches costs one notification).
+    wake_pending: AtomicBool,
+    /// The dispatcher the supervisor is registered with, and its token.
+    target: Mutex<Option<(Arc<dyn Remote>, Token)>>,
+    parked: Mutex<Parked>,
+    link: Mutex<LinkMaker>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("upstream", &self.upstream)
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shared {
@@ -375,268 +473,238 @@ impl Shared {
         self.abort.load(Ordering::Acquire) || self.stopping().is_some_and(|d| Instant::now() >= d)
     }
 
-    /// Stops sending at once: interrupts a write in progress and wakes the sender.
+    /// Tells the supervisor to look at the spool (at most one notification outstanding).
+    fn wake(&self) {
+        if !self.wake_pending.swap(true, Ordering::AcqRel)
+            && let Some((remote, token)) = &*self.target.lock()
+        {
+            let _ = remote.notify(*token, Box::new(Msg::Wake));
+        }
+    }
+
+    /// Stops sending at once: the supervisor is woken, and closes the session (or ends the
+    /// stop's reactor).
     fn abort(&self) {
         self.abort.store(true, Ordering::Release);
-        if let Some(c) = self.conn.lock().as_ref() {
-            let _ = c.shutdown(Shutdown::Both);
-        }
-        let _guard = self.spool.lock();
-        self.wake.notify_all();
-    }
-
-    /// Waits up to `d` or until woken (records, stop, abort).
-    fn pause(&self, d: Duration) {
-        let mut spool = self.spool.lock();
-        if !self.abort.load(Ordering::Acquire) {
-            self.wake.wait_for(&mut spool, d);
+        if let Some((remote, token)) = &*self.target.lock() {
+            let _ = remote.notify(*token, Box::new(Msg::Wake));
         }
     }
 }
 
-/// Forwards records upstream as RFC 5424 messages with RFC 6587 octet counting over TCP
-/// (which another `logd`, rsyslog and syslog-ng all accept), through a [`Spool`], from a
-/// thread of its own so that a slow or absent upstream never blocks the dispatcher.
-/// See the [module documentation](self).
-#[derive(Debug)]
-pub struct Forwarder {
+/// The Connector's side: connects when records wait, with capped jittered back-off after
+/// every failure, forever; registers a [`Session`] per connection. It waits on no descriptor;
+/// its token is where writers and the session's end notify.
+struct Supervisor {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
-    done: crossbeam_channel::Receiver<()>,
-    /// Records of the last batch the spool refused.
-    unplaced: u64,
+    outage: Outage,
+    session: Option<Token>,
+    connecting: bool,
+    retry: Option<TimerId>,
+    /// On the stop's reactor: end it once nothing is left (or at the deadline).
+    draining: bool,
 }
 
-/// A handle on a running [`Forwarder`]: its counters, and stopping it at once.
-#[derive(Debug, Clone)]
-pub struct ForwardHandle(Arc<Shared>);
-
-impl ForwardHandle {
-    /// The counters so far (also after the forwarder stopped).
-    pub fn stats(&self) -> ForwardStats {
-        self.0.stats()
+impl Supervisor {
+    fn new(shared: Arc<Shared>, outage: Option<Outage>, draining: bool) -> Self {
+        let outage = outage.unwrap_or_else(|| Outage {
+            backoff: Backoff::new(shared.opts.backoff_base, shared.opts.backoff_cap),
+            down_since: None,
+            ever_up: false,
+        });
+        Supervisor {
+            shared,
+            outage,
+            session: None,
+            connecting: false,
+            retry: None,
+            draining,
+        }
     }
 
-    /// The upstream address.
-    pub fn upstream(&self) -> SocketAddr {
-        self.0.upstream
+    fn look(&mut self, ctx: &mut dyn Context) {
+        self.shared.wake_pending.store(false, Ordering::Release);
+        if let Some(s) = self.session {
+            // The session looks at the spool (and at the stop) itself.
+            let _ = ctx.notify(s, Box::new(Msg::Wake));
+            return;
+        }
+        if self.shared.must_end() {
+            if self.draining {
+                ctx.end();
+            }
+            return;
+        }
+        if self.connecting || self.retry.is_some() {
+            return;
+        }
+        if self.shared.spool.lock().is_empty() {
+            if self.draining {
+                ctx.end();
+            }
+            return;
+        }
+        self.connect(ctx);
     }
 
-    /// Ends a stop's drain now (a second SIGTERM): what is not delivered goes to the spool.
-    /// Before a stop began it also makes the sender give up for good.
-    pub fn stop_now(&self) {
-        self.0.abort();
-    }
-}
-
-impl Forwarder {
-    /// Opens the spool (`opts.spool_dir`, else `default_spool_dir`), which replays what an
-    /// earlier run left there first, and starts sending to `upstream`.
-    pub fn start(
-        upstream: SocketAddr,
-        opts: &ForwardOptions,
-        default_spool_dir: PathBuf,
-    ) -> io::Result<Self> {
-        let mut cfg = SpoolConfig::new(opts.spool_dir.clone().unwrap_or(default_spool_dir));
-        cfg.memory_bytes = match opts.transport {
-            Transport::Plain => opts.queue_bytes,
-            // RELP promises that an acknowledged record survives a crash: each record goes
-            // to a spool segment (in the kernel) before a batch is written, so that a RELP
-            // listener in front acknowledges nothing that only memory holds.
-            Transport::Relp => 0,
+    fn connect(&mut self, ctx: &mut dyn Context) {
+        let Some(me) = ctx.current() else { return };
+        let timeout = match self.shared.stopping() {
+            Some(d) => d
+                .saturating_duration_since(Instant::now())
+                .min(self.shared.opts.connect_timeout)
+                .max(Duration::from_millis(1)),
+            None => self.shared.opts.connect_timeout,
         };
-        cfg.max_bytes = opts.spool_max;
-        cfg.full = opts.spool_full;
-        // Several segments per spool, so that drop-oldest drops a part of it at a time.
-        cfg.segment_bytes = (opts.spool_max / 8).clamp(512, 4 << 20);
-        let spool = Spool::open(cfg)?;
-        if !spool.is_empty() {
+        let done = move |ctx: &mut dyn Context, r: reactor::ConnectResult| {
+            let _ = ctx.notify(me, Box::new(Msg::Connected(r)));
+        };
+        match Connector::connect(ctx, self.shared.upstream, timeout, done) {
+            Ok(_) => self.connecting = true,
+            Err(e) => self.failed(ctx, io::Error::other(e.to_string())),
+        }
+    }
+
+    /// A connection attempt failed: counted, and tried again after the back-off.
+    fn failed(&mut self, ctx: &mut dyn Context, e: io::Error) {
+        let mut counters = self.shared.counters.lock();
+        counters.connect_failures += 1;
+        if self.outage.down_since.is_none() {
+            counters.outages += 1;
+            self.outage.down_since = Some(Instant::now());
+            tracing::warn!("forwarding to {} down: {e}", self.shared.upstream);
+        }
+        drop(counters);
+        self.retry_later(ctx);
+    }
+
+    fn retry_later(&mut self, ctx: &mut dyn Context) {
+        if let Some(me) = ctx.current() {
+            let delay = self.outage.backoff.next_delay();
+            self.retry = ctx.schedule_timer(me, delay, None, Box::new(Retry)).ok();
+        }
+    }
+
+    /// Registers `session` for its socket, with its tick.
+    fn host(&mut self, ctx: &mut dyn Context, mut session: Box<Session>) -> io::Result<()> {
+        let me = ctx.current().expect("upcalls know their token");
+        session.sup = me;
+        let token = ctx
+            .register(
+                Box::new(SessionHandler(Some(session))),
+                Interest::READ | Interest::WRITE,
+            )
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        if let Err(e) = ctx.schedule_timer(token, TICK, Some(TICK), Box::new(Tick)) {
+            let _ = ctx.remove(token, Removal::Quiet);
+            return Err(io::Error::other(e.to_string()));
+        }
+        self.session = Some(token);
+        self.shared.counters.lock().connected = true;
+        Ok(())
+    }
+
+    fn connected(&mut self, ctx: &mut dyn Context, stream: SockStream) {
+        if self.shared.must_end() {
+            return self.look(ctx);
+        }
+        let _ = stream.set_nodelay(true);
+        let make = self.shared.link.lock().clone();
+        let session = match make(stream) {
+            Ok(link) => Session::new(self.shared.clone(), link, ctx.now()),
+            Err(e) => return self.failed(ctx, e),
+        };
+        if let Err(e) = self.host(ctx, session) {
+            return self.failed(ctx, e);
+        }
+        let queued = self.shared.spool.lock().len();
+        let mut counters = self.shared.counters.lock();
+        if let Some(since) = self.outage.down_since.take() {
+            if self.outage.ever_up {
+                counters.reconnects += 1;
+            }
             tracing::info!(
-                records = spool.len(),
-                "forwarding: replaying the spool of an earlier run"
+                "forwarding to {} up again after {:.1} s, {queued} records to replay",
+                self.shared.upstream,
+                since.elapsed().as_secs_f64()
             );
         }
-        let shared = Arc::new(Shared {
-            upstream,
-            opts: opts.clone(),
-            backlogged: AtomicBool::new(spool.backlogged()),
-            spool: Mutex::new(spool),
-            wake: Condvar::new(),
-            counters: Mutex::new(Counters::default()),
-            deadline: Mutex::new(None),
-            abort: AtomicBool::new(false),
-            conn: Mutex::new(None),
-        });
-        let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
-        let s = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("logd-forward".into())
-            .spawn(move || {
-                send_loop(&s);
-                drop(done_tx);
-            })?;
-        Ok(Forwarder {
-            shared,
-            thread: Some(thread),
-            done,
-            unplaced: 0,
-        })
+        self.outage.ever_up = true;
+        self.outage.backoff.reset();
     }
 
-    /// The counters so far.
-    pub fn stats(&self) -> ForwardStats {
-        self.shared.stats()
-    }
-
-    /// A handle for reading the counters and stopping at once, from elsewhere.
-    pub fn handle(&self) -> ForwardHandle {
-        ForwardHandle(self.shared.clone())
+    fn ended(&mut self, ctx: &mut dyn Context, error: Option<io::Error>) {
+        self.session = None;
+        let Some(e) = error else {
+            // Drained at a stop, the session closed politely.
+            return self.look(ctx);
+        };
+        if self.shared.must_end() {
+            return self.look(ctx);
+        }
+        if self.outage.down_since.is_none() {
+            self.shared.counters.lock().outages += 1;
+            self.outage.down_since = Some(Instant::now());
+            let up = self.shared.upstream;
+            match self.shared.opts.transport {
+                Transport::Relp => tracing::warn!(
+                    "forwarding to relp://{up} down: {e} (the records unacknowledged are sent again on the next session)"
+                ),
+                _ => tracing::warn!("forwarding to {up} down: {e}"),
+            }
+        }
+        self.retry_later(ctx);
     }
 }
 
-/// The sender: batches from the spool to the upstream, forever, until a stop ends it.
-fn send_loop(shared: &Shared) {
-    let up = shared.upstream;
-    let mut conn: Option<TcpStream> = None;
-    let mut backoff = Backoff::new(shared.opts.backoff_base, shared.opts.backoff_cap);
-    // When the current outage began (the upstream is away at start until it answers).
-    let mut down_since: Option<Instant> = None;
-    let mut ever_up = false;
-    let mut buf = Vec::new();
-    loop {
-        {
-            let mut spool = shared.spool.lock();
-            loop {
-                if shared.must_end() {
-                    return;
-                }
-                if !spool.is_empty() {
-                    break;
-                }
-                if shared.stopping().is_some() {
-                    return;
-                }
-                shared.wake.wait_for(&mut spool, Duration::from_secs(1));
-            }
-        }
-        let Some(c) = conn.as_mut() else {
-            let timeout = match shared.stopping() {
-                Some(d) => d
-                    .saturating_duration_since(Instant::now())
-                    .min(shared.opts.connect_timeout)
-                    .max(Duration::from_millis(1)),
-                None => shared.opts.connect_timeout,
-            };
-            match TcpStream::connect_timeout(&up, timeout) {
-                Ok(c) => {
-                    let _ = c.set_nodelay(true);
-                    let _ = c.set_write_timeout(Some(Duration::from_secs(5)));
-                    *shared.conn.lock() = c.try_clone().ok();
-                    if shared.abort.load(Ordering::Acquire) {
-                        return;
-                    }
-                    // The spool's lock before the counters', as `stats` takes them.
-                    let queued = shared.spool.lock().len();
-                    let mut counters = shared.counters.lock();
-                    counters.connected = true;
-                    if let Some(since) = down_since.take() {
-                        if ever_up {
-                            counters.reconnects += 1;
-                        }
-                        tracing::info!(
-                            "forwarding to {up} up again after {:.1} s, {queued} records to replay",
-                            since.elapsed().as_secs_f64()
-                        );
-                    }
-                    ever_up = true;
-                    backoff.reset();
-                    conn = Some(c);
-                }
-                Err(e) => {
-                    let mut counters = shared.counters.lock();
-                    counters.connect_failures += 1;
-                    if down_since.is_none() {
-                        counters.outages += 1;
-                        down_since = Some(Instant::now());
-                        tracing::warn!("forwarding to {up} down: {e}");
-                    }
-                    drop(counters);
-                    shared.pause(backoff.next_delay());
-                }
-            }
-            continue;
+impl EventHandler for Supervisor {
+    fn handle_notify(&mut self, ctx: &mut dyn Context, message: Message) -> Disposition {
+        let Ok(msg) = message.downcast::<Msg>() else {
+            return Disposition::Continue;
         };
-        if shared.opts.transport == Transport::Relp {
-            let mut in_flight = 0;
-            let ended = relp_session(shared, c, &mut in_flight);
-            {
-                let mut counters = shared.counters.lock();
-                counters.relp_resent += in_flight;
-                counters.relp_in_flight = 0;
-            }
-            match ended {
-                Ok(()) => return,
-                Err(e) => {
-                    conn = None;
-                    *shared.conn.lock() = None;
-                    shared.counters.lock().connected = false;
-                    if shared.must_end() {
-                        return;
-                    }
-                    if down_since.is_none() {
-                        shared.counters.lock().outages += 1;
-                        down_since = Some(Instant::now());
-                        tracing::warn!(
-                            "forwarding to relp://{up} down: {e} ({in_flight} records unacknowledged, sent again on the next session)"
-                        );
-                    }
-                    shared.pause(backoff.next_delay());
+        match *msg {
+            Msg::Wake => self.look(ctx),
+            Msg::Connected(r) => {
+                self.connecting = false;
+                match r {
+                    Ok(stream) => self.connected(ctx, stream),
+                    Err(e) => self.failed(ctx, e),
                 }
             }
-            continue;
+            Msg::Adopt(session) => {
+                if let Err(e) = self.host(ctx, session) {
+                    tracing::warn!("forwarding: cannot go on with the session at the stop: {e}");
+                    self.look(ctx);
+                }
+            }
+            Msg::Ended(e) => self.ended(ctx, e),
         }
-        let batch = match shared.spool.lock().peek(512, 256 << 10) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!("forwarding: reading the spool failed: {e}");
-                shared.pause(backoff.next_delay());
-                continue;
+        Disposition::Continue
+    }
+
+    fn handle_timeout(
+        &mut self,
+        ctx: &mut dyn Context,
+        _timer: TimerId,
+        act: &mut (dyn Any + Send),
+    ) -> Disposition {
+        if act.is::<Deadline>() {
+            // The stop timeout passed: what is left goes to the spool on disk.
+            self.shared.abort.store(true, Ordering::Release);
+            ctx.end();
+        } else {
+            if act.is::<Retry>() {
+                self.retry = None;
             }
-        };
-        buf.clear();
-        for r in &batch.records {
-            buf.extend_from_slice(r);
+            self.look(ctx);
         }
-        let sent = peer_open(c).and_then(|()| {
-            c.write_all(&buf)?;
-            c.flush()
-        });
-        match sent {
-            Ok(()) => {
-                let delivered = {
-                    let mut spool = shared.spool.lock();
-                    let delivered = spool.commit(batch.position);
-                    // Room was made: paused readers may go on.
-                    shared
-                        .backlogged
-                        .store(spool.backlogged(), Ordering::Release);
-                    delivered
-                };
-                match delivered {
-                    Ok(n) => shared.counters.lock().forwarded += n,
-                    Err(e) => tracing::error!("forwarding: updating the spool failed: {e}"),
-                }
-            }
-            Err(e) => {
-                conn = None;
-                *shared.conn.lock() = None;
-                shared.counters.lock().connected = false;
-                if down_since.is_none() && !shared.abort.load(Ordering::Acquire) {
-                    shared.counters.lock().outages += 1;
-                    down_since = Some(Instant::now());
-                    tracing::warn!("forwarding to {up} down: {e}");
-                }
-            }
+        Disposition::Continue
+    }
+
+    fn handle_close(&mut self, _ctx: &mut dyn Context, reason: CloseReason) {
+        // The dispatcher shut down before the stop's drain: the outage goes on there.
+        if reason == CloseReason::Shutdown && self.shared.stopping().is_none() {
+            self.shared.parked.lock().outage = Some(self.outage.clone());
         }
     }
 }
@@ -656,60 +724,298 @@ fn next_txnr(t: u32) -> u32 {
     if t >= relp::MAX_TXNR { 1 } else { t + 1 }
 }
 
-/// Reads from the upstream into `dec`, waiting up to `wait`; `Ok(false)` when nothing came.
-fn read_some(c: &mut TcpStream, dec: &mut RelpDecoder, wait: Duration) -> io::Result<bool> {
-    let mut buf = [0u8; 16 * 1024];
-    c.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
-    let r = c.read(&mut buf);
-    match r {
-        Ok(0) => Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the upstream closed the session",
-        )),
-        Ok(n) => {
-            dec.extend(&buf[..n]);
-            Ok(true)
-        }
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) =>
-        {
-            Ok(false)
-        }
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 fn protocol(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
-/// One RELP session on a connected socket: `open`, then records from the spool with at most
-/// `relp_window` unacknowledged, each committed once it and every record before it are
-/// acknowledged. The transaction number is the token on the wire; a [`TokenTable`] maps it
-/// back to the record's spool position (the Asynchronous Completion Token), so that an
-/// answer naming no record in flight, or one already answered, is refused and counted.
-///
-/// Returns `Ok` when a stop finds nothing left to send (after a `close`), an error when the
-/// session broke or the sender must end; `in_flight` then says how many records were
-/// unacknowledged (they stay in the spool and are sent again).
-fn relp_session(shared: &Shared, c: &mut TcpStream, in_flight: &mut u64) -> io::Result<()> {
-    let window = shared.opts.relp_window.max(1);
-    let mut dec = RelpDecoder::new(64 * 1024);
-    let mut wire = Vec::new();
-    relp::encode(
-        &mut wire,
-        1,
-        Command::Open,
-        relp::offers(&crate::relp_listener::software()).as_bytes(),
-    );
-    c.write_all(&wire)?;
-    let deadline = Instant::now() + shared.opts.ack_timeout;
-    loop {
-        if let Some(f) = dec.next_frame().map_err(|e| protocol(e.to_string()))? {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RelpState {
+    /// `open` sent, its answer due by then.
+    Opening(Instant),
+    Open,
+    /// Drained at a stop: `close` sent, its answer waited for until then.
+    Closing(Instant),
+}
+
+/// One RELP session: `open`, then records from the spool with at most `relp_window`
+/// unacknowledged, each committed once it and every record before it are acknowledged. The
+/// transaction number is the token on the wire; a [`TokenTable`] maps it back to the record's
+/// spool position (the Asynchronous Completion Token), so that an answer naming no record in
+/// flight, or one already answered, is refused and counted.
+struct Relp {
+    dec: RelpDecoder,
+    state: RelpState,
+    txnr: u32,
+    table: TokenTable<Position>,
+    flight: VecDeque<InFlight>,
+    last_answer: Instant,
+    wire: Vec<u8>,
+}
+
+enum Proto {
+    /// RFC 5424 over TCP: the batch in the output buffer, committed once it is all written.
+    Plain(Option<Position>),
+    Relp(Box<Relp>),
+}
+
+/// The service handler of one upstream connection: spool → [`OutBuffer`] → [`Link`],
+/// answers (RELP) back to the spool's commits. It closes on any error, and the supervisor
+/// connects again.
+struct Session {
+    shared: Arc<Shared>,
+    link: Box<dyn Link>,
+    out: OutBuffer,
+    proto: Proto,
+    sup: Token,
+    /// When the upstream last took bytes (or there was nothing to give it).
+    progress: Instant,
+    /// Why it closes (`None`: it finished).
+    error: Option<io::Error>,
+    /// The last read stopped before the socket was drained (bounded per upcall).
+    unread: bool,
+}
+
+/// Bytes asked of the spool per batch.
+const BATCH_BYTES: usize = 256 << 10;
+
+impl Session {
+    fn new(shared: Arc<Shared>, link: Box<dyn Link>, now: Instant) -> Box<Session> {
+        let mut out = OutBuffer::with_limit(BATCH_BYTES);
+        let proto = match shared.opts.transport {
+            Transport::Relp => {
+                let mut wire = Vec::new();
+                relp::encode(
+                    &mut wire,
+                    1,
+                    Command::Open,
+                    relp::offers(&crate::relp_listener::software()).as_bytes(),
+                );
+                out.push(&wire);
+                let window = shared.opts.relp_window.max(1);
+                Proto::Relp(Box::new(Relp {
+                    dec: RelpDecoder::new(64 * 1024),
+                    state: RelpState::Opening(now + shared.opts.ack_timeout),
+                    txnr: 2,
+                    table: TokenTable::with_limit(window),
+                    flight: VecDeque::new(),
+                    last_answer: now,
+                    wire,
+                }))
+            }
+            _ => Proto::Plain(None),
+        };
+        Box::new(Session {
+            shared,
+            link,
+            out,
+            proto,
+            sup: Token::new(0, 0),
+            progress: now,
+            error: None,
+            unread: false,
+        })
+    }
+
+    fn in_flight(&self) -> u64 {
+        match &self.proto {
+            Proto::Relp(r) => r.flight.len() as u64,
+            Proto::Plain(_) => 0,
+        }
+    }
+
+    /// Reads what the upstream sent: RELP answers into the decoder; a plain upstream sends
+    /// nothing, so a readable socket there means end of stream (an orderly restart of the
+    /// upstream, noticed before anything is written into the void) or an error.
+    fn read_input(&mut self) -> io::Result<()> {
+        let mut buf = [0u8; 16 * 1024];
+        self.unread = true;
+        for _ in 0..16 {
+            match self.link.read(&mut buf) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the upstream closed the connection",
+                    ));
+                }
+                Ok(n) => {
+                    if let Proto::Relp(r) = &mut self.proto {
+                        r.dec.extend(&buf[..n]);
+                    }
+                    if n < buf.len() {
+                        self.unread = false;
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.unread = false;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what is queued; true when nothing is left.
+    fn flush(&mut self, now: Instant) -> io::Result<bool> {
+        let before = self.out.len();
+        let empty = self.out.flush(&mut self.link)?;
+        if empty || self.out.len() < before {
+            self.progress = now;
+        }
+        Ok(empty)
+    }
+
+    /// One round; `Ok(true)` when there is more to send at once, `Ok(false)` when it waits
+    /// (for the socket, answers or records). A finished session sets no error and closes.
+    fn step(&mut self, now: Instant) -> io::Result<Option<bool>> {
+        self.read_input()?;
+        let flushed = self.flush(now)?;
+        let draining = self.shared.stopping().is_some();
+        let more = match &mut self.proto {
+            Proto::Plain(sending) => {
+                if !flushed {
+                    return Ok(Some(false));
+                }
+                // Everything written: the kernel took it, the batch is committed.
+                if let Some(p) = sending.take() {
+                    commit(&self.shared, p)?;
+                }
+                let batch = self.shared.spool.lock().peek(512, BATCH_BYTES)?;
+                if batch.records.is_empty() {
+                    return Ok(if draining { None } else { Some(false) });
+                }
+                for r in &batch.records {
+                    self.out.push(r);
+                }
+                *sending = Some(batch.position);
+                return Ok(Some(true));
+            }
+            Proto::Relp(r) => r.step(&self.shared, &mut self.out, now, draining)?,
+        };
+        self.flush(now)?;
+        Ok(more)
+    }
+
+    /// Checks the session's deadlines.
+    fn check(&self, now: Instant) -> io::Result<Option<()>> {
+        if !self.out.is_empty() && now.saturating_duration_since(self.progress) >= WRITE_STALL {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the upstream took nothing for {WRITE_STALL:?}"),
+            ));
+        }
+        let Proto::Relp(r) = &self.proto else {
+            return Ok(Some(()));
+        };
+        match r.state {
+            RelpState::Opening(until) if now >= until => {
+                Err(io::Error::new(io::ErrorKind::TimedOut, "no answer to open"))
+            }
+            RelpState::Open
+                if !r.flight.is_empty()
+                    && now.saturating_duration_since(r.last_answer)
+                        >= self.shared.opts.ack_timeout =>
+            {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "{} records unanswered for {:?}",
+                        r.flight.len(),
+                        self.shared.opts.ack_timeout
+                    ),
+                ))
+            }
+            RelpState::Closing(until) if now >= until => Ok(None),
+            _ => Ok(Some(())),
+        }
+    }
+
+    /// An upcall's work: a bounded number of rounds, then the interest the buffer needs.
+    /// `io`: an I/O upcall, which may answer `Again`; another upcall with work left notifies
+    /// itself instead.
+    fn pump(&mut self, ctx: &mut dyn Context, io: bool, check: bool) -> Disposition {
+        self.shared.wake_pending.store(false, Ordering::Release);
+        if self.shared.must_end() {
+            self.error = Some(io::ErrorKind::Interrupted.into());
+            return Disposition::Close;
+        }
+        let now = ctx.now();
+        let mut again = false;
+        let mut result = Ok(Some(()));
+        if check {
+            result = self.check(now);
+        }
+        if matches!(result, Ok(Some(()))) {
+            for _ in 0..8 {
+                match self.step(now) {
+                    Ok(Some(true)) => again = true,
+                    Ok(Some(false)) => {
+                        again = false;
+                        break;
+                    }
+                    Ok(None) => {
+                        result = Ok(None);
+                        break;
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+        }
+        self.shared.counters.lock().relp_in_flight = self.in_flight();
+        match result {
+            Ok(Some(())) => {}
+            // Finished: drained at a stop.
+            Ok(None) => return Disposition::Close,
+            Err(e) => {
+                self.error = Some(e);
+                return Disposition::Close;
+            }
+        }
+        let mut interest = Interest::READ;
+        if !self.out.is_empty() || self.link.wants_write() {
+            interest |= Interest::WRITE;
+        }
+        if let Some(me) = ctx.current()
+            && ctx.interest(me).is_ok_and(|i| i != interest)
+        {
+            let _ = ctx.set_interest(me, interest);
+        }
+        if (again && self.out.is_empty()) || self.unread {
+            if io {
+                return Disposition::Again;
+            }
+            if let Some(me) = ctx.current() {
+                let _ = ctx.notify(me, Box::new(Msg::Wake));
+            }
+        }
+        Disposition::Continue
+    }
+}
+
+impl Relp {
+    fn step(
+        &mut self,
+        shared: &Shared,
+        out: &mut OutBuffer,
+        now: Instant,
+        draining: bool,
+    ) -> io::Result<Option<bool>> {
+        if let RelpState::Closing(_) = self.state {
+            // Any answer to `close` (or the upstream's end) finishes the session.
+            return Ok(match self.dec.next_frame() {
+                Ok(Some(_)) | Err(_) => None,
+                Ok(None) => Some(false),
+            });
+        }
+        if let RelpState::Opening(_) = self.state {
+            let Some(f) = self.dec.next_frame().map_err(|e| protocol(e.to_string()))? else {
+                return Ok(Some(false));
+            };
             let (code, text) = relp::parse_rsp(f.data).map_err(|e| protocol(e.to_string()))?;
             if f.command != Command::Rsp || f.txnr != 1 || code != 200 {
                 return Err(protocol(format!(
@@ -723,112 +1029,71 @@ fn relp_session(shared: &Shared, c: &mut TcpStream, in_flight: &mut u64) -> io::
                     "the upstream does not offer the syslog command".into(),
                 ));
             }
-            break;
+            self.state = RelpState::Open;
+            self.last_answer = now;
         }
-        if shared.must_end() {
-            return Err(io::ErrorKind::Interrupted.into());
+        if take_answers(shared, &mut self.dec, &mut self.table, &mut self.flight)? {
+            self.last_answer = now;
         }
-        if Instant::now() >= deadline {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "no answer to open"));
-        }
-        read_some(c, &mut dec, Duration::from_millis(100))?;
-    }
-    let mut txnr = 2;
-    let mut table: TokenTable<Position> = TokenTable::with_limit(window);
-    let mut flight: VecDeque<InFlight> = VecDeque::new();
-    let mut last_answer = Instant::now();
-    let result = loop {
-        *in_flight = flight.len() as u64;
-        shared.counters.lock().relp_in_flight = *in_flight;
-        if shared.must_end() {
-            break Err(io::ErrorKind::Interrupted.into());
-        }
-        // Send what the window allows.
-        if flight.len() < window {
+        commit_acked(shared, &mut self.flight)?;
+        let window = shared.opts.relp_window.max(1);
+        if self.flight.len() < window && out.is_empty() {
             let batch = shared.spool.lock().peek_after(
-                flight.len() as u64,
-                window - flight.len(),
-                256 << 10,
-            );
-            let batch = match batch {
-                Ok(b) => b,
-                Err(e) => break Err(e),
-            };
+                self.flight.len() as u64,
+                window - self.flight.len(),
+                BATCH_BYTES,
+            )?;
             if !batch.records.is_empty() {
-                wire.clear();
+                self.wire.clear();
                 for (i, r) in batch.records.iter().enumerate() {
                     // Never full: the table holds at most the records in flight.
-                    let Ok(token) = table.issue(batch.position_of(i)) else {
+                    let Ok(token) = self.table.issue(batch.position_of(i)) else {
                         break;
                     };
-                    relp::encode(&mut wire, txnr, Command::Syslog, relp::strip_octet_count(r));
-                    flight.push_back(InFlight {
-                        txnr,
+                    relp::encode(
+                        &mut self.wire,
+                        self.txnr,
+                        Command::Syslog,
+                        relp::strip_octet_count(r),
+                    );
+                    self.flight.push_back(InFlight {
+                        txnr: self.txnr,
                         token,
                         acked: None,
                     });
-                    txnr = next_txnr(txnr);
+                    self.txnr = next_txnr(self.txnr);
                 }
-                if flight.len() == batch.records.len() {
-                    last_answer = Instant::now();
+                if self.flight.len() == batch.records.len() {
+                    self.last_answer = now;
                 }
-                if let Err(e) = c.write_all(&wire) {
-                    break Err(e);
-                }
-                *in_flight = flight.len() as u64;
-                continue;
+                out.push(&self.wire);
+                return Ok(Some(true));
             }
         }
-        if flight.is_empty() {
-            let mut spool = shared.spool.lock();
-            if spool.is_empty() {
-                if shared.stopping().is_some() {
-                    drop(spool);
-                    break Ok(());
-                }
-                shared.wake.wait_for(&mut spool, Duration::from_millis(200));
-            }
-            continue;
+        if draining && self.flight.is_empty() && out.is_empty() && shared.spool.lock().is_empty() {
+            // Nothing left: end the session politely (the answer is not waited for long).
+            self.wire.clear();
+            relp::encode(&mut self.wire, self.txnr, Command::Close, b"");
+            out.push(&self.wire);
+            self.state = RelpState::Closing(now + CLOSE_WAIT);
         }
-        // Nothing more can go now (the window is full, the spool has nothing more, or the
-        // rest waits behind a segment boundary): wait for answers, looking up now and then
-        // for new records and a stop.
-        match read_some(c, &mut dec, Duration::from_millis(100)) {
-            Ok(true) => {}
-            Ok(false) => {
-                if last_answer.elapsed() >= shared.opts.ack_timeout {
-                    break Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!(
-                            "{} records unanswered for {:?}",
-                            flight.len(),
-                            shared.opts.ack_timeout
-                        ),
-                    ));
-                }
-                continue;
-            }
-            Err(e) => break Err(e),
-        }
-        match take_answers(shared, &mut dec, &mut table, &mut flight) {
-            Ok(true) => last_answer = Instant::now(),
-            Ok(false) => {}
-            Err(e) => break Err(e),
-        }
-        if let Err(e) = commit_acked(shared, &mut flight) {
-            break Err(e);
-        }
-    };
-    *in_flight = flight.len() as u64;
-    if result.is_ok() {
-        // Nothing left: end the session politely (the answer is not waited for long).
-        wire.clear();
-        relp::encode(&mut wire, txnr, Command::Close, b"");
-        if c.write_all(&wire).is_ok() {
-            let _ = read_some(c, &mut dec, Duration::from_millis(200));
-        }
+        Ok(Some(false))
     }
-    result
+}
+
+/// Commits a delivered span of the spool and counts it.
+fn commit(shared: &Shared, span: Position) -> io::Result<()> {
+    let delivered = {
+        let mut spool = shared.spool.lock();
+        let d = spool.commit(span);
+        // Room was made: paused readers may go on.
+        shared
+            .backlogged
+            .store(spool.backlogged(), Ordering::Release);
+        d
+    }?;
+    shared.counters.lock().forwarded += delivered;
+    Ok(())
 }
 
 /// Handles every answer decoded: marks its record acknowledged, through the token table.
@@ -898,35 +1163,215 @@ fn commit_acked(shared: &Shared, flight: &mut VecDeque<InFlight>) -> io::Result<
         flight.pop_front();
         span = Some(span.map_or(p, |s| s.through(p)));
     }
-    let Some(span) = span else { return Ok(()) };
-    let delivered = {
-        let mut spool = shared.spool.lock();
-        let d = spool.commit(span);
-        shared
-            .backlogged
-            .store(spool.backlogged(), Ordering::Release);
-        d
-    }?;
-    shared.counters.lock().forwarded += delivered;
-    Ok(())
+    match span {
+        Some(span) => commit(shared, span),
+        None => Ok(()),
+    }
 }
 
-/// Fails when the upstream has closed the connection (or reset it). An upstream sends
-/// nothing, so a readable socket means end of stream or an error: finding that out before
-/// writing keeps a batch from going into a connection nobody reads.
-fn peer_open(c: &TcpStream) -> io::Result<()> {
-    c.set_nonblocking(true)?;
-    let mut byte = [0u8; 1];
-    let r = c.peek(&mut byte);
-    c.set_nonblocking(false)?;
-    match r {
-        Ok(0) => Err(io::Error::new(
-            io::ErrorKind::ConnectionAborted,
-            "the upstream closed the connection",
-        )),
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-        Err(e) => Err(e),
+/// Registered for one connection's socket: holds the [`Session`] until it closes (or is
+/// parked at the dispatcher's shutdown, to go on on the stop's reactor).
+struct SessionHandler(Option<Box<Session>>);
+
+impl SessionHandler {
+    fn session(&mut self) -> &mut Session {
+        self.0.as_mut().expect("live until closed")
+    }
+}
+
+impl EventHandler for SessionHandler {
+    fn handle(&self) -> Option<BorrowedFd<'_>> {
+        self.0.as_ref().map(|s| s.link.fd())
+    }
+
+    fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
+        self.session().pump(ctx, true, false)
+    }
+
+    fn handle_output(&mut self, ctx: &mut dyn Context) -> Disposition {
+        self.session().pump(ctx, true, false)
+    }
+
+    fn handle_notify(&mut self, ctx: &mut dyn Context, _message: Message) -> Disposition {
+        self.session().pump(ctx, false, false)
+    }
+
+    fn handle_timeout(
+        &mut self,
+        ctx: &mut dyn Context,
+        _timer: TimerId,
+        _act: &mut (dyn Any + Send),
+    ) -> Disposition {
+        self.session().pump(ctx, false, true)
+    }
+
+    fn handle_close(&mut self, ctx: &mut dyn Context, reason: CloseReason) {
+        let Some(mut s) = self.0.take() else { return };
+        let shared = s.shared.clone();
+        if reason == CloseReason::Shutdown && shared.stopping().is_none() {
+            shared.parked.lock().session = Some(s);
+            return;
+        }
+        let error = match reason {
+            CloseReason::Requested => s.error.take(),
+            CloseReason::Panicked => Some(io::Error::other("the session panicked")),
+            _ => Some(io::ErrorKind::Interrupted.into()),
+        };
+        {
+            // What was unacknowledged stays in the spool and goes again on the next session.
+            let mut counters = shared.counters.lock();
+            counters.relp_resent += s.in_flight();
+            counters.relp_in_flight = 0;
+            counters.connected = false;
+        }
+        let _ = ctx.notify(s.sup, Box::new(Msg::Ended(error)));
+    }
+}
+
+/// Forwards records upstream as RFC 5424 messages with RFC 6587 octet counting over TCP
+/// (which another `logd`, rsyslog and syslog-ng all accept), or over RELP, through a
+/// [`Spool`], from handlers on the dispatcher, so that a slow or absent upstream never blocks
+/// it. See the [module documentation](self).
+#[derive(Debug)]
+pub struct Forwarder {
+    shared: Arc<Shared>,
+    /// Records of the last batch the spool refused.
+    unplaced: u64,
+    stopped: bool,
+}
+
+/// A handle on a running [`Forwarder`]: its counters, and stopping it at once.
+#[derive(Debug, Clone)]
+pub struct ForwardHandle(Arc<Shared>);
+
+impl ForwardHandle {
+    /// The counters so far (also after the forwarder stopped).
+    pub fn stats(&self) -> ForwardStats {
+        self.0.stats()
+    }
+
+    /// The upstream address.
+    pub fn upstream(&self) -> SocketAddr {
+        self.0.upstream
+    }
+
+    /// Ends a stop's drain now (a second SIGTERM): what is not delivered goes to the spool.
+    /// Before a stop began it also makes the sender give up for good.
+    pub fn stop_now(&self) {
+        self.0.abort();
+    }
+
+    /// Registers the forwarder's supervisor with `dispatcher` (before it runs, or from any
+    /// thread while it runs): from then on it connects and sends there, until the dispatcher
+    /// shuts down; the stop ([`RecordSink::flush`]) drains the rest.
+    pub fn attach(&self, dispatcher: &mut dyn Dispatcher) -> Result<(), DispatchError> {
+        let token = dispatcher.register(
+            Box::new(Supervisor::new(self.0.clone(), None, false)),
+            Interest::NONE,
+        )?;
+        let remote = dispatcher.remote();
+        remote.post(Box::new(move |ctx| {
+            // Looks now (the spool of an earlier run replays) and every LOOK, whatever happens.
+            let _ = ctx.schedule_timer(token, LOOK, Some(LOOK), Box::new(Look));
+            let _ = ctx.notify(token, Box::new(Msg::Wake));
+        }))?;
+        *self.0.target.lock() = Some((remote, token));
+        Ok(())
+    }
+}
+
+impl Forwarder {
+    /// Opens the spool (`opts.spool_dir`, else `default_spool_dir`), which replays what an
+    /// earlier run left there first; sending starts once the handle is
+    /// [attached](ForwardHandle::attach) to a dispatcher.
+    pub fn start(
+        upstream: SocketAddr,
+        opts: &ForwardOptions,
+        default_spool_dir: PathBuf,
+    ) -> io::Result<Self> {
+        let mut cfg = SpoolConfig::new(opts.spool_dir.clone().unwrap_or(default_spool_dir));
+        cfg.memory_bytes = match opts.transport {
+            Transport::Plain => opts.queue_bytes,
+            // RELP promises that an acknowledged record survives a crash: each record goes
+            // to a spool segment (in the kernel) before a batch is written, so that a RELP
+            // listener in front acknowledges nothing that only memory holds.
+            Transport::Relp => 0,
+        };
+        cfg.max_bytes = opts.spool_max;
+        cfg.full = opts.spool_full;
+        // Several segments per spool, so that drop-oldest drops a part of it at a time.
+        cfg.segment_bytes = (opts.spool_max / 8).clamp(512, 4 << 20);
+        let spool = Spool::open(cfg)?;
+        if !spool.is_empty() {
+            tracing::info!(
+                records = spool.len(),
+                "forwarding: replaying the spool of an earlier run"
+            );
+        }
+        let shared = Arc::new(Shared {
+            upstream,
+            opts: opts.clone(),
+            backlogged: AtomicBool::new(spool.backlogged()),
+            spool: Mutex::new(spool),
+            counters: Mutex::new(Counters::default()),
+            deadline: Mutex::new(None),
+            abort: AtomicBool::new(false),
+            wake_pending: AtomicBool::new(false),
+            target: Mutex::new(None),
+            parked: Mutex::new(Parked::default()),
+            link: Mutex::new(Arc::new(plain_link)),
+        });
+        Ok(Forwarder {
+            shared,
+            unplaced: 0,
+            stopped: false,
+        })
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> ForwardStats {
+        self.shared.stats()
+    }
+
+    /// Puts `make` between each new connection's socket and its session (a TLS layer, say);
+    /// connections made from then on use it.
+    pub fn set_link(&self, make: LinkMaker) {
+        *self.shared.link.lock() = make;
+    }
+
+    /// A handle for reading the counters, attaching and stopping at once, from elsewhere.
+    pub fn handle(&self) -> ForwardHandle {
+        ForwardHandle(self.shared.clone())
+    }
+
+    /// The stop's drain: the supervisor (and the session the dispatcher's shutdown parked)
+    /// go on on a reactor of its own on this thread, until nothing is left, the deadline, or
+    /// [`ForwardHandle::stop_now`].
+    fn drain(&self, deadline: Instant) -> io::Result<()> {
+        let parked = std::mem::take(&mut *self.shared.parked.lock());
+        let mut reactor = reactor::Reactor::new()?;
+        let sup = Supervisor::new(self.shared.clone(), parked.outage, true);
+        let token = Dispatcher::register(&mut reactor, Box::new(sup), Interest::NONE)
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let remote = Dispatcher::remote(&reactor);
+        let first = match parked.session {
+            Some(s) => Msg::Adopt(s),
+            None => Msg::Wake,
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        remote
+            .post(Box::new(move |ctx| {
+                let _ = ctx.schedule_timer(token, left, None, Box::new(Deadline));
+                let _ = ctx.schedule_timer(token, LOOK, Some(LOOK), Box::new(Look));
+                let _ = ctx.notify(token, Box::new(first));
+            }))
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        *self.shared.target.lock() = Some((remote, token));
+        // A second signal that came before the reactor was reachable.
+        if self.shared.must_end() {
+            return Ok(());
+        }
+        Dispatcher::run(&mut reactor)
     }
 }
 
@@ -954,8 +1399,8 @@ impl RecordSink for Forwarder {
         self.shared
             .backlogged
             .store(spool.backlogged(), Ordering::Release);
-        self.shared.wake.notify_one();
         drop(spool);
+        self.shared.wake();
         let mut counters = self.shared.counters.lock();
         counters.received += batch.len() as u64;
         counters.write_errors += write_errors;
@@ -977,24 +1422,20 @@ impl RecordSink for Forwarder {
         stats.relp_bad_txnr += f.relp_bad_txnr;
     }
 
-    /// The graceful stop: sends for at most the stop timeout (less after
-    /// [`ForwardHandle::stop_now`]), then writes what is left to the spool on disk.
+    /// The graceful stop, once the dispatcher has ended: sends for at most the stop timeout
+    /// (less after [`ForwardHandle::stop_now`]) on a reactor of its own, then writes what is
+    /// left to the spool on disk.
     fn flush(&mut self) -> io::Result<()> {
-        let Some(thread) = self.thread.take() else {
+        if std::mem::replace(&mut self.stopped, true) {
             return Ok(());
-        };
+        }
         let deadline = Instant::now() + self.shared.opts.stop_timeout;
         *self.shared.deadline.lock() = Some(deadline);
-        {
-            let _guard = self.shared.spool.lock();
-            self.shared.wake.notify_all();
+        let drained = self.drain(deadline);
+        *self.shared.target.lock() = None;
+        if let Err(e) = drained {
+            tracing::warn!("forwarding: the stop's drain failed: {e}");
         }
-        // Disconnected when the sender ends; a timeout means the deadline passed first.
-        let _ = self.done.recv_deadline(deadline);
-        self.shared.abort();
-        thread
-            .join()
-            .map_err(|_| io::Error::other("forwarder panicked"))?;
         let mut spool = self.shared.spool.lock();
         let left = spool.len();
         spool.persist()?;
@@ -1062,6 +1503,78 @@ mod tests {
             encode_rfc5424(&r),
             b"47 <14>1 2026-01-01T00:00:00.000000Z h ace 1 - - m"
         );
+    }
+
+    /// A layer put between the socket and the session ([`Forwarder::set_link`], where TLS
+    /// goes) carries every byte the session sends; the forwarder runs as handlers on a
+    /// dispatcher it is attached to, and the stop drains it on a reactor of its own.
+    #[test]
+    fn a_link_layer_carries_every_byte_the_session_sends() {
+        use std::sync::atomic::AtomicUsize;
+        struct Counting {
+            inner: SockStream,
+            written: Arc<AtomicUsize>,
+        }
+        impl Read for Counting {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.inner.read(buf)
+            }
+        }
+        impl Write for Counting {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                let n = self.inner.write(buf)?;
+                self.written.fetch_add(n, Ordering::SeqCst);
+                Ok(n)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                self.inner.flush()
+            }
+        }
+        impl Link for Counting {
+            fn fd(&self) -> BorrowedFd<'_> {
+                self.inner.as_fd()
+            }
+        }
+
+        let up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let dir = std::env::temp_dir().join(format!("logd-forward-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut f = Forwarder::start(
+            up.local_addr().unwrap(),
+            &ForwardOptions::default(),
+            dir.clone(),
+        )
+        .unwrap();
+        let written = Arc::new(AtomicUsize::new(0));
+        let w = written.clone();
+        f.set_link(Arc::new(move |inner| {
+            Ok(Box::new(Counting {
+                inner,
+                written: w.clone(),
+            }))
+        }));
+        let mut dispatcher = reactor::Reactor::new().unwrap();
+        f.handle().attach(&mut dispatcher).unwrap();
+        let remote = Dispatcher::remote(&dispatcher);
+        let running = std::thread::spawn(move || Dispatcher::run(&mut dispatcher));
+
+        let m = parse(b"<14>1 2026-01-01T00:00:00Z h app 1 - - through the layer").unwrap();
+        let mut batch = RecordBatch::new();
+        batch.push_syslog(&m, "10.0.0.1");
+        let expected = encode_rfc5424(&batch.get(0).unwrap());
+        f.write_batch(&batch).unwrap();
+        let (mut conn, _) = up.accept().unwrap();
+        let mut got = vec![0u8; expected.len()];
+        conn.read_exact(&mut got).unwrap();
+        assert_eq!(got, expected);
+
+        remote.end();
+        running.join().unwrap().unwrap();
+        f.flush().unwrap();
+        assert_eq!(written.load(Ordering::SeqCst), expected.len());
+        let stats = f.stats();
+        assert_eq!((stats.forwarded, stats.queued), (1, 0), "{stats:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     proptest! {

@@ -15,6 +15,7 @@
 //! | Proactor           | `--concurrency proactor`: [`proactive`] feeds the same framers and store from io_uring completions |
 //! | Strategy           | [`server::Framing`] (ACE, syslog) and [`store::RecordSink`] (files, [`forward::Forwarder`], [`clickhouse::ClickHouseSink`]) |
 //! | Component Configurator | [`services`]: the listeners, statistics and the ClickHouse sink as components of a svc.conf, reconfigured on SIGHUP |
+//! | (the server)     | [`logd::Logd`] runs the dispatcher and configures the [`services`] on it; they make the [`server`] handlers |
 //! | Interceptor        | [`intercept`]: filter, redact, route and rate-limit records at "record decoded", "before store", "before forward", "connection opened/closed" |
 //! | Asynchronous Completion Token | [`forward`] over RELP ([`relp`]): each record's transaction number leads to an `act` token whose context is its spool position |
 //!
@@ -22,7 +23,7 @@
 //!
 //! ```
 //! use logging_service::ace::{AceRecord, ByteOrder, SecondsLayout, encode};
-//! use logging_service::server::{Logd, LogdConfig};
+//! use logging_service::logd::{Logd, LogdConfig};
 //! use logging_service::store::{StoreConfig, read_all};
 //! use std::io::Write;
 //!
@@ -56,6 +57,7 @@ pub mod forward;
 pub mod intercept;
 pub mod limits;
 pub mod line;
+pub mod logd;
 pub mod metrics;
 pub mod notify;
 pub mod proactive;

@@ -430,7 +430,9 @@ impl<F: Framing> Connection<F> {
         }
     }
 
-    fn flush(&mut self, rejected: u64, closing: Closing) {
+    /// Writes the batch and counts it, as the reactor's connection does; `unfinished` when
+    /// the connection closes with a partial frame that will never be completed.
+    fn flush(&mut self, rejected: u64, closing: Closing, unfinished: bool) {
         let n = self.batch.len() as u64;
         if n > 0 {
             if let Err(e) = self.env.output.write(&self.batch) {
@@ -442,11 +444,20 @@ impl<F: Framing> Connection<F> {
         self.env.output.count(|s| {
             F::count(s, n);
             s.rejected += rejected;
+            let oversized = u64::from(closing == Closing::Oversized);
+            let unfinished = u64::from(unfinished);
             match closing {
                 Closing::No => {}
                 Closing::Oversized => s.oversized_closed += 1,
                 Closing::OverBudget => s.buffer_cap_closed += 1,
             }
+            // The frame that closed the connection for its size is `oversized`, not `malformed`.
+            let input = F::input(s);
+            input.records += n;
+            input.rejected += rejected - oversized;
+            input.oversized += oversized;
+            input.unfinished += unfinished;
+            input.read += n + rejected + unfinished;
             note_buffered(s, budget);
         });
     }
@@ -518,7 +529,8 @@ impl<F: Framing> CompletionHandler for Connection<F> {
         if !self.batch.is_empty() || rejected > 0 {
             self.last_progress = Instant::now();
         }
-        self.flush(rejected, closing);
+        let unfinished = closing == Closing::OverBudget && self.framing.buffered() > 0;
+        self.flush(rejected, closing, unfinished);
         if closing == Closing::No && !self.paused && self.env.output.backlogged() {
             // Stop receiving: what the client sends next waits in the kernel, and TCP slows
             // it down. Looked at again every BACKLOG_RECHECK.
@@ -540,11 +552,14 @@ impl<F: Framing> CompletionHandler for Connection<F> {
                 let mut rejected = 0;
                 self.framing
                     .finish(&self.peer, &mut self.batch, &mut rejected);
-                self.flush(rejected, Closing::No);
+                let unfinished = self.framing.buffered() > 0;
+                self.flush(rejected, Closing::No, unfinished);
                 cx.close();
             }
             Outcome::Failed(e) => {
                 tracing::debug!(peer = %self.peer, error = %e, "receive failed");
+                let unfinished = self.framing.buffered() > 0;
+                self.flush(0, Closing::No, unfinished);
                 cx.close();
             }
             Outcome::Cancelled => cx.close(),
@@ -577,7 +592,12 @@ impl<F: Framing> CompletionHandler for Connection<F> {
             let partial = self.framing.buffered();
             if partial > 0 {
                 tracing::warn!(peer = %self.peer, partial, idle = ?self.env.idle, "closing: a frame left unfinished past the idle timeout");
-                self.env.output.count(|s| s.idle_partial += 1);
+                self.env.output.count(|s| {
+                    s.idle_partial += 1;
+                    let input = F::input(s);
+                    input.read += 1;
+                    input.unfinished += 1;
+                });
             } else {
                 tracing::info!(peer = %self.peer, "closing idle connection");
                 self.env.output.count(|s| s.idle_closed += 1);

@@ -980,7 +980,7 @@ pub struct Stats {
     // Metrics (`crate::metrics`).
     /// Records that arrived as syslog over UDP (also in `syslog`).
     pub syslog_udp: u64,
-    /// Reconfigurations asked for (SIGHUP, [`crate::server::Logd::reconfigure`]).
+    /// Reconfigurations asked for (SIGHUP, [`crate::logd::Logd::reconfigure`]).
     pub reconfigurations: u64,
     /// Reconfigurations refused or failed in part (also in `reconfigurations`).
     pub reconfigurations_failed: u64,

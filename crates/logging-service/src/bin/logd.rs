@@ -8,8 +8,8 @@ use clap::Parser;
 use logging_service::Error;
 use logging_service::cli::logd::{Cli, LogFormat};
 use logging_service::forward::ForwardHandle;
+use logging_service::logd::{Logd, LogdConfig};
 use logging_service::notify::Notifier;
-use logging_service::server::{Logd, LogdConfig};
 use logging_service::services::SocketPool;
 use pattern_core::{Context, Disposition, ErrorChain, EventHandler};
 use wrapper_facade::activation::{self, Identity, InheritedSocket};
@@ -132,7 +132,7 @@ fn sockets_and_privileges(
     if let Some(user) = user {
         let who = Identity::lookup(user, group)
             .map_err(|e| Error::Usage(format!("--user {user}: {e}")))?;
-        sockets.extend(logging_service::server::bind_ahead(cfg, &sockets)?);
+        sockets.extend(logging_service::logd::bind_ahead(cfg, &sockets)?);
         activation::drop_privileges(&who).map_err(Error::io("cannot drop privileges"))?;
         tracing::info!("running as uid {} gid {}", who.uid, who.gid);
     }
@@ -354,7 +354,7 @@ fn stop_on_second_signal(
     logd: Logd,
     forwarder: Option<ForwardHandle>,
 ) -> Result<logging_service::store::Stats, Error> {
-    use mio::{Events, Interest, Poll, Token, Waker};
+    use mio::{Events, Interest, Poll, Token};
     const SIGNAL: Token = Token(0);
     const DONE: Token = Token(1);
     let setup = Error::io("cannot wait for a second stop signal");
@@ -368,19 +368,22 @@ fn stop_on_second_signal(
     poll.registry()
         .register(&mut fd, SIGNAL, Interest::READABLE)
         .map_err(Error::io("cannot wait for a second stop signal"))?;
-    // Kept alive here: a waker dropped by the thread would close its descriptor, and the
-    // wake-up with it, before this thread polls.
-    let waker = Arc::new(
-        Waker::new(poll.registry(), DONE)
-            .map_err(Error::io("cannot wait for a second stop signal"))?,
-    );
-    let wake = waker.clone();
+    // The facade's eventfd wakes this thread once the stop is over. Kept alive here: one
+    // dropped by the thread would close its descriptor, and the wake-up with it, before this
+    // thread polls.
+    let mut done = wrapper_facade::notify::EventFd::new()
+        .map_err(Error::io("cannot wait for a second stop signal"))?;
+    poll.registry()
+        .register(&mut done, DONE, Interest::READABLE)
+        .map_err(Error::io("cannot wait for a second stop signal"))?;
+    let done = Arc::new(done);
+    let wake = done.clone();
     let (tx, rx) = crossbeam_channel::bounded(1);
     std::thread::Builder::new()
         .name("logd-stop".into())
         .spawn(move || {
             let _ = tx.send(logd.stop());
-            let _ = wake.wake();
+            let _ = wake.notify();
         })
         .map_err(setup)?;
     let mut events = Events::with_capacity(4);

@@ -11,7 +11,7 @@ use leader_followers::Concurrency;
 use crate::Error;
 use crate::forward::{ForwardOptions, Transport};
 use crate::limits::{self, parse_duration, parse_size};
-use crate::server::LogdConfig;
+use crate::logd::LogdConfig;
 use crate::spool::FullPolicy;
 use crate::store::{Durability, StoreConfig, StoreFormat};
 

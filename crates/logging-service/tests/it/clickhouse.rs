@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use logging_service::clickhouse::Http;
-use logging_service::server::{Logd, LogdConfig};
+use logging_service::logd::{Logd, LogdConfig};
 use logging_service::store::{Stats, StoreConfig, read_records};
 
 use crate::support::{TempDir, send_and_wait, wait_until};

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use logging_service::server::LogdConfig;
+use logging_service::logd::LogdConfig;
 use logging_service::spool::FullPolicy;
 use parking_lot::Mutex;
 
@@ -390,4 +390,40 @@ fn a_full_spool_under_block_pauses_tcp_and_counts_udp_drops() {
             3
         )
     );
+}
+
+/// The forwarder's supervisor and session are handlers on logd's dispatcher: under each
+/// concurrency model they connect, send, notice the upstream going away, reconnect from their
+/// back-off timer and deliver everything once, in order; the stop drains on its own reactor.
+#[test]
+fn forwarding_works_under_every_concurrency_model() {
+    for model in ["reactor", "leader-followers:2", "half-sync-half-async:2"] {
+        let concurrency: leader_followers::Concurrency = model.parse().unwrap();
+        let mut up = Upstream::down();
+        up.start();
+        let forward = forwarding_to(&up, None);
+        let edge = Server::start("fwd-models", |c| {
+            forward(c);
+            c.concurrency = concurrency;
+        });
+        let fwd = edge.forwarder();
+        send(&edge, "first", 0..40);
+        up.wait_for(40);
+        up.stop();
+        send(&edge, "second", 0..40);
+        wait_until("the forwarder noticed the outage", || {
+            fwd.stats().outages >= 1
+        });
+        up.start();
+        up.wait_for(80);
+        let (stats, _) = edge.stop();
+        assert_eq!(stats.records, 80, "{model}");
+        assert_eq!(
+            up.received(),
+            expected(&[("first", 0..40), ("second", 0..40)]),
+            "{model}: every record once, in order"
+        );
+        let f = fwd.stats();
+        assert_eq!((f.forwarded, f.queued, f.reconnects), (80, 0, 1), "{model}");
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 
-use logging_service::server::{Logd, LogdConfig};
+use logging_service::logd::{Logd, LogdConfig};
 use logging_service::store::{Stats, StoreConfig, read_records};
 
 use crate::support::{TempDir, count_lines, send_and_wait, status};

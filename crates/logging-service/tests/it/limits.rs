@@ -6,7 +6,7 @@ use std::net::{Shutdown, TcpStream, UdpSocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use logging_service::server::{Logd, LogdConfig};
+use logging_service::logd::{Logd, LogdConfig};
 use logging_service::store::{InputCounts, StoreConfig};
 
 use crate::support::{Server, TempDir};

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
-use logging_service::server::{Logd, LogdConfig};
+use logging_service::logd::{Logd, LogdConfig};
 use logging_service::store::StoreConfig;
 
 use crate::support::{TempDir, ace_frame, send_and_wait};

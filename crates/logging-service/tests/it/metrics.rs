@@ -7,7 +7,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use logging_service::server::{Logd, LogdConfig};
+use logging_service::logd::{Logd, LogdConfig};
 use logging_service::store::StoreConfig;
 
 use crate::support::{TempDir, ace_frame, send_and_wait};

@@ -119,7 +119,7 @@ fn the_logd_binary_warns_and_falls_back_when_io_uring_is_refused() {
 
 #[test]
 fn a_listener_removed_from_the_svc_conf_is_closed_on_the_proactor_when_reconfigure_returns() {
-    use logging_service::server::{Logd, LogdConfig};
+    use logging_service::logd::{Logd, LogdConfig};
     use logging_service::store::StoreConfig;
     let dir = TempDir::new("proactor-svc");
     std::fs::create_dir_all(&dir.0).unwrap();

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use logging_service::client::{ClientError, RelpClient};
 use logging_service::forward::Transport;
+use logging_service::logd::LogdConfig;
 use logging_service::relp::{Command, RelpDecoder, encode, encode_rsp};
-use logging_service::server::LogdConfig;
 use logging_service::store::StoredRecord;
 use parking_lot::Mutex;
 

@@ -5,7 +5,7 @@ use std::net::TcpStream;
 use component_configurator::Change;
 use logging_service::Error;
 
-use logging_service::server::{Logd, LogdConfig};
+use logging_service::logd::{Logd, LogdConfig};
 use logging_service::store::StoreConfig;
 
 use crate::support::{TempDir, ace_frame as ace, send_and_wait};

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use logging_service::Error;
-use logging_service::server::{Logd, LogdConfig};
+use logging_service::logd::{Logd, LogdConfig};
 use logging_service::store::{Durability, Stats, StoreConfig, StoredRecord, file_stem};
 
 use crate::support::{Server, TempDir, ace_frame, send_and_wait};

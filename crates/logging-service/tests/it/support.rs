@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use logging_service::ace::{AceRecord, ByteOrder, SecondsLayout, encode};
-use logging_service::server::{Listening, Logd, LogdConfig};
+use logging_service::logd::{Logd, LogdConfig};
+use logging_service::server::Listening;
 use logging_service::store::{Output, Stats, StoreConfig, StoredRecord, read_records};
 
 /// Every stored record, per host file, as the store's parser reads it.
