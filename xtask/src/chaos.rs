@@ -2,8 +2,9 @@
 //! then a ledger per source and a table of checks (issue 13, "How to prove it").
 //!
 //! logd runs as a child on 127.0.0.1 and high ports, storing into a size-limited tmpfs
-//! mounted for the run (where mounting is refused, the disk-full fault is skipped with a
-//! line). Sources send records whose message text is `chaos SOURCE SEQ end`; the checks
+//! mounted for the run; where mounting is refused, the disk-full fault lowers logd's
+//! `RLIMIT_FSIZE` instead (`prlimit --pid`), so that its appends fail with EFBIG as they fail
+//! with ENOSPC on a full disk (and is skipped with a line without `prlimit`). Sources send records whose message text is `chaos SOURCE SEQ end`; the checks
 //! find each record by that text anywhere in a stored line, so they do not depend on the
 //! store's line format. A source is one entry of [`SOURCES`]: a new protocol (RELP) is one
 //! more [`Wire`] and one more entry.
@@ -41,6 +42,10 @@ pub(crate) struct ChaosArgs {
     /// Records per second of each TCP source (UDP sources send half as many).
     #[arg(long, value_name = "N", default_value_t = 800)]
     pub(crate) rate: u32,
+    /// Make the disk full by lowering logd's RLIMIT_FSIZE even where a tmpfs could be
+    /// mounted (the fallback for machines that refuse the mount).
+    #[arg(long)]
+    pub(crate) file_size_limit: bool,
 }
 
 /// How a source sends.
@@ -52,6 +57,8 @@ enum Wire {
     SyslogTcp,
     /// Syslog over UDP, one datagram per record.
     SyslogUdp,
+    /// Syslog over RELP (logc's `RelpClient`): a record is sent until it is acknowledged.
+    Relp,
 }
 
 impl Wire {
@@ -60,6 +67,7 @@ impl Wire {
             Wire::Ace => "ACE/tcp",
             Wire::SyslogTcp => "syslog/tcp",
             Wire::SyslogUdp => "syslog/udp",
+            Wire::Relp => "syslog/relp",
         }
     }
 
@@ -96,6 +104,10 @@ const SOURCES: &[Source] = &[
     Source {
         name: "udp-1",
         wire: Wire::SyslogUdp,
+    },
+    Source {
+        name: "relp-1",
+        wire: Wire::Relp,
     },
 ];
 
@@ -172,6 +184,20 @@ struct Sent {
     batches: Vec<Batch>,
     /// For UDP: datagrams sent, numbered 0..n.
     datagrams: u64,
+    /// For RELP: what was sent and acknowledged.
+    relp: RelpSent,
+}
+
+/// What the RELP source did: records 0..records, each sent until acknowledged.
+#[derive(Debug, Default)]
+struct RelpSent {
+    records: u64,
+    /// Records never acknowledged (the source gave up at the end): they may be lost.
+    unacknowledged: u64,
+    /// Records sent again on a new session because the last one broke before their
+    /// acknowledgement (logd may have stored them already: possible duplicates).
+    resent: u64,
+    sessions: u64,
 }
 
 /// The fixed ports of the run (logd keeps them across restarts).
@@ -179,6 +205,7 @@ struct Sent {
 struct Ports {
     ace: u16,
     syslog: u16,
+    relp: u16,
     metrics: u16,
     upstream: u16,
 }
@@ -195,6 +222,7 @@ fn pick_ports() -> Result<Ports, String> {
     Ok(Ports {
         ace: next()?,
         syslog: next()?,
+        relp: next()?,
         metrics: next()?,
         upstream: next()?,
     })
@@ -208,22 +236,22 @@ struct Run {
     data: PathBuf,
     conf: PathBuf,
     ports: Ports,
-    /// Whether `data` is our tmpfs (else the disk-full fault is skipped).
-    tmpfs: bool,
+    /// How the disk-full fault is made.
+    disk: DiskFault,
 }
 
 impl Run {
     fn valid_conf(&self) -> String {
         format!(
-            "static ACE_Logging \"-p {}\"\nstatic Syslog_Logging \"-p {}\"\n",
-            self.ports.ace, self.ports.syslog
+            "static ACE_Logging \"-p {}\"\nstatic Syslog_Logging \"-p {}\"\nstatic RELP_Logging \"-p {}\"\n",
+            self.ports.ace, self.ports.syslog, self.ports.relp
         )
     }
 
     fn invalid_conf(&self) -> String {
         format!(
-            "static ACE_Logging \"-p {}\"\nstatic Syslog_Logging \"-p notaport\"\n",
-            self.ports.ace
+            "static ACE_Logging \"-p {}\"\nstatic Syslog_Logging \"-p notaport\"\nstatic RELP_Logging \"-p {}\"\n",
+            self.ports.ace, self.ports.relp
         )
     }
 
@@ -274,6 +302,7 @@ impl Run {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !(connects(self.ports.ace)
             && connects(self.ports.syslog)
+            && connects(self.ports.relp)
             && connects(self.ports.metrics))
         {
             if Instant::now() > deadline || !matches!(logd.child.try_wait(), Ok(None)) {
@@ -322,7 +351,9 @@ fn frame(wire: Wire, source: &str, seq: u64) -> Vec<u8> {
             let m = syslog_message(&format!("chaos-{source}"), source, seq);
             format!("{} {m}", m.len()).into_bytes()
         }
-        Wire::SyslogUdp => syslog_message(&format!("chaos-{source}"), source, seq).into_bytes(),
+        Wire::SyslogUdp | Wire::Relp => {
+            syslog_message(&format!("chaos-{source}"), source, seq).into_bytes()
+        }
     }
 }
 
@@ -403,6 +434,85 @@ fn udp_source(source: Source, port: u16, rate: u32, shared: &Shared) -> Sent {
         }
         pace(start, sent.datagrams, rate);
     }
+    sent
+}
+
+/// Records a RELP session sends before it closes and opens the next one.
+const RELP_SESSION: u64 = 500;
+/// Unacknowledged records at most (`RelpClient`'s window).
+const RELP_WINDOW: usize = 32;
+/// The first pause after a broken RELP session; it doubles up to a second while sessions
+/// keep breaking.
+const RELP_PAUSE: Duration = Duration::from_millis(20);
+/// How long the RELP source goes on after the load stopped, to have its last records
+/// acknowledged (logd is still running then).
+const RELP_FINISH: Duration = Duration::from_secs(30);
+
+/// The RELP source: sessions of [`RELP_SESSION`] records; a record stays with the source
+/// until logd acknowledged it (after writing it), and is sent again on the next session when
+/// a session breaks first (logd killed, stopped, or closing it for an unplaced batch).
+fn relp_source(source: Source, port: u16, rate: u32, shared: &Shared) -> Sent {
+    use logging_service::client::RelpClient;
+    let mut sent = Sent::default();
+    let r = &mut sent.relp;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let start = shared.started;
+    // Records sent and not acknowledged yet: sent again first on the next session.
+    let mut unacked: Vec<u64> = Vec::new();
+    let mut finish_by: Option<Instant> = None;
+    // After a broken session, as rsyslog's omrelp does: logd closes a session whose batch it
+    // could not place (its disk is full), and reconnecting at once would only have the same
+    // records held (and later stored) again and again.
+    let mut pause = RELP_PAUSE;
+    loop {
+        if shared.stop.load(Ordering::Relaxed) {
+            let by = *finish_by.get_or_insert_with(|| Instant::now() + RELP_FINISH);
+            if unacked.is_empty() || Instant::now() > by {
+                break;
+            }
+        }
+        let Ok(mut c) = RelpClient::connect(addr, RELP_WINDOW, Duration::from_secs(5)) else {
+            thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        r.sessions += 1;
+        r.resent += unacked.len() as u64;
+        let mut again = std::mem::take(&mut unacked).into_iter();
+        // This session's records in the order sent: the first `acked()` are acknowledged.
+        let mut session: Vec<u64> = Vec::new();
+        let mut broken = false;
+        while (session.len() as u64) < RELP_SESSION {
+            let (seq, fresh) = match again.next() {
+                Some(seq) => (seq, false),
+                None if shared.stop.load(Ordering::Relaxed) => break,
+                None => {
+                    r.records += 1;
+                    (r.records - 1, true)
+                }
+            };
+            if c.send(&frame(Wire::Relp, source.name, seq)).is_err() {
+                unacked.push(seq);
+                broken = true;
+                break;
+            }
+            session.push(seq);
+            if fresh {
+                pace(start, r.records, rate);
+            }
+        }
+        broken = broken || c.flush().is_err();
+        let acked = (c.acked() as usize).min(session.len());
+        unacked.extend_from_slice(&session[acked..]);
+        unacked.extend(again);
+        if broken {
+            thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_secs(1));
+        } else {
+            pause = RELP_PAUSE;
+            let _ = c.close();
+        }
+    }
+    r.unacknowledged = unacked.len() as u64;
     sent
 }
 
@@ -561,6 +671,44 @@ impl Upstream {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+/// How the injector makes logd's disk full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum DiskFault {
+    /// `data` is our size-limited tmpfs: a file fills it.
+    Tmpfs,
+    /// logd's `RLIMIT_FSIZE` is lowered to one byte with this `prlimit` (every append then
+    /// fails with EFBIG, a new file's after its first byte) and raised again.
+    FileSizeLimit(PathBuf),
+    /// Neither is possible: the fault is skipped.
+    None,
+}
+
+impl DiskFault {
+    fn label(&self) -> &'static str {
+        match self {
+            DiskFault::Tmpfs => "tmpfs filled",
+            DiskFault::FileSizeLimit(_) => "RLIMIT_FSIZE lowered",
+            DiskFault::None => "skipped",
+        }
+    }
+}
+
+/// Sets logd's file size limit (`prlimit --pid PID --fsize=VALUE`).
+fn set_fsize(prlimit: &Path, pid: u32, value: &str) -> Result<(), String> {
+    let st = Command::new(prlimit)
+        // `SOFT:` sets the soft limit only: raising it again needs no privilege.
+        .args(["--pid", &pid.to_string(), &format!("--fsize={value}:")])
+        .status()
+        .map_err(|e| format!("cannot run prlimit: {e}"))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "prlimit --fsize={value} on logd {pid} failed ({st})"
+        ))
     }
 }
 
@@ -737,12 +885,24 @@ fn injector(run: &Run, shared: &Shared, mut logd: Logd, until: Instant) -> (Inje
                 logd.signal("-HUP");
                 inj.hup_valid += 1;
             }
-            2 if run.tmpfs => {
-                let filler = fill(&run.data);
-                thread::sleep(Duration::from_millis(1500));
-                let _ = fs::remove_file(filler);
-                inj.fills += 1;
-            }
+            2 => match &run.disk {
+                DiskFault::Tmpfs => {
+                    let filler = fill(&run.data);
+                    thread::sleep(Duration::from_millis(1500));
+                    let _ = fs::remove_file(filler);
+                    inj.fills += 1;
+                }
+                DiskFault::FileSizeLimit(prlimit) => {
+                    let full = set_fsize(prlimit, logd.pid(), "1");
+                    thread::sleep(Duration::from_millis(1500));
+                    if let Err(e) = full.and_then(|()| set_fsize(prlimit, logd.pid(), "unlimited"))
+                    {
+                        inj.errors.push(e);
+                    }
+                    inj.fills += 1;
+                }
+                DiskFault::None => {}
+            },
             3 => {
                 if let Err(e) = write_conf(&run.conf, &run.invalid_conf()) {
                     inj.errors.push(e);
@@ -991,6 +1151,20 @@ fn ledger_udp(name: &str, sent: u64, found: &Found) -> Ledger {
     l
 }
 
+/// A RELP source's ledger: every record it sent is expected in the store, kill windows
+/// included (it sends a record again until logd acknowledged it, and logd acknowledges only
+/// what it wrote); `lost_outside` counts those missing anywhere.
+fn ledger_relp(name: &str, sent: &RelpSent, found: &Found) -> Ledger {
+    let mut l = ledger_udp(name, sent.records, found);
+    l.lost_outside = l.sent - l.stored;
+    l.examples = (0..sent.records)
+        .filter(|seq| !found.records.contains_key(&(name.to_owned(), *seq)))
+        .take(3)
+        .map(|seq| format!("{name} {seq} (RELP; {sent:?})"))
+        .collect();
+    l
+}
+
 fn tcp_lost_outside_any(rows: &[(String, &str, Ledger)]) -> bool {
     rows.iter()
         .any(|(_, _, l)| l.lost_outside > 0 && !l.examples.is_empty())
@@ -1054,10 +1228,24 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool, String> {
             work.display()
         ));
     }
-    let tmpfs = Tmpfs::mount(&data, args);
-    if tmpfs.is_none() {
-        eprintln!("chaos: skipped the disk-full fault: cannot mount a tmpfs here (run as root)");
-    }
+    let tmpfs = if args.file_size_limit {
+        None
+    } else {
+        Tmpfs::mount(&data, args)
+    };
+    let disk = match (&tmpfs, pattern_core::peer::program("prlimit", "util-linux")) {
+        (Some(_), _) => DiskFault::Tmpfs,
+        (None, Some(prlimit)) => {
+            eprintln!(
+                "chaos: cannot mount a tmpfs here (run as root for one): the disk-full fault lowers logd's RLIMIT_FSIZE instead"
+            );
+            DiskFault::FileSizeLimit(prlimit)
+        }
+        (None, None) => {
+            eprintln!("chaos: skipped the disk-full fault: neither a tmpfs nor prlimit");
+            DiskFault::None
+        }
+    };
     // A skip line when missing (the second logd is then the only upstream); a failure under
     // POSA_REQUIRE_PEERS=1, as in CI.
     let rsyslogd = pattern_core::peer::program("rsyslogd", "rsyslog");
@@ -1067,7 +1255,7 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool, String> {
         conf: work.join("svc.conf"),
         data,
         ports: pick_ports()?,
-        tmpfs: tmpfs.is_some(),
+        disk,
         work: work.clone(),
     };
     write_conf(&run.conf, &run.valid_conf())?;
@@ -1088,7 +1276,11 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool, String> {
         run.ports.syslog,
         run.ports.metrics,
         run.ports.upstream,
-        if run.tmpfs { "a tmpfs" } else { "disk" },
+        if run.disk == DiskFault::Tmpfs {
+            "a tmpfs"
+        } else {
+            "disk"
+        },
         args.seconds.as_secs_f64()
     );
     let results: Arc<Mutex<Vec<(Source, Sent)>>> = Arc::default();
@@ -1101,6 +1293,7 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool, String> {
                 Wire::Ace => tcp_source(source, ports.ace, rate, &shared),
                 Wire::SyslogTcp => tcp_source(source, ports.syslog, rate, &shared),
                 Wire::SyslogUdp => udp_source(source, ports.syslog, rate, &shared),
+                Wire::Relp => relp_source(source, ports.relp, rate, &shared),
             };
             results
                 .lock()
@@ -1148,14 +1341,15 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool, String> {
     );
     println!("|---|---|---:|---:|---:|---:|---:|");
     let mut tcp_lost_outside = 0;
+    let (mut relp_lost, mut relp_duplicates) = (0, 0);
     let mut duplicates = 0;
     let (mut udp_sent, mut udp_stored) = (0, 0);
     let mut rows: Vec<(String, &str, Ledger)> = Vec::new();
     for (s, sent) in &sources {
-        let l = if s.wire.is_tcp() {
-            ledger_tcp(s.name, sent, &found)
-        } else {
-            ledger_udp(s.name, sent.datagrams, &found)
+        let l = match s.wire {
+            Wire::Relp => ledger_relp(s.name, &sent.relp, &found),
+            w if w.is_tcp() => ledger_tcp(s.name, sent, &found),
+            _ => ledger_udp(s.name, sent.datagrams, &found),
         };
         rows.push((s.name.to_owned(), s.wire.label(), l));
     }
@@ -1165,7 +1359,12 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool, String> {
         ledger_udp(FLOOD, inj.flood_sent, &found),
     ));
     for (name, wire, l) in &rows {
-        let lost_outside = if wire.contains("tcp") {
+        let lost_outside = if *wire == Wire::Relp.label() {
+            // Lost anywhere: a RELP record is sent until acknowledged, windows or not.
+            relp_lost += l.lost_outside;
+            relp_duplicates += l.duplicates;
+            format!("{} (RELP: anywhere)", l.lost_outside)
+        } else if wire.contains("tcp") {
             tcp_lost_outside += l.lost_outside;
             l.lost_outside.to_string()
         } else {
@@ -1173,7 +1372,9 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool, String> {
             udp_stored += l.stored;
             format!("{} (UDP: see drops)", l.sent - l.stored)
         };
-        duplicates += l.duplicates;
+        if *wire != Wire::Relp.label() {
+            duplicates += l.duplicates;
+        }
         println!(
             "| {name} | {wire} | {} | {} | {} | {lost_outside} | {} |",
             l.sent,
@@ -1206,12 +1407,20 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool, String> {
         "UDP: {udp_sent} sent, {udp_stored} stored, {udp_lost} not stored; counted drops: {} by the kernel (receive buffer full, /proc/PID/net/udp), {} by logd",
         inj.udp_drops.kernel, inj.udp_drops.logd
     );
+    for (s, sent) in sources.iter().filter(|(s, _)| s.wire == Wire::Relp) {
+        let r = &sent.relp;
+        println!(
+            "RELP {}: {} records in {} sessions, {} sent again after a broken session, {} never acknowledged, {relp_duplicates} stored twice (allowed after a crash, counted)",
+            s.name, r.records, r.sessions, r.resent, r.unacknowledged
+        );
+    }
     println!(
-        "faults: {} upstream flaps, {} valid and {} invalid SIGHUPs, {} disk fills, {} floods of {FLOOD_HOSTS} host names, {} kill -9, {} restarts, {} SIGTERM stops",
+        "faults: {} upstream flaps, {} valid and {} invalid SIGHUPs, {} disk fills ({}), {} floods of {FLOOD_HOSTS} host names, {} kill -9, {} restarts, {} SIGTERM stops",
         inj.upstream_flaps,
         inj.hup_valid,
         inj.hup_invalid,
         inj.fills,
+        run.disk.label(),
         inj.floods,
         inj.kills,
         inj.restarts,
@@ -1245,7 +1454,16 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool, String> {
             udp_lost.saturating_sub(counted).to_string(),
             udp_lost <= counted,
         ),
-        ("duplicates", duplicates.to_string(), duplicates == 0),
+        (
+            "RELP records lost (kill windows included)",
+            relp_lost.to_string(),
+            relp_lost == 0,
+        ),
+        (
+            "duplicates (TCP and UDP)",
+            duplicates.to_string(),
+            duplicates == 0,
+        ),
         (
             "counters balance at every stop",
             if unbalanced.is_empty() {
@@ -1343,6 +1561,11 @@ mod tests {
         )
         .unwrap();
         fs::write(dir.join("b.log"), "chaos ace-1 9 end\nchaos ace-1 10 e").unwrap();
+        fs::write(
+            dir.join("c.log"),
+            "chaos relp-1 0 end\nchaos relp-1 2 end\nchaos relp-1 0 end\n",
+        )
+        .unwrap();
         let mut found = Found::default();
         scan(&dir, &mut found);
         fs::remove_dir_all(&dir).unwrap();
@@ -1360,12 +1583,24 @@ mod tests {
                 ended: Duration::ZERO,
             }],
             datagrams: 0,
+            relp: RelpSent::default(),
         };
         let l = ledger_tcp("tcp-1", &sent, &found);
         assert_eq!(
             (l.sent, l.stored, l.duplicates, l.lost_outside),
             (3, 1, 1, 2)
         );
+        // A RELP record missing anywhere is lost, kill windows or not.
+        let relp = RelpSent {
+            records: 4,
+            ..RelpSent::default()
+        };
+        let l = ledger_relp("relp-1", &relp, &found);
+        assert_eq!(
+            (l.sent, l.stored, l.duplicates, l.lost_outside),
+            (4, 2, 1, 2)
+        );
+        assert_eq!(l.examples.len(), 2);
     }
 
     #[test]

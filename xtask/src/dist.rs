@@ -385,4 +385,138 @@ mod tests {
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// Every file under `dir`, as paths relative to it.
+    fn files_under(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let path = e.unwrap().path();
+                if path.is_dir() {
+                    todo.push(path);
+                } else {
+                    out.push(path.strip_prefix(dir).unwrap().to_path_buf());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The `sudo install` lines of docs/logging-service.md, run as written (through `sh`, for
+    /// the globs) but without `sudo` and with every absolute path under a temporary root,
+    /// from a directory laid out as the workspace after `cargo build --release` and `cargo
+    /// xtask dist` (the test's own executable stands in for the binaries): they install
+    /// both binaries, both units, every man page and both commands' completions for bash,
+    /// zsh and fish, byte for byte, and nothing else.
+    #[test]
+    fn the_install_commands_of_the_guide_install_every_file() {
+        let Some(sh) = pattern_core::peer::program("sh", "dash") else {
+            return;
+        };
+        let repo = crate::workspace_root().unwrap();
+        let ws = temp_dir("install");
+        let root = ws.join("root");
+        write_tree(&ws.join("target/dist"), &repo).unwrap();
+        std::fs::create_dir_all(ws.join("dist")).unwrap();
+        for unit in UNITS {
+            std::fs::copy(repo.join("dist").join(unit), ws.join("dist").join(unit)).unwrap();
+        }
+        std::fs::create_dir_all(ws.join("target/release")).unwrap();
+        let exe = std::env::current_exe().unwrap();
+        for bin in ["logd", "logc"] {
+            std::fs::copy(&exe, ws.join("target/release").join(bin)).unwrap();
+        }
+        let guide = read(&repo, "docs/logging-service.md");
+        let lines: Vec<&str> = guide
+            .lines()
+            .filter(|l| l.starts_with("sudo install "))
+            .collect();
+        assert!(lines.len() >= 4, "{lines:?}");
+        for line in &lines {
+            let command = line.split(" #").next().unwrap();
+            let words: Vec<String> = command
+                .split_whitespace()
+                .skip(1) // sudo
+                .map(|w| match w.strip_prefix('/') {
+                    Some(abs) => root.join(abs).display().to_string(),
+                    None => w.to_owned(),
+                })
+                .collect();
+            let out = Process::new(&sh)
+                .arg("-c")
+                .arg(words.join(" "))
+                .current_dir(&ws)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{line}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        // What an operator needs, each from where the build and `cargo xtask dist` put it.
+        let mut expected: Vec<(String, PathBuf)> = vec![
+            ("usr/local/bin/logd".into(), ws.join("target/release/logd")),
+            ("usr/local/bin/logc".into(), ws.join("target/release/logc")),
+        ];
+        for unit in UNITS {
+            expected.push((
+                format!("etc/systemd/system/{unit}"),
+                repo.join("dist").join(unit),
+            ));
+        }
+        let man = ws.join("target/dist/man/man1");
+        let pages = files_under(&man);
+        assert_eq!(pages.len(), man_pages_expected());
+        for page in pages {
+            expected.push((
+                format!("usr/local/share/man/man1/{}", page.display()),
+                man.join(page),
+            ));
+        }
+        for bin in ["logd", "logc"] {
+            let c = ws.join("target/dist/completions");
+            expected.extend([
+                (
+                    format!("usr/share/bash-completion/completions/{bin}"),
+                    c.join("bash").join(bin),
+                ),
+                (
+                    format!("usr/local/share/zsh/site-functions/_{bin}"),
+                    c.join("zsh").join(format!("_{bin}")),
+                ),
+                (
+                    format!("usr/share/fish/vendor_completions.d/{bin}.fish"),
+                    c.join("fish").join(format!("{bin}.fish")),
+                ),
+            ]);
+        }
+        expected.sort();
+        let installed: Vec<String> = files_under(&root)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let wanted: Vec<String> = expected.iter().map(|(p, _)| p.clone()).collect();
+        assert_eq!(installed, wanted);
+        for (path, source) in &expected {
+            assert_eq!(
+                std::fs::read(root.join(path)).unwrap(),
+                std::fs::read(source).unwrap(),
+                "{path}"
+            );
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &str| {
+            std::fs::metadata(root.join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("usr/local/bin/logd"), 0o755);
+        assert_eq!(mode("etc/systemd/system/logd.service"), 0o644);
+        std::fs::remove_dir_all(&ws).unwrap();
+    }
 }

@@ -1420,6 +1420,7 @@ impl RecordSink for Forwarder {
         stats.relp_in_flight += f.relp_in_flight;
         stats.relp_resent += f.relp_resent;
         stats.relp_bad_txnr += f.relp_bad_txnr;
+        stats.forwarder = Some(f);
     }
 
     /// The graceful stop, once the dispatcher has ended: sends for at most the stop timeout

@@ -275,11 +275,10 @@ fn push_token(out: &mut String, s: &str) {
         out.push('-');
         return;
     }
-    // Nearly every token is printable ASCII with nothing to escape: one pass over the bytes
-    // instead of Unicode class tests per character (which were a quarter of logd's CPU).
-    if s.bytes()
-        .all(|b| b.is_ascii_graphic() && !matches!(b, b'\\' | b'[' | b']'))
-    {
+    // Nearly every token is printable ASCII with nothing to escape: one pass over the bytes,
+    // eight at a time, instead of Unicode class tests per character (which were a quarter of
+    // logd's CPU) or a test per byte (a tenth).
+    if plain_token(s.as_bytes()) {
         out.push_str(s);
         return;
     }
@@ -293,6 +292,44 @@ fn push_token(out: &mut String, s: &str) {
         }
     }
     out.push_str(&s[from..]);
+}
+
+/// Whether every byte of `bytes` is printable ASCII other than `\`, `[` and `]`: a token
+/// [`push_token`] copies as it is. Eight bytes at a time, like [`next_special`]; a borrow can
+/// flag a byte only above one that is flagged by itself, so "any flag" is exact.
+fn plain_token(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
+    let equal = |x: u64, b: u8| below(x ^ (ONES * u64::from(b)), 1);
+    let special = |x: u64| {
+        below(x, 0x21)
+            | (x & HIGHS)
+            | equal(x, 0x7f)
+            | equal(x, b'\\')
+            | equal(x, b'[')
+            | equal(x, b']')
+    };
+    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"));
+    let mut hits = 0;
+    if bytes.len() >= 8 {
+        let mut at = 0;
+        while at + 8 <= bytes.len() {
+            hits |= special(word(at));
+            at += 8;
+        }
+        // The last eight bytes, overlapping the words already tested.
+        hits |= special(word(bytes.len() - 8));
+    } else {
+        // A short token (host, app, pid often are) in one word, padded with a plain byte:
+        // built in a register (a copy through memory stalled the load after it).
+        let mut last = ONES * u64::from(b'a');
+        for (i, &b) in bytes.iter().enumerate() {
+            last = (last & !(0xff << (8 * i))) | (u64::from(b) << (8 * i));
+        }
+        hits |= special(last);
+    }
+    hits == 0
 }
 
 /// A stream of characters that [`sd_extent`] walks.
@@ -719,6 +756,29 @@ mod tests {
                         naive(&t, from),
                         "{special:#x} at {at} from {from}"
                     );
+                }
+            }
+        }
+    }
+
+    /// Every byte value at every position of tokens of 1 to 20 bytes: the eight-at-a-time
+    /// test agrees with the per-byte rule.
+    #[test]
+    fn the_plain_token_test_matches_the_per_byte_rule() {
+        let rule = |b: &[u8]| {
+            b.iter()
+                .all(|&c| c.is_ascii_graphic() && !matches!(c, b'\\' | b'[' | b']'))
+        };
+        for len in 1..=20 {
+            for at in 0..len {
+                for v in 0..=255u8 {
+                    let mut t = vec![b'a'; len];
+                    t[at] = v;
+                    // A neighbour just past a bound, to catch a borrow.
+                    if at + 1 < len {
+                        t[at + 1] = [0x21, 0x7e, 0x80, 0x20][usize::from(v) % 4];
+                    }
+                    assert_eq!(plain_token(&t), rule(&t), "{t:?}");
                 }
             }
         }

@@ -242,6 +242,45 @@ pub fn registry(s: &Stats) -> Registry {
         "RELP sessions closed without acknowledging a batch that was not stored yet (the sender sends it again)",
         s.relp_unacked_closes,
     );
+    if let Some(f) = &s.forwarder {
+        counter(
+            reg,
+            "records_spooled",
+            "Records the forwarder wrote to its spool on disk (memory queue full, or at a stop)",
+            f.spooled,
+        );
+        family(
+            reg,
+            "records_forward_dropped",
+            "Records the forwarder dropped, by reason",
+            "reason",
+            &f.drops(),
+        );
+        gauge(
+            reg,
+            "forward_upstream_up",
+            "Whether the forwarder is connected to its upstream (1) or not (0)",
+            u64::from(f.connected),
+        );
+        counter(
+            reg,
+            "forward_outages",
+            "Times the upstream went away (or was away at start)",
+            f.outages,
+        );
+        counter(
+            reg,
+            "forward_reconnects",
+            "Connections to the upstream made again after an outage",
+            f.reconnects,
+        );
+        counter(
+            reg,
+            "forward_connect_failures",
+            "Connection attempts to the upstream that failed",
+            f.connect_failures,
+        );
+    }
     counter(
         reg,
         "clickhouse_rows_inserted",

@@ -217,6 +217,7 @@ pub struct RecordBatch {
     text: String,
     slots: Vec<Slot>,
     stamps: StampCache,
+    utc: UtcCache,
     /// The last ACE pid and its digits: a connection's records nearly always share it.
     pid: Option<(i32, String)>,
 }
@@ -346,18 +347,27 @@ impl RecordBatch {
         });
     }
 
+    fn push_now(&mut self) {
+        let (secs, micros) = now();
+        self.stamps.push(&mut self.text, secs, micros);
+    }
+
     /// Appends a record from a syslog sender at `peer`: TIME is an RFC 5424 timestamp turned
     /// into UTC, else the time of receipt; SENT the timestamp as sent (RFC 3164's `Mmm dd
     /// hh:mm:ss` as `--MM-DDThh:mm:ss`, ISO 8601's form without a year); the message's host
     /// name, else the peer; MSGID and STRUCTURED-DATA as sent.
     pub fn push_syslog(&mut self, m: &SyslogMessage<'_>, peer: &str) {
         let start = self.end();
-        let utc = match (m.dialect, m.timestamp.as_deref()) {
-            (Dialect::Rfc5424, Some(t)) => parse_rfc3339(t),
-            _ => None,
-        };
-        let (secs, micros) = utc.unwrap_or_else(now);
-        self.stamps.push(&mut self.text, secs, micros);
+        let sent = m.timestamp.as_deref();
+        match (m.dialect, sent) {
+            (Dialect::Rfc5424, Some(t)) => match self.utc.parse(t) {
+                // Already TIME's own form (UTC, six digits, `T` and `Z`): itself.
+                Some(_) if is_time_form(t) => self.text.push_str(t),
+                Some((secs, micros)) => self.stamps.push(&mut self.text, secs, micros),
+                None => self.push_now(),
+            },
+            _ => self.push_now(),
+        }
         let t = self.end();
         push_host(&mut self.text, m.hostname.as_deref().unwrap_or(peer));
         let h = self.end();
@@ -365,7 +375,7 @@ impl RecordBatch {
         let a = self.end();
         self.text.push_str(m.procid.as_deref().unwrap_or("-"));
         let p = self.end();
-        match (m.dialect, m.timestamp.as_deref()) {
+        match (m.dialect, sent) {
             (_, None) => self.text.push('-'),
             (Dialect::Rfc3164, Some(t)) => push_bsd_stamp(&mut self.text, t),
             (Dialect::Rfc5424, Some(t)) => self.text.push_str(t),
@@ -384,6 +394,13 @@ impl RecordBatch {
             severity: m.severity,
         });
     }
+}
+
+/// Whether a valid RFC 3339 timestamp is written exactly as TIME is
+/// (`YYYY-MM-DDThh:mm:ss.ffffffZ`): then its UTC form is itself.
+fn is_time_form(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() == 27 && b[10] == b'T' && b[19] == b'.' && b[26] == b'Z'
 }
 
 /// The last second TIME can show: 9999-12-31T23:59:59Z.
@@ -443,19 +460,50 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// assert_eq!(parse_rfc3339("2026-02-30T00:00:00Z"), None);
 /// ```
 pub fn parse_rfc3339(t: &str) -> Option<(i64, u32)> {
+    let (date_time, micros, offset) = split_rfc3339(t)?;
+    Some((seconds_of(date_time, offset)?, micros))
+}
+
+/// An RFC 3339 timestamp's date and time (its first 19 bytes, not yet checked), its
+/// fraction as microseconds and its offset (`Z` or `+hh:mm`, not yet checked); `None` when
+/// the punctuation or the fraction is wrong.
+fn split_rfc3339(t: &str) -> Option<(&str, u32, &str)> {
     let b = t.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let s = t.get(r)?;
-        s.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| s.parse().ok())?
-    };
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
         return None;
     }
     if b[13] != b':' || b[16] != b':' {
         return None;
     }
+    // `get`, not slicing: the bytes before 19 are not checked yet, and may end inside a
+    // character.
+    let (date_time, mut rest) = (t.get(..19)?, t.get(19..)?);
+    let mut micros = 0u32;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        let digits = &frac[..n];
+        micros = digits
+            .bytes()
+            .chain(std::iter::repeat(b'0'))
+            .take(6)
+            .fold(0, |m, c| m * 10 + u32::from(c - b'0'));
+        rest = &frac[n..];
+    }
+    Some((date_time, micros, rest))
+}
+
+/// Seconds since the epoch (UTC) of `YYYY-MM-DDThh:mm:ss` at `offset` (`Z` or `+hh:mm`);
+/// `None` when either is not valid or the instant falls outside the years 0 to 9999 in UTC.
+fn seconds_of(date_time: &str, offset: &str) -> Option<i64> {
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let s = date_time.get(r)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -479,22 +527,7 @@ pub fn parse_rfc3339(t: &str) -> Option<(i64, u32)> {
     if h > 23 || mi > 59 || s > 59 {
         return None;
     }
-    let mut rest = &t[19..];
-    let mut micros = 0u32;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if n == 0 || n > 9 {
-            return None;
-        }
-        let digits = &frac[..n];
-        micros = digits
-            .bytes()
-            .chain(std::iter::repeat(b'0'))
-            .take(6)
-            .fold(0, |m, c| m * 10 + u32::from(c - b'0'));
-        rest = &frac[n..];
-    }
-    let offset = match rest.as_bytes() {
+    let offset = match offset.as_bytes() {
         [b'Z' | b'z'] => 0,
         [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
             let oh = num2(*h1, *h2)?;
@@ -508,7 +541,33 @@ pub fn parse_rfc3339(t: &str) -> Option<(i64, u32)> {
         _ => return None,
     };
     let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset;
-    (0..=MAX_SECONDS).contains(&secs).then_some((secs, micros))
+    (0..=MAX_SECONDS).contains(&secs).then_some(secs)
+}
+
+/// The last RFC 5424 timestamp's date, time and offset turned into seconds: a sender's
+/// records nearly always share their second, so only the fraction is read per record.
+#[derive(Debug, Clone, Default)]
+struct UtcCache {
+    /// `YYYY-MM-DDThh:mm:ss` and the offset, as sent.
+    date_time: String,
+    offset: String,
+    seconds: i64,
+}
+
+impl UtcCache {
+    /// [`parse_rfc3339`], remembering the last second.
+    fn parse(&mut self, t: &str) -> Option<(i64, u32)> {
+        let (date_time, micros, offset) = split_rfc3339(t)?;
+        if self.date_time != date_time || self.offset != offset {
+            let seconds = seconds_of(date_time, offset)?;
+            self.date_time.clear();
+            self.date_time.push_str(date_time);
+            self.offset.clear();
+            self.offset.push_str(offset);
+            self.seconds = seconds;
+        }
+        Some((self.seconds, micros))
+    }
 }
 
 fn num2(a: u8, b: u8) -> Option<i64> {
@@ -567,8 +626,46 @@ mod tests {
             "+026-01-01T00:00:00Z",
             "2026-01-01 00:00:00Z",
             "２０２６-01-01T00:00:00Z",
+            "2026-01-01T00:00:0€Z",
+            "2026-01-01T00:00:€.1Z",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    /// The time a syslog record gets in a batch, whose second is cached from record to record
+    /// and whose canonical UTC form is copied as it is, is what [`parse_rfc3339`] and
+    /// [`rfc3339`] make of the sender's time, for every sequence of seconds and offsets.
+    #[test]
+    fn cached_seconds_and_copied_times_match_the_full_conversion() {
+        let stamps = [
+            "2026-11-26T08:00:01.500000Z",
+            "2026-11-26T08:00:01.500001Z",
+            "2026-11-26T08:00:01.5+05:30",
+            "2026-11-26T08:00:01.500000+05:30",
+            "2026-11-26T08:00:01.500000-05:30",
+            "2026-11-26t08:00:01.500000Z",
+            "2026-11-26T08:00:01.500000z",
+            "2026-11-26T08:00:02Z",
+            "2026-11-26T08:00:02.000000Z",
+            "2026-02-30T08:00:02.000000Z",
+            "2026-11-26T08:00:01.500000Z",
+            "0000-01-01T00:00:00.000000Z",
+            "9999-12-31T23:59:59.999999Z",
+            "9999-12-31T23:59:59.999999-01:00",
+        ];
+        let mut batch = RecordBatch::new();
+        for (i, t) in stamps.iter().chain(stamps.iter().rev()).enumerate() {
+            let text = format!("<13>1 {t} h app - - - m{i}");
+            let m = crate::syslog::parse(text.as_bytes()).unwrap();
+            batch.push_syslog(&m, "peer");
+            let r = batch.get(batch.len() - 1).unwrap();
+            match parse_rfc3339(t) {
+                Some((s, us)) => assert_eq!(r.time, rfc3339(s, us), "{t}"),
+                // Not a time TIME can show: the time of receipt, this year or later.
+                None => assert!(r.time.as_bytes()[..2] == *b"20" && r.time != *t, "{t}"),
+            }
+            assert_eq!(r.sent, *t);
         }
     }
 

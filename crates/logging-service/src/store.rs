@@ -1,7 +1,7 @@
 //! Where records go: per-host files with rotation and an fsync policy (forwarding upstream
 //! is in [`crate::forward`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -91,7 +91,8 @@ pub struct StoreConfig {
     /// Host files kept open at once (a least-recently-used cache; others are reopened on
     /// demand).
     pub max_open_files: usize,
-    /// Distinct host files made per run; records of further hosts go to `_overflow.log`.
+    /// Distinct host files in the data directory (those found at start included); records of
+    /// further hosts go to `_overflow.log`.
     pub max_hosts: usize,
     /// Records held in memory while their files cannot be written; beyond it they are dropped
     /// and counted. TCP readers pause from half of it on.
@@ -222,6 +223,26 @@ pub fn file_stem(host: &str) -> String {
     stem
 }
 
+/// The stems of the host files in `dir` (`STEM.log`, or only rotated ones `STEM.log.N`),
+/// the overflow file's aside: what an earlier run made, which counts against `max_hosts`.
+fn existing_stems(dir: &Path) -> HashSet<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return HashSet::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let stem = name.strip_suffix(".log").or_else(|| {
+                let (stem, n) = name.rsplit_once(".log.")?;
+                (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some(stem)
+            })?;
+            (!stem.is_empty() && stem != OVERFLOW_STEM).then(|| stem.to_owned())
+        })
+        .collect()
+}
+
 /// Opens a host file for appending; a file that does not exist yet is created with exactly
 /// `mode` (whatever the umask).
 fn open_host_file(path: &Path, mode: u32) -> io::Result<(AppendFile, bool)> {
@@ -283,8 +304,9 @@ struct StoreCounters {
 /// Per-host append-only files, `DIR/STEM.log` (see [`file_stem`]), one record per line.
 ///
 /// Open files are kept in a least-recently-used cache of `max_open_files` descriptors and
-/// reopened on demand; at most `max_hosts` host files are made per run, records of further
-/// hosts go to `_overflow.log` (their lines name their host). A write that fails leaves no
+/// reopened on demand; at most `max_hosts` host files exist, counting those found in the
+/// directory at start (a restart does not start the count again), records of further hosts go
+/// to `_overflow.log` (their lines name their host). A write that fails leaves no
 /// partial line ([`AppendFile::append`] cuts it off), and its records are held in memory (at
 /// most `max_pending`) and retried with capped exponential back-off, from later writes and
 /// from [`tick`](RecordSink::tick); other hosts go on meanwhile. The data directory is locked
@@ -298,8 +320,11 @@ pub struct FileStore {
     last_dir_check: Instant,
     files: HashMap<String, HostFile>,
     clock: u64,
-    /// Host name to stem, for the hosts of this run (at most `max_hosts`).
+    /// Host name to stem, for the hosts of this run that have a host file.
     stems: HashMap<String, String>,
+    /// The stems that have a host file: found in the directory at start, or made since (at
+    /// most `max_hosts`, unless more were found).
+    host_files: HashSet<String>,
     held: VecDeque<Held>,
     held_records: u64,
     /// Records held per stem: a stem with held records gets new ones behind them, in order.
@@ -349,6 +374,7 @@ impl FileStore {
             files: HashMap::new(),
             clock: 0,
             stems: HashMap::new(),
+            host_files: HashSet::new(),
             held: VecDeque::new(),
             held_records: 0,
             held_stems: HashMap::new(),
@@ -359,6 +385,7 @@ impl FileStore {
             line: String::new(),
         };
         store.lock_dir()?;
+        store.host_files = existing_stems(&store.cfg.dir);
         Ok(store)
     }
 
@@ -453,10 +480,13 @@ impl FileStore {
         if let Some(s) = self.stems.get(host) {
             return (s.clone(), false);
         }
-        if self.stems.len() >= self.cfg.max_hosts {
-            return (OVERFLOW_STEM.to_string(), true);
-        }
         let stem = file_stem(host);
+        if !self.host_files.contains(&stem) {
+            if self.host_files.len() >= self.cfg.max_hosts {
+                return (OVERFLOW_STEM.to_string(), true);
+            }
+            self.host_files.insert(stem.clone());
+        }
         self.stems.insert(host.to_string(), stem.clone());
         (stem, false)
     }
@@ -952,6 +982,9 @@ pub struct Stats {
     pub clickhouse_failed: u64,
     /// Batches sent again after a failed insert (possible duplicates, found by `(logd, seq)`).
     pub clickhouse_retried: u64,
+    /// The forwarder's own counters (spooled, dropped by reason, upstream up or down,
+    /// outages), when logd forwards.
+    pub forwarder: Option<ForwardStats>,
     /// Size rotations that failed (the file went on growing; nothing was lost).
     pub rotate_failures: u64,
     /// Host files open now (at most `max_open_files`).
@@ -1682,6 +1715,62 @@ mod tests {
         store.reopen().unwrap();
         let s = stats_of(&store, 60);
         assert_eq!((s.open_files, s.syncs), (0, 0), "{s:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `max_hosts` counts the host files an earlier run left (current or only rotated ones):
+    /// a restart does not allow another `max_hosts` of them. Hosts that have a file keep it.
+    #[test]
+    fn the_host_file_cap_holds_across_a_restart() {
+        let dir = scratch("hosts-restart");
+        let mut cfg = StoreConfig::new(&dir);
+        cfg.max_hosts = 10;
+        let hosts: Vec<String> = (0..20).map(|i| format!("h{i}.log.{i}")).collect();
+        let refs = |r: std::ops::Range<usize>| -> Vec<(&str, &str)> {
+            hosts[r].iter().map(|h| (h.as_str(), "m")).collect()
+        };
+        let mut first = FileStore::open(cfg.clone()).unwrap();
+        first.write_batch(&batch_of(&refs(0..6))).unwrap();
+        first.flush().unwrap();
+        drop(first);
+        // One host's file was rotated away by logrotate's numbering: it still counts.
+        std::fs::rename(
+            dir.join(format!("{}.log", hosts[5])),
+            dir.join(format!("{}.log.1", hosts[5])),
+        )
+        .unwrap();
+        // The spool's directory and other files are not host files.
+        std::fs::create_dir_all(dir.join("spool")).unwrap();
+        std::fs::write(dir.join("notes.txt"), "x").unwrap();
+        let mut second = FileStore::open(cfg).unwrap();
+        // New hosts first: without counting the files found, they would take the whole cap
+        // and the hosts that have files would be sent to the overflow file.
+        second
+            .write_batch(&batch_of(&[refs(6..20), refs(0..6)].concat()))
+            .unwrap();
+        let s = stats_of(&second, 20);
+        // h0..h5 keep their files, 4 new ones reach the cap of 10, the other 10 overflow.
+        assert_eq!((s.stored, s.overflow), (20, 10), "{s:?}");
+        // One line from each run, but where the first run's file was rotated away.
+        for (i, h) in hosts[..10].iter().enumerate() {
+            let runs = if i < 5 { 2 } else { 1 };
+            assert_eq!(
+                lines(&dir.join(format!("{h}.log"))),
+                vec![format!("{h} m"); runs]
+            );
+        }
+        let overflow = lines(&dir.join("_overflow.log"));
+        let expected: Vec<String> = hosts[10..].iter().map(|h| format!("{h} m")).collect();
+        assert_eq!(overflow, expected);
+        drop(second);
+        // A third run finds the overflow file too, which is no host file.
+        let mut cfg = StoreConfig::new(&dir);
+        cfg.max_hosts = 11;
+        let mut third = FileStore::open(cfg).unwrap();
+        third.write_batch(&batch_of(&refs(10..12))).unwrap();
+        let s = stats_of(&third, 2);
+        assert_eq!((s.stored, s.overflow), (2, 1), "{s:?}");
+        drop(third);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

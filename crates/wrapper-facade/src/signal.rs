@@ -47,6 +47,9 @@ impl Signal {
     pub const USR2: Signal = Signal(libc::SIGUSR2);
     /// Write to a pipe or socket with no reader.
     pub const PIPE: Signal = Signal(libc::SIGPIPE);
+    /// File size limit exceeded (`RLIMIT_FSIZE`); ignored, a write past the limit fails with
+    /// `EFBIG` instead of killing the process.
+    pub const XFSZ: Signal = Signal(libc::SIGXFSZ);
     /// Timer expiry from `alarm(2)`.
     pub const ALRM: Signal = Signal(libc::SIGALRM);
     /// Termination request: by convention, "shut down gracefully".
@@ -82,6 +85,7 @@ impl Signal {
             libc::SIGUSR1 => "SIGUSR1",
             libc::SIGUSR2 => "SIGUSR2",
             libc::SIGPIPE => "SIGPIPE",
+            libc::SIGXFSZ => "SIGXFSZ",
             libc::SIGALRM => "SIGALRM",
             libc::SIGTERM => "SIGTERM",
             libc::SIGCHLD => "SIGCHLD",

@@ -15,6 +15,23 @@ use pattern_core::{Context, Disposition, ErrorChain, EventHandler};
 use wrapper_facade::activation::{self, Identity, InheritedSocket};
 use wrapper_facade::signal::{Signal, SignalSet};
 
+/// `println!` that ignores a failed write: stdout may be a file on a full disk (or past a
+/// file size limit), and `println!` would panic there, ending logd mid-stop.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// [`say!`] for stderr.
+macro_rules! say_err {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 /// Exit statuses by kind, from BSD's sysexits.h, as rsyslogd and many daemons use them.
 mod exit {
     /// A command line that cannot be used (EX_USAGE).
@@ -35,16 +52,16 @@ fn check_config(cfg: &LogdConfig) -> ExitCode {
     match &cfg.svc_conf {
         Some(path) => match logging_service::services::check_file(path, cfg.bind) {
             Ok(()) => {
-                println!("logd: {}: configuration OK", path.display());
+                say!("logd: {}: configuration OK", path.display());
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("logd: {}", ErrorChain(&e));
+                say_err!("logd: {}", ErrorChain(&e));
                 ExitCode::from(exit::CONFIG)
             }
         },
         None => {
-            println!("logd: options OK (no svc.conf given)");
+            say!("logd: options OK (no svc.conf given)");
             ExitCode::SUCCESS
         }
     }
@@ -100,7 +117,7 @@ fn print_listening(logd: &Logd) -> String {
         ("metrics (http)", l.metrics),
     ] {
         if let Some(a) = a {
-            println!("logd: {name} listening on {a}");
+            say!("logd: {name} listening on {a}");
             tracing::info!("{name} listening on {a}");
             all.push(format!("{name} on {a}"));
         }
@@ -149,6 +166,10 @@ fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result
         .collect::<SignalSet>()
         .block_current_thread()
         .map_err(Error::io("cannot block the signals logd handles"))?;
+    // A file size limit (`ulimit -f`, systemd's LimitFSIZE=) must not kill logd: a write
+    // past it then fails with EFBIG, and the store holds the records and retries, as on a
+    // full disk.
+    wrapper_facade::signal::ignore(Signal::XFSZ).map_err(Error::io("cannot ignore SIGXFSZ"))?;
     let notifier = Notifier::from_env().map_err(Error::io("cannot use $NOTIFY_SOCKET"))?;
     cfg.sockets = SocketPool::new(sockets_and_privileges(&cfg, user, group)?);
     let mut logd = Logd::start(cfg.clone())?;
@@ -175,7 +196,7 @@ fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result
     } else {
         cfg.concurrency.to_string()
     };
-    println!("logd: storing under {} ({model})", dir.display());
+    say!("logd: storing under {} ({model})", dir.display());
     tracing::info!("storing under {} ({model})", dir.display());
     for line in logd.services() {
         tracing::info!("service {line}");
@@ -199,17 +220,17 @@ fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result
                             tracing::error!("reconfigure failed: {e}");
                         }
                         if report.is_ok() {
-                            eprintln!("logd: reconfigured; files reopened");
+                            say_err!("logd: reconfigured; files reopened");
                             tracing::info!("reconfigured; files reopened");
                         } else {
-                            eprintln!(
+                            say_err!(
                                 "logd: reconfiguration failed in part (failed services kept their old arguments); files reopened"
                             );
                         }
                         print_listening(&logd);
                     }
                     Err(e) => {
-                        eprintln!(
+                        say_err!(
                             "logd: reconfiguration refused, nothing changed: {}",
                             ErrorChain(&e)
                         );
@@ -227,7 +248,7 @@ fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result
     }
     let forwarder = logd.forwarder();
     let stats = stop_on_second_signal(logd, forwarder.clone())?;
-    println!(
+    say!(
         "logd: stopped; {} records stored ({} ACE, {} syslog, {} RELP), {} rejected, {} connections, {} closed idle, {} RELP sessions closed unacknowledged",
         stats.stored,
         stats.ace,
@@ -238,7 +259,7 @@ fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result
         stats.idle_closed,
         stats.relp_unacked_closes
     );
-    println!(
+    say!(
         "logd: limits: {} closed with an unfinished frame past the idle timeout, {} closed for an oversized frame, {} closed at --max-buffered (peak {} bytes buffered), {} UDP datagrams over --max-frame dropped, {} UDP datagrams dropped by the kernel (receive buffer full), {} accept back-offs",
         stats.idle_partial,
         stats.oversized_closed,
@@ -248,7 +269,7 @@ fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result
         stats.udp_kernel_drops,
         stats.accept_backoffs
     );
-    println!(
+    say!(
         "logd: {} received, {} stored ({} in the overflow file), {} dropped (held past --max-pending: {}, unwritable at stop: {}); {} failed writes, {} torn lines ended, {} data directories made again, {} failed rotations",
         stats.records,
         stats.stored,
@@ -261,11 +282,11 @@ fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result
         stats.dir_recreated,
         stats.rotate_failures
     );
-    println!("logd: ledger: {}", ledger(&stats));
+    say!("logd: ledger: {}", ledger(&stats));
     if let Some(f) = forwarder {
-        println!("logd: forwarding to {}: {}", f.upstream(), f.stats());
+        say!("logd: forwarding to {}: {}", f.upstream(), f.stats());
         let f = f.stats();
-        println!(
+        say!(
             "logd: forward ledger: received={} recovered={} queued={} forwarded={} dropped={} balanced={}",
             f.received,
             f.recovered,
@@ -277,7 +298,7 @@ fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result
     }
     if stats.clickhouse_received + stats.clickhouse_recovered > 0 {
         let s = &stats;
-        println!(
+        say!(
             "logd: clickhouse: {} inserted in {} batches, {} queued, {} dropped, {} failed inserts, {} batches retried",
             s.clickhouse_inserted,
             s.clickhouse_batches,
@@ -286,7 +307,7 @@ fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result
             s.clickhouse_failed,
             s.clickhouse_retried
         );
-        println!(
+        say!(
             "logd: clickhouse ledger: received={} recovered={} queued={} inserted={} dropped={} balanced={}",
             s.clickhouse_received,
             s.clickhouse_recovered,
@@ -297,7 +318,7 @@ fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result
         );
     }
     if stats.dropped() > 0 {
-        eprintln!(
+        say_err!(
             "logd: LOST {} records that could not be stored under {} (see the errors above)",
             stats.dropped(),
             dir.display()
@@ -341,7 +362,7 @@ fn ledger(stats: &logging_service::store::Stats) -> String {
 }
 
 fn second_stop(signal: Signal, forwarder: Option<&ForwardHandle>) {
-    eprintln!("logd: {signal} again: stopping at once, spooling what is not forwarded");
+    say_err!("logd: {signal} again: stopping at once, spooling what is not forwarded");
     tracing::warn!("{signal} again: stopping at once, spooling what is not forwarded");
     if let Some(f) = forwarder {
         f.stop_now();
@@ -413,8 +434,12 @@ fn stop_on_second_signal(
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A log line that cannot be written (stderr is a file on a full disk, or past a file
+    // size limit) is lost, not reported: the subscriber's report goes to stderr too, and
+    // `eprintln!` panics when that fails, which ended logd's dispatching thread.
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .with_env_filter(filter);
     match format {
         LogFormat::Text => builder
@@ -458,7 +483,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("logd: {}", ErrorChain(&e));
+            say_err!("logd: {}", ErrorChain(&e));
             ExitCode::from(exit_code(&e))
         }
     }

@@ -180,6 +180,64 @@ fn spoofed_host_floods_keep_descriptors_bounded_and_store_every_record() {
         .filter(|f| f.starts_with("spoof-"))
         .collect::<std::collections::BTreeSet<_>>();
     assert_eq!(host_files.len(), MAX_HOSTS);
+
+    // Restarted on the same directory, logd finds the MAX_HOSTS host files there: new hosts
+    // go to the overflow file, a host that has a file keeps it.
+    let (logd, at) = Logd::start(
+        Command::new(env!("CARGO_BIN_EXE_logd"))
+            .args(["--ace-port", "off", "--syslog-port", "0"])
+            .args(["--max-hosts", &MAX_HOSTS.to_string()])
+            .arg("--data-dir")
+            .arg(&dir.0),
+    );
+    let tcp = at.iter().find(|(n, _)| n == "syslog (tcp)").unwrap().1;
+    let old_host = host_files.iter().next().unwrap().trim_end_matches(".log");
+    let mut s = TcpStream::connect(tcp).unwrap();
+    for (i, host) in [
+        old_host.to_owned(),
+        "newcomer-1".into(),
+        "newcomer-2".into(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        s.write_all(format!("<13>1 - {host} after - - - after restart {i}\n").as_bytes())
+            .unwrap();
+    }
+    drop(s);
+    wait_until("the three records are stored", || {
+        all_lines(&dir.0)
+            .iter()
+            .filter(|(_, l)| l.contains("after restart"))
+            .count()
+            == 3
+    });
+    let summary = logd.stop();
+    assert!(
+        summary.contains("3 received, 3 stored (2 in the overflow file)"),
+        "{summary}"
+    );
+    let after: Vec<(String, String)> = all_lines(&dir.0)
+        .into_iter()
+        .filter(|(_, l)| l.contains("after restart"))
+        .collect();
+    for (file, line) in &after {
+        let expected = if line.contains(old_host) {
+            format!("{old_host}.log")
+        } else {
+            "_overflow.log".to_owned()
+        };
+        assert_eq!(file, &expected, "{line}");
+    }
+    let files = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            let name = name.to_string_lossy();
+            name.ends_with(".log") && name != "_overflow.log"
+        })
+        .count();
+    assert_eq!(files, MAX_HOSTS, "no host file beyond --max-hosts");
 }
 
 #[test]

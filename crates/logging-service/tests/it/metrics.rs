@@ -437,3 +437,208 @@ fn kernel_drops_of_a_udp_flood_are_counted_and_exposed() {
         "the drops are logged: {log}"
     );
 }
+
+/// Starts the `logd` binary with `args` and reads its listening lines: the child and the
+/// address of each listener by name (`ACE logging (tcp)`, `metrics (http)`, ...).
+fn start_logd(args: &[&str], data: &std::path::Path) -> (Child, Vec<(String, SocketAddr)>) {
+    let mut child = Child(
+        crate::support::spawn(
+            Command::new(env!("CARGO_BIN_EXE_logd"))
+                .args(args)
+                .arg("--data-dir")
+                .arg(data)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null()),
+        )
+        .unwrap(),
+    );
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let mut listening = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "logd exited");
+        if line.starts_with("logd: storing under") {
+            break;
+        }
+        if let Some((name, addr)) = line
+            .trim()
+            .trim_start_matches("logd: ")
+            .rsplit_once(" listening on ")
+        {
+            listening.push((name.to_owned(), addr.parse().unwrap()));
+        }
+    }
+    // The rest of stdout (the stop summary) is not read: a pipe closed early costs nothing.
+    (child, listening)
+}
+
+fn listener(listening: &[(String, SocketAddr)], name: &str) -> SocketAddr {
+    listening.iter().find(|(n, _)| n == name).unwrap().1
+}
+
+/// The forwarder's metrics (issue 16): forwarded, spooled and dropped records and whether
+/// the upstream is up, scraped from the binary while records flow to a second logd, while
+/// that upstream is down (records spill to the spool, a full spool drops the newest, counted)
+/// and after it came back (the spool is replayed). At every scrape the records received are
+/// queued, forwarded or dropped; promtool accepts the exposition with the forwarder's series.
+#[test]
+fn forwarder_metrics_follow_the_records_and_the_upstream() {
+    let up_dir = TempDir::new("fwd-metrics-upstream");
+    let dir = TempDir::new("fwd-metrics");
+    let upstream_args = [
+        "--ace-port",
+        "off",
+        "--syslog-port",
+        "0",
+        "--bind",
+        "127.0.0.1",
+    ];
+    let (upstream, at) = start_logd(&upstream_args, &up_dir.0);
+    let up_port = listener(&at, "syslog (tcp)").port().to_string();
+    let upstream_stored = |n: usize| {
+        logging_service::store::read_records(&up_dir.0)
+            .map(|s| crate::support::count_lines(&s) == n)
+            .unwrap_or(false)
+    };
+    let forward = format!("127.0.0.1:{up_port}");
+    let (_logd, at) = start_logd(
+        &[
+            "--ace-port",
+            "0",
+            "--syslog-port",
+            "off",
+            "--metrics",
+            "127.0.0.1:0",
+            "--forward",
+            &forward,
+            "--forward-backoff",
+            "10ms:100ms",
+            // Every record past the first few bytes goes to the spool on disk, which holds
+            // a few records: a long outage fills it, and the newest are dropped.
+            "--forward-queue",
+            "1",
+            "--spool-max",
+            "1K",
+            "--spool-full",
+            "drop-newest",
+        ],
+        &dir.0,
+    );
+    let (ace, metrics) = (
+        listener(&at, "ACE logging (tcp)"),
+        listener(&at, "metrics (http)"),
+    );
+    let get = |series: &str| value(&scrape(metrics), series);
+    let received = || get("logd_records_received_total{input=\"ace\"}");
+    let forwarded = || get("logd_records_forwarded_total");
+    let queued = || get("logd_forward_queued");
+    let spooled = || get("logd_records_spooled_total");
+    let up = || get("logd_forward_upstream_up");
+    let dropped_newest =
+        || get("logd_records_forward_dropped_total{reason=\"spool_full_drop_newest\"}");
+    let balanced = || {
+        let t = scrape(metrics);
+        let dropped: u64 = [
+            "spool_full_block",
+            "spool_full_drop_oldest",
+            "spool_full_drop_newest",
+            "spool_write_error",
+        ]
+        .iter()
+        .map(|r| {
+            value(
+                &t,
+                &format!("logd_records_forward_dropped_total{{reason=\"{r}\"}}"),
+            )
+        })
+        .sum();
+        value(&t, "logd_records_received_total{input=\"ace\"}")
+            == value(&t, "logd_forward_queued")
+                + value(&t, "logd_records_forwarded_total")
+                + dropped
+    };
+    let frames = |from: usize, to: usize| -> Vec<u8> {
+        (from..to)
+            .flat_map(|i| ace_frame(&format!("forwarded {i}")))
+            .collect()
+    };
+
+    // Up: records flow through.
+    let text = scrape(metrics);
+    assert_eq!(value(&text, "logd_records_forwarded_total"), 0, "{text}");
+    assert_eq!(value(&text, "logd_forward_outages_total"), 0, "{text}");
+    send_and_wait(ace, &frames(0, 3));
+    poll("3 records forwarded", || forwarded() == 3);
+    poll("the upstream stored 3 records", || upstream_stored(3));
+    assert_eq!((up(), queued(), dropped_newest()), (1, 0, 0));
+    assert!(balanced());
+    let spooled_while_up = spooled();
+
+    // Down: the forwarder notices at its next send, and records wait in the spool.
+    drop(upstream);
+    send_and_wait(ace, &frames(3, 4));
+    poll("the upstream counted down", || up() == 0);
+    assert_eq!(get("logd_forward_outages_total"), 1);
+    poll("failed connection attempts", || {
+        get("logd_forward_connect_failures_total") > 0
+    });
+    send_and_wait(ace, &frames(4, 40));
+    poll("40 records received", || received() == 40);
+    assert!(
+        spooled() > spooled_while_up,
+        "records spilled to the spool while the upstream was down"
+    );
+    let dropped = dropped_newest();
+    assert!(dropped > 0, "a full spool dropped the newest records");
+    let waiting = queued();
+    assert!(waiting > 0);
+    assert_eq!(forwarded() + waiting + dropped, 40);
+    assert!(balanced());
+
+    // Up again on the same port: the spool is replayed, and nothing more is dropped.
+    let upstream_args = [
+        "--ace-port",
+        "off",
+        "--syslog-port",
+        &up_port,
+        "--bind",
+        "127.0.0.1",
+    ];
+    let (_upstream, _) = start_logd(&upstream_args, &up_dir.0);
+    poll("the spool replayed", || queued() == 0);
+    let text = scrape(metrics);
+    assert_eq!(value(&text, "logd_forward_upstream_up"), 1, "{text}");
+    assert_eq!(value(&text, "logd_forward_reconnects_total"), 1, "{text}");
+    assert_eq!(
+        value(&text, "logd_records_forwarded_total"),
+        40 - dropped,
+        "{text}"
+    );
+    assert_eq!(dropped_newest(), dropped);
+    assert!(balanced());
+    poll("the upstream stored every forwarded record", || {
+        upstream_stored((40 - dropped) as usize)
+    });
+
+    let Some(promtool) = pattern_core::peer::program("promtool", "prometheus") else {
+        return;
+    };
+    let file = dir.0.join("scraped.prom");
+    std::fs::write(&file, &text).unwrap();
+    let checked = crate::support::spawn(
+        Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(std::fs::File::open(&file).unwrap())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .unwrap()
+    .wait_with_output()
+    .unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}

@@ -347,3 +347,88 @@ fn bad_store_limits_are_refused() {
         );
     }
 }
+
+/// A file size limit lowered under a running logd (`prlimit --fsize`, as `ulimit -f` or
+/// systemd's LimitFSIZE= would set it) makes its appends fail with EFBIG: logd is not killed
+/// by SIGXFSZ nor by its log (a file under the same limit) failing, holds the records, cuts
+/// off any partial line, and stores everything once the limit is raised again.
+#[test]
+fn a_file_size_limit_holds_records_until_it_is_raised() {
+    let Some(prlimit) = pattern_core::peer::program("prlimit", "util-linux") else {
+        return;
+    };
+    let dir = TempDir::new("binary-fsize");
+    let logs = TempDir::new("binary-fsize-stderr");
+    std::fs::create_dir_all(&logs.0).unwrap();
+    // logd's own log goes to a file, which the limit catches too: the warning about the
+    // failed write cannot be written either, and must not take logd down with it.
+    let stderr = std::fs::File::create(logs.0.join("stderr")).unwrap();
+    let mut child = crate::support::spawn(
+        Command::new(env!("CARGO_BIN_EXE_logd"))
+            .args(["--ace-port", "0", "--syslog-port", "off", "--data-dir"])
+            .arg(&dir.0)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(stderr),
+    )
+    .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr: SocketAddr = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .expect(&line);
+    let pid = child.id().to_string();
+    let file = dir.0.join("127.0.0.1.log");
+    send_and_wait(addr, &ace_frame("before the limit"));
+    let size = std::fs::metadata(&file).unwrap().len();
+    let limit = |value: String| {
+        let st = crate::support::status(
+            // `SOFT:` sets the soft limit only: raising it again needs no privilege.
+            Command::new(&prlimit).args(["--pid", &pid, &format!("--fsize={value}:")]),
+        )
+        .unwrap();
+        assert!(st.success(), "prlimit --fsize={value}");
+    };
+    // Room for part of a line: the append is cut short, and must leave no partial line.
+    limit(format!("{}", size + 10));
+    send_and_wait(
+        addr,
+        &(0..3)
+            .flat_map(|i| ace_frame(&format!("held {i}")))
+            .collect::<Vec<u8>>(),
+    );
+    assert!(
+        matches!(child.try_wait(), Ok(None)),
+        "logd survived SIGXFSZ"
+    );
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().len(),
+        size,
+        "no partial line"
+    );
+    limit("unlimited".into());
+    crate::support::wait_until("the held records are written", || {
+        lines_of(&dir.0, "127.0.0.1").len() == 4
+    });
+    let messages: Vec<String> = lines_of(&dir.0, "127.0.0.1")
+        .into_iter()
+        .map(|r| r.message)
+        .collect();
+    assert_eq!(messages, ["before the limit", "held 0", "held 1", "held 2"]);
+    let st = crate::support::status(Command::new("kill").args(["-TERM", &pid])).unwrap();
+    assert!(st.success());
+    let mut stdout = String::new();
+    out.read_to_string(&mut stdout).unwrap();
+    assert!(child.wait().unwrap().success(), "{stdout}");
+    assert!(stdout.contains("4 received, 4 stored"), "{stdout}");
+    assert!(
+        !stdout.contains(" 0 failed writes"),
+        "the limit was hit: {stdout}"
+    );
+    assert!(stdout.contains("balanced=yes"), "{stdout}");
+}
