@@ -12,6 +12,7 @@
 //! | `echo-raw-mio` | a hand-written mio loop: the ceiling ([`servers::raw_mio`])           |
 //! | `echo-reactor` | ours, on [`reactor::Reactor`] ([`servers::reactor`])                  |
 //! | `echo-lf`      | ours, on a [`leader_followers::LeaderFollowers`] pool, `--threads N` (default 2) ([`servers::leader_followers`]) |
+//! | `echo-lf-strict` | the same, the pool running the strict protocol ([`servers::leader_followers::serve_strict`]) |
 //! | `echo-hsha`    | ours, on [`leader_followers::HalfSyncHalfAsync`], `--threads N` workers (default 2) ([`servers::half_sync`]) |
 //! | `echo-tokio`   | tokio `current_thread`, or `multi_thread` with `--workers N` ([`servers::tokio`]) |
 //! | `echo-threads` | a std thread per connection ([`servers::threads`])                   |

@@ -16,6 +16,7 @@ Runs the checks of .ci/run from the workspace root, stopping at the first failur
   cargo test --workspace
   cargo xtask fresh
   cargo xtask loom
+  cargo xtask backends
   cargo xtask demo
   cargo xtask chaos --seconds 20
 ";
@@ -34,6 +35,7 @@ pub(crate) const STEPS: &[&[&str]] = &[
     &["test", "--workspace"],
     &["xtask", "fresh"],
     &["xtask", "loom"],
+    &["xtask", "backends"],
     &["xtask", "demo"],
     &["xtask", "chaos", "--seconds", "20"],
 ];

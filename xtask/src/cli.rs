@@ -30,7 +30,7 @@ pub(crate) enum Command {
     /// time limit and compare its stdout with crates/<crate>/examples/expected/<example>.stdout
     /// where that file exists.
     Demo(DemoArgs),
-    /// Run the CI steps of .ci/run locally: fmt, clippy, test, fresh, loom, demo, chaos.
+    /// Run the CI steps of .ci/run locally: fmt, clippy, test, fresh, loom, backends, demo, chaos.
     #[command(long_about = crate::ci::USAGE)]
     Ci,
     /// Run `cargo test --workspace` as a fresh machine does: every system peer hidden from PATH
@@ -47,6 +47,9 @@ pub(crate) enum Command {
     /// Run the loom models of the crates whose code switches to loom under `--cfg loom`
     /// (concurrency, synchronization), built in target/loom.
     Loom,
+    /// Run the dispatchers' test suites (reactor, leader-followers) on mio's epoll backend and
+    /// on its poll(2) backend (`--cfg mio_unsupported_force_poll_poll`, built in target/pollpoll).
+    Backends,
     /// Write the man pages and shell completions (bash, zsh, fish) of logd and logc, made from
     /// their clap definitions, and the systemd units, under target/dist (or --out).
     Dist(DistArgs),
@@ -75,6 +78,11 @@ pub(crate) struct DemoArgs {
     /// example is run twice to check it is deterministic).
     #[arg(long)]
     pub(crate) bless: bool,
+    /// Write the sequence diagrams the examples draw from their runs to
+    /// docs/patterns/generated/<example>.md and into the pages that include them (without it,
+    /// a diagram that differs from the checked-in one fails the demo).
+    #[arg(long)]
+    pub(crate) diagrams: bool,
     /// Kill an example that runs longer than this many seconds.
     #[arg(long, value_name = "SECS", default_value = "120", value_parser = positive_seconds)]
     pub(crate) timeout: Duration,
@@ -115,6 +123,7 @@ pub(crate) mod tests {
                 krate: None,
                 example: None,
                 bless: false,
+                diagrams: false,
                 timeout: Duration::from_secs(120),
             }
         );

@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::cli::DemoArgs;
+use crate::diagrams;
 use crate::expected;
 use crate::metadata::{self, Example, Package, Workspace};
 use crate::process::{self, Captured};
@@ -275,13 +276,28 @@ fn run_one(workspace: &Workspace, item: &Planned<'_>, args: &DemoArgs) -> (Verdi
         .join("debug")
         .join("examples")
         .join(format!("{}{}", item.example.name, env::consts::EXE_SUFFIX));
-    let first = match execute(&binary, workspace, item.package, args.timeout) {
+    // Where the example may draw its sequence diagram (see `diagrams`).
+    let drawing = workspace
+        .target_dir
+        .join("diagrams")
+        .join(format!("{}.md", item.example.name));
+    let _ = fs::remove_file(&drawing);
+    if let Some(dir) = drawing.parent() {
+        let _ = fs::create_dir_all(dir);
+    }
+    let first = match execute(&binary, workspace, item.package, args.timeout, &drawing) {
         Ok(run) => run,
         Err(verdict) => return (verdict, Duration::ZERO),
     };
     let time = first.elapsed;
     if let Some(verdict) = judge_exit(&first, args.timeout) {
         return (verdict, time);
+    }
+    if let Ok(diagram) = fs::read_to_string(&drawing)
+        && let Err(stale) =
+            diagrams::settle(&workspace.root, &item.example.name, &diagram, args.diagrams)
+    {
+        return (Verdict::Failed(stale), time);
     }
 
     let path = expected::path(&item.package.dir, &item.example.name);
@@ -318,7 +334,7 @@ fn run_one(workspace: &Workspace, item: &Planned<'_>, args: &DemoArgs) -> (Verdi
 
     // Blessing: a second run must print the same, or the file would only capture one outcome
     // of a nondeterministic example.
-    let second = match execute(&binary, workspace, item.package, args.timeout) {
+    let second = match execute(&binary, workspace, item.package, args.timeout, &drawing) {
         Ok(run) => run,
         Err(verdict) => return (verdict, time),
     };
@@ -356,6 +372,7 @@ fn execute(
     workspace: &Workspace,
     package: &Package,
     timeout: Duration,
+    drawing: &Path,
 ) -> Result<Captured, Verdict> {
     let mut command = Command::new(binary);
     command.current_dir(&workspace.root);
@@ -377,7 +394,8 @@ fn execute(
     command
         .env("CARGO_MANIFEST_DIR", &package.dir)
         .env("CARGO_MANIFEST_PATH", package.dir.join("Cargo.toml"))
-        .env("CARGO_PKG_NAME", &package.name);
+        .env("CARGO_PKG_NAME", &package.name)
+        .env(diagrams::ENV, drawing);
 
     let run = process::run(&mut command, timeout)
         .map_err(|e| Verdict::Failed(format!("cannot start {}: {e}", binary.display())))?;

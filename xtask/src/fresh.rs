@@ -218,5 +218,6 @@ mod tests {
             fs::read_link(shadow.join("tool")).unwrap(),
             first.join("tool")
         );
+        fs::remove_dir_all(&base).unwrap();
     }
 }

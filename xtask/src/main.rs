@@ -5,10 +5,11 @@
 //!
 //! | command | what it does |
 //! |---------|--------------|
-//! | `demo [crate] [example] [--bless] [--timeout SECS]` | builds every example once, runs each with a time limit, compares its stdout with `crates/<crate>/examples/expected/<example>.stdout` where that file exists |
+//! | `demo [crate] [example] [--bless] [--diagrams] [--timeout SECS]` | builds every example once, runs each with a time limit, compares its stdout with `crates/<crate>/examples/expected/<example>.stdout` where that file exists, and the sequence diagram an example draws from its run with `docs/patterns/generated/<example>.md` (`--diagrams` writes it and the pages' blocks) |
 //! | `ci` | the steps of `.ci/run` (fmt, clippy, test, fresh, demo), for local use |
 //! | `dist [--out DIR]` | man pages and shell completions (bash, zsh, fish) of `logd` and `logc` from their clap definitions, and the systemd units, under `target/dist/` |
 //! | `loom` | the loom models of the crates built with `--cfg loom` (concurrency, synchronization) |
+//! | `backends` | the dispatchers' test suites (reactor, leader-followers) on mio's epoll and poll(2) backends, the latter built in `target/pollpoll` |
 //! | `fresh [cargo test args]` | `cargo test --workspace` with every system peer hidden, as a fresh machine runs it |
 //! | `bench [--matrix echo\|lf] [--quick] ...` | builds `benches/` in release, runs an echo-server matrix against `loadgen`, writes `docs/benchmarks.md` and its SVG |
 //! | `chaos [--seconds N]` | logd under mixed load and injected faults (upstream flaps, full disk, bad reloads, host floods, `kill -9`): a ledger per source and a table of checks |
@@ -26,12 +27,14 @@
 //! [`main`]'s `match`.
 #![forbid(unsafe_code)]
 
+mod backends;
 mod bench;
 mod bench_logging;
 mod chaos;
 mod ci;
 mod cli;
 mod demo;
+mod diagrams;
 mod dist;
 mod expected;
 mod fresh;
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Ci => ci::run(),
         Command::Fresh { args } => fresh::run(&args),
         Command::Loom => loom::run(),
+        Command::Backends => backends::run(),
         Command::Dist(args) => dist::run(&args),
         Command::Bench(args) => bench::run(&args.resolve()),
         Command::BenchLogging(args) => bench_logging::run(&args.resolve()),

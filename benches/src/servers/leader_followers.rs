@@ -17,3 +17,13 @@ pub fn serve(listener: std::net::TcpListener, threads: usize) -> io::Result<()> 
     let pool = LeaderFollowers::builder().threads(threads).build()?;
     serve_on(Box::new(pool), listener)
 }
+
+/// As [`serve`], with the pool running the strict protocol (one event per wait, only the
+/// leader takes work, each handle out of the handle set while it is processed).
+pub fn serve_strict(listener: std::net::TcpListener, threads: usize) -> io::Result<()> {
+    let pool = LeaderFollowers::builder()
+        .threads(threads)
+        .strict(true)
+        .build()?;
+    serve_on(Box::new(pool), listener)
+}

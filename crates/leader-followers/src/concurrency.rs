@@ -10,7 +10,8 @@ use crate::{ConcurrencyError, HalfSyncHalfAsync, LeaderFollowers};
 
 /// A concurrency model for a set of handlers; [`build`](Self::build) makes the dispatcher.
 ///
-/// Parsed from `reactor`, `leader-followers[:threads]` or
+/// Parsed from `reactor`, `leader-followers[:threads]`, `leader-followers-strict[:threads]`
+/// (POSA2's protocol, [`LeaderFollowersBuilder::strict`](crate::LeaderFollowersBuilder::strict)) or
 /// `half-sync-half-async[:threads[:queue]]` (defaults: the machine's parallelism, a queue of
 /// 1024), so that a service picks its model from a configuration file.
 ///
@@ -35,6 +36,11 @@ pub enum Concurrency {
         /// Pool size, the thread calling `run` included.
         threads: usize,
     },
+    /// A fixed [`LeaderFollowers`] pool of `threads` threads running the strict protocol.
+    StrictLeaderFollowers {
+        /// Pool size, the thread calling `run` included.
+        threads: usize,
+    },
     /// [`HalfSyncHalfAsync`] with `threads` workers and a queue of `queue` entries.
     HalfSyncHalfAsync {
         /// Synchronous workers.
@@ -54,6 +60,12 @@ impl Concurrency {
         Ok(match *self {
             Concurrency::Reactor => Box::new(reactor::Reactor::new()?),
             Concurrency::LeaderFollowers { threads } => Box::new(LeaderFollowers::new(threads)?),
+            Concurrency::StrictLeaderFollowers { threads } => Box::new(
+                LeaderFollowers::builder()
+                    .threads(threads)
+                    .strict(true)
+                    .build()?,
+            ),
             Concurrency::HalfSyncHalfAsync { threads, queue } => {
                 Box::new(HalfSyncHalfAsync::new(threads, queue)?)
             }
@@ -88,6 +100,15 @@ impl FromStr for Concurrency {
                 }),
                 _ => Err(too_many()),
             },
+            "leader-followers-strict" => match params[..] {
+                [] => Ok(Concurrency::StrictLeaderFollowers {
+                    threads: default_threads(),
+                }),
+                [t] => Ok(Concurrency::StrictLeaderFollowers {
+                    threads: number(t)?,
+                }),
+                _ => Err(too_many()),
+            },
             "half-sync-half-async" => match params[..] {
                 [] => Ok(Concurrency::HalfSyncHalfAsync {
                     threads: default_threads(),
@@ -113,6 +134,9 @@ impl fmt::Display for Concurrency {
         match self {
             Concurrency::Reactor => write!(f, "reactor"),
             Concurrency::LeaderFollowers { threads } => write!(f, "leader-followers:{threads}"),
+            Concurrency::StrictLeaderFollowers { threads } => {
+                write!(f, "leader-followers-strict:{threads}")
+            }
             Concurrency::HalfSyncHalfAsync { threads, queue } => {
                 write!(f, "half-sync-half-async:{threads}:{queue}")
             }
@@ -126,7 +150,12 @@ mod tests {
 
     #[test]
     fn parses_every_model_and_round_trips() {
-        for text in ["reactor", "leader-followers:2", "half-sync-half-async:3:64"] {
+        for text in [
+            "reactor",
+            "leader-followers:2",
+            "leader-followers-strict:2",
+            "half-sync-half-async:3:64",
+        ] {
             let model: Concurrency = text.parse().unwrap();
             assert_eq!(model.to_string(), text);
         }

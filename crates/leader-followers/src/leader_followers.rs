@@ -16,6 +16,7 @@ pub struct LeaderFollowersBuilder {
     threads: usize,
     /// `None`: a fixed pool.
     max_threads: Option<usize>,
+    strict: bool,
     config: Config,
 }
 
@@ -24,6 +25,7 @@ impl Default for LeaderFollowersBuilder {
         LeaderFollowersBuilder {
             threads: 4,
             max_threads: None,
+            strict: false,
             config: Config {
                 clock: Arc::new(MonotonicClock),
                 max_handlers: 1 << 20,
@@ -76,6 +78,25 @@ impl LeaderFollowersBuilder {
         self
     }
 
+    /// Runs POSA2's protocol strictly (off by default): the leader waits for one event at a
+    /// time, takes it out of the handle set (deregistered while it is processed, registered
+    /// again after the upcalls, which reports what arrived meanwhile), promotes a follower,
+    /// and only then processes; a follower takes no work until it is promoted, so exactly
+    /// one thread waits on the handle set and only the leader takes work. The default hybrid
+    /// (ACE's TP_Reactor) lets followers take events already demultiplexed, and keeps busy
+    /// handles in the set, deactivated in user space. See the page for when each wins.
+    ///
+    /// ```
+    /// use leader_followers::LeaderFollowers;
+    /// let pool = LeaderFollowers::builder().threads(2).strict(true).build()?;
+    /// assert!(pool.is_strict());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+
     /// Upcalls one thread makes for one registration before serving the others (at least 1).
     pub fn batch(mut self, n: usize) -> Self {
         self.config.batch = n.max(1);
@@ -90,6 +111,7 @@ impl LeaderFollowersBuilder {
                 self.config,
                 Mode::LeaderFollowers {
                     max: self.max_threads.unwrap_or(self.threads).max(self.threads),
+                    strict: self.strict,
                 },
             )?,
             threads: self.threads,
@@ -144,6 +166,11 @@ impl LeaderFollowers {
     /// Configures a pool.
     pub fn builder() -> LeaderFollowersBuilder {
         LeaderFollowersBuilder::default()
+    }
+
+    /// Whether the pool runs the strict protocol ([`LeaderFollowersBuilder::strict`]).
+    pub fn is_strict(&self) -> bool {
+        self.core.is_strict()
     }
 
     /// The pool's counters, readable from any thread while it runs.

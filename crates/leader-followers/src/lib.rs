@@ -17,7 +17,7 @@
 //! | Event handler, concrete handlers | [`pattern_core::EventHandler`], yours                    |
 //! | Thread pool                      | [`LeaderFollowers`] (built by [`LeaderFollowersBuilder`]) |
 //! | Leader, followers, processing threads | the pool's threads, by turns (see the docs page)     |
-//! | Handle (de)activation            | per-registration busy state, with work kept while busy   |
+//! | Handle (de)activation            | per-registration busy state, with work kept while busy; with [`LeaderFollowersBuilder::strict`], also out of the `Poll` for its turn |
 //! | Follower promotion protocol      | a condition variable; a new-leader generator with [`LeaderFollowersBuilder::grow_up_to`] |
 //! | Half-Sync/Half-Async: async layer, queue, sync layer | [`HalfSyncHalfAsync`]: reactor thread, bounded ready queue, workers |
 //! | Choice at deploy time            | [`Concurrency`] (`FromStr`), behind `Box<dyn Dispatcher>` |

@@ -32,6 +32,9 @@ pub enum Role {
     LeaderFollowers,
     /// Half-sync/half-async: the polling thread never processes; only workers take work.
     HalfSync,
+    /// Leader/followers as POSA2 draws it: only the leader takes work (a follower waits until
+    /// it is promoted), so work added while someone polls wakes the poller, never a follower.
+    StrictLeaderFollowers,
 }
 
 /// The waiting threads of a pool, as the wake-up decisions need them.
@@ -122,11 +125,21 @@ impl Wakeup {
     /// follower takes it, else the leader is woken from its wait; with nobody free, the pool
     /// may grow.
     pub fn work_added(&mut self) -> Wake {
+        if self.role == Role::StrictLeaderFollowers {
+            // The leader takes it: the one polling, or a follower promoted now.
+            return if self.polling {
+                self.poller()
+            } else if self.free_followers() > 0 {
+                self.follower()
+            } else {
+                Wake::Grow
+            };
+        }
         if self.free_followers() > 0 {
             self.follower()
         } else if self.polling {
             match self.role {
-                Role::LeaderFollowers => self.poller(),
+                Role::LeaderFollowers | Role::StrictLeaderFollowers => self.poller(),
                 Role::HalfSync => Wake::Nobody,
             }
         } else {
@@ -140,7 +153,8 @@ impl Wakeup {
     /// Half-sync/half-async: work left wakes one more free worker.
     pub fn work_taken(&mut self, work_left: bool) -> Wake {
         match self.role {
-            Role::LeaderFollowers if !self.polling => {
+            // Strict: the taker was the leader; it promotes a follower before processing.
+            Role::StrictLeaderFollowers | Role::LeaderFollowers if !self.polling => {
                 if self.free_followers() > 0 {
                     self.follower()
                 } else {
@@ -210,6 +224,23 @@ mod tests {
         w.poll_begins(false);
         assert_eq!(w.work_added(), Wake::Nobody);
         assert_eq!(w.work_taken(true), Wake::Nobody);
+    }
+
+    #[test]
+    fn strict_work_goes_to_the_leader_never_to_a_follower_while_someone_polls() {
+        let mut w = Wakeup::new(Role::StrictLeaderFollowers);
+        w.follower_waits();
+        w.poll_begins(true);
+        assert_eq!(w.work_added(), Wake::Poller, "the leader takes it");
+        assert_eq!(w.work_added(), Wake::Nobody, "the leader was woken already");
+        w.poll_ends();
+        // The leader took an event: it promotes the follower before processing.
+        assert_eq!(w.work_taken(true), Wake::Follower);
+        assert_eq!(
+            w.work_added(),
+            Wake::Grow,
+            "no follower is free, nobody polls"
+        );
     }
 
     #[test]

@@ -465,8 +465,96 @@ impl std::fmt::Display for Transport {
     }
 }
 
+/// A client's TLS settings (`logc --tls`): whom to trust, which name to expect of the
+/// server, and the client certificate to show, if any.
+#[derive(Clone)]
+pub struct ClientTls {
+    config: std::sync::Arc<rustls::ClientConfig>,
+    server_name: rustls::pki_types::ServerName<'static>,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("server_name", &self.server_name)
+            .finish()
+    }
+}
+
+impl ClientTls {
+    /// Trusts the CAs in `ca` (PEM), expects the server's certificate to name `server_name`,
+    /// and shows the certificate chain and key in `identity` (PEM files) if given.
+    pub fn new(
+        ca: &Path,
+        server_name: &str,
+        identity: Option<(&Path, &Path)>,
+    ) -> Result<ClientTls, crate::tls::TlsError> {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in crate::tls::load_certs(ca)? {
+            roots.add(c).map_err(|e| crate::tls::TlsError::Pem {
+                path: ca.to_owned(),
+                reason: format!("not a usable CA certificate: {e}"),
+            })?;
+        }
+        let config = |e: rustls::Error| crate::tls::TlsError::Config(e.to_string());
+        let b = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+            .with_safe_default_protocol_versions()
+            .map_err(config)?
+            .with_root_certificates(roots);
+        let cfg = match identity {
+            Some((cert, key)) => b
+                .with_client_auth_cert(crate::tls::load_certs(cert)?, crate::tls::load_key(key)?)
+                .map_err(config)?,
+            None => b.with_no_client_auth(),
+        };
+        let server_name =
+            rustls::pki_types::ServerName::try_from(server_name.to_owned()).map_err(|e| {
+                crate::tls::TlsError::Config(format!("server name `{server_name}`: {e}"))
+            })?;
+        Ok(ClientTls {
+            config: std::sync::Arc::new(cfg),
+            server_name,
+        })
+    }
+
+    /// Connects to `addr` and runs the handshake (blocking, within `timeout` per read).
+    fn connect(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>, ClientError> {
+        let io = |what| move |source| ClientError::Io { what, addr, source };
+        let sock = TcpStream::connect_timeout(&addr, timeout).map_err(io("cannot connect to"))?;
+        sock.set_nodelay(true)
+            .map_err(io("cannot set TCP_NODELAY for"))?;
+        sock.set_read_timeout(Some(timeout))
+            .map_err(io("cannot set a timeout on"))?;
+        let conn = rustls::ClientConnection::new(self.config.clone(), self.server_name.clone())
+            .map_err(|e| io("cannot start TLS with")(io::Error::other(e)))?;
+        let mut tls = rustls::StreamOwned::new(conn, sock);
+        while tls.conn.is_handshaking() {
+            tls.conn
+                .complete_io(&mut tls.sock)
+                .map_err(io("TLS handshake failed with"))?;
+        }
+        Ok(tls)
+    }
+
+    /// Connects `n` times in a row, each a full handshake; returns how long they took.
+    pub fn handshakes(&self, addr: SocketAddr, n: u64) -> Result<Duration, ClientError> {
+        let start = Instant::now();
+        for _ in 0..n {
+            let mut tls = self.connect(addr, Duration::from_secs(10))?;
+            tls.conn.send_close_notify();
+            let _ = tls.conn.complete_io(&mut tls.sock);
+        }
+        Ok(start.elapsed())
+    }
+}
+
 enum Conn {
     Tcp(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
     Udp(UdpSocket),
     Relp(Box<RelpClient>),
 }
@@ -498,33 +586,55 @@ impl Client {
         format: Format,
         transport: Transport,
     ) -> Result<Client, ClientError> {
+        Client::connect_with(addr, format, transport, None)
+    }
+
+    /// [`connect`](Self::connect), over TLS when `tls` is given (TCP transports only).
+    pub fn connect_with(
+        addr: SocketAddr,
+        format: Format,
+        transport: Transport,
+        tls: Option<&ClientTls>,
+    ) -> Result<Client, ClientError> {
         if format == Format::Ace && transport != Transport::Tcp {
             return Err(ClientError::Unsupported { format, transport });
         }
         let io = |what| move |source| ClientError::Io { what, addr, source };
-        let conn = match transport {
-            Transport::Tcp | Transport::TcpNewline => {
-                let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
-                    .map_err(io("cannot connect to"))?;
-                s.set_nodelay(true)
-                    .map_err(io("cannot set TCP_NODELAY for"))?;
-                Conn::Tcp(s)
+        let conn = match (transport, tls) {
+            (Transport::Tcp | Transport::TcpNewline, Some(tls)) => {
+                Conn::Tls(Box::new(tls.connect(addr, Duration::from_secs(10))?))
             }
-            Transport::Relp => Conn::Relp(Box::new(RelpClient::connect(
-                addr,
-                RELP_WINDOW,
-                Duration::from_secs(30),
-            )?)),
-            Transport::Udp => {
-                let local: SocketAddr = if addr.is_ipv4() {
-                    "0.0.0.0:0".parse().expect("literal")
-                } else {
-                    "[::]:0".parse().expect("literal")
-                };
-                let s = UdpSocket::bind(local).map_err(io("cannot bind a socket to reach"))?;
-                s.connect(addr).map_err(io("cannot connect to"))?;
-                Conn::Udp(s)
+            (Transport::Relp | Transport::Udp, Some(_)) => {
+                return Err(ClientError::Io {
+                    what: "TLS is for the TCP transports only (not RELP or UDP), to",
+                    addr,
+                    source: io::ErrorKind::Unsupported.into(),
+                });
             }
+            (transport, None) => match transport {
+                Transport::Tcp | Transport::TcpNewline => {
+                    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+                        .map_err(io("cannot connect to"))?;
+                    s.set_nodelay(true)
+                        .map_err(io("cannot set TCP_NODELAY for"))?;
+                    Conn::Tcp(s)
+                }
+                Transport::Relp => Conn::Relp(Box::new(RelpClient::connect(
+                    addr,
+                    RELP_WINDOW,
+                    Duration::from_secs(30),
+                )?)),
+                Transport::Udp => {
+                    let local: SocketAddr = if addr.is_ipv4() {
+                        "0.0.0.0:0".parse().expect("literal")
+                    } else {
+                        "[::]:0".parse().expect("literal")
+                    };
+                    let s = UdpSocket::bind(local).map_err(io("cannot bind a socket to reach"))?;
+                    s.connect(addr).map_err(io("cannot connect to"))?;
+                    Conn::Udp(s)
+                }
+            },
         };
         Ok(Client {
             conn,
@@ -551,6 +661,7 @@ impl Client {
         };
         match &mut self.conn {
             Conn::Tcp(s) => s.write_all(frame).map_err(io)?,
+            Conn::Tls(s) => s.write_all(frame).map_err(io)?,
             Conn::Udp(s) => {
                 s.send(frame).map_err(io)?;
             }
@@ -595,6 +706,25 @@ impl Client {
             c.close()?;
             return Ok((self.sent, latencies));
         }
+        if let Conn::Tls(mut s) = self.conn {
+            // close_notify, then wait for logd's close (it closes once it handled everything).
+            s.conn.send_close_notify();
+            s.flush().map_err(io("cannot send to"))?;
+            s.sock
+                .set_read_timeout(Some(timeout))
+                .map_err(io("cannot set a timeout on"))?;
+            let mut sink = [0u8; 512];
+            loop {
+                match s.read(&mut sink) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                    Err(e) => return Err(io("no end of stream from")(e)),
+                }
+            }
+            return Ok((self.sent, Vec::new()));
+        }
         if let Conn::Tcp(mut s) = self.conn {
             s.shutdown(Shutdown::Write)
                 .map_err(io("cannot half-close"))?;
@@ -632,6 +762,8 @@ pub struct BenchConfig {
     pub transport: Transport,
     /// Bytes of message text per record.
     pub size: usize,
+    /// Over TLS (TCP transports).
+    pub tls: Option<ClientTls>,
 }
 
 /// What [`bench()`] measured.
@@ -678,7 +810,12 @@ pub fn bench(
     let conns = cfg.conns.max(1);
     let mut clients = Vec::with_capacity(conns);
     for _ in 0..conns {
-        clients.push(Client::connect(addr, cfg.format, cfg.transport)?);
+        clients.push(Client::connect_with(
+            addr,
+            cfg.format,
+            cfg.transport,
+            cfg.tls.as_ref(),
+        )?);
     }
     let sent = Arc::new(AtomicU64::new(0));
     let text: String = "x".repeat(cfg.size);
@@ -694,7 +831,7 @@ pub fn bench(
             m.app = "logc-bench".into();
             m.host = format!("bench-{i}");
             let frame = encode(&m, cfg.format, cfg.transport);
-            std::thread::spawn(move || -> (u64, u64, Vec<Duration>) {
+            let send = move || -> (u64, u64, Vec<Duration>) {
                 let Ok(frame) = frame else {
                     return (0, share, Vec::new());
                 };
@@ -719,13 +856,17 @@ pub fn bench(
                     Err(_) if acknowledging => (0, share, Vec::new()),
                     Err(_) => (share, 0, Vec::new()),
                 }
-            })
+            };
+            // Each sender notes when it ended: the progress loop's wake-ups must not round
+            // the elapsed time up.
+            std::thread::spawn(move || (send(), Instant::now()))
         })
         .collect();
     while !workers.iter().all(|w| w.is_finished()) {
         progress(sent.load(Ordering::Relaxed));
         std::thread::park_timeout(Duration::from_millis(100));
     }
+    let mut end = start;
     let mut report = BenchReport {
         sent: 0,
         errors: 0,
@@ -733,13 +874,14 @@ pub fn bench(
         latencies: Vec::new(),
     };
     for w in workers {
-        let (ok, failed, latencies) = w.join().expect("a bench sender panicked");
+        let ((ok, failed, latencies), ended) = w.join().expect("a bench sender panicked");
+        end = end.max(ended);
         report.sent += ok;
         report.errors += failed;
         report.latencies.extend(latencies);
     }
     report.latencies.sort_unstable();
-    report.elapsed = start.elapsed();
+    report.elapsed = end.duration_since(start);
     progress(report.sent);
     Ok(report)
 }

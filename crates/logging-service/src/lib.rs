@@ -70,5 +70,6 @@ pub mod spool;
 pub mod store;
 pub mod syslog;
 pub mod tls;
+pub mod tls_conn;
 
 pub use error::{Error, FrameError};

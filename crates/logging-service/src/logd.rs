@@ -24,6 +24,7 @@ use crate::limits::{self, BufferBudget};
 use crate::server::Listening;
 use crate::services::{self, ServiceEnv};
 use crate::store::{FileStore, Output, RecordSink, Stats, StoreConfig};
+use crate::tls_conn;
 
 /// What `logd` runs: listeners, storage, concurrency model.
 #[derive(Debug, Clone)]
@@ -71,6 +72,8 @@ pub struct LogdConfig {
     /// The arguments of a `ClickHouse` directive (`--clickhouse`; see [`crate::clickhouse`]),
     /// added to the port options' directives.
     pub clickhouse: Option<String>,
+    /// TLS and the per-peer limits ([`tls_conn`]).
+    pub security: tls_conn::SecurityOptions,
 }
 
 impl Default for LogdConfig {
@@ -95,6 +98,7 @@ impl Default for LogdConfig {
             plugin_trust: component_configurator::PluginTrust::Strict,
             sockets: services::SocketPool::default(),
             clickhouse: None,
+            security: tls_conn::SecurityOptions::default(),
         }
     }
 }
@@ -136,6 +140,19 @@ impl LogdConfig {
                 limits::MAX_BACKLOG
             ));
         }
+        let sec = &self.security;
+        let tls_ports = [sec.ace_tls_port, sec.syslog_tls_port, sec.relp_tls_port];
+        if self.svc_conf.is_none() && sec.tls.is_none() && tls_ports.iter().any(Option::is_some) {
+            return fail("a TLS port needs --tls-cert and --tls-key".into());
+        }
+        if self.proactor
+            && (sec.max_connections_per_peer.is_some() || sec.max_rate_per_peer.is_some())
+        {
+            return fail(
+                "the per-peer limits apply on the reactor's connections, not on the proactor's"
+                    .into(),
+            );
+        }
         if self.proactor && self.concurrency != Concurrency::Reactor {
             return fail(format!(
                 "the proactor runs beside the reactor, not {}",
@@ -173,6 +190,16 @@ impl LogdConfig {
                 "static {} \"{args}\"\n",
                 crate::clickhouse::CLICKHOUSE
             ));
+        }
+        let tls = [
+            (self.security.ace_tls_port, services::ACE_TLS),
+            (self.security.syslog_tls_port, services::SYSLOG_TLS),
+            (self.security.relp_tls_port, services::RELP_TLS),
+        ];
+        for (port, name) in tls {
+            if let Some(p) = port {
+                d.push_str(&format!("static {name} \"-p {p}\"\n"));
+            }
         }
         d
     }
@@ -303,6 +330,9 @@ fn services_failed(report: &Report, from_options: bool) -> Option<Error> {
                 "ACE_Logging" => Some("--ace-port"),
                 "Syslog_Logging" => Some("--syslog-port"),
                 "RELP_Logging" => Some("--relp-port"),
+                "ACE_TLS" => Some("--ace-tls-port"),
+                "Syslog_TLS" => Some("--syslog-tls-port"),
+                "RELP_TLS" => Some("--relp-tls-port"),
                 _ => None,
             };
             match option {
@@ -369,6 +399,7 @@ impl Logd {
             sockets: cfg.sockets.clone(),
             proactor,
             data_dir: cfg.store.dir.clone(),
+            security: tls_conn::Security::new(cfg.security.clone()),
         };
         let thread = std::thread::Builder::new()
             .name("logd-dispatcher".into())
@@ -436,6 +467,7 @@ impl Logd {
     /// use) is in the report's errors, and that service keeps its old arguments.
     pub fn reconfigure(&mut self) -> Result<Report, Error> {
         let reopened = self.env.output.reopen();
+        self.env.security.reload_tls(&self.env.output);
         let result = match reopened {
             Ok(()) => self.configurator.reconfigure().map_err(Error::from),
             Err(e) => Err(Error::Io {

@@ -317,6 +317,46 @@ pub fn registry(s: &Stats) -> Registry {
         "Times accepting paused for lack of descriptors",
         s.accept_backoffs,
     );
+    counter(
+        reg,
+        "tls_sessions",
+        "TLS sessions established and admitted",
+        s.tls_sessions,
+    );
+    family(
+        reg,
+        "tls_handshake_failures",
+        "TLS connections refused before any record, by reason",
+        "reason",
+        &[
+            (
+                "handshake",
+                s.tls_handshake_failures
+                    .saturating_sub(s.tls_not_permitted + s.tls_handshake_timeouts),
+            ),
+            ("not_permitted", s.tls_not_permitted),
+            ("timeout", s.tls_handshake_timeouts),
+        ],
+    );
+    family(
+        reg,
+        "tls_reloads",
+        "TLS certificate reloads (SIGHUP), by result",
+        "result",
+        &[("ok", s.tls_reloads), ("failed", s.tls_reload_failures)],
+    );
+    counter(
+        reg,
+        "peer_connections_refused",
+        "Connections closed at once because their peer had --max-connections-per-peer open",
+        s.peer_connections_refused,
+    );
+    counter(
+        reg,
+        "peer_rate_pauses",
+        "Times a connection stopped reading because its peer was over --max-rate-per-peer",
+        s.peer_rate_pauses,
+    );
     family(
         reg,
         "reconfigurations",

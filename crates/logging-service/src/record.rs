@@ -220,6 +220,9 @@ pub struct RecordBatch {
     utc: UtcCache,
     /// The last ACE pid and its digits: a connection's records nearly always share it.
     pid: Option<(i32, String)>,
+    /// The host every record is stored under whatever it claims (`--host-from certificate`:
+    /// the TLS peer's authenticated name); kept across [`clear`](Self::clear).
+    host: Option<String>,
 }
 
 impl RecordBatch {
@@ -236,6 +239,12 @@ impl RecordBatch {
     /// Whether it holds no record.
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
+    }
+
+    /// Stores every record pushed from now on under `host`, not the host it claims nor the
+    /// peer's address (`None`: the claim again).
+    pub fn set_host(&mut self, host: Option<String>) {
+        self.host = host;
     }
 
     /// Forgets every record, keeping the memory for the next batch.
@@ -315,7 +324,7 @@ impl RecordBatch {
             self.stamps.push(&mut self.text, secs, us);
         }
         let t = self.end();
-        push_host(&mut self.text, peer);
+        push_host(&mut self.text, self.host.as_deref().unwrap_or(peer));
         let h = self.end();
         self.text.push_str("ace");
         let a = self.end();
@@ -369,7 +378,8 @@ impl RecordBatch {
             _ => self.push_now(),
         }
         let t = self.end();
-        push_host(&mut self.text, m.hostname.as_deref().unwrap_or(peer));
+        let host = self.host.as_deref().or(m.hostname.as_deref());
+        push_host(&mut self.text, host.unwrap_or(peer));
         let h = self.end();
         self.text.push_str(m.app.as_deref().unwrap_or("-"));
         let a = self.end();

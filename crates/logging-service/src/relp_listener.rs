@@ -33,6 +33,7 @@ use crate::relp::{self, Command, RelpDecoder, RelpError};
 use crate::server;
 use crate::store::{Output, Stats};
 use crate::syslog;
+use crate::tls_conn::{self, Admission, PeerSlot, Stream};
 
 /// What logd calls itself in `open`.
 pub(crate) fn software() -> String {
@@ -57,7 +58,9 @@ enum Reply {
 
 /// One RELP session. See the [module documentation](self).
 pub struct RelpConnection {
-    stream: TcpStream,
+    stream: Stream,
+    /// Its place in the per-peer table (connection cap, record rate).
+    slot: PeerSlot,
     peer: String,
     decoder: RelpDecoder,
     output: Arc<Output>,
@@ -215,7 +218,9 @@ impl EventHandler for RelpConnection {
     }
 
     fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
-        if server::pause_if_backlogged(&self.output, ctx) {
+        if server::pause_if_backlogged(&self.output, ctx)
+            || tls_conn::pause_if_over_rate(&self.slot, &self.output, ctx)
+        {
             self.paused = true;
             return Disposition::Again;
         }
@@ -236,6 +241,7 @@ impl EventHandler for RelpConnection {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
+                    self.stream.apply_host(&mut self.batch);
                     self.decoder.extend(&buf[..n]);
                     ending = self.take_frames(&mut rejected);
                     if ending != Ending::No {
@@ -246,7 +252,7 @@ impl EventHandler for RelpConnection {
                         ending = Ending::OverBudget;
                         break;
                     }
-                    if n < buf.len() {
+                    if n < buf.len() && !self.stream.ended() {
                         break;
                     }
                 }
@@ -262,18 +268,22 @@ impl EventHandler for RelpConnection {
         if !self.replies.is_empty() || rejected > 0 {
             self.last_progress = Some(ctx.now());
         }
+        self.slot.spend(self.batch.len() as u64);
         let placed = self.flush_batch(rejected, ending);
         if ending != Ending::No || !placed {
             // Best effort: the answers queued so far (and a `serverclose`), then close.
             let _ = self.out.flush(&mut self.stream);
             return Disposition::Close;
         }
-        self.out
-            .settle(&mut self.stream, ctx, more || self.out.is_over_limit())
+        let d = self
+            .out
+            .settle(&mut self.stream, ctx, more || self.out.is_over_limit());
+        self.stream.settle(ctx, self.out.is_empty(), d)
     }
 
     fn handle_output(&mut self, ctx: &mut dyn Context) -> Disposition {
-        self.out.settle(&mut self.stream, ctx, true)
+        let d = self.out.settle(&mut self.stream, ctx, true);
+        self.stream.settle(ctx, self.out.is_empty(), d)
     }
 
     fn handle_timeout(
@@ -282,6 +292,9 @@ impl EventHandler for RelpConnection {
         _timer: TimerId,
         act: &mut (dyn Any + Send),
     ) -> Disposition {
+        if let Some(d) = self.stream.deadline(act) {
+            return d;
+        }
         let now = ctx.now();
         if let Some(paused) = server::backlog_recheck(&self.output, ctx, act) {
             self.last_progress = Some(now);
@@ -310,6 +323,7 @@ impl EventHandler for RelpConnection {
 /// Makes a [`RelpConnection`] per accepted client.
 #[derive(Debug)]
 pub struct RelpFactory {
+    admission: Admission,
     max_frame: usize,
     output: Arc<Output>,
     idle: Duration,
@@ -326,11 +340,18 @@ impl RelpFactory {
         budget: Arc<BufferBudget>,
     ) -> Self {
         RelpFactory {
+            admission: Admission::default(),
             max_frame,
             output,
             idle,
             budget,
         }
+    }
+
+    /// Sessions admitted by `admission`: the per-peer limits, TLS.
+    pub fn with_admission(mut self, admission: Admission) -> Self {
+        self.admission = admission;
+        self
     }
 }
 
@@ -342,8 +363,10 @@ impl ServiceFactory for RelpFactory {
     ) -> Option<(Box<dyn EventHandler>, Interest)> {
         let _ = stream.set_nodelay(true);
         self.output.count(|s: &mut Stats| s.connections += 1);
+        let (stream, slot) = self.admission.admit(stream, peer, &self.output)?;
         let conn = RelpConnection {
             stream,
+            slot,
             peer: peer.ip().to_string(),
             decoder: RelpDecoder::new(self.max_frame),
             output: self.output.clone(),
@@ -361,6 +384,7 @@ impl ServiceFactory for RelpFactory {
     }
 
     fn opened(&mut self, ctx: &mut dyn Context, token: Token) {
+        self.admission.opened(ctx, token);
         if !self.idle.is_zero() {
             let _ = ctx.schedule_timer(token, self.idle, Some(self.idle), Box::new(()));
         }

@@ -21,6 +21,7 @@ use crate::limits::BufferBudget;
 use crate::record::RecordBatch;
 use crate::store::{InputCounts, Output, Stats};
 use crate::syslog::{self, SyslogFramer};
+use crate::tls_conn::{self, Admission, PeerSlot, Stream};
 
 /// How bytes on a connection become records (the framing strategy).
 pub trait Framing: Send + 'static {
@@ -174,12 +175,20 @@ struct BacklogCheck;
 /// data in the socket buffer, so that TCP slows the sender down (the resume delivers the
 /// kept readiness).
 pub(crate) fn pause_if_backlogged(output: &Output, ctx: &mut dyn Context) -> bool {
-    if output.backlogged()
-        && let Some(me) = ctx.current()
+    if output.backlogged() && pause_for(ctx, BACKLOG_RECHECK) {
+        output.count(|s| s.pauses += 1);
+        return true;
+    }
+    false
+}
+
+/// Suspends the current handler and looks again after `wait` (resuming it then unless the
+/// output is backlogged); `true` when suspended.
+pub(crate) fn pause_for(ctx: &mut dyn Context, wait: Duration) -> bool {
+    if let Some(me) = ctx.current()
         && ctx.suspend(me).is_ok()
     {
-        output.count(|s| s.pauses += 1);
-        let _ = ctx.schedule_timer(me, BACKLOG_RECHECK, None, Box::new(BacklogCheck));
+        let _ = ctx.schedule_timer(me, wait, None, Box::new(BacklogCheck));
         return true;
     }
     false
@@ -231,7 +240,9 @@ pub(crate) fn reserve(budget: &BufferBudget, reserved: &mut usize, held: usize) 
 /// are reserved from the server-wide [`BufferBudget`], and a connection that would pass it
 /// is closed.
 pub struct Connection<F> {
-    stream: TcpStream,
+    stream: Stream,
+    /// Its place in the per-peer table (connection cap, record rate).
+    slot: PeerSlot,
     peer: String,
     framing: F,
     output: Arc<Output>,
@@ -323,7 +334,9 @@ impl<F: Framing> EventHandler for Connection<F> {
     }
 
     fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
-        if pause_if_backlogged(&self.output, ctx) {
+        if pause_if_backlogged(&self.output, ctx)
+            || tls_conn::pause_if_over_rate(&self.slot, &self.output, ctx)
+        {
             self.paused = true;
             return Disposition::Again;
         }
@@ -345,7 +358,8 @@ impl<F: Framing> EventHandler for Connection<F> {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
-                    let short = n < buf.len();
+                    let short = n < buf.len() && !self.stream.ended();
+                    self.stream.apply_host(&mut self.batch);
                     if let Err(e) =
                         self.framing
                             .feed(&buf[..n], &self.peer, &mut self.batch, &mut rejected)
@@ -392,6 +406,7 @@ impl<F: Framing> EventHandler for Connection<F> {
         // closed the connection, already counted as malformed or oversized).
         let unfinished =
             disposition == Disposition::Close && !broken && self.framing.buffered() > 0;
+        self.slot.spend(self.batch.len() as u64);
         self.flush_batch(rejected, closing, unfinished);
         disposition
     }
@@ -402,6 +417,9 @@ impl<F: Framing> EventHandler for Connection<F> {
         _timer: TimerId,
         act: &mut (dyn Any + Send),
     ) -> Disposition {
+        if let Some(d) = self.stream.deadline(act) {
+            return d;
+        }
         let now = ctx.now();
         if let Some(paused) = backlog_recheck(&self.output, ctx, act) {
             // A paused connection is not idle: its client is waiting for us.
@@ -436,6 +454,7 @@ impl<F: Framing> EventHandler for Connection<F> {
 /// Makes a [`Connection`] per accepted client and starts its idle timer.
 pub struct ConnectionFactory<F> {
     make: fn(usize) -> F,
+    admission: Admission,
     max_frame: usize,
     output: Arc<Output>,
     idle: Duration,
@@ -462,11 +481,18 @@ impl<F: Framing> ConnectionFactory<F> {
     ) -> Self {
         ConnectionFactory {
             make,
+            admission: Admission::default(),
             max_frame,
             output,
             idle,
             budget,
         }
+    }
+
+    /// Connections admitted by `admission`: the per-peer limits, TLS.
+    pub fn with_admission(mut self, admission: Admission) -> Self {
+        self.admission = admission;
+        self
     }
 }
 
@@ -478,6 +504,7 @@ impl<F: Framing> ServiceFactory for ConnectionFactory<F> {
     ) -> Option<(Box<dyn EventHandler>, Interest)> {
         let _ = stream.set_nodelay(true);
         self.output.count(|s| s.connections += 1);
+        let (stream, slot) = self.admission.admit(stream, peer, &self.output)?;
         let peer = peer.ip().to_string();
         // Interception point "connection opened": a veto closes it before any read.
         if !self.output.chain().connection_opened(&peer) {
@@ -485,6 +512,7 @@ impl<F: Framing> ServiceFactory for ConnectionFactory<F> {
         }
         let conn = Connection {
             stream,
+            slot,
             peer,
             framing: (self.make)(self.max_frame),
             output: self.output.clone(),
@@ -499,6 +527,7 @@ impl<F: Framing> ServiceFactory for ConnectionFactory<F> {
     }
 
     fn opened(&mut self, ctx: &mut dyn Context, token: Token) {
+        self.admission.opened(ctx, token);
         if !self.idle.is_zero() {
             // Checked every interval; a connection is closed within two intervals of going quiet.
             let _ = ctx.schedule_timer(token, self.idle, Some(self.idle), Box::new(()));
@@ -641,4 +670,10 @@ pub struct Listening {
     pub relp: Option<SocketAddr>,
     /// Prometheus metrics over HTTP.
     pub metrics: Option<SocketAddr>,
+    /// ACE over TLS.
+    pub ace_tls: Option<SocketAddr>,
+    /// Syslog over TLS (RFC 5425).
+    pub syslog_tls: Option<SocketAddr>,
+    /// RELP over TLS.
+    pub relp_tls: Option<SocketAddr>,
 }

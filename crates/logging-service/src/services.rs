@@ -33,6 +33,7 @@ use crate::limits::BufferBudget;
 use crate::relp_listener::RelpFactory;
 use crate::server::{AceFraming, ConnectionFactory, Framing, Listening, SyslogFraming, SyslogUdp};
 use crate::store::Output;
+use crate::tls_conn::{Security, TlsListener};
 
 /// What every service needs from the server.
 #[derive(Clone)]
@@ -67,6 +68,8 @@ pub struct ServiceEnv {
     pub proactor: Option<Arc<crate::proactive::Ingest>>,
     /// The data directory (components keep their spools under it by default).
     pub data_dir: std::path::PathBuf,
+    /// TLS policies and per-peer limits.
+    pub security: Security,
 }
 
 impl std::fmt::Debug for ServiceEnv {
@@ -210,7 +213,14 @@ pub fn planned_listeners(source: &str, text: &str, bind: IpAddr) -> Vec<(SocketK
             ACE_LOGGING => (20009, &[SocketKind::Stream]),
             SYSLOG_LOGGING => (20514, &[SocketKind::Stream, SocketKind::Datagram]),
             RELP_LOGGING => (2514, &[SocketKind::Stream]),
+            ACE_TLS => (20010, &[SocketKind::Stream]),
+            SYSLOG_TLS => (6514, &[SocketKind::Stream]),
+            RELP_TLS => (2515, &[SocketKind::Stream]),
             _ => continue,
+        };
+        let args = match name.as_str() {
+            ACE_TLS | SYSLOG_TLS | RELP_TLS => crate::tls_conn::listener_args(&args),
+            _ => args,
         };
         if let Ok(addr) = parse_listener_args(&args, default_port, bind)
             && addr.port() != 0
@@ -229,6 +239,10 @@ pub fn planned_listeners(source: &str, text: &str, bind: IpAddr) -> Vec<(SocketK
 pub struct ListenerService {
     env: ServiceEnv,
     format: Format,
+    /// Whether it speaks TLS (`ACE_TLS`, `Syslog_TLS`, `RELP_TLS`: TCP only).
+    tls: bool,
+    /// The TLS policy in force, while started.
+    tls_listener: Option<Arc<TlsListener>>,
     tokens: Vec<Token>,
     addr: Option<SocketAddr>,
     /// Suspended: the TCP listener is closed (its token is not in `tokens`).
@@ -243,6 +257,8 @@ impl ListenerService {
         ListenerService {
             env,
             format,
+            tls: false,
+            tls_listener: None,
             tokens: Vec::new(),
             addr: None,
             suspended: false,
@@ -250,8 +266,24 @@ impl ListenerService {
         }
     }
 
+    /// A listener for `format` over TLS, not yet started.
+    pub fn new_tls(env: ServiceEnv, format: Format) -> Self {
+        ListenerService {
+            tls: true,
+            ..ListenerService::new(env, format)
+        }
+    }
+
     fn publish(&self, addr: Option<SocketAddr>) {
         let mut l = self.env.listening.lock();
+        if self.tls {
+            match self.format {
+                Format::Ace => l.ace_tls = addr,
+                Format::Syslog => l.syslog_tls = addr,
+                Format::Relp => l.relp_tls = addr,
+            }
+            return;
+        }
         match self.format {
             Format::Ace => l.ace = addr,
             Format::Syslog => {
@@ -273,7 +305,8 @@ impl ListenerService {
             self.env.output.clone(),
             self.env.idle,
             self.env.budget.clone(),
-        );
+        )
+        .with_admission(self.admission());
         self.acceptor_with(addr, factory)
     }
 
@@ -338,12 +371,26 @@ fn parse_listener_args(
 
 impl ListenerService {
     fn address(&self, args: &[String]) -> Result<SocketAddr, ComponentError> {
-        let default_port = match self.format {
-            Format::Ace => 20009,
-            Format::Syslog => 20514,
-            Format::Relp => 2514,
+        let default_port = match (self.format, self.tls) {
+            (Format::Ace, false) => 20009,
+            (Format::Syslog, false) => 20514,
+            (Format::Relp, false) => 2514,
+            (Format::Ace, true) => 20010,
+            (Format::Syslog, true) => 6514,
+            (Format::Relp, true) => 2515,
         };
+        if self.tls {
+            return parse_listener_args(
+                &crate::tls_conn::listener_args(args),
+                default_port,
+                self.env.bind,
+            );
+        }
         parse_listener_args(args, default_port, self.env.bind)
+    }
+
+    fn admission(&self) -> crate::tls_conn::Admission {
+        self.env.security.admission(self.tls_listener.clone())
     }
 }
 
@@ -363,10 +410,13 @@ impl ListenerService {
     }
 
     fn what(&self) -> &'static str {
-        match self.format {
-            Format::Ace => "ACE logging (tcp)",
-            Format::Syslog => "syslog (tcp, udp)",
-            Format::Relp => "RELP (tcp)",
+        match (self.format, self.tls) {
+            (Format::Ace, false) => "ACE logging (tcp)",
+            (Format::Syslog, false) => "syslog (tcp, udp)",
+            (Format::Relp, false) => "RELP (tcp)",
+            (Format::Ace, true) => "ACE logging (tls)",
+            (Format::Syslog, true) => "syslog (tls)",
+            (Format::Relp, true) => "RELP (tls)",
         }
     }
 
@@ -381,7 +431,7 @@ impl ListenerService {
             .env
             .proactor
             .as_ref()
-            .filter(|_| self.format != Format::Relp)
+            .filter(|_| self.format != Format::Relp && !self.tls)
         {
             let listener = std::net::TcpListener::from(self.listening_socket(want, false)?);
             let bound = listener.local_addr()?;
@@ -408,7 +458,8 @@ impl ListenerService {
                     self.env.output.clone(),
                     self.env.idle,
                     self.env.budget.clone(),
-                );
+                )
+                .with_admission(self.admission());
                 let a = self.acceptor_with(want, factory)?;
                 let bound = a.local_addr()?;
                 self.env.acceptors.lock().push(a.stats());
@@ -420,17 +471,25 @@ impl ListenerService {
 
 impl Component for ListenerService {
     fn check(&self, args: &[String]) -> Result<(), ComponentError> {
-        self.address(args).map(drop)
+        self.address(args)?;
+        if self.tls {
+            // The certificates are read, so a reload with a broken file changes nothing.
+            self.env.security.tls_listener(args)?;
+        }
+        Ok(())
     }
 
     fn init(&mut self, args: &[String]) -> Result<(), ComponentError> {
         let want = self.address(args)?;
+        if self.tls {
+            self.tls_listener = Some(self.env.security.tls_listener(args)?);
+        }
         let bind_err =
             |e: std::io::Error| ComponentError::io(format_args!("cannot listen on {want}"), &e);
         let (tcp, bound) = self.tcp_acceptor(want).map_err(bind_err)?;
         let udp = match self.format {
-            // UDP on the port number the TCP listener got.
-            Format::Syslog => {
+            // UDP on the port number the TCP listener got (not beside TLS: no DTLS).
+            Format::Syslog if !self.tls => {
                 let socket = self.udp_socket(bound).map_err(bind_err)?;
                 let handler = SyslogUdp::new(socket, self.env.output.clone(), self.env.max_frame)
                     .map_err(|e| {
@@ -438,7 +497,7 @@ impl Component for ListenerService {
                 })?;
                 Some(handler)
             }
-            Format::Ace | Format::Relp => None,
+            Format::Syslog | Format::Ace | Format::Relp => None,
         };
         self.suspended = false;
         self.tokens.push(self.env.register(tcp, Interest::ACCEPT)?);
@@ -462,6 +521,7 @@ impl Component for ListenerService {
             .for_each(&tokens, |ctx, t| ctx.remove(t, Removal::Close));
         self.publish(None);
         self.addr = None;
+        self.tls_listener = None;
         Ok(())
     }
 
@@ -653,6 +713,16 @@ pub const ACE_LOGGING: &str = "ACE_Logging";
 pub const SYSLOG_LOGGING: &str = "Syslog_Logging";
 /// See [`ACE_LOGGING`]; arguments `-p PORT` (default 2514), `-b ADDR`.
 pub const RELP_LOGGING: &str = "RELP_Logging";
+/// ACE's format over TLS; arguments `-p PORT` (default 20010), `-b ADDR` and the TLS
+/// policy's (`--tls-cert FILE`, `--tls-key FILE`, `--tls-ca FILE`, `--tls-client-auth
+/// none|optional|required`, `--tls-permitted-peer NAME` repeated, `--tls-min-version 1.2|1.3`,
+/// `--host-from certificate|message`), each defaulting to logd's option of that name.
+pub const ACE_TLS: &str = "ACE_TLS";
+/// Syslog over TLS (RFC 5425, octet counting; newline framing is accepted too), TCP only;
+/// arguments as [`ACE_TLS`]'s, default port 6514.
+pub const SYSLOG_TLS: &str = "Syslog_TLS";
+/// RELP over TLS; arguments as [`ACE_TLS`]'s, default port 2515.
+pub const RELP_TLS: &str = "RELP_TLS";
 /// See [`ACE_LOGGING`].
 pub const STATISTICS: &str = "Statistics";
 /// See [`ACE_LOGGING`]; the service is [`crate::metrics::MetricsService`].
@@ -686,6 +756,15 @@ pub fn check_file(
     path: &std::path::Path,
     bind: IpAddr,
 ) -> Result<(), component_configurator::Error> {
+    check_file_with(path, bind, Security::default())
+}
+
+/// [`check_file`] with logd's TLS options (the defaults of the TLS listeners' arguments).
+pub fn check_file_with(
+    path: &std::path::Path,
+    bind: IpAddr,
+    security: Security,
+) -> Result<(), component_configurator::Error> {
     let env = ServiceEnv {
         remote: Arc::new(Detached),
         output: Output::new(Vec::new()),
@@ -702,6 +781,7 @@ pub fn check_file(
         sockets: SocketPool::default(),
         proactor: None,
         data_dir: Default::default(),
+        security,
     };
     configurator(&env).check_file(path)
 }
@@ -722,6 +802,16 @@ pub fn configurator(env: &ServiceEnv) -> Configurator {
     cfg.register_static(RELP_LOGGING, move || {
         Box::new(ListenerService::new(e.clone(), Format::Relp))
     });
+    for (name, format) in [
+        (ACE_TLS, Format::Ace),
+        (SYSLOG_TLS, Format::Syslog),
+        (RELP_TLS, Format::Relp),
+    ] {
+        let e = env.clone();
+        cfg.register_static(name, move || {
+            Box::new(ListenerService::new_tls(e.clone(), format))
+        });
+    }
     let e = env.clone();
     cfg.register_static(STATISTICS, move || {
         Box::new(StatisticsService::new(e.clone()))

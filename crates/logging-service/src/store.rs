@@ -1029,6 +1029,24 @@ pub struct Stats {
     pub forward_intercepted: u64,
     /// Connections an interceptor refused when they opened.
     pub connections_vetoed: u64,
+    // TLS and per-peer limits (`crate::tls_conn`).
+    /// TLS sessions established and admitted.
+    pub tls_sessions: u64,
+    /// TLS connections refused before any record: failed handshakes (no or a bad
+    /// certificate, a protocol error, a close), names off the allow-list, timeouts.
+    pub tls_handshake_failures: u64,
+    /// Of `tls_handshake_failures`: certificates whose names are not permitted.
+    pub tls_not_permitted: u64,
+    /// Of `tls_handshake_failures`: handshakes not finished within the handshake timeout.
+    pub tls_handshake_timeouts: u64,
+    /// TLS configurations reloaded (SIGHUP).
+    pub tls_reloads: u64,
+    /// TLS reloads that failed (the running configuration stayed).
+    pub tls_reload_failures: u64,
+    /// Connections closed at once because their peer had `--max-connections-per-peer` open.
+    pub peer_connections_refused: u64,
+    /// Times a connection stopped reading because its peer was over `--max-rate-per-peer`.
+    pub peer_rate_pauses: u64,
     // What became of everything read, per input (see [`InputCounts`]).
     /// ACE over TCP.
     pub ace_input: InputCounts,

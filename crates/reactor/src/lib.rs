@@ -10,13 +10,14 @@
 //! | Participant (POSA2)        | Here                                                        |
 //! |----------------------------|-------------------------------------------------------------|
 //! | Handle                     | a descriptor lent by [`EventHandler::handle`]               |
-//! | Synchronous event demultiplexer | `mio::Poll` (epoll), edge-triggered, hidden            |
+//! | Synchronous event demultiplexer | `mio::Poll` (epoll, edge-triggered; or poll(2), re-armed by `readiness::Registration`), hidden |
 //! | Reactor                    | [`Reactor`] (and [`Context`] inside upcalls)               |
 //! | Event handler              | [`EventHandler`]                                            |
 //! | Concrete event handlers    | yours; [`Acceptor`] and [`Connector`] for connection setup |
 //! | Timer queue                | `timer::TimerQueue`, an indexed binary heap                 |
 //! | Notification mechanism     | [`ReactorRemote`]: a user-space queue behind one [`wrapper_facade::notify::EventFd`] |
 //! | Acceptor-Connector         | [`Acceptor`], [`Connector`] over [`SockAcceptor`], [`SockStream`] and `SockConnector` |
+//! | (debugging aid)            | [`ReactorBuilder::trace_upcalls`]: every upcall as an [`UpcallRecord`], in order |
 //!
 //! What the reactor promises is the [`EventHandler`] contract; in short: close exactly once,
 //! no overlapping upcalls, re-entrant registration and removal, level-like readiness on an
@@ -76,6 +77,7 @@ mod acceptor;
 mod buffer;
 mod notify;
 mod reactor;
+mod trace;
 // Public only so that `leader-followers` shares the reactor's readiness set and timer queue
 // instead of keeping copies: hidden, because no application of either dispatcher names them and
 // they carry no stability promise. (A crate of their own would be a third dispatcher crate for
@@ -95,6 +97,7 @@ pub use pattern_core::{
     Interest, ManualClock, Message, MonotonicClock, Remote, Removal, TimerId, Token,
 };
 pub use reactor::{Reactor, ReactorBuilder};
+pub use trace::{Hook, Outcome, UpcallRecord};
 /// The typed signal number: [`Signal::from_raw`] turns the `i32` that
 /// [`EventHandler::handle_signal`] receives into one, `i32::from` goes back.
 pub use wrapper_facade::signal::Signal;

@@ -74,6 +74,11 @@ impl Shared {
         let _ = self.waker.drain();
     }
 
+    /// The wake-up's descriptor, for re-arming it on a backend that disarms what it reported.
+    pub(crate) fn waker_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.waker)
+    }
+
     /// Called by the loop before it drains: posts from now on wake it again.
     pub(crate) fn rearm(&self) {
         self.woken.store(false, Ordering::SeqCst);

@@ -2,12 +2,11 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::unix::SourceFd;
 use pattern_core::{
     Act, AfterUpcall, Clock, CloseReason, Context, DispatchError, Dispatcher, Disposition,
     EventHandler, Interest, Message, MonotonicClock, Remote, Removal, Slab, TimerId, Token,
@@ -16,8 +15,11 @@ use wrapper_facade::notify::EventFd;
 use wrapper_facade::signal::{Signal, SignalFd};
 
 use crate::notify::{Notice, ReactorRemote, Shared};
-use crate::readiness::{Readiness, bits_of, closed, mask_of, mio_interest};
+use crate::readiness::{
+    Readiness, Registration, bits_of, closed, mask_of, mio_interest, rearm_own,
+};
 use crate::timer::{Cancelled, Expired, Finished, Head, TimerQueue};
+use crate::trace::{Hook, Outcome, TraceHook, UpcallRecord};
 
 const WAKER: mio::Token = mio::Token(usize::MAX);
 const SIGNALS: mio::Token = mio::Token(usize::MAX - 1);
@@ -26,8 +28,8 @@ const SIGNALS: mio::Token = mio::Token(usize::MAX - 1);
 struct Slot {
     /// `None` while one of its upcalls runs (further up the stack).
     handler: Option<Box<dyn EventHandler>>,
-    fd: Option<RawFd>,
-    in_poll: bool,
+    /// The descriptor's place in mio's set.
+    reg: Registration,
     interest: Interest,
     suspended: bool,
     /// Readiness seen and not yet consumed by an upcall answering `Continue`.
@@ -49,6 +51,7 @@ pub struct ReactorBuilder {
     max_handlers: usize,
     max_timers: usize,
     events: usize,
+    trace: Option<TraceHook>,
 }
 
 impl Default for ReactorBuilder {
@@ -59,6 +62,7 @@ impl Default for ReactorBuilder {
             max_handlers: 1 << 20,
             max_timers: 1 << 22,
             events: 1024,
+            trace: None,
         }
     }
 }
@@ -95,6 +99,39 @@ impl ReactorBuilder {
         self
     }
 
+    /// Calls `hook` after every upcall, on the loop thread, in dispatch order: which
+    /// registration, which hook ([`Hook`]), what it answered ([`Outcome`]). A debugging aid
+    /// for inverted control (`reactor_debugging` prints one); off by default.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use reactor::{Context, Disposition, EventHandler, Hook, Reactor, TimerId};
+    ///
+    /// struct Tick;
+    /// impl EventHandler for Tick {
+    ///     fn handle_timeout(&mut self, ctx: &mut dyn Context, _: TimerId, _: &mut (dyn std::any::Any + Send)) -> Disposition {
+    ///         ctx.end();
+    ///         Disposition::Close
+    ///     }
+    /// }
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let mut reactor = Reactor::builder()
+    ///     .trace_upcalls(move |r| log.lock().unwrap().push(r.hook))
+    ///     .build()?;
+    /// let t = reactor.register(Tick, reactor::Interest::NONE)?;
+    /// let id = reactor::Context::schedule_timer(&mut reactor, t, Duration::ZERO, None, Box::new(()))?;
+    /// reactor.serve()?;
+    /// assert_eq!(*seen.lock().unwrap(), [Hook::Timeout(id), Hook::Close(reactor::CloseReason::Requested)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn trace_upcalls(mut self, hook: impl FnMut(&UpcallRecord) + Send + 'static) -> Self {
+        self.trace = Some(TraceHook(Box::new(hook)));
+        self
+    }
+
     /// Builds the reactor: an epoll instance (through mio) and an eventfd wake-up
     /// ([`EventFd`], registered with it).
     pub fn build(self) -> io::Result<Reactor> {
@@ -121,6 +158,7 @@ impl ReactorBuilder {
             expired: Vec::new(),
             notices: VecDeque::new(),
             closing: false,
+            trace: self.trace,
         })
     }
 }
@@ -153,6 +191,7 @@ pub struct Reactor {
     notices: VecDeque<Notice>,
     /// [`Reactor::close_all`] is running: registrations are refused until it returns.
     closing: bool,
+    trace: Option<TraceHook>,
 }
 
 impl std::fmt::Debug for Reactor {
@@ -205,7 +244,10 @@ impl Reactor {
         }
         for event in self.events.iter() {
             match event.token() {
-                WAKER => self.shared.woke(),
+                WAKER => {
+                    self.shared.woke();
+                    rearm_own(&self.registry, self.shared.waker_fd(), WAKER);
+                }
                 SIGNALS => self.signals_ready = true,
                 t => Self::mark_ready(
                     &mut self.slots,
@@ -303,6 +345,7 @@ impl Reactor {
         };
         slot.pending |= bits;
         slot.hup |= closed;
+        slot.reg.reported(bits);
         if !slot.suspended && !slot.queued && slot.pending.intersects(mask_of(slot.interest)) {
             slot.queued = true;
             ready.push_back(token);
@@ -314,12 +357,17 @@ impl Reactor {
     fn upcall(
         &mut self,
         token: Token,
+        hook: Hook,
         f: impl FnOnce(&mut dyn EventHandler, &mut dyn Context) -> Disposition,
     ) -> Option<Disposition> {
         let mut handler = self.slots.get_mut(token)?.handler.take()?;
         let outer = self.current.replace(token);
         let result = catch_unwind(AssertUnwindSafe(|| f(handler.as_mut(), self)));
         self.current = outer;
+        let outcome = result
+            .as_ref()
+            .map_or(Outcome::Panicked, |d| Outcome::Answered(*d));
+        self.traced(token, hook, outcome);
         let slot = self
             .slots
             .get_mut(token)
@@ -338,15 +386,25 @@ impl Reactor {
         }
     }
 
+    /// Tells the trace hook, if any, of an upcall that returned.
+    fn traced(&mut self, token: Token, hook: Hook, outcome: Outcome) {
+        if let Some(TraceHook(trace)) = &mut self.trace {
+            trace(&UpcallRecord {
+                token,
+                hook,
+                outcome,
+            });
+        }
+    }
+
     /// Ends a registration whose handler is not in an upcall.
     fn close(&mut self, token: Token, reason: CloseReason, quiet: bool) {
         let Some(slot) = self.slots.remove(token) else {
             return;
         };
-        if let (true, Some(fd)) = (slot.in_poll, slot.fd) {
-            // The handler, still alive, keeps the descriptor open until after this.
-            let _ = self.registry.deregister(&mut SourceFd(&fd));
-        }
+        // The handler, still alive, keeps the descriptor open until after this.
+        let mut reg = slot.reg;
+        reg.deregister(&self.registry);
         self.timers.cancel_list(slot.timers, drop);
         self.watchers.retain(|(_, t)| *t != token);
         let mut handler = slot
@@ -354,10 +412,18 @@ impl Reactor {
             .expect("close runs on a handler not in an upcall");
         if !quiet {
             let outer = self.current.replace(token);
-            if catch_unwind(AssertUnwindSafe(|| handler.handle_close(self, reason))).is_err() {
+            let panicked =
+                catch_unwind(AssertUnwindSafe(|| handler.handle_close(self, reason))).is_err();
+            if panicked {
                 tracing::warn!(?token, "handle_close panicked");
             }
             self.current = outer;
+            let outcome = if panicked {
+                Outcome::Panicked
+            } else {
+                Outcome::Closed
+            };
+            self.traced(token, Hook::Close(reason), outcome);
         }
         drop(handler);
     }
@@ -405,7 +471,9 @@ impl Reactor {
             let Some(mut act) = self.timers.take_act(id) else {
                 continue;
             };
-            let d = self.upcall(owner, |h, ctx| h.handle_timeout(ctx, id, act.as_mut()));
+            let d = self.upcall(owner, Hook::Timeout(id), |h, ctx| {
+                h.handle_timeout(ctx, id, act.as_mut())
+            });
             if d.is_some() {
                 upcalls += 1;
             }
@@ -431,7 +499,7 @@ impl Reactor {
             match notice {
                 Notice::Message(token, message) => {
                     if self
-                        .upcall(token, |h, ctx| h.handle_notify(ctx, message))
+                        .upcall(token, Hook::Notify, |h, ctx| h.handle_notify(ctx, message))
                         .is_some()
                     {
                         upcalls += 1;
@@ -463,7 +531,13 @@ impl Reactor {
                     tracing::warn!(error = %e, "reading the signal fd failed");
                     break;
                 }
-                _ => break,
+                _ => {
+                    // Drained: a backend that disarms what it reported must watch it again.
+                    if let Some(fd) = &self.signal_fd {
+                        rearm_own(&self.registry, fd.as_raw_fd(), SIGNALS);
+                    }
+                    break;
+                }
             };
             let signo = info.signal().as_raw();
             let targets: Vec<Token> = self
@@ -474,7 +548,7 @@ impl Reactor {
                 .collect();
             for t in targets {
                 if self
-                    .upcall(t, |h, ctx| h.handle_signal(ctx, signo))
+                    .upcall(t, Hook::Signal(signo), |h, ctx| h.handle_signal(ctx, signo))
                     .is_some()
                 {
                     upcalls += 1;
@@ -511,7 +585,12 @@ impl Reactor {
                 continue;
             }
             slot.pending.remove(bit);
-            let d = self.upcall(token, |h, ctx| match bit {
+            let hook = match bit {
+                Readiness::READ => Hook::Input,
+                Readiness::WRITE => Hook::Output,
+                _ => Hook::Exception,
+            };
+            let d = self.upcall(token, hook, |h, ctx| match bit {
                 Readiness::READ => h.handle_input(ctx),
                 Readiness::WRITE => h.handle_output(ctx),
                 _ => h.handle_exception(ctx),
@@ -536,13 +615,18 @@ impl Reactor {
                 }
             }
         }
-        if let Some(slot) = self.slots.get_mut(token)
-            && !slot.suspended
-            && !slot.queued
-            && slot.pending.intersects(mask_of(slot.interest))
-        {
-            slot.queued = true;
-            self.ready.push_back(token);
+        if let Some(slot) = self.slots.get_mut(token) {
+            // What the upcalls drained is watched again (poll(2) backend only).
+            slot.reg.rearm(
+                &self.registry,
+                mio::Token(token.to_u64() as usize),
+                slot.interest,
+                slot.pending,
+            );
+            if !slot.suspended && !slot.queued && slot.pending.intersects(mask_of(slot.interest)) {
+                slot.queued = true;
+                self.ready.push_back(token);
+            }
         }
         upcalls
     }
@@ -598,8 +682,7 @@ impl Context for Reactor {
         }
         let slot = Slot {
             handler: Some(handler),
-            fd,
-            in_poll: false,
+            reg: Registration::new(fd),
             interest,
             suspended: false,
             pending: Readiness::NONE,
@@ -613,16 +696,11 @@ impl Context for Reactor {
             what: "handler table",
             capacity,
         })?;
-        if let (Some(wanted), Some(fd)) = (wanted, fd) {
-            let mio_token = mio::Token(token.to_u64() as usize);
-            if let Err(e) = self
-                .registry
-                .register(&mut SourceFd(&fd), mio_token, wanted)
-            {
-                self.slots.remove(token);
-                return Err(e.into());
-            }
-            self.slots.get_mut(token).expect("just inserted").in_poll = true;
+        let slot = self.slots.get_mut(token).expect("just inserted");
+        let mio_token = mio::Token(token.to_u64() as usize);
+        if let Err(e) = slot.reg.set_interest(&self.registry, mio_token, interest) {
+            self.slots.remove(token);
+            return Err(e);
         }
         Ok(token)
     }
@@ -654,24 +732,8 @@ impl Context for Reactor {
             .slots
             .get_mut(token)
             .ok_or(DispatchError::UnknownToken(token))?;
-        let wanted = mio_interest(interest);
-        match (wanted, slot.fd) {
-            (Some(_), None) => return Err(DispatchError::NoHandle(interest)),
-            (Some(wanted), Some(fd)) => {
-                let mio_token = mio::Token(token.to_u64() as usize);
-                if slot.in_poll {
-                    registry.reregister(&mut SourceFd(&fd), mio_token, wanted)?;
-                } else {
-                    registry.register(&mut SourceFd(&fd), mio_token, wanted)?;
-                    slot.in_poll = true;
-                }
-            }
-            (None, Some(fd)) if slot.in_poll => {
-                registry.deregister(&mut SourceFd(&fd))?;
-                slot.in_poll = false;
-            }
-            (None, _) => {}
-        }
+        slot.reg
+            .set_interest(registry, mio::Token(token.to_u64() as usize), interest)?;
         slot.interest = interest;
         self.requeue_if_ready(token);
         Ok(())

@@ -4,8 +4,38 @@
 //! these bits per registration, clears one when an upcall answers `Continue` (the handle was
 //! drained) and keeps it on `Again`, which gives handlers level-like semantics. Shared by the
 //! reactor and the thread-pool dispatchers of `leader-followers`.
+//!
+//! mio's poll(2) backend (forced with `--cfg mio_unsupported_force_poll_poll`, the default on
+//! a few systems without epoll or kqueue) is level-triggered and emulates edges by taking a
+//! reported interest off the descriptor until it is registered again: mio's own I/O types do
+//! that when an operation answers `WouldBlock`, but a dispatcher waiting on raw descriptors
+//! (`SourceFd`) must do it itself, or each descriptor is reported once. [`Registration`] does
+//! it where [`REARM`] says the backend needs it, and costs nothing on epoll.
 
-use pattern_core::Interest;
+use std::io;
+use std::os::fd::RawFd;
+
+use mio::unix::SourceFd;
+use pattern_core::{DispatchError, Interest};
+
+/// Whether mio's backend takes a descriptor's interest off once it reports it, so that a
+/// dispatcher must re-register what its handlers drained (mio's poll(2) selector, chosen on
+/// the systems listed in mio's `sys/unix/mod.rs` or forced by its cfg).
+pub const REARM: bool = cfg!(any(
+    mio_unsupported_force_poll_poll,
+    target_os = "aix",
+    target_os = "espidf",
+    target_os = "nuttx",
+    target_os = "fuchsia",
+    target_os = "haiku",
+    target_os = "hermit",
+    target_os = "hurd",
+    target_os = "nto",
+    target_os = "vita",
+    target_os = "cygwin",
+    target_os = "wasi",
+    target_os = "horizon"
+));
 
 /// A set of readiness kinds: input, output, exception.
 ///
@@ -131,4 +161,155 @@ pub fn bits_of(event: &mio::event::Event) -> Readiness {
         b |= Readiness::READ | Readiness::WRITE | Readiness::EXCEPT;
     }
     b
+}
+
+/// Registers `fd` for `interest` (`None`: takes it out of the set), whether or not it is in the
+/// set now; returns whether it is in the set afterwards.
+///
+/// A descriptor that mio's poll(2) backend dropped from its set after a hang-up or an error
+/// (it does so by itself) answers `NotFound` to a re-registration or a removal: it is
+/// registered afresh, or taken as removed.
+fn place(
+    registry: &mio::Registry,
+    fd: RawFd,
+    in_poll: bool,
+    token: mio::Token,
+    interest: Option<mio::Interest>,
+) -> io::Result<bool> {
+    let source = &mut SourceFd(&fd);
+    match (interest, in_poll) {
+        (Some(i), true) => match registry.reregister(source, token, i) {
+            Err(e) if REARM && e.kind() == io::ErrorKind::NotFound => {
+                registry.register(source, token, i)?
+            }
+            r => r?,
+        },
+        (Some(i), false) => registry.register(source, token, i)?,
+        (None, true) => match registry.deregister(source) {
+            Err(e) if REARM && e.kind() == io::ErrorKind::NotFound => {}
+            r => r?,
+        },
+        (None, false) => {}
+    }
+    Ok(interest.is_some())
+}
+
+/// How a dispatcher keeps one registration's descriptor in mio's set: whether it is there, and
+/// (on a backend that disarms what it reported, see [`REARM`]) which readiness is still armed.
+#[derive(Debug, Clone, Copy)]
+pub struct Registration {
+    fd: Option<RawFd>,
+    in_poll: bool,
+    armed: Readiness,
+}
+
+impl Registration {
+    /// A descriptor (or none) not yet in the set.
+    pub fn new(fd: Option<RawFd>) -> Registration {
+        Registration {
+            fd,
+            in_poll: false,
+            armed: Readiness::NONE,
+        }
+    }
+
+    /// Puts the descriptor in the set for `interest`, re-registers it, or takes it out
+    /// (no I/O interest). With I/O interest and no descriptor: [`DispatchError::NoHandle`].
+    pub fn set_interest(
+        &mut self,
+        registry: &mio::Registry,
+        token: mio::Token,
+        interest: Interest,
+    ) -> Result<(), DispatchError> {
+        let wanted = mio_interest(interest);
+        match self.fd {
+            None if wanted.is_some() => return Err(DispatchError::NoHandle(interest)),
+            None => {}
+            Some(fd) => {
+                self.in_poll = place(registry, fd, self.in_poll, token, wanted)?;
+                self.armed = mask_of(interest);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the descriptor out of the set (before its handler closes it); errors are moot.
+    pub fn deregister(&mut self, registry: &mio::Registry) {
+        if let (true, Some(fd)) = (self.in_poll, self.fd) {
+            let _ = place(registry, fd, true, mio::Token(0), None);
+        }
+        self.in_poll = false;
+    }
+
+    /// Takes the descriptor out of the set for a while (a strict leader/followers pool does,
+    /// while it processes the handle); [`set_interest`](Self::set_interest) puts it back.
+    pub fn deactivate(&mut self, registry: &mio::Registry) {
+        self.deregister(registry);
+        self.armed = Readiness::NONE;
+    }
+
+    /// Notes what an event reported: on a backend that disarms it ([`REARM`]), those kinds
+    /// are no longer armed.
+    #[inline]
+    pub fn reported(&mut self, bits: Readiness) {
+        if REARM {
+            self.armed.remove(bits);
+        }
+    }
+
+    /// After the handler consumed readiness (its upcalls answered): on a backend that disarms
+    /// what it reported ([`REARM`]), arms again the kinds `interest` wants that are not
+    /// `pending` (those still pending would be reported again at once by a level-triggered
+    /// wait, a busy loop while the handler is suspended or asked to come `Again`). A
+    /// descriptor the backend dropped after a hang-up or an error stays out, as epoll reports
+    /// no new edge for it: only a change of interest registers it again. Does nothing on epoll.
+    pub fn rearm(
+        &mut self,
+        registry: &mio::Registry,
+        token: mio::Token,
+        interest: Interest,
+        pending: Readiness,
+    ) {
+        if !REARM || !self.in_poll {
+            return;
+        }
+        let Some(fd) = self.fd else { return };
+        let mut want = mask_of(interest);
+        want.remove(pending);
+        if want.is_empty() || (want & self.armed) == want {
+            return;
+        }
+        let Some(i) = mio_interest(interest_of(want)) else {
+            return;
+        };
+        match registry.reregister(&mut SourceFd(&fd), token, i) {
+            Ok(()) => self.armed = want,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => self.in_poll = false,
+            Err(e) => tracing::warn!(error = %e, ?token, "re-arming a descriptor failed"),
+        }
+    }
+}
+
+/// Re-arms a dispatcher's own source (its wake-up or signal descriptor) after it drained it, on
+/// a backend that disarms what it reported ([`REARM`]); nothing on epoll.
+pub fn rearm_own(registry: &mio::Registry, fd: RawFd, token: mio::Token) {
+    if REARM && let Err(e) = registry.reregister(&mut SourceFd(&fd), token, mio::Interest::READABLE)
+    {
+        tracing::warn!(error = %e, ?token, "re-arming a dispatcher's own descriptor failed");
+    }
+}
+
+/// The interest that asks for exactly the kinds in `bits`.
+fn interest_of(bits: Readiness) -> Interest {
+    let mut i = Interest::NONE;
+    if bits.intersects(Readiness::READ) {
+        i |= Interest::READ;
+    }
+    if bits.intersects(Readiness::WRITE) {
+        i |= Interest::WRITE;
+    }
+    if bits.intersects(Readiness::EXCEPT) {
+        i |= Interest::PRIORITY;
+    }
+    i
 }

@@ -116,6 +116,13 @@ pub(crate) const SERVERS: &[Server] = &[
         lasting_threads: true,
     },
     Server {
+        key: "lf-strict-2",
+        binary: "echo-lf-strict",
+        args: &["--threads", "2"],
+        label: "leader/followers strict, 2 threads (ours)",
+        lasting_threads: true,
+    },
+    Server {
         key: "hsha",
         binary: "echo-hsha",
         args: &["--threads", "2"],
@@ -170,7 +177,15 @@ pub(crate) const SERVERS: &[Server] = &[
 const DEFAULT_SERVERS: &[&str] = &["raw-mio", "reactor", "tokio", "threads"];
 
 /// The servers of the leader/followers matrix when `--servers` is not given.
-const LF_SERVERS: &[&str] = &["lf-1", "lf-2", "hsha", "reactor", "tokio-mt", "threads"];
+const LF_SERVERS: &[&str] = &[
+    "lf-1",
+    "lf-2",
+    "lf-strict-2",
+    "hsha",
+    "reactor",
+    "tokio-mt",
+    "threads",
+];
 
 /// The servers of the proactor matrix when `--servers` is not given.
 const PROACTOR_SERVERS: &[&str] = &[
@@ -190,7 +205,7 @@ pub(crate) enum Matrix {
     /// The echo matrix: writes docs/benchmarks.md (keeping its leader/followers section and
     /// hand-written notes) and docs/benchmarks.svg.
     Echo,
-    /// The leader/followers matrix (default servers lf-1,lf-2,hsha,reactor,tokio-mt,threads):
+    /// The leader/followers matrix (default servers lf-1,lf-2,lf-strict-2,hsha,reactor,tokio-mt,threads):
     /// rewrites only its own section of docs/benchmarks.md, and docs/benchmarks-lf.svg.
     #[value(name = "lf")]
     LeaderFollowers,
@@ -222,9 +237,9 @@ pub(crate) struct BenchCli {
     /// Connection counts, comma-separated.
     #[arg(long, value_name = "LIST", default_value = "1,64,512", value_parser = |t: &str| list(t, at_least_one))]
     connections: ::std::vec::Vec<usize>,
-    /// Servers, comma-separated, from: raw-mio, reactor, tokio, threads, tokio-mt, lf-1, lf-2,
+    /// Servers, comma-separated, from: raw-mio, reactor, tokio, threads, tokio-mt, lf-1, lf-2, lf-strict-2,
     /// hsha, proactor, proactor-sqpoll, uring-raw, monoio, tokio-uring, compio [default:
-    /// raw-mio,reactor,tokio,threads; with --matrix lf: lf-1,lf-2,hsha,reactor,tokio-mt,threads;
+    /// raw-mio,reactor,tokio,threads; with --matrix lf: lf-1,lf-2,lf-strict-2,hsha,reactor,tokio-mt,threads;
     /// with --matrix proactor: the proactor, the floor, raw mio, tokio and the io_uring
     /// runtimes].
     #[arg(long, value_name = "LIST", value_parser = |t: &str| list(t, server))]
@@ -726,7 +741,15 @@ mod tests {
         let keys: Vec<&str> = lf.servers.iter().map(|s| s.key).collect();
         assert_eq!(
             keys,
-            ["lf-1", "lf-2", "hsha", "reactor", "tokio-mt", "threads"]
+            [
+                "lf-1",
+                "lf-2",
+                "lf-strict-2",
+                "hsha",
+                "reactor",
+                "tokio-mt",
+                "threads"
+            ]
         );
         let two = server("lf-2").unwrap();
         assert_eq!((two.binary, two.args), ("echo-lf", &["--threads", "2"][..]));

@@ -17,11 +17,10 @@ fn configurator() -> Configurator {
 }
 
 /// A private copy of a plugin, so that no other test shares (and keeps mapped) the library.
-fn private_copy(name: &str, tag: &str) -> std::path::PathBuf {
-    let dir = crate::support::temp_dir(tag);
-    let path = dir.join(format!("lib{tag}.so"));
+fn private_copy(name: &str, tag: &str) -> crate::support::InTempDir {
+    let path = crate::support::temp_dir(tag).keep(&format!("lib{tag}.so"));
     std::fs::copy(plugin(name), &path).unwrap();
-    path.canonicalize().unwrap()
+    path
 }
 
 #[test]

@@ -187,7 +187,7 @@ fn hot_upgrade_keeps_the_state() {
     let conf = dir.join("svc.conf");
     let mut cfg = Configurator::default();
     cfg.set_env({
-        let dir = dir.clone();
+        let dir = dir.to_path_buf();
         move |v| (v == "PLUGINS").then(|| dir.display().to_string())
     });
     std::fs::write(
@@ -392,7 +392,11 @@ fn stateful(
     state: &[u8],
     export: Result<(), String>,
     first: &str,
-) -> (Configurator, Arc<Mutex<Vec<String>>>, std::path::PathBuf) {
+) -> (
+    Configurator,
+    Arc<Mutex<Vec<String>>>,
+    crate::support::InTempDir,
+) {
     let log = Arc::new(Mutex::new(Vec::new()));
     let mut cfg = Configurator::default();
     cfg.add_search_dir(plugin_dir());
@@ -408,7 +412,7 @@ fn stateful(
             })
         });
     }
-    let conf = temp_dir("upgrade-paths").join("svc.conf");
+    let conf = temp_dir("upgrade-paths").keep("svc.conf");
     std::fs::write(&conf, first).unwrap();
     cfg.process_file(&conf).unwrap();
     log.lock().clear();

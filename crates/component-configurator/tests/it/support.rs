@@ -68,8 +68,67 @@ pub(crate) fn plugin(name: &str) -> PathBuf {
     plugin_dir().join(format!("lib{}.so", name.replace('-', "_")))
 }
 
-/// A fresh, empty directory for one test.
-pub(crate) fn temp_dir(tag: &str) -> PathBuf {
+/// A fresh, empty directory for one test, removed when the guard drops.
+#[derive(Debug)]
+pub(crate) struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl TempDir {
+    /// `name` in this directory, kept alive (and removed) with it.
+    pub(crate) fn keep(self, name: &str) -> InTempDir {
+        InTempDir {
+            path: self.0.join(name),
+            _dir: self,
+        }
+    }
+}
+
+/// A path inside a [`TempDir`] that owns the directory.
+#[derive(Debug)]
+pub(crate) struct InTempDir {
+    path: PathBuf,
+    _dir: TempDir,
+}
+
+impl std::ops::Deref for InTempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl PartialEq<InTempDir> for PathBuf {
+    fn eq(&self, other: &InTempDir) -> bool {
+        *self == other.path
+    }
+}
+
+impl AsRef<Path> for InTempDir {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A fresh, empty directory for one test, e.g. `temp_dir("sighup")`.
+pub(crate) fn temp_dir(tag: &str) -> TempDir {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "cc-it-{}-{}-{tag}",
@@ -78,7 +137,7 @@ pub(crate) fn temp_dir(tag: &str) -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    TempDir(dir.canonicalize().expect("canonical temp dir"))
 }
 
 /// Sends one line and reads one line back.

@@ -6,16 +6,15 @@ use std::path::{Path, PathBuf};
 
 use component_configurator::{Configurator, Error, LoadedLibrary, PluginTrust, is_mapped};
 
-use crate::support::{plugin, temp_dir};
+use crate::support::{InTempDir, plugin, temp_dir};
 
 /// A copy of a plugin in a directory of its own, both with the modes given.
-fn copy_with_modes(name: &str, tag: &str, file_mode: u32, dir_mode: u32) -> PathBuf {
-    let dir = temp_dir(tag);
-    let path = dir.join(format!("lib{tag}.so"));
+fn copy_with_modes(name: &str, tag: &str, file_mode: u32, dir_mode: u32) -> InTempDir {
+    let path = temp_dir(tag).keep(&format!("lib{tag}.so"));
     std::fs::copy(plugin(name), &path).unwrap();
     chmod(&path, file_mode);
-    chmod(&dir, dir_mode);
-    path.canonicalize().unwrap()
+    chmod(path.parent().unwrap(), dir_mode);
+    path
 }
 
 fn chmod(path: &Path, mode: u32) {
@@ -107,7 +106,7 @@ fn each_library_is_the_one_its_checked_descriptor_names() {
     assert!(first.create("_make_echo").is_ok());
     assert!(LoadedLibrary::unload(first).unwrap().unmapped);
     let second = LoadedLibrary::open(&b).unwrap();
-    assert_eq!(second.path(), b);
+    assert_eq!(second.path(), &*b);
     assert!(is_mapped(&b) && !is_mapped(&a));
     assert!(second.create("_make_stats").is_ok(), "b's own factory");
     assert!(second.create("_make_echo").is_err(), "not a's");

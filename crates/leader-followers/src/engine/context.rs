@@ -18,8 +18,7 @@ impl Core {
         }
         let slot = Slot {
             handler: Some(handler),
-            fd,
-            in_poll: false,
+            reg: Registration::new(fd),
             interest,
             suspended: false,
             pending: Readiness::NONE,
@@ -51,20 +50,15 @@ impl Core {
                 });
             }
         };
-        if let (Some(wanted), Some(fd)) = (wanted, fd) {
-            let mio_token = mio::Token(token.to_u64() as usize);
-            // epoll_ctl is safe while another thread waits in epoll_wait: registration from
-            // any thread needs no wakeup of the leader.
-            if let Err(e) = self
-                .registry
-                .register(&mut SourceFd(&fd), mio_token, wanted)
-            {
-                let slot = st.slots.remove(token);
-                drop(st);
-                drop(slot);
-                return Err(e.into());
-            }
-            st.slots.get_mut(token).expect("just inserted").in_poll = true;
+        let mio_token = mio::Token(token.to_u64() as usize);
+        // epoll_ctl is safe while another thread waits in epoll_wait: registration from any
+        // thread needs no wakeup of the leader (mio's poll(2) backend wakes it by itself).
+        let slot = st.slots.get_mut(token).expect("just inserted");
+        if let Err(e) = slot.reg.set_interest(&self.registry, mio_token, interest) {
+            let slot = st.slots.remove(token);
+            drop(st);
+            drop(slot);
+            return Err(e);
         }
         Ok(token)
     }
@@ -164,26 +158,8 @@ impl Context for PoolContext<'_> {
             .slots
             .get_mut(token)
             .ok_or(DispatchError::UnknownToken(token))?;
-        let wanted = mio_interest(interest);
         let mio_token = mio::Token(token.to_u64() as usize);
-        match (wanted, slot.fd) {
-            (Some(_), None) => return Err(DispatchError::NoHandle(interest)),
-            (Some(wanted), Some(fd)) => {
-                if slot.in_poll {
-                    core.registry
-                        .reregister(&mut SourceFd(&fd), mio_token, wanted)?;
-                } else {
-                    core.registry
-                        .register(&mut SourceFd(&fd), mio_token, wanted)?;
-                    slot.in_poll = true;
-                }
-            }
-            (None, Some(fd)) if slot.in_poll => {
-                core.registry.deregister(&mut SourceFd(&fd))?;
-                slot.in_poll = false;
-            }
-            (None, _) => {}
-        }
+        slot.reg.set_interest(&core.registry, mio_token, interest)?;
         slot.interest = interest;
         core.make_runnable(&mut st, token);
         Ok(())

@@ -15,14 +15,13 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mio::unix::SourceFd;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use pattern_core::{
     Act, AfterUpcall, Clock, CloseReason, Context, DispatchError, Disposition, EventHandler,
@@ -31,7 +30,9 @@ use pattern_core::{
 use wrapper_facade::notify::EventFd;
 use wrapper_facade::signal::{Signal, SignalFd, SignalSet};
 
-use reactor::readiness::{Readiness, bits_of, closed, mask_of, mio_interest};
+use reactor::readiness::{
+    Readiness, Registration, bits_of, closed, mask_of, mio_interest, rearm_own,
+};
 use reactor::timer::{Expired, Finished, Head, TimerQueue};
 
 use crate::wakeup::{Role, Wake, Wakeup};
@@ -51,10 +52,19 @@ const SIGNALS: mio::Token = mio::Token(usize::MAX - 1);
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Mode {
     /// Every thread takes turns as leader; `max` bounds growth (equal to the start size when
-    /// growth is off).
-    LeaderFollowers { max: usize },
+    /// growth is off). `strict`: POSA2's protocol (one event per wait, only the leader takes
+    /// work, the handle deactivated in the handle set while it is processed) instead of the
+    /// hybrid whose followers take demultiplexed work without leading.
+    LeaderFollowers { max: usize, strict: bool },
     /// One reactor thread demultiplexes; at most `queue` ready registrations wait for workers.
     HalfSync { queue: usize },
+}
+
+impl Mode {
+    /// Whether this is the strict leader/followers protocol.
+    pub(crate) fn strict(self) -> bool {
+        matches!(self, Mode::LeaderFollowers { strict: true, .. })
+    }
 }
 
 /// Configuration shared by both pools.
@@ -72,8 +82,8 @@ pub(crate) struct Config {
 struct Slot {
     /// `None` while busy: a thread holds the handler for an upcall.
     handler: Option<Box<dyn EventHandler>>,
-    fd: Option<RawFd>,
-    in_poll: bool,
+    /// The descriptor's place in mio's set.
+    reg: Registration,
     interest: Interest,
     suspended: bool,
     /// Readiness seen and not yet consumed.
@@ -205,6 +215,7 @@ impl Core {
                 jobs: VecDeque::new(),
                 expired: Vec::new(),
                 wake: Wakeup::new(match mode {
+                    Mode::LeaderFollowers { strict: true, .. } => Role::StrictLeaderFollowers,
                     Mode::LeaderFollowers { .. } => Role::LeaderFollowers,
                     Mode::HalfSync { .. } => Role::HalfSync,
                 }),
@@ -222,7 +233,12 @@ impl Core {
             reactor_cv: Condvar::new(),
             poller: Mutex::new(Poller {
                 poll,
-                events: mio::Events::with_capacity(config.events.max(1)),
+                // Strict: one event per wait, taken by the leader that waited for it.
+                events: mio::Events::with_capacity(if mode.strict() {
+                    1
+                } else {
+                    config.events.max(1)
+                }),
             }),
             registry,
             waker,
@@ -252,6 +268,10 @@ impl Core {
 
     pub(crate) fn remote(self: &Arc<Self>) -> Arc<dyn Remote> {
         Arc::new(PoolRemote { core: self.clone() })
+    }
+
+    pub(crate) fn is_strict(&self) -> bool {
+        self.mode.strict()
     }
 
     /// Live registrations.

@@ -71,7 +71,14 @@ impl Bench {
             batch: 32,
         };
         Bench {
-            core: Core::new(config, Mode::LeaderFollowers { max: 1 }).expect("core"),
+            core: Core::new(
+                config,
+                Mode::LeaderFollowers {
+                    max: 1,
+                    strict: false,
+                },
+            )
+            .expect("core"),
             clock,
             drops: Arc::default(),
             locked: Arc::default(),

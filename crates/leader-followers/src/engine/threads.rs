@@ -29,9 +29,14 @@ impl Core {
             // blocking) before more: handlers answering `Again`, or jobs posting jobs, must not
             // starve the others' new events.
             let idle = st.ready.is_empty() && st.jobs.is_empty();
-            if (st.round > 0 || st.wake.polling() || idle)
-                && let Some(work) = self.next_work(&mut st)
-            {
+            // Strict: only the leader (the thread free while nobody polls) takes work; the
+            // hybrid lets followers take demultiplexed work while someone else polls.
+            let may_take = if self.mode.strict() {
+                !st.wake.polling() && st.round > 0
+            } else {
+                st.round > 0 || st.wake.polling() || idle
+            };
+            if may_take && let Some(work) = self.next_work(&mut st) {
                 // Step 5: promote a follower before processing.
                 st.busy += 1;
                 self.promote(&mut st);
@@ -135,6 +140,7 @@ impl Core {
             // Reset the eventfd's counter (one read, before taking the state lock), so that it
             // never saturates and every later write raises a new edge.
             let _ = self.waker.drain();
+            rearm_own(&self.registry, self.waker.as_raw_fd(), WAKER);
         }
         let mut st = self.state.lock();
         st.wake.poll_ends();
@@ -159,8 +165,10 @@ impl Core {
                 t => {
                     let token = Token::from_u64(t.0 as u64);
                     if let Some(slot) = st.slots.get_mut(token) {
-                        slot.pending |= bits_of(event);
+                        let bits = bits_of(event);
+                        slot.pending |= bits;
                         slot.hup |= closed(event);
+                        slot.reg.reported(bits);
                         self.demultiplexed(&mut st, token);
                     }
                 }
@@ -182,7 +190,13 @@ impl Core {
                     tracing::warn!(error = %e, "reading the signal fd failed");
                     return;
                 }
-                _ => return,
+                _ => {
+                    // Drained: a backend that disarms what it reported must watch it again.
+                    if let Some(fd) = &st.signal_fd {
+                        rearm_own(&self.registry, fd.as_raw_fd(), SIGNALS);
+                    }
+                    return;
+                }
             };
             let signo = info.signal().as_raw();
             let targets: Vec<Token> = st
@@ -324,6 +338,11 @@ impl Core {
         let Some(mut handler) = slot.handler.take() else {
             return st;
         };
+        let strict = self.mode.strict();
+        if strict {
+            // Step 2, strictly: the handle leaves the handle set while it is processed.
+            slot.reg.deactivate(&self.registry);
+        }
         let mut budget = self.batch;
         loop {
             if budget == 0 || self.ended() {
@@ -440,8 +459,32 @@ impl Core {
             .get_mut(token)
             .expect("a busy registration stays live");
         slot.handler = Some(handler);
-        // This thread looks for work next and finds it.
-        Self::queue(&mut st, token);
+        if strict {
+            // Back in the handle set, which reports what arrived meanwhile (level-like).
+            let interest = slot.interest;
+            if let Err(e) = slot.reg.set_interest(
+                &self.registry,
+                mio::Token(token.to_u64() as usize),
+                interest,
+            ) {
+                // The handler keeps its timers and notifications; its I/O is lost, so say so.
+                tracing::warn!(error = %e, ?token, "re-registering a handle after its turn failed");
+            }
+        }
+        // What the upcalls drained is watched again (poll(2) backend only).
+        slot.reg.rearm(
+            &self.registry,
+            mio::Token(token.to_u64() as usize),
+            slot.interest,
+            slot.pending,
+        );
+        if strict {
+            // Only the leader takes work: wake it (or promote one) for what is left.
+            self.make_runnable(&mut st, token);
+        } else {
+            // This thread looks for work next and finds it.
+            Self::queue(&mut st, token);
+        }
         st
     }
 
@@ -458,10 +501,9 @@ impl Core {
         let Some(slot) = st.slots.remove(token) else {
             return st;
         };
-        if let (true, Some(fd)) = (slot.in_poll, slot.fd) {
-            // The handler, still alive, keeps the descriptor open until after this.
-            let _ = self.registry.deregister(&mut SourceFd(&fd));
-        }
+        // The handler, still alive, keeps the descriptor open until after this.
+        let mut reg = slot.reg;
+        reg.deregister(&self.registry);
         let mut acts = Vec::new();
         st.timers.cancel_list(slot.timers, |act| acts.push(act));
         st.watchers.retain(|(_, t)| *t != token);

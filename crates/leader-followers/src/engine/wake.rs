@@ -45,7 +45,7 @@ impl Core {
     }
 
     pub(super) fn grow_if_stalled(self: &Arc<Self>, st: &mut State) {
-        let Mode::LeaderFollowers { max } = self.mode else {
+        let Mode::LeaderFollowers { max, .. } = self.mode else {
             return;
         };
         if self.ended() || st.threads == 0 || st.threads >= max || st.busy < st.threads {

@@ -270,21 +270,35 @@ fn dispatcher(kind: u64) -> (String, Box<dyn Dispatcher>) {
             format!("leader/followers, {kind} threads"),
             Box::new(LeaderFollowers::new(kind as usize).unwrap()),
         ),
+        7 | 8 => {
+            let threads = if kind == 7 { 2 } else { 4 };
+            (
+                format!("strict leader/followers, {threads} threads"),
+                Box::new(
+                    LeaderFollowers::builder()
+                        .threads(threads)
+                        .strict(true)
+                        .build()
+                        .unwrap(),
+                ),
+            )
+        }
         5 => (
             "half-sync/half-async, 1 worker".into(),
             Box::new(HalfSyncHalfAsync::new(1, 64).unwrap()),
         ),
-        _ => (
+        6 => (
             "half-sync/half-async, 3 workers".into(),
             Box::new(HalfSyncHalfAsync::new(3, 64).unwrap()),
         ),
+        _ => unreachable!("dispatcher kinds are 0 to 8"),
     }
 }
 
 /// One run from `seed`; panics with what broke.
 fn run(seed: u64) {
     let mut rng = Rng::new(seed);
-    let (name, mut d) = dispatcher(rng.below(7));
+    let (name, mut d) = dispatcher(rng.below(9));
     let world = Arc::new(World::default());
     let mut peers = Vec::new();
     for _ in 0..2 + rng.below(4) {

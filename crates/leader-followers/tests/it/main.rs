@@ -25,6 +25,25 @@ mod conformance_lf {
     pattern_core::conformance_tests!(|| leader_followers::LeaderFollowers::new(4).unwrap(); parallel);
 }
 
+mod conformance_lf_strict1 {
+    //! The conformance kit against a one-thread pool running the strict protocol.
+    pattern_core::conformance_tests!(|| leader_followers::LeaderFollowers::builder()
+        .threads(1)
+        .strict(true)
+        .build()
+        .unwrap());
+}
+
+mod conformance_lf_strict2 {
+    //! The conformance kit against a two-thread pool running the strict protocol, parallel too.
+    pattern_core::conformance_tests!(|| leader_followers::LeaderFollowers::builder().threads(2).strict(true).build().unwrap(); parallel);
+}
+
+mod conformance_lf_strict {
+    //! The conformance kit against a four-thread pool running the strict protocol, parallel too.
+    pattern_core::conformance_tests!(|| leader_followers::LeaderFollowers::builder().threads(4).strict(true).build().unwrap(); parallel);
+}
+
 mod conformance_hsha1 {
     //! The conformance kit against Half-Sync/Half-Async with one worker.
     pattern_core::conformance_tests!(|| leader_followers::HalfSyncHalfAsync::new(1, 64).unwrap());
@@ -46,4 +65,5 @@ mod pool;
 mod serialisation;
 mod shutdown;
 mod stress;
+mod strict;
 mod timers;

@@ -114,7 +114,12 @@ impl EventHandler for Reader {
 /// under each model chosen by name.
 #[test]
 fn every_model_registers_from_another_thread_while_the_leader_waits() {
-    for name in ["reactor", "leader-followers:3", "half-sync-half-async:2:4"] {
+    for name in [
+        "reactor",
+        "leader-followers:3",
+        "leader-followers-strict:3",
+        "half-sync-half-async:2:4",
+    ] {
         let model: Concurrency = name.parse().expect("model");
         let mut d = model.build().expect("build");
         let remote = d.remote();
@@ -139,21 +144,27 @@ fn every_model_registers_from_another_thread_while_the_leader_waits() {
 #[test]
 fn a_lone_thread_runs_jobs_with_nothing_ready() {
     // One thread, no registration ready: the jobs are the only work, and the thread must take
-    // them rather than keep asking the kernel for events.
-    let mut pool = LeaderFollowers::builder().threads(1).build().expect("pool");
-    let remote = pool.remote();
-    let (tx, rx) = mpsc::channel();
-    remote
-        .post(Box::new(move |ctx| {
-            let tx = tx.clone();
-            ctx.remote()
-                .post(Box::new(move |_ctx| tx.send("second").unwrap()))
-                .unwrap();
-        }))
-        .expect("post");
-    let running = thread::spawn(move || pool.run());
-    let got = rx.recv_timeout(PATIENCE);
-    remote.end();
-    running.join().expect("pool thread").expect("run");
-    assert_eq!(got, Ok("second"), "both jobs ran");
+    // them rather than keep asking the kernel for events (the strict protocol too).
+    for strict in [false, true] {
+        let mut pool = LeaderFollowers::builder()
+            .threads(1)
+            .strict(strict)
+            .build()
+            .expect("pool");
+        let remote = pool.remote();
+        let (tx, rx) = mpsc::channel();
+        remote
+            .post(Box::new(move |ctx| {
+                let tx = tx.clone();
+                ctx.remote()
+                    .post(Box::new(move |_ctx| tx.send("second").unwrap()))
+                    .unwrap();
+            }))
+            .expect("post");
+        let running = thread::spawn(move || pool.run());
+        let got = rx.recv_timeout(PATIENCE);
+        remote.end();
+        running.join().expect("pool thread").expect("run");
+        assert_eq!(got, Ok("second"), "both jobs ran (strict: {strict})");
+    }
 }

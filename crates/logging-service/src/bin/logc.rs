@@ -55,7 +55,11 @@ fn send(args: SendArgs) -> ExitCode {
     if let Err(e) = client::encode(&template, format, transport) {
         return client_failure(&e);
     }
-    let mut client = match Client::connect(addr, format, transport) {
+    let tls = match args.wire.client_tls(addr) {
+        Ok(t) => t,
+        Err(e) => return fail(EXIT_USAGE, ErrorChain(&e)),
+    };
+    let mut client = match Client::connect_with(addr, format, transport, tls.as_ref()) {
         Ok(c) => c,
         Err(e) => return client_failure(&e),
     };
@@ -92,6 +96,10 @@ fn bench(args: BenchArgs) -> ExitCode {
         format,
         transport,
         size: args.size,
+        tls: match args.wire.client_tls(addr) {
+            Ok(t) => t,
+            Err(e) => return fail(EXIT_USAGE, ErrorChain(&e)),
+        },
     };
     // The progress line: rewritten in place on a terminal; into a pipe or file, a line a
     // second and the last one.
@@ -140,6 +148,9 @@ fn bench(args: BenchArgs) -> ExitCode {
 fn check(args: CheckArgs) -> ExitCode {
     let addr = args.server;
     let (format, transport) = args.wire.resolve();
+    if args.wire.tls {
+        return fail(EXIT_USAGE, "check does not speak TLS (use send or bench)");
+    }
     if args.data_dir.is_none() && transport != client::Transport::Relp {
         return fail(
             EXIT_USAGE,

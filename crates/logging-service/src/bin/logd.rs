@@ -50,7 +50,11 @@ mod exit {
 /// svc.conf is checked as a SIGHUP would check it (syntax, services, their arguments).
 fn check_config(cfg: &LogdConfig) -> ExitCode {
     match &cfg.svc_conf {
-        Some(path) => match logging_service::services::check_file(path, cfg.bind) {
+        Some(path) => match logging_service::services::check_file_with(
+            path,
+            cfg.bind,
+            logging_service::tls_conn::Security::new(cfg.security.clone()),
+        ) {
             Ok(()) => {
                 say!("logd: {}: configuration OK", path.display());
                 ExitCode::SUCCESS
@@ -114,6 +118,9 @@ fn print_listening(logd: &Logd) -> String {
         ("syslog (tcp)", l.syslog_tcp),
         ("syslog (udp)", l.syslog_udp),
         ("RELP (tcp)", l.relp),
+        ("ACE logging (tls)", l.ace_tls),
+        ("syslog (tls)", l.syslog_tls),
+        ("RELP (tls)", l.relp_tls),
         ("metrics (http)", l.metrics),
     ] {
         if let Some(a) = a {
@@ -281,6 +288,17 @@ fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result
         stats.torn_repaired,
         stats.dir_recreated,
         stats.rotate_failures
+    );
+    say!(
+        "logd: security: {} TLS sessions, {} TLS handshakes refused ({} names not permitted, {} timed out), {} TLS reloads ({} failed), {} connections over --max-connections-per-peer, {} pauses over --max-rate-per-peer",
+        stats.tls_sessions,
+        stats.tls_handshake_failures,
+        stats.tls_not_permitted,
+        stats.tls_handshake_timeouts,
+        stats.tls_reloads,
+        stats.tls_reload_failures,
+        stats.peer_connections_refused,
+        stats.peer_rate_pauses
     );
     say!("logd: ledger: {}", ledger(&stats));
     if let Some(f) = forwarder {

@@ -160,6 +160,21 @@ pub struct Wire {
     /// acknowledged once logd stored it).
     #[arg(long, value_enum, default_value_t = TransportArg::Tcp)]
     pub transport: TransportArg,
+    /// Over TLS (the TCP transports; logd's --syslog-tls-port, --ace-tls-port).
+    #[arg(long, requires = "tls_ca")]
+    pub tls: bool,
+    /// The CA bundle (PEM) the server's certificate must chain to [default: none; needed by --tls]
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub tls_ca: Option<PathBuf>,
+    /// The client certificate chain to show (PEM) [default: none shown]
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "tls_key"])]
+    pub tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM) [default: none]
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "tls_cert"])]
+    pub tls_key: Option<PathBuf>,
+    /// The name the server's certificate must carry [default: the server's address]
+    #[arg(long, value_name = "NAME", requires = "tls")]
+    pub tls_server_name: Option<String>,
 }
 
 impl Wire {
@@ -177,6 +192,22 @@ impl Wire {
             TransportArg::Relp => Transport::Relp,
         };
         (format, transport)
+    }
+
+    /// The TLS settings `--tls` and its companions ask for, for `server`.
+    pub fn client_tls(
+        &self,
+        server: std::net::SocketAddr,
+    ) -> Result<Option<crate::client::ClientTls>, crate::tls::TlsError> {
+        let Some(ca) = self.tls_ca.as_deref().filter(|_| self.tls) else {
+            return Ok(None);
+        };
+        let name = self
+            .tls_server_name
+            .clone()
+            .unwrap_or_else(|| server.ip().to_string());
+        let identity = self.tls_cert.as_deref().zip(self.tls_key.as_deref());
+        crate::client::ClientTls::new(ca, &name, identity).map(Some)
     }
 }
 
@@ -418,7 +449,18 @@ mod tests {
         // Text the encoder checks against its format (exit 65), paths, and text ClickHouse
         // gets quoted (or, for --sql, judges itself).
         let free_text = [
-            "host", "app", "msgid", "sd", "message", "data_dir", "grep", "sql",
+            "host",
+            "app",
+            "msgid",
+            "sd",
+            "message",
+            "data_dir",
+            "grep",
+            "sql",
+            "tls_ca",
+            "tls_cert",
+            "tls_key",
+            "tls_server_name",
         ];
         let mut cmd = Cli::command();
         cmd.build();

@@ -52,7 +52,7 @@ pub struct Cli {
     #[arg(long, value_name = "DIR", default_value = "logd-data")]
     data_dir: PathBuf,
     /// A svc.conf naming the services to run, instead of the port options [default: none, the port options say what runs]
-    #[arg(short = 'f', long = "config", value_name = "SVC_CONF", conflicts_with_all = ["ace_port", "syslog_port", "relp_port"])]
+    #[arg(short = 'f', long = "config", value_name = "SVC_CONF", conflicts_with_all = ["ace_port", "syslog_port", "relp_port", "ace_tls_port", "syslog_tls_port", "relp_tls_port"])]
     svc_conf: Option<PathBuf>,
     /// Check the options and the svc.conf as a reload would, start nothing, and exit.
     #[arg(long)]
@@ -168,6 +168,48 @@ pub struct Cli {
     /// This logd's name in the ClickHouse `logd` column [default: the host name]
     #[arg(long, value_name = "NAME", requires = "clickhouse", value_parser = parse_logd_name)]
     clickhouse_logd: Option<String>,
+    /// TCP port for syslog over TLS (RFC 5425, usually 6514); 0 picks a free port, `off` disables it.
+    #[arg(long, value_name = "PORT", default_value = "off", value_parser = parse_port)]
+    syslog_tls_port: Port,
+    /// TCP port for ACE's format over TLS; 0 picks a free port, `off` disables it.
+    #[arg(long, value_name = "PORT", default_value = "off", value_parser = parse_port)]
+    ace_tls_port: Port,
+    /// TCP port for RELP over TLS; 0 picks a free port, `off` disables it.
+    #[arg(long, value_name = "PORT", default_value = "off", value_parser = parse_port)]
+    relp_tls_port: Port,
+    /// The TLS listeners' certificate chain (PEM, leaf first) [default: none; needed by a TLS port]
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The TLS listeners' private key (PEM) [default: none; needed by a TLS port]
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// CA bundle (PEM) client certificates must chain to [default: none; needed unless --tls-client-auth none]
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_ca: Option<PathBuf>,
+    /// Whether TLS clients must show a certificate: `none`, `optional` or `required`.
+    #[arg(long, value_name = "MODE", default_value = "none", value_parser = parse_client_auth)]
+    tls_client_auth: crate::tls::ClientAuth,
+    /// A name a client certificate must carry (`*.sensors.example` for one label in front);
+    /// repeat for more [default: any certificate the CA bundle verifies]
+    #[arg(long, value_name = "NAME", requires = "tls_cert")]
+    tls_permitted_peer: Vec<String>,
+    /// The oldest TLS version accepted: `1.2` or `1.3`.
+    #[arg(long, value_name = "VERSION", default_value = "1.2", value_parser = parse_min_version)]
+    tls_min_version: crate::tls::MinVersion,
+    /// Close a TLS connection whose handshake has not finished after this long (`0` never).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration_up_to(limits::MAX_IDLE))]
+    tls_handshake_timeout: Duration,
+    /// Which host a record over TLS is stored under: `message` (the host it names) or
+    /// `certificate` (the client certificate's name, else the peer's address).
+    #[arg(long, value_name = "SOURCE", default_value = "message", value_parser = crate::tls_conn::parse_host_from)]
+    host_from: bool,
+    /// Connections one address may have open at once; more are closed at once, counted [default: no cap]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections_per_peer: Option<u32>,
+    /// Records a second one address may send over TCP, over all its connections (a token
+    /// bucket one second deep); over it its connections stop reading for a while, counted [default: no limit]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_rate_per_peer: Option<u32>,
     /// Format of logd's own log on stderr (`RUST_LOG` sets its level; info by default).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -222,6 +264,14 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+fn parse_client_auth(s: &str) -> Result<crate::tls::ClientAuth, String> {
+    s.parse()
+}
+
+fn parse_min_version(s: &str) -> Result<crate::tls::MinVersion, String> {
+    s.parse()
 }
 
 fn parse_port(s: &str) -> Result<Port, String> {
@@ -444,6 +494,23 @@ impl Cli {
             },
             sockets: Default::default(),
             clickhouse: self.clickhouse_directive()?,
+            security: crate::tls_conn::SecurityOptions {
+                tls: self.tls_cert.as_ref().map(|cert| crate::tls::TlsOptions {
+                    cert: cert.clone(),
+                    key: self.tls_key.clone().unwrap_or_default(),
+                    ca: self.tls_ca.clone(),
+                    client_auth: self.tls_client_auth,
+                    permitted_peers: self.tls_permitted_peer.clone(),
+                    min_version: self.tls_min_version,
+                }),
+                host_from_certificate: self.host_from,
+                handshake_timeout: self.tls_handshake_timeout,
+                ace_tls_port: self.ace_tls_port,
+                syslog_tls_port: self.syslog_tls_port,
+                relp_tls_port: self.relp_tls_port,
+                max_connections_per_peer: self.max_connections_per_peer,
+                max_rate_per_peer: self.max_rate_per_peer,
+            },
         };
         cfg.validate()?;
         Ok(cfg)
@@ -609,10 +676,35 @@ mod tests {
                 "clickhouse_logd",
                 &["--clickhouse=http://ch:8123", "--clickhouse-logd", "a b"],
             ),
+            ("syslog_tls_port", &["--syslog-tls-port", "x"]),
+            ("ace_tls_port", &["--ace-tls-port", "port"]),
+            ("relp_tls_port", &["--relp-tls-port", "65536"]),
+            ("tls_client_auth", &["--tls-client-auth", "always"]),
+            ("tls_min_version", &["--tls-min-version", "1.1"]),
+            (
+                "tls_handshake_timeout",
+                &["--tls-handshake-timeout", "soon"],
+            ),
+            ("host_from", &["--host-from", "dns"]),
+            (
+                "max_connections_per_peer",
+                &["--max-connections-per-peer", "0"],
+            ),
+            ("max_rate_per_peer", &["--max-rate-per-peer", "0"]),
         ];
         // Any path parses; what cannot be used is refused at the start (73, 78). A user or
         // group is looked up at the start too (64, naming --user).
-        let free_text = ["data_dir", "svc_conf", "spool_dir", "user", "group"];
+        let free_text = [
+            "data_dir",
+            "svc_conf",
+            "spool_dir",
+            "user",
+            "group",
+            "tls_cert",
+            "tls_key",
+            "tls_ca",
+            "tls_permitted_peer",
+        ];
         let cmd = Cli::command();
         for arg in cmd.get_arguments() {
             let id = arg.get_id().as_str();

@@ -22,5 +22,6 @@ mod store_faults;
 mod store_format;
 mod support;
 mod syslog_clients;
+mod tls_listen;
 mod tls_policy;
 mod walkthrough;

@@ -81,6 +81,11 @@ impl Server {
         }
     }
 
+    /// The running server (to reconfigure it as SIGHUP does).
+    pub(crate) fn logd(&mut self) -> &mut Logd {
+        self.logd.as_mut().unwrap()
+    }
+
     /// Whether the TCP listeners run on the proactor.
     pub(crate) fn proactor(&self) -> bool {
         self.logd.as_ref().unwrap().proactor()

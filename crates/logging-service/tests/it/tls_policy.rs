@@ -18,12 +18,12 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use crate::support::TempDir;
 
 /// A certificate authority of the test's own.
-struct Ca {
-    issuer: CertifiedIssuer<'static, KeyPair>,
+pub(crate) struct Ca {
+    pub(crate) issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
 impl Ca {
-    fn new(name: &str) -> Ca {
+    pub(crate) fn new(name: &str) -> Ca {
         let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
         p.distinguished_name
             .push(rcgen::DnType::CommonName, format!("{name} CA"));
@@ -34,7 +34,7 @@ impl Ca {
     }
 
     /// A leaf for `names`, for a server or a client, valid now unless `expired`.
-    fn leaf(&self, names: &[&str], server: bool, expired: bool) -> (String, String) {
+    pub(crate) fn leaf(&self, names: &[&str], server: bool, expired: bool) -> (String, String) {
         let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
             .unwrap();
         p.extended_key_usages = vec![if server {
@@ -53,13 +53,13 @@ impl Ca {
 }
 
 /// The files a server policy names, written to a directory of the test.
-struct Pki {
-    dir: TempDir,
-    ca: Ca,
+pub(crate) struct Pki {
+    pub(crate) dir: TempDir,
+    pub(crate) ca: Ca,
 }
 
 impl Pki {
-    fn new(tag: &str) -> Pki {
+    pub(crate) fn new(tag: &str) -> Pki {
         let dir = TempDir::new(tag);
         std::fs::create_dir_all(&dir.0).unwrap();
         let ca = Ca::new("fleet");
@@ -70,11 +70,11 @@ impl Pki {
         Pki { dir, ca }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.0.join(name)
     }
 
-    fn options(&self, auth: ClientAuth, permitted: &[&str]) -> TlsOptions {
+    pub(crate) fn options(&self, auth: ClientAuth, permitted: &[&str]) -> TlsOptions {
         TlsOptions {
             cert: self.path("server.pem"),
             key: self.path("server.key"),
@@ -86,14 +86,14 @@ impl Pki {
     }
 }
 
-fn certs(pem: &str) -> Vec<CertificateDer<'static>> {
+pub(crate) fn certs(pem: &str) -> Vec<CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
     CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<_, _>>()
         .unwrap()
 }
 
-fn key(pem: &str) -> PrivateKeyDer<'static> {
+pub(crate) fn key(pem: &str) -> PrivateKeyDer<'static> {
     use rustls::pki_types::pem::PemObject;
     PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap()
 }

@@ -9,3 +9,4 @@ mod dispatch;
 mod notify;
 mod support;
 mod timers;
+mod trace;
