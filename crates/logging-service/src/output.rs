@@ -74,6 +74,12 @@ enum Request {
     Barrier(Promise<io::Result<()>>),
     Flush(Promise<io::Result<()>>),
     Reopen(Promise<io::Result<()>>),
+    /// A sink attached at run time (a svc.conf component): it gets every batch from here on.
+    Attach(Box<dyn RecordSink>, Promise<io::Result<()>>),
+    /// The sink a component attached, taken out (answered at once, its group ended).
+    Detach(String, Promise<Option<Box<dyn RecordSink>>>),
+    /// A detached sink kept for its counters.
+    Retire(Box<dyn RecordSink>),
 }
 
 impl std::fmt::Debug for Request {
@@ -84,6 +90,9 @@ impl std::fmt::Debug for Request {
             Request::Barrier(_) => "Barrier",
             Request::Flush(_) => "Flush",
             Request::Reopen(_) => "Reopen",
+            Request::Attach(..) => "Attach",
+            Request::Detach(..) => "Detach",
+            Request::Retire(_) => "Retire",
         })
     }
 }
@@ -196,6 +205,7 @@ impl Output {
         let queue = Arc::new(MonitorQueue::new(QUEUE));
         let scheduler = Scheduler {
             sinks,
+            retired: Vec::new(),
             chain: chain.clone(),
             shared: shared.clone(),
             queue: queue.clone(),
@@ -363,6 +373,31 @@ impl Output {
         self.call(Request::Reopen)
     }
 
+    /// Adds a sink at run time (a svc.conf component): it gets every batch written after
+    /// this call, on the store's thread like the others.
+    pub fn attach(&self, sink: Box<dyn RecordSink>) {
+        let (p, answer) = promise();
+        if self.queue.push(Request::Attach(sink, p)).is_ok() {
+            let _ = answer.wait();
+        }
+    }
+
+    /// Takes out the sink `component` attached: it gets no batch written after this call. The
+    /// caller flushes it, and gives it to [`retire`](Self::retire) to keep its counters.
+    pub fn detach(&self, component: &str) -> Option<Box<dyn RecordSink>> {
+        let (p, answer) = promise();
+        self.queue
+            .push(Request::Detach(component.to_owned(), p))
+            .ok()?;
+        answer.wait().ok().flatten()
+    }
+
+    /// Keeps a detached sink's counters in [`stats`](Self::stats) (from the store's next
+    /// group on).
+    pub fn retire(&self, sink: Box<dyn RecordSink>) {
+        let _ = self.queue.push(Request::Retire(sink));
+    }
+
     /// Queues a request with a future and waits for it.
     fn call(&self, make: fn(Promise<io::Result<()>>) -> Request) -> io::Result<()> {
         let (p, answer): (_, Eventual<io::Result<()>>) = promise();
@@ -394,6 +429,8 @@ enum Answer {
 /// The store's thread: owns the sinks (the servant), takes groups of requests from the queue.
 struct Scheduler {
     sinks: Vec<Box<dyn RecordSink>>,
+    /// Sinks detached at run time, kept for their counters.
+    retired: Vec<Box<dyn RecordSink>>,
     chain: Arc<Chain>,
     shared: Arc<Shared>,
     queue: Arc<MonitorQueue<Request>>,
@@ -464,6 +501,24 @@ impl Scheduler {
                 self.answers.push(Answer::Promise(p, r));
                 self.each_sink(|s| s.begin_group());
             }
+            Request::Attach(mut sink, p) => {
+                sink.begin_group();
+                self.sinks.push(sink);
+                self.answers.push(Answer::Promise(p, Ok(())));
+            }
+            Request::Detach(component, p) => {
+                let at = self
+                    .sinks
+                    .iter()
+                    .position(|s| s.component() == Some(component.as_str()));
+                let sink = at.map(|i| {
+                    let mut sink = self.sinks.remove(i);
+                    sink.end_group();
+                    sink
+                });
+                p.fulfil(sink);
+            }
+            Request::Retire(sink) => self.retired.push(sink),
         }
     }
 
@@ -549,7 +604,7 @@ impl Scheduler {
     /// section, then the queue's gauges and the backlog.
     fn publish(&mut self, records: u64) {
         let mut sinks = Stats::default();
-        for s in &self.sinks {
+        for s in self.sinks.iter().chain(&self.retired) {
             s.add_stats(&mut sinks);
         }
         self.shared.counters.publish(records, sinks);

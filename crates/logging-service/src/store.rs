@@ -48,6 +48,11 @@ pub trait RecordSink: Send + std::fmt::Debug {
     fn begin_group(&mut self) {}
     /// Ends a group: what [`begin_group`](Self::begin_group) let wait is made durable now.
     fn end_group(&mut self) {}
+    /// The svc.conf component that attached this sink at run time ([`Output::attach`]),
+    /// so that removing the component detaches it.
+    fn component(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// When stored records are forced to disk.
@@ -1005,6 +1010,23 @@ pub struct Stats {
     pub relp_resent: u64,
     /// RELP: acknowledgements for no record in flight (forged or stale), refused.
     pub relp_bad_txnr: u64,
+    // The ClickHouse sink (`crate::clickhouse`), when configured (every instance of this run).
+    /// Records handed to the ClickHouse sink.
+    pub clickhouse_received: u64,
+    /// Rows found in the ClickHouse spool at start.
+    pub clickhouse_recovered: u64,
+    /// Rows ClickHouse answered 200 for.
+    pub clickhouse_inserted: u64,
+    /// Rows waiting for ClickHouse now (a gauge).
+    pub clickhouse_queued: u64,
+    /// Rows the ClickHouse spool dropped (full, or its disk refused them).
+    pub clickhouse_dropped: u64,
+    /// Inserts ClickHouse answered 200 for.
+    pub clickhouse_batches: u64,
+    /// Inserts that failed.
+    pub clickhouse_failed: u64,
+    /// Batches sent again after a failed insert (possible duplicates, found by `(logd, seq)`).
+    pub clickhouse_retried: u64,
     /// The forwarder's own counters (spooled, dropped by reason, upstream up or down,
     /// outages), when logd forwards.
     pub forwarder: Option<ForwardStats>,
@@ -1173,6 +1195,14 @@ impl std::ops::AddAssign for Stats {
                 relp_in_flight,
                 relp_resent,
                 relp_bad_txnr,
+                clickhouse_received,
+                clickhouse_recovered,
+                clickhouse_inserted,
+                clickhouse_queued,
+                clickhouse_dropped,
+                clickhouse_batches,
+                clickhouse_failed,
+                clickhouse_retried,
                 rotate_failures,
                 open_files,
                 pauses,
@@ -1217,6 +1247,13 @@ impl Stats {
     /// Records dropped, whatever the reason.
     pub fn dropped(&self) -> u64 {
         self.dropped_pending_full + self.dropped_write_failed
+    }
+
+    /// Whether every record the ClickHouse sink took or found in its spool is queued,
+    /// inserted or dropped under a counted reason (see [`crate::clickhouse::ClickHouseStats`]).
+    pub fn clickhouse_balances(&self) -> bool {
+        self.clickhouse_received + self.clickhouse_recovered
+            == self.clickhouse_queued + self.clickhouse_inserted + self.clickhouse_dropped
     }
 
     /// Whether every record received is stored, held, counted as dropped, or taken by an
