@@ -688,6 +688,48 @@ mod tests {
         )
     }
 
+    /// A sink of a svc.conf component, counting the records it got.
+    #[derive(Debug)]
+    struct Counted(Arc<std::sync::atomic::AtomicU64>);
+
+    impl RecordSink for Counted {
+        fn write_batch(&mut self, batch: &RecordBatch) -> io::Result<()> {
+            self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            Ok(())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+        fn add_stats(&self, stats: &mut Stats) {
+            stats.clickhouse_received += self.0.load(Ordering::Relaxed);
+        }
+        fn component(&self) -> Option<&str> {
+            Some("counted")
+        }
+    }
+
+    /// Attaching and detaching are method requests in the queue's order: an attached sink
+    /// gets the batches written after `attach`, none after `detach`, and a retired one keeps
+    /// its counters in the stats.
+    #[test]
+    fn a_sink_attached_at_run_time_gets_the_batches_between_attach_and_detach() {
+        let output = Output::new(Vec::new());
+        let got = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        output.write(&batch(1));
+        output.attach(Box::new(Counted(got.clone())));
+        output.write(&batch(2));
+        output.settle();
+        assert_eq!(got.load(Ordering::Relaxed), 2);
+        assert!(output.detach("another").is_none());
+        let sink = output.detach("counted").expect("attached");
+        output.write(&batch(4));
+        output.retire(sink);
+        output.settle();
+        assert_eq!(got.load(Ordering::Relaxed), 2);
+        let stats = output.stats();
+        assert_eq!((stats.records, stats.clickhouse_received), (7, 2));
+    }
+
     /// The dispatcher's side returns while the store's thread is stuck in a write; the
     /// completions come in the order of the writes once the store goes on.
     #[test]
