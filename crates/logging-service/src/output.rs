@@ -78,8 +78,8 @@ enum Request {
     Attach(Box<dyn RecordSink>, Promise<io::Result<()>>),
     /// The sink a component attached, taken out (answered at once, its group ended).
     Detach(String, Promise<Option<Box<dyn RecordSink>>>),
-    /// A detached sink kept for its counters.
-    Retire(Box<dyn RecordSink>),
+    /// A detached sink kept for its counters (answered once they are published).
+    Retire(Box<dyn RecordSink>, Promise<io::Result<()>>),
 }
 
 impl std::fmt::Debug for Request {
@@ -92,7 +92,7 @@ impl std::fmt::Debug for Request {
             Request::Reopen(_) => "Reopen",
             Request::Attach(..) => "Attach",
             Request::Detach(..) => "Detach",
-            Request::Retire(_) => "Retire",
+            Request::Retire(..) => "Retire",
         })
     }
 }
@@ -392,10 +392,13 @@ impl Output {
         answer.wait().ok().flatten()
     }
 
-    /// Keeps a detached sink's counters in [`stats`](Self::stats) (from the store's next
-    /// group on).
+    /// Keeps a detached sink's counters in [`stats`](Self::stats): once this returns, they
+    /// are there.
     pub fn retire(&self, sink: Box<dyn RecordSink>) {
-        let _ = self.queue.push(Request::Retire(sink));
+        let (p, answer) = promise();
+        if self.queue.push(Request::Retire(sink, p)).is_ok() {
+            let _ = answer.wait();
+        }
     }
 
     /// Queues a request with a future and waits for it.
@@ -518,7 +521,10 @@ impl Scheduler {
                 });
                 p.fulfil(sink);
             }
-            Request::Retire(sink) => self.retired.push(sink),
+            Request::Retire(sink, p) => {
+                self.retired.push(sink);
+                self.answers.push(Answer::Promise(p, Ok(())));
+            }
         }
     }
 

@@ -71,7 +71,9 @@ pub struct RelpConnection {
     out: OutBuffer,
     opened: bool,
     replies: Vec<Reply>,
-    batch: RecordBatch,
+    /// The host its records are stored under whatever they claim (`--host-from
+    /// certificate`), lent to the thread's batch ([`server::SCRATCH`]) for each upcall.
+    host: Option<String>,
     idle: Duration,
     last_progress: Option<Instant>,
     paused: bool,
@@ -121,7 +123,7 @@ enum Ending {
 impl RelpConnection {
     /// Decodes every whole frame held, turning `syslog` frames into records and queuing the
     /// answers. Returns how the frames end the session.
-    fn take_frames(&mut self, rejected: &mut u64) -> Ending {
+    fn take_frames(&mut self, batch: &mut RecordBatch, rejected: &mut u64) -> Ending {
         loop {
             let f = match self.decoder.next_frame() {
                 Ok(Some(f)) => f,
@@ -147,7 +149,7 @@ impl RelpConnection {
                 }
                 (Command::Syslog, true) => match syslog::parse(f.data) {
                     Ok(m) => {
-                        self.batch.push_syslog(&m, &self.peer);
+                        batch.push_syslog(&m, &self.peer);
                         self.replies.push(Reply::Ack(f.txnr));
                     }
                     Err(e) => {
@@ -175,8 +177,7 @@ impl RelpConnection {
     }
 
     /// Counts what the upcall read.
-    fn count_input(&mut self, rejected: u64, ending: Ending) {
-        let n = self.batch.len() as u64;
+    fn count_input(&mut self, n: u64, rejected: u64, ending: Ending) {
         let budget = &self.budget;
         self.output.count(|s| {
             s.relp += n;
@@ -193,12 +194,17 @@ impl RelpConnection {
     /// Hands the batch to the store, whose completion comes to `handle_notify` as [`Placed`]
     /// (`None`; the session is suspended meanwhile); `Some(placed)` when the session could not
     /// be suspended (it then waited for the store here).
-    fn write_batch(&mut self, ctx: &mut dyn Context, ending: Ending) -> Option<bool> {
+    fn write_batch(
+        &mut self,
+        ctx: &mut dyn Context,
+        batch: &mut RecordBatch,
+        ending: Ending,
+    ) -> Option<bool> {
         let me = ctx.current();
         let placed = match me {
             Some(me) if ctx.suspend(me).is_ok() => {
                 let remote: Arc<dyn Remote> = ctx.remote();
-                self.output.write_acknowledged(&self.batch, move |placed| {
+                self.output.write_acknowledged(batch, move |placed| {
                     // A closed session's notification is dropped: its records are stored all
                     // the same, and the sender, unanswered, sends them again.
                     let _ = remote.notify(me, Box::new(Placed(placed)));
@@ -208,13 +214,13 @@ impl RelpConnection {
             }
             _ => {
                 let (tx, rx) = crossbeam_channel::bounded(1);
-                self.output.write_acknowledged(&self.batch, move |placed| {
+                self.output.write_acknowledged(batch, move |placed| {
                     let _ = tx.send(placed);
                 });
                 Some(rx.recv().unwrap_or(false))
             }
         };
-        self.batch.clear();
+        batch.clear();
         placed
     }
 
@@ -269,14 +275,9 @@ impl RelpConnection {
     fn reserve(&mut self) -> bool {
         server::reserve(&self.budget, &mut self.held, self.decoder.buffered())
     }
-}
 
-impl EventHandler for RelpConnection {
-    fn handle(&self) -> Option<BorrowedFd<'_>> {
-        Some(self.stream.as_fd())
-    }
-
-    fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
+    /// The input upcall, decoding into `batch` (the thread's, empty) and leaving it empty.
+    fn input(&mut self, ctx: &mut dyn Context, batch: &mut RecordBatch) -> Disposition {
         if self.in_flight.is_some() {
             // Only a resume by someone else gets here: wait for the store's answer.
             if let Some(me) = ctx.current() {
@@ -307,9 +308,9 @@ impl EventHandler for RelpConnection {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
-                    self.stream.apply_host(&mut self.batch);
+                    self.stream.apply_host(batch);
                     self.decoder.extend(&buf[..n]);
-                    ending = self.take_frames(&mut rejected);
+                    ending = self.take_frames(batch, &mut rejected);
                     if ending != Ending::No {
                         break;
                     }
@@ -334,18 +335,38 @@ impl EventHandler for RelpConnection {
         if !self.replies.is_empty() || rejected > 0 {
             self.last_progress = Some(ctx.now());
         }
-        self.slot.spend(self.batch.len() as u64);
-        self.count_input(rejected, ending);
-        let placed = if self.batch.is_empty() {
+        let n = batch.len() as u64;
+        self.slot.spend(n);
+        self.count_input(n, rejected, ending);
+        let placed = if batch.is_empty() {
             Some(true)
         } else {
-            self.write_batch(ctx, ending)
+            self.write_batch(ctx, batch, ending)
         };
         match placed {
             Some(placed) => self.settle(ctx, ending, placed, more),
             // Suspended until the store answers; `Again` keeps the readiness for the resume.
             None => Disposition::Again,
         }
+    }
+}
+
+impl EventHandler for RelpConnection {
+    fn handle(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.stream.as_fd())
+    }
+
+    fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
+        server::SCRATCH.with(|batch| {
+            debug_assert!(
+                batch.is_empty(),
+                "an upcall leaves the thread's batch empty"
+            );
+            batch.set_host(self.host.take());
+            let d = self.input(ctx, batch);
+            self.host = batch.take_host();
+            d
+        })
     }
 
     fn handle_notify(&mut self, ctx: &mut dyn Context, message: Message) -> Disposition {
@@ -453,7 +474,7 @@ impl ServiceFactory for RelpFactory {
             out: OutBuffer::with_limit(OUT_LIMIT),
             opened: false,
             replies: Vec::new(),
-            batch: RecordBatch::new(),
+            host: None,
             idle: self.idle,
             last_progress: None,
             paused: false,

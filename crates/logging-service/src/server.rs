@@ -276,7 +276,7 @@ pub struct Connection<F> {
 /// no allocation, a new connection grows no batch of its own, and the memory of batches is one
 /// per thread, not one per connection (`tests/alloc_per_record.rs` counts the allocations).
 /// Its caches (time stamps, the last pid) are per thread too, which only makes them warmer.
-static SCRATCH: LazyLock<ThreadSpecific<RecordBatch>> =
+pub(crate) static SCRATCH: LazyLock<ThreadSpecific<RecordBatch>> =
     LazyLock::new(|| ThreadSpecific::new(RecordBatch::new));
 
 /// The store's answer on a closing connection's last batch (see [`Connection`]).
