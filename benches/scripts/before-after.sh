@@ -11,41 +11,61 @@
 # Prints one line per run (`round wire conns build records/s cpu-ticks`) and, per
 # (wire, conns), the medians of the per-round ratios new/old of records/s and of CPU. Servers run on 127.0.0.1, high ports,
 # and are stopped by PID.
+#
+# Environment: FSYNC (logd's --fsync, default none), CONCURRENCY (default reactor) and THREADS
+# (its --threads), WIRES and CONNS (default "ace syslog" and "1 16"), and PROBE: the path of
+# `relp-probe`, run as a second client over RELP for the length of each flood, whose p50 and
+# p99 round trips (microseconds) are two more columns, with their ratios new/old.
 set -euo pipefail
 read -r -a extra <<<"${LOGD_EXTRA:-}"
 old=$1 new=$2 ingest=$3 rounds=${4:-5} records=${5:-400000}
+fsync=${FSYNC:-none} concurrency=${CONCURRENCY:-reactor} probe=${PROBE:-}
+threads=(); [[ -n ${THREADS:-} ]] && threads=(--threads "$THREADS")
+wires=${WIRES:-ace syslog} conns_list=${CONNS:-1 16}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-port=23000
+port=${PORT:-23000}
 results=$work/results
 for round in $(seq 1 "$rounds"); do
-    for wire in ace syslog; do
-        for conns in 1 16; do
+    for wire in $wires; do
+        for conns in $conns_list; do
             builds=(old new)
             ((round % 2 == 0)) && builds=(new old)
             for build in "${builds[@]}"; do
                 bin=$old
                 [[ $build == new ]] && bin=$new
-                port=$((port + 1))
+                port=$((port + 2))
                 data=$work/data-$round-$wire-$conns-$build
                 mkdir -p "$data"
                 if [[ $wire == ace ]]; then ports=(--ace-port "$port" --syslog-port off); else ports=(--ace-port off --syslog-port "$port"); fi
-                "$bin" "${ports[@]}" --bind 127.0.0.1 --data-dir "$data" --concurrency reactor \
-                    --fsync none --rotate-bytes 1000000000000 --idle-timeout 3600 "${extra[@]}" >/dev/null 2>&1 &
+                [[ -n $probe ]] && ports+=(--relp-port $((port + 1)))
+                "$bin" "${ports[@]}" --bind 127.0.0.1 --data-dir "$data" --concurrency "$concurrency" "${threads[@]}" \
+                    --fsync "$fsync" --rotate-bytes 1000000000000 --idle-timeout 3600 "${extra[@]}" >/dev/null 2>&1 &
                 pid=$!
                 for _ in $(seq 1 2000); do
                     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
                     sleep 0.01
                 done
+                if [[ -n $probe ]]; then
+                    rm -f "$work/flood-over"
+                    "$probe" --addr "127.0.0.1:$((port + 1))" --until "$work/flood-over" >"$work/probe.json" &
+                    probe_pid=$!
+                fi
                 rate=$("$ingest" --addr "127.0.0.1:$port" --format "$wire" --count-dir "$data" \
                     --connections "$conns" --records $((records / conns)) --message-bytes 64 \
                     --marker "ba${round}x" --timeout 120 |
                     sed -n 's/.*"records_per_sec":\([0-9.]*\).*/\1/p')
                 # logd's user + system CPU ticks over its whole life (start-up is a few).
                 cpu=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+                lat=""
+                if [[ -n $probe ]]; then
+                    touch "$work/flood-over"
+                    wait "$probe_pid" || true
+                    lat=$(sed -n 's/.*"p50_us":\([0-9]*\),"p99_us":\([0-9]*\).*/\1 \2/p' "$work/probe.json")
+                fi
                 kill "$pid"; wait "$pid" || true
                 rm -rf "$data"
-                echo "$round $wire $conns $build $rate $cpu" | tee -a "$results"
+                echo "$round $wire $conns $build $rate $cpu $lat" | tee -a "$results"
             done
         done
     done
@@ -59,10 +79,15 @@ ratio() { # column, wire, conns: the sorted per-round ratios new/old
 }
 median() { awk '{a[NR]=$1} END{print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2}'; }
 echo "medians of per-round ratios new/old (records/s; CPU ticks, lower is better):"
-for wire in ace syslog; do
-    for conns in 1 16; do
+for wire in $wires; do
+    for conns in $conns_list; do
         rate=$(ratio 5 "$wire" "$conns")
         cpu=$(ratio 6 "$wire" "$conns")
         echo "$wire $conns connections: records/s $(echo "$rate" | median) (rounds: $(echo $rate)); CPU $(echo "$cpu" | median) (rounds: $(echo $cpu))"
+        if [[ -n $probe ]]; then
+            p50=$(ratio 7 "$wire" "$conns")
+            p99=$(ratio 8 "$wire" "$conns")
+            echo "  second client's RELP round trip: p50 $(echo "$p50" | median) (rounds: $(echo $p50)); p99 $(echo "$p99" | median) (rounds: $(echo $p99))"
+        fi
     done
 done

@@ -18,6 +18,7 @@
 //! | `echo-threads` | a std thread per connection ([`servers::threads`])                   |
 //! | `echo-proactor` | ours, on [`proactor::Proactor`]: multishot accept and receive from a provided-buffer ring (`--sqpoll MS` for SQPOLL) ([`servers::proactor`]) |
 //! | `echo-uring-raw` | the floor: the same echo as a plain loop on the io_uring ring ([`servers::proactor::serve_ring`]) |
+//! | `relp-probe`   | a second client's RELP round trips (window 1) while `ingest` floods logd: p50/p99 in one JSON line (`benches/scripts/before-after.sh` with `PROBE=`) |
 //! | `echo-monoio`, `echo-tokio-uring`, `echo-compio` | the Rust io_uring runtimes, a task per connection on one thread ([`servers::uring_runtimes`]) |
 //!
 //! # Example

@@ -157,6 +157,44 @@ impl<T> MonitorQueue<T> {
         Ok(value)
     }
 
+    /// Moves up to `max` of the oldest items into `out`, waiting while the queue is empty;
+    /// `false` once the queue is closed and drained (nothing was moved).
+    ///
+    /// A consumer that handles work in groups (a store syncing once per group of writes)
+    /// takes in one monitor entry everything that queued up while it was busy, and wakes every
+    /// waiting pusher, since room for several items was made.
+    ///
+    /// ```
+    /// use concurrency::MonitorQueue;
+    ///
+    /// let queue = MonitorQueue::new(4);
+    /// for batch in ["a", "b", "c"] {
+    ///     queue.push(batch).unwrap();
+    /// }
+    /// let mut group = Vec::new();
+    /// assert!(queue.pop_into(&mut group, 2));
+    /// assert_eq!(group, ["a", "b"]);
+    /// queue.close();
+    /// assert!(queue.pop_into(&mut group, 8));
+    /// assert_eq!(group, ["a", "b", "c"]);
+    /// assert!(!queue.pop_into(&mut group, 8));
+    /// ```
+    pub fn pop_into(&self, out: &mut Vec<T>, max: usize) -> bool {
+        let mut st = sync::lock(&self.state);
+        while !st.closed && st.items.is_empty() {
+            st = sync::wait(&self.not_empty, st);
+        }
+        let n = st.items.len().min(max.max(1));
+        out.extend(st.items.drain(..n));
+        drop(st);
+        match n {
+            0 => {}
+            1 => self.not_full.notify_one(),
+            _ => self.not_full.notify_all(),
+        }
+        n > 0
+    }
+
     /// Takes every queued item at once, oldest first, and wakes every waiting pusher.
     pub fn drain(&self) -> Vec<T> {
         let items: Vec<T> = sync::lock(&self.state).items.drain(..).collect();

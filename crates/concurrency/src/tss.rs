@@ -60,6 +60,15 @@ thread_local! {
 /// });
 /// assert_eq!(batched.try_with(|count| *count), None); // the main thread never used it
 /// ```
+///
+/// The objects live as long as their thread, so they cannot borrow from a caller's stack:
+///
+/// ```compile_fail
+/// use concurrency::ThreadSpecific;
+///
+/// let local = String::from("a caller's string");
+/// let borrowed = ThreadSpecific::new(|| local.as_str()); // `T` must be 'static
+/// ```
 pub struct ThreadSpecific<T: 'static> {
     key: TssKey,
     init: Box<dyn Fn() -> T + Send + Sync>,

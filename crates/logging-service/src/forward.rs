@@ -165,6 +165,19 @@ pub struct ForwardStats {
 }
 
 impl ForwardStats {
+    /// Puts these counters in `stats`, in place of what it said of the forwarder: the
+    /// store's thread does at each group, and the readers of the counters (metrics, the
+    /// statistics service) do again with the forwarder's counters of now, since the
+    /// forwarder's sessions count on the dispatcher, between the store's groups.
+    pub fn put_in(self, stats: &mut crate::store::Stats) {
+        stats.forwarded = self.forwarded;
+        stats.forward_queued = self.queued;
+        stats.relp_in_flight = self.relp_in_flight;
+        stats.relp_resent = self.relp_resent;
+        stats.relp_bad_txnr = self.relp_bad_txnr;
+        stats.forwarder = Some(self);
+    }
+
     /// Records dropped, all reasons.
     pub fn dropped(&self) -> u64 {
         self.drops().iter().map(|(_, n)| n).sum()
@@ -1414,13 +1427,7 @@ impl RecordSink for Forwarder {
     }
 
     fn add_stats(&self, stats: &mut crate::store::Stats) {
-        let f = self.shared.stats();
-        stats.forwarded += f.forwarded;
-        stats.forward_queued += f.queued;
-        stats.relp_in_flight += f.relp_in_flight;
-        stats.relp_resent += f.relp_resent;
-        stats.relp_bad_txnr += f.relp_bad_txnr;
-        stats.forwarder = Some(f);
+        self.shared.stats().put_in(stats);
     }
 
     /// The graceful stop, once the dispatcher has ended: sends for at most the stop timeout

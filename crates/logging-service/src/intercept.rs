@@ -44,7 +44,7 @@ use std::time::Instant;
 use component_configurator::ext::{FilterInput, FilterVerdict, RecordFilter};
 use component_configurator::{Component, ComponentError, LoadedLibrary, SharedRecordFilter};
 use interceptor::{Dispatcher, Interceptor, Outcome, Verdict};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use regex::Regex;
 
 use crate::record::{LogRecord, RecordBatch};
@@ -348,6 +348,12 @@ impl RecordSink for Intercepted {
     fn add_stats(&self, stats: &mut Stats) {
         self.inner.add_stats(stats)
     }
+    fn begin_group(&mut self) {
+        self.inner.begin_group()
+    }
+    fn end_group(&mut self) {
+        self.inner.end_group()
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -450,13 +456,86 @@ impl Interceptor<RecordContext> for Route {
 /// Hosts a rate limiter keeps buckets for; beyond it the least recently seen is forgotten.
 const MAX_BUCKETS: usize = 4096;
 
-/// `rate-limit`: a token bucket per host.
+/// `rate-limit`: a token bucket per host, made the first time the host is seen.
+///
+/// The buckets are shared per-host state made lazily under contention: "record decoded" runs
+/// on every thread that runs upcalls (a leader/followers pool's), so the first records of a
+/// new host can reach the limiter on several threads at once. Double-Checked Locking
+/// Optimization: the first check looks the host up under the map's shared lock, which every
+/// record of a known host takes together with the others and goes no further than its own
+/// bucket's lock; only a host not found takes the exclusive lock, checks again (another
+/// thread may have made the bucket between the two locks: without that second check its
+/// bucket, and the tokens already taken from it, would be replaced) and makes the bucket
+/// once. The host's name is copied only then, not per record. Rust's `OnceLock` is the
+/// pattern's idiomatic form for one value; a map of values made on demand needs the locks
+/// written out (`RwLock` for the map, `Mutex` per bucket), with the same two checks.
 #[derive(Debug)]
 struct RateLimit {
     name: String,
     burst: f64,
     per_second: f64,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    buckets: RwLock<HashMap<String, Mutex<Bucket>>>,
+    /// Buckets made (the slow path's critical section run).
+    made: AtomicU64,
+}
+
+/// A host's tokens, and when it was last seen.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    seen: Instant,
+}
+
+impl RateLimit {
+    fn new(name: String, burst: f64, per_second: f64) -> Self {
+        RateLimit {
+            name,
+            burst,
+            per_second,
+            buckets: RwLock::new(HashMap::new()),
+            made: AtomicU64::new(0),
+        }
+    }
+
+    /// Runs `f` on `host`'s bucket, making it first if the host is new.
+    fn with_bucket<R>(&self, host: &str, now: Instant, f: impl FnOnce(&mut Bucket) -> R) -> R {
+        match self.first_check(host, f) {
+            Ok(r) => r,
+            Err(f) => self.second_check(host, now, f),
+        }
+    }
+
+    /// The first check, under the shared lock: `f`'s result, or `f` back if the host is new.
+    fn first_check<R, F: FnOnce(&mut Bucket) -> R>(&self, host: &str, f: F) -> Result<R, F> {
+        match self.buckets.read().get(host) {
+            Some(bucket) => Ok(f(&mut bucket.lock())),
+            None => Err(f),
+        }
+    }
+
+    /// The slow path: the exclusive lock, the second check (whoever made the bucket since the
+    /// first check is done with it), and the bucket made once.
+    fn second_check<R>(&self, host: &str, now: Instant, f: impl FnOnce(&mut Bucket) -> R) -> R {
+        let mut buckets = self.buckets.write();
+        if !buckets.contains_key(host) {
+            if buckets.len() >= MAX_BUCKETS {
+                let oldest = buckets
+                    .iter()
+                    .min_by_key(|(_, b)| b.lock().seen)
+                    .map(|(h, _)| h.clone());
+                if let Some(h) = oldest {
+                    buckets.remove(&h);
+                }
+            }
+            let fresh = Bucket {
+                tokens: self.burst,
+                seen: now,
+            };
+            buckets.insert(host.to_owned(), Mutex::new(fresh));
+            self.made.fetch_add(1, Ordering::Relaxed);
+        }
+        f(&mut buckets[host].lock())
+    }
 }
 
 impl Interceptor<RecordContext> for RateLimit {
@@ -465,22 +544,18 @@ impl Interceptor<RecordContext> for RateLimit {
     }
     fn intercept(&self, r: &mut RecordContext) -> Verdict {
         let now = Instant::now();
-        let mut buckets = self.buckets.lock();
-        if !buckets.contains_key(&r.host) && buckets.len() >= MAX_BUCKETS {
-            let oldest = buckets
-                .iter()
-                .min_by_key(|(_, (_, seen))| *seen)
-                .map(|(h, _)| h.clone());
-            if let Some(h) = oldest {
-                buckets.remove(&h);
+        let passed = self.with_bucket(&r.host, now, |b| {
+            let refill = now.saturating_duration_since(b.seen).as_secs_f64() * self.per_second;
+            b.tokens = (b.tokens + refill).min(self.burst);
+            b.seen = now;
+            if b.tokens >= 1.0 {
+                b.tokens -= 1.0;
+                true
+            } else {
+                false
             }
-        }
-        let (tokens, seen) = buckets.entry(r.host.clone()).or_insert((self.burst, now));
-        let refill = now.saturating_duration_since(*seen).as_secs_f64() * self.per_second;
-        *tokens = (*tokens + refill).min(self.burst);
-        *seen = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
+        });
+        if passed {
             Verdict::Continue
         } else {
             r.fate = Fate::RateLimited;
@@ -863,12 +938,9 @@ impl Component for InterceptorsService {
                     factory,
                     args,
                 } => Arc::new(load_plugin(&name, library, factory, args)?),
-                Kind::RateLimit { burst, per_second } => Arc::new(RateLimit {
-                    name,
-                    burst: *burst,
-                    per_second: *per_second,
-                    buckets: Mutex::new(HashMap::new()),
-                }),
+                Kind::RateLimit { burst, per_second } => {
+                    Arc::new(RateLimit::new(name, *burst, *per_second))
+                }
                 Kind::Deny { host } => {
                     connection.push((
                         s.order,
@@ -1018,17 +1090,66 @@ mod tests {
 
     #[test]
     fn the_rate_limiter_keeps_a_bucket_per_host() {
-        let rl = RateLimit {
-            name: "rl".into(),
-            burst: 2.0,
-            per_second: 0.0,
-            buckets: Mutex::new(HashMap::new()),
-        };
+        let rl = RateLimit::new("rl".into(), 2.0, 0.0);
         let mut verdicts = Vec::new();
         for host in ["a", "a", "a", "b", "a", "b"] {
             let mut r = record(host, "x", 6, "m");
             verdicts.push(rl.intercept(&mut r) == Verdict::Continue);
         }
         assert_eq!(verdicts, [true, true, false, true, false, true]);
+    }
+
+    /// The interleaving the second check exists for, made on one thread: a caller misses at
+    /// the first check, another makes the host's bucket and spends its tokens, then the first
+    /// caller takes the slow path: it finds that bucket (no tokens left) rather than making a
+    /// fresh one with a full burst. Without the second check this fails (`made` is 2 and
+    /// 2 tokens are back).
+    #[test]
+    fn the_second_check_finds_the_bucket_made_between_the_two_locks() {
+        let rl = RateLimit::new("rl".into(), 2.0, 0.0);
+        let missed = rl.first_check("h", |b| b.tokens);
+        let Err(late) = missed else {
+            panic!("a new host is not found at the first check");
+        };
+        let passed: Vec<bool> = (0..3)
+            .map(|_| rl.intercept(&mut record("h", "x", 6, "m")) == Verdict::Continue)
+            .collect();
+        assert_eq!(passed, [true, true, false]);
+        assert_eq!(rl.second_check("h", Instant::now(), late), 0.0);
+        assert_eq!(rl.made.load(Ordering::Relaxed), 1);
+        // Known from now on: the first check alone.
+        assert!(rl.first_check("h", |_| ()).is_ok());
+    }
+
+    /// Double-Checked Locking on the per-host buckets under contention: eight threads,
+    /// released together, send the first records of one new host; its bucket is made once and
+    /// exactly `burst` records pass. (How often the threads actually meet between the two
+    /// locks depends on the machine; the test above makes that interleaving on purpose.)
+    #[test]
+    fn a_new_hosts_bucket_is_made_once_under_contention_and_its_tokens_are_shared() {
+        const THREADS: usize = 8;
+        const EACH: usize = 50;
+        for round in 0..20 {
+            let rl = RateLimit::new("rl".into(), 100.0, 0.0);
+            let start = std::sync::Barrier::new(THREADS);
+            let passed: usize = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..THREADS)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            (0..EACH)
+                                .filter(|_| {
+                                    let mut r = record("new-host", "x", 6, "m");
+                                    rl.intercept(&mut r) == Verdict::Continue
+                                })
+                                .count()
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).sum()
+            });
+            assert_eq!(rl.made.load(Ordering::Relaxed), 1, "round {round}");
+            assert_eq!(passed, 100, "round {round}");
+        }
     }
 }

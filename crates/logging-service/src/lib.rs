@@ -60,6 +60,7 @@ pub mod line;
 pub mod logd;
 pub mod metrics;
 pub mod notify;
+pub mod output;
 pub mod proactive;
 pub mod record;
 pub mod relp;

@@ -546,6 +546,9 @@ impl Logd {
     /// counters.
     pub fn wait(mut self) -> Result<Stats, Error> {
         let run = self.thread.take().expect("waited once").join();
+        // What the connections read passes the interceptors before the services (and the
+        // chain with them) are finalised.
+        self.env.output.settle();
         self.configurator.close();
         if let Some(ingest) = &self.env.proactor {
             // Every connection on the proactor stores what it read, then closes.

@@ -435,9 +435,14 @@ impl<F: Framing> Connection<F> {
     fn flush(&mut self, rejected: u64, closing: Closing, unfinished: bool) {
         let n = self.batch.len() as u64;
         if n > 0 {
-            if let Err(e) = self.env.output.write(&self.batch) {
-                tracing::error!(peer = %self.peer, records = n, error = %e, "storing records failed");
-            }
+            // The proactor's connections wait for the store's answer (as they waited for the
+            // write itself before the store became an active object), so that the backlog
+            // they look at next includes this batch.
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            self.env.output.write_acknowledged(&self.batch, move |_| {
+                let _ = tx.send(());
+            });
+            let _ = rx.recv();
             self.batch.clear();
         }
         let budget = &self.env.budget;

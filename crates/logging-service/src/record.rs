@@ -199,7 +199,8 @@ struct Slot {
 
 /// A batch of records decoded from one read (or one upcall): every field of every record in
 /// one string, so that decoding a batch allocates nothing once the batch has grown to its
-/// working size. Cleared and reused by its connection.
+/// working size. Cleared and reused: by the thread that decodes (`server::SCRATCH`), or by
+/// its connection.
 ///
 /// ```
 /// use logging_service::record::{LogRecord, RecordBatch};
@@ -247,10 +248,25 @@ impl RecordBatch {
         self.host = host;
     }
 
+    /// Takes the host [`set_host`](Self::set_host) set, leaving the claim again: how a
+    /// connection takes its host back from a batch that is not its own (a pool thread's,
+    /// `server::SCRATCH`) at the end of an upcall.
+    pub fn take_host(&mut self) -> Option<String> {
+        self.host.take()
+    }
+
     /// Forgets every record, keeping the memory for the next batch.
     pub fn clear(&mut self) {
         self.text.clear();
         self.slots.clear();
+    }
+
+    /// Makes this batch a copy of `other`'s records, reusing this batch's memory: how a
+    /// connection's batch is handed to the store's thread without allocating once the
+    /// batches on the way have grown to their working size.
+    pub fn copy_from(&mut self, other: &RecordBatch) {
+        self.text.clone_from(&other.text);
+        self.slots.clone_from(&other.slots);
     }
 
     /// The `i`th record.

@@ -2,10 +2,14 @@
 //! answers `rsp 200 OK` for a record only once the output has put it in its place.
 //!
 //! Each input upcall reads what the client sent, decodes every whole frame
-//! ([`crate::relp::RelpDecoder`]), writes the batch of `syslog` records to the [`Output`]
-//! (the store files, and the forwarder's spool when forwarding), and only then queues the
-//! answers, in order, into an [`OutBuffer`]. When the output could not put every record of the
-//! batch in its place (a store write failed and the record is held for a retry, the spool was
+//! ([`crate::relp::RelpDecoder`]) and hands the batch of `syslog` records to the [`Output`]'s
+//! store thread (the store files, and the forwarder's spool when forwarding) with a
+//! completion; the session then stops reading (it is suspended) until the completion comes
+//! back through the dispatcher's notification path ([`Remote::notify`], the upcall
+//! `handle_notify`), and only then queues the answers, in order, into an [`OutBuffer`] and
+//! reads on. So the dispatcher's thread never waits for a file write or an `fdatasync`, and a
+//! session has at most one batch in the store at a time. When the output could not put every
+//! record of the batch in its place (a store write failed and the record is held for a retry, the spool was
 //! full), none of the batch is acknowledged: the session ends with a `serverclose` hint,
 //! so that the sender, which keeps every unanswered frame, sends them again on its next
 //! session. Closing, not answering `500`, because librelp's sender treats a `500` as a
@@ -23,7 +27,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pattern_core::{Context, Disposition, EventHandler, Interest, TimerId, Token};
+use pattern_core::{Context, Disposition, EventHandler, Interest, Message, Remote, TimerId, Token};
 use reactor::SockStream as TcpStream;
 use reactor::{OutBuffer, ServiceFactory};
 
@@ -67,13 +71,22 @@ pub struct RelpConnection {
     out: OutBuffer,
     opened: bool,
     replies: Vec<Reply>,
-    batch: RecordBatch,
+    /// The host its records are stored under whatever they claim (`--host-from
+    /// certificate`), lent to the thread's batch ([`server::SCRATCH`]) for each upcall.
+    host: Option<String>,
     idle: Duration,
     last_progress: Option<Instant>,
     paused: bool,
     budget: Arc<BufferBudget>,
     held: usize,
+    /// A batch is in the store: how the frames of its upcall ended the session (the answers
+    /// wait in `replies` for the completion).
+    in_flight: Option<Ending>,
 }
+
+/// The store's answer on a session's batch, delivered to the session's `handle_notify`.
+#[derive(Debug)]
+struct Placed(bool);
 
 impl std::fmt::Debug for RelpConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -110,7 +123,7 @@ enum Ending {
 impl RelpConnection {
     /// Decodes every whole frame held, turning `syslog` frames into records and queuing the
     /// answers. Returns how the frames end the session.
-    fn take_frames(&mut self, rejected: &mut u64) -> Ending {
+    fn take_frames(&mut self, batch: &mut RecordBatch, rejected: &mut u64) -> Ending {
         loop {
             let f = match self.decoder.next_frame() {
                 Ok(Some(f)) => f,
@@ -136,7 +149,7 @@ impl RelpConnection {
                 }
                 (Command::Syslog, true) => match syslog::parse(f.data) {
                     Ok(m) => {
-                        self.batch.push_syslog(&m, &self.peer);
+                        batch.push_syslog(&m, &self.peer);
                         self.replies.push(Reply::Ack(f.txnr));
                     }
                     Err(e) => {
@@ -163,22 +176,12 @@ impl RelpConnection {
         }
     }
 
-    /// Writes the batch, then queues the answers; `false` when the batch could not be put in
-    /// its place and the session must end unacknowledged.
-    fn flush_batch(&mut self, rejected: u64, ending: Ending) -> bool {
-        let n = self.batch.len() as u64;
-        let placed = self.output.write_placed(&self.batch);
-        if !placed {
-            tracing::warn!(peer = %self.peer, records = n, "RELP: records not yet in their place; closing the session unacknowledged, the sender sends them again");
-        }
-        self.batch.clear();
+    /// Counts what the upcall read.
+    fn count_input(&mut self, n: u64, rejected: u64, ending: Ending) {
         let budget = &self.budget;
         self.output.count(|s| {
             s.relp += n;
             s.rejected += rejected;
-            if !placed {
-                s.relp_unacked_closes += 1;
-            }
             match ending {
                 Ending::Oversized => s.oversized_closed += 1,
                 Ending::OverBudget => s.buffer_cap_closed += 1,
@@ -186,6 +189,48 @@ impl RelpConnection {
             }
             server::note_buffered(s, budget);
         });
+    }
+
+    /// Hands the batch to the store, whose completion comes to `handle_notify` as [`Placed`]
+    /// (`None`; the session is suspended meanwhile); `Some(placed)` when the session could not
+    /// be suspended (it then waited for the store here).
+    fn write_batch(
+        &mut self,
+        ctx: &mut dyn Context,
+        batch: &mut RecordBatch,
+        ending: Ending,
+    ) -> Option<bool> {
+        let me = ctx.current();
+        let placed = match me {
+            Some(me) if ctx.suspend(me).is_ok() => {
+                let remote: Arc<dyn Remote> = ctx.remote();
+                self.output.write_acknowledged(batch, move |placed| {
+                    // A closed session's notification is dropped: its records are stored all
+                    // the same, and the sender, unanswered, sends them again.
+                    let _ = remote.notify(me, Box::new(Placed(placed)));
+                });
+                self.in_flight = Some(ending);
+                None
+            }
+            _ => {
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                self.output.write_acknowledged(batch, move |placed| {
+                    let _ = tx.send(placed);
+                });
+                Some(rx.recv().unwrap_or(false))
+            }
+        };
+        batch.clear();
+        placed
+    }
+
+    /// Queues the answers once the batch is `placed`, or a `serverclose` when it is not:
+    /// whether the session goes on.
+    fn answer(&mut self, placed: bool) -> bool {
+        if !placed {
+            tracing::warn!(peer = %self.peer, "RELP: records not yet in their place; closing the session unacknowledged, the sender sends them again");
+            self.output.count(|s| s.relp_unacked_closes += 1);
+        }
         let mut wire = Vec::new();
         if !placed {
             relp::encode(&mut wire, 0, Command::ServerClose, b"");
@@ -207,17 +252,39 @@ impl RelpConnection {
         placed
     }
 
+    /// Answers and decides what becomes of the session.
+    fn settle(
+        &mut self,
+        ctx: &mut dyn Context,
+        ending: Ending,
+        placed: bool,
+        more: bool,
+    ) -> Disposition {
+        let placed = self.answer(placed);
+        if ending != Ending::No || !placed {
+            // Best effort: the answers queued so far (and a `serverclose`), then close.
+            let _ = self.out.flush(&mut self.stream);
+            return Disposition::Close;
+        }
+        let d = self
+            .out
+            .settle(&mut self.stream, ctx, more || self.out.is_over_limit());
+        self.stream.settle(ctx, self.out.is_empty(), d)
+    }
+
     fn reserve(&mut self) -> bool {
         server::reserve(&self.budget, &mut self.held, self.decoder.buffered())
     }
-}
 
-impl EventHandler for RelpConnection {
-    fn handle(&self) -> Option<BorrowedFd<'_>> {
-        Some(self.stream.as_fd())
-    }
-
-    fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
+    /// The input upcall, decoding into `batch` (the thread's, empty) and leaving it empty.
+    fn input(&mut self, ctx: &mut dyn Context, batch: &mut RecordBatch) -> Disposition {
+        if self.in_flight.is_some() {
+            // Only a resume by someone else gets here: wait for the store's answer.
+            if let Some(me) = ctx.current() {
+                let _ = ctx.suspend(me);
+            }
+            return Disposition::Again;
+        }
         if server::pause_if_backlogged(&self.output, ctx)
             || tls_conn::pause_if_over_rate(&self.slot, &self.output, ctx)
         {
@@ -241,9 +308,9 @@ impl EventHandler for RelpConnection {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
-                    self.stream.apply_host(&mut self.batch);
+                    self.stream.apply_host(batch);
                     self.decoder.extend(&buf[..n]);
-                    ending = self.take_frames(&mut rejected);
+                    ending = self.take_frames(batch, &mut rejected);
                     if ending != Ending::No {
                         break;
                     }
@@ -268,17 +335,50 @@ impl EventHandler for RelpConnection {
         if !self.replies.is_empty() || rejected > 0 {
             self.last_progress = Some(ctx.now());
         }
-        self.slot.spend(self.batch.len() as u64);
-        let placed = self.flush_batch(rejected, ending);
-        if ending != Ending::No || !placed {
-            // Best effort: the answers queued so far (and a `serverclose`), then close.
-            let _ = self.out.flush(&mut self.stream);
-            return Disposition::Close;
+        let n = batch.len() as u64;
+        self.slot.spend(n);
+        self.count_input(n, rejected, ending);
+        let placed = if batch.is_empty() {
+            Some(true)
+        } else {
+            self.write_batch(ctx, batch, ending)
+        };
+        match placed {
+            Some(placed) => self.settle(ctx, ending, placed, more),
+            // Suspended until the store answers; `Again` keeps the readiness for the resume.
+            None => Disposition::Again,
         }
-        let d = self
-            .out
-            .settle(&mut self.stream, ctx, more || self.out.is_over_limit());
-        self.stream.settle(ctx, self.out.is_empty(), d)
+    }
+}
+
+impl EventHandler for RelpConnection {
+    fn handle(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.stream.as_fd())
+    }
+
+    fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
+        server::SCRATCH.with(|batch| {
+            debug_assert!(
+                batch.is_empty(),
+                "an upcall leaves the thread's batch empty"
+            );
+            batch.set_host(self.host.take());
+            let d = self.input(ctx, batch);
+            self.host = batch.take_host();
+            d
+        })
+    }
+
+    fn handle_notify(&mut self, ctx: &mut dyn Context, message: Message) -> Disposition {
+        let (Ok(placed), Some(ending)) = (message.downcast::<Placed>(), self.in_flight) else {
+            return Disposition::Continue;
+        };
+        self.in_flight = None;
+        if let Some(me) = ctx.current() {
+            let _ = ctx.resume(me);
+        }
+        self.last_progress = Some(ctx.now());
+        self.settle(ctx, ending, placed.0, false)
     }
 
     fn handle_output(&mut self, ctx: &mut dyn Context) -> Disposition {
@@ -301,7 +401,8 @@ impl EventHandler for RelpConnection {
             self.paused = paused;
             return Disposition::Continue;
         }
-        if self.paused {
+        // A paused session, or one waiting for the store, is not idle.
+        if self.paused || self.in_flight.is_some() {
             return Disposition::Continue;
         }
         let last = *self.last_progress.get_or_insert(now);
@@ -373,12 +474,13 @@ impl ServiceFactory for RelpFactory {
             out: OutBuffer::with_limit(OUT_LIMIT),
             opened: false,
             replies: Vec::new(),
-            batch: RecordBatch::new(),
+            host: None,
             idle: self.idle,
             last_progress: None,
             paused: false,
             budget: self.budget.clone(),
             held: 0,
+            in_flight: None,
         };
         Some((Box::new(conn), Interest::READ))
     }

@@ -7,10 +7,11 @@ use std::any::Any;
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-use pattern_core::{Context, Disposition, EventHandler, Interest, TimerId, Token};
+use concurrency::ThreadSpecific;
+use pattern_core::{Context, Disposition, EventHandler, Interest, Message, TimerId, Token};
 use reactor::ServiceFactory;
 use reactor::SockStream as TcpStream;
 use wrapper_facade::SockDgram;
@@ -231,9 +232,12 @@ pub(crate) fn reserve(budget: &BufferBudget, reserved: &mut usize, held: usize) 
     true
 }
 
-/// One client connection: reads, decodes with its framing, writes each batch to the output
-/// before the upcall returns (so a graceful stop loses nothing that was read), and closes
-/// itself when no complete frame arrived for the idle timeout.
+/// One client connection: reads, decodes with its framing, hands each batch to the output's
+/// store thread before the upcall returns (so a graceful stop, which drains the output, loses
+/// nothing that was read), and closes itself when no complete frame arrived for the idle
+/// timeout. It closes once what it read is stored: the last batch goes with a completion that
+/// comes back through the dispatcher's notification path, so a client that half-closes and
+/// waits for our close knows its records are in the files.
 ///
 /// The idle clock restarts on a complete frame, not on any byte, so a client trickling a
 /// frame it never finishes (slowloris) is closed too; the bytes its unfinished frame holds
@@ -249,13 +253,39 @@ pub struct Connection<F> {
     idle: Duration,
     /// When the last complete frame (a record or a refused message) arrived.
     last_progress: Option<Instant>,
-    batch: RecordBatch,
+    /// The host its records are stored under whatever they claim (`--host-from
+    /// certificate`), lent to the thread's batch for each upcall.
+    host: Option<String>,
     /// Reading stopped because the output is backlogged (the data waits in the kernel).
     paused: bool,
     budget: Arc<BufferBudget>,
     /// Bytes reserved from `budget` for the unfinished frame.
     held: usize,
+    /// Closing: waiting (suspended) for the store's answer on the last batch.
+    closing: bool,
+    /// Suspended until the store's queue has room (see [`Output::wait_for_room`]).
+    waiting_room: bool,
 }
+
+/// The batch an input upcall decodes into: Thread-Specific Storage, one batch per thread that
+/// runs upcalls (the reactor's, each leader/followers or half-sync/half-async pool thread),
+/// reached through one access point, with no lock and no batch per connection. A connection
+/// uses the batch only within an upcall (each upcall hands what it decoded to the output and
+/// leaves the batch empty), and an upcall runs on one thread, so the thread's batch serves
+/// every connection that thread serves; once it has grown to its working size, a record costs
+/// no allocation, a new connection grows no batch of its own, and the memory of batches is one
+/// per thread, not one per connection (`tests/alloc_per_record.rs` counts the allocations).
+/// Its caches (time stamps, the last pid) are per thread too, which only makes them warmer.
+pub(crate) static SCRATCH: LazyLock<ThreadSpecific<RecordBatch>> =
+    LazyLock::new(|| ThreadSpecific::new(RecordBatch::new));
+
+/// The store's answer on a closing connection's last batch (see [`Connection`]).
+#[derive(Debug)]
+struct Stored;
+
+/// The store's queue has room again: a connection that waited for it reads on.
+#[derive(Debug)]
+struct Room;
 
 impl<F> std::fmt::Debug for Connection<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -283,12 +313,20 @@ enum Closing {
 impl<F: Framing> Connection<F> {
     /// Writes the batch and counts it; `unfinished` when the connection closes with a
     /// partial frame that will never be completed.
-    fn flush_batch(&mut self, rejected: u64, closing: Closing, unfinished: bool) {
-        let n = self.batch.len() as u64;
-        if let Err(e) = self.output.write(&self.batch) {
-            tracing::error!(peer = %self.peer, records = n, error = %e, "storing records failed");
+    fn flush_batch(
+        &mut self,
+        batch: &mut RecordBatch,
+        rejected: u64,
+        closing: Closing,
+        unfinished: bool,
+        done: Option<Box<dyn FnOnce(bool) + Send>>,
+    ) {
+        let n = batch.len() as u64;
+        match done {
+            Some(done) => self.output.write_then(batch, done),
+            None => self.output.write(batch),
         }
-        self.batch.clear();
+        batch.clear();
         let budget = &self.budget;
         self.output.count(|s| {
             F::count(s, n);
@@ -314,31 +352,28 @@ impl<F: Framing> Connection<F> {
     fn reserve(&mut self) -> bool {
         reserve(&self.budget, &mut self.held, self.framing.buffered())
     }
-}
 
-impl<F> Drop for Connection<F> {
-    fn drop(&mut self) {
-        // Interception point "connection closed".
-        self.output.chain().connection_closed(&self.peer);
-        if self.held > 0 {
-            self.budget.shrink(std::mem::take(&mut self.held));
-            let budget = &self.budget;
-            self.output.count(|s| note_buffered(s, budget));
-        }
-    }
-}
-
-impl<F: Framing> EventHandler for Connection<F> {
-    fn handle(&self) -> Option<BorrowedFd<'_>> {
-        Some(self.stream.as_fd())
-    }
-
-    fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
+    /// The input upcall, decoding into `batch` (the thread's, empty) and leaving it empty.
+    fn input(&mut self, ctx: &mut dyn Context, batch: &mut RecordBatch) -> Disposition {
         if pause_if_backlogged(&self.output, ctx)
             || tls_conn::pause_if_over_rate(&self.slot, &self.output, ctx)
         {
             self.paused = true;
             return Disposition::Again;
+        }
+        // A full queue: yield to the other connections until the store makes room, rather
+        // than wait for it in the write below.
+        if let Some(me) = ctx.current() {
+            let remote = ctx.remote();
+            let waker = move || -> crate::output::Waker {
+                Box::new(move || {
+                    let _ = remote.notify(me, Box::new(Room));
+                })
+            };
+            if self.output.wait_for_room(waker) && ctx.suspend(me).is_ok() {
+                self.waiting_room = true;
+                return Disposition::Again;
+            }
         }
         let mut buf = [0u8; 64 * 1024];
         let mut budget = READ_BUDGET;
@@ -352,17 +387,16 @@ impl<F: Framing> EventHandler for Connection<F> {
             }
             match self.stream.read(&mut buf) {
                 Ok(0) => {
-                    self.framing
-                        .finish(&self.peer, &mut self.batch, &mut rejected);
+                    self.framing.finish(&self.peer, batch, &mut rejected);
                     break Disposition::Close;
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
                     let short = n < buf.len() && !self.stream.ended();
-                    self.stream.apply_host(&mut self.batch);
-                    if let Err(e) =
-                        self.framing
-                            .feed(&buf[..n], &self.peer, &mut self.batch, &mut rejected)
+                    self.stream.apply_host(batch);
+                    if let Err(e) = self
+                        .framing
+                        .feed(&buf[..n], &self.peer, batch, &mut rejected)
                     {
                         tracing::warn!(peer = %self.peer, error = %e, "closing: the stream cannot be resynchronised");
                         rejected += 1;
@@ -399,16 +433,72 @@ impl<F: Framing> EventHandler for Connection<F> {
                 }
             }
         };
-        if !self.batch.is_empty() || rejected > 0 {
+        if !batch.is_empty() || rejected > 0 {
             self.last_progress = Some(ctx.now());
         }
         // A partial frame left at a close is lost: counted (unless it is the bad frame that
         // closed the connection, already counted as malformed or oversized).
         let unfinished =
             disposition == Disposition::Close && !broken && self.framing.buffered() > 0;
-        self.slot.spend(self.batch.len() as u64);
-        self.flush_batch(rejected, closing, unfinished);
+        self.slot.spend(batch.len() as u64);
+        if disposition == Disposition::Close
+            && let Some(me) = ctx.current()
+            && ctx.suspend(me).is_ok()
+        {
+            let remote = ctx.remote();
+            let done = Box::new(move |_| {
+                let _ = remote.notify(me, Box::new(Stored));
+            });
+            self.flush_batch(batch, rejected, closing, unfinished, Some(done));
+            self.closing = true;
+            // Suspended until `handle_notify` closes it.
+            return Disposition::Again;
+        }
+        self.flush_batch(batch, rejected, closing, unfinished, None);
         disposition
+    }
+}
+
+impl<F> Drop for Connection<F> {
+    fn drop(&mut self) {
+        // Interception point "connection closed".
+        self.output.chain().connection_closed(&self.peer);
+        if self.held > 0 {
+            self.budget.shrink(std::mem::take(&mut self.held));
+            let budget = &self.budget;
+            self.output.count(|s| note_buffered(s, budget));
+        }
+    }
+}
+
+impl<F: Framing> EventHandler for Connection<F> {
+    fn handle(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.stream.as_fd())
+    }
+
+    fn handle_input(&mut self, ctx: &mut dyn Context) -> Disposition {
+        SCRATCH.with(|batch| {
+            debug_assert!(
+                batch.is_empty(),
+                "an upcall leaves the thread's batch empty"
+            );
+            batch.set_host(self.host.take());
+            let d = self.input(ctx, batch);
+            self.host = batch.take_host();
+            d
+        })
+    }
+
+    fn handle_notify(&mut self, ctx: &mut dyn Context, message: Message) -> Disposition {
+        if self.closing && message.is::<Stored>() {
+            return Disposition::Close;
+        }
+        if message.is::<Room>() && std::mem::take(&mut self.waiting_room) && !self.closing {
+            if let Some(me) = ctx.current() {
+                let _ = ctx.resume(me);
+            }
+        }
+        Disposition::Continue
     }
 
     fn handle_timeout(
@@ -421,6 +511,9 @@ impl<F: Framing> EventHandler for Connection<F> {
             return d;
         }
         let now = ctx.now();
+        if self.closing || self.waiting_room {
+            return Disposition::Continue;
+        }
         if let Some(paused) = backlog_recheck(&self.output, ctx, act) {
             // A paused connection is not idle: its client is waiting for us.
             self.last_progress = Some(now);
@@ -518,10 +611,12 @@ impl<F: Framing> ServiceFactory for ConnectionFactory<F> {
             output: self.output.clone(),
             idle: self.idle,
             last_progress: None,
-            batch: RecordBatch::new(),
+            host: None,
             paused: false,
             budget: self.budget.clone(),
             held: 0,
+            closing: false,
+            waiting_room: false,
         };
         Some((Box::new(conn), Interest::READ))
     }
@@ -637,9 +732,7 @@ impl EventHandler for SyslogUdp {
             );
         }
         let n = self.batch.len() as u64;
-        if let Err(e) = self.output.write(&self.batch) {
-            tracing::error!(records = n, error = %e, "storing records failed (UDP)");
-        }
+        self.output.write(&self.batch);
         self.batch.clear();
         self.output.count(|s| {
             s.syslog += n;

@@ -109,6 +109,10 @@ impl ServiceEnv {
             .iter()
             .map(|a| a.lock().backoffs)
             .sum();
+        if let Some(f) = &self.forwarder {
+            // The store's thread copies them only at its groups.
+            f.stats().put_in(&mut stats);
+        }
         stats
     }
 

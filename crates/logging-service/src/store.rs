@@ -6,15 +6,13 @@ use std::fmt::Write as _;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
 use wrapper_facade::file::{AppendFile, FileLock, FsyncPolicy, LockMode};
 
 pub use crate::forward::{ForwardStats, Forwarder, encode_rfc5424};
 pub use crate::line::{StoredRecord, parse_line};
+pub use crate::output::Output;
 use crate::record::{LogRecord, RecordBatch};
 
 /// A destination for batches of records (the storage strategy).
@@ -43,6 +41,13 @@ pub trait RecordSink: Send + std::fmt::Debug {
     fn unplaced(&self) -> u64 {
         0
     }
+    /// Group commit: the batches written between this and [`end_group`](Self::end_group)
+    /// are answered together, after `end_group`, so a sink that syncs after every batch may
+    /// sync each file once at `end_group` instead (the store's thread brackets every group
+    /// of requests it takes from its queue).
+    fn begin_group(&mut self) {}
+    /// Ends a group: what [`begin_group`](Self::begin_group) let wait is made durable now.
+    fn end_group(&mut self) {}
     /// The svc.conf component that attached this sink at run time ([`Output::attach`]),
     /// so that removing the component detaches it.
     fn component(&self) -> Option<&str> {
@@ -58,7 +63,9 @@ pub enum Durability {
     None,
     /// At most this long after a write.
     Interval(Duration),
-    /// After every batch (one read from one connection).
+    /// After every batch (one read from one connection), before the batch is answered
+    /// (a RELP acknowledgement): batches that queued up together for the store's thread share
+    /// one `fdatasync` per file (group commit).
     EveryBatch,
 }
 
@@ -336,6 +343,8 @@ pub struct FileStore {
     line: String,
     /// Records of the last batch held instead of written.
     unplaced: u64,
+    /// Inside a group ([`RecordSink::begin_group`]): `--fsync batch` syncs at its end.
+    group: bool,
 }
 
 impl std::fmt::Debug for FileStore {
@@ -367,6 +376,7 @@ impl FileStore {
         let now = Instant::now();
         let mut store = FileStore {
             unplaced: 0,
+            group: false,
             cfg,
             lock: None,
             dir_id: None,
@@ -612,13 +622,13 @@ impl FileStore {
     /// Appends `text` (whole lines) to `stem`'s file. On failure nothing of it is in the file
     /// and the descriptor is closed (the next attempt reopens, and finds a replaced file).
     fn append(&mut self, stem: &str, text: &str) -> io::Result<()> {
-        let durability = self.cfg.durability;
+        let sync_now = self.cfg.durability == Durability::EveryBatch && !self.group;
         let f = self.file(stem, text.len() as u64)?;
         match f.file.append(text.as_bytes()) {
             Ok(()) => {
                 f.size += text.len() as u64;
                 f.dirty_since.get_or_insert_with(Instant::now);
-                if durability == Durability::EveryBatch {
+                if sync_now {
                     match f.file.sync() {
                         Ok(()) => {
                             f.dirty_since = None;
@@ -632,8 +642,28 @@ impl FileStore {
                 Ok(())
             }
             Err(e) => {
-                self.files.remove(stem);
+                // Earlier appends of this group to the file are synced before it is dropped.
+                if let Some(f) = self.files.remove(stem) {
+                    self.close_file(f);
+                }
                 Err(e)
+            }
+        }
+    }
+
+    /// Syncs every file with unsynced appends (the end of a group under `--fsync batch`).
+    fn sync_dirty(&mut self) {
+        for (stem, f) in &mut self.files {
+            if f.dirty_since.is_some() {
+                match f.file.sync() {
+                    Ok(()) => {
+                        f.dirty_since = None;
+                        self.counters.syncs += 1;
+                    }
+                    Err(e) => {
+                        tracing::warn!(stem, error = %e, "fdatasync failed; the records are written");
+                    }
+                }
             }
         }
     }
@@ -909,6 +939,17 @@ impl RecordSink for FileStore {
     fn unplaced(&self) -> u64 {
         self.unplaced
     }
+
+    fn begin_group(&mut self) {
+        self.group = true;
+    }
+
+    fn end_group(&mut self) {
+        self.group = false;
+        if self.cfg.durability == Durability::EveryBatch {
+            self.sync_dirty();
+        }
+    }
 }
 
 /// Counters of the whole service.
@@ -918,7 +959,8 @@ impl RecordSink for FileStore {
 /// (see [`Stats::store_balances`]).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
-    /// Records received: read, decoded and handed to the output, whatever became of them.
+    /// Records received: read, decoded and taken by the output's store thread (see
+    /// [`Output`]), whatever became of them.
     pub records: u64,
     /// Records that arrived in ACE's format.
     pub ace: u64,
@@ -934,6 +976,9 @@ pub struct Stats {
     pub stored: u64,
     /// Records held in memory now, because their file could not be written (retried).
     pub held: u64,
+    /// Records read and handed to the store's thread, not yet taken by it (a gauge; they
+    /// are counted in `records` once it takes them).
+    pub store_queued: u64,
     /// Records dropped because the held records had reached `max_pending`.
     pub dropped_pending_full: u64,
     /// Records still held at the stop, which could not be written: lost (logd exits non-zero).
@@ -1088,6 +1133,116 @@ impl InputCounts {
     }
 }
 
+/// Adds every field of `$o` to `$s`; destructured, so that a field added to the struct and
+/// forgotten here does not compile.
+macro_rules! add_fields {
+    ($s:ident, $o:ident, $ty:ident { $($f:ident),* $(,)? }) => {{
+        let $ty { $($f),* } = $o;
+        $( $s.$f += $f; )*
+    }};
+    // `$x`: fields that are not sums, bound (so they are named here too) and left to the caller.
+    ($s:ident, $o:ident, $ty:ident { $($f:ident),* $(,)? } else { $($x:ident),* $(,)? }) => {{
+        let $ty { $($f,)* $($x),* } = $o;
+        $( $s.$f += $f; )*
+        ($($x),*)
+    }};
+}
+
+impl std::ops::AddAssign for InputCounts {
+    fn add_assign(&mut self, o: InputCounts) {
+        add_fields!(
+            self,
+            o,
+            InputCounts {
+                read,
+                records,
+                rejected,
+                oversized,
+                unfinished
+            }
+        );
+    }
+}
+
+/// Field by field: how the counters of the dispatcher's side and of the store's thread
+/// (each kept where it is counted) become one [`Stats`].
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, o: Stats) {
+        let forwarder = add_fields!(
+            self,
+            o,
+            Stats {
+                records,
+                ace,
+                syslog,
+                rejected,
+                connections,
+                idle_closed,
+                stored,
+                held,
+                store_queued,
+                dropped_pending_full,
+                dropped_write_failed,
+                overflow,
+                write_errors,
+                torn_repaired,
+                syncs,
+                dir_recreated,
+                relp,
+                relp_unacked_closes,
+                forwarded,
+                forward_queued,
+                relp_in_flight,
+                relp_resent,
+                relp_bad_txnr,
+                clickhouse_received,
+                clickhouse_recovered,
+                clickhouse_inserted,
+                clickhouse_queued,
+                clickhouse_dropped,
+                clickhouse_batches,
+                clickhouse_failed,
+                clickhouse_retried,
+                rotate_failures,
+                open_files,
+                pauses,
+                oversized_closed,
+                udp_oversized,
+                udp_kernel_drops,
+                idle_partial,
+                buffer_cap_closed,
+                buffered_bytes,
+                buffered_peak,
+                accept_backoffs,
+                syslog_udp,
+                reconfigurations,
+                reconfigurations_failed,
+                intercepted,
+                rate_limited,
+                routed,
+                forward_intercepted,
+                connections_vetoed,
+                tls_sessions,
+                tls_handshake_failures,
+                tls_not_permitted,
+                tls_handshake_timeouts,
+                tls_reloads,
+                tls_reload_failures,
+                peer_connections_refused,
+                peer_rate_pauses,
+                ace_input,
+                syslog_tcp_input,
+                syslog_udp_input,
+            } else {
+                forwarder
+            }
+        );
+        // A snapshot, not a sum: the forwarder's counters come from one side only (the
+        // sinks'); the newer one wins.
+        self.forwarder = forwarder.or(self.forwarder);
+    }
+}
+
 impl Stats {
     /// Records dropped, whatever the reason.
     pub fn dropped(&self) -> u64 {
@@ -1132,10 +1287,10 @@ impl Stats {
         // RELP sessions count their records in `relp` (frames that end a session are counted
         // as closed sessions, not per frame).
         let decoded: u64 = self.inputs().iter().map(|(_, i)| i.records).sum::<u64>() + self.relp;
-        if decoded != self.records {
+        if decoded != self.records + self.store_queued {
             return Err(format!(
-                "the inputs decoded {decoded} records, the store received {}",
-                self.records
+                "the inputs decoded {decoded} records, the store received {} (and has {} queued)",
+                self.records, self.store_queued
             ));
         }
         if !self.store_balances() {
@@ -1149,171 +1304,6 @@ impl Stats {
                 self.routed
             ));
         }
-        Ok(())
-    }
-}
-
-/// Every sink behind one lock, with the counters: what the handlers share.
-#[derive(Debug)]
-pub struct Output {
-    /// The interception points (`crate::intercept`).
-    chain: Arc<crate::intercept::Chain>,
-    sinks: Mutex<Vec<Box<dyn RecordSink>>>,
-    /// Sinks detached at run time, kept for their counters.
-    retired: Mutex<Vec<Box<dyn RecordSink>>>,
-    stats: Mutex<Stats>,
-    /// Whether a sink was backlogged after the last write or tick: read by every connection
-    /// before it reads, so it must not take the sinks' lock.
-    backlogged: AtomicBool,
-}
-
-impl Output {
-    /// An output writing to `sinks`, in order.
-    pub fn new(sinks: Vec<Box<dyn RecordSink>>) -> Arc<Self> {
-        Self::with_chain(sinks, Arc::default())
-    }
-
-    /// An output whose records pass `chain`'s "record decoded" point (the sinks may be
-    /// wrapped in its other points, [`crate::intercept::Intercepted`]).
-    pub fn with_chain(
-        sinks: Vec<Box<dyn RecordSink>>,
-        chain: Arc<crate::intercept::Chain>,
-    ) -> Arc<Self> {
-        Arc::new(Output {
-            chain,
-            sinks: Mutex::new(sinks),
-            retired: Mutex::new(Vec::new()),
-            stats: Mutex::new(Stats::default()),
-            backlogged: AtomicBool::new(false),
-        })
-    }
-
-    fn note_backlog(&self, sinks: &[Box<dyn RecordSink>]) {
-        let b = sinks.iter().any(|s| s.backlogged());
-        self.backlogged.store(b, Ordering::Release);
-    }
-
-    /// Writes a batch to every sink; the first error is returned after all were tried.
-    /// (The file store never fails a batch: what it cannot write it holds or counts.)
-    pub fn write(&self, batch: &RecordBatch) -> io::Result<()> {
-        self.write_all(batch).0
-    }
-
-    /// Writes a batch to every sink, and says whether every record of it is in its place
-    /// in every sink (written to its file, queued in the forwarder's spool): what an
-    /// acknowledging input (RELP) answers on. An empty batch is in its place.
-    pub fn write_placed(&self, batch: &RecordBatch) -> bool {
-        let (result, unplaced) = self.write_all(batch);
-        if let Err(e) = &result {
-            tracing::error!(records = batch.len(), error = %e, "storing records failed");
-        }
-        result.is_ok() && unplaced == 0
-    }
-
-    fn write_all(&self, batch: &RecordBatch) -> (io::Result<()>, u64) {
-        if batch.is_empty() {
-            return (Ok(()), 0);
-        }
-        let received = batch.len() as u64;
-        // Interception point "record decoded" (crate::intercept): nothing when it is empty.
-        let mut passed = RecordBatch::new();
-        let batch = (self.chain)
-            .filter(crate::intercept::Point::Decoded, batch, &mut passed)
-            .unwrap_or(batch);
-        let mut first_err = None;
-        let mut unplaced = 0;
-        let mut sinks = self.sinks.lock();
-        for s in sinks.iter_mut().filter(|_| !batch.is_empty()) {
-            if let Err(e) = s.write_batch(batch) {
-                first_err.get_or_insert(e);
-            }
-            unplaced += s.unplaced();
-        }
-        // Counted under the sinks' lock, so that `stats` sees received and stored together.
-        self.stats.lock().records += received;
-        self.note_backlog(&sinks);
-        (first_err.map_or(Ok(()), Err), unplaced)
-    }
-
-    /// The interception points.
-    pub fn chain(&self) -> &Arc<crate::intercept::Chain> {
-        &self.chain
-    }
-
-    /// Updates the counters.
-    pub fn count(&self, f: impl FnOnce(&mut Stats)) {
-        f(&mut self.stats.lock());
-    }
-
-    /// The counters so far, the sinks' included.
-    pub fn stats(&self) -> Stats {
-        let sinks = self.sinks.lock();
-        let mut s = *self.stats.lock();
-        for sink in sinks.iter().chain(self.retired.lock().iter()) {
-            sink.add_stats(&mut s);
-        }
-        self.chain.add_stats(&mut s);
-        s
-    }
-
-    /// Adds a sink at run time (a svc.conf component): it gets every batch written from now on.
-    pub fn attach(&self, sink: Box<dyn RecordSink>) {
-        self.sinks.lock().push(sink);
-    }
-
-    /// Removes the sink `component` attached: it gets no batch from now on. The caller
-    /// flushes it, and gives it to [`retire`](Self::retire) to keep its counters.
-    pub fn detach(&self, component: &str) -> Option<Box<dyn RecordSink>> {
-        let mut sinks = self.sinks.lock();
-        let i = sinks
-            .iter()
-            .position(|s| s.component() == Some(component))?;
-        let sink = sinks.remove(i);
-        self.note_backlog(&sinks);
-        Some(sink)
-    }
-
-    /// Keeps a detached sink's counters in [`stats`](Self::stats).
-    pub fn retire(&self, sink: Box<dyn RecordSink>) {
-        self.retired.lock().push(sink);
-    }
-
-    /// Whether a sink is backlogged: TCP readers pause until it is not.
-    pub fn backlogged(&self) -> bool {
-        self.backlogged.load(Ordering::Acquire)
-    }
-
-    /// The sinks' timer work (retries, interval syncs), without input.
-    pub fn tick(&self) {
-        let now = Instant::now();
-        let mut sinks = self.sinks.lock();
-        for s in sinks.iter_mut() {
-            s.tick(now);
-        }
-        self.note_backlog(&sinks);
-    }
-
-    /// Flushes every sink (at shutdown: files synced, forwarder drained); every sink is
-    /// flushed, the first error is returned.
-    pub fn flush(&self) -> io::Result<()> {
-        let mut first_err = None;
-        let mut sinks = self.sinks.lock();
-        for s in sinks.iter_mut() {
-            if let Err(e) = s.flush() {
-                first_err.get_or_insert(e);
-            }
-        }
-        self.note_backlog(&sinks);
-        first_err.map_or(Ok(()), Err)
-    }
-
-    /// Reopens every sink's files.
-    pub fn reopen(&self) -> io::Result<()> {
-        let mut sinks = self.sinks.lock();
-        for s in sinks.iter_mut() {
-            s.reopen()?;
-        }
-        self.note_backlog(&sinks);
         Ok(())
     }
 }
@@ -1838,6 +1828,34 @@ mod tests {
         // Nothing more to sync.
         store.tick(Instant::now() + Duration::from_millis(100));
         assert_eq!(stats_of(&store, 1).syncs, 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Group commit under `--fsync batch`: alone, each batch is synced; inside a group, each
+    /// file is synced once at its end, and only files that were written.
+    #[test]
+    fn every_batch_fsync_syncs_once_per_file_per_group() {
+        let dir = scratch("group");
+        let mut cfg = StoreConfig::new(&dir);
+        cfg.durability = Durability::EveryBatch;
+        let mut store = FileStore::open(cfg).unwrap();
+        store.write_batch(&batch_of(&[("a", "alone")])).unwrap();
+        assert_eq!(stats_of(&store, 1).syncs, 1);
+        store.begin_group();
+        for m in ["one", "two", "three"] {
+            store.write_batch(&batch_of(&[("a", m), ("b", m)])).unwrap();
+        }
+        assert_eq!(
+            stats_of(&store, 7).syncs,
+            1,
+            "nothing synced inside the group"
+        );
+        store.end_group();
+        assert_eq!(stats_of(&store, 7).syncs, 3, "a and b, once each");
+        store.begin_group();
+        store.end_group();
+        assert_eq!(stats_of(&store, 7).syncs, 3, "an empty group syncs nothing");
+        assert_eq!(lines(&dir.join("b.log")).len(), 3);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

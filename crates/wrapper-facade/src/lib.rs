@@ -105,6 +105,7 @@ pub(crate) use impl_fd_traits;
 
 pub mod activation;
 pub mod addr;
+pub mod alloc;
 pub mod clock;
 pub mod error;
 pub mod file;

@@ -39,6 +39,44 @@ fn loom_two_producers_one_consumer_capacity_one_lose_no_wakeup() {
     });
 }
 
+/// The group pop of logd's store: two producers on a queue of capacity 1, one consumer taking
+/// groups until the queue is closed. Every item arrives once, each producer's in order, and
+/// neither a producer waiting on `not_full` nor the consumer waiting on `not_empty` (nor
+/// the consumer waiting when `close` comes) is left asleep.
+#[test]
+fn loom_group_pop_with_waiting_producers_loses_nothing_and_ends_at_close() {
+    check(|| {
+        let q = Arc::new(MonitorQueue::new(1));
+        let producers: Vec<_> = [[1, 2], [3, 4]]
+            .into_iter()
+            .map(|items| {
+                let q = q.clone();
+                thread::spawn(move || {
+                    for v in items {
+                        q.push(v).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let consumer = {
+            let q = q.clone();
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                while q.pop_into(&mut got, 4) {}
+                got
+            })
+        };
+        for p in producers {
+            p.join().unwrap();
+        }
+        q.close();
+        let got = consumer.join().unwrap();
+        let pos = |v| got.iter().position(|&g| g == v).unwrap();
+        assert_eq!(got.len(), 4);
+        assert!(pos(1) < pos(2) && pos(3) < pos(4), "{got:?}");
+    });
+}
+
 /// Close wakes every waiter: two poppers on an empty queue, and a pusher on a full one.
 #[test]
 fn loom_close_wakes_every_waiter() {

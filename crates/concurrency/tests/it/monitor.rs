@@ -173,6 +173,36 @@ fn many_producers_and_consumers_deliver_every_item_exactly_once() {
     assert_eq!(all, (0..PRODUCERS * EACH).collect::<Vec<_>>());
 }
 
+/// A group consumer (logd's store) takes what queued up in one entry, in order, and the room it
+/// makes wakes every pusher that waited on `not_full`.
+#[test]
+fn a_group_pop_takes_what_queued_up_in_order_and_wakes_every_waiting_pusher() {
+    let q = Arc::new(MonitorQueue::new(2));
+    q.push(0).unwrap();
+    q.push(1).unwrap();
+    let pushers: Vec<_> = [2, 3]
+        .into_iter()
+        .map(|v| {
+            let q = q.clone();
+            thread::spawn(move || q.push(v))
+        })
+        .collect();
+    let mut group = Vec::new();
+    assert!(q.pop_into(&mut group, 8));
+    assert_eq!(group, [0, 1], "at most what was queued, oldest first");
+    for p in pushers {
+        p.join().unwrap().unwrap();
+    }
+    group.clear();
+    assert!(q.pop_into(&mut group, 1));
+    assert_eq!(group.len(), 1, "never more than `max`");
+    q.close();
+    assert!(q.pop_into(&mut group, 8));
+    group.sort();
+    assert_eq!(group, [2, 3]);
+    assert!(!q.pop_into(&mut group, 8), "closed and drained");
+}
+
 #[test]
 #[should_panic(expected = "capacity of at least 1")]
 fn a_queue_of_capacity_zero_is_refused() {

@@ -95,3 +95,19 @@ fn dropping_the_instance_drops_the_calling_threads_object() {
     drop(tss);
     assert_eq!(dropped.load(Ordering::SeqCst), 1);
 }
+
+/// The liability "restricts implementation options": the object is borrowed for the whole
+/// closure, so reaching the same instance again from inside it panics (another instance is
+/// fine), and the object's type must be `'static` (the `compile_fail` doctest on
+/// `ThreadSpecific` shows a borrowed type refused).
+#[test]
+fn a_reentrant_access_to_the_same_instance_panics_and_another_instance_is_fine() {
+    let outer = ThreadSpecific::new(|| 1u32);
+    let other = ThreadSpecific::new(|| 2u32);
+    assert_eq!(outer.with(|a| *a + other.with(|b| *b)), 3);
+    let reentrant =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| outer.with(|_| outer.get())));
+    assert!(reentrant.is_err(), "a second borrow of the same object");
+    // The object survived the panic and is usable again.
+    assert_eq!(outer.get(), 1);
+}

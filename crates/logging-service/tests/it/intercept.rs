@@ -231,24 +231,47 @@ fn a_bad_chain_is_refused_at_reload_with_file_and_line_and_the_running_chain_goe
 
 /// An upstream syslog receiver: collects the MSG part of each RFC 6587 octet-counted frame
 /// until logd closes the connection at its stop.
+/// What the test sends the upstream, on a connection of its own, once logd has stopped.
+const END: &[u8] = b"end of test";
+
+/// A plain-TCP upstream: every connection's frames, until a connection sends [`END`].
+/// Every connection counts: a stop that catches the forwarder's connection half-made closes
+/// it unused, and the stop's drain sends on a new one.
 fn upstream() -> (std::net::SocketAddr, std::thread::JoinHandle<Vec<String>>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let reader = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut bytes = Vec::new();
-        s.read_to_end(&mut bytes).unwrap();
         let mut out = Vec::new();
-        let mut rest = &bytes[..];
-        while let Some(sp) = rest.iter().position(|&b| b == b' ') {
-            let len: usize = std::str::from_utf8(&rest[..sp]).unwrap().parse().unwrap();
-            let frame = std::str::from_utf8(&rest[sp + 1..sp + 1 + len]).unwrap();
-            out.push(frame.splitn(8, ' ').nth(7).unwrap().to_owned());
-            rest = &rest[sp + 1 + len..];
+        loop {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+                .unwrap();
+            let mut bytes = Vec::new();
+            s.read_to_end(&mut bytes).unwrap();
+            if bytes == END {
+                return out;
+            }
+            let mut rest = &bytes[..];
+            while let Some(sp) = rest.iter().position(|&b| b == b' ') {
+                let len: usize = std::str::from_utf8(&rest[..sp]).unwrap().parse().unwrap();
+                let frame = std::str::from_utf8(&rest[sp + 1..sp + 1 + len]).unwrap();
+                out.push(frame.splitn(8, ' ').nth(7).unwrap().to_owned());
+                rest = &rest[sp + 1 + len..];
+            }
         }
-        out
     });
     (addr, reader)
+}
+
+/// Ends the [`upstream`] (after logd stopped) and returns what it received.
+fn upstream_received(
+    addr: std::net::SocketAddr,
+    reader: std::thread::JoinHandle<Vec<String>>,
+) -> Vec<String> {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    std::io::Write::write_all(&mut s, END).unwrap();
+    drop(s);
+    reader.join().unwrap()
 }
 
 #[test]
@@ -275,7 +298,7 @@ fn before_forward_filters_and_redacts_what_goes_upstream_only() {
         ],
     );
     let s = stop(logd);
-    assert_eq!(reader.join().unwrap(), ["login pw=***"]);
+    assert_eq!(upstream_received(addr, reader), ["login pw=***"]);
     // The store is not behind the forward point: it keeps both, unchanged.
     assert_eq!(
         messages(&dir.0.join("data")),

@@ -92,6 +92,22 @@ fn kill(child: &Child, signal: &str) {
     assert!(st.success());
 }
 
+/// Stops with SIGSTOP and waits until every thread of it is stopped: the signal is only
+/// queued when `kill` returns, and a thread still running could answer what the test sends
+/// next (an upstream acknowledging records the test means to leave in flight).
+fn pause(child: &Child) {
+    kill(child, "STOP");
+    let tasks = format!("/proc/{}/task", child.id());
+    wait_until("every thread stopped", || {
+        std::fs::read_dir(&tasks).unwrap().all(|t| {
+            let stat = std::fs::read_to_string(t.unwrap().path().join("stat")).unwrap_or_default();
+            // The state follows the command's closing parenthesis.
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('T'))
+        })
+    });
+}
+
 /// Kills with SIGKILL and reaps.
 fn kill_9(mut l: Logd) {
     kill(&l.child, "KILL");
@@ -272,13 +288,13 @@ fn a_kill_9_of_either_hop_loses_no_acknowledged_record() {
 
     // 1. The middle logd dies with records in its spool and in flight to the (stopped)
     //    upstream, and with the sender's window to it full.
-    kill(&up.child, "STOP");
+    pause(&up.child);
     go.send(()).unwrap();
     wait_until("the second part is acknowledged", || acked(PART[1]));
     wait_until("the middle logd has records in flight", || {
         metric(mid_metrics, "logd_relp_in_flight") > 0
     });
-    kill(&mid.child, "STOP");
+    pause(&mid.child);
     go.send(()).unwrap();
     wait_until("the sender's window is full", || {
         progress.in_flight.load(Ordering::Relaxed) == 32
@@ -290,7 +306,7 @@ fn a_kill_9_of_either_hop_loses_no_acknowledged_record() {
     wait_until("the third part is upstream", || delivered(mid_metrics));
 
     // 2. The upstream dies with records in flight from the middle logd.
-    kill(&up.child, "STOP");
+    pause(&up.child);
     go.send(()).unwrap();
     wait_until("the last part is acknowledged", || acked(PART[3]));
     wait_until("the middle logd has records in flight", || {

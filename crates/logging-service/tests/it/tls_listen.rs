@@ -263,8 +263,10 @@ fn connections_over_the_per_peer_cap_are_closed_and_counted() {
     drop(a);
     wait_until("a's place freed", || {
         let mut d = TcpStream::connect(addr).unwrap();
-        d.write_all(b"<13>from d\n").unwrap();
-        d.shutdown(std::net::Shutdown::Write).unwrap();
+        // Until a's close is seen, d is over the cap and closed at once: its write or
+        // half-close may then fail, and the next try goes on.
+        let _ = d.write_all(b"<13>from d\n");
+        let _ = d.shutdown(std::net::Shutdown::Write);
         let _ = d.read(&mut [0u8; 1]);
         server.output.stats().records == 2
     });

@@ -84,3 +84,18 @@ fn lazylock_is_the_idiomatic_form_with_the_initialiser_named_at_the_declaration(
     assert_eq!(INITS.load(Ordering::SeqCst), 1);
     assert_eq!(seen, vec![9; THREADS]);
 }
+
+/// The liability "additional mutex": each written-out cell carries a mutex that serves only
+/// until the first initialisation, so the cell is larger than its flag and value; std's
+/// `OnceLock<u64>` keeps its waiters on its state word and is no larger than the value and
+/// that word.
+#[test]
+fn each_double_checked_cell_carries_a_mutex_the_oncelock_does_without() {
+    use std::mem::size_of;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicU64};
+    let flag_and_value = size_of::<AtomicBool>() + size_of::<AtomicU64>();
+    assert!(size_of::<DoubleChecked>() >= flag_and_value + size_of::<Mutex<()>>());
+    assert!(size_of::<OnceLock<u64>>() < size_of::<DoubleChecked>());
+    assert!(size_of::<OnceLock<u64>>() <= size_of::<u64>() + size_of::<u64>());
+}

@@ -147,3 +147,34 @@ fn forgetting_a_host_hands_back_its_counts_and_adjusts_the_totals() {
         }
     );
 }
+
+/// The liability "potential for deadlock": the pattern rules out a component waiting for
+/// itself, not two components waiting for each other. Each of two components (one lock each)
+/// calls the other's public method while its own lock is held, on two threads: each finds the
+/// other's lock held (probed with `try_write`, where blocking calls would wait forever).
+#[test]
+fn two_components_calling_each_others_interface_can_still_deadlock() {
+    let (a, b): (Guarded<u64, MutexLock>, Guarded<u64, MutexLock>) =
+        (Guarded::new(0), Guarded::new(0));
+    let both_hold = std::sync::Barrier::new(2);
+    let both_tried = std::sync::Barrier::new(2);
+    let call = |own: &Guarded<u64, MutexLock>, other: &Guarded<u64, MutexLock>| {
+        let _held = own.write(); // inside the component's own interface method
+        both_hold.wait();
+        let got = other.try_write().is_some(); // the other's interface method
+        both_tried.wait();
+        got
+    };
+    let (a_to_b, b_to_a) = thread::scope(|s| {
+        let t1 = s.spawn(|| call(&a, &b));
+        let t2 = s.spawn(|| call(&b, &a));
+        (t1.join().unwrap(), t2.join().unwrap())
+    });
+    assert_eq!(
+        (a_to_b, b_to_a),
+        (false, false),
+        "each waits for the other: a deadlock"
+    );
+    // Either call alone, with no lock held, goes through.
+    assert!(a.try_write().is_some() && b.try_write().is_some());
+}
