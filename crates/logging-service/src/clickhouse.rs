@@ -5,7 +5,7 @@
 //! (memory first, then checksummed segment files). A thread of its own takes up to
 //! `batch_rows` rows from the spool once that many are queued or the oldest has waited
 //! `batch_age`, and sends them in one `INSERT ... FORMAT TabSeparated` over ClickHouse's HTTP
-//! interface. The batch leaves the spool only after ClickHouse answered 200; any other answer,
+//! interface (or HTTPS, on rustls: [`ClickHouseTls`]). The batch leaves the spool only after ClickHouse answered 200; any other answer,
 //! a refused connection or a timeout keeps it, and the thread tries again after a capped,
 //! jittered back-off, forever, counting each batch sent again (`retried`).
 //!
@@ -52,8 +52,10 @@ const SEQUENCE_BLOCK: u64 = 1 << 20;
 /// How a [`ClickHouseSink`] connects, batches, spools and retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClickHouseOptions {
-    /// ClickHouse's HTTP interface, `http://HOST:PORT` (`-u`).
+    /// ClickHouse's HTTP interface, `http://HOST:PORT`, or `https://HOST:PORT` over TLS (`-u`).
     pub url: String,
+    /// TLS for an `https://` URL (`--tls-ca`, `--tls-cert`, `--tls-key`).
+    pub tls: ClickHouseTls,
     /// The table, `NAME` or `DATABASE.NAME` (`-t`).
     pub table: String,
     /// Create the table at the start if it does not exist (`-c`).
@@ -88,6 +90,7 @@ impl ClickHouseOptions {
     pub fn new(url: impl Into<String>, data_dir: &Path) -> Self {
         ClickHouseOptions {
             url: url.into(),
+            tls: ClickHouseTls::default(),
             table: "logs".into(),
             create: false,
             logd: default_logd_name(),
@@ -105,7 +108,9 @@ impl ClickHouseOptions {
     }
 
     /// The options of a svc.conf directive's arguments:
-    /// `-u URL [-t TABLE] [-c] [-n NAME] [-r ROWS] [-a AGE] [-s SPOOL_DIR] [-m SPOOL_MAX] [-w STOP]`.
+    /// `-u URL [-t TABLE] [-c] [-n NAME] [-r ROWS] [-a AGE] [-s SPOOL_DIR] [-m SPOOL_MAX] [-w STOP]
+    /// [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]`. The TLS files are read here, so a
+    /// line naming a broken one is refused when it is checked.
     ///
     /// ```
     /// use logging_service::clickhouse::ClickHouseOptions;
@@ -145,6 +150,9 @@ impl ClickHouseOptions {
                         .ok_or_else(|| format!("-a: `{v}` is not an age from 1ms to 1h"))?
                 }
                 "-s" => o.spool_dir = PathBuf::from(v),
+                "--tls-ca" => o.tls.ca = Some(PathBuf::from(v)),
+                "--tls-cert" => o.tls.cert = Some(PathBuf::from(v)),
+                "--tls-key" => o.tls.key = Some(PathBuf::from(v)),
                 "-w" => {
                     o.stop_timeout = crate::limits::parse_duration(v)
                         .ok()
@@ -159,17 +167,18 @@ impl ClickHouseOptions {
                 }
                 other => {
                     return Err(format!(
-                        "unknown argument `{other}` (expected -u URL, -t TABLE, -c, -n NAME, -r ROWS, -a AGE, -s DIR, -m SIZE, -w DURATION)"
+                        "unknown argument `{other}` (expected -u URL, -t TABLE, -c, -n NAME, -r ROWS, -a AGE, -s DIR, -m SIZE, -w DURATION, --tls-ca FILE, --tls-cert FILE, --tls-key FILE)"
                     ));
                 }
             }
         }
         if o.url.is_empty() {
-            return Err("-u URL is required (http://HOST:PORT)".into());
+            return Err("-u URL is required (http://HOST:PORT or https://HOST:PORT)".into());
         }
         check_url(&o.url)?;
         check_table(&o.table)?;
         check_name(&o.logd)?;
+        Http::new(&o.url, o.request_timeout, &o.tls)?;
         Ok(o)
     }
 }
@@ -183,16 +192,103 @@ fn default_logd_name() -> String {
         .unwrap_or_else(|| "logd".into())
 }
 
-/// `http://HOST:PORT` with an optional `/`: the sink speaks plain HTTP only.
+/// `http://HOST:PORT` or `https://HOST:PORT`, with an optional `/`.
+///
+/// ```
+/// use logging_service::clickhouse::check_url;
+/// assert!(check_url("https://ch-a.example:8443/").is_ok());
+/// assert!(check_url("ftp://ch").is_err() && check_url("http://user@ch:8123").is_err());
+/// ```
 pub fn check_url(url: &str) -> Result<(), String> {
     let rest = url
         .strip_prefix("http://")
-        .ok_or_else(|| format!("`{url}`: only http://HOST:PORT is supported"))?;
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| {
+            format!("`{url}`: only http://HOST:PORT or https://HOST:PORT is supported")
+        })?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
-        return Err(format!("`{url}` is not http://HOST:PORT"));
+        return Err(format!(
+            "`{url}` is not http://HOST:PORT or https://HOST:PORT"
+        ));
     }
     Ok(())
+}
+
+/// The host of an `http(s)://HOST:PORT` URL (brackets of an IPv6 address removed): the name
+/// the server's certificate must carry.
+fn url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or_default();
+    }
+    authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host)
+}
+
+/// The CA bundle an `https://` URL is checked against when no `--tls-ca` is given
+/// (Debian's `ca-certificates`).
+pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// TLS towards ClickHouse (an `https://` URL), on rustls: the CA bundle the server's
+/// certificate must chain to, and the client certificate shown to a server that asks for one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClickHouseTls {
+    /// CA bundle (PEM) [default: [`SYSTEM_CA_BUNDLE`]].
+    pub ca: Option<PathBuf>,
+    /// Client certificate chain (PEM), leaf first; with `key`.
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM); with `cert`.
+    pub key: Option<PathBuf>,
+}
+
+impl ClickHouseTls {
+    /// Whether any TLS option is set.
+    pub fn is_set(&self) -> bool {
+        self.ca.is_some() || self.cert.is_some() || self.key.is_some()
+    }
+
+    /// ureq's TLS configuration for a server named `host`: the files are read and checked
+    /// by building a rustls configuration first (a key that does not match its certificate
+    /// is an error here, not a panic in the client later).
+    fn ureq_config(&self, host: &str) -> Result<ureq::tls::TlsConfig, String> {
+        use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+        let ca = self
+            .ca
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(SYSTEM_CA_BUNDLE));
+        let identity = match (&self.cert, &self.key) {
+            (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+            (None, None) => None,
+            _ => return Err("--tls-cert and --tls-key go together".into()),
+        };
+        crate::client::ClientTls::new(&ca, host, identity).map_err(|e| e.to_string())?;
+        let tls = |e: crate::tls::TlsError| e.to_string();
+        let roots: Vec<Certificate<'static>> = crate::tls::load_certs(&ca)
+            .map_err(tls)?
+            .iter()
+            .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+            .collect();
+        let mut b = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(crate::tls::provider())
+            .root_certs(RootCerts::from(roots));
+        if let Some((cert, key)) = identity {
+            let chain: Vec<Certificate<'static>> = crate::tls::load_certs(cert)
+                .map_err(tls)?
+                .iter()
+                .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+                .collect();
+            // The kind of key (PKCS#1, SEC1, PKCS#8) as its PEM label says; read and checked
+            // by `ClientTls::new` above.
+            let pem = std::fs::read(key).map_err(|e| format!("{}: {e}", key.display()))?;
+            let key = PrivateKey::from_pem(&pem).map_err(|e| format!("{}: {e}", key.display()))?;
+            b = b.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+        }
+        Ok(b.build())
+    }
 }
 
 /// `NAME` or `DATABASE.NAME`, each an identifier (`[A-Za-z_][A-Za-z0-9_]*`): it goes into SQL.
@@ -476,17 +572,22 @@ pub struct Http {
 }
 
 impl Http {
-    /// A client of `url` (`http://HOST:PORT`), each request given at most `timeout`.
-    pub fn new(url: &str, timeout: Duration) -> Self {
-        let agent = ureq::Agent::config_builder()
+    /// A client of `url` (`http://HOST:PORT`, or `https://HOST:PORT` with `tls`), each request
+    /// given at most `timeout`. TLS options with an `http://` URL are an error, as are TLS
+    /// files that cannot be read or do not fit together.
+    pub fn new(url: &str, timeout: Duration, tls: &ClickHouseTls) -> Result<Self, String> {
+        let mut b = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            .build()
-            .into();
-        Http {
-            agent,
-            url: url.trim_end_matches('/').to_owned(),
+            .timeout_global(Some(timeout));
+        if url.starts_with("https://") {
+            b = b.tls_config(tls.ureq_config(url_host(url))?);
+        } else if tls.is_set() {
+            return Err(format!("`{url}`: the TLS options need an https:// URL"));
         }
+        Ok(Http {
+            agent: b.build().into(),
+            url: url.trim_end_matches('/').to_owned(),
+        })
     }
 
     /// Runs `query` with `body` as its data (the rows of an `INSERT`, or the SQL itself when
@@ -552,6 +653,8 @@ impl ClickHouseSink {
     /// Opens the spool (replaying what an earlier run left there first) and starts the
     /// inserting thread. ClickHouse need not be up: the first batch waits for it.
     pub fn start(opts: ClickHouseOptions) -> io::Result<Self> {
+        let http = Http::new(&opts.url, opts.request_timeout, &opts.tls)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let mut cfg = SpoolConfig::new(&opts.spool_dir);
         cfg.memory_bytes = opts.memory_bytes;
         cfg.max_bytes = opts.spool_max;
@@ -580,7 +683,7 @@ impl ClickHouseSink {
         let thread = std::thread::Builder::new()
             .name("logd-clickhouse".into())
             .spawn(move || {
-                insert_loop(&s);
+                insert_loop(&s, &http);
                 drop(done_tx);
             })?;
         Ok(ClickHouseSink {
@@ -599,9 +702,8 @@ impl ClickHouseSink {
 }
 
 /// The inserting thread: batches from the spool into ClickHouse until a stop ends it.
-fn insert_loop(shared: &Shared) {
+fn insert_loop(shared: &Shared, http: &Http) {
     let opts = &shared.opts;
-    let http = Http::new(&opts.url, opts.request_timeout);
     let insert = format!("INSERT INTO {} ({COLUMNS}) FORMAT TabSeparated", opts.table);
     let mut backoff = Backoff::new(opts.backoff_base, opts.backoff_cap);
     let mut created = !opts.create;
@@ -1122,7 +1224,11 @@ impl Component for ClickHouseService {
         let opts = self.options(args)?;
         let sink = ClickHouseSink::start(opts.clone()).map_err(|e| {
             ComponentError::io(
-                format_args!("cannot open the spool {}", opts.spool_dir.display()),
+                format_args!(
+                    "cannot start the sink into {} (spool {})",
+                    opts.url,
+                    opts.spool_dir.display()
+                ),
                 &e,
             )
         })?;
@@ -1318,7 +1424,8 @@ mod tests {
         let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         for (bad, flag) in [
             (&["-t", "logs"][..], "-u"),
-            (&["-u", "https://x:1"], "http://"),
+            (&["-u", "ftp://x:1"], "http://"),
+            (&["-u", "https://x:1", "--tls-cert", "c.pem"], "--tls-key"),
             (&["-u", "http://x:1/db?x"], "http://"),
             (&["-u", "http://x:1", "-t", "a.b.c"], "table"),
             (&["-u", "http://x:1", "-t", "l; DROP TABLE x"], "table"),
