@@ -85,7 +85,7 @@ pub struct ClickHouseOptions {
 }
 
 impl ClickHouseOptions {
-    /// Defaults for a sink whose spool is under `data_dir`: table `logs`, 20,000 rows or 1 s
+    /// Defaults for a sink whose spool is under `data_dir`: table `logs`, 100,000 rows or 1 s
     /// per batch, 32 MiB in memory, 1 GiB on disk, back-off 100 ms to 10 s.
     pub fn new(url: impl Into<String>, data_dir: &Path) -> Self {
         ClickHouseOptions {
@@ -94,7 +94,7 @@ impl ClickHouseOptions {
             table: "logs".into(),
             create: false,
             logd: default_logd_name(),
-            batch_rows: 20_000,
+            batch_rows: 100_000,
             batch_age: Duration::from_secs(1),
             spool_dir: data_dir.join("clickhouse-spool"),
             memory_bytes: 32 << 20,
@@ -659,7 +659,10 @@ impl ClickHouseSink {
         cfg.memory_bytes = opts.memory_bytes;
         cfg.max_bytes = opts.spool_max;
         cfg.full = opts.spool_full;
-        cfg.segment_bytes = (opts.spool_max / 8).clamp(512, 4 << 20);
+        // A batch read back from the files stops at the end of a segment: segments hold a
+        // full batch or more (100,000 rows of 170 bytes are 17 MB), so that a replay inserts
+        // batches as large as a live run's.
+        cfg.segment_bytes = (opts.spool_max / 8).clamp(512, 32 << 20);
         let spool = Spool::open(cfg)?;
         let sequence = Sequence::open(&opts.spool_dir)?;
         if !spool.is_empty() {

@@ -160,7 +160,7 @@ pub struct Cli {
     #[arg(long, requires = "clickhouse")]
     clickhouse_create: bool,
     /// Rows per insert into ClickHouse, at most.
-    #[arg(long, value_name = "ROWS", default_value_t = 20_000, requires = "clickhouse", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, value_name = "ROWS", default_value_t = 100_000, requires = "clickhouse", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     clickhouse_batch: u32,
     /// The longest a record waits for its ClickHouse batch to fill.
     #[arg(long, value_name = "DURATION", default_value = "1s", requires = "clickhouse", value_parser = parse_batch_age)]
