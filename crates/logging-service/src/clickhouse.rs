@@ -36,7 +36,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::forward::Backoff;
 use crate::record::{LogRecord, RecordBatch, parse_rfc3339};
-use crate::spool::{FullPolicy, Pushed, Spool, SpoolConfig};
+use crate::spool::{FullPolicy, Position, Pushed, Spool, SpoolConfig};
 use crate::store::RecordSink;
 
 /// The svc.conf name of the component (see [`crate::services`]).
@@ -556,10 +556,17 @@ impl Shared {
             || self.deadline.lock().is_some_and(|d| Instant::now() >= d)
     }
 
+    /// Waits `d` (a back-off), or until a stop must end: records arriving meanwhile do not
+    /// cut it short.
     fn pause(&self, d: Duration) {
+        let until = Instant::now() + d;
         let mut spool = self.spool.lock();
-        if !self.must_end() {
-            self.wake.wait_for(&mut spool, d);
+        while !self.must_end() {
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            self.wake.wait_for(&mut spool, until - now);
         }
     }
 }
@@ -704,7 +711,48 @@ impl ClickHouseSink {
     }
 }
 
-/// The inserting thread: batches from the spool into ClickHouse until a stop ends it.
+/// Inserts in flight at once: while ClickHouse parses and writes one batch (one thread of
+/// the server each), the sink reads the next from the spool and ClickHouse can take it on its
+/// other CPU.
+const IN_FLIGHT: usize = 2;
+
+/// An insert on its way: the rows it carries, and the thread waiting for ClickHouse's answer
+/// (which gives the body's buffer back).
+struct Insert {
+    position: Position,
+    answer: JoinHandle<(io::Result<()>, Vec<u8>)>,
+}
+
+/// Sends `body` as one insert on a thread of its own.
+fn send_insert(http: &Http, insert: &str, position: Position, body: Vec<u8>) -> Insert {
+    let (http, insert) = (http.clone(), insert.to_owned());
+    let answer = std::thread::Builder::new()
+        .name("logd-ch-insert".into())
+        .spawn(move || {
+            let result = match http.post(&insert, &body) {
+                Ok((200, _)) => Ok(()),
+                Ok((status, text)) => Err(io::Error::other(format!(
+                    "ClickHouse answered {status}: {}",
+                    text.lines().next().unwrap_or_default()
+                ))),
+                Err(e) => Err(e),
+            };
+            (result, body)
+        });
+    let answer = answer.unwrap_or_else(|e| {
+        // No thread for it (a resource limit): the insert fails like an outage, is retried.
+        std::thread::spawn(move || (Err(e), Vec::new()))
+    });
+    Insert { position, answer }
+}
+
+/// The inserting thread: batches from the spool into ClickHouse until a stop ends it, up to
+/// [`IN_FLIGHT`] inserts at once, committed in order.
+///
+/// When an insert fails, the inserts sent after it are waited for: those ClickHouse answered
+/// 200 for, following on from the failed one, are kept aside (`ahead`) and committed with it
+/// once it went through; it is sent again alone, with exactly its rows, until it does. Every
+/// batch sent again after a failed attempt counts as retried.
 fn insert_loop(shared: &Shared, http: &Http) {
     let opts = &shared.opts;
     let insert = format!("INSERT INTO {} ({COLUMNS}) FORMAT TabSeparated", opts.table);
@@ -712,90 +760,147 @@ fn insert_loop(shared: &Shared, http: &Http) {
     let mut created = !opts.create;
     // When rows were first seen waiting (the age of a batch counts from it).
     let mut waiting_since: Option<Instant> = None;
-    // The start of the last batch that failed: sending it again is a retry.
-    let mut failed_at: Option<crate::spool::Position> = None;
+    // The batch that failed, sent again alone and with its rows only until it goes through.
+    let mut failed: Option<Position> = None;
+    // Batches after `failed` that ClickHouse took (one range), committed with it.
+    let mut ahead: Option<Position> = None;
+    // Rows before this number were sent and may be in ClickHouse: sending them again is a retry.
+    let mut resend_until = 0u64;
     let mut down_since: Option<Instant> = None;
     // The last batch left rows behind in the spool.
     let mut behind = false;
-    let mut body = Vec::new();
+    let mut inflight: std::collections::VecDeque<Insert> = Default::default();
+    let mut spare: Vec<Vec<u8>> = Vec::new();
     loop {
-        {
+        let sent: u64 =
+            inflight.iter().map(|i| i.position.len()).sum::<u64>() + ahead.map_or(0, |a| a.len());
+        // Whether a batch is due now (else the oldest answer is collected, or it is time to end).
+        let due = {
             let mut spool = shared.spool.lock();
             loop {
                 if shared.must_end() {
-                    return;
+                    break false;
                 }
                 let stopping = shared.deadline.lock().is_some();
-                if spool.is_empty() {
+                let waiting = spool.len().saturating_sub(sent);
+                if waiting == 0 {
                     waiting_since = None;
-                    if stopping {
-                        return;
+                    if !inflight.is_empty() || stopping {
+                        break false;
                     }
                     shared.wake.wait_for(&mut spool, Duration::from_secs(1));
                     continue;
+                }
+                if inflight.len() >= IN_FLIGHT || (failed.is_some() && !inflight.is_empty()) {
+                    break false;
                 }
                 let since = *waiting_since.get_or_insert_with(Instant::now);
                 let age = since.elapsed();
                 if stopping
                     || behind
-                    || failed_at.is_some()
-                    || spool.len() >= opts.batch_rows as u64
+                    || failed.is_some()
+                    || waiting >= opts.batch_rows as u64
                     || age >= opts.batch_age
                 {
-                    break;
+                    break true;
+                }
+                if !inflight.is_empty() {
+                    break false;
                 }
                 shared.wake.wait_for(&mut spool, opts.batch_age - age);
             }
-        }
-        let attempt = if created {
-            None
-        } else {
-            Some(http.query(&create_table_sql(&opts.table)).map(drop))
         };
-        let (batch, result) = match attempt {
-            Some(Err(e)) => (None, Err(e)),
-            _ => {
-                created = true;
-                let peeked = {
-                    let mut spool = shared.spool.lock();
-                    let queued = spool.len();
-                    spool.peek(opts.batch_rows, 64 << 20).inspect(|b| {
-                        // Rows left behind (a backlog, the spool of an earlier run, a
-                        // segment's end) have waited already: they go next without waiting.
-                        behind = queued > b.records.len() as u64;
-                    })
-                };
-                let batch = match peeked {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::error!("clickhouse: reading the spool failed: {e}");
-                        shared.pause(backoff.next_delay());
-                        continue;
-                    }
-                };
+        if due && !created {
+            if let Err(e) = http.query(&create_table_sql(&opts.table)) {
+                shared.counters.lock().failed += 1;
+                note_failure(shared, &mut down_since, &e);
+                shared.pause(backoff.next_delay());
+                continue;
+            }
+            created = true;
+        }
+        let peeked = due.then(|| {
+            let mut spool = shared.spool.lock();
+            let waiting = spool.len().saturating_sub(sent);
+            // A failed batch goes again with its rows only, after nothing in flight.
+            let (skip, rows) = match failed {
+                Some(f) => (0, f.len() as usize),
+                None => (sent - ahead.map_or(0, |a| a.len()), opts.batch_rows),
+            };
+            spool.peek_after(skip, rows, 64 << 20).inspect(|b| {
+                // Rows left behind (a backlog, the spool of an earlier run, a segment's end)
+                // have waited already: they go next without waiting.
+                behind = waiting > b.records.len() as u64;
+            })
+        });
+        match peeked {
+            Some(Ok(batch)) if !batch.records.is_empty() => {
+                let mut body = spare.pop().unwrap_or_default();
                 body.clear();
                 for r in &batch.records {
                     body.extend_from_slice(r);
                 }
-                if failed_at == Some(batch.position_of(0)) {
+                if batch.position.start() < resend_until {
                     shared.counters.lock().retried += 1;
                 }
-                let result = match http.post(&insert, &body) {
-                    Ok((200, _)) => Ok(()),
-                    Ok((status, text)) => Err(io::Error::other(format!(
-                        "ClickHouse answered {status}: {}",
-                        text.lines().next().unwrap_or_default()
-                    ))),
-                    Err(e) => Err(e),
-                };
-                (Some(batch), result)
+                // The failed batch's rows may have moved from memory to a segment meanwhile,
+                // so that this batch ends earlier (at the segment's end): it is now the one
+                // to wait for, and the batches taken after the old end go again.
+                if failed.is_some_and(|f| f != batch.position) {
+                    failed = Some(batch.position);
+                    if let Some(a) = ahead.take() {
+                        resend_until = resend_until.max(a.end());
+                    }
+                }
+                inflight.push_back(send_insert(http, &insert, batch.position, body));
+                continue;
             }
+            // The batch would start past a segment's end: the inserts in flight go first.
+            Some(Ok(_)) | None => {}
+            Some(Err(e)) => {
+                tracing::error!("clickhouse: reading the spool failed: {e}");
+                if inflight.is_empty() {
+                    shared.pause(backoff.next_delay());
+                    continue;
+                }
+            }
+        }
+        // Nothing to send now: the oldest answer, or the end.
+        let Some(front) = inflight.pop_front() else {
+            if shared.must_end() || shared.deadline.lock().is_some() {
+                return;
+            }
+            continue;
         };
-        match (batch, result) {
-            (Some(batch), Ok(())) => {
+        let (result, body) = front.answer.join().unwrap_or_else(|_| {
+            (
+                Err(io::Error::other("the insert's thread panicked")),
+                Vec::new(),
+            )
+        });
+        spare.push(body);
+        let position = front.position;
+        match result {
+            Ok(()) if failed.is_some_and(|f| f != position) => {
+                // Sent before the failure was known, and taken: kept for after the failed
+                // batch if it follows on from it, else sent again later (a retry).
+                match (ahead, failed) {
+                    (Some(a), _) if a.end() == position.start() => {
+                        ahead = Some(a.through(position));
+                    }
+                    (None, Some(f)) if f.end() == position.start() => ahead = Some(position),
+                    _ => resend_until = resend_until.max(position.end()),
+                }
+                shared.counters.lock().batches += 1;
+            }
+            Ok(()) => {
+                let through = match ahead.take() {
+                    Some(a) => position.through(a),
+                    None => position,
+                };
                 let committed = {
                     let mut spool = shared.spool.lock();
-                    let c = spool.commit(batch.position);
+                    let c = spool.commit(through);
                     shared
                         .backlogged
                         .store(spool.backlogged(), Ordering::Release);
@@ -817,7 +922,7 @@ fn insert_loop(shared: &Shared, http: &Http) {
                     Err(e) => tracing::error!("clickhouse: updating the spool failed: {e}"),
                 }
                 drop(c);
-                failed_at = None;
+                failed = None;
                 backoff.reset();
                 if let Some(since) = down_since.take() {
                     tracing::info!(
@@ -827,25 +932,39 @@ fn insert_loop(shared: &Shared, http: &Http) {
                     );
                 }
             }
-            (batch, Err(e)) => {
-                failed_at = batch.map(|b| b.position_of(0)).or(failed_at);
-                {
-                    let mut c = shared.counters.lock();
-                    c.failed += 1;
-                    c.up = false;
+            Err(e) => {
+                shared.counters.lock().failed += 1;
+                resend_until = resend_until.max(position.end());
+                if failed.is_none_or(|f| f == position) {
+                    failed = Some(position);
                 }
-                if down_since.is_none() {
-                    down_since = Some(Instant::now());
-                    tracing::warn!(
-                        "clickhouse: inserting into {} at {} failed: {e}; retrying",
-                        opts.table,
-                        opts.url
-                    );
+                // A failed insert after the failed one breaks the run of batches taken: they
+                // go again after it (as retries).
+                if failed != Some(position) {
+                    if let Some(a) = ahead.take() {
+                        resend_until = resend_until.max(a.end());
+                    }
                 }
-                shared.pause(backoff.next_delay());
+                note_failure(shared, &mut down_since, &e);
             }
-            (None, Ok(())) => unreachable!("a successful attempt has a batch"),
         }
+        // The failed batch goes again after a back-off, once the answers in flight are in.
+        if failed.is_some() && inflight.is_empty() {
+            shared.pause(backoff.next_delay());
+        }
+    }
+}
+
+/// Counts ClickHouse as down and logs the outage once.
+fn note_failure(shared: &Shared, down_since: &mut Option<Instant>, e: &io::Error) {
+    shared.counters.lock().up = false;
+    if down_since.is_none() {
+        *down_since = Some(Instant::now());
+        tracing::warn!(
+            "clickhouse: inserting into {} at {} failed: {e}; retrying",
+            shared.opts.table,
+            shared.opts.url
+        );
     }
 }
 
