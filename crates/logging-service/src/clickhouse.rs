@@ -7,7 +7,8 @@
 //! `batch_age`, and sends them in one `INSERT ... FORMAT TabSeparated` over ClickHouse's HTTP
 //! interface (or HTTPS, on rustls: [`ClickHouseTls`]). The batch leaves the spool only after ClickHouse answered 200; any other answer,
 //! a refused connection or a timeout keeps it, and the thread tries again after a capped,
-//! jittered back-off, forever, counting each batch sent again (`retried`).
+//! jittered back-off, forever, counting each batch sent again (`retried`). Two inserts are in
+//! flight at once, committed in order (see `insert_loop`).
 //!
 //! A batch whose first attempt reached ClickHouse but whose answer did not reach logd (a
 //! crash of ClickHouse after the insert, a timeout) is inserted twice. A plain `MergeTree`
