@@ -336,18 +336,25 @@ logd String, seq UInt64\
     )
 }
 
-/// Appends `s` as a TSV field (ClickHouse's escaping: backslash, tab and newline).
+/// Appends `s` as a TSV field (ClickHouse's escaping: backslash, tab, newline, carriage
+/// return and NUL), copying the runs between those bytes whole.
 fn push_field(out: &mut Vec<u8>, s: &str) {
-    for &b in s.as_bytes() {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\0' => out.extend_from_slice(b"\\0"),
-            _ => out.push(b),
-        }
+    let mut rest = s.as_bytes();
+    while let Some(i) = rest
+        .iter()
+        .position(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r' | b'\0'))
+    {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(match rest[i] {
+            b'\\' => b"\\\\",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            _ => b"\\0",
+        });
+        rest = &rest[i + 1..];
     }
+    out.extend_from_slice(rest);
 }
 
 /// The seconds a `DateTime` can hold: 1970 to 2106.
