@@ -724,6 +724,10 @@ impl ClickHouseSink {
 /// other CPU.
 const IN_FLIGHT: usize = 2;
 
+/// How long the input must stay quiet before a batch of a tenth of `batch_rows` or more goes
+/// without waiting for its age.
+const QUIET: Duration = Duration::from_millis(20);
+
 /// An insert on its way: the rows it carries, and the thread waiting for ClickHouse's answer
 /// (which gives the body's buffer back).
 struct Insert {
@@ -779,6 +783,8 @@ fn insert_loop(shared: &Shared, http: &Http) {
     let mut behind = false;
     let mut inflight: std::collections::VecDeque<Insert> = Default::default();
     let mut spare: Vec<Vec<u8>> = Vec::new();
+    // The spool's length when a sizeable batch was last seen waiting (to see the input stop).
+    let mut quiet_len: Option<u64> = None;
     loop {
         let sent: u64 =
             inflight.iter().map(|i| i.position.len()).sum::<u64>() + ahead.map_or(0, |a| a.len());
@@ -815,6 +821,19 @@ fn insert_loop(shared: &Shared, http: &Http) {
                 if !inflight.is_empty() {
                     break false;
                 }
+                // A tenth of a batch or more waiting and the input quiet for QUIET: waiting
+                // for the age only adds latency (fewer rows stay behind to wait for it).
+                if waiting >= (opts.batch_rows as u64 / 10).max(1) {
+                    if quiet_len == Some(spool.len()) {
+                        break true;
+                    }
+                    quiet_len = Some(spool.len());
+                    shared
+                        .wake
+                        .wait_for(&mut spool, QUIET.min(opts.batch_age - age));
+                    continue;
+                }
+                quiet_len = None;
                 shared.wake.wait_for(&mut spool, opts.batch_age - age);
             }
         };
