@@ -4,11 +4,12 @@
 //! of the record, the receiving logd's name and a sequence number) pushed into a [`Spool`]
 //! (memory first, then checksummed segment files). A thread of its own takes up to
 //! `batch_rows` rows from the spool once that many are queued or the oldest has waited
-//! `batch_age` (or a tenth of them are queued and no record came for 20 ms), and sends them in one `INSERT ... FORMAT TabSeparated` over ClickHouse's HTTP
-//! interface (or HTTPS, on rustls: [`ClickHouseTls`]). The batch leaves the spool only after ClickHouse answered 200; any other answer,
-//! a refused connection or a timeout keeps it, and the thread tries again after a capped,
-//! jittered back-off, forever, counting each batch sent again (`retried`). Two inserts are in
-//! flight at once, committed in order (see `insert_loop`).
+//! `batch_age` (or a tenth of them are queued and no record came for 20 ms), and sends them
+//! in one `INSERT ... FORMAT TabSeparated` over ClickHouse's HTTP interface (or HTTPS, on
+//! rustls: [`ClickHouseTls`]). The batch leaves the spool only after ClickHouse answered 200;
+//! any other answer, a refused connection or a timeout keeps it, and the thread tries again
+//! after a capped, jittered back-off, forever, counting each batch sent again (`retried`).
+//! Two inserts are in flight at once, committed in order (see `insert_loop`).
 //!
 //! A batch whose first attempt reached ClickHouse but whose answer did not reach logd (a
 //! crash of ClickHouse after the insert, a timeout) is inserted twice. A plain `MergeTree`
