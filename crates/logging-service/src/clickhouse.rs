@@ -838,6 +838,7 @@ fn insert_loop(shared: &Shared, http: &Http) {
                 shared.wake.wait_for(&mut spool, opts.batch_age - age);
             }
         };
+        quiet_len = None;
         if due && !created {
             if let Err(e) = http.query(&create_table_sql(&opts.table)) {
                 shared.counters.lock().failed += 1;
