@@ -10,7 +10,7 @@
 #
 # One clickhouse-server (Debian's) runs in the foreground on 127.0.0.1, high ports, with a
 # fresh data directory under a temporary directory, and is stopped by PID. Per round:
-#   logd:   logd --clickhouse (default batching: 20,000 rows or 1 s) takes RECORDS syslog
+#   logd:   logd --clickhouse (default batching: 100,000 rows or 1 s, two inserts in flight) takes RECORDS syslog
 #           records from `logc bench` (4 connections, 100 bytes); timed from the first
 #           record sent until ClickHouse counts RECORDS rows in the table (end to end).
 #   spool:  logd takes the same records while its ClickHouse is away (a dead port), stops

@@ -4,10 +4,12 @@
 //! of the record, the receiving logd's name and a sequence number) pushed into a [`Spool`]
 //! (memory first, then checksummed segment files). A thread of its own takes up to
 //! `batch_rows` rows from the spool once that many are queued or the oldest has waited
-//! `batch_age`, and sends them in one `INSERT ... FORMAT TabSeparated` over ClickHouse's HTTP
-//! interface. The batch leaves the spool only after ClickHouse answered 200; any other answer,
-//! a refused connection or a timeout keeps it, and the thread tries again after a capped,
-//! jittered back-off, forever, counting each batch sent again (`retried`).
+//! `batch_age` (or a tenth of them are queued and no record came for 20 ms), and sends them
+//! in one `INSERT ... FORMAT TabSeparated` over ClickHouse's HTTP interface (or HTTPS, on
+//! rustls: [`ClickHouseTls`]). The batch leaves the spool only after ClickHouse answered 200;
+//! any other answer, a refused connection or a timeout keeps it, and the thread tries again
+//! after a capped, jittered back-off, forever, counting each batch sent again (`retried`).
+//! Two inserts are in flight at once, committed in order (see `insert_loop`).
 //!
 //! A batch whose first attempt reached ClickHouse but whose answer did not reach logd (a
 //! crash of ClickHouse after the insert, a timeout) is inserted twice. A plain `MergeTree`
@@ -36,7 +38,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::forward::Backoff;
 use crate::record::{LogRecord, RecordBatch, parse_rfc3339};
-use crate::spool::{FullPolicy, Pushed, Spool, SpoolConfig};
+use crate::spool::{FullPolicy, Position, Pushed, Spool, SpoolConfig};
 use crate::store::RecordSink;
 
 /// The svc.conf name of the component (see [`crate::services`]).
@@ -52,8 +54,10 @@ const SEQUENCE_BLOCK: u64 = 1 << 20;
 /// How a [`ClickHouseSink`] connects, batches, spools and retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClickHouseOptions {
-    /// ClickHouse's HTTP interface, `http://HOST:PORT` (`-u`).
+    /// ClickHouse's HTTP interface, `http://HOST:PORT`, or `https://HOST:PORT` over TLS (`-u`).
     pub url: String,
+    /// TLS for an `https://` URL (`--tls-ca`, `--tls-cert`, `--tls-key`).
+    pub tls: ClickHouseTls,
     /// The table, `NAME` or `DATABASE.NAME` (`-t`).
     pub table: String,
     /// Create the table at the start if it does not exist (`-c`).
@@ -83,15 +87,16 @@ pub struct ClickHouseOptions {
 }
 
 impl ClickHouseOptions {
-    /// Defaults for a sink whose spool is under `data_dir`: table `logs`, 20,000 rows or 1 s
+    /// Defaults for a sink whose spool is under `data_dir`: table `logs`, 100,000 rows or 1 s
     /// per batch, 32 MiB in memory, 1 GiB on disk, back-off 100 ms to 10 s.
     pub fn new(url: impl Into<String>, data_dir: &Path) -> Self {
         ClickHouseOptions {
             url: url.into(),
+            tls: ClickHouseTls::default(),
             table: "logs".into(),
             create: false,
             logd: default_logd_name(),
-            batch_rows: 20_000,
+            batch_rows: 100_000,
             batch_age: Duration::from_secs(1),
             spool_dir: data_dir.join("clickhouse-spool"),
             memory_bytes: 32 << 20,
@@ -105,7 +110,9 @@ impl ClickHouseOptions {
     }
 
     /// The options of a svc.conf directive's arguments:
-    /// `-u URL [-t TABLE] [-c] [-n NAME] [-r ROWS] [-a AGE] [-s SPOOL_DIR] [-m SPOOL_MAX] [-w STOP]`.
+    /// `-u URL [-t TABLE] [-c] [-n NAME] [-r ROWS] [-a AGE] [-s SPOOL_DIR] [-m SPOOL_MAX] [-w STOP]
+    /// [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]`. The TLS files are read here, so a
+    /// line naming a broken one is refused when it is checked.
     ///
     /// ```
     /// use logging_service::clickhouse::ClickHouseOptions;
@@ -145,6 +152,9 @@ impl ClickHouseOptions {
                         .ok_or_else(|| format!("-a: `{v}` is not an age from 1ms to 1h"))?
                 }
                 "-s" => o.spool_dir = PathBuf::from(v),
+                "--tls-ca" => o.tls.ca = Some(PathBuf::from(v)),
+                "--tls-cert" => o.tls.cert = Some(PathBuf::from(v)),
+                "--tls-key" => o.tls.key = Some(PathBuf::from(v)),
                 "-w" => {
                     o.stop_timeout = crate::limits::parse_duration(v)
                         .ok()
@@ -159,17 +169,18 @@ impl ClickHouseOptions {
                 }
                 other => {
                     return Err(format!(
-                        "unknown argument `{other}` (expected -u URL, -t TABLE, -c, -n NAME, -r ROWS, -a AGE, -s DIR, -m SIZE, -w DURATION)"
+                        "unknown argument `{other}` (expected -u URL, -t TABLE, -c, -n NAME, -r ROWS, -a AGE, -s DIR, -m SIZE, -w DURATION, --tls-ca FILE, --tls-cert FILE, --tls-key FILE)"
                     ));
                 }
             }
         }
         if o.url.is_empty() {
-            return Err("-u URL is required (http://HOST:PORT)".into());
+            return Err("-u URL is required (http://HOST:PORT or https://HOST:PORT)".into());
         }
         check_url(&o.url)?;
         check_table(&o.table)?;
         check_name(&o.logd)?;
+        Http::new(&o.url, o.request_timeout, &o.tls)?;
         Ok(o)
     }
 }
@@ -183,16 +194,103 @@ fn default_logd_name() -> String {
         .unwrap_or_else(|| "logd".into())
 }
 
-/// `http://HOST:PORT` with an optional `/`: the sink speaks plain HTTP only.
+/// `http://HOST:PORT` or `https://HOST:PORT`, with an optional `/`.
+///
+/// ```
+/// use logging_service::clickhouse::check_url;
+/// assert!(check_url("https://ch-a.example:8443/").is_ok());
+/// assert!(check_url("ftp://ch").is_err() && check_url("http://user@ch:8123").is_err());
+/// ```
 pub fn check_url(url: &str) -> Result<(), String> {
     let rest = url
         .strip_prefix("http://")
-        .ok_or_else(|| format!("`{url}`: only http://HOST:PORT is supported"))?;
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| {
+            format!("`{url}`: only http://HOST:PORT or https://HOST:PORT is supported")
+        })?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
-        return Err(format!("`{url}` is not http://HOST:PORT"));
+        return Err(format!(
+            "`{url}` is not http://HOST:PORT or https://HOST:PORT"
+        ));
     }
     Ok(())
+}
+
+/// The host of an `http(s)://HOST:PORT` URL (brackets of an IPv6 address removed): the name
+/// the server's certificate must carry.
+fn url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or_default();
+    }
+    authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host)
+}
+
+/// The CA bundle an `https://` URL is checked against when no `--tls-ca` is given
+/// (Debian's `ca-certificates`).
+pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// TLS towards ClickHouse (an `https://` URL), on rustls: the CA bundle the server's
+/// certificate must chain to, and the client certificate shown to a server that asks for one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClickHouseTls {
+    /// CA bundle (PEM) [default: [`SYSTEM_CA_BUNDLE`]].
+    pub ca: Option<PathBuf>,
+    /// Client certificate chain (PEM), leaf first; with `key`.
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM); with `cert`.
+    pub key: Option<PathBuf>,
+}
+
+impl ClickHouseTls {
+    /// Whether any TLS option is set.
+    pub fn is_set(&self) -> bool {
+        self.ca.is_some() || self.cert.is_some() || self.key.is_some()
+    }
+
+    /// ureq's TLS configuration for a server named `host`: the files are read and checked
+    /// by building a rustls configuration first (a key that does not match its certificate
+    /// is an error here, not a panic in the client later).
+    fn ureq_config(&self, host: &str) -> Result<ureq::tls::TlsConfig, String> {
+        use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+        let ca = self
+            .ca
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(SYSTEM_CA_BUNDLE));
+        let identity = match (&self.cert, &self.key) {
+            (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+            (None, None) => None,
+            _ => return Err("--tls-cert and --tls-key go together".into()),
+        };
+        crate::client::ClientTls::new(&ca, host, identity).map_err(|e| e.to_string())?;
+        let tls = |e: crate::tls::TlsError| e.to_string();
+        let roots: Vec<Certificate<'static>> = crate::tls::load_certs(&ca)
+            .map_err(tls)?
+            .iter()
+            .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+            .collect();
+        let mut b = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(crate::tls::provider())
+            .root_certs(RootCerts::from(roots));
+        if let Some((cert, key)) = identity {
+            let chain: Vec<Certificate<'static>> = crate::tls::load_certs(cert)
+                .map_err(tls)?
+                .iter()
+                .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+                .collect();
+            // The kind of key (PKCS#1, SEC1, PKCS#8) as its PEM label says; read and checked
+            // by `ClientTls::new` above.
+            let pem = std::fs::read(key).map_err(|e| format!("{}: {e}", key.display()))?;
+            let key = PrivateKey::from_pem(&pem).map_err(|e| format!("{}: {e}", key.display()))?;
+            b = b.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+        }
+        Ok(b.build())
+    }
 }
 
 /// `NAME` or `DATABASE.NAME`, each an identifier (`[A-Za-z_][A-Za-z0-9_]*`): it goes into SQL.
@@ -239,18 +337,25 @@ logd String, seq UInt64\
     )
 }
 
-/// Appends `s` as a TSV field (ClickHouse's escaping: backslash, tab and newline).
+/// Appends `s` as a TSV field (ClickHouse's escaping: backslash, tab, newline, carriage
+/// return and NUL), copying the runs between those bytes whole.
 fn push_field(out: &mut Vec<u8>, s: &str) {
-    for &b in s.as_bytes() {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\0' => out.extend_from_slice(b"\\0"),
-            _ => out.push(b),
-        }
+    let mut rest = s.as_bytes();
+    while let Some(i) = rest
+        .iter()
+        .position(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r' | b'\0'))
+    {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(match rest[i] {
+            b'\\' => b"\\\\",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            _ => b"\\0",
+        });
+        rest = &rest[i + 1..];
     }
+    out.extend_from_slice(rest);
 }
 
 /// The seconds a `DateTime` can hold: 1970 to 2106.
@@ -460,10 +565,17 @@ impl Shared {
             || self.deadline.lock().is_some_and(|d| Instant::now() >= d)
     }
 
+    /// Waits `d` (a back-off), or until a stop must end: records arriving meanwhile do not
+    /// cut it short.
     fn pause(&self, d: Duration) {
+        let until = Instant::now() + d;
         let mut spool = self.spool.lock();
-        if !self.must_end() {
-            self.wake.wait_for(&mut spool, d);
+        while !self.must_end() {
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            self.wake.wait_for(&mut spool, until - now);
         }
     }
 }
@@ -476,17 +588,22 @@ pub struct Http {
 }
 
 impl Http {
-    /// A client of `url` (`http://HOST:PORT`), each request given at most `timeout`.
-    pub fn new(url: &str, timeout: Duration) -> Self {
-        let agent = ureq::Agent::config_builder()
+    /// A client of `url` (`http://HOST:PORT`, or `https://HOST:PORT` with `tls`), each request
+    /// given at most `timeout`. TLS options with an `http://` URL are an error, as are TLS
+    /// files that cannot be read or do not fit together.
+    pub fn new(url: &str, timeout: Duration, tls: &ClickHouseTls) -> Result<Self, String> {
+        let mut b = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            .build()
-            .into();
-        Http {
-            agent,
-            url: url.trim_end_matches('/').to_owned(),
+            .timeout_global(Some(timeout));
+        if url.starts_with("https://") {
+            b = b.tls_config(tls.ureq_config(url_host(url))?);
+        } else if tls.is_set() {
+            return Err(format!("`{url}`: the TLS options need an https:// URL"));
         }
+        Ok(Http {
+            agent: b.build().into(),
+            url: url.trim_end_matches('/').to_owned(),
+        })
     }
 
     /// Runs `query` with `body` as its data (the rows of an `INSERT`, or the SQL itself when
@@ -552,11 +669,16 @@ impl ClickHouseSink {
     /// Opens the spool (replaying what an earlier run left there first) and starts the
     /// inserting thread. ClickHouse need not be up: the first batch waits for it.
     pub fn start(opts: ClickHouseOptions) -> io::Result<Self> {
+        let http = Http::new(&opts.url, opts.request_timeout, &opts.tls)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let mut cfg = SpoolConfig::new(&opts.spool_dir);
         cfg.memory_bytes = opts.memory_bytes;
         cfg.max_bytes = opts.spool_max;
         cfg.full = opts.spool_full;
-        cfg.segment_bytes = (opts.spool_max / 8).clamp(512, 4 << 20);
+        // A batch read back from the files stops at the end of a segment: segments hold a
+        // full batch or more (100,000 rows of 170 bytes are 17 MB), so that a replay inserts
+        // batches as large as a live run's.
+        cfg.segment_bytes = (opts.spool_max / 8).clamp(512, 32 << 20);
         let spool = Spool::open(cfg)?;
         let sequence = Sequence::open(&opts.spool_dir)?;
         if !spool.is_empty() {
@@ -580,7 +702,7 @@ impl ClickHouseSink {
         let thread = std::thread::Builder::new()
             .name("logd-clickhouse".into())
             .spawn(move || {
-                insert_loop(&s);
+                insert_loop(&s, &http);
                 drop(done_tx);
             })?;
         Ok(ClickHouseSink {
@@ -598,99 +720,216 @@ impl ClickHouseSink {
     }
 }
 
-/// The inserting thread: batches from the spool into ClickHouse until a stop ends it.
-fn insert_loop(shared: &Shared) {
+/// Inserts in flight at once: while ClickHouse parses and writes one batch (one thread of
+/// the server each), the sink reads the next from the spool and ClickHouse can take it on its
+/// other CPU.
+const IN_FLIGHT: usize = 2;
+
+/// How long the input must stay quiet before a batch of a tenth of `batch_rows` or more goes
+/// without waiting for its age.
+const QUIET: Duration = Duration::from_millis(20);
+
+/// An insert on its way: the rows it carries, and the thread waiting for ClickHouse's answer
+/// (which gives the body's buffer back).
+struct Insert {
+    position: Position,
+    answer: JoinHandle<(io::Result<()>, Vec<u8>)>,
+}
+
+/// Sends `body` as one insert on a thread of its own.
+fn send_insert(http: &Http, insert: &str, position: Position, body: Vec<u8>) -> Insert {
+    let (http, insert) = (http.clone(), insert.to_owned());
+    let answer = std::thread::Builder::new()
+        .name("logd-ch-insert".into())
+        .spawn(move || {
+            let result = match http.post(&insert, &body) {
+                Ok((200, _)) => Ok(()),
+                Ok((status, text)) => Err(io::Error::other(format!(
+                    "ClickHouse answered {status}: {}",
+                    text.lines().next().unwrap_or_default()
+                ))),
+                Err(e) => Err(e),
+            };
+            (result, body)
+        });
+    let answer = answer.unwrap_or_else(|e| {
+        // No thread for it (a resource limit): the insert fails like an outage, is retried.
+        std::thread::spawn(move || (Err(e), Vec::new()))
+    });
+    Insert { position, answer }
+}
+
+/// The inserting thread: batches from the spool into ClickHouse until a stop ends it, up to
+/// [`IN_FLIGHT`] inserts at once, committed in order.
+///
+/// When an insert fails, the inserts sent after it are waited for: those ClickHouse answered
+/// 200 for, following on from the failed one, are kept aside (`ahead`) and committed with it
+/// once it went through; it is sent again alone, with exactly its rows, until it does. Every
+/// batch sent again after a failed attempt counts as retried.
+fn insert_loop(shared: &Shared, http: &Http) {
     let opts = &shared.opts;
-    let http = Http::new(&opts.url, opts.request_timeout);
     let insert = format!("INSERT INTO {} ({COLUMNS}) FORMAT TabSeparated", opts.table);
     let mut backoff = Backoff::new(opts.backoff_base, opts.backoff_cap);
     let mut created = !opts.create;
     // When rows were first seen waiting (the age of a batch counts from it).
     let mut waiting_since: Option<Instant> = None;
-    // The start of the last batch that failed: sending it again is a retry.
-    let mut failed_at: Option<crate::spool::Position> = None;
+    // The batch that failed, sent again alone and with its rows only until it goes through.
+    let mut failed: Option<Position> = None;
+    // Batches after `failed` that ClickHouse took (one range), committed with it.
+    let mut ahead: Option<Position> = None;
+    // Rows before this number were sent and may be in ClickHouse: sending them again is a retry.
+    let mut resend_until = 0u64;
     let mut down_since: Option<Instant> = None;
     // The last batch left rows behind in the spool.
     let mut behind = false;
-    let mut body = Vec::new();
+    let mut inflight: std::collections::VecDeque<Insert> = Default::default();
+    let mut spare: Vec<Vec<u8>> = Vec::new();
+    // The spool's length when a sizeable batch was last seen waiting (to see the input stop).
+    let mut quiet_len: Option<u64> = None;
     loop {
-        {
+        let sent: u64 =
+            inflight.iter().map(|i| i.position.len()).sum::<u64>() + ahead.map_or(0, |a| a.len());
+        // Whether a batch is due now (else the oldest answer is collected, or it is time to end).
+        let due = {
             let mut spool = shared.spool.lock();
             loop {
                 if shared.must_end() {
-                    return;
+                    break false;
                 }
                 let stopping = shared.deadline.lock().is_some();
-                if spool.is_empty() {
+                let waiting = spool.len().saturating_sub(sent);
+                if waiting == 0 {
                     waiting_since = None;
-                    if stopping {
-                        return;
+                    if !inflight.is_empty() || stopping {
+                        break false;
                     }
                     shared.wake.wait_for(&mut spool, Duration::from_secs(1));
                     continue;
+                }
+                if inflight.len() >= IN_FLIGHT || (failed.is_some() && !inflight.is_empty()) {
+                    break false;
                 }
                 let since = *waiting_since.get_or_insert_with(Instant::now);
                 let age = since.elapsed();
                 if stopping
                     || behind
-                    || failed_at.is_some()
-                    || spool.len() >= opts.batch_rows as u64
+                    || failed.is_some()
+                    || waiting >= opts.batch_rows as u64
                     || age >= opts.batch_age
                 {
-                    break;
+                    break true;
                 }
+                if !inflight.is_empty() {
+                    break false;
+                }
+                // A tenth of a batch or more waiting and the input quiet for QUIET: waiting
+                // for the age only adds latency (fewer rows stay behind to wait for it).
+                if waiting >= (opts.batch_rows as u64 / 10).max(1) {
+                    if quiet_len == Some(spool.len()) {
+                        break true;
+                    }
+                    quiet_len = Some(spool.len());
+                    shared
+                        .wake
+                        .wait_for(&mut spool, QUIET.min(opts.batch_age - age));
+                    continue;
+                }
+                quiet_len = None;
                 shared.wake.wait_for(&mut spool, opts.batch_age - age);
             }
-        }
-        let attempt = if created {
-            None
-        } else {
-            Some(http.query(&create_table_sql(&opts.table)).map(drop))
         };
-        let (batch, result) = match attempt {
-            Some(Err(e)) => (None, Err(e)),
-            _ => {
-                created = true;
-                let peeked = {
-                    let mut spool = shared.spool.lock();
-                    let queued = spool.len();
-                    spool.peek(opts.batch_rows, 64 << 20).inspect(|b| {
-                        // Rows left behind (a backlog, the spool of an earlier run, a
-                        // segment's end) have waited already: they go next without waiting.
-                        behind = queued > b.records.len() as u64;
-                    })
-                };
-                let batch = match peeked {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::error!("clickhouse: reading the spool failed: {e}");
-                        shared.pause(backoff.next_delay());
-                        continue;
-                    }
-                };
+        quiet_len = None;
+        if due && !created {
+            if let Err(e) = http.query(&create_table_sql(&opts.table)) {
+                shared.counters.lock().failed += 1;
+                note_failure(shared, &mut down_since, &e);
+                shared.pause(backoff.next_delay());
+                continue;
+            }
+            created = true;
+        }
+        let peeked = due.then(|| {
+            let mut spool = shared.spool.lock();
+            let waiting = spool.len().saturating_sub(sent);
+            // A failed batch goes again with its rows only, after nothing in flight.
+            let (skip, rows) = match failed {
+                Some(f) => (0, f.len() as usize),
+                None => (sent - ahead.map_or(0, |a| a.len()), opts.batch_rows),
+            };
+            spool.peek_after(skip, rows, 64 << 20).inspect(|b| {
+                // Rows left behind (a backlog, the spool of an earlier run, a segment's end)
+                // have waited already: they go next without waiting.
+                behind = waiting > b.records.len() as u64;
+            })
+        });
+        match peeked {
+            Some(Ok(batch)) if !batch.records.is_empty() => {
+                let mut body = spare.pop().unwrap_or_default();
                 body.clear();
                 for r in &batch.records {
                     body.extend_from_slice(r);
                 }
-                if failed_at == Some(batch.position_of(0)) {
+                if batch.position.start() < resend_until {
                     shared.counters.lock().retried += 1;
                 }
-                let result = match http.post(&insert, &body) {
-                    Ok((200, _)) => Ok(()),
-                    Ok((status, text)) => Err(io::Error::other(format!(
-                        "ClickHouse answered {status}: {}",
-                        text.lines().next().unwrap_or_default()
-                    ))),
-                    Err(e) => Err(e),
-                };
-                (Some(batch), result)
+                // The failed batch's rows may have moved from memory to a segment meanwhile,
+                // so that this batch ends earlier (at the segment's end): it is now the one
+                // to wait for, and the batches taken after the old end go again.
+                if failed.is_some_and(|f| f != batch.position) {
+                    failed = Some(batch.position);
+                    if let Some(a) = ahead.take() {
+                        resend_until = resend_until.max(a.end());
+                    }
+                }
+                inflight.push_back(send_insert(http, &insert, batch.position, body));
+                continue;
             }
+            // The batch would start past a segment's end: the inserts in flight go first.
+            Some(Ok(_)) | None => {}
+            Some(Err(e)) => {
+                tracing::error!("clickhouse: reading the spool failed: {e}");
+                if inflight.is_empty() {
+                    shared.pause(backoff.next_delay());
+                    continue;
+                }
+            }
+        }
+        // Nothing to send now: the oldest answer, or the end.
+        let Some(front) = inflight.pop_front() else {
+            if shared.must_end() || shared.deadline.lock().is_some() {
+                return;
+            }
+            continue;
         };
-        match (batch, result) {
-            (Some(batch), Ok(())) => {
+        let (result, body) = front.answer.join().unwrap_or_else(|_| {
+            (
+                Err(io::Error::other("the insert's thread panicked")),
+                Vec::new(),
+            )
+        });
+        spare.push(body);
+        let position = front.position;
+        match result {
+            Ok(()) if failed.is_some_and(|f| f != position) => {
+                // Sent before the failure was known, and taken: kept for after the failed
+                // batch if it follows on from it, else sent again later (a retry).
+                match (ahead, failed) {
+                    (Some(a), _) if a.end() == position.start() => {
+                        ahead = Some(a.through(position));
+                    }
+                    (None, Some(f)) if f.end() == position.start() => ahead = Some(position),
+                    _ => resend_until = resend_until.max(position.end()),
+                }
+                shared.counters.lock().batches += 1;
+            }
+            Ok(()) => {
+                let through = match ahead.take() {
+                    Some(a) => position.through(a),
+                    None => position,
+                };
                 let committed = {
                     let mut spool = shared.spool.lock();
-                    let c = spool.commit(batch.position);
+                    let c = spool.commit(through);
                     shared
                         .backlogged
                         .store(spool.backlogged(), Ordering::Release);
@@ -712,7 +951,7 @@ fn insert_loop(shared: &Shared) {
                     Err(e) => tracing::error!("clickhouse: updating the spool failed: {e}"),
                 }
                 drop(c);
-                failed_at = None;
+                failed = None;
                 backoff.reset();
                 if let Some(since) = down_since.take() {
                     tracing::info!(
@@ -722,25 +961,39 @@ fn insert_loop(shared: &Shared) {
                     );
                 }
             }
-            (batch, Err(e)) => {
-                failed_at = batch.map(|b| b.position_of(0)).or(failed_at);
-                {
-                    let mut c = shared.counters.lock();
-                    c.failed += 1;
-                    c.up = false;
+            Err(e) => {
+                shared.counters.lock().failed += 1;
+                resend_until = resend_until.max(position.end());
+                if failed.is_none_or(|f| f == position) {
+                    failed = Some(position);
                 }
-                if down_since.is_none() {
-                    down_since = Some(Instant::now());
-                    tracing::warn!(
-                        "clickhouse: inserting into {} at {} failed: {e}; retrying",
-                        opts.table,
-                        opts.url
-                    );
+                // A failed insert after the failed one breaks the run of batches taken: they
+                // go again after it (as retries).
+                if failed != Some(position) {
+                    if let Some(a) = ahead.take() {
+                        resend_until = resend_until.max(a.end());
+                    }
                 }
-                shared.pause(backoff.next_delay());
+                note_failure(shared, &mut down_since, &e);
             }
-            (None, Ok(())) => unreachable!("a successful attempt has a batch"),
         }
+        // The failed batch goes again after a back-off, once the answers in flight are in.
+        if failed.is_some() && inflight.is_empty() {
+            shared.pause(backoff.next_delay());
+        }
+    }
+}
+
+/// Counts ClickHouse as down and logs the outage once.
+fn note_failure(shared: &Shared, down_since: &mut Option<Instant>, e: &io::Error) {
+    shared.counters.lock().up = false;
+    if down_since.is_none() {
+        *down_since = Some(Instant::now());
+        tracing::warn!(
+            "clickhouse: inserting into {} at {} failed: {e}; retrying",
+            shared.opts.table,
+            shared.opts.url
+        );
     }
 }
 
@@ -1122,7 +1375,11 @@ impl Component for ClickHouseService {
         let opts = self.options(args)?;
         let sink = ClickHouseSink::start(opts.clone()).map_err(|e| {
             ComponentError::io(
-                format_args!("cannot open the spool {}", opts.spool_dir.display()),
+                format_args!(
+                    "cannot start the sink into {} (spool {})",
+                    opts.url,
+                    opts.spool_dir.display()
+                ),
                 &e,
             )
         })?;
@@ -1318,7 +1575,8 @@ mod tests {
         let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         for (bad, flag) in [
             (&["-t", "logs"][..], "-u"),
-            (&["-u", "https://x:1"], "http://"),
+            (&["-u", "ftp://x:1"], "http://"),
+            (&["-u", "https://x:1", "--tls-cert", "c.pem"], "--tls-key"),
             (&["-u", "http://x:1/db?x"], "http://"),
             (&["-u", "http://x:1", "-t", "a.b.c"], "table"),
             (&["-u", "http://x:1", "-t", "l; DROP TABLE x"], "table"),

@@ -162,6 +162,16 @@ pub struct Position {
 }
 
 impl Position {
+    /// The number (counted since the spool was made) of the batch's first record.
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// The number of the record after the batch's last.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
     /// Records in the batch.
     pub fn len(&self) -> u64 {
         self.end - self.start

@@ -235,7 +235,9 @@ fn read(args: ReadArgs) -> ExitCode {
 
 /// `logc query`: a question (or `--sql`) to ClickHouse, the answer as a table or JSON lines.
 fn query(args: QueryArgs) -> ExitCode {
-    use logging_service::clickhouse::{Http, Question, question_sql, render_table, with_format};
+    use logging_service::clickhouse::{
+        ClickHouseTls, Http, Question, question_sql, render_table, with_format,
+    };
     use std::io::Write;
     let time = |t: &Option<String>| {
         t.as_deref()
@@ -258,7 +260,15 @@ fn query(args: QueryArgs) -> ExitCode {
         QueryOutput::Json => "JSONEachRow",
     };
     let sql = with_format(&sql, format);
-    let http = Http::new(&args.clickhouse, Duration::from_secs(60));
+    let tls = ClickHouseTls {
+        ca: args.tls_ca.clone(),
+        cert: args.tls_cert.clone(),
+        key: args.tls_key.clone(),
+    };
+    let http = match Http::new(&args.clickhouse, Duration::from_secs(60), &tls) {
+        Ok(h) => h,
+        Err(e) => return fail(EXIT_USAGE, e),
+    };
     let answer = match http.post("", sql.as_bytes()) {
         Ok((200, text)) => text,
         Ok((status, text)) => {

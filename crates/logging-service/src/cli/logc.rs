@@ -49,9 +49,19 @@ pub enum Command {
 /// `logc query`: which question, against which ClickHouse table, printed how.
 #[derive(Args, Debug)]
 pub struct QueryArgs {
-    /// ClickHouse's HTTP interface.
+    /// ClickHouse's HTTP interface (`https://HOST:PORT` over TLS).
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8123", value_parser = parse_clickhouse_url)]
     pub clickhouse: String,
+    /// With an https URL: the CA bundle (PEM) ClickHouse's certificate must chain to
+    /// [default: /etc/ssl/certs/ca-certificates.crt]
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// With an https URL: the client certificate chain (PEM) shown to ClickHouse [default: none shown]
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM) [default: none]
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// The table logd ships into (`NAME` or `DATABASE.NAME`).
     #[arg(long, value_name = "TABLE", default_value = "logs", value_parser = parse_table)]
     pub table: String,
@@ -441,7 +451,7 @@ mod tests {
             ("timeout", "0"),
             ("since", "yesterday"),
             ("output", "xml"),
-            ("clickhouse", "https://ch:8443"),
+            ("clickhouse", "ftp://ch:21"),
             ("table", "logs;drop"),
             ("until", "tomorrow"),
             ("last", "0"),

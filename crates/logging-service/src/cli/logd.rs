@@ -160,7 +160,7 @@ pub struct Cli {
     #[arg(long, requires = "clickhouse")]
     clickhouse_create: bool,
     /// Rows per insert into ClickHouse, at most.
-    #[arg(long, value_name = "ROWS", default_value_t = 20_000, requires = "clickhouse", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, value_name = "ROWS", default_value_t = 100_000, requires = "clickhouse", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     clickhouse_batch: u32,
     /// The longest a record waits for its ClickHouse batch to fill.
     #[arg(long, value_name = "DURATION", default_value = "1s", requires = "clickhouse", value_parser = parse_batch_age)]
@@ -168,6 +168,16 @@ pub struct Cli {
     /// This logd's name in the ClickHouse `logd` column [default: the host name]
     #[arg(long, value_name = "NAME", requires = "clickhouse", value_parser = parse_logd_name)]
     clickhouse_logd: Option<String>,
+    /// With an https:// --clickhouse URL: the CA bundle (PEM) ClickHouse's certificate must
+    /// chain to [default: /etc/ssl/certs/ca-certificates.crt]
+    #[arg(long, value_name = "FILE", requires = "clickhouse", value_parser = parse_directive_path)]
+    clickhouse_tls_ca: Option<PathBuf>,
+    /// With an https:// --clickhouse URL: the client certificate chain (PEM) shown to ClickHouse [default: none shown]
+    #[arg(long, value_name = "FILE", requires_all = ["clickhouse", "clickhouse_tls_key"], value_parser = parse_directive_path)]
+    clickhouse_tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM) [default: none]
+    #[arg(long, value_name = "FILE", requires_all = ["clickhouse", "clickhouse_tls_cert"], value_parser = parse_directive_path)]
+    clickhouse_tls_key: Option<PathBuf>,
     /// TCP port for syslog over TLS (RFC 5425, usually 6514); 0 picks a free port, `off` disables it.
     #[arg(long, value_name = "PORT", default_value = "off", value_parser = parse_port)]
     syslog_tls_port: Port,
@@ -366,6 +376,17 @@ fn parse_clickhouse_table(s: &str) -> Result<String, String> {
     crate::clickhouse::check_table(s).map(|()| s.to_owned())
 }
 
+/// A path that goes into the `ClickHouse` directive in single quotes: any but one holding a
+/// quote, a backslash or a line break.
+fn parse_directive_path(s: &str) -> Result<PathBuf, String> {
+    if s.is_empty() || s.contains(['\'', '"', '\\', '\n', '\r']) {
+        return Err(format!(
+            "`{s}`: a path without quotes, backslashes or line breaks is expected"
+        ));
+    }
+    Ok(PathBuf::from(s))
+}
+
 fn parse_logd_name(s: &str) -> Result<String, String> {
     if !s.is_empty() && s.len() <= 255 && s.chars().all(|c| c.is_ascii_graphic()) {
         Ok(s.to_owned())
@@ -405,6 +426,28 @@ impl Cli {
         }
         if let Some(n) = &self.clickhouse_logd {
             args.push_str(&format!(" -n {n}"));
+        }
+        if url.starts_with("http://") && self.clickhouse_tls_ca.is_some() {
+            return Err(Error::Usage(
+                "--clickhouse-tls-ca applies to an https:// --clickhouse URL".into(),
+            ));
+        }
+        if url.starts_with("http://") && self.clickhouse_tls_cert.is_some() {
+            return Err(Error::Usage(
+                "--clickhouse-tls-cert applies to an https:// --clickhouse URL".into(),
+            ));
+        }
+        let files = [
+            ("--tls-ca", &self.clickhouse_tls_ca),
+            ("--tls-cert", &self.clickhouse_tls_cert),
+            ("--tls-key", &self.clickhouse_tls_key),
+        ];
+        for (flag, path) in files {
+            if let Some(p) = path {
+                // Single quotes: the svc.conf takes the path literally (no `'` in it, see
+                // `parse_directive_path`).
+                args.push_str(&format!(" {flag} '{}'", p.display()));
+            }
         }
         Ok(Some(args))
     }
@@ -659,7 +702,7 @@ mod tests {
             ("format", &["--format", "xml"]),
             ("file_mode", &["--file-mode", "0400"]),
             ("log_format", &["--log-format", "xml"]),
-            ("clickhouse", &["--clickhouse", "https://ch:8443"]),
+            ("clickhouse", &["--clickhouse", "ftp://ch:21"]),
             (
                 "clickhouse_table",
                 &["--clickhouse=http://ch:8123", "--clickhouse-table", "a;b"],
@@ -675,6 +718,26 @@ mod tests {
             (
                 "clickhouse_logd",
                 &["--clickhouse=http://ch:8123", "--clickhouse-logd", "a b"],
+            ),
+            (
+                "clickhouse_tls_ca",
+                &["--clickhouse=https://ch:8443", "--clickhouse-tls-ca", "a'b"],
+            ),
+            (
+                "clickhouse_tls_cert",
+                &[
+                    "--clickhouse=https://ch:8443",
+                    "--clickhouse-tls-cert=\"c\"",
+                    "--clickhouse-tls-key=k",
+                ],
+            ),
+            (
+                "clickhouse_tls_key",
+                &[
+                    "--clickhouse=https://ch:8443",
+                    "--clickhouse-tls-cert=c",
+                    "--clickhouse-tls-key=k\\",
+                ],
             ),
             ("syslog_tls_port", &["--syslog-tls-port", "x"]),
             ("ace_tls_port", &["--ace-tls-port", "port"]),
