@@ -53,6 +53,7 @@ pub mod cli;
 pub mod client;
 mod error;
 pub mod forward;
+pub mod forward_tls;
 pub mod intercept;
 pub mod limits;
 pub mod line;

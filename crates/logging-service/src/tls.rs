@@ -151,6 +151,27 @@ fn roots(path: &Path) -> Result<RootCertStore, TlsError> {
     Ok(roots)
 }
 
+/// A client's rustls configuration: trusts the CAs in `ca` (PEM), shows the certificate
+/// chain and key in `identity` (PEM files) if given, speaks `min_version` or newer.
+pub fn client_config(
+    ca: &Path,
+    identity: Option<(&Path, &Path)>,
+    min_version: MinVersion,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let config = |e: rustls::Error| TlsError::Config(e.to_string());
+    let b = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(min_version.versions())
+        .map_err(config)?
+        .with_root_certificates(roots(ca)?);
+    let cfg = match identity {
+        Some((cert, key)) => b
+            .with_client_auth_cert(load_certs(cert)?, load_key(key)?)
+            .map_err(config)?,
+        None => b.with_no_client_auth(),
+    };
+    Ok(Arc::new(cfg))
+}
+
 impl TlsOptions {
     /// The rustls server configuration this policy describes, read from the files now.
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
