@@ -21,14 +21,16 @@ const MAX_FSYNC_INTERVAL: Duration = Duration::from_secs(3600);
 const AFTER_HELP: &str = "\
 Signals: SIGTERM or SIGINT stop logd, writing everything read; forwarding drains for
 --stop-timeout, then spools the rest; a second SIGTERM or SIGINT stops draining at once.
-SIGHUP re-reads the svc.conf (checked whole before anything changes) and reopens the files
-(after logrotate or a `mv`).
+SIGHUP re-reads the svc.conf (checked whole before anything changes), reopens the files
+(after logrotate or a `mv`) and reads the TLS certificates again (established sessions go on).
 Forwarding queues --forward-queue bytes in memory, then spools to --spool-dir up to --spool-max,
 then applies --spool-full; what is spooled is replayed in order when the upstream is back and
 after a restart. Over RELP (--forward relp://HOST:PORT) every record goes to the spool on disk,
 and leaves it only once the upstream acknowledged it (and every record before it); at most
 --relp-window records are unacknowledged. The RELP listener (--relp-port) acknowledges a
-record only once it is stored (and spooled, when forwarding).
+record only once it is stored (and spooled, when forwarding). With --forward-tls the upstream
+must show a certificate of --forward-tls-ca naming --forward-tls-server-name; a refused
+handshake is logged and counted, and the records wait in the spool.
 Exit status: 0 after a clean stop; 1 when records were dropped because they could not be stored;
 64 usage, 69 a port or address unavailable, 73 the data directory unusable, 78 a bad svc.conf.";
 
