@@ -489,30 +489,13 @@ impl ClientTls {
         server_name: &str,
         identity: Option<(&Path, &Path)>,
     ) -> Result<ClientTls, crate::tls::TlsError> {
-        let mut roots = rustls::RootCertStore::empty();
-        for c in crate::tls::load_certs(ca)? {
-            roots.add(c).map_err(|e| crate::tls::TlsError::Pem {
-                path: ca.to_owned(),
-                reason: format!("not a usable CA certificate: {e}"),
-            })?;
-        }
-        let config = |e: rustls::Error| crate::tls::TlsError::Config(e.to_string());
-        let b = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
-            .with_safe_default_protocol_versions()
-            .map_err(config)?
-            .with_root_certificates(roots);
-        let cfg = match identity {
-            Some((cert, key)) => b
-                .with_client_auth_cert(crate::tls::load_certs(cert)?, crate::tls::load_key(key)?)
-                .map_err(config)?,
-            None => b.with_no_client_auth(),
-        };
+        let cfg = crate::tls::client_config(ca, identity, crate::tls::MinVersion::Tls12)?;
         let server_name =
             rustls::pki_types::ServerName::try_from(server_name.to_owned()).map_err(|e| {
                 crate::tls::TlsError::Config(format!("server name `{server_name}`: {e}"))
             })?;
         Ok(ClientTls {
-            config: std::sync::Arc::new(cfg),
+            config: cfg,
             server_name,
         })
     }

@@ -11,7 +11,10 @@
 //! commits a batch only once all of it was written. Writers wake the supervisor with one
 //! notification per burst; a periodic look catches anything else. On an error the session
 //! closes and the next one sends again from the last commit. The session's bytes go through
-//! a [`Link`], the plain socket today, so that a TLS layer can take its place.
+//! a [`Link`]: the plain socket, or a TLS session over it ([`crate::forward_tls`],
+//! `--forward-tls`), whose handshake must finish, the upstream's certificate verified, before
+//! the first record is written; a refused handshake ends the session like any other error
+//! (counted in `tls_handshake_failures`), and the records stay in the spool.
 //!
 //! Stopping ([`RecordSink::flush`], after the dispatcher has ended): the dispatcher's
 //! shutdown parks the session and the outage state; the stop goes on with them on a reactor
@@ -54,6 +57,7 @@ use pattern_core::{
 };
 use reactor::{Connector, OutBuffer, SockStream};
 
+use crate::forward_tls::{ForwardTls, ForwardTlsOptions};
 use crate::record::{LogRecord, RecordBatch};
 use crate::relp::{self, Command, RelpDecoder};
 use crate::spool::{FullPolicy, Position, Pushed, Spool, SpoolConfig, SpoolStats};
@@ -86,6 +90,8 @@ pub struct ForwardOptions {
     /// RELP: how long the upstream may leave records in flight unanswered before the
     /// session is given up (and the records sent again on a new one).
     pub ack_timeout: Duration,
+    /// TLS to the upstream (`--forward-tls`, see [`crate::forward_tls`]); `None`: cleartext.
+    pub tls: Option<ForwardTlsOptions>,
 }
 
 /// How a [`Forwarder`] delivers, and so when a record leaves the spool.
@@ -113,6 +119,7 @@ impl Default for ForwardOptions {
             transport: Transport::Plain,
             relp_window: 128,
             ack_timeout: Duration::from_secs(10),
+            tls: None,
         }
     }
 }
@@ -162,6 +169,9 @@ pub struct ForwardStats {
     /// RELP: records the upstream answered with an error code (the session is given up and
     /// they are sent again).
     pub relp_refused: u64,
+    /// TLS: sessions that ended before their handshake finished (the upstream's certificate
+    /// refused, an alert, a close, or no answer in time), each logged with its reason.
+    pub tls_handshake_failures: u64,
 }
 
 impl ForwardStats {
@@ -226,6 +236,9 @@ impl std::fmt::Display for ForwardStats {
             write!(f, " ({})", drops.join(", "))?;
         }
         write!(f, ", {} reconnects", self.reconnects)?;
+        if self.tls_handshake_failures > 0 {
+            write!(f, ", {} TLS handshakes failed", self.tls_handshake_failures)?;
+        }
         if self.recovered > 0 {
             write!(f, ", {} recovered from the spool", self.recovered)?;
         }
@@ -344,17 +357,21 @@ struct Counters {
     relp_resent: u64,
     relp_bad_txnr: u64,
     relp_refused: u64,
+    tls_handshake_failures: u64,
 }
 
 /// The byte stream of an upstream connection, as a [`Session`] drives it: nonblocking reads
 /// and writes (`WouldBlock` when the socket is not ready) over a descriptor the dispatcher
 /// waits on.
 ///
-/// The plain socket is one ([`SockStream`]). A TLS layer is another: a rustls
-/// `ClientConnection` over the socket, whose `read` and `write` move records through it and
-/// whose [`wants_write`](Link::wants_write) says when it holds bytes of its own to send
-/// (handshake, alerts), so that the session waits for writability; it is made from the
-/// connected socket by the forwarder's [`LinkMaker`].
+/// The plain socket is one ([`SockStream`]). A TLS layer is another
+/// ([`crate::forward_tls`]): a rustls `ClientConnection` over the socket, whose `read` and
+/// `write` move records through it, which refuses writes (`WouldBlock`) until its handshake
+/// is [established](Link::established), and whose [`wants_write`](Link::wants_write) says
+/// when it holds bytes of its own to send (handshake, alerts, records encrypted and not yet
+/// taken by the socket), so that the session waits for writability and commits a batch only
+/// once the socket took all of it; it is made from the connected socket by the forwarder's
+/// [`LinkMaker`].
 pub trait Link: Read + Write + Send {
     /// The descriptor the dispatcher waits on.
     fn fd(&self) -> BorrowedFd<'_>;
@@ -362,6 +379,11 @@ pub trait Link: Read + Write + Send {
     /// Whether the layer holds bytes to send that no [`Write::write`] queued (plain: never).
     fn wants_write(&self) -> bool {
         false
+    }
+
+    /// Whether records may be written: the handshake finished (plain: always).
+    fn established(&self) -> bool {
+        true
     }
 }
 
@@ -398,6 +420,8 @@ enum Msg {
     Adopt(Box<Session>),
     /// A session ended: `None` when it finished cleanly (drained at a stop).
     Ended(Option<io::Error>),
+    /// A session's TLS handshake finished.
+    Up,
 }
 
 /// The ACTs of the forwarder's timers.
@@ -440,6 +464,8 @@ struct Shared {
     target: Mutex<Option<(Arc<dyn Remote>, Token)>>,
     parked: Mutex<Parked>,
     link: Mutex<LinkMaker>,
+    /// The TLS client, when forwarding over TLS (its files reload on SIGHUP).
+    tls: Option<ForwardTls>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -474,6 +500,7 @@ impl Shared {
             relp_resent: c.relp_resent,
             relp_bad_txnr: c.relp_bad_txnr,
             relp_refused: c.relp_refused,
+            tls_handshake_failures: c.tls_handshake_failures,
         }
     }
 
@@ -627,9 +654,18 @@ impl Supervisor {
             Ok(link) => Session::new(self.shared.clone(), link, ctx.now()),
             Err(e) => return self.failed(ctx, e),
         };
+        let established = session.link.established();
         if let Err(e) = self.host(ctx, session) {
             return self.failed(ctx, e);
         }
+        // A TLS session is up once its handshake finished (the session says so).
+        if established {
+            self.up();
+        }
+    }
+
+    /// The upstream answers: the outage (if any) ends and the back-off starts again.
+    fn up(&mut self) {
         let queued = self.shared.spool.lock().len();
         let mut counters = self.shared.counters.lock();
         if let Some(since) = self.outage.down_since.take() {
@@ -691,6 +727,7 @@ impl EventHandler for Supervisor {
                 }
             }
             Msg::Ended(e) => self.ended(ctx, e),
+            Msg::Up => self.up(),
         }
         Disposition::Continue
     }
@@ -786,6 +823,10 @@ struct Session {
     error: Option<io::Error>,
     /// The last read stopped before the socket was drained (bounded per upcall).
     unread: bool,
+    /// When the connection was made (the handshake's deadline counts from it).
+    opened: Instant,
+    /// The supervisor still waits to hear that the handshake finished.
+    announce: bool,
 }
 
 /// Bytes asked of the spool per batch.
@@ -793,6 +834,7 @@ const BATCH_BYTES: usize = 256 << 10;
 
 impl Session {
     fn new(shared: Arc<Shared>, link: Box<dyn Link>, now: Instant) -> Box<Session> {
+        let link_established = link.established();
         let mut out = OutBuffer::with_limit(BATCH_BYTES);
         let proto = match shared.opts.transport {
             Transport::Relp => {
@@ -826,6 +868,8 @@ impl Session {
             progress: now,
             error: None,
             unread: false,
+            opened: now,
+            announce: !link_established,
         })
     }
 
@@ -870,10 +914,13 @@ impl Session {
         Ok(())
     }
 
-    /// Writes what is queued; true when nothing is left.
+    /// Writes what is queued; true when nothing is left, in the buffer nor in the link (so
+    /// that a batch is committed only once the socket took all of it).
     fn flush(&mut self, now: Instant) -> io::Result<bool> {
         let before = self.out.len();
         let empty = self.out.flush(&mut self.link)?;
+        self.link.flush()?;
+        let empty = empty && !self.link.wants_write();
         if empty || self.out.len() < before {
             self.progress = now;
         }
@@ -913,7 +960,15 @@ impl Session {
 
     /// Checks the session's deadlines.
     fn check(&self, now: Instant) -> io::Result<Option<()>> {
-        if !self.out.is_empty() && now.saturating_duration_since(self.progress) >= WRITE_STALL {
+        if !self.link.established() && now.saturating_duration_since(self.opened) >= WRITE_STALL {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the upstream did not finish the TLS handshake within {WRITE_STALL:?}"),
+            ));
+        }
+        if (!self.out.is_empty() || self.link.wants_write())
+            && now.saturating_duration_since(self.progress) >= WRITE_STALL
+        {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!("the upstream took nothing for {WRITE_STALL:?}"),
@@ -980,6 +1035,10 @@ impl Session {
             }
         }
         self.shared.counters.lock().relp_in_flight = self.in_flight();
+        if self.announce && self.link.established() {
+            self.announce = false;
+            let _ = ctx.notify(self.sup, Box::new(Msg::Up));
+        }
         match result {
             Ok(Some(())) => {}
             // Finished: drained at a stop.
@@ -990,7 +1049,9 @@ impl Session {
             }
         }
         let mut interest = Interest::READ;
-        if !self.out.is_empty() || self.link.wants_write() {
+        // Until the handshake finishes the link takes no record: only its own bytes wait
+        // for writability (else a queued batch would spin on a writable socket).
+        if (!self.out.is_empty() && self.link.established()) || self.link.wants_write() {
             interest |= Interest::WRITE;
         }
         if let Some(me) = ctx.current()
@@ -1236,6 +1297,13 @@ impl EventHandler for SessionHandler {
             counters.relp_resent += s.in_flight();
             counters.relp_in_flight = 0;
             counters.connected = false;
+            if !s.link.established()
+                && error
+                    .as_ref()
+                    .is_some_and(|e| e.kind() != io::ErrorKind::Interrupted)
+            {
+                counters.tls_handshake_failures += 1;
+            }
         }
         let _ = ctx.notify(s.sup, Box::new(Msg::Ended(error)));
     }
@@ -1266,6 +1334,13 @@ impl ForwardHandle {
     /// The upstream address.
     pub fn upstream(&self) -> SocketAddr {
         self.0.upstream
+    }
+
+    /// Reads the TLS files again (SIGHUP), when forwarding over TLS: the next connection
+    /// uses them, the established one keeps its session; on an error the running
+    /// configuration stays. `None`: forwarding in cleartext.
+    pub fn reload_tls(&self) -> Option<Result<(), crate::tls::TlsError>> {
+        self.0.tls.as_ref().map(ForwardTls::reload)
     }
 
     /// Ends a stop's drain now (a second SIGTERM): what is not delivered goes to the spool.
@@ -1314,6 +1389,16 @@ impl Forwarder {
         cfg.full = opts.spool_full;
         // Several segments per spool, so that drop-oldest drops a part of it at a time.
         cfg.segment_bytes = (opts.spool_max / 8).clamp(512, 4 << 20);
+        let tls = match &opts.tls {
+            Some(o) => Some(ForwardTls::new(o.clone(), upstream).map_err(|e| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("--forward-tls: {e}"))
+            })?),
+            None => None,
+        };
+        let link: LinkMaker = match &tls {
+            Some(t) => t.link_maker(),
+            None => Arc::new(plain_link),
+        };
         let spool = Spool::open(cfg)?;
         if !spool.is_empty() {
             tracing::info!(
@@ -1332,7 +1417,8 @@ impl Forwarder {
             wake_pending: AtomicBool::new(false),
             target: Mutex::new(None),
             parked: Mutex::new(Parked::default()),
-            link: Mutex::new(Arc::new(plain_link)),
+            link: Mutex::new(link),
+            tls,
         });
         Ok(Forwarder {
             shared,

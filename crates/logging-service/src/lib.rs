@@ -54,6 +54,7 @@ pub mod clickhouse;
 pub mod client;
 mod error;
 pub mod forward;
+pub mod forward_tls;
 pub mod intercept;
 pub mod limits;
 pub mod line;

@@ -468,6 +468,14 @@ impl Logd {
     pub fn reconfigure(&mut self) -> Result<Report, Error> {
         let reopened = self.env.output.reopen();
         self.env.security.reload_tls(&self.env.output);
+        match self.forwarder.as_ref().and_then(ForwardHandle::reload_tls) {
+            Some(Ok(())) => self.env.output.count(|s| s.tls_reloads += 1),
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "the forwarder's TLS files not reloaded; the running ones stay");
+                self.env.output.count(|s| s.tls_reload_failures += 1);
+            }
+            None => {}
+        }
         let result = match reopened {
             Ok(()) => self.configurator.reconfigure().map_err(Error::from),
             Err(e) => Err(Error::Io {

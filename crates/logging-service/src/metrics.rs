@@ -280,6 +280,12 @@ pub fn registry(s: &Stats) -> Registry {
             "Connection attempts to the upstream that failed",
             f.connect_failures,
         );
+        counter(
+            reg,
+            "forward_tls_handshake_failures",
+            "TLS sessions to the upstream that ended before their handshake finished",
+            f.tls_handshake_failures,
+        );
     }
     counter(
         reg,

@@ -21,14 +21,16 @@ const MAX_FSYNC_INTERVAL: Duration = Duration::from_secs(3600);
 const AFTER_HELP: &str = "\
 Signals: SIGTERM or SIGINT stop logd, writing everything read; forwarding drains for
 --stop-timeout, then spools the rest; a second SIGTERM or SIGINT stops draining at once.
-SIGHUP re-reads the svc.conf (checked whole before anything changes) and reopens the files
-(after logrotate or a `mv`).
+SIGHUP re-reads the svc.conf (checked whole before anything changes), reopens the files
+(after logrotate or a `mv`) and reads the TLS certificates again (established sessions go on).
 Forwarding queues --forward-queue bytes in memory, then spools to --spool-dir up to --spool-max,
 then applies --spool-full; what is spooled is replayed in order when the upstream is back and
 after a restart. Over RELP (--forward relp://HOST:PORT) every record goes to the spool on disk,
 and leaves it only once the upstream acknowledged it (and every record before it); at most
 --relp-window records are unacknowledged. The RELP listener (--relp-port) acknowledges a
-record only once it is stored (and spooled, when forwarding).
+record only once it is stored (and spooled, when forwarding). With --forward-tls the upstream
+must show a certificate of --forward-tls-ca naming --forward-tls-server-name; a refused
+handshake is logged and counted, and the records wait in the spool.
 Exit status: 0 after a clean stop; 1 when records were dropped because they could not be stored;
 64 usage, 69 a port or address unavailable, 73 the data directory unusable, 78 a bad svc.conf.";
 
@@ -91,6 +93,26 @@ pub struct Cli {
     /// Reconnection back-off: first delay and cap, doubling with jitter (`100ms:30s`).
     #[arg(long, value_name = "BASE:CAP", default_value = "100ms:30s", requires = "forward", value_parser = parse_backoff)]
     forward_backoff: (Duration, Duration),
+    /// Forward over TLS: RFC 5425 (syslog over TLS, octet counting), or RELP over TLS with
+    /// `relp://`; the upstream's certificate must chain to --forward-tls-ca and name
+    /// --forward-tls-server-name.
+    #[arg(long, requires_all = ["forward", "forward_tls_ca"])]
+    forward_tls: bool,
+    /// CA bundle (PEM) the upstream's certificate must chain to [default: none; needed by --forward-tls]
+    #[arg(long, value_name = "FILE", requires = "forward_tls")]
+    forward_tls_ca: Option<PathBuf>,
+    /// The client certificate chain (PEM) shown to an upstream that asks for one [default: none]
+    #[arg(long, value_name = "FILE", requires_all = ["forward_tls", "forward_tls_key"])]
+    forward_tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM) [default: none]
+    #[arg(long, value_name = "FILE", requires = "forward_tls_cert")]
+    forward_tls_key: Option<PathBuf>,
+    /// The name the upstream's certificate must carry [default: the upstream's IP address]
+    #[arg(long, value_name = "NAME", requires = "forward_tls")]
+    forward_tls_server_name: Option<String>,
+    /// The oldest TLS version the forwarder speaks: `1.2` or `1.3`.
+    #[arg(long, value_name = "VERSION", default_value = "1.2", value_parser = parse_min_version)]
+    forward_tls_min_version: crate::tls::MinVersion,
     /// How long a stop keeps forwarding (and inserting into ClickHouse) before it spools the rest.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration_up_to(Duration::from_secs(3600)))]
     stop_timeout: Duration,
@@ -522,6 +544,17 @@ impl Cli {
                 backoff_base: self.forward_backoff.0,
                 backoff_cap: self.forward_backoff.1,
                 stop_timeout: self.stop_timeout,
+                tls: self
+                    .forward_tls
+                    .then(|| crate::forward_tls::ForwardTlsOptions {
+                        ca: self.forward_tls_ca.clone().unwrap_or_default(),
+                        identity: self
+                            .forward_tls_cert
+                            .clone()
+                            .zip(self.forward_tls_key.clone()),
+                        server_name: self.forward_tls_server_name.clone(),
+                        min_version: self.forward_tls_min_version,
+                    }),
                 ..ForwardOptions::default()
             },
             idle: self.idle_timeout,
@@ -745,6 +778,10 @@ mod tests {
             ("tls_client_auth", &["--tls-client-auth", "always"]),
             ("tls_min_version", &["--tls-min-version", "1.1"]),
             (
+                "forward_tls_min_version",
+                &["--forward-tls-min-version", "1.0"],
+            ),
+            (
                 "tls_handshake_timeout",
                 &["--tls-handshake-timeout", "soon"],
             ),
@@ -767,6 +804,10 @@ mod tests {
             "tls_key",
             "tls_ca",
             "tls_permitted_peer",
+            "forward_tls_ca",
+            "forward_tls_cert",
+            "forward_tls_key",
+            "forward_tls_server_name",
         ];
         let cmd = Cli::command();
         for arg in cmd.get_arguments() {

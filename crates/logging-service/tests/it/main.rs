@@ -2,6 +2,7 @@
 
 mod ace_interop;
 mod clickhouse;
+mod forward_tls;
 mod forwarding;
 mod host_flood;
 mod hostile;
