@@ -578,9 +578,10 @@ impl UtcCache {
     /// `t` itself. Compares the 19 bytes as one array, then checks the fraction's digits.
     fn is_same_second_time_form(&self, t: &str) -> bool {
         let b = t.as_bytes();
-        self.zulu.is_some_and(|zulu| {
+        // By reference: a copy of the arrays to the stack stalled the load that compares them.
+        self.zulu.as_ref().is_some_and(|zulu| {
             is_time_form(t)
-                && <[u8; 19]>::try_from(&b[..19]).is_ok_and(|head| head == zulu)
+                && <&[u8; 19]>::try_from(&b[..19]).is_ok_and(|head| head == zulu)
                 && b[20..26].iter().all(u8::is_ascii_digit)
         })
     }
