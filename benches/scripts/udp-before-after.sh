@@ -10,7 +10,7 @@
 # the same header) at about RATE per second, in bursts of 32, then waits until logd's files
 # stop growing. Prints one line per run (`round build stored cpu-ticks ticks-per-100k`) and
 # the median of the per-round ratios new/old of CPU per stored record, and the stored
-# counts (a lost datagram is the kernel's drop, counted by logd at 43ab73e's successor).
+# counts (a datagram not stored was dropped by the kernel: the receive buffer was full).
 set -euo pipefail
 old=$1 new=$2 rounds=${3:-5} records=${4:-400000} rate=${5:-100000}
 work=$(mktemp -d)
