@@ -370,7 +370,7 @@ impl RecordBatch {
         let sent = m.timestamp.as_deref();
         match (m.dialect, sent) {
             // TIME's own form within the second of the record before: itself, unconverted
-            // (most senders' records; a fifth of the syslog path went to converting them).
+            // (most senders' records; converting them again was about 7% of a record's user time).
             (Dialect::Rfc5424, Some(t)) if self.utc.is_same_second_time_form(t) => {
                 self.text.push_str(t);
             }
