@@ -8,9 +8,12 @@
 # LOGD_EXTRA adds options to both logd runs (word-split), e.g. LOGD_EXTRA="--forward
 # 127.0.0.1:PORT" to measure ingest while forwarding to an upstream started beforehand.
 #
-# Prints one line per run (`round wire conns build records/s cpu-ticks`) and, per
-# (wire, conns), the medians of the per-round ratios new/old of records/s and of CPU. Servers run on 127.0.0.1, high ports,
-# and are stopped by PID.
+# Prints one line per run (`round wire conns build records/s cpu-ticks user-ticks
+# system-ticks [p50 p99]`) and, per (wire, conns), the medians of the per-round ratios
+# new/old of records/s, of CPU and of its user part (logd's own code; the system part is
+# mostly the copies into the page cache and socket reads, whose cost on a VM swings with the
+# host's memory: see docs/benchmarks.md). Servers run on 127.0.0.1, high ports, and are
+# stopped by PID.
 #
 # Environment: FSYNC (logd's --fsync, default none), CONCURRENCY (default reactor) and THREADS
 # (its --threads), WIRES and CONNS (default "ace syslog" and "1 16"), and PROBE: the path of
@@ -55,8 +58,8 @@ for round in $(seq 1 "$rounds"); do
                     --connections "$conns" --records $((records / conns)) --message-bytes 64 \
                     --marker "ba${round}x" --timeout 120 |
                     sed -n 's/.*"records_per_sec":\([0-9.]*\).*/\1/p')
-                # logd's user + system CPU ticks over its whole life (start-up is a few).
-                cpu=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+                # logd's user + system CPU ticks over its whole life (start-up is a few), and each.
+                cpu=$(awk '{print $14 + $15, $14, $15}' "/proc/$pid/stat")
                 lat=""
                 if [[ -n $probe ]]; then
                     touch "$work/flood-over"
@@ -78,15 +81,16 @@ ratio() { # column, wire, conns: the sorted per-round ratios new/old
     done | sort -g
 }
 median() { awk '{a[NR]=$1} END{print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2}'; }
-echo "medians of per-round ratios new/old (records/s; CPU ticks, lower is better):"
+echo "medians of per-round ratios new/old (records/s; CPU ticks and user ticks, lower is better):"
 for wire in $wires; do
     for conns in $conns_list; do
         rate=$(ratio 5 "$wire" "$conns")
         cpu=$(ratio 6 "$wire" "$conns")
-        echo "$wire $conns connections: records/s $(echo "$rate" | median) (rounds: $(echo $rate)); CPU $(echo "$cpu" | median) (rounds: $(echo $cpu))"
+        user=$(ratio 7 "$wire" "$conns")
+        echo "$wire $conns connections: records/s $(echo "$rate" | median) (rounds: $(echo $rate)); CPU $(echo "$cpu" | median) (rounds: $(echo $cpu)); user CPU $(echo "$user" | median) (rounds: $(echo $user))"
         if [[ -n $probe ]]; then
-            p50=$(ratio 7 "$wire" "$conns")
-            p99=$(ratio 8 "$wire" "$conns")
+            p50=$(ratio 9 "$wire" "$conns")
+            p99=$(ratio 10 "$wire" "$conns")
             echo "  second client's RELP round trip: p50 $(echo "$p50" | median) (rounds: $(echo $p50)); p99 $(echo "$p99" | median) (rounds: $(echo $p99))"
         fi
     done
