@@ -60,6 +60,19 @@ thread_local! {
 /// });
 /// assert_eq!(batched.try_with(|count| *count), None); // the main thread never used it
 /// ```
+///
+/// The objects must be `'static`: a thread's object outlives any stack frame of the thread that
+/// made the instance, so it cannot borrow from one (the course's "restricts implementation
+/// options"):
+///
+/// ```compile_fail
+/// use concurrency::ThreadSpecific;
+///
+/// let prefix = String::from("gateway-7");
+/// let label = &prefix;
+/// let names = ThreadSpecific::new(move || label); // a `&String`: not 'static
+/// names.with(|n| n.len());
+/// ```
 pub struct ThreadSpecific<T: 'static> {
     key: TssKey,
     init: Box<dyn Fn() -> T + Send + Sync>,

@@ -95,3 +95,29 @@ fn dropping_the_instance_drops_the_calling_threads_object() {
     drop(tss);
     assert_eq!(dropped.load(Ordering::SeqCst), 1);
 }
+
+/// Course consequence "restricts implementation options": the object is lent to `with` as
+/// `&mut T`, so code that reaches the same instance again from inside `with` (a logger called
+/// by the code that is filling the batch, say) cannot get a second borrow: the nested access
+/// panics. The panic costs only that access: the borrow is released while unwinding, and the
+/// object keeps what the outer call had put in it.
+#[test]
+fn restricts_implementation_options_a_re_entrant_access_inside_with_panics() {
+    let batch = ThreadSpecific::new(Vec::<u32>::new);
+    let nested = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        batch.with(|outer| {
+            outer.push(1);
+            batch.with(|inner| inner.push(2));
+        })
+    }));
+    let message = nested.expect_err("a nested access must not succeed");
+    let text = message
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| message.downcast_ref::<&str>().copied())
+        .unwrap_or_default();
+    assert!(text.contains("borrow"), "{text}");
+    assert_eq!(batch.get(), [1]);
+    batch.with(|b| b.push(3));
+    assert_eq!(batch.get(), [1, 3]);
+}
