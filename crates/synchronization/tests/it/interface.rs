@@ -147,3 +147,49 @@ fn forgetting_a_host_hands_back_its_counts_and_adjusts_the_totals() {
         }
     );
 }
+
+/// A component that follows the pattern inside, but whose interface method calls another
+/// component's interface method while it holds its own lock (an uplink statistics component
+/// forwarding to a gateway's, and the gateway's forwarding back).
+struct Forwarding {
+    count: Guarded<u64, MutexLock>,
+}
+
+impl Forwarding {
+    /// The interface method: takes this component's lock, then calls `other`'s interface. It
+    /// probes the other lock with `try_write` where real code would call `write`, and reports
+    /// whether that call would have had to wait.
+    fn record_and_forward(&self, other: &Forwarding, both_hold: &std::sync::Barrier) -> bool {
+        let mut own = self.count.write();
+        *own += 1;
+        both_hold.wait(); // each thread now holds its own component's lock
+        let would_wait = other.count.try_write().is_none();
+        both_hold.wait(); // neither lets go before both have tried
+        would_wait
+    }
+}
+
+/// Course consequence "potential for deadlock": the pattern rules out a component deadlocking
+/// with itself, not two components calling each other. Two threads enter the two components'
+/// interfaces at once; each then needs the lock the other holds, so with `write` instead of the
+/// probe both would wait forever.
+#[test]
+fn potential_for_deadlock_two_components_calling_each_other_wait_for_each_other() {
+    let uplink = Forwarding {
+        count: Guarded::new(0),
+    };
+    let gateway = Forwarding {
+        count: Guarded::new(0),
+    };
+    let both_hold = std::sync::Barrier::new(2);
+    let (a, b) = thread::scope(|s| {
+        let a = s.spawn(|| uplink.record_and_forward(&gateway, &both_hold));
+        let b = s.spawn(|| gateway.record_and_forward(&uplink, &both_hold));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert!(a && b, "each thread would wait for the other: a deadlock");
+    // One at a time, the same calls go through: the deadlock needs both at once.
+    let alone = std::sync::Barrier::new(1);
+    assert!(!uplink.record_and_forward(&gateway, &alone));
+    assert_eq!((*uplink.count.read(), *gateway.count.read()), (2, 1));
+}
