@@ -84,3 +84,21 @@ fn lazylock_is_the_idiomatic_form_with_the_initialiser_named_at_the_declaration(
     assert_eq!(INITS.load(Ordering::SeqCst), 1);
     assert_eq!(seen, vec![9; THREADS]);
 }
+
+/// Course consequence "additional mutex": every double-checked cell carries a mutex besides its
+/// flag and its value, used only by the first callers; std's `OnceLock` keeps its waiters on a
+/// futex in its one state word and is smaller by about the mutex.
+#[test]
+fn additional_mutex_each_cell_carries_one_that_oncelock_does_without() {
+    use std::mem::size_of;
+    let cell = size_of::<DoubleChecked>();
+    let parts = size_of::<std::sync::atomic::AtomicBool>()
+        + size_of::<std::sync::atomic::AtomicU64>()
+        + size_of::<std::sync::Mutex<()>>();
+    assert!(cell >= parts, "{cell} bytes for {parts} bytes of parts");
+    let once = size_of::<std::sync::OnceLock<u64>>();
+    assert!(
+        once + size_of::<std::sync::Mutex<()>>() <= cell,
+        "OnceLock<u64> {once} bytes, DoubleChecked {cell}"
+    );
+}
