@@ -37,6 +37,9 @@ impl Counts {
 
 const BATCH: u64 = 1_000;
 
+/// One way of making the call, by name; its argument is the step number.
+type Way<'a> = (&'static str, Box<dyn FnMut(u64) + 'a>);
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -44,13 +47,17 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let smoke = std::env::args().any(|a| a == "--test" || a == "--list");
-    let (rounds, calls) = if smoke { (1, 2 * BATCH) } else { (21, 100 * BATCH) };
+    let (rounds, calls) = if smoke {
+        (1, 2 * BATCH)
+    } else {
+        (21, 100 * BATCH)
+    };
 
     let mut direct = Counts::default();
     let locked = Mutex::new(Counts::default());
     let active = ActiveObject::new(Counts::default(), BATCH as usize);
 
-    let mut ways: Vec<(&str, Box<dyn FnMut(u64)>)> = vec![
+    let mut ways: Vec<Way<'_>> = vec![
         (
             "direct",
             Box::new(|i| {
