@@ -129,3 +129,27 @@ fn errors_say_what_went_wrong() {
         "the token table is full (3 outstanding tokens)"
     );
 }
+
+/// Course consequence "application re-mapping": an index ACT names a slot, not an address, so the
+/// initiator's table may be rearranged (here its slot vector reallocated many times over as it
+/// grows from one slot to 50,001) and every token issued before still finds its own context.
+#[test]
+fn application_re_mapping_tokens_name_slots_so_they_survive_the_table_growing() {
+    let mut table = TokenTable::with_limit(100_000);
+    let first = table.issue(String::from("first")).unwrap();
+    let small = table.memory_bytes();
+    let rest: Vec<CompletionToken> = (0..50_000)
+        .map(|i| table.issue(format!("request {i}")).unwrap())
+        .collect();
+    assert!(
+        table.memory_bytes() > 1000 * small,
+        "the table did not grow: {} then {} bytes",
+        small,
+        table.memory_bytes()
+    );
+    assert_eq!(table.complete(first), Ok(String::from("first")));
+    for (i, token) in rest.into_iter().enumerate().rev() {
+        assert_eq!(table.complete(token), Ok(format!("request {i}")));
+    }
+    assert!(table.is_empty());
+}
