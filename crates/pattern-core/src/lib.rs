@@ -61,6 +61,8 @@ mod clock;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod dispatch;
+#[cfg(feature = "diagram")]
+pub mod diagram;
 mod error;
 mod handle;
 mod handler;
