@@ -69,6 +69,8 @@ pub struct Step {
     pub message: String,
     /// The arrow.
     pub kind: Kind,
+    /// The thread that emitted it (its name, or `T1`, `T2`, ... in the order unnamed threads first spoke).
+    pub thread: String,
 }
 
 #[derive(Default)]
@@ -76,14 +78,33 @@ struct Log {
     steps: Vec<Step>,
     threads: Vec<std::thread::ThreadId>,
     paused: bool,
-    dropped: usize,
 }
+
+impl Log {
+    /// The label of the calling thread: its name, else `T<n>` by order of first appearance.
+    fn thread_label(&mut self) -> String {
+        let me = std::thread::current();
+        if let Some(name) = me.name() {
+            return name.to_owned();
+        }
+        let n = match self.threads.iter().position(|t| *t == me.id()) {
+            Some(n) => n,
+            None => {
+                self.threads.push(me.id());
+                self.threads.len() - 1
+            }
+        };
+        format!("T{}", n + 1)
+    }
+}
+
+/// The most steps a recording keeps (a diagram shows far fewer; this only bounds memory).
+const KEEP: usize = 100_000;
 
 #[derive(Default)]
 struct Shared {
     log: Mutex<Log>,
     changed: Condvar,
-    limit: usize,
 }
 
 impl Shared {
@@ -145,19 +166,10 @@ impl<S: Subscriber> Layer<S> for Recorder {
         if log.paused {
             return;
         }
-        let mut name = |who: Option<String>| -> String {
+        let thread = log.thread_label();
+        let name = |who: Option<String>| -> String {
             match who.as_deref() {
-                Some(THREAD) => {
-                    let me = std::thread::current().id();
-                    let n = match log.threads.iter().position(|t| *t == me) {
-                        Some(n) => n,
-                        None => {
-                            log.threads.push(me);
-                            log.threads.len() - 1
-                        }
-                    };
-                    format!("T{}", n + 1)
-                }
+                Some(THREAD) => thread.clone(),
                 Some(other) => other.to_owned(),
                 None => String::new(),
             }
@@ -167,11 +179,10 @@ impl<S: Subscriber> Layer<S> for Recorder {
             to: name(fields.to),
             message: fields.message,
             kind,
+            thread: thread.clone(),
         };
-        if log.steps.len() < self.0.limit {
+        if log.steps.len() < KEEP {
             log.steps.push(step);
-        } else {
-            log.dropped += 1;
         }
         drop(log);
         self.0.changed.notify_all();
@@ -183,6 +194,8 @@ pub struct Diagram {
     example: String,
     target: Option<(PathBuf, Arc<Shared>)>,
     aliases: Vec<(String, String)>,
+    limit: usize,
+    by_thread: bool,
 }
 
 impl fmt::Debug for Diagram {
@@ -207,10 +220,7 @@ impl Diagram {
     /// as "more of the same" at the end).
     pub fn from_env_limited(example: &str, limit: usize) -> Self {
         let target = std::env::var_os(ENV).and_then(|path| {
-            let shared = Arc::new(Shared {
-                limit,
-                ..Shared::default()
-            });
+            let shared = Arc::new(Shared::default());
             let subscriber = Registry::default().with(Recorder(shared.clone()));
             tracing::subscriber::set_global_default(subscriber)
                 .ok()
@@ -220,6 +230,8 @@ impl Diagram {
             example: example.to_owned(),
             target,
             aliases: Vec::new(),
+            limit,
+            by_thread: false,
         }
     }
 
@@ -231,6 +243,13 @@ impl Diagram {
     /// Shows participant `raw` (as the code names it) as `shown`.
     pub fn alias(&mut self, raw: impl Into<String>, shown: impl Into<String>) {
         self.aliases.push((raw.into(), shown.into()));
+    }
+
+    /// Draws each thread's steps together, threads in the order of their labels, instead of
+    /// the order in which they happened: for threads that do not interact, whose interleaving
+    /// is the scheduler's whim and nothing the pattern decides.
+    pub fn group_by_thread(&mut self) {
+        self.by_thread = true;
     }
 
     /// Stops recording until [`Diagram::resume`] (for set-up and tear-down the page need not show).
@@ -252,11 +271,13 @@ impl Diagram {
         if let Some((_, shared)) = &self.target {
             let mut log = shared.lock();
             if !log.paused {
+                let thread = log.thread_label();
                 log.steps.push(Step {
                     from: over.to_owned(),
                     to: String::new(),
                     message: text.to_owned(),
                     kind: Kind::Note,
+                    thread,
                 });
             }
         }
@@ -286,10 +307,11 @@ impl Diagram {
         }
     }
 
-    /// Waits until at least `n` steps with the message `message` are recorded (see [`Diagram::wait_for`]).
+    /// Waits until at least `n` steps whose message contains `message` are recorded (see
+    /// [`Diagram::wait_for`]; ten seconds at most).
     pub fn wait_for_count(&self, message: &str, n: usize) -> bool {
         self.wait_for(Duration::from_secs(10), |steps| {
-            steps.iter().filter(|s| s.message == message).count() >= n
+            steps.iter().filter(|s| s.message.contains(message)).count() >= n
         })
     }
 
@@ -306,10 +328,12 @@ impl Diagram {
         let Some((path, shared)) = &self.target else {
             return Ok(());
         };
-        let (steps, dropped) = {
-            let log = shared.lock();
-            (log.steps.clone(), log.dropped)
-        };
+        let mut steps = shared.lock().steps.clone();
+        if self.by_thread {
+            steps.sort_by(|a, b| a.thread.cmp(&b.thread));
+        }
+        let dropped = steps.len().saturating_sub(self.limit);
+        steps.truncate(self.limit);
         std::fs::write(path, render(&self.example, &steps, dropped, &self.aliases))
     }
 }
@@ -390,6 +414,7 @@ mod tests {
             to: to.into(),
             message: message.into(),
             kind,
+            thread: "main".into(),
         }
     }
 
@@ -414,11 +439,8 @@ mod tests {
     }
 
     #[test]
-    fn the_recorder_keeps_only_its_target_names_threads_and_stops_at_the_limit() {
-        let shared = Arc::new(Shared {
-            limit: 3,
-            ..Shared::default()
-        });
+    fn the_recorder_keeps_only_its_target_and_names_threads() {
+        let shared = Arc::new(Shared::default());
         let dispatch =
             tracing::Dispatch::new(Registry::default().with(Recorder(shared.clone())));
         tracing::dispatcher::with_default(&dispatch, || {
@@ -427,22 +449,38 @@ mod tests {
             std::thread::scope(|s| {
                 s.spawn(|| {
                     tracing::dispatcher::with_default(&dispatch, || {
-                        tracing::trace!(target: "posa_seq", from = "B", to = THREAD, kind = "reply", "two")
+                        tracing::trace!(target: "posa_seq", from = THREAD, to = "B", "unnamed")
                     })
                 });
+            });
+            std::thread::scope(|s| {
+                std::thread::Builder::new().name("worker".into()).spawn_scoped(s, || {
+                    tracing::dispatcher::with_default(&dispatch, || {
+                        tracing::trace!(target: "posa_seq", from = "B", to = THREAD, kind = "reply", "two")
+                    })
+                }).unwrap();
             });
             tracing::trace!(target: "posa_seq", from = THREAD, kind = "note", "three");
             tracing::trace!(target: "posa_seq", from = "A", to = "B", "four");
         });
         let log = shared.lock();
+        let seen: Vec<(&str, &str, &str, Kind, &str)> = log
+            .steps
+            .iter()
+            .map(|s| (&*s.from, &*s.to, &*s.message, s.kind, &*s.thread))
+            .collect();
+        // The test thread is named by the test harness.
+        let me = std::thread::current().name().unwrap_or("T1").to_owned();
+        let unnamed = if me == "T1" { "T2" } else { "T1" };
         assert_eq!(
-            log.steps,
+            seen,
             [
-                step("T1", "B", "one", Kind::Call),
-                step("B", "T2", "two", Kind::Reply),
-                step("T1", "", "three", Kind::Note),
+                (&*me, "B", "one", Kind::Call, &*me),
+                (unnamed, "B", "unnamed", Kind::Call, unnamed),
+                ("B", "worker", "two", Kind::Reply, "worker"),
+                (&*me, "", "three", Kind::Note, &*me),
+                ("A", "B", "four", Kind::Call, &*me),
             ]
         );
-        assert_eq!(log.dropped, 1);
     }
 }
