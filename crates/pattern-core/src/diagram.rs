@@ -240,7 +240,7 @@ impl Diagram {
         self.target.is_some()
     }
 
-    /// Shows participant `raw` (as the code names it) as `shown`.
+    /// Shows participant `raw` (as the code names it) as `shown`, in messages too.
     pub fn alias(&mut self, raw: impl Into<String>, shown: impl Into<String>) {
         self.aliases.push((raw.into(), shown.into()));
     }
@@ -374,7 +374,9 @@ pub fn render(example: &str, steps: &[Step], dropped: usize, aliases: &[(String,
     let mut body = String::new();
     for step in steps {
         let from = id(&show(&step.from), &mut participants);
-        let message = clean(&step.message);
+        let message = clean(&aliases.iter().fold(step.message.clone(), |m, (raw, shown)| {
+            m.replace(raw.as_str(), shown)
+        }));
         if step.kind == Kind::Note {
             body.push_str(&format!("    Note over {from}: {message}\n"));
             continue;
