@@ -67,7 +67,9 @@ const STAMP: &str = "<!-- sources: ";
 
 /// FNV-1a, 64 bits: stable across Rust versions and platforms (unlike `DefaultHasher`).
 fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(hash, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(hash, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The files whose change may change what `example` of the crate in `package_dir` draws:
@@ -115,6 +117,7 @@ pub(crate) fn stamp(root: &Path, package_dir: &Path, example: &str) -> String {
 }
 
 /// Rule: a generated diagram ends with the stamp of its sources as they are now.
+#[cfg(test)]
 fn check_fresh(name: &str, text: &str, stamp: &str) -> Option<String> {
     let found = text.lines().last().map(|l| format!("{l}\n"));
     (found.as_deref() != Some(stamp)).then(|| {
@@ -194,7 +197,9 @@ mod tests {
     fn tidy_a_stale_stamp_is_caught() {
         let stamp = "<!-- sources: 00000000000000aa -->\n";
         assert_eq!(check_fresh("ex", &format!("drawing\n{stamp}"), stamp), None);
-        assert!(check_fresh("ex", "drawing\n<!-- sources: 00000000000000bb -->\n", stamp).is_some());
+        assert!(
+            check_fresh("ex", "drawing\n<!-- sources: 00000000000000bb -->\n", stamp).is_some()
+        );
         assert!(check_fresh("ex", "drawing without a stamp\n", stamp).is_some());
         assert_ne!(fnv1a(1, b"a"), fnv1a(1, b"b"));
     }
@@ -205,7 +210,10 @@ mod tests {
         let root = crate::workspace_root().unwrap();
         let mut stale = Vec::new();
         let mut seen = 0;
-        for entry in fs::read_dir(root.join("docs/patterns/generated")).unwrap().flatten() {
+        for entry in fs::read_dir(root.join("docs/patterns/generated"))
+            .unwrap()
+            .flatten()
+        {
             let path = entry.path();
             let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
                 continue;

@@ -29,25 +29,27 @@ fn main() -> Result<(), Box<dyn Error>> {
     // The service: holds each token opaquely, then answers everything it got, last first.
     let (requests, inbox) = unbounded::<(CompletionToken, &'static str)>();
     let service_queue = queue.clone();
-    let service = std::thread::Builder::new().name("service".into()).spawn(move || {
-        let got: Vec<_> = inbox.iter().collect();
-        let mut refused = Vec::new();
-        for (token, sensor) in got.into_iter().rev() {
-            if sensor == "humidity" {
-                continue; // this sensor is offline: the request is never answered
+    let service = std::thread::Builder::new()
+        .name("service".into())
+        .spawn(move || {
+            let got: Vec<_> = inbox.iter().collect();
+            let mut refused = Vec::new();
+            for (token, sensor) in got.into_iter().rev() {
+                if sensor == "humidity" {
+                    continue; // this sensor is offline: the request is never answered
+                }
+                let value = match sensor {
+                    "boiler" => 81.5,
+                    "intake" => 12.25,
+                    "exhaust" => 240.0,
+                    _ => 1013.0,
+                };
+                if let Err(e) = service_queue.complete(token, value) {
+                    refused.push((sensor, e));
+                }
             }
-            let value = match sensor {
-                "boiler" => 81.5,
-                "intake" => 12.25,
-                "exhaust" => 240.0,
-                _ => 1013.0,
-            };
-            if let Err(e) = service_queue.complete(token, value) {
-                refused.push((sensor, e));
-            }
-        }
-        refused
-    })?;
+            refused
+        })?;
 
     let sensors = [
         ("boiler", "degC"),

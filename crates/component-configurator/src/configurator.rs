@@ -334,7 +334,9 @@ impl Configurator {
     /// Phase one of every (re)configuration: parse and check everything, change nothing.
     fn validate(&self, sources: &[Source]) -> Result<Arc<Vec<Desired>>> {
         seq!(note CFG, "phase 1: read, parse, check every directive (any error: apply nothing)");
-        let desired = self.desired(sources).inspect_err(|e| seq!(fail CFG => "admin", "Err({e})"))?;
+        let desired = self
+            .desired(sources)
+            .inspect_err(|e| seq!(fail CFG => "admin", "Err({e})"))?;
         for d in desired.iter() {
             self.check(d)?;
         }

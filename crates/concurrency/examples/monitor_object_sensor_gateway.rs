@@ -67,7 +67,10 @@ fn main() -> std::io::Result<()> {
     );
 
     // Three sensors push 50 readings each through the 2-slot queue while the uplink drains it.
-    diagram.note("main", "three sensors push 50 readings each while main pops (not drawn)");
+    diagram.note(
+        "main",
+        "three sensors push 50 readings each while main pops (not drawn)",
+    );
     diagram.pause();
     let sensors: Vec<_> = (3..6)
         .map(|s| {

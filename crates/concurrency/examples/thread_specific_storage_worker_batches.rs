@@ -26,7 +26,8 @@ impl Drop for Batch {
 fn main() -> std::io::Result<()> {
     // `cargo xtask demo --diagrams` draws the Thread-Specific Storage page's sequence diagram
     // from this run, each worker's steps together (they do not interact: that is the point).
-    let mut diagram = pattern_core::diagram::Diagram::from_env("thread_specific_storage_worker_batches");
+    let mut diagram =
+        pattern_core::diagram::Diagram::from_env("thread_specific_storage_worker_batches");
     diagram.group_by_thread();
     let (flush_tx, flush_rx) = mpsc::channel();
     let batches = ThreadSpecific::new(move || Batch {

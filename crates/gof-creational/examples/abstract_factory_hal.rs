@@ -3,10 +3,10 @@
 use std::fs;
 
 use gof_creational::Error;
-use pattern_core::diagram::Diagram;
 use gof_creational::abstract_factory::{
     CONSOLE_PORT, DRIVER_ENABLE_LINE, Hal, LED_LINE, LinuxHost, SimBoard, Timer, heartbeat,
 };
+use pattern_core::diagram::Diagram;
 
 /// Runs the firmware on whatever family the caller chose; no platform switch in here.
 fn boot<H: Hal>(hal: &mut H) -> Result<(), Error> {
@@ -34,7 +34,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  {event}");
     }
 
-    diagram.note("firmware (client)", "the same firmware on the Linux host family");
+    diagram.note(
+        "firmware (client)",
+        "the same firmware on the Linux host family",
+    );
     println!("== family 2: Linux host (sysfs-like files, monotonic clock) ==");
     let root = std::env::temp_dir().join(format!("gof-creational-hal-demo-{}", std::process::id()));
     let mut host = LinuxHost::open(&root)?;
@@ -55,7 +58,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     fs::remove_dir_all(&root)?;
 
-    diagram.note("firmware (client)", "a timer of one board given a line of another board");
+    diagram.note(
+        "firmware (client)",
+        "a timer of one board given a line of another board",
+    );
     println!("== mixing families ==");
     let mut other = SimBoard::default();
     println!(

@@ -1,10 +1,10 @@
 //! Factory Method: one log framework, two applications, each creating its own records.
 
-use pattern_core::diagram::Diagram;
 use gof_creational::factory_method::{
     AccessLogApp, DynLogApplication, LogApplication, LogFramework, LogRecord, SensorLogApp,
     application_named,
 };
+use pattern_core::diagram::Diagram;
 
 const INPUT: &str = "\
 # mixed input: each application keeps what it can make sense of

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use pattern_core::diagram::Diagram;
 use gof_creational::prototype::{
     BusLog, Calibration, Device, PrototypeRegistry, Relay, TemperatureSensor,
 };
+use pattern_core::diagram::Diagram;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `cargo xtask demo --diagrams` draws the Prototype page's sequence diagram from the

@@ -4,8 +4,8 @@ use std::sync::Barrier;
 use std::thread;
 
 use gof_creational::Error;
-use pattern_core::diagram::Diagram;
 use gof_creational::singleton::{Config, Sampler, build_info};
+use pattern_core::diagram::Diagram;
 
 const SITE_CONFIG: &str = "\
 device_name = boiler-room
@@ -56,7 +56,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .count()
     });
     diagram.resume();
-    diagram.note("Client", &format!("{same} of 8 threads got the installed instance"));
+    diagram.note(
+        "Client",
+        &format!("{same} of 8 threads got the installed instance"),
+    );
     println!("threads: {same} of 8 saw the installed instance");
 
     // A second install is refused and the value handed back: the singleton cannot be replaced.

@@ -228,10 +228,11 @@ impl<A: LogApplication + ?Sized> LogFramework for A {
                 Err(e) => seq!(fail app => FRAMEWORK, "Err({e})"),
             }
             match created {
-                Ok(record) if {
-                    seq!(FRAMEWORK => app, "accepts(record) (hook)");
-                    self.accepts(&record)
-                } =>
+                Ok(record)
+                    if {
+                        seq!(FRAMEWORK => app, "accepts(record) (hook)");
+                        self.accepts(&record)
+                    } =>
                 {
                     *report.by_severity.entry(record.severity()).or_insert(0) += 1;
                     report.accepted.push(record);

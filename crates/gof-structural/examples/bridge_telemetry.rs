@@ -98,7 +98,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!();
     diagram.resume();
-    diagram.note("Client", "the publisher runs on another thread, its link in a SwappableLink");
+    diagram.note(
+        "Client",
+        "the publisher runs on another thread, its link in a SwappableLink",
+    );
     println!("== swapping the link while the publisher runs on another thread ==");
     let (serial, serial_rx) = SerialLine::with_capacity(4096);
     let (backup, backup_rx) = SerialLine::with_capacity(4096);

@@ -131,7 +131,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = quit.recv();
     });
     let stuck = RemoteDevice::new(TcpTransport::new(silent_addr, config));
-    diagram.note("Client", "a peer that accepts and never answers (300 ms reply timeout)");
+    diagram.note(
+        "Client",
+        "a peer that accepts and never answers (300 ms reply timeout)",
+    );
     println!(
         "{:<22} silent peer: {:?}",
         "",

@@ -93,7 +93,10 @@ fn main() -> std::io::Result<()> {
     gw.accept(reading("boiler", 80.4));
 
     println!("2. services added at run time, without touching the gateway");
-    diagram.note("application", "2. services added at run time, without touching the gateway");
+    diagram.note(
+        "application",
+        "2. services added at run time, without touching the gateway",
+    );
     gw.received.register(
         10,
         from_fn("calibrate", |r: &mut Reading| {
@@ -128,7 +131,10 @@ fn main() -> std::io::Result<()> {
     gw.accept(reading("boiler", 900.0));
 
     println!("3. layer symmetry: a checksum added before publish, checked on delivery");
-    diagram.note("application", "3. layer symmetry: a checksum added before publish, checked on delivery");
+    diagram.note(
+        "application",
+        "3. layer symmetry: a checksum added before publish, checked on delivery",
+    );
     gw.before_publish.register(
         0,
         from_fn("checksum", |r: &mut Reading| {
@@ -159,7 +165,10 @@ fn main() -> std::io::Result<()> {
     gw.before_publish.remove(corrupt);
 
     println!("4. an erroneous interceptor: its panic is contained, it is removed");
-    diagram.note("application", "4. an erroneous interceptor: its panic is contained, it is removed");
+    diagram.note(
+        "application",
+        "4. an erroneous interceptor: its panic is contained, it is removed",
+    );
     gw.received.register(
         15,
         from_fn("buggy plugin", |r: &mut Reading| {
@@ -182,7 +191,10 @@ fn main() -> std::io::Result<()> {
     );
 
     println!("5. a cascade: an alarm interceptor feeds a reading back into the gateway");
-    diagram.note("application", "5. a cascade: an alarm interceptor feeds a reading back into the gateway");
+    diagram.note(
+        "application",
+        "5. a cascade: an alarm interceptor feeds a reading back into the gateway",
+    );
     let gw2 = Arc::clone(&gw);
     gw.delivered.register(
         20,
@@ -201,7 +213,10 @@ fn main() -> std::io::Result<()> {
     gw.accept(reading("boiler", 120.4));
 
     println!("6. a service removed at run time: the range check goes");
-    diagram.note("application", "6. a service removed at run time: the range check goes");
+    diagram.note(
+        "application",
+        "6. a service removed at run time: the range check goes",
+    );
     gw.received.remove(range);
     gw.accept(reading("boiler", 900.4));
 

@@ -76,7 +76,7 @@ fn scenario(title: &str, strict: bool, diagram: &mut Diagram, joins: &mut usize)
         let (sensor, peer) = &peers[name];
         (&*peer).write_all(format!("{reading}\n").as_bytes())?;
         let mut ack = String::new();
-        BufReader::new(&*peer).read_line(&mut ack)?;
+        BufReader::new(peer).read_line(&mut ack)?;
         *joins += 1;
         diagram.wait_for_count("joins the followers", *joins);
         println!("{sensor}: sent {reading}, got {}", ack.trim_end());

@@ -353,7 +353,12 @@ fn clean(text: &str) -> String {
 }
 
 /// The mermaid page of `steps`: participants in the order they first appear.
-pub fn render(example: &str, steps: &[Step], dropped: usize, aliases: &[(String, String)]) -> String {
+pub fn render(
+    example: &str,
+    steps: &[Step],
+    dropped: usize,
+    aliases: &[(String, String)],
+) -> String {
     let show = |raw: &str| -> String {
         aliases
             .iter()
@@ -374,9 +379,13 @@ pub fn render(example: &str, steps: &[Step], dropped: usize, aliases: &[(String,
     let mut body = String::new();
     for step in steps {
         let from = id(&show(&step.from), &mut participants);
-        let message = clean(&aliases.iter().fold(step.message.clone(), |m, (raw, shown)| {
-            m.replace(raw.as_str(), shown)
-        }));
+        let message = clean(
+            &aliases
+                .iter()
+                .fold(step.message.clone(), |m, (raw, shown)| {
+                    m.replace(raw.as_str(), shown)
+                }),
+        );
         if step.kind == Kind::Note {
             body.push_str(&format!("    Note over {from}: {message}\n"));
             continue;
@@ -443,16 +452,16 @@ mod tests {
     #[test]
     fn the_recorder_keeps_only_its_target_and_names_threads() {
         let shared = Arc::new(Shared::default());
-        let dispatch =
-            tracing::Dispatch::new(Registry::default().with(Recorder(shared.clone())));
+        let dispatch = tracing::Dispatch::new(Registry::default().with(Recorder(shared.clone())));
         tracing::dispatcher::with_default(&dispatch, || {
             tracing::trace!(target: "posa_seq", from = THREAD, to = "B", "one");
             tracing::info!(from = "X", to = "Y", "another target");
             std::thread::scope(|s| {
                 s.spawn(|| {
-                    tracing::dispatcher::with_default(&dispatch, || {
-                        tracing::trace!(target: "posa_seq", from = THREAD, to = "B", "unnamed")
-                    })
+                    tracing::dispatcher::with_default(
+                        &dispatch,
+                        || tracing::trace!(target: "posa_seq", from = THREAD, to = "B", "unnamed"),
+                    )
                 });
             });
             std::thread::scope(|s| {

@@ -60,9 +60,9 @@
 mod clock;
 #[cfg(feature = "conformance")]
 pub mod conformance;
-mod dispatch;
 #[cfg(feature = "diagram")]
 pub mod diagram;
+mod dispatch;
 mod error;
 mod handle;
 mod handler;

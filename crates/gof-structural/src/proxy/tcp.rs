@@ -141,9 +141,8 @@ impl Transport for TcpTransport {
             Some(stream) => stream,
             None => {
                 seq!(note "TcpTransport", "no connection: connect");
-                self.connect().inspect_err(
-                    |e| seq!(fail "TcpTransport" => "RemoteDevice", "Err({e})"),
-                )?
+                self.connect()
+                    .inspect_err(|e| seq!(fail "TcpTransport" => "RemoteDevice", "Err({e})"))?
             }
         };
         seq!("TcpTransport" => "DeviceSkeleton", "frame (length + payload)");

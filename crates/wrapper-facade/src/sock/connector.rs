@@ -120,12 +120,18 @@ impl SockConnector {
         let connected = self.connect_deadline_traced(addr, deadline);
         match &connected {
             Ok(_) => seq!(reply CONNECTOR => APP, "Ok(SockStream)"),
-            Err(e) => seq!(fail CONNECTOR => APP, "Err({:?}): the OwnedFd dropped closes the socket", e.kind()),
+            Err(e) => {
+                seq!(fail CONNECTOR => APP, "Err({:?}): the OwnedFd dropped closes the socket", e.kind())
+            }
         }
         connected
     }
 
-    fn connect_deadline_traced(&self, addr: &InetAddr, deadline: Instant) -> io::Result<SockStream> {
+    fn connect_deadline_traced(
+        &self,
+        addr: &InetAddr,
+        deadline: Instant,
+    ) -> io::Result<SockStream> {
         let fd = self.prepare(addr, true)?;
         seq!(CONNECTOR => KERNEL, "connect(fd, sockaddr)");
         match raw_connect(fd.as_fd(), addr) {
