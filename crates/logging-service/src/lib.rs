@@ -13,8 +13,8 @@
 //! | Acceptor-Connector | `reactor::Acceptor` with a [`server::ConnectionFactory`] per format |
 //! | Leader/Followers, Half-Sync/Half-Async | chosen with `--concurrency`, same handlers |
 //! | Proactor           | `--concurrency proactor`: [`proactive`] feeds the same framers and store from io_uring completions |
-//! | Strategy           | [`server::Framing`] (ACE, syslog) and [`store::RecordSink`] (files, [`forward::Forwarder`]) |
-//! | Component Configurator | [`services`]: the listeners and statistics as components of a svc.conf, reconfigured on SIGHUP |
+//! | Strategy           | [`server::Framing`] (ACE, syslog) and [`store::RecordSink`] (files, [`forward::Forwarder`], [`clickhouse::ClickHouseSink`]) |
+//! | Component Configurator | [`services`]: the listeners, statistics and the ClickHouse sink as components of a svc.conf, reconfigured on SIGHUP |
 //! | (the server)     | [`logd::Logd`] runs the dispatcher and configures the [`services`] on it; they make the [`server`] handlers |
 //! | Interceptor        | [`intercept`]: filter, redact, route and rate-limit records at "record decoded", "before store", "before forward", "connection opened/closed" |
 //! | Asynchronous Completion Token | [`forward`] over RELP ([`relp`]): each record's transaction number leads to an `act` token whose context is its spool position |
@@ -50,6 +50,7 @@
 
 pub mod ace;
 pub mod cli;
+pub mod clickhouse;
 pub mod client;
 mod error;
 pub mod forward;

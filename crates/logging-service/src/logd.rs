@@ -69,6 +69,9 @@ pub struct LogdConfig {
     /// Sockets bound before start (socket activation, or bound as root before `--user`),
     /// which listeners on their addresses use instead of binding.
     pub sockets: services::SocketPool,
+    /// The arguments of a `ClickHouse` directive (`--clickhouse`; see [`crate::clickhouse`]),
+    /// added to the port options' directives.
+    pub clickhouse: Option<String>,
     /// TLS and the per-peer limits ([`tls_conn`]).
     pub security: tls_conn::SecurityOptions,
 }
@@ -94,6 +97,7 @@ impl Default for LogdConfig {
             udp_rcvbuf: None,
             plugin_trust: component_configurator::PluginTrust::Strict,
             sockets: services::SocketPool::default(),
+            clickhouse: None,
             security: tls_conn::SecurityOptions::default(),
         }
     }
@@ -180,6 +184,12 @@ impl LogdConfig {
         }
         if let Some(p) = self.relp_port {
             d.push_str(&format!("static {} \"-p {p}\"\n", services::RELP_LOGGING));
+        }
+        if let Some(args) = &self.clickhouse {
+            d.push_str(&format!(
+                "static {} \"{args}\"\n",
+                crate::clickhouse::CLICKHOUSE
+            ));
         }
         let tls = [
             (self.security.ace_tls_port, services::ACE_TLS),
@@ -388,6 +398,7 @@ impl Logd {
             forwarder: forwarder.clone(),
             sockets: cfg.sockets.clone(),
             proactor,
+            data_dir: cfg.store.dir.clone(),
             security: tls_conn::Security::new(cfg.security.clone()),
         };
         let thread = std::thread::Builder::new()

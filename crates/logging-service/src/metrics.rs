@@ -283,6 +283,36 @@ pub fn registry(s: &Stats) -> Registry {
     }
     counter(
         reg,
+        "clickhouse_rows_inserted",
+        "Rows ClickHouse answered 200 for",
+        s.clickhouse_inserted,
+    );
+    gauge(
+        reg,
+        "clickhouse_queued",
+        "Rows waiting for ClickHouse, in memory or in the spool",
+        s.clickhouse_queued,
+    );
+    counter(
+        reg,
+        "clickhouse_rows_dropped",
+        "Rows the ClickHouse spool dropped (full, or its disk refused them)",
+        s.clickhouse_dropped,
+    );
+    counter(
+        reg,
+        "clickhouse_inserts_failed",
+        "Inserts into ClickHouse that failed (no answer, or not 200)",
+        s.clickhouse_failed,
+    );
+    counter(
+        reg,
+        "clickhouse_batches_retried",
+        "Batches sent to ClickHouse again after a failed insert (possible duplicates)",
+        s.clickhouse_retried,
+    );
+    counter(
+        reg,
         "accept_backoffs",
         "Times accepting paused for lack of descriptors",
         s.accept_backoffs,

@@ -66,6 +66,8 @@ pub struct ServiceEnv {
     pub sockets: SocketPool,
     /// `--concurrency proactor`: where the TCP listeners are served instead of the reactor.
     pub proactor: Option<Arc<crate::proactive::Ingest>>,
+    /// The data directory (components keep their spools under it by default).
+    pub data_dir: std::path::PathBuf,
     /// TLS policies and per-peer limits.
     pub security: Security,
 }
@@ -778,6 +780,7 @@ pub fn check_file_with(
         forwarder: None,
         sockets: SocketPool::default(),
         proactor: None,
+        data_dir: Default::default(),
         security,
     };
     configurator(&env).check_file(path)
@@ -816,6 +819,10 @@ pub fn configurator(env: &ServiceEnv) -> Configurator {
     let e = env.clone();
     cfg.register_static(METRICS, move || {
         Box::new(crate::metrics::MetricsService::new(e.clone()))
+    });
+    let e = env.clone();
+    cfg.register_static(crate::clickhouse::CLICKHOUSE, move || {
+        Box::new(crate::clickhouse::ClickHouseService::new(e.clone()))
     });
     let chain = env.output.chain().clone();
     cfg.register_static(crate::intercept::INTERCEPTORS, move || {

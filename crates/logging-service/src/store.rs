@@ -43,6 +43,11 @@ pub trait RecordSink: Send + std::fmt::Debug {
     fn unplaced(&self) -> u64 {
         0
     }
+    /// The svc.conf component that attached this sink at run time ([`Output::attach`]),
+    /// so that removing the component detaches it.
+    fn component(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// When stored records are forced to disk.
@@ -960,6 +965,23 @@ pub struct Stats {
     pub relp_resent: u64,
     /// RELP: acknowledgements for no record in flight (forged or stale), refused.
     pub relp_bad_txnr: u64,
+    // The ClickHouse sink (`crate::clickhouse`), when configured (every instance of this run).
+    /// Records handed to the ClickHouse sink.
+    pub clickhouse_received: u64,
+    /// Rows found in the ClickHouse spool at start.
+    pub clickhouse_recovered: u64,
+    /// Rows ClickHouse answered 200 for.
+    pub clickhouse_inserted: u64,
+    /// Rows waiting for ClickHouse now (a gauge).
+    pub clickhouse_queued: u64,
+    /// Rows the ClickHouse spool dropped (full, or its disk refused them).
+    pub clickhouse_dropped: u64,
+    /// Inserts ClickHouse answered 200 for.
+    pub clickhouse_batches: u64,
+    /// Inserts that failed.
+    pub clickhouse_failed: u64,
+    /// Batches sent again after a failed insert (possible duplicates, found by `(logd, seq)`).
+    pub clickhouse_retried: u64,
     /// The forwarder's own counters (spooled, dropped by reason, upstream up or down,
     /// outages), when logd forwards.
     pub forwarder: Option<ForwardStats>,
@@ -1072,6 +1094,13 @@ impl Stats {
         self.dropped_pending_full + self.dropped_write_failed
     }
 
+    /// Whether every record the ClickHouse sink took or found in its spool is queued,
+    /// inserted or dropped under a counted reason (see [`crate::clickhouse::ClickHouseStats`]).
+    pub fn clickhouse_balances(&self) -> bool {
+        self.clickhouse_received + self.clickhouse_recovered
+            == self.clickhouse_queued + self.clickhouse_inserted + self.clickhouse_dropped
+    }
+
     /// Whether every record received is stored, held, counted as dropped, or taken by an
     /// interceptor (dropped or routed).
     pub fn store_balances(&self) -> bool {
@@ -1130,6 +1159,8 @@ pub struct Output {
     /// The interception points (`crate::intercept`).
     chain: Arc<crate::intercept::Chain>,
     sinks: Mutex<Vec<Box<dyn RecordSink>>>,
+    /// Sinks detached at run time, kept for their counters.
+    retired: Mutex<Vec<Box<dyn RecordSink>>>,
     stats: Mutex<Stats>,
     /// Whether a sink was backlogged after the last write or tick: read by every connection
     /// before it reads, so it must not take the sinks' lock.
@@ -1151,6 +1182,7 @@ impl Output {
         Arc::new(Output {
             chain,
             sinks: Mutex::new(sinks),
+            retired: Mutex::new(Vec::new()),
             stats: Mutex::new(Stats::default()),
             backlogged: AtomicBool::new(false),
         })
@@ -1217,11 +1249,33 @@ impl Output {
     pub fn stats(&self) -> Stats {
         let sinks = self.sinks.lock();
         let mut s = *self.stats.lock();
-        for sink in sinks.iter() {
+        for sink in sinks.iter().chain(self.retired.lock().iter()) {
             sink.add_stats(&mut s);
         }
         self.chain.add_stats(&mut s);
         s
+    }
+
+    /// Adds a sink at run time (a svc.conf component): it gets every batch written from now on.
+    pub fn attach(&self, sink: Box<dyn RecordSink>) {
+        self.sinks.lock().push(sink);
+    }
+
+    /// Removes the sink `component` attached: it gets no batch from now on. The caller
+    /// flushes it, and gives it to [`retire`](Self::retire) to keep its counters.
+    pub fn detach(&self, component: &str) -> Option<Box<dyn RecordSink>> {
+        let mut sinks = self.sinks.lock();
+        let i = sinks
+            .iter()
+            .position(|s| s.component() == Some(component))?;
+        let sink = sinks.remove(i);
+        self.note_backlog(&sinks);
+        Some(sink)
+    }
+
+    /// Keeps a detached sink's counters in [`stats`](Self::stats).
+    pub fn retire(&self, sink: Box<dyn RecordSink>) {
+        self.retired.lock().push(sink);
     }
 
     /// Whether a sink is backlogged: TCP readers pause until it is not.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use logging_service::cli::logc::{
-    BenchArgs, CheckArgs, Cli, Command, OutputArg, ReadArgs, SendArgs,
+    BenchArgs, CheckArgs, Cli, Command, OutputArg, QueryArgs, QueryOutput, ReadArgs, SendArgs,
 };
 use logging_service::client::{self, BenchConfig, Client, Message};
 use pattern_core::ErrorChain;
@@ -233,6 +233,59 @@ fn read(args: ReadArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `logc query`: a question (or `--sql`) to ClickHouse, the answer as a table or JSON lines.
+fn query(args: QueryArgs) -> ExitCode {
+    use logging_service::clickhouse::{Http, Question, question_sql, render_table, with_format};
+    use std::io::Write;
+    let time = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(logging_service::record::parse_rfc3339)
+    };
+    let sql = match &args.sql {
+        Some(sql) => sql.clone(),
+        None => question_sql(&Question {
+            table: args.table.clone(),
+            host: args.host.clone(),
+            since: time(&args.since),
+            until: time(&args.until),
+            grep: args.grep.clone(),
+            last: args.last,
+            counts: args.counts,
+        }),
+    };
+    let format = match args.output {
+        QueryOutput::Table => "TSVWithNames",
+        QueryOutput::Json => "JSONEachRow",
+    };
+    let sql = with_format(&sql, format);
+    let http = Http::new(&args.clickhouse, Duration::from_secs(60));
+    let answer = match http.post("", sql.as_bytes()) {
+        Ok((200, text)) => text,
+        Ok((status, text)) => {
+            return fail(
+                EXIT_DATA,
+                format!("ClickHouse answered {status}: {}", text.trim()),
+            );
+        }
+        Err(e) => {
+            return fail(
+                EXIT_UNAVAILABLE,
+                format!("cannot reach ClickHouse at {}: {e}", args.clickhouse),
+            );
+        }
+    };
+    // A table only when the answer is the format asked for (--sql may name its own).
+    let text = if args.output == QueryOutput::Table && sql.ends_with("FORMAT TSVWithNames") {
+        render_table(&answer)
+    } else {
+        answer
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -248,5 +301,6 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench(a),
         Command::Check(a) => check(a),
         Command::Read(a) => read(a),
+        Command::Query(a) => query(a),
     }
 }

@@ -314,6 +314,27 @@ fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result
             if f.balances() { "yes" } else { "no" }
         );
     }
+    if stats.clickhouse_received + stats.clickhouse_recovered > 0 {
+        let s = &stats;
+        say!(
+            "logd: clickhouse: {} inserted in {} batches, {} queued, {} dropped, {} failed inserts, {} batches retried",
+            s.clickhouse_inserted,
+            s.clickhouse_batches,
+            s.clickhouse_queued,
+            s.clickhouse_dropped,
+            s.clickhouse_failed,
+            s.clickhouse_retried
+        );
+        say!(
+            "logd: clickhouse ledger: received={} recovered={} queued={} inserted={} dropped={} balanced={}",
+            s.clickhouse_received,
+            s.clickhouse_recovered,
+            s.clickhouse_queued,
+            s.clickhouse_inserted,
+            s.clickhouse_dropped,
+            if s.clickhouse_balances() { "yes" } else { "no" }
+        );
+    }
     if stats.dropped() > 0 {
         say_err!(
             "logd: LOST {} records that could not be stored under {} (see the errors above)",

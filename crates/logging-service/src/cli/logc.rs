@@ -41,6 +41,61 @@ pub enum Command {
     Check(CheckArgs),
     /// Read the store: the records of a data directory, oldest first (TIME is UTC), filtered.
     Read(ReadArgs),
+    /// Ask ClickHouse (where logd ships with --clickhouse): a host's records in a time range,
+    /// counts by severity per host, the last N records matching a text, or any SQL.
+    Query(QueryArgs),
+}
+
+/// `logc query`: which question, against which ClickHouse table, printed how.
+#[derive(Args, Debug)]
+pub struct QueryArgs {
+    /// ClickHouse's HTTP interface.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8123", value_parser = parse_clickhouse_url)]
+    pub clickhouse: String,
+    /// The table logd ships into (`NAME` or `DATABASE.NAME`).
+    #[arg(long, value_name = "TABLE", default_value = "logs", value_parser = parse_table)]
+    pub table: String,
+    /// Only this host's records [default: every host].
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only records at or after this time (RFC 3339) [default: from the first].
+    #[arg(long, value_parser = parse_since)]
+    pub since: Option<String>,
+    /// Only records before this time (RFC 3339) [default: to the last].
+    #[arg(long, value_parser = parse_since)]
+    pub until: Option<String>,
+    /// Only records whose message contains this text (case-sensitive) [default: any].
+    #[arg(long, value_name = "TEXT")]
+    pub grep: Option<String>,
+    /// Only the newest N records (printed oldest first) [default: every record that matches].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub last: Option<u64>,
+    /// Instead of records: how many per host and severity (within --host, --since, --until, --grep).
+    #[arg(long, conflicts_with = "last")]
+    pub counts: bool,
+    /// Run this SQL instead (`FORMAT` is added for --output unless the SQL has one) [default: none]
+    #[arg(long, value_name = "SQL", conflicts_with_all = ["host", "since", "until", "grep", "last", "counts"])]
+    pub sql: Option<String>,
+    /// Print an aligned table with a header (`table`) or one JSON object a line (`json`).
+    #[arg(long, value_enum, default_value_t = QueryOutput::Table)]
+    pub output: QueryOutput,
+}
+
+/// How `logc query` prints rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum QueryOutput {
+    /// An aligned table with a header.
+    Table,
+    /// JSON lines (ClickHouse's `JSONEachRow`).
+    Json,
+}
+
+fn parse_clickhouse_url(s: &str) -> Result<String, String> {
+    crate::clickhouse::check_url(s).map(|()| s.to_owned())
+}
+
+fn parse_table(s: &str) -> Result<String, String> {
+    crate::clickhouse::check_table(s).map(|()| s.to_owned())
 }
 
 /// `logc read`: which records of a data directory, and how to print them.
@@ -386,8 +441,13 @@ mod tests {
             ("timeout", "0"),
             ("since", "yesterday"),
             ("output", "xml"),
+            ("clickhouse", "https://ch:8443"),
+            ("table", "logs;drop"),
+            ("until", "tomorrow"),
+            ("last", "0"),
         ];
-        // Text the encoder checks against its format (exit 65), and paths.
+        // Text the encoder checks against its format (exit 65), paths, and text ClickHouse
+        // gets quoted (or, for --sql, judges itself).
         let free_text = [
             "host",
             "app",
@@ -395,6 +455,8 @@ mod tests {
             "sd",
             "message",
             "data_dir",
+            "grep",
+            "sql",
             "tls_ca",
             "tls_cert",
             "tls_key",

@@ -91,7 +91,7 @@ pub struct Cli {
     /// Reconnection back-off: first delay and cap, doubling with jitter (`100ms:30s`).
     #[arg(long, value_name = "BASE:CAP", default_value = "100ms:30s", requires = "forward", value_parser = parse_backoff)]
     forward_backoff: (Duration, Duration),
-    /// How long a stop keeps forwarding before it spools the rest.
+    /// How long a stop keeps forwarding (and inserting into ClickHouse) before it spools the rest.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration_up_to(Duration::from_secs(3600)))]
     stop_timeout: Duration,
     /// When to fdatasync: `none`, `batch` (after each batch), or at most `<N>ms` after a write.
@@ -148,6 +148,26 @@ pub struct Cli {
     /// The group to run as with `--user` [default: the user's primary group].
     #[arg(long, value_name = "GROUP", requires = "user")]
     pub group: Option<String>,
+    /// Ship every record into ClickHouse over HTTP (`http://127.0.0.1:8123`), batched,
+    /// through a spool under DATA_DIR/clickhouse-spool; the same as a svc.conf line
+    /// `static ClickHouse "-u URL ..."` [default: no ClickHouse]
+    #[arg(long, value_name = "URL", value_parser = parse_clickhouse_url)]
+    clickhouse: Option<String>,
+    /// The ClickHouse table, `NAME` or `DATABASE.NAME`.
+    #[arg(long, value_name = "TABLE", default_value = "logs", requires = "clickhouse", value_parser = parse_clickhouse_table)]
+    clickhouse_table: String,
+    /// Create the ClickHouse table if it does not exist (a MergeTree ordered by host and time).
+    #[arg(long, requires = "clickhouse")]
+    clickhouse_create: bool,
+    /// Rows per insert into ClickHouse, at most.
+    #[arg(long, value_name = "ROWS", default_value_t = 20_000, requires = "clickhouse", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    clickhouse_batch: u32,
+    /// The longest a record waits for its ClickHouse batch to fill.
+    #[arg(long, value_name = "DURATION", default_value = "1s", requires = "clickhouse", value_parser = parse_batch_age)]
+    clickhouse_age: Duration,
+    /// This logd's name in the ClickHouse `logd` column [default: the host name]
+    #[arg(long, value_name = "NAME", requires = "clickhouse", value_parser = parse_logd_name)]
+    clickhouse_logd: Option<String>,
     /// TCP port for syslog over TLS (RFC 5425, usually 6514); 0 picks a free port, `off` disables it.
     #[arg(long, value_name = "PORT", default_value = "off", value_parser = parse_port)]
     syslog_tls_port: Port,
@@ -338,7 +358,57 @@ fn duration_up_to(max: Duration) -> impl Fn(&str) -> Result<Duration, String> + 
     }
 }
 
+fn parse_clickhouse_url(s: &str) -> Result<String, String> {
+    crate::clickhouse::check_url(s).map(|()| s.to_owned())
+}
+
+fn parse_clickhouse_table(s: &str) -> Result<String, String> {
+    crate::clickhouse::check_table(s).map(|()| s.to_owned())
+}
+
+fn parse_logd_name(s: &str) -> Result<String, String> {
+    if !s.is_empty() && s.len() <= 255 && s.chars().all(|c| c.is_ascii_graphic()) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("`{s}`: expected 1 to 255 printable characters"))
+    }
+}
+
+fn parse_batch_age(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() || d > Duration::from_secs(3600) {
+        return Err(format!("`{s}` is not from 1ms to 1h"));
+    }
+    Ok(d)
+}
+
 impl Cli {
+    /// The arguments of the `ClickHouse` directive `--clickhouse` stands for.
+    fn clickhouse_directive(&self) -> Result<Option<String>, Error> {
+        let Some(url) = &self.clickhouse else {
+            return Ok(None);
+        };
+        if self.svc_conf.is_some() {
+            return Err(Error::Usage(
+                "--clickhouse applies without -f; with a svc.conf, add `static ClickHouse \"-u URL ...\"` to it".into(),
+            ));
+        }
+        let mut args = format!(
+            "-u {url} -t {} -r {} -a {}ms -w {}ms",
+            self.clickhouse_table,
+            self.clickhouse_batch,
+            self.clickhouse_age.as_millis(),
+            self.stop_timeout.as_millis()
+        );
+        if self.clickhouse_create {
+            args.push_str(" -c");
+        }
+        if let Some(n) = &self.clickhouse_logd {
+            args.push_str(&format!(" -n {n}"));
+        }
+        Ok(Some(args))
+    }
+
     /// The server's configuration; an option that does not apply is a usage error.
     pub fn config(&self) -> Result<LogdConfig, Error> {
         let threads = self.threads.map(usize::from);
@@ -423,6 +493,7 @@ impl Cli {
                 component_configurator::PluginTrust::Strict
             },
             sockets: Default::default(),
+            clickhouse: self.clickhouse_directive()?,
             security: crate::tls_conn::SecurityOptions {
                 tls: self.tls_cert.as_ref().map(|cert| crate::tls::TlsOptions {
                     cert: cert.clone(),
@@ -588,6 +659,23 @@ mod tests {
             ("format", &["--format", "xml"]),
             ("file_mode", &["--file-mode", "0400"]),
             ("log_format", &["--log-format", "xml"]),
+            ("clickhouse", &["--clickhouse", "https://ch:8443"]),
+            (
+                "clickhouse_table",
+                &["--clickhouse=http://ch:8123", "--clickhouse-table", "a;b"],
+            ),
+            (
+                "clickhouse_batch",
+                &["--clickhouse=http://ch:8123", "--clickhouse-batch", "0"],
+            ),
+            (
+                "clickhouse_age",
+                &["--clickhouse=http://ch:8123", "--clickhouse-age", "0s"],
+            ),
+            (
+                "clickhouse_logd",
+                &["--clickhouse=http://ch:8123", "--clickhouse-logd", "a b"],
+            ),
             ("syslog_tls_port", &["--syslog-tls-port", "x"]),
             ("ace_tls_port", &["--ace-tls-port", "port"]),
             ("relp_tls_port", &["--relp-tls-port", "65536"]),

@@ -1,6 +1,7 @@
 //! Integration tests of the logging service, one module per topic.
 
 mod ace_interop;
+mod clickhouse;
 mod forwarding;
 mod host_flood;
 mod hostile;

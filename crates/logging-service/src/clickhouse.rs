@@ -1,0 +1,1339 @@
+//! Shipping records into ClickHouse: logd's scale-out tier, beside the files and the forwarders.
+//!
+//! The [`ClickHouseSink`] is a [`RecordSink`]: each record becomes one TSV row (every field
+//! of the record, the receiving logd's name and a sequence number) pushed into a [`Spool`]
+//! (memory first, then checksummed segment files). A thread of its own takes up to
+//! `batch_rows` rows from the spool once that many are queued or the oldest has waited
+//! `batch_age`, and sends them in one `INSERT ... FORMAT TabSeparated` over ClickHouse's HTTP
+//! interface. The batch leaves the spool only after ClickHouse answered 200; any other answer,
+//! a refused connection or a timeout keeps it, and the thread tries again after a capped,
+//! jittered back-off, forever, counting each batch sent again (`retried`).
+//!
+//! A batch whose first attempt reached ClickHouse but whose answer did not reach logd (a
+//! crash of ClickHouse after the insert, a timeout) is inserted twice. A plain `MergeTree`
+//! does not deduplicate inserts, so each row carries `(logd, seq)`: `seq` counts the rows this
+//! sink made, never reused (reserved in blocks in a `sequence` file beside the spool, so a
+//! crash skips numbers but never repeats them), which makes duplicates a query away:
+//! `SELECT logd, seq, count() FROM logs GROUP BY logd, seq HAVING count() > 1`.
+//!
+//! Why TSV over plain HTTP (`ureq`, already used by the tests) rather than the official
+//! `clickhouse` crate: the sink runs on a blocking thread of its own, as the forwarder does,
+//! and the official crate is async (tokio) and needs `with_validation(false)` against the
+//! 18.16 server Debian ships; TSV rows are also what an operator's `clickhouse-client --query
+//! "INSERT ... FORMAT TSV"` takes, so the benchmark compares the same bytes, and a spooled row
+//! can be read with `strings`. RowBinary would save ClickHouse some parsing (docs/benchmarks.md
+//! measures the sink against `clickhouse-client`, and says what would close the gap).
+
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use component_configurator::{Component, ComponentError};
+use parking_lot::{Condvar, Mutex};
+
+use crate::forward::Backoff;
+use crate::record::{LogRecord, RecordBatch, parse_rfc3339};
+use crate::spool::{FullPolicy, Pushed, Spool, SpoolConfig};
+use crate::store::RecordSink;
+
+/// The svc.conf name of the component (see [`crate::services`]).
+pub const CLICKHOUSE: &str = "ClickHouse";
+
+/// The table's columns, in the order of the TSV rows.
+pub const COLUMNS: &str =
+    "time, usec, host, app, pid, facility, severity, sent, msgid, sd, message, logd, seq";
+
+/// Sequence numbers reserved per write of the `sequence` file.
+const SEQUENCE_BLOCK: u64 = 1 << 20;
+
+/// How a [`ClickHouseSink`] connects, batches, spools and retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClickHouseOptions {
+    /// ClickHouse's HTTP interface, `http://HOST:PORT` (`-u`).
+    pub url: String,
+    /// The table, `NAME` or `DATABASE.NAME` (`-t`).
+    pub table: String,
+    /// Create the table at the start if it does not exist (`-c`).
+    pub create: bool,
+    /// The receiving logd's name, stored in the `logd` column (`-n`; default: the host name).
+    pub logd: String,
+    /// Rows per insert, at most (`-r`).
+    pub batch_rows: usize,
+    /// The longest a row waits for its batch to fill (`-a`).
+    pub batch_age: Duration,
+    /// The spool directory (`-s`; default: `DATA_DIR/clickhouse-spool`).
+    pub spool_dir: PathBuf,
+    /// Bytes of rows queued in memory before they spill to the spool's files.
+    pub memory_bytes: u64,
+    /// Bytes the spool's files may hold (`-m`).
+    pub spool_max: u64,
+    /// What a full spool does.
+    pub spool_full: FullPolicy,
+    /// The first retry delay; it doubles per failure up to `backoff_cap`.
+    pub backoff_base: Duration,
+    /// The longest retry delay.
+    pub backoff_cap: Duration,
+    /// How long one insert may take before it counts as failed.
+    pub request_timeout: Duration,
+    /// How long a stop (or removal) keeps inserting before it spools the rest (`-w`).
+    pub stop_timeout: Duration,
+}
+
+impl ClickHouseOptions {
+    /// Defaults for a sink whose spool is under `data_dir`: table `logs`, 20,000 rows or 1 s
+    /// per batch, 32 MiB in memory, 1 GiB on disk, back-off 100 ms to 10 s.
+    pub fn new(url: impl Into<String>, data_dir: &Path) -> Self {
+        ClickHouseOptions {
+            url: url.into(),
+            table: "logs".into(),
+            create: false,
+            logd: default_logd_name(),
+            batch_rows: 20_000,
+            batch_age: Duration::from_secs(1),
+            spool_dir: data_dir.join("clickhouse-spool"),
+            memory_bytes: 32 << 20,
+            spool_max: 1 << 30,
+            spool_full: FullPolicy::Block,
+            backoff_base: Duration::from_millis(100),
+            backoff_cap: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+            stop_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The options of a svc.conf directive's arguments:
+    /// `-u URL [-t TABLE] [-c] [-n NAME] [-r ROWS] [-a AGE] [-s SPOOL_DIR] [-m SPOOL_MAX] [-w STOP]`.
+    ///
+    /// ```
+    /// use logging_service::clickhouse::ClickHouseOptions;
+    /// let args: Vec<String> = ["-u", "http://127.0.0.1:8123", "-t", "db.logs", "-c", "-r", "500", "-a", "250ms"]
+    ///     .map(String::from).into();
+    /// let o = ClickHouseOptions::from_args(&args, std::path::Path::new("/var/lib/logd")).unwrap();
+    /// assert_eq!((o.table.as_str(), o.create, o.batch_rows), ("db.logs", true, 500));
+    /// assert!(ClickHouseOptions::from_args(&["-t".into(), "x;drop".into()], "/".as_ref()).is_err());
+    /// ```
+    pub fn from_args(args: &[String], data_dir: &Path) -> Result<Self, String> {
+        let mut o = ClickHouseOptions::new("", data_dir);
+        let mut it = args.iter();
+        while let Some(flag) = it.next() {
+            if flag == "-c" {
+                o.create = true;
+                continue;
+            }
+            let v = it
+                .next()
+                .ok_or_else(|| format!("{flag} needs a value"))?
+                .as_str();
+            match flag.as_str() {
+                "-u" => o.url = v.to_owned(),
+                "-t" => o.table = v.to_owned(),
+                "-n" => o.logd = v.to_owned(),
+                "-r" => {
+                    o.batch_rows = v
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=1_000_000).contains(n))
+                        .ok_or_else(|| format!("-r: `{v}` is not a row count from 1 to 1000000"))?
+                }
+                "-a" => {
+                    o.batch_age = crate::limits::parse_duration(v)
+                        .ok()
+                        .filter(|d| !d.is_zero() && *d <= Duration::from_secs(3600))
+                        .ok_or_else(|| format!("-a: `{v}` is not an age from 1ms to 1h"))?
+                }
+                "-s" => o.spool_dir = PathBuf::from(v),
+                "-w" => {
+                    o.stop_timeout = crate::limits::parse_duration(v)
+                        .ok()
+                        .filter(|d| *d <= Duration::from_secs(3600))
+                        .ok_or_else(|| format!("-w: `{v}` is not a duration up to 1h"))?
+                }
+                "-m" => {
+                    o.spool_max = crate::limits::parse_size(v)
+                        .ok()
+                        .filter(|n| *n >= 512)
+                        .ok_or_else(|| format!("-m: `{v}` is not a size of at least 512"))?
+                }
+                other => {
+                    return Err(format!(
+                        "unknown argument `{other}` (expected -u URL, -t TABLE, -c, -n NAME, -r ROWS, -a AGE, -s DIR, -m SIZE, -w DURATION)"
+                    ));
+                }
+            }
+        }
+        if o.url.is_empty() {
+            return Err("-u URL is required (http://HOST:PORT)".into());
+        }
+        check_url(&o.url)?;
+        check_table(&o.table)?;
+        check_name(&o.logd)?;
+        Ok(o)
+    }
+}
+
+/// The host name (from `/proc/sys/kernel/hostname`), or `logd`.
+fn default_logd_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| check_name(s).is_ok())
+        .unwrap_or_else(|| "logd".into())
+}
+
+/// `http://HOST:PORT` with an optional `/`: the sink speaks plain HTTP only.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("`{url}`: only http://HOST:PORT is supported"))?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+        return Err(format!("`{url}` is not http://HOST:PORT"));
+    }
+    Ok(())
+}
+
+/// `NAME` or `DATABASE.NAME`, each an identifier (`[A-Za-z_][A-Za-z0-9_]*`): it goes into SQL.
+pub fn check_table(t: &str) -> Result<(), String> {
+    let ident = |s: &str| {
+        s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let ok = match t.split_once('.') {
+        Some((db, name)) => ident(db) && ident(name),
+        None => ident(t),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "table `{t}`: expected NAME or DATABASE.NAME of letters, digits and _"
+        ))
+    }
+}
+
+fn check_name(n: &str) -> Result<(), String> {
+    if !n.is_empty() && n.len() <= 255 && n.chars().all(|c| c.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "logd name `{n}`: expected 1 to 255 printable characters"
+        ))
+    }
+}
+
+/// The `CREATE TABLE` the sink runs with `-c`: a `MergeTree` ordered by `(host, time)`,
+/// partitioned by month, with only types current ClickHouse still accepts. ClickHouse 18.16
+/// has no `DateTime64`, so the time is a `DateTime('UTC')` and its microseconds a `UInt32`.
+pub fn create_table_sql(table: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {table} (\
+time DateTime('UTC'), usec UInt32, host String, app String, pid String, \
+facility UInt8, severity UInt8, sent String, msgid String, sd String, message String, \
+logd String, seq UInt64\
+) ENGINE = MergeTree() PARTITION BY toYYYYMM(time) ORDER BY (host, time)"
+    )
+}
+
+/// Appends `s` as a TSV field (ClickHouse's escaping: backslash, tab and newline).
+fn push_field(out: &mut Vec<u8>, s: &str) {
+    for &b in s.as_bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\0' => out.extend_from_slice(b"\\0"),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// The seconds a `DateTime` can hold: 1970 to 2106.
+fn clamp_time(seconds: i64) -> (i64, bool) {
+    let c = seconds.clamp(0, i64::from(u32::MAX));
+    (c, c != seconds)
+}
+
+/// Appends one TSV row (ending in a newline) for `r`: the columns of [`COLUMNS`].
+/// A time outside `DateTime`'s range (1970 to 2106) is clamped into it; `sent` keeps what the
+/// sender said.
+///
+/// ```
+/// use logging_service::clickhouse::encode_row;
+/// use logging_service::record::LogRecord;
+/// let r = LogRecord { time: "2026-11-26T08:00:01.500000Z", host: "gw-1", app: "mqttd", pid: "812",
+///     facility: 1, severity: 4, sent: "2026-11-26T13:30:01.5+05:30", msgid: "CONN",
+///     structured_data: r#"[m c="s\]17"]"#, message: "line one\nand\ttab" };
+/// let mut row = Vec::new();
+/// encode_row(&r, "edge-a", 7, &mut row);
+/// assert_eq!(String::from_utf8(row).unwrap(),
+///     "2026-11-26 08:00:01\t500000\tgw-1\tmqttd\t812\t1\t4\t2026-11-26T13:30:01.5+05:30\tCONN\t[m c=\"s\\\\]17\"]\tline one\\nand\\ttab\tedge-a\t7\n");
+/// ```
+pub fn encode_row<'a>(r: &LogRecord<'a>, logd: &str, seq: u64, out: &mut Vec<u8>) {
+    let t = r.time.as_bytes();
+    // The usual case, a record's own `YYYY-MM-DDThh:mm:ss.ffffffZ` within DateTime's years,
+    // is cut to `YYYY-MM-DD hh:mm:ss` and `ffffff` without parsing.
+    if t.len() == 27
+        && t[10] == b'T'
+        && t[19] == b'.'
+        && t[26] == b'Z'
+        && (&b"1971"[..]..=&b"2105"[..]).contains(&&t[..4])
+        && t[20..26].iter().all(u8::is_ascii_digit)
+    {
+        out.extend_from_slice(&t[..10]);
+        out.push(b' ');
+        out.extend_from_slice(&t[11..19]);
+        out.push(b'\t');
+        let digits = t[20..26]
+            .iter()
+            .position(|&b| b != b'0')
+            .map_or(&b"0"[..], |i| &t[20 + i..26]);
+        out.extend_from_slice(digits);
+        out.push(b'\t');
+    } else {
+        let (secs, micros) = parse_rfc3339(r.time).unwrap_or((0, 0));
+        let (secs, clamped) = clamp_time(secs);
+        let micros = if clamped { 0 } else { micros };
+        let text = crate::record::rfc3339(secs, 0);
+        // `YYYY-MM-DDThh:mm:ss.000000Z` -> `YYYY-MM-DD hh:mm:ss`.
+        out.extend_from_slice(&text.as_bytes()[..10]);
+        out.push(b' ');
+        out.extend_from_slice(&text.as_bytes()[11..19]);
+        let _ = write!(out, "\t{micros}\t");
+    }
+    // Absent fields are `-`, as in the store's lines.
+    let token = |f: &'a str| if f.is_empty() { "-" } else { f };
+    for f in [r.host, r.app, r.pid] {
+        push_field(out, token(f));
+        out.push(b'\t');
+    }
+    let _ = write!(out, "{}\t{}\t", r.facility, r.severity);
+    for f in [r.sent, r.msgid, r.structured_data] {
+        push_field(out, token(f));
+        out.push(b'\t');
+    }
+    for f in [r.message, logd] {
+        push_field(out, f);
+        out.push(b'\t');
+    }
+    let _ = writeln!(out, "{seq}");
+}
+
+/// The sequence numbers of one sink: reserved `SEQUENCE_BLOCK` at a time in a file, synced
+/// before any number of the block is used, so that no number is ever given out twice.
+#[derive(Debug)]
+struct Sequence {
+    path: PathBuf,
+    next: u64,
+    reserved: u64,
+}
+
+impl Sequence {
+    fn open(dir: &Path) -> io::Result<Sequence> {
+        let path = dir.join("sequence");
+        let next = match std::fs::read_to_string(&path) {
+            Ok(s) => s.trim().parse().map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: not a sequence number", path.display()),
+                )
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => 1,
+            Err(e) => return Err(e),
+        };
+        Ok(Sequence {
+            path,
+            next,
+            reserved: next,
+        })
+    }
+
+    fn take(&mut self) -> io::Result<u64> {
+        if self.next >= self.reserved {
+            let reserved = self.next + SEQUENCE_BLOCK;
+            let tmp = self.path.with_extension("tmp");
+            let mut f = std::fs::File::create(&tmp)?;
+            writeln!(f, "{reserved}")?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &self.path)?;
+            self.reserved = reserved;
+        }
+        self.next += 1;
+        Ok(self.next - 1)
+    }
+}
+
+/// Counters of a [`ClickHouseSink`]. Every record handed to it is, at any moment, queued (in
+/// memory or spooled), inserted, or dropped under a counted reason:
+/// `received + recovered == queued + inserted + dropped`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ClickHouseStats {
+    /// Records handed to the sink.
+    pub received: u64,
+    /// Rows found in the spool at the start (left by an earlier run).
+    pub recovered: u64,
+    /// Rows ClickHouse answered 200 for.
+    pub inserted: u64,
+    /// Rows waiting, in memory or in the spool's files.
+    pub queued: u64,
+    /// Rows dropped: the spool was full (its policy) or its disk refused them.
+    pub dropped: u64,
+    /// Inserts answered 200.
+    pub batches: u64,
+    /// Inserts that failed (no answer, or not 200).
+    pub failed: u64,
+    /// Batches sent again after a failed attempt: each may have been inserted before (a
+    /// duplicate a `(logd, seq)` query finds).
+    pub retried: u64,
+    /// Whether the last attempt succeeded.
+    pub up: bool,
+}
+
+impl ClickHouseStats {
+    /// `received + recovered == queued + inserted + dropped`.
+    pub fn balances(&self) -> bool {
+        self.received + self.recovered == self.queued + self.inserted + self.dropped
+    }
+}
+
+impl std::fmt::Display for ClickHouseStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} inserted in {} batches, {} queued, {} dropped, {} failed inserts, {} batches retried",
+            self.inserted, self.batches, self.queued, self.dropped, self.failed, self.retried
+        )?;
+        if self.recovered > 0 {
+            write!(f, ", {} recovered from the spool", self.recovered)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    received: u64,
+    inserted: u64,
+    write_errors: u64,
+    batches: u64,
+    failed: u64,
+    retried: u64,
+    up: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    opts: ClickHouseOptions,
+    spool: Mutex<Spool>,
+    sequence: Mutex<Sequence>,
+    wake: Condvar,
+    counters: Mutex<Counters>,
+    backlogged: AtomicBool,
+    deadline: Mutex<Option<Instant>>,
+    abort: AtomicBool,
+}
+
+impl Shared {
+    fn stats(&self) -> ClickHouseStats {
+        let s = self.spool.lock().stats();
+        let c = self.counters.lock();
+        ClickHouseStats {
+            received: c.received,
+            recovered: s.recovered,
+            inserted: c.inserted,
+            queued: s.records,
+            dropped: s.dropped_block + s.dropped_oldest + s.dropped_newest + c.write_errors,
+            batches: c.batches,
+            failed: c.failed,
+            retried: c.retried,
+            up: c.up,
+        }
+    }
+
+    fn must_end(&self) -> bool {
+        self.abort.load(Ordering::Acquire)
+            || self.deadline.lock().is_some_and(|d| Instant::now() >= d)
+    }
+
+    fn pause(&self, d: Duration) {
+        let mut spool = self.spool.lock();
+        if !self.must_end() {
+            self.wake.wait_for(&mut spool, d);
+        }
+    }
+}
+
+/// A small client of ClickHouse's HTTP interface (also what `logc query` uses).
+#[derive(Debug, Clone)]
+pub struct Http {
+    agent: ureq::Agent,
+    url: String,
+}
+
+impl Http {
+    /// A client of `url` (`http://HOST:PORT`), each request given at most `timeout`.
+    pub fn new(url: &str, timeout: Duration) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .build()
+            .into();
+        Http {
+            agent,
+            url: url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// Runs `query` with `body` as its data (the rows of an `INSERT`, or the SQL itself when
+    /// `query` is empty); the status and the answer's text.
+    pub fn post(&self, query: &str, body: &[u8]) -> io::Result<(u16, String)> {
+        let mut req = self.agent.post(&self.url);
+        if !query.is_empty() {
+            req = req.query("query", query);
+        }
+        let resp = req.send(body).map_err(ureq_error)?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .into_body()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()
+            .map_err(ureq_error)?;
+        Ok((status, text))
+    }
+
+    /// Runs the SQL `sql`; its answer, or an error with ClickHouse's message.
+    pub fn query(&self, sql: &str) -> io::Result<String> {
+        match self.post("", sql.as_bytes())? {
+            (200, text) => Ok(text),
+            (status, text) => Err(io::Error::other(format!(
+                "ClickHouse answered {status}: {}",
+                text.trim()
+            ))),
+        }
+    }
+}
+
+fn ureq_error(e: ureq::Error) -> io::Error {
+    match e {
+        ureq::Error::Io(e) => e,
+        e => io::Error::other(e.to_string()),
+    }
+}
+
+/// Ships records into a ClickHouse table through a [`Spool`], from a thread of its own. See
+/// the [module documentation](self).
+#[derive(Debug)]
+pub struct ClickHouseSink {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    done: crossbeam_channel::Receiver<()>,
+    unplaced: u64,
+    row: Vec<u8>,
+}
+
+/// A handle on a running [`ClickHouseSink`]: its counters.
+#[derive(Debug, Clone)]
+pub struct ClickHouseHandle(Arc<Shared>);
+
+impl ClickHouseHandle {
+    /// The counters so far.
+    pub fn stats(&self) -> ClickHouseStats {
+        self.0.stats()
+    }
+}
+
+impl ClickHouseSink {
+    /// Opens the spool (replaying what an earlier run left there first) and starts the
+    /// inserting thread. ClickHouse need not be up: the first batch waits for it.
+    pub fn start(opts: ClickHouseOptions) -> io::Result<Self> {
+        let mut cfg = SpoolConfig::new(&opts.spool_dir);
+        cfg.memory_bytes = opts.memory_bytes;
+        cfg.max_bytes = opts.spool_max;
+        cfg.full = opts.spool_full;
+        cfg.segment_bytes = (opts.spool_max / 8).clamp(512, 4 << 20);
+        let spool = Spool::open(cfg)?;
+        let sequence = Sequence::open(&opts.spool_dir)?;
+        if !spool.is_empty() {
+            tracing::info!(
+                rows = spool.len(),
+                "clickhouse: inserting the spool of an earlier run first"
+            );
+        }
+        let shared = Arc::new(Shared {
+            backlogged: AtomicBool::new(spool.backlogged()),
+            spool: Mutex::new(spool),
+            sequence: Mutex::new(sequence),
+            opts,
+            wake: Condvar::new(),
+            counters: Mutex::new(Counters::default()),
+            deadline: Mutex::new(None),
+            abort: AtomicBool::new(false),
+        });
+        let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("logd-clickhouse".into())
+            .spawn(move || {
+                insert_loop(&s);
+                drop(done_tx);
+            })?;
+        Ok(ClickHouseSink {
+            shared,
+            thread: Some(thread),
+            done,
+            unplaced: 0,
+            row: Vec::new(),
+        })
+    }
+
+    /// A handle for reading the counters.
+    pub fn handle(&self) -> ClickHouseHandle {
+        ClickHouseHandle(self.shared.clone())
+    }
+}
+
+/// The inserting thread: batches from the spool into ClickHouse until a stop ends it.
+fn insert_loop(shared: &Shared) {
+    let opts = &shared.opts;
+    let http = Http::new(&opts.url, opts.request_timeout);
+    let insert = format!("INSERT INTO {} ({COLUMNS}) FORMAT TabSeparated", opts.table);
+    let mut backoff = Backoff::new(opts.backoff_base, opts.backoff_cap);
+    let mut created = !opts.create;
+    // When rows were first seen waiting (the age of a batch counts from it).
+    let mut waiting_since: Option<Instant> = None;
+    // The start of the last batch that failed: sending it again is a retry.
+    let mut failed_at: Option<crate::spool::Position> = None;
+    let mut down_since: Option<Instant> = None;
+    // The last batch left rows behind in the spool.
+    let mut behind = false;
+    let mut body = Vec::new();
+    loop {
+        {
+            let mut spool = shared.spool.lock();
+            loop {
+                if shared.must_end() {
+                    return;
+                }
+                let stopping = shared.deadline.lock().is_some();
+                if spool.is_empty() {
+                    waiting_since = None;
+                    if stopping {
+                        return;
+                    }
+                    shared.wake.wait_for(&mut spool, Duration::from_secs(1));
+                    continue;
+                }
+                let since = *waiting_since.get_or_insert_with(Instant::now);
+                let age = since.elapsed();
+                if stopping
+                    || behind
+                    || failed_at.is_some()
+                    || spool.len() >= opts.batch_rows as u64
+                    || age >= opts.batch_age
+                {
+                    break;
+                }
+                shared.wake.wait_for(&mut spool, opts.batch_age - age);
+            }
+        }
+        let attempt = if created {
+            None
+        } else {
+            Some(http.query(&create_table_sql(&opts.table)).map(drop))
+        };
+        let (batch, result) = match attempt {
+            Some(Err(e)) => (None, Err(e)),
+            _ => {
+                created = true;
+                let peeked = {
+                    let mut spool = shared.spool.lock();
+                    let queued = spool.len();
+                    spool.peek(opts.batch_rows, 64 << 20).inspect(|b| {
+                        // Rows left behind (a backlog, the spool of an earlier run, a
+                        // segment's end) have waited already: they go next without waiting.
+                        behind = queued > b.records.len() as u64;
+                    })
+                };
+                let batch = match peeked {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::error!("clickhouse: reading the spool failed: {e}");
+                        shared.pause(backoff.next_delay());
+                        continue;
+                    }
+                };
+                body.clear();
+                for r in &batch.records {
+                    body.extend_from_slice(r);
+                }
+                if failed_at == Some(batch.position_of(0)) {
+                    shared.counters.lock().retried += 1;
+                }
+                let result = match http.post(&insert, &body) {
+                    Ok((200, _)) => Ok(()),
+                    Ok((status, text)) => Err(io::Error::other(format!(
+                        "ClickHouse answered {status}: {}",
+                        text.lines().next().unwrap_or_default()
+                    ))),
+                    Err(e) => Err(e),
+                };
+                (Some(batch), result)
+            }
+        };
+        match (batch, result) {
+            (Some(batch), Ok(())) => {
+                let committed = {
+                    let mut spool = shared.spool.lock();
+                    let c = spool.commit(batch.position);
+                    shared
+                        .backlogged
+                        .store(spool.backlogged(), Ordering::Release);
+                    if spool.is_empty() {
+                        behind = false;
+                    } else if !behind {
+                        // Rows that came during the insert: their batch's age starts now.
+                        waiting_since = Some(Instant::now());
+                    }
+                    c
+                };
+                let mut c = shared.counters.lock();
+                c.up = true;
+                match committed {
+                    Ok(n) => {
+                        c.inserted += n;
+                        c.batches += 1;
+                    }
+                    Err(e) => tracing::error!("clickhouse: updating the spool failed: {e}"),
+                }
+                drop(c);
+                failed_at = None;
+                backoff.reset();
+                if let Some(since) = down_since.take() {
+                    tracing::info!(
+                        "clickhouse: {} up again after {:.1} s",
+                        opts.url,
+                        since.elapsed().as_secs_f64()
+                    );
+                }
+            }
+            (batch, Err(e)) => {
+                failed_at = batch.map(|b| b.position_of(0)).or(failed_at);
+                {
+                    let mut c = shared.counters.lock();
+                    c.failed += 1;
+                    c.up = false;
+                }
+                if down_since.is_none() {
+                    down_since = Some(Instant::now());
+                    tracing::warn!(
+                        "clickhouse: inserting into {} at {} failed: {e}; retrying",
+                        opts.table,
+                        opts.url
+                    );
+                }
+                shared.pause(backoff.next_delay());
+            }
+            (None, Ok(())) => unreachable!("a successful attempt has a batch"),
+        }
+    }
+}
+
+impl RecordSink for ClickHouseSink {
+    fn write_batch(&mut self, batch: &RecordBatch) -> io::Result<()> {
+        let logd = &self.shared.opts.logd;
+        let mut spool = self.shared.spool.lock();
+        let was_empty = spool.is_empty();
+        let mut sequence = self.shared.sequence.lock();
+        let (mut refused, mut write_errors) = (0, 0);
+        let mut first_err = None;
+        for r in batch.iter() {
+            let seq = match sequence.take() {
+                Ok(s) => s,
+                Err(e) => {
+                    write_errors += 1;
+                    first_err.get_or_insert(e);
+                    continue;
+                }
+            };
+            self.row.clear();
+            encode_row(&r, logd, seq, &mut self.row);
+            match spool.push(&self.row) {
+                Ok(Pushed::Queued) => {}
+                Ok(_) => refused += 1,
+                Err(e) => {
+                    write_errors += 1;
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        drop(sequence);
+        if let Err(e) = spool.flush() {
+            first_err.get_or_insert(e);
+        }
+        self.shared
+            .backlogged
+            .store(spool.backlogged(), Ordering::Release);
+        // The inserting thread counts a batch's age from its first row, and wakes for a
+        // full batch.
+        if was_empty || spool.len() >= self.shared.opts.batch_rows as u64 {
+            self.shared.wake.notify_one();
+        }
+        drop(spool);
+        let mut c = self.shared.counters.lock();
+        c.received += batch.len() as u64;
+        c.write_errors += write_errors;
+        drop(c);
+        self.unplaced = refused + write_errors;
+        first_err.map_or(Ok(()), Err)
+    }
+
+    fn unplaced(&self) -> u64 {
+        self.unplaced
+    }
+
+    fn backlogged(&self) -> bool {
+        self.shared.backlogged.load(Ordering::Acquire)
+    }
+
+    fn add_stats(&self, stats: &mut crate::store::Stats) {
+        let s = self.shared.stats();
+        stats.clickhouse_received += s.received;
+        stats.clickhouse_inserted += s.inserted;
+        stats.clickhouse_queued += s.queued;
+        stats.clickhouse_dropped += s.dropped;
+        stats.clickhouse_batches += s.batches;
+        stats.clickhouse_failed += s.failed;
+        stats.clickhouse_retried += s.retried;
+        stats.clickhouse_recovered += s.recovered;
+    }
+
+    fn component(&self) -> Option<&str> {
+        Some(CLICKHOUSE)
+    }
+
+    /// The graceful stop (or removal on SIGHUP): inserts for at most the stop timeout, then
+    /// writes what is left to the spool's files for the next start.
+    fn flush(&mut self) -> io::Result<()> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + self.shared.opts.stop_timeout;
+        *self.shared.deadline.lock() = Some(deadline);
+        {
+            let _guard = self.shared.spool.lock();
+            self.shared.wake.notify_all();
+        }
+        let _ = self.done.recv_deadline(deadline);
+        self.shared.abort.store(true, Ordering::Release);
+        {
+            let _guard = self.shared.spool.lock();
+            self.shared.wake.notify_all();
+        }
+        // An insert in progress ends within the request timeout; a stop does not wait for it
+        // past one more second (a batch it commits later is consistent under the spool's lock).
+        if self
+            .done
+            .recv_timeout(Duration::from_secs(1))
+            .is_err_and(|e| e.is_disconnected())
+        {
+            thread
+                .join()
+                .map_err(|_| io::Error::other("the clickhouse sink panicked"))?;
+        }
+        let mut spool = self.shared.spool.lock();
+        let left = spool.len();
+        spool.persist()?;
+        if left > 0 {
+            tracing::warn!(
+                "clickhouse: {left} rows not inserted into {}, kept in the spool for the next start",
+                self.shared.opts.table
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A question `logc query` asks of the table logd ships into: records (of a host, in a time
+/// range, matching a text, the newest N) or, with `counts`, how many per host and severity.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Question {
+    /// The table.
+    pub table: String,
+    /// Only this host.
+    pub host: Option<String>,
+    /// Only at or after this time (seconds and microseconds since the epoch).
+    pub since: Option<(i64, u32)>,
+    /// Only before this time.
+    pub until: Option<(i64, u32)>,
+    /// Only messages containing this text.
+    pub grep: Option<String>,
+    /// Only the newest N records.
+    pub last: Option<u64>,
+    /// Counts per host and severity instead of records.
+    pub counts: bool,
+}
+
+/// `s` as a ClickHouse string literal.
+///
+/// ```
+/// assert_eq!(logging_service::clickhouse::quote(r"it's a \ test"), r"'it\'s a \\ test'");
+/// ```
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\0' => out.push_str("\\0"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Severity and facility numbers shown as the names the store's lines use.
+fn named(column: &str, names: &[&str]) -> String {
+    let numbers: Vec<String> = (0..names.len()).map(|n| n.to_string()).collect();
+    let names: Vec<String> = names.iter().map(|n| quote(n)).collect();
+    format!(
+        "transform({column}, [{}], [{}], toString({column})) AS {column}",
+        numbers.join(", "),
+        names.join(", ")
+    )
+}
+
+/// The SQL of a [`Question`] (without a `FORMAT`).
+///
+/// ```
+/// use logging_service::clickhouse::{Question, question_sql};
+/// let q = Question { table: "logs".into(), host: Some("gw-1".into()), counts: true, ..Default::default() };
+/// let sql = question_sql(&q);
+/// assert!(sql.contains("WHERE host = 'gw-1'") && sql.contains("GROUP BY host, severity"), "{sql}");
+/// ```
+pub fn question_sql(q: &Question) -> String {
+    let mut filters = Vec::new();
+    if let Some(h) = &q.host {
+        filters.push(format!("host = {}", quote(h)));
+    }
+    // The `time` condition uses the table's order; the microseconds make it exact.
+    let micros = "(toUInt64(toUInt32(time)) * 1000000 + usec)";
+    if let Some((s, us)) = q.since {
+        let s = clamp_time(s).0;
+        filters.push(format!(
+            "time >= toDateTime({s}) AND {micros} >= {}",
+            s as u64 * 1_000_000 + u64::from(us)
+        ));
+    }
+    if let Some((s, us)) = q.until {
+        let (c, clamped) = clamp_time(s);
+        let end = if clamped && s > 0 { c + 1 } else { c };
+        filters.push(format!(
+            "time <= toDateTime({c}) AND {micros} < {}",
+            end as u64 * 1_000_000 + u64::from(if clamped { 0 } else { us })
+        ));
+    }
+    if let Some(g) = &q.grep {
+        filters.push(format!("position(message, {}) > 0", quote(g)));
+    }
+    let filter = if filters.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", filters.join(" AND "))
+    };
+    let table = &q.table;
+    let severities = [
+        "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+    ];
+    if q.counts {
+        return format!(
+            "SELECT host, {}, count() AS records FROM {table}{filter} GROUP BY host, severity ORDER BY host, severity",
+            named("severity", &severities)
+        );
+    }
+    let facilities = [
+        "kern",
+        "user",
+        "mail",
+        "daemon",
+        "auth",
+        "syslog",
+        "lpr",
+        "news",
+        "uucp",
+        "cron",
+        "authpriv",
+        "ftp",
+        "ntp",
+        "security",
+        "console",
+        "solaris-cron",
+        "local0",
+        "local1",
+        "local2",
+        "local3",
+        "local4",
+        "local5",
+        "local6",
+        "local7",
+    ];
+    let columns = format!(
+        "time, usec, host, app, pid, {}, {}, msgid, sd, message",
+        named("facility", &facilities),
+        named("severity", &severities)
+    );
+    match q.last {
+        // The newest N, then oldest first.
+        Some(n) => format!(
+            "SELECT * FROM (SELECT {columns} FROM {table}{filter} ORDER BY time DESC, usec DESC LIMIT {n}) ORDER BY time, usec"
+        ),
+        None => format!("SELECT {columns} FROM {table}{filter} ORDER BY time, usec"),
+    }
+}
+
+/// `sql` with `FORMAT format` added when it is a query that returns rows and names no format.
+///
+/// ```
+/// use logging_service::clickhouse::with_format;
+/// assert_eq!(with_format("SELECT 1;", "JSONEachRow"), "SELECT 1 FORMAT JSONEachRow");
+/// assert_eq!(with_format("select 1 format CSV", "JSONEachRow"), "select 1 format CSV");
+/// assert_eq!(with_format("CREATE TABLE t (x UInt8) ENGINE = Memory", "TSV"), "CREATE TABLE t (x UInt8) ENGINE = Memory");
+/// ```
+pub fn with_format(sql: &str, format: &str) -> String {
+    let sql = sql.trim().trim_end_matches(';').trim_end();
+    let words: Vec<String> = sql
+        .split_whitespace()
+        .map(str::to_ascii_uppercase)
+        .collect();
+    let returns_rows = matches!(
+        words.first().map(String::as_str),
+        Some("SELECT" | "WITH" | "SHOW" | "DESCRIBE" | "DESC" | "EXISTS")
+    );
+    let has_format = words.len() >= 2 && words[words.len() - 2] == "FORMAT";
+    if returns_rows && !has_format {
+        format!("{sql} FORMAT {format}")
+    } else {
+        sql.to_owned()
+    }
+}
+
+/// Undoes ClickHouse's TSV escaping of one field, then makes it printable on one line
+/// (newlines and tabs as `\n` and `\t`, other control characters as `\xNN`).
+fn table_cell(field: &str) -> String {
+    let mut out = String::new();
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        let c = if c == '\\' {
+            match chars.next() {
+                Some('n') => '\n',
+                Some('t') => '\t',
+                Some('r') => '\r',
+                Some('0') => '\0',
+                Some('b') => '\x08',
+                Some('f') => '\x0c',
+                Some(o) => o,
+                None => '\\',
+            }
+        } else {
+            c
+        };
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// ClickHouse's `TSVWithNames` answer as an aligned table (the last column not padded).
+///
+/// ```
+/// let t = logging_service::clickhouse::render_table("host\tseverity\tn\ngw-1\terr\t12\nmeter-10\tinfo\t3\n");
+/// assert_eq!(t, "host      severity  n\ngw-1      err       12\nmeter-10  info      3\n");
+/// ```
+pub fn render_table(tsv: &str) -> String {
+    let rows: Vec<Vec<String>> = tsv
+        .lines()
+        .map(|l| l.split('\t').map(table_cell).collect())
+        .collect();
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0; columns];
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            out.push_str(c);
+            if i + 1 < r.len() {
+                let pad = widths[i] - c.chars().count() + 2;
+                out.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The svc.conf component `ClickHouse`: attaches a [`ClickHouseSink`] to logd's output when
+/// it starts, detaches it when it is removed (a SIGHUP with the line gone), draining for the
+/// stop timeout and spooling the rest.
+///
+/// ```text
+/// static ClickHouse "-u http://127.0.0.1:8123 -t logs -c"
+/// ```
+#[derive(Debug)]
+pub struct ClickHouseService {
+    env: crate::services::ServiceEnv,
+    running: Option<(ClickHouseOptions, ClickHouseHandle)>,
+}
+
+impl ClickHouseService {
+    /// The component, not yet started.
+    pub fn new(env: crate::services::ServiceEnv) -> Self {
+        ClickHouseService { env, running: None }
+    }
+
+    fn options(&self, args: &[String]) -> Result<ClickHouseOptions, ComponentError> {
+        ClickHouseOptions::from_args(args, &self.env.data_dir).map_err(ComponentError::new)
+    }
+}
+
+impl Component for ClickHouseService {
+    fn check(&self, args: &[String]) -> Result<(), ComponentError> {
+        self.options(args).map(drop)
+    }
+
+    fn init(&mut self, args: &[String]) -> Result<(), ComponentError> {
+        let opts = self.options(args)?;
+        let sink = ClickHouseSink::start(opts.clone()).map_err(|e| {
+            ComponentError::io(
+                format_args!("cannot open the spool {}", opts.spool_dir.display()),
+                &e,
+            )
+        })?;
+        let handle = sink.handle();
+        self.env.output.attach(Box::new(sink));
+        tracing::info!(
+            "clickhouse: shipping records into {} at {}",
+            opts.table,
+            opts.url
+        );
+        self.running = Some((opts, handle));
+        Ok(())
+    }
+
+    fn fini(&mut self) -> Result<(), ComponentError> {
+        let Some((opts, _)) = self.running.take() else {
+            return Ok(());
+        };
+        // At logd's stop the sink stays attached: the output's flush drains it after the
+        // last connection stored its records.
+        if self.env.stopped.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if let Some(mut sink) = self.env.output.detach(CLICKHOUSE) {
+            let flushed = sink.flush();
+            self.env.output.retire(sink);
+            flushed.map_err(|e| ComponentError::io("cannot spool the rows left", &e))?;
+            tracing::info!(
+                "clickhouse: no longer shipping into {} at {}",
+                opts.table,
+                opts.url
+            );
+        }
+        Ok(())
+    }
+
+    fn info(&self) -> String {
+        match &self.running {
+            Some((o, h)) => format!("clickhouse: into {} at {}: {}", o.table, o.url, h.stats()),
+            None => "clickhouse: not running".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a sender put in a record's fields, its row is one line of exactly the
+        /// table's columns, and ClickHouse's unescaping gives each field back.
+        #[test]
+        fn any_record_is_one_row_of_every_column(
+            host in any::<String>(), app in any::<String>(), sd in any::<String>(),
+            message in any::<String>(), time in any::<String>(), facility in any::<u8>(),
+        ) {
+            let r = LogRecord { time: &time, host: &host, app: &app, pid: "-", facility, severity: 3,
+                                sent: "-", msgid: "-", structured_data: &sd, message: &message };
+            let mut row = Vec::new();
+            encode_row(&r, "l", 9, &mut row);
+            let text = String::from_utf8(row).unwrap();
+            prop_assert_eq!(text.matches('\n').count(), 1);
+            prop_assert!(text.ends_with('\n'));
+            let fields: Vec<&str> = text.trim_end_matches('\n').split('\t').collect();
+            prop_assert_eq!(fields.len(), COLUMNS.split(", ").count());
+            prop_assert_eq!(table_cell(fields[10]), table_cell(&{
+                let mut m = Vec::new();
+                push_field(&mut m, &message);
+                String::from_utf8(m).unwrap()
+            }));
+            let unescape = |f: &str| {
+                let mut out = String::new();
+                let mut chars = f.chars();
+                while let Some(c) = chars.next() {
+                    out.push(if c == '\\' {
+                        match chars.next() { Some('n') => '\n', Some('t') => '\t', Some('r') => '\r', Some('0') => '\0', Some(o) => o, None => '\\' }
+                    } else { c });
+                }
+                out
+            };
+            prop_assert_eq!(unescape(fields[10]), message);
+            let host_back = unescape(fields[2]);
+            prop_assert_eq!(host_back.as_str(), if host.is_empty() { "-" } else { host.as_str() });
+        }
+
+        /// Any answer renders as a table of one line per line of it, without a control
+        /// character.
+        #[test]
+        fn any_answer_renders_without_control_characters(answer in any::<String>()) {
+            let t = render_table(&answer);
+            prop_assert_eq!(t.lines().count(), answer.lines().count());
+            prop_assert!(!t.chars().any(|c| c.is_control() && c != '\n'));
+        }
+    }
+
+    fn rec<'a>(time: &'a str, message: &'a str) -> LogRecord<'a> {
+        LogRecord {
+            time,
+            host: "h",
+            app: "a",
+            pid: "-",
+            facility: 1,
+            severity: 6,
+            sent: "-",
+            msgid: "-",
+            structured_data: "-",
+            message,
+        }
+    }
+
+    #[test]
+    fn times_outside_datetime_are_clamped_and_fields_escaped() {
+        let mut row = Vec::new();
+        encode_row(
+            &rec("1969-12-31T23:59:59.250000Z", "a\\b\tc\r\n\0"),
+            "l",
+            1,
+            &mut row,
+        );
+        encode_row(&rec("2200-01-01T00:00:00.000001Z", "x"), "l", 2, &mut row);
+        encode_row(&rec("not a time", "y"), "l", 3, &mut row);
+        let text = String::from_utf8(row).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(
+            lines[0].starts_with("1970-01-01 00:00:00\t0\t"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[0].contains("\ta\\\\b\\tc\\r\\n\\0\tl\t1"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].starts_with("2106-02-07 06:28:15\t0\t"),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[2].starts_with("1970-01-01 00:00:00\t0\t"),
+            "{}",
+            lines[2]
+        );
+        for l in lines {
+            assert_eq!(l.split('\t').count(), COLUMNS.split(", ").count(), "{l}");
+        }
+    }
+
+    #[test]
+    fn the_fast_path_for_times_agrees_with_parsing() {
+        for time in [
+            "2026-11-26T08:00:01.500000Z",
+            "2026-11-26T08:00:01.000000Z",
+            "2026-11-26T08:00:01.000007Z",
+            "1971-01-01T00:00:00.000001Z",
+            "2105-12-31T23:59:59.999999Z",
+        ] {
+            let mut fast = Vec::new();
+            encode_row(&rec(time, "m"), "l", 1, &mut fast);
+            let (secs, micros) = parse_rfc3339(time).unwrap();
+            let text = crate::record::rfc3339(secs, 0);
+            let slow = format!("{} {}\t{micros}\t", &text[..10], &text[11..19]);
+            assert!(
+                fast.starts_with(slow.as_bytes()),
+                "{time}: {}",
+                String::from_utf8_lossy(&fast)
+            );
+        }
+    }
+
+    #[test]
+    fn sequence_numbers_are_never_given_twice_across_restarts() {
+        let dir = std::env::temp_dir().join(format!("logd-seq-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut s = Sequence::open(&dir).unwrap();
+        let first: Vec<u64> = (0..3).map(|_| s.take().unwrap()).collect();
+        assert_eq!(first, [1, 2, 3]);
+        // A crash now: the next run starts past the whole reserved block.
+        drop(s);
+        let mut s = Sequence::open(&dir).unwrap();
+        assert_eq!(s.take().unwrap(), 1 + SEQUENCE_BLOCK);
+        std::fs::write(dir.join("sequence"), "garbage").unwrap();
+        assert!(Sequence::open(&dir).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bad_arguments_are_refused_with_the_flag_named() {
+        let d = Path::new("/tmp");
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        for (bad, flag) in [
+            (&["-t", "logs"][..], "-u"),
+            (&["-u", "https://x:1"], "http://"),
+            (&["-u", "http://x:1/db?x"], "http://"),
+            (&["-u", "http://x:1", "-t", "a.b.c"], "table"),
+            (&["-u", "http://x:1", "-t", "l; DROP TABLE x"], "table"),
+            (&["-u", "http://x:1", "-r", "0"], "-r"),
+            (&["-u", "http://x:1", "-a", "0s"], "-a"),
+            (&["-u", "http://x:1", "-m", "1"], "-m"),
+            (&["-u", "http://x:1", "-n", "two words"], "logd name"),
+            (&["-u", "http://x:1", "-z", "1"], "unknown"),
+            (&["-u"], "needs a value"),
+        ] {
+            let e = ClickHouseOptions::from_args(&args(bad), d).unwrap_err();
+            assert!(e.contains(flag), "{bad:?}: {e}");
+        }
+        let o = ClickHouseOptions::from_args(&args(&["-u", "http://127.0.0.1:8123/"]), d).unwrap();
+        assert_eq!((o.table.as_str(), o.create), ("logs", false));
+        assert_eq!(o.spool_dir, d.join("clickhouse-spool"));
+    }
+}
