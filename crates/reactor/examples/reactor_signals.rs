@@ -92,7 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pid = std::process::id();
     let admin_diagram = diagram.clone();
     let admin = thread::spawn(move || -> std::io::Result<()> {
-        for signal in [Signal::HUP, Signal::HUP, Signal::TERM] {
+        for (n, signal) in [Signal::HUP, Signal::HUP, Signal::TERM].into_iter().enumerate() {
             admin_diagram.note("admin", &format!("kill -s {} (the signal is blocked: queued, not delivered)", signal.name().trim_start_matches("SIG")));
             println!(
                 "admin: kill -s {} <server>",
@@ -104,6 +104,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             // Wait until the loop has dispatched it, so the narrative keeps its order.
             let seen = handled.recv().map_err(std::io::Error::other)?;
+            // While drawing: the loop reads the signal fd dry before the next kill.
+            admin_diagram.wait_for_count("None (EAGAIN", n + 1);
             println!("admin: the server handled {seen}");
         }
         Ok(())
