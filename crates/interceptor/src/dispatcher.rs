@@ -281,16 +281,27 @@ impl<C: ?Sized> Dispatcher<C> {
             return Outcome::Completed;
         }
         let chain = Arc::clone(&self.chain.read());
-        // Interaction events for the sequence diagrams drawn from runs: a load and a compare
-        // each when nothing records, and only on a point that has interceptors.
-        seq!("framework" => self.participant(), "dispatch(&mut ctx)");
+        // Interaction events for the sequence diagrams drawn from runs, on a point that has
+        // interceptors: one check per dispatch when nothing records (this is a per-record path).
+        let drawn = tracing::enabled!(target: "posa_seq", tracing::Level::TRACE);
+        if drawn {
+            seq!("framework" => self.participant(), "dispatch(&mut ctx)");
+        }
         for e in chain.iter() {
-            seq!(self.participant() => e.name, "intercept(ctx)");
+            if drawn {
+                seq!(self.participant() => e.name, "intercept(ctx)");
+            }
             match catch_unwind(AssertUnwindSafe(|| e.interceptor.intercept(ctx))) {
-                Ok(Verdict::Continue) => seq!(reply e.name => self.participant(), "Continue"),
+                Ok(Verdict::Continue) => {
+                    if drawn {
+                        seq!(reply e.name => self.participant(), "Continue");
+                    }
+                }
                 Ok(Verdict::Stop) => {
-                    seq!(reply e.name => self.participant(), "Stop");
-                    seq!(reply self.participant() => "framework", "Vetoed by {}", e.name);
+                    if drawn {
+                        seq!(reply e.name => self.participant(), "Stop");
+                        seq!(reply self.participant() => "framework", "Vetoed by {}", e.name);
+                    }
                     self.vetoed.fetch_add(1, Ordering::Relaxed);
                     return Outcome::Vetoed {
                         by: Arc::clone(&e.name),
@@ -307,7 +318,9 @@ impl<C: ?Sized> Dispatcher<C> {
                 }
             }
         }
-        seq!(reply self.participant() => "framework", "Completed");
+        if drawn {
+            seq!(reply self.participant() => "framework", "Completed");
+        }
         Outcome::Completed
     }
 
