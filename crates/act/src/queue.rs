@@ -126,7 +126,7 @@ impl<C, R> CompletionQueue<C, R> {
             "issue(context){}",
             if deadline.is_some() { " with a deadline" } else { "" }
         );
-        let issued = self.insert_traced(context, deadline);
+        let issued = self.insert_untraced(context, deadline);
         match &issued {
             Ok(token) => seq!(reply QUEUE => THREAD, "token {}", short(*token)),
             Err(full) => seq!(fail QUEUE => THREAD, "Err({full}): the context handed back"),
@@ -134,7 +134,7 @@ impl<C, R> CompletionQueue<C, R> {
         issued
     }
 
-    fn insert_traced(
+    fn insert_untraced(
         &self,
         context: C,
         deadline: Option<Instant>,

@@ -84,7 +84,6 @@ macro_rules! seq {
 }
 
 /// A type's name without its path and parameters, as the sequence diagrams show participants.
-#[allow(dead_code)]
 pub(crate) fn short<T: ?Sized>() -> &'static str {
     let name = std::any::type_name::<T>();
     let name = name.split('<').next().unwrap_or(name);

@@ -62,7 +62,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::Error;
+use crate::{Error, short};
 
 /// Identifies one board instance; every product carries the id of the board that made it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -290,12 +290,6 @@ pub trait Hal: fmt::Debug {
 
 /// The client's name in the sequence diagrams drawn from runs.
 const CLIENT: &str = "firmware (client)";
-
-/// A type's name without its path, as the sequence diagrams show participants.
-fn short<T: ?Sized>() -> &'static str {
-    let name = std::any::type_name::<T>();
-    name.rsplit("::").next().unwrap_or(name)
-}
 
 /// What [`heartbeat`] observed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -66,6 +66,12 @@ macro_rules! seq {
     };
 }
 
+/// A type's name without its path, as the sequence diagrams show participants.
+pub(crate) fn short<T: ?Sized>() -> &'static str {
+    let name = std::any::type_name::<T>();
+    name.rsplit("::").next().unwrap_or(name)
+}
+
 pub mod abstract_factory;
 mod error;
 pub mod factory_method;

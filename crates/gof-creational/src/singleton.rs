@@ -17,7 +17,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LazyLock, OnceLock};
 
-use crate::Error;
+use crate::{Error, short};
 
 /// A lazily created single instance, meant to live in a `static`.
 ///
@@ -102,12 +102,6 @@ impl<T> Singleton<T> {
     pub fn creations(&self) -> usize {
         self.creations.load(Ordering::Relaxed)
     }
-}
-
-/// A type's name without its path.
-fn short<T>() -> &'static str {
-    let name = std::any::type_name::<T>();
-    name.rsplit("::").next().unwrap_or(name)
 }
 
 /// The singleton's name in the sequence diagrams drawn from runs.

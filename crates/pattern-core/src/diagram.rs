@@ -328,14 +328,21 @@ impl Diagram {
         let Some((path, shared)) = &self.target else {
             return Ok(());
         };
-        let mut steps = shared.lock().steps.clone();
-        if self.by_thread {
-            steps.sort_by(|a, b| a.thread.cmp(&b.thread));
-        }
-        let dropped = steps.len().saturating_sub(self.limit);
-        steps.truncate(self.limit);
+        let steps = shared.lock().steps.clone();
+        let (steps, dropped) = arrange(steps, self.by_thread, self.limit);
         std::fs::write(path, render(&self.example, &steps, dropped, &self.aliases))
     }
+}
+
+/// The steps a diagram shows: grouped per thread (a stable sort, so each thread's own order
+/// stays) when asked, then the first `limit`; with the number left out.
+fn arrange(mut steps: Vec<Step>, by_thread: bool, limit: usize) -> (Vec<Step>, usize) {
+    if by_thread {
+        steps.sort_by(|a, b| a.thread.cmp(&b.thread));
+    }
+    let dropped = steps.len().saturating_sub(limit);
+    steps.truncate(limit);
+    (steps, dropped)
 }
 
 /// Text safe inside a mermaid message or note (`;`, `#`, `<`, `>` would be read as syntax).
@@ -447,6 +454,26 @@ mod tests {
              \x20   P1->>P2: set_state(3), now #lt;#35;#gt;\n    Note over P2: changed\n    P2->>P3: update\n    P3--xP2: panicked\n    P2-->>P1: ok\n\
              \x20   Note over P1: the run goes on: 2 more interactions not drawn\n```\n"
         );
+    }
+
+    #[test]
+    fn grouping_by_thread_keeps_each_threads_order_and_the_limit_counts_the_rest() {
+        let on = |thread: &str, message: &str| Step {
+            thread: thread.into(),
+            ..step("A", "B", message, Kind::Call)
+        };
+        let steps = vec![
+            on("w-2", "a"),
+            on("w-1", "b"),
+            on("w-2", "c"),
+            on("w-1", "d"),
+        ];
+        let (kept, dropped) = arrange(steps.clone(), true, 3);
+        let messages: Vec<&str> = kept.iter().map(|s| s.message.as_str()).collect();
+        assert_eq!((messages, dropped), (vec!["b", "d", "a"], 1));
+        let (kept, dropped) = arrange(steps, false, 10);
+        assert_eq!((kept.len(), dropped), (4, 0));
+        assert_eq!(kept[0].message, "a");
     }
 
     #[test]

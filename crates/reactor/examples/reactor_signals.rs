@@ -92,8 +92,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pid = std::process::id();
     let admin_diagram = diagram.clone();
     let admin = thread::spawn(move || -> std::io::Result<()> {
-        for (n, signal) in [Signal::HUP, Signal::HUP, Signal::TERM].into_iter().enumerate() {
-            admin_diagram.note("admin", &format!("kill -s {} (the signal is blocked: queued, not delivered)", signal.name().trim_start_matches("SIG")));
+        for (n, signal) in [Signal::HUP, Signal::HUP, Signal::TERM]
+            .into_iter()
+            .enumerate()
+        {
+            admin_diagram.note(
+                "admin",
+                &format!(
+                    "kill -s {} (the signal is blocked: queued, not delivered)",
+                    signal.name().trim_start_matches("SIG")
+                ),
+            );
             println!(
                 "admin: kill -s {} <server>",
                 signal.name().trim_start_matches("SIG")

@@ -332,7 +332,9 @@ impl SignalFd {
         seq!(THREAD => "SignalFd", "read()");
         let read = self.read_untraced();
         match &read {
-            Ok(Some(info)) => seq!(reply "SignalFd" => THREAD, "Some(SigInfo {{ {}, sender pid }})", info.signal),
+            Ok(Some(info)) => {
+                seq!(reply "SignalFd" => THREAD, "Some(SigInfo {{ {}, sender pid }})", info.signal)
+            }
             Ok(None) => seq!(reply "SignalFd" => THREAD, "None (EAGAIN: nothing pending)"),
             Err(e) => seq!(fail "SignalFd" => THREAD, "Err({:?})", e.kind()),
         }
