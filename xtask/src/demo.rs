@@ -294,8 +294,13 @@ fn run_one(workspace: &Workspace, item: &Planned<'_>, args: &DemoArgs) -> (Verdi
         return (verdict, time);
     }
     if let Ok(diagram) = fs::read_to_string(&drawing)
-        && let Err(stale) =
-            diagrams::settle(&workspace.root, &item.example.name, &diagram, args.diagrams)
+        && let Err(stale) = diagrams::settle(
+            &workspace.root,
+            &item.package.dir,
+            &item.example.name,
+            &diagram,
+            args.diagrams,
+        )
     {
         return (Verdict::Failed(stale), time);
     }

@@ -20,31 +20,36 @@ struct Reading {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
+    // `cargo xtask demo --diagrams` draws the ACT page's sequence diagram from this run.
+    let mut diagram = pattern_core::diagram::Diagram::from_env("act_completion_queue");
+    diagram.alias("main", "initiator");
     let clock = ManualClock::default();
     let queue = CompletionQueue::<Reading, f64>::with_clock(5, Arc::new(clock.clone()));
 
     // The service: holds each token opaquely, then answers everything it got, last first.
     let (requests, inbox) = unbounded::<(CompletionToken, &'static str)>();
     let service_queue = queue.clone();
-    let service = std::thread::spawn(move || {
-        let got: Vec<_> = inbox.iter().collect();
-        let mut refused = Vec::new();
-        for (token, sensor) in got.into_iter().rev() {
-            if sensor == "humidity" {
-                continue; // this sensor is offline: the request is never answered
+    let service = std::thread::Builder::new()
+        .name("service".into())
+        .spawn(move || {
+            let got: Vec<_> = inbox.iter().collect();
+            let mut refused = Vec::new();
+            for (token, sensor) in got.into_iter().rev() {
+                if sensor == "humidity" {
+                    continue; // this sensor is offline: the request is never answered
+                }
+                let value = match sensor {
+                    "boiler" => 81.5,
+                    "intake" => 12.25,
+                    "exhaust" => 240.0,
+                    _ => 1013.0,
+                };
+                if let Err(e) = service_queue.complete(token, value) {
+                    refused.push((sensor, e));
+                }
             }
-            let value = match sensor {
-                "boiler" => 81.5,
-                "intake" => 12.25,
-                "exhaust" => 240.0,
-                _ => 1013.0,
-            };
-            if let Err(e) = service_queue.complete(token, value) {
-                refused.push((sensor, e));
-            }
-        }
-        refused
-    });
+            refused
+        })?;
 
     let sensors = [
         ("boiler", "degC"),
@@ -117,6 +122,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
     }
     println!("initiator: {}", queue.report());
+    diagram.finish()?;
     Ok(())
 }
 

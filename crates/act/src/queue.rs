@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use pattern_core::{Clock, MonotonicClock};
 
+use crate::THREAD;
 use crate::{ActError, Completion, CompletionToken, Full, Report, TokenTable};
 
 /// A completion event: the token, the initiator's context it named, and the outcome.
@@ -120,6 +121,24 @@ impl<C, R> CompletionQueue<C, R> {
     }
 
     fn insert(&self, context: C, deadline: Option<Instant>) -> Result<CompletionToken, Full<C>> {
+        seq!(
+            THREAD => QUEUE,
+            "issue(context){}",
+            if deadline.is_some() { " with a deadline" } else { "" }
+        );
+        let issued = self.insert_untraced(context, deadline);
+        match &issued {
+            Ok(token) => seq!(reply QUEUE => THREAD, "token {}", short(*token)),
+            Err(full) => seq!(fail QUEUE => THREAD, "Err({full}): the context handed back"),
+        }
+        issued
+    }
+
+    fn insert_untraced(
+        &self,
+        context: C,
+        deadline: Option<Instant>,
+    ) -> Result<CompletionToken, Full<C>> {
         let mut state = self.shared.state.lock();
         if state.table.len() + state.events.len() >= self.shared.limit {
             return Err(Full::new(context, self.shared.limit));
@@ -148,8 +167,12 @@ impl<C, R> CompletionQueue<C, R> {
     /// The service's result for `token`: queues its completion event and wakes a waiting
     /// initiator. A duplicate, stale or forged token queues nothing and is refused.
     pub fn complete(&self, token: CompletionToken, result: R) -> Result<(), ActError> {
+        seq!(THREAD => QUEUE, "complete(token {}, result)", short(token));
         let mut state = self.shared.state.lock();
-        let context = state.table.complete(token)?;
+        let context = state.table.complete(token).inspect_err(|e| {
+            seq!(fail QUEUE => THREAD, "Err({}): nothing queued", kind(e));
+        })?;
+        seq!(reply QUEUE => THREAD, "Ok: check tag and generation, queue the event, wake the initiator");
         state.events.push_back(CompletionEvent {
             token,
             context,
@@ -162,7 +185,13 @@ impl<C, R> CompletionQueue<C, R> {
 
     /// Ends an outstanding operation without queueing an event and gives its context back.
     pub fn cancel(&self, token: CompletionToken) -> Result<C, ActError> {
-        self.shared.state.lock().table.cancel(token)
+        seq!(THREAD => QUEUE, "cancel(token {})", short(token));
+        let cancelled = self.shared.state.lock().table.cancel(token);
+        match &cancelled {
+            Ok(_) => seq!(reply QUEUE => THREAD, "Ok(context)"),
+            Err(e) => seq!(fail QUEUE => THREAD, "Err({})", kind(e)),
+        }
+        cancelled
     }
 
     /// Queues a [`Completion::TimedOut`] event for every token whose deadline is at or before
@@ -180,6 +209,7 @@ impl<C, R> CompletionQueue<C, R> {
             }));
         drop(state);
         if n > 0 {
+            seq!(note QUEUE, "{n} deadline(s) passed: TimedOut event(s) queued");
             self.shared.ready.notify_all();
         }
         n
@@ -197,7 +227,22 @@ impl<C, R> CompletionQueue<C, R> {
 
     /// The next completion event, if one is queued.
     pub fn try_next(&self) -> Option<CompletionEvent<C, R>> {
-        self.shared.state.lock().events.pop_front()
+        seq!(THREAD => QUEUE, "try_next()");
+        let event = self.shared.state.lock().events.pop_front();
+        match &event {
+            Some(e) => seq!(
+                reply QUEUE => THREAD,
+                "event(token {}, context, {})",
+                short(e.token),
+                match e.completion {
+                    Completion::Done(_) => "Done(result)",
+                    Completion::TimedOut => "TimedOut",
+                    _ => "Abandoned",
+                }
+            ),
+            None => seq!(reply QUEUE => THREAD, "None"),
+        }
+        event
     }
 
     /// The next completion event, waiting up to `timeout` (real time) for one.
@@ -242,5 +287,23 @@ impl<C, R> CompletionQueue<C, R> {
     /// The most tokens outstanding or queued.
     pub fn limit(&self) -> usize {
         self.shared.limit
+    }
+}
+
+/// The queue's name in the sequence diagrams drawn from runs.
+const QUEUE: &str = "CompletionQueue (token table)";
+
+/// A token as the sequence diagrams show it: slot and generation (the tag differs per run).
+fn short(token: CompletionToken) -> String {
+    format!("{}v{}", token.slot(), token.generation())
+}
+
+/// An error's kind, without the token's tag.
+fn kind(e: &ActError) -> &'static str {
+    match e {
+        ActError::Duplicate { .. } => "Duplicate",
+        ActError::Stale { .. } => "Stale",
+        ActError::Forged { .. } => "Forged",
+        _ => "refused",
     }
 }

@@ -93,6 +93,9 @@ fn list(cfg: &Configurator) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `cargo xtask demo --diagrams` draws the Component Configurator page's sequence diagram
+    // from this run.
+    let diagram = pattern_core::diagram::Diagram::from_env_limited("configurator_services", 120);
     let plugins = plugin_dir();
     let dir = std::env::temp_dir().join(format!("configurator-services-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -187,5 +190,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     std::fs::remove_dir_all(&dir)?;
+    diagram.finish()?;
     Ok(())
 }

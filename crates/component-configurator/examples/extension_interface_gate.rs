@@ -92,6 +92,8 @@ fn report_statistics(cfg: &Configurator) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `cargo xtask demo --diagrams` draws the Extension Interface page's sequence diagram from this run.
+    let diagram = pattern_core::diagram::Diagram::from_env_limited("extension_interface_gate", 120);
     let dir = std::env::temp_dir().join(format!("extension-interface-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let conf = dir.join("svc.conf");
@@ -153,5 +155,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     report_statistics(&cfg);
     cfg.close();
     std::fs::remove_dir_all(&dir)?;
+    diagram.finish()?;
     Ok(())
 }

@@ -234,6 +234,10 @@ impl Default for Configurator {
     }
 }
 
+/// The participants' names in the sequence diagrams drawn from runs.
+const CFG: &str = "Configurator";
+const REPO: &str = "ServiceRepository";
+
 impl Configurator {
     /// Registers a static component factory under `name` (for `static NAME` directives).
     pub fn register_static(
@@ -293,6 +297,7 @@ impl Configurator {
     }
 
     fn add_source(&mut self, source: Source) -> Result<Report> {
+        seq!("admin" => CFG, "process a source");
         let mut sources = self.sources.clone();
         if !sources.contains(&source) {
             sources.push(source);
@@ -310,6 +315,7 @@ impl Configurator {
     /// difference; what fails there (a port in use) is reported per directive, and a
     /// component whose new arguments fail is started again with its old ones.
     pub fn reconfigure(&mut self) -> Result<Report> {
+        seq!("admin" => CFG, "reconfigure()");
         let sources = self.sources.clone();
         let desired = self.validate(&sources)?;
         Ok(self.apply(&desired))
@@ -327,7 +333,10 @@ impl Configurator {
 
     /// Phase one of every (re)configuration: parse and check everything, change nothing.
     fn validate(&self, sources: &[Source]) -> Result<Arc<Vec<Desired>>> {
-        let desired = self.desired(sources)?;
+        seq!(note CFG, "phase 1: read, parse, check every directive (any error: apply nothing)");
+        let desired = self
+            .desired(sources)
+            .inspect_err(|e| seq!(fail CFG => "admin", "Err({e})"))?;
         for d in desired.iter() {
             self.check(d)?;
         }
@@ -506,7 +515,10 @@ impl Configurator {
             desired.iter().map(|d| d.name.as_str()).collect();
         for name in self.repository.names().into_iter().rev() {
             if !wanted.contains(name.as_str())
-                && let Ok(removal) = self.repository.remove(&name)
+                && let Ok(removal) = {
+                    seq!(CFG => REPO, "remove({name}): no longer wanted");
+                    self.repository.remove(&name)
+                }
             {
                 if let Err(e) = &removal.fini {
                     tracing::warn!(component = %name, error = %e, "fini failed on removal");
@@ -525,7 +537,11 @@ impl Configurator {
                     })
                 }),
                 Some(r) if r.origin() != &d.origin => {
-                    self.upgrade(d).map(|c| report.changes.push(c))
+                    seq!(CFG => d.name, "hot upgrade: another library or factory");
+                    self.upgrade(d).map(|c| {
+                        seq!(reply d.name => CFG, "{c}");
+                        report.changes.push(c)
+                    })
                 }
                 Some(r) if r.args() != d.args.as_slice() => self.reinit(d).map(|()| {
                     report.changes.push(Change::Reinitialised {
@@ -535,6 +551,9 @@ impl Configurator {
                 Some(_) => Ok(()),
             }
             .and_then(|()| self.activation(d, &mut report.changes));
+            if let Err(error) = &outcome {
+                seq!(fail d.name => CFG, "{error}");
+            }
             if let Err(error) = outcome {
                 tracing::warn!(component = %d.name, %error, "directive failed");
                 report.errors.push(DirectiveError {
@@ -545,6 +564,12 @@ impl Configurator {
                 });
             }
         }
+        seq!(
+            reply CFG => "admin",
+            "Report: {} change(s), {} error(s)",
+            report.changes.len(),
+            report.errors.len()
+        );
         report
     }
 
@@ -555,10 +580,12 @@ impl Configurator {
         let name = d.name.clone();
         match (r.state(), d.activation) {
             (ComponentState::Active, Activation::Inactive) => {
+                seq!(CFG => REPO, "suspend({name})");
                 self.repository.suspend(&name)?;
                 changes.push(Change::Suspended { name });
             }
             (ComponentState::Suspended, Activation::Active) => {
+                seq!(CFG => REPO, "resume({name})");
                 self.repository.resume(&name)?;
                 changes.push(Change::Resumed { name });
             }
@@ -590,6 +617,11 @@ impl Configurator {
                 Ok((make(), None))
             }
             Origin::Dynamic { spec, factory } => {
+                seq!(
+                    CFG => "LoadedLibrary",
+                    "open {} (descriptor checked first), create {factory}",
+                    spec.rsplit('/').next().unwrap_or(spec)
+                );
                 let lib = self.library(spec)?;
                 let component = lib.create(factory)?;
                 Ok((Box::new(component), Some(lib)))
@@ -612,6 +644,7 @@ impl Configurator {
 
     fn add(&mut self, d: &Desired) -> Result<()> {
         let (mut component, lib) = self.create(d)?;
+        seq!(CFG => d.name, "init(args)");
         if let Err(error) = component.init(&d.args) {
             drop(component);
             if let Some(lib) = lib {
@@ -623,6 +656,7 @@ impl Configurator {
                 error,
             });
         }
+        seq!(CFG => REPO, "insert({})", d.name);
         self.repository.insert(self.record(d, component, lib))
     }
 
@@ -638,12 +672,15 @@ impl Configurator {
             error,
         };
         if was == ComponentState::Active {
+            seq!(CFG => d.name, "suspend()");
             record
                 .component_mut()
                 .suspend()
                 .map_err(|e| fail("suspend", e))?;
         }
+        seq!(CFG => d.name, "fini()");
         record.component_mut().fini().map_err(|e| fail("fini", e))?;
+        seq!(CFG => d.name, "init(new args)");
         match record.component_mut().init(&d.args) {
             Ok(()) => {
                 record.set_args(d.args.clone());

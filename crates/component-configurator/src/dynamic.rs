@@ -470,6 +470,21 @@ impl RecordFilter for ForeignRecordFilter {
 unsafe impl Send for DynamicComponent {}
 
 impl DynamicComponent {
+    /// The interfaces the host has wrappers for, found at creation (`query_interface`'s answer).
+    fn query_interface_untraced(&self, iid: &str) -> Option<Extension<'_>> {
+        match iid {
+            ext::statistics::IID => self
+                .statistics
+                .as_ref()
+                .map(|s| Extension::Statistics(s as &dyn Statistics)),
+            ext::record_filter::IID => self
+                .record_filter
+                .as_ref()
+                .map(|f| Extension::RecordFilter(f as &dyn RecordFilter)),
+            _ => None,
+        }
+    }
+
     /// The library the component came from.
     pub fn library(&self) -> &Arc<LoadedLibrary> {
         &self.library
@@ -493,10 +508,17 @@ impl DynamicComponent {
                 &mut out,
             )
         };
+        let host = format!("DynamicComponent {} (host)", self.factory);
+        seq!(host => "POSA_COMPONENT_QUERY (plugin)", "query({}, {iid})", self.factory);
         if status != STATUS_OK {
             tracing::warn!(library = %self.library.path.display(), iid, status, "a plugin's interface query failed; taken as none");
+            seq!(fail "POSA_COMPONENT_QUERY (plugin)" => host, "status {status}: taken as none");
             return None;
         }
+        seq!(
+            reply "POSA_COMPONENT_QUERY (plugin)" => host,
+            "{}", if out.is_null() { "null: not exported" } else { "&vtable (size checked next)" }
+        );
         (!out.is_null()).then_some(out)
     }
 
@@ -607,17 +629,19 @@ impl Component for DynamicComponent {
     }
 
     fn query_interface(&self, iid: &str) -> Option<Extension<'_>> {
-        match iid {
-            ext::statistics::IID => self
-                .statistics
-                .as_ref()
-                .map(|s| Extension::Statistics(s as &dyn Statistics)),
-            ext::record_filter::IID => self
-                .record_filter
-                .as_ref()
-                .map(|f| Extension::RecordFilter(f as &dyn RecordFilter)),
-            _ => None,
-        }
+        let host = format!("DynamicComponent {} (host)", self.factory);
+        seq!("Client" => host, "query_interface({iid})");
+        let found = self.query_interface_untraced(iid);
+        seq!(
+            reply host => "Client",
+            "{}",
+            match &found {
+                Some(Extension::Statistics(_)) => "Some(Extension::Statistics)",
+                Some(Extension::RecordFilter(_)) => "Some(Extension::RecordFilter)",
+                None => "None",
+            }
+        );
+        found
     }
 
     fn import_state(&mut self, state: &[u8]) -> Result<(), ComponentError> {

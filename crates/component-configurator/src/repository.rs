@@ -243,6 +243,7 @@ impl ServiceRepository {
         if r.state == ComponentState::Suspended {
             return Ok(());
         }
+        seq!("ServiceRepository" => name, "suspend()");
         r.component.suspend().map_err(|error| Error::Component {
             name: name.to_owned(),
             operation: "suspend",
@@ -260,6 +261,7 @@ impl ServiceRepository {
         if r.state == ComponentState::Active {
             return Ok(());
         }
+        seq!("ServiceRepository" => name, "resume()");
         r.component.resume().map_err(|error| Error::Component {
             name: name.to_owned(),
             operation: "resume",
@@ -325,10 +327,12 @@ impl ServiceRepository {
 pub(crate) fn retire(mut record: Record) -> Removal {
     if record.state == ComponentState::Active {
         // Quiesce first so no new work arrives while it finalises; fini runs regardless.
+        seq!("ServiceRepository" => record.name, "suspend()");
         if let Err(e) = record.component.suspend() {
             tracing::warn!(component = %record.name, error = %e, "suspend before fini failed");
         }
     }
+    seq!("ServiceRepository" => record.name, "fini(), then drop it and let go of its library");
     let fini = record.component.fini();
     let Record {
         name,

@@ -69,10 +69,17 @@ impl LogStoreProxy {
     }
 }
 
-fn main() {
+fn main() -> std::io::Result<()> {
+    // `cargo xtask demo --diagrams` draws the Active Object page's sequence diagram from this
+    // run; while it records, the dispatcher waits for the scheduler to block again after each
+    // request, so that the two threads' steps come in the same order every run.
+    let diagram = pattern_core::diagram::Diagram::from_env("active_object_log_store");
+    let idle = |n| diagram.wait_for_count("wait on not_empty", n);
     let store = LogStoreProxy::new(4);
+    idle(1);
     println!("dispatcher: store started, activation queue of 4 requests");
     let synced = store.fsync();
+    idle(2);
     println!("dispatcher: fsync requested first; its guard (unsynced records) does not hold yet");
     let appends: Vec<_> = [
         ("sensor-1", "t=21.5"),
@@ -80,7 +87,12 @@ fn main() {
         ("sensor-1", "t=21.7"),
     ]
     .into_iter()
-    .map(|(h, m)| store.append(h, m))
+    .enumerate()
+    .map(|(i, (h, m))| {
+        let eventual = store.append(h, m);
+        idle(3 + i);
+        eventual
+    })
     .collect();
     println!("dispatcher: 3 appends queued, 4 futures in hand, nothing waited for");
     for (i, a) in appends.into_iter().enumerate() {
@@ -103,6 +115,7 @@ fn main() {
         report.executed, report.cancelled
     );
 
+    diagram.pause();
     println!("--- a cancelling shutdown ---");
     let store = LogStoreProxy::new(4);
     let (started_tx, started_rx) = mpsc::channel();
@@ -134,4 +147,5 @@ fn main() {
         report.cancelled,
         report.servant.records.len()
     );
+    diagram.finish()
 }

@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use concurrency::{MonitorQueue, PopError, PushError};
 
-fn main() {
+fn main() -> std::io::Result<()> {
+    // `cargo xtask demo --diagrams` draws the Monitor Object page's sequence diagram from this
+    // run (the threads are named, and the run waits for a blocked thread's wait before waking it).
+    let diagram = pattern_core::diagram::Diagram::from_env("monitor_object_sensor_gateway");
     let queue = Arc::new(MonitorQueue::new(2));
     println!(
         "gateway: a monitor queue of {} readings between the sensors and the uplink",
@@ -32,11 +35,14 @@ fn main() {
     let (done_tx, done_rx) = mpsc::channel();
     let sensor2 = {
         let queue = queue.clone();
-        thread::spawn(move || {
-            queue.push("sensor-2 h=40%").unwrap();
-            done_tx.send(()).unwrap();
-        })
+        thread::Builder::new()
+            .name("sensor-2".into())
+            .spawn(move || {
+                queue.push("sensor-2 h=40%").unwrap();
+                done_tx.send(()).unwrap();
+            })?
     };
+    diagram.wait_for_count("wait on not_full", 1);
     println!(
         "sensor-2: push waits on not_full: {}",
         done_rx.try_recv().is_err()
@@ -61,6 +67,11 @@ fn main() {
     );
 
     // Three sensors push 50 readings each through the 2-slot queue while the uplink drains it.
+    diagram.note(
+        "main",
+        "three sensors push 50 readings each while main pops (not drawn)",
+    );
+    diagram.pause();
     let sensors: Vec<_> = (3..6)
         .map(|s| {
             let queue = queue.clone();
@@ -85,8 +96,12 @@ fn main() {
     // Shutdown: an uplink waiting on `not_empty` is woken by close and told the queue is done.
     let uplink = {
         let queue = queue.clone();
-        thread::spawn(move || queue.pop())
+        thread::Builder::new()
+            .name("uplink".into())
+            .spawn(move || queue.pop())?
     };
+    diagram.resume();
+    diagram.wait_for_count("wait on not_empty", 1);
     queue.close();
     println!("gateway: closed the queue");
     println!(
@@ -98,4 +113,5 @@ fn main() {
     }
     assert_eq!(queue.try_pop(), Err(PopError::Closed));
     println!("uplink: try_pop reports {}", PopError::Closed);
+    diagram.finish()
 }

@@ -23,7 +23,12 @@ impl Drop for Batch {
     }
 }
 
-fn main() {
+fn main() -> std::io::Result<()> {
+    // `cargo xtask demo --diagrams` draws the Thread-Specific Storage page's sequence diagram
+    // from this run, each worker's steps together (they do not interact: that is the point).
+    let mut diagram =
+        pattern_core::diagram::Diagram::from_env("thread_specific_storage_worker_batches");
+    diagram.group_by_thread();
     let (flush_tx, flush_rx) = mpsc::channel();
     let batches = ThreadSpecific::new(move || Batch {
         worker: thread::current().name().unwrap_or("unnamed").to_string(),
@@ -81,4 +86,5 @@ fn main() {
         "main: has a batch of its own: {}",
         batches.try_with(|_| ()).is_some()
     );
+    diagram.finish()
 }

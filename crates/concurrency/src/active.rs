@@ -7,6 +7,7 @@
 //! on the servant, and keeps the others waiting until a later request changes the servant's
 //! state.
 
+use crate::THREAD;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
@@ -214,7 +215,10 @@ impl<S> Scheduler<S> {
     fn dispatch(&mut self, request: MethodRequest<S>) {
         match self.guard(&request) {
             Some(true) => self.execute(request),
-            Some(false) if self.waiting.len() < self.waiting_limit => self.waiting.push(request),
+            Some(false) if self.waiting.len() < self.waiting_limit => {
+                seq!(note THREAD, "{}: guard false, kept waiting", request.name());
+                self.waiting.push(request)
+            }
             Some(false) => self.cancel_one(request, Cancelled::Backlog),
             // The guard panicked: the request is dropped and its client sees `Abandoned`.
             None => self.executed += 1,
@@ -242,20 +246,26 @@ impl<S> Scheduler<S> {
 
     /// The request's guard, or `None` if evaluating it panicked.
     fn guard(&self, request: &MethodRequest<S>) -> Option<bool> {
+        seq!(THREAD => SERVANT, "{}: can_run?", request.name());
         panic::catch_unwind(AssertUnwindSafe(|| request.can_run(&self.servant))).ok()
     }
 
     fn execute(&mut self, request: MethodRequest<S>) {
+        seq!(THREAD => SERVANT, "{}: call, then fulfil its promise", request.name());
         // A panicking method abandons its own future; the scheduler goes on with the next.
         let _ = panic::catch_unwind(AssertUnwindSafe(|| request.call(&mut self.servant)));
         self.executed += 1;
     }
 
     fn cancel_one(&mut self, request: MethodRequest<S>, reason: Cancelled) {
+        seq!(note THREAD, "{}: promise resolved Err({reason:?})", request.name());
         request.cancel(reason);
         self.cancelled += 1;
     }
 }
+
+/// The servant's name in the sequence diagrams drawn from runs.
+const SERVANT: &str = "servant";
 
 /// An active object: a servant running on a scheduler thread of its own, reached through
 /// method requests queued in a bounded activation queue.
@@ -332,6 +342,8 @@ impl<S: Send + 'static> ActiveObject<S> {
     /// Queues `request`, waiting while the activation queue is full. A request that arrives
     /// after shutdown began is resolved with [`Cancelled::Closed`] at once.
     pub fn enqueue(&self, request: MethodRequest<S>) {
+        seq!(THREAD => "ActiveObject (proxy)", "{}()", request.name());
+        seq!("ActiveObject (proxy)" => THREAD, "Eventual (its promise goes with the request)");
         if let Err(refused) = self.queue.push(request) {
             refused.into_inner().cancel(Cancelled::Closed);
         }

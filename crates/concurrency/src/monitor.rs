@@ -1,6 +1,7 @@
 //! Monitor Object: a bounded blocking queue whose methods are synchronised by one monitor lock
 //! and which schedule each other through two monitor conditions.
 
+use crate::THREAD;
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -74,8 +75,11 @@ impl<T> MonitorQueue<T> {
     /// Hands `value` back if the queue is or becomes closed.
     pub fn push(&self, value: T) -> Result<(), PushError<T>> {
         let mut st = sync::lock(&self.state);
+        seq!(THREAD => QUEUE, "push(value)");
         while !st.closed && st.items.len() >= st.capacity {
+            seq!(QUEUE => THREAD, "full: wait on not_full (lock released)");
             st = sync::wait(&self.not_full, st);
+            seq!(QUEUE => THREAD, "woken holding the lock: re-check");
         }
         self.enqueue(st, value)
     }
@@ -83,7 +87,9 @@ impl<T> MonitorQueue<T> {
     /// Appends `value` if there is room now.
     pub fn try_push(&self, value: T) -> Result<(), PushError<T>> {
         let st = sync::lock(&self.state);
+        seq!(THREAD => QUEUE, "try_push(value)");
         if !st.closed && st.items.len() >= st.capacity {
+            seq!(fail QUEUE => THREAD, "Err(Full(value))");
             return Err(PushError::Full(value));
         }
         self.enqueue(st, value)
@@ -106,9 +112,11 @@ impl<T> MonitorQueue<T> {
     /// The common end of the pushes: the lock is held and there is room, or the queue is closed.
     fn enqueue(&self, mut st: MutexGuard<'_, State<T>>, value: T) -> Result<(), PushError<T>> {
         if st.closed {
+            seq!(fail QUEUE => THREAD, "Err(Closed(value))");
             return Err(PushError::Closed(value));
         }
         st.items.push_back(value);
+        seq!(reply QUEUE => THREAD, "Ok: {} of {} queued, notify_one(not_empty)", st.items.len(), st.capacity);
         drop(st);
         self.not_empty.notify_one();
         Ok(())
@@ -118,8 +126,11 @@ impl<T> MonitorQueue<T> {
     /// closed and drained.
     pub fn pop(&self) -> Option<T> {
         let mut st = sync::lock(&self.state);
+        seq!(THREAD => QUEUE, "pop()");
         while !st.closed && st.items.is_empty() {
+            seq!(QUEUE => THREAD, "empty: wait on not_empty (lock released)");
             st = sync::wait(&self.not_empty, st);
+            seq!(QUEUE => THREAD, "woken holding the lock: re-check");
         }
         self.dequeue(st).ok()
     }
@@ -127,7 +138,9 @@ impl<T> MonitorQueue<T> {
     /// Takes the oldest item if there is one now.
     pub fn try_pop(&self) -> Result<T, PopError> {
         let st = sync::lock(&self.state);
+        seq!(THREAD => QUEUE, "try_pop()");
         if !st.closed && st.items.is_empty() {
+            seq!(fail QUEUE => THREAD, "Err(Empty)");
             return Err(PopError::Empty);
         }
         self.dequeue(st)
@@ -137,9 +150,11 @@ impl<T> MonitorQueue<T> {
     pub fn pop_timeout(&self, timeout: Duration) -> Result<T, PopError> {
         let deadline = Instant::now() + timeout;
         let mut st = sync::lock(&self.state);
+        seq!(THREAD => QUEUE, "pop_timeout({timeout:?})");
         while !st.closed && st.items.is_empty() {
             let now = Instant::now();
             if now >= deadline {
+                seq!(fail QUEUE => THREAD, "Err(Timeout)");
                 return Err(PopError::Timeout);
             }
             st = sync::wait_timeout(&self.not_empty, st, deadline - now);
@@ -150,8 +165,10 @@ impl<T> MonitorQueue<T> {
     /// The common end of the pops: the lock is held and there is an item, or the queue is closed.
     fn dequeue(&self, mut st: MutexGuard<'_, State<T>>) -> Result<T, PopError> {
         let Some(value) = st.items.pop_front() else {
+            seq!(fail QUEUE => THREAD, "closed and drained");
             return Err(PopError::Closed);
         };
+        seq!(reply QUEUE => THREAD, "the oldest item ({} left), notify_one(not_full)", st.items.len());
         drop(st);
         self.not_full.notify_one();
         Ok(value)
@@ -205,7 +222,10 @@ impl<T> MonitorQueue<T> {
     /// Closes the queue: pushes fail from now on, pops deliver what is queued and then report
     /// the close, and every thread waiting in a method wakes up.
     pub fn close(&self) {
-        sync::lock(&self.state).closed = true;
+        let mut st = sync::lock(&self.state);
+        seq!(THREAD => QUEUE, "close(): notify_all on both conditions");
+        st.closed = true;
+        drop(st);
         self.not_empty.notify_all();
         self.not_full.notify_all();
     }
@@ -230,6 +250,9 @@ impl<T> MonitorQueue<T> {
         sync::lock(&self.state).capacity
     }
 }
+
+/// The queue's name in the sequence diagrams drawn from runs.
+const QUEUE: &str = "MonitorQueue";
 
 impl<T> fmt::Debug for MonitorQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,6 +1,7 @@
 //! Thread-Specific Storage: one logically global access point, one object per thread behind it,
 //! no lock on access.
 
+use crate::THREAD;
 use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -95,17 +96,35 @@ impl<T: 'static> ThreadSpecific<T> {
     /// If `f` calls `with` on the same instance again (the object is already borrowed), or if
     /// called while the thread's storage is being torn down at thread exit.
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        let entry = self.entry().unwrap_or_else(|| {
+        seq!(THREAD => self.participant(), "with(f)");
+        let found = self.entry();
+        if found.is_some() {
+            seq!(self.participant() => object_set(), "get key {}: found (no lock anywhere)", self.key.as_u64());
+        }
+        let entry = found.unwrap_or_else(|| {
+            seq!(self.participant() => object_set(), "get key {}: none, init() and insert", self.key.as_u64());
             let entry: Entry = Rc::new(RefCell::new(Box::new((self.init)())));
             OBJECT_SET.with(|set| set.borrow_mut().insert(self.key, entry.clone()));
             entry
         });
+        seq!(reply self.participant() => THREAD, "f(&mut this thread's object)");
         Self::apply(&entry, f)
+    }
+
+    /// This instance's name in the sequence diagrams drawn from runs.
+    fn participant(&self) -> String {
+        format!("ThreadSpecific (key {})", self.key.as_u64())
     }
 
     /// Runs `f` on the calling thread's object if it has one; `None` otherwise.
     pub fn try_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
-        self.entry().map(|entry| Self::apply(&entry, f))
+        seq!(THREAD => self.participant(), "try_with(f)");
+        let found = self.entry();
+        seq!(
+            self.participant() => object_set(),
+            "get key {}: {}", self.key.as_u64(), if found.is_some() { "found" } else { "none: None" }
+        );
+        found.map(|entry| Self::apply(&entry, f))
     }
 
     /// Removes the calling thread's object and hands it back (the next access makes a new one).
@@ -128,6 +147,14 @@ impl<T: 'static> ThreadSpecific<T> {
             .expect("a key is only ever used with its own instance's type");
         f(value)
     }
+}
+
+/// The calling thread's object set, as the sequence diagrams name it.
+fn object_set() -> String {
+    format!(
+        "{}'s object set",
+        std::thread::current().name().unwrap_or("an unnamed thread")
+    )
 }
 
 impl<T: Clone + 'static> ThreadSpecific<T> {

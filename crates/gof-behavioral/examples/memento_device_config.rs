@@ -42,7 +42,10 @@ fn gateway(channels: usize) -> Result<DeviceConfig, gof_behavioral::Error> {
     Ok(config)
 }
 
-fn main() -> Result<(), gof_behavioral::Error> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `cargo xtask demo --diagrams` draws the Memento page's sequence diagram from the undo
+    // stack and the snapshot caretaker below.
+    let diagram = pattern_core::diagram::Diagram::from_env("memento_device_config");
     println!("== Command + Memento: an undo stack of edits ==");
     let mut config = gateway(3)?;
     let mut edits = UndoStack::with_limit(4);
@@ -88,6 +91,7 @@ fn main() -> Result<(), gof_behavioral::Error> {
     println!("a new edit cleared redo: redo {}", edits.redo_len());
 
     println!();
+    diagram.pause();
     println!("== History limit and saved marker ==");
     for t in [40_000, 41_000, 42_000, 43_000] {
         edits.apply(
@@ -117,12 +121,14 @@ fn main() -> Result<(), gof_behavioral::Error> {
     println!("== Snapshot caretaker with rollback ==");
     let mut config = gateway(3)?;
     let mut history = Caretaker::default();
+    diagram.resume();
     history.try_edit(&mut config, |c| c.rename("gw-north-2"))?;
     let refused = history.try_edit(&mut config, |c| {
         c.set_sample_rate(20)?;
         c.set_threshold(9, 0) // fails half-way: the memento rolls the first change back
     });
     println!("two-step edit: {:?}", refused.map(drop));
+    diagram.pause();
     println!("after rollback: {}", show(&config));
     println!(
         "caretaker holds {} memento(s): {:?}",
@@ -177,5 +183,6 @@ fn main() -> Result<(), gof_behavioral::Error> {
             Err(e) => println!("{what}: {e}"),
         }
     }
+    diagram.finish()?;
     Ok(())
 }

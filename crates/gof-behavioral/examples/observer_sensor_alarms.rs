@@ -50,7 +50,7 @@ fn reading(sensor: &'static str, value: i32, limit: i32) -> Reading {
 
 /// The course's drawing: a concrete subject that owns state, a push observer and a pull observer,
 /// then the cost of one change that a cascade of derived subjects hides from the caller.
-fn subject_with_state() {
+fn subject_with_state(diagram: &pattern_core::diagram::Diagram) {
     println!("== The original form: a subject that owns state ==");
     let setpoint = StateSubject::new(80);
     // Push model: the display is handed the change and never sees the subject.
@@ -77,6 +77,7 @@ fn subject_with_state() {
     }
 
     println!();
+    diagram.pause();
     println!("== Blind to the cost of updates: one set, a cascade ==");
     let updates = Rc::new(std::cell::Cell::new(0));
     // Each of three zones follows the setpoint through its own subject, watched by two valves.
@@ -103,8 +104,12 @@ fn subject_with_state() {
     println!();
 }
 
-fn main() {
-    subject_with_state();
+fn main() -> std::io::Result<()> {
+    // `cargo xtask demo --diagrams` draws the Observer page's sequence diagram from the subject
+    // that owns state (the first part; the others print what they do).
+    let mut diagram = pattern_core::diagram::Diagram::from_env("observer_sensor_alarms");
+    diagram.alias("main", "caller");
+    subject_with_state(&diagram);
     println!("== Event channel: sensors publish readings ==");
     let boiler: Subject<Reading> = Subject::default();
     let pump: Subject<Reading> = Subject::default();
@@ -229,4 +234,5 @@ fn main() {
         Err(e) => println!("refused: {e}"),
         Ok(()) => println!("unexpectedly accepted a wildcard topic"),
     }
+    diagram.finish()
 }

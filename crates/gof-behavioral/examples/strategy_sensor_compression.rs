@@ -46,7 +46,11 @@ fn report<S: SamplingStrategy>(uplink: &Uplink<S>, baseline: u64) {
     );
 }
 
-fn main() {
+fn main() -> std::io::Result<()> {
+    // `cargo xtask demo --diagrams` draws the Strategy page's sequence diagram from the run-time
+    // part below (the compile-time part sends the same frames through fixed strategies).
+    let diagram = pattern_core::diagram::Diagram::from_env("strategy_sensor_compression");
+    diagram.pause();
     let trace = trace();
 
     println!("== Compile time: the strategy is a type parameter ==");
@@ -69,9 +73,11 @@ fn main() {
     println!();
     println!("== Run time: swap the strategy when the battery runs low ==");
     let mut uplink: DynUplink = Uplink::new(Box::new(SendAll));
+    diagram.resume();
     for (minute, batch) in trace.chunks(60).enumerate() {
         let battery = 100 - minute as u32 * 9;
         if battery < 60 && uplink.strategy().name() == "send-all" {
+            diagram.note("client", &format!("battery {battery}%"));
             let old = uplink.set_strategy(Box::new(Deadband::new(250)));
             println!(
                 "minute {minute}: battery {battery}%, switching {} -> deadband",
@@ -86,6 +92,7 @@ fn main() {
             frame.encoded_len()
         );
     }
+    diagram.pause();
     report(&uplink, all_bytes);
 
     println!();
@@ -98,6 +105,7 @@ fn main() {
     ));
     ship(&mut hot, &trace);
     report(&hot, all_bytes);
+    diagram.finish()
 }
 
 /// The values a 1 °C deadband reports, in °C with one decimal.

@@ -307,13 +307,18 @@ impl<S: SamplingStrategy> Uplink<S> {
 
     /// Reduces `batch` with the strategy and sends the result as one frame, which it returns.
     pub fn send_batch(&mut self, batch: &[Sample]) -> Frame {
+        let strategy = format!("{} (strategy)", self.strategy.name());
+        seq!("client" => "Uplink (context)", "send_batch({} samples)", batch.len());
+        seq!("Uplink (context)" => strategy, "reduce(batch, out)");
         let mut samples = Vec::new();
         self.strategy.reduce(batch, &mut samples);
+        seq!(reply strategy => "Uplink (context)", "{} samples kept", samples.len());
         let frame = Frame { samples };
         self.stats.samples_in += batch.len() as u64;
         self.stats.samples_out += frame.samples.len() as u64;
         self.stats.frames += 1;
         self.stats.bytes_out += frame.encoded_len() as u64;
+        seq!(reply "Uplink (context)" => "client", "Frame of {} bytes", frame.encoded_len());
         frame
     }
 
@@ -324,7 +329,10 @@ impl<S: SamplingStrategy> Uplink<S> {
 
     /// Replaces the strategy, returning the old one; the counters carry on.
     pub fn set_strategy(&mut self, strategy: S) -> S {
-        std::mem::replace(&mut self.strategy, strategy)
+        seq!("client" => "Uplink (context)", "set_strategy({})", strategy.name());
+        let old = std::mem::replace(&mut self.strategy, strategy);
+        seq!(reply "Uplink (context)" => "client", "old strategy ({})", old.name());
+        old
     }
 
     /// The counters so far.

@@ -6,6 +6,7 @@ use gof_creational::Error;
 use gof_creational::abstract_factory::{
     CONSOLE_PORT, DRIVER_ENABLE_LINE, Hal, LED_LINE, LinuxHost, SimBoard, Timer, heartbeat,
 };
+use pattern_core::diagram::Diagram;
 
 /// Runs the firmware on whatever family the caller chose; no platform switch in here.
 fn boot<H: Hal>(hal: &mut H) -> Result<(), Error> {
@@ -21,7 +22,9 @@ fn boot<H: Hal>(hal: &mut H) -> Result<(), Error> {
     Ok(())
 }
 
-fn main() -> Result<(), Error> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `cargo xtask demo --diagrams` draws the Abstract Factory page's sequence diagram from this run.
+    let diagram = Diagram::from_env("abstract_factory_hal");
     println!("== family 1: simulated board (virtual clock, in memory) ==");
     let mut board = SimBoard::default();
     board.receive(CONSOLE_PORT, b"status\nversion\n");
@@ -31,6 +34,10 @@ fn main() -> Result<(), Error> {
         println!("  {event}");
     }
 
+    diagram.note(
+        "firmware (client)",
+        "the same firmware on the Linux host family",
+    );
     println!("== family 2: Linux host (sysfs-like files, monotonic clock) ==");
     let root = std::env::temp_dir().join(format!("gof-creational-hal-demo-{}", std::process::id()));
     let mut host = LinuxHost::open(&root)?;
@@ -51,6 +58,10 @@ fn main() -> Result<(), Error> {
     }
     fs::remove_dir_all(&root)?;
 
+    diagram.note(
+        "firmware (client)",
+        "a timer of one board given a line of another board",
+    );
     println!("== mixing families ==");
     let mut other = SimBoard::default();
     println!(
@@ -67,5 +78,6 @@ fn main() -> Result<(), Error> {
         Ok(_) => println!("mixing two boards: accepted (unexpected)"),
         Err(err) => println!("mixing two boards: refused: {err}"),
     }
+    diagram.finish()?;
     Ok(())
 }

@@ -1,10 +1,10 @@
 //! Factory Method: one log framework, two applications, each creating its own records.
 
-use gof_creational::Error;
 use gof_creational::factory_method::{
     AccessLogApp, DynLogApplication, LogApplication, LogFramework, LogRecord, SensorLogApp,
     application_named,
 };
+use pattern_core::diagram::Diagram;
 
 const INPUT: &str = "\
 # mixed input: each application keeps what it can make sense of
@@ -35,9 +35,13 @@ fn show<A: LogApplication>(app: &A) {
     println!("  summary: {}", report.summary());
 }
 
-fn main() -> Result<(), Error> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `cargo xtask demo --diagrams` draws the Factory Method page's sequence diagram from
+    // the first application's run (the others repeat it with other products).
+    let diagram = Diagram::from_env("factory_method_log_framework");
     println!("== static form: the record type is an associated type, known at compile time ==");
     show(&AccessLogApp);
+    diagram.pause();
     show(&SensorLogApp);
 
     println!("== dynamic form: applications chosen by name at run time ==");
@@ -56,5 +60,6 @@ fn main() -> Result<(), Error> {
         // The same template method, now over `Box<dyn LogRecord>` products.
         println!("  {}", app.process(INPUT).summary());
     }
+    diagram.finish()?;
     Ok(())
 }

@@ -2,12 +2,15 @@
 
 use std::sync::Arc;
 
-use gof_creational::Error;
 use gof_creational::prototype::{
     BusLog, Calibration, Device, PrototypeRegistry, Relay, TemperatureSensor,
 };
+use pattern_core::diagram::Diagram;
 
-fn main() -> Result<(), Error> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `cargo xtask demo --diagrams` draws the Prototype page's sequence diagram from the
+    // registry part of this run.
+    let diagram = Diagram::from_env("prototype_device_registry");
     let table = Arc::new(Calibration {
         model: "PT100".into(),
         coefficients: vec![-245.0, 2.5],
@@ -52,6 +55,7 @@ fn main() -> Result<(), Error> {
         Err(err) => println!("registry: {err}"),
     }
 
+    diagram.pause();
     println!("== shallow versus deep, seen through the shared bus log ==");
     let mut prototype =
         TemperatureSensor::new("tank", Arc::clone(&table), Arc::new(BusLog::default()));
@@ -81,5 +85,6 @@ fn main() -> Result<(), Error> {
         Arc::ptr_eq(prototype.calibration(), shallow.calibration())
     );
     println!("plant: {} devices commissioned", plant.len());
+    diagram.finish()?;
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::thread;
 
 use gof_creational::Error;
 use gof_creational::singleton::{Config, Sampler, build_info};
+use pattern_core::diagram::Diagram;
 
 const SITE_CONFIG: &str = "\
 device_name = boiler-room
@@ -12,7 +13,9 @@ sample_period_ms = 500
 samples_per_report = 3
 ";
 
-fn main() -> Result<(), Error> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `cargo xtask demo --diagrams` draws the Singleton page's sequence diagram from this run.
+    let diagram = Diagram::from_env("singleton_config");
     println!("{} demo: Singleton", build_info().name);
 
     // The composition root installs the instance before anything else can create it.
@@ -31,6 +34,11 @@ fn main() -> Result<(), Error> {
     );
 
     // Eight threads reach for the global at the same moment: all get the same instance.
+    diagram.note(
+        "Client",
+        "8 threads call Config::global() at once (not drawn: their order varies from run to run)",
+    );
+    diagram.pause();
     let barrier = Barrier::new(8);
     let same = thread::scope(|scope| {
         let handles: Vec<_> = (0..8)
@@ -47,6 +55,11 @@ fn main() -> Result<(), Error> {
             .filter(|same| *same)
             .count()
     });
+    diagram.resume();
+    diagram.note(
+        "Client",
+        &format!("{same} of 8 threads got the installed instance"),
+    );
     println!("threads: {same} of 8 saw the installed instance");
 
     // A second install is refused and the value handed back: the singleton cannot be replaced.
@@ -72,5 +85,6 @@ fn main() -> Result<(), Error> {
         println!("injected sampler:   {line}");
     }
     println!("global still `{}`", Config::global().device_name());
+    diagram.finish()?;
     Ok(())
 }

@@ -62,7 +62,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::Error;
+use crate::{Error, short};
 
 /// Identifies one board instance; every product carries the id of the board that made it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -185,13 +185,20 @@ pub trait Timer: BoardProduct {
         times: u32,
         half_period_ms: u64,
     ) -> Result<Level, Error> {
-        same_board("GPIO line", line.board(), self.board())?;
+        seq!(CLIENT => short::<Self>(), "blink(line {}, {times}, {half_period_ms})", line.line());
+        if let Err(e) = same_board("GPIO line", line.board(), self.board()) {
+            seq!(fail short::<Self>() => CLIENT, "{e}");
+            return Err(e);
+        }
         for _ in 0..times {
+            seq!(short::<Self>() => short::<Self::Line>(), "set(High)");
             line.set(Level::High)?;
             self.delay_ms(half_period_ms);
+            seq!(short::<Self>() => short::<Self::Line>(), "set(Low)");
             line.set(Level::Low)?;
             self.delay_ms(half_period_ms);
         }
+        seq!(reply short::<Self>() => CLIENT, "Ok(Low)");
         line.level()
     }
 }
@@ -227,16 +234,21 @@ pub trait Uart: BoardProduct {
         driver_enable: &mut Self::Line,
         bytes: &[u8],
     ) -> Result<(), Error> {
+        seq!(CLIENT => short::<Self>(), "write_half_duplex(line {}, {:?})", driver_enable.line(), String::from_utf8_lossy(bytes).trim_end());
         same_board("driver-enable line", driver_enable.board(), self.board())?;
+        seq!(short::<Self>() => short::<Self::Line>(), "set(High)");
         driver_enable.set(Level::High)?;
         let sent = self.write(bytes);
+        seq!(short::<Self>() => short::<Self::Line>(), "set(Low)");
         driver_enable.set(Level::Low)?;
         sent
     }
 
     /// Transmits `text` as one line prefixed with the timer's time.
     fn log_line(&mut self, timer: &Self::Timer, text: &str) -> Result<(), Error> {
+        seq!(CLIENT => short::<Self>(), "log_line(timer, {text:?})");
         same_board("timer", timer.board(), self.board())?;
+        seq!(short::<Self>() => short::<Self::Timer>(), "now_ms()");
         self.write(format!("[{:>6} ms] {text}\n", timer.now_ms()).as_bytes())
     }
 }
@@ -276,6 +288,9 @@ pub trait Hal: fmt::Debug {
     fn uart(&mut self, port: u8) -> Result<Self::Uart, Error>;
 }
 
+/// The client's name in the sequence diagrams drawn from runs.
+const CLIENT: &str = "firmware (client)";
+
 /// What [`heartbeat`] observed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeartbeatReport {
@@ -309,13 +324,19 @@ pub const CONSOLE_PORT: u8 = 0;
 /// # Ok::<(), gof_creational::Error>(())
 /// ```
 pub fn heartbeat<H: Hal>(hal: &mut H, blinks: u32) -> Result<HeartbeatReport, Error> {
+    let factory = format!("{} (concrete factory)", short::<H>());
+    seq!(CLIENT => factory, "gpio(LED_LINE), gpio(DRIVER_ENABLE_LINE)");
     let mut led = hal.gpio(LED_LINE)?;
     let mut driver_enable = hal.gpio(DRIVER_ENABLE_LINE)?;
+    seq!(reply factory => CLIENT, "{0}, {0}", short::<H::Line>());
+    seq!(CLIENT => factory, "timer(), uart(CONSOLE_PORT)");
     let mut timer = hal.timer();
     let mut console = hal.uart(CONSOLE_PORT)?;
+    seq!(reply factory => CLIENT, "{}, {}", short::<H::Timer>(), short::<H::Uart>());
 
     console.log_line(&timer, &format!("boot on {}", H::FAMILY))?;
     let led_level = timer.blink(&mut led, blinks, 10)?;
+    seq!(CLIENT => short::<H::Uart>(), "read_available()");
     let received = console.read_available()?;
     let commands: Vec<String> = String::from_utf8_lossy(&received)
         .lines()

@@ -205,6 +205,9 @@ pub trait LogFramework: LogApplication {
 
 impl<A: LogApplication + ?Sized> LogFramework for A {
     fn process(&self, input: &str) -> Report<A::Record> {
+        const FRAMEWORK: &str = "LogFramework::process (template method)";
+        let app = format!("{} (concrete creator)", self.name());
+        seq!("Client" => FRAMEWORK, "process(input)");
         let mut report = Report {
             application: self.name().to_owned(),
             accepted: Vec::new(),
@@ -218,18 +221,33 @@ impl<A: LogApplication + ?Sized> LogFramework for A {
                 continue;
             }
             // The one step the framework cannot do itself: it does not know the record type.
-            match self.create_record(line) {
-                Ok(record) if self.accepts(&record) => {
+            seq!(FRAMEWORK => app, "create_record({line:?})");
+            let created = self.create_record(line);
+            match &created {
+                Ok(record) => seq!(reply app => FRAMEWORK, "Ok({})", record.render()),
+                Err(e) => seq!(fail app => FRAMEWORK, "Err({e})"),
+            }
+            match created {
+                Ok(record)
+                    if {
+                        seq!(FRAMEWORK => app, "accepts(record) (hook)");
+                        self.accepts(&record)
+                    } =>
+                {
                     *report.by_severity.entry(record.severity()).or_insert(0) += 1;
                     report.accepted.push(record);
                 }
-                Ok(_) => report.filtered += 1,
+                Ok(_) => {
+                    seq!(note FRAMEWORK, "filtered out");
+                    report.filtered += 1
+                }
                 Err(error) => report.rejected.push(Rejected {
                     line: index + 1,
                     error,
                 }),
             }
         }
+        seq!(reply FRAMEWORK => "Client", "Report: {}", report.summary());
         report
     }
 }

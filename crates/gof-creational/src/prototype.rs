@@ -339,6 +339,24 @@ impl<T: ?Sized> PrototypeRegistry<T> {
     }
 }
 
+/// The registry's name in the sequence diagrams drawn from runs.
+const REGISTRY: &str = "PrototypeRegistry";
+
+/// The registry's answer to a request for `name`, drawn as the reply.
+fn answer<T: ?Sized>(name: &str, copy: Option<Box<T>>) -> Result<Box<T>, Error> {
+    match copy {
+        Some(copy) => {
+            seq!(reply REGISTRY => "Client", "Ok(copy)");
+            Ok(copy)
+        }
+        None => {
+            let e = unknown(name);
+            seq!(fail REGISTRY => "Client", "Err({e})");
+            Err(e)
+        }
+    }
+}
+
 fn unknown(name: &str) -> Error {
     Error::UnknownPrototype {
         name: name.to_owned(),
@@ -351,10 +369,12 @@ where
 {
     /// A shallow copy of the prototype registered under `name`.
     pub fn create(&self, name: &str) -> Result<Box<T>, Error> {
-        self.prototypes
-            .get(name)
-            .cloned()
-            .ok_or_else(|| unknown(name))
+        seq!("Client" => REGISTRY, "create({name:?})");
+        let copy = self.prototypes.get(name).map(|prototype| {
+            seq!(REGISTRY => format!("prototype {name:?}"), "clone() (shallow: shares Arc parts)");
+            prototype.clone()
+        });
+        answer(name, copy)
     }
 }
 
@@ -364,10 +384,12 @@ where
 {
     /// A deep copy of the prototype registered under `name`.
     pub fn create_deep(&self, name: &str) -> Result<Box<T>, Error> {
-        self.prototypes
-            .get(name)
-            .map(DeepClone::deep_clone)
-            .ok_or_else(|| unknown(name))
+        seq!("Client" => REGISTRY, "create_deep({name:?})");
+        let copy = self.prototypes.get(name).map(|prototype| {
+            seq!(REGISTRY => format!("prototype {name:?}"), "deep_clone() (owns its parts)");
+            prototype.deep_clone()
+        });
+        answer(name, copy)
     }
 }
 

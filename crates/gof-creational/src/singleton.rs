@@ -17,7 +17,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LazyLock, OnceLock};
 
-use crate::Error;
+use crate::{Error, short};
 
 /// A lazily created single instance, meant to live in a `static`.
 ///
@@ -53,10 +53,14 @@ impl<T> Singleton<T> {
 
     /// The instance, created now if this is the first access.
     pub fn instance(&self) -> &T {
-        self.cell.get_or_init(|| {
+        seq!("Client" => participant::<T>(), "instance()");
+        let instance = self.cell.get_or_init(|| {
+            seq!(participant::<T>() => "creation function", "run once");
             self.creations.fetch_add(1, Ordering::Relaxed);
             (self.create)()
-        })
+        });
+        seq!(reply participant::<T>() => "Client", "&'static {} (the one instance)", short::<T>());
+        instance
     }
 
     /// The instance if it has been created, without creating it.
@@ -76,13 +80,20 @@ impl<T> Singleton<T> {
     /// assert_eq!(PORT.creations(), 0); // the creation function never ran
     /// ```
     pub fn install(&self, value: T) -> Result<&T, T> {
+        seq!("Client" => participant::<T>(), "install(value)");
         let mut value = Some(value);
         let installed = self
             .cell
             .get_or_init(|| value.take().expect("taken only here"));
         match value {
-            None => Ok(installed),
-            Some(refused) => Err(refused),
+            None => {
+                seq!(reply participant::<T>() => "Client", "Ok(&'static {})", short::<T>());
+                Ok(installed)
+            }
+            Some(refused) => {
+                seq!(fail participant::<T>() => "Client", "Err(value handed back: an instance exists)");
+                Err(refused)
+            }
         }
     }
 
@@ -91,6 +102,11 @@ impl<T> Singleton<T> {
     pub fn creations(&self) -> usize {
         self.creations.load(Ordering::Relaxed)
     }
+}
+
+/// The singleton's name in the sequence diagrams drawn from runs.
+fn participant<T>() -> String {
+    format!("Singleton<{}> (OnceLock)", short::<T>())
 }
 
 impl<T: fmt::Debug> fmt::Debug for Singleton<T> {

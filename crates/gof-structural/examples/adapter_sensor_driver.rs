@@ -6,7 +6,11 @@ use gof_structural::adapter::legacy::{
 };
 use gof_structural::adapter::{DigitalThermometer, DriverAdapter, Sensor, TwoWayAdapter, read_all};
 
-fn main() -> Result<(), gof_structural::Error> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `cargo xtask demo --diagrams` draws the Adapter page's sequence diagram from the
+    // calibrated reading below (the object adapter over the legacy driver).
+    let diagram = pattern_core::diagram::Diagram::from_env("adapter_sensor_driver");
+    diagram.pause();
     println!("== the adaptee: the vendor SDK, C style ==");
     let mut raw = LegacyThermoDriver::new([401]);
     let mut centi = 0;
@@ -41,10 +45,12 @@ fn main() -> Result<(), gof_structural::Error> {
     println!();
     println!("== object adapter: extras for every adaptee ==");
     let mut base = LegacyThermoDriver::new([400]).with_conversion_polls(3);
+    diagram.resume();
     {
         let mut calibrated = DriverAdapter::new(&mut base).with_offset_millidegrees(-250);
         println!("calibrated TMP-16: {}", calibrated.read()?);
     }
+    diagram.pause();
     let stats = base.stats();
     println!(
         "driver saw: {} open, {} busy polls, {} close (the adapter closed it on drop)",
@@ -94,5 +100,6 @@ fn main() -> Result<(), gof_structural::Error> {
             .map(ToString::to_string)
             .unwrap_or_default()
     );
+    diagram.finish()?;
     Ok(())
 }

@@ -37,6 +37,9 @@ fn show(frames: impl IntoIterator<Item = Vec<u8>>) -> String {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `cargo xtask demo --diagrams` draws the Bridge page's sequence diagram from this run
+    // (the static bridge and the swap; the dynamic part repeats the static one).
+    let diagram = pattern_core::diagram::Diagram::from_env("bridge_telemetry");
     println!("trace: {TRACE:?}");
 
     println!();
@@ -64,6 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("on-change (±500) over UDP on loopback: {}", show(datagrams));
 
     println!();
+    diagram.pause();
     println!("== dynamic bridge: any publisher, any link, chosen at run time ==");
     let path = std::env::temp_dir().join("gof-structural-bridge-demo.log");
     let links: Vec<(&str, DynLink)> = vec![
@@ -93,6 +97,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::remove_file(&path)?;
 
     println!();
+    diagram.resume();
+    diagram.note(
+        "Client",
+        "the publisher runs on another thread, its link in a SwappableLink",
+    );
     println!("== swapping the link while the publisher runs on another thread ==");
     let (serial, serial_rx) = SerialLine::with_capacity(4096);
     let (backup, backup_rx) = SerialLine::with_capacity(4096);
@@ -130,5 +139,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     worker.join().expect("publisher thread finished");
     println!("primary line carried: {}", show(serial_rx.drain_frames()?));
     println!("backup line carried:  {}", show(backup_rx.drain_frames()?));
+    diagram.finish()?;
     Ok(())
 }

@@ -26,6 +26,11 @@ fn commission(label: &str, device: &dyn DeviceService) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `cargo xtask demo --diagrams` draws the Proxy page's sequence diagram from the remote
+    // proxy over TCP below (the other proxies are shown by their printed lines).
+    let mut diagram = pattern_core::diagram::Diagram::from_env("proxy_device_service");
+    diagram.alias("transport", "TcpTransport");
+    diagram.pause();
     println!("== virtual proxy: the controller boots on first use ==");
     let (booted_tx, booted) = mpsc::channel();
     let lazy = VirtualProxy::new(move || {
@@ -109,9 +114,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         reply_timeout: Duration::from_millis(300),
         ..TcpConfig::default()
     };
+    diagram.resume();
     let over_tcp = RemoteDevice::new(TcpTransport::new(server.local_addr(), config));
     commission("remote, TCP, observer", &over_tcp);
     server.shutdown();
+    diagram.note("Client", "the server shuts down");
     let after = over_tcp.identify().map_err(|e| e.to_string());
     println!("{:<22} after server shutdown: {after:?}", "");
 
@@ -124,6 +131,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = quit.recv();
     });
     let stuck = RemoteDevice::new(TcpTransport::new(silent_addr, config));
+    diagram.note(
+        "Client",
+        "a peer that accepts and never answers (300 ms reply timeout)",
+    );
     println!(
         "{:<22} silent peer: {:?}",
         "",
@@ -131,5 +142,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     quit_tx.send(())?;
     peer.join().expect("silent peer");
+    diagram.finish()?;
     Ok(())
 }

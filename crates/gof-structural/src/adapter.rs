@@ -29,7 +29,7 @@ pub mod legacy;
 use std::collections::VecDeque;
 use std::fmt;
 
-use crate::Error;
+use crate::{Error, short};
 use legacy::{
     LegacyThermoDriver, SD_E_ALREADY_OPEN, SD_E_BUSY, SD_E_FAULT, SD_E_NO_DATA, SD_E_NOT_OPEN,
     SD_OK, SensorDriverApi,
@@ -213,7 +213,10 @@ impl<D: SensorDriverApi> DriverAdapter<D> {
 
     fn ensure_open(&mut self) -> Result<(), Error> {
         if !self.open {
-            match self.driver.sd_open() {
+            seq!("DriverAdapter" => short::<D>(), "sd_open()");
+            let status = self.driver.sd_open();
+            seq!(reply short::<D>() => "DriverAdapter", "{}", legacy::status_text(status));
+            match status {
                 // Someone else opened it through the raw SDK: it is usable, and now ours to close.
                 SD_OK | SD_E_ALREADY_OPEN => self.open = true,
                 code => return Err(Error::Driver { code }),
@@ -229,20 +232,27 @@ impl<D: SensorDriverApi> Sensor for DriverAdapter<D> {
     }
 
     fn read(&mut self) -> Result<Reading, Error> {
+        seq!("Client" => "DriverAdapter", "read()");
         self.ensure_open()?;
         let mut busy = 0;
         let mut centi = 0;
         loop {
-            match self.driver.sd_read(&mut centi) {
+            seq!("DriverAdapter" => short::<D>(), "sd_read(&mut centi)");
+            let status = self.driver.sd_read(&mut centi);
+            seq!(reply short::<D>() => "DriverAdapter", "{}, centi = {centi}", legacy::status_text(status));
+            match status {
                 SD_OK => break,
                 SD_E_BUSY if busy < self.max_busy => busy += 1,
-                code => return Err(Error::Driver { code }),
+                code => {
+                    seq!(fail "DriverAdapter" => "Client", "Err(driver code {code})");
+                    return Err(Error::Driver { code });
+                }
             }
         }
         self.readings += 1;
-        Ok(Reading::from_millidegrees(
-            centi * 10 + self.offset_millidegrees,
-        ))
+        let reading = Reading::from_millidegrees(centi * 10 + self.offset_millidegrees);
+        seq!(reply "DriverAdapter" => "Client", "Ok({reading})");
+        Ok(reading)
     }
 }
 
@@ -250,6 +260,7 @@ impl<D: SensorDriverApi> Drop for DriverAdapter<D> {
     fn drop(&mut self) {
         // Powering the device down is the one clean-up a C caller most often forgets.
         if self.open {
+            seq!("DriverAdapter" => short::<D>(), "sd_close() (on drop)");
             self.driver.sd_close();
         }
     }

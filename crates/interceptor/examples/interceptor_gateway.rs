@@ -83,13 +83,20 @@ fn reading(sensor: &str, celsius: f64) -> Reading {
     }
 }
 
-fn main() {
+fn main() -> std::io::Result<()> {
+    // `cargo xtask demo --diagrams` draws the Interceptor page's sequence diagram from this run.
+    let diagram = pattern_core::diagram::Diagram::from_env_limited("interceptor_gateway", 120);
     let gw = Gateway::new();
 
     println!("1. no interceptor: the gateway alone");
+    diagram.note("application", "1. no interceptor: the gateway alone");
     gw.accept(reading("boiler", 80.4));
 
     println!("2. services added at run time, without touching the gateway");
+    diagram.note(
+        "application",
+        "2. services added at run time, without touching the gateway",
+    );
     gw.received.register(
         10,
         from_fn("calibrate", |r: &mut Reading| {
@@ -124,6 +131,10 @@ fn main() {
     gw.accept(reading("boiler", 900.0));
 
     println!("3. layer symmetry: a checksum added before publish, checked on delivery");
+    diagram.note(
+        "application",
+        "3. layer symmetry: a checksum added before publish, checked on delivery",
+    );
     gw.before_publish.register(
         0,
         from_fn("checksum", |r: &mut Reading| {
@@ -154,6 +165,10 @@ fn main() {
     gw.before_publish.remove(corrupt);
 
     println!("4. an erroneous interceptor: its panic is contained, it is removed");
+    diagram.note(
+        "application",
+        "4. an erroneous interceptor: its panic is contained, it is removed",
+    );
     gw.received.register(
         15,
         from_fn("buggy plugin", |r: &mut Reading| {
@@ -176,6 +191,10 @@ fn main() {
     );
 
     println!("5. a cascade: an alarm interceptor feeds a reading back into the gateway");
+    diagram.note(
+        "application",
+        "5. a cascade: an alarm interceptor feeds a reading back into the gateway",
+    );
     let gw2 = Arc::clone(&gw);
     gw.delivered.register(
         20,
@@ -194,6 +213,10 @@ fn main() {
     gw.accept(reading("boiler", 120.4));
 
     println!("6. a service removed at run time: the range check goes");
+    diagram.note(
+        "application",
+        "6. a service removed at run time: the range check goes",
+    );
     gw.received.remove(range);
     gw.accept(reading("boiler", 900.4));
 
@@ -204,4 +227,5 @@ fn main() {
         gw.received.counters().vetoed,
         gw.delivered.counters().vetoed
     );
+    diagram.finish()
 }

@@ -196,6 +196,7 @@ impl<C: ?Sized> Dispatcher<C> {
         interceptor: Arc<dyn Interceptor<C>>,
     ) -> RegistrationId {
         let entry = self.entry(order, interceptor);
+        seq!("application" => self.participant(), "register({}, order {order})", entry.name);
         let id = RegistrationId(entry.id);
         let mut chain = self.chain.write();
         let mut next: Vec<Entry<C>> = chain.to_vec();
@@ -232,6 +233,7 @@ impl<C: ?Sized> Dispatcher<C> {
         let at = chain.iter().position(|e| e.id == id.0)?;
         let mut next = chain.to_vec();
         let gone = next.remove(at);
+        seq!(note self.participant(), "{} removed from the chain", gone.name);
         let old = self.install(&mut chain, next);
         drop(chain);
         drop(old);
@@ -279,10 +281,27 @@ impl<C: ?Sized> Dispatcher<C> {
             return Outcome::Completed;
         }
         let chain = Arc::clone(&self.chain.read());
+        // Interaction events for the sequence diagrams drawn from runs, on a point that has
+        // interceptors: one check per dispatch when nothing records (this is a per-record path).
+        let drawn = tracing::enabled!(target: "posa_seq", tracing::Level::TRACE);
+        if drawn {
+            seq!("framework" => self.participant(), "dispatch(&mut ctx)");
+        }
         for e in chain.iter() {
+            if drawn {
+                seq!(self.participant() => e.name, "intercept(ctx)");
+            }
             match catch_unwind(AssertUnwindSafe(|| e.interceptor.intercept(ctx))) {
-                Ok(Verdict::Continue) => {}
+                Ok(Verdict::Continue) => {
+                    if drawn {
+                        seq!(reply e.name => self.participant(), "Continue");
+                    }
+                }
                 Ok(Verdict::Stop) => {
+                    if drawn {
+                        seq!(reply e.name => self.participant(), "Stop");
+                        seq!(reply self.participant() => "framework", "Vetoed by {}", e.name);
+                    }
                     self.vetoed.fetch_add(1, Ordering::Relaxed);
                     return Outcome::Vetoed {
                         by: Arc::clone(&e.name),
@@ -290,6 +309,7 @@ impl<C: ?Sized> Dispatcher<C> {
                 }
                 Err(payload) => {
                     let message = panic_message(&*payload);
+                    seq!(fail e.name => self.participant(), "panicked: removed from the chain, counted");
                     // Dropping the payload could panic again; it is a few bytes.
                     std::mem::forget(payload);
                     self.panicked.fetch_add(1, Ordering::Relaxed);
@@ -298,7 +318,15 @@ impl<C: ?Sized> Dispatcher<C> {
                 }
             }
         }
+        if drawn {
+            seq!(reply self.participant() => "framework", "Completed");
+        }
         Outcome::Completed
+    }
+
+    /// This dispatcher's name in the sequence diagrams drawn from runs.
+    fn participant(&self) -> String {
+        format!("Dispatcher \"{}\"", self.point)
     }
 
     fn entry(&self, order: i32, interceptor: Arc<dyn Interceptor<C>>) -> Entry<C> {

@@ -60,6 +60,8 @@
 mod clock;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "diagram")]
+pub mod diagram;
 mod dispatch;
 mod error;
 mod handle;

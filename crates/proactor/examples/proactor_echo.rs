@@ -136,6 +136,8 @@ impl CompletionHandler for Client {
 }
 
 fn main() -> io::Result<()> {
+    // `cargo xtask demo --diagrams` draws the Proactor page's sequence diagram from this run.
+    let diagram = pattern_core::diagram::Diagram::from_env_limited("proactor_echo", 120);
     let out: Out = Rc::new(RefCell::new(Vec::new()));
     let mut proactor = Proactor::new().map_err(io::Error::other)?;
     let listener = TcpListener::bind("127.0.0.1:0")?;
@@ -231,5 +233,6 @@ fn main() -> io::Result<()> {
             stats.refused, stats.delivered, stats.closed
         ),
     );
+    diagram.finish()?;
     Ok(())
 }

@@ -122,6 +122,8 @@ impl Ops {
 
 struct Live {
     handler: Option<Box<dyn CompletionHandler>>,
+    /// The handler's type, for the sequence diagrams drawn from runs.
+    name: &'static str,
     /// Raw tokens of the operations in flight, and whether a cancellation was sent.
     ops: Ops,
     closing: Option<CloseReason>,
@@ -216,8 +218,8 @@ impl Proactor {
     }
 
     /// Registers a handler and upcalls its [`on_open`](CompletionHandler::on_open).
-    pub fn register(&mut self, handler: impl CompletionHandler + 'static) -> HandlerId {
-        let id = self.core.insert(Box::new(handler));
+    pub fn register<H: CompletionHandler + 'static>(&mut self, handler: H) -> HandlerId {
+        let id = self.core.insert(Box::new(handler), short::<H>());
         self.drain_deferred();
         id
     }
@@ -317,7 +319,10 @@ impl Proactor {
     fn drain_deferred(&mut self) {
         while let Some(d) = self.core.deferred.pop_front() {
             match d {
-                Deferred::Open(id) => self.upcall(id, |h, cx| h.on_open(cx)),
+                Deferred::Open(id) => {
+                    seq!("Proactor" => self.core.who(id), "on_open");
+                    self.upcall(id, |h, cx| h.on_open(cx))
+                }
                 Deferred::Settle(id) => self.settle(id),
             }
         }
@@ -380,8 +385,12 @@ impl Proactor {
 
     fn dispatch(&mut self, mut cqe: Cqe) {
         let token = CompletionToken::from_raw(cqe.user_data);
+        // How completions split into `submit_and_wait` rounds is the kernel's timing, so the
+        // diagrams draw each completion, not each round.
+        seq!(reply RING => "Proactor", "CQE (user_data: the token): TokenTable get(token)");
         let (owner, kind) = match self.core.table.get(token) {
             Err(_) => {
+                seq!(note "Proactor", "a token the table did not issue: refused (Stats::refused), dropped");
                 self.core.stats.refused += 1;
                 return;
             }
@@ -392,6 +401,21 @@ impl Proactor {
             Ok(OpCtx::User { owner, kind, .. }) => (*owner, *kind),
         };
         let op = OpId(token);
+        seq!(
+            "Proactor" => self.core.who(owner),
+            "{}({})",
+            match kind {
+                Kind::Accept | Kind::AcceptMulti => "on_accept",
+                Kind::Connect => "on_connect",
+                Kind::Read | Kind::Continuous | Kind::RecvMulti => "on_read",
+                Kind::Write => "on_write",
+                Kind::Timeout => "on_timeout",
+            },
+            match kind {
+                Kind::Read | Kind::Continuous | Kind::RecvMulti | Kind::Write => format!("res {}", cqe.result),
+                _ => "done".to_owned(),
+            }
+        );
         if kind == Kind::AcceptMulti && cqe.more {
             self.core.stats.delivered += 1;
             if let Some(fd) = cqe.take_fd() {
@@ -612,9 +636,10 @@ impl Core {
             .collect()
     }
 
-    fn insert(&mut self, handler: Box<dyn CompletionHandler>) -> HandlerId {
+    fn insert(&mut self, handler: Box<dyn CompletionHandler>, name: &'static str) -> HandlerId {
         let live = Live {
             handler: Some(handler),
+            name,
             ops: Ops::default(),
             closing: None,
         };
@@ -704,6 +729,11 @@ impl Core {
             kind,
             socket,
         };
+        seq!(
+            self.who(me) => "Initiator",
+            "{kind:?}: issue a token, push the SQE{}",
+            if matches!(kind, Kind::Read | Kind::Write) { " (the buffer is the ring's now)" } else { "" }
+        );
         let token = match self.table.issue(ctx) {
             Ok(t) => t,
             Err(_) => return Err((Error::TooManyInFlight { limit: self.limit }, op)),
@@ -728,6 +758,28 @@ impl Core {
             live.ops.insert(token.to_raw(), false);
         }
         Ok(OpId(token))
+    }
+}
+
+/// The ring's name in the sequence diagrams drawn from runs.
+const RING: &str = "io_uring (kernel)";
+
+/// A type's name without its path and parameters.
+fn short<T: ?Sized>() -> &'static str {
+    let name = std::any::type_name::<T>();
+    let name = name.split('<').next().unwrap_or(name);
+    name.rsplit("::").next().unwrap_or(name)
+}
+
+impl Core {
+    /// A handler's name in the sequence diagrams: its type and id.
+    fn who(&self, id: HandlerId) -> String {
+        let name = self
+            .slots
+            .get(id.index as usize)
+            .and_then(|s| s.live.as_ref())
+            .map_or("closed handler", |l| l.name);
+        format!("{name} {id}")
     }
 }
 
@@ -888,12 +940,12 @@ impl Initiator<'_> {
 
     /// Registers a new handler; its [`on_open`](CompletionHandler::on_open) runs after this
     /// upcall returns.
-    pub fn register(&mut self, handler: impl CompletionHandler + 'static) -> HandlerId {
-        self.core.insert(Box::new(handler))
+    pub fn register<H: CompletionHandler + 'static>(&mut self, handler: H) -> HandlerId {
+        self.core.insert(Box::new(handler), short::<H>())
     }
 
     /// Registers an already boxed handler.
     pub fn register_boxed(&mut self, handler: Box<dyn CompletionHandler>) -> HandlerId {
-        self.core.insert(handler)
+        self.core.insert(handler, "handler")
     }
 }

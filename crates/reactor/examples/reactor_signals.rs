@@ -61,6 +61,11 @@ fn kill(signal: Signal, pid: u32) -> std::io::Result<ExitStatus> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `cargo xtask demo --diagrams` draws the Wrapper Facade page's signal sequence from this
+    // run (the signal fd's calls; the admin thread's notes are made before each kill).
+    let mut diagram = pattern_core::diagram::Diagram::from_env("reactor_signals");
+    diagram.alias("main", "event-loop thread");
+    let diagram = std::sync::Arc::new(diagram);
     // First, before any thread is spawned: threads inherit the mask.
     SignalSet::default()
         .with(Signal::HUP)
@@ -85,8 +90,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let pid = std::process::id();
+    let admin_diagram = diagram.clone();
     let admin = thread::spawn(move || -> std::io::Result<()> {
-        for signal in [Signal::HUP, Signal::HUP, Signal::TERM] {
+        for (n, signal) in [Signal::HUP, Signal::HUP, Signal::TERM]
+            .into_iter()
+            .enumerate()
+        {
+            admin_diagram.note(
+                "admin",
+                &format!(
+                    "kill -s {} (the signal is blocked: queued, not delivered)",
+                    signal.name().trim_start_matches("SIG")
+                ),
+            );
             println!(
                 "admin: kill -s {} <server>",
                 signal.name().trim_start_matches("SIG")
@@ -97,6 +113,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             // Wait until the loop has dispatched it, so the narrative keeps its order.
             let seen = handled.recv().map_err(std::io::Error::other)?;
+            // While drawing: the loop reads the signal fd dry before the next kill.
+            admin_diagram.wait_for_count("None (EAGAIN", n + 1);
             println!("admin: the server handled {seen}");
         }
         Ok(())
@@ -107,5 +125,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("reactor: loop ended with the configurator still registered; dropping the reactor");
     drop(reactor);
     println!("main: exiting normally (the blocked signals never took their default action)");
+    std::sync::Arc::try_unwrap(diagram)
+        .map_err(|_| std::io::Error::other("the diagram is still shared"))?
+        .finish()?;
     Ok(())
 }

@@ -17,11 +17,18 @@ static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 static HOST_TABLE: OnceLock<HashMap<&'static str, u64>> = OnceLock::new();
 static TABLE_BUILDS: AtomicUsize = AtomicUsize::new(0);
 
-fn main() {
+fn main() -> std::io::Result<()> {
+    // `cargo xtask demo --diagrams` draws the Double-Checked Locking page's sequence diagram
+    // from this run; the threads are named so that each is drawn as itself, grouped by thread
+    // (which of them wins the race varies, so the race itself is noted, not drawn).
+    let mut diagram = pattern_core::diagram::Diagram::from_env("double_checked_locking_host_slots");
+    diagram.group_by_thread();
     println!(
         "gateway: sensor-7 connects; its slot is allocated: {:?}",
         SENSOR_7_SLOT.get()
     );
+    diagram.note("main", "6 threads call get_or_init at once: one runs init under the lock, the others wait for it and find it ready (not drawn: which one wins varies)");
+    diagram.pause();
     let start = Barrier::new(6);
     let slots: Vec<u64> = thread::scope(|s| {
         let workers: Vec<_> = (0..6)
@@ -49,6 +56,8 @@ fn main() {
         "critical section: the allocation ran {} time(s)",
         ALLOCATIONS.load(Ordering::SeqCst)
     );
+    diagram.resume();
+    SENSOR_7_SLOT.get_or_init(|| unreachable!("initialised by the race above"));
     println!(
         "later lookups: {:?} (first check only, no lock)",
         SENSOR_7_SLOT.get()
@@ -74,4 +83,5 @@ fn main() {
         sizes[0],
         TABLE_BUILDS.load(Ordering::SeqCst)
     );
+    diagram.finish()
 }

@@ -28,8 +28,11 @@ where
     Statistics<L>: Sync,
 {
     thread::scope(|s| {
-        for _ in 0..4 {
-            s.spawn(|| reactor(stats));
+        for n in 0..4 {
+            thread::Builder::new()
+                .name(format!("pool-{n}"))
+                .spawn_scoped(s, || reactor(stats))
+                .expect("spawn a pool thread");
         }
     });
 }
@@ -44,7 +47,13 @@ fn report<L: LockStrategy>(setting: &str, stats: &Statistics<L>) {
     );
 }
 
-fn main() {
+fn main() -> std::io::Result<()> {
+    // `cargo xtask demo --diagrams` draws the Strategized Locking page's sequence diagram from
+    // the reactor's run and the first pool thread's, each thread's steps together (the pool's
+    // threads do the same work; how they interleave is the scheduler's business).
+    let mut diagram =
+        pattern_core::diagram::Diagram::from_env_limited("strategized_locking_gateway_stats", 32);
+    diagram.group_by_thread();
     println!("component: Statistics<L>, per-host record and byte counts, written once");
 
     let single: Statistics<NullLock> = Statistics::default();
@@ -55,6 +64,7 @@ fn main() {
     pool(&mutex);
     report("pool (4 threads)", &mutex);
 
+    diagram.pause();
     let rw: Statistics<ReadWriteLock> = Statistics::default();
     pool(&rw);
     report("pool (4 threads)", &rw);
@@ -74,4 +84,5 @@ fn main() {
     println!(
         "compiler: Statistics<NullLock> is not Sync, so sharing it with the pool does not compile"
     );
+    diagram.finish()
 }

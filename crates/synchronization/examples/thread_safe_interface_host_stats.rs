@@ -32,7 +32,9 @@ impl NaiveStatistics {
     }
 }
 
-fn main() {
+fn main() -> std::io::Result<()> {
+    // `cargo xtask demo --diagrams` draws the Thread-Safe Interface page's sequence diagram from this run.
+    let diagram = pattern_core::diagram::Diagram::from_env("thread_safe_interface_host_stats");
     let stats: Statistics<Counting<MutexLock>> = Statistics::default();
     stats.record_batch("sensor-1", &[120, 80, 95, 101, 99]);
     println!(
@@ -62,4 +64,5 @@ fn main() {
         naive.record_batch(3)
     );
     println!("naive: records counted: {}", naive.records.into_inner());
+    diagram.finish()
 }

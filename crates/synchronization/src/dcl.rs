@@ -3,7 +3,11 @@
 
 use std::fmt;
 
+use crate::THREAD;
 use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering};
+
+/// The cell's name in the sequence diagrams drawn from runs.
+const CELL: &str = "DoubleChecked (flag, value, mutex)";
 
 /// A value computed once, on first use, by whichever thread gets there first; every later
 /// access is one atomic load with no lock.
@@ -81,29 +85,39 @@ impl DoubleChecked {
     /// itself.
     pub fn get_or_init(&self, init: impl FnOnce() -> u64) -> u64 {
         // First check: no lock. Acquire pairs with the Release below.
+        seq!(THREAD => CELL, "get_or_init: ready.load(Acquire)");
         if self.ready.load(Ordering::Acquire) {
+            seq!(reply CELL => THREAD, "true: value.load, no lock");
             return self.value.load(Ordering::Relaxed);
         }
+        seq!(THREAD => CELL, "false: lock the mutex");
         let _guard = self
             .lock
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Second check: another first caller may have initialised it while we waited.
         if self.ready.load(Ordering::Relaxed) {
+            seq!(reply CELL => THREAD, "second check: ready, value.load (init not run again)");
             return self.value.load(Ordering::Relaxed);
         }
+        seq!(THREAD => CELL, "second check: not ready: run init, value.store, ready.store(true, Release)");
         let value = init();
         self.value.store(value, Ordering::Relaxed);
         // Publish: everything before this store is visible to an Acquire load that sees `true`.
         self.ready.store(true, Ordering::Release);
+        seq!(reply CELL => THREAD, "{value} (unlock)");
         value
     }
 
     /// The value, if some thread has computed it.
     pub fn get(&self) -> Option<u64> {
-        self.ready
+        seq!(THREAD => CELL, "get: ready.load(Acquire)");
+        let value = self
+            .ready
             .load(Ordering::Acquire)
-            .then(|| self.value.load(Ordering::Relaxed))
+            .then(|| self.value.load(Ordering::Relaxed));
+        seq!(reply CELL => THREAD, "{value:?} (first check only, no lock)");
+        value
     }
 }
 

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::THREAD;
 use crate::strategized::{Counting, Guarded, LockStrategy, MutexLock};
 
 /// What [`Statistics`] knows about one host.
@@ -74,15 +75,29 @@ pub struct Statistics<L: LockStrategy = MutexLock> {
     state: Guarded<Inner, L>,
 }
 
+/// The interface's name in the sequence diagrams drawn from runs.
+fn participant<L: LockStrategy>() -> String {
+    format!("Statistics<{}> (interface)", L::NAME)
+}
+
 impl<L: LockStrategy> Statistics<L> {
     /// Counts one record of `bytes` from `host`.
     pub fn record(&self, host: &str, bytes: u64) {
+        seq!(THREAD => participant::<L>(), "record({host}, {bytes})");
+        seq!(participant::<L>() => crate::strategized::lock_name::<L>(), "write(): acquire");
         self.state.write().record(host, bytes);
+        seq!(reply participant::<L>() => THREAD, "done (guard dropped: released)");
     }
 
     /// Counts a batch of records from `host`, under one lock acquisition.
     pub fn record_batch(&self, host: &str, sizes: &[u64]) {
-        self.state.write().record_batch(host, sizes);
+        seq!(THREAD => participant::<L>(), "record_batch({host}, {} sizes)", sizes.len());
+        seq!(participant::<L>() => crate::strategized::lock_name::<L>(), "write(): acquire once");
+        let mut inner = self.state.write();
+        seq!(participant::<L>() => "Inner (implementation)", "record_batch(&mut self): record() per size, no lock");
+        inner.record_batch(host, sizes);
+        drop(inner);
+        seq!(reply participant::<L>() => THREAD, "done (guard dropped: released once)");
     }
 
     /// Forgets `host` (its connection closed for good) and hands back what was counted.

@@ -230,6 +230,11 @@ pub struct Guarded<T, L: LockStrategy = MutexLock> {
     lock: L::Lock<T>,
 }
 
+/// A lock's name in the sequence diagrams drawn from runs.
+pub(crate) fn lock_name<L: LockStrategy>() -> String {
+    format!("component lock ({})", L::NAME)
+}
+
 impl<T, L: LockStrategy> Guarded<T, L> {
     /// Protects `value` with a lock of strategy `L`.
     pub fn new(value: T) -> Self {
@@ -251,7 +256,12 @@ impl<T, L: LockStrategy> Guarded<T, L> {
     /// Exclusive access if the lock is free now; `None` if it is held (by another thread, or
     /// by this one: where `write` would then deadlock or panic).
     pub fn try_write(&self) -> Option<L::WriteGuard<'_, T>> {
-        L::try_write(&self.lock)
+        seq!(crate::THREAD => lock_name::<L>(), "try_write()");
+        let guard = L::try_write(&self.lock);
+        if guard.is_none() {
+            seq!(fail lock_name::<L>() => crate::THREAD, "None: held (by this very thread here)");
+        }
+        guard
     }
 
     /// Runs `f` with exclusive access: the lock is held exactly for the call.

@@ -17,6 +17,8 @@ use wrapper_facade::{InetAddr, SockAcceptor, SockConnector};
 const RECORD: usize = 32;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `cargo xtask demo --diagrams` draws the Wrapper Facade page's connect sequence from this run.
+    let diagram = pattern_core::diagram::Diagram::from_env("wrapper_facade_sensor_link");
     let acceptor = SockAcceptor::bind(&InetAddr::loopback_v4(0))?;
     let addr = acceptor.local_addr()?;
     println!("acceptor:  listening on {} (ephemeral port)", addr.ip());
@@ -99,5 +101,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for entry in report_rx.recv()? {
         println!("server:    {entry}");
     }
+    diagram.finish()?;
     Ok(())
 }

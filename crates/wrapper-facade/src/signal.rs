@@ -305,7 +305,10 @@ impl SignalFd {
     ///
     /// SIGKILL and SIGSTOP cannot be blocked or read this way; the kernel silently ignores them.
     pub fn new(set: &SignalSet) -> io::Result<SignalFd> {
+        seq!(THREAD => "SignalFd", "new(signal set)");
+        seq!("SignalFd" => KERNEL, "pthread_sigmask(SIG_BLOCK, set) for this thread");
         set.block_current_thread()?;
+        seq!("SignalFd" => KERNEL, "signalfd(-1, mask, SFD_NONBLOCK | SFD_CLOEXEC)");
         let mask = set.to_sigset();
         // SAFETY: `mask` is an initialised sigset_t; -1 asks for a new descriptor.
         let raw =
@@ -326,6 +329,19 @@ impl SignalFd {
     ///
     /// Only signals pending for the process or for the *calling* thread can be read.
     pub fn read(&self) -> io::Result<Option<SigInfo>> {
+        seq!(THREAD => "SignalFd", "read()");
+        let read = self.read_untraced();
+        match &read {
+            Ok(Some(info)) => {
+                seq!(reply "SignalFd" => THREAD, "Some(SigInfo {{ {}, sender pid }})", info.signal)
+            }
+            Ok(None) => seq!(reply "SignalFd" => THREAD, "None (EAGAIN: nothing pending)"),
+            Err(e) => seq!(fail "SignalFd" => THREAD, "Err({:?})", e.kind()),
+        }
+        read
+    }
+
+    fn read_untraced(&self) -> io::Result<Option<SigInfo>> {
         let mut info = MaybeUninit::<libc::signalfd_siginfo>::zeroed();
         let size = std::mem::size_of::<libc::signalfd_siginfo>();
         let res = crate::sys::cvt_r(|| {
@@ -491,6 +507,10 @@ fn set_action(signal: Signal, handler: libc::sighandler_t, flags: libc::c_int) -
     cvt(unsafe { libc::sigaction(signal.0, &action, std::ptr::null_mut()) })?;
     Ok(())
 }
+
+/// The names in the sequence diagrams drawn from runs.
+const THREAD: &str = "@thread";
+const KERNEL: &str = "Kernel (libc)";
 
 #[cfg(test)]
 mod tests {

@@ -91,13 +91,21 @@ impl<O: Originator> Caretaker<O> {
         originator: &mut O,
         edit: impl FnOnce(&mut O) -> Result<T, E>,
     ) -> Result<T, E> {
+        let originator_name = format!("{} (originator)", crate::short::<O>());
+        seq!("operator" => "Caretaker", "try_edit(edit)");
+        seq!("Caretaker" => originator_name, "save()");
         let before = originator.save();
+        seq!(reply originator_name => "Caretaker", "memento (full snapshot)");
+        seq!("Caretaker" => originator_name, "edit(&mut originator)");
         match edit(originator) {
             Ok(value) => {
+                seq!(note "Caretaker", "keep the memento for undo");
                 self.timeline.record(before);
                 Ok(value)
             }
             Err(err) => {
+                seq!(fail originator_name => "Caretaker", "Err: the edit failed half-way");
+                seq!("Caretaker" => originator_name, "restore(memento)");
                 originator.restore(before);
                 Err(err)
             }

@@ -57,6 +57,10 @@ impl<T, C: Command<T> + fmt::Debug> fmt::Debug for UndoStack<T, C> {
     }
 }
 
+/// The caretaker's names in the sequence diagrams drawn from runs.
+const OPERATOR: &str = "operator";
+const STACK: &str = "UndoStack (caretaker)";
+
 impl<T, C: Command<T>> UndoStack<T, C> {
     /// A stack keeping at most `limit` undo steps (0 keeps none).
     pub fn with_limit(limit: usize) -> Self {
@@ -71,14 +75,22 @@ impl<T, C: Command<T>> UndoStack<T, C> {
     ///
     /// The command's error; the target is unchanged and nothing is recorded.
     pub fn apply(&mut self, target: &mut T, command: C) -> Result<(), C::Error> {
-        let memento = command.execute(target)?;
+        seq!(OPERATOR => STACK, "apply(command)");
+        seq!(STACK => crate::short::<C>(), "execute(&mut target)");
+        let memento = command.execute(target).inspect_err(|_| {
+            seq!(fail crate::short::<C>() => STACK, "Err: nothing recorded");
+        })?;
+        seq!(reply crate::short::<C>() => STACK, "memento (opaque)");
+        seq!(note STACK, "push (command, memento), clear redo, trim to {}", self.limit());
         self.timeline.record((command, memento));
         Ok(())
     }
 
     /// Undoes the last command and returns it, or `None` if there is nothing to undo.
     pub fn undo(&mut self, target: &mut T) -> Option<&C> {
+        seq!(OPERATOR => STACK, "undo(&mut target)");
         let (command, memento) = self.timeline.pop_undo()?;
+        seq!(STACK => crate::short::<C>(), "undo(&mut target, memento)");
         command.undo(target, memento);
         self.timeline.push_redo(command);
         self.timeline.redo_entries().next_back()
@@ -90,9 +102,11 @@ impl<T, C: Command<T>> UndoStack<T, C> {
     ///
     /// The command's error, if it no longer applies; the command stays on the redo side and the target is unchanged.
     pub fn redo(&mut self, target: &mut T) -> Result<Option<&C>, C::Error> {
+        seq!(OPERATOR => STACK, "redo(&mut target)");
         let Some(command) = self.timeline.pop_redo() else {
             return Ok(None);
         };
+        seq!(STACK => crate::short::<C>(), "execute(&mut target) again");
         match command.execute(target) {
             Ok(memento) => {
                 self.timeline.push_undo((command, memento));

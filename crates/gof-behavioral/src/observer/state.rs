@@ -88,12 +88,31 @@ impl<S: fmt::Debug + 'static> fmt::Debug for StateSubject<S> {
     }
 }
 
+thread_local! {
+    /// The kind of observer being notified on this thread, for the sequence diagrams drawn
+    /// from runs (who calls `get` or `set` from inside a notification).
+    static NOTIFYING: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs a notification of a `kind` observer, drawn as such.
+fn drawn_notify(kind: &'static str, notify: impl FnOnce()) {
+    seq!("StateSubject" => kind, "notify({})", if kind == "push observer" { "&Change" } else { "&subject" });
+    let outer = NOTIFYING.with(|n| n.replace(Some(kind)));
+    notify();
+    NOTIFYING.with(|n| n.set(outer));
+}
+
+/// Who calls the subject: the observer being notified on this thread, or the thread itself.
+fn caller() -> &'static str {
+    NOTIFYING.with(|n| n.get()).unwrap_or("@thread")
+}
+
 /// A push-model observer given as an `Rc<dyn Observer<Change<S>>>`.
 struct Push<S>(Rc<dyn Observer<Change<S>>>);
 
 impl<S> Observer<Update<S>> for Push<S> {
     fn notify(&self, update: &Update<S>) {
-        self.0.notify(&update.change);
+        drawn_notify("push observer", || self.0.notify(&update.change));
     }
 
     fn is_closed(&self) -> bool {
@@ -106,7 +125,7 @@ struct Pull<S>(Rc<dyn Observer<StateSubject<S>>>);
 
 impl<S> Observer<Update<S>> for Pull<S> {
     fn notify(&self, update: &Update<S>) {
-        self.0.notify(&update.subject);
+        drawn_notify("pull observer", || self.0.notify(&update.subject));
     }
 
     fn is_closed(&self) -> bool {
@@ -130,7 +149,11 @@ impl<S: 'static> StateSubject<S> {
     where
         S: Clone,
     {
-        self.inner.state.borrow().clone()
+        let who = caller();
+        seq!(who => "StateSubject", "get()");
+        let state = self.inner.state.borrow().clone();
+        seq!(reply "StateSubject" => who, "a copy of the state");
+        state
     }
 
     /// Calls `f` with a reference to the current state and returns its result.
@@ -149,17 +172,22 @@ impl<S: 'static> StateSubject<S> {
     where
         S: PartialEq + Clone,
     {
+        let who = caller();
+        seq!(who => "StateSubject", "set(new)");
         let old = {
             let mut state = self.inner.state.borrow_mut();
             if *state == new {
+                seq!(reply "StateSubject" => who, "false: unchanged, nobody notified");
                 return false;
             }
             std::mem::replace(&mut *state, new.clone())
         };
+        seq!(note "StateSubject", "state changed: store it, release the borrow, notify in order");
         self.inner.observers.publish(Update {
             change: Change { old, new },
             subject: self.clone(),
         });
+        seq!(reply "StateSubject" => who, "true");
         true
     }
 
@@ -167,7 +195,7 @@ impl<S: 'static> StateSubject<S> {
     pub fn observe_changes<F: Fn(&Change<S>) + 'static>(&self, f: F) -> Subscription {
         self.inner
             .observers
-            .subscribe(move |u: &Update<S>| f(&u.change))
+            .subscribe(move |u: &Update<S>| drawn_notify("push observer", || f(&u.change)))
     }
 
     /// Attaches a push-model observer object: it receives each [`Change`].
@@ -179,7 +207,7 @@ impl<S: 'static> StateSubject<S> {
     pub fn observe<F: Fn(&StateSubject<S>) + 'static>(&self, f: F) -> Subscription {
         self.inner
             .observers
-            .subscribe(move |u: &Update<S>| f(&u.subject))
+            .subscribe(move |u: &Update<S>| drawn_notify("pull observer", || f(&u.subject)))
     }
 
     /// Attaches a pull-model observer object: it receives this subject and queries it.

@@ -330,6 +330,8 @@ impl Link for FileLink {
 #[derive(Clone)]
 pub struct SwappableLink {
     slot: Arc<Mutex<Arc<dyn Link + Send + Sync>>>,
+    /// How many times the link was swapped (names the link in the sequence diagrams).
+    swaps: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SwappableLink {
@@ -337,13 +339,18 @@ impl SwappableLink {
     pub fn new(link: Arc<dyn Link + Send + Sync>) -> Self {
         SwappableLink {
             slot: Arc::new(Mutex::new(link)),
+            swaps: Arc::default(),
         }
     }
 
     /// Puts `link` in the slot and returns the one it replaces.
     /// Frames already being sent on the old link finish there.
     pub fn swap(&self, link: Arc<dyn Link + Send + Sync>) -> Arc<dyn Link + Send + Sync> {
-        std::mem::replace(&mut *lock(&self.slot), link)
+        seq!("Client" => "SwappableLink", "swap({})", link.describe());
+        let old = std::mem::replace(&mut *lock(&self.slot), link);
+        self.swaps
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        old
     }
 
     /// The link currently in the slot.
@@ -368,6 +375,14 @@ impl Link for SwappableLink {
     fn send(&self, frame: &[u8]) -> Result<(), Error> {
         // Copy the pointer and release the slot before calling into the link.
         let link = self.current();
+        seq!(
+            "SwappableLink" => format!(
+                "link {} in the slot: {}",
+                self.swaps.load(std::sync::atomic::Ordering::Relaxed) + 1,
+                link.describe()
+            ),
+            "send(frame)"
+        );
         link.send(frame)
     }
 }

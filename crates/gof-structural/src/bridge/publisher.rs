@@ -92,6 +92,8 @@ impl<P: TelemetryPublisher + ?Sized> TelemetryPublisher for Box<P> {
 /// What every publisher shares: the topic, the sequence counter and the bridge to the link.
 #[derive(Debug)]
 struct Channel<L> {
+    /// The refined abstraction's name, for the sequence diagrams drawn from runs.
+    owner: &'static str,
     topic: String,
     seq: u64,
     link: L,
@@ -104,6 +106,7 @@ impl<L: Link> Channel<L> {
             seq: self.seq,
             value,
         };
+        seq!(self.owner => crate::short::<L>(), "send(frame #{}: {}={value})", frame.seq, frame.topic);
         self.link.send(&frame.encode())?;
         // A frame the link refused keeps its number, so receivers see no gap for it.
         self.seq += 1;
@@ -144,6 +147,7 @@ impl<L: Link> PeriodicPublisher<L> {
     pub fn new(topic: impl Into<String>, period: Duration, link: L) -> Self {
         PeriodicPublisher {
             channel: Channel {
+                owner: "PeriodicPublisher",
                 topic: topic.into(),
                 seq: 0,
                 link,
@@ -220,6 +224,7 @@ impl<L: Link> OnChangePublisher<L> {
     pub fn new(topic: impl Into<String>, dead_band: u64, link: L) -> Self {
         OnChangePublisher {
             channel: Channel {
+                owner: "OnChangePublisher",
                 topic: topic.into(),
                 seq: 0,
                 link,

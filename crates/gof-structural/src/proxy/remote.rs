@@ -74,7 +74,18 @@ impl<T: Transport> RemoteDevice<T> {
     }
 
     fn call(&self, operation: DeviceOperation) -> Result<Reply, Error> {
+        seq!("Client" => "RemoteDevice", "{operation:?}");
+        let result = self.call_once(operation);
+        match &result {
+            Ok(reply) => seq!(reply "RemoteDevice" => "Client", "Ok({reply:?})"),
+            Err(e) => seq!(fail "RemoteDevice" => "Client", "Err({e})"),
+        }
+        result
+    }
+
+    fn call_once(&self, operation: DeviceOperation) -> Result<Reply, Error> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        seq!("RemoteDevice" => crate::short::<T>(), "round_trip(request {id}: {operation:?})");
         let reply = self
             .transport
             .round_trip(&wire::encode_request(id, &operation))?;
@@ -154,11 +165,18 @@ impl<S: DeviceService> DeviceSkeleton<S> {
             Ok(decoded) => decoded,
             Err(err) => return wire::encode_reply(0, &Reply::Failed(err)),
         };
+        let subject = crate::short::<S>();
+        seq!("DeviceSkeleton" => subject, "{operation:?}");
         let reply = match operation {
             DeviceOperation::Identify => self.subject.identify().map(Reply::Identity),
             DeviceOperation::Read(r) => self.subject.read_register(r).map(Reply::Value),
             DeviceOperation::Write(r, v) => self.subject.write_register(r, v).map(|()| Reply::Done),
         };
+        match &reply {
+            Ok(reply) => seq!(reply subject => "DeviceSkeleton", "Ok({reply:?})"),
+            Err(e) => seq!(fail subject => "DeviceSkeleton", "Err({e})"),
+        }
+        seq!(reply "DeviceSkeleton" => "transport", "reply frame {id}");
         wire::encode_reply(id, &reply.unwrap_or_else(Reply::Failed))
     }
 

@@ -139,10 +139,18 @@ impl Transport for TcpTransport {
         let mut slot = lock(&self.stream);
         let stream = match slot.take() {
             Some(stream) => stream,
-            None => self.connect()?,
+            None => {
+                seq!(note "TcpTransport", "no connection: connect");
+                self.connect()
+                    .inspect_err(|e| seq!(fail "TcpTransport" => "RemoteDevice", "Err({e})"))?
+            }
         };
-        let reply = self.exchange(&stream, request)?;
+        seq!("TcpTransport" => "DeviceSkeleton", "frame (length + payload)");
+        let reply = self.exchange(&stream, request).inspect_err(
+            |e| seq!(fail "TcpTransport" => "RemoteDevice", "Err({e}), connection dropped"),
+        )?;
         *slot = Some(stream);
+        seq!(reply "TcpTransport" => "RemoteDevice", "reply payload");
         Ok(reply)
     }
 }

@@ -3,7 +3,23 @@
 
 use super::*;
 
+/// A processing thread's name in the sequence diagrams drawn from runs.
+const PROCESSING: &str = "processing thread";
+
+/// A registration's name in the sequence diagrams drawn from runs (examples alias it).
+fn participant(token: Token) -> String {
+    format!("handler {token}")
+}
+
 impl Core {
+    /// The role of the thread that waits on the handle set, for the sequence diagrams.
+    fn poller_role(&self) -> &'static str {
+        match self.mode {
+            Mode::LeaderFollowers { .. } => "leader",
+            Mode::HalfSync { .. } => "reactor thread",
+        }
+    }
+
     pub(super) fn block_signals(&self, epoch: &mut u64, st: &State) {
         let now = self.sig_epoch.load(Ordering::Acquire);
         if now != *epoch {
@@ -46,6 +62,7 @@ impl Core {
             }
             if st.wake.polling() {
                 // Someone leads: wait as a follower.
+                seq!(note "followers", "a thread joins the followers (waits on a condition)");
                 st.wake.follower_waits();
                 self.followers_cv.wait(&mut st);
                 st.wake.follower_runs();
@@ -165,6 +182,12 @@ impl Core {
                 t => {
                     let token = Token::from_u64(t.0 as u64);
                     if let Some(slot) = st.slots.get_mut(token) {
+                        seq!(
+                            reply "handle set (mio Poll)" => self.poller_role(),
+                            "{} {}",
+                            participant(token),
+                            if event.is_readable() { "readable" } else { "ready" }
+                        );
                         let bits = bits_of(event);
                         slot.pending |= bits;
                         slot.hup |= closed(event);
@@ -341,6 +364,7 @@ impl Core {
         let strict = self.mode.strict();
         if strict {
             // Step 2, strictly: the handle leaves the handle set while it is processed.
+            seq!(PROCESSING => "handle set (mio Poll)", "deactivate {}", participant(token));
             slot.reg.deactivate(&self.registry);
         }
         let mut budget = self.batch;
@@ -368,6 +392,18 @@ impl Core {
                 core: self,
                 current: Some(token),
             };
+            seq!(
+                PROCESSING => participant(token),
+                "{}",
+                match &item {
+                    Item::Timer(..) => "handle_timeout",
+                    Item::Notice(_) => "handle_notify",
+                    Item::Signal(_) => "handle_signal",
+                    Item::Io(Readiness::READ, _) => "handle_input",
+                    Item::Io(Readiness::WRITE, _) => "handle_output",
+                    Item::Io(..) => "handle_exception",
+                }
+            );
             let h = handler.as_mut();
             let mut io_bit = None;
             let mut closed_before = false;
@@ -392,6 +428,10 @@ impl Core {
                     }))
                 }
             };
+            match &result {
+                Ok(d) => seq!(reply participant(token) => PROCESSING, "{d:?}"),
+                Err(_) => seq!(fail participant(token) => PROCESSING, "panicked"),
+            }
             st = self.state.lock();
             if let Some((id, act)) = lent {
                 let now = self.clock.now();
@@ -461,6 +501,7 @@ impl Core {
         slot.handler = Some(handler);
         if strict {
             // Back in the handle set, which reports what arrived meanwhile (level-like).
+            seq!(PROCESSING => "handle set (mio Poll)", "activate {} again", participant(token));
             let interest = slot.interest;
             if let Err(e) = slot.reg.set_interest(
                 &self.registry,
@@ -485,6 +526,7 @@ impl Core {
             // This thread looks for work next and finds it.
             Self::queue(&mut st, token);
         }
+        seq!(note PROCESSING, "turn over: {} idle again", participant(token));
         st
     }
 

@@ -40,6 +40,10 @@ impl Core {
         let wake = st.wake.work_taken(work_left);
         if wake == Wake::Follower && matches!(self.mode, Mode::LeaderFollowers { .. }) {
             self.stats.promotions.fetch_add(1, Ordering::Relaxed);
+            seq!(
+                "leader" => "followers",
+                "promote one (notify_one): the new leader waits on the handle set"
+            );
         }
         self.carry_out(st, wake);
     }

@@ -116,17 +116,36 @@ impl SockConnector {
     /// not shorten or extend it); the returned stream is switched back to blocking mode.
     /// On timeout or failure the half-open socket is closed.
     pub fn connect_deadline(&self, addr: &InetAddr, deadline: Instant) -> io::Result<SockStream> {
+        seq!(APP => CONNECTOR, "connect_deadline(addr, deadline)");
+        let connected = self.connect_deadline_traced(addr, deadline);
+        match &connected {
+            Ok(_) => seq!(reply CONNECTOR => APP, "Ok(SockStream)"),
+            Err(e) => {
+                seq!(fail CONNECTOR => APP, "Err({:?}): the OwnedFd dropped closes the socket", e.kind())
+            }
+        }
+        connected
+    }
+
+    fn connect_deadline_traced(
+        &self,
+        addr: &InetAddr,
+        deadline: Instant,
+    ) -> io::Result<SockStream> {
         let fd = self.prepare(addr, true)?;
+        seq!(CONNECTOR => KERNEL, "connect(fd, sockaddr)");
         match raw_connect(fd.as_fd(), addr) {
-            Ok(()) => {}
+            Ok(()) => seq!(reply KERNEL => CONNECTOR, "0: connected at once"),
             Err(e)
                 if e.raw_os_error() == Some(libc::EINPROGRESS)
                     || e.kind() == io::ErrorKind::Interrupted =>
             {
+                seq!(reply KERNEL => CONNECTOR, "-1, EINPROGRESS");
                 wait_connected(fd.as_fd(), Some(deadline))?;
             }
             Err(e) => return Err(e),
         }
+        seq!(CONNECTOR => KERNEL, "fcntl(F_SETFL, blocking)");
         sys::set_nonblocking(fd.as_fd(), false)?;
         Ok(SockStream::from_fd(fd))
     }
@@ -137,11 +156,18 @@ impl SockConnector {
     }
 
     fn prepare(&self, addr: &InetAddr, nonblocking: bool) -> io::Result<OwnedFd> {
+        seq!(
+            CONNECTOR => KERNEL,
+            "socket(SOCK_STREAM{} | SOCK_CLOEXEC)",
+            if nonblocking { " | SOCK_NONBLOCK" } else { "" }
+        );
         let fd = super::new_socket(addr, libc::SOCK_STREAM, nonblocking)?;
+        seq!(reply KERNEL => CONNECTOR, "fd (now an OwnedFd)");
         if let Some(local) = &self.local {
             super::bind(fd.as_fd(), local)?;
         }
         if self.nodelay {
+            seq!(CONNECTOR => KERNEL, "setsockopt(TCP_NODELAY, 1)");
             super::setsockopt(
                 fd.as_fd(),
                 libc::IPPROTO_TCP,
@@ -153,6 +179,11 @@ impl SockConnector {
     }
 }
 
+/// The participants' names in the sequence diagrams drawn from runs.
+const APP: &str = "Application";
+const CONNECTOR: &str = "SockConnector";
+const KERNEL: &str = "Kernel (libc)";
+
 fn raw_connect(fd: BorrowedFd<'_>, addr: &InetAddr) -> io::Result<()> {
     let (storage, len) = addr.to_raw();
     // SAFETY: `storage` holds a socket address of `len` bytes.
@@ -162,14 +193,22 @@ fn raw_connect(fd: BorrowedFd<'_>, addr: &InetAddr) -> io::Result<()> {
 
 /// Waits until a connect in progress finishes, then reports its `SO_ERROR`.
 fn wait_connected(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> io::Result<()> {
+    seq!(CONNECTOR => KERNEL, "poll(fd, POLLOUT, the remaining time) (again on EINTR)");
     match sys::poll_until(fd, libc::POLLOUT, deadline)? {
-        None => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "connect did not complete before the deadline",
-        )),
-        Some(_) => match super::take_error(fd)? {
-            Some(e) => Err(e),
-            None => Ok(()),
-        },
+        None => {
+            seq!(reply KERNEL => CONNECTOR, "0: the deadline passed");
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "connect did not complete before the deadline",
+            ))
+        }
+        Some(_) => {
+            seq!(reply KERNEL => CONNECTOR, "writable");
+            seq!(CONNECTOR => KERNEL, "getsockopt(SO_ERROR)");
+            match super::take_error(fd)? {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        }
     }
 }

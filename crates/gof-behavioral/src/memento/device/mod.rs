@@ -342,7 +342,7 @@ impl Footprint for ConfigCommand {
 #[derive(Clone, PartialEq, Eq)]
 pub struct ConfigDelta(Delta);
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Delta {
     Name(String),
     SampleRate(u32),
@@ -375,6 +375,7 @@ impl Command<DeviceConfig> for ConfigCommand {
     type Error = Error;
 
     fn execute(&self, target: &mut DeviceConfig) -> Result<ConfigDelta, Error> {
+        seq!("ConfigCommand" => "DeviceConfig (originator)", "{self}");
         let delta = match self {
             Self::Rename(name) => Delta::Name(target.rename(name.clone())?),
             Self::SetSampleRate(hz) => Delta::SampleRate(target.set_sample_rate(*hz)?),
@@ -392,10 +393,12 @@ impl Command<DeviceConfig> for ConfigCommand {
                 Delta::ChannelAdded
             }
         };
+        seq!(reply "DeviceConfig (originator)" => "ConfigCommand", "old value: {delta:?}");
         Ok(ConfigDelta(delta))
     }
 
     fn undo(&self, target: &mut DeviceConfig, memento: ConfigDelta) {
+        seq!("ConfigCommand" => "DeviceConfig (originator)", "write back {:?}", memento.0);
         // The fields are written directly: the old values passed validation when they were first set.
         match memento.0 {
             Delta::Name(name) => target.name = name,

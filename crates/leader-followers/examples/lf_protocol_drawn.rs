@@ -1,0 +1,107 @@
+//! The Leader/Followers protocol as a run draws it: a pool of two threads, two sensors on
+//! Unix socket pairs, one reading at a time, under the hybrid protocol and then the strict one.
+//!
+//! `cargo xtask demo --diagrams` records the pool's interaction events (`tracing`, target
+//! `posa_seq`) and draws them on the Leader/Followers page. The threads are named by role
+//! (leader, followers, processing thread), since which pool thread plays which role varies
+//! from run to run; the demo sends the next reading only once the thread that processed the
+//! last one has joined the followers again, so that the same run draws the same picture.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+use std::thread;
+
+use leader_followers::LeaderFollowers;
+use pattern_core::diagram::Diagram;
+use pattern_core::{Context, Dispatcher, Disposition, EventHandler, Interest};
+
+/// A sensor's connection: each reading line is answered with `ack`.
+struct Sensor {
+    stream: UnixStream,
+}
+
+impl EventHandler for Sensor {
+    fn handle(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.stream.as_fd())
+    }
+
+    fn handle_input(&mut self, _ctx: &mut dyn Context) -> Disposition {
+        let mut buf = [0u8; 256];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Disposition::Close,
+                Ok(n) => {
+                    let acks = buf[..n].iter().filter(|&&b| b == b'\n').count();
+                    if (&self.stream)
+                        .write_all("ack\n".repeat(acks).as_bytes())
+                        .is_err()
+                    {
+                        return Disposition::Close;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Disposition::Continue,
+                Err(_) => return Disposition::Close,
+            }
+        }
+    }
+}
+
+fn scenario(title: &str, strict: bool, diagram: &mut Diagram, joins: &mut usize) -> io::Result<()> {
+    println!("== {title} ==");
+    let mut pool: Box<dyn Dispatcher> = Box::new(
+        LeaderFollowers::builder()
+            .threads(2)
+            .strict(strict)
+            .build()?,
+    );
+    let mut peers = Vec::new();
+    for name in ["sensor-1", "sensor-2"] {
+        let (ours, peer) = UnixStream::pair()?;
+        ours.set_nonblocking(true)?;
+        let token = pool
+            .register(Box::new(Sensor { stream: ours }), Interest::READ)
+            .map_err(io::Error::other)?;
+        diagram.alias(format!("handler {token}"), name);
+        peers.push((name, peer));
+    }
+    let remote = pool.remote();
+    diagram.resume();
+    diagram.note("leader", title);
+    let running = thread::spawn(move || pool.run());
+    // One thread leads, the other follows: wait for that before the first reading.
+    *joins += 1;
+    diagram.wait_for_count("joins the followers", *joins);
+    for (name, reading) in [(0, "t=21.5"), (1, "t=19.0"), (0, "t=21.6")] {
+        let (sensor, peer) = &peers[name];
+        (&*peer).write_all(format!("{reading}\n").as_bytes())?;
+        let mut ack = String::new();
+        BufReader::new(peer).read_line(&mut ack)?;
+        *joins += 1;
+        diagram.wait_for_count("joins the followers", *joins);
+        println!("{sensor}: sent {reading}, got {}", ack.trim_end());
+    }
+    diagram.pause();
+    remote.end();
+    running.join().expect("the pool's thread")?;
+    Ok(())
+}
+
+fn main() -> io::Result<()> {
+    let mut diagram = Diagram::from_env("lf_protocol_drawn");
+    diagram.pause();
+    let mut joins = 0;
+    scenario(
+        "the hybrid protocol: the promoted follower leads while the old leader processes",
+        false,
+        &mut diagram,
+        &mut joins,
+    )?;
+    scenario(
+        "the strict protocol: the handle leaves the set while it is processed",
+        true,
+        &mut diagram,
+        &mut joins,
+    )?;
+    diagram.finish()
+}
