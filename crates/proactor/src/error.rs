@@ -47,13 +47,15 @@ pub enum Error {
     },
 }
 
-/// A read or write that was not started: why, and the buffer back.
+/// A read or write that was not started: why, and the buffer back (a `Vec<u8>`, or the
+/// lent [`ProvidedBuf`](wrapper_facade::uring::ProvidedBuf) of
+/// [`Initiator::send_provided`](crate::Initiator::send_provided)).
 #[derive(Debug, thiserror::Error)]
 #[error("the operation was not started")]
-pub struct Refused {
+pub struct Refused<B: std::fmt::Debug = Vec<u8>> {
     /// Why.
     #[source]
     pub error: Error,
     /// The buffer, unused.
-    pub buf: Vec<u8>,
+    pub buf: B,
 }

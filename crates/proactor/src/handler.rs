@@ -4,6 +4,8 @@ use std::fmt;
 use std::io;
 use std::net::TcpStream;
 
+use wrapper_facade::uring::ProvidedBuf;
+
 use crate::Initiator;
 
 /// How an asynchronous operation ended. Every operation ends exactly once, with one of these.
@@ -98,7 +100,7 @@ pub enum CloseReason {
 ///
 /// The dispatcher calls these one at a time, on its thread: a handler's upcalls never
 /// overlap. Each operation the handler starts ends with exactly one of `on_accept`,
-/// `on_connect`, `on_read`, `on_write` or `on_timeout`; after the last of them, if the
+/// `on_connect`, `on_read`, `on_write`, `on_sent` or `on_timeout`; after the last of them, if the
 /// handler is closing (or started nothing more), [`on_close`](Self::on_close) runs once.
 pub trait CompletionHandler {
     /// Upcalled once, right after registration: start the first operations here.
@@ -126,9 +128,20 @@ pub trait CompletionHandler {
         let _ = (cx, op, outcome, buf);
     }
 
-    /// A chunk of a continuous read ([`Initiator::read_continuous`]); the read goes on.
+    /// A chunk of a continuous read ([`Initiator::read_continuous`], or a multishot read
+    /// through the default [`on_received_buf`](Self::on_received_buf)); the read goes on.
     fn on_received(&mut self, cx: &mut Initiator<'_>, op: OpId, data: &[u8]) {
         let _ = (cx, op, data);
+    }
+
+    /// A chunk of a multishot read ([`Initiator::read_multishot`]), lent in the provided
+    /// buffer the kernel received it into; the read goes on. Keep the buffer to send it on
+    /// without a copy ([`Initiator::send_provided`]); dropping it gives it back to the
+    /// kernel. While a handler holds buffers, the kernel has fewer to receive into. The
+    /// default passes the bytes to [`on_received`](Self::on_received) and gives the buffer
+    /// back when it returns.
+    fn on_received_buf(&mut self, cx: &mut Initiator<'_>, op: OpId, buf: ProvidedBuf) {
+        self.on_received(cx, op, &buf);
     }
 
     /// A write ended with the count written; the buffer comes back.
@@ -138,6 +151,19 @@ pub trait CompletionHandler {
         op: OpId,
         outcome: Outcome<usize>,
         buf: Vec<u8>,
+    ) {
+        let _ = (cx, op, outcome, buf);
+    }
+
+    /// A send of a lent buffer ended ([`Initiator::send_provided`]) with the count sent; the
+    /// buffer comes back (advance it by the count to send the rest; drop it to give it back
+    /// to the kernel).
+    fn on_sent(
+        &mut self,
+        cx: &mut Initiator<'_>,
+        op: OpId,
+        outcome: Outcome<usize>,
+        buf: ProvidedBuf,
     ) {
         let _ = (cx, op, outcome, buf);
     }

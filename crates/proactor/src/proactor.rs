@@ -9,7 +9,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 use act::{CompletionToken, TokenTable};
-use wrapper_facade::uring::{self, Cqe, Op, PushError, Ring, RingParams};
+use wrapper_facade::uring::{self, Cqe, Op, ProvidedBuf, PushError, Ring, RingParams};
 
 use crate::{CloseReason, CompletionHandler, Error, HandlerId, OpId, Outcome, Refused};
 
@@ -58,6 +58,10 @@ pub struct Stats {
     pub panics: u64,
     /// Handlers closed.
     pub closed: u64,
+    /// Multishot reads the kernel ended for want of a provided buffer while every buffer was
+    /// lent out ([`ProvidedBuf`]s held by handlers): each waited, not polling, until one came
+    /// back, and then went on under the same [`OpId`].
+    pub buffer_waits: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +73,7 @@ enum Kind {
     Continuous,
     RecvMulti,
     Write,
+    SendProvided,
     Timeout,
 }
 
@@ -138,6 +143,24 @@ struct Slot {
 enum Deferred {
     Open(HandlerId),
     Settle(HandlerId),
+    /// A multishot read waiting for a buffer ended (cancelled, or no buffer can come back).
+    EndWaiting(CompletionToken, HandlerId, WaitEnd),
+}
+
+/// How a waiting multishot read ends.
+#[derive(Debug, Clone, Copy)]
+enum WaitEnd {
+    Cancelled,
+    NoBuffers,
+}
+
+/// A multishot read the kernel ended with `ENOBUFS` while every provided buffer was lent out,
+/// waiting (still in flight for its handler and the ACT table) for a buffer to come back.
+#[derive(Debug, Clone, Copy)]
+struct Waiting {
+    token: CompletionToken,
+    owner: HandlerId,
+    fd: RawFd,
 }
 
 /// The state the initiator may touch during an upcall: everything but the handler being upcalled.
@@ -150,6 +173,7 @@ struct Core {
     user_in_flight: usize,
     limit: usize,
     deferred: VecDeque<Deferred>,
+    waiting: Vec<Waiting>,
     stats: Stats,
 }
 
@@ -211,6 +235,7 @@ impl Proactor {
                 user_in_flight: 0,
                 limit,
                 deferred: VecDeque::new(),
+                waiting: Vec::new(),
                 stats: Stats::default(),
             },
             reaped: Vec::new(),
@@ -269,6 +294,7 @@ impl Proactor {
     /// nothing is in flight (nothing could complete).
     pub fn turn(&mut self) -> Result<usize, Error> {
         self.drain_deferred();
+        self.resume_waiting();
         if self.core.ring.in_flight() == 0 {
             return Ok(0);
         }
@@ -316,6 +342,12 @@ impl Proactor {
         self.core.ring.defer_taskrun()
     }
 
+    /// Provided buffers the kernel can receive into now (the rest are lent to handlers or
+    /// not yet given back); `None` without [`Config::provided_buffers`].
+    pub fn provided_buffers_free(&self) -> Option<u16> {
+        self.core.ring.buffers_available(BUFFER_GROUP)
+    }
+
     fn drain_deferred(&mut self) {
         while let Some(d) = self.core.deferred.pop_front() {
             match d {
@@ -324,6 +356,54 @@ impl Proactor {
                     self.upcall(id, |h, cx| h.on_open(cx))
                 }
                 Deferred::Settle(id) => self.settle(id),
+                Deferred::EndWaiting(token, owner, how) => {
+                    self.finish(token, owner);
+                    let outcome = match how {
+                        WaitEnd::Cancelled => Outcome::Cancelled,
+                        WaitEnd::NoBuffers => {
+                            Outcome::Failed(io::Error::from_raw_os_error(uring::ENOBUFS))
+                        }
+                    };
+                    let op = OpId(token);
+                    self.upcall(owner, |h, cx| h.on_read(cx, op, outcome, Vec::new()));
+                }
+            }
+        }
+    }
+
+    /// Starts again the multishot reads that waited for a provided buffer, as many as there
+    /// are buffers back. With nothing else in flight no buffer can come back (only an upcall
+    /// gives one back, and only a completion causes an upcall): those reads end with
+    /// `Failed(ENOBUFS)` rather than wait for ever.
+    fn resume_waiting(&mut self) {
+        while !self.core.waiting.is_empty() {
+            let free = self.core.ring.buffers_available(BUFFER_GROUP).unwrap_or(0);
+            let stuck = free == 0 && self.core.ring.in_flight() == 0;
+            if free == 0 && !stuck {
+                return;
+            }
+            let w = self.core.waiting.remove(0);
+            if stuck {
+                self.core.deferred.push_back(Deferred::EndWaiting(
+                    w.token,
+                    w.owner,
+                    WaitEnd::NoBuffers,
+                ));
+                self.drain_deferred();
+                continue;
+            }
+            let op = Op::RecvMulti {
+                fd: w.fd,
+                group: BUFFER_GROUP,
+            };
+            if let Err(e) = self.core.ring.push(w.token.to_raw(), op) {
+                self.finish(w.token, w.owner);
+                let e = push_error(e);
+                let op = OpId(w.token);
+                self.upcall(w.owner, |h, cx| {
+                    h.on_read(cx, op, Outcome::Failed(io::Error::other(e)), Vec::new())
+                });
+                self.drain_deferred();
             }
         }
     }
@@ -409,10 +489,11 @@ impl Proactor {
                 Kind::Connect => "on_connect",
                 Kind::Read | Kind::Continuous | Kind::RecvMulti => "on_read",
                 Kind::Write => "on_write",
+                Kind::SendProvided => "on_sent",
                 Kind::Timeout => "on_timeout",
             },
             match kind {
-                Kind::Read | Kind::Continuous | Kind::RecvMulti | Kind::Write => format!("res {}", cqe.result),
+                Kind::Read | Kind::Continuous | Kind::RecvMulti | Kind::Write | Kind::SendProvided => format!("res {}", cqe.result),
                 _ => "done".to_owned(),
             }
         );
@@ -435,6 +516,7 @@ impl Proactor {
                 | (Kind::Connect, Some(Op::Connect { .. }))
                 | (Kind::Read | Kind::Continuous, Some(Op::Read { .. }))
                 | (Kind::Write, Some(Op::Write { .. } | Op::Send { .. }))
+                | (Kind::SendProvided, Some(Op::SendProvided { .. }))
                 | (Kind::Timeout, Some(Op::Timeout { .. }))
         );
         if !matching {
@@ -528,6 +610,13 @@ impl Proactor {
                 let o = outcome(result.max(0) as usize);
                 self.upcall(owner, |h, cx| h.on_write(cx, op, o, buf));
             }
+            Kind::SendProvided => {
+                let Some(Op::SendProvided { buf, .. }) = cqe.op.take() else {
+                    return;
+                };
+                let o = outcome(result.max(0) as usize);
+                self.upcall(owner, |h, cx| h.on_sent(cx, op, o, buf));
+            }
             Kind::Timeout => {
                 let o = if result == -uring::ETIME {
                     Outcome::Done(())
@@ -550,7 +639,7 @@ impl Proactor {
         let op = OpId(token);
         if let Some(data) = cqe.data.take().filter(|d| !d.is_empty()) {
             self.core.stats.delivered += 1;
-            self.upcall(owner, |h, cx| h.on_received(cx, op, &data));
+            self.upcall(owner, |h, cx| h.on_received_buf(cx, op, data));
         }
         if cqe.more {
             return;
@@ -565,6 +654,15 @@ impl Proactor {
         // completion queue): re-armed under the same token unless cancelled or closing.
         let interrupted = result > 0 || result == -uring::ENOBUFS;
         if interrupted && self.goes_on(owner, token) {
+            // Every buffer lent out: re-arming now would end again at once, as long as bytes
+            // wait; the read waits instead until a buffer is given back.
+            if result == -uring::ENOBUFS
+                && self.core.ring.buffers_available(BUFFER_GROUP) == Some(0)
+            {
+                self.core.stats.buffer_waits += 1;
+                self.core.waiting.push(Waiting { token, owner, fd });
+                return;
+            }
             match self
                 .core
                 .ring
@@ -689,6 +787,16 @@ impl Core {
             Some(true) => return Ok(()),
             None => return Err(Error::NotInFlight { op }),
         }
+        // Not in the kernel's hands: it ends here, once, after the current upcall.
+        if let Some(i) = self.waiting.iter().position(|w| w.token == token) {
+            self.waiting.remove(i);
+            if let Some(flag) = self.live_mut(owner).and_then(|l| l.ops.get_mut(&raw)) {
+                *flag = true;
+            }
+            self.deferred
+                .push_back(Deferred::EndWaiting(token, owner, WaitEnd::Cancelled));
+            return Ok(());
+        }
         let cancel = self
             .table
             .issue(OpCtx::Cancel)
@@ -743,13 +851,12 @@ impl Core {
             let (err, op) = match e {
                 PushError::Submit { op, source } => (Error::Submit(source), op),
                 PushError::Duplicate { op, user_data } => (Error::Busy { user_data }, op),
-                PushError::Reserved { op } => (
+                other => (
                     Error::Busy {
                         user_data: u64::MAX,
                     },
-                    op,
+                    other.into_op(),
                 ),
-                _ => (Error::Closed, Op::Nop),
             };
             return Err((err, op));
         }
@@ -887,10 +994,14 @@ impl Initiator<'_> {
     }
 
     /// Reads continuously with one multishot submission: the kernel picks a buffer from the
-    /// proactor's provided-buffer ring ([`Config::provided_buffers`]) for each chunk; the chunk
-    /// is copied out, the buffer returned to the kernel, and the copy passed to
-    /// [`CompletionHandler::on_received`]. Ends once in [`CompletionHandler::on_read`] (with an
-    /// empty buffer): `Done(0)` at end of stream, `Cancelled`, or `Failed`.
+    /// proactor's provided-buffer ring ([`Config::provided_buffers`]) for each chunk, and the
+    /// buffer is lent in place to [`CompletionHandler::on_received_buf`] (by default,
+    /// [`CompletionHandler::on_received`] sees its bytes and the buffer goes back to the
+    /// kernel after the upcall). Ends once in [`CompletionHandler::on_read`] (with an empty
+    /// buffer): `Done(0)` at end of stream, `Cancelled`, or `Failed`. When the kernel finds
+    /// every buffer lent out, the read waits for one to come back and goes on
+    /// ([`Stats::buffer_waits`]); if none can (nothing else in flight), it ends with
+    /// `Failed(ENOBUFS)`.
     pub fn read_multishot(&mut self, fd: BorrowedFd<'_>) -> Result<OpId, Error> {
         if !self.core.provided {
             return Err(Error::NoProvidedBuffers);
@@ -914,6 +1025,23 @@ impl Initiator<'_> {
     pub fn send(&mut self, fd: BorrowedFd<'_>, buf: Vec<u8>) -> Result<OpId, Refused> {
         let fd = fd.as_raw_fd();
         self.start_buf(Kind::Write, Op::Send { fd, buf })
+    }
+
+    /// Sends the bytes of a lent provided buffer on the socket `fd`, from where the kernel
+    /// received them (no copy); [`CompletionHandler::on_sent`] gets the count and the buffer
+    /// back, and the buffer returns to the kernel's ring when that drops it.
+    pub fn send_provided(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        buf: ProvidedBuf,
+    ) -> Result<OpId, Refused<ProvidedBuf>> {
+        let fd = fd.as_raw_fd();
+        self.core
+            .start(self.me, Kind::SendProvided, None, Op::SendProvided { fd, buf })
+            .map_err(|(error, op)| match op {
+                Op::SendProvided { buf, .. } => Refused { error, buf },
+                _ => unreachable!("Core::start hands back the operation it was given"),
+            })
     }
 
     /// A timeout of `after` ([`CompletionHandler::on_timeout`]).

@@ -702,3 +702,189 @@ fn a_multishot_read_without_provided_buffers_is_refused() {
     });
     assert!(matches!(bad, Err(Error::ProvidedBuffers(_))));
 }
+
+/// Keeps every lent buffer it is given, up to `keep`, then starts a timeout and gives them
+/// all back when it fires (`keep == usize::MAX`: never gives any back, starts nothing).
+struct Keeper {
+    sock: UnixStream,
+    keep: usize,
+    held: Vec<proactor::ProvidedBuf>,
+    /// Bytes in the order received, and what each read ended with.
+    got: Rc<RefCell<(Vec<u8>, Vec<String>)>>,
+    ops: Rc<RefCell<std::collections::BTreeSet<OpId>>>,
+}
+
+impl Keeper {
+    fn new(sock: UnixStream, keep: usize) -> Self {
+        Keeper {
+            sock,
+            keep,
+            held: Vec::new(),
+            got: Rc::default(),
+            ops: Rc::default(),
+        }
+    }
+}
+
+impl CompletionHandler for Keeper {
+    fn on_open(&mut self, cx: &mut Initiator<'_>) {
+        cx.read_multishot(self.sock.as_fd()).unwrap();
+    }
+
+    fn on_received_buf(&mut self, cx: &mut Initiator<'_>, op: OpId, buf: proactor::ProvidedBuf) {
+        self.ops.borrow_mut().insert(op);
+        self.got.borrow_mut().0.extend_from_slice(&buf);
+        self.held.push(buf);
+        if self.held.len() == self.keep {
+            cx.timeout(Duration::from_millis(5)).unwrap();
+        }
+    }
+
+    fn on_timeout(&mut self, _: &mut Initiator<'_>, _: OpId, _: Outcome<()>) {
+        self.held.clear();
+    }
+
+    fn on_read(&mut self, _: &mut Initiator<'_>, op: OpId, o: Outcome<usize>, _: Vec<u8>) {
+        self.ops.borrow_mut().insert(op);
+        let end = match o {
+            Outcome::Done(n) => format!("done {n}"),
+            Outcome::Cancelled => "cancelled".into(),
+            Outcome::Failed(e) => format!("failed {:?}", e.raw_os_error()),
+        };
+        self.got.borrow_mut().1.push(end);
+    }
+
+    fn on_close(&mut self, reason: CloseReason) {
+        self.got.borrow_mut().1.push(format!("closed {reason:?}"));
+    }
+}
+
+#[test]
+fn a_read_whose_buffers_are_all_lent_waits_for_one_and_goes_on_losing_nothing() {
+    let mut p = with_buffers(2, 4);
+    let (mut peer, sock) = UnixStream::pair().unwrap();
+    let keeper = Keeper::new(sock, 2);
+    let (got, ops) = (keeper.got.clone(), keeper.ops.clone());
+    p.register(keeper);
+    // Three buffers' worth with two buffers, both kept until a timeout: the kernel runs dry.
+    let sent = b"abcdefghijklmnopqrstuvwxyz".to_vec();
+    peer.write_all(&sent).unwrap();
+    drop(peer);
+    p.run().unwrap();
+    let got = got.borrow();
+    assert_eq!(got.0, sent);
+    assert_eq!(got.1, ["done 0", "closed Finished"]);
+    assert_eq!(ops.borrow().len(), 1, "one operation throughout");
+    assert!(p.stats().buffer_waits >= 1, "{:?}", p.stats());
+    assert_eq!(p.provided_buffers_free(), Some(2));
+}
+
+#[test]
+fn a_read_waiting_for_buffers_that_cannot_come_back_ends_with_enobufs() {
+    let mut p = with_buffers(2, 4);
+    let (mut peer, sock) = UnixStream::pair().unwrap();
+    let keeper = Keeper::new(sock, usize::MAX);
+    let got = keeper.got.clone();
+    p.register(keeper);
+    peer.write_all(b"0123456789").unwrap();
+    // The handler keeps both buffers and has nothing else in flight: nothing can give one
+    // back, so the read ends instead of waiting for ever, and the handler is done.
+    p.run().unwrap();
+    let got = got.borrow();
+    assert_eq!(got.0, b"01234567");
+    assert_eq!(
+        got.1,
+        [
+            format!("failed {:?}", Some(libc_enobufs())),
+            "closed Finished".into()
+        ]
+    );
+    assert_eq!(p.provided_buffers_free(), Some(2), "given back with the handler");
+}
+
+fn libc_enobufs() -> i32 {
+    wrapper_facade::uring::ENOBUFS
+}
+
+#[test]
+fn a_read_waiting_for_a_buffer_is_cancelled_exactly_once_by_a_close() {
+    let mut p = with_buffers(2, 4);
+    let (mut peer, sock) = UnixStream::pair().unwrap();
+    let mut keeper = Keeper::new(sock, usize::MAX);
+    let got = keeper.got.clone();
+    keeper.keep = 2;
+    let id = p.register(keeper);
+    peer.write_all(b"0123456789").unwrap();
+    // Both buffers kept; the read waits (the timeout is in flight, so a buffer may come back).
+    while p.stats().buffer_waits == 0 {
+        p.turn().unwrap();
+    }
+    p.close(id).unwrap();
+    p.run().unwrap();
+    let got = got.borrow();
+    assert_eq!(got.0, b"01234567");
+    assert_eq!(got.1, ["cancelled", "closed Removed"]);
+    assert_eq!(p.handlers(), 0);
+    assert_eq!(p.provided_buffers_free(), Some(2));
+}
+
+/// Echoes every lent buffer back from where the kernel received it, with no copy.
+struct LentEcho {
+    sock: UnixStream,
+    sent: Rc<RefCell<Vec<usize>>>,
+}
+
+impl CompletionHandler for LentEcho {
+    fn on_open(&mut self, cx: &mut Initiator<'_>) {
+        cx.read_multishot(self.sock.as_fd()).unwrap();
+    }
+
+    fn on_received_buf(&mut self, cx: &mut Initiator<'_>, _: OpId, buf: proactor::ProvidedBuf) {
+        if let Err(refused) = cx.send_provided(self.sock.as_fd(), buf) {
+            panic!("refused with {} bytes back", refused.buf.len());
+        }
+    }
+
+    fn on_sent(
+        &mut self,
+        cx: &mut Initiator<'_>,
+        _: OpId,
+        o: Outcome<usize>,
+        mut buf: proactor::ProvidedBuf,
+    ) {
+        let n = o.ok().unwrap();
+        self.sent.borrow_mut().push(n);
+        buf.advance(n);
+        if !buf.is_empty() {
+            cx.send_provided(self.sock.as_fd(), buf).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_lent_buffer_is_sent_in_place_and_given_back_after_its_send() {
+    let mut p = with_buffers(2, 8);
+    let (mut peer, sock) = UnixStream::pair().unwrap();
+    let sent = Rc::new(RefCell::new(Vec::new()));
+    p.register(LentEcho {
+        sock,
+        sent: sent.clone(),
+    });
+    let mut echoed = Vec::new();
+    for chunk in [&b"hello"[..], b"proactor", b"!"] {
+        peer.write_all(chunk).unwrap();
+        let mut back = vec![0; chunk.len()];
+        let n = sent.borrow().len();
+        while sent.borrow().len() == n {
+            p.turn().unwrap();
+        }
+        peer.read_exact(&mut back).unwrap();
+        echoed.extend_from_slice(&back);
+    }
+    assert_eq!(echoed, b"helloproactor!");
+    assert_eq!(*sent.borrow(), [5, 8, 1]);
+    assert_eq!(p.provided_buffers_free(), Some(2), "each given back after its send");
+    drop(peer);
+    p.run().unwrap();
+    assert_eq!(p.handlers(), 0);
+}

@@ -1,4 +1,5 @@
-//! Random sequences of operations, cancellations, closes and dispatch rounds on socket pairs:
+//! Random sequences of operations, cancellations, closes and dispatch rounds on socket pairs
+//! (handlers that keep the provided buffers lent to them, so that reads wait for one):
 //! every operation started ends exactly once, every handler is closed exactly once and its
 //! close is its last upcall, and nothing stays in flight.
 
@@ -28,18 +29,26 @@ enum Action {
     /// A zero timeout on some live handler, then one dispatch round (it cannot block for
     /// long: the timeout completes at once).
     Turn(usize),
+    /// The handler starts keeping the provided buffers its multishot reads lend it.
+    Keep(usize),
+    /// The handler stops keeping them and gives back those it kept.
+    GiveBack(usize),
 }
 
 fn action() -> impl Strategy<Value = Action> {
+    // Multishot reads, peer writes and dispatch rounds weigh more, so that handlers keeping
+    // their lent buffers run the kernel dry now and then (a read then waits for a buffer).
     prop_oneof![
-        (0..4usize).prop_map(Action::Read),
-        (0..4usize).prop_map(Action::ContinuousRead),
-        (0..4usize).prop_map(Action::MultishotRead),
-        (0..4usize).prop_map(Action::Write),
-        (0..4usize).prop_map(Action::PeerWrite),
-        (0..4usize, 0..8usize).prop_map(|(h, i)| Action::Cancel(h, i)),
-        (0..4usize).prop_map(Action::Close),
-        (0..4usize).prop_map(Action::Turn),
+        1 => (0..4usize).prop_map(Action::Read),
+        1 => (0..4usize).prop_map(Action::ContinuousRead),
+        3 => (0..4usize).prop_map(Action::MultishotRead),
+        1 => (0..4usize).prop_map(Action::Write),
+        4 => (0..4usize).prop_map(Action::PeerWrite),
+        1 => (0..4usize, 0..8usize).prop_map(|(h, i)| Action::Cancel(h, i)),
+        1 => (0..4usize).prop_map(Action::Close),
+        4 => (0..4usize).prop_map(Action::Turn),
+        1 => (0..4usize).prop_map(Action::Keep),
+        1 => (0..4usize).prop_map(Action::GiveBack),
     ]
 }
 
@@ -48,10 +57,11 @@ struct Pair {
     peer: UnixStream,
     sock: UnixStream,
     ops: Vec<OpId>,
+    keep: Rc<RefCell<(bool, Vec<proactor::ProvidedBuf>)>>,
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
     #[test]
     fn every_operation_ends_once_and_every_handler_closes_once_last(
         actions in proptest::collection::vec(action(), 1..40),
@@ -60,7 +70,7 @@ proptest! {
         let log: Log = Rc::new(RefCell::new(Vec::new()));
         let mut p = Proactor::with_config(Config {
             max_in_flight: cap,
-            provided_buffers: Some((4, 8)),
+            provided_buffers: Some((2, 8)),
             ..Config::default()
         }).unwrap();
         let mut pairs = Vec::new();
@@ -68,10 +78,15 @@ proptest! {
             let (peer, sock) = UnixStream::pair().unwrap();
             let mine = sock.try_clone().unwrap();
             // A long timeout keeps the handler alive until it is closed.
-            let id = p.register(Recorder::new(name, mine, &log).on_open(|cx, _| {
+            let recorder = Recorder::new(name, mine, &log).on_open(|cx, _| {
                 cx.timeout(FOREVER).unwrap();
-            }));
-            pairs.push(Pair { id, peer, sock, ops: Vec::new() });
+            });
+            // Handlers start out keeping their lent buffers (the pool is shared: two kept
+            // anywhere run it dry).
+            recorder.keep.borrow_mut().0 = true;
+            let keep = recorder.keep.clone();
+            let id = p.register(recorder);
+            pairs.push(Pair { id, peer, sock, ops: Vec::new(), keep });
         }
         let mut started = 0usize;
         for a in actions {
@@ -101,6 +116,8 @@ proptest! {
                     }
                 }
                 Action::Close(h) => { let _ = p.close(pairs[h].id); }
+                Action::Keep(h) => pairs[h].keep.borrow_mut().0 = true,
+                Action::GiveBack(h) => *pairs[h].keep.borrow_mut() = (false, Vec::new()),
                 Action::Turn(h) => {
                     let live = (0..4).map(|k| (h + k) % 4).find(|&k| {
                         p.initiate(pairs[k].id, |cx| cx.timeout(Duration::ZERO).ok()).flatten().is_some()
@@ -114,6 +131,13 @@ proptest! {
         p.shutdown().unwrap();
         prop_assert_eq!((p.in_flight(), p.handlers()), (0, 0));
         prop_assert_eq!(p.stats().refused, 0);
+        // Kept buffers stay lent until given back, whatever happened to their handlers.
+        let kept: usize = pairs.iter().map(|pair| pair.keep.borrow().1.len()).sum();
+        prop_assert_eq!(p.provided_buffers_free(), Some(2 - kept as u16));
+        for pair in &pairs {
+            pair.keep.borrow_mut().1.clear();
+        }
+        prop_assert_eq!(p.provided_buffers_free(), Some(2));
 
         // Every operation the test started ended exactly once.
         let mut ends: BTreeMap<OpId, usize> = BTreeMap::new();

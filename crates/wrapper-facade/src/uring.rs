@@ -37,7 +37,10 @@ use std::io;
 use std::mem;
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::ops::Deref;
 use std::ptr::NonNull;
+use std::rc::Rc;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
@@ -195,8 +198,9 @@ pub enum Op {
         fd: RawFd,
     },
     /// Receive on `fd` until cancelled, end of stream or error, into buffers the kernel picks
-    /// from the provided-buffer group `group` ([`Ring::provide_buffers`]); each chunk is
-    /// copied out and its buffer handed back to the kernel at reap ([`Cqe::data`]).
+    /// from the provided-buffer group `group` ([`Ring::provide_buffers`]); each chunk is lent
+    /// to the application in place as a [`ProvidedBuf`] ([`Cqe::data`]), and its buffer goes
+    /// back to the kernel when that is dropped.
     RecvMulti {
         /// The socket.
         fd: RawFd,
@@ -232,6 +236,15 @@ pub enum Op {
         fd: RawFd,
         /// The bytes, handed back in the completion.
         buf: Vec<u8>,
+    },
+    /// Send the bytes of a lent provided buffer (as [`Op::Send`]), without copying them out:
+    /// the buffer goes back to the kernel's ring once the completion hands it back and it is
+    /// dropped, so a received chunk can be echoed or forwarded from where the kernel put it.
+    SendProvided {
+        /// The socket.
+        fd: RawFd,
+        /// The bytes, handed back in the completion.
+        buf: ProvidedBuf,
     },
     /// Completes with `-ETIME` once `after` has passed.
     Timeout {
@@ -276,9 +289,9 @@ pub struct Cqe {
     /// intermediate completion of a multishot operation, or a completion whose user data the
     /// ring does not know.
     pub op: Option<Op>,
-    /// For [`Op::RecvMulti`]: the bytes received, copied out of the provided buffer (which
-    /// is back in the kernel's hands by the time you see this).
-    pub data: Option<Vec<u8>>,
+    /// For [`Op::RecvMulti`]: the bytes received, in the provided buffer the kernel picked,
+    /// lent until the [`ProvidedBuf`] is dropped.
+    pub data: Option<ProvidedBuf>,
     /// The descriptor a successful accept created, owned from the moment it is reaped.
     fd: Option<OwnedFd>,
 }
@@ -329,6 +342,17 @@ pub enum PushError {
     },
 }
 
+impl PushError {
+    /// The refused operation, handed back with its resources.
+    pub fn into_op(self) -> Op {
+        match self {
+            PushError::Duplicate { op, .. }
+            | PushError::Reserved { op }
+            | PushError::Submit { op, .. } => op,
+        }
+    }
+}
+
 /// Hashes the ring's `u64` user data with one multiplication (Fibonacci hashing). The keys
 /// are the application's own tokens, not an attacker's, so SipHash's flood resistance buys
 /// nothing here, and it was a third of the dispatcher's user-space time.
@@ -362,7 +386,7 @@ pub struct Ring {
     in_flight: InFlight,
     deferred: bool,
     /// Declared after `ring`: freed only after the ring's descriptor is closed.
-    groups: HashMap<u16, BufRing>,
+    groups: HashMap<u16, Rc<BufRing>>,
 }
 
 impl fmt::Debug for Ring {
@@ -435,9 +459,10 @@ impl Ring {
         if self.groups.contains_key(&group) {
             return Err(io::Error::from(io::ErrorKind::AlreadyExists));
         }
-        let bufs = BufRing::new(count, size)?;
+        let bufs = Rc::new(BufRing::new(count, size)?);
         // SAFETY: the ring memory is page-aligned, holds `count` entries, and is owned by
-        // `self.groups` until the ring is dropped (after its descriptor is closed), or leaked.
+        // `self.groups` (and by any `ProvidedBuf` still lent) until the ring is dropped, after
+        // its descriptor is closed, or leaked.
         unsafe {
             self.ring.submitter().register_buf_ring_with_flags(
                 bufs.ring_addr(),
@@ -448,6 +473,13 @@ impl Ring {
         }
         self.groups.insert(group, bufs);
         Ok(())
+    }
+
+    /// How many buffers of group `group` the kernel can pick from now: the group's count less
+    /// those it filled that are not yet given back (lent as [`ProvidedBuf`]s, or reaped but
+    /// not yet looked at). `None` for a group not registered.
+    pub fn buffers_available(&self, group: u16) -> Option<u16> {
+        self.groups.get(&group).map(|g| g.count - g.lent.get())
     }
 
     /// Queues `op` with `user_data` (submitted by the next [`submit`](Self::submit)).
@@ -518,11 +550,10 @@ impl Ring {
                 _ => (false, None),
             };
             let data = match (group, cqueue::buffer_select(cqe.flags())) {
-                (Some(group), Some(bid)) => self.groups.get_mut(&group).map(|g| {
-                    let chunk = g.take(bid, result.max(0) as usize);
-                    g.publish();
-                    chunk
-                }),
+                (Some(group), Some(bid)) => self
+                    .groups
+                    .get(&group)
+                    .and_then(|g| BufRing::lend(g, bid, result.max(0) as usize)),
                 _ => None,
             };
             let fd = (accepts && result >= 0).then(|| {
@@ -610,6 +641,12 @@ fn entry_for(held: &mut Held) -> squeue::Entry {
                 .flags(libc::MSG_NOSIGNAL)
                 .build()
         }
+        Held::Plain(Op::SendProvided { fd, buf }) => {
+            let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+            opcode::Send::new(types::Fd(*fd), buf.as_ptr(), len)
+                .flags(libc::MSG_NOSIGNAL)
+                .build()
+        }
         Held::Plain(Op::AcceptMulti { fd }) => opcode::AcceptMulti::new(types::Fd(*fd))
             .flags(libc::SOCK_CLOEXEC)
             .build(),
@@ -678,7 +715,8 @@ struct RawBuf {
 }
 
 /// A provided-buffer ring: `count` buffers of `size` bytes that the kernel picks from for
-/// [`Op::RecvMulti`]. Its memory is owned here and lives as long as the [`Ring`].
+/// [`Op::RecvMulti`]. Its memory is owned here, shared (`Rc`) by the [`Ring`] and every
+/// [`ProvidedBuf`] lent out of it, and freed when the last of them is gone.
 struct BufRing {
     entries: NonNull<RawBuf>,
     entries_layout: Layout,
@@ -686,7 +724,9 @@ struct BufRing {
     bufs_layout: Layout,
     count: u16,
     size: usize,
-    tail: u16,
+    tail: Cell<u16>,
+    /// Buffers the kernel filled and reported that are not back in the ring yet.
+    lent: Cell<u16>,
 }
 
 impl fmt::Debug for BufRing {
@@ -694,6 +734,7 @@ impl fmt::Debug for BufRing {
         f.debug_struct("BufRing")
             .field("count", &self.count)
             .field("size", &self.size)
+            .field("lent", &self.lent.get())
             .finish()
     }
 }
@@ -716,14 +757,15 @@ impl BufRing {
         else {
             return Err(io::Error::from(io::ErrorKind::OutOfMemory));
         };
-        let mut ring = BufRing {
+        let ring = BufRing {
             entries,
             entries_layout,
             bufs,
             bufs_layout,
             count,
             size,
-            tail: 0,
+            tail: Cell::new(0),
+            lent: Cell::new(0),
         };
         for bid in 0..count {
             ring.push(bid);
@@ -733,13 +775,15 @@ impl BufRing {
     }
 
     /// Puts buffer `bid` at the tail (not yet visible to the kernel: see `publish`).
-    fn push(&mut self, bid: u16) {
-        let index = usize::from(self.tail & (self.count - 1));
+    fn push(&self, bid: u16) {
+        let tail = self.tail.get();
+        let index = usize::from(tail & (self.count - 1));
         // SAFETY: `index < count`, inside the entries allocation. At most `count` buffers are
-        // ever in the ring, so the slot at the tail is one the kernel has consumed (or never
-        // seen) and does not read until the tail is published past it. Fields are written
-        // through raw pointers, never through a reference the kernel could alias; `resv` (the
-        // tail, in entry 0) is not touched here.
+        // ever in the ring (a buffer is pushed once at the start, then once per time the kernel
+        // reported it), so the slot at the tail is one the kernel has consumed (or never seen)
+        // and does not read until the tail is published past it. Fields are written through
+        // raw pointers, never through a reference the kernel could alias; `resv` (the tail, in
+        // entry 0) is not touched here.
         unsafe {
             let entry = self.entries.as_ptr().add(index);
             (&raw mut (*entry).addr)
@@ -747,7 +791,7 @@ impl BufRing {
             (&raw mut (*entry).len).write(self.size as u32);
             (&raw mut (*entry).bid).write(bid);
         }
-        self.tail = self.tail.wrapping_add(1);
+        self.tail.set(tail.wrapping_add(1));
     }
 
     /// Makes the pushed buffers visible to the kernel.
@@ -755,25 +799,22 @@ impl BufRing {
         // SAFETY: entry 0's `resv` field is the ring's tail, a u16 the kernel only reads; it
         // is aligned for an atomic u16, and stored with release ordering after the entries.
         let tail = unsafe { AtomicU16::from_ptr(&raw mut (*self.entries.as_ptr()).resv) };
-        tail.store(self.tail, Ordering::Release);
+        tail.store(self.tail.get(), Ordering::Release);
     }
 
-    /// Copies `len` bytes out of buffer `bid`, which the kernel has filled and handed over,
-    /// and gives the buffer back to the ring.
-    fn take(&mut self, bid: u16, len: usize) -> Vec<u8> {
-        if bid >= self.count {
-            return Vec::new();
+    /// Lends buffer `bid`, which the kernel has filled with `len` bytes and handed over, to
+    /// the application; `None` for a buffer id the ring never gave out.
+    fn lend(this: &Rc<BufRing>, bid: u16, len: usize) -> Option<ProvidedBuf> {
+        if bid >= this.count {
+            return None;
         }
-        let len = len.min(self.size);
-        // SAFETY: buffer `bid` lies inside the buffers allocation; the kernel reported it in a
-        // completion, so it wrote these `len` bytes and will not touch the buffer again until
-        // it is pushed back below. No reference to the rest of the allocation is made.
-        let chunk = unsafe {
-            std::slice::from_raw_parts(self.bufs.as_ptr().add(usize::from(bid) * self.size), len)
-        }
-        .to_vec();
-        self.push(bid);
-        chunk
+        this.lent.set(this.lent.get() + 1);
+        Some(ProvidedBuf {
+            ring: Rc::clone(this),
+            bid,
+            start: 0,
+            end: len.min(this.size),
+        })
     }
 
     fn ring_addr(&self) -> u64 {
@@ -783,12 +824,77 @@ impl BufRing {
 
 impl Drop for BufRing {
     fn drop(&mut self) {
-        // SAFETY: allocated in `new` with these layouts; a BufRing is dropped only once the
-        // kernel can no longer use it (its Ring has no operation in flight, or it is leaked).
+        // SAFETY: allocated in `new` with these layouts; the last `Rc` of a BufRing is dropped
+        // only once the kernel can no longer use it (its Ring's descriptor is closed with no
+        // operation in flight, or the Ring leaked it) and no `ProvidedBuf` points into it.
         unsafe {
             dealloc(self.entries.as_ptr().cast(), self.entries_layout);
             dealloc(self.bufs.as_ptr(), self.bufs_layout);
         }
+    }
+}
+
+/// A chunk received by an [`Op::RecvMulti`], in the provided buffer the kernel put it in,
+/// lent to the application: it derefs to the bytes, can be sent on without a copy
+/// ([`Op::SendProvided`]), and gives the buffer back to the kernel's ring when dropped.
+///
+/// While it is held, the kernel has one buffer fewer to receive into; when the group runs
+/// dry a multishot receive ends with `ENOBUFS` ([`Ring::buffers_available`] says how many are
+/// left). It is tied to the ring's thread (`!Send`), as the ring is.
+pub struct ProvidedBuf {
+    ring: Rc<BufRing>,
+    bid: u16,
+    start: usize,
+    end: usize,
+}
+
+impl ProvidedBuf {
+    /// Drops the first `n` bytes (at most all of them): what a partial send has sent.
+    pub fn advance(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+    }
+
+    /// The buffer's id in its group (the kernel's `bid`).
+    pub fn id(&self) -> u16 {
+        self.bid
+    }
+}
+
+impl Deref for ProvidedBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // SAFETY: buffer `bid` lies inside the buffers allocation, which `self.ring` keeps
+        // alive; the kernel reported it in a completion, so it wrote bytes `..end` and will not
+        // touch the buffer again until `drop` below pushes it back. No reference to the rest of
+        // the allocation is made, and nothing writes this buffer meanwhile (a `ProvidedBuf` is
+        // made once per report and neither cloned nor `Send`).
+        unsafe {
+            std::slice::from_raw_parts(
+                self.ring
+                    .bufs
+                    .as_ptr()
+                    .add(usize::from(self.bid) * self.ring.size + self.start),
+                self.end - self.start,
+            )
+        }
+    }
+}
+
+impl fmt::Debug for ProvidedBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProvidedBuf")
+            .field("bid", &self.bid)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl Drop for ProvidedBuf {
+    fn drop(&mut self) {
+        self.ring.push(self.bid);
+        self.ring.publish();
+        self.ring.lent.set(self.ring.lent.get() - 1);
     }
 }
 
@@ -1058,7 +1164,7 @@ mod tests {
     }
 
     #[test]
-    fn a_multishot_recv_copies_chunks_out_of_provided_buffers_and_recycles_them() {
+    fn a_multishot_recv_lends_chunks_in_provided_buffers_and_recycles_them_when_dropped() {
         let (mut a, b) = UnixStream::pair().unwrap();
         let mut ring = Ring::new(8).unwrap();
         ring.provide_buffers(3, 2, 4).unwrap();
@@ -1082,7 +1188,7 @@ mod tests {
             let done = wait_for(&mut ring, 1);
             for c in done {
                 assert!(c.more, "{c:?}");
-                got.extend(c.data.unwrap());
+                got.extend_from_slice(&c.data.unwrap());
             }
         }
         assert_eq!(got, b"abcdefghijk");
@@ -1090,6 +1196,95 @@ mod tests {
         let done = wait_for(&mut ring, 1);
         assert_eq!((done[0].result, done[0].more), (0, false));
         assert!(matches!(done[0].op, Some(Op::RecvMulti { .. })));
+    }
+
+    fn recv_multi(ring: &mut Ring, user_data: u64, fd: RawFd, group: u16) {
+        ring.push(user_data, Op::RecvMulti { fd, group }).unwrap();
+        ring.submit().unwrap();
+    }
+
+    #[test]
+    fn a_lent_buffer_is_not_received_into_again_until_it_is_dropped() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let mut ring = Ring::new(8).unwrap();
+        ring.provide_buffers(0, 2, 8).unwrap();
+        assert_eq!(ring.buffers_available(0), Some(2));
+        assert_eq!(ring.buffers_available(1), None);
+        recv_multi(&mut ring, 1, b.as_raw_fd(), 0);
+        let mut held = Vec::new();
+        for chunk in [&b"first"[..], b"second"] {
+            a.write_all(chunk).unwrap();
+            let mut done = wait_for(&mut ring, 1);
+            held.push(done[0].data.take().unwrap());
+        }
+        assert_eq!((&*held[0], &*held[1]), (&b"first"[..], &b"second"[..]));
+        assert_ne!(held[0].id(), held[1].id());
+        assert_eq!(ring.buffers_available(0), Some(0));
+        // Both buffers are lent: the next chunk finds none, and the receive ends for want of
+        // one; the lent bytes are untouched.
+        a.write_all(b"third").unwrap();
+        let done = wait_for(&mut ring, 1);
+        assert_eq!((done[0].result, done[0].more), (-ENOBUFS, false));
+        assert_eq!((&*held[0], &*held[1]), (&b"first"[..], &b"second"[..]));
+        // One given back: the receive, started again, gets the waiting bytes in it.
+        let given_back = held.remove(0).id();
+        assert_eq!(ring.buffers_available(0), Some(1));
+        recv_multi(&mut ring, 2, b.as_raw_fd(), 0);
+        let mut done = wait_for(&mut ring, 1);
+        let third = done[0].data.take().unwrap();
+        assert_eq!((&*third, third.id()), (&b"third"[..], given_back));
+        assert_eq!(&*held[0], b"second");
+    }
+
+    #[test]
+    fn a_lent_buffer_is_sent_in_place_and_goes_back_after_the_send() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let (c, mut d) = UnixStream::pair().unwrap();
+        let mut ring = Ring::new(8).unwrap();
+        ring.provide_buffers(0, 1, 64).unwrap();
+        recv_multi(&mut ring, 1, b.as_raw_fd(), 0);
+        a.write_all(b"0123456789").unwrap();
+        let mut done = wait_for(&mut ring, 1);
+        let mut buf = done[0].data.take().unwrap();
+        buf.advance(4);
+        assert_eq!(&*buf, b"456789");
+        ring.push(
+            2,
+            Op::SendProvided {
+                fd: c.as_raw_fd(),
+                buf,
+            },
+        )
+        .unwrap();
+        let mut done = wait_for(&mut ring, 1);
+        let sent = done.remove(0);
+        assert_eq!((sent.user_data, sent.result), (2, 6));
+        // Held by the completion until dropped; the only buffer, so none is free meanwhile.
+        assert_eq!(ring.buffers_available(0), Some(0));
+        drop(sent);
+        assert_eq!(ring.buffers_available(0), Some(1));
+        let mut got = [0; 6];
+        d.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"456789");
+        // The buffer is back in the kernel's hands: the receive goes on into it.
+        a.write_all(b"again").unwrap();
+        let mut done = wait_for(&mut ring, 1);
+        assert_eq!(&*done[0].data.take().unwrap(), b"again");
+    }
+
+    #[test]
+    fn a_lent_buffer_outlives_its_ring() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let mut ring = Ring::new(8).unwrap();
+        ring.provide_buffers(0, 2, 16).unwrap();
+        recv_multi(&mut ring, 1, b.as_raw_fd(), 0);
+        a.write_all(b"kept").unwrap();
+        let mut done = wait_for(&mut ring, 1);
+        let kept = done[0].data.take().unwrap();
+        drop(done);
+        drop(ring);
+        assert_eq!(&*kept, b"kept");
+        drop(kept);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::Duration;
 
-use proactor::{CloseReason, CompletionHandler, Initiator, OpId, Outcome};
+use proactor::{CloseReason, CompletionHandler, Initiator, OpId, Outcome, ProvidedBuf};
 
 /// What a recorder saw, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +52,9 @@ pub struct Recorder {
     pub panic_on_read: bool,
     /// Set while an upcall of any recorder runs: an overlapping upcall panics the test.
     pub busy: Rc<RefCell<bool>>,
+    /// While `.0` is set, lent buffers of multishot reads are kept in `.1` (the test gives
+    /// them back by emptying it) instead of going back to the kernel after the upcall.
+    pub keep: Rc<RefCell<(bool, Vec<ProvidedBuf>)>>,
 }
 
 impl Recorder {
@@ -63,6 +66,7 @@ impl Recorder {
             on_open: None,
             panic_on_read: false,
             busy: Rc::new(RefCell::new(false)),
+            keep: Rc::default(),
         }
     }
 
@@ -114,6 +118,14 @@ impl CompletionHandler for Recorder {
         self.enter();
         self.push(Ev::Received(self.name, op, data.to_vec()));
         self.leave();
+    }
+
+    fn on_received_buf(&mut self, cx: &mut Initiator<'_>, op: OpId, buf: ProvidedBuf) {
+        self.on_received(cx, op, &buf);
+        let mut keep = self.keep.borrow_mut();
+        if keep.0 {
+            keep.1.push(buf);
+        }
     }
 
     fn on_write(&mut self, _: &mut Initiator<'_>, op: OpId, o: Outcome<usize>, buf: Vec<u8>) {
