@@ -1,6 +1,8 @@
 //! Ours, on [`proactor::Proactor`]: a multishot accept, and per connection a completion
-//! handler with a multishot receive from the provided-buffer ring; each chunk is written
-//! back as soon as no write of that connection is in flight (else it waits in `pending`).
+//! handler with a multishot receive from the provided-buffer ring; each chunk is sent back
+//! from the provided buffer the kernel received it into (lent to the handler, no copy) as
+//! soon as no write of that connection is in flight (else it is copied to `pending`), and
+//! the buffer goes back to the kernel when its send completes.
 //! When `pending` passes [`HIGH_WATER`] the receive is cancelled, and started again once the
 //! writes have caught up: a client that does not read cannot make the server buffer without
 //! bound.
@@ -14,7 +16,7 @@ use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
-use proactor::{CompletionHandler, Config, Initiator, OpId, Outcome, Proactor};
+use proactor::{CompletionHandler, Config, Initiator, OpId, Outcome, Proactor, ProvidedBuf};
 use wrapper_facade::uring::{Cqe, Op, Ring, RingParams};
 
 /// Provided buffers: count (a power of two) and size.
@@ -96,6 +98,30 @@ impl Echo {
             Err(_) => cx.close(),
         }
     }
+
+    fn send_lent(&mut self, cx: &mut Initiator<'_>, buf: ProvidedBuf) {
+        match cx.send_provided(self.stream.as_fd(), buf) {
+            Ok(_) => self.writing = true,
+            Err(_) => cx.close(),
+        }
+    }
+
+    /// The write in flight ended with everything sent: send what waited, or resume a
+    /// receive paused at the high-water mark.
+    fn caught_up(&mut self, cx: &mut Initiator<'_>, spare: Vec<u8>) {
+        if !self.pending.is_empty() {
+            let mut buf = spare;
+            buf.clear();
+            std::mem::swap(&mut buf, &mut self.pending);
+            self.write(cx, buf);
+        } else {
+            self.spare = spare;
+            if self.paused && self.reading.is_none() {
+                self.paused = false;
+                self.receive(cx);
+            }
+        }
+    }
 }
 
 impl CompletionHandler for Echo {
@@ -103,9 +129,9 @@ impl CompletionHandler for Echo {
         self.receive(cx);
     }
 
-    fn on_received(&mut self, cx: &mut Initiator<'_>, op: OpId, data: &[u8]) {
+    fn on_received_buf(&mut self, cx: &mut Initiator<'_>, op: OpId, data: ProvidedBuf) {
         if self.writing {
-            self.pending.extend_from_slice(data);
+            self.pending.extend_from_slice(&data);
             if self.pending.len() > HIGH_WATER && !self.paused {
                 self.paused = true;
                 if cx.cancel(op).is_err() {
@@ -114,10 +140,29 @@ impl CompletionHandler for Echo {
             }
             return;
         }
-        let mut buf = std::mem::take(&mut self.spare);
-        buf.clear();
-        buf.extend_from_slice(data);
-        self.write(cx, buf);
+        self.send_lent(cx, data);
+    }
+
+    fn on_sent(
+        &mut self,
+        cx: &mut Initiator<'_>,
+        _: OpId,
+        o: Outcome<usize>,
+        mut buf: ProvidedBuf,
+    ) {
+        self.writing = false;
+        let Some(n) = o.ok() else {
+            cx.close();
+            return;
+        };
+        buf.advance(n);
+        if !buf.is_empty() {
+            self.send_lent(cx, buf);
+        } else {
+            drop(buf);
+            let spare = std::mem::take(&mut self.spare);
+            self.caught_up(cx, spare);
+        }
     }
 
     fn on_read(&mut self, cx: &mut Initiator<'_>, _: OpId, o: Outcome<usize>, _: Vec<u8>) {
@@ -142,17 +187,8 @@ impl CompletionHandler for Echo {
             buf.drain(..n);
             buf.append(&mut self.pending);
             self.write(cx, buf);
-        } else if !self.pending.is_empty() {
-            buf.clear();
-            std::mem::swap(&mut buf, &mut self.pending);
-            self.spare = Vec::new();
-            self.write(cx, buf);
         } else {
-            self.spare = buf;
-            if self.paused && self.reading.is_none() {
-                self.paused = false;
-                self.receive(cx);
-            }
+            self.caught_up(cx, buf);
         }
     }
 }
@@ -171,7 +207,7 @@ struct Conn {
 }
 
 /// The floor: the same echo as [`serve`] as one plain loop on the ring (multishot accept,
-/// multishot receive from provided buffers, one write in flight per connection, one
+/// multishot receive from provided buffers sent back in place, one write in flight per connection, one
 /// `io_uring_enter` per iteration, `SINGLE_ISSUER | DEFER_TASKRUN`). Unlike [`serve`] it has
 /// no high-water mark: a client that sends without reading makes it buffer.
 pub fn serve_ring(listener: TcpListener) -> io::Result<()> {
@@ -222,11 +258,14 @@ pub fn serve_ring(listener: TcpListener) -> io::Result<()> {
                         if conn.writing {
                             conn.pending.extend_from_slice(&data);
                         } else {
-                            let mut buf = std::mem::take(&mut conn.spare);
-                            buf.clear();
-                            buf.extend_from_slice(&data);
+                            // Sent from the provided buffer itself; it goes back to the
+                            // kernel when the send's completion is dropped.
                             conn.writing = true;
-                            push(&mut ring, WRITE | fd as u64, Op::Send { fd, buf })?;
+                            push(
+                                &mut ring,
+                                WRITE | fd as u64,
+                                Op::SendProvided { fd, buf: data },
+                            )?;
                         }
                     }
                     if !cqe.more {
@@ -242,32 +281,39 @@ pub fn serve_ring(listener: TcpListener) -> io::Result<()> {
                 WRITE => {
                     let conn = &mut conns[fd as usize];
                     conn.writing = false;
-                    let Some(Op::Send { mut buf, .. }) = cqe.op.take() else {
-                        continue;
-                    };
-                    if conn.stream.is_none() {
-                        continue;
-                    }
-                    match usize::try_from(cqe.result) {
-                        Ok(n) if n < buf.len() => {
-                            buf.drain(..n);
-                            buf.append(&mut conn.pending);
-                        }
-                        Ok(_) if !conn.pending.is_empty() => {
-                            buf.clear();
-                            std::mem::swap(&mut buf, &mut conn.pending);
-                        }
-                        Ok(_) => {
-                            conn.spare = buf;
-                            continue;
-                        }
-                        Err(_) => {
+                    let sent = usize::try_from(cqe.result).ok();
+                    let next = match (cqe.op.take(), sent) {
+                        _ if conn.stream.is_none() => continue,
+                        (_, None) => {
                             conn.stream = None;
                             continue;
                         }
-                    }
+                        (Some(Op::SendProvided { mut buf, .. }), Some(n)) if n < buf.len() => {
+                            buf.advance(n);
+                            Op::SendProvided { fd, buf }
+                        }
+                        (Some(Op::Send { mut buf, .. }), Some(n)) if n < buf.len() => {
+                            buf.drain(..n);
+                            buf.append(&mut conn.pending);
+                            Op::Send { fd, buf }
+                        }
+                        (op, Some(_)) => {
+                            // Sent whole: a vector becomes the spare, a lent buffer goes back
+                            // to the kernel (dropped here).
+                            if let Some(Op::Send { buf, .. }) = op {
+                                conn.spare = buf;
+                            }
+                            if conn.pending.is_empty() {
+                                continue;
+                            }
+                            let mut buf = std::mem::take(&mut conn.spare);
+                            buf.clear();
+                            std::mem::swap(&mut buf, &mut conn.pending);
+                            Op::Send { fd, buf }
+                        }
+                    };
                     conn.writing = true;
-                    push(&mut ring, WRITE | fd as u64, Op::Send { fd, buf })?;
+                    push(&mut ring, WRITE | fd as u64, next)?;
                 }
                 _ => {}
             }

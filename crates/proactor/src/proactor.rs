@@ -1037,7 +1037,12 @@ impl Initiator<'_> {
     ) -> Result<OpId, Refused<ProvidedBuf>> {
         let fd = fd.as_raw_fd();
         self.core
-            .start(self.me, Kind::SendProvided, None, Op::SendProvided { fd, buf })
+            .start(
+                self.me,
+                Kind::SendProvided,
+                None,
+                Op::SendProvided { fd, buf },
+            )
             .map_err(|(error, op)| match op {
                 Op::SendProvided { buf, .. } => Refused { error, buf },
                 _ => unreachable!("Core::start hands back the operation it was given"),

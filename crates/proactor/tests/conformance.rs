@@ -799,7 +799,11 @@ fn a_read_waiting_for_buffers_that_cannot_come_back_ends_with_enobufs() {
             "closed Finished".into()
         ]
     );
-    assert_eq!(p.provided_buffers_free(), Some(2), "given back with the handler");
+    assert_eq!(
+        p.provided_buffers_free(),
+        Some(2),
+        "given back with the handler"
+    );
 }
 
 fn libc_enobufs() -> i32 {
@@ -883,7 +887,11 @@ fn a_lent_buffer_is_sent_in_place_and_given_back_after_its_send() {
     }
     assert_eq!(echoed, b"helloproactor!");
     assert_eq!(*sent.borrow(), [5, 8, 1]);
-    assert_eq!(p.provided_buffers_free(), Some(2), "each given back after its send");
+    assert_eq!(
+        p.provided_buffers_free(),
+        Some(2),
+        "each given back after its send"
+    );
     drop(peer);
     p.run().unwrap();
     assert_eq!(p.handlers(), 0);
