@@ -1,7 +1,7 @@
 //! The ceiling: a hand-written mio loop with no abstraction between epoll and the echo.
 //!
 //! Connections live in a vector indexed by token (freed slots reused); each waits for read
-//! readiness (edge-triggered) and is [`pump`](super::pump)ed on every event, stopping at a
+//! readiness (edge-triggered) and is pumped ([`super::pump`]) on every event, stopping at a
 //! short read unless the event reported the peer's close (the `read` tokio also saves). Only while a reply
 //! is stuck does it wait for write readiness instead: registering for both all the time costs
 //! a writable edge, and so a wasted wakeup and `read`, whenever the peer's ACK frees buffer

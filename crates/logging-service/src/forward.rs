@@ -360,7 +360,7 @@ struct Counters {
     tls_handshake_failures: u64,
 }
 
-/// The byte stream of an upstream connection, as a [`Session`] drives it: nonblocking reads
+/// The byte stream of an upstream connection, as a `Session` drives it: nonblocking reads
 /// and writes (`WouldBlock` when the socket is not ready) over a descriptor the dispatcher
 /// waits on.
 ///
