@@ -25,6 +25,9 @@
 //!
 //! New subcommands (such as `bench`) get a module, a variant of [`cli::Command`] and one arm in
 //! [`main`]'s `match`.
+// The doc comments of `cli.rs` are clap's `--help` text, where `<crate>` and `<example>` are
+// the usage convention for arguments, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
 #![forbid(unsafe_code)]
 
 mod backends;

@@ -6,7 +6,7 @@
 //! | module     | what it holds |
 //! |------------|---------------|
 //! | [`json`]   | [`LoadReport`] (`loadgen`'s JSON line) and [`IngestReport`] (`ingest`'s), one serde struct each for writer and reader |
-//! | [`format`] | text for the reports: [`escape`] for SVG, [`colour`], [`thousands`], [`civil_date`] |
+//! | [`format`](mod@format) | text for the reports: [`escape`] for SVG, [`colour`], [`thousands`], [`civil_date`] |
 //! | [`stats`]  | [`median`] over rounds and the round-robin [`rotation`] of servers |
 //! | [`args`]   | value parsers of the lab's command lines: [`seconds`], [`positive_seconds`], [`at_least_one`], [`list`] |
 //!

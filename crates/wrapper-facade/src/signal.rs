@@ -277,7 +277,7 @@ impl SigInfo {
 ///
 /// Creating it blocks the set in the calling thread (see the [module docs](self) about threads and
 /// about the mask staying blocked after drop), then opens a nonblocking, close-on-exec `signalfd`.
-/// It implements [`AsFd`] and [`mio::event::Source`], so a reactor registers it for readability and
+/// It implements [`AsFd`](std::os::fd::AsFd) and [`mio::event::Source`], so a reactor registers it for readability and
 /// calls [`read`](Self::read) until it returns `Ok(None)`.
 ///
 /// ```

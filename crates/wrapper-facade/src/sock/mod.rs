@@ -3,7 +3,7 @@
 //! The C socket API is one family of functions for every role; here each role is a type with only
 //! the operations that role allows (implementation steps 1 and 2: find the cohesive abstractions,
 //! cluster the functions). A passive-mode socket cannot `send`, a stream cannot `accept`.
-//! Every socket is created close-on-exec, owned by an [`OwnedFd`](std::os::fd::OwnedFd) from the
+//! Every socket is created close-on-exec, owned by an [`std::os::fd::OwnedFd`] from the
 //! moment the kernel returns it, and usable with mio.
 
 mod acceptor;
