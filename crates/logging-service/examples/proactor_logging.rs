@@ -44,7 +44,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..LogdConfig::default()
     })?;
     if logd.proactor() {
-        println!("logd: TCP listeners on the proactor (io_uring), UDP and timers on the reactor");
+        println!(
+            "logd: TCP listeners and syslog UDP on the proactor (io_uring), timers on the reactor"
+        );
     } else {
         println!("logd: io_uring refused here; fell back to the reactor");
     }

@@ -7,10 +7,17 @@
 //! [`CompletionHandler::on_received`], where it is framed and stored before the upcall
 //! returns. Accepts are one multishot accept per listener.
 //!
-//! Everything else (the svc.conf services, UDP, timers, signals, metrics) stays on the
-//! reactor. A listener service hands its bound listener to [`Ingest::listen`], which returns a
-//! stand-in [`EventHandler`] for the reactor: removing it (the service's `fini` or `suspend`)
-//! closes the listener on the proactor and returns once the port is closed.
+//! Syslog over UDP is received the same way: a few `recvmsg` operations in flight on the
+//! socket ([`Initiator::recv_msg`]), each re-armed with its buffer when it completes; the
+//! datagrams go to the same [`UdpIntake`] as the reactor's, which stores them as one batch
+//! per dispatch round (a zero timeout, started with the first datagram of a batch, completes
+//! after the round's other completions).
+//!
+//! Everything else (the svc.conf services, RELP, TLS, timers, signals, metrics) stays on the
+//! reactor. A listener service hands its bound listener or UDP socket to [`Ingest::listen`] or
+//! [`Ingest::listen_udp`], which return a stand-in [`EventHandler`] for the reactor: removing
+//! it (the service's `fini` or `suspend`) closes the socket on the proactor and returns once
+//! the port is closed.
 //!
 //! Where io_uring is missing or refused, [`Ingest::start`] fails with the proactor's setup
 //! error, and `logd` falls back to the reactor with a warning.
@@ -27,13 +34,14 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use pattern_core::{Context, Disposition, EventHandler};
 use proactor::{
-    CloseReason, CompletionHandler, Config, HandlerId, Initiator, OpId, Outcome, Proactor,
+    CloseReason, CompletionHandler, Config, HandlerId, Initiator, OpId, Outcome, Proactor, Received,
 };
+use wrapper_facade::SockDgram;
 
 use crate::error::FrameError;
 use crate::limits::BufferBudget;
 use crate::record::RecordBatch;
-use crate::server::{AceFraming, Framing, SyslogFraming, note_buffered};
+use crate::server::{AceFraming, Framing, SyslogFraming, UDP_BUFFER, UdpIntake, note_buffered};
 use crate::services::{AcceptorCounters, Format};
 use crate::store::Output;
 
@@ -45,6 +53,8 @@ const BACKLOG_RECHECK: Duration = Duration::from_millis(20);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How long removing a listener waits for the proactor to close it.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
+/// Datagram receives in flight per UDP socket.
+const UDP_DEPTH: usize = 8;
 
 /// What connections need from the server.
 #[derive(Clone)]
@@ -60,6 +70,11 @@ enum Command {
         listener: TcpListener,
         format: Format,
         counters: AcceptorCounters,
+        closed: Arc<Mutex<Option<Sender<()>>>>,
+        ack: Sender<HandlerId>,
+    },
+    ListenUdp {
+        socket: SockDgram,
         closed: Arc<Mutex<Option<Sender<()>>>>,
         ack: Sender<HandlerId>,
     },
@@ -143,18 +158,38 @@ impl Ingest {
                 "RELP listeners are served by the reactor, not the proactor",
             ));
         }
-        let (ack, id) = crossbeam_channel::bounded(1);
-        let closed = Arc::new(Mutex::new(None));
-        self.send(Command::Listen {
+        self.serve(|closed, ack| Command::Listen {
             listener,
             format,
             counters,
-            closed: closed.clone(),
+            closed,
             ack,
-        })?;
+        })
+    }
+
+    /// Receives syslog datagrams on `socket` from the proactor (turning on the kernel's drop
+    /// counter, `SO_RXQ_OVFL`); the returned stand-in, registered on the reactor, closes it
+    /// when removed.
+    pub fn listen_udp(self: &Arc<Self>, socket: SockDgram) -> io::Result<Box<dyn EventHandler>> {
+        socket.set_drop_counting(true)?;
+        self.serve(|closed, ack| Command::ListenUdp {
+            socket,
+            closed,
+            ack,
+        })
+    }
+
+    /// Sends the proactor a command registering a handler, and makes its stand-in.
+    fn serve(
+        self: &Arc<Self>,
+        command: impl FnOnce(Arc<Mutex<Option<Sender<()>>>>, Sender<HandlerId>) -> Command,
+    ) -> io::Result<Box<dyn EventHandler>> {
+        let (ack, id) = crossbeam_channel::bounded(1);
+        let closed = Arc::new(Mutex::new(None));
+        self.send(command(closed.clone(), ack))?;
         let id = id
             .recv_timeout(CLOSE_WAIT)
-            .map_err(|_| io::Error::other("the proactor did not take the listener"))?;
+            .map_err(|_| io::Error::other("the proactor did not take the socket"))?;
         let (quiet, never) = UnixStream::pair()?;
         Ok(Box::new(StandIn {
             ingest: self.clone(),
@@ -248,6 +283,19 @@ impl CompletionHandler for Mailbox {
                         format,
                         counters,
                         env: self.env.clone(),
+                        closed,
+                    });
+                    let _ = ack.send(id);
+                }
+                Command::ListenUdp {
+                    socket,
+                    closed,
+                    ack,
+                } => {
+                    let id = cx.register(UdpReceiver {
+                        socket,
+                        intake: UdpIntake::new(self.env.output.clone(), self.env.max_frame),
+                        flush: None,
                         closed,
                     });
                     let _ = ack.send(id);
@@ -371,6 +419,84 @@ impl CompletionHandler for Listener {
 
     fn on_close(&mut self, _: CloseReason) {
         self.listener = None;
+        if let Some(tx) = self.closed.lock().take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Syslog over UDP: [`UDP_DEPTH`] datagram receives in flight, each re-armed with its buffer
+/// as it completes; the datagrams of one dispatch round are stored as one batch.
+struct UdpReceiver {
+    socket: SockDgram,
+    intake: UdpIntake,
+    /// The zero timeout that flushes the batch after this round's completions.
+    flush: Option<OpId>,
+    /// Told once the socket is closed.
+    closed: Arc<Mutex<Option<Sender<()>>>>,
+}
+
+impl UdpReceiver {
+    fn receive(&mut self, cx: &mut Initiator<'_>, buf: Vec<u8>) {
+        if let Err(e) = cx.recv_msg(self.socket.as_fd(), buf) {
+            tracing::error!(error = %e.error, "proactor: cannot receive UDP datagrams");
+            cx.close();
+        }
+    }
+}
+
+impl CompletionHandler for UdpReceiver {
+    fn on_open(&mut self, cx: &mut Initiator<'_>) {
+        for _ in 0..UDP_DEPTH {
+            self.receive(cx, vec![0; UDP_BUFFER]);
+        }
+    }
+
+    fn on_datagram(
+        &mut self,
+        cx: &mut Initiator<'_>,
+        _: OpId,
+        outcome: Outcome<Received>,
+        buf: Vec<u8>,
+    ) {
+        match outcome {
+            Outcome::Done(r) => {
+                self.intake.take(&buf[..r.len], &r);
+                if self.flush.is_none() {
+                    match cx.timeout(Duration::ZERO) {
+                        Ok(op) => self.flush = Some(op),
+                        // No room for the timeout: store now rather than later.
+                        Err(_) => self.intake.flush(),
+                    }
+                }
+                self.receive(cx, buf);
+            }
+            Outcome::Cancelled => {}
+            Outcome::Failed(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                self.receive(cx, buf);
+            }
+            Outcome::Failed(e) => {
+                // Not a passing error: this receive ends (the others go on; once none is
+                // left the receiver closes).
+                tracing::error!(error = %e, "proactor: a UDP receive failed");
+            }
+        }
+    }
+
+    fn on_timeout(&mut self, _: &mut Initiator<'_>, _: OpId, _: Outcome<()>) {
+        self.flush = None;
+        self.intake.flush();
+    }
+
+    fn on_close(&mut self, _: CloseReason) {
+        if !self.intake.is_empty() {
+            self.intake.flush();
+        }
         if let Some(tx) = self.closed.lock().take() {
             let _ = tx.send(());
         }

@@ -15,6 +15,7 @@ use pattern_core::{Context, Disposition, EventHandler, Interest, Message, TimerI
 use reactor::ServiceFactory;
 use reactor::SockStream as TcpStream;
 use wrapper_facade::SockDgram;
+use wrapper_facade::sock::Received;
 
 use crate::ace::AceDecoder;
 use crate::error::FrameError;
@@ -630,21 +631,117 @@ impl<F: Framing> ServiceFactory for ConnectionFactory<F> {
     }
 }
 
-/// Syslog over UDP: one datagram, one message; a datagram over `max_frame` is dropped and
-/// counted (`udp_oversized`), and so are the datagrams the kernel dropped because the socket's
+/// What becomes of syslog datagrams once received, whoever received them (the reactor's
+/// [`SyslogUdp`] after its own `recvmsg` calls, the proactor's receiver from completions):
+/// one datagram, one message; a datagram over `max_frame` is dropped and counted
+/// (`udp_oversized`), and so are the datagrams the kernel dropped because the socket's
 /// receive buffer was full (`udp_kernel_drops`, from the counter `SO_RXQ_OVFL` attaches).
-pub struct SyslogUdp {
-    socket: SockDgram,
+pub(crate) struct UdpIntake {
     output: Arc<Output>,
     max_frame: usize,
     batch: RecordBatch,
-    /// The receive buffer, kept across upcalls (a datagram is at most 64 KiB).
-    buf: Vec<u8>,
     /// The last sender and its address as text, so that a run of datagrams from one sender
     /// formats the address once.
     last_peer: Option<(IpAddr, String)>,
     /// The kernel's drop counter as last seen: the socket's total since it was opened.
     kernel_drops: u32,
+    /// Since the last flush: the counter as it was, datagrams, rejected, oversized.
+    seen: u32,
+    datagrams: u64,
+    rejected: u64,
+    oversized: u64,
+}
+
+impl UdpIntake {
+    pub(crate) fn new(output: Arc<Output>, max_frame: usize) -> Self {
+        UdpIntake {
+            output,
+            max_frame,
+            batch: RecordBatch::new(),
+            last_peer: None,
+            kernel_drops: 0,
+            seen: 0,
+            datagrams: 0,
+            rejected: 0,
+            oversized: 0,
+        }
+    }
+
+    /// Takes one datagram (`bytes`, as `r` describes it) into the batch.
+    pub(crate) fn take(&mut self, bytes: &[u8], r: &Received) {
+        self.datagrams += 1;
+        // The counter only grows while the socket lives (it wraps at 2^32).
+        if let Some(d) = r.drops
+            && d.wrapping_sub(self.kernel_drops) < u32::MAX / 2
+        {
+            self.kernel_drops = d;
+        }
+        let peer = r.from.ip();
+        // Receive buffers hold any UDP payload (at most 65,507 bytes), so `len` is the
+        // datagram's real size unless the kernel says it cut it.
+        if r.len > self.max_frame || r.truncated {
+            tracing::warn!(%peer, len = r.len, max = self.max_frame, "UDP datagram over --max-frame dropped");
+            self.oversized += 1;
+            return;
+        }
+        if self
+            .last_peer
+            .as_ref()
+            .is_none_or(|(last, _)| *last != peer)
+        {
+            self.last_peer = Some((peer, peer.to_string()));
+        }
+        let (_, text) = self.last_peer.as_ref().expect("just set");
+        push_syslog(bytes, text, &mut self.batch, &mut self.rejected);
+    }
+
+    /// Whether datagrams were taken since the last flush.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.datagrams == 0
+    }
+
+    /// Stores the batch and counts what was taken since the last flush.
+    pub(crate) fn flush(&mut self) {
+        let kernel_drops = u64::from(self.kernel_drops.wrapping_sub(self.seen));
+        self.seen = self.kernel_drops;
+        if kernel_drops > 0 {
+            tracing::warn!(
+                dropped = kernel_drops,
+                total = self.kernel_drops,
+                "the kernel dropped syslog UDP datagrams: the receive buffer was full (see --udp-rcvbuf)"
+            );
+        }
+        let n = self.batch.len() as u64;
+        self.output.write(&self.batch);
+        self.batch.clear();
+        let (datagrams, rejected, oversized) = (
+            std::mem::take(&mut self.datagrams),
+            std::mem::take(&mut self.rejected),
+            std::mem::take(&mut self.oversized),
+        );
+        self.output.count(|s| {
+            s.syslog += n;
+            s.syslog_udp += n;
+            s.rejected += rejected;
+            s.udp_oversized += oversized;
+            let input = &mut s.syslog_udp_input;
+            input.read += datagrams;
+            input.records += n;
+            input.rejected += rejected;
+            input.oversized += oversized;
+            s.udp_kernel_drops += kernel_drops;
+        });
+    }
+}
+
+/// Syslog over UDP on the reactor: on readiness, receives up to 1,024 datagrams
+/// (`recvmsg` with the kernel's drop counter) into one buffer and hands each to a
+/// [`UdpIntake`], which stores them as one batch.
+pub struct SyslogUdp {
+    socket: SockDgram,
+    intake: UdpIntake,
+    /// The receive buffer, kept across upcalls (a datagram is at most 64 KiB).
+    buf: Vec<u8>,
 }
 
 impl std::fmt::Debug for SyslogUdp {
@@ -662,15 +759,14 @@ impl SyslogUdp {
         socket.set_drop_counting(true)?;
         Ok(SyslogUdp {
             socket,
-            output,
-            max_frame,
-            batch: RecordBatch::new(),
-            buf: vec![0u8; 65_536],
-            last_peer: None,
-            kernel_drops: 0,
+            intake: UdpIntake::new(output, max_frame),
+            buf: vec![0u8; UDP_BUFFER],
         })
     }
 }
+
+/// Room for any UDP payload (at most 65,507 bytes).
+pub(crate) const UDP_BUFFER: usize = 65_536;
 
 impl EventHandler for SyslogUdp {
     fn handle(&self) -> Option<BorrowedFd<'_>> {
@@ -678,39 +774,10 @@ impl EventHandler for SyslogUdp {
     }
 
     fn handle_input(&mut self, _ctx: &mut dyn Context) -> Disposition {
-        let mut rejected = 0;
-        let mut oversized = 0;
-        let mut datagrams = 0;
         let mut disposition = Disposition::Again;
-        let seen = self.kernel_drops;
         for _ in 0..1024 {
             match self.socket.recv_counting_drops(&mut self.buf) {
-                Ok(r) => {
-                    datagrams += 1;
-                    // The counter only grows while the socket lives (it wraps at 2^32).
-                    if let Some(d) = r.drops
-                        && d.wrapping_sub(self.kernel_drops) < u32::MAX / 2
-                    {
-                        self.kernel_drops = d;
-                    }
-                    let peer = r.from.ip();
-                    // The buffer holds any UDP payload (at most 65,507 bytes), so `len` is
-                    // the datagram's real size.
-                    if r.len > self.max_frame || r.truncated {
-                        tracing::warn!(%peer, len = r.len, max = self.max_frame, "UDP datagram over --max-frame dropped");
-                        oversized += 1;
-                        continue;
-                    }
-                    if self
-                        .last_peer
-                        .as_ref()
-                        .is_none_or(|(last, _)| *last != peer)
-                    {
-                        self.last_peer = Some((peer, peer.to_string()));
-                    }
-                    let (_, text) = self.last_peer.as_ref().expect("just set");
-                    push_syslog(&self.buf[..r.len], text, &mut self.batch, &mut rejected);
-                }
+                Ok(r) => self.intake.take(&self.buf[..r.len], &r),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     disposition = Disposition::Continue;
                     break;
@@ -723,29 +790,7 @@ impl EventHandler for SyslogUdp {
                 }
             }
         }
-        let kernel_drops = u64::from(self.kernel_drops.wrapping_sub(seen));
-        if kernel_drops > 0 {
-            tracing::warn!(
-                dropped = kernel_drops,
-                total = self.kernel_drops,
-                "the kernel dropped syslog UDP datagrams: the receive buffer was full (see --udp-rcvbuf)"
-            );
-        }
-        let n = self.batch.len() as u64;
-        self.output.write(&self.batch);
-        self.batch.clear();
-        self.output.count(|s| {
-            s.syslog += n;
-            s.syslog_udp += n;
-            s.rejected += rejected;
-            s.udp_oversized += oversized;
-            let input = &mut s.syslog_udp_input;
-            input.read += datagrams;
-            input.records += n;
-            input.rejected += rejected;
-            input.oversized += oversized;
-            s.udp_kernel_drops += kernel_drops;
-        });
+        self.intake.flush();
         disposition
     }
 }

@@ -491,22 +491,26 @@ impl Component for ListenerService {
         let bind_err =
             |e: std::io::Error| ComponentError::io(format_args!("cannot listen on {want}"), &e);
         let (tcp, bound) = self.tcp_acceptor(want).map_err(bind_err)?;
-        let udp = match self.format {
+        let udp: Option<Box<dyn EventHandler>> = match self.format {
             // UDP on the port number the TCP listener got (not beside TLS: no DTLS).
             Format::Syslog if !self.tls => {
                 let socket = self.udp_socket(bound).map_err(bind_err)?;
-                let handler = SyslogUdp::new(socket, self.env.output.clone(), self.env.max_frame)
-                    .map_err(|e| {
-                    ComponentError::io(format_args!("cannot count drops on {want}"), &e)
-                })?;
-                Some(handler)
+                let drops =
+                    |e| ComponentError::io(format_args!("cannot count drops on {want}"), &e);
+                Some(match &self.env.proactor {
+                    Some(ingest) => ingest.listen_udp(socket).map_err(drops)?,
+                    None => Box::new(
+                        SyslogUdp::new(socket, self.env.output.clone(), self.env.max_frame)
+                            .map_err(drops)?,
+                    ),
+                })
             }
             Format::Syslog | Format::Ace | Format::Relp => None,
         };
         self.suspended = false;
         self.tokens.push(self.env.register(tcp, Interest::ACCEPT)?);
         if let Some(handler) = udp {
-            match self.env.register(Box::new(handler), Interest::READ) {
+            match self.env.register(handler, Interest::READ) {
                 Ok(t) => self.tokens.push(t),
                 Err(e) => {
                     self.fini()?;

@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 use std::net::TcpStream;
 
+use wrapper_facade::sock::Received;
 use wrapper_facade::uring::ProvidedBuf;
 
 use crate::Initiator;
@@ -100,7 +101,7 @@ pub enum CloseReason {
 ///
 /// The dispatcher calls these one at a time, on its thread: a handler's upcalls never
 /// overlap. Each operation the handler starts ends with exactly one of `on_accept`,
-/// `on_connect`, `on_read`, `on_write`, `on_sent` or `on_timeout`; after the last of them, if the
+/// `on_connect`, `on_read`, `on_datagram`, `on_write`, `on_sent` or `on_timeout`; after the last of them, if the
 /// handler is closing (or started nothing more), [`on_close`](Self::on_close) runs once.
 pub trait CompletionHandler {
     /// Upcalled once, right after registration: start the first operations here.
@@ -150,6 +151,19 @@ pub trait CompletionHandler {
         cx: &mut Initiator<'_>,
         op: OpId,
         outcome: Outcome<usize>,
+        buf: Vec<u8>,
+    ) {
+        let _ = (cx, op, outcome, buf);
+    }
+
+    /// A datagram receive ended ([`Initiator::recv_msg`]): `Done` carries the datagram's
+    /// length in `buf`, its sender, whether it was cut, and the kernel's drop counter; the
+    /// buffer comes back.
+    fn on_datagram(
+        &mut self,
+        cx: &mut Initiator<'_>,
+        op: OpId,
+        outcome: Outcome<Received>,
         buf: Vec<u8>,
     ) {
         let _ = (cx, op, outcome, buf);

@@ -11,7 +11,7 @@
 //! | Participant (POSA2)                    | Here                                                        |
 //! |----------------------------------------|-------------------------------------------------------------|
 //! | Handle                                 | a socket descriptor, borrowed by the operation              |
-//! | Asynchronous operation                 | accept (one-shot and multishot), connect, read, write, send, send of a lent buffer, continuous read, multishot read (provided buffers, lent in place), timeout, cancel ([`Initiator`] methods; [`wrapper_facade::uring::Op`]) |
+//! | Asynchronous operation                 | accept (one-shot and multishot), connect, read, write, send, send of a lent buffer, datagram receive (`recvmsg`), continuous read, multishot read (provided buffers, lent in place), timeout, cancel ([`Initiator`] methods; [`wrapper_facade::uring::Op`]) |
 //! | Asynchronous operation processor       | the kernel, through io_uring ([`wrapper_facade::uring::Ring`]) |
 //! | Completion event queue                 | io_uring's completion queue                                 |
 //! | Asynchronous event demultiplexer       | `io_uring_enter` ([`Proactor::turn`]: submit and wait)      |
@@ -89,4 +89,5 @@ pub use connect::{Acceptor, Connector};
 pub use error::{Error, Refused};
 pub use handler::{CloseReason, CompletionHandler, HandlerId, OpId, Outcome};
 pub use proactor::{Config, Initiator, Proactor, Stats};
+pub use wrapper_facade::sock::Received;
 pub use wrapper_facade::uring::{ProvidedBuf, SetupError};

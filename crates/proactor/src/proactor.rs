@@ -72,6 +72,7 @@ enum Kind {
     Read,
     Continuous,
     RecvMulti,
+    RecvMsg,
     Write,
     SendProvided,
     Timeout,
@@ -488,12 +489,13 @@ impl Proactor {
                 Kind::Accept | Kind::AcceptMulti => "on_accept",
                 Kind::Connect => "on_connect",
                 Kind::Read | Kind::Continuous | Kind::RecvMulti => "on_read",
+                Kind::RecvMsg => "on_datagram",
                 Kind::Write => "on_write",
                 Kind::SendProvided => "on_sent",
                 Kind::Timeout => "on_timeout",
             },
             match kind {
-                Kind::Read | Kind::Continuous | Kind::RecvMulti | Kind::Write | Kind::SendProvided => format!("res {}", cqe.result),
+                Kind::Read | Kind::Continuous | Kind::RecvMulti | Kind::RecvMsg | Kind::Write | Kind::SendProvided => format!("res {}", cqe.result),
                 _ => "done".to_owned(),
             }
         );
@@ -517,6 +519,7 @@ impl Proactor {
                 | (Kind::Read | Kind::Continuous, Some(Op::Read { .. }))
                 | (Kind::Write, Some(Op::Write { .. } | Op::Send { .. }))
                 | (Kind::SendProvided, Some(Op::SendProvided { .. }))
+                | (Kind::RecvMsg, Some(Op::RecvMsg { .. }))
                 | (Kind::Timeout, Some(Op::Timeout { .. }))
         );
         if !matching {
@@ -609,6 +612,20 @@ impl Proactor {
                 };
                 let o = outcome(result.max(0) as usize);
                 self.upcall(owner, |h, cx| h.on_write(cx, op, o, buf));
+            }
+            Kind::RecvMsg => {
+                let Some(Op::RecvMsg { buf, .. }) = cqe.op.take() else {
+                    return;
+                };
+                let o = match (outcome(0), cqe.received) {
+                    (Outcome::Done(_), Some(r)) => Outcome::Done(r),
+                    (Outcome::Done(_), None) => Outcome::Failed(io::Error::other(
+                        "a datagram without a sender address the facade could read",
+                    )),
+                    (Outcome::Cancelled, _) => Outcome::Cancelled,
+                    (Outcome::Failed(e), _) => Outcome::Failed(e),
+                };
+                self.upcall(owner, |h, cx| h.on_datagram(cx, op, o, buf));
             }
             Kind::SendProvided => {
                 let Some(Op::SendProvided { buf, .. }) = cqe.op.take() else {
@@ -933,7 +950,10 @@ impl Initiator<'_> {
             .start(self.me, kind, None, op)
             .map_err(|(error, op)| {
                 let buf = match op {
-                    Op::Read { buf, .. } | Op::Write { buf, .. } | Op::Send { buf, .. } => buf,
+                    Op::Read { buf, .. }
+                    | Op::Write { buf, .. }
+                    | Op::Send { buf, .. }
+                    | Op::RecvMsg { buf, .. } => buf,
                     _ => Vec::new(),
                 };
                 Refused { error, buf }
@@ -1025,6 +1045,15 @@ impl Initiator<'_> {
     pub fn send(&mut self, fd: BorrowedFd<'_>, buf: Vec<u8>) -> Result<OpId, Refused> {
         let fd = fd.as_raw_fd();
         self.start_buf(Kind::Write, Op::Send { fd, buf })
+    }
+
+    /// Receives one datagram on the socket `fd` into `buf` (`recvmsg(2)`);
+    /// [`CompletionHandler::on_datagram`] gets its sender, its length, whether it was cut to
+    /// fit `buf`, the kernel's drop counter (`SO_RXQ_OVFL`, once the socket counts), and the
+    /// buffer back.
+    pub fn recv_msg(&mut self, fd: BorrowedFd<'_>, buf: Vec<u8>) -> Result<OpId, Refused> {
+        let fd = fd.as_raw_fd();
+        self.start_buf(Kind::RecvMsg, Op::RecvMsg { fd, buf })
     }
 
     /// Sends the bytes of a lent provided buffer on the socket `fd`, from where the kernel

@@ -896,3 +896,87 @@ fn a_lent_buffer_is_sent_in_place_and_given_back_after_its_send() {
     p.run().unwrap();
     assert_eq!(p.handlers(), 0);
 }
+
+/// The datagrams received, with what the kernel said of each.
+type Got = Rc<RefCell<Vec<(Vec<u8>, proactor::Received)>>>;
+
+/// Receives datagrams with `depth` receives in flight, re-arming each, until `want` arrived.
+struct Datagrams {
+    socket: wrapper_facade::SockDgram,
+    depth: usize,
+    want: usize,
+    got: Got,
+}
+
+impl CompletionHandler for Datagrams {
+    fn on_open(&mut self, cx: &mut Initiator<'_>) {
+        for _ in 0..self.depth {
+            cx.recv_msg(self.socket.as_fd(), vec![0; 16]).unwrap();
+        }
+    }
+
+    fn on_datagram(
+        &mut self,
+        cx: &mut Initiator<'_>,
+        _: OpId,
+        o: Outcome<proactor::Received>,
+        mut buf: Vec<u8>,
+    ) {
+        let Outcome::Done(r) = o else { return };
+        let mut got = self.got.borrow_mut();
+        got.push((buf[..r.len].to_vec(), r));
+        if got.len() == self.want {
+            cx.close();
+        } else {
+            buf.resize(16, 0);
+            cx.recv_msg(self.socket.as_fd(), buf).unwrap();
+        }
+    }
+}
+
+#[test]
+fn datagrams_arrive_in_order_with_their_sender_and_a_cut_one_says_so() {
+    use wrapper_facade::{InetAddr, SockDgram};
+    let socket = SockDgram::bind(&InetAddr::loopback_v4(0)).unwrap();
+    // Nonblocking, as a reactor's socket is: the receives still wait in the kernel.
+    socket.set_nonblocking(true).unwrap();
+    let to = socket.local_addr().unwrap();
+    let client = SockDgram::bind(&InetAddr::loopback_v4(0)).unwrap();
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let mut p = proactor();
+    p.register(Datagrams {
+        socket,
+        depth: 4,
+        want: 10,
+        got: got.clone(),
+    });
+    // The receives are in the kernel before anything is sent.
+    // (A zero timeout's completion ends the turn that submits them.)
+    let (spare, _) = UnixStream::pair().unwrap();
+    p.register(Recorder::new(9, spare, &log()).on_open(|cx, _| {
+        cx.timeout(Duration::ZERO).unwrap();
+    }));
+    p.turn().unwrap();
+    for i in 0..9u8 {
+        client.send_to(&[b'a' + i; 3], &to).unwrap();
+    }
+    client.send_to(b"longer than sixteen bytes", &to).unwrap();
+    p.run().unwrap();
+    let got = got.borrow();
+    let from = client.local_addr().unwrap();
+    for (i, (bytes, r)) in got[..9].iter().enumerate() {
+        assert_eq!(
+            (bytes.as_slice(), r.from, r.truncated),
+            (&[b'a' + i as u8; 3][..], from, false)
+        );
+    }
+    assert_eq!(
+        (got[9].0.as_slice(), got[9].1.truncated),
+        (&b"longer than sixt"[..], true)
+    );
+    assert_eq!(
+        p.handlers(),
+        0,
+        "closing cancelled the receives still in flight"
+    );
+}

@@ -46,6 +46,8 @@ use std::time::Duration;
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
+use crate::sock::{MsgParts, Received};
+
 /// Why a ring could not be set up.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -246,6 +248,15 @@ pub enum Op {
         /// The bytes, handed back in the completion.
         buf: ProvidedBuf,
     },
+    /// Receive one datagram on the socket `fd` into `buf` (`recvmsg(2)`): the completion's
+    /// result is its length in `buf`, and [`Cqe::received`] says who sent it, whether it was
+    /// cut to fit, and the kernel's drop counter (`SO_RXQ_OVFL`, when turned on).
+    RecvMsg {
+        /// The socket.
+        fd: RawFd,
+        /// The buffer, handed back in the completion.
+        buf: Vec<u8>,
+    },
     /// Completes with `-ETIME` once `after` has passed.
     Timeout {
         /// The delay.
@@ -266,12 +277,16 @@ enum Held {
     Plain(Op),
     Connect(Op, Box<libc::sockaddr_storage>),
     Timeout(Op, Box<types::Timespec>),
+    RecvMsg(Op, Box<MsgParts>),
 }
 
 impl Held {
     fn into_op(self) -> Op {
         match self {
-            Held::Plain(op) | Held::Connect(op, _) | Held::Timeout(op, _) => op,
+            Held::Plain(op)
+            | Held::Connect(op, _)
+            | Held::Timeout(op, _)
+            | Held::RecvMsg(op, _) => op,
         }
     }
 }
@@ -292,6 +307,9 @@ pub struct Cqe {
     /// For [`Op::RecvMulti`]: the bytes received, in the provided buffer the kernel picked,
     /// lent until the [`ProvidedBuf`] is dropped.
     pub data: Option<ProvidedBuf>,
+    /// For a successful [`Op::RecvMsg`]: the datagram's sender, whether it was cut, and the
+    /// kernel's drop counter.
+    pub received: Option<Received>,
     /// The descriptor a successful accept created, owned from the moment it is reaped.
     fd: Option<OwnedFd>,
 }
@@ -561,17 +579,24 @@ impl Ring {
                 // owns it; it is wrapped exactly once, here.
                 unsafe { OwnedFd::from_raw_fd(result) }
             });
-            let op = if more || user_data == RESERVED {
+            let held = if more || user_data == RESERVED {
                 None
             } else {
-                self.in_flight.remove(&user_data).map(Held::into_op)
+                self.in_flight.remove(&user_data)
+            };
+            let received = match &held {
+                Some(Held::RecvMsg(_, parts)) if result >= 0 => {
+                    parts.received(result as usize).ok()
+                }
+                _ => None,
             };
             out.push(Cqe {
                 user_data,
                 result,
                 more,
-                op,
+                op: held.map(Held::into_op),
                 data,
+                received,
                 fd,
             });
         }
@@ -612,6 +637,7 @@ fn hold(op: Op) -> Held {
             Held::Connect(op, storage)
         }
         Op::Timeout { after } => Held::Timeout(op, Box::new(types::Timespec::from(after))),
+        op @ Op::RecvMsg { .. } => Held::RecvMsg(op, Box::new(MsgParts::new())),
         op => Held::Plain(op),
     }
 }
@@ -667,6 +693,12 @@ fn entry_for(held: &mut Held) -> squeue::Entry {
             .build()
         }
         Held::Timeout(_, ts) => opcode::Timeout::new(&raw const **ts).build(),
+        Held::RecvMsg(Op::RecvMsg { fd, buf }, parts) => {
+            // The header points into the box and at the vector's heap buffer: neither moves
+            // while the operation is in the ring's table.
+            let msg = parts.aim(buf);
+            opcode::RecvMsg::new(types::Fd(*fd), msg).build()
+        }
         _ => opcode::Nop::new().build(),
     }
 }
@@ -1285,6 +1317,72 @@ mod tests {
         drop(ring);
         assert_eq!(&*kept, b"kept");
         drop(kept);
+    }
+
+    #[test]
+    fn a_recvmsg_hands_back_the_datagram_its_sender_a_cut_and_the_drop_counter() {
+        use crate::{InetAddr, SockDgram};
+        let server = SockDgram::bind(&InetAddr::loopback_v4(0)).unwrap();
+        server.set_drop_counting(true).unwrap();
+        let client = SockDgram::bind(&InetAddr::loopback_v4(0)).unwrap();
+        let to = server.local_addr().unwrap();
+        let mut ring = Ring::new(8).unwrap();
+        let fd = server.as_raw_fd();
+        ring.push(
+            1,
+            Op::RecvMsg {
+                fd,
+                buf: vec![0; 8],
+            },
+        )
+        .unwrap();
+        client.send_to(b"hello", &to).unwrap();
+        let done = wait_for(&mut ring, 1);
+        assert_eq!(done[0].result, 5);
+        let r = done[0].received.unwrap();
+        assert_eq!(
+            (r.len, r.truncated, r.from, r.drops),
+            (5, false, client.local_addr().unwrap(), None)
+        );
+        let Some(Op::RecvMsg { buf, .. }) = &done[0].op else {
+            panic!("{:?}", done[0])
+        };
+        assert_eq!(&buf[..5], b"hello");
+        // Longer than the buffer: cut, and it says so.
+        ring.push(
+            2,
+            Op::RecvMsg {
+                fd,
+                buf: vec![0; 4],
+            },
+        )
+        .unwrap();
+        client.send_to(b"truncated", &to).unwrap();
+        let done = wait_for(&mut ring, 1);
+        let r = done[0].received.unwrap();
+        assert_eq!((done[0].result, r.truncated), (4, true));
+        // A flood past a tiny receive buffer, what fitted drained: a datagram queued after
+        // carries the kernel's count of those it dropped.
+        server.set_recv_buffer_size(1).unwrap();
+        for _ in 0..2000 {
+            let _ = client.send_to(&[7; 512], &to);
+        }
+        server.set_nonblocking(true).unwrap();
+        let mut scratch = [0; 1024];
+        while server.recv_from(&mut scratch).is_ok() {}
+        ring.push(
+            3,
+            Op::RecvMsg {
+                fd,
+                buf: vec![0; 1024],
+            },
+        )
+        .unwrap();
+        client.send_to(b"after", &to).unwrap();
+        let done = wait_for(&mut ring, 1);
+        let r = done[0].received.unwrap();
+        assert_eq!(r.len, 5);
+        assert!(r.drops.is_some_and(|d| d > 0), "{r:?}");
     }
 
     #[test]

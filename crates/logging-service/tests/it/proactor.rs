@@ -1,4 +1,4 @@
-//! `--concurrency proactor`: the TCP ingest on io_uring, and the fallback to the reactor where
+//! `--concurrency proactor`: the TCP and UDP ingest on io_uring, and the fallback to the reactor where
 //! io_uring is refused (a seccomp filter, as a container's default profile has, makes
 //! `io_uring_setup` fail with `EPERM` in the refusing thread and everything it starts).
 
@@ -155,4 +155,97 @@ fn a_listener_removed_from_the_svc_conf_is_closed_on_the_proactor_when_reconfigu
     send_and_wait(syslog_addr, b"<13>1 - host app - - - still served\n");
     let stats = logd.stop().unwrap();
     assert_eq!((stats.ace, stats.syslog), (3, 1), "{stats:?}");
+}
+
+#[test]
+fn the_proactor_receives_syslog_udp_from_logger_counting_oversized_datagrams() {
+    let Some(logger) = pattern_core::peer::program("logger", "bsdutils") else {
+        return;
+    };
+    let server = Server::start("proactor-udp", |c| {
+        c.proactor = true;
+        c.ace_port = None;
+        c.max_frame = 1024;
+    });
+    assert!(server.proactor());
+    let to = server.at.syslog_udp.unwrap();
+    // util-linux logger over UDP, RFC 5424, one datagram per line.
+    let port = to.port().to_string();
+    let mut child = crate::support::spawn(
+        Command::new(&logger)
+            .args([
+                "--udp",
+                "--rfc5424",
+                "--server",
+                "127.0.0.1",
+                "--port",
+                &port,
+            ])
+            .args(["-t", "udpro"])
+            .stdin(Stdio::piped()),
+    )
+    .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for i in 0..200 {
+        writeln!(stdin, "datagram {i}").unwrap();
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    // Past --max-frame: dropped and counted; the receive that got it goes on.
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.send_to(format!("<13>{}", "x".repeat(2000)).as_bytes(), to)
+        .unwrap();
+    s.send_to(b"<13>1 - h app - - - after the big one", to)
+        .unwrap();
+    server.wait_for_records(201);
+    let (stats, stored) = server.stop();
+    assert_eq!(
+        (stats.syslog_udp, stats.udp_oversized, stats.rejected),
+        (201, 1, 0),
+        "{stats:?}"
+    );
+    assert_eq!(stats.syslog_udp_input.read, 202, "{stats:?}");
+    let records: Vec<_> = stored.into_iter().flat_map(|(_, l)| l).collect();
+    let (logger_records, other): (Vec<_>, Vec<_>) = records
+        .iter()
+        .partition(|r| r.app.as_deref() == Some("udpro"));
+    // One sender, one socket: in the order sent.
+    assert_eq!(logger_records.len(), 200);
+    for (i, r) in logger_records.iter().enumerate() {
+        assert_eq!(r.message, format!("datagram {i}"), "{r:?}");
+    }
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].message, "after the big one");
+}
+
+#[test]
+fn a_syslog_listener_removed_from_the_svc_conf_closes_its_udp_port_on_the_proactor() {
+    use logging_service::logd::{Logd, LogdConfig};
+    use logging_service::store::StoreConfig;
+    let dir = TempDir::new("proactor-udp-svc");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let conf = dir.0.join("svc.conf");
+    std::fs::write(&conf, "static Syslog_Logging \"-p 0\"\n").unwrap();
+    let mut logd = Logd::start(LogdConfig {
+        svc_conf: Some(conf.clone()),
+        proactor: true,
+        store: StoreConfig::new(dir.0.join("data")),
+        ..LogdConfig::default()
+    })
+    .unwrap();
+    assert!(logd.proactor());
+    let udp = logd.listening().syslog_udp.unwrap();
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.send_to(b"<13>1 - h app - - - before", udp).unwrap();
+    while logd.stats().syslog_udp < 1 {
+        std::thread::yield_now();
+    }
+    let settled = wrapper_facade::process::without_spawns();
+    std::fs::write(&conf, "").unwrap();
+    assert!(logd.reconfigure().unwrap().is_ok());
+    // The port is closed when reconfigure returns: binding it again succeeds.
+    std::net::UdpSocket::bind(udp).expect("the UDP port was closed");
+    drop(settled);
+    let stats = logd.stop().unwrap();
+    assert_eq!(stats.syslog_udp, 1, "{stats:?}");
 }

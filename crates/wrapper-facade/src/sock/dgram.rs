@@ -47,6 +47,92 @@ pub struct Received {
 /// caller might have enabled (timestamps), 8-byte aligned as `cmsghdr` needs.
 const CONTROL_WORDS: usize = 16;
 
+/// The parts of one `recvmsg(2)`: the message header and what it points to (the sender's
+/// address, one iovec, room for control messages). On the stack for
+/// [`SockDgram::recv_counting_drops`]; boxed for io_uring's receive
+/// ([`crate::uring::Op::RecvMsg`]), whose addresses must stay put while the kernel holds them.
+pub(crate) struct MsgParts {
+    msg: libc::msghdr,
+    storage: libc::sockaddr_storage,
+    iov: libc::iovec,
+    control: [u64; CONTROL_WORDS],
+}
+
+impl MsgParts {
+    pub(crate) fn new() -> MsgParts {
+        MsgParts {
+            // SAFETY: msghdr, sockaddr_storage and iovec are plain old data (integers and
+            // pointers); all-zero is a valid value of each, and `aim` sets every pointer
+            // before the kernel sees one.
+            msg: unsafe { mem::zeroed() },
+            // SAFETY: as above.
+            storage: unsafe { mem::zeroed() },
+            iov: libc::iovec {
+                iov_base: ptr::null_mut(),
+                iov_len: 0,
+            },
+            control: [0; CONTROL_WORDS],
+        }
+    }
+
+    /// Points the header at these parts and at `buf`, and returns it: valid as long as
+    /// neither `self` nor `buf` moves or is dropped.
+    pub(crate) fn aim(&mut self, buf: &mut [u8]) -> *mut libc::msghdr {
+        self.iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        self.msg.msg_name = (&raw mut self.storage).cast();
+        self.msg.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        self.msg.msg_iov = &raw mut self.iov;
+        self.msg.msg_iovlen = 1;
+        self.msg.msg_control = self.control.as_mut_ptr().cast();
+        self.msg.msg_controllen = mem::size_of_val(&self.control) as _;
+        self.msg.msg_flags = 0;
+        &raw mut self.msg
+    }
+
+    /// What a receive of `len` bytes through the header [`aim`](Self::aim) returned reported:
+    /// the sender, whether the datagram was cut, and the kernel's drop counter.
+    pub(crate) fn received(&self, len: usize) -> io::Result<Received> {
+        let msg = &raw const self.msg;
+        let mut drops = None;
+        // SAFETY: the kernel filled the header in a successful receive: `msg_control` and
+        // `msg_controllen` describe the control messages it wrote into `self.control`, which
+        // the CMSG_* macros walk without leaving it.
+        let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(msg) };
+        while !cmsg.is_null() {
+            // SAFETY: a non-null header from CMSG_FIRSTHDR/CMSG_NXTHDR lies within `control`
+            // (cmsghdr-aligned, since `control` is an array of u64).
+            let header = unsafe { &*cmsg };
+            // SAFETY: CMSG_LEN is arithmetic on its argument.
+            let want = unsafe { libc::CMSG_LEN(mem::size_of::<u32>() as u32) } as usize;
+            if header.cmsg_level == libc::SOL_SOCKET
+                && header.cmsg_type == libc::SO_RXQ_OVFL
+                && header.cmsg_len as usize >= want
+            {
+                // SAFETY: the header says its data holds at least a u32 (checked against
+                // CMSG_LEN above), within `control`; read_unaligned needs no alignment.
+                drops = Some(unsafe { ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<u32>()) });
+            }
+            // SAFETY: `cmsg` is a header within the control messages `msg` describes.
+            cmsg = unsafe { libc::CMSG_NXTHDR(msg, cmsg) };
+        }
+        Ok(Received {
+            len,
+            truncated: self.msg.msg_flags & libc::MSG_TRUNC != 0,
+            from: InetAddr::from_storage(&self.storage, self.msg.msg_namelen)?,
+            drops,
+        })
+    }
+}
+
+impl std::fmt::Debug for MsgParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MsgParts").finish_non_exhaustive()
+    }
+}
+
 impl SockDgram {
     /// Opens a blocking UDP socket bound to `addr` (port 0 picks a free port).
     pub fn bind(addr: &InetAddr) -> io::Result<SockDgram> {
@@ -137,58 +223,15 @@ impl SockDgram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn recv_counting_drops(&self, buf: &mut [u8]) -> io::Result<Received> {
-        // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
-        let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
-        let mut control = [0u64; CONTROL_WORDS];
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        // SAFETY: msghdr is plain old data (pointers and lengths); all-zero is valid, and
-        // every pointer is set below before the kernel sees it.
-        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+        let mut parts = MsgParts::new();
         let n = cvt_r(|| {
-            msg.msg_name = (&raw mut storage).cast();
-            msg.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            msg.msg_iov = &raw mut iov;
-            msg.msg_iovlen = 1;
-            msg.msg_control = control.as_mut_ptr().cast();
-            msg.msg_controllen = mem::size_of_val(&control) as _;
-            msg.msg_flags = 0;
-            // SAFETY: `msg` points at `storage` (writable for `msg_namelen` bytes), at one
-            // iovec describing `buf` (writable for its length) and at `control` (writable
-            // for `msg_controllen` bytes), all of which outlive the call.
-            unsafe { libc::recvmsg(self.fd.as_raw_fd(), &raw mut msg, 0) }
+            let msg = parts.aim(buf);
+            // SAFETY: `msg` points at the parts' address storage, one iovec describing `buf`
+            // (writable for its length) and the parts' control buffer, all of which outlive
+            // the call (`parts` does not move while `msg` is used).
+            unsafe { libc::recvmsg(self.fd.as_raw_fd(), msg, 0) }
         })?;
-        let mut drops = None;
-        // SAFETY: `msg` was filled by a successful recvmsg: `msg_control` and
-        // `msg_controllen` describe the control messages the kernel wrote into `control`,
-        // which the CMSG_* macros walk without leaving it.
-        let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&raw const msg) };
-        while !cmsg.is_null() {
-            // SAFETY: a non-null header from CMSG_FIRSTHDR/CMSG_NXTHDR lies within `control`
-            // (cmsghdr-aligned, since `control` is an array of u64).
-            let header = unsafe { &*cmsg };
-            // SAFETY: CMSG_LEN is arithmetic on its argument.
-            let want = unsafe { libc::CMSG_LEN(mem::size_of::<u32>() as u32) } as usize;
-            if header.cmsg_level == libc::SOL_SOCKET
-                && header.cmsg_type == libc::SO_RXQ_OVFL
-                && header.cmsg_len as usize >= want
-            {
-                // SAFETY: the header says its data holds at least a u32 (checked against
-                // CMSG_LEN above), within `control`; read_unaligned needs no alignment.
-                drops = Some(unsafe { ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<u32>()) });
-            }
-            // SAFETY: `cmsg` is a header within the control messages `msg` describes.
-            cmsg = unsafe { libc::CMSG_NXTHDR(&raw const msg, cmsg) };
-        }
-        let len = n as usize;
-        Ok(Received {
-            len,
-            truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
-            from: InetAddr::from_storage(&storage, msg.msg_namelen)?,
-            drops,
-        })
+        parts.received(n as usize)
     }
 
     /// Sends one datagram to the connected peer.

@@ -13,6 +13,7 @@ mod stream;
 
 pub use acceptor::{AcceptorOptions, SockAcceptor};
 pub use connector::{ConnectProgress, SockConnector};
+pub(crate) use dgram::MsgParts;
 pub use dgram::{Received, SockDgram};
 pub use stream::SockStream;
 
