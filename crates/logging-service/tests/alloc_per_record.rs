@@ -75,7 +75,11 @@ fn measure(tag: &str, edit: impl FnOnce(&mut LogdConfig, &std::path::Path)) -> (
     edit(&mut cfg, &dir);
     let on_proactor = cfg.proactor;
     let logd = Logd::start(cfg).expect("logd starts");
-    assert_eq!(logd.proactor(), on_proactor, "io_uring works on this kernel");
+    assert_eq!(
+        logd.proactor(),
+        on_proactor,
+        "io_uring works on this kernel"
+    );
     let at = logd.listening().syslog_tcp.expect("syslog over TCP");
     let one: Vec<Vec<u8>> = (0..CONNS).map(|_| lines(1)).collect();
     let fifty: Vec<Vec<u8>> = (0..CONNS).map(|_| lines(50)).collect();
