@@ -9,7 +9,11 @@
 //!   `xtask` and `benches` depends on `logging-service`, nothing depends on `xtask` or `benches`, and
 //!   only the crates the document names depend on `mio` and `libc`;
 //! - every pattern page names an example of its crate, and every example has its expected output;
-//! - the crate graph in ARCHITECTURE.md is the one `cargo metadata` reports.
+//! - the crate graph in ARCHITECTURE.md is the one `cargo metadata` reports;
+//! - the operating system is reached through `wrapper-facade` (Wrapper Facade's "modularity,
+//!   reusability and configurability", its own test below): no code outside it calls a `libc`
+//!   function, uses `mio`'s sockets or `io_uring`, except what the facade does not wrap, listed
+//!   with the reason; and the dispatchers and the logging service build on it.
 //!
 //! Each rule is a function from plain inputs (file texts, a dependency list) to a list of
 //! violations, so the unit tests below show each one catching what it should.
@@ -116,6 +120,127 @@ fn packages(meta: &Metadata) -> Vec<Package> {
             }
         })
         .collect()
+}
+
+/// The crates that do their OS I/O through `wrapper-facade`: each depends on it and uses it.
+const FACADE_USERS: &[&str] = &[
+    "reactor",
+    "leader-followers",
+    "proactor",
+    "component-configurator",
+    "logging-service",
+];
+
+/// The OS access outside `wrapper-facade` that the facade does not wrap, with the reason
+/// (docs/patterns/wrapper-facade.md, "Loss of functionality"): file, what it uses, why.
+const OS_ACCESS_ALLOWED: &[(&str, &str, &str)] = &[
+    (
+        "crates/component-configurator/src/signal.rs",
+        "mio::net::UnixListener",
+        "the control socket is Unix-domain, which the facade does not wrap",
+    ),
+    (
+        "crates/component-configurator/src/signal.rs",
+        "mio::net::UnixStream",
+        "a connection on that control socket",
+    ),
+    (
+        "crates/component-configurator/src/signal.rs",
+        "libc::getsockopt(",
+        "SO_PEERCRED on that Unix socket: who is asking",
+    ),
+    (
+        "crates/component-configurator/src/signal.rs",
+        "libc::geteuid(",
+        "no I/O: compared with the peer's credentials",
+    ),
+    (
+        "crates/component-configurator/src/dynamic.rs",
+        "libc::geteuid(",
+        "no I/O: whose plugin files to trust",
+    ),
+];
+
+/// The OS access a line of code makes that belongs in `wrapper-facade`: a call of a `libc`
+/// function, a `mio::net` socket type, `io_uring`. Comments and strings do not count.
+fn os_access(line: &str) -> Vec<String> {
+    let code = line.split("//").next().unwrap_or("");
+    let mut in_str = false;
+    let outside: String = code
+        .chars()
+        .filter(|&c| {
+            if c == '"' {
+                in_str = !in_str;
+            }
+            !in_str && c != '"'
+        })
+        .collect();
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut found = Vec::new();
+    for (at, _) in outside.match_indices("libc::") {
+        let rest = &outside[at + "libc::".len()..];
+        let name = ident(rest);
+        let called = rest[name.len()..].starts_with('(');
+        if called && name.starts_with(|c: char| c.is_ascii_lowercase()) {
+            found.push(format!("libc::{name}("));
+        }
+    }
+    for (at, _) in outside.match_indices("mio::net::") {
+        let rest = &outside[at + "mio::net::".len()..];
+        found.push(format!("mio::net::{}", ident(rest)));
+    }
+    if outside.contains("io_uring::") {
+        found.push("io_uring::".to_owned());
+    }
+    found
+}
+
+/// Rule: a source file outside `wrapper-facade` reaches the OS through it, but for the listed
+/// exceptions. `path` is relative to the workspace root.
+fn check_os_access(path: &Path, text: &str) -> Vec<String> {
+    if path.starts_with("crates/wrapper-facade") {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        for what in os_access(line) {
+            let allowed = OS_ACCESS_ALLOWED
+                .iter()
+                .any(|(file, item, _)| path == Path::new(file) && what == *item);
+            if !allowed {
+                out.push(format!(
+                    "{}:{}: `{what}` outside wrapper-facade (wrap it there, or list it in OS_ACCESS_ALLOWED with the reason)",
+                    path.display(),
+                    i + 1
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Rule: each of [`FACADE_USERS`] depends on `wrapper-facade` (library and binaries) and its
+/// sources use it. `uses_facade` answers whether a package's `src/` names `wrapper_facade::`.
+fn check_facade_users(pkgs: &[Package], uses_facade: &dyn Fn(&Package) -> bool) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in FACADE_USERS {
+        let Some(p) = pkgs.iter().find(|p| p.name == *name) else {
+            out.push(format!("{name} is not in the workspace"));
+            continue;
+        };
+        if !p.uses.contains("wrapper-facade") {
+            out.push(format!("{name} does not depend on wrapper-facade"));
+        } else if !uses_facade(p) {
+            out.push(format!(
+                "{name} depends on wrapper-facade but never uses it"
+            ));
+        }
+    }
+    out
 }
 
 fn may_hold_unsafe(path: &Path) -> bool {
@@ -464,6 +589,65 @@ fn the_workspace_keeps_its_rules() {
     );
 }
 
+/// Wrapper Facade's consequence "modularity, reusability and configurability", shown by the
+/// code itself: every library and binary source outside `wrapper-facade` reaches the OS through
+/// it (no `libc` call, no `mio::net` socket, no `io_uring`, but the exceptions listed with
+/// their reason), and the reactor, both thread pools, the proactor, the component
+/// configurator and the logging service depend on it and use it.
+#[test]
+fn modularity_every_crate_reaches_the_os_through_wrapper_facade() {
+    let root = root();
+    let meta = MetadataCommand::new()
+        .manifest_path(root.join("Cargo.toml"))
+        .no_deps()
+        .exec()
+        .expect("cargo metadata");
+    let pkgs = packages(&meta);
+    let sources = |p: &Package| {
+        let mut files = Vec::new();
+        rust_files(&root.join(&p.dir).join("src"), &mut files);
+        files
+    };
+    let mut problems = Vec::new();
+    let mut used = BTreeSet::new();
+    for p in pkgs.iter().filter(|p| p.dir.starts_with("crates")) {
+        for f in sources(p) {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let rel = f.strip_prefix(&root).unwrap();
+            problems.extend(check_os_access(rel, &text));
+            for (file, item, _) in OS_ACCESS_ALLOWED {
+                if rel == Path::new(file) && os_access_in(&text, item) {
+                    used.insert((*file, *item));
+                }
+            }
+        }
+    }
+    for (file, item, why) in OS_ACCESS_ALLOWED {
+        if !used.contains(&(*file, *item)) {
+            problems.push(format!(
+                "OS_ACCESS_ALLOWED lists `{item}` in {file} ({why}), which no longer uses it"
+            ));
+        }
+    }
+    let uses_facade = |p: &Package| {
+        sources(p)
+            .iter()
+            .any(|f| std::fs::read_to_string(f).is_ok_and(|t| t.contains("wrapper_facade::")))
+    };
+    problems.extend(check_facade_users(&pkgs, &uses_facade));
+    assert!(
+        problems.is_empty(),
+        "{} rule(s) broken:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+/// Whether `text` makes the OS access `item` in code.
+fn os_access_in(text: &str, item: &str) -> bool {
+    text.lines().any(|l| os_access(l).iter().any(|w| w == item))
+}
+
 #[cfg(test)]
 mod rules {
     use super::*;
@@ -523,6 +707,55 @@ mod rules {
         assert!(check_error_sources(p, context).is_empty());
         let value = "    #[error(\"bad flag {0}\")]\n    BadFlag(u8),";
         assert!(check_error_sources(p, value).is_empty());
+    }
+
+    #[test]
+    fn os_access_outside_the_facade_is_caught_except_listed_and_in_comments_or_strings() {
+        let p = Path::new("crates/reactor/src/x.rs");
+        let cases = [
+            ("let fd = unsafe { libc::socket(2, 1, 0) };", 1),
+            ("let l = mio::net::TcpListener::bind(addr)?;", 1),
+            ("use mio::net::{TcpStream, UdpSocket};", 1),
+            ("let ring = io_uring::IoUring::new(8)?;", 1),
+            ("Some(libc::EMFILE | libc::ENFILE) => true,", 0),
+            ("let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };", 0),
+            ("/// like `mio::net::TcpListener::bind` does", 0),
+            ("let s = \"libc::close(3)\";", 0),
+            ("let a = wrapper_facade::SockAcceptor::bind(addr)?;", 0),
+        ];
+        for (line, n) in cases {
+            assert_eq!(check_os_access(p, line).len(), n, "{line}");
+        }
+        let facade = Path::new("crates/wrapper-facade/src/sock.rs");
+        assert!(check_os_access(facade, "unsafe { libc::socket(2, 1, 0) }").is_empty());
+        let listed = Path::new("crates/component-configurator/src/signal.rs");
+        assert!(check_os_access(listed, "let l = mio::net::UnixListener::bind(p)?;").is_empty());
+        assert_eq!(
+            check_os_access(listed, "let l = mio::net::TcpListener::bind(a)?;").len(),
+            1,
+            "an exception covers its item only"
+        );
+    }
+
+    #[test]
+    fn a_dispatcher_bypassing_the_facade_is_caught() {
+        let all = |uses: &[&str]| -> Vec<Package> {
+            FACADE_USERS.iter().map(|n| pkg(n, uses, &[])).collect()
+        };
+        let yes = |_: &Package| true;
+        assert!(check_facade_users(&all(&["wrapper-facade"]), &yes).is_empty());
+        assert_eq!(
+            check_facade_users(&all(&[]), &yes).len(),
+            FACADE_USERS.len()
+        );
+        let never = |_: &Package| false;
+        assert_eq!(
+            check_facade_users(&all(&["wrapper-facade"]), &never).len(),
+            FACADE_USERS.len()
+        );
+        let mut missing = all(&["wrapper-facade"]);
+        missing.retain(|p| p.name != "proactor");
+        assert_eq!(check_facade_users(&missing, &yes).len(), 1);
     }
 
     #[test]

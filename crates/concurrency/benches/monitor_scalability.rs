@@ -8,7 +8,9 @@
 //! `shared` puts every pair on one `MonitorQueue` (one lock serialises every push and pop of
 //! every thread), `per_pair` gives each pair its own. Each round runs both, the order alternating;
 //! the program prints the median items per second of each and the median per-round ratio
-//! shared ÷ per_pair. With `--test` (as `cargo test --all-targets` passes) it runs one short round.
+//! shared ÷ per_pair, and the median share of monitor entries that found another thread inside
+//! and waited for the lock (`MonitorQueue::stats`), shared and per pair. With `--test` (as
+//! `cargo test --all-targets` passes) it runs one short round.
 
 use std::sync::Arc;
 use std::thread;
@@ -41,6 +43,15 @@ fn run(pairs: usize, items: u64, queue_of: impl Fn(usize) -> Arc<MonitorQueue<u6
     (pairs as u64 * items) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// The share of the entries into `queues` that found another thread inside the monitor.
+fn contended_share<'a>(queues: impl IntoIterator<Item = &'a Arc<MonitorQueue<u64>>>) -> f64 {
+    let (entries, contended) = queues.into_iter().fold((0, 0), |(e, c), q| {
+        let s = q.stats();
+        (e + s.entries, c + s.contended)
+    });
+    contended as f64 / entries as f64
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -55,6 +66,7 @@ fn main() {
     );
     for pairs in [1, 2, 4] {
         let (mut shared, mut own, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut shared_contended, mut own_contended) = (Vec::new(), Vec::new());
         for round in 0..rounds {
             let one = Arc::new(MonitorQueue::new(CAPACITY));
             let many: Vec<_> = (0..pairs)
@@ -72,12 +84,16 @@ fn main() {
             shared.push(s);
             own.push(o);
             ratio.push(s / o);
+            shared_contended.push(contended_share([&one]));
+            own_contended.push(contended_share(&many));
         }
         println!(
-            "{pairs} pair(s): shared {:>6.2} M items/s  per_pair {:>6.2} M items/s  shared/per_pair = {:.2}  (medians of {rounds} interleaved rounds)",
+            "{pairs} pair(s): shared {:>6.2} M items/s  per_pair {:>6.2} M items/s  shared/per_pair = {:.2}  contended entries: shared {:>4.1}%  per_pair {:>4.1}%  (medians of {rounds} interleaved rounds)",
             median(shared) / 1e6,
             median(own) / 1e6,
-            median(ratio)
+            median(ratio),
+            100.0 * median(shared_contended),
+            100.0 * median(own_contended)
         );
     }
 }

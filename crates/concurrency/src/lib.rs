@@ -90,5 +90,5 @@ mod tss;
 pub use active::{ActiveObject, MethodRequest, Shutdown, ShutdownReport};
 pub use error::{Cancelled, PopError, PushError};
 pub use future::{Eventual, Promise, promise};
-pub use monitor::MonitorQueue;
+pub use monitor::{MonitorQueue, MonitorStats};
 pub use tss::{ThreadSpecific, TssKey};

@@ -7,13 +7,29 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::error::{PopError, PushError};
-use crate::sync::{self, Condvar, Mutex, MutexGuard};
+use crate::sync::{self, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
 
 /// The state the monitor lock protects.
 struct State<T> {
     items: VecDeque<T>,
     capacity: usize,
     closed: bool,
+}
+
+/// How the monitor's one lock has been used: what [`MonitorQueue::stats`] reports.
+///
+/// Every call of a synchronized method is one *entry*; an entry is *contended* when another
+/// thread was inside the monitor at the moment of asking, so the caller had to wait for it;
+/// a *wait* is one sleep on a monitor condition (room, an item). [`stats`](MonitorQueue::stats)
+/// itself is not counted, and takes no lock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MonitorStats {
+    /// Calls of synchronized methods, each one entry into the monitor.
+    pub entries: u64,
+    /// Entries that found another thread inside and waited for the lock.
+    pub contended: u64,
+    /// Sleeps on a monitor condition (`not_full`, `not_empty`).
+    pub waits: u64,
 }
 
 /// A bounded first-in first-out queue that is a monitor object.
@@ -46,6 +62,17 @@ pub struct MonitorQueue<T> {
     state: Mutex<State<T>>,
     not_empty: Condvar,
     not_full: Condvar,
+    counters: Counters,
+}
+
+/// The counters behind [`MonitorStats`]: atomics, bumped by the thread inside the monitor
+/// (under loom, loom's: each bump is a point where the model may switch threads while the
+/// lock is held, so the models see a thread find the monitor occupied).
+#[derive(Default)]
+struct Counters {
+    entries: AtomicU64,
+    contended: AtomicU64,
+    waits: AtomicU64,
 }
 
 impl<T> MonitorQueue<T> {
@@ -67,6 +94,7 @@ impl<T> MonitorQueue<T> {
             }),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
+            counters: Counters::default(),
         }
     }
 
@@ -74,10 +102,11 @@ impl<T> MonitorQueue<T> {
     ///
     /// Hands `value` back if the queue is or becomes closed.
     pub fn push(&self, value: T) -> Result<(), PushError<T>> {
-        let mut st = sync::lock(&self.state);
+        let mut st = self.enter();
         seq!(THREAD => QUEUE, "push(value)");
         while !st.closed && st.items.len() >= st.capacity {
             seq!(QUEUE => THREAD, "full: wait on not_full (lock released)");
+            self.counters.waits.fetch_add(1, Ordering::Relaxed);
             st = sync::wait(&self.not_full, st);
             seq!(QUEUE => THREAD, "woken holding the lock: re-check");
         }
@@ -86,7 +115,7 @@ impl<T> MonitorQueue<T> {
 
     /// Appends `value` if there is room now.
     pub fn try_push(&self, value: T) -> Result<(), PushError<T>> {
-        let st = sync::lock(&self.state);
+        let st = self.enter();
         seq!(THREAD => QUEUE, "try_push(value)");
         if !st.closed && st.items.len() >= st.capacity {
             seq!(fail QUEUE => THREAD, "Err(Full(value))");
@@ -98,12 +127,13 @@ impl<T> MonitorQueue<T> {
     /// Appends `value`, waiting at most `timeout` for room.
     pub fn push_timeout(&self, value: T, timeout: Duration) -> Result<(), PushError<T>> {
         let deadline = Instant::now() + timeout;
-        let mut st = sync::lock(&self.state);
+        let mut st = self.enter();
         while !st.closed && st.items.len() >= st.capacity {
             let now = Instant::now();
             if now >= deadline {
                 return Err(PushError::Timeout(value));
             }
+            self.counters.waits.fetch_add(1, Ordering::Relaxed);
             st = sync::wait_timeout(&self.not_full, st, deadline - now);
         }
         self.enqueue(st, value)
@@ -125,10 +155,11 @@ impl<T> MonitorQueue<T> {
     /// Takes the oldest item, waiting while the queue is empty; `None` once the queue is
     /// closed and drained.
     pub fn pop(&self) -> Option<T> {
-        let mut st = sync::lock(&self.state);
+        let mut st = self.enter();
         seq!(THREAD => QUEUE, "pop()");
         while !st.closed && st.items.is_empty() {
             seq!(QUEUE => THREAD, "empty: wait on not_empty (lock released)");
+            self.counters.waits.fetch_add(1, Ordering::Relaxed);
             st = sync::wait(&self.not_empty, st);
             seq!(QUEUE => THREAD, "woken holding the lock: re-check");
         }
@@ -137,7 +168,7 @@ impl<T> MonitorQueue<T> {
 
     /// Takes the oldest item if there is one now.
     pub fn try_pop(&self) -> Result<T, PopError> {
-        let st = sync::lock(&self.state);
+        let st = self.enter();
         seq!(THREAD => QUEUE, "try_pop()");
         if !st.closed && st.items.is_empty() {
             seq!(fail QUEUE => THREAD, "Err(Empty)");
@@ -149,7 +180,7 @@ impl<T> MonitorQueue<T> {
     /// Takes the oldest item, waiting at most `timeout` for one.
     pub fn pop_timeout(&self, timeout: Duration) -> Result<T, PopError> {
         let deadline = Instant::now() + timeout;
-        let mut st = sync::lock(&self.state);
+        let mut st = self.enter();
         seq!(THREAD => QUEUE, "pop_timeout({timeout:?})");
         while !st.closed && st.items.is_empty() {
             let now = Instant::now();
@@ -157,6 +188,7 @@ impl<T> MonitorQueue<T> {
                 seq!(fail QUEUE => THREAD, "Err(Timeout)");
                 return Err(PopError::Timeout);
             }
+            self.counters.waits.fetch_add(1, Ordering::Relaxed);
             st = sync::wait_timeout(&self.not_empty, st, deadline - now);
         }
         self.dequeue(st)
@@ -197,8 +229,9 @@ impl<T> MonitorQueue<T> {
     /// assert!(!queue.pop_into(&mut group, 8));
     /// ```
     pub fn pop_into(&self, out: &mut Vec<T>, max: usize) -> bool {
-        let mut st = sync::lock(&self.state);
+        let mut st = self.enter();
         while !st.closed && st.items.is_empty() {
+            self.counters.waits.fetch_add(1, Ordering::Relaxed);
             st = sync::wait(&self.not_empty, st);
         }
         let n = st.items.len().min(max.max(1));
@@ -214,7 +247,7 @@ impl<T> MonitorQueue<T> {
 
     /// Takes every queued item at once, oldest first, and wakes every waiting pusher.
     pub fn drain(&self) -> Vec<T> {
-        let items: Vec<T> = sync::lock(&self.state).items.drain(..).collect();
+        let items: Vec<T> = self.enter().items.drain(..).collect();
         self.not_full.notify_all();
         items
     }
@@ -222,7 +255,7 @@ impl<T> MonitorQueue<T> {
     /// Closes the queue: pushes fail from now on, pops deliver what is queued and then report
     /// the close, and every thread waiting in a method wakes up.
     pub fn close(&self) {
-        let mut st = sync::lock(&self.state);
+        let mut st = self.enter();
         seq!(THREAD => QUEUE, "close(): notify_all on both conditions");
         st.closed = true;
         drop(st);
@@ -232,12 +265,12 @@ impl<T> MonitorQueue<T> {
 
     /// Whether [`close`](MonitorQueue::close) has been called.
     pub fn is_closed(&self) -> bool {
-        sync::lock(&self.state).closed
+        self.enter().closed
     }
 
     /// The number of queued items.
     pub fn len(&self) -> usize {
-        sync::lock(&self.state).items.len()
+        self.enter().items.len()
     }
 
     /// Whether no item is queued.
@@ -247,7 +280,38 @@ impl<T> MonitorQueue<T> {
 
     /// The most items the queue holds.
     pub fn capacity(&self) -> usize {
-        sync::lock(&self.state).capacity
+        self.enter().capacity
+    }
+
+    /// How the monitor lock has been used so far (this call not counted).
+    ///
+    /// ```
+    /// use concurrency::MonitorQueue;
+    ///
+    /// let queue = MonitorQueue::new(2);
+    /// queue.push("t=21.5").unwrap();
+    /// assert_eq!(queue.len(), 1); // a query enters the monitor as well
+    /// let stats = queue.stats();
+    /// assert_eq!((stats.entries, stats.contended, stats.waits), (2, 0, 0));
+    /// ```
+    pub fn stats(&self) -> MonitorStats {
+        let c = &self.counters;
+        MonitorStats {
+            entries: c.entries.load(Ordering::Relaxed),
+            contended: c.contended.load(Ordering::Relaxed),
+            waits: c.waits.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Enters the monitor: takes its lock, counting the entry and whether it had to wait for
+    /// another thread to leave.
+    fn enter(&self) -> MutexGuard<'_, State<T>> {
+        let (st, contended) = sync::lock_noting_contention(&self.state);
+        self.counters.entries.fetch_add(1, Ordering::Relaxed);
+        if contended {
+            self.counters.contended.fetch_add(1, Ordering::Relaxed);
+        }
+        st
     }
 }
 
@@ -256,11 +320,16 @@ const QUEUE: &str = "MonitorQueue";
 
 impl<T> fmt::Debug for MonitorQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let st = sync::lock(&self.state);
+        // Copied out first: the formatter writes to the caller's writer, which must not run
+        // under the monitor lock.
+        let (len, capacity, closed) = {
+            let st = sync::lock(&self.state);
+            (st.items.len(), st.capacity, st.closed)
+        };
         f.debug_struct("MonitorQueue")
-            .field("len", &st.items.len())
-            .field("capacity", &st.capacity)
-            .field("closed", &st.closed)
+            .field("len", &len)
+            .field("capacity", &capacity)
+            .field("closed", &closed)
             .finish()
     }
 }

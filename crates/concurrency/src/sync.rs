@@ -2,7 +2,11 @@
 //! the crate is compiled with `--cfg loom`, so that the loom models check the real code.
 
 #[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
+#[cfg(loom)]
 pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
 
@@ -12,6 +16,16 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Locks `mutex` as [`lock`] does, and says whether the lock was held by another thread at
+/// the moment of asking (the caller had to wait for it).
+pub(crate) fn lock_noting_contention<T>(mutex: &Mutex<T>) -> (MutexGuard<'_, T>, bool) {
+    match mutex.try_lock() {
+        Ok(guard) => (guard, false),
+        Err(std::sync::TryLockError::Poisoned(p)) => (p.into_inner(), false),
+        Err(std::sync::TryLockError::WouldBlock) => (lock(mutex), true),
+    }
 }
 
 /// Waits on `cv`, ignoring poisoning as [`lock`] does.

@@ -41,7 +41,9 @@ use wrapper_facade::SockDgram;
 use crate::error::FrameError;
 use crate::limits::BufferBudget;
 use crate::record::RecordBatch;
-use crate::server::{AceFraming, Framing, SyslogFraming, UDP_BUFFER, UdpIntake, note_buffered};
+use crate::server::{
+    AceFraming, Framing, SCRATCH, SyslogFraming, UDP_BUFFER, UdpIntake, note_buffered,
+};
 use crate::services::{AcceptorCounters, Format};
 use crate::store::Output;
 
@@ -512,13 +514,15 @@ enum Closing {
 }
 
 /// One client: the kernel receives into provided buffers; each chunk is framed and stored
-/// in the upcall, like the reactor's `Connection` does after its own reads.
+/// in the upcall, like the reactor's `Connection` does after its own reads. The records are
+/// decoded into the proactor thread's batch (`server::SCRATCH`, Thread-Specific Storage),
+/// which each upcall hands to the output and leaves empty, so a connection grows no batch of
+/// its own (`tests/alloc_per_record.rs` counts it).
 struct Connection<F> {
     stream: TcpStream,
     peer: String,
     framing: F,
     env: Env,
-    batch: RecordBatch,
     /// Bytes reserved from the budget for the unfinished frame.
     held: usize,
     last_progress: Instant,
@@ -537,7 +541,6 @@ impl<F: Framing> Connection<F> {
             peer,
             framing,
             env: env.clone(),
-            batch: RecordBatch::new(),
             held: 0,
             last_progress: Instant::now(),
             reading: None,
@@ -557,19 +560,26 @@ impl<F: Framing> Connection<F> {
     }
 
     /// Writes the batch and counts it, as the reactor's connection does; `unfinished` when
-    /// the connection closes with a partial frame that will never be completed.
-    fn flush(&mut self, rejected: u64, closing: Closing, unfinished: bool) {
-        let n = self.batch.len() as u64;
+    /// the connection closes with a partial frame that will never be completed. Leaves
+    /// `batch` (the thread's) empty.
+    fn flush(
+        &mut self,
+        batch: &mut RecordBatch,
+        rejected: u64,
+        closing: Closing,
+        unfinished: bool,
+    ) {
+        let n = batch.len() as u64;
         if n > 0 {
             // The proactor's connections wait for the store's answer (as they waited for the
             // write itself before the store became an active object), so that the backlog
             // they look at next includes this batch.
             let (tx, rx) = crossbeam_channel::bounded(1);
-            self.env.output.write_acknowledged(&self.batch, move |_| {
+            self.env.output.write_acknowledged(batch, move |_| {
                 let _ = tx.send(());
             });
             let _ = rx.recv();
-            self.batch.clear();
+            batch.clear();
         }
         let budget = &self.env.budget;
         self.env.output.count(|s| {
@@ -607,33 +617,12 @@ impl<F: Framing> Connection<F> {
         self.held = held;
         true
     }
-}
 
-impl<F> Drop for Connection<F> {
-    fn drop(&mut self) {
-        if self.held > 0 {
-            self.env.budget.shrink(std::mem::take(&mut self.held));
-            let budget = &self.env.budget;
-            self.env.output.count(|s| note_buffered(s, budget));
-        }
-    }
-}
-
-impl<F: Framing> CompletionHandler for Connection<F> {
-    fn on_open(&mut self, cx: &mut Initiator<'_>) {
-        self.receive(cx);
-        if !self.env.idle.is_zero() && cx.timeout(self.env.idle).is_err() {
-            cx.close();
-        }
-    }
-
-    fn on_received(&mut self, cx: &mut Initiator<'_>, op: OpId, data: &[u8]) {
+    /// A chunk received: framed into `batch` (the thread's), written, counted.
+    fn received(&mut self, cx: &mut Initiator<'_>, op: OpId, data: &[u8], batch: &mut RecordBatch) {
         let mut rejected = 0;
         let mut closing = Closing::No;
-        match self
-            .framing
-            .feed(data, &self.peer, &mut self.batch, &mut rejected)
-        {
+        match self.framing.feed(data, &self.peer, batch, &mut rejected) {
             Err(e) => {
                 tracing::warn!(peer = %self.peer, error = %e, "closing: the stream cannot be resynchronised");
                 rejected += 1;
@@ -657,11 +646,11 @@ impl<F: Framing> CompletionHandler for Connection<F> {
             }
             Ok(()) => {}
         }
-        if !self.batch.is_empty() || rejected > 0 {
+        if !batch.is_empty() || rejected > 0 {
             self.last_progress = Instant::now();
         }
         let unfinished = closing == Closing::OverBudget && self.framing.buffered() > 0;
-        self.flush(rejected, closing, unfinished);
+        self.flush(batch, rejected, closing, unfinished);
         if closing == Closing::No && !self.paused && self.env.output.backlogged() {
             // Stop receiving: what the client sends next waits in the kernel, and TCP slows
             // it down. Looked at again every BACKLOG_RECHECK.
@@ -673,6 +662,35 @@ impl<F: Framing> CompletionHandler for Connection<F> {
             }
         }
     }
+}
+
+impl<F> Drop for Connection<F> {
+    fn drop(&mut self) {
+        if self.held > 0 {
+            self.env.budget.shrink(std::mem::take(&mut self.held));
+            let budget = &self.env.budget;
+            self.env.output.count(|s| note_buffered(s, budget));
+        }
+    }
+}
+
+impl<F: Framing> CompletionHandler for Connection<F> {
+    fn on_open(&mut self, cx: &mut Initiator<'_>) {
+        self.receive(cx);
+        if !self.env.idle.is_zero() && cx.timeout(self.env.idle).is_err() {
+            cx.close();
+        }
+    }
+
+    fn on_received(&mut self, cx: &mut Initiator<'_>, op: OpId, data: &[u8]) {
+        SCRATCH.with(|batch| {
+            debug_assert!(
+                batch.is_empty(),
+                "an upcall leaves the thread's batch empty"
+            );
+            self.received(cx, op, data, batch);
+        });
+    }
 
     fn on_read(&mut self, cx: &mut Initiator<'_>, _: OpId, outcome: Outcome<usize>, _: Vec<u8>) {
         self.reading = None;
@@ -680,17 +698,18 @@ impl<F: Framing> CompletionHandler for Connection<F> {
             Outcome::Cancelled if self.paused => {}
             Outcome::Done(_) => {
                 // End of stream: a last record that needs no terminator.
-                let mut rejected = 0;
-                self.framing
-                    .finish(&self.peer, &mut self.batch, &mut rejected);
-                let unfinished = self.framing.buffered() > 0;
-                self.flush(rejected, Closing::No, unfinished);
+                SCRATCH.with(|batch| {
+                    let mut rejected = 0;
+                    self.framing.finish(&self.peer, batch, &mut rejected);
+                    let unfinished = self.framing.buffered() > 0;
+                    self.flush(batch, rejected, Closing::No, unfinished);
+                });
                 cx.close();
             }
             Outcome::Failed(e) => {
                 tracing::debug!(peer = %self.peer, error = %e, "receive failed");
                 let unfinished = self.framing.buffered() > 0;
-                self.flush(0, Closing::No, unfinished);
+                SCRATCH.with(|batch| self.flush(batch, 0, Closing::No, unfinished));
                 cx.close();
             }
             Outcome::Cancelled => cx.close(),

@@ -71,6 +71,36 @@ impl Inner {
 /// assert_eq!(stats.totals().records, 4);
 /// assert_eq!(stats.lock_acquisitions(), 4); // batch, record, host, totals
 /// ```
+///
+/// The liability "potential for misuse" (an implementation method called by a client, without
+/// the lock) cannot be written outside this module: the implementation methods belong to a
+/// private type reached only through the private lock. The interface method compiles:
+///
+/// ```
+/// use synchronization::Statistics;
+///
+/// let stats: Statistics = Statistics::default();
+/// stats.record_batch("sensor-1", &[40, 42]);
+/// ```
+///
+/// the implementation method behind it, reached through the component's lock, does not
+/// (the field is private):
+///
+/// ```compile_fail
+/// use synchronization::Statistics;
+///
+/// let stats: Statistics = Statistics::default();
+/// stats.state.write().record_batch("sensor-1", &[40, 42]);
+/// ```
+///
+/// nor does the implementation type itself, lock or no lock (the crate does not export it):
+///
+/// ```compile_fail
+/// use synchronization::Inner;
+///
+/// let mut unlocked = Inner::default();
+/// unlocked.record_batch("sensor-1", &[40, 42]);
+/// ```
 pub struct Statistics<L: LockStrategy = MutexLock> {
     state: Guarded<Inner, L>,
 }

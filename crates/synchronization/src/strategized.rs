@@ -28,6 +28,8 @@ pub trait LockStrategy {
     fn read<'a, T: 'a>(lock: &'a Self::Lock<T>) -> Self::ReadGuard<'a, T>;
     /// Takes the lock for writing.
     fn write<'a, T: 'a>(lock: &'a Self::Lock<T>) -> Self::WriteGuard<'a, T>;
+    /// Takes the lock for reading if that needs no wait now.
+    fn try_read<'a, T: 'a>(lock: &'a Self::Lock<T>) -> Option<Self::ReadGuard<'a, T>>;
     /// Takes the lock for writing if it is free now.
     fn try_write<'a, T: 'a>(lock: &'a Self::Lock<T>) -> Option<Self::WriteGuard<'a, T>>;
     /// Exclusive access through an exclusive reference: no locking needed.
@@ -60,6 +62,9 @@ impl LockStrategy for NullLock {
     fn write<'a, T: 'a>(lock: &'a RefCell<T>) -> RefMut<'a, T> {
         lock.borrow_mut()
     }
+    fn try_read<'a, T: 'a>(lock: &'a RefCell<T>) -> Option<Ref<'a, T>> {
+        lock.try_borrow().ok()
+    }
     fn try_write<'a, T: 'a>(lock: &'a RefCell<T>) -> Option<RefMut<'a, T>> {
         lock.try_borrow_mut().ok()
     }
@@ -90,6 +95,11 @@ impl LockStrategy for MutexLock {
     }
     fn write<'a, T: 'a>(lock: &'a parking_lot::Mutex<T>) -> parking_lot::MutexGuard<'a, T> {
         lock.lock()
+    }
+    fn try_read<'a, T: 'a>(
+        lock: &'a parking_lot::Mutex<T>,
+    ) -> Option<parking_lot::MutexGuard<'a, T>> {
+        lock.try_lock()
     }
     fn try_write<'a, T: 'a>(
         lock: &'a parking_lot::Mutex<T>,
@@ -123,6 +133,11 @@ impl LockStrategy for ReadWriteLock {
     }
     fn write<'a, T: 'a>(lock: &'a parking_lot::RwLock<T>) -> parking_lot::RwLockWriteGuard<'a, T> {
         lock.write()
+    }
+    fn try_read<'a, T: 'a>(
+        lock: &'a parking_lot::RwLock<T>,
+    ) -> Option<parking_lot::RwLockReadGuard<'a, T>> {
+        lock.try_read()
     }
     fn try_write<'a, T: 'a>(
         lock: &'a parking_lot::RwLock<T>,
@@ -175,6 +190,11 @@ impl<L: LockStrategy> LockStrategy for Counting<L> {
     fn write<'a, T: 'a>(lock: &'a Self::Lock<T>) -> Self::WriteGuard<'a, T> {
         lock.acquisitions.fetch_add(1, Ordering::Relaxed);
         L::write(&lock.lock)
+    }
+    fn try_read<'a, T: 'a>(lock: &'a Self::Lock<T>) -> Option<Self::ReadGuard<'a, T>> {
+        let guard = L::try_read(&lock.lock)?;
+        lock.acquisitions.fetch_add(1, Ordering::Relaxed);
+        Some(guard)
     }
     fn try_write<'a, T: 'a>(lock: &'a Self::Lock<T>) -> Option<Self::WriteGuard<'a, T>> {
         let guard = L::try_write(&lock.lock)?;
@@ -253,6 +273,13 @@ impl<T, L: LockStrategy> Guarded<T, L> {
         L::write(&self.lock)
     }
 
+    /// Shared access if it needs no wait now; `None` if the lock is held for writing, or (under
+    /// a strategy whose readers exclude each other, [`MutexLock`]) held at all: by another
+    /// thread, or by this one, where `read` would then deadlock.
+    pub fn try_read(&self) -> Option<L::ReadGuard<'_, T>> {
+        L::try_read(&self.lock)
+    }
+
     /// Exclusive access if the lock is free now; `None` if it is held (by another thread, or
     /// by this one: where `write` would then deadlock or panic).
     pub fn try_write(&self) -> Option<L::WriteGuard<'_, T>> {
@@ -281,7 +308,7 @@ impl<T, L: LockStrategy> Guarded<T, L> {
 }
 
 impl<T, L: LockStrategy> Guarded<T, Counting<L>> {
-    /// How many times the lock has been taken (reads, writes and successful `try_write`s).
+    /// How many times the lock has been taken (reads, writes and successful tries).
     pub fn acquisitions(&self) -> u64 {
         self.lock.acquisitions.load(Ordering::Relaxed)
     }

@@ -208,3 +208,62 @@ fn a_group_pop_takes_what_queued_up_in_order_and_wakes_every_waiting_pusher() {
 fn a_queue_of_capacity_zero_is_refused() {
     let _ = MonitorQueue::<u8>::new(0);
 }
+
+/// The liability "limited scalability", counted: every call of every thread is one entry into
+/// the one monitor lock, queries included, however many threads call; a queue per pair of
+/// threads splits the same calls over as many locks. (That two entries never overlap, and
+/// that a query does wait for another, is the loom model
+/// `loom_limited_scalability_two_queries_that_change_nothing_still_wait_for_each_other`.)
+#[test]
+fn limited_scalability_every_call_of_every_thread_is_one_entry_into_the_one_lock() {
+    const THREADS: u64 = 4;
+    const CALLS: u64 = 1_000;
+    let calls = |q: &MonitorQueue<u64>| {
+        for i in 0..CALLS {
+            let _ = q.try_push(i);
+            let _ = q.len();
+            let _ = q.try_pop();
+        }
+    };
+    let shared = MonitorQueue::new(8);
+    let own: Vec<MonitorQueue<u64>> = (0..THREADS).map(|_| MonitorQueue::new(8)).collect();
+    thread::scope(|s| {
+        for q in &own {
+            let shared = &shared;
+            s.spawn(move || {
+                calls(shared);
+                calls(q);
+            });
+        }
+    });
+    let stats = shared.stats();
+    assert_eq!(stats.entries, THREADS * CALLS * 3, "one lock for all");
+    assert!(stats.contended <= stats.entries);
+    assert_eq!(stats.waits, 0, "no call here waits on a condition");
+    for q in &own {
+        let mine = q.stats();
+        assert_eq!(mine.entries, CALLS * 3);
+        assert_eq!(mine.contended, 0, "a queue of one's own is never contended");
+    }
+}
+
+#[test]
+fn the_stats_count_entries_and_sleeps_on_a_condition_and_debug_reads_without_formatting_under_the_lock()
+ {
+    let q = MonitorQueue::<u8>::new(1);
+    assert_eq!(q.pop_timeout(Duration::ZERO), Err(PopError::Timeout));
+    assert_eq!(q.stats().waits, 0, "a zero timeout never sleeps");
+    assert_eq!(
+        q.pop_timeout(Duration::from_millis(1)),
+        Err(PopError::Timeout)
+    );
+    let stats = q.stats();
+    assert_eq!((stats.entries, stats.contended), (2, 0));
+    // At least the one sleep on `not_empty` (a spurious wake-up would add one).
+    assert!(stats.waits >= 1, "{stats:?}");
+    assert_eq!(
+        format!("{q:?}"),
+        "MonitorQueue { len: 0, capacity: 1, closed: false }"
+    );
+    assert_eq!(q.stats().entries, 2, "neither stats nor Debug counts");
+}

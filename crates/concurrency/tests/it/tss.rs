@@ -111,3 +111,101 @@ fn a_reentrant_access_to_the_same_instance_panics_and_another_instance_is_fine()
     // The object survived the panic and is usable again.
     assert_eq!(outer.get(), 1);
 }
+
+/// Portability: the pattern needs nothing of the thread but the platform's thread-local
+/// storage. The same proxy serves a thread made by `pthread_create` directly (through the
+/// wrapper facade's `RawThread`, so std never heard of it) as it serves std's threads: the
+/// thread gets its own object, and the object is dropped when that thread exits, before the
+/// join returns.
+#[test]
+fn portability_a_thread_std_did_not_create_gets_its_own_object_dropped_at_its_exit() {
+    use wrapper_facade::thread::RawThread;
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let batches = {
+        let dropped = dropped.clone();
+        Arc::new(ThreadSpecific::new(move || Batch {
+            records: Vec::new(),
+            dropped: dropped.clone(),
+        }))
+    };
+    batches.with(|b| b.records.push(1)); // the main thread's object
+    let (tx, rx) = std::sync::mpsc::channel();
+    let raw = {
+        let batches = batches.clone();
+        RawThread::spawn("tss-raw", move || {
+            for r in 0..5 {
+                batches.with(|b| b.records.push(r));
+            }
+            tx.send(batches.with(|b| b.records.len())).unwrap();
+        })
+        .expect("pthread_create")
+    };
+    assert_eq!(rx.recv().unwrap(), 5, "the raw thread's own object");
+    assert!(raw.join().expect("pthread_join").is_ok());
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        1,
+        "dropped at the raw thread's exit"
+    );
+    assert_eq!(
+        batches.with(|b| b.records.clone()),
+        [1],
+        "main's is untouched"
+    );
+}
+
+/// The gateway's "current batch", reached from anywhere: a logically global object.
+static PENDING: std::sync::LazyLock<ThreadSpecific<Vec<String>>> =
+    std::sync::LazyLock::new(|| ThreadSpecific::new(Vec::new));
+
+/// Notes a reading for the next uplink. Nothing in the signature says it keeps anything.
+fn note(reading: &str) {
+    PENDING.with(|p| p.push(reading.to_owned()));
+}
+
+/// Sends what is pending and says how many went. Nothing in the signature says what it sends.
+fn flush() -> usize {
+    PENDING.with(|p| std::mem::take(p).len())
+}
+
+/// The liability "encourages the use of (thread-specific) global objects": two functions that
+/// take and share no argument are coupled through a static access point; calling one changes
+/// what the other does, and neither signature shows it.
+#[test]
+fn encourages_global_objects_two_functions_are_coupled_through_a_static_neither_signature_shows() {
+    thread::spawn(|| {
+        assert_eq!(flush(), 0);
+        note("t=21.5");
+        note("t=21.7");
+        assert_eq!(flush(), 2, "flush sent what note left in the global batch");
+        assert_eq!(flush(), 0);
+    })
+    .join()
+    .unwrap();
+}
+
+/// The liability "obscures the structure of the system": the same call, with the same (no)
+/// arguments, at the same moment, answers differently on each thread, because what it reaches
+/// depends on who calls it. logd lives with it by keeping an invariant: each upcall leaves its
+/// thread's batch (`server::SCRATCH`) empty, checked by a `debug_assert!` at the next one.
+#[test]
+fn obscures_the_structure_the_same_call_answers_differently_on_each_thread() {
+    let noted_before = Barrier::new(2);
+    let answers: Vec<usize> = thread::scope(|s| {
+        let workers: Vec<_> = [3, 0]
+            .into_iter()
+            .map(|n| {
+                let noted_before = &noted_before;
+                s.spawn(move || {
+                    for i in 0..n {
+                        note(&format!("reading {i}"));
+                    }
+                    noted_before.wait(); // both threads now make the very same call
+                    flush()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    assert_eq!(answers, [3, 0]);
+}

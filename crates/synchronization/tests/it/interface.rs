@@ -178,3 +178,59 @@ fn two_components_calling_each_others_interface_can_still_deadlock() {
     // Either call alone, with no lock held, goes through.
     assert!(a.try_write().is_some() && b.try_write().is_some());
 }
+
+/// The `fn` names declared in the block that starts with `header` in `source` (up to the
+/// brace that closes it), with whether each is `pub`.
+fn methods_of(source: &str, header: &str) -> Vec<(String, bool)> {
+    let start = source.find(header).expect("the impl block") + header.len();
+    let mut depth = 1;
+    let body = source[start..]
+        .char_indices()
+        .find_map(|(i, c)| {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                _ => {}
+            }
+            (depth == 0).then(|| &source[start..start + i])
+        })
+        .expect("the block closes");
+    body.lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            let (public, rest) = match l.strip_prefix("pub fn ") {
+                Some(rest) => (true, rest),
+                None => (false, l.strip_prefix("fn ")?),
+            };
+            Some((rest.split(['(', '<']).next()?.to_owned(), public))
+        })
+        .collect()
+}
+
+/// The liability "additional indirection and extra methods": every operation the component
+/// also performs from inside (an intra-component call) is written twice, as a public interface
+/// method that locks and a private implementation method that assumes the lock. Read from the
+/// component's source: each implementation method is private and has an interface method of
+/// its name; the queries, never called from inside, are written once.
+#[test]
+fn additional_indirection_each_inner_operation_is_written_twice_interface_and_implementation() {
+    let source = include_str!("../../src/interface.rs");
+    let implementation = methods_of(source, "impl Inner {");
+    let interface = methods_of(source, "impl<L: LockStrategy> Statistics<L> {");
+    let names = |v: &[(String, bool)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&implementation), ["record", "record_batch", "forget"]);
+    assert!(implementation.iter().all(|(_, public)| !public));
+    for (name, _) in &implementation {
+        assert!(
+            interface.contains(&(name.clone(), true)),
+            "`{name}` has no interface method"
+        );
+    }
+    let written_once: Vec<String> = names(&interface)
+        .into_iter()
+        .filter(|n| !names(&implementation).contains(n))
+        .collect();
+    assert_eq!(written_once, ["host", "totals", "hosts"]);
+    // What the indirection buys: a batch (the implementation calling itself per record) takes
+    // the lock once (`a_batch_is_counted_under_one_lock_acquisition`).
+}

@@ -113,3 +113,34 @@ fn guarded_debug_names_the_strategy_without_locking() {
     let _held = g.write();
     assert_eq!(format!("{g:?}"), "Guarded { strategy: \"mutex\", .. }");
 }
+
+/// A gateway's report, written and tested under the readers/writer lock: while it reads the
+/// buffer for the sum, a helper it calls reads it again for the count (a nested read).
+/// It probes with `try_read` where the real code would call `read`: on one thread, a lock that
+/// would make the nested read wait can only be held by this very call chain.
+fn mean_with_nested_read<L: LockStrategy>(buffer: &Guarded<Vec<u32>, L>) -> Option<u32> {
+    let readings = buffer.read();
+    let sum: u32 = readings.iter().sum();
+    let count = buffer.try_read()?.len() as u32; // the helper's own read
+    Some(sum / count)
+}
+
+/// The liability "over-engineering": the lock is the user's choice, and the flexibility lets a
+/// wrong one in. The report above is right under the strategies it was written for (readers
+/// share), compiles unchanged under `MutexLock`, and there self-deadlocks (readers exclude each
+/// other). The compiler catches only the other wrong choice, a null lock shared between
+/// threads (the `compile_fail` doctest on `Guarded`).
+#[test]
+fn over_engineering_a_wrongly_chosen_strategy_compiles_and_self_deadlocks() {
+    fn report_under<L: LockStrategy>() -> Option<u32> {
+        mean_with_nested_read(&Guarded::<_, L>::new(vec![20, 22, 24]))
+    }
+    assert_eq!(report_under::<ReadWriteLock>(), Some(22));
+    assert_eq!(report_under::<NullLock>(), Some(22));
+    assert_eq!(
+        report_under::<MutexLock>(),
+        None,
+        "the nested read would wait for itself"
+    );
+    assert_eq!(report_under::<Counting<MutexLock>>(), None);
+}
