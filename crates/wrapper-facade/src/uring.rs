@@ -810,12 +810,12 @@ impl BufRing {
     fn push(&self, bid: u16) {
         let tail = self.tail.get();
         let index = usize::from(tail & (self.count - 1));
-        // SAFETY: `index < count`, inside the entries allocation. At most `count` buffers are
-        // ever in the ring (a buffer is pushed once at the start, then once per time the kernel
-        // reported it), so the slot at the tail is one the kernel has consumed (or never seen)
-        // and does not read until the tail is published past it. Fields are written through
-        // raw pointers, never through a reference the kernel could alias; `resv` (the tail, in
-        // entry 0) is not touched here.
+        // At most `count` buffers are ever in the ring: a buffer is pushed once at the start,
+        // then once per time the kernel reported it (and a lent one only when given back).
+        // SAFETY: `index < count`, inside the entries allocation; the slot at the tail is one
+        // the kernel consumed (or never saw) and reads only once the tail is published past it.
+        // Fields are written through raw pointers, never a reference the kernel could alias;
+        // `resv` (the tail, in entry 0) is not touched here.
         unsafe {
             let entry = self.entries.as_ptr().add(index);
             (&raw mut (*entry).addr)
