@@ -100,6 +100,7 @@ fn bench(args: BenchArgs) -> ExitCode {
             Ok(t) => t,
             Err(e) => return fail(EXIT_USAGE, ErrorChain(&e)),
         },
+        write_bytes: 0,
     };
     // The progress line: rewritten in place on a terminal; into a pipe or file, a line a
     // second and the last one.
