@@ -853,6 +853,9 @@ impl<C: Unbuffered> TlsSession<C> {
             ));
         }
         let mut filled = self.take_plain(buf);
+        // A socket read shorter than the room it had drained the socket (the contract's
+        // short read): no read that would only answer `WouldBlock` follows it.
+        let mut drained = false;
         loop {
             if filled == buf.len() || (self.ended && self.plain_at == self.plain.len()) {
                 return Ok(filled);
@@ -892,9 +895,9 @@ impl<C: Unbuffered> TlsSession<C> {
                     // (rsyslog closes so); a frame cut off is counted by the framer.
                     self.ended = true;
                 }
-                Turn::NeedData => match self.read_socket() {
+                Turn::NeedData => match self.read_socket(drained) {
                     Ok(0) => self.eof = true,
-                    Ok(_) => {}
+                    Ok(_) => drained = !self.big,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         if let Err(e) = self.send_pending() {
                             return self.stop(filled, e);
@@ -1080,8 +1083,12 @@ impl<C: Unbuffered> TlsSession<C> {
     }
 
     /// Reads the socket after the ciphertext held (made room for first); `Ok(0)`: end of
-    /// stream.
-    fn read_socket(&mut self) -> io::Result<usize> {
+    /// stream. `drained`: the last read was short, so the socket is not read again (the
+    /// answer is `WouldBlock`).
+    fn read_socket(&mut self, drained: bool) -> io::Result<usize> {
+        if drained {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         if self.end == self.incoming.len() && self.start > 0 {
             self.incoming.copy_within(self.start..self.end, 0);
             (self.start, self.end) = (0, self.end - self.start);

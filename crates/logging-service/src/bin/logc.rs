@@ -265,6 +265,7 @@ fn query(args: QueryArgs) -> ExitCode {
         ca: args.tls_ca.clone(),
         cert: args.tls_cert.clone(),
         key: args.tls_key.clone(),
+        ..ClickHouseTls::default()
     };
     let http = match Http::new(&args.clickhouse, Duration::from_secs(60), &tls) {
         Ok(h) => h,
