@@ -1114,9 +1114,14 @@ impl<C: Unbuffered> TlsSession<C> {
     }
 
     /// Sends the alert rustls queued with an error (best effort: the session ends anyway).
+    /// A turn hands over what rustls queued before it looks at the ciphertext held, so the
+    /// turns stop once nothing is queued: the record that failed is not processed again.
     fn flush_alert(&mut self) {
         let mut none: [u8; 0] = [];
         for _ in 0..4 {
+            if !self.conn.common().wants_write() {
+                break;
+            }
             if !matches!(
                 self.turn(&mut none, &mut 0, Writing::Nothing),
                 Turn::More | Turn::Transmit
@@ -1186,4 +1191,177 @@ pub(crate) fn listener_args(args: &[String]) -> Vec<String> {
         }
     }
     rest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{CertificateParams, KeyPair};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+
+    /// The server's side in these tests: counts what the session tells it.
+    #[derive(Default)]
+    struct Counting {
+        established: u32,
+        failures: Vec<(bool, String)>,
+    }
+
+    impl Side for Counting {
+        fn established(&mut self, _: &rustls::CommonState) -> io::Result<()> {
+            self.established += 1;
+            Ok(())
+        }
+
+        fn fail(&mut self, handshaking: bool, failure: Failure) -> io::Error {
+            let e = match failure {
+                Failure::Closed => io::Error::other("closed"),
+                Failure::Io(e) => e,
+                Failure::Tls(e) => io::Error::new(io::ErrorKind::InvalidData, e),
+            };
+            self.failures.push((handshaking, e.to_string()));
+            e
+        }
+    }
+
+    /// A server session (blocking socket: each read waits for data) and a rustls client over
+    /// loopback, the client on a thread of its own running `client` (which returns what it
+    /// read).
+    fn pair(
+        client: impl FnOnce(
+            rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
+        ) -> Vec<u8>
+        + Send
+        + 'static,
+    ) -> (
+        TlsSession<rustls::server::UnbufferedServerConnection>,
+        std::thread::JoinHandle<Vec<u8>>,
+    ) {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["logd.test".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let der = CertificateDer::from(cert.der().to_vec());
+        let server = rustls::ServerConfig::builder_with_provider(crate::tls::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![der.clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            )
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(der).unwrap();
+        let client_cfg = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let thread = std::thread::spawn(move || {
+            let conn = rustls::ClientConnection::new(
+                Arc::new(client_cfg),
+                ServerName::try_from("logd.test").unwrap(),
+            )
+            .unwrap();
+            let sock = std::net::TcpStream::connect(addr).unwrap();
+            client(rustls::StreamOwned::new(conn, sock))
+        });
+        let (sock, _) = listener.accept().unwrap();
+        let sock = TcpStream::from(std::os::fd::OwnedFd::from(sock));
+        let conn = rustls::server::UnbufferedServerConnection::new(Arc::new(server)).unwrap();
+        (TlsSession::new(sock, conn), thread)
+    }
+
+    /// Reads until the end of the stream with a small buffer.
+    fn read_to_end(
+        s: &mut TlsSession<rustls::server::UnbufferedServerConnection>,
+        side: &mut Counting,
+        chunk: usize,
+    ) -> io::Result<Vec<u8>> {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; chunk];
+        loop {
+            match s.read(side, &mut buf) {
+                Ok(0) => return Ok(got),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    #[test]
+    fn records_larger_than_the_readers_buffer_arrive_whole_and_in_order() {
+        let payload: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+        let sent = payload.clone();
+        let (mut s, client) = pair(move |mut tls| {
+            // One write: three TLS records (16 KiB, 16 KiB, the rest), then close_notify.
+            tls.write_all(&sent).unwrap();
+            tls.conn.send_close_notify();
+            tls.flush().unwrap();
+            Vec::new()
+        });
+        let mut side = Counting::default();
+        let got = read_to_end(&mut s, &mut side, 1000).unwrap();
+        client.join().unwrap();
+        assert_eq!(got.len(), payload.len());
+        assert!(got == payload, "the bytes arrive in order");
+        assert_eq!(side.established, 1);
+        assert!(side.failures.is_empty(), "{:?}", side.failures);
+        assert!(s.ended() && s.established());
+        // The end stays the end.
+        assert_eq!(s.read(&mut side, &mut [0u8; 16]).unwrap(), 0);
+    }
+
+    #[test]
+    fn an_error_after_plaintext_is_kept_for_the_next_read() {
+        let (mut s, client) = pair(|mut tls| {
+            tls.write_all(b"a record before the garbage").unwrap();
+            tls.flush().unwrap();
+            // Then bytes that are no TLS record, on the socket itself.
+            tls.sock.write_all(&[0x17, 0x03, 0x03, 0x00, 0x20]).unwrap();
+            tls.sock.write_all(&[0xAA; 32]).unwrap();
+            let mut rest = Vec::new();
+            let _ = tls.sock.read_to_end(&mut rest);
+            rest
+        });
+        let mut side = Counting::default();
+        let mut buf = [0u8; 4096];
+        let mut got = Vec::new();
+        let err = loop {
+            match s.read(&mut side, &mut buf) {
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => break e,
+            }
+        };
+        drop(s);
+        let from_server = client.join().unwrap();
+        assert_eq!(got, b"a record before the garbage");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        assert_eq!(side.failures.len(), 1);
+        assert!(!side.failures[0].0, "after the handshake");
+        // What the client read after its garbage ends with the server's alert: one record
+        // (its type hidden under TLS 1.3) of a two-byte alert, its type byte and the tag.
+        let alert = [0x17, 0x03, 0x03, 0x00, 2 + 1 + 16];
+        let at = from_server.len().saturating_sub(5 + 19);
+        assert_eq!(from_server.get(at..at + 5), Some(&alert[..]));
+    }
+
+    #[test]
+    fn a_client_that_closes_during_the_handshake_is_a_failure_of_the_handshake() {
+        let (mut s, client) = pair(|tls| {
+            drop(tls);
+            Vec::new()
+        });
+        let mut side = Counting::default();
+        let err = read_to_end(&mut s, &mut side, 1000).unwrap_err();
+        client.join().unwrap();
+        assert_eq!(err.to_string(), "closed");
+        assert_eq!(side.failures, [(true, "closed".to_string())]);
+        assert_eq!(side.established, 0);
+    }
 }
