@@ -642,8 +642,8 @@ impl TlsStream {
     }
 }
 
-/// Where a session's handshake went wrong, for its [`Side`] to log, count and turn into the
-/// error the read returns.
+/// What went wrong in a session, for its [`Side`] to log, count and turn into the error the
+/// read or write returns.
 #[derive(Debug)]
 pub(crate) enum Failure {
     /// The peer closed the socket before the handshake finished.
@@ -928,6 +928,12 @@ impl<C: Unbuffered> TlsSession<C> {
     /// finished and while earlier ciphertext waits for the socket, so that the caller's
     /// buffer, not the session's, holds what cannot go yet.
     pub(crate) fn write(&mut self, side: &mut impl Side, buf: &[u8]) -> io::Result<usize> {
+        if self.broken {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the TLS session failed",
+            ));
+        }
         if !self.established || !self.send_pending()? {
             return Err(io::ErrorKind::WouldBlock.into());
         }
@@ -1009,7 +1015,7 @@ impl<C: Unbuffered> TlsSession<C> {
                 turn
             }
             Ok(S::EncodeTlsData(mut data)) => {
-                match append(&mut self.outgoing, |out| match data.encode(out) {
+                match append(&mut self.outgoing, 4096, |out| match data.encode(out) {
                     Ok(n) => Ok(n),
                     Err(rustls::unbuffered::EncodeError::InsufficientSize(s)) => {
                         Err(Some(s.required_size))
@@ -1030,7 +1036,10 @@ impl<C: Unbuffered> TlsSession<C> {
             Ok(S::BlockedHandshake) => Turn::NeedData,
             Ok(S::WriteTraffic(mut traffic)) => match writing {
                 Writing::Records(plain) => {
-                    match append(&mut self.outgoing, |out| {
+                    // Room for the records' headers and tags too (22 bytes each under TLS
+                    // 1.3, 29 under 1.2's AES-GCM), so that one try does.
+                    let room = plain.len() + (plain.len() / (16 << 10) + 1) * 64;
+                    match append(&mut self.outgoing, room, |out| {
                         match traffic.encrypt(plain, out) {
                             Ok(n) => Ok(n),
                             Err(rustls::unbuffered::EncryptError::InsufficientSize(s)) => {
@@ -1044,7 +1053,7 @@ impl<C: Unbuffered> TlsSession<C> {
                     }
                 }
                 Writing::CloseNotify => {
-                    let _ = append(&mut self.outgoing, |out| {
+                    let _ = append(&mut self.outgoing, 64, |out| {
                         traffic.queue_close_notify(out).map_err(|e| match e {
                             rustls::unbuffered::EncryptError::InsufficientSize(s) => {
                                 Some(s.required_size)
@@ -1155,14 +1164,14 @@ impl<C: Unbuffered> TlsSession<C> {
     }
 }
 
-/// Runs `f` on free space at the end of `out`, grown as `f` asks (`Err(Some(size))`),
-/// keeping what it wrote; `Err(())` when it failed otherwise.
+/// Runs `f` on `room` bytes of free space at the end of `out`, more if `f` asks
+/// (`Err(Some(size))`), keeping what it wrote; `Err(())` when it failed otherwise.
 fn append(
     out: &mut Vec<u8>,
+    mut room: usize,
     mut f: impl FnMut(&mut [u8]) -> Result<usize, Option<usize>>,
 ) -> Result<(), ()> {
     let len = out.len();
-    let mut room = 4096;
     for _ in 0..2 {
         out.resize(len + room, 0);
         match f(&mut out[len..]) {

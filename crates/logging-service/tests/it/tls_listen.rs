@@ -557,3 +557,28 @@ fn a_tls_port_without_certificates_and_limits_on_the_proactor_are_refused() {
     let err = cfg.validate().unwrap_err().to_string();
     assert!(err.contains("not on the proactor's"), "{err}");
 }
+
+/// The bench client gathering records into 16 KiB writes (one TLS record each, as rsyslog's
+/// `omfwd` sends with a backlog) over 3 connections, the last write of each short: every
+/// record is stored once.
+#[test]
+fn records_gathered_into_16_kib_tls_records_are_each_stored_once() {
+    use logging_service::client::{self, BenchConfig, ClientTls, Format, Transport};
+    let pki = Pki::new("tls-listen-gathered");
+    let server = tls_server("tls-gathered", &pki, ClientAuth::None, &[], |_| {});
+    let cfg = BenchConfig {
+        count: 10_007,
+        rate: 0,
+        conns: 3,
+        format: Format::Rfc5424,
+        transport: Transport::Tcp,
+        size: 64,
+        tls: Some(ClientTls::new(&pki.path("ca.pem"), "logd.test", None).unwrap()),
+        write_bytes: 16 << 10,
+    };
+    let report = client::bench(server.at.syslog_tls.unwrap(), &cfg, |_| {}).unwrap();
+    assert_eq!((report.sent, report.errors), (10_007, 0));
+    let (stats, stored) = server.stop();
+    assert_eq!((stats.syslog, stats.rejected), (10_007, 0));
+    assert_eq!(crate::support::count_lines(&stored), 10_007);
+}
