@@ -5,13 +5,26 @@
 //! record was stored). Also TLS handshakes per second (a new connection, a full handshake with
 //! an ECDSA P-256 certificate, close_notify), one client thread.
 //!
-//! Where `rsyslogd` and its OpenSSL stream driver are installed, rsyslog (imtcp with
-//! `StreamDriver.Name="ossl"`, anonymous clients, omfile) is loaded the same way over TLS in
-//! each round, and a run against it ends when its file holds every record.
+//! The client writes in two ways, each measured: one write per record (over TLS, one TLS
+//! record of about 100 bytes per record), and records gathered into writes of up to 16 KiB
+//! (over TLS, one TLS record per write), as rsyslog's `omfwd` sends when it has a backlog (it
+//! gathers frames in a 16 KiB send buffer, written when full and at the end of each batch).
+//! Cleartext and TLS get the same writes in each pairing.
 //!
-//! Prints per-round figures and the medians of the per-round ratios (TLS over cleartext).
-//! Run: `cargo bench -p logging-service --bench tls_ingest` (`TLS_BENCH_ROUNDS`,
-//! `TLS_BENCH_RECORDS` override the defaults 5 and 200,000).
+//! logd's own CPU time per record (its threads, named `logd-*`, read from
+//! `/proc/self/task/*/schedstat`) is measured for each run beside the rate: what an operator
+//! pays for TLS, whatever the client costs.
+//!
+//! Where `rsyslogd` and its OpenSSL stream driver are installed (and `POSA_HIDE_PEERS` is not
+//! set), rsyslog (imtcp with `StreamDriver.Name="ossl"`, anonymous clients, omfile) is loaded
+//! the same way over TLS in each round, and a run against it ends when its file holds every
+//! record.
+//!
+//! Prints per-round figures and the medians (with their range) of the per-round ratios.
+//! Run: `cargo bench -p logging-service --bench tls_ingest`; `TLS_BENCH_ROUNDS` (5),
+//! `TLS_BENCH_RECORDS` (200,000), `TLS_BENCH_CONNS` (`1,16`), `TLS_BENCH_WRITES` (bytes per
+//! write, `0,16384`; 0: one record per write) and `TLS_BENCH_ONLY` (`tls` or `cleartext`: that
+//! side alone and no handshakes, for a profile) override the defaults.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -30,15 +43,65 @@ fn env(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+fn env_list(name: &str, default: &[usize]) -> Vec<usize> {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.split(',').map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| default.to_vec())
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// `median (min-max)` of per-round ratios.
+fn spread(v: &[f64]) -> String {
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{:.2} ({min:.2}-{max:.2})", median(v))
+}
+
+/// CPU time of logd's threads (named `logd-*`) so far: the first field of each thread's
+/// `schedstat` (nanoseconds on a CPU).
+fn logd_cpu() -> Duration {
+    let mut ns = 0u64;
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let p = task.path();
+        let name = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+        if !name.starts_with("logd-") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(p.join("schedstat")).unwrap_or_default();
+        ns += stat
+            .split_whitespace()
+            .next()
+            .and_then(|x| x.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Duration::from_nanos(ns)
+}
+
+/// What one kind of run measured over the rounds.
+#[derive(Default)]
+struct Series {
+    rate: Vec<f64>,
+    /// logd's CPU per record, microseconds.
+    cpu: Vec<f64>,
 }
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is taken.
     let rounds = env("TLS_BENCH_ROUNDS", 5) as usize;
     let count = env("TLS_BENCH_RECORDS", 200_000);
+    let conns_list = env_list("TLS_BENCH_CONNS", &[1, 16]);
+    let writes_list = env_list("TLS_BENCH_WRITES", &[0, 16384]);
+    let only = std::env::var("TLS_BENCH_ONLY").unwrap_or_default();
     let dir = std::env::temp_dir().join(format!("logd-tls-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -78,72 +141,127 @@ fn main() {
     let tls_at = logd.listening().syslog_tls.unwrap();
     let tls = ClientTls::new(&dir.join("ca.pem"), "logd.bench", None).unwrap();
 
-    let rsyslog = Rsyslog::start(&dir);
-    let run = |addr: SocketAddr, conns: usize, tls: Option<ClientTls>| -> f64 {
-        let cfg = BenchConfig {
-            count,
-            rate: 0,
-            conns,
-            format: Format::Rfc5424,
-            transport: Transport::Tcp,
-            size: 64,
-            tls,
-        };
-        let r = client::bench(addr, &cfg, |_| {}).expect("the bench runs");
+    let rsyslog = (only.is_empty()).then(|| Rsyslog::start(&dir)).flatten();
+    let config = |conns: usize, write_bytes: usize, tls: Option<ClientTls>| BenchConfig {
+        count,
+        rate: 0,
+        conns,
+        format: Format::Rfc5424,
+        transport: Transport::Tcp,
+        size: 64,
+        tls,
+        write_bytes,
+    };
+    // Records per second, and logd's CPU per record in microseconds.
+    let run = |addr: SocketAddr, cfg: &BenchConfig, s: &mut Series| {
+        let cpu = logd_cpu();
+        let r = client::bench(addr, cfg, |_| {}).expect("the bench runs");
         assert_eq!(r.errors, 0);
-        r.rate()
+        let cpu = logd_cpu().saturating_sub(cpu);
+        s.rate.push(r.rate());
+        s.cpu.push(cpu.as_secs_f64() * 1e6 / r.sent as f64);
     };
     println!("tls_ingest: {count} records per run, {rounds} rounds");
-    for conns in [1usize, 16] {
-        let (mut ratios, mut clear, mut over_tls) = (Vec::new(), Vec::new(), Vec::new());
-        let mut vs_rsyslog = Vec::new();
-        for round in 0..rounds {
-            let (c, t) = if round % 2 == 0 {
-                let c = run(plain, conns, None);
-                (c, run(tls_at, conns, Some(tls.clone())))
+    let mut summary = Vec::new();
+    for &conns in &conns_list {
+        for &write_bytes in &writes_list {
+            let writes = if write_bytes == 0 {
+                "one record per write".to_string()
             } else {
-                let t = run(tls_at, conns, Some(tls.clone()));
-                (run(plain, conns, None), t)
+                format!("{write_bytes}-byte writes")
             };
-            println!(
-                "  {conns:>2} conn(s), round {round}: cleartext {c:.0}/s, TLS {t:.0}/s, TLS/cleartext {:.2}",
-                t / c
+            let (mut clear, mut over_tls, mut rs) =
+                (Series::default(), Series::default(), Vec::new());
+            let (plain_cfg, tls_cfg) = (
+                config(conns, write_bytes, None),
+                config(conns, write_bytes, Some(tls.clone())),
             );
-            ratios.push(t / c);
-            clear.push(c);
-            over_tls.push(t);
-            if let Some(r) = &rsyslog {
-                let rs = r.run(conns, count, &tls);
+            for round in 0..rounds {
+                let mut pair = [
+                    (plain, &plain_cfg, &mut clear),
+                    (tls_at, &tls_cfg, &mut over_tls),
+                ];
+                if round % 2 == 1 {
+                    pair.reverse();
+                }
+                for (addr, cfg, s) in pair {
+                    let side = if cfg.tls.is_some() {
+                        "tls"
+                    } else {
+                        "cleartext"
+                    };
+                    if only.is_empty() || only == side {
+                        run(addr, cfg, s);
+                    }
+                }
+                let line = |s: &Series| {
+                    s.rate.last().map_or("-".into(), |r| {
+                        format!("{r:.0}/s, logd CPU {:.3} us/record", s.cpu.last().unwrap())
+                    })
+                };
                 println!(
-                    "  {conns:>2} conn(s), round {round}: rsyslog over TLS {rs:.0}/s, logd TLS/rsyslog TLS {:.2}",
-                    t / rs
+                    "  {conns:>2} conn(s), {writes}, round {round}: cleartext {}; TLS {}",
+                    line(&clear),
+                    line(&over_tls)
                 );
-                vs_rsyslog.push(t / rs);
+                if let Some(r) = &rsyslog {
+                    let rate = r.run(&tls_cfg);
+                    println!(
+                        "  {conns:>2} conn(s), {writes}, round {round}: rsyslog over TLS {rate:.0}/s"
+                    );
+                    rs.push(rate);
+                }
             }
+            let ratio =
+                |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| a / b).collect::<Vec<_>>();
+            let mut s = format!("{conns:>2} conn(s), {writes}:");
+            if !clear.rate.is_empty() && !over_tls.rate.is_empty() {
+                s += &format!(
+                    " cleartext {:.0}/s, TLS {:.0}/s, TLS/cleartext {}; logd CPU per record cleartext {:.3} us, TLS {:.3} us, TLS/cleartext {}",
+                    median(&clear.rate),
+                    median(&over_tls.rate),
+                    spread(&ratio(&over_tls.rate, &clear.rate)),
+                    median(&clear.cpu),
+                    median(&over_tls.cpu),
+                    spread(&ratio(&over_tls.cpu, &clear.cpu)),
+                );
+            } else {
+                for (side, x) in [("cleartext", &clear), ("TLS", &over_tls)] {
+                    if !x.rate.is_empty() {
+                        s += &format!(
+                            " {side} {:.0}/s, logd CPU {:.3} us/record",
+                            median(&x.rate),
+                            median(&x.cpu)
+                        );
+                    }
+                }
+            }
+            if !rs.is_empty() {
+                s += &format!(
+                    "; rsyslog TLS {:.0}/s, logd TLS/rsyslog TLS {}",
+                    median(&rs),
+                    spread(&ratio(&over_tls.rate, &rs))
+                );
+            }
+            summary.push(s);
         }
-        if !vs_rsyslog.is_empty() {
-            println!(
-                "{conns:>2} conn(s): median ratio logd TLS/rsyslog TLS {:.2}",
-                median(vs_rsyslog)
-            );
+    }
+    println!("medians (range) of the per-round ratios:");
+    for s in summary {
+        println!("{s}");
+    }
+    if only.is_empty() {
+        let mut hs = Vec::new();
+        for _ in 0..rounds {
+            let n = 300;
+            let took: Duration = tls.handshakes(tls_at, n).expect("handshakes");
+            hs.push(n as f64 / took.as_secs_f64());
         }
         println!(
-            "{conns:>2} conn(s): median cleartext {:.0} records/s, TLS {:.0} records/s, median ratio TLS/cleartext {:.2}",
-            median(clear),
-            median(over_tls),
-            median(ratios)
+            "handshakes: median {:.0} per second (one client thread)",
+            median(&hs)
         );
     }
-    let mut hs = Vec::new();
-    for _ in 0..rounds {
-        let n = 300;
-        let took: Duration = tls.handshakes(tls_at, n).expect("handshakes");
-        hs.push(n as f64 / took.as_secs_f64());
-    }
-    println!(
-        "handshakes: median {:.0} per second (one client thread)",
-        median(hs)
-    );
     let stats = logd.stop().unwrap();
     println!(
         "logd: {} records, {} TLS sessions, {} refused",
@@ -226,18 +344,9 @@ impl Rsyslog {
     }
 
     /// Records per second, from the first send until the file holds every record.
-    fn run(&self, conns: usize, count: u64, tls: &ClientTls) -> f64 {
-        let cfg = BenchConfig {
-            count,
-            rate: 0,
-            conns,
-            format: Format::Rfc5424,
-            transport: Transport::Tcp,
-            size: 64,
-            tls: Some(tls.clone()),
-        };
+    fn run(&self, cfg: &BenchConfig) -> f64 {
         let start = std::time::Instant::now();
-        let r = client::bench(self.addr, &cfg, |_| {}).expect("the bench runs against rsyslog");
+        let r = client::bench(self.addr, cfg, |_| {}).expect("the bench runs against rsyslog");
         self.expected.set(self.expected.get() + r.sent);
         let deadline = start + Duration::from_secs(300);
         while self.lines() < self.expected.get() && std::time::Instant::now() < deadline {

@@ -40,6 +40,7 @@ use crate::forward::Backoff;
 use crate::record::{LogRecord, RecordBatch, parse_rfc3339};
 use crate::spool::{FullPolicy, Position, Pushed, Spool, SpoolConfig};
 use crate::store::RecordSink;
+use crate::tls::MinVersion;
 
 /// The svc.conf name of the component (see [`crate::services`]).
 pub const CLICKHOUSE: &str = "ClickHouse";
@@ -111,8 +112,8 @@ impl ClickHouseOptions {
 
     /// The options of a svc.conf directive's arguments:
     /// `-u URL [-t TABLE] [-c] [-n NAME] [-r ROWS] [-a AGE] [-s SPOOL_DIR] [-m SPOOL_MAX] [-w STOP]
-    /// [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]`. The TLS files are read here, so a
-    /// line naming a broken one is refused when it is checked.
+    /// [--tls-ca FILE] [--tls-cert FILE --tls-key FILE] [--tls-min-version 1.2|1.3]`. The TLS
+    /// files are read here, so a line naming a broken one is refused when it is checked.
     ///
     /// ```
     /// use logging_service::clickhouse::ClickHouseOptions;
@@ -155,6 +156,9 @@ impl ClickHouseOptions {
                 "--tls-ca" => o.tls.ca = Some(PathBuf::from(v)),
                 "--tls-cert" => o.tls.cert = Some(PathBuf::from(v)),
                 "--tls-key" => o.tls.key = Some(PathBuf::from(v)),
+                "--tls-min-version" => {
+                    o.tls.min_version = v.parse().map_err(|e| format!("--tls-min-version: {e}"))?
+                }
                 "-w" => {
                     o.stop_timeout = crate::limits::parse_duration(v)
                         .ok()
@@ -169,7 +173,7 @@ impl ClickHouseOptions {
                 }
                 other => {
                     return Err(format!(
-                        "unknown argument `{other}` (expected -u URL, -t TABLE, -c, -n NAME, -r ROWS, -a AGE, -s DIR, -m SIZE, -w DURATION, --tls-ca FILE, --tls-cert FILE, --tls-key FILE)"
+                        "unknown argument `{other}` (expected -u URL, -t TABLE, -c, -n NAME, -r ROWS, -a AGE, -s DIR, -m SIZE, -w DURATION, --tls-ca FILE, --tls-cert FILE, --tls-key FILE, --tls-min-version 1.2|1.3)"
                     ));
                 }
             }
@@ -244,17 +248,25 @@ pub struct ClickHouseTls {
     pub cert: Option<PathBuf>,
     /// The client certificate's private key (PEM); with `cert`.
     pub key: Option<PathBuf>,
+    /// The oldest protocol version spoken to ClickHouse.
+    pub min_version: MinVersion,
 }
 
 impl ClickHouseTls {
     /// Whether any TLS option is set.
     pub fn is_set(&self) -> bool {
-        self.ca.is_some() || self.cert.is_some() || self.key.is_some()
+        self.ca.is_some()
+            || self.cert.is_some()
+            || self.key.is_some()
+            || self.min_version != MinVersion::default()
     }
 
     /// ureq's TLS configuration for a server named `host`: the files are read and checked
     /// by building a rustls configuration first (a key that does not match its certificate
-    /// is an error here, not a panic in the client later).
+    /// is an error here, not a panic in the client later). ureq builds its rustls
+    /// configuration itself, with every protocol version; the minimum version is set through
+    /// the crypto provider it is given, which has no cipher suite older than that version
+    /// ([`crate::tls::provider_for`]).
     fn ureq_config(&self, host: &str) -> Result<ureq::tls::TlsConfig, String> {
         use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
         let ca = self
@@ -275,7 +287,7 @@ impl ClickHouseTls {
             .collect();
         let mut b = TlsConfig::builder()
             .provider(TlsProvider::Rustls)
-            .unversioned_rustls_crypto_provider(crate::tls::provider())
+            .unversioned_rustls_crypto_provider(crate::tls::provider_for(self.min_version))
             .root_certs(RootCerts::from(roots));
         if let Some((cert, key)) = identity {
             let chain: Vec<Certificate<'static>> = crate::tls::load_certs(cert)

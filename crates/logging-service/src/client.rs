@@ -656,6 +656,31 @@ impl Client {
         Ok(())
     }
 
+    /// Sends `count` frames, encoded back to back in `frames` (each from [`encode`] with this
+    /// client's format and transport), with one write: over TLS, one TLS record while they fit
+    /// in 16 KiB. TCP transports only: a datagram or a RELP frame carries one message.
+    pub fn send_frames(&mut self, frames: &[u8], count: u64) -> Result<(), ClientError> {
+        let addr = self.addr;
+        let io = |source| ClientError::Io {
+            what: "cannot send to",
+            addr,
+            source,
+        };
+        match &mut self.conn {
+            Conn::Tcp(s) => s.write_all(frames).map_err(io)?,
+            Conn::Tls(s) => s.write_all(frames).map_err(io)?,
+            Conn::Udp(_) | Conn::Relp(_) => {
+                return Err(ClientError::Io {
+                    what: "several messages in one write are for the TCP transports only, to",
+                    addr,
+                    source: io::ErrorKind::Unsupported.into(),
+                });
+            }
+        }
+        self.sent += count;
+        Ok(())
+    }
+
     /// Messages sent so far.
     pub fn sent(&self) -> u64 {
         self.sent
@@ -747,6 +772,12 @@ pub struct BenchConfig {
     pub size: usize,
     /// Over TLS (TCP transports).
     pub tls: Option<ClientTls>,
+    /// Bytes per write over the TCP transports: 0 writes each record on its own (over TLS,
+    /// one TLS record per record); `N` gathers as many whole records as fit in `N` bytes (at
+    /// least one) into each write, which over TLS is one TLS record while `N` is at most
+    /// 16 KiB. rsyslog's `omfwd` does the latter when it has a backlog: it gathers frames in a
+    /// 16 KiB send buffer and writes it when full and at the end of each batch.
+    pub write_bytes: usize,
 }
 
 /// What [`bench()`] measured.
@@ -814,11 +845,19 @@ pub fn bench(
             m.app = "logc-bench".into();
             m.host = format!("bench-{i}");
             let frame = encode(&m, cfg.format, cfg.transport);
+            let write_bytes = match cfg.transport {
+                Transport::Tcp | Transport::TcpNewline => cfg.write_bytes,
+                Transport::Udp | Transport::Relp => 0,
+            };
             let send = move || -> (u64, u64, Vec<Duration>) {
                 let Ok(frame) = frame else {
                     return (0, share, Vec::new());
                 };
-                for n in 0..share {
+                // Records per write, and the bytes of a full write.
+                let per_write = (write_bytes / frame.len()).max(1) as u64;
+                let frames = frame.repeat(per_write as usize);
+                let mut n = 0;
+                while n < share {
                     if per_conn_rate > 0.0 {
                         // Pace against the start, so a late send is followed by a catch-up.
                         let due = start + Duration::from_secs_f64(n as f64 / per_conn_rate);
@@ -826,11 +865,18 @@ pub fn bench(
                             std::thread::sleep(wait);
                         }
                     }
-                    if client.send_frame(&frame).is_err() {
+                    let k = per_write.min(share - n);
+                    let result = if per_write == 1 {
+                        client.send_frame(&frame)
+                    } else {
+                        client.send_frames(&frames[..k as usize * frame.len()], k)
+                    };
+                    if result.is_err() {
                         let latencies = client.latencies().to_vec();
                         return (n, share - n, latencies);
                     }
-                    sent.fetch_add(1, Ordering::Relaxed);
+                    sent.fetch_add(k, Ordering::Relaxed);
+                    n += k;
                 }
                 let acknowledging = client.transport == Transport::Relp;
                 match client.finish_with_latencies(Duration::from_secs(60)) {

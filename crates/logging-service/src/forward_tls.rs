@@ -34,6 +34,7 @@ use rustls::pki_types::ServerName;
 
 use crate::forward::{Link, LinkMaker};
 use crate::tls::{MinVersion, TlsError};
+use crate::tls_conn::{Failure, Side, TlsSession};
 
 /// The forwarder's TLS options (`--forward-tls-ca`, `--forward-tls-cert`,
 /// `--forward-tls-key`, `--forward-tls-server-name`, `--forward-tls-min-version`).
@@ -93,48 +94,52 @@ impl ForwardTls {
     pub fn link_maker(&self) -> LinkMaker {
         let tls = self.clone();
         Arc::new(move |sock: SockStream| {
-            let conn = rustls::ClientConnection::new(tls.current.read().clone(), tls.name.clone())
-                .map_err(io::Error::other)?;
+            let conn = rustls::client::UnbufferedClientConnection::new(
+                tls.current.read().clone(),
+                tls.name.clone(),
+            )
+            .map_err(io::Error::other)?;
             Ok(Box::new(TlsLink {
-                sock,
-                conn,
-                upstream: tls.upstream,
-                error: None,
+                session: TlsSession::new(sock, conn),
+                upstream: Upstream(tls.upstream),
             }) as Box<dyn Link>)
         })
     }
 }
 
-/// A rustls client session over the forwarder's nonblocking socket.
+/// A rustls client session over the forwarder's nonblocking socket: the session loop logd's
+/// TLS inputs use ([`TlsSession`]), with the upstream as its [`Side`].
 struct TlsLink {
-    sock: SockStream,
-    conn: rustls::ClientConnection,
-    upstream: SocketAddr,
-    /// An error met after plaintext was read: returned by the next read.
-    error: Option<io::Error>,
+    session: TlsSession<rustls::client::UnbufferedClientConnection>,
+    upstream: Upstream,
 }
 
-impl TlsLink {
-    /// Writes what rustls has to send until the socket would block; `true` when all went.
-    fn send_pending(&mut self) -> io::Result<bool> {
-        while self.conn.wants_write() {
-            match self.conn.write_tls(&mut self.sock) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(true)
+/// The upstream of a forwarder's session: its failures are logged with its address.
+struct Upstream(SocketAddr);
+
+impl Side for Upstream {
+    /// The certificate was checked by rustls (chain and name): nothing more to decide.
+    fn established(&mut self, _state: &rustls::CommonState) -> io::Result<()> {
+        Ok(())
     }
 
-    /// The error for a handshake that did not finish, logged with its reason.
-    fn refused(&self, reason: String) -> io::Error {
-        tracing::warn!(upstream = %self.upstream, %reason, "forwarding: TLS handshake with the upstream failed");
-        io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!("TLS handshake failed: {reason}"),
-        )
+    fn fail(&mut self, handshaking: bool, failure: Failure) -> io::Error {
+        let refused = |reason: String| {
+            tracing::warn!(upstream = %self.0, %reason, "forwarding: TLS handshake with the upstream failed");
+            io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("TLS handshake failed: {reason}"),
+            )
+        };
+        match failure {
+            Failure::Closed => refused("the upstream closed the connection".into()),
+            Failure::Tls(e) if handshaking => refused(e.to_string()),
+            Failure::Tls(e) => {
+                tracing::warn!(upstream = %self.0, error = %e, "forwarding: TLS session failed");
+                io::Error::new(io::ErrorKind::InvalidData, e)
+            }
+            Failure::Io(e) => e,
+        }
     }
 }
 
@@ -142,64 +147,7 @@ impl Read for TlsLink {
     /// Decrypts into `buf` until it is full, the socket would block, or the stream ends (a
     /// short read means drained, as on a socket).
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
-        let mut filled = 0;
-        let stop = |filled: usize, e: io::Error, keep: &mut Option<io::Error>| {
-            if filled > 0 {
-                *keep = Some(e);
-                Ok(filled)
-            } else {
-                Err(e)
-            }
-        };
-        loop {
-            if filled == buf.len() {
-                return Ok(filled);
-            }
-            match self.conn.reader().read(&mut buf[filled..]) {
-                // close_notify, or a close without it: the end of the stream.
-                Ok(0) => return Ok(filled),
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(filled),
-                Ok(n) => {
-                    filled += n;
-                    continue;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return stop(filled, e, &mut self.error),
-            }
-            match self.conn.read_tls(&mut self.sock) {
-                Ok(0) if self.conn.is_handshaking() => {
-                    let e = self.refused("the upstream closed the connection".into());
-                    return stop(filled, e, &mut self.error);
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if let Err(e) = self.send_pending() {
-                        return stop(filled, e, &mut self.error);
-                    }
-                    return if filled > 0 { Ok(filled) } else { Err(e) };
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return stop(filled, e, &mut self.error),
-            }
-            if let Err(e) = self.conn.process_new_packets() {
-                // Tell the upstream why (rustls queued an alert), then close.
-                let _ = self.send_pending();
-                let e = if self.conn.is_handshaking() {
-                    self.refused(e.to_string())
-                } else {
-                    tracing::warn!(upstream = %self.upstream, error = %e, "forwarding: TLS session failed");
-                    io::Error::new(io::ErrorKind::InvalidData, e)
-                };
-                return stop(filled, e, &mut self.error);
-            }
-            // Handshake messages go out as soon as they are made.
-            if let Err(e) = self.send_pending() {
-                return stop(filled, e, &mut self.error);
-            }
-        }
+        self.session.read(&mut self.upstream, buf)
     }
 }
 
@@ -208,29 +156,24 @@ impl Write for TlsLink {
     /// records wait for the socket, so that the session's buffer, not rustls', holds what
     /// cannot go yet.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.conn.is_handshaking() || !self.send_pending()? {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let n = self.conn.writer().write(buf)?;
-        self.send_pending()?;
-        Ok(n)
+        self.session.write(&mut self.upstream, buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.send_pending().map(drop)
+        self.session.send_pending().map(drop)
     }
 }
 
 impl Link for TlsLink {
     fn fd(&self) -> BorrowedFd<'_> {
-        self.sock.as_fd()
+        self.session.socket().as_fd()
     }
 
     fn wants_write(&self) -> bool {
-        self.conn.wants_write()
+        self.session.wants_write()
     }
 
     fn established(&self) -> bool {
-        !self.conn.is_handshaking()
+        self.session.established()
     }
 }

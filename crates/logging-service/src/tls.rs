@@ -64,6 +64,15 @@ impl std::str::FromStr for MinVersion {
     }
 }
 
+impl fmt::Display for MinVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MinVersion::Tls12 => "1.2",
+            MinVersion::Tls13 => "1.3",
+        })
+    }
+}
+
 impl MinVersion {
     fn versions(self) -> &'static [&'static rustls::SupportedProtocolVersion] {
         static TLS13_ONLY: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
@@ -129,6 +138,19 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
             ),
         )
     });
+    Arc::new(p)
+}
+
+/// [`provider`] with the cipher suites of `min_version` and newer only. rustls offers and
+/// accepts a protocol version only where its provider has a cipher suite for it, so this
+/// is how a client whose protocol versions we do not set ourselves (ureq builds its rustls
+/// configuration with every version) speaks `min_version` or newer.
+pub fn provider_for(min_version: MinVersion) -> Arc<rustls::crypto::CryptoProvider> {
+    let mut p = Arc::unwrap_or_clone(provider());
+    if min_version == MinVersion::Tls13 {
+        p.cipher_suites
+            .retain(|s| s.version().version == rustls::ProtocolVersion::TLSv1_3);
+    }
     Arc::new(p)
 }
 
@@ -382,6 +404,21 @@ mod tests {
     }
 
     #[test]
+    fn a_tls_1_3_provider_has_no_tls_1_2_suite() {
+        let v13 = provider_for(MinVersion::Tls13);
+        assert!(!v13.cipher_suites.is_empty());
+        assert!(
+            v13.cipher_suites
+                .iter()
+                .all(|s| s.version().version == rustls::ProtocolVersion::TLSv1_3)
+        );
+        assert_eq!(
+            provider_for(MinVersion::Tls12).cipher_suites.len(),
+            provider().cipher_suites.len()
+        );
+    }
+
+    #[test]
     fn option_values_parse_with_clear_errors() {
         assert_eq!("required".parse(), Ok(ClientAuth::Required));
         assert_eq!(
@@ -389,6 +426,7 @@ mod tests {
             "client authentication `always`: expected none, optional or required"
         );
         assert_eq!("1.3".parse(), Ok(MinVersion::Tls13));
+        assert_eq!(MinVersion::Tls13.to_string(), "1.3");
         assert!("1.1".parse::<MinVersion>().is_err());
     }
 }

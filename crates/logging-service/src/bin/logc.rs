@@ -100,6 +100,7 @@ fn bench(args: BenchArgs) -> ExitCode {
             Ok(t) => t,
             Err(e) => return fail(EXIT_USAGE, ErrorChain(&e)),
         },
+        write_bytes: 0,
     };
     // The progress line: rewritten in place on a terminal; into a pipe or file, a line a
     // second and the last one.
@@ -264,6 +265,7 @@ fn query(args: QueryArgs) -> ExitCode {
         ca: args.tls_ca.clone(),
         cert: args.tls_cert.clone(),
         key: args.tls_key.clone(),
+        ..ClickHouseTls::default()
     };
     let http = match Http::new(&args.clickhouse, Duration::from_secs(60), &tls) {
         Ok(h) => h,

@@ -200,6 +200,10 @@ pub struct Cli {
     /// The client certificate's private key (PEM) [default: none]
     #[arg(long, value_name = "FILE", requires_all = ["clickhouse", "clickhouse_tls_cert"], value_parser = parse_directive_path)]
     clickhouse_tls_key: Option<PathBuf>,
+    /// With an https:// --clickhouse URL: the oldest TLS version spoken to ClickHouse, `1.2`
+    /// or `1.3` [default: 1.2]
+    #[arg(long, value_name = "VERSION", requires = "clickhouse", value_parser = parse_min_version)]
+    clickhouse_tls_min_version: Option<crate::tls::MinVersion>,
     /// TCP port for syslog over TLS (RFC 5425, usually 6514); 0 picks a free port, `off` disables it.
     #[arg(long, value_name = "PORT", default_value = "off", value_parser = parse_port)]
     syslog_tls_port: Port,
@@ -459,6 +463,14 @@ impl Cli {
                 "--clickhouse-tls-cert applies to an https:// --clickhouse URL".into(),
             ));
         }
+        if let Some(v) = self.clickhouse_tls_min_version {
+            if url.starts_with("http://") {
+                return Err(Error::Usage(
+                    "--clickhouse-tls-min-version applies to an https:// --clickhouse URL".into(),
+                ));
+            }
+            args.push_str(&format!(" --tls-min-version {v}"));
+        }
         let files = [
             ("--tls-ca", &self.clickhouse_tls_ca),
             ("--tls-cert", &self.clickhouse_tls_cert),
@@ -663,6 +675,24 @@ mod tests {
     }
 
     #[test]
+    fn the_clickhouse_tls_minimum_goes_into_the_component_line() {
+        let parse = |url: &str| {
+            Cli::try_parse_from([
+                "logd",
+                "--clickhouse",
+                url,
+                "--clickhouse-tls-min-version",
+                "1.3",
+            ])
+            .unwrap()
+            .config()
+        };
+        let line = parse("https://ch:8443").unwrap().clickhouse.unwrap();
+        assert!(line.ends_with(" --tls-min-version 1.3"), "{line}");
+        assert!(matches!(parse("http://ch:8123"), Err(Error::Usage(_))));
+    }
+
+    #[test]
     fn the_help_shows_every_default() {
         let mut cmd = Cli::command();
         let help = cmd.render_long_help().to_string();
@@ -777,6 +807,14 @@ mod tests {
             ("relp_tls_port", &["--relp-tls-port", "65536"]),
             ("tls_client_auth", &["--tls-client-auth", "always"]),
             ("tls_min_version", &["--tls-min-version", "1.1"]),
+            (
+                "clickhouse_tls_min_version",
+                &[
+                    "--clickhouse=https://ch:8443",
+                    "--clickhouse-tls-min-version",
+                    "1.1",
+                ],
+            ),
             (
                 "forward_tls_min_version",
                 &["--forward-tls-min-version", "1.0"],

@@ -11,6 +11,7 @@ use logging_service::clickhouse::Http;
 use logging_service::logd::{Logd, LogdConfig};
 use logging_service::store::{Stats, StoreConfig, read_records};
 
+use crate::support::tls::{Ca, Pki};
 use crate::support::{TempDir, send_and_wait, wait_until};
 
 /// A `clickhouse-server` in the foreground on loopback, with a data directory of its own.
@@ -102,27 +103,34 @@ impl ClickHouse {
     }
 
     /// Starts a server that also serves HTTPS with `cert` and `key` (PEM files) and asks
-    /// every HTTPS client for a certificate chaining to `ca` (OpenSSL's `strict` mode).
-    pub(crate) fn start_tls(dir: &Path, cert: &Path, key: &Path, ca: &Path) -> Option<ClickHouse> {
-        Self::start_with(dir, free_port(), &[], Some((cert, key, ca)))
+    /// every HTTPS client for a certificate chaining to `ca` (OpenSSL's `strict` mode);
+    /// `server` is added to its `openSSL.server` section as it is.
+    pub(crate) fn start_tls(
+        dir: &Path,
+        cert: &Path,
+        key: &Path,
+        ca: &Path,
+        server: &str,
+    ) -> Option<ClickHouse> {
+        Self::start_with(dir, free_port(), &[], Some((cert, key, ca, server)))
     }
 
     fn start_with(
         dir: &Path,
         tcp_port: u16,
         shards: &[u16],
-        tls: Option<(&Path, &Path, &Path)>,
+        tls: Option<(&Path, &Path, &Path, &str)>,
     ) -> Option<ClickHouse> {
         let server = pattern_core::peer::program("clickhouse-server", "clickhouse-server")?;
         std::fs::create_dir_all(dir).unwrap();
         let http_port = free_port();
         let https_port = tls.map(|_| free_port());
         let extra = match (tls, https_port) {
-            (Some((cert, key, ca)), Some(port)) => format!(
+            (Some((cert, key, ca, server)), Some(port)) => format!(
                 "<https_port>{port}</https_port>\n    <openSSL><server>\
 <certificateFile>{}</certificateFile><privateKeyFile>{}</privateKeyFile>\
 <caConfig>{}</caConfig><verificationMode>strict</verificationMode>\
-<loadDefaultCAFile>false</loadDefaultCAFile></server></openSSL>",
+<loadDefaultCAFile>false</loadDefaultCAFile>{server}</server></openSSL>",
                 cert.display(),
                 key.display(),
                 ca.display()
@@ -889,14 +897,10 @@ impl SyslogPort for Logd {
 #[test]
 fn rows_arrive_over_https_with_a_client_certificate_and_bad_tls_is_refused() {
     use logging_service::clickhouse::ClickHouseOptions;
-    let pki = crate::tls_policy::Pki::new("ch-tls-pki");
-    let (cert, key) = pki.ca.leaf(&["127.0.0.1"], true, false);
-    std::fs::write(pki.path("ch.pem"), cert).unwrap();
-    std::fs::write(pki.path("ch.key"), key).unwrap();
-    let (cert, key) = pki.ca.leaf(&["edge-tls"], false, false);
-    std::fs::write(pki.path("client.pem"), cert).unwrap();
-    std::fs::write(pki.path("client.key"), key).unwrap();
-    let other = crate::tls_policy::Ca::new("other");
+    let pki = Pki::new("ch-tls-pki");
+    pki.write_leaf(&pki.ca, "ch", &["127.0.0.1"], true);
+    pki.write_leaf(&pki.ca, "client", &["edge-tls"], false);
+    let other = Ca::new("other");
     std::fs::write(pki.path("other-ca.pem"), other.issuer.pem()).unwrap();
     let tmp = TempDir::new("ch-tls");
     let Some(ch) = ClickHouse::start_tls(
@@ -904,6 +908,7 @@ fn rows_arrive_over_https_with_a_client_certificate_and_bad_tls_is_refused() {
         &pki.path("ch.pem"),
         &pki.path("ch.key"),
         &pki.path("ca.pem"),
+        "",
     ) else {
         return;
     };
@@ -1008,4 +1013,71 @@ fn rows_arrive_over_https_with_a_client_certificate_and_bad_tls_is_refused() {
         p("ch.key")
     ));
     assert!(e.contains("TLS configuration refused"), "{e}");
+}
+
+/// `--clickhouse-tls-min-version 1.3` (`--tls-min-version` in the svc.conf line): a
+/// ClickHouse that speaks TLS 1.2 and nothing newer (OpenSSL's `disableProtocols` with
+/// `tlsv1_3`) is refused at the handshake: each insert fails, is counted, and the rows stay
+/// queued; the same server takes the rows of a logd that allows TLS 1.2, with the same files.
+#[test]
+fn a_clickhouse_speaking_only_tls_1_2_is_refused_when_1_3_is_required() {
+    let pki = Pki::new("ch-tls12-pki");
+    let (ch_cert, ch_key) = pki.write_leaf(&pki.ca, "ch", &["127.0.0.1"], true);
+    let (cert, key) = pki.write_leaf(&pki.ca, "client", &["edge-tls12"], false);
+    let tmp = TempDir::new("ch-tls12");
+    let Some(ch) = ClickHouse::start_tls(
+        &tmp.0.join("ch"),
+        &ch_cert,
+        &ch_key,
+        &pki.path("ca.pem"),
+        "<disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1,tlsv1_3</disableProtocols>",
+    ) else {
+        return;
+    };
+    let tls = format!(
+        "--tls-ca {} --tls-cert {} --tls-key {}",
+        pki.path("ca.pem").display(),
+        cert.display(),
+        key.display()
+    );
+    let https = format!("https://127.0.0.1:{}", ch.https_port.unwrap());
+    let run = |name: &str, min: &str, rows: usize| {
+        let logd = logd(
+            &tmp.0.join(name),
+            &format!("-u {https} -t logs -c -n {name} -a 20ms -w 0s {tls} {min}"),
+        );
+        send_and_wait(
+            logd.listening().syslog_tcp.unwrap(),
+            &syslog_batch("gw-tls12", name, 0..rows),
+        );
+        logd
+    };
+
+    // TLS 1.2 allowed (the default, and said outright): every row arrives.
+    let allowed = run("tls12", "--tls-min-version 1.2", 100);
+    let output = allowed.output();
+    wait_until("100 rows inserted over TLS 1.2", || {
+        output.stats().clickhouse_inserted == 100
+    });
+    let s = stop(allowed);
+    assert_eq!(s.clickhouse_failed, 0);
+
+    // TLS 1.3 required: no handshake, no row; the inserts fail, counted, the rows kept.
+    let required = run("tls13", "--tls-min-version 1.3", 10);
+    let output = required.output();
+    wait_until("inserts refused at the handshake", || {
+        output.stats().clickhouse_failed >= 2
+    });
+    let s = stop(required);
+    assert_eq!((s.clickhouse_inserted, s.clickhouse_queued), (0, 10));
+    assert_eq!(ch.count("SELECT count() FROM logs"), 100);
+    assert_eq!(ch.count("SELECT count() FROM logs WHERE logd = 'tls13'"), 0);
+
+    // A version that is none is refused when the line is checked.
+    let args: Vec<String> = format!("-u {https} {tls} --tls-min-version 1.1")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let e = logging_service::clickhouse::ClickHouseOptions::from_args(&args, &tmp.0).unwrap_err();
+    assert!(e.contains("--tls-min-version"), "{e}");
 }

@@ -7,95 +7,44 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use logging_service::forward::Transport;
 use logging_service::forward_tls::ForwardTlsOptions;
 use logging_service::logd::LogdConfig;
-use logging_service::tls::{ClientAuth, MinVersion, TlsOptions};
-use logging_service::tls_conn::SecurityOptions;
+use logging_service::tls::{ClientAuth, MinVersion};
 
-use crate::support::{Server, TempDir, ace_frame, send_and_wait, wait_until};
-use crate::tls_policy::{Ca, Pki};
+use crate::support::tls::{Ca, Pki, rsyslog_ossl, tls_server};
+use crate::support::upstream::{
+    Rsyslogd, forwarding_to, free_port, lines_of_file, messages_of, numbered, send_ace,
+};
+use crate::support::{Server, TempDir, wait_until};
 
-/// Writes a leaf of `ca` for `names` as `NAME.pem` and `NAME.key` in the test's directory.
-fn leaf(pki: &Pki, ca: &Ca, file: &str, names: &[&str], server: bool) -> (PathBuf, PathBuf) {
-    let (cert, key) = ca.leaf(names, server, false);
-    let (c, k) = (
-        pki.path(&format!("{file}.pem")),
-        pki.path(&format!("{file}.key")),
-    );
-    std::fs::write(&c, cert).unwrap();
-    std::fs::write(&k, key).unwrap();
-    (c, k)
-}
-
-/// An upstream logd on `port` (0: any) serving `cert` over syslog-TLS and RELP-TLS, demanding
-/// a client certificate of the fleet CA named `edge.test`, storing under its name.
+/// An upstream logd on `ports` (syslog over TLS, RELP over TLS; 0: any) serving `cert`,
+/// demanding a client certificate of the fleet CA named `edge.test`, storing under its name.
 fn upstream(tag: &str, pki: &Pki, cert: &(PathBuf, PathBuf), ports: (u16, u16)) -> Server {
-    let tls = TlsOptions {
-        cert: cert.0.clone(),
-        key: cert.1.clone(),
-        ca: Some(pki.path("ca.pem")),
-        client_auth: ClientAuth::Required,
-        permitted_peers: vec!["edge.test".into()],
-        min_version: MinVersion::Tls12,
-    };
-    Server::start(tag, move |c| {
-        c.ace_port = None;
-        c.syslog_port = None;
-        c.security = SecurityOptions {
-            tls: Some(tls),
-            syslog_tls_port: Some(ports.0),
-            relp_tls_port: Some(ports.1),
-            host_from_certificate: true,
-            ..SecurityOptions::default()
-        };
+    tls_server(tag, pki, ClientAuth::Required, &["edge.test"], |s| {
+        let tls = s.tls.as_mut().unwrap();
+        (tls.cert, tls.key) = cert.clone();
+        s.syslog_tls_port = Some(ports.0);
+        s.relp_tls_port = Some(ports.1);
+        s.host_from_certificate = true;
     })
 }
 
 /// An edge logd forwarding to `up` over TLS, trusting the fleet CA, expecting `server_name`,
 /// showing the `edge.test` certificate.
 fn edge(tag: &str, pki: &Pki, up: SocketAddr, transport: Transport, server_name: &str) -> Server {
-    let (cert, key) = leaf(pki, &pki.ca, "edge", &["edge.test"], false);
+    let identity = pki.write_leaf(&pki.ca, "edge", &["edge.test"], false);
     let tls = ForwardTlsOptions {
         ca: pki.path("ca.pem"),
-        identity: Some((cert, key)),
+        identity: Some(identity),
         server_name: Some(server_name.into()),
         min_version: MinVersion::Tls12,
     };
     Server::start(tag, move |c: &mut LogdConfig| {
-        c.syslog_port = None;
-        c.forward = Some(up);
-        c.forwarding.transport = transport;
+        forwarding_to(up, transport)(c);
         c.forwarding.tls = Some(tls);
-        c.forwarding.backoff_base = Duration::from_millis(10);
-        c.forwarding.backoff_cap = Duration::from_millis(100);
-        c.forwarding.stop_timeout = Duration::from_millis(500);
     })
-}
-
-fn send(edge: &Server, tag: &str, range: std::ops::Range<usize>) {
-    let bytes: Vec<u8> = range
-        .flat_map(|i| ace_frame(&format!("{tag} {i}")))
-        .collect();
-    send_and_wait(edge.at.ace.unwrap(), &bytes);
-}
-
-fn numbered(tag: &str, range: std::ops::Range<usize>) -> Vec<String> {
-    range.map(|i| format!("{tag} {i}")).collect()
-}
-
-/// The messages an upstream logd stored under `host`.
-fn stored_under(
-    stored: &[(String, Vec<logging_service::store::StoredRecord>)],
-    host: &str,
-) -> Vec<String> {
-    stored
-        .iter()
-        .filter(|(h, _)| h == host)
-        .flat_map(|(_, l)| l.iter().map(|r| r.message.clone()))
-        .collect()
 }
 
 /// logd → logd over RFC 5425 and over RELP over TLS, both sides authenticated: every record
@@ -118,7 +67,7 @@ fn logd_forwards_to_logd_over_tls_with_mutual_authentication() {
             "logd.test",
         );
         let fwd = edge.forwarder();
-        send(&edge, tag, 0..300);
+        send_ace(&edge, tag, 0..300);
         wait_until("300 forwarded", || fwd.stats().forwarded == 300);
         edge.stop();
         let f = fwd.stats();
@@ -137,7 +86,7 @@ fn logd_forwards_to_logd_over_tls_with_mutual_authentication() {
         assert_eq!(stats.tls_handshake_failures, 0);
         assert!(stats.tls_sessions >= 1);
         assert_eq!(
-            stored_under(&stored, "edge.test"),
+            messages_of(&stored, "edge.test"),
             numbered(tag, 0..300),
             "{tag}"
         );
@@ -152,8 +101,8 @@ fn logd_forwards_to_logd_over_tls_with_mutual_authentication() {
 fn upstreams_with_a_foreign_ca_or_a_wrong_name_are_refused_and_the_records_wait() {
     let pki = Pki::new("fwd-tls-refused");
     let rogue_ca = Ca::new("rogue");
-    let rogue = leaf(&pki, &rogue_ca, "rogue", &["logd.test"], true);
-    let wrong_name = leaf(&pki, &pki.ca, "wrong", &["other.test"], true);
+    let rogue = pki.write_leaf(&rogue_ca, "rogue", &["logd.test"], true);
+    let wrong_name = pki.write_leaf(&pki.ca, "wrong", &["other.test"], true);
     let good = (pki.path("server.pem"), pki.path("server.key"));
 
     let bad = upstream("fwd-tls-rogue", &pki, &rogue, (0, 0));
@@ -166,7 +115,7 @@ fn upstreams_with_a_foreign_ca_or_a_wrong_name_are_refused_and_the_records_wait(
         "logd.test",
     );
     let fwd = edge.forwarder();
-    send(&edge, "kept", 0..40);
+    send_ace(&edge, "kept", 0..40);
     wait_until("the foreign CA refused twice", || {
         fwd.stats().tls_handshake_failures >= 2
     });
@@ -192,7 +141,7 @@ fn upstreams_with_a_foreign_ca_or_a_wrong_name_are_refused_and_the_records_wait(
     wait_until("40 forwarded to the good upstream", || {
         fwd.stats().forwarded == 40
     });
-    send(&edge, "later", 0..10);
+    send_ace(&edge, "later", 0..10);
     wait_until("50 forwarded", || fwd.stats().forwarded == 50);
     edge.stop();
     let f = fwd.stats();
@@ -202,7 +151,7 @@ fn upstreams_with_a_foreign_ca_or_a_wrong_name_are_refused_and_the_records_wait(
     let (_, stored) = up.stop();
     let mut want = numbered("kept", 0..40);
     want.extend(numbered("later", 0..10));
-    assert_eq!(stored_under(&stored, "edge.test"), want);
+    assert_eq!(messages_of(&stored, "edge.test"), want);
 }
 
 /// SIGHUP reads the forwarder's certificate again: the session established before goes on
@@ -221,28 +170,22 @@ fn a_reload_keeps_the_forwarders_session_and_the_next_one_shows_the_new_certific
         "logd.test",
     );
     let fwd = edge.forwarder();
-    send(&edge, "before", 0..10);
+    send_ace(&edge, "before", 0..10);
     wait_until("10 forwarded", || fwd.stats().forwarded == 10);
-    leaf(
-        &pki,
-        &pki.ca,
-        "edge",
-        &["edge-renewed.test", "edge.test"],
-        false,
-    );
+    pki.write_leaf(&pki.ca, "edge", &["edge-renewed.test", "edge.test"], false);
     edge.logd().reconfigure().unwrap();
     assert_eq!(edge.output.stats().tls_reloads, 1);
-    send(&edge, "after", 0..10);
+    send_ace(&edge, "after", 0..10);
     wait_until("20 forwarded", || fwd.stats().forwarded == 20);
     assert_eq!(fwd.stats().outages, 0, "the reload dropped no session");
     wait_until("20 stored", || up.output.stats().records == 20);
     let (_, stored) = up.stop();
     let mut want = numbered("before", 0..10);
     want.extend(numbered("after", 0..10));
-    assert_eq!(stored_under(&stored, "edge.test"), want);
+    assert_eq!(messages_of(&stored, "edge.test"), want);
     // A new session (the upstream restarted) shows the renewed certificate.
     let up = upstream("fwd-tls-reload-up2", &pki, &server, (addr.port(), 0));
-    send(&edge, "renewed", 0..10);
+    send_ace(&edge, "renewed", 0..10);
     wait_until("30 forwarded", || fwd.stats().forwarded == 30);
     // A broken key: the running configuration stays, counted.
     std::fs::write(pki.path("edge.key"), "not a key").unwrap();
@@ -253,7 +196,7 @@ fn a_reload_keeps_the_forwarders_session_and_the_next_one_shows_the_new_certific
     wait_until("10 stored", || up.output.stats().records == 10);
     let (_, stored) = up.stop();
     assert_eq!(
-        stored_under(&stored, "edge-renewed.test"),
+        messages_of(&stored, "edge-renewed.test"),
         numbered("renewed", 0..10)
     );
 }
@@ -262,31 +205,14 @@ fn a_reload_keeps_the_forwarders_session_and_the_next_one_shows_the_new_certific
 /// `edge.test`) as the TLS upstream of logd's forwarder: every record arrives intact.
 #[test]
 fn logd_forwards_over_tls_to_rsyslog_imtcp_ossl() {
-    use std::process::{Command, Stdio};
-    let Some(rsyslogd) = pattern_core::peer::program("rsyslogd", "rsyslog") else {
-        return;
-    };
-    let Some(_) = pattern_core::peer::file(
-        &[
-            "/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so",
-            "/usr/lib/aarch64-linux-gnu/rsyslog/lmnsd_ossl.so",
-            "/usr/lib/rsyslog/lmnsd_ossl.so",
-        ],
-        "rsyslog's OpenSSL stream driver",
-        "rsyslog-openssl",
-    ) else {
+    let Some(rsyslogd) = rsyslog_ossl() else {
         return;
     };
     let pki = Pki::new("fwd-tls-rsyslog");
-    let (cert, key) = leaf(&pki, &pki.ca, "rsyslog", &["rsyslog.test"], true);
+    let (cert, key) = pki.write_leaf(&pki.ca, "rsyslog", &["rsyslog.test"], true);
     let work = TempDir::new("fwd-tls-rsyslog-work");
     std::fs::create_dir_all(&work.0).unwrap();
-    // A port picked, freed and handed to rsyslogd, on a loopback address of its own.
-    let port = std::net::TcpListener::bind("127.0.0.83:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port("127.0.0.83");
     let out = work.0.join("out.log");
     let conf = format!(
         "global(workDirectory=\"{work}\"\n\
@@ -304,18 +230,7 @@ fn logd_forwards_over_tls_to_rsyslog_imtcp_ossl() {
         key = key.display(),
         out = out.display(),
     );
-    let file = work.0.join("rsyslog.conf");
-    std::fs::write(&file, conf).unwrap();
-    let mut child = crate::support::spawn(
-        Command::new(rsyslogd)
-            .args(["-n", "-f"])
-            .arg(&file)
-            .arg("-i")
-            .arg(work.0.join("rsyslogd.pid"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )
-    .expect("rsyslogd starts");
+    let rsyslog = Rsyslogd::start(&rsyslogd, &work.0, &conf);
     let up: SocketAddr = format!("127.0.0.83:{port}").parse().unwrap();
     // The forwarder connects once rsyslogd listens (its back-off covers the start).
     let edge = edge(
@@ -326,23 +241,15 @@ fn logd_forwards_over_tls_to_rsyslog_imtcp_ossl() {
         "rsyslog.test",
     );
     let fwd = edge.forwarder();
-    send(&edge, "to rsyslog over tls", 0..200);
+    send_ace(&edge, "to rsyslog over tls", 0..200);
     wait_until("200 forwarded", || fwd.stats().forwarded == 200);
     edge.stop();
-    let lines = || -> Vec<String> {
-        std::fs::read_to_string(&out)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    };
-    wait_until("rsyslog wrote 200 lines", || lines().len() >= 200);
-    let _ = child.kill();
-    let _ = child.wait();
-    let want: Vec<String> = (0..200)
-        .map(|i| format!("127.0.0.1 ace to rsyslog over tls {i}"))
-        .collect();
-    assert_eq!(lines(), want);
+    wait_until("rsyslog wrote 200 lines", || {
+        lines_of_file(&out).len() >= 200
+    });
+    drop(rsyslog);
+    let want: Vec<String> = numbered("127.0.0.1 ace to rsyslog over tls", 0..200);
+    assert_eq!(lines_of_file(&out), want);
     assert_eq!(fwd.stats().tls_handshake_failures, 0);
 }
 

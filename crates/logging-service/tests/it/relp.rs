@@ -14,10 +14,12 @@ use logging_service::client::{ClientError, RelpClient};
 use logging_service::forward::Transport;
 use logging_service::logd::LogdConfig;
 use logging_service::relp::{Command, RelpDecoder, encode, encode_rsp};
-use logging_service::store::StoredRecord;
 use parking_lot::Mutex;
 
-use crate::support::{Server, TempDir, ace_frame, send_and_wait, wait_until};
+use crate::support::upstream::{
+    self, Rsyslogd, forwarding_to, lines_of_file, messages_of, numbered, rsyslog_with, send_ace,
+};
+use crate::support::{Server, TempDir, wait_until};
 
 fn syslog(host: &str, msg: &str) -> Vec<u8> {
     format!("<13>1 2026-01-01T00:00:00Z {host} app - - - {msg}").into_bytes()
@@ -29,15 +31,6 @@ fn relp_server(tag: &str, edit: impl FnOnce(&mut LogdConfig)) -> Server {
         c.relp_port = Some(0);
         edit(c);
     })
-}
-
-/// The messages stored for `stem`, read with the store's parser.
-fn messages_of(stored: &[(String, Vec<StoredRecord>)], stem: &str) -> Vec<String> {
-    stored
-        .iter()
-        .find(|(s, _)| s == stem)
-        .map(|(_, l)| l.iter().map(|r| r.message.clone()).collect())
-        .unwrap_or_default()
 }
 
 #[test]
@@ -272,25 +265,9 @@ impl Drop for RelpUpstream {
 
 fn forwarding_relp(up: SocketAddr, window: usize) -> impl FnOnce(&mut LogdConfig) {
     move |c| {
-        c.syslog_port = None;
-        c.forward = Some(up);
-        c.forwarding.transport = Transport::Relp;
+        forwarding_to(up, Transport::Relp)(c);
         c.forwarding.relp_window = window;
-        c.forwarding.backoff_base = Duration::from_millis(1);
-        c.forwarding.backoff_cap = Duration::from_millis(5);
-        c.forwarding.stop_timeout = Duration::from_millis(500);
     }
-}
-
-fn send_ace(edge: &Server, tag: &str, range: std::ops::Range<usize>) {
-    let bytes: Vec<u8> = range
-        .flat_map(|i| ace_frame(&format!("{tag} {i}")))
-        .collect();
-    send_and_wait(edge.at.ace.unwrap(), &bytes);
-}
-
-fn numbered(tag: &str, range: std::ops::Range<usize>) -> Vec<String> {
-    range.map(|i| format!("{tag} {i}")).collect()
 }
 
 /// Unacknowledged records stay in the spool, never more than the window are in flight, and
@@ -356,62 +333,17 @@ fn logd_forwards_to_logd_over_relp() {
     assert_eq!(fwd.stats().queued, 0);
 }
 
-/// rsyslog, with the test's config: returns the child (killed on drop by the caller).
-struct Rsyslogd(std::process::Child);
-
-impl Drop for Rsyslogd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
+/// rsyslog with its RELP modules and the test's `conf` (a work directory given), or `None`
+/// after the skip line.
 fn rsyslogd(work: &TempDir, conf: &str) -> Option<Rsyslogd> {
-    use std::process::{Command, Stdio};
-    let path = pattern_core::peer::program("rsyslogd", "rsyslog")?;
-    pattern_core::peer::file(
-        &[
-            "/usr/lib/x86_64-linux-gnu/rsyslog/imrelp.so",
-            "/usr/lib/aarch64-linux-gnu/rsyslog/imrelp.so",
-            "/usr/lib/rsyslog/imrelp.so",
-        ],
-        "rsyslog's RELP modules",
-        "rsyslog-relp",
-    )?;
-    let file = work.0.join("rsyslog.conf");
-    std::fs::write(
-        &file,
-        format!("global(workDirectory=\"{}\")\n{conf}", work.0.display()),
-    )
-    .unwrap();
-    let child = crate::support::spawn(
-        Command::new(path)
-            .args(["-n", "-f"])
-            .arg(&file)
-            .arg("-i")
-            .arg(work.0.join("rsyslogd.pid"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )
-    .expect("rsyslogd starts");
-    Some(Rsyslogd(child))
+    let rsyslogd = rsyslog_with("imrelp.so", "rsyslog's RELP modules", "rsyslog-relp")?;
+    let conf = format!("global(workDirectory=\"{}\")\n{conf}", work.0.display());
+    Some(Rsyslogd::start(&rsyslogd, &work.0, &conf))
 }
 
-/// A port on 127.0.0.82 picked, freed and handed to rsyslogd (no other test binds there).
+/// A port on 127.0.0.82 (no other test binds there), for rsyslogd.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.82:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn lines_of_file(path: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    upstream::free_port("127.0.0.82")
 }
 
 /// logd's RELP forwarder to rsyslog's imrelp: every record acknowledged and written by

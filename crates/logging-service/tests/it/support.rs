@@ -1,4 +1,8 @@
-//! Starting a server in-process, temporary data directories, stored-line counting.
+//! Starting a server in-process, temporary data directories, stored-line counting; TLS
+//! scaffolding in [`tls`], forwarding tests' and rsyslog's in [`upstream`].
+
+pub(crate) mod tls;
+pub(crate) mod upstream;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};

@@ -6,15 +6,14 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::time::Duration;
 
 use logging_service::tls::ClientAuth;
-use logging_service::tls_conn::SecurityOptions;
 use rustls::pki_types::ServerName;
 
+use crate::support::tls::{Ca, Pki, client_config, rsyslog_ossl, tls_server};
+use crate::support::upstream::{Rsyslogd, messages_of, numbered};
 use crate::support::{Server, TempDir, wait_until};
-use crate::tls_policy::{Ca, Pki, certs, key};
 
 type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
@@ -25,19 +24,11 @@ fn connect(
     addr: SocketAddr,
     identity: Option<&(String, String)>,
 ) -> Result<Tls, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(certs(&pki.ca.issuer.pem()).remove(0)).unwrap();
-    let b = rustls::ClientConfig::builder_with_provider(logging_service::tls::provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-    let cfg = match identity {
-        Some((c, k)) => b.with_client_auth_cert(certs(c), key(k)).unwrap(),
-        None => b.with_no_client_auth(),
-    };
-    let conn =
-        rustls::ClientConnection::new(Arc::new(cfg), ServerName::try_from("logd.test").unwrap())
-            .unwrap();
+    let conn = rustls::ClientConnection::new(
+        client_config(&pki.ca.issuer.pem(), identity),
+        ServerName::try_from("logd.test").unwrap(),
+    )
+    .unwrap();
     let sock = TcpStream::connect(addr).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
@@ -59,26 +50,6 @@ fn refused_after_write(mut tls: Tls) -> bool {
 
 fn octet(msg: &str) -> Vec<u8> {
     format!("{} {msg}", msg.len()).into_bytes()
-}
-
-fn tls_server(
-    tag: &str,
-    pki: &Pki,
-    auth: ClientAuth,
-    permitted: &[&str],
-    edit: impl FnOnce(&mut SecurityOptions),
-) -> Server {
-    let mut sec = SecurityOptions {
-        tls: Some(pki.options(auth, permitted)),
-        syslog_tls_port: Some(0),
-        ..SecurityOptions::default()
-    };
-    edit(&mut sec);
-    Server::start(tag, move |c| {
-        c.ace_port = None;
-        c.syslog_port = None;
-        c.security = sec;
-    })
 }
 
 /// Every unwelcome client is refused, logged and counted, while a device that passed the
@@ -332,9 +303,7 @@ fn openssl_s_client_with_and_without_a_certificate() {
         s.host_from_certificate = true;
     });
     let addr = server.at.syslog_tls.unwrap();
-    let (cert, k) = pki.ca.leaf(&["plc7.example"], false, false);
-    std::fs::write(pki.path("plc7.pem"), cert).unwrap();
-    std::fs::write(pki.path("plc7.key"), k).unwrap();
+    let (cert, key) = pki.write_leaf(&pki.ca, "plc7", &["plc7.example"], false);
     let run = |with_cert: bool| {
         let mut cmd = Command::new(&openssl);
         cmd.args(["s_client", "-quiet", "-connect"])
@@ -343,10 +312,7 @@ fn openssl_s_client_with_and_without_a_certificate() {
             .arg(pki.path("ca.pem"))
             .args(["-verify_return_error", "-servername", "logd.test"]);
         if with_cert {
-            cmd.arg("-cert")
-                .arg(pki.path("plc7.pem"))
-                .arg("-key")
-                .arg(pki.path("plc7.key"));
+            cmd.arg("-cert").arg(&cert).arg("-key").arg(&key);
         }
         let mut child = crate::support::spawn(
             cmd.stdin(Stdio::piped())
@@ -381,19 +347,7 @@ fn openssl_s_client_with_and_without_a_certificate() {
 /// its device certificate: RFC 5425 over TLS, every record stored under the device's name.
 #[test]
 fn rsyslog_omfwd_over_tls_with_a_device_certificate() {
-    use std::process::{Command, Stdio};
-    let Some(rsyslogd) = pattern_core::peer::program("rsyslogd", "rsyslog") else {
-        return;
-    };
-    let Some(_) = pattern_core::peer::file(
-        &[
-            "/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so",
-            "/usr/lib/aarch64-linux-gnu/rsyslog/lmnsd_ossl.so",
-            "/usr/lib/rsyslog/lmnsd_ossl.so",
-        ],
-        "rsyslog's OpenSSL stream driver",
-        "rsyslog-openssl",
-    ) else {
+    let Some(rsyslogd) = rsyslog_ossl() else {
         return;
     };
     let pki = Pki::new("tls-listen-rsyslog");
@@ -405,9 +359,7 @@ fn rsyslog_omfwd_over_tls_with_a_device_certificate() {
         |s| s.host_from_certificate = true,
     );
     let addr = server.at.syslog_tls.unwrap();
-    let (cert, k) = pki.ca.leaf(&["gw5.sensors.example"], false, false);
-    std::fs::write(pki.path("dev.pem"), cert).unwrap();
-    std::fs::write(pki.path("dev.key"), k).unwrap();
+    let (cert, key) = pki.write_leaf(&pki.ca, "dev", &["gw5.sensors.example"], false);
     let work = TempDir::new("rsyslog-tls-work");
     std::fs::create_dir_all(&work.0).unwrap();
     let input = work.0.join("in.log");
@@ -426,37 +378,21 @@ fn rsyslog_omfwd_over_tls_with_a_device_certificate() {
            template=\"RSYSLOG_SyslogProtocol23Format\")\n",
         work = work.0.display(),
         ca = pki.path("ca.pem").display(),
-        cert = pki.path("dev.pem").display(),
-        key = pki.path("dev.key").display(),
+        cert = cert.display(),
+        key = key.display(),
         input = input.display(),
         ip = addr.ip(),
         port = addr.port(),
     );
-    let file = work.0.join("rsyslog.conf");
-    std::fs::write(&file, conf).unwrap();
-    let mut child = crate::support::spawn(
-        Command::new(rsyslogd)
-            .args(["-n", "-f"])
-            .arg(&file)
-            .arg("-i")
-            .arg(work.0.join("rsyslogd.pid"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )
-    .expect("rsyslogd starts");
+    let rsyslog = Rsyslogd::start(&rsyslogd, &work.0, &conf);
     wait_until("rsyslog's 50 records stored", || {
         server.output.stats().records >= 50
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(rsyslog);
     let (stats, stored) = server.stop();
     assert_eq!(stats.tls_handshake_failures, 0);
-    let ours: Vec<_> = stored
-        .iter()
-        .filter(|(h, _)| h == "gw5.sensors.example")
-        .flat_map(|(_, l)| l.iter().map(|r| r.message.clone()))
-        .collect();
-    let want: Vec<String> = (0..50).map(|i| format!("over tls {i}")).collect();
+    let ours = messages_of(&stored, "gw5.sensors.example");
+    let want = numbered("over tls", 0..50);
     assert_eq!(
         ours, want,
         "stored under the certificate's name: {stored:?}"
@@ -474,9 +410,7 @@ fn logc_sends_and_benches_over_tls() {
         s.host_from_certificate = true;
     });
     let addr = server.at.syslog_tls.unwrap();
-    let (cert, k) = pki.ca.leaf(&["rtu3.example"], false, false);
-    std::fs::write(pki.path("rtu3.pem"), cert).unwrap();
-    std::fs::write(pki.path("rtu3.key"), k).unwrap();
+    let (cert, key) = pki.write_leaf(&pki.ca, "rtu3", &["rtu3.example"], false);
     let logc = |sub: &str, identity: bool, rest: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_logc"));
         cmd.args([sub, "--server"])
@@ -484,10 +418,7 @@ fn logc_sends_and_benches_over_tls() {
             .args(["--tls", "--tls-server-name", "logd.test", "--tls-ca"])
             .arg(pki.path("ca.pem"));
         if identity {
-            cmd.arg("--tls-cert")
-                .arg(pki.path("rtu3.pem"))
-                .arg("--tls-key")
-                .arg(pki.path("rtu3.key"));
+            cmd.arg("--tls-cert").arg(&cert).arg("--tls-key").arg(&key);
         }
         crate::support::output(cmd.args(rest)).unwrap()
     };
@@ -625,4 +556,29 @@ fn a_tls_port_without_certificates_and_limits_on_the_proactor_are_refused() {
     cfg.security.max_connections_per_peer = Some(4);
     let err = cfg.validate().unwrap_err().to_string();
     assert!(err.contains("not on the proactor's"), "{err}");
+}
+
+/// The bench client gathering records into 16 KiB writes (one TLS record each, as rsyslog's
+/// `omfwd` sends with a backlog) over 3 connections, the last write of each short: every
+/// record is stored once.
+#[test]
+fn records_gathered_into_16_kib_tls_records_are_each_stored_once() {
+    use logging_service::client::{self, BenchConfig, ClientTls, Format, Transport};
+    let pki = Pki::new("tls-listen-gathered");
+    let server = tls_server("tls-gathered", &pki, ClientAuth::None, &[], |_| {});
+    let cfg = BenchConfig {
+        count: 10_007,
+        rate: 0,
+        conns: 3,
+        format: Format::Rfc5424,
+        transport: Transport::Tcp,
+        size: 64,
+        tls: Some(ClientTls::new(&pki.path("ca.pem"), "logd.test", None).unwrap()),
+        write_bytes: 16 << 10,
+    };
+    let report = client::bench(server.at.syslog_tls.unwrap(), &cfg, |_| {}).unwrap();
+    assert_eq!((report.sent, report.errors), (10_007, 0));
+    let (stats, stored) = server.stop();
+    assert_eq!((stats.syslog, stats.rejected), (10_007, 0));
+    assert_eq!(crate::support::count_lines(&stored), 10_007);
 }

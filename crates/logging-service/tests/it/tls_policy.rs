@@ -3,118 +3,22 @@
 //! names a device is admitted under, and a reload that does not touch an established session.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use logging_service::tls::{
-    ClientAuth, MinVersion, Refusal, ReloadableServer, TlsOptions, certificate_names, load_certs,
+    ClientAuth, MinVersion, Refusal, ReloadableServer, certificate_names, load_certs,
 };
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    date_time_ymd,
-};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::ServerName;
 
-use crate::support::TempDir;
-
-/// A certificate authority of the test's own.
-pub(crate) struct Ca {
-    pub(crate) issuer: CertifiedIssuer<'static, KeyPair>,
-}
-
-impl Ca {
-    pub(crate) fn new(name: &str) -> Ca {
-        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.distinguished_name
-            .push(rcgen::DnType::CommonName, format!("{name} CA"));
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        Ca {
-            issuer: CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap(),
-        }
-    }
-
-    /// A leaf for `names`, for a server or a client, valid now unless `expired`.
-    pub(crate) fn leaf(&self, names: &[&str], server: bool, expired: bool) -> (String, String) {
-        let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-            .unwrap();
-        p.extended_key_usages = vec![if server {
-            ExtendedKeyUsagePurpose::ServerAuth
-        } else {
-            ExtendedKeyUsagePurpose::ClientAuth
-        }];
-        if expired {
-            p.not_before = date_time_ymd(2020, 1, 1);
-            p.not_after = date_time_ymd(2021, 1, 1);
-        }
-        let key = KeyPair::generate().unwrap();
-        let cert = p.signed_by(&key, &self.issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
-    }
-}
-
-/// The files a server policy names, written to a directory of the test.
-pub(crate) struct Pki {
-    pub(crate) dir: TempDir,
-    pub(crate) ca: Ca,
-}
-
-impl Pki {
-    pub(crate) fn new(tag: &str) -> Pki {
-        let dir = TempDir::new(tag);
-        std::fs::create_dir_all(&dir.0).unwrap();
-        let ca = Ca::new("fleet");
-        std::fs::write(dir.0.join("ca.pem"), ca.issuer.pem()).unwrap();
-        let (cert, key) = ca.leaf(&["logd.test"], true, false);
-        std::fs::write(dir.0.join("server.pem"), cert).unwrap();
-        std::fs::write(dir.0.join("server.key"), key).unwrap();
-        Pki { dir, ca }
-    }
-
-    pub(crate) fn path(&self, name: &str) -> PathBuf {
-        self.dir.0.join(name)
-    }
-
-    pub(crate) fn options(&self, auth: ClientAuth, permitted: &[&str]) -> TlsOptions {
-        TlsOptions {
-            cert: self.path("server.pem"),
-            key: self.path("server.key"),
-            ca: Some(self.path("ca.pem")),
-            client_auth: auth,
-            permitted_peers: permitted.iter().map(|s| s.to_string()).collect(),
-            min_version: MinVersion::Tls12,
-        }
-    }
-}
-
-pub(crate) fn certs(pem: &str) -> Vec<CertificateDer<'static>> {
-    use rustls::pki_types::pem::PemObject;
-    CertificateDer::pem_slice_iter(pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
-
-pub(crate) fn key(pem: &str) -> PrivateKeyDer<'static> {
-    use rustls::pki_types::pem::PemObject;
-    PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap()
-}
+use crate::support::tls::{Ca, Pki, certs, client_config};
 
 /// A client trusting `ca_pem`, showing `identity` if given.
 fn client(ca_pem: &str, identity: Option<&(String, String)>) -> rustls::ClientConnection {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in certs(ca_pem) {
-        roots.add(c).unwrap();
-    }
-    let provider = logging_service::tls::provider();
-    let b = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-    let cfg = match identity {
-        Some((c, k)) => b.with_client_auth_cert(certs(c), key(k)).unwrap(),
-        None => b.with_no_client_auth(),
-    };
-    rustls::ClientConnection::new(Arc::new(cfg), ServerName::try_from("logd.test").unwrap())
-        .unwrap()
+    rustls::ClientConnection::new(
+        client_config(ca_pem, identity),
+        ServerName::try_from("logd.test").unwrap(),
+    )
+    .unwrap()
 }
 
 /// Runs the handshake between the two in memory, then has the client send `hello`.
