@@ -1348,7 +1348,7 @@ mod tests {
         }
         s.persist().unwrap();
         drop(s);
-        let [seg] = &files(&d, "seg")[..] else {
+        let [_] = &files(&d, "seg")[..] else {
             panic!("one segment")
         };
         let [count] = &files(&d, "count")[..] else {
