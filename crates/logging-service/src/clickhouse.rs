@@ -420,6 +420,13 @@ pub enum RowError {
 
 /// A string's LEB128 length from the front of `b`, which it then skips.
 fn read_length(b: &mut &[u8], column: &'static str) -> Result<u64, RowError> {
+    // Most lengths are under 128: one byte.
+    if let Some((&byte, rest)) = b.split_first() {
+        if byte < 0x80 {
+            *b = rest;
+            return Ok(u64::from(byte));
+        }
+    }
     let mut n = 0u64;
     for (i, &byte) in b.iter().enumerate().take(10) {
         // The tenth byte holds bit 63 only.

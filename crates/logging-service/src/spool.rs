@@ -15,8 +15,9 @@
 //! `memory_bytes`; when it is full, its oldest records move to the newest segment, so order
 //! is kept. A segment is read back whole when it becomes the oldest, and deleted once every
 //! record of it is committed. A small `cursor` file records how many records of the oldest
-//! segment are committed already. In memory, and once read back, records lie back to back in
-//! one buffer (no allocation per record).
+//! segment are committed already. In memory, records lie back to back in chunks of 1 MiB,
+//! reused as the oldest go; a segment read back is one buffer, the records read in place
+//! (no allocation per record).
 //!
 //! On disk a record is framed as a 4-byte little-endian length, a 4-byte CRC-32 of the
 //! record, then the record. A segment closed for writing (because it is full, or at a
@@ -82,9 +83,11 @@ const MAX_RECORD: u32 = 64 << 20;
 /// The segment writer's buffer: records reach the kernel in writes of this size.
 const WRITE_BUFFER: usize = 256 << 10;
 
-/// Bytes of memory records removed from the front before the buffer is compacted (and
-/// only once they are at least half of it, so that each byte moves at most once on average).
-const COMPACT_AFTER: u64 = 1 << 20;
+/// The size of a chunk of the memory queue (a larger record gets a chunk of its own size).
+const CHUNK: usize = 1 << 20;
+
+/// Emptied chunks a queue keeps for reuse.
+const SPARE_CHUNKS: usize = 2;
 
 /// What a full spool does with one more record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -269,15 +272,18 @@ struct Segment {
     checked: bool,
 }
 
-/// Records lying back to back in one buffer, oldest first: the memory queue, and the oldest
-/// segment's records once read (there, between the frames' headers).
+/// Records lying back to back in buffers (chunks), oldest first: the memory queue, and the
+/// oldest segment's records once read (one chunk, the file, with the records between the
+/// frames' headers). A record lies whole in one chunk.
 #[derive(Debug, Default)]
 struct Records {
-    bytes: Vec<u8>,
-    /// Where each record starts and ends, as offsets into `bytes` plus `base`.
-    spans: VecDeque<(u64, u64)>,
-    /// Bytes compacted away from the front of `bytes` so far.
-    base: u64,
+    chunks: VecDeque<Vec<u8>>,
+    /// The number of `chunks[0]` (chunks are numbered in the order they come).
+    first_chunk: u64,
+    /// Each record's chunk number, and where it starts and ends in that chunk.
+    spans: VecDeque<(u64, usize, usize)>,
+    /// Emptied chunks, kept for reuse: neither allocated nor faulted in again.
+    spare: Vec<Vec<u8>>,
 }
 
 impl Records {
@@ -289,8 +295,8 @@ impl Records {
         self.spans.is_empty()
     }
 
-    fn slice(&self, (start, end): (u64, u64)) -> &[u8] {
-        &self.bytes[(start - self.base) as usize..(end - self.base) as usize]
+    fn slice(&self, (chunk, start, end): (u64, usize, usize)) -> &[u8] {
+        &self.chunks[(chunk - self.first_chunk) as usize][start..end]
     }
 
     fn front(&self) -> Option<&[u8]> {
@@ -304,46 +310,60 @@ impl Records {
             .map(|&s| self.slice(s))
     }
 
+    /// Adds a record at the end of the newest chunk, or of a new one when it does not fit.
     fn push(&mut self, record: &[u8]) {
-        let start = self.base + self.bytes.len() as u64;
-        self.bytes.extend_from_slice(record);
-        self.spans.push_back((start, start + record.len() as u64));
+        let fits = self
+            .chunks
+            .back()
+            .is_some_and(|c| c.capacity() - c.len() >= record.len());
+        if !fits {
+            let mut chunk = self.spare.pop().unwrap_or_default();
+            chunk.clear();
+            chunk.reserve(record.len().max(CHUNK));
+            self.chunks.push_back(chunk);
+        }
+        let number = self.first_chunk + self.chunks.len() as u64 - 1;
+        let chunk = self.chunks.back_mut().expect("a chunk");
+        let start = chunk.len();
+        chunk.extend_from_slice(record);
+        self.spans.push_back((number, start, chunk.len()));
     }
 
-    /// Removes the `n` oldest records; the bytes they held.
+    /// Removes the `n` oldest records, and the chunks left without one; the bytes they held.
     fn remove_front(&mut self, n: usize) -> u64 {
         let n = n.min(self.spans.len());
-        let bytes = self.spans.drain(..n).map(|(s, e)| e - s).sum();
-        if self.spans.is_empty() {
-            self.clear();
+        let bytes = self.spans.drain(..n).map(|(_, s, e)| (e - s) as u64).sum();
+        let first_kept = self
+            .spans
+            .front()
+            .map_or(self.first_chunk + self.chunks.len() as u64, |s| s.0);
+        while self.first_chunk < first_kept {
+            let chunk = self.chunks.pop_front().expect("a chunk");
+            self.first_chunk += 1;
+            self.recycle(chunk);
         }
         bytes
     }
 
-    /// Moves the records to the front of the buffer once the bytes before them are many
-    /// and at least half of it (the memory queue's buffer would otherwise only grow).
-    fn compact(&mut self) {
-        if let Some(&(start, _)) = self.spans.front() {
-            let dead = start - self.base;
-            if dead >= COMPACT_AFTER && dead * 2 >= self.bytes.len() as u64 {
-                self.bytes.drain(..dead as usize);
-                self.base = start;
-            }
+    fn recycle(&mut self, chunk: Vec<u8>) {
+        if self.spare.len() < SPARE_CHUNKS {
+            self.spare.push(chunk);
         }
     }
 
-    /// [`remove_front`](Self::remove_front), then [`compact`](Self::compact).
-    fn pop_front_compacting(&mut self, n: usize) -> u64 {
-        let bytes = self.remove_front(n);
-        self.compact();
-        bytes
-    }
-
-    /// Forgets every record, keeping the buffer's capacity.
+    /// Forgets every record, keeping the chunks for reuse.
     fn clear(&mut self) {
-        self.base += self.bytes.len() as u64;
-        self.bytes.clear();
-        self.spans.clear();
+        self.remove_front(self.spans.len());
+    }
+
+    /// Replaces the records with the whole file at `path`, read into one chunk; its number.
+    /// The records' spans are the caller's to add.
+    fn read_file(&mut self, path: &Path) -> io::Result<u64> {
+        self.clear();
+        let mut chunk = self.spare.pop().unwrap_or_default();
+        read_into(path, &mut chunk)?;
+        self.chunks.push_back(chunk);
+        Ok(self.first_chunk)
     }
 }
 
@@ -597,7 +617,7 @@ impl Spool {
                     self.stats.pushed -= 1;
                     return Err(e);
                 }
-                self.stats.memory_bytes -= self.memory.pop_front_compacting(1);
+                self.stats.memory_bytes -= self.memory.remove_front(1);
                 self.mem_first += 1;
                 continue;
             }
@@ -703,7 +723,7 @@ impl Spool {
                 seg.count - seg.done
             }
             None => {
-                self.stats.memory_bytes -= self.memory.pop_front_compacting(1);
+                self.stats.memory_bytes -= self.memory.remove_front(1);
                 self.mem_first += 1;
                 1
             }
@@ -806,15 +826,15 @@ impl Spool {
                 self.seal()?;
             }
             self.loaded_id = None;
-            self.loaded.clear();
             let path = segment_path(&self.cfg.dir, id);
-            read_into(&path, &mut self.loaded.bytes)?;
+            let chunk = self.loaded.read_file(&path)?;
             let seg = self.segments.front().expect("a segment");
-            let (count, len) = (seg.count, self.loaded.bytes.len() as u64);
+            let count = seg.count;
+            let bytes = &self.loaded.chunks[0];
+            let len = bytes.len() as u64;
             let spans = &mut self.loaded.spans;
-            let base = self.loaded.base;
-            let valid = walk_frames(&self.loaded.bytes, |start, end| {
-                spans.push_back((base + start as u64, base + end as u64));
+            let valid = walk_frames(bytes, |start, end| {
+                spans.push_back((chunk, start, end));
                 (spans.len() as u64) < count
             }) as u64;
             let found = self.loaded.spans.len() as u64;
@@ -906,7 +926,7 @@ impl Spool {
                 }
             } else {
                 let take = n.min(self.memory.len() as u64);
-                self.stats.memory_bytes -= self.memory.pop_front_compacting(take as usize);
+                self.stats.memory_bytes -= self.memory.remove_front(take as usize);
                 self.head += take;
                 self.mem_first += take;
                 self.stats.records -= take;
@@ -1378,10 +1398,11 @@ mod tests {
         assert!(files(&d, "count").is_empty());
     }
 
-    /// The memory queue keeps its records back to back and compacts its buffer as the
-    /// oldest go: megabytes pushed and committed in interleaved batches come out in order.
+    /// The memory queue keeps its records back to back in chunks and reuses them as the
+    /// oldest go: megabytes pushed and committed in interleaved batches come out in order,
+    /// and the chunks held stay within what the queued records need.
     #[test]
-    fn the_memory_buffer_compacts_and_keeps_order() {
+    fn the_memory_queue_reuses_its_chunks_and_keeps_order() {
         let d = Dir::new();
         let mut s = Spool::open(d.cfg(8 << 20, 1 << 30, FullPolicy::Block)).unwrap();
         let row = |i: usize| {
@@ -1389,7 +1410,8 @@ mod tests {
             r.resize(100 + i % 200, b'x');
             r
         };
-        let (mut pushed, mut next, mut compactions) = (0, 0, 0);
+        let (mut pushed, mut next) = (0, 0);
+        let mut first_chunks = Vec::new();
         // About 4 MB queued throughout, 200 kB in and out per round.
         for round in 0..60 {
             for _ in 0..if round == 0 { 20_000 } else { 1000 } {
@@ -1404,15 +1426,20 @@ mod tests {
                 })
                 .unwrap();
             assert_eq!(body, (next..next + body.len()).map(row).collect::<Vec<_>>());
-            let base = s.memory.base;
             s.commit(p).unwrap();
             next += body.len();
-            compactions += usize::from(s.memory.base != base);
-            assert!(s.memory.bytes.len() <= 2 * s.stats().memory_bytes as usize + (1 << 20));
+            first_chunks.push(s.memory.first_chunk);
+            let held: usize = s.memory.chunks.iter().map(Vec::capacity).sum();
+            assert!(
+                held <= s.stats().memory_bytes as usize + 2 * CHUNK,
+                "{held}"
+            );
+            assert!(s.memory.spare.len() <= SPARE_CHUNKS);
         }
-        assert!(compactions >= 2, "{compactions}");
+        assert!(first_chunks.windows(2).filter(|w| w[0] < w[1]).count() >= 2);
         assert_eq!(s.stats().spooled, 0, "it all fit in memory");
         assert_eq!(drain(&mut s), (next..pushed).map(row).collect::<Vec<_>>());
+        assert!(s.memory.chunks.is_empty());
         balance(&s.stats());
     }
 
