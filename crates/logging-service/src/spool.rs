@@ -567,6 +567,12 @@ impl Spool {
         self.stats.records == 0
     }
 
+    /// Whether the oldest queued records are in a segment file, so that a peek now reads
+    /// them from there (rather than from memory): a sender may check what it reads back.
+    pub fn oldest_on_disk(&self) -> bool {
+        !self.segments.is_empty()
+    }
+
     /// Whether the policy is [`FullPolicy::Block`] and the disk is full or nearly so (less
     /// room left than one segment, or a quarter of the spool if that is less: a high-water
     /// mark, so that a producer that stops in time loses nothing): a producer that can wait
