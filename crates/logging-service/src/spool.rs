@@ -699,7 +699,8 @@ impl Spool {
     }
 
     /// Ends writing to the newest segment (later records start a new one), and writes its
-    /// `.count` file, so that the next open need not read it to count its records.
+    /// `.count` file, so that the next open need not read it to count its records. A `.count`
+    /// file that cannot be written costs only that read: it is logged, not an error.
     fn seal(&mut self) -> io::Result<()> {
         let Some((id, mut w)) = self.writer.take() else {
             return Ok(());
@@ -709,8 +710,14 @@ impl Spool {
         let Some(seg) = self.segments.iter().rev().find(|s| s.id == id) else {
             return Ok(());
         };
-        let mut f = File::create(count_path(&self.cfg.dir, id))?;
-        f.write_all(format!("{} {}\n", seg.count, seg.bytes).as_bytes())
+        let path = count_path(&self.cfg.dir, id);
+        let written = File::create(&path)
+            .and_then(|mut f| f.write_all(format!("{} {}\n", seg.count, seg.bytes).as_bytes()));
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), "spool: cannot write a segment's count ({e}); the next start reads the segment instead");
+            let _ = std::fs::remove_file(&path);
+        }
+        Ok(())
     }
 
     /// Removes the oldest records: the oldest segment, or the oldest record in memory.
