@@ -866,6 +866,7 @@ impl Spool {
                 let seg = self.segments.pop_front().expect("front");
                 self.remove_segment_files(seg.id)?;
                 self.stats.disk_bytes -= seg.bytes;
+                self.disk_full = false;
                 self.loaded.clear();
                 continue;
             }
