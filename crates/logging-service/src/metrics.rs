@@ -302,8 +302,14 @@ pub fn registry(s: &Stats) -> Registry {
     counter(
         reg,
         "clickhouse_rows_dropped",
-        "Rows the ClickHouse spool dropped (full, or its disk refused them)",
+        "Rows the ClickHouse spool dropped (full, its disk refused them, or unreadable)",
         s.clickhouse_dropped,
+    );
+    counter(
+        reg,
+        "clickhouse_rows_unreadable",
+        "Spooled rows that could not be read back as a row, dropped (also in rows_dropped)",
+        s.clickhouse_unreadable,
     );
     counter(
         reg,

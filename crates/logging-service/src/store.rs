@@ -1019,8 +1019,11 @@ pub struct Stats {
     pub clickhouse_inserted: u64,
     /// Rows waiting for ClickHouse now (a gauge).
     pub clickhouse_queued: u64,
-    /// Rows the ClickHouse spool dropped (full, or its disk refused them).
+    /// Rows the ClickHouse spool dropped (full, its disk refused them, or unreadable).
     pub clickhouse_dropped: u64,
+    /// Spooled rows the ClickHouse sink could not read back, dropped (also in
+    /// `clickhouse_dropped`).
+    pub clickhouse_unreadable: u64,
     /// Inserts ClickHouse answered 200 for.
     pub clickhouse_batches: u64,
     /// Inserts that failed.
@@ -1200,6 +1203,7 @@ impl std::ops::AddAssign for Stats {
                 clickhouse_inserted,
                 clickhouse_queued,
                 clickhouse_dropped,
+                clickhouse_unreadable,
                 clickhouse_batches,
                 clickhouse_failed,
                 clickhouse_retried,

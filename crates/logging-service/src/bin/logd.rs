@@ -325,6 +325,13 @@ fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result
             s.clickhouse_failed,
             s.clickhouse_retried
         );
+        if s.clickhouse_unreadable > 0 {
+            say_err!(
+                "logd: clickhouse: {} spooled rows unreadable, dropped (counted in the {} dropped; see the errors above)",
+                s.clickhouse_unreadable,
+                s.clickhouse_dropped
+            );
+        }
         say!(
             "logd: clickhouse ledger: received={} recovered={} queued={} inserted={} dropped={} balanced={}",
             s.clickhouse_received,

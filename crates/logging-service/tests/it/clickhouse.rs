@@ -597,7 +597,11 @@ fn answer_dropping_proxy(upstream: u16) -> (std::net::SocketAddr, std::sync::mps
             ch.read_to_end(&mut answer).unwrap();
             if !dropped && head.contains("INSERT") && answer.starts_with(b"HTTP/1.1 200") {
                 dropped = true;
-                let rows = body.iter().filter(|&&b| b == b'\n').count() as u64;
+                let rows = if head.contains("RowBinary") {
+                    logging_service::clickhouse::row_binary_rows(&body).unwrap()
+                } else {
+                    body.iter().filter(|&&b| b == b'\n').count() as u64
+                };
                 tx.send(rows).unwrap();
                 continue; // the client sees the connection close without an answer
             }
@@ -876,6 +880,75 @@ fn rows_spooled_while_clickhouse_is_away_survive_a_restart_of_logd() {
     assert_eq!(
         ch.query("SELECT splitByChar(' ', message)[1] FROM logs ORDER BY seq LIMIT 1 FORMAT TSV"),
         "spooled\n"
+    );
+}
+
+/// A logd upgraded from the version that spooled TSV rows: the rows its spool holds (segment
+/// files without `.count` files, as that version left them) are inserted as TSV, before the
+/// rows that come after the upgrade (RowBinary); a spooled row that is neither is dropped
+/// with an error and counted, and costs only itself.
+#[test]
+fn an_earlier_versions_tsv_spool_is_inserted_and_an_unreadable_row_costs_only_itself() {
+    use logging_service::spool::{Spool, SpoolConfig};
+    let tmp = TempDir::new("ch-upgrade");
+    let Some(ch) = ClickHouse::start(&tmp.0.join("ch")) else {
+        return;
+    };
+    let data = tmp.0.join("logd");
+    let dir = data.join("clickhouse-spool");
+    let mut spool = Spool::open(SpoolConfig::new(&dir)).unwrap();
+    for i in 0..1000u64 {
+        if i == 500 {
+            spool.push(b"\x7fELF not a row").unwrap();
+        }
+        let row = format!(
+            "2026-12-05 18:00:00\t{i}\th\tapp\t{i}\t1\t6\t-\tID\t-\told {i}\\ttab\tedge-u\t{}\n",
+            i + 1
+        );
+        spool.push(row.as_bytes()).unwrap();
+    }
+    spool.persist().unwrap();
+    drop(spool);
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|x| x == "count") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    // That version's sequence file: its first block reserved.
+    std::fs::write(dir.join("sequence"), "1048577\n").unwrap();
+    let logd = logd(
+        &data,
+        &format!("-u {} -t logs -c -n edge-u -a 20ms", ch.url()),
+    );
+    send_and_wait(logd.logd_syslog(), &syslog_batch("h", "new", 0..10));
+    let output = logd.output();
+    wait_until("every readable row inserted", || {
+        output.stats().clickhouse_inserted == 1010
+    });
+    let s = stop(logd);
+    assert_eq!(
+        (
+            s.clickhouse_recovered,
+            s.clickhouse_received,
+            s.clickhouse_unreadable,
+            s.clickhouse_dropped,
+            s.clickhouse_queued
+        ),
+        (1001, 10, 1, 1, 0),
+        "{s:?}"
+    );
+    // TSV before the unreadable row, TSV after it, then RowBinary: three inserts at least.
+    assert!(s.clickhouse_batches >= 3, "{s:?}");
+    assert_eq!(ch.count("SELECT count() FROM logs"), 1010);
+    assert_eq!(ch.count("SELECT uniqExact(logd, seq) FROM logs"), 1010);
+    assert_eq!(
+        ch.query("SELECT usec, pid, message, seq FROM logs WHERE usec IN (499, 500) AND logd = 'edge-u' AND app = 'app' ORDER BY usec FORMAT TSV"),
+        "499\t499\told 499\\ttab\t500\n500\t500\told 500\\ttab\t501\n"
+    );
+    assert_eq!(
+        ch.count("SELECT count() FROM logs WHERE startsWith(message, 'new ') AND seq > 1048576"),
+        10
     );
 }
 
