@@ -10,7 +10,8 @@
 //! page's block is the generated file, so a page cannot show a diagram no run drew, and that
 //! no generated file is stale without running anything: each ends with a stamp, a hash of the
 //! sources that drew it (the example, the files of its crate that emit interaction events with
-//! `seq!`, and the recorder `pattern_core::diagram`), which the test computes again.
+//! `seq!`, the macro's crate `posa-seq` and the recorder `pattern_core::diagram`), which the
+//! test computes again.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -73,7 +74,7 @@ fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
 }
 
 /// The files whose change may change what `example` of the crate in `package_dir` draws:
-/// the example, the crate's sources that emit interaction events, and the recorder.
+/// the example, the crate's sources that emit interaction events, the macro and the recorder.
 fn sources(root: &Path, package_dir: &Path, example: &str) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let single = package_dir.join("examples").join(format!("{example}.rs"));
@@ -87,6 +88,7 @@ fn sources(root: &Path, package_dir: &Path, example: &str) -> Vec<PathBuf> {
     emitting.retain(|f| fs::read_to_string(f).is_ok_and(|t| t.contains("seq!(")));
     emitting.sort();
     files.extend(emitting);
+    files.push(root.join("crates/posa-seq/src/lib.rs"));
     files.push(root.join("crates/pattern-core/src/diagram.rs"));
     files
 }

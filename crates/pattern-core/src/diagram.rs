@@ -1,8 +1,9 @@
 //! Sequence diagrams drawn from real runs (feature `diagram`).
 //!
 //! The pattern crates emit `tracing` events with the target [`TARGET`] at their interaction
-//! points: who calls whom, with what, and what comes back. Without a subscriber such an event
-//! costs a relaxed load of tracing's global maximum level; nothing is formatted.
+//! points (with the `seq!` macro of the `posa-seq` crate): who calls whom, with what, and what
+//! comes back. Without a subscriber such an event costs a relaxed load of tracing's global
+//! maximum level; nothing is formatted.
 //! An example that wants its run drawn calls [`Diagram::from_env`] first thing: when the
 //! `POSA_DIAGRAM` environment variable names a file (`cargo xtask demo` sets it), a recording
 //! subscriber is installed, and [`Diagram::finish`] writes what it saw there as a mermaid
@@ -38,10 +39,9 @@ use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context as LayerContext, Layer, SubscriberExt};
 use tracing_subscriber::registry::Registry;
 
-/// The `tracing` target of interaction events.
-pub const TARGET: &str = "posa_seq";
-/// A participant name that stands for the thread emitting the event.
-pub const THREAD: &str = "@thread";
+/// The `tracing` target of interaction events, and the participant name that stands for the
+/// thread emitting one: the names the pattern crates' `posa_seq::seq!` events use.
+pub use posa_seq::{TARGET, THREAD};
 /// The environment variable naming the file the diagram is written to.
 pub const ENV: &str = "POSA_DIAGRAM";
 
