@@ -73,10 +73,15 @@ pub struct Step {
     pub thread: String,
 }
 
+/// Which steps a [`Hold`] holds.
+type StepTest = Box<dyn Fn(&Step) -> bool + Send + Sync>;
+/// What the recording must show before a held step goes on.
+type RecordingTest = Box<dyn Fn(&[Step]) -> bool + Send + Sync>;
+
 /// A rule of [`Diagram::hold`]: which steps wait, and for what.
 struct Hold {
-    step: Box<dyn Fn(&Step) -> bool + Send + Sync>,
-    until: Box<dyn Fn(&[Step]) -> bool + Send + Sync>,
+    step: StepTest,
+    until: RecordingTest,
 }
 
 #[derive(Default)]
