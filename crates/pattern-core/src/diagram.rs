@@ -24,9 +24,12 @@
 //! ```
 //!
 //! Threads make a run's order vary; a diagram must not. The recorder names a thread that
-//! says [`THREAD`] by the order in which threads first spoke (`T1`, `T2`, ...), and the
-//! examples drive their threads one interaction at a time, waiting ([`Diagram::wait_for`]) for
-//! the last event of one before starting the next, so that the same run draws the same picture.
+//! says [`THREAD`] by its name, or by the order in which unnamed (and
+//! [numbered](Diagram::number_threads)) threads first spoke (`T1`, `T2`, ...); the examples
+//! drive their threads one interaction at a time, waiting ([`Diagram::wait_for`]) for the last
+//! event of one before starting the next, and fix the order of a race by holding a thread at
+//! an interaction point until another has reached its own ([`Diagram::hold`]), so that the
+//! same run draws the same picture.
 
 use std::fmt;
 use std::io;
