@@ -9,8 +9,10 @@
 //! from the checked-in file fails the demo (a stale diagram). The tidy test checks that each
 //! page's block is the generated file, so a page cannot show a diagram no run drew, and that
 //! no generated file is stale without running anything: each ends with a stamp, a hash of the
-//! sources that drew it (the example, the files of its crate that emit interaction events with
-//! `seq!`, and the recorder `pattern_core::diagram`), which the test computes again.
+//! sources that drew it (the example and the examples' shared modules, the files that emit
+//! interaction events with `seq!` in its crate and in every workspace crate that crate uses,
+//! the macro's crate `posa-seq` and the recorder `pattern_core::diagram`), which the test
+//! computes again.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -55,6 +57,22 @@ pub(crate) fn included(page: &str) -> Vec<(String, String)> {
     out
 }
 
+/// Rule: the lines of `page` that start a mermaid sequence diagram outside the blocks drawn
+/// from runs (a hand-drawn one, which nothing keeps true).
+#[cfg(test)]
+pub(crate) fn hand_drawn(page: &str) -> Vec<usize> {
+    let mut inside = false;
+    let mut found = Vec::new();
+    for (n, line) in page.lines().enumerate() {
+        if line.starts_with("<!-- diagram: ") {
+            inside = line != CLOSE_MARKER;
+        } else if !inside && line.trim() == "sequenceDiagram" {
+            found.push(n + 1);
+        }
+    }
+    found
+}
+
 /// `page` with the block of `example` replaced by `diagram`; `None` when it has no such block.
 pub(crate) fn include(page: &str, example: &str, diagram: &str) -> Option<String> {
     let open = open_marker(example);
@@ -73,22 +91,77 @@ fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
 }
 
 /// The files whose change may change what `example` of the crate in `package_dir` draws:
-/// the example, the crate's sources that emit interaction events, and the recorder.
+/// the example (and the modules the crate's examples share, `examples/common`), the sources
+/// that emit interaction events of the crate and of every workspace crate it uses (its
+/// examples' dependencies included), the macro and the recorder.
 fn sources(root: &Path, package_dir: &Path, example: &str) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    let single = package_dir.join("examples").join(format!("{example}.rs"));
+    let examples = package_dir.join("examples");
+    let single = examples.join(format!("{example}.rs"));
     if single.exists() {
         files.push(single);
     } else {
-        collect(&package_dir.join("examples").join(example), &mut files);
+        collect(&examples.join(example), &mut files);
     }
+    let mut shared = Vec::new();
+    collect(&examples.join("common"), &mut shared);
+    shared.sort();
+    files.extend(shared);
     let mut emitting = Vec::new();
-    collect(&package_dir.join("src"), &mut emitting);
+    for dir in crates_used(root, package_dir) {
+        collect(&dir.join("src"), &mut emitting);
+    }
     emitting.retain(|f| fs::read_to_string(f).is_ok_and(|t| t.contains("seq!(")));
     emitting.sort();
+    emitting.dedup();
     files.extend(emitting);
+    files.push(root.join("crates/posa-seq/src/lib.rs"));
     files.push(root.join("crates/pattern-core/src/diagram.rs"));
     files
+}
+
+/// The crate in `package_dir` and the workspace crates (`crates/<name>`) it uses, with its
+/// dev-dependencies (its examples') and the dependencies of those, transitively.
+fn crates_used(root: &Path, package_dir: &Path) -> Vec<PathBuf> {
+    let mut found = vec![package_dir.to_path_buf()];
+    let mut next = 0;
+    while next < found.len() {
+        let with_dev = next == 0;
+        let manifest = fs::read_to_string(found[next].join("Cargo.toml")).unwrap_or_default();
+        for name in workspace_dependencies(&manifest, with_dev) {
+            let dir = root.join("crates").join(&name);
+            if dir.join("Cargo.toml").exists() && !found.contains(&dir) {
+                found.push(dir);
+            }
+        }
+        next += 1;
+    }
+    found
+}
+
+/// The names of the dependencies a manifest lists (`name.workspace = true`, `name = { ... }`),
+/// in `[dependencies]`, and in `[dev-dependencies]` too with `with_dev`.
+fn workspace_dependencies(manifest: &str, with_dev: bool) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut listing = false;
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            listing = line == "[dependencies]" || (with_dev && line == "[dev-dependencies]");
+            continue;
+        }
+        if !listing || line.starts_with('#') {
+            continue;
+        }
+        let name: String = line
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        if !name.is_empty() {
+            names.push(name);
+        }
+    }
+    names
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -194,6 +267,25 @@ mod tests {
     }
 
     #[test]
+    fn the_stamp_follows_the_workspace_crates_an_example_uses() {
+        let manifest = "[package]\nname = \"x\"\n\n[dependencies]\nreactor.workspace = true\n# a comment\nmio = { workspace = true }\n\n[dev-dependencies]\npattern-core = { workspace = true, features = [\"diagram\"] }\n\n[[bench]]\nname = \"b\"\n";
+        assert_eq!(
+            workspace_dependencies(manifest, true),
+            ["reactor", "mio", "pattern-core"]
+        );
+        assert_eq!(workspace_dependencies(manifest, false), ["reactor", "mio"]);
+        let root = crate::workspace_root().unwrap();
+        let used = crates_used(&root, &root.join("crates/component-configurator"));
+        for dep in ["reactor", "wrapper-facade", "pattern-core", "posa-seq"] {
+            assert!(
+                used.contains(&root.join("crates").join(dep)),
+                "{dep}: {used:?}"
+            );
+        }
+        assert!(!used.contains(&root.join("crates/logging-service")));
+    }
+
+    #[test]
     fn tidy_a_stale_stamp_is_caught() {
         let stamp = "<!-- sources: 00000000000000aa -->\n";
         assert_eq!(check_fresh("ex", &format!("drawing\n{stamp}"), stamp), None);
@@ -233,6 +325,34 @@ mod tests {
         }
         assert!(seen > 0, "no generated diagram");
         assert!(stale.is_empty(), "{}", stale.join("\n"));
+    }
+
+    #[test]
+    fn a_hand_drawn_sequence_diagram_is_caught_and_a_drawn_one_is_not() {
+        let page = "# P\n\n```mermaid\nsequenceDiagram\n    A->>B: hi\n```\n\n<!-- diagram: ex -->\n```mermaid\nsequenceDiagram\n```\n<!-- diagram: end -->\n\n```mermaid\nclassDiagram\n```\n";
+        assert_eq!(hand_drawn(page), [4]);
+        assert!(hand_drawn(PAGE).is_empty());
+    }
+
+    /// No pattern page shows a sequence diagram that no run drew.
+    #[test]
+    fn tidy_every_sequence_diagram_on_the_pages_is_drawn_from_a_run() {
+        let root = crate::workspace_root().unwrap();
+        let mut found = Vec::new();
+        for entry in fs::read_dir(root.join("docs/patterns")).unwrap().flatten() {
+            let page = entry.path();
+            if page.extension().is_none_or(|e| e != "md") {
+                continue;
+            }
+            let text = fs::read_to_string(&page).unwrap();
+            for line in hand_drawn(&text) {
+                found.push(format!(
+                    "{}:{line}: a sequence diagram not drawn from a run (draw it with an example: pattern_core::diagram)",
+                    page.display()
+                ));
+            }
+        }
+        assert!(found.is_empty(), "{}", found.join("\n"));
     }
 
     #[test]

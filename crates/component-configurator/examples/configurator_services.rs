@@ -7,38 +7,11 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
 
 use component_configurator::{Configurator, Report};
 
-fn plugin_dir() -> PathBuf {
-    // This example runs from target/<profile>/examples/.
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .to_owned();
-    let plugins = ["cc-echo", "cc-time", "cc-stats"];
-    if plugins
-        .iter()
-        .any(|p| !dir.join(format!("lib{}.so", p.replace('-', "_"))).exists())
-    {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
-        let mut cmd = std::process::Command::new(cargo);
-        cmd.args(["build", "--quiet"]);
-        if dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        for p in plugins {
-            cmd.args(["-p", p]);
-        }
-        cmd.env("CARGO_TARGET_DIR", dir.parent().expect("target dir"));
-        let status = cmd.status().expect("cargo build for the plugins");
-        assert!(status.success(), "building the plugins failed");
-    }
-    dir
-}
+mod common;
+use common::plugin_dir;
 
 fn request(addr: SocketAddr, line: &str) -> std::io::Result<String> {
     let mut stream = TcpStream::connect(addr)?;
@@ -96,7 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `cargo xtask demo --diagrams` draws the Component Configurator page's sequence diagram
     // from this run.
     let diagram = pattern_core::diagram::Diagram::from_env_limited("configurator_services", 120);
-    let plugins = plugin_dir();
+    let plugins = plugin_dir(&["cc-echo", "cc-time", "cc-stats"]);
     let dir = std::env::temp_dir().join(format!("configurator-services-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     // A second "build" of the statistics plugin for the hot upgrade.

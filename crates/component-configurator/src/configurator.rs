@@ -237,6 +237,8 @@ impl Default for Configurator {
 /// The participants' names in the sequence diagrams drawn from runs.
 const CFG: &str = "Configurator";
 const REPO: &str = "ServiceRepository";
+/// Who asks for a (re)configuration through the public API, in the diagrams.
+const ADMIN: &str = "admin";
 
 impl Configurator {
     /// Registers a static component factory under `name` (for `static NAME` directives).
@@ -297,14 +299,14 @@ impl Configurator {
     }
 
     fn add_source(&mut self, source: Source) -> Result<Report> {
-        seq!("admin" => CFG, "process a source");
+        seq!(ADMIN => CFG, "process a source");
         let mut sources = self.sources.clone();
         if !sources.contains(&source) {
             sources.push(source);
         }
-        let desired = self.validate(&sources)?;
+        let desired = self.validate(&sources, ADMIN)?;
         self.sources = sources;
-        Ok(self.apply(&desired))
+        Ok(self.apply(&desired, ADMIN))
     }
 
     /// Re-reads every source and applies only what changed.
@@ -315,10 +317,16 @@ impl Configurator {
     /// difference; what fails there (a port in use) is reported per directive, and a
     /// component whose new arguments fail is started again with its old ones.
     pub fn reconfigure(&mut self) -> Result<Report> {
-        seq!("admin" => CFG, "reconfigure()");
+        self.reconfigure_for(ADMIN)
+    }
+
+    /// [`reconfigure`](Self::reconfigure) on behalf of `caller`, the participant the diagrams
+    /// drawn from runs show asking (a reconfiguration trigger's handler).
+    pub(crate) fn reconfigure_for(&mut self, caller: &str) -> Result<Report> {
+        seq!(caller => CFG, "reconfigure()");
         let sources = self.sources.clone();
-        let desired = self.validate(&sources)?;
-        Ok(self.apply(&desired))
+        let desired = self.validate(&sources, caller)?;
+        Ok(self.apply(&desired, caller))
     }
 
     /// Validates the configuration that `path` (alone) describes, as the first phase of a
@@ -327,16 +335,16 @@ impl Configurator {
     ///
     /// `remove`, `suspend` and `resume` directives must name components of the same file.
     pub fn check_file(&self, path: impl AsRef<Path>) -> Result<()> {
-        self.validate(&[Source::File(path.as_ref().to_owned())])
+        self.validate(&[Source::File(path.as_ref().to_owned())], ADMIN)
             .map(drop)
     }
 
     /// Phase one of every (re)configuration: parse and check everything, change nothing.
-    fn validate(&self, sources: &[Source]) -> Result<Arc<Vec<Desired>>> {
+    fn validate(&self, sources: &[Source], caller: &str) -> Result<Arc<Vec<Desired>>> {
         seq!(note CFG, "phase 1: read, parse, check every directive (any error: apply nothing)");
         let desired = self
             .desired(sources)
-            .inspect_err(|e| seq!(fail CFG => "admin", "Err({e})"))?;
+            .inspect_err(|e| seq!(fail CFG => caller, "Err({e})"))?;
         for d in desired.iter() {
             self.check(d)?;
         }
@@ -508,7 +516,7 @@ impl Configurator {
         Ok(desired)
     }
 
-    fn apply(&mut self, desired: &[Desired]) -> Report {
+    fn apply(&mut self, desired: &[Desired], caller: &str) -> Report {
         let mut report = Report::default();
         // Removals first, newest first, so ports and names are free for what follows.
         let wanted: std::collections::HashSet<&str> =
@@ -552,7 +560,7 @@ impl Configurator {
             }
             .and_then(|()| self.activation(d, &mut report.changes));
             if let Err(error) = &outcome {
-                seq!(fail d.name => CFG, "{error}");
+                seq!(note CFG, "in the report: {error}");
             }
             if let Err(error) = outcome {
                 tracing::warn!(component = %d.name, %error, "directive failed");
@@ -565,7 +573,7 @@ impl Configurator {
             }
         }
         seq!(
-            reply CFG => "admin",
+            reply CFG => caller,
             "Report: {} change(s), {} error(s)",
             report.changes.len(),
             report.errors.len()
@@ -721,6 +729,8 @@ impl Configurator {
             operation,
             error,
         };
+        // The two instances, as the diagrams drawn from runs name them.
+        let (old_name, new_name) = (d.name.as_str(), format!("{} (new)", d.name));
         // Create the new instance before touching the old one: a missing or refused library
         // then leaves the old one serving.
         let (mut new, lib) = match self.create(d) {
@@ -732,54 +742,82 @@ impl Configurator {
         };
         // How the old instance was before the upgrade: a failed upgrade leaves it so.
         let was = old.state();
-        if was == ComponentState::Active
-            && let Err(e) = old.component_mut().suspend()
-        {
-            self.repository.put_at(index, old);
-            return Err(fail("suspend", e));
+        if was == ComponentState::Active {
+            seq!(CFG => old_name, "suspend()");
+            if let Err(e) = old.component_mut().suspend() {
+                self.repository.put_at(index, old);
+                return Err(fail("suspend", e));
+            }
         }
+        seq!(CFG => old_name, "export_state()");
         let state = match old.component().export_state() {
-            Ok(s) => s,
+            Ok(s) => {
+                match &s {
+                    Some(bytes) => seq!(reply old_name => CFG, "{} bytes of state", bytes.len()),
+                    None => seq!(reply old_name => CFG, "no state"),
+                }
+                s
+            }
             Err(e) => {
+                seq!(fail old_name => CFG, "Err({e})");
                 // Only what this upgrade suspended is resumed; a component the configuration
                 // had suspended stays suspended.
-                if was == ComponentState::Active
-                    && let Err(again) = old.component_mut().resume()
-                {
-                    tracing::warn!(component = %d.name, error = %again, "resuming after a failed export failed");
-                    old.set_state(ComponentState::Suspended);
+                if was == ComponentState::Active {
+                    seq!(CFG => old_name, "resume(): the upgrade had suspended it");
+                    if let Err(again) = old.component_mut().resume() {
+                        tracing::warn!(component = %d.name, error = %again, "resuming after a failed export failed");
+                        old.set_state(ComponentState::Suspended);
+                    }
+                } else {
+                    seq!(note CFG, "{old_name} stays suspended, as the configuration had it");
                 }
                 self.repository.put_at(index, old);
                 return Err(fail("export_state", e));
             }
         };
+        seq!(CFG => old_name, "fini()");
         if let Err(e) = old.component_mut().fini() {
             tracing::warn!(component = %d.name, error = %e, "old instance's fini failed during upgrade");
         }
         let started = match &state {
-            Some(bytes) => new.import_state(bytes).map_err(|e| fail("import_state", e)),
+            Some(bytes) => {
+                seq!(CFG => new_name, "import_state({} bytes)", bytes.len());
+                new.import_state(bytes).map_err(|e| fail("import_state", e))
+            }
             None => Ok(()),
         }
-        .and_then(|()| new.init(&d.args).map_err(|e| fail("init", e)));
+        .and_then(|()| {
+            seq!(CFG => new_name, "init(args)");
+            new.init(&d.args).map_err(|e| fail("init", e))
+        });
         if let Err(e) = started {
+            seq!(fail new_name => CFG, "{e}");
             // Roll back: the old instance takes its own exported state back, starts again
             // with its own arguments and returns to the state it was in (active or
             // suspended). Only if that fails is it taken out, so the repository holds only
             // initialised components.
+            seq!(note CFG, "roll back: drop {new_name} and let go of its library");
             drop(new);
             if let Some(lib) = lib {
                 let _ = LoadedLibrary::unload(lib);
             }
             let args = old.args().to_vec();
             let restarted = match &state {
-                Some(bytes) => old.component_mut().import_state(bytes),
+                Some(bytes) => {
+                    seq!(CFG => old_name, "import_state({} bytes): its own state back", bytes.len());
+                    old.component_mut().import_state(bytes)
+                }
                 None => Ok(()),
             }
-            .and_then(|()| old.component_mut().init(&args));
+            .and_then(|()| {
+                seq!(CFG => old_name, "init(its own args)");
+                old.component_mut().init(&args)
+            });
             match restarted {
                 Ok(()) => {
                     old.set_state(ComponentState::Active);
                     if was == ComponentState::Suspended {
+                        seq!(CFG => old_name, "suspend(): as it was before the upgrade");
                         match old.component_mut().suspend() {
                             Ok(()) => old.set_state(ComponentState::Suspended),
                             Err(again) => {
@@ -787,9 +825,11 @@ impl Configurator {
                             }
                         }
                     }
+                    seq!(CFG => REPO, "put {old_name} back in its place");
                     self.repository.put_at(index, old);
                 }
                 Err(again) => {
+                    seq!(fail old_name => CFG, "{again}: taken out");
                     tracing::warn!(component = %d.name, error = %again, "restoring the old instance failed");
                     // It was finalised above; `retire` would finalise it a second time.
                     old.set_state(ComponentState::Suspended);
@@ -800,6 +840,7 @@ impl Configurator {
         }
         let record = self.record(d, new, lib);
         // The old instance is finalised: drop its object, then its library.
+        seq!(CFG => REPO, "replace {old_name} by {new_name} in place, drop the old instance, let go of its library");
         old.set_state(ComponentState::Suspended);
         let removal = retire_finalised(old);
         self.repository.put_at(index, record);

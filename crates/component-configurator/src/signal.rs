@@ -56,9 +56,14 @@ fn libc_sighup() -> i32 {
 }
 
 impl EventHandler for ReconfigureOnHangup {
-    fn handle_signal(&mut self, _ctx: &mut dyn Context, signal: i32) -> Disposition {
+    fn handle_signal(&mut self, ctx: &mut dyn Context, signal: i32) -> Disposition {
         if signal == libc_sighup() {
-            let outcome = self.configurator.reconfigure();
+            // Named as the dispatcher names this registration in the diagrams drawn from runs.
+            let me = ctx.current().map_or_else(
+                || "ReconfigureOnHangup".to_owned(),
+                |t| format!("handler {t}"),
+            );
+            let outcome = self.configurator.reconfigure_for(&me);
             (self.observer)(&self.configurator, &outcome);
         }
         Disposition::Continue

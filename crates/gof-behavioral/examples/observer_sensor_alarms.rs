@@ -110,6 +110,9 @@ fn main() -> std::io::Result<()> {
     let mut diagram = pattern_core::diagram::Diagram::from_env("observer_sensor_alarms");
     diagram.alias("main", "caller");
     subject_with_state(&diagram);
+    // The event channels draw their own diagrams (`observer_event_channel`,
+    // `observer_telemetry_fanout`).
+    diagram.pause();
     println!("== Event channel: sensors publish readings ==");
     let boiler: Subject<Reading> = Subject::default();
     let pump: Subject<Reading> = Subject::default();

@@ -4,14 +4,25 @@ use std::sync::Barrier;
 use std::thread;
 
 use gof_creational::Error;
-use gof_creational::singleton::{Config, Sampler, build_info};
-use pattern_core::diagram::Diagram;
+use gof_creational::singleton::{Config, Sampler, Singleton, build_info};
+use pattern_core::diagram::{Diagram, Step};
 
 const SITE_CONFIG: &str = "\
 device_name = boiler-room
 sample_period_ms = 500
 samples_per_report = 3
 ";
+
+/// The sensors' calibration offsets, loaded on first use.
+#[derive(Debug)]
+struct Calibration {
+    offsets: [f32; 3],
+}
+
+/// The calibration, created on first access by whichever thread gets there first.
+static CALIBRATION: Singleton<Calibration> = Singleton::new(|| Calibration {
+    offsets: [0.5, -0.25, 0.0],
+});
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `cargo xtask demo --diagrams` draws the Singleton page's sequence diagram from this run.
@@ -35,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Eight threads reach for the global at the same moment: all get the same instance.
     diagram.note(
-        "Client",
+        "main",
         "8 threads call Config::global() at once (not drawn: their order varies from run to run)",
     );
     diagram.pause();
@@ -57,10 +68,49 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     diagram.resume();
     diagram.note(
-        "Client",
+        "main",
         &format!("{same} of 8 threads got the installed instance"),
     );
     println!("threads: {same} of 8 saw the installed instance");
+
+    // Two threads reach for the sensor calibration, which nobody has created yet: one runs
+    // the creation function, the other gets the same instance. The race is real and the same
+    // in every run: the recorder holds thread 2's call until thread 1 runs the creation
+    // function, the creation's end until thread 2 has called (`Diagram::hold`), and thread 2's
+    // answer until thread 1 has its own.
+    let by = |thread: &'static str, message: &'static str| {
+        move |s: &Step| s.thread == thread && s.message.starts_with(message)
+    };
+    let creating = by("thread 1", "run once");
+    diagram.hold(by("thread 2", "instance()"), move |steps| {
+        steps.iter().any(&creating)
+    });
+    let second_caller = by("thread 2", "instance()");
+    diagram.hold(
+        |s| s.message.starts_with("the instance, stored"),
+        move |steps| steps.iter().any(&second_caller),
+    );
+    let first_answer = by("thread 1", "&'static");
+    diagram.hold(by("thread 2", "&'static"), move |steps| {
+        steps.iter().any(&first_answer)
+    });
+    let tables: Vec<&'static Calibration> = thread::scope(|scope| {
+        let callers: Vec<_> = ["thread 1", "thread 2"]
+            .into_iter()
+            .map(|name| {
+                thread::Builder::new()
+                    .name(name.into())
+                    .spawn_scoped(scope, || CALIBRATION.instance())
+            })
+            .collect::<Result<_, _>>()?;
+        Ok::<_, std::io::Error>(callers.into_iter().map(|c| c.join().unwrap()).collect())
+    })?;
+    println!(
+        "threads 1 and 2: the same calibration {:?}: {}, created {} time(s)",
+        tables[0].offsets,
+        std::ptr::eq(tables[0], tables[1]),
+        CALIBRATION.creations()
+    );
 
     // A second install is refused and the value handed back: the singleton cannot be replaced.
     let late =

@@ -49,28 +49,11 @@
 //! ```
 #![forbid(unsafe_code)]
 
-/// Emits an interaction event for the sequence diagrams drawn from runs (target `posa_seq`, read
-/// by `pattern_core::diagram`); without a subscriber it costs a load and a compare.
-macro_rules! seq {
-    (note $over:expr, $($msg:tt)+) => {
-        tracing::trace!(target: "posa_seq", from = %$over, kind = "note", $($msg)+)
-    };
-    (reply $from:expr => $to:expr, $($msg:tt)+) => {
-        tracing::trace!(target: "posa_seq", from = %$from, to = %$to, kind = "reply", $($msg)+)
-    };
-    (fail $from:expr => $to:expr, $($msg:tt)+) => {
-        tracing::trace!(target: "posa_seq", from = %$from, to = %$to, kind = "fail", $($msg)+)
-    };
-    ($from:expr => $to:expr, $($msg:tt)+) => {
-        tracing::trace!(target: "posa_seq", from = %$from, to = %$to, $($msg)+)
-    };
-}
+/// The `seq!` macro of the interaction events drawn as sequence diagrams (`posa-seq`).
+#[macro_use]
+extern crate posa_seq;
 
-/// A type's name without its path, as the sequence diagrams show participants.
-pub(crate) fn short<T: ?Sized>() -> &'static str {
-    let name = std::any::type_name::<T>();
-    name.rsplit("::").next().unwrap_or(name)
-}
+pub(crate) use posa_seq::short;
 
 pub mod abstract_factory;
 mod error;

@@ -17,6 +17,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LazyLock, OnceLock};
 
+use posa_seq::THREAD;
+
 use crate::{Error, short};
 
 /// A lazily created single instance, meant to live in a `static`.
@@ -53,13 +55,15 @@ impl<T> Singleton<T> {
 
     /// The instance, created now if this is the first access.
     pub fn instance(&self) -> &T {
-        seq!("Client" => participant::<T>(), "instance()");
+        seq!(THREAD => participant::<T>(), "instance()");
         let instance = self.cell.get_or_init(|| {
             seq!(participant::<T>() => "creation function", "run once");
             self.creations.fetch_add(1, Ordering::Relaxed);
-            (self.create)()
+            let value = (self.create)();
+            seq!(reply "creation function" => participant::<T>(), "the instance, stored in the cell");
+            value
         });
-        seq!(reply participant::<T>() => "Client", "&'static {} (the one instance)", short::<T>());
+        seq!(reply participant::<T>() => THREAD, "&'static {} (the one instance)", short::<T>());
         instance
     }
 
@@ -80,18 +84,18 @@ impl<T> Singleton<T> {
     /// assert_eq!(PORT.creations(), 0); // the creation function never ran
     /// ```
     pub fn install(&self, value: T) -> Result<&T, T> {
-        seq!("Client" => participant::<T>(), "install(value)");
+        seq!(THREAD => participant::<T>(), "install(value)");
         let mut value = Some(value);
         let installed = self
             .cell
             .get_or_init(|| value.take().expect("taken only here"));
         match value {
             None => {
-                seq!(reply participant::<T>() => "Client", "Ok(&'static {})", short::<T>());
+                seq!(reply participant::<T>() => THREAD, "Ok(&'static {})", short::<T>());
                 Ok(installed)
             }
             Some(refused) => {
-                seq!(fail participant::<T>() => "Client", "Err(value handed back: an instance exists)");
+                seq!(fail participant::<T>() => THREAD, "Err(value handed back: an instance exists)");
                 Err(refused)
             }
         }

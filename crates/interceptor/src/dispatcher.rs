@@ -283,7 +283,7 @@ impl<C: ?Sized> Dispatcher<C> {
         let chain = Arc::clone(&self.chain.read());
         // Interaction events for the sequence diagrams drawn from runs, on a point that has
         // interceptors: one check per dispatch when nothing records (this is a per-record path).
-        let drawn = tracing::enabled!(target: "posa_seq", tracing::Level::TRACE);
+        let drawn = posa_seq::enabled();
         if drawn {
             seq!("framework" => self.participant(), "dispatch(&mut ctx)");
         }

@@ -52,22 +52,9 @@
 //! ```
 #![forbid(unsafe_code)]
 
-/// Emits an interaction event for the sequence diagrams drawn from runs (target `posa_seq`, read
-/// by `pattern_core::diagram`); without a subscriber it costs a load and a compare.
-macro_rules! seq {
-    (note $over:expr, $($msg:tt)+) => {
-        tracing::trace!(target: "posa_seq", from = %$over, kind = "note", $($msg)+)
-    };
-    (reply $from:expr => $to:expr, $($msg:tt)+) => {
-        tracing::trace!(target: "posa_seq", from = %$from, to = %$to, kind = "reply", $($msg)+)
-    };
-    (fail $from:expr => $to:expr, $($msg:tt)+) => {
-        tracing::trace!(target: "posa_seq", from = %$from, to = %$to, kind = "fail", $($msg)+)
-    };
-    ($from:expr => $to:expr, $($msg:tt)+) => {
-        tracing::trace!(target: "posa_seq", from = %$from, to = %$to, $($msg)+)
-    };
-}
+/// The `seq!` macro of the interaction events drawn as sequence diagrams (`posa-seq`).
+#[macro_use]
+extern crate posa_seq;
 
 mod dispatcher;
 

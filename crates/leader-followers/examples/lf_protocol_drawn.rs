@@ -2,10 +2,11 @@
 //! Unix socket pairs, one reading at a time, under the hybrid protocol and then the strict one.
 //!
 //! `cargo xtask demo --diagrams` records the pool's interaction events (`tracing`, target
-//! `posa_seq`) and draws them on the Leader/Followers page. The threads are named by role
-//! (leader, followers, processing thread), since which pool thread plays which role varies
-//! from run to run; the demo sends the next reading only once the thread that processed the
-//! last one has joined the followers again, so that the same run draws the same picture.
+//! `posa_seq`) and draws them on the Leader/Followers page. Each pool thread is drawn as
+//! itself, numbered in the order it first does something (which of them is started first
+//! says nothing of which leads first), so the drawing shows the roles passing from thread to
+//! thread; the demo sends the next reading only once the thread that processed the last one
+//! has joined the followers again, so that the same run draws the same picture.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -67,7 +68,7 @@ fn scenario(title: &str, strict: bool, diagram: &mut Diagram, joins: &mut usize)
     }
     let remote = pool.remote();
     diagram.resume();
-    diagram.note("leader", title);
+    diagram.note("handle set (mio Poll)", title);
     let running = thread::spawn(move || pool.run());
     // One thread leads, the other follows: wait for that before the first reading.
     *joins += 1;
@@ -89,6 +90,22 @@ fn scenario(title: &str, strict: bool, diagram: &mut Diagram, joins: &mut usize)
 
 fn main() -> io::Result<()> {
     let mut diagram = Diagram::from_env("lf_protocol_drawn");
+    diagram.number_threads("lf-");
+    // The promoted follower's wait and the old leader's upcall begin at once; the drawing
+    // shows the wait first, in every run: the k-th upcall of a protocol is held until its
+    // pool has begun k + 1 waits (the first leader's, and one per promotion).
+    diagram.hold(
+        |s| s.message == "handle_input",
+        |steps| {
+            let since = steps
+                .iter()
+                .rposition(|s| s.message.contains("protocol"))
+                .unwrap_or(0);
+            let tail = &steps[since..];
+            let count = |what: &str| tail.iter().filter(|s| s.message == what).count();
+            count("wait for events") >= count("handle_input") + 2
+        },
+    );
     diagram.pause();
     let mut joins = 0;
     scenario(

@@ -1,8 +1,9 @@
 //! Sequence diagrams drawn from real runs (feature `diagram`).
 //!
 //! The pattern crates emit `tracing` events with the target [`TARGET`] at their interaction
-//! points: who calls whom, with what, and what comes back. Without a subscriber such an event
-//! costs a relaxed load of tracing's global maximum level; nothing is formatted.
+//! points (with the `seq!` macro of the `posa-seq` crate): who calls whom, with what, and what
+//! comes back. Without a subscriber such an event costs a relaxed load of tracing's global
+//! maximum level; nothing is formatted.
 //! An example that wants its run drawn calls [`Diagram::from_env`] first thing: when the
 //! `POSA_DIAGRAM` environment variable names a file (`cargo xtask demo` sets it), a recording
 //! subscriber is installed, and [`Diagram::finish`] writes what it saw there as a mermaid
@@ -23,9 +24,12 @@
 //! ```
 //!
 //! Threads make a run's order vary; a diagram must not. The recorder names a thread that
-//! says [`THREAD`] by the order in which threads first spoke (`T1`, `T2`, ...), and the
-//! examples drive their threads one interaction at a time, waiting ([`Diagram::wait_for`]) for
-//! the last event of one before starting the next, so that the same run draws the same picture.
+//! says [`THREAD`] by its name, or by the order in which unnamed (and
+//! [numbered](Diagram::number_threads)) threads first spoke (`T1`, `T2`, ...); the examples
+//! drive their threads one interaction at a time, waiting ([`Diagram::wait_for`]) for the last
+//! event of one before starting the next, and fix the order of a race by holding a thread at
+//! an interaction point until another has reached its own ([`Diagram::hold`]), so that the
+//! same run draws the same picture.
 
 use std::fmt;
 use std::io;
@@ -38,10 +42,9 @@ use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context as LayerContext, Layer, SubscriberExt};
 use tracing_subscriber::registry::Registry;
 
-/// The `tracing` target of interaction events.
-pub const TARGET: &str = "posa_seq";
-/// A participant name that stands for the thread emitting the event.
-pub const THREAD: &str = "@thread";
+/// The `tracing` target of interaction events, and the participant name that stands for the
+/// thread emitting one: the names the pattern crates' `posa_seq::seq!` events use.
+pub use posa_seq::{TARGET, THREAD};
 /// The environment variable naming the file the diagram is written to.
 pub const ENV: &str = "POSA_DIAGRAM";
 
@@ -73,19 +76,58 @@ pub struct Step {
     pub thread: String,
 }
 
+/// Which steps a [`Hold`] holds.
+type StepTest = Box<dyn Fn(&Step) -> bool + Send + Sync>;
+/// What the recording must show before a held step goes on.
+type RecordingTest = Box<dyn Fn(&[Step]) -> bool + Send + Sync>;
+
+/// A rule of [`Diagram::hold`]: which steps wait, and for what.
+struct Hold {
+    step: StepTest,
+    until: RecordingTest,
+}
+
 #[derive(Default)]
 struct Log {
     steps: Vec<Step>,
     threads: Vec<std::thread::ThreadId>,
     paused: bool,
+    /// Threads whose names start with this are numbered like unnamed ones.
+    numbered: Option<String>,
+    holds: Vec<Hold>,
 }
 
 impl Log {
+    /// The calling thread's name, unless it is numbered by appearance.
+    fn name_of(&self, me: &std::thread::Thread) -> Option<String> {
+        me.name()
+            .filter(|name| {
+                !self
+                    .numbered
+                    .as_ref()
+                    .is_some_and(|p| name.starts_with(p.as_str()))
+            })
+            .map(str::to_owned)
+    }
+
+    /// The calling thread's label if it has one yet (its name, or the number it was given),
+    /// else an empty string; gives no number.
+    fn known_label(&self) -> String {
+        let me = std::thread::current();
+        if let Some(name) = self.name_of(&me) {
+            return name;
+        }
+        self.threads
+            .iter()
+            .position(|t| *t == me.id())
+            .map_or_else(String::new, |n| format!("T{}", n + 1))
+    }
+
     /// The label of the calling thread: its name, else `T<n>` by order of first appearance.
     fn thread_label(&mut self) -> String {
         let me = std::thread::current();
-        if let Some(name) = me.name() {
-            return name.to_owned();
+        if let Some(name) = self.name_of(&me) {
+            return name;
         }
         let n = match self.threads.iter().position(|t| *t == me.id()) {
             Some(n) => n,
@@ -100,6 +142,11 @@ impl Log {
 
 /// The most steps a recording keeps (a diagram shows far fewer; this only bounds memory).
 const KEEP: usize = 100_000;
+
+/// The longest a step waits for its [`Diagram::hold`]: past it, the step is recorded in the
+/// order that happened, which the demo then reports as a diagram different from the one drawn
+/// before, rather than a hang.
+const HOLD_AT_MOST: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 struct Shared {
@@ -166,21 +213,44 @@ impl<S: Subscriber> Layer<S> for Recorder {
         if log.paused {
             return;
         }
-        let thread = log.thread_label();
-        let name = |who: Option<String>| -> String {
-            match who.as_deref() {
-                Some(THREAD) => thread.clone(),
-                Some(other) => other.to_owned(),
-                None => String::new(),
+        let step = |thread: String| {
+            let name = |who: &Option<String>| -> String {
+                match who.as_deref() {
+                    Some(THREAD) => thread.clone(),
+                    Some(other) => other.to_owned(),
+                    None => String::new(),
+                }
+            };
+            Step {
+                from: name(&fields.from),
+                to: name(&fields.to),
+                message: fields.message.clone(),
+                kind,
+                thread,
             }
         };
-        let step = Step {
-            from: name(fields.from),
-            to: name(fields.to),
-            message: fields.message,
-            kind,
-            thread: thread.clone(),
-        };
+        // A held step's thread waits here, before its step is recorded and before it goes on.
+        // A thread numbered by appearance gets its number once it is recorded, not while
+        // held (its label is empty till then), so the numbers follow the drawing.
+        let tentative = step(log.known_label());
+        let deadline = Instant::now() + HOLD_AT_MOST;
+        while log
+            .holds
+            .iter()
+            .any(|h| (h.step)(&tentative) && !(h.until)(&log.steps))
+        {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            log = self
+                .0
+                .changed
+                .wait_timeout(log, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        let step = step(log.thread_label());
         if log.steps.len() < KEEP {
             log.steps.push(step);
         }
@@ -252,6 +322,37 @@ impl Diagram {
         self.by_thread = true;
     }
 
+    /// Labels the threads whose names start with `prefix` as unnamed ones are labelled, `T1`,
+    /// `T2`, ... in the order they first speak: for a pool whose threads' names say in which
+    /// order they were started, not which role each plays first.
+    pub fn number_threads(&self, prefix: &str) {
+        if let Some((_, shared)) = &self.target {
+            shared.lock().numbered = Some(prefix.to_owned());
+        }
+    }
+
+    /// Fixes the order of a race: a thread about to emit a step for which `step` holds waits,
+    /// before the step is recorded and before it goes on, until the steps recorded so far
+    /// satisfy `until` (ten seconds at most). The wait is real: the thread is held at its
+    /// interaction point, so every run takes the same interleaving and draws the same picture
+    /// of it, an interleaving the scheduler could have chosen.
+    ///
+    /// A step is held only where its thread holds no lock another step of `until` needs:
+    /// events emitted by a thread of the code under study while it holds its own lock would
+    /// stall the others until the ten seconds pass (and the drawing would show it).
+    pub fn hold(
+        &self,
+        step: impl Fn(&Step) -> bool + Send + Sync + 'static,
+        until: impl Fn(&[Step]) -> bool + Send + Sync + 'static,
+    ) {
+        if let Some((_, shared)) = &self.target {
+            shared.lock().holds.push(Hold {
+                step: Box::new(step),
+                until: Box::new(until),
+            });
+        }
+    }
+
     /// Stops recording until [`Diagram::resume`] (for set-up and tear-down the page need not show).
     pub fn pause(&self) {
         if let Some((_, shared)) = &self.target {
@@ -279,6 +380,8 @@ impl Diagram {
                     kind: Kind::Note,
                     thread,
                 });
+                drop(log);
+                shared.changed.notify_all();
             }
         }
     }
@@ -474,6 +577,62 @@ mod tests {
         let (kept, dropped) = arrange(steps, false, 10);
         assert_eq!((kept.len(), dropped), (4, 0));
         assert_eq!(kept[0].message, "a");
+    }
+
+    /// A diagram recording into `shared` without the global subscriber (tests install their own).
+    fn recording(shared: &Arc<Shared>) -> Diagram {
+        Diagram {
+            example: "test".into(),
+            target: Some((PathBuf::new(), shared.clone())),
+            aliases: Vec::new(),
+            limit: DEFAULT_LIMIT,
+            by_thread: false,
+        }
+    }
+
+    #[test]
+    fn a_held_step_waits_for_its_condition_and_numbered_threads_go_by_appearance() {
+        let shared = Arc::new(Shared::default());
+        let diagram = recording(&shared);
+        diagram.number_threads("pool-");
+        // "late" is emitted first in time, but its thread waits until "early" is recorded.
+        diagram.hold(
+            |s| s.message == "late",
+            |steps| steps.iter().any(|s| s.message == "early"),
+        );
+        let dispatch = tracing::Dispatch::new(Registry::default().with(Recorder(shared.clone())));
+        let emit = |name: &str, message: &'static str| {
+            let dispatch = dispatch.clone();
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || {
+                    tracing::dispatcher::with_default(&dispatch, || {
+                        tracing::trace!(target: "posa_seq", from = THREAD, to = "X", "{message}")
+                    })
+                })
+                .unwrap()
+        };
+        let late = emit("pool-7", "late");
+        // The held thread is waiting: nothing is recorded until "early" comes.
+        assert!(!diagram.wait_for(Duration::from_millis(50), |steps| !steps.is_empty()));
+        let early = emit("pool-3", "early");
+        late.join().unwrap();
+        early.join().unwrap();
+        emit("named", "other").join().unwrap();
+        let seen: Vec<(String, String)> = diagram
+            .steps()
+            .into_iter()
+            .map(|s| (s.from, s.message))
+            .collect();
+        let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        assert_eq!(
+            seen,
+            [
+                pair("T1", "early"),
+                pair("T2", "late"),
+                pair("named", "other")
+            ]
+        );
     }
 
     #[test]

@@ -65,7 +65,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // run (the signal fd's calls; the admin thread's notes are made before each kill).
     let mut diagram = pattern_core::diagram::Diagram::from_env("reactor_signals");
     diagram.alias("main", "event-loop thread");
-    let diagram = std::sync::Arc::new(diagram);
     // First, before any thread is spawned: threads inherit the mask.
     SignalSet::default()
         .with(Signal::HUP)
@@ -83,11 +82,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }),
         Interest::NONE,
     )?;
+    diagram.alias(format!("handler {token}"), "configurator");
     reactor.watch_signal(token, Signal::HUP.as_raw())?;
     reactor.watch_signal(token, Signal::TERM.as_raw())?;
     println!(
         "reactor: configurator registered, watching SIGHUP and SIGTERM (configuration v1, log level info)"
     );
+    let diagram = std::sync::Arc::new(diagram);
 
     let pid = std::process::id();
     let admin_diagram = diagram.clone();
@@ -96,6 +97,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .into_iter()
             .enumerate()
         {
+            // While drawing: the loop waits in its poll before each kill.
+            admin_diagram.wait_for_count("poll(", n + 1);
             admin_diagram.note(
                 "admin",
                 &format!(

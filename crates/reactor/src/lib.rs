@@ -73,6 +73,10 @@
 //! ```
 #![forbid(unsafe_code)]
 
+/// The `seq!` macro of the interaction events drawn as sequence diagrams (`posa-seq`).
+#[macro_use]
+extern crate posa_seq;
+
 mod acceptor;
 mod buffer;
 mod notify;

@@ -230,13 +230,23 @@ impl Reactor {
     /// that asked to be dispatched again; an interrupted wait (`EINTR`) counts as an empty one.
     pub fn handle_events(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
         let mut wait = timeout;
+        let mut why = if timeout.is_some() {
+            "at most the caller's timeout"
+        } else {
+            "no timeout"
+        };
         if !self.ready.is_empty() || self.shared.has_pending() || self.shared.is_ended() {
             wait = Some(Duration::ZERO);
+            why = "0: work is waiting";
         }
         if let Some(deadline) = self.timers.next_deadline() {
             let until = deadline.saturating_duration_since(self.clock.now());
+            if wait.is_none_or(|w| until < w) {
+                why = "until the earliest timer";
+            }
             wait = Some(wait.map_or(until, |w| w.min(until)));
         }
+        seq!(REACTOR => DEMUX, "poll({why})");
         match self.poll.poll(&mut self.events, wait) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => self.events.clear(),
@@ -245,10 +255,14 @@ impl Reactor {
         for event in self.events.iter() {
             match event.token() {
                 WAKER => {
+                    seq!(reply DEMUX => REACTOR, "notify eventfd readable");
                     self.shared.woke();
                     rearm_own(&self.registry, self.shared.waker_fd(), WAKER);
                 }
-                SIGNALS => self.signals_ready = true,
+                SIGNALS => {
+                    seq!(reply DEMUX => REACTOR, "signalfd readable");
+                    self.signals_ready = true;
+                }
                 t => Self::mark_ready(
                     &mut self.slots,
                     &mut self.ready,
@@ -330,6 +344,37 @@ impl Drop for Reactor {
     }
 }
 
+/// The participants' names in the sequence diagrams drawn from runs: the Initiation
+/// Dispatcher, the Synchronous Event Demultiplexer, the timer queue and the notification queue.
+const REACTOR: &str = "Reactor";
+const DEMUX: &str = "demultiplexer (mio Poll)";
+const TIMERS: &str = "TimerQueue";
+const NOTICES: &str = "notify queue";
+
+/// A registration's name in the sequence diagrams drawn from runs (examples alias it).
+fn participant(token: Token) -> String {
+    format!("handler {token}")
+}
+
+/// What an event reported, as the sequence diagrams say it.
+fn describe(bits: Readiness) -> String {
+    let names = [
+        (Readiness::READ, "readable"),
+        (Readiness::WRITE, "writable"),
+        (Readiness::EXCEPT, "exceptional"),
+    ];
+    let said: Vec<&str> = names
+        .iter()
+        .filter(|(bit, _)| bits.intersects(*bit))
+        .map(|(_, name)| *name)
+        .collect();
+    if said.is_empty() {
+        "closed".to_owned()
+    } else {
+        said.join(" and ")
+    }
+}
+
 impl Reactor {
     /// Records what an event reported for `token` and queues it if its interest wants it.
     /// (An associated function: the caller is iterating the reactor's `events`.)
@@ -343,6 +388,7 @@ impl Reactor {
         let Some(slot) = slots.get_mut(token) else {
             return;
         };
+        seq!(reply DEMUX => REACTOR, "{} {}", participant(token), describe(bits));
         slot.pending |= bits;
         slot.hup |= closed;
         slot.reg.reported(bits);
@@ -362,11 +408,16 @@ impl Reactor {
     ) -> Option<Disposition> {
         let mut handler = self.slots.get_mut(token)?.handler.take()?;
         let outer = self.current.replace(token);
+        seq!(REACTOR => participant(token), "{hook}");
         let result = catch_unwind(AssertUnwindSafe(|| f(handler.as_mut(), self)));
         self.current = outer;
         let outcome = result
             .as_ref()
             .map_or(Outcome::Panicked, |d| Outcome::Answered(*d));
+        match outcome {
+            Outcome::Panicked => seq!(fail participant(token) => REACTOR, "panicked"),
+            _ => seq!(reply participant(token) => REACTOR, "{outcome}"),
+        }
         self.traced(token, hook, outcome);
         let slot = self
             .slots
@@ -404,7 +455,11 @@ impl Reactor {
         };
         // The handler, still alive, keeps the descriptor open until after this.
         let mut reg = slot.reg;
+        seq!(REACTOR => DEMUX, "deregister {}", participant(token));
         reg.deregister(&self.registry);
+        if slot.timers.is_some() {
+            seq!(REACTOR => TIMERS, "cancel the timers of {}", participant(token));
+        }
         self.timers.cancel_list(slot.timers, drop);
         self.watchers.retain(|(_, t)| *t != token);
         let mut handler = slot
@@ -412,6 +467,7 @@ impl Reactor {
             .expect("close runs on a handler not in an upcall");
         if !quiet {
             let outer = self.current.replace(token);
+            seq!(REACTOR => participant(token), "handle_close({reason:?})");
             let panicked =
                 catch_unwind(AssertUnwindSafe(|| handler.handle_close(self, reason))).is_err();
             if panicked {
@@ -423,6 +479,10 @@ impl Reactor {
             } else {
                 Outcome::Closed
             };
+            match outcome {
+                Outcome::Panicked => seq!(fail participant(token) => REACTOR, "panicked"),
+                _ => seq!(reply participant(token) => REACTOR, "{outcome}"),
+            }
             self.traced(token, Hook::Close(reason), outcome);
         }
         drop(handler);
@@ -465,6 +525,10 @@ impl Reactor {
         let now = self.clock.now();
         let mut expired = std::mem::take(&mut self.expired);
         self.timers.expire(now, &mut expired);
+        if !expired.is_empty() {
+            seq!(REACTOR => TIMERS, "expire(now)");
+            seq!(reply TIMERS => REACTOR, "{} timer(s) due", expired.len());
+        }
         let mut upcalls = 0;
         for Expired { id, owner } in expired.drain(..) {
             // An earlier timeout of this iteration may have cancelled it.
@@ -494,6 +558,10 @@ impl Reactor {
         self.shared.rearm();
         let mut notices = std::mem::take(&mut self.notices);
         self.shared.take(self.notify_cap, &mut notices);
+        if !notices.is_empty() {
+            seq!(REACTOR => NOTICES, "take up to {} notification(s)", self.notify_cap);
+            seq!(reply NOTICES => REACTOR, "{} notification(s)", notices.len());
+        }
         let mut upcalls = 0;
         while let Some(notice) = notices.pop_front() {
             match notice {
@@ -701,6 +769,12 @@ impl Context for Reactor {
         if let Err(e) = slot.reg.set_interest(&self.registry, mio_token, interest) {
             self.slots.remove(token);
             return Err(e);
+        }
+        if posa_seq::enabled() {
+            let caller = self
+                .current
+                .map_or_else(|| posa_seq::THREAD.to_owned(), participant);
+            seq!(caller => REACTOR, "register({}, {interest:?})", participant(token));
         }
         Ok(token)
     }

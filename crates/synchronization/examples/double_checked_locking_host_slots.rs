@@ -6,28 +6,74 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Barrier, OnceLock};
 use std::thread;
+use std::time::Duration;
 
+use pattern_core::diagram::Step;
 use synchronization::DoubleChecked;
 
 /// The slot of sensor-7's per-host state, allocated on first use.
 static SENSOR_7_SLOT: DoubleChecked = DoubleChecked::new();
 /// How many times a slot was allocated.
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+/// Sensor-9's slot, raced for by six threads (not drawn).
+static SENSOR_9_SLOT: DoubleChecked = DoubleChecked::new();
+static ALLOCATIONS_9: AtomicUsize = AtomicUsize::new(0);
 /// The idiomatic form for any type: the gateway's host table.
 static HOST_TABLE: OnceLock<HashMap<&'static str, u64>> = OnceLock::new();
 static TABLE_BUILDS: AtomicUsize = AtomicUsize::new(0);
 
 fn main() -> std::io::Result<()> {
     // `cargo xtask demo --diagrams` draws the Double-Checked Locking page's sequence diagram
-    // from this run; the threads are named so that each is drawn as itself, grouped by thread
-    // (which of them wins the race varies, so the race itself is noted, not drawn).
-    let mut diagram = pattern_core::diagram::Diagram::from_env("double_checked_locking_host_slots");
-    diagram.group_by_thread();
+    // from this run. Two first callers race, and every run takes the same interleaving: the
+    // recorder holds worker B at its first check until worker A holds the lock
+    // (`Diagram::hold`), and A's init lasts until B has found the flag unset and asks for the
+    // lock; so B waits for the lock, and its second check finds the slot A made.
+    let diagram = pattern_core::diagram::Diagram::from_env("double_checked_locking_host_slots");
+    let by = |thread: &'static str, message: &'static str| {
+        move |s: &Step| s.thread == thread && s.message.starts_with(message)
+    };
+    // B's first check waits until A holds the lock and is about to run init ...
+    let a_inside = by("worker A", "second check: not ready");
+    diagram.hold(by("worker B", "get_or_init"), move |steps| {
+        steps.iter().any(&a_inside)
+    });
+    // ... and A's init (the slot's allocation) takes until B has found the flag unset and
+    // asks for the lock.
+    let b_waits = by("worker B", "false: lock the mutex");
     println!(
         "gateway: sensor-7 connects; its slot is allocated: {:?}",
         SENSOR_7_SLOT.get()
     );
-    diagram.note("main", "6 threads call get_or_init at once: one runs init under the lock, the others wait for it and find it ready (not drawn: which one wins varies)");
+    let slots: Vec<u64> = thread::scope(|s| {
+        let workers: Vec<_> = ["worker A", "worker B"]
+            .into_iter()
+            .map(|name| {
+                thread::Builder::new()
+                    .name(name.into())
+                    .spawn_scoped(s, || {
+                        SENSOR_7_SLOT.get_or_init(|| {
+                            diagram.wait_for(Duration::from_secs(10), |steps| {
+                                steps.iter().any(&b_waits)
+                            });
+                            ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+                            7
+                        })
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok::<_, std::io::Error>(workers.into_iter().map(|w| w.join().unwrap()).collect())
+    })?;
+    println!(
+        "workers A and B asked at once: got slots {slots:?}, the allocation ran {} time(s)",
+        ALLOCATIONS.load(Ordering::SeqCst)
+    );
+    SENSOR_7_SLOT.get_or_init(|| unreachable!("initialised by the race above"));
+    println!(
+        "later lookups: {:?} (first check only, no lock)",
+        SENSOR_7_SLOT.get()
+    );
+
+    // The same with six threads at once, not drawn: which one wins varies.
     diagram.pause();
     let start = Barrier::new(6);
     let slots: Vec<u64> = thread::scope(|s| {
@@ -35,9 +81,9 @@ fn main() -> std::io::Result<()> {
             .map(|_| {
                 s.spawn(|| {
                     start.wait();
-                    SENSOR_7_SLOT.get_or_init(|| {
-                        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-                        7
+                    SENSOR_9_SLOT.get_or_init(|| {
+                        ALLOCATIONS_9.fetch_add(1, Ordering::SeqCst);
+                        9
                     })
                 })
             })
@@ -45,22 +91,10 @@ fn main() -> std::io::Result<()> {
         workers.into_iter().map(|w| w.join().unwrap()).collect()
     });
     println!(
-        "workers: 6 threads asked at once, all got slot {:?}",
-        slots[0]
-    );
-    println!(
-        "workers: same slot everywhere: {}",
-        slots.iter().all(|s| *s == slots[0])
-    );
-    println!(
-        "critical section: the allocation ran {} time(s)",
-        ALLOCATIONS.load(Ordering::SeqCst)
-    );
-    diagram.resume();
-    SENSOR_7_SLOT.get_or_init(|| unreachable!("initialised by the race above"));
-    println!(
-        "later lookups: {:?} (first check only, no lock)",
-        SENSOR_7_SLOT.get()
+        "sensor-9: 6 threads asked at once, all got slot {:?}: {}; the allocation ran {} time(s)",
+        slots[0],
+        slots.iter().all(|s| *s == slots[0]),
+        ALLOCATIONS_9.load(Ordering::SeqCst)
     );
 
     let sizes: Vec<usize> = thread::scope(|s| {

@@ -139,7 +139,7 @@ impl<S: 'static> StateSubject<S> {
         StateSubject {
             inner: Rc::new(Inner {
                 state: RefCell::new(initial),
-                observers: Subject::default(),
+                observers: Subject::quiet(),
             }),
         }
     }

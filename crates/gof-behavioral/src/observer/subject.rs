@@ -78,9 +78,25 @@ struct Registry<E> {
     /// Copy-on-write: a dispatch holds an `Rc` to the list it started with,
     /// and (un)subscribing during that dispatch clones the list instead of mutating it.
     entries: Rc<Vec<Rc<Entry<E>>>>,
-    /// Events published from inside a notification wait here until the current event has reached every observer.
-    pending: VecDeque<E>,
+    /// Events published from inside a notification wait here until the current event has reached every observer,
+    /// each with its number in publish order (for the sequence diagrams drawn from runs).
+    pending: VecDeque<(u64, E)>,
+    published: u64,
     dispatching: bool,
+    /// The observer being notified, kept only while interaction events are recorded: the
+    /// caller of a publish from inside a notification, in the diagrams.
+    notifying: Option<SubscriptionId>,
+    /// Emits no interaction events: the subject inside a [`StateSubject`](super::StateSubject),
+    /// which draws its own.
+    quiet: bool,
+}
+
+/// The subject's name in the sequence diagrams drawn from runs.
+const SUBJECT: &str = "Subject";
+
+/// An observer's name in the sequence diagrams drawn from runs (examples alias it).
+fn participant(id: SubscriptionId) -> String {
+    format!("observer {}", id.0)
 }
 
 impl<E> Registry<E> {
@@ -160,6 +176,9 @@ impl<E> Default for Subject<E> {
                 next_id: 0,
                 entries: Rc::new(Vec::new()),
                 pending: VecDeque::new(),
+                published: 0,
+                notifying: None,
+                quiet: false,
                 dispatching: false,
             })),
         }
@@ -180,12 +199,23 @@ impl<E> fmt::Debug for Subject<E> {
     }
 }
 
-/// Resets the dispatching flag even if an observer panics.
+/// Resets the dispatching flag (and the observer being notified) even if an observer panics.
 struct DispatchGuard<'a, E>(&'a RefCell<Registry<E>>);
 
 impl<E> Drop for DispatchGuard<'_, E> {
     fn drop(&mut self) {
-        self.0.borrow_mut().dispatching = false;
+        let mut reg = self.0.borrow_mut();
+        reg.dispatching = false;
+        reg.notifying = None;
+    }
+}
+
+impl<E> Subject<E> {
+    /// A subject that emits no interaction events, for a participant that draws its own.
+    pub(crate) fn quiet() -> Self {
+        let subject = Self::default();
+        subject.registry.borrow_mut().quiet = true;
+        subject
     }
 }
 
@@ -276,29 +306,58 @@ impl<E: 'static> Subject<E> {
     ///
     /// Called from inside a notification, it queues `event` behind the one being delivered and returns at once (see the type docs).
     pub fn publish(&self, event: E) {
-        {
+        let (drawn, caller) = {
             let mut reg = self.registry.borrow_mut();
-            reg.pending.push_back(event);
+            let drawn = !reg.quiet && posa_seq::enabled();
+            reg.published += 1;
+            let n = reg.published;
+            reg.pending.push_back((n, event));
+            let caller = reg
+                .notifying
+                .filter(|_| drawn)
+                .map_or_else(|| posa_seq::THREAD.to_owned(), participant);
+            if drawn {
+                seq!(caller => SUBJECT, "publish(event {n})");
+            }
             if reg.dispatching {
+                if drawn {
+                    seq!(reply SUBJECT => caller, "queued behind the event in progress");
+                }
                 return;
             }
             reg.dispatching = true;
-        }
+            (drawn, caller)
+        };
         let _guard = DispatchGuard(&self.registry);
         loop {
-            let (event, snapshot) = {
+            let (n, event, snapshot) = {
                 let mut reg = self.registry.borrow_mut();
                 match reg.pending.pop_front() {
-                    Some(event) => (event, Rc::clone(&reg.entries)),
-                    None => return,
+                    Some((n, event)) => (n, event, Rc::clone(&reg.entries)),
+                    None => {
+                        if drawn {
+                            seq!(reply SUBJECT => caller, "return (queue empty)");
+                        }
+                        return;
+                    }
                 }
             };
+            if drawn {
+                seq!(note SUBJECT, "event {n}: snapshot of {} observer(s), borrow released", snapshot.len());
+            }
             // No borrow is held from here on: observers may (un)subscribe and publish.
             for entry in snapshot.iter() {
                 if !entry.active.get() {
                     continue;
                 }
+                if drawn {
+                    seq!(SUBJECT => participant(entry.id), "notify(event {n})");
+                    self.registry.borrow_mut().notifying = Some(entry.id);
+                }
                 entry.observer.notify(&event);
+                if drawn {
+                    self.registry.borrow_mut().notifying = None;
+                }
                 if entry.observer.is_closed() {
                     self.registry.borrow_mut().remove(entry.id);
                 }

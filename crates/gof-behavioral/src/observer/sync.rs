@@ -42,20 +42,39 @@ struct Lane<E> {
     stats: Arc<LaneStats>,
 }
 
+/// The subject's name in the sequence diagrams drawn from runs.
+const SUBJECT: &str = "SyncSubject";
+
+/// A subscriber's queue's name in the sequence diagrams drawn from runs (examples alias it).
+fn queue(id: SubscriptionId) -> String {
+    format!("queue {}", id.0)
+}
+
 impl<E> Lane<E> {
-    /// Offers one event; never blocks. Returns whether it was enqueued, and how many events were dropped.
-    fn offer(&self, event: E) -> (bool, u64) {
+    /// Offers event number `n`; never blocks. Returns whether it was enqueued, and how many events were dropped.
+    fn offer(&self, n: u64, event: E) -> (bool, u64) {
+        let drawn = posa_seq::enabled();
+        if drawn {
+            seq!(SUBJECT => queue(self.id), "try_send(event {n})");
+        }
         let mut event = match self.tx.try_send(event) {
             Ok(()) => return self.enqueued(0),
             // The lane holds a receiver itself, so the channel cannot be disconnected.
             Err(TrySendError::Full(event) | TrySendError::Disconnected(event)) => event,
         };
+        if drawn {
+            seq!(fail queue(self.id) => SUBJECT, "full");
+        }
         match self.policy {
             OverflowPolicy::DropNewest => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                seq!(note SUBJECT, "DropNewest: event {n} refused, the drop counted");
                 (false, 1)
             }
             OverflowPolicy::DropOldest => {
+                if drawn {
+                    seq!(SUBJECT => queue(self.id), "DropOldest: evict the oldest (the drop counted), try_send(event {n}) again");
+                }
                 let mut evicted = 0;
                 // Each round either enqueues or evicts one event, and the queue is bounded, so this ends.
                 loop {
@@ -80,6 +99,8 @@ impl<E> Lane<E> {
 
 struct SyncRegistry<E> {
     next_id: AtomicU64,
+    /// Events published so far: their numbers in the sequence diagrams drawn from runs.
+    published: AtomicU64,
     /// Copy-on-write, as in the single-threaded subject: publishers clone the `Arc` and release the lock before offering.
     lanes: Mutex<Arc<Vec<Arc<Lane<E>>>>>,
 }
@@ -162,6 +183,7 @@ impl<E> Default for SyncSubject<E> {
         Self {
             registry: Arc::new(SyncRegistry {
                 next_id: AtomicU64::new(0),
+                published: AtomicU64::new(0),
                 lanes: Mutex::new(Arc::new(Vec::new())),
             }),
         }
@@ -179,13 +201,19 @@ impl<E> fmt::Debug for SyncSubject<E> {
 impl<E: Clone + Send + 'static> SyncSubject<E> {
     /// Delivers `event` to every subscriber's queue without blocking.
     pub fn publish(&self, event: E) -> PublishReport {
+        let n = self.registry.published.fetch_add(1, Ordering::Relaxed) + 1;
+        seq!(posa_seq::THREAD => SUBJECT, "publish(event {n})");
         let lanes = Arc::clone(&self.registry.lanes.lock());
         let mut report = PublishReport::default();
         for lane in lanes.iter() {
-            let (enqueued, dropped) = lane.offer(event.clone());
+            let (enqueued, dropped) = lane.offer(n, event.clone());
             report.enqueued += usize::from(enqueued);
             report.dropped += dropped;
         }
+        seq!(
+            reply SUBJECT => posa_seq::THREAD,
+            "{report:?}, never blocked"
+        );
         report
     }
 
@@ -266,11 +294,13 @@ impl<E: Clone + Send + 'static> SyncSubject<E> {
         F: FnMut(E) + Send + 'static,
     {
         let (subscription, rx, stats) = self.add_lane(capacity, policy);
+        let id = subscription.id;
         let handle = thread::Builder::new()
-            .name(format!("observer-{}", subscription.id.0))
+            .name(format!("observer-{}", id.0))
             .spawn(move || {
                 // Ends once the lane, and with it the last sender, is gone.
                 for event in rx.iter() {
+                    seq!(reply queue(id) => posa_seq::THREAD, "the oldest queued event");
                     observer(event);
                 }
             })

@@ -158,3 +158,93 @@ pub(crate) fn context_switches(prefixes: &[&str]) -> (u64, u64) {
     }
     total
 }
+
+/// A sensor's connection for the examples that draw their runs: each reading line is answered
+/// with `ack`. A gated sensor holds its first upcall, after reading, until the demo opens the
+/// gate: a slow upcall that keeps its thread busy for as long as the demo needs.
+pub(crate) struct Sensor {
+    pub(crate) stream: std::os::unix::net::UnixStream,
+    pub(crate) gate: Option<Gate>,
+}
+
+/// The two ends of a [`Sensor`]'s gate, as the sensor holds them.
+pub(crate) struct Gate {
+    entered: Sender<()>,
+    open: std::sync::mpsc::Receiver<()>,
+}
+
+/// The demo's ends of a gate: it learns that the upcall is held, and opens the gate.
+pub(crate) struct GateKeeper {
+    entered: std::sync::mpsc::Receiver<()>,
+    open: Sender<()>,
+}
+
+impl GateKeeper {
+    /// Waits until the sensor's upcall is held at the gate.
+    pub(crate) fn wait_entered(&self) {
+        self.entered.recv().expect("the gated sensor's upcall");
+    }
+
+    /// Lets the held upcall go on.
+    pub(crate) fn open(&self) {
+        self.open.send(()).expect("the gated sensor's upcall");
+    }
+}
+
+/// A gate and its keeper.
+pub(crate) fn gate() -> (Gate, GateKeeper) {
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+    let (open_tx, open_rx) = std::sync::mpsc::channel();
+    (
+        Gate {
+            entered: entered_tx,
+            open: open_rx,
+        },
+        GateKeeper {
+            entered: entered_rx,
+            open: open_tx,
+        },
+    )
+}
+
+impl EventHandler for Sensor {
+    fn handle(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.stream.as_fd())
+    }
+
+    fn handle_input(&mut self, _ctx: &mut dyn Context) -> Disposition {
+        let mut buf = [0u8; 256];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Disposition::Close,
+                Ok(n) => {
+                    let acks = buf[..n].iter().filter(|&&b| b == b'\n').count();
+                    if (&self.stream)
+                        .write_all("ack\n".repeat(acks).as_bytes())
+                        .is_err()
+                    {
+                        return Disposition::Close;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => return Disposition::Close,
+            }
+        }
+        if let Some(gate) = self.gate.take() {
+            let _ = gate.entered.send(());
+            let _ = gate.open.recv();
+        }
+        Disposition::Continue
+    }
+}
+
+/// Sends one reading line without waiting for the answer.
+pub(crate) fn post_reading(peer: &std::os::unix::net::UnixStream, reading: &str) -> io::Result<()> {
+    (&*peer).write_all(format!("{reading}\n").as_bytes())
+}
+
+/// Reads the `ack` a sensor's reading gets.
+pub(crate) fn read_ack(peer: &std::os::unix::net::UnixStream) -> io::Result<()> {
+    let mut ack = [0u8; 4];
+    (&*peer).read_exact(&mut ack)
+}

@@ -3,8 +3,13 @@
 
 use super::*;
 
-/// A processing thread's name in the sequence diagrams drawn from runs.
-const PROCESSING: &str = "processing thread";
+/// The participants of the sequence diagrams drawn from runs: each pool thread is itself
+/// ([`THREAD`](posa_seq::THREAD)), whatever role it plays at the moment; the handle set, the
+/// followers' condition and the half-sync/half-async queue are named.
+const THREAD: &str = posa_seq::THREAD;
+const HANDLE_SET: &str = "handle set (mio Poll)";
+pub(super) const FOLLOWERS: &str = "followers (condition)";
+const QUEUE: &str = "queue (ready registrations)";
 
 /// A registration's name in the sequence diagrams drawn from runs (examples alias it).
 fn participant(token: Token) -> String {
@@ -12,14 +17,6 @@ fn participant(token: Token) -> String {
 }
 
 impl Core {
-    /// The role of the thread that waits on the handle set, for the sequence diagrams.
-    fn poller_role(&self) -> &'static str {
-        match self.mode {
-            Mode::LeaderFollowers { .. } => "leader",
-            Mode::HalfSync { .. } => "reactor thread",
-        }
-    }
-
     pub(super) fn block_signals(&self, epoch: &mut u64, st: &State) {
         let now = self.sig_epoch.load(Ordering::Acquire);
         if now != *epoch {
@@ -34,6 +31,9 @@ impl Core {
     pub(crate) fn lf_thread(self: &Arc<Self>) {
         let mut st = self.state.lock();
         let mut epoch = 0;
+        // Whether this thread's last step was a wait on the handle set (for the diagrams:
+        // work taken otherwise comes from the ready set as an earlier wait left it).
+        let mut polled = false;
         loop {
             if self.ended() {
                 break;
@@ -53,6 +53,14 @@ impl Core {
                 st.round > 0 || st.wake.polling() || idle
             };
             if may_take && let Some(work) = self.next_work(&mut st) {
+                if !polled && let Work::Turn(token) = &work {
+                    seq!(
+                        note THREAD,
+                        "takes {} from the ready set, without waiting on the handle set first",
+                        participant(*token)
+                    );
+                }
+                polled = false;
                 // Step 5: promote a follower before processing.
                 st.busy += 1;
                 self.promote(&mut st);
@@ -62,7 +70,7 @@ impl Core {
             }
             if st.wake.polling() {
                 // Someone leads: wait as a follower.
-                seq!(note "followers", "a thread joins the followers (waits on a condition)");
+                seq!(note THREAD, "joins the followers (waits on a condition)");
                 st.wake.follower_waits();
                 self.followers_cv.wait(&mut st);
                 st.wake.follower_runs();
@@ -70,6 +78,7 @@ impl Core {
             }
             // Lead: wait for events on the shared handle set.
             st = self.poll_once(st, !idle);
+            polled = true;
         }
         st.threads -= 1;
         // A thread that leaves may have been the one a promotion woke.
@@ -85,6 +94,10 @@ impl Core {
                 break;
             }
             if let Some(work) = self.next_work(&mut st) {
+                match &work {
+                    Work::Turn(token) => seq!(reply QUEUE => THREAD, "{}", participant(*token)),
+                    Work::Job(_) => seq!(reply QUEUE => THREAD, "a posted job"),
+                }
                 self.stats.handoffs.fetch_add(1, Ordering::Relaxed);
                 st.dequeues += 1;
                 if st.reactor_waiting {
@@ -96,6 +109,7 @@ impl Core {
                 st.busy -= 1;
                 continue;
             }
+            seq!(note THREAD, "waits on the queue (a condition)");
             st.wake.follower_waits();
             self.followers_cv.wait(&mut st);
             st.wake.follower_runs();
@@ -136,6 +150,11 @@ impl Core {
         nonblocking: bool,
     ) -> Guard<'a> {
         st.wake.poll_begins(!nonblocking);
+        if nonblocking {
+            seq!(THREAD => HANDLE_SET, "poll without waiting (a round of the ready set is over)");
+        } else {
+            seq!(THREAD => HANDLE_SET, "wait for events");
+        }
         let now = self.clock.now();
         let deadline = st.timers.next_deadline();
         st.poll_deadline = if nonblocking { Some(now) } else { deadline };
@@ -183,7 +202,7 @@ impl Core {
                     let token = Token::from_u64(t.0 as u64);
                     if let Some(slot) = st.slots.get_mut(token) {
                         seq!(
-                            reply "handle set (mio Poll)" => self.poller_role(),
+                            reply HANDLE_SET => THREAD,
                             "{} {}",
                             participant(token),
                             if event.is_readable() { "readable" } else { "ready" }
@@ -294,7 +313,9 @@ impl Core {
                 Self::queue(st, token);
             }
             Mode::HalfSync { .. } => {
-                self.make_runnable(st, token);
+                if self.make_runnable(st, token) {
+                    seq!(THREAD => QUEUE, "enqueue {}", participant(token));
+                }
             }
         }
     }
@@ -364,7 +385,7 @@ impl Core {
         let strict = self.mode.strict();
         if strict {
             // Step 2, strictly: the handle leaves the handle set while it is processed.
-            seq!(PROCESSING => "handle set (mio Poll)", "deactivate {}", participant(token));
+            seq!(THREAD => HANDLE_SET, "deactivate {}", participant(token));
             slot.reg.deactivate(&self.registry);
         }
         let mut budget = self.batch;
@@ -393,7 +414,7 @@ impl Core {
                 current: Some(token),
             };
             seq!(
-                PROCESSING => participant(token),
+                THREAD => participant(token),
                 "{}",
                 match &item {
                     Item::Timer(..) => "handle_timeout",
@@ -429,8 +450,8 @@ impl Core {
                 }
             };
             match &result {
-                Ok(d) => seq!(reply participant(token) => PROCESSING, "{d:?}"),
-                Err(_) => seq!(fail participant(token) => PROCESSING, "panicked"),
+                Ok(d) => seq!(reply participant(token) => THREAD, "{d:?}"),
+                Err(_) => seq!(fail participant(token) => THREAD, "panicked"),
             }
             st = self.state.lock();
             if let Some((id, act)) = lent {
@@ -501,7 +522,7 @@ impl Core {
         slot.handler = Some(handler);
         if strict {
             // Back in the handle set, which reports what arrived meanwhile (level-like).
-            seq!(PROCESSING => "handle set (mio Poll)", "activate {} again", participant(token));
+            seq!(THREAD => HANDLE_SET, "activate {} again", participant(token));
             let interest = slot.interest;
             if let Err(e) = slot.reg.set_interest(
                 &self.registry,
@@ -526,7 +547,7 @@ impl Core {
             // This thread looks for work next and finds it.
             Self::queue(&mut st, token);
         }
-        seq!(note PROCESSING, "turn over: {} idle again", participant(token));
+        seq!(note THREAD, "turn over: {} idle again", participant(token));
         st
     }
 

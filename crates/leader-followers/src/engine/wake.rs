@@ -41,7 +41,7 @@ impl Core {
         if wake == Wake::Follower && matches!(self.mode, Mode::LeaderFollowers { .. }) {
             self.stats.promotions.fetch_add(1, Ordering::Relaxed);
             seq!(
-                "leader" => "followers",
+                posa_seq::THREAD => threads::FOLLOWERS,
                 "promote one (notify_one): the new leader waits on the handle set"
             );
         }
