@@ -50,6 +50,9 @@ fn main() -> io::Result<()> {
     println!("sensor-2 sends t=19.0 while the worker is busy: it waits in the queue");
     post_reading(&peers[1], "t=19.0")?;
     diagram.wait_for_count("enqueue", 2);
+    // The reactor thread is back in its wait before the slow upcall ends, so every run draws
+    // the two layers in the same order.
+    diagram.wait_for_count("wait for events", 3);
     keeper.open();
     read_ack(&peers[1])?;
     diagram.wait_for_count("waits on the queue", 2);
