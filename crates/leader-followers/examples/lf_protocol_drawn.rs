@@ -8,45 +8,16 @@
 //! thread; the demo sends the next reading only once the thread that processed the last one
 //! has joined the followers again, so that the same run draws the same picture.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::io;
 use std::os::unix::net::UnixStream;
 use std::thread;
 
 use leader_followers::LeaderFollowers;
 use pattern_core::diagram::Diagram;
-use pattern_core::{Context, Dispatcher, Disposition, EventHandler, Interest};
+use pattern_core::{Dispatcher, Interest};
 
-/// A sensor's connection: each reading line is answered with `ack`.
-struct Sensor {
-    stream: UnixStream,
-}
-
-impl EventHandler for Sensor {
-    fn handle(&self) -> Option<BorrowedFd<'_>> {
-        Some(self.stream.as_fd())
-    }
-
-    fn handle_input(&mut self, _ctx: &mut dyn Context) -> Disposition {
-        let mut buf = [0u8; 256];
-        loop {
-            match self.stream.read(&mut buf) {
-                Ok(0) => return Disposition::Close,
-                Ok(n) => {
-                    let acks = buf[..n].iter().filter(|&&b| b == b'\n').count();
-                    if (&self.stream)
-                        .write_all("ack\n".repeat(acks).as_bytes())
-                        .is_err()
-                    {
-                        return Disposition::Close;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Disposition::Continue,
-                Err(_) => return Disposition::Close,
-            }
-        }
-    }
-}
+mod common;
+use common::{Sensor, post_reading, read_ack};
 
 fn scenario(title: &str, strict: bool, diagram: &mut Diagram, joins: &mut usize) -> io::Result<()> {
     println!("== {title} ==");
@@ -61,7 +32,13 @@ fn scenario(title: &str, strict: bool, diagram: &mut Diagram, joins: &mut usize)
         let (ours, peer) = UnixStream::pair()?;
         ours.set_nonblocking(true)?;
         let token = pool
-            .register(Box::new(Sensor { stream: ours }), Interest::READ)
+            .register(
+                Box::new(Sensor {
+                    stream: ours,
+                    gate: None,
+                }),
+                Interest::READ,
+            )
             .map_err(io::Error::other)?;
         diagram.alias(format!("handler {token}"), name);
         peers.push((name, peer));
@@ -75,12 +52,11 @@ fn scenario(title: &str, strict: bool, diagram: &mut Diagram, joins: &mut usize)
     diagram.wait_for_count("joins the followers", *joins);
     for (name, reading) in [(0, "t=21.5"), (1, "t=19.0"), (0, "t=21.6")] {
         let (sensor, peer) = &peers[name];
-        (&*peer).write_all(format!("{reading}\n").as_bytes())?;
-        let mut ack = String::new();
-        BufReader::new(peer).read_line(&mut ack)?;
+        post_reading(peer, reading)?;
+        read_ack(peer)?;
         *joins += 1;
         diagram.wait_for_count("joins the followers", *joins);
-        println!("{sensor}: sent {reading}, got {}", ack.trim_end());
+        println!("{sensor}: sent {reading}, got ack");
     }
     diagram.pause();
     remote.end();
