@@ -454,14 +454,22 @@ impl Proactor {
             };
             panic::catch_unwind(AssertUnwindSafe(|| f(handler.as_mut(), &mut cx)))
         };
-        if let Some(live) = self.core.live_mut(id) {
-            live.handler = Some(handler);
-        }
+        // A handler with operations in flight that is not closing cannot settle now: its
+        // last completion's upcall, or its close, defers the settling then.
+        let settles = match self.core.live_mut(id) {
+            Some(live) => {
+                live.handler = Some(handler);
+                live.ops.is_empty() || live.closing.is_some()
+            }
+            None => false,
+        };
         if result.is_err() {
             self.core.stats.panics += 1;
+            // Closing defers the settling.
             let _ = self.core.close(id, CloseReason::Panicked);
+        } else if settles {
+            self.core.deferred.push_back(Deferred::Settle(id));
         }
-        self.core.deferred.push_back(Deferred::Settle(id));
     }
 
     fn dispatch(&mut self, mut cqe: Cqe) {
@@ -708,11 +716,16 @@ impl Proactor {
     }
 
     /// Ends the operation `token` of `owner` in the table and the handler's books.
+    /// The handler's last operation ending defers its settling, so a handler whose completion
+    /// is refused rather than upcalled is closed all the same.
     fn finish(&mut self, token: CompletionToken, owner: HandlerId) -> Option<OpCtx> {
         let ctx = self.core.table.complete(token).ok()?;
         self.core.user_in_flight -= 1;
         if let Some(live) = self.core.live_mut(owner) {
             live.ops.remove(&token.to_raw());
+            if live.ops.is_empty() {
+                self.core.deferred.push_back(Deferred::Settle(owner));
+            }
         }
         Some(ctx)
     }
