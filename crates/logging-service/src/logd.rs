@@ -541,6 +541,21 @@ impl Logd {
             .map_err(Error::from)
     }
 
+    /// Delivers `signals` (raw numbers) to the handler registered as `token`, and waits until
+    /// the dispatcher watches them all: a signal sent once this returns reaches the handler,
+    /// and the descriptor that watches them is already open. The first signal refused fails.
+    pub fn watch_signals(&self, token: Token, signals: &[i32]) -> Result<(), Error> {
+        let signals = signals.to_vec();
+        self.env
+            .call(move |ctx| {
+                signals
+                    .into_iter()
+                    .try_for_each(|s| ctx.watch_signal(token, s))
+            })
+            .map_err(refused)?
+            .map_err(Error::from)
+    }
+
     /// Ends the dispatcher, then [`wait`](Self::wait)s.
     pub fn stop(self) -> Result<Stats, Error> {
         self.env.remote.end();

@@ -189,13 +189,10 @@ fn serve(mut cfg: LogdConfig, user: Option<&str>, group: Option<&str>) -> Result
         stops: 0,
         forwarder: logd.forwarder(),
     }))?;
-    logd.remote().post(Box::new(move |ctx| {
-        for s in signals {
-            if let Err(e) = ctx.watch_signal(watcher, s.as_raw()) {
-                tracing::error!("cannot watch {s}: {}", ErrorChain(&e));
-            }
-        }
-    }))?;
+    // Watched before logd says it listens: a signal sent once the listeners are announced
+    // reaches the watcher, and its descriptor is open by then (tests count descriptors).
+    let raw: Vec<i32> = signals.iter().map(|s| s.as_raw()).collect();
+    logd.watch_signals(watcher, &raw)?;
     let listening = print_listening(&logd);
     let dir = std::path::absolute(logd.data_dir()).unwrap_or_else(|_| logd.data_dir().into());
     let model = if logd.proactor() {
