@@ -48,6 +48,10 @@ pub struct LogdConfig {
     /// rest on the reactor (`concurrency` must then be the reactor). Where io_uring is missing
     /// or refused, logd falls back to the reactor with a warning ([`Logd::proactor`] tells).
     pub proactor: bool,
+    /// Submission entries of the proactor's io_uring (its completion queue holds twice as
+    /// many). A burst of completions larger than the queue costs nothing but extra turns: the
+    /// kernel ends a multishot accept or receive that cannot post, and the proactor re-arms it.
+    pub proactor_ring_entries: u32,
     /// Upstream to forward every record to.
     pub forward: Option<SocketAddr>,
     /// How forwarding queues, spools, reconnects and stops.
@@ -87,6 +91,7 @@ impl Default for LogdConfig {
             store: StoreConfig::new("logd-data"),
             concurrency: Concurrency::Reactor,
             proactor: false,
+            proactor_ring_entries: crate::proactive::DEFAULT_RING_ENTRIES,
             forward: None,
             forwarding: ForwardOptions::default(),
             idle: Duration::from_secs(300),
@@ -272,7 +277,13 @@ fn start_proactor(cfg: &LogdConfig, output: &Arc<Output>) -> Option<Arc<crate::p
         return None;
     }
     let budget = Arc::new(BufferBudget::new(cfg.max_buffered));
-    match crate::proactive::Ingest::start(output.clone(), budget, cfg.max_frame, cfg.idle) {
+    match crate::proactive::Ingest::start(
+        output.clone(),
+        budget,
+        cfg.max_frame,
+        cfg.idle,
+        cfg.proactor_ring_entries,
+    ) {
         Ok(ingest) => Some(Arc::new(ingest)),
         Err(e) => {
             tracing::warn!(

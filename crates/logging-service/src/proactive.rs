@@ -47,6 +47,8 @@ use crate::server::{
 use crate::services::{AcceptorCounters, Format};
 use crate::store::Output;
 
+/// Submission entries of the proactor's ring by default ([`crate::logd::LogdConfig::proactor_ring_entries`]).
+pub const DEFAULT_RING_ENTRIES: u32 = 1024;
 /// Provided buffers shared by every connection's receive: count (a power of two) and size.
 const BUFFERS: (u16, usize) = (256, 32 * 1024);
 /// How often a connection paused by a backlogged output looks again.
@@ -72,12 +74,12 @@ enum Command {
         listener: TcpListener,
         format: Format,
         counters: AcceptorCounters,
-        closed: Arc<Mutex<Option<Sender<()>>>>,
+        closed: ClosedSignal,
         ack: Sender<HandlerId>,
     },
     ListenUdp {
         socket: SockDgram,
-        closed: Arc<Mutex<Option<Sender<()>>>>,
+        closed: ClosedSignal,
         ack: Sender<HandlerId>,
     },
     Close(HandlerId),
@@ -106,6 +108,7 @@ impl Ingest {
         budget: Arc<BufferBudget>,
         max_frame: usize,
         idle: Duration,
+        ring_entries: u32,
     ) -> Result<Ingest, proactor::Error> {
         let env = Env {
             output,
@@ -118,7 +121,7 @@ impl Ingest {
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
         let thread = std::thread::Builder::new()
             .name("logd-proactor".into())
-            .spawn(move || run(env, inbox, rx, ready_tx))
+            .spawn(move || run(env, ring_entries, inbox, rx, ready_tx))
             .map_err(proactor::Error::Submit)?;
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(Ingest {
@@ -184,10 +187,10 @@ impl Ingest {
     /// Sends the proactor a command registering a handler, and makes its stand-in.
     fn serve(
         self: &Arc<Self>,
-        command: impl FnOnce(Arc<Mutex<Option<Sender<()>>>>, Sender<HandlerId>) -> Command,
+        command: impl FnOnce(ClosedSignal, Sender<HandlerId>) -> Command,
     ) -> io::Result<Box<dyn EventHandler>> {
         let (ack, id) = crossbeam_channel::bounded(1);
-        let closed = Arc::new(Mutex::new(None));
+        let closed = ClosedSignal::default();
         self.send(command(closed.clone(), ack))?;
         let id = id
             .recv_timeout(CLOSE_WAIT)
@@ -219,12 +222,13 @@ impl Ingest {
 /// to stop, then closes every handler.
 fn run(
     env: Env,
+    ring_entries: u32,
     inbox: UnixStream,
     commands: Receiver<Command>,
     ready: Sender<Result<(), proactor::Error>>,
 ) -> Result<(), proactor::Error> {
     let built = Proactor::with_config(Config {
-        entries: 1024,
+        entries: ring_entries,
         max_in_flight: 1 << 16,
         defer_taskrun: true,
         provided_buffers: Some(BUFFERS),
@@ -320,13 +324,35 @@ impl CompletionHandler for Mailbox {
     }
 }
 
+/// How a stand-in learns that its socket is closed on the proactor: the handler owning the
+/// socket signals it from its `on_close`, telling the stand-in if it is waiting, or marking
+/// it done so that a stand-in removed later does not wait at all.
+#[derive(Clone, Default)]
+struct ClosedSignal(Arc<Mutex<Closed>>);
+
+#[derive(Default)]
+struct Closed {
+    done: bool,
+    waiter: Option<Sender<()>>,
+}
+
+impl ClosedSignal {
+    fn signal(&self) {
+        let mut closed = self.0.lock();
+        closed.done = true;
+        if let Some(tx) = closed.waiter.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
 /// Stands in for a listener on the reactor (registered for input on a socket that never
 /// becomes readable); dropping it closes the listener on the proactor and waits until the
 /// port is closed.
 struct StandIn {
     ingest: Arc<Ingest>,
     id: HandlerId,
-    closed: Arc<Mutex<Option<Sender<()>>>>,
+    closed: ClosedSignal,
     quiet: UnixStream,
     _never: UnixStream,
 }
@@ -344,7 +370,14 @@ impl EventHandler for StandIn {
 impl Drop for StandIn {
     fn drop(&mut self) {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        *self.closed.lock() = Some(tx);
+        {
+            let mut closed = self.closed.0.lock();
+            if closed.done {
+                // The socket was closed on the proactor's side already (its handler ended).
+                return;
+            }
+            closed.waiter = Some(tx);
+        }
         if self.ingest.send(Command::Close(self.id)).is_ok() {
             // Closed, or the proactor stopped (the sender is dropped with the listener).
             let _ = rx.recv_timeout(CLOSE_WAIT);
@@ -359,7 +392,7 @@ struct Listener {
     counters: AcceptorCounters,
     env: Env,
     /// Told once the socket is closed.
-    closed: Arc<Mutex<Option<Sender<()>>>>,
+    closed: ClosedSignal,
 }
 
 impl Listener {
@@ -421,9 +454,7 @@ impl CompletionHandler for Listener {
 
     fn on_close(&mut self, _: CloseReason) {
         self.listener = None;
-        if let Some(tx) = self.closed.lock().take() {
-            let _ = tx.send(());
-        }
+        self.closed.signal();
     }
 }
 
@@ -435,7 +466,7 @@ struct UdpReceiver {
     /// The zero timeout that flushes the batch after this round's completions.
     flush: Option<OpId>,
     /// Told once the socket is closed.
-    closed: Arc<Mutex<Option<Sender<()>>>>,
+    closed: ClosedSignal,
 }
 
 impl UdpReceiver {
@@ -499,9 +530,7 @@ impl CompletionHandler for UdpReceiver {
         if !self.intake.is_empty() {
             self.intake.flush();
         }
-        if let Some(tx) = self.closed.lock().take() {
-            let _ = tx.send(());
-        }
+        self.closed.signal();
     }
 }
 

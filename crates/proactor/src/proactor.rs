@@ -507,13 +507,19 @@ impl Proactor {
                 _ => "done".to_owned(),
             }
         );
-        if kind == Kind::AcceptMulti && cqe.more {
-            self.core.stats.delivered += 1;
-            if let Some(fd) = cqe.take_fd() {
-                let stream = TcpStream::from(fd);
-                self.upcall(owner, |h, cx| h.on_accepted(cx, op, stream));
+        if kind == Kind::AcceptMulti {
+            if cqe.more {
+                self.core.stats.delivered += 1;
+                if let Some(fd) = cqe.take_fd() {
+                    let stream = TcpStream::from(fd);
+                    self.upcall(owner, |h, cx| h.on_accepted(cx, op, stream));
+                }
+                return;
             }
-            return;
+            if cqe.result >= 0 {
+                self.dispatch_accept_multi_end(cqe, token, owner);
+                return;
+            }
         }
         if kind == Kind::RecvMulti {
             self.dispatch_recv_multi(cqe, token, owner);
@@ -658,6 +664,38 @@ impl Proactor {
         self.core
             .live_mut(owner)
             .is_some_and(|l| l.closing.is_none() && l.ops.get(&token.to_raw()) == Some(&false))
+    }
+
+    /// A multishot accept the kernel ended with a connection: it does so when it cannot post
+    /// a completion (a full completion queue), and the last connection comes with the end.
+    /// The connection goes to `on_accepted` and the accept is re-armed under the same token,
+    /// unless the handler cancelled it or is closing, when it ends as cancelled.
+    fn dispatch_accept_multi_end(
+        &mut self,
+        mut cqe: Cqe,
+        token: CompletionToken,
+        owner: HandlerId,
+    ) {
+        let op = OpId(token);
+        let Some(Op::AcceptMulti { fd }) = cqe.op.take() else {
+            self.core.stats.refused += 1;
+            return;
+        };
+        if let Some(stream) = cqe.take_fd().map(TcpStream::from) {
+            self.core.stats.delivered += 1;
+            self.upcall(owner, |h, cx| h.on_accepted(cx, op, stream));
+        }
+        self.core.stats.delivered += 1;
+        let outcome = if self.goes_on(owner, token) {
+            match self.core.ring.push(token.to_raw(), Op::AcceptMulti { fd }) {
+                Ok(()) => return,
+                Err(e) => Outcome::Failed(io::Error::other(push_error(e))),
+            }
+        } else {
+            Outcome::Cancelled
+        };
+        self.finish(token, owner);
+        self.upcall(owner, |h, cx| h.on_accept(cx, op, outcome));
     }
 
     fn dispatch_recv_multi(&mut self, mut cqe: Cqe, token: CompletionToken, owner: HandlerId) {

@@ -5,6 +5,7 @@
 mod common;
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsFd;
@@ -607,6 +608,131 @@ fn a_multishot_accept_delivers_each_connection_and_ends_once() {
         );
     }
     assert_eq!(got[3..], ["ended cancelled=true", "closed Requested"]);
+}
+
+/// The kernel ends a multishot accept by itself when the completion queue is full (the last
+/// connection comes with the end, without `IORING_CQE_F_MORE`): the proactor hands that
+/// connection over and goes on accepting under the same operation, so a burst of clients
+/// larger than the queue loses none and does not end the accept.
+#[test]
+fn a_multishot_accept_outlives_a_burst_that_fills_the_completion_queue() {
+    // Four submission entries: a completion queue of eight.
+    let mut p = Proactor::with_config(Config {
+        entries: 4,
+        ..Config::default()
+    })
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let got = Rc::new(RefCell::new(Vec::new()));
+    const BURST: usize = 40;
+    // Every client is in the listen queue before the accept is submitted.
+    let clients: Vec<TcpStream> = (0..BURST)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    p.register(MultiAcceptor {
+        listener,
+        want: BURST + 1,
+        got: got.clone(),
+    });
+    // Until every client is in, or the accept ends (the failure this test looks for).
+    while got.borrow().len() < BURST && !got.borrow().iter().any(|g| g.starts_with("ended")) {
+        p.turn().unwrap();
+    }
+    assert!(
+        got.borrow().iter().all(|g| g.starts_with("conn ")),
+        "the accept ended during the burst: {:?}",
+        got.borrow()
+    );
+    // Still accepting after the burst.
+    let late = TcpStream::connect(addr).unwrap();
+    p.run().unwrap();
+    let got = got.borrow();
+    for c in clients.iter().chain([&late]) {
+        assert!(
+            got.contains(&format!("conn {}", c.local_addr().unwrap())),
+            "{got:?}"
+        );
+    }
+    assert_eq!(got.len(), BURST + 3, "{got:?}");
+    assert_eq!(
+        got[BURST + 1..],
+        ["ended cancelled=true", "closed Requested"]
+    );
+}
+
+/// One connection's multishot read, for the burst test below: what it received, in order,
+/// under which operations, and how it ended.
+struct Sink {
+    sock: UnixStream,
+    got: Vec<u8>,
+    ops: BTreeSet<OpId>,
+    log: Rc<RefCell<Vec<(Vec<u8>, BTreeSet<OpId>, String)>>>,
+}
+
+impl CompletionHandler for Sink {
+    fn on_open(&mut self, cx: &mut Initiator<'_>) {
+        cx.read_multishot(self.sock.as_fd()).unwrap();
+    }
+    fn on_received(&mut self, _: &mut Initiator<'_>, op: OpId, data: &[u8]) {
+        self.ops.insert(op);
+        self.got.extend_from_slice(data);
+    }
+    fn on_read(&mut self, _: &mut Initiator<'_>, _: OpId, o: Outcome<usize>, _: Vec<u8>) {
+        let end = format!("{o:?}");
+        let got = std::mem::take(&mut self.got);
+        let ops = std::mem::take(&mut self.ops);
+        self.log.borrow_mut().push((got, ops, end));
+    }
+}
+
+/// The kernel ends a multishot read by itself when it cannot post a completion (a full
+/// completion queue), with the chunk it had in that last completion: every chunk still
+/// arrives, in order, under one operation per connection that ends only at end of stream.
+#[test]
+fn multishot_reads_outlive_a_burst_that_fills_the_completion_queue() {
+    let mut p = Proactor::with_config(Config {
+        entries: 4,
+        provided_buffers: Some((64, 16)),
+        ..Config::default()
+    })
+    .unwrap();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let mut peers = Vec::new();
+    for _ in 0..24 {
+        let (peer, sock) = UnixStream::pair().unwrap();
+        peers.push(peer);
+        p.register(Sink {
+            sock,
+            got: Vec::new(),
+            ops: BTreeSet::new(),
+            log: log.clone(),
+        });
+    }
+    // Three rounds of a chunk from every peer, each round written before the proactor
+    // turns, so two dozen completions meet a queue of eight.
+    let mut sent = vec![Vec::new(); peers.len()];
+    for round in 0..3 {
+        for (i, peer) in peers.iter_mut().enumerate() {
+            let chunk = format!("{i}:{round};");
+            peer.write_all(chunk.as_bytes()).unwrap();
+            sent[i].extend_from_slice(chunk.as_bytes());
+        }
+        p.turn().unwrap();
+    }
+    drop(peers);
+    p.run().unwrap();
+    let log = log.borrow();
+    assert_eq!(log.len(), sent.len(), "every read ended once");
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    for (data, ops, end) in log.iter() {
+        assert_eq!(ops.len(), 1, "one operation throughout: {ops:?}");
+        assert_eq!(end, "Done(0)", "ended by end of stream only");
+        got.push(data.clone());
+    }
+    got.sort();
+    sent.sort();
+    assert_eq!(got, sent);
 }
 
 fn with_buffers(count: u16, size: usize) -> Proactor {

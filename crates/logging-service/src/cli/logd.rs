@@ -545,6 +545,7 @@ impl Cli {
             store,
             concurrency,
             proactor: self.concurrency == Model::Proactor,
+            proactor_ring_entries: crate::proactive::DEFAULT_RING_ENTRIES,
             forward: self.forward.map(|(_, a)| a),
             forwarding: ForwardOptions {
                 transport: self.forward.map_or(Transport::Plain, |(t, _)| t),
