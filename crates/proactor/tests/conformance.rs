@@ -661,13 +661,16 @@ fn a_multishot_accept_outlives_a_burst_that_fills_the_completion_queue() {
     );
 }
 
+/// Per ended read: the bytes received, the operations they came under, and the outcome.
+type ReadLog = Rc<RefCell<Vec<(Vec<u8>, BTreeSet<OpId>, String)>>>;
+
 /// One connection's multishot read, for the burst test below: what it received, in order,
 /// under which operations, and how it ended.
 struct Sink {
     sock: UnixStream,
     got: Vec<u8>,
     ops: BTreeSet<OpId>,
-    log: Rc<RefCell<Vec<(Vec<u8>, BTreeSet<OpId>, String)>>>,
+    log: ReadLog,
 }
 
 impl CompletionHandler for Sink {
