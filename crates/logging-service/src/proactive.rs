@@ -22,6 +22,7 @@
 //! Where io_uring is missing or refused, [`Ingest::start`] fails with the proactor's setup
 //! error, and `logd` falls back to the reactor with a warning.
 
+use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -34,7 +35,8 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use pattern_core::{Context, Disposition, EventHandler};
 use proactor::{
-    CloseReason, CompletionHandler, Config, HandlerId, Initiator, OpId, Outcome, Proactor, Received,
+    CloseReason, CompletionHandler, Config, HandlerId, Initiator, OpId, Outcome, Proactor,
+    ProvidedBuf, Received,
 };
 use wrapper_facade::SockDgram;
 
@@ -561,6 +563,31 @@ struct Connection<F> {
     paused: bool,
     /// The timer that looks at the backlog again while paused.
     recheck: Option<OpId>,
+    /// Chunks the kernel received while the output was backlogged, in order, kept in their
+    /// provided buffers until the backlog clears: the reactor leaves such data in the socket,
+    /// a multishot receive has read it already. At most the chunks that arrive before the
+    /// receive's cancellation lands; the shared buffer ring bounds them all.
+    kept: VecDeque<ProvidedBuf>,
+    /// The stream ended while chunks were kept: finish once they are stored.
+    ended: Option<Ended>,
+}
+
+/// What [`Connection::store_kept`] left.
+enum Kept {
+    /// Every kept chunk is stored.
+    Stored,
+    /// The output is backlogged again before the last.
+    Waiting,
+    /// A chunk closes the connection.
+    Closing,
+}
+
+/// How a stream whose last chunks are still kept ended.
+enum Ended {
+    /// End of stream: a last record that needs no terminator may follow the kept chunks.
+    Eof,
+    /// The receive failed.
+    Failed,
 }
 
 impl<F: Framing> Connection<F> {
@@ -575,6 +602,8 @@ impl<F: Framing> Connection<F> {
             reading: None,
             paused: false,
             recheck: None,
+            kept: VecDeque::new(),
+            ended: None,
         }
     }
 
@@ -599,17 +628,11 @@ impl<F: Framing> Connection<F> {
         unfinished: bool,
     ) {
         let n = batch.len() as u64;
-        if n > 0 {
-            // The proactor's connections wait for the store's answer (as they waited for the
-            // write itself before the store became an active object), so that the backlog
-            // they look at next includes this batch.
-            let (tx, rx) = crossbeam_channel::bounded(1);
-            self.env.output.write_acknowledged(batch, move |_| {
-                let _ = tx.send(());
-            });
-            let _ = rx.recv();
-            batch.clear();
-        }
+        // Handed to the store's thread without waiting, as the reactor's connections do; a
+        // chunk that arrives once the store says it is backlogged is kept, not stored
+        // (`on_received_buf`). A full queue holds this thread here until the store makes room.
+        self.env.output.write(batch);
+        batch.clear();
         let budget = &self.env.budget;
         self.env.output.count(|s| {
             F::count(s, n);
@@ -648,9 +671,12 @@ impl<F: Framing> Connection<F> {
     }
 
     /// A chunk received: framed into `batch` (the thread's), written, counted.
-    fn received(&mut self, cx: &mut Initiator<'_>, op: OpId, data: &[u8], batch: &mut RecordBatch) {
+    /// Frames and stores one chunk into `batch` (the thread's, left empty); `false` when the
+    /// connection must close (a stream that cannot be resynchronised, or over the budget).
+    fn feed(&mut self, data: &[u8], batch: &mut RecordBatch) -> bool {
         let mut rejected = 0;
         let mut closing = Closing::No;
+        let mut goes_on = true;
         match self.framing.feed(data, &self.peer, batch, &mut rejected) {
             Err(e) => {
                 tracing::warn!(peer = %self.peer, error = %e, "closing: the stream cannot be resynchronised");
@@ -661,7 +687,7 @@ impl<F: Framing> Connection<F> {
                 ) {
                     closing = Closing::Oversized;
                 }
-                cx.close();
+                goes_on = false;
             }
             Ok(()) if !self.reserve() => {
                 tracing::warn!(
@@ -671,7 +697,7 @@ impl<F: Framing> Connection<F> {
                     "closing: unfinished frames of all connections would pass --max-buffered"
                 );
                 closing = Closing::OverBudget;
-                cx.close();
+                goes_on = false;
             }
             Ok(()) => {}
         }
@@ -680,15 +706,50 @@ impl<F: Framing> Connection<F> {
         }
         let unfinished = closing == Closing::OverBudget && self.framing.buffered() > 0;
         self.flush(batch, rejected, closing, unfinished);
-        if closing == Closing::No && !self.paused && self.env.output.backlogged() {
-            // Stop receiving: what the client sends next waits in the kernel, and TCP slows
-            // it down. Looked at again every BACKLOG_RECHECK.
-            self.paused = true;
-            self.env.output.count(|s| s.pauses += 1);
-            self.recheck = cx.timeout(BACKLOG_RECHECK).ok();
-            if cx.cancel(op).is_err() || self.recheck.is_none() {
-                cx.close();
+        goes_on
+    }
+
+    /// Stops receiving while the output is backlogged: the receive is cancelled (what the
+    /// client sends next waits in the kernel, and TCP slows it down) and the backlog is looked
+    /// at again every [`BACKLOG_RECHECK`].
+    fn pause(&mut self, cx: &mut Initiator<'_>) {
+        self.paused = true;
+        self.env.output.count(|s| s.pauses += 1);
+        self.recheck = cx.timeout(BACKLOG_RECHECK).ok();
+        let cancelled = self.reading.is_none_or(|op| cx.cancel(op).is_ok());
+        if !cancelled || self.recheck.is_none() {
+            cx.close();
+        }
+    }
+
+    /// The end of the stream: a last record that needs no terminator, or the count of an
+    /// unfinished one.
+    fn finish(&mut self, ended: Ended, batch: &mut RecordBatch) {
+        let mut rejected = 0;
+        if let Ended::Eof = ended {
+            self.framing.finish(&self.peer, batch, &mut rejected);
+        }
+        let unfinished = self.framing.buffered() > 0;
+        self.flush(batch, rejected, Closing::No, unfinished);
+    }
+
+    /// Stores the kept chunks while the output is not backlogged.
+    fn store_kept(&mut self) -> Kept {
+        while !self.env.output.backlogged() {
+            let Some(chunk) = self.kept.pop_front() else {
+                return Kept::Stored;
+            };
+            if !SCRATCH.with(|batch| self.feed(&chunk, batch)) {
+                // The rest of a stream that cannot be resynchronised is not read either.
+                self.kept.clear();
+                self.ended = None;
+                return Kept::Closing;
             }
+        }
+        if self.kept.is_empty() {
+            Kept::Stored
+        } else {
+            Kept::Waiting
         }
     }
 }
@@ -711,37 +772,52 @@ impl<F: Framing> CompletionHandler for Connection<F> {
         }
     }
 
-    fn on_received(&mut self, cx: &mut Initiator<'_>, op: OpId, data: &[u8]) {
-        SCRATCH.with(|batch| {
+    fn on_received_buf(&mut self, cx: &mut Initiator<'_>, _: OpId, chunk: ProvidedBuf) {
+        // Once the store says it is backlogged, chunks are kept in order, not stored, until
+        // it is not (the recheck timer stores them).
+        if self.paused || !self.kept.is_empty() || self.env.output.backlogged() {
+            self.last_progress = Instant::now();
+            self.kept.push_back(chunk);
+            if !self.paused {
+                self.pause(cx);
+            }
+            return;
+        }
+        let goes_on = SCRATCH.with(|batch| {
             debug_assert!(
                 batch.is_empty(),
                 "an upcall leaves the thread's batch empty"
             );
-            self.received(cx, op, data, batch);
+            self.feed(&chunk, batch)
         });
+        drop(chunk);
+        if !goes_on {
+            cx.close();
+        } else if self.env.output.backlogged() {
+            self.pause(cx);
+        }
     }
 
     fn on_read(&mut self, cx: &mut Initiator<'_>, _: OpId, outcome: Outcome<usize>, _: Vec<u8>) {
         self.reading = None;
-        match outcome {
-            Outcome::Cancelled if self.paused => {}
-            Outcome::Done(_) => {
-                // End of stream: a last record that needs no terminator.
-                SCRATCH.with(|batch| {
-                    let mut rejected = 0;
-                    self.framing.finish(&self.peer, batch, &mut rejected);
-                    let unfinished = self.framing.buffered() > 0;
-                    self.flush(batch, rejected, Closing::No, unfinished);
-                });
+        let ended = match outcome {
+            Outcome::Cancelled if self.paused => return,
+            Outcome::Cancelled => {
                 cx.close();
+                return;
             }
+            Outcome::Done(_) => Ended::Eof,
             Outcome::Failed(e) => {
                 tracing::debug!(peer = %self.peer, error = %e, "receive failed");
-                let unfinished = self.framing.buffered() > 0;
-                SCRATCH.with(|batch| self.flush(batch, 0, Closing::No, unfinished));
-                cx.close();
+                Ended::Failed
             }
-            Outcome::Cancelled => cx.close(),
+        };
+        if self.kept.is_empty() {
+            SCRATCH.with(|batch| self.finish(ended, batch));
+            cx.close();
+        } else {
+            // The recheck timer of the pause stores the kept chunks, then finishes.
+            self.ended = Some(ended);
         }
     }
 
@@ -751,14 +827,31 @@ impl<F: Framing> CompletionHandler for Connection<F> {
         }
         if self.recheck == Some(op) {
             self.recheck = None;
-            if self.env.output.backlogged() || self.reading.is_some() {
+            // The receive's cancellation has landed, the backlog is gone and every kept
+            // chunk is stored: the stream's end, or receiving again.
+            let kept = if self.reading.is_some() {
+                Kept::Waiting
+            } else {
+                self.store_kept()
+            };
+            if let Kept::Closing = kept {
+                cx.close();
+            } else if let Kept::Waiting = kept {
                 self.recheck = cx.timeout(BACKLOG_RECHECK).ok();
                 if self.recheck.is_none() {
                     cx.close();
                 }
-            } else {
+            } else if let Some(ended) = self.ended.take() {
+                SCRATCH.with(|batch| self.finish(ended, batch));
+                cx.close();
+            } else if !self.env.output.backlogged() {
                 self.paused = false;
                 self.receive(cx);
+            } else {
+                self.recheck = cx.timeout(BACKLOG_RECHECK).ok();
+                if self.recheck.is_none() {
+                    cx.close();
+                }
             }
             return;
         }
@@ -784,6 +877,25 @@ impl<F: Framing> CompletionHandler for Connection<F> {
             cx.close();
         } else if cx.timeout(self.env.idle - quiet).is_err() {
             cx.close();
+        }
+    }
+
+    fn on_close(&mut self, _: CloseReason) {
+        // Closed with chunks still kept (logd stopping, or a close while paused): they were
+        // read, so they are stored now, past the backlog; the store counts what it cannot hold.
+        if !self.kept.is_empty() || self.ended.is_some() {
+            SCRATCH.with(|batch| {
+                while let Some(chunk) = self.kept.pop_front() {
+                    if !self.feed(&chunk, batch) {
+                        self.kept.clear();
+                        self.ended = None;
+                        return;
+                    }
+                }
+                if let Some(ended) = self.ended.take() {
+                    self.finish(ended, batch);
+                }
+            });
         }
     }
 }

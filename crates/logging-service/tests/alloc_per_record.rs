@@ -214,10 +214,15 @@ fn a_udp_datagram_costs_its_handler_no_allocation_the_batch_is_the_listeners() {
         }
     });
     assert_eq!(polls, 0, "waiting on the counters allocates nothing");
-    let counted = COUNTING.during(|| one_by_one(CONNS as u64));
+    // The fewest of three windows: logd's periodic work (the store's timers) allocates now
+    // and then in whichever window it falls; an allocation per datagram shows in every one.
+    let counted = (0..3)
+        .map(|_| COUNTING.during(|| one_by_one(CONNS as u64)))
+        .min()
+        .expect("three windows");
     let stats = logd.stop().expect("logd stops");
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(stats.syslog_udp, 2 * CONNS as u64, "{stats:?}");
+    assert_eq!(stats.syslog_udp, 4 * CONNS as u64, "{stats:?}");
     let per_datagram = counted as f64 / CONNS as f64;
     println!("udp: allocations per datagram {per_datagram:.3}");
     assert!(
