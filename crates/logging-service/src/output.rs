@@ -242,7 +242,7 @@ impl Output {
     }
 
     /// As [`write_then`](Self::write_then), for a writer that has at most one batch in the
-    /// store and waits for its answer (a RELP session, a proactor connection): the batch takes
+    /// store and waits for its answer (a RELP session): the batch takes
     /// the express lane, run before the next request of the queue and answered in a group of
     /// its own, so its round trip waits for the request in progress, not for the queue of
     /// plain writes. Its order with the writer's own plain writes and barriers is not kept.

@@ -731,6 +731,14 @@ impl<F: Framing> Connection<F> {
         }
         let unfinished = self.framing.buffered() > 0;
         self.flush(batch, rejected, Closing::No, unfinished);
+        // The close that follows tells a client that half-closed and waits for it that its
+        // records are in their place, as on the reactor: wait for the store to have done
+        // every batch of this connection (an empty batch with a completion, in order).
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.env.output.write_then(batch, move |_| {
+            let _ = tx.send(());
+        });
+        let _ = rx.recv();
     }
 
     /// Stores the kept chunks while the output is not backlogged.

@@ -297,3 +297,29 @@ fn a_burst_of_connections_larger_than_the_completion_queue_loses_nothing() {
     sent.sort();
     assert_eq!(messages, sent);
 }
+
+/// A client that half-closes and waits for logd's close knows its records are in the files,
+/// under the proactor as under the dispatchers: the connection closes only once the store
+/// has done every batch it handed over (read here while logd runs, not after a stop).
+#[test]
+fn a_connection_closes_only_once_its_records_are_in_the_files() {
+    for model in ["reactor", "proactor"] {
+        let server = Server::start("close-after-store", |c| {
+            crate::support::set_model(c, model);
+            c.ace_port = None;
+        });
+        let mut records = String::new();
+        for round in 0..5 {
+            for i in 0..200 {
+                records.push_str(&format!("<13>1 - closer app - - - {round}.{i}\n"));
+            }
+            send_and_wait(server.at.syslog_tcp.unwrap(), records.as_bytes());
+            assert_eq!(
+                crate::support::count_lines(&server.stored()),
+                200 * (round + 1) * (round + 2) / 2,
+                "{model}, after connection {round}"
+            );
+        }
+        server.stop();
+    }
+}
