@@ -14,9 +14,11 @@ use parking_lot::Mutex;
 
 use crate::support::{Server, TempDir, ace_frame, send_and_wait, wait_until};
 
-/// A syslog upstream owned by the test, on a port of its own on 127.0.0.79 (no other test
-/// binds that address, so the port stays free while the upstream is down). It can be
-/// stopped (connections refused) and started again on the same port.
+/// A syslog upstream owned by the test, on an address of its own, 127.0.79.N (no other
+/// upstream or test binds it, so its port stays free while the upstream is down: with one
+/// shared address, a concurrent test's upstream could be given the port this one freed, and
+/// this one's forwarder would connect to it). It can be stopped (connections refused) and
+/// started again on the same port.
 struct Upstream {
     addr: SocketAddr,
     messages: Arc<Mutex<Vec<String>>>,
@@ -58,7 +60,10 @@ fn read_frames(mut s: TcpStream, out: Arc<Mutex<Vec<String>>>) {
 impl Upstream {
     /// A free port, not listened on yet: the upstream is down.
     fn down() -> Self {
-        let l = TcpListener::bind("127.0.0.79:0").unwrap();
+        static NEXT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(1);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(n < 255, "more upstreams than addresses");
+        let l = TcpListener::bind((std::net::Ipv4Addr::new(127, 0, 79, n), 0)).unwrap();
         let addr = l.local_addr().unwrap();
         drop(l);
         Upstream {

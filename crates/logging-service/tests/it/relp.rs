@@ -204,7 +204,12 @@ fn serve_session(
 
 impl RelpUpstream {
     fn new() -> Self {
-        let l = TcpListener::bind("127.0.0.81:0").unwrap();
+        // An address of its own per upstream, 127.0.81.N, as forwarding.rs' `Upstream`: its
+        // port stays free while it is down, never given to a concurrent test's upstream.
+        static NEXT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(1);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(n < 255, "more upstreams than addresses");
+        let l = TcpListener::bind((std::net::Ipv4Addr::new(127, 0, 81, n), 0)).unwrap();
         let addr = l.local_addr().unwrap();
         drop(l);
         RelpUpstream {
