@@ -46,6 +46,10 @@ pub(crate) struct ChaosArgs {
     /// mounted (the fallback for machines that refuse the mount).
     #[arg(long)]
     pub(crate) file_size_limit: bool,
+    /// logd's concurrency model (its `--concurrency`): reactor, leader-followers[:N],
+    /// half-sync-half-async[:N] or proactor.
+    #[arg(long, value_name = "MODEL", default_value = "reactor")]
+    pub(crate) concurrency: String,
 }
 
 /// How a source sends.
@@ -231,6 +235,8 @@ fn pick_ports() -> Result<Ports, String> {
 /// Everything about the run that does not change.
 struct Run {
     logd: PathBuf,
+    /// logd's `--concurrency`.
+    concurrency: String,
     rsyslogd: Option<PathBuf>,
     work: PathBuf,
     data: PathBuf,
@@ -266,7 +272,7 @@ impl Run {
             .arg(&self.conf)
             .arg("--data-dir")
             .arg(&self.data)
-            .args(["--bind", "127.0.0.1", "--concurrency", "reactor"])
+            .args(["--bind", "127.0.0.1", "--concurrency", &self.concurrency])
             .arg("--metrics")
             .arg(format!("127.0.0.1:{}", self.ports.metrics))
             .arg("--forward")
@@ -1251,6 +1257,7 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool, String> {
     let rsyslogd = pattern_core::peer::program("rsyslogd", "rsyslog");
     let run = Run {
         logd,
+        concurrency: args.concurrency.clone(),
         rsyslogd,
         conf: work.join("svc.conf"),
         data,
@@ -1270,8 +1277,9 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool, String> {
     });
     let first = adopt(run.start_logd()?, &shared);
     eprintln!(
-        "chaos: logd {} on ACE {}, syslog {}, metrics {}, forwarding to {}; data on {} for {} s",
+        "chaos: logd {} ({}) on ACE {}, syslog {}, metrics {}, forwarding to {}; data on {} for {} s",
         first.pid(),
+        run.concurrency,
         run.ports.ace,
         run.ports.syslog,
         run.ports.metrics,
@@ -1333,8 +1341,9 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool, String> {
     sources.sort_by_key(|(s, _)| s.name);
     println!();
     println!(
-        "chaos ledger ({} s, logd {profile})",
-        args.seconds.as_secs()
+        "chaos ledger ({} s, logd {profile}, {})",
+        args.seconds.as_secs(),
+        run.concurrency
     );
     println!(
         "| source | wire | sent | stored | lost in kill/stop windows | lost outside | duplicates |"

@@ -185,6 +185,11 @@ pub(crate) mod tests {
             panic!("expected chaos");
         };
         assert_eq!((args.seconds, args.debug), (Duration::from_secs(20), true));
+        assert_eq!(args.concurrency, "reactor");
+        let Ok(Command::Chaos(args)) = parse(&["chaos", "--concurrency", "proactor"]) else {
+            panic!("expected chaos");
+        };
+        assert_eq!(args.concurrency, "proactor");
         for bad in ["0", "soon", "-5"] {
             assert!(parse(&["chaos", "--seconds", bad]).is_err(), "{bad}");
         }
