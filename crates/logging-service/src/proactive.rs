@@ -574,9 +574,9 @@ struct Connection<F> {
 
 /// What [`Connection::store_kept`] left.
 enum Kept {
-    /// Every kept chunk is stored.
+    /// Every kept chunk is stored (and the output is not backlogged, when that was asked).
     Stored,
-    /// The output is backlogged again before the last.
+    /// The output is backlogged.
     Waiting,
     /// A chunk closes the connection.
     Closing,
@@ -741,9 +741,13 @@ impl<F: Framing> Connection<F> {
         let _ = rx.recv();
     }
 
-    /// Stores the kept chunks while the output is not backlogged.
-    fn store_kept(&mut self) -> Kept {
-        while !self.env.output.backlogged() {
+    /// Stores the kept chunks, in order; with `until_backlogged`, only while the output is
+    /// not backlogged.
+    fn store_kept(&mut self, until_backlogged: bool) -> Kept {
+        loop {
+            if until_backlogged && self.env.output.backlogged() {
+                return Kept::Waiting;
+            }
             let Some(chunk) = self.kept.pop_front() else {
                 return Kept::Stored;
             };
@@ -753,11 +757,6 @@ impl<F: Framing> Connection<F> {
                 self.ended = None;
                 return Kept::Closing;
             }
-        }
-        if self.kept.is_empty() {
-            Kept::Stored
-        } else {
-            Kept::Waiting
         }
     }
 }
@@ -840,26 +839,26 @@ impl<F: Framing> CompletionHandler for Connection<F> {
             let kept = if self.reading.is_some() {
                 Kept::Waiting
             } else {
-                self.store_kept()
+                self.store_kept(true)
             };
-            if let Kept::Closing = kept {
-                cx.close();
-            } else if let Kept::Waiting = kept {
-                self.recheck = cx.timeout(BACKLOG_RECHECK).ok();
-                if self.recheck.is_none() {
-                    cx.close();
+            match kept {
+                Kept::Closing => cx.close(),
+                Kept::Waiting => {
+                    self.recheck = cx.timeout(BACKLOG_RECHECK).ok();
+                    if self.recheck.is_none() {
+                        cx.close();
+                    }
                 }
-            } else if let Some(ended) = self.ended.take() {
-                SCRATCH.with(|batch| self.finish(ended, batch));
-                cx.close();
-            } else if !self.env.output.backlogged() {
-                self.paused = false;
-                self.receive(cx);
-            } else {
-                self.recheck = cx.timeout(BACKLOG_RECHECK).ok();
-                if self.recheck.is_none() {
-                    cx.close();
-                }
+                Kept::Stored => match self.ended.take() {
+                    Some(ended) => {
+                        SCRATCH.with(|batch| self.finish(ended, batch));
+                        cx.close();
+                    }
+                    None => {
+                        self.paused = false;
+                        self.receive(cx);
+                    }
+                },
             }
             return;
         }
@@ -891,19 +890,10 @@ impl<F: Framing> CompletionHandler for Connection<F> {
     fn on_close(&mut self, _: CloseReason) {
         // Closed with chunks still kept (logd stopping, or a close while paused): they were
         // read, so they are stored now, past the backlog; the store counts what it cannot hold.
-        if !self.kept.is_empty() || self.ended.is_some() {
-            SCRATCH.with(|batch| {
-                while let Some(chunk) = self.kept.pop_front() {
-                    if !self.feed(&chunk, batch) {
-                        self.kept.clear();
-                        self.ended = None;
-                        return;
-                    }
-                }
-                if let Some(ended) = self.ended.take() {
-                    self.finish(ended, batch);
-                }
-            });
+        if let Kept::Stored = self.store_kept(false)
+            && let Some(ended) = self.ended.take()
+        {
+            SCRATCH.with(|batch| self.finish(ended, batch));
         }
     }
 }
