@@ -19,7 +19,6 @@ Runs the checks of .ci/run from the workspace root, stopping at the first failur
   cargo xtask backends
   cargo xtask demo
   cargo xtask chaos --seconds 20
-  cargo xtask chaos --seconds 20 --concurrency proactor
 ";
 
 /// The cargo invocations of `.ci/run`, in order.
@@ -39,14 +38,6 @@ pub(crate) const STEPS: &[&[&str]] = &[
     &["xtask", "backends"],
     &["xtask", "demo"],
     &["xtask", "chaos", "--seconds", "20"],
-    &[
-        "xtask",
-        "chaos",
-        "--seconds",
-        "20",
-        "--concurrency",
-        "proactor",
-    ],
 ];
 
 /// Runs every step from the workspace root; `Ok(false)` at the first step that fails.

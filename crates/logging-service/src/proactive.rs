@@ -510,7 +510,11 @@ impl CompletionHandler for UdpReceiver {
             Outcome::Failed(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::Interrupted | io::ErrorKind::ConnectionRefused
+                    io::ErrorKind::Interrupted
+                        | io::ErrorKind::ConnectionRefused
+                        // Several receives wait on one socket: a datagram that woke this one
+                        // can be taken by another first (seen under a flood of datagrams).
+                        | io::ErrorKind::WouldBlock
                 ) =>
             {
                 self.receive(cx, buf);
